@@ -1,0 +1,5 @@
+"""`python -m linear_nets` runs the command-line tool."""
+
+from linear_nets.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""The `linear-nets` command line.
+
+Each command group lives in its own module with a `register(subparsers)` function that adds its parser and
+sets `func` (the handler, taking the parsed args and returning an exit status). Errors a user can cause
+(`LinearNetsError`) are printed as one line to stderr with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from linear_nets import __version__
+from linear_nets.errors import LinearNetsError
+
+# Modules under linear_nets.cli that add command groups, in the order `--help` lists them.
+COMMAND_MODULES = ["data"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every command group registered."""
+    parser = argparse.ArgumentParser(
+        prog="linear-nets",
+        description="Linear regression and softmax regression (d2l chapter 3), offline and fast.",
+    )
+    parser.add_argument("--version", action="version", version=f"linear-nets {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"linear_nets.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 2 a user error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LinearNetsError as exc:
+        print(f"linear-nets: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("linear-nets: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Data: the IDX file format, Fashion-MNIST (find, verify, load), synthetic regression data, minibatches."""

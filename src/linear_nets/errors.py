@@ -1,0 +1,30 @@
+"""Exceptions a user can cause.
+
+Each one carries a one-line message that says what happened and what to do about it; the CLI prints that
+line to stderr and exits with status 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+
+class LinearNetsError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class DataError(LinearNetsError):
+    """Data is missing, corrupt, of the wrong shape or contains NaN/inf."""
+
+
+class ConfigError(LinearNetsError, ValueError):
+    """An argument is out of range or inconsistent (names the argument)."""
+
+
+class TrainingDiverged(LinearNetsError):
+    """The loss became NaN or infinite during training."""
+
+    def __init__(self, epoch: int, step: int, loss: float) -> None:
+        self.epoch, self.step, self.loss = epoch, step, loss
+        super().__init__(
+            f"training diverged: loss became {loss} at epoch {epoch}, step {step}; "
+            "lower the learning rate (--lr) and try again"
+        )

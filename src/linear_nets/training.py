@@ -1,0 +1,225 @@
+"""One training loop for every model in the package (d2l sections 3.2, 3.3, 3.6, 3.7).
+
+The loop does not care how a model computes its gradient. The `updater` decides:
+- a `torch.optim.Optimizer` (concise): zero the grads, backprop the mean loss, step;
+- a callable `updater(batch_size)` (from scratch, the book's `sgd`): backprop the summed loss, then call it;
+- a `GradientStep` (hand-derived gradients): `updater.step(X, y, y_hat)` updates the parameters, no autograd.
+
+Metrics are accumulated as tensors inside an epoch and read once at its end, so there is no per-batch
+synchronisation. A NaN or infinite loss raises `TrainingDiverged`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import ConfigError, TrainingDiverged
+from linear_nets.timing import Timer
+
+Net = Callable[[Tensor], Tensor]
+Loss = Callable[[Tensor, Tensor], Tensor]
+"""A loss returns one value per example (`reduction='none'`)."""
+Metric = Callable[[Tensor, Tensor], Tensor]
+"""A metric returns the *sum* over the batch (e.g. the number of correct predictions)."""
+
+
+@runtime_checkable
+class GradientStep(Protocol):
+    """An updater that computes its own (hand-derived) gradient: `step(X, y, y_hat)` updates the parameters."""
+
+    def step(self, X: Tensor, y: Tensor, y_hat: Tensor) -> None: ...
+
+
+Updater = torch.optim.Optimizer | Callable[[int], None] | GradientStep
+
+
+class Accumulator:
+    """Sum `n` running totals (d2l 3.6).
+
+    Example:
+        >>> acc = Accumulator(2)
+        >>> acc.add(1, 2.0); acc.add(3, 4.0)
+        >>> acc[0], acc[1]
+        (4.0, 6.0)
+    """
+
+    def __init__(self, n: int) -> None:
+        self.data = [0.0] * n
+
+    def add(self, *args: float) -> None:
+        """Add one value to each total."""
+        self.data = [a + float(b) for a, b in zip(self.data, args, strict=True)]
+
+    def reset(self) -> None:
+        """Set every total back to zero."""
+        self.data = [0.0] * len(self.data)
+
+    def __getitem__(self, idx: int) -> float:
+        return self.data[idx]
+
+
+def accuracy(y_hat: Tensor, y: Tensor) -> Tensor:
+    """Number of correct predictions: sum_i [argmax_j y_hat_ij == y_i] (d2l 3.6).
+
+    Args:
+        y_hat: scores `[n, q]` (or already predicted classes `[n]`).
+        y: true classes `[n]`.
+
+    Returns a 0-d tensor (not a Python float, so callers decide when to synchronise).
+
+    Example:
+        >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1])).item()
+        1.0
+    """
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    return (y_hat.to(y.dtype) == y).sum().to(torch.float32)
+
+
+def evaluate_accuracy(net: Net, data_iter: Iterable, metric: Metric = accuracy) -> float:
+    """Mean of `metric` over a whole dataset: sum of per-batch metric sums / number of examples.
+
+    Example:
+        >>> from linear_nets.data.batches import ArrayLoader
+        >>> X, y = torch.eye(3), torch.tensor([0, 1, 2])
+        >>> evaluate_accuracy(lambda X: X, ArrayLoader((X, y), batch_size=2))
+        1.0
+    """
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    total, count = torch.zeros(()), 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            total += metric(net(X), y)
+            count += y.shape[0]
+    return total.item() / count
+
+
+def _update(updater: Updater, X: Tensor, y: Tensor, y_hat: Tensor, loss: Tensor) -> None:
+    if isinstance(updater, torch.optim.Optimizer):
+        updater.zero_grad(set_to_none=True)
+        loss.mean().backward()
+        updater.step()
+    elif isinstance(updater, GradientStep):
+        updater.step(X, y, y_hat)
+    else:
+        loss.sum().backward()
+        updater(X.shape[0])
+
+
+def train_epoch(
+    net: Net, train_iter: Iterable, loss: Loss, updater: Updater, metric: Metric | None = accuracy,
+    *, epoch: int = 1,
+) -> tuple[float, float | None]:
+    """Train one epoch; return (mean train loss, mean train metric or None).
+
+    Raises:
+        TrainingDiverged: the mean loss of the epoch is NaN or infinite (reports the epoch's last step).
+    """
+    if isinstance(net, torch.nn.Module):
+        net.train()
+    loss_sum, metric_sum, count, steps = torch.zeros(()), torch.zeros(()), 0, 0
+    manual = isinstance(updater, GradientStep)
+    for X, y in train_iter:
+        if manual:
+            with torch.no_grad():
+                y_hat = net(X)
+                batch_loss = loss(y_hat, y)
+        else:
+            y_hat = net(X)
+            batch_loss = loss(y_hat, y)
+        _update(updater, X, y, y_hat, batch_loss)
+        with torch.no_grad():
+            loss_sum += batch_loss.detach().sum()
+            if metric is not None:
+                metric_sum += metric(y_hat.detach(), y)
+        count += y.shape[0]
+        steps += 1
+    if count == 0:
+        raise ConfigError("train_iter yielded no batches: is the dataset empty or batch_size too large?")
+    mean_loss = loss_sum.item() / count
+    if not math.isfinite(mean_loss):
+        raise TrainingDiverged(epoch=epoch, step=steps, loss=mean_loss)
+    return mean_loss, (metric_sum.item() / count if metric is not None else None)
+
+
+@dataclass
+class EpochRecord:
+    """Metrics of one epoch."""
+
+    epoch: int
+    train_loss: float
+    train_metric: float | None
+    test_metric: float | None
+    seconds: float
+
+
+@dataclass
+class History:
+    """Per-epoch records of a training run."""
+
+    epochs: list[EpochRecord] = field(default_factory=list)
+
+    def column(self, name: str) -> list:
+        """One field of every epoch, e.g. `history.column("test_metric")`."""
+        return [getattr(r, name) for r in self.epochs]
+
+    def as_dicts(self) -> list[dict]:
+        """The records as plain dicts (for CSV / JSON)."""
+        return [asdict(r) for r in self.epochs]
+
+
+def train(
+    net: Net,
+    train_iter: Iterable,
+    test_iter: Iterable | None,
+    loss: Loss,
+    num_epochs: int,
+    updater: Updater,
+    *,
+    metric: Metric | None = accuracy,
+    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+) -> History:
+    """Train `net` for `num_epochs`, evaluating `metric` on `test_iter` after each epoch (d2l `train_ch3`).
+
+    Args:
+        net: maps a batch `X` to predictions.
+        train_iter, test_iter: re-iterable batch loaders (`test_iter` may be None).
+        loss: per-example loss `loss(y_hat, y) -> [n]`.
+        num_epochs: passes over `train_iter` (> 0).
+        updater: an Optimizer, the book's `updater(batch_size)`, or a `GradientStep` (see module docstring).
+        metric: per-batch metric sum (default: number correct); None for regression.
+        on_epoch_end: called with each `EpochRecord` (an Animator or a progress table hangs here).
+
+    Returns the `History`.
+
+    Example:
+        >>> from linear_nets.data.batches import ArrayLoader
+        >>> X = torch.randn(64, 2); y = (X[:, 0] > 0).long()
+        >>> net = torch.nn.Linear(2, 2)
+        >>> it = ArrayLoader((X, y), batch_size=16, shuffle=True, seed=0)
+        >>> h = train(net, it, it, torch.nn.CrossEntropyLoss(reduction="none"), 20,
+        ...           torch.optim.SGD(net.parameters(), lr=0.5))
+        >>> h.epochs[-1].test_metric > 0.9
+        True
+    """
+    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs <= 0:
+        raise ConfigError(f"num_epochs must be a positive integer, got {num_epochs!r}")
+    history = History()
+    for epoch in range(1, num_epochs + 1):
+        timer = Timer()
+        train_loss, train_metric = train_epoch(net, train_iter, loss, updater, metric, epoch=epoch)
+        test_metric = (
+            evaluate_accuracy(net, test_iter, metric) if test_iter is not None and metric is not None else None
+        )
+        record = EpochRecord(epoch, train_loss, train_metric, test_metric, timer.stop())
+        history.epochs.append(record)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    return history
