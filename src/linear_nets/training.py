@@ -114,8 +114,13 @@ def _update(updater: Updater, X: Tensor, y: Tensor, y_hat: Tensor, loss: Tensor)
 
 
 def train_epoch(
-    net: Net, train_iter: Iterable, loss: Loss, updater: Updater, metric: Metric | None = accuracy,
-    *, epoch: int = 1,
+    net: Net,
+    train_iter: Iterable,
+    loss: Loss,
+    updater: Updater,
+    metric: Metric | None = accuracy,
+    *,
+    epoch: int = 1,
 ) -> tuple[float, float | None]:
     """Train one epoch; return (mean train loss, mean train metric or None).
 
