@@ -1,0 +1,36 @@
+"""Atomic writes leave either the complete new file or the old one, never a partial file or a temp file."""
+
+from __future__ import annotations
+
+import pytest
+
+from linear_nets.atomic import atomic_open, atomic_write_bytes, atomic_write_text
+
+
+def test_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "out.bin"
+    atomic_write_bytes(target, b"old")
+    atomic_write_bytes(target, b"new content")
+    assert target.read_bytes() == b"new content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_error_mid_write_keeps_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError, match="boom"), atomic_open(target, "w") as f:
+        f.write("half")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_missing_directory_raises_and_writes_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        atomic_write_text(tmp_path / "nope" / "out.txt", "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_mode_rejected(tmp_path):
+    with pytest.raises(ValueError, match="mode"), atomic_open(tmp_path / "x", "a"):
+        pass
