@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -39,3 +44,221 @@ def test_show_images_accepts_a_list_and_leaves_extra_cells_empty():
 def test_show_images_rejects_an_empty_grid():
     with pytest.raises(ValueError, match="num_rows and num_cols must be positive"):
         plotting.show_images(torch.rand(1, 2, 2), 0, 3)
+
+
+# --- plot ---------------------------------------------------------------------------------------------------------
+
+
+def test_plot_draws_each_series_against_the_shared_x_with_labels_and_legend():
+    x = np.arange(0, 3, 0.5)
+    ax = plotting.plot(x, [x**2, 2 * x - 3], "x", "f(x)", legend=["f(x)", "tangent"], xlim=[0, 3], yscale="linear")
+    lines = ax.get_lines()
+    assert len(lines) == 2
+    np.testing.assert_allclose(lines[0].get_xdata(), x)
+    np.testing.assert_allclose(lines[1].get_ydata(), 2 * x - 3)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "f(x)")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["f(x)", "tangent"]
+    assert ax.get_xlim() == (0.0, 3.0)
+    assert lines[1].get_linestyle() == "--" and lines[1].get_color() == "m"
+
+
+def test_plot_accepts_tensors_a_y_only_call_and_more_series_than_formats():
+    ys = torch.arange(30.0).reshape(6, 5)
+    ax = plotting.plot(list(ys), yscale="log")
+    assert len(ax.get_lines()) == 6
+    np.testing.assert_allclose(ax.get_lines()[5].get_xdata(), np.arange(5))
+    np.testing.assert_allclose(ax.get_lines()[5].get_ydata(), ys[5].numpy())
+    assert ax.get_yscale() == "log"
+    assert ax.get_lines()[4].get_linestyle() == ax.get_lines()[0].get_linestyle()  # formats repeat
+
+
+def test_plot_draws_on_given_axes_and_rejects_mismatched_series():
+    ax = plotting.plot([1, 2, 3], [4, 5, 6])
+    plotting.plot([1, 2], [0, 0], axes=ax)
+    assert len(ax.get_lines()) == 2
+    with pytest.raises(ValueError, match="2 x series for 3 y series"):
+        plotting.plot([[1], [2]], [[1], [2], [3]])
+
+
+# --- saving -------------------------------------------------------------------------------------------------------
+
+
+def _figure():
+    return plotting.plot([1, 2, 3], [1, 4, 9]).figure
+
+
+def test_save_figure_writes_png_and_svg_atomically(tmp_path):
+    fig = _figure()
+    assert plotting.save_figure(fig, tmp_path / "a.png") == [tmp_path / "a.png"]
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plotting.save_figure(fig, tmp_path / "b") == [tmp_path / "b.png", tmp_path / "b.svg"]
+    assert "<svg" in (tmp_path / "b.svg").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "b.svg"]  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("fig.jpg", r"use a \.png or \.svg file name"), ("missing/fig.png", "does not exist")],
+)
+def test_save_figure_rejects_bad_paths_and_writes_nothing(tmp_path, name, message):
+    with pytest.raises(plotting.ConfigError, match=message):
+        plotting.save_figure(_figure(), tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_figure_rejects_an_unwritable_directory(tmp_path, monkeypatch):
+    # Faked: the tests may run as root, for whom chmod does not forbid writing.
+    monkeypatch.setattr(plotting.os, "access", lambda path, mode: False)
+    with pytest.raises(plotting.ConfigError, match="is not writable"):
+        plotting.save_figure(_figure(), tmp_path / "fig.svg")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- Animator -----------------------------------------------------------------------------------------------------
+
+
+def _series(animator):
+    return [(list(line.get_xdata()), list(line.get_ydata())) for line in animator.axes[0].get_lines()]
+
+
+def test_animator_outside_jupyter_saves_after_every_add_and_never_shows(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("plt.show called with a non-interactive backend"))
+    animator = plotting.Animator(xlabel="epoch", legend=["a", "b"], save_to=tmp_path / "curves")
+    assert not animator.live and not animator.window
+    animator.add(1, (0.5, 0.7))
+    first_svg = (tmp_path / "curves.svg").read_text()
+    animator.add(2, (0.4, None))  # None skips that series for this x
+    assert _series(animator) == [([1.0, 2.0], [0.5, 0.4]), ([1.0], [0.7])]
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    assert (tmp_path / "curves.svg").read_text() != first_svg  # rewritten with the second point
+    assert [t.get_text() for t in animator.axes[0].get_legend().get_texts()] == ["a", "b"]
+    assert animator.axes[0].get_xlabel() == "epoch"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "curves.svg"]
+    assert plt.get_fignums() == []  # a plain Figure: nothing left in pyplot's list to pop up later
+
+
+def test_animator_rejects_a_bad_save_path_before_training(tmp_path):
+    with pytest.raises(plotting.ConfigError, match=r"use a \.png or \.svg"):
+        plotting.Animator(save_to=tmp_path / "curves.pdf")
+
+
+def test_animator_add_takes_one_x_per_series():
+    animator = plotting.Animator(live=False)
+    animator.add([1, 2], [3, 4])
+    animator.add([2, 5], [6, 7])
+    assert _series(animator) == [([1.0, 2.0], [3.0, 6.0]), ([2.0, 5.0], [4.0, 7.0])]
+
+
+def test_animator_is_a_train_callback():
+    from linear_nets.data.batches import ArrayLoader
+    from linear_nets.training import train
+
+    torch.manual_seed(0)
+    X = torch.randn(64, 2)
+    y = (X[:, 0] > 0).long()
+    it = ArrayLoader((X, y), batch_size=16, shuffle=True, seed=0)
+    net = torch.nn.Linear(2, 2)
+
+    def sgd(batch_size):  # the book's updater(batch_size)
+        with torch.no_grad():
+            for p in net.parameters():
+                p -= 0.5 * p.grad / batch_size
+                p.grad.zero_()
+
+    animator = plotting.epoch_animator(3, live=False)
+    loss = torch.nn.CrossEntropyLoss(reduction="none")
+    history = train(net, it, it, loss, 3, sgd, on_epoch_end=animator.add_epoch)
+    assert _series(animator) == [
+        ([1.0, 2.0, 3.0], history.column("train_loss")),
+        ([1.0, 2.0, 3.0], history.column("train_metric")),
+        ([1.0, 2.0, 3.0], history.column("test_metric")),
+    ]
+    assert animator.axes[0].get_xlim() == (1.0, 3.0)
+
+
+class _FakeDisplay:
+    """Stands in for IPython.display: records what a Jupyter kernel would be sent."""
+
+    def __init__(self):
+        self.calls = []
+
+    def SVG(self, data):  # noqa: N802 (IPython's name)
+        return ("svg", data)
+
+    def display(self, obj):
+        self.calls.append(("display", obj))
+
+    def clear_output(self, wait=False):
+        self.calls.append(("clear_output", wait))
+
+
+def test_animator_in_jupyter_redraws_in_place_as_svg(monkeypatch):
+    fake_display = _FakeDisplay()
+    fake_ipython = types.ModuleType("IPython")
+    fake_ipython.get_ipython = lambda: types.SimpleNamespace(kernel=object())  # a kernel-backed shell
+    fake_ipython.display = fake_display
+    monkeypatch.setitem(sys.modules, "IPython", fake_ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", fake_display)
+    animator = plotting.Animator(legend=["loss"])
+    assert animator.live
+    animator.add(1, 0.9)
+    animator.add(2, 0.5)
+    kinds = [c[0] for c in fake_display.calls]
+    assert kinds == ["display", "clear_output"] * 2
+    assert all(c[1] is True for c in fake_display.calls if c[0] == "clear_output")  # wait=True: no flicker
+    assert fake_display.calls[2][1][0] == "svg" and "<svg" in fake_display.calls[2][1][1]
+
+
+def test_animator_in_a_window_shows_once_without_blocking(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    shows = []
+    monkeypatch.setattr(plotting, "_interactive_backend", lambda: True)
+    monkeypatch.setattr(plt, "show", lambda *a, **k: shows.append(k))
+    animator = plotting.Animator(live=False)
+    assert animator.window
+    animator.add(1, 1.0)
+    animator.add(2, 2.0)
+    assert shows == [{"block": False}]
+
+
+def test_importing_the_package_leaves_pyplot_alone_and_picks_agg_without_display():
+    code = (
+        "import sys, linear_nets, linear_nets.plotting, linear_nets.training\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "import matplotlib; from linear_nets import plotting; plotting._pyplot(); print(matplotlib.get_backend())"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "DISPLAY", "WAYLAND_DISPLAY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().lower() == "agg"
+
+
+# --- predictions and history --------------------------------------------------------------------------------------
+
+
+def test_show_predictions_titles_true_over_predicted_and_marks_wrong_ones_red():
+    fig = plotting.show_predictions(
+        torch.rand(4, 1, 28, 28), ["bag", "coat", "shirt", "dress"], ["bag", "shirt", "shirt", "coat"], num_rows=2
+    )
+    axes = fig.axes
+    assert len(axes) == 4
+    assert [ax.get_title() for ax in axes] == ["bag\nbag", "coat\nshirt", "shirt\nshirt", "dress\ncoat"]
+    red = [ax.title.get_color() == plotting.WRONG_COLOR for ax in axes]
+    assert red == [False, True, False, True]
+    with pytest.raises(ValueError, match="2 true labels but 1 predicted"):
+        plotting.show_predictions(torch.rand(2, 28, 28), ["a", "b"], ["a"])
+
+
+def test_plot_history_draws_the_columns_that_have_values():
+    from linear_nets.training import EpochRecord, History
+
+    history = History([EpochRecord(e, 1.0 / e, None, 0.5 + e / 10, 0.1) for e in (1, 2, 3)])
+    ax = plotting.plot_history(history).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train loss", "test acc"]
+    lines = ax.get_lines()
+    assert len(lines) == 2
+    np.testing.assert_allclose(lines[0].get_ydata(), [1.0, 0.5, 1 / 3])
+    np.testing.assert_allclose(lines[1].get_xdata(), [1, 2, 3])
+    assert ax.get_xlabel() == "epoch"

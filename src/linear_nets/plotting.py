@@ -1,16 +1,41 @@
-"""Plots that work everywhere: live in Jupyter, saved to PNG/SVG from a terminal or an IDE (d2l 3.1-3.7).
+"""Plots that work everywhere: live in Jupyter, in an IDE window, or saved to PNG/SVG from a terminal (d2l 3.1-3.7).
 
 matplotlib's pyplot is imported lazily, at the first plot, never when `linear_nets` is imported: importing pyplot
 picks a GUI backend, which is slow and fails on machines without a display. `_pyplot()` decides the backend once:
 whatever the user or Jupyter chose, else Agg when there is no display.
+
+The book's `Animator` only works inside Jupyter; elsewhere it prints "<Figure size 350x250 with 1 Axes>". Ours picks
+one of three modes when it is created:
+- notebook (an IPython kernel is running): redraw the figure in place as SVG after every `add`;
+- window (an interactive backend, e.g. an IDE or a desktop session): update a window without blocking;
+- file (no display): draw nothing on screen; `save_to=` keeps PNG and SVG files up to date after every `add`.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from linear_nets.atomic import atomic_open
+from linear_nets.errors import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from linear_nets.training import EpochRecord, History
+
+DEFAULT_FMTS = ("-", "m--", "g-.", "r:")
+"""d2l's line formats: solid, magenta dashed, green dash-dot, red dotted."""
+FIGURE_FORMATS = (".png", ".svg")
+WRONG_COLOR = "red"
+
+
+# --- backend and display ----------------------------------------------------------------------------------------
 
 
 def _has_display() -> bool:
@@ -31,6 +56,68 @@ def _pyplot() -> Any:
     return plt
 
 
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (an IPython shell with a kernel), False in a terminal, IDE or plain IPython."""
+    ipython = sys.modules.get("IPython")  # a kernel has always imported it; never import it ourselves
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def _interactive_backend() -> bool:
+    """True when pyplot's backend draws in a window (Tk, Qt, macOS, ...), False for Agg, SVG, inline and the like."""
+    import matplotlib
+
+    backend = matplotlib.get_backend().lower()
+    try:
+        from matplotlib.backends import BackendFilter, backend_registry
+
+        interactive = backend_registry.list_builtin(BackendFilter.INTERACTIVE)
+    except ImportError:  # matplotlib < 3.9
+        from matplotlib import rcsetup
+
+        interactive = [b.lower() for b in rcsetup.interactive_bk]
+    return backend in interactive
+
+
+def use_svg_display() -> None:
+    """Draw Jupyter's inline figures as SVG, sharp at any zoom (d2l). Does nothing outside a Jupyter kernel."""
+    if not _in_notebook():
+        return
+    try:
+        from matplotlib_inline import backend_inline
+    except ImportError:
+        return
+    backend_inline.set_matplotlib_formats("svg")
+
+
+def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
+    """Set matplotlib's default figure size in inches for figures made afterwards (d2l; a global setting)."""
+    use_svg_display()
+    _pyplot().rcParams["figure.figsize"] = figsize
+
+
+def set_axes(
+    axes: Axes,
+    xlabel: str | None,
+    ylabel: str | None,
+    xlim: Sequence[float] | None,
+    ylim: Sequence[float] | None,
+    xscale: str,
+    yscale: str,
+    legend: Sequence[str] | None,
+) -> None:
+    """Label, limit and scale `axes`, add the legend (if any) and a grid (d2l)."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale)
+    axes.set_yscale(yscale)
+    axes.set_xlim(xlim)
+    axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid(True)
+
+
 def _to_numpy(x: Any) -> Any:
     """A numpy array from a tensor (detached, on the CPU) or anything array-like."""
     import numpy as np
@@ -38,6 +125,247 @@ def _to_numpy(x: Any) -> Any:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+# --- plot -------------------------------------------------------------------------------------------------------
+
+
+def _has_one_axis(X: Any) -> bool:
+    """True when X is one series (a 1-d array or a flat list), not a list of series."""
+    return (hasattr(X, "ndim") and X.ndim == 1) or (
+        isinstance(X, list) and not (len(X) > 0 and hasattr(X[0], "__len__"))
+    )
+
+
+def plot(
+    X: Any,
+    Y: Any = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    legend: Sequence[str] | None = None,
+    xlim: Sequence[float] | None = None,
+    ylim: Sequence[float] | None = None,
+    xscale: str = "linear",
+    yscale: str = "linear",
+    fmts: Sequence[str] = DEFAULT_FMTS,
+    figsize: tuple[float, float] = (3.5, 2.5),
+    axes: Axes | None = None,
+) -> Axes:
+    """Plot one or several series (d2l).
+
+    `plot(Y)` draws each series of Y against its index; `plot(X, Y)` draws Y against X, where X is one series
+    shared by every Y or one X per Y. Series may be lists, numpy arrays or tensors. A new figure of `figsize` is made
+    unless `axes` is given.
+
+    Returns the axes drawn on (the figure is `axes.figure`).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(0, 3, 0.1)
+        >>> ax = plot(x, [x**2, 2 * x - 3], "x", "f(x)", legend=["f(x)", "tangent at x=1"])
+        >>> len(ax.get_lines())
+        2
+    """
+    if axes is None:
+        use_svg_display()
+        _, axes = _pyplot().subplots(figsize=figsize)
+    if hasattr(X, "detach") or hasattr(X, "ndim"):
+        X = _to_numpy(X)
+    if Y is not None and (hasattr(Y, "detach") or hasattr(Y, "ndim")):
+        Y = _to_numpy(Y)
+    if _has_one_axis(X):
+        X = [X]
+    if Y is None:
+        X, Y = [[]] * len(X), X
+    elif _has_one_axis(Y):
+        Y = [Y]
+    if len(X) == 1 and len(Y) > 1:
+        X = X * len(Y)
+    if len(X) != len(Y):
+        raise ValueError(f"got {len(X)} x series for {len(Y)} y series: give one x shared by all, or one per y")
+    for x, y, fmt in zip(X, Y, _cycle(fmts, len(Y)), strict=True):
+        if len(x):
+            axes.plot(_to_numpy(x), _to_numpy(y), fmt)
+        else:
+            axes.plot(_to_numpy(y), fmt)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+    return axes
+
+
+def _cycle(fmts: Sequence[str], n: int) -> list[str]:
+    """`n` formats, repeating `fmts` (d2l silently dropped series beyond the fourth)."""
+    return [fmts[i % len(fmts)] for i in range(n)]
+
+
+# --- saving -----------------------------------------------------------------------------------------------------
+
+
+def figure_paths(path: str | os.PathLike) -> list[Path]:
+    """The files `save_figure(fig, path)` writes: `path` itself for .png/.svg, both formats for a bare stem.
+
+    Raises:
+        ConfigError: another extension (the message lists the ones supported).
+
+    Example:
+        >>> [p.name for p in figure_paths("runs/curves")]
+        ['curves.png', 'curves.svg']
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in FIGURE_FORMATS:
+        return [path]
+    if suffix:
+        raise ConfigError(f"cannot save a figure as {path}: use a .png or .svg file name (or no extension for both)")
+    return [path.with_name(path.name + ext) for ext in FIGURE_FORMATS]
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Path]:
+    """Write `fig` to `path` (.png, .svg, or a bare stem for both), atomically; return the paths written.
+
+    Raises:
+        ConfigError: unknown extension, or a directory that is missing or not writable; nothing is written then.
+    """
+    paths = figure_paths(path)
+    directory = paths[0].parent
+    if not directory.is_dir():
+        raise ConfigError(f"cannot save {paths[0]}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot save {paths[0]}: directory {directory} is not writable")
+    for p in paths:
+        try:
+            with atomic_open(p, "wb") as f:
+                fig.savefig(f, format=p.suffix[1:].lower(), dpi=dpi, bbox_inches="tight")
+        except OSError as exc:
+            raise ConfigError(f"cannot save {p}: {exc.strerror or exc}") from exc
+    return paths
+
+
+# --- Animator ---------------------------------------------------------------------------------------------------
+
+
+class Animator:
+    """Draw data incrementally: live in Jupyter, in an IDE window, or into files from a terminal (d2l 3.6).
+
+    Args:
+        xlabel, ylabel, legend, xlim, ylim, xscale, yscale, fmts: as in `plot`.
+        nrows, ncols, figsize: the subplot grid and its size in inches (data is drawn on the first axes).
+        save_to: a file (.png/.svg) or a stem (both formats) rewritten atomically after every `add`, so it always
+            holds the latest curves; None to save nothing (call `save(path)` yourself).
+        live: force the notebook display on or off; None detects a Jupyter kernel.
+
+    Example (as the callback of `linear_nets.training.train`):
+        >>> animator = epoch_animator(num_epochs=3)
+        >>> for epoch, (loss, acc) in enumerate([(0.9, 0.7), (0.6, 0.8), (0.5, 0.82)], start=1):
+        ...     animator.add(epoch, (loss, acc, acc - 0.01))
+        >>> [len(line.get_xdata()) for line in animator.axes[0].get_lines()]
+        [3, 3, 3]
+    """
+
+    def __init__(
+        self,
+        xlabel: str | None = None,
+        ylabel: str | None = None,
+        legend: Sequence[str] | None = None,
+        xlim: Sequence[float] | None = None,
+        ylim: Sequence[float] | None = None,
+        xscale: str = "linear",
+        yscale: str = "linear",
+        fmts: Sequence[str] = DEFAULT_FMTS,
+        nrows: int = 1,
+        ncols: int = 1,
+        figsize: tuple[float, float] = (3.5, 2.5),
+        *,
+        save_to: str | os.PathLike | None = None,
+        live: bool | None = None,
+    ) -> None:
+        if save_to is not None:
+            figure_paths(save_to)  # reject a bad extension now, not after the first epoch
+        self.save_to = save_to
+        self.live = _in_notebook() if live is None else live
+        plt = _pyplot()
+        # A window needs pyplot's figure manager; otherwise a plain Figure keeps pyplot's global list clean and
+        # lets Jupyter's inline backend leave it alone (we display it ourselves).
+        self.window = not self.live and _interactive_backend()
+        if self.window:
+            self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+        else:
+            from matplotlib.figure import Figure
+
+            self.fig = Figure(figsize=figsize)
+            axes = self.fig.subplots(nrows, ncols, squeeze=False)
+        self.axes = list(axes.flatten())
+        self.config_axes: Callable[[], None] = lambda: set_axes(
+            self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend
+        )
+        self.config_axes()
+        self.X: list[list[float]] | None = None
+        self.Y: list[list[float]] | None = None
+        self.fmts = fmts
+        self._shown = False
+
+    def add(self, x: Any, y: Any) -> None:
+        """Append point(s): `y` one value or one per series; `x` one value shared by all, or one per series.
+
+        None in `x` or `y` skips that series for this call (e.g. a test metric not computed).
+        """
+        if not hasattr(y, "__len__"):
+            y = [y]
+        n = len(y)
+        if not hasattr(x, "__len__"):
+            x = [x] * n
+        if self.X is None or self.Y is None:
+            self.X, self.Y = [[] for _ in range(n)], [[] for _ in range(n)]
+        for i, (a, b) in enumerate(zip(x, y, strict=True)):
+            if a is not None and b is not None:
+                self.X[i].append(float(a))
+                self.Y[i].append(float(b))
+        self.axes[0].cla()
+        for xs, ys, fmt in zip(self.X, self.Y, _cycle(self.fmts, n), strict=True):
+            self.axes[0].plot(xs, ys, fmt)
+        self.config_axes()
+        self._refresh()
+        if self.save_to is not None:
+            self.save(self.save_to)
+
+    def add_epoch(self, record: EpochRecord) -> None:
+        """`add(epoch, (train loss, train metric, test metric))`: pass as `train(..., on_epoch_end=...)`."""
+        self.add(record.epoch, (record.train_loss, record.train_metric, record.test_metric))
+
+    def save(self, path: str | os.PathLike) -> list[Path]:
+        """Write the current figure to `path` (.png, .svg, or a stem for both) atomically; return the paths."""
+        return save_figure(self.fig, path)
+
+    def _refresh(self) -> None:
+        if self.live:
+            from IPython import display
+
+            buffer = io.StringIO()
+            self.fig.savefig(buffer, format="svg", bbox_inches="tight")
+            display.display(display.SVG(buffer.getvalue()))
+            # wait=True: the old picture is removed only when the new one arrives, so the output never flickers.
+            display.clear_output(wait=True)
+        elif self.window:
+            if not self._shown:
+                _pyplot().show(block=False)
+                self._shown = True
+            self.fig.canvas.draw_idle()
+            self.fig.canvas.flush_events()
+
+
+def epoch_animator(
+    num_epochs: int,
+    legend: Sequence[str] = ("train loss", "train acc", "test acc"),
+    ylim: Sequence[float] | None = None,
+    **kwargs: Any,
+) -> Animator:
+    """An `Animator` for `train(..., on_epoch_end=animator.add_epoch)`: x is the epoch 1..num_epochs (d2l 3.6).
+
+    Extra keyword arguments (`save_to=`, `live=`, `figsize=`, ...) go to `Animator`.
+    """
+    return Animator(xlabel="epoch", xlim=[1, num_epochs], ylim=ylim, legend=list(legend), **kwargs)
+
+
+# --- images -----------------------------------------------------------------------------------------------------
 
 
 def show_images(
@@ -79,3 +407,63 @@ def show_images(
         ax.axes.get_yaxis().set_visible(False)
     fig.tight_layout()
     return axes
+
+
+def show_predictions(
+    imgs: Any,
+    true_labels: Sequence[str],
+    pred_labels: Sequence[str],
+    num_rows: int = 1,
+    num_cols: int | None = None,
+    scale: float = 1.5,
+) -> Figure:
+    """A grid of images titled "true" over "predicted"; wrong predictions get a red title (d2l `predict_ch3`).
+
+    Args:
+        imgs: images as `show_images` takes them.
+        true_labels, pred_labels: text labels, one pair per image (e.g. from `get_fashion_mnist_labels`).
+        num_rows, num_cols: grid shape; `num_cols` defaults to fitting every image in `num_rows` rows.
+
+    Returns the figure.
+    """
+    if len(true_labels) != len(pred_labels):
+        raise ValueError(f"got {len(true_labels)} true labels but {len(pred_labels)} predicted ones")
+    if num_cols is None:
+        num_cols = max(1, -(-len(true_labels) // num_rows))
+    titles = [f"{t}\n{p}" for t, p in zip(true_labels, pred_labels, strict=True)]
+    axes = show_images(imgs, num_rows, num_cols, titles=titles, scale=scale)
+    for ax, t, p in zip(axes, true_labels, pred_labels, strict=False):
+        if t != p:
+            ax.title.set_color(WRONG_COLOR)
+    return axes[0].figure
+
+
+def plot_history(
+    history: History,
+    labels: dict[str, str] | None = None,
+    ylim: Sequence[float] | None = None,
+    figsize: tuple[float, float] = (3.5, 2.5),
+) -> Figure:
+    """Training curves of a finished run: every column of `history` that has values, against the epoch.
+
+    Args:
+        history: a `linear_nets.training.History`.
+        labels: legend label per column; default train loss / train acc / test acc. Columns whose values are all
+            None (no metric, no test set) are left out.
+
+    Returns the figure (the same picture `epoch_animator` drew live).
+    """
+    labels = labels or {"train_loss": "train loss", "train_metric": "train acc", "test_metric": "test acc"}
+    epochs = history.column("epoch")
+    series = {name: history.column(name) for name in labels}
+    kept = [name for name, values in series.items() if any(v is not None for v in values)]
+    axes = plot(
+        [[e for e, v in zip(epochs, series[name], strict=True) if v is not None] for name in kept],
+        [[v for v in series[name] if v is not None] for name in kept],
+        xlabel="epoch",
+        legend=[labels[name] for name in kept],
+        xlim=[min(epochs), max(max(epochs), min(epochs) + 1)] if epochs else None,
+        ylim=ylim,
+        figsize=figsize,
+    )
+    return axes.figure
