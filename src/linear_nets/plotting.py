@@ -201,36 +201,48 @@ def _cycle(fmts: Sequence[str], n: int) -> list[str]:
 
 
 def figure_paths(path: str | os.PathLike) -> list[Path]:
-    """The files `save_figure(fig, path)` writes: `path` itself for .png/.svg, both formats for a bare stem.
+    """Check `path` and return the files `save_figure(fig, path)` would write.
+
+    `path` itself for .png/.svg; both formats for a name without extension (`runs/curves` -> curves.png and
+    curves.svg). Checked before any work is done, so a bad path fails at once and writes nothing.
 
     Raises:
-        ConfigError: another extension (the message lists the ones supported).
+        ConfigError: another extension (the message lists the ones supported), or a directory that is missing
+            or not writable.
 
     Example:
-        >>> [p.name for p in figure_paths("runs/curves")]
+        >>> [p.name for p in figure_paths("curves")]
         ['curves.png', 'curves.svg']
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in FIGURE_FORMATS:
-        return [path]
-    if suffix:
+        paths = [path]
+    elif suffix:
         raise ConfigError(f"cannot save a figure as {path}: use a .png or .svg file name (or no extension for both)")
-    return [path.with_name(path.name + ext) for ext in FIGURE_FORMATS]
+    else:
+        paths = [path.with_name(path.name + ext) for ext in FIGURE_FORMATS]
+    directory = path.parent
+    if not directory.is_dir():
+        raise ConfigError(f"cannot save {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot save {path}: directory {directory} is not writable")
+    return paths
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Path]:
-    """Write `fig` to `path` (.png, .svg, or a bare stem for both), atomically; return the paths written.
+    """Write `fig` to `path` (.png, .svg, or a name without extension for both), atomically; return the paths.
 
     Raises:
-        ConfigError: unknown extension, or a directory that is missing or not writable; nothing is written then.
+        ConfigError: as `figure_paths`, or the write failed; no file is left half-written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> fig = plot([0, 1], [0, 1]).figure
+        >>> [p.suffix for p in save_figure(fig, pathlib.Path(tempfile.mkdtemp()) / "line")]
+        ['.png', '.svg']
     """
     paths = figure_paths(path)
-    directory = paths[0].parent
-    if not directory.is_dir():
-        raise ConfigError(f"cannot save {paths[0]}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot save {paths[0]}: directory {directory} is not writable")
     for p in paths:
         try:
             with atomic_open(p, "wb") as f:
