@@ -2,6 +2,54 @@
 
 from __future__ import annotations
 
+import gzip as gzip_module
+import hashlib
 import os
+from pathlib import Path
+
+import numpy as np
+import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+REAL_DATA = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch, request):
+    """Every test gets its own empty user cache ($XDG_CACHE_HOME) and no $LINEAR_NETS_DATA; `needs_data` tests
+    are skipped where the real Fashion-MNIST is not installed."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    monkeypatch.delenv("LINEAR_NETS_DATA", raising=False)
+    if request.node.get_closest_marker("needs_data") and not REAL_DATA.is_dir():
+        pytest.skip(f"needs the real Fashion-MNIST in {REAL_DATA}")
+
+
+def _sha256_decompressed(path: Path) -> str:
+    """Independent of the package: hash the file's bytes, gunzipped when it is gzipped."""
+    data = path.read_bytes()
+    return hashlib.sha256(gzip_module.decompress(data) if data[:2] == b"\x1f\x8b" else data).hexdigest()
+
+
+@pytest.fixture
+def make_fashion_mnist():
+    """A builder of small Fashion-MNIST look-alikes: `make(directory, n_train=40, n_test=20, gzip=True, seed=0)`
+    writes the four IDX files (every class present) and returns the matching facts table for `facts=`."""
+    from linear_nets.data.fashion_mnist import FACTS, FileFacts, SplitFacts
+    from linear_nets.data.idx import write_idx
+
+    def make(directory: Path, n_train: int = 40, n_test: int = 20, gzip: bool = True, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        directory.mkdir(parents=True, exist_ok=True)
+        facts = {}
+        for split, n in (("train", n_train), ("test", n_test)):
+            arrays = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8))
+            files = []
+            for published, array in zip(FACTS[split].files, arrays, strict=True):
+                path = directory / (published.name + (".gz" if gzip else ""))
+                write_idx(path, array, gzip=gzip)
+                files.append(FileFacts(published.name, _sha256_decompressed(path), array.shape))
+            facts[split] = SplitFacts(*files)
+        return facts
+
+    return make
