@@ -1,0 +1,162 @@
+"""The closed-form least-squares solution of linear regression (d2l 3.1.1.4), in memory and streaming.
+
+Append a column of ones to X so the bias is one more weight: A = [X, 1], θ = (w, b). Least squares minimises
+‖Aθ − y‖², whose minimiser solves the normal equations AᵀA θ = Aᵀy. The book writes θ = (AᵀA)⁻¹Aᵀy; forming
+that inverse squares the condition number and fails when AᵀA is singular, so this module never does:
+
+- `least_squares(X, y)` factorises A itself (`torch.linalg.lstsq`, SVD-based driver 'gelsd', float64).
+- `StreamingLeastSquares` accumulates the (d+1) x (d+1) Gram matrix AᵀA and the vector Aᵀy one chunk at a
+  time, so data larger than memory is solved in one pass, then solves the normal equations through the
+  symmetric eigendecomposition (a pseudo-inverse that drops the numerically zero eigenvalues).
+
+Rank-deficient A (collinear or constant columns, fewer rows than d + 1): both return the *minimum-norm*
+solution, the θ = (w, b) of smallest ‖θ‖ among all minimisers, and emit a `RankDeficientWarning`. Note the
+norm includes b; scikit-learn's `LinearRegression` centres the data instead and minimises ‖w‖ only, so the two
+agree whenever A has full column rank and may differ otherwise.
+
+NaN or inf in X or y raise `DataError`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import DataError
+
+
+class RankDeficientWarning(UserWarning):
+    """[X, 1] has dependent columns: the least-squares solution is not unique, the minimum-norm one is returned.
+
+    Silence it with `warnings.simplefilter("ignore", RankDeficientWarning)`, or remove the redundant features.
+    """
+
+
+def _as_float64(X: Tensor, y: Tensor, d: int | None = None) -> tuple[Tensor, Tensor]:
+    X = torch.as_tensor(X, dtype=torch.float64)
+    y = torch.as_tensor(y, dtype=torch.float64)
+    if X.dim() != 2:
+        raise DataError(f"X must be a matrix [n, d], got shape {list(X.shape)}")
+    if d is not None and X.shape[1] != d:
+        raise DataError(f"X has {X.shape[1]} columns but earlier chunks had {d}: every chunk needs the same features")
+    if y.numel() != X.shape[0]:
+        raise DataError(f"y has {y.numel()} values but X has {X.shape[0]} rows: they must agree")
+    if not torch.isfinite(X).all():
+        raise DataError("X contains NaN or inf: clean the data first")
+    if not torch.isfinite(y).all():
+        raise DataError("y contains NaN or inf: clean the data first")
+    return X, y.reshape(-1, 1)
+
+
+def _augment(X: Tensor) -> Tensor:
+    return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype)], dim=1)
+
+
+def _warn_rank(rank: int, cols: int) -> None:
+    if rank < cols:
+        warnings.warn(
+            f"[X, 1] has rank {rank} < {cols} columns (collinear or constant features, or too few rows): "
+            "returning the minimum-norm least-squares solution",
+            RankDeficientWarning,
+            stacklevel=3,
+        )
+
+
+def least_squares(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Least-squares w and b for y ≈ Xw + b, in float64: θ = argmin ‖[X, 1]θ − y‖² via `torch.linalg.lstsq`.
+
+    Args:
+        X: features `[n, d]`; y: targets `[n]` or `[n, 1]`.
+
+    Returns:
+        w `[d]` and b (0-d), float64.
+
+    Raises:
+        DataError: shapes disagree or the data hold NaN/inf.
+
+    Warns:
+        RankDeficientWarning: [X, 1] is rank deficient; the minimum-norm solution is returned.
+
+    Example:
+        >>> X = torch.tensor([[0.0], [1.0], [2.0]])
+        >>> w, b = least_squares(X, 3 * X[:, 0] + 1)
+        >>> round(w.item(), 6), round(b.item(), 6)
+        (3.0, 1.0)
+    """
+    X, y = _as_float64(X, y)
+    A = _augment(X)
+    result = torch.linalg.lstsq(A, y, driver="gelsd")
+    _warn_rank(int(result.rank), A.shape[1])
+    theta = result.solution.reshape(-1)
+    return theta[:-1], theta[-1]
+
+
+class StreamingLeastSquares:
+    """Least squares over data fed in chunks: accumulate AᵀA and Aᵀy (A = [X, 1]), then `solve()`.
+
+    Memory is O(d²) whatever the number of rows. The Gram matrix squares the condition number of A, so
+    directions whose singular value is below about sqrt((d+1)·eps) ≈ 1.5e-8 times the largest count as
+    rank deficient (`least_squares` on the whole matrix resolves down to about eps·n).
+
+    Example:
+        >>> X = torch.arange(8.0).reshape(4, 2); y = X @ torch.tensor([1.0, -2.0]) + 0.5
+        >>> solver = StreamingLeastSquares()
+        >>> solver.update(X[:2], y[:2]); solver.update(X[2:], y[2:])
+        >>> solver.num_examples
+        4
+    """
+
+    def __init__(self) -> None:
+        self.gram: Tensor | None = None
+        self.moment: Tensor | None = None
+        self.num_examples = 0
+
+    def update(self, X: Tensor, y: Tensor) -> None:
+        """Add one chunk of rows: gram += AᵀA, moment += Aᵀy."""
+        d = None if self.gram is None else self.gram.shape[0] - 1
+        X, y = _as_float64(X, y, d)
+        A = _augment(X)
+        if self.gram is None:
+            self.gram, self.moment = A.T @ A, A.T @ y
+        else:
+            self.gram += A.T @ A
+            self.moment += A.T @ y
+        self.num_examples += X.shape[0]
+
+    def solve(self) -> tuple[Tensor, Tensor]:
+        """Solve AᵀA θ = Aᵀy for the minimum-norm θ; return w `[d]` and b (0-d), float64.
+
+        Raises:
+            DataError: no data was added.
+
+        Warns:
+            RankDeficientWarning: the Gram matrix is (numerically) singular.
+        """
+        if self.gram is None or self.moment is None:
+            raise DataError("no data: call update(X, y) with at least one chunk before solve()")
+        eigenvalues, V = torch.linalg.eigh(self.gram)
+        # eigh is accurate to about eps * largest eigenvalue; anything smaller is noise, i.e. a null direction.
+        cutoff = eigenvalues[-1].clamp(min=0) * self.gram.shape[0] * torch.finfo(torch.float64).eps
+        keep = eigenvalues > cutoff
+        _warn_rank(int(keep.sum()), self.gram.shape[0])
+        coefficients = (V.T @ self.moment)[keep] / eigenvalues[keep].unsqueeze(1)
+        theta = (V[:, keep] @ coefficients).reshape(-1)
+        return theta[:-1], theta[-1]
+
+
+def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """Least-squares w and b from an iterable of (X, y) chunks, in one pass (see `StreamingLeastSquares`).
+
+    Example:
+        >>> X = torch.arange(6.0).reshape(3, 2); y = X.sum(1)
+        >>> w, b = least_squares_streaming([(X[:1], y[:1]), (X[1:], y[1:])])
+        >>> w.shape
+        torch.Size([2])
+    """
+    solver = StreamingLeastSquares()
+    for X, y in chunks:
+        solver.update(X, y)
+    return solver.solve()

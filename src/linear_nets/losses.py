@@ -1,0 +1,240 @@
+"""Regression losses (d2l section 3.1): squared, absolute (L1) and Huber, each with its derivative and likelihood.
+
+With the residual r = y_hat - y:
+
+| loss | value l(r) | derivative dl/dy_hat |
+|---|---|---|
+| squared (the book's, with the 1/2) | r² / 2 | r |
+| absolute (L1) | abs(r) | sign(r) (0 at r = 0, a subgradient) |
+| Huber, threshold σ | r² / (2σ) if abs(r) <= σ, else abs(r) - σ/2 | r / σ if abs(r) <= σ, else sign(r) |
+
+The likelihood a loss stands for is exp(-l(r)) up to normalisation: minimising the loss maximises it. The
+squared loss is the Gaussian's (see `linear_nets.demonstrations.gaussian_nll`), the absolute loss the Laplace
+distribution's.
+
+Relations to `torch.nn.functional` (checked by the tests): `squared_loss = mse_loss / 2`, `absolute_loss =
+l1_loss`, `huber_loss(sigma) = smooth_l1_loss(beta=sigma)` (and `= huber_loss(delta=sigma) / sigma`).
+
+This module is the one home of the loss concept: the functions are the formulas (used from scratch), and the
+`nn.Module` classes wrap them with a `reduction` like `nn.MSELoss`, plus the derivative for hand-derived
+gradients. Every implementation (scratch, manual, concise) takes its loss from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from linear_nets.errors import ConfigError, DataError
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _residual(y_hat: Tensor, y: Tensor) -> Tensor:
+    if y_hat.numel() != y.numel():
+        raise DataError(f"y_hat has {y_hat.numel()} values but y has {y.numel()}: they must agree")
+    return y_hat - y.reshape(y_hat.shape)
+
+
+def _check_sigma(sigma: float) -> float:
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not (0 < sigma < math.inf):
+        raise ConfigError(f"huber sigma must be a positive finite number, got {sigma!r}")
+    return float(sigma)
+
+
+def squared_loss(y_hat: Tensor, y: Tensor) -> Tensor:
+    """The book's squared loss per example: (y_hat - y)² / 2 (shape of `y_hat`; `y` is reshaped to it).
+
+    Example:
+        >>> squared_loss(torch.tensor([[3.0]]), torch.tensor([1.0]))
+        tensor([[2.]])
+    """
+    return _residual(y_hat, y) ** 2 / 2
+
+
+def absolute_loss(y_hat: Tensor, y: Tensor) -> Tensor:
+    """Absolute (L1) loss per example: abs(y_hat - y).
+
+    Example:
+        >>> absolute_loss(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0]))
+        tensor([1., 2.])
+    """
+    return _residual(y_hat, y).abs()
+
+
+def huber_loss(y_hat: Tensor, y: Tensor, sigma: float = 1.0) -> Tensor:
+    """Huber loss per example with threshold σ: abs(r) - σ/2 if abs(r) > σ, else r² / (2σ), r = y_hat - y.
+
+    Quadratic near zero (smooth, like the squared loss), linear in the tails (robust, like the absolute loss);
+    the two pieces meet with equal value and slope at abs(r) = σ.
+
+    Example:
+        >>> huber_loss(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 0.0]), sigma=1.0)
+        tensor([0.1250, 2.5000])
+    """
+    sigma = _check_sigma(sigma)
+    r = _residual(y_hat, y)
+    return torch.where(r.abs() > sigma, r.abs() - sigma / 2, r**2 / (2 * sigma))
+
+
+def squared_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
+    """d/dy_hat of `squared_loss` per example: y_hat - y."""
+    return _residual(y_hat, y)
+
+
+def absolute_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
+    """d/dy_hat of `absolute_loss` per example: sign(y_hat - y), taking the subgradient 0 at y_hat = y."""
+    return torch.sign(_residual(y_hat, y))
+
+
+def huber_loss_derivative(y_hat: Tensor, y: Tensor, sigma: float = 1.0) -> Tensor:
+    """d/dy_hat of `huber_loss` per example: r / σ if abs(r) <= σ, else sign(r)."""
+    sigma = _check_sigma(sigma)
+    r = _residual(y_hat, y)
+    return torch.where(r.abs() > sigma, torch.sign(r), r / sigma)
+
+
+def likelihood(loss_values: Tensor) -> Tensor:
+    """The (unnormalised) likelihood a loss stands for: exp(-loss), per example.
+
+    The likelihood of a whole data set is the product, exp(-sum of losses), so minimising the summed loss
+    maximises it.
+
+    Example:
+        >>> likelihood(squared_loss(torch.tensor([1.0]), torch.tensor([1.0])))
+        tensor([1.])
+    """
+    return torch.exp(-loss_values)
+
+
+def _reduce(values: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values
+
+
+class RegressionLoss(nn.Module):
+    """A regression loss as a torch module (used like `nn.MSELoss`), with its derivative and likelihood.
+
+    Subclasses set `value(y_hat, y)` and `derivative(y_hat, y)`, both per example.
+
+    Args:
+        reduction: 'none' (one value per example), 'mean' or 'sum', as in `torch.nn`.
+    """
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+        self.reduction = reduction
+
+    def value(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """The loss per example."""
+        raise NotImplementedError
+
+    def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """dl/dy_hat per example."""
+        raise NotImplementedError
+
+    def forward(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """The loss, reduced as `self.reduction` says."""
+        return _reduce(self.value(y_hat, y), self.reduction)
+
+    def gradient(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """d forward(y_hat, y) / d y_hat (summed over examples when reduction='none'): the derivative,
+        divided by the number of examples when reduction='mean'."""
+        d = self.derivative(y_hat, y)
+        return d / d.numel() if self.reduction == "mean" else d
+
+    def likelihood(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """exp(-loss) per example (see the module function `likelihood`)."""
+        return likelihood(self.value(y_hat, y))
+
+
+class SquaredLoss(RegressionLoss):
+    """The book's squared loss (y_hat - y)² / 2; `nn.MSELoss` without the 1/2.
+
+    Example:
+        >>> SquaredLoss()(torch.tensor([3.0, 1.0]), torch.tensor([1.0, 1.0]))
+        tensor(1.)
+    """
+
+    def value(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return squared_loss(y_hat, y)
+
+    def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return squared_loss_derivative(y_hat, y)
+
+
+class AbsoluteLoss(RegressionLoss):
+    """Absolute (L1) loss abs(y_hat - y); equal to `nn.L1Loss`.
+
+    Example:
+        >>> AbsoluteLoss(reduction="sum")(torch.tensor([3.0, 0.0]), torch.tensor([1.0, 1.0]))
+        tensor(3.)
+    """
+
+    def value(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return absolute_loss(y_hat, y)
+
+    def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return absolute_loss_derivative(y_hat, y)
+
+
+class HuberLoss(RegressionLoss):
+    """Huber loss with threshold σ (see `huber_loss`); equal to `nn.SmoothL1Loss(beta=sigma)`.
+
+    Example:
+        >>> HuberLoss(sigma=2.0, reduction="none")(torch.tensor([1.0, 4.0]), torch.tensor([0.0, 0.0]))
+        tensor([0.2500, 3.0000])
+    """
+
+    def __init__(self, sigma: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.sigma = _check_sigma(sigma)
+
+    def value(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return huber_loss(y_hat, y, self.sigma)
+
+    def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return huber_loss_derivative(y_hat, y, self.sigma)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}, reduction={self.reduction!r}"
+
+
+LOSSES: dict[str, Callable[..., RegressionLoss]] = {
+    "squared": SquaredLoss,
+    "l1": AbsoluteLoss,
+    "huber": HuberLoss,
+}
+
+
+def get_loss(name: str, *, sigma: float = 1.0, reduction: str = "mean") -> RegressionLoss:
+    """The loss called `name` ('squared', 'l1' or 'huber'; `sigma` is Huber's threshold).
+
+    Example:
+        >>> get_loss("huber", sigma=0.5, reduction="none")
+        HuberLoss(sigma=0.5, reduction='none')
+    """
+    if name not in LOSSES:
+        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}")
+    if name == "huber":
+        return HuberLoss(sigma, reduction)
+    return LOSSES[name](reduction)
+
+
+def evaluate_loss(net: Callable[[Tensor], Tensor], features: Tensor, labels: Tensor, loss: RegressionLoss) -> float:
+    """Mean loss of `net` over a whole data set, without gradients (the book's per-epoch report in 3.2).
+
+    Example:
+        >>> evaluate_loss(lambda X: X.sum(1, keepdim=True), torch.ones(4, 2), torch.zeros(4, 1), SquaredLoss())
+        2.0
+    """
+    with torch.no_grad():
+        return loss.value(net(features), labels).mean().item()

@@ -1,0 +1,1 @@
+"""Hand-derived gradients, no autograd: the same models as `scratch`, each gradient written out and checked."""
