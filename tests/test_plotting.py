@@ -262,3 +262,116 @@ def test_plot_history_draws_the_columns_that_have_values():
     np.testing.assert_allclose(lines[0].get_ydata(), [1.0, 0.5, 1 / 3])
     np.testing.assert_allclose(lines[1].get_xdata(), [1, 2, 3])
     assert ax.get_xlabel() == "epoch"
+
+
+# --- the notes' figures -------------------------------------------------------------------------------------------
+
+
+def test_losses_figure_has_a_panel_per_loss_with_value_likelihood_and_derivative():
+    from linear_nets import figures
+
+    fig = figures.losses_figure(sigma=0.5)
+    assert [ax.get_title() for ax in fig.axes] == ["squared", "absolute (L1)", "Huber (σ=0.5)"]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [3, 3, 3]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(figures.LOSS_SERIES)
+    # Independent float64 formulas, in terms of the residual r on the x axis.
+    r = np.asarray(fig.axes[0].get_lines()[0].get_xdata())
+    huber = np.where(np.abs(r) > 0.5, np.abs(r) - 0.25, r**2 / 1.0)
+    expected = [
+        (r**2 / 2, np.exp(-(r**2) / 2), r),
+        (np.abs(r), np.exp(-np.abs(r)), np.sign(r)),
+        (huber, np.exp(-huber), np.where(np.abs(r) > 0.5, np.sign(r), r / 0.5)),
+    ]
+    for ax, series in zip(fig.axes, expected, strict=True):
+        for line, want in zip(ax.get_lines(), series, strict=True):
+            np.testing.assert_allclose(line.get_ydata(), want, atol=1e-12)
+
+
+def test_normal_figure_draws_one_density_per_mean_and_std():
+    from linear_nets import figures
+
+    fig = figures.normal_figure([(0, 1), (0, 2), (3, 1)])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["mean 0, std 1", "mean 0, std 2", "mean 3, std 1"]
+    for line, (mu, sigma) in zip(ax.get_lines(), [(0, 1), (0, 2), (3, 1)], strict=True):
+        x, p = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+        np.testing.assert_allclose(p, np.exp(-((x - mu) ** 2) / (2 * sigma**2)) / np.sqrt(2 * np.pi * sigma**2))
+        assert x[np.argmax(p)] == pytest.approx(mu, abs=0.01)
+
+
+def test_regression_figure_draws_the_data_the_fit_and_the_truth():
+    from linear_nets import figures
+
+    x = torch.linspace(0, 1, 50).reshape(-1, 1)
+    y = 3 * x - 1 + 0.01 * torch.randn(50, 1, generator=torch.Generator().manual_seed(0))
+    fig = figures.regression_figure(x, y, w=3.01, b=-0.99, true_w=3.0, true_b=-1.0)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), np.c_[x.numpy(), y.numpy()], rtol=1e-6)
+    fit, true = ax.get_lines()
+    np.testing.assert_allclose(fit.get_ydata(), [-0.99, 3.01 - 0.99])
+    np.testing.assert_allclose(true.get_ydata(), [-1.0, 2.0])
+    assert len(ax.get_legend().get_texts()) == 3
+    with pytest.raises(ValueError, match="draws one feature"):
+        figures.regression_figure(torch.zeros(5, 2), torch.zeros(5), 1.0, 0.0)
+
+
+def test_vectorization_figure_draws_a_bar_per_timing_in_ms():
+    from linear_nets import figures
+
+    fig = figures.vectorization_figure({"for loop": 2e-3, "vectorised": 1e-5})
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == pytest.approx([2.0, 0.01])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["for loop", "vectorised"]
+    assert ax.get_yscale() == "log"
+    assert ax.get_title() == "vectorised: 200x faster"
+    with pytest.raises(ValueError, match="positive time"):
+        figures.vectorization_figure({"broken clock": 0.0})
+
+
+# --- linear-nets plot ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("figure", "out", "magic"),
+    [
+        ("losses", "losses.png", b"\x89PNG"),
+        ("normal", "normal.svg", b"<?xml"),
+        ("regression", "regression.png", b"\x89PNG"),
+        ("vectorization", "vectorization.svg", b"<?xml"),
+    ],
+)
+def test_cli_plot_writes_each_figure(tmp_path, capsys, figure, out, magic):
+    from linear_nets.cli import main
+
+    args = ["plot", figure, "--out", str(tmp_path / out)]
+    if figure == "vectorization":
+        args += ["--n", "500"]  # keep the Python loop short
+    assert main(args) == 0
+    data = (tmp_path / out).read_bytes()
+    assert data.startswith(magic) and len(data) > 1000
+    assert capsys.readouterr().out.strip() == str(tmp_path / out)
+    assert [p.name for p in tmp_path.iterdir()] == [out]
+
+
+def test_cli_plot_without_extension_writes_png_and_svg(tmp_path):
+    from linear_nets.cli import main
+
+    assert main(["plot", "normal", "--mu-sigma", "1,0.5", "--out", str(tmp_path / "bell")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bell.png", "bell.svg"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["losses", "--out", "{tmp}/losses.jpg"], "use a .png or .svg file name"),
+        (["losses", "--out", "{tmp}/no/such/dir/losses.png"], "does not exist"),
+        (["normal", "--mu-sigma", "0,-1", "--out", "{tmp}/n.png"], "SIGMA > 0"),
+    ],
+)
+def test_cli_plot_bad_arguments_print_one_line_exit_2_and_write_nothing(tmp_path, capsys, args, message):
+    from linear_nets.cli import main
+
+    assert main(["plot", *[a.format(tmp=tmp_path) for a in args]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("linear-nets: error:")
+    assert list(tmp_path.rglob("*")) == []

@@ -1,0 +1,104 @@
+"""`linear-nets plot FIGURE --out FILE`: the notes' figures as PNG or SVG files, for terminal users.
+
+The output path is checked before any work (extension .png or .svg, or none for both; an existing, writable
+directory), so a bad `--out` costs nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from linear_nets.cli.common import float_list, positive_float, positive_int
+from linear_nets.errors import ConfigError
+
+FIGURES = {
+    "losses": "squared, absolute and Huber loss with their likelihoods and derivatives",
+    "normal": "normal densities for several (mean, std) pairs",
+    "regression": "synthetic one-feature data with the closed-form least-squares line",
+    "vectorization": "time of a Python for loop vs one vectorised addition",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `plot FIGURE [options] --out FILE`."""
+    parser = subparsers.add_parser(
+        "plot",
+        help="draw one of the notes' figures into a PNG or SVG file",
+        description="Draw one of the notes' figures: " + "; ".join(f"{k}: {v}" for k, v in FIGURES.items()) + ".",
+    )
+    parser.add_argument("figure", choices=list(FIGURES), help="which figure")
+    parser.add_argument("--out", help="FILE.png or FILE.svg (no extension: both); default FIGURE.png")
+    parser.add_argument("--huber-sigma", type=positive_float, default=1.0, help="losses: Huber threshold (1.0)")
+    parser.add_argument(
+        "--mu-sigma",
+        type=float_list,
+        action="append",
+        metavar="MU,SIGMA",
+        help="normal: a (mean, std) pair; repeat for more (default: 0,1 0,2 3,1)",
+    )
+    parser.add_argument("--samples", type=positive_int, default=200, help="regression: examples (200)")
+    parser.add_argument("--noise", type=positive_float, default=1.0, help="regression: noise std (1.0)")
+    parser.add_argument("--seed", type=int, default=0, help="regression: random seed (0)")
+    parser.add_argument("--n", type=positive_int, default=10_000, help="vectorization: vector length (10000)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check --out, draw the figure, write it atomically, print the path(s)."""
+    from linear_nets import figures, plotting
+
+    target = args.out or f"{args.figure}.png"
+    plotting.figure_paths(target)  # fail on a bad --out before drawing anything
+    if args.figure == "losses":
+        fig = figures.losses_figure(sigma=args.huber_sigma)
+    elif args.figure == "normal":
+        fig = figures.normal_figure(_mu_sigma_pairs(args.mu_sigma))
+    elif args.figure == "regression":
+        fig = _regression(args.samples, args.noise, args.seed)
+    else:
+        fig = _vectorization(args.n)
+    for path in plotting.save_figure(fig, target):
+        print(path)
+    return 0
+
+
+def _mu_sigma_pairs(values: list[list[float]] | None) -> list[tuple[float, float]]:
+    from linear_nets.figures import NORMAL_PARAMS
+
+    if not values:
+        return list(NORMAL_PARAMS)
+    for pair in values:
+        if len(pair) != 2 or not pair[1] > 0:
+            raise ConfigError(f"--mu-sigma takes MU,SIGMA with SIGMA > 0, got {','.join(f'{v:g}' for v in pair)}")
+    return [(mu, sigma) for mu, sigma in values]
+
+
+def _regression(samples: int, noise: float, seed: int):
+    """y = 2x + 4.2 + noise, fitted in closed form."""
+    import torch
+
+    from linear_nets.closed_form import least_squares
+    from linear_nets.data.synthetic import synthetic_data
+    from linear_nets.figures import regression_figure
+
+    true_w, true_b = 2.0, 4.2
+    generator = torch.Generator().manual_seed(seed)
+    X, y = synthetic_data(torch.tensor([true_w]), true_b, samples, noise=noise, generator=generator)
+    w, b = least_squares(X, y)
+    return regression_figure(X, y, float(w[0]), float(b), true_w, true_b)
+
+
+def _vectorization(n: int, repeats: int = 5):
+    """Median of `repeats` timings of each way: one run of a microsecond operation is mostly noise."""
+    import statistics
+
+    from linear_nets.demonstrations import time_vector_addition
+    from linear_nets.figures import vectorization_figure
+
+    runs = [time_vector_addition(n) for _ in range(repeats)]
+    return vectorization_figure(
+        {
+            "for loop": statistics.median(r.loop_seconds for r in runs),
+            "vectorised": statistics.median(r.vectorized_seconds for r in runs),
+        }
+    )
