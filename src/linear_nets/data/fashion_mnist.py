@@ -1,0 +1,501 @@
+"""Fashion-MNIST (d2l 3.5): find the four IDX files, verify them, download them on request, load them into memory.
+
+The dataset's facts (file names, SHA-256 of the decompressed bytes, shapes, class names, upstream URL) are data,
+in `FACTS` and `CLASSES`. Every function that checks files takes a `facts=` table, so tests can use small fixture
+datasets with their own checksums.
+
+Where the files are looked for, first match wins (each directory also as a torchvision-style `<dir>/FashionMNIST/raw`):
+1. the `data_dir` argument (an error if the files are not there: an explicit choice never falls through),
+2. the environment variable `LINEAR_NETS_DATA` (likewise),
+3. the user cache, `$XDG_CACHE_HOME/linear-nets/fashion-mnist` (default `~/.cache/...`), where `download` puts them,
+4. `/usr/share/datasets/fashion-mnist`, where Debian's `dataset-fashion-mnist` package installs them.
+
+A verified file is remembered by (resolved path, size, mtime) in `verified.json` in the user cache, so later loads
+skip the hash; any change to the file makes it verified again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from linear_nets.atomic import atomic_write_text
+from linear_nets.data.batches import ArrayLoader
+from linear_nets.data.idx import idx_header, idx_payload, read_idx
+from linear_nets.errors import ConfigError, DataError
+from linear_nets.timing import Timer
+
+CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+"""Text labels of the classes 0..9, as d2l's `get_fashion_mnist_labels` names them."""
+
+BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+"""Zalando Research's upstream mirror; file `<name>.gz` lives at `BASE_URL + name + ".gz"`."""
+
+SYSTEM_DIRS = [Path("/usr/share/datasets/fashion-mnist")]
+"""Directories a system package installs the data into (Debian's `dataset-fashion-mnist`)."""
+
+ENV_VAR = "LINEAR_NETS_DATA"
+MAX_DOWNLOAD_BYTES = 64 << 20  # the largest file is 26 MB gzipped; more means a wrong or hostile server
+HOW_TO_GET = (
+    "get it with `sudo apt-get install dataset-fashion-mnist`, or point LINEAR_NETS_DATA at a directory holding "
+    "the four IDX files (gzipped or not), or run `linear-nets data download`"
+)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """One IDX file: its name without `.gz`, SHA-256 of its decompressed bytes, and array shape."""
+
+    name: str
+    sha256: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SplitFacts:
+    """The two files of a split."""
+
+    images: FileFacts
+    labels: FileFacts
+
+    @property
+    def files(self) -> tuple[FileFacts, FileFacts]:
+        return (self.images, self.labels)
+
+
+FACTS: dict[str, SplitFacts] = {
+    "train": SplitFacts(
+        FileFacts(
+            "train-images-idx3-ubyte",
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            (60000, 28, 28),
+        ),
+        FileFacts(
+            "train-labels-idx1-ubyte",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            (60000,),
+        ),
+    ),
+    "test": SplitFacts(
+        FileFacts(
+            "t10k-images-idx3-ubyte",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            (10000, 28, 28),
+        ),
+        FileFacts(
+            "t10k-labels-idx1-ubyte",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            (10000,),
+        ),
+    ),
+}
+"""The published dataset: split -> its files. 6,000 train and 1,000 test images per class."""
+
+
+class ChecksumError(DataError):
+    """A file has the right form but not the published content (corrupt, or another dataset)."""
+
+
+# --- where the data lives -----------------------------------------------------------------------------------------
+
+
+def user_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/linear-nets`, or `~/.cache/linear-nets` (XDG: a relative or empty value is ignored)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "linear-nets"
+
+
+def default_download_dir() -> Path:
+    """Where `download` puts the files by default, and the third place `locate` looks."""
+    return user_cache_dir() / "fashion-mnist"
+
+
+def data_file(directory: Path, name: str) -> Path | None:
+    """The file `name` (plain, preferred: it loads without decompressing) or `name.gz` in `directory`, or None."""
+    for candidate in (directory / name, directory / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _names(facts: Mapping[str, SplitFacts]) -> list[str]:
+    return [f.name for split in facts.values() for f in split.files]
+
+
+def _with_raw(directory: Path) -> list[Path]:
+    return [directory, directory / "FashionMNIST" / "raw"]
+
+
+def _holding(directory: Path, names: list[str]) -> Path | None:
+    for d in _with_raw(directory):
+        if all(data_file(d, name) for name in names):
+            return d
+    return None
+
+
+def locate(data_dir: str | os.PathLike | None = None, *, facts: Mapping[str, SplitFacts] | None = None) -> Path:
+    """The directory holding all four Fashion-MNIST files (gzipped or not), searched as the module docstring says.
+
+    Raises:
+        DataError: `data_dir` (or `$LINEAR_NETS_DATA`) does not hold the files, or they are nowhere; the message
+            says how to get them.
+
+    Example:
+        >>> locate()  # doctest: +SKIP
+        PosixPath('/usr/share/datasets/fashion-mnist')
+    """
+    names = _names(facts or FACTS)
+    explicit = [("data_dir", data_dir)] if data_dir is not None else []
+    if not explicit and os.environ.get(ENV_VAR):
+        explicit = [(ENV_VAR, os.environ[ENV_VAR])]
+    for what, given in explicit:
+        directory = Path(given).expanduser()
+        found = _holding(directory, names)
+        if found is None:
+            missing = [n for n in names if not data_file(directory, n)]
+            raise DataError(
+                f"{what} {directory} does not hold Fashion-MNIST (missing {', '.join(missing)}, gzipped or not, "
+                f"also not under {directory / 'FashionMNIST' / 'raw'}); {HOW_TO_GET}"
+            )
+        return found
+    searched = [default_download_dir(), *SYSTEM_DIRS]
+    for directory in searched:
+        found = _holding(directory, names)
+        if found is not None:
+            return found
+    raise DataError(f"Fashion-MNIST not found (looked in {', '.join(map(str, searched))}); {HOW_TO_GET}")
+
+
+# --- verification, remembered -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The outcome of checking one file's SHA-256: `verified`, and whether an earlier check was reused."""
+
+    path: Path
+    verified: bool
+    from_cache: bool
+    problem: str = ""
+
+
+def decompressed_sha256(array: np.ndarray) -> str:
+    """SHA-256 of the IDX file `array` was read from, decompressed (its header + big-endian elements).
+
+    The header follows from the array, so hashing needs no second read and no copy for uint8 data.
+    """
+    h = hashlib.sha256(idx_header(array))
+    h.update(idx_payload(array))
+    return h.hexdigest()
+
+
+def _memo_path() -> Path:
+    return user_cache_dir() / "verified.json"
+
+
+def _stamp(path: Path) -> tuple[str, dict[str, int]]:
+    st = path.stat()
+    return str(path.resolve()), {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _read_memo() -> dict:
+    """The remembered checks; an unreadable or malformed file counts as empty (the files are just hashed again)."""
+    try:
+        memo = json.loads(_memo_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def _remember(stamp: tuple[str, dict[str, int]], sha256: str) -> None:
+    """Record a verified file; failing to write (read-only home, full disk) only costs a hash next time."""
+    key, facts = stamp
+    memo = _read_memo()
+    memo[key] = {**facts, "sha256": sha256}
+    with contextlib.suppress(OSError):
+        _memo_path().parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(_memo_path(), json.dumps(memo, indent=1, sort_keys=True))
+
+
+def check_sha256(path: Path, array: np.ndarray, expected: str, stamp: tuple[str, dict[str, int]]) -> FileCheck:
+    """Check that `array` (read from `path`, whose `stamp` was taken before reading) has the `expected` SHA-256.
+
+    A file remembered with the same path, size, mtime and checksum is not hashed again.
+    """
+    key, facts = stamp
+    if _read_memo().get(key) == {**facts, "sha256": expected}:
+        return FileCheck(path, verified=True, from_cache=True)
+    actual = decompressed_sha256(array)
+    if actual != expected:
+        problem = (
+            f"{path}: SHA-256 of the decompressed data is {actual[:16]}..., expected {expected[:16]}...: "
+            "the file is corrupt or not the published Fashion-MNIST; delete it and get it again"
+        )
+        return FileCheck(path, verified=False, from_cache=False, problem=problem)
+    _remember(stamp, expected)
+    return FileCheck(path, verified=True, from_cache=False)
+
+
+def _check_form(path: Path, array: np.ndarray, facts: FileFacts) -> None:
+    """dtype and per-example shape (the count is checked per split, after images and labels are compared)."""
+    if array.dtype != np.uint8 or array.shape[1:] != facts.shape[1:] or array.ndim != len(facts.shape):
+        want = "x".join(map(str, ("N", *facts.shape[1:])))
+        got = "x".join(map(str, array.shape))
+        raise DataError(f"{path}: expected uint8 data of shape {want}, got {array.dtype} of shape {got}")
+
+
+def read_split(
+    directory: Path, split: SplitFacts, *, strict: bool = True
+) -> tuple[np.ndarray, np.ndarray, tuple[FileCheck, FileCheck]]:
+    """Read and check a split's two files from `directory`: (images [N, 28, 28] uint8, labels [N] uint8, checks).
+
+    Checks: element type and shape, images and labels agree in count, the count is the published one, labels are
+    in 0..9, SHA-256 of the decompressed bytes (remembered across runs).
+
+    Raises:
+        ChecksumError: a checksum differs and `strict` (otherwise `checks` says so and the data is returned).
+        DataError: any other fault, naming the file.
+    """
+    arrays, pending = [], []
+    for facts in split.files:
+        path = data_file(directory, facts.name)
+        if path is None:
+            raise DataError(f"{directory / facts.name}(.gz) is missing; {HOW_TO_GET}")
+        stamp = _stamp(path)  # before reading: a file changed while it is read then fails the next check
+        array = read_idx(path)
+        _check_form(path, array, facts)
+        arrays.append(array)
+        pending.append((path, array, facts, stamp))
+    images, labels = arrays
+    if len(images) != len(labels):
+        raise DataError(f"{directory}: {len(images)} images but {len(labels)} labels; they must agree")
+    if len(images) != split.images.shape[0]:
+        raise DataError(f"{directory}: {len(images)} examples in {split.images.name}, expected {split.images.shape[0]}")
+    if labels.size and labels.max() >= len(CLASSES):
+        raise DataError(f"{pending[1][0]}: label {labels.max()} out of range: classes are 0..{len(CLASSES) - 1}")
+    results = tuple(check_sha256(path, array, facts.sha256, stamp) for path, array, facts, stamp in pending)
+    failed = [c for c in results if not c.verified]
+    if strict and failed:
+        raise ChecksumError(failed[0].problem)
+    return images, labels, results
+
+
+# --- download -----------------------------------------------------------------------------------------------------
+
+
+def _already_there(directory: Path, facts: FileFacts) -> Path | None:
+    """An existing file in `directory` that passes every check, else None."""
+    path = data_file(directory, facts.name)
+    if path is None:
+        return None
+    try:
+        stamp = _stamp(path)
+        array = read_idx(path)
+        _check_form(path, array, facts)
+    except (DataError, OSError):
+        return None
+    ok = array.shape == facts.shape and check_sha256(path, array, facts.sha256, stamp).verified
+    return path if ok else None
+
+
+def _fetch(url: str, final: Path, facts: FileFacts, timeout: float) -> None:
+    """Stream `url` into a temporary file next to `final`, verify it, then rename it; on failure leave nothing."""
+    fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            total = 0
+            while chunk := response.read(1 << 20):
+                total += len(chunk)
+                if total > MAX_DOWNLOAD_BYTES:
+                    raise DataError(f"the server sent more than {MAX_DOWNLOAD_BYTES} bytes")
+                out.write(chunk)
+            promised = response.headers.get("Content-Length")
+            if promised is not None and promised.isdigit() and total != int(promised):
+                raise DataError(f"the connection closed after {total} of {promised} bytes")
+        array = read_idx(tmp)
+        _check_form(tmp, array, facts)
+        if array.shape != facts.shape:
+            raise DataError(f"{tmp}: shape {array.shape}, expected {facts.shape}")
+        if decompressed_sha256(array) != facts.sha256:
+            raise DataError(f"{tmp}: SHA-256 of the decompressed data differs from the published one")
+        os.replace(tmp, final)
+    except DataError as exc:
+        raise DataError(f"download of {url} failed: {exc}; nothing was saved") from exc
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc.__class__.__name__ + (f": {exc}" if str(exc) else "")
+        raise DataError(f"download of {url} failed ({reason}); nothing was saved") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _remember(_stamp(final), facts.sha256)  # just verified: the first load pays nothing
+
+
+def download(
+    dest: str | os.PathLike | None = None,
+    base_url: str | None = None,
+    timeout: float = 60.0,
+    *,
+    facts: Mapping[str, SplitFacts] | None = None,
+) -> Path:
+    """Download the four files (`<base_url><name>.gz`) into `dest`, skipping those already there and verified.
+
+    Each file is streamed into a temporary file in `dest`, verified (SHA-256 of the decompressed bytes, shape),
+    then renamed to `<name>.gz`, so an interrupted or corrupt download never leaves a file that looks valid.
+    A corrupt uncompressed file it replaces is removed, so it cannot shadow the new one.
+
+    Args:
+        dest: directory to put the files in (created if needed); default `default_download_dir()`.
+        base_url: where the files are, ending in `/`; default `BASE_URL` (upstream).
+        timeout: seconds to wait for the server on each connect or read.
+
+    Returns the directory.
+
+    Raises:
+        DataError: the directory cannot be created or a download fails (the message names the URL).
+    """
+    facts = facts or FACTS
+    base_url = base_url or BASE_URL
+    directory = Path(dest).expanduser() if dest is not None else default_download_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create {directory}: {exc.strerror or exc}") from exc
+    for file_facts in (f for split in facts.values() for f in split.files):
+        if _already_there(directory, file_facts) is not None:
+            continue
+        final = directory / f"{file_facts.name}.gz"
+        _fetch(f"{base_url}{file_facts.name}.gz", final, file_facts, timeout)
+        with contextlib.suppress(FileNotFoundError):
+            (directory / file_facts.name).unlink()  # an unverified plain file would shadow the new .gz
+    return directory
+
+
+# --- the dataset in memory ----------------------------------------------------------------------------------------
+
+
+class FashionMNIST:
+    """One split of Fashion-MNIST in memory, read once from its IDX files and verified.
+
+    Attributes:
+        images: uint8 tensor `[N, 1, 28, 28]`.
+        labels: int64 tensor `[N]`, classes 0..9 (`classes[i]` is the text label).
+        classes: the 10 text labels.
+        root: the directory the files came from.
+        checks: one `FileCheck` per file (verified, from the cache or hashed now).
+        seconds: time taken to read and check the files.
+
+    Args:
+        split: "train" (60,000 images) or "test" (10,000).
+        data_dir: where to look first (see `locate`).
+        download: download into the user cache when the files are nowhere (see `download`).
+        facts: the dataset facts to check against (default `FACTS`; tests pass their own).
+        strict: raise `ChecksumError` when a checksum differs; False keeps the data and `checks` says so.
+
+    Example:
+        >>> train = FashionMNIST("train")  # doctest: +SKIP
+        >>> image, label = train[0]  # doctest: +SKIP
+        >>> image.shape, train.classes[label]  # doctest: +SKIP
+        (torch.Size([1, 28, 28]), 'ankle boot')
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        data_dir: str | os.PathLike | None = None,
+        download: bool = False,
+        *,
+        facts: Mapping[str, SplitFacts] | None = None,
+        strict: bool = True,
+    ) -> None:
+        facts = facts or FACTS
+        if split not in facts:
+            raise ConfigError(f"split must be one of {', '.join(facts)}, got {split!r}")
+        timer = Timer()
+        self.split = split
+        self.root = _find(data_dir, download, facts)
+        images, labels, self.checks = read_split(self.root, facts[split], strict=strict)
+        self.images = torch.from_numpy(images).unsqueeze(1)
+        self.labels = torch.from_numpy(labels.astype(np.int64))
+        self.classes = list(CLASSES)
+        self.seconds = timer.stop()
+
+    @property
+    def verified(self) -> bool:
+        """True when every file's checksum matched."""
+        return all(c.verified for c in self.checks)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int | slice | Tensor) -> tuple[Tensor, Tensor]:
+        """`(image, label)`: a `[1, 28, 28]` uint8 image and its int64 label (a batch of them for a slice)."""
+        return self.images[index], self.labels[index]
+
+    def __repr__(self) -> str:
+        return f"FashionMNIST(split={self.split!r}, n={len(self)}, root='{self.root}')"
+
+
+def _find(data_dir: str | os.PathLike | None, download_missing: bool, facts: Mapping[str, SplitFacts]) -> Path:
+    try:
+        return locate(data_dir, facts=facts)
+    except DataError:
+        if not download_missing or data_dir is not None or os.environ.get(ENV_VAR):
+            raise  # an explicit directory that lacks the files is a mistake to report, not to paper over
+    return download(facts=facts)
+
+
+def get_fashion_mnist_labels(labels: Iterable[int] | Tensor) -> list[str]:
+    """Text labels of numeric labels (d2l 3.5).
+
+    Raises:
+        DataError: a label outside 0..9.
+
+    Example:
+        >>> get_fashion_mnist_labels([0, 9])
+        ['t-shirt', 'ankle boot']
+    """
+    values = labels.tolist() if isinstance(labels, Tensor | np.ndarray) else list(labels)
+    bad = [v for v in values if not 0 <= int(v) < len(CLASSES) or int(v) != v]
+    if bad:
+        raise DataError(f"label {bad[0]!r} is not a Fashion-MNIST class: classes are 0..{len(CLASSES) - 1}")
+    return [CLASSES[int(v)] for v in values]
+
+
+def load_data_fashion_mnist(
+    batch_size: int,
+    resize: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+    seed: int | None = None,
+    *,
+    download: bool = False,
+) -> tuple[ArrayLoader, ArrayLoader]:
+    """Fashion-MNIST as `(train_iter, test_iter)` minibatch loaders (d2l 3.5), in memory.
+
+    Batches are `(X, y)`: X float32 `[B, 1, 28, 28]` in [0, 1] (or `resize` x `resize`), y int64 `[B]`. The
+    training loader reshuffles every epoch from a generator seeded by `seed`; the test loader keeps file order.
+
+    Example:
+        >>> train_iter, test_iter = load_data_fashion_mnist(256, seed=0)  # doctest: +SKIP
+        >>> X, y = next(iter(train_iter))  # doctest: +SKIP
+        >>> X.shape, X.dtype, y.dtype  # doctest: +SKIP
+        (torch.Size([256, 1, 28, 28]), torch.float32, torch.int64)
+    """
+    train = FashionMNIST("train", data_dir, download)
+    test = FashionMNIST("test", data_dir, download)
+    train_iter = ArrayLoader((train.images, train.labels), batch_size, shuffle=True, resize=resize, seed=seed)
+    test_iter = ArrayLoader((test.images, test.labels), batch_size, shuffle=False, resize=resize)
+    return train_iter, test_iter
