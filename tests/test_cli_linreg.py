@@ -1,0 +1,125 @@
+"""`linear-nets train linreg`: output, recovery of w and b, reproducibility, and bad arguments."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linear_nets.cli import main
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(["train", "linreg", *args])
+    except SystemExit as exc:  # argparse rejects a value before the handler runs
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def estimates(out: str) -> tuple[list[float], float]:
+    w = re.search(r"^estimated w: \[(.*)\]$", out, re.M).group(1)
+    b = re.search(r"^estimated b: (\S+)$", out, re.M).group(1)
+    return [float(v) for v in w.split(",")], float(b)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--impl", "scratch"],
+        ["--impl", "manual"],
+        ["--impl", "concise"],
+        ["--impl", "manual", "--loss", "huber", "--epochs", "5"],
+        ["--impl", "concise", "--loss", "l1", "--lr", "0.01", "--epochs", "10"],
+        ["--solver", "closed-form"],
+    ],
+)
+def test_recovers_the_true_parameters(capsys, args):
+    code, out, err = run(capsys, *args)
+    assert code == 0 and err == ""
+    epochs = re.findall(r"^epoch (\d+), loss (\S+)$", out, re.M)
+    expected_epochs = 0 if "closed-form" in args else int(args[args.index("--epochs") + 1]) if "--epochs" in args else 3
+    assert [int(e) for e, _ in epochs] == list(range(1, expected_epochs + 1))
+    w, b = estimates(out)
+    assert abs(w[0] - 2) < 0.01 and abs(w[1] + 3.4) < 0.01 and abs(b - 4.2) < 0.01
+    errors = re.search(r"^error in estimating w: \[(.*)\]$", out, re.M).group(1)
+    assert [float(v) for v in errors.split(",")] == pytest.approx([2 - w[0], -3.4 - w[1]], abs=2e-6)
+    assert float(re.search(r"^error in estimating b: (\S+)$", out, re.M).group(1)) == pytest.approx(4.2 - b, abs=2e-6)
+
+
+def test_options_change_the_problem(capsys):
+    code, out, _ = run(
+        capsys, "--true-w", "1,2,3", "--true-b", "-1", "--samples", "500", "--noise", "0", "--epochs", "10"
+    )
+    assert code == 0
+    w, b = estimates(out)
+    assert w == pytest.approx([1, 2, 3], abs=1e-3) and b == pytest.approx(-1, abs=1e-3)
+    assert "500 examples, 3 features" in out
+
+
+def test_same_command_same_output(capsys):
+    args = ["--impl", "concise", "--loss", "huber", "--huber-sigma", "0.5", "--seed", "7"]
+    first, second = run(capsys, *args), run(capsys, *args)
+    assert first == second and first[0] == 0
+    assert run(capsys, *args[:-1], "8")[1] != first[1]
+
+
+def test_diverging_learning_rate_exits_2_without_printing_weights(capsys):
+    code, out, err = run(capsys, "--lr", "100")
+    assert code == 2
+    assert err.count("\n") == 1 and "training diverged" in err and "--lr" in err
+    assert "estimated" not in out and "nan" not in out.lower()
+
+
+def test_rank_deficient_closed_form_warns_in_one_line(capsys):
+    code, out, err = run(capsys, "--solver", "closed-form", "--true-w", "1,2,3", "--samples", "2")
+    assert code == 0 and "estimated w" in out
+    assert err.startswith("linear-nets: warning: [X, 1] has rank 2 < 4") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--huber-sigma", "2"], "--huber-sigma applies to --loss huber only"),
+        (["--solver", "closed-form", "--loss", "l1"], "cannot use --loss l1"),
+    ],
+)
+def test_inconsistent_options_exit_2_with_one_line(capsys, args, fragment):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and fragment in err
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--batch-size", "0"], "argument --batch-size: expected a positive integer"),
+        (["--epochs", "-1"], "argument --epochs: expected a positive integer"),
+        (["--lr", "0"], "argument --lr: expected a positive"),
+        (["--lr", "nan"], "argument --lr: expected a positive"),
+        (["--samples", "1.5"], "argument --samples: expected a positive integer"),
+        (["--true-w", "1,nan"], "argument --true-w: expected finite numbers"),
+        (["--true-w", "1,,2"], "argument --true-w: expected comma-separated numbers"),
+        (["--true-b", "inf"], "argument --true-b: expected a finite number"),
+        (["--noise", "-0.1"], "argument --noise: expected a number >= 0"),
+        (["--huber-sigma", "0"], "argument --huber-sigma: expected a positive"),
+        (["--impl", "numpy"], "argument --impl: invalid choice"),
+    ],
+)
+def test_bad_values_are_rejected_by_argparse(capsys, args, fragment):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert fragment in err
+
+
+def test_console_script_as_a_new_user_runs_it():
+    script = Path(sys.executable).with_name("linear-nets")
+    result = subprocess.run(
+        [str(script), "train", "linreg", "--impl", "manual"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\nepoch ") == 3 and "estimated w" in result.stdout
