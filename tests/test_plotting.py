@@ -206,9 +206,10 @@ def test_animator_in_jupyter_redraws_in_place_as_svg(monkeypatch):
     animator.add(1, 0.9)
     animator.add(2, 0.5)
     kinds = [c[0] for c in fake_display.calls]
-    assert kinds == ["display", "clear_output"] * 2
-    assert all(c[1] is True for c in fake_display.calls if c[0] == "clear_output")  # wait=True: no flicker
-    assert fake_display.calls[2][1][0] == "svg" and "<svg" in fake_display.calls[2][1][1]
+    # Clear (deferred: wait=True, no flicker) then draw, so nothing is left pending to wipe the final figure.
+    assert kinds == ["clear_output", "display"] * 2
+    assert all(c[1] is True for c in fake_display.calls if c[0] == "clear_output")
+    assert fake_display.calls[3][1][0] == "svg" and "<svg" in fake_display.calls[3][1][1]
 
 
 def test_animator_in_a_window_shows_once_without_blocking(monkeypatch):

@@ -6,7 +6,8 @@ whatever the user or Jupyter chose, else Agg when there is no display.
 
 The book's `Animator` only works inside Jupyter; elsewhere it prints "<Figure size 350x250 with 1 Axes>". Ours picks
 one of three modes when it is created:
-- notebook (an IPython kernel is running): redraw the figure in place as SVG after every `add`;
+- notebook (an IPython kernel is running): redraw the figure in place as SVG after every `add` (the first one
+  clears what the same cell printed before it, as in d2l);
 - window (an interactive backend, e.g. an IDE or a desktop session): update a window without blocking;
 - file (no display): draw nothing on screen; `save_to=` keeps PNG and SVG files up to date after every `add`.
 """
@@ -299,11 +300,11 @@ class Animator:
         # lets Jupyter's inline backend leave it alone (we display it ourselves).
         self.window = not self.live and _interactive_backend()
         if self.window:
-            self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+            self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
         else:
             from matplotlib.figure import Figure
 
-            self.fig = Figure(figsize=figsize)
+            self.fig = Figure(figsize=figsize, layout="constrained")  # labels stay inside when saved
             axes = self.fig.subplots(nrows, ncols, squeeze=False)
         self.axes = list(axes.flatten())
         self.config_axes: Callable[[], None] = lambda: set_axes(
@@ -353,9 +354,11 @@ class Animator:
 
             buffer = io.StringIO()
             self.fig.savefig(buffer, format="svg", bbox_inches="tight")
-            display.display(display.SVG(buffer.getvalue()))
-            # wait=True: the old picture is removed only when the new one arrives, so the output never flickers.
+            # wait=True: the old picture goes only when the new one arrives, so the output never flickers. Clearing
+            # before (not after, as d2l does) displaying leaves nothing pending, so what the cell prints after
+            # training stays visible instead of wiping the final figure.
             display.clear_output(wait=True)
+            display.display(display.SVG(buffer.getvalue()))
         elif self.window:
             if not self._shown:
                 _pyplot().show(block=False)
