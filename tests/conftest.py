@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip as gzip_module
 import hashlib
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +55,58 @@ def make_fashion_mnist():
         return facts
 
     return make
+
+
+class FileServer:
+    """An HTTP server on 127.0.0.1 (ephemeral port, own thread) serving `files`; `mode` breaks it on purpose."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files, self.mode, self.requests = files, "ok", []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = 5
+
+            def do_GET(self):
+                folder, _, name = self.path.rpartition("/")
+                server.requests.append(name)
+                body = server.files.get(name) if folder == "/files" else None
+                if body is None:
+                    self.send_error(404)
+                    return
+                if server.mode == "corrupt":
+                    body = body[: len(body) // 2] + bytes(b ^ 0x55 for b in body[len(body) // 2 :])
+                self.send_response(200)
+                claimed = len(body) + 1000 if server.mode == "drop" else len(body)
+                self.send_header("Content-Length", str(claimed))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2] if server.mode == "drop" else body)
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/files/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def serve_files():
+    """`serve({name: bytes})` starts a loopback `FileServer` at `.url`; every one is shut down after the test."""
+    servers: list[FileServer] = []
+
+    def serve(files: dict[str, bytes]) -> FileServer:
+        servers.append(FileServer(files))
+        return servers[-1]
+
+    yield serve
+    for s in servers:
+        s.close()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import http.server
 import json
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -210,7 +208,11 @@ def write_split(directory: Path, images: np.ndarray, labels: np.ndarray, split: 
         (np.zeros((4, 28, 27), np.uint8), np.zeros(4, np.uint8), "expected uint8 data of shape Nx28x28, got uint8"),
         (np.zeros((4, 28, 28), np.float32), np.zeros(4, np.uint8), "got float32"),
         (np.zeros((4, 28, 28), np.uint8), np.zeros((4, 1), np.uint8), "shape N, got uint8 of shape 4x1"),
-        (np.zeros((3, 28, 28), np.uint8), np.zeros(3, np.uint8), "3 examples in train-images-idx3-ubyte, expected 4"),
+        (
+            np.zeros((3, 28, 28), np.uint8),
+            np.zeros(3, np.uint8),
+            "3 examples, the published file has 4",
+        ),
     ],
 )
 def test_form_checks(tmp_path, make_fashion_mnist, images, labels, fragment):
@@ -259,54 +261,12 @@ def test_real_fashion_mnist():
 # --- download (loopback only) -------------------------------------------------------------------------------------
 
 
-class Server:
-    """An HTTP server on 127.0.0.1 (ephemeral port, own thread) serving `files`; `mode` breaks it on purpose."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files, self.mode, self.requests = files, "ok", []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            timeout = 5
-
-            def do_GET(self):
-                folder, _, name = self.path.rpartition("/")
-                server.requests.append(name)
-                body = server.files.get(name) if folder == "/files" else None
-                if body is None:
-                    self.send_error(404)
-                    return
-                if server.mode == "corrupt":
-                    body = body[: len(body) // 2] + bytes(b ^ 0x55 for b in body[len(body) // 2 :])
-                self.send_response(200)
-                claimed = len(body) + 1000 if server.mode == "drop" else len(body)
-                self.send_header("Content-Length", str(claimed))
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if server.mode == "drop" else body)
-                self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/files/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture
-def server(tmp_path, make_fashion_mnist, monkeypatch):
+def server(tmp_path, make_fashion_mnist, monkeypatch, serve_files):
     """Serves a fixture dataset's four .gz files; its facts replace the published ones."""
     facts = make_fashion_mnist(tmp_path / "upstream")
     monkeypatch.setattr(fm, "FACTS", facts)
-    s = Server({p.name: p.read_bytes() for p in (tmp_path / "upstream").iterdir()})
-    yield s
-    s.close()
+    return serve_files({p.name: p.read_bytes() for p in (tmp_path / "upstream").iterdir()})
 
 
 def test_download_then_load_without_hashing(server, tmp_path, monkeypatch):
@@ -349,7 +309,6 @@ def test_download_of_a_missing_file_and_unreachable_server(server, tmp_path):
     with pytest.raises(DataError, match="failed"):
         download(tmp_path / "d", base_url=f"http://127.0.0.1:{port}/", timeout=5)
     assert list((tmp_path / "d").iterdir()) == []
-    server.close = lambda: None  # already closed
 
 
 def test_dataset_downloads_on_request_only(server, no_system_data, monkeypatch):
