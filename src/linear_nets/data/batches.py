@@ -56,7 +56,7 @@ class ArrayLoader:
                 raise DataError(f"tensors[{i}] has {t.shape[0]} rows but tensors[0] has {n}: they must agree")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if resize is not None and (not isinstance(resize, int) or resize <= 0):
+        if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize <= 0):
             raise ConfigError(f"resize must be a positive integer, got {resize!r}")
         if resize is not None and tensors[0].dim() != 4:
             raise DataError(f"resize needs images of shape [N, C, H, W], got {list(tensors[0].shape)}")
@@ -67,7 +67,8 @@ class ArrayLoader:
         self.resize = resize
         if generator is None:
             generator = torch.Generator()
-            generator.manual_seed(seed if seed is not None else torch.seed())
+            # Generator.seed() draws a fresh seed for this generator only; torch.seed() would reseed the global RNG.
+            generator.manual_seed(seed) if seed is not None else generator.seed()
         self.generator = generator
 
     @property
