@@ -141,3 +141,18 @@ def test_shape_errors_and_empty_stream():
         least_squares(X[:, 0], y)
     with pytest.raises(DataError, match="no data"):
         least_squares_streaming([])
+
+
+def test_badly_scaled_features_are_not_mistaken_for_rank_deficiency():
+    # Features in wildly different units; cond(A) ~ 1e9, so the raw Gram matrix (cond ~ 1e18) looks singular.
+    g = torch.Generator().manual_seed(10)
+    X = torch.randn(500, 3, dtype=torch.float64, generator=g) * torch.tensor([1e5, 1.0, 1e-4], dtype=torch.float64)
+    true_w = torch.tensor([1e-5, 2.0, 3e4], dtype=torch.float64)
+    y = X @ true_w + 1 + 0.01 * torch.randn(500, dtype=torch.float64, generator=g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RankDeficientWarning)
+        w_mem, b_mem = least_squares(X, y)
+        w, b = least_squares_streaming(zip(X.tensor_split(20), y.tensor_split(20), strict=True))
+    torch.testing.assert_close(w, w_mem, rtol=1e-6, atol=0)
+    torch.testing.assert_close(b, b_mem, rtol=1e-6, atol=0)
+    torch.testing.assert_close(w, true_w, rtol=1e-2, atol=0)

@@ -7,7 +7,8 @@ that inverse squares the condition number and fails when AᵀA is singular, so t
 - `least_squares(X, y)` factorises A itself (`torch.linalg.lstsq`, SVD-based driver 'gelsd', float64).
 - `StreamingLeastSquares` accumulates the (d+1) x (d+1) Gram matrix AᵀA and the vector Aᵀy one chunk at a
   time, so data larger than memory is solved in one pass, then solves the normal equations through the
-  symmetric eigendecomposition (a pseudo-inverse that drops the numerically zero eigenvalues).
+  symmetric eigendecomposition of the column-scaled Gram matrix (a pseudo-inverse that drops the numerically
+  zero eigenvalues).
 
 Rank-deficient A (collinear or constant columns, fewer rows than d + 1): both return the *minimum-norm*
 solution, the θ = (w, b) of smallest ‖θ‖ among all minimisers, and emit a `RankDeficientWarning`. Note the
@@ -97,9 +98,10 @@ def least_squares(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 class StreamingLeastSquares:
     """Least squares over data fed in chunks: accumulate AᵀA and Aᵀy (A = [X, 1]), then `solve()`.
 
-    Memory is O(d²) whatever the number of rows. The Gram matrix squares the condition number of A, so
-    directions whose singular value is below about sqrt((d+1)·eps) ≈ 1.5e-8 times the largest count as
-    rank deficient (`least_squares` on the whole matrix resolves down to about eps·n).
+    Memory is O(d²) whatever the number of rows. The Gram matrix squares the condition number of A: after
+    scaling the columns of A to unit norm, directions whose singular value is below about sqrt((d+1)·eps)
+    ≈ 1.5e-8 times the largest count as rank deficient (`least_squares` on the whole matrix resolves down to
+    about eps·n), and the answer carries about cond(A)² · eps relative error instead of cond(A) · eps.
 
     Example:
         >>> X = torch.arange(8.0).reshape(4, 2); y = X @ torch.tensor([1.0, -2.0]) + 0.5
@@ -137,14 +139,28 @@ class StreamingLeastSquares:
         """
         if self.gram is None or self.moment is None:
             raise DataError("no data: call update(X, y) with at least one chunk before solve()")
-        eigenvalues, V = torch.linalg.eigh(self.gram)
-        # eigh is accurate to about eps * largest eigenvalue; anything smaller is noise, i.e. a null direction.
-        cutoff = eigenvalues[-1].clamp(min=0) * self.gram.shape[0] * torch.finfo(torch.float64).eps
-        keep = eigenvalues > cutoff
-        _warn_rank(int(keep.sum()), self.gram.shape[0])
-        coefficients = (V.T @ self.moment)[keep] / eigenvalues[keep].unsqueeze(1)
-        theta = (V[:, keep] @ coefficients).reshape(-1)
+        gram, moment = self.gram, self.moment
+        # Scale every column of A to unit norm first (Jacobi), so the rank decision does not depend on the
+        # features' units: a feature in micrometres next to one in kilometres is not "numerically zero".
+        norms = gram.diagonal().sqrt()
+        scale = torch.where(norms > 0, 1 / norms, torch.ones_like(norms))
+        eigenvalues, V = torch.linalg.eigh(scale[:, None] * gram * scale[None, :])
+        rank = int((eigenvalues > self._cutoff(eigenvalues)).sum())
+        if rank == len(eigenvalues):
+            theta = scale * (V @ ((V.T @ (scale * moment[:, 0])) / eigenvalues))
+        else:
+            # The minimum-norm solution is defined in the original units: pseudo-invert the unscaled Gram
+            # matrix, keeping as many directions as the scaled one has.
+            _warn_rank(rank, len(eigenvalues))
+            eigenvalues, V = torch.linalg.eigh(gram)
+            keep = slice(len(eigenvalues) - rank, None)  # eigh sorts ascending: the largest `rank` eigenvalues
+            theta = V[:, keep] @ ((V[:, keep].T @ moment[:, 0]) / eigenvalues[keep])
         return theta[:-1], theta[-1]
+
+    @staticmethod
+    def _cutoff(eigenvalues: Tensor) -> Tensor:
+        # eigh is accurate to about eps * largest eigenvalue; anything smaller is noise, i.e. a null direction.
+        return eigenvalues[-1].clamp(min=0) * len(eigenvalues) * torch.finfo(torch.float64).eps
 
 
 def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:

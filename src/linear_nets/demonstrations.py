@@ -94,7 +94,8 @@ def gaussian_nll(y_hat: Tensor, y: Tensor, sigma: float) -> GaussianNLL:
     """The negative log-likelihood of y under y = y_hat + ε, ε ~ N(0, σ²), computed two ways (d2l 3.1.3).
 
     -log p(y | y_hat) = log(2πσ²)/2 + (y - y_hat)² / (2σ²) = squared_loss(y_hat, y) / σ² + log(2πσ²)/2,
-    so minimising the squared loss maximises the likelihood, whatever σ is.
+    so minimising the squared loss maximises the likelihood, whatever σ is. (`from_density` takes the log of
+    the density, so it underflows to inf beyond about 38σ in float64; `from_squared_loss` does not.)
 
     Example:
         >>> nll = gaussian_nll(torch.tensor([1.0]), torch.tensor([3.0]), sigma=2.0)
