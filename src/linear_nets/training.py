@@ -101,16 +101,77 @@ def evaluate_accuracy(net: Net, data_iter: Iterable, metric: Metric = accuracy) 
     return total.item() / count
 
 
-def _update(updater: Updater, X: Tensor, y: Tensor, y_hat: Tensor, loss: Tensor) -> None:
+def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, Tensor]:
+    """The first `n` examples of `data_iter` with their true and predicted classes (d2l `predict_ch3`).
+
+    Returns `(X, y, y_pred)`: inputs `[n, ...]`, true classes `[n]`, and `argmax_j net(X)_j` `[n]`, taken from
+    the first batches (fewer than `n` when the data has fewer). Pass the labels to `get_fashion_mnist_labels`
+    for their names, and all three to the plotting module to show them.
+
+    Example:
+        >>> from linear_nets.data.batches import ArrayLoader
+        >>> X, y = torch.eye(3), torch.tensor([0, 1, 1])
+        >>> predict(lambda X: X, ArrayLoader((X, y), batch_size=2), n=3)[2]
+        tensor([0, 1, 2])
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ConfigError(f"n must be a positive integer, got {n!r}")
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    images, labels, predictions, count = [], [], [], 0
+    with torch.no_grad():
+        for X, y in data_iter:
+            X, y = X[: n - count], y[: n - count]
+            images.append(X)
+            labels.append(y)
+            predictions.append(net(X).argmax(dim=1))
+            count += y.shape[0]
+            if count >= n:
+                break
+    if count == 0:
+        raise ConfigError("data_iter yielded no examples to predict")
+    return torch.cat(images), torch.cat(labels), torch.cat(predictions)
+
+
+def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """One training step `step(X, y) -> (y_hat, per-example loss)`, both detached, for this kind of updater.
+
+    Chosen once per epoch rather than per batch: `isinstance` on a Protocol costs microseconds, per batch.
+    """
     if isinstance(updater, torch.optim.Optimizer):
-        updater.zero_grad(set_to_none=True)
-        loss.mean().backward()
-        updater.step()
+
+        def step(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+            y_hat = net(X)
+            batch_loss = loss(y_hat, y)
+            updater.zero_grad(set_to_none=True)
+            batch_loss.mean().backward()
+            updater.step()
+            return y_hat.detach(), batch_loss.detach()
+
     elif isinstance(updater, GradientStep):
-        updater.step(X, y, y_hat)
+
+        def step(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+            with torch.no_grad():
+                y_hat = net(X)
+                batch_loss = loss(y_hat, y)
+                updater.step(X, y, y_hat)
+            return y_hat, batch_loss
+
+    elif callable(updater):
+
+        def step(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+            y_hat = net(X)
+            batch_loss = loss(y_hat, y)
+            batch_loss.sum().backward()
+            updater(X.shape[0])
+            return y_hat.detach(), batch_loss.detach()
+
     else:
-        loss.sum().backward()
-        updater(X.shape[0])
+        raise ConfigError(
+            f"updater must be a torch.optim.Optimizer, a callable updater(batch_size) or a GradientStep, "
+            f"got {type(updater).__name__}"
+        )
+    return step
 
 
 def train_epoch(
@@ -124,26 +185,20 @@ def train_epoch(
 ) -> tuple[float, float | None]:
     """Train one epoch; return (mean train loss, mean train metric or None).
 
+    The sums stay tensors until the end of the epoch: one read (`.item()`) per epoch, not one per batch.
+
     Raises:
         TrainingDiverged: the mean loss of the epoch is NaN or infinite (reports the epoch's last step).
     """
     if isinstance(net, torch.nn.Module):
         net.train()
+    step = _make_step(net, loss, updater)
     loss_sum, metric_sum, count, steps = torch.zeros(()), torch.zeros(()), 0, 0
-    manual = isinstance(updater, GradientStep)
     for X, y in train_iter:
-        if manual:
-            with torch.no_grad():
-                y_hat = net(X)
-                batch_loss = loss(y_hat, y)
-        else:
-            y_hat = net(X)
-            batch_loss = loss(y_hat, y)
-        _update(updater, X, y, y_hat, batch_loss)
-        with torch.no_grad():
-            loss_sum += batch_loss.detach().sum()
-            if metric is not None:
-                metric_sum += metric(y_hat.detach(), y)
+        y_hat, batch_loss = step(X, y)
+        loss_sum += batch_loss.sum()
+        if metric is not None:
+            metric_sum += metric(y_hat, y)
         count += y.shape[0]
         steps += 1
     if count == 0:

@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 # Modules under linear_nets.cli that add a model to `train`; each has `register(train_subparsers)`.
-TRAIN_MODULES: list[str] = ["train_linreg"]
+TRAIN_MODULES: list[str] = ["train_linreg", "train_softmax"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

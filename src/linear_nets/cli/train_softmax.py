@@ -1,0 +1,163 @@
+"""`linear-nets train softmax`: softmax regression on Fashion-MNIST (d2l 3.6, 3.7), three ways.
+
+Trains softmax(XW + b) from scratch (autograd and the book's `sgd`), with the hand-derived gradient (manual) or
+with torch.nn (concise), all through the one training loop, and prints a row per epoch: mean train loss, train
+accuracy, test accuracy and seconds. The seed fixes the initial weights and the shuffling, so the same command
+prints the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TextIO
+
+import torch
+from tqdm import tqdm
+
+from linear_nets.concise import softmax_regression as concise
+from linear_nets.data.batches import ArrayLoader
+from linear_nets.data.fashion_mnist import load_data_fashion_mnist
+from linear_nets.errors import ConfigError
+from linear_nets.manual import softmax_regression as manual
+from linear_nets.scratch import softmax_regression as scratch
+from linear_nets.timing import Timer
+from linear_nets.training import EpochRecord, History, train
+
+IMPLS = {"scratch": scratch.SoftmaxRegression, "manual": manual.SoftmaxRegression, "concise": concise.SoftmaxRegression}
+NUM_CLASSES = 10
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `softmax` to the `train` group."""
+    parser = subparsers.add_parser(
+        "softmax",
+        help="softmax regression on Fashion-MNIST (d2l 3.6, 3.7)",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("--impl", choices=tuple(IMPLS), default="concise", help="implementation (default: concise)")
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the training set (default: 10)")
+    parser.add_argument("--batch-size", type=int, default=256, help="default: 256")
+    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default: 0.1)")
+    parser.add_argument("--seed", type=int, default=0, help="fixes initialisation and shuffling (default: 0)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR", help="directory holding the four IDX files")
+    parser.add_argument("--resize", type=int, default=None, metavar="N", help="resize images to N x N (N*N inputs)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's)")
+    parser.set_defaults(func=run)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise `ConfigError` naming the first flag that is out of range (before any data is read)."""
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--threads", args.threads)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}")
+    if args.resize is not None and args.resize <= 0:
+        raise ConfigError(f"--resize must be a positive integer (the side of the resized images), got {args.resize}")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise ConfigError(f"--lr must be a positive finite number, got {args.lr}")
+
+
+@dataclass
+class SoftmaxRun:
+    """What `train_softmax` returns: the per-epoch history and where the time went."""
+
+    history: History
+    train_seconds: float
+    load_seconds: float
+
+    @property
+    def test_accuracy(self) -> float:
+        """Test accuracy after the last epoch."""
+        return self.history.epochs[-1].test_metric
+
+
+def train_softmax(args: argparse.Namespace, out: TextIO = sys.stdout) -> SoftmaxRun:
+    """Load Fashion-MNIST, train the chosen implementation and print the per-epoch table to `out`.
+
+    `args` are the parsed flags of `linear-nets train softmax` (see `register`). The progress bar goes to stderr
+    and shows only when stderr is a terminal.
+    """
+    check_args(args)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    load_timer = Timer()
+    train_iter, test_iter = load_data_fashion_mnist(args.batch_size, args.resize, args.data_dir, seed=args.seed)
+    load_seconds = load_timer.stop()
+    num_inputs = math.prod(train_iter.tensors[0].shape[1:]) if args.resize is None else args.resize**2
+    model = IMPLS[args.impl](num_inputs, NUM_CLASSES, lr=args.lr, generator=torch.Generator().manual_seed(args.seed))
+    print(
+        f"softmax regression ({args.impl}) on Fashion-MNIST: {train_iter.num_examples} train / "
+        f"{test_iter.num_examples} test images, {num_inputs} inputs, batch {args.batch_size}, lr {args.lr}, "
+        f"seed {args.seed}, {torch.get_num_threads()} threads; data loaded in {load_seconds:.2f} s",
+        file=out,
+    )
+    with tqdm(total=args.epochs * len(train_iter), unit="batch", leave=False, disable=not sys.stderr.isatty()) as bar:
+        table = _Table(out, bar)
+        timer = Timer()
+        history = train(
+            model.net,
+            _with_progress(train_iter, bar),
+            test_iter,
+            model.loss,
+            args.epochs,
+            model.updater,
+            on_epoch_end=table.row,
+        )
+        train_seconds = timer.stop()
+    print(
+        f"total {train_seconds:.2f} s for {args.epochs} epochs; test accuracy {history.epochs[-1].test_metric:.4f}",
+        file=out,
+    )
+    return SoftmaxRun(history, train_seconds, load_seconds)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `train softmax` handler."""
+    train_softmax(args)
+    return 0
+
+
+class _Table:
+    """Prints the per-epoch table, above the progress bar when there is one."""
+
+    HEADER = f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {'test acc':>8}  {'seconds':>7}"
+
+    def __init__(self, out: TextIO, bar: tqdm) -> None:
+        self.out, self.bar, self.started = out, bar, False
+
+    def _write(self, line: str) -> None:
+        if self.bar.disable:
+            print(line, file=self.out, flush=True)
+        else:
+            self.bar.write(line, file=self.out)
+
+    def row(self, r: EpochRecord) -> None:
+        if not self.started:
+            self._write(self.HEADER)
+            self.started = True
+        self._write(
+            f"{r.epoch:>5}  {r.train_loss:>10.4f}  {r.train_metric:>9.4f}  {r.test_metric:>8.4f}  {r.seconds:>7.2f}"
+        )
+
+
+def _with_progress(loader: ArrayLoader, bar: tqdm) -> ArrayLoader | _Progress:
+    """The loader itself when the bar is off (no cost per batch), else a view of it that advances the bar."""
+    return loader if bar.disable else _Progress(loader, bar)
+
+
+class _Progress:
+    """Re-iterable view of a loader that advances `bar` after each batch."""
+
+    def __init__(self, loader: ArrayLoader, bar: tqdm) -> None:
+        self.loader, self.bar = loader, bar
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator:
+        for batch in self.loader:
+            yield batch
+            self.bar.update()

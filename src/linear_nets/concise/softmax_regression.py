@@ -1,0 +1,62 @@
+"""Concise softmax regression (d2l 3.7): `nn.Flatten` + `nn.Linear`, `nn.CrossEntropyLoss`, `torch.optim.SGD`.
+
+`nn.CrossEntropyLoss` takes the logits and computes log-sum-exp internally: the stable cross-entropy of
+`linear_nets.softmax`, so the network ends at the linear layer, without a softmax.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from linear_nets.errors import ConfigError
+from linear_nets.scratch.softmax_regression import init_params
+from linear_nets.softmax import check_inputs, check_labels
+
+
+class SoftmaxRegression:
+    """`nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_outputs))` trained with SGD.
+
+    Use as `train(model.net, ..., model.loss, num_epochs, model.updater)`.
+
+    Args:
+        num_inputs: values per example (784 for 28 x 28 images).
+        num_outputs: number of classes q.
+        lr: learning rate of `torch.optim.SGD` (> 0).
+        sigma: standard deviation of the initial weights (the book: `nn.init.normal_(m.weight, std=0.01)`).
+        generator: a seeded `torch.Generator` for the initial weights.
+
+    Example:
+        >>> model = SoftmaxRegression()
+        >>> model.net(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        num_inputs: int = 784,
+        num_outputs: int = 10,
+        *,
+        lr: float = 0.1,
+        sigma: float = 0.01,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if not lr > 0:
+            raise ConfigError(f"lr must be positive, got {lr!r}")
+        self.num_inputs, self.num_outputs = num_inputs, num_outputs
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_outputs))
+        # Drawn as the scratch model draws W [inputs, outputs], then stored transposed as nn.Linear keeps it
+        # ([outputs, inputs]): one seed gives all three implementations the same start.
+        W, b = init_params(num_inputs, num_outputs, sigma=sigma, generator=generator, requires_grad=False)
+        with torch.no_grad():
+            self.net[1].weight.copy_(W.T)
+            self.net[1].bias.copy_(b)
+        # Checked at the door, so a wrong shape is a DataError rather than a matmul error deep inside.
+        self.net.register_forward_pre_hook(lambda _module, args: check_inputs(args[0], num_inputs))
+        self.cross_entropy = nn.CrossEntropyLoss(reduction="none")
+        self.updater = torch.optim.SGD(self.net.parameters(), lr=lr)
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """`nn.CrossEntropyLoss(reduction='none')` of the logits `y_hat`, after checking the labels."""
+        check_labels(y, self.num_outputs, n=y_hat.shape[0])
+        return self.cross_entropy(y_hat, y)

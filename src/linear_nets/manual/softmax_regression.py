@@ -1,0 +1,120 @@
+"""Softmax regression with its hand-derived gradient: no autograd anywhere (the math behind d2l 3.4 and 3.6).
+
+Model: O = XW + b, y_hat = softmax(O); loss: l = (1/n) sum_i -log y_hat[i, y_i].
+Differentiating, dl/dO = (softmax(O) - onehot(y)) / n, so the gradients are
+
+    dl/dW = Xᵀ (softmax(O) - onehot(y)) / n        dl/db = sum_i (softmax(O) - onehot(y))_i / n
+
+and one minibatch SGD step is W <- W - lr dl/dW, b <- b - lr dl/db. `gradients` equals autograd's in float64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import ConfigError
+from linear_nets.scratch.softmax_regression import init_params
+from linear_nets.softmax import check_inputs, check_labels, stable_cross_entropy, stable_softmax
+
+
+def logit_gradient(logits: Tensor, y: Tensor) -> Tensor:
+    """dl/dO = (softmax(O) - onehot(y)) / n: the gradient of the mean cross-entropy with respect to the logits.
+
+    Example:
+        >>> logit_gradient(torch.zeros(2, 2), torch.tensor([0, 1]))
+        tensor([[-0.2500,  0.2500],
+                [ 0.2500, -0.2500]])
+    """
+    check_labels(y, logits.shape[1], n=logits.shape[0])
+    G = stable_softmax(logits)
+    # subtracting onehot(y) touches one entry per row: scatter -1 there instead of building the one-hot matrix
+    G.scatter_add_(1, y.unsqueeze(1), torch.full((y.shape[0], 1), -1.0, dtype=G.dtype))
+    return G.div_(y.shape[0])
+
+
+def gradients(X: Tensor, y: Tensor, logits: Tensor) -> tuple[Tensor, Tensor]:
+    """Gradients of the mean cross-entropy of softmax(XW + b) with respect to W and b, by hand.
+
+    Args:
+        X: inputs `[n, d]`.
+        y: true classes `[n]`.
+        logits: `O = XW + b`, `[n, q]`.
+
+    Returns `(dl/dW [d, q], dl/db [q])`: `Xᵀ G` and the column sums of G, with G = `logit_gradient(O, y)`.
+
+    Example:
+        >>> grad_W, grad_b = gradients(torch.eye(2), torch.tensor([0, 1]), torch.zeros(2, 2))
+        >>> grad_b
+        tensor([0., 0.])
+    """
+    G = logit_gradient(logits, y)
+    return X.T @ G, G.sum(dim=0)
+
+
+class SoftmaxRegression:
+    """softmax(XW + b) updated with `gradients` (no autograd): `train(model.net, ..., model.loss, n, model.updater)`.
+
+    W `[num_inputs, num_outputs]` ~ N(0, sigma²) and b = 0, drawn from `generator` exactly as the scratch model
+    draws them, so one seed gives both the same start. `net` returns the logits O (not probabilities): the loss is
+    the stable cross-entropy, and the class with the largest logit is the class with the largest probability.
+
+    Args:
+        num_inputs: values per example (784 for 28 x 28 images).
+        num_outputs: number of classes q.
+        lr: learning rate of the SGD step (> 0).
+        sigma: standard deviation of the initial weights.
+        generator: a seeded `torch.Generator` for the initial weights.
+
+    Example:
+        >>> model = SoftmaxRegression(num_inputs=4, num_outputs=3, lr=0.1)
+        >>> X, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+        >>> before = model.loss(model.net(X), y).mean()
+        >>> for _ in range(50):
+        ...     model.step(X, y, model.net(X))
+        >>> bool(model.loss(model.net(X), y).mean() < before)
+        True
+    """
+
+    def __init__(
+        self,
+        num_inputs: int = 784,
+        num_outputs: int = 10,
+        *,
+        lr: float = 0.1,
+        sigma: float = 0.01,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if not lr > 0:
+            raise ConfigError(f"lr must be positive, got {lr!r}")
+        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
+        W, self.b = init_params(num_inputs, num_outputs, sigma=sigma, generator=generator, requires_grad=False)
+        # W is [d, q] as in the book, stored column-major (Wᵀ row-major, as nn.Linear keeps its weight): the two
+        # products below then run as [q, d] x [d, n] and [q, n] x [n, d], about 3x faster on a CPU than the
+        # same products in the other layout (benchmarks/RESULTS.md).
+        self.W = W.T.contiguous().T
+
+    def net(self, X: Tensor) -> Tensor:
+        """Logits O = XW + b `[n, q]` of a batch `X` `[n, ...]` flattened to `[n, num_inputs]`.
+
+        Computed as Oᵀ = WᵀXᵀ + b (the fast layout; see `__init__`), so O comes back column-major.
+        """
+        check_inputs(X, self.num_inputs)
+        X = X.reshape(-1, self.num_inputs)
+        return torch.addmm(self.b.unsqueeze(1), self.W.T, X.T).T
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """Per-example cross-entropy of the logits `y_hat` (stable: log-sum-exp)."""
+        return stable_cross_entropy(y_hat, y)
+
+    def step(self, X: Tensor, y: Tensor, y_hat: Tensor) -> None:
+        """One SGD step at the logits `y_hat = net(X)`: W -= lr Xᵀ G, b -= lr sum_i G_i, G = `logit_gradient`."""
+        G = logit_gradient(y_hat, y)
+        # addmm_ updates W in place: W + (-lr) Xᵀ G, without a temporary for dl/dW
+        self.W.addmm_(X.reshape(-1, self.num_inputs).T, G, alpha=-self.lr)
+        self.b.sub_(G.sum(dim=0), alpha=self.lr)
+
+    @property
+    def updater(self) -> SoftmaxRegression:
+        """The model itself: a `training.GradientStep`, since it computes its own gradient in `step`."""
+        return self

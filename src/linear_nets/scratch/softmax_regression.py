@@ -1,0 +1,82 @@
+"""Softmax regression from scratch (d2l 3.6): parameters with autograd, the book's softmax, cross-entropy and `sgd`.
+
+Model: y_hat = softmax(XW + b) with X flattened to `[n, 784]`, W `[784, 10]` ~ N(0, 0.01²), b = 0.
+Loss: l_i = -log y_hat[i, y_i]. Update: minibatch SGD on the summed loss, divided by the batch size.
+These are the naive forms, as in the book; section 3.7's stable ones live in `linear_nets.softmax`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import ConfigError
+from linear_nets.scratch.linear_regression import sgd
+from linear_nets.softmax import check_inputs, cross_entropy, softmax
+
+
+def init_params(
+    num_inputs: int = 784,
+    num_outputs: int = 10,
+    *,
+    sigma: float = 0.01,
+    generator: torch.Generator | None = None,
+    requires_grad: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """The book's initialisation: W `[num_inputs, num_outputs]` ~ N(0, sigma²), b = 0 `[num_outputs]`.
+
+    Example:
+        >>> W, b = init_params(generator=torch.Generator().manual_seed(0))
+        >>> W.shape, b.shape, W.requires_grad
+        (torch.Size([784, 10]), torch.Size([10]), True)
+    """
+    if num_inputs <= 0 or num_outputs <= 0:
+        raise ConfigError(f"num_inputs and num_outputs must be positive, got {num_inputs} and {num_outputs}")
+    W = torch.normal(0.0, sigma, size=(num_inputs, num_outputs), generator=generator)
+    b = torch.zeros(num_outputs)
+    return W.requires_grad_(requires_grad), b.requires_grad_(requires_grad)
+
+
+class SoftmaxRegression:
+    """softmax(XW + b) from scratch: `train(model.net, ..., model.loss, num_epochs, model.updater)`.
+
+    Args:
+        num_inputs: values per example (784 for 28 x 28 images).
+        num_outputs: number of classes q.
+        lr: learning rate of `sgd` (> 0).
+        sigma: standard deviation of the initial weights.
+        generator: a seeded `torch.Generator` for the initial weights.
+
+    Example:
+        >>> model = SoftmaxRegression(num_inputs=4, num_outputs=3)
+        >>> y_hat = model.net(torch.randn(2, 4))
+        >>> y_hat.shape, torch.allclose(y_hat.sum(dim=1), torch.ones(2))
+        (torch.Size([2, 3]), True)
+    """
+
+    def __init__(
+        self,
+        num_inputs: int = 784,
+        num_outputs: int = 10,
+        *,
+        lr: float = 0.1,
+        sigma: float = 0.01,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        if not lr > 0:
+            raise ConfigError(f"lr must be positive, got {lr!r}")
+        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
+        self.W, self.b = init_params(num_inputs, num_outputs, sigma=sigma, generator=generator)
+
+    def net(self, X: Tensor) -> Tensor:
+        """Class probabilities softmax(XW + b) `[n, q]` of a batch `X` `[n, ...]`."""
+        check_inputs(X, self.num_inputs)
+        return softmax(torch.matmul(X.reshape((-1, self.W.shape[0])), self.W) + self.b)
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """The book's cross-entropy of the probabilities `y_hat`, per example."""
+        return cross_entropy(y_hat, y)
+
+    def updater(self, batch_size: int) -> None:
+        """Minibatch SGD on W and b after `loss(...).sum().backward()`."""
+        sgd([self.W, self.b], self.lr, batch_size)

@@ -1,0 +1,131 @@
+"""Softmax and cross-entropy, naive and stable (d2l sections 3.4, 3.6 and 3.7), and the checks at a classifier's door.
+
+The naive forms are the book's definitions: `softmax` exponentiates the logits directly and `cross_entropy` takes
+the log of the picked probability. For logits of a few hundred `exp` overflows to inf (inf / inf = NaN), and for
+very negative ones the picked probability underflows to 0 (log 0 = -inf): the lesson of section 3.7. The stable
+forms subtract each row's maximum first (softmax is unchanged by a shift: exp(o - m) / sum exp(o - m)) and compute
+the cross-entropy from the logits with log-sum-exp, never taking the log of a rounded probability.
+
+Every function takes a batch: logits `O = XW + b` (`logits` in code) of shape `[n, q]`, one row per example, and
+labels `y` of shape `[n]`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import DataError
+
+
+def softmax(X: Tensor) -> Tensor:
+    """The book's softmax: softmax(X)_ij = exp(X_ij) / sum_k exp(X_ik). Overflows for logits above ~88 (float32).
+
+    Example:
+        >>> softmax(torch.tensor([[0.0, 0.0]]))
+        tensor([[0.5000, 0.5000]])
+        >>> softmax(torch.tensor([[1000.0, 0.0]]))  # exp(1000) = inf, and inf / inf = nan
+        tensor([[nan, 0.]])
+    """
+    X_exp = torch.exp(X)
+    partition = X_exp.sum(dim=1, keepdim=True)
+    return X_exp / partition
+
+
+def stable_softmax(logits: Tensor) -> Tensor:
+    """Softmax after subtracting each row's maximum: exp(o_ij - m_i) / sum_k exp(o_ik - m_i), m_i = max_k o_ik.
+
+    The largest exponent is exp(0) = 1, so nothing overflows and the sum is at least 1.
+
+    Example:
+        >>> stable_softmax(torch.tensor([[1000.0, 0.0]]))
+        tensor([[1., 0.]])
+    """
+    O_exp = torch.exp(logits - logits.amax(dim=1, keepdim=True))
+    return O_exp / O_exp.sum(dim=1, keepdim=True)
+
+
+def cross_entropy(y_hat: Tensor, y: Tensor) -> Tensor:
+    """The book's cross-entropy of probabilities: l_i = -log y_hat[i, y_i]. A rounded-to-0 probability gives inf.
+
+    Args:
+        y_hat: predicted probabilities `[n, q]` (e.g. `softmax(O)`).
+        y: true classes `[n]`, integers in `0..q-1`.
+
+    Example:
+        >>> cross_entropy(torch.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]]), torch.tensor([0, 2]))
+        tensor([2.3026, 0.6931])
+    """
+    check_labels(y, y_hat.shape[1], n=y_hat.shape[0])
+    return -torch.log(y_hat.gather(1, y.unsqueeze(1)).squeeze(1))
+
+
+def stable_cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
+    """Cross-entropy from logits with log-sum-exp: l_i = log sum_k exp(o_ik - m_i) - (o_iy_i - m_i), m_i = max_k o_ik.
+
+    Equals `-log(softmax(O)[i, y_i])` in exact arithmetic and `torch.nn.functional.cross_entropy(O, y,
+    reduction='none')` in floating point; finite for any finite logits.
+
+    Args:
+        logits: `O = XW + b`, shape `[n, q]`.
+        y: true classes `[n]`, integers in `0..q-1`.
+
+    Example:
+        >>> stable_cross_entropy(torch.tensor([[1000.0, 0.0], [0.0, 1000.0]]), torch.tensor([0, 0]))
+        tensor([   0., 1000.])
+    """
+    check_labels(y, logits.shape[1], n=logits.shape[0])
+    # the shifted logits are <= 0 with a 0 in every row, so the sum of exps lies in [1, q]: no overflow, no log(0)
+    shifted = logits - logits.amax(dim=1, keepdim=True)
+    return shifted.exp().sum(dim=1).log() - shifted.gather(1, y.unsqueeze(1)).squeeze(1)
+
+
+def check_labels(y: Tensor, num_classes: int, *, n: int | None = None) -> None:
+    """Raise `DataError` unless `y` is a 1-D integer tensor (of length `n`, if given) with values in 0..num_classes-1.
+
+    Reads the smallest and largest label: two scalars, a few microseconds per batch on a CPU.
+
+    Example:
+        >>> check_labels(torch.tensor([0, 9]), 10)
+        >>> check_labels(torch.tensor([0, 10]), 10)
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.DataError: labels must lie in 0..9 (10 classes), got values from 0 to 10
+    """
+    if y.dim() != 1 or y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise DataError(f"labels must be a 1-D integer tensor, got dtype {y.dtype} and shape {list(y.shape)}")
+    if n is not None and y.shape[0] != n:
+        raise DataError(f"got {y.shape[0]} labels for {n} examples: they must agree")
+    if y.numel() == 0:
+        return
+    low, high = (int(v) for v in torch.aminmax(y))
+    if low < 0 or high >= num_classes:
+        raise DataError(
+            f"labels must lie in 0..{num_classes - 1} ({num_classes} classes), got values from {low} to {high}"
+        )
+
+
+def check_inputs(X: Tensor, num_inputs: int) -> None:
+    """Raise `DataError` unless `X` is a batch `[n, ...]` of floating-point examples with `num_inputs` values each.
+
+    Images `[n, 1, 28, 28]` and flat rows `[n, 784]` both pass for `num_inputs=784`. Reads only the shape.
+
+    Example:
+        >>> check_inputs(torch.zeros(2, 1, 28, 28), 784)
+        >>> check_inputs(torch.zeros(2, 1, 32, 32), 784)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.DataError: inputs of shape [2, 1, 32, 32] have 1024 values per example but the model ...
+    """
+    if X.dim() < 2:
+        raise DataError(f"inputs must be a batch [n, ...] of examples, got shape {list(X.shape)}")
+    if not X.dtype.is_floating_point:
+        raise DataError(f"inputs must be floating point (e.g. images / 255), got dtype {X.dtype}")
+    per_example = math.prod(X.shape[1:])
+    if per_example != num_inputs:
+        raise DataError(
+            f"inputs of shape {list(X.shape)} have {per_example} values per example but the model takes "
+            f"{num_inputs}: build it with num_inputs={per_example} or resize the images to match"
+        )

@@ -1,0 +1,205 @@
+"""The one training loop: metrics, the three kinds of updater, divergence, history, predict; and its loader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from sklearn.metrics import accuracy_score
+
+from linear_nets.data.batches import ArrayLoader
+from linear_nets.errors import ConfigError, TrainingDiverged
+from linear_nets.training import (
+    Accumulator,
+    EpochRecord,
+    GradientStep,
+    History,
+    accuracy,
+    evaluate_accuracy,
+    predict,
+    train,
+    train_epoch,
+)
+
+
+def classification_data(n: int = 100, d: int = 5, q: int = 3, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=generator)
+    y = torch.randint(0, q, (n,), generator=generator)
+    return X, y
+
+
+def per_example_ce(y_hat, y):
+    return torch.nn.functional.cross_entropy(y_hat, y, reduction="none")
+
+
+class FrozenStep:
+    """A GradientStep that records its calls and changes nothing."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, bool]] = []
+
+    def step(self, X, y, y_hat) -> None:
+        self.calls.append((X.shape[0], torch.is_grad_enabled()))
+
+
+def test_accumulator_sums_and_resets():
+    acc = Accumulator(2)
+    acc.add(1, 2.5)
+    acc.add(torch.tensor(3.0), 4)
+    assert (acc[0], acc[1]) == (4.0, 6.5)
+    acc.reset()
+    assert acc.data == [0.0, 0.0]
+
+
+def test_accuracy_counts_correct_predictions_like_sklearn():
+    _, y = classification_data(200, q=4)
+    scores = torch.randn(200, 4, generator=torch.Generator().manual_seed(1))
+    expected = accuracy_score(y.numpy(), scores.argmax(dim=1).numpy()) * 200
+    assert accuracy(scores, y).item() == expected
+    assert accuracy(scores.argmax(dim=1), y).item() == expected  # already predicted classes
+
+
+def test_evaluate_accuracy_is_the_mean_over_all_batches():
+    X, y = classification_data(103)
+    net = torch.nn.Linear(5, 3)
+    with torch.no_grad():
+        expected = accuracy_score(y.numpy(), net(X).argmax(dim=1).numpy())
+    assert evaluate_accuracy(net, ArrayLoader((X, y), batch_size=10)) == pytest.approx(expected, abs=1e-7)
+
+
+def test_train_epoch_reports_the_exact_mean_loss_and_accuracy():
+    X, y = classification_data(103)
+    net = torch.nn.Linear(5, 3)
+    updater = FrozenStep()
+    loss, acc = train_epoch(net, ArrayLoader((X, y), batch_size=10), per_example_ce, updater)
+    with torch.no_grad():
+        y_hat = net(X)
+    assert loss == pytest.approx(per_example_ce(y_hat, y).mean().item(), rel=1e-6)
+    assert acc == pytest.approx(accuracy_score(y.numpy(), y_hat.argmax(dim=1).numpy()), abs=1e-7)
+    # a GradientStep sees every batch, under no_grad (it computes its own gradient)
+    assert updater.calls == [(10, False)] * 10 + [(3, False)]
+
+
+def test_optimizer_updater_minimises_the_mean_loss():
+    X, y = classification_data()
+    net = torch.nn.Linear(5, 3)
+    reference = torch.nn.Linear(5, 3)
+    reference.load_state_dict(net.state_dict())
+    train_epoch(net, ArrayLoader((X, y), batch_size=100), per_example_ce, torch.optim.SGD(net.parameters(), lr=0.5))
+    per_example_ce(reference(X), y).mean().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(net.weight, reference.weight - 0.5 * reference.weight.grad)
+
+
+def test_callable_updater_gets_the_batch_size_and_the_gradient_of_the_summed_loss():
+    X, y = classification_data(25)
+    W = torch.zeros(5, 3, requires_grad=True)
+    seen = []
+
+    def updater(batch_size: int) -> None:
+        seen.append((batch_size, W.grad.clone()))
+        W.grad.zero_()
+
+    train_epoch(lambda X: X @ W, ArrayLoader((X, y), batch_size=20), per_example_ce, updater)
+    assert [batch_size for batch_size, _ in seen] == [20, 5]
+    W0 = torch.zeros(5, 3, requires_grad=True)
+    per_example_ce(X[:20] @ W0, y[:20]).sum().backward()
+    torch.testing.assert_close(seen[0][1], W0.grad)
+
+
+def test_gradient_step_is_a_protocol_and_other_updaters_are_refused():
+    assert isinstance(FrozenStep(), GradientStep)
+    X, y = classification_data()
+    with pytest.raises(ConfigError, match="updater must be"):
+        train_epoch(torch.nn.Linear(5, 3), ArrayLoader((X, y), batch_size=10), per_example_ce, 0.1)
+
+
+def test_train_returns_a_history_and_calls_back_every_epoch():
+    X = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    y = (X[:, 0] > 0).long()
+    net = torch.nn.Linear(2, 2)
+    loader = ArrayLoader((X, y), batch_size=20, shuffle=True, seed=0)
+    seen: list[EpochRecord] = []
+    history = train(
+        net, loader, loader, per_example_ce, 5, torch.optim.SGD(net.parameters(), lr=0.5), on_epoch_end=seen.append
+    )
+    assert isinstance(history, History) and history.epochs == seen
+    assert history.column("epoch") == [1, 2, 3, 4, 5]
+    assert all(r.seconds > 0 for r in seen)
+    assert history.epochs[-1].test_metric > 0.95
+    assert history.epochs[-1].train_loss < history.epochs[0].train_loss
+    assert history.as_dicts()[0].keys() == {"epoch", "train_loss", "train_metric", "test_metric", "seconds"}
+
+
+def test_train_without_metric_or_test_set():
+    X = torch.randn(40, 2)
+    y = X @ torch.tensor([2.0, -3.4]) + 4.2
+    net = torch.nn.Linear(2, 1)
+    history = train(
+        lambda X: net(X).squeeze(1),
+        ArrayLoader((X, y), batch_size=10),
+        None,
+        lambda y_hat, y: (y_hat - y) ** 2 / 2,
+        2,
+        torch.optim.SGD(net.parameters(), lr=0.03),
+        metric=None,
+    )
+    assert [(r.train_metric, r.test_metric) for r in history.epochs] == [(None, None), (None, None)]
+
+
+def test_nan_loss_raises_training_diverged_with_epoch_and_step():
+    X, y = classification_data(30)
+    net = torch.nn.Linear(5, 3)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, step 3; lower the learning rate") as e:
+        train(lambda X: net(X) * float("nan"), ArrayLoader((X, y), 10), None, per_example_ce, 2, FrozenStep())
+    assert (e.value.epoch, e.value.step) == (1, 3)
+
+
+def test_an_absurd_learning_rate_diverges():
+    X, y = classification_data(200)
+    net = torch.nn.Linear(5, 3)
+    with pytest.raises(TrainingDiverged):
+        train(net, ArrayLoader((X, y), 10), None, per_example_ce, 5, torch.optim.SGD(net.parameters(), lr=1e38))
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 1.5, True])
+def test_train_refuses_a_bad_number_of_epochs(epochs):
+    X, y = classification_data()
+    with pytest.raises(ConfigError, match="num_epochs must be a positive integer"):
+        train(torch.nn.Linear(5, 3), ArrayLoader((X, y), 10), None, per_example_ce, epochs, FrozenStep())
+
+
+def test_an_empty_train_iter_is_refused():
+    X, y = classification_data(5)
+    with pytest.raises(ConfigError, match="yielded no batches"):
+        train_epoch(torch.nn.Linear(5, 3), ArrayLoader((X, y), 10, drop_last=True), per_example_ce, FrozenStep())
+
+
+def test_predict_returns_the_first_n_images_labels_and_argmax():
+    X, y = classification_data(50)
+    net = torch.nn.Linear(5, 3)
+    images, labels, predicted = predict(net, ArrayLoader((X, y), batch_size=4), n=10)
+    torch.testing.assert_close(images, X[:10])
+    assert torch.equal(labels, y[:10])
+    with torch.no_grad():
+        assert torch.equal(predicted, net(X[:10]).argmax(dim=1))
+    assert len(predict(net, ArrayLoader((X, y), batch_size=4), n=500)[0]) == 50
+    with pytest.raises(ConfigError, match="n must be a positive integer"):
+        predict(net, ArrayLoader((X, y), batch_size=4), n=0)
+
+
+def test_loader_converts_uint8_images_once_and_batches_equal_the_per_example_conversion():
+    images = torch.randint(0, 256, (50, 1, 4, 4), dtype=torch.uint8)
+    labels = torch.arange(50)
+    loader = ArrayLoader((images, labels), batch_size=8, shuffle=True, seed=3)
+    for _ in range(2):  # the second epoch reuses the float copy
+        seen = []
+        for X, y in loader:
+            assert X.dtype == torch.float32
+            torch.testing.assert_close(X, images[y].float() / 255, rtol=0, atol=0)
+            seen.append(y)
+        assert sorted(torch.cat(seen).tolist()) == list(range(50))
+    first = list(ArrayLoader((images, labels), 8, shuffle=True, seed=3))
+    second = list(ArrayLoader((images, labels), 8, shuffle=True, seed=3))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(first, second, strict=True))
+    assert next(iter(ArrayLoader((images, labels), 8, resize=2)))[0].shape == (8, 1, 2, 2)
