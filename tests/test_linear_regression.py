@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
+
 import pytest
 import torch
 
@@ -244,3 +247,16 @@ def test_bad_data_raises_data_error(data, impl):
         IMPLS[impl].fit(X, y[:-1])
     with pytest.raises(DataError, match=r"features must be a non-empty matrix \[n, d\]"):
         IMPLS[impl].fit(X[:, 0], y)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "linear_nets.data.synthetic",
+        "linear_nets.scratch.linear_regression",
+        "linear_nets.manual.linear_regression",
+        "linear_nets.concise.linear_regression",
+    ],
+)
+def test_docstring_examples_run(name):
+    assert doctest.testmod(importlib.import_module(name)).failed == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import pytest
@@ -147,3 +148,9 @@ def test_evaluate_loss_is_the_mean_over_the_data_set():
     X = torch.tensor([[1.0], [2.0], [3.0]])
     y = torch.zeros(3, 1)
     assert evaluate_loss(lambda X: 2 * X, X, y, SquaredLoss(reduction="sum")) == pytest.approx((4 + 16 + 36) / 2 / 3)
+
+
+def test_docstring_examples_run():
+    import linear_nets.losses as module
+
+    assert doctest.testmod(module).failed == 0

@@ -167,10 +167,10 @@ def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]]) -> tuple[Te
     """Least-squares w and b from an iterable of (X, y) chunks, in one pass (see `StreamingLeastSquares`).
 
     Example:
-        >>> X = torch.arange(6.0).reshape(3, 2); y = X.sum(1)
-        >>> w, b = least_squares_streaming([(X[:1], y[:1]), (X[1:], y[1:])])
-        >>> w.shape
-        torch.Size([2])
+        >>> X = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 3.0], [1.0, 1.0]]); y = X @ torch.tensor([1.0, 2.0]) + 3
+        >>> w, b = least_squares_streaming([(X[:2], y[:2]), (X[2:], y[2:])])
+        >>> [round(v, 6) for v in w.tolist()], round(b.item(), 6)
+        ([1.0, 2.0], 3.0)
     """
     solver = StreamingLeastSquares()
     for X, y in chunks:
