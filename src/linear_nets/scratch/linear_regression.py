@@ -25,7 +25,7 @@ from linear_nets.errors import ConfigError, TrainingDiverged
 from linear_nets.losses import RegressionLoss, evaluate_loss, get_loss, squared_loss
 from linear_nets.training import EpochRecord, Updater, train
 
-__all__ = ["fit", "init_params", "linreg", "sgd", "squared_loss", "train_regression"]
+__all__ = ["EpochCallback", "check_lr", "fit", "init_params", "linreg", "sgd", "squared_loss", "train_regression"]
 
 EpochCallback = Callable[[int, float], None]
 """Called after each epoch with (epoch, mean loss over the whole training set)."""
