@@ -125,7 +125,7 @@ def replace_section(text: str, heading: str, body: str) -> str:
     lines = text.splitlines()
     new = [heading, "", *body.rstrip("\n").splitlines(), ""]
     if heading not in lines:
-        return "\n".join([*lines, "", *new]).lstrip("\n") + "\n"
+        return "\n".join([*lines, "", *new]).strip("\n") + "\n"
     start = lines.index(heading)
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     return "\n".join([*lines[:start], *new, *lines[end:]]).rstrip("\n") + "\n"

@@ -202,6 +202,10 @@ def decompressed_sha256(array: np.ndarray) -> str:
     """SHA-256 of the IDX file `array` was read from, decompressed (its header + big-endian elements).
 
     The header follows from the array, so hashing needs no second read and no copy for uint8 data.
+
+    Example:
+        >>> decompressed_sha256(np.zeros(1, np.uint8)) == hashlib.sha256(bytes([0, 0, 8, 1, 0, 0, 0, 1, 0])).hexdigest()
+        True
     """
     h = hashlib.sha256(idx_header(array))
     h.update(idx_payload(array))
@@ -239,7 +243,8 @@ def _remember(stamp: tuple[str, dict[str, int]], sha256: str) -> None:
 def check_sha256(path: Path, array: np.ndarray, expected: str, stamp: tuple[str, dict[str, int]]) -> FileCheck:
     """Check that `array` (read from `path`, whose `stamp` was taken before reading) has the `expected` SHA-256.
 
-    A file remembered with the same path, size, mtime and checksum is not hashed again.
+    A file remembered with the same path, size, mtime and checksum is not hashed again; a file that matches is
+    remembered (in `verified.json` in `user_cache_dir()`), one that does not never is.
     """
     key, facts = stamp
     if _read_memo().get(key) == {**facts, "sha256": expected}:
