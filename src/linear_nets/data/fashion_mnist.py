@@ -217,7 +217,10 @@ def _memo_path() -> Path:
 
 
 def _stamp(path: Path) -> tuple[str, dict[str, int]]:
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     return str(path.resolve()), {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
@@ -261,7 +264,7 @@ def check_sha256(path: Path, array: np.ndarray, expected: str, stamp: tuple[str,
 
 
 def _check_form(path: Path, array: np.ndarray, facts: FileFacts) -> None:
-    """dtype and per-example shape (the count is checked per split, after images and labels are compared)."""
+    """uint8 and the per-example shape; whether the count is the published one is `_check_content`'s question."""
     if array.dtype != np.uint8 or array.shape[1:] != facts.shape[1:] or array.ndim != len(facts.shape):
         want = "x".join(map(str, ("N", *facts.shape[1:])))
         got = "x".join(map(str, array.shape))
@@ -323,10 +326,9 @@ def _already_there(directory: Path, facts: FileFacts) -> Path | None:
         stamp = _stamp(path)
         array = read_idx(path)
         _check_form(path, array, facts)
-    except (DataError, OSError):
+    except DataError:
         return None
-    ok = array.shape == facts.shape and check_sha256(path, array, facts.sha256, stamp).verified
-    return path if ok else None
+    return path if _check_content(path, array, facts, stamp).verified else None
 
 
 def _fetch(url: str, final: Path, facts: FileFacts, timeout: float) -> None:
