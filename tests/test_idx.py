@@ -164,6 +164,14 @@ def test_header_claiming_too_much_fails_before_allocating(tmp_path, compress):
     assert peak < 1 << 20
 
 
+def test_highly_compressed_valid_file_is_not_mistaken_for_a_lying_header(tmp_path):
+    """All zeros compress about 1000:1, close to deflate's limit of 1032:1 that the early size check relies on."""
+    zeros = np.zeros((3000, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "z", zeros, gzip=True)
+    assert zeros.nbytes / (tmp_path / "z").stat().st_size > 1000
+    np.testing.assert_array_equal(read_idx(tmp_path / "z"), zeros)
+
+
 def test_gzip_bomb_with_small_claim_stops_early(tmp_path):
     """A header claiming 10 bytes followed by 200 MB of zeros: read 11 bytes, report trailing data."""
     compressor = gzip.GzipFile(tmp_path / "bomb", "wb", mtime=0)
