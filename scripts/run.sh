@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 .venv/bin/linear-nets data info
-.venv/bin/linear-nets data show --n 18 --out runs/fashion-mnist-grid.png
+.venv/bin/linear-nets train softmax

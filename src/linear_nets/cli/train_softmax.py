@@ -74,13 +74,14 @@ class SoftmaxRun:
         return self.history.epochs[-1].test_metric
 
 
-def train_softmax(args: argparse.Namespace, out: TextIO = sys.stdout) -> SoftmaxRun:
+def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> SoftmaxRun:
     """Load Fashion-MNIST, train the chosen implementation and print the per-epoch table to `out`.
 
     `args` are the parsed flags of `linear-nets train softmax` (see `register`). The progress bar goes to stderr
-    and shows only when stderr is a terminal.
+    and shows only when stderr is a terminal. `out` defaults to the current `sys.stdout`.
     """
     check_args(args)
+    out = sys.stdout if out is None else out
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     load_timer = Timer()

@@ -1,0 +1,152 @@
+"""`linear-nets train softmax`: the table, the progress bar, the same numbers for the same seed, one-line errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import linear_nets.data.fashion_mnist as fm
+from linear_nets.cli import main
+from linear_nets.cli import train_softmax as cli
+from linear_nets.data.batches import ArrayLoader
+
+IMPLS = ["scratch", "manual", "concise"]
+
+
+@pytest.fixture
+def fixture_data(tmp_path, make_fashion_mnist, monkeypatch):
+    """A 60 + 30 image Fashion-MNIST look-alike that the package accepts as the real thing."""
+    data = tmp_path / "data"
+    monkeypatch.setattr(fm, "FACTS", make_fashion_mnist(data, n_train=60, n_test=30))
+    monkeypatch.chdir(tmp_path)
+    return data
+
+
+def table_rows(stdout: str) -> list[list[str]]:
+    """The per-epoch rows without the seconds column."""
+    rows = [line.split() for line in stdout.splitlines() if line.strip()[:1].isdigit()]
+    return [row[:-1] for row in rows]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_prints_a_header_a_row_per_epoch_and_the_total(fixture_data, capsys, impl):
+    argv = ["train", "softmax", "--impl", impl, "--epochs", "3", "--batch-size", "16", "--data-dir", str(fixture_data)]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith(f"softmax regression ({impl}) on Fashion-MNIST: 60 train / 30 test images, 784 inputs")
+    assert lines[1].split() == ["epoch", "train", "loss", "train", "acc", "test", "acc", "seconds"]
+    rows = table_rows(out)
+    assert [row[0] for row in rows] == ["1", "2", "3"]
+    assert all(0 <= float(value) <= 1 for row in rows for value in row[2:])
+    assert lines[-1].startswith("total ") and "for 3 epochs; test accuracy" in lines[-1]
+    assert err == ""  # stderr is not a terminal here: no progress bar
+    assert os.listdir(".") == ["data"]  # nothing written
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(fixture_data, capsys):
+    def rows(seed: str) -> list[list[str]]:
+        argv = ["train", "softmax", "--epochs", "2", "--batch-size", "8", "--seed", seed]
+        argv += ["--data-dir", str(fixture_data)]
+        assert main(argv) == 0
+        return table_rows(capsys.readouterr().out)
+
+    assert rows("5") == rows("5")
+    assert rows("5") != rows("6")
+
+
+def test_resize_changes_the_number_of_inputs(fixture_data, capsys):
+    assert main(["train", "softmax", "--epochs", "1", "--resize", "14", "--data-dir", str(fixture_data)]) == 0
+    assert "196 inputs" in capsys.readouterr().out
+
+
+def test_threads_sets_torch_threads(fixture_data, capsys):
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", "softmax", "--epochs", "1", "--threads", "1", "--data-dir", str(fixture_data)]) == 0
+        assert torch.get_num_threads() == 1 and "1 threads" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_progress_bar_goes_to_a_terminal_stderr_and_the_table_stays_on_stdout(fixture_data, capsys, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["train", "softmax", "--epochs", "2", "--batch-size", "16", "--data-dir", str(fixture_data)]) == 0
+    assert "batch" in terminal.getvalue()  # tqdm's unit
+    assert [row[0] for row in table_rows(capsys.readouterr().out)] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--resize", "0"], "--resize must be a positive integer"),
+        (["--resize", "-3"], "--resize must be a positive integer"),
+        (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
+        (["--batch-size", "-1"], "--batch-size must be a positive integer, got -1"),
+        (["--threads", "0"], "--threads must be a positive integer, got 0"),
+        (["--lr", "0"], "--lr must be a positive finite number, got 0.0"),
+        (["--lr", "nan"], "--lr must be a positive finite number, got nan"),
+        (["--lr", "inf"], "--lr must be a positive finite number, got inf"),
+        (["--lr", "1e38", "--batch-size", "8"], "training diverged: loss became nan at epoch 1"),
+    ],
+)
+def test_bad_input_prints_one_line_and_exits_2(fixture_data, capsys, args, fragment):
+    assert main(["train", "softmax", "--epochs", "2", "--data-dir", str(fixture_data), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("linear-nets: error: ") and fragment in err
+    assert os.listdir(".") == ["data"]
+
+
+def test_labels_outside_0_to_9_print_one_line_and_exit_2(capsys, monkeypatch):
+    images = torch.zeros(20, 1, 28, 28, dtype=torch.uint8)
+    labels = torch.arange(20) % 11  # 10 is not a class
+
+    def bad_data(batch_size, resize=None, data_dir=None, seed=None):
+        loader = ArrayLoader((images, labels), batch_size)
+        return loader, loader
+
+    monkeypatch.setattr(cli, "load_data_fashion_mnist", bad_data)
+    assert main(["train", "softmax", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "linear-nets: error: labels must lie in 0..9 (10 classes), got values from 0 to 10\n"
+
+
+def test_missing_data_prints_one_line_and_exits_2(tmp_path, capsys):
+    assert main(["train", "softmax", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.needs_data
+def test_real_data_same_command_prints_the_same_numbers_in_a_new_process():
+    def run() -> str:
+        argv = [sys.executable, "-m", "linear_nets", "train", "softmax", "--impl", "manual", "--epochs", "1"]
+        argv += ["--threads", "1"]  # one thread: two fight badly with other work on a busy 2-core machine
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+        assert done.stderr == ""
+        return done.stdout
+
+    first, second = run(), run()
+    assert table_rows(first) == table_rows(second)
+    assert float(table_rows(first)[0][3]) > 0.7  # test accuracy after one epoch (0.77 with seed 0)
+
+
+@pytest.mark.needs_data
+@pytest.mark.parametrize("impl", IMPLS)
+def test_real_data_one_epoch_each_implementation(capsys, impl):
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", "softmax", "--impl", impl, "--epochs", "1", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    row = table_rows(capsys.readouterr().out)[0]
+    assert float(row[2]) > 0.7 and float(row[3]) > 0.7  # train and test accuracy after one epoch
