@@ -34,16 +34,22 @@ SECTION = "## Data loading"
 BATCH_SIZE = 256
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, setup: Callable[[], None] | None = None) -> float:
-    """Median wall time of `fn()` over `repeats` runs; `setup()` runs untimed before each."""
-    times = []
+def median_seconds(
+    fn: Callable[[], object], repeats: int, setup: Callable[[], None] | None = None
+) -> tuple[float, float]:
+    """Median wall time and median CPU time (all threads) of `fn()` over `repeats` runs; `setup()` runs untimed.
+
+    CPU time hardly changes when other processes compete for the cores; wall time does.
+    """
+    walls, cpus = [], []
     for _ in range(repeats):
         if setup is not None:
             setup()
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def load_both(data_dir: str | None) -> tuple[FashionMNIST, FashionMNIST]:
@@ -72,7 +78,7 @@ class PerSampleDataset(torch.utils.data.Dataset):
         return self.images[i].to(torch.float32) / 255, int(self.labels[i])
 
 
-def measure(data_dir: str | None, repeats: int) -> list[tuple[str, float]]:
+def measure(data_dir: str | None, repeats: int) -> list[tuple[str, tuple[float, float]]]:
     rows = []
     with tempfile.TemporaryDirectory() as cache:
         os.environ["XDG_CACHE_HOME"] = cache  # a private verification cache: cold and warm on demand
@@ -114,9 +120,9 @@ def machine() -> str:
     )
 
 
-def table(rows: list[tuple[str, float]], repeats: int) -> str:
-    lines = [f"| what (median of {repeats}) | seconds |", "|---|---:|"]
-    lines += [f"| {what} | {seconds:.3f} |" for what, seconds in rows]
+def table(rows: list[tuple[str, tuple[float, float]]], repeats: int) -> str:
+    lines = [f"| what (median of {repeats}) | wall s | CPU s |", "|---|---:|---:|"]
+    lines += [f"| {what} | {wall:.3f} | {cpu:.3f} |" for what, (wall, cpu) in rows]
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from linear_nets.cli import main
 from linear_nets.data import fashion_mnist as fm
 
 
-def linear_nets(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def linear_nets(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run `python -m linear_nets ARGS` with the test's environment (its isolated cache included)."""
     return subprocess.run(
         [sys.executable, "-m", "linear_nets", *args],
@@ -20,6 +21,7 @@ def linear_nets(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
         text=True,
         timeout=120,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
@@ -32,7 +34,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) ->
 
 @pytest.mark.parametrize("command", ["path", "info", "show"])
 def test_missing_data_is_one_line_and_exit_2(tmp_path, command):
-    result = linear_nets("data", command, "--data-dir", str(tmp_path / "nowhere"))
+    result = linear_nets("data", command, "--data-dir", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert_one_line_error(result, "does not hold Fashion-MNIST")
     assert "apt-get install dataset-fashion-mnist" in result.stderr and "linear-nets data download" in result.stderr
     assert list(tmp_path.iterdir()) == []
