@@ -74,6 +74,11 @@ def test_empty_dimension_and_tensor(tmp_path):
     assert t.dtype == torch.float32 and t.shape == (2, 3) and t[1, 2].item() == 5.0
 
 
+def test_write_takes_a_tensor(tmp_path):
+    write_idx(tmp_path / "t", torch.arange(6, dtype=torch.int32).reshape(3, 2))
+    np.testing.assert_array_equal(read_idx(tmp_path / "t"), np.arange(6).reshape(3, 2))
+
+
 def test_gzip_output_is_deterministic(tmp_path):
     array = np.arange(100, dtype=np.int32)
     write_idx(tmp_path / "a", array, gzip=True)

@@ -114,7 +114,8 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, gzip: bool = False) ->
 
     Args:
         path: the file to write; its directory must exist.
-        array: uint8, int8, int16, int32, float32 or float64 (any byte order), 1 to `MAX_DIMS` dimensions.
+        array: uint8, int8, int16, int32, float32 or float64 (any byte order), 1 to `MAX_DIMS` dimensions; a
+            numpy array or anything `np.asarray` takes, such as a CPU tensor.
         gzip: compress with gzip (header mtime 0, so the same array always gives the same bytes).
 
     Raises:
@@ -127,6 +128,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, gzip: bool = False) ->
         >>> read_idx(p).tolist()
         [3, 1, 4]
     """
+    array = np.asarray(array)  # also takes torch tensors (on the CPU) and nested lists
     data = idx_header(array) + idx_payload(array).tobytes()
     if gzip:
         data = _gzip_compress(data)
