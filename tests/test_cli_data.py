@@ -120,3 +120,13 @@ def test_download_command(tmp_path, make_fashion_mnist, monkeypatch, serve_files
     server.mode = "drop"
     assert main(["data", "download", "--dest", str(tmp_path / "bad"), "--base-url", server.url]) == 2
     assert "nothing was saved" in capsys.readouterr().err and list((tmp_path / "bad").iterdir()) == []
+
+
+def test_info_on_a_truncated_file_is_one_line_exit_2(tmp_path, make_fashion_mnist, capsys):
+    make_fashion_mnist(tmp_path)
+    images = tmp_path / "t10k-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:-100])
+    assert main(["data", "info", "--data-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert f"{images}: corrupt gzip data" in captured.err
