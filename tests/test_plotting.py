@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import os
 import subprocess
 import sys
@@ -376,3 +378,8 @@ def test_cli_plot_bad_arguments_print_one_line_exit_2_and_write_nothing(tmp_path
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("linear-nets: error:")
     assert list(tmp_path.rglob("*")) == []
+
+
+@pytest.mark.parametrize("name", ["linear_nets.plotting", "linear_nets.figures"])
+def test_docstring_examples_run(name):
+    assert doctest.testmod(importlib.import_module(name)).failed == 0

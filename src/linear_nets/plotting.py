@@ -240,8 +240,9 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
     Example:
         >>> import tempfile, pathlib
         >>> fig = plot([0, 1], [0, 1]).figure
-        >>> [p.suffix for p in save_figure(fig, pathlib.Path(tempfile.mkdtemp()) / "line")]
-        ['.png', '.svg']
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     [p.name for p in save_figure(fig, pathlib.Path(tmp) / "line")]
+        ['line.png', 'line.svg']
     """
     paths = figure_paths(path)
     for p in paths:
