@@ -98,6 +98,13 @@ def test_save_figure_writes_png_and_svg_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "b.svg"]  # no temporary files left
 
 
+def test_save_figure_gives_the_same_svg_bytes_for_the_same_figure(tmp_path):
+    fig = _figure()
+    plotting.save_figure(fig, tmp_path / "a.svg")
+    plotting.save_figure(fig, tmp_path / "b.svg")
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [("fig.jpg", r"use a \.png or \.svg file name"), ("missing/fig.png", "does not exist")],
@@ -127,7 +134,7 @@ def test_animator_outside_jupyter_saves_after_every_add_and_never_shows(tmp_path
     import matplotlib.pyplot as plt
 
     monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("plt.show called with a non-interactive backend"))
-    animator = plotting.Animator(xlabel="epoch", legend=["a", "b"], save_to=tmp_path / "curves")
+    animator = plotting.Animator(xlabel="epoch", legend=["a", "b"], save_to=tmp_path / "curves", save_interval=0)
     assert not animator.live and not animator.window
     animator.add(1, (0.5, 0.7))
     first_svg = (tmp_path / "curves.svg").read_text()
@@ -139,6 +146,24 @@ def test_animator_outside_jupyter_saves_after_every_add_and_never_shows(tmp_path
     assert animator.axes[0].get_xlabel() == "epoch"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "curves.svg"]
     assert plt.get_fignums() == []  # a plain Figure: nothing left in pyplot's list to pop up later
+
+
+def test_animator_throttles_writes_but_always_writes_the_last_epoch_and_on_close(tmp_path):
+    def svg():
+        return (tmp_path / "c.svg").read_text()
+
+    with plotting.Animator(xlim=[1, 3], save_to=tmp_path / "c", save_interval=3600) as animator:
+        animator.add(1, 0.5)  # the first point is always written
+        first = svg()
+        animator.add(2, 0.4)  # too soon: pending
+        assert svg() == first
+        animator.add(3, 0.3)  # the right end of xlim: the final figure, written at once
+        final = svg()
+        assert final != first
+        animator.add(2.5, 0.35)  # not the end: pending until the with block closes
+        assert svg() == final
+    assert svg() != final
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "c.svg"]
 
 
 def test_animator_rejects_a_bad_save_path_before_training(tmp_path):

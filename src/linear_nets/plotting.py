@@ -9,14 +9,16 @@ one of three modes when it is created:
 - notebook (an IPython kernel is running): redraw the figure in place as SVG after every `add` (the first one
   clears what the same cell printed before it, as in d2l);
 - window (an interactive backend, e.g. an IDE or a desktop session): update a window without blocking;
-- file (no display): draw nothing on screen; `save_to=` keeps PNG and SVG files up to date after every `add`.
+- file (no display): draw nothing on screen; `save_to=` keeps PNG and SVG files up to date as points arrive.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -244,11 +246,16 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
         ...     [p.name for p in save_figure(fig, pathlib.Path(tmp) / "line")]
         ['line.png', 'line.svg']
     """
+    import matplotlib
+
     paths = figure_paths(path)
     for p in paths:
+        fmt = p.suffix[1:].lower()
+        # No timestamp and fixed element ids in SVG files: the same figure gives the same bytes (diffable runs).
+        metadata = {"Date": None} if fmt == "svg" else None
         try:
-            with atomic_open(p, "wb") as f:
-                fig.savefig(f, format=p.suffix[1:].lower(), dpi=dpi, bbox_inches="tight")
+            with atomic_open(p, "wb") as f, matplotlib.rc_context({"svg.hashsalt": "linear-nets"}):
+                fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
         except OSError as exc:
             raise ConfigError(f"cannot save {p}: {exc.strerror or exc}") from exc
     return paths
@@ -263,8 +270,12 @@ class Animator:
     Args:
         xlabel, ylabel, legend, xlim, ylim, xscale, yscale, fmts: as in `plot`.
         nrows, ncols, figsize: the subplot grid and its size in inches (data is drawn on the first axes).
-        save_to: a file (.png/.svg) or a stem (both formats) rewritten atomically after every `add`, so it always
-            holds the latest curves; None to save nothing (call `save(path)` yourself).
+        save_to: a file (.png/.svg) or a stem (both formats), rewritten atomically as points arrive; None to save
+            nothing (call `save(path)` yourself). Writing both formats costs 50-100 ms, as much as a whole fast
+            epoch, so after the first `add` the files are rewritten at most every `save_interval` seconds, and
+            always when x reaches the right end of `xlim` (the last epoch); `close()` (or leaving a `with` block)
+            writes whatever is still pending.
+        save_interval: the least number of seconds between two writes of `save_to` (0: after every `add`).
         live: force the notebook display on or off; None detects a Jupyter kernel.
 
     Example (as the callback of `linear_nets.training.train`):
@@ -290,11 +301,15 @@ class Animator:
         figsize: tuple[float, float] = (3.5, 2.5),
         *,
         save_to: str | os.PathLike | None = None,
+        save_interval: float = 1.0,
         live: bool | None = None,
     ) -> None:
         if save_to is not None:
             figure_paths(save_to)  # reject a bad extension now, not after the first epoch
-        self.save_to = save_to
+        self.save_to, self.save_interval = save_to, save_interval
+        self.xlim = xlim
+        self._last_save = -math.inf
+        self._pending = False
         self.live = _in_notebook() if live is None else live
         plt = _pyplot()
         # A window needs pyplot's figure manager; otherwise a plain Figure keeps pyplot's global list clean and
@@ -339,7 +354,29 @@ class Animator:
         self.config_axes()
         self._refresh()
         if self.save_to is not None:
+            last = self.xlim is not None and all(a is None or a >= self.xlim[1] for a in x)
+            if last or time.monotonic() - self._last_save >= self.save_interval:
+                self._write()
+            else:
+                self._pending = True
+
+    def _write(self) -> None:
+        if self.save_to is not None:
             self.save(self.save_to)
+        self._last_save, self._pending = time.monotonic(), False
+
+    def close(self) -> None:
+        """Write `save_to` if points arrived since it was last written; close the window, if any."""
+        if self._pending:
+            self._write()
+        if self.window:
+            _pyplot().close(self.fig)
+
+    def __enter__(self) -> Animator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def add_epoch(self, record: EpochRecord) -> None:
         """`add(epoch, (train loss, train metric, test metric))`: pass as `train(..., on_epoch_end=...)`."""
