@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -117,3 +119,10 @@ def test_resize_needs_images_and_tensors_are_needed():
         ArrayLoader((torch.zeros(4, 6, 6), torch.zeros(4)), 2, resize=3)
     with pytest.raises(ConfigError, match="give at least one tensor"):
         ArrayLoader((), 2)
+
+
+def test_docstring_examples():
+    from linear_nets.data import batches
+
+    result = doctest.testmod(batches)
+    assert result.failed == 0 and result.attempted > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import gzip
 import os
 import struct
@@ -287,3 +288,10 @@ def test_fuzz_mutated_gzip_containers(position, xor):
     z = bytearray(gzip.compress(SEEDS[1], mtime=0))
     z[position % len(z)] ^= xor
     read_fuzzed(bytes(z))
+
+
+def test_docstring_examples():
+    from linear_nets.data import idx
+
+    result = doctest.testmod(idx)
+    assert result.failed == 0 and result.attempted > 0
