@@ -74,6 +74,15 @@ def test_plot_accepts_tensors_a_y_only_call_and_more_series_than_formats():
     assert ax.get_lines()[4].get_linestyle() == ax.get_lines()[0].get_linestyle()  # formats repeat
 
 
+def test_set_figsize_sets_the_default_size_of_later_figures():
+    import matplotlib
+
+    with matplotlib.rc_context():
+        plotting.set_figsize((2.0, 1.0))
+        assert tuple(plotting.plot([1, 2], [3, 4]).figure.get_size_inches()) == (3.5, 2.5)  # plot's own default
+        assert tuple(plotting._pyplot().figure().get_size_inches()) == (2.0, 1.0)
+
+
 def test_plot_draws_on_given_axes_and_rejects_mismatched_series():
     ax = plotting.plot([1, 2, 3], [4, 5, 6])
     plotting.plot([1, 2], [0, 0], axes=ax)
