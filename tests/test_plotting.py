@@ -185,6 +185,9 @@ def test_animator_add_takes_one_x_per_series():
     animator.add([1, 2], [3, 4])
     animator.add([2, 5], [6, 7])
     assert _series(animator) == [([1.0, 2.0], [3.0, 6.0]), ([2.0, 5.0], [4.0, 7.0])]
+    single = plotting.Animator(live=False)
+    single.add(torch.tensor(1), torch.tensor(0.5))  # 0-d tensors are single points
+    assert _series(single) == [([1.0], [0.5])]
 
 
 def test_animator_is_a_train_callback():

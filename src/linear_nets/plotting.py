@@ -337,10 +337,10 @@ class Animator:
 
         None in `x` or `y` skips that series for this call (e.g. a test metric not computed).
         """
-        if not hasattr(y, "__len__"):
+        if _is_scalar(y):
             y = [y]
         n = len(y)
-        if not hasattr(x, "__len__"):
+        if _is_scalar(x):
             x = [x] * n
         if self.X is None or self.Y is None:
             self.X, self.Y = [[] for _ in range(n)], [[] for _ in range(n)]
@@ -403,6 +403,11 @@ class Animator:
                 self._shown = True
             self.fig.canvas.draw_idle()
             self.fig.canvas.flush_events()
+
+
+def _is_scalar(v: Any) -> bool:
+    """A number, or a 0-d tensor/array (which has `__len__` but no length)."""
+    return not hasattr(v, "__len__") or getattr(v, "ndim", None) == 0
 
 
 def epoch_animator(
