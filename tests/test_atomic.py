@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from linear_nets.atomic import atomic_open, atomic_write_bytes, atomic_write_text
@@ -34,3 +36,12 @@ def test_missing_directory_raises_and_writes_nothing(tmp_path):
 def test_bad_mode_rejected(tmp_path):
     with pytest.raises(ValueError, match="mode"), atomic_open(tmp_path / "x", "a"):
         pass
+
+
+def test_file_mode_follows_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
