@@ -1,0 +1,412 @@
+"""The book's `d2l` names for chapter 3 (PyTorch edition), on this package's engine.
+
+Change one line of the book's code, `from d2l import torch as d2l` to `from linear_nets import d2l`, and it runs
+offline (Fashion-MNIST from the package's finder, no torchvision), fast (in-memory batches, one training loop),
+and outside Jupyter too (figures are saved to PNG files in the working directory, and their paths printed).
+
+Every name delegates to the package's own implementation; nothing here is a second copy of the logic:
+
+| d2l name | implemented by |
+|---|---|
+| use_svg_display, set_figsize, set_axes, show_images, plot | `linear_nets.plotting` |
+| Animator | `linear_nets.plotting.Animator` (+ saves outside Jupyter) |
+| Timer | `linear_nets.timing` |
+| synthetic_data, load_array | `linear_nets.data.synthetic` |
+| linreg, sgd, squared_loss | `linear_nets.scratch.linear_regression`, `linear_nets.losses` |
+| get_fashion_mnist_labels, load_data_fashion_mnist | `linear_nets.data.fashion_mnist` |
+| accuracy, evaluate_accuracy, evaluate_loss, Accumulator | `linear_nets.training` |
+| train_epoch_ch3, train_ch3, predict_ch3 | `linear_nets.training` (+ `Animator`, `plotting.show_predictions`) |
+
+Where the behaviour differs from the book's (each on purpose):
+- `load_data_fashion_mnist` and `load_array` return in-memory `ArrayLoader`s, not `DataLoader`s: batches are
+  tuples `(X, y)` rather than lists, and `get_dataloader_workers()` (4, as in the book) is accepted but unused.
+  Shuffling still follows `torch.manual_seed`, as the book's loaders do. `resize=` resizes each batch bilinearly.
+- `train_ch3` has no asserts: a run that ends below the book's expectations (train loss < 0.5, train and test
+  accuracy > 0.7) gives a warning instead, so a learner trying other learning rates keeps their figure. A loss that
+  becomes NaN or infinite stops training with `TrainingDiverged`, which the book's loop never noticed.
+- `Animator`, `train_ch3` and `predict_ch3` draw live in Jupyter; elsewhere they save PNGs (`train_ch3.png`,
+  `predict_ch3.png`, `animator.png`, numbered `-2`, `-3`, ... within one process) and print where, once.
+- `predict_ch3` colours wrong predictions red and takes `n` images from as many batches as needed.
+- `plot` always draws on a new figure (the book reuses pyplot's current axes) and, like the book, returns None.
+- `synthetic_data` wants `w` as a vector (`torch.tensor([2, -3.4])`, as the book writes it).
+- `get_fashion_mnist_labels` raises `DataError` for a label outside 0..9 (the book's `IndexError`).
+
+`plt` is matplotlib's pyplot, imported on first use: importing this module does not pick a plotting backend.
+
+Example:
+    >>> from linear_nets import d2l
+    >>> X, y = d2l.synthetic_data(d2l.tensor([2, -3.4]), 4.2, 100)
+    >>> d2l.size(X), d2l.reshape(y, (-1,)).shape
+    (200, torch.Size([100]))
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.utils import data
+
+from linear_nets import plotting, training
+from linear_nets.data import fashion_mnist, synthetic
+from linear_nets.data.batches import ArrayLoader
+from linear_nets.data.fashion_mnist import get_fashion_mnist_labels
+from linear_nets.data.synthetic import synthetic_data
+from linear_nets.losses import squared_loss
+from linear_nets.plotting import set_axes, set_figsize, show_images, use_svg_display
+from linear_nets.scratch.linear_regression import linreg, sgd
+from linear_nets.timing import Timer
+from linear_nets.training import Accumulator, evaluate_accuracy
+
+__all__ = [
+    "BOOK_EXPECTATIONS",
+    "Accumulator",
+    "Animator",
+    "F",
+    "Timer",
+    "abs",
+    "accuracy",
+    "arange",
+    "argmax",
+    "astype",
+    "concat",
+    "cos",
+    "cosh",
+    "data",
+    "evaluate_accuracy",
+    "evaluate_loss",
+    "exp",
+    "eye",
+    "float32",
+    "get_dataloader_workers",
+    "get_fashion_mnist_labels",
+    "int32",
+    "int64",
+    "linreg",
+    "linspace",
+    "load_array",
+    "load_data_fashion_mnist",
+    "log",
+    "matmul",
+    "meshgrid",
+    "nn",
+    "normal",
+    "np",
+    "numpy",
+    "ones",
+    "plot",
+    "predict_ch3",
+    "rand",
+    "randn",
+    "reduce_mean",
+    "reduce_sum",
+    "reshape",
+    "set_axes",
+    "set_figsize",
+    "sgd",
+    "show_images",
+    "sigmoid",
+    "sin",
+    "sinh",
+    "size",
+    "squared_loss",
+    "stack",
+    "synthetic_data",
+    "tanh",
+    "tensor",
+    "to",
+    "torch",
+    "train_ch3",
+    "train_epoch_ch3",
+    "transpose",
+    "use_svg_display",
+    "zeros",
+]
+
+BOOK_EXPECTATIONS = {"train_loss": 0.5, "train_acc": 0.7, "test_acc": 0.7}
+"""What the book's `train_ch3` asserts after training: train loss below, accuracies above these."""
+
+
+def __getattr__(name: str) -> Any:
+    """`d2l.plt`: pyplot, imported at first use (with Agg chosen when there is no display)."""
+    if name == "plt":
+        return plotting._pyplot()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "plt"])
+
+
+# --- figures outside Jupyter --------------------------------------------------------------------------------------
+
+_figures_saved: dict[str, int] = {}
+_AUTO: Any = object()
+"""`Animator(save_to=_AUTO)`: save to `<name>.png` outside Jupyter (None saves nothing)."""
+
+
+def _next_figure_path(stem: str) -> Path:
+    """`stem.png` in the working directory; `stem-2.png`, `stem-3.png`, ... for later figures of this process.
+
+    Numbered per process, not by what is on disk, so running a script again overwrites its own figures.
+    """
+    count = _figures_saved[stem] = _figures_saved.get(stem, 0) + 1
+    return Path.cwd() / (f"{stem}.png" if count == 1 else f"{stem}-{count}.png")
+
+
+class Animator(plotting.Animator):
+    """The book's Animator (d2l 3.6): plots points as they are added.
+
+    In Jupyter it redraws the figure in place. Elsewhere (a terminal, an IDE) it also saves the figure to
+    `<name>.png` in the working directory and prints that path once, on the first `add`. The file is rewritten
+    after every `add` (as the book redraws), or at most every `save_interval` seconds and at the last x of `xlim`.
+    Give `save_to=` to choose the file yourself, or None to save nothing (nothing is printed then). The other
+    arguments are the book's, see `linear_nets.plotting.Animator`.
+
+    Example:
+        >>> animator = Animator(xlabel="epoch", xlim=[1, 3], legend=["loss"], save_to=None, live=False)
+        >>> for epoch in range(1, 4):
+        ...     animator.add(epoch, 1 / epoch)
+        >>> animator.Y
+        [[1.0, 0.5, 0.3333333333333333]]
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        name: str = "animator",
+        save_to: str | os.PathLike | None = _AUTO,
+        save_interval: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        explicit = None if save_to is _AUTO else save_to
+        super().__init__(*args, save_to=explicit, save_interval=save_interval, **kwargs)
+        self._announce: Path | None = None
+        if save_to is _AUTO and not self.live:
+            self.save_to = self._announce = _next_figure_path(name)
+            plotting.figure_paths(self.save_to)  # an unwritable directory fails now, not after the first epoch
+
+    def add(self, x: Any, y: Any) -> None:
+        """Append point(s), as the book's `add(x, y)`; the first call outside Jupyter says where the file is."""
+        super().add(x, y)
+        if self._announce is not None:
+            print(f"figure saved to {self._announce}")
+            self._announce = None
+
+
+# --- linear regression (3.2, 3.3) ---------------------------------------------------------------------------------
+
+
+def _seed_from_torch() -> int:
+    """A seed drawn from torch's global generator, so `torch.manual_seed` fixes the shuffling (as with DataLoader)."""
+    return int(torch.randint(0, 2**62, ()))
+
+
+def load_array(data_arrays: Sequence[Tensor], batch_size: int, is_train: bool = True) -> ArrayLoader:
+    """Minibatches of in-memory tensors (d2l 3.3), reshuffled every epoch when `is_train`.
+
+    An `ArrayLoader` instead of the book's `DataLoader`: batches are tuples `(X, y)` of tensor slices.
+
+    Example:
+        >>> X, y = torch.zeros(10, 2), torch.zeros(10, 1)
+        >>> [tuple(t.shape) for t in next(iter(load_array((X, y), 4)))]
+        [(4, 2), (4, 1)]
+    """
+    generator = torch.Generator().manual_seed(_seed_from_torch())
+    return synthetic.load_array(tuple(data_arrays), batch_size, is_train, generator=generator)
+
+
+def evaluate_loss(net: training.Net, data_iter: Iterable, loss: training.Loss) -> float:
+    """Mean loss over a dataset: sum of `loss(net(X), y)` / number of examples (d2l 4.4).
+
+    `loss` must return one value per example (`reduction='none'`), as in the book; `y` is reshaped to the output's
+    shape first, so it is meant for regression.
+
+    Example:
+        >>> X, y = torch.ones(4, 2), torch.zeros(4, 1)
+        >>> evaluate_loss(lambda X: X.sum(1, keepdim=True), load_array((X, y), 3), squared_loss)
+        2.0
+    """
+    return evaluate_accuracy(net, data_iter, lambda out, y: loss(out, y.reshape(out.shape)).sum())
+
+
+# --- Fashion-MNIST (3.5) ------------------------------------------------------------------------------------------
+
+
+def get_dataloader_workers() -> int:
+    """4, as in the book. Our loaders keep the data in memory and ignore it: batches are slices, no workers needed."""
+    return 4
+
+
+def load_data_fashion_mnist(batch_size: int, resize: int | None = None) -> tuple[ArrayLoader, ArrayLoader]:
+    """Fashion-MNIST as `(train_iter, test_iter)` (d2l 3.5), offline from the package's finder, in memory.
+
+    Batches are `(X, y)`: X float32 `[batch_size, 1, 28, 28]` in [0, 1] (or `resize` x `resize`), y int64. The
+    training batches are reshuffled every epoch, in an order fixed by `torch.manual_seed` when you set one.
+    Where the files are looked for, and how to get them: `linear_nets.data.fashion_mnist`.
+
+    Example:
+        >>> train_iter, test_iter = load_data_fashion_mnist(32, resize=64)  # doctest: +SKIP
+        >>> X, y = next(iter(train_iter))  # doctest: +SKIP
+        >>> X.shape, y.shape  # doctest: +SKIP
+        (torch.Size([32, 1, 64, 64]), torch.Size([32]))
+    """
+    return fashion_mnist.load_data_fashion_mnist(batch_size, resize, seed=_seed_from_torch())
+
+
+# --- softmax regression (3.6, 3.7) --------------------------------------------------------------------------------
+
+
+def accuracy(y_hat: Tensor, y: Tensor) -> float:
+    """Number of correct predictions, as a Python float (d2l 3.6): sum_i [argmax_j y_hat_ij == y_i].
+
+    Example:
+        >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1]))
+        1.0
+    """
+    return float(training.accuracy(y_hat, y))
+
+
+def train_epoch_ch3(
+    net: training.Net, train_iter: Iterable, loss: training.Loss, updater: training.Updater
+) -> tuple[float, float]:
+    """Train one epoch; return (mean train loss, train accuracy) (d2l 3.6).
+
+    `updater` is a `torch.optim.Optimizer` or the book's `updater(batch_size)`; `loss` gives one value per example.
+    """
+    return training.train_epoch(net, train_iter, loss, updater)
+
+
+def _warn_below_expectations(record: training.EpochRecord) -> None:
+    misses = []
+    if record.train_loss >= BOOK_EXPECTATIONS["train_loss"]:
+        misses.append(f"train loss {record.train_loss:.3f} (the book expects < {BOOK_EXPECTATIONS['train_loss']})")
+    for name, value in (("train_acc", record.train_metric), ("test_acc", record.test_metric)):
+        if value is not None and value <= BOOK_EXPECTATIONS[name]:
+            misses.append(f"{name.replace('_', ' ')} {value:.3f} (the book expects > {BOOK_EXPECTATIONS[name]})")
+    if misses:
+        warnings.warn(
+            f"after {record.epoch} epochs: {', '.join(misses)}; the book's recipe is lr 0.1, batch 256, 10 epochs",
+            stacklevel=3,
+        )
+
+
+def train_ch3(
+    net: training.Net,
+    train_iter: Iterable,
+    test_iter: Iterable,
+    loss: training.Loss,
+    num_epochs: int,
+    updater: training.Updater,
+) -> None:
+    """Train `net` for `num_epochs`, drawing train loss, train accuracy and test accuracy after each (d2l 3.6).
+
+    Runs `linear_nets.training.train` with an `Animator` as its per-epoch callback: live in Jupyter, saved to
+    `train_ch3.png` (path printed) elsewhere. Instead of the book's asserts, a final epoch with train loss >= 0.5 or
+    an accuracy <= 0.7 gives a `UserWarning`.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite (try a smaller learning rate).
+        ConfigError: `num_epochs` is not a positive integer, or `updater` is neither an optimizer nor a callable.
+    """
+    # A PNG costs about as much as a fast epoch: write at most once a second; the last epoch (x = num_epochs, the
+    # right end of xlim) is always written.
+    animator = Animator(
+        xlabel="epoch",
+        xlim=[1, num_epochs],
+        ylim=[0.3, 0.9],
+        legend=["train loss", "train acc", "test acc"],
+        name="train_ch3",
+        save_interval=1.0,
+    )
+    history = training.train(net, train_iter, test_iter, loss, num_epochs, updater, on_epoch_end=animator.add_epoch)
+    _warn_below_expectations(history.epochs[-1])
+
+
+def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
+    """Show the first `n` test images titled with their true and predicted labels (d2l 3.6).
+
+    Wrong predictions have red titles. Outside Jupyter the figure is saved to `predict_ch3.png` (path printed).
+    """
+    X, y, y_pred = training.predict(net, test_iter, n)
+    fig = plotting.show_predictions(X, get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred))
+    if not plotting._in_notebook():
+        path = _next_figure_path("predict_ch3")
+        plotting.save_figure(fig, path)
+        print(f"figure saved to {path}")
+
+
+# --- plotting and the book's tensor aliases -----------------------------------------------------------------------
+
+
+def plot(
+    X: Any,
+    Y: Any = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    legend: Sequence[str] | None = None,
+    xlim: Sequence[float] | None = None,
+    ylim: Sequence[float] | None = None,
+    xscale: str = "linear",
+    yscale: str = "linear",
+    fmts: Sequence[str] = plotting.DEFAULT_FMTS,
+    figsize: tuple[float, float] = (3.5, 2.5),
+    axes: Any = None,
+) -> None:
+    """Plot data points (d2l 2.4); see `linear_nets.plotting.plot`. Returns None, as the book's does."""
+    plotting.plot(X, Y, xlabel, ylabel, legend, xlim, ylim, xscale, yscale, fmts, figsize, axes)
+
+
+# The book's framework-neutral aliases (d2l/torch.py, "Alias defined in config.ini"), for code that writes
+# `d2l.reshape(x, shape)` or `d2l.normal(0, 1, size)`.
+ones, zeros, tensor, arange, meshgrid = torch.ones, torch.zeros, torch.tensor, torch.arange, torch.meshgrid
+sin, sinh, cos, cosh, tanh, linspace = torch.sin, torch.sinh, torch.cos, torch.cosh, torch.tanh, torch.linspace
+exp, log, normal, rand, randn, matmul = torch.exp, torch.log, torch.normal, torch.rand, torch.randn, torch.matmul
+int32, int64, float32 = torch.int32, torch.int64, torch.float32
+concat, stack, abs, eye, sigmoid = torch.cat, torch.stack, torch.abs, torch.eye, torch.sigmoid
+
+
+def numpy(x: Tensor, *args: Any, **kwargs: Any) -> np.ndarray:
+    """`x` as a numpy array, detached from autograd."""
+    return x.detach().numpy(*args, **kwargs)
+
+
+def size(x: Tensor) -> int:
+    """Number of elements of `x`."""
+    return x.numel()
+
+
+def reshape(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    return x.reshape(*args, **kwargs)
+
+
+def to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    return x.to(*args, **kwargs)
+
+
+def reduce_sum(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    return x.sum(*args, **kwargs)
+
+
+def reduce_mean(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    return x.mean(*args, **kwargs)
+
+
+def argmax(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    return x.argmax(*args, **kwargs)
+
+
+def astype(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """`x.type(dtype)`: `x` converted to `dtype`."""
+    return x.type(*args, **kwargs)
+
+
+def transpose(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    return x.t(*args, **kwargs)
