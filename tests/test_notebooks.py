@@ -25,7 +25,8 @@ CELL_TIMEOUT_S = 120
 
 
 def test_every_chapter_section_has_a_notebook():
-    assert [p.name.split("-")[0] for p in NOTEBOOKS] == ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7"]
+    sections = [p.name.split("-")[0] for p in NOTEBOOKS if p.name[0].isdigit()]  # d2l-chapter-3 spans them all
+    assert sections == ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
