@@ -7,6 +7,7 @@ interpreter, in a temporary directory, with no display, reaching the book's numb
 
 from __future__ import annotations
 
+import doctest
 import gzip
 import os
 import re
@@ -25,7 +26,7 @@ from torch.nn import functional as F
 from linear_nets import d2l, plotting, timing, training
 from linear_nets.data import fashion_mnist, synthetic
 from linear_nets.data.batches import ArrayLoader
-from linear_nets.errors import TrainingDiverged
+from linear_nets.errors import DataError, TrainingDiverged
 from linear_nets.scratch import linear_regression
 
 CHAPTER = Path(__file__).resolve().parent / "d2l_chapter"
@@ -195,6 +196,16 @@ def test_load_array_shuffles_in_an_order_fixed_by_torch_manual_seed():
     assert first_labels(3) != first_labels(4)
     assert first_labels(None, is_train=False) == [0, 1, 2, 3, 4, 5]
     assert [len(b) for _, b in d2l.load_array((X, y), 6)] == [6, 6, 6, 2]
+
+
+def test_docstring_examples_run(in_tmp):
+    assert doctest.testmod(d2l).failed == 0
+
+
+def test_load_data_fashion_mnist_without_the_files_says_how_to_get_them(monkeypatch, tmp_path):
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIRS", [tmp_path / "nothing-here"])
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        d2l.load_data_fashion_mnist(256)  # offline: never a download the learner did not ask for
 
 
 def test_get_dataloader_workers_is_the_books_4():
