@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from linear_nets import d2l, plotting, timing, training
 from linear_nets.data import fashion_mnist, synthetic
 from linear_nets.data.batches import ArrayLoader
-from linear_nets.errors import DataError, TrainingDiverged
+from linear_nets.errors import ConfigError, DataError, TrainingDiverged
 from linear_nets.scratch import linear_regression
 
 CHAPTER = Path(__file__).resolve().parent / "d2l_chapter"
@@ -293,6 +293,20 @@ def test_train_ch3_stops_a_diverging_run_with_training_diverged(in_tmp):
     train_iter = ArrayLoader((100 * X, y), 50, shuffle=True, seed=0)
     with pytest.raises(TrainingDiverged, match="epoch 1"):
         d2l.train_ch3(net, train_iter, train_iter, cross_entropy, 3, lambda n: d2l.sgd([W], 100.0, n))
+
+
+def test_bad_arguments_fail_before_any_figure_is_written(in_tmp):
+    X, y = blobs(n=40)
+    data_iter = ArrayLoader((X, y), 10)
+    net = nn.Linear(X.shape[1], 10)
+    loss = nn.CrossEntropyLoss(reduction="none")
+    with pytest.raises(ConfigError, match="num_epochs must be a positive integer"):
+        d2l.train_ch3(net, data_iter, data_iter, loss, 0, torch.optim.SGD(net.parameters(), lr=0.1))
+    with pytest.raises(ConfigError, match="updater must be"):
+        d2l.train_ch3(net, data_iter, data_iter, loss, 2, "sgd")
+    with pytest.raises(ConfigError, match="n must be a positive integer"):
+        d2l.predict_ch3(net, data_iter, n=0)
+    assert list(in_tmp.iterdir()) == []
 
 
 @pytest.mark.parametrize("book_updater", [False, True], ids=["optimizer", "updater(batch_size)"])
