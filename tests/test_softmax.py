@@ -15,6 +15,7 @@ from linear_nets.softmax import (
     cross_entropy,
     softmax,
     stable_cross_entropy,
+    stable_cross_entropy_and_softmax,
     stable_softmax,
 )
 
@@ -86,6 +87,16 @@ def test_stable_forms_are_finite_and_equal_torch(scale, seed):
     # and in float64 both ways, to 1e-6 absolute at every scale
     loss64 = stable_cross_entropy(logits.double(), y)
     assert (loss64 - reference).abs().max() <= 1e-6
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e4])
+def test_loss_and_softmax_from_one_pass_equal_the_separate_functions(scale):
+    logits, y = random_logits(scale, dtype=torch.float64)
+    loss, probs = stable_cross_entropy_and_softmax(logits, y)
+    torch.testing.assert_close(loss, stable_cross_entropy(logits, y), rtol=0, atol=0)
+    torch.testing.assert_close(probs, stable_softmax(logits), rtol=1e-15, atol=1e-15)
+    with pytest.raises(DataError, match=r"labels must lie in 0\.\.9"):
+        stable_cross_entropy_and_softmax(logits, torch.full((64,), 10))
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e2, 1e4])

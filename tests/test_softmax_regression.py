@@ -92,6 +92,22 @@ def test_manual_step_is_sgd_with_the_manual_gradient():
     assert model.updater is model
 
 
+def test_manual_step_after_its_loss_reuses_the_softmax_and_gives_the_same_update():
+    X, y = torch.rand(16, 784), torch.randint(0, 10, (16,))
+    alone, after_loss = make_model("manual"), make_model("manual")
+    alone.step(X, y, alone.net(X))
+    logits = after_loss.net(X)
+    after_loss.loss(logits, y)
+    after_loss.step(X, y, logits)
+    torch.testing.assert_close(after_loss.W, alone.W, rtol=0, atol=1e-7)
+    torch.testing.assert_close(after_loss.b, alone.b, rtol=0, atol=1e-7)
+    # the loss of other logits or labels is never mistaken for these
+    other = make_model("manual")
+    other.loss(other.net(torch.rand(16, 784)), y)
+    other.step(X, y, other.net(X))
+    torch.testing.assert_close(other.W, alone.W, rtol=0, atol=1e-7)
+
+
 def test_the_three_implementations_train_to_the_same_weights():
     images, y = toy_images()
     results = {}

@@ -77,9 +77,32 @@ def stable_cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
         tensor([   0., 1000.])
     """
     check_labels(y, logits.shape[1], n=logits.shape[0])
-    # the shifted logits are <= 0 with a 0 in every row, so the sum of exps lies in [1, q]: no overflow, no log(0)
+    shifted, _, partition = _shifted_exps(logits)
+    return partition.log().squeeze(1) - shifted.gather(1, y.unsqueeze(1)).squeeze(1)
+
+
+def stable_cross_entropy_and_softmax(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """`(stable_cross_entropy(O, y), stable_softmax(O))` from one pass: both need the same shifted exponentials.
+
+    A hand-written backward pass needs softmax(O) right after the loss (the gradient is softmax(O) - onehot(y)).
+
+    Example:
+        >>> loss, probs = stable_cross_entropy_and_softmax(torch.tensor([[0.0, 0.0]]), torch.tensor([1]))
+        >>> loss, probs
+        (tensor([0.6931]), tensor([[0.5000, 0.5000]]))
+    """
+    check_labels(y, logits.shape[1], n=logits.shape[0])
+    shifted, exps, partition = _shifted_exps(logits)
+    loss = partition.log().squeeze(1) - shifted.gather(1, y.unsqueeze(1)).squeeze(1)
+    return loss, exps / partition
+
+
+def _shifted_exps(logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(O - m, exp(O - m), sum_k exp(o_k - m)) with m the row maxima. The shifted logits are <= 0 with a 0 in every
+    row, so the partition lies in [1, q]: no overflow, and no log(0)."""
     shifted = logits - logits.amax(dim=1, keepdim=True)
-    return shifted.exp().sum(dim=1).log() - shifted.gather(1, y.unsqueeze(1)).squeeze(1)
+    exps = shifted.exp()
+    return shifted, exps, exps.sum(dim=1, keepdim=True)
 
 
 def check_labels(y: Tensor, num_classes: int, *, n: int | None = None) -> None:

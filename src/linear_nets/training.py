@@ -5,8 +5,8 @@ The loop does not care how a model computes its gradient. The `updater` decides:
 - a callable `updater(batch_size)` (from scratch, the book's `sgd`): backprop the summed loss, then call it;
 - a `GradientStep` (hand-derived gradients): `updater.step(X, y, y_hat)` updates the parameters, no autograd.
 
-Metrics are accumulated as tensors inside an epoch and read once at its end, so there is no per-batch
-synchronisation. A NaN or infinite loss raises `TrainingDiverged`.
+Losses and metrics are summed in chunks of batches and read once per epoch, so there is no per-batch
+synchronisation and no per-batch reduction. A NaN or infinite loss raises `TrainingDiverged`.
 """
 
 from __future__ import annotations
@@ -93,12 +93,56 @@ def evaluate_accuracy(net: Net, data_iter: Iterable, metric: Metric = accuracy) 
     """
     if isinstance(net, torch.nn.Module):
         net.eval()
-    total, count = torch.zeros(()), 0
+    totals = _Totals(metric)
     with torch.no_grad():
         for X, y in data_iter:
-            total += metric(net(X), y)
-            count += y.shape[0]
-    return total.item() / count
+            totals.add(net(X), y)
+    return totals.means()[1]
+
+
+class _Totals:
+    """Sums of per-example losses and of `metric` over an epoch, reduced in chunks rather than per batch.
+
+    `add` only keeps references to the batch's outputs; every `CHUNK` examples they are concatenated and reduced
+    at once, and the result is read (`.item()`) once, at the end. Summing per batch costs ~10 small torch calls
+    per batch, whose dispatch costs more than their arithmetic (benchmarks/RESULTS.md).
+    """
+
+    CHUNK = 16384
+
+    def __init__(self, metric: Metric | None) -> None:
+        self.metric = metric
+        self.loss_sum, self.metric_sum, self.count = torch.zeros((), dtype=torch.float64), torch.zeros(()), 0
+        self._losses: list[Tensor] = []
+        self._y_hats: list[Tensor] = []
+        self._ys: list[Tensor] = []
+        self._pending = 0
+
+    def add(self, y_hat: Tensor, y: Tensor, loss: Tensor | None = None) -> None:
+        if loss is not None:
+            self._losses.append(loss)
+        if self.metric is not None:
+            self._y_hats.append(y_hat)
+            self._ys.append(y)
+        self._pending += y.shape[0]
+        if self._pending >= self.CHUNK:
+            self._reduce()
+
+    def _reduce(self) -> None:
+        if self._losses:
+            self.loss_sum += torch.cat([loss.reshape(-1) for loss in self._losses]).sum()
+        if self._y_hats:
+            self.metric_sum += self.metric(torch.cat(self._y_hats), torch.cat(self._ys))
+        self.count += self._pending
+        self._losses, self._y_hats, self._ys, self._pending = [], [], [], 0
+
+    def means(self) -> tuple[float, float | None]:
+        """(mean loss, mean metric or None) over everything added; NaN when nothing was added."""
+        self._reduce()
+        if self.count == 0:
+            return math.nan, None if self.metric is None else math.nan
+        metric_mean = self.metric_sum.item() / self.count if self.metric is not None else None
+        return self.loss_sum.item() / self.count, metric_mean
 
 
 def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, Tensor]:
@@ -185,7 +229,7 @@ def train_epoch(
 ) -> tuple[float, float | None]:
     """Train one epoch; return (mean train loss, mean train metric or None).
 
-    The sums stay tensors until the end of the epoch: one read (`.item()`) per epoch, not one per batch.
+    Losses and metric are summed in chunks and read once per epoch (`.item()`), not once per batch.
 
     Raises:
         TrainingDiverged: the mean loss of the epoch is NaN or infinite (reports the epoch's last step).
@@ -193,20 +237,17 @@ def train_epoch(
     if isinstance(net, torch.nn.Module):
         net.train()
     step = _make_step(net, loss, updater)
-    loss_sum, metric_sum, count, steps = torch.zeros(()), torch.zeros(()), 0, 0
+    totals, steps = _Totals(metric), 0
     for X, y in train_iter:
         y_hat, batch_loss = step(X, y)
-        loss_sum += batch_loss.sum()
-        if metric is not None:
-            metric_sum += metric(y_hat, y)
-        count += y.shape[0]
+        totals.add(y_hat, y, batch_loss)
         steps += 1
-    if count == 0:
+    if steps == 0:
         raise ConfigError("train_iter yielded no batches: is the dataset empty or batch_size too large?")
-    mean_loss = loss_sum.item() / count
+    mean_loss, mean_metric = totals.means()
     if not math.isfinite(mean_loss):
         raise TrainingDiverged(epoch=epoch, step=steps, loss=mean_loss)
-    return mean_loss, (metric_sum.item() / count if metric is not None else None)
+    return mean_loss, mean_metric
 
 
 @dataclass

@@ -15,19 +15,26 @@ from torch import Tensor
 
 from linear_nets.errors import ConfigError
 from linear_nets.scratch.softmax_regression import init_params
-from linear_nets.softmax import check_inputs, check_labels, stable_cross_entropy, stable_softmax
+from linear_nets.softmax import check_inputs, check_labels, stable_cross_entropy_and_softmax, stable_softmax
 
 
-def logit_gradient(logits: Tensor, y: Tensor) -> Tensor:
+def logit_gradient(logits: Tensor, y: Tensor, *, probs: Tensor | None = None) -> Tensor:
     """dl/dO = (softmax(O) - onehot(y)) / n: the gradient of the mean cross-entropy with respect to the logits.
+
+    Args:
+        logits: `O`, `[n, q]`.
+        y: true classes `[n]`.
+        probs: softmax(O) if already computed (it is then updated in place and returned), else None.
 
     Example:
         >>> logit_gradient(torch.zeros(2, 2), torch.tensor([0, 1]))
         tensor([[-0.2500,  0.2500],
                 [ 0.2500, -0.2500]])
     """
-    check_labels(y, logits.shape[1], n=logits.shape[0])
-    G = stable_softmax(logits)
+    if probs is None:
+        check_labels(y, logits.shape[1], n=logits.shape[0])
+        probs = stable_softmax(logits)
+    G = probs
     # subtracting onehot(y) touches one entry per row: scatter -1 there instead of building the one-hot matrix
     G.scatter_add_(1, y.unsqueeze(1), torch.full((y.shape[0], 1), -1.0, dtype=G.dtype))
     return G.div_(y.shape[0])
@@ -93,6 +100,7 @@ class SoftmaxRegression:
         # products below then run as [q, d] x [d, n] and [q, n] x [n, d], about 3x faster on a CPU than the
         # same products in the other layout (benchmarks/RESULTS.md).
         self.W = W.T.contiguous().T
+        self._saved: tuple[Tensor | None, Tensor | None, Tensor | None] = (None, None, None)
 
     def net(self, X: Tensor) -> Tensor:
         """Logits O = XW + b `[n, q]` of a batch `X` `[n, ...]` flattened to `[n, num_inputs]`.
@@ -104,12 +112,22 @@ class SoftmaxRegression:
         return torch.addmm(self.b.unsqueeze(1), self.W.T, X.T).T
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """Per-example cross-entropy of the logits `y_hat` (stable: log-sum-exp)."""
-        return stable_cross_entropy(y_hat, y)
+        """Per-example cross-entropy of the logits `y_hat` (stable: log-sum-exp).
+
+        Like autograd saving tensors for backward, it keeps softmax(O) for the `step` that follows on the same
+        logits and labels: the loss and the gradient share their exponentials.
+        """
+        loss, probs = stable_cross_entropy_and_softmax(y_hat, y)
+        self._saved = (y_hat, y, probs)
+        return loss
 
     def step(self, X: Tensor, y: Tensor, y_hat: Tensor) -> None:
         """One SGD step at the logits `y_hat = net(X)`: W -= lr Xᵀ G, b -= lr sum_i G_i, G = `logit_gradient`."""
-        G = logit_gradient(y_hat, y)
+        saved_logits, saved_y, probs = self._saved
+        self._saved = (None, None, None)  # used once: logit_gradient overwrites probs
+        if saved_logits is not y_hat or saved_y is not y:
+            probs = None  # step without a loss on these logits first: compute softmax(O) here
+        G = logit_gradient(y_hat, y, probs=probs)
         # addmm_ updates W in place: W + (-lr) Xᵀ G, without a temporary for dl/dW
         self.W.addmm_(X.reshape(-1, self.num_inputs).T, G, alpha=-self.lr)
         self.b.sub_(G.sum(dim=0), alpha=self.lr)
