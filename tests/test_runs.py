@@ -9,9 +9,12 @@ import torch
 
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.runs import (
+    Run,
     check_state,
+    load_optimizer_state,
     load_tensors,
     new_run_dir,
+    optimizer_state,
     restore_rng_states,
     rng_states,
     save_tensors,
@@ -104,3 +107,55 @@ def test_rng_states_restore_the_same_draws():
     restore_rng_states(saved, gen)
     second = (torch.rand(4), torch.randperm(10, generator=gen))
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+
+
+def test_run_create_open_and_refuse_foreign_dirs(tmp_path):
+    run = Run.create("softmax", {"args": {"lr": 0.1}}, out=tmp_path / "run")
+    assert Run.open(run.path, model="softmax").config["args"] == {"lr": 0.1}
+    with pytest.raises(DataError, match="run of model 'softmax', not 'linreg'"):
+        Run.open(run.path, model="linreg")
+    with pytest.raises(ConfigError, match="does not exist"):
+        Run.open(tmp_path / "missing")
+    (tmp_path / "foreign").mkdir()
+    with pytest.raises(DataError, match=r"config\.json is missing"):
+        Run.open(tmp_path / "foreign")
+    (tmp_path / "foreign" / "config.json").write_text('{"something": 1}')
+    with pytest.raises(DataError, match="not a linear-nets run directory"):
+        Run.open(tmp_path / "foreign")
+
+
+def test_checkpoints_keep_only_the_newest_and_survive_a_kill_between_files(tmp_path):
+    run = Run.create("softmax", {"args": {}}, out=tmp_path / "run")
+    with pytest.raises(DataError, match="no checkpoint"):
+        run.load_checkpoint()
+    run.save_checkpoint(1, {"W": torch.zeros(2)}, {"history": []})
+    run.save_checkpoint(2, {"W": torch.ones(2)}, {"history": [1]})
+    assert sorted(p.name for p in run.path.glob("checkpoint-*")) == ["checkpoint-2.json", "checkpoint-2.safetensors"]
+    # a kill after epoch 3's tensors were written but before its description: epoch 2 is still used
+    (run.path / "checkpoint-3.safetensors").write_bytes(b"partial")
+    tensors, state = run.load_checkpoint()
+    assert state["epoch"] == 2 and torch.equal(tensors["W"], torch.ones(2))
+
+
+def test_optimizer_state_round_trip_restores_momentum():
+    def make():
+        p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        return p, torch.optim.SGD([p], lr=0.1, momentum=0.9)
+
+    p, opt = make()
+    for _ in range(3):
+        opt.zero_grad()
+        (p**2).sum().backward()
+        opt.step()
+    tensors, rest = optimizer_state(opt)
+    assert set(tensors) == {"optimizer.0.momentum_buffer"}
+    q, opt2 = make()
+    with torch.no_grad():
+        q.copy_(p)
+    saved = {k: v.clone() for k, v in tensors.items()}  # as if read back from a file
+    load_optimizer_state(opt2, saved, json.loads(json.dumps(rest)))
+    for param, optimizer in ((p, opt), (q, opt2)):
+        optimizer.zero_grad()
+        (param**2).sum().backward()
+        optimizer.step()
+    assert torch.equal(p, q)

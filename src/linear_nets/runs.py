@@ -158,3 +158,126 @@ def restore_rng_states(states: Mapping[str, Tensor], *generators: torch.Generato
     torch.set_rng_state(states["rng.torch"])
     for i, g in enumerate(generators):
         g.set_state(states[f"rng.generator.{i}"])
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Split `optimizer.state_dict()` into tensors (for safetensors) and the JSON-able rest.
+
+    Example:
+        >>> p = torch.nn.Parameter(torch.zeros(2))
+        >>> tensors, rest = optimizer_state(torch.optim.SGD([p], lr=0.1))
+        >>> tensors, rest["param_groups"][0]["lr"]
+        ({}, 0.1)
+    """
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for param_id, entries in state["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, Tensor):
+                tensors[f"optimizer.{param_id}.{key}"] = value
+            else:
+                scalars.setdefault(str(param_id), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str, Tensor], rest: Mapping) -> None:
+    """Inverse of `optimizer_state`."""
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        _, param_id, key = name.split(".", 2)
+        state.setdefault(int(param_id), {})[key] = value
+    for param_id, entries in rest["scalars"].items():
+        state.setdefault(int(param_id), {}).update(entries)
+    optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
+
+
+class Run:
+    """A run directory as `linear-nets train` writes it, and as `evaluate`, `predict` and `--resume` read it.
+
+    Args:
+        path: the directory.
+        config: what `config.json` holds: at least `model` and `args` (the command's arguments).
+
+    Example:
+        >>> import tempfile
+        >>> run = Run.create("softmax", {"args": {"lr": 0.1}}, out=tempfile.mkdtemp() + "/run")
+        >>> Run.open(run.path).config["args"]
+        {'lr': 0.1}
+    """
+
+    RUN_FORMAT = "linear-nets/run/1"
+
+    def __init__(self, path: Path, config: dict[str, Any]) -> None:
+        self.path, self.config = Path(path), config
+
+    @property
+    def model(self) -> str:
+        """The model's name, e.g. "softmax" or "linreg"."""
+        return self.config["model"]
+
+    @classmethod
+    def create(cls, model: str, config: Mapping[str, Any], out: str | Path | None = None) -> Run:
+        """Make a new run directory (see `new_run_dir`) and write its `config.json`."""
+        path = new_run_dir(model, out)
+        full = {"format": cls.RUN_FORMAT, "model": model, **config}
+        write_json(path / "config.json", full)
+        return cls(path, full)
+
+    @classmethod
+    def open(cls, path: str | Path, model: str | None = None) -> Run:
+        """Open an existing run directory, refusing one that is missing, not ours, or of another model."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ConfigError(f"run directory {path} does not exist")
+        config = read_json(path / "config.json", "run configuration")
+        if not isinstance(config, dict) or config.get("format") != cls.RUN_FORMAT:
+            raise DataError(f"{path} is not a linear-nets run directory (its config.json is not ours)")
+        if model is not None and config.get("model") != model:
+            raise DataError(f"{path} is a run of model {config.get('model')!r}, not {model!r}")
+        return cls(path, config)
+
+    def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rewrite `metrics.csv` and `metrics.jsonl` with every epoch so far."""
+        write_metrics(self.path, rows)
+
+    def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
+        """Write `checkpoint-<epoch>.safetensors` (+ its JSON) and then remove older checkpoints.
+
+        A new name per epoch means a kill at any moment leaves at least one complete, verifiable checkpoint.
+        """
+        path = self.path / f"checkpoint-{epoch}.safetensors"
+        save_tensors(path, tensors, {"epoch": epoch, **state})
+        for old in self._checkpoints():
+            if old != path:
+                old.unlink(missing_ok=True)
+                old.with_suffix(".json").unlink(missing_ok=True)
+        return path
+
+    def load_checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """The newest complete checkpoint: (tensors, state with `epoch`)."""
+        complete = [p for p in self._checkpoints() if p.with_suffix(".json").exists()]
+        if not complete:
+            raise DataError(f"{self.path} holds no checkpoint to resume from (it was not trained with checkpoints)")
+        return load_tensors(complete[-1])
+
+    def _checkpoints(self) -> list[Path]:
+        found = []
+        for p in self.path.glob("checkpoint-*.safetensors"):
+            epoch = p.stem.removeprefix("checkpoint-")
+            if epoch.isdigit():
+                found.append((int(epoch), p))
+        return [p for _, p in sorted(found)]
+
+    def save_model(self, tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
+        """Write the trained model as `model.safetensors` + `model.json`."""
+        save_tensors(self.path / "model.safetensors", tensors, meta)
+
+    def load_model(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """The trained model's tensors and description (verified)."""
+        if not (self.path / "model.safetensors").exists():
+            raise DataError(f"{self.path} has no model.safetensors: the run did not finish")
+        return load_tensors(self.path / "model.safetensors")
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        """Write `summary.json` (final metrics, wall time)."""
+        write_json(self.path / "summary.json", dict(summary))
