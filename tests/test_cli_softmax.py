@@ -150,3 +150,17 @@ def test_real_data_one_epoch_each_implementation(capsys, impl):
         torch.set_num_threads(before)
     row = table_rows(capsys.readouterr().out)[0]
     assert float(row[2]) > 0.7 and float(row[3]) > 0.7  # train and test accuracy after one epoch
+
+
+def test_the_test_set_is_evaluated_as_one_batch_equal_to_the_loaders_batches():
+    images = torch.randint(0, 256, (50, 1, 6, 6), dtype=torch.uint8)
+    labels = torch.arange(50) % 10
+    for resize in (None, 3):
+        loader = ArrayLoader((images, labels), 8, resize=resize)
+        [(X, y)] = cli.as_one_batch(loader)
+        torch.testing.assert_close(X, torch.cat([Xb for Xb, _ in loader]), rtol=0, atol=0)
+        assert torch.equal(y, labels)
+    shuffled = ArrayLoader((images, labels), 8, shuffle=True, seed=0)
+    assert cli.as_one_batch(shuffled) is shuffled
+    loader = ArrayLoader((images, labels), 8)
+    assert cli.as_one_batch(loader, max_bytes=50 * 36 * 4 - 1) is loader  # one float batch would not fit
