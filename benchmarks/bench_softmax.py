@@ -1,0 +1,363 @@
+"""Softmax regression on Fashion-MNIST, the book's recipe, timed against baselines in one process.
+
+The recipe: 10 epochs, batch 256, lr 0.1, W ~ N(0, 0.01²), b = 0; train loss, train accuracy and test accuracy
+computed every epoch, as d2l's `train_ch3` does. Timed (median of `--repeats`, one seed per repeat: 0, 1, 2, ...):
+  - our three implementations through the real command-line path (`linear-nets train softmax --impl ...`: the
+    parser, `train_softmax`, the data module's loaders, the one training loop); the time is the CLI's own
+    training time (data loading is reported apart, since the baselines below start from data in memory);
+  - (a) a bare hand-written in-memory autograd loop: float data in memory, a gather per batch, X @ W + b,
+    `F.cross_entropy`, backward, SGD by hand, test accuracy each epoch as one product, no train metrics;
+  - (b) the matrix products alone, on contiguous batches: forward X W, weight gradient Xᵀ G, input gradient G Wᵀ
+    (W `[784, 10]` as the book lays it out);
+  - (c) the book's per-sample loading: a `torch.utils.data.Dataset` turning each uint8 image into a float tensor
+    in `__getitem__`, batched by a `DataLoader` with 0 and with 4 workers, feeding the concise model through the
+    same loop (slow: one repeat each);
+  - an ablation: the manual implementation with each speed change undone, one at a time.
+Prints markdown tables and the machine, and replaces the "## Softmax regression" sections of RESULTS.md.
+
+Run: .venv/bin/python benchmarks/bench_softmax.py [--repeats 3] [--no-write] [--skip-dataloader] [--skip-ablation]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from linear_nets import training
+from linear_nets.atomic import atomic_write_text
+from linear_nets.cli import build_parser
+from linear_nets.cli.train_softmax import as_one_batch, train_softmax
+from linear_nets.concise.softmax_regression import SoftmaxRegression as ConciseSoftmaxRegression
+from linear_nets.data.batches import ArrayLoader
+from linear_nets.data.fashion_mnist import FashionMNIST
+from linear_nets.manual.softmax_regression import SoftmaxRegression as ManualSoftmaxRegression
+from linear_nets.softmax import stable_cross_entropy
+from linear_nets.training import Accumulator, GradientStep, accuracy, train
+
+sys.path.insert(0, str(Path(__file__).parent))  # the sibling script, however this one is started
+from bench_data import PerSampleDataset, machine, replace_section
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Softmax regression: the book's recipe"
+ABLATION_SECTION = "## Softmax regression: what each speed change bought"
+EPOCHS, BATCH_SIZE, LR = 10, 256, 0.1
+IMPLS = ("scratch", "manual", "concise")
+
+
+class Timing:
+    """Wall and CPU seconds and test accuracy of each repeat of one measurement."""
+
+    def __init__(self) -> None:
+        self.walls: list[float] = []
+        self.cpus: list[float] = []
+        self.accs: list[float] = []
+
+    def time(self, fn: Callable[[], float | tuple[float, float] | None]) -> None:
+        """Run `fn` once; it returns the test accuracy, or (its own seconds, accuracy), or None."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if isinstance(result, tuple):
+            wall, result = result
+        self.walls.append(wall)
+        self.cpus.append(cpu)
+        if result is not None:
+            self.accs.append(result)
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus)
+
+    def accuracy(self) -> str:
+        if not self.accs:
+            return "-"
+        if len(self.accs) == 1:
+            return f"{self.accs[0]:.4f}"
+        return f"{statistics.median(self.accs):.4f} (min {min(self.accs):.4f})"
+
+
+# --- our implementations, through the CLI ---------------------------------------------------------------------------
+
+
+def cli_run(impl: str, seed: int, extra: tuple[str, ...] = ()) -> tuple[float, float]:
+    """`linear-nets train softmax --impl IMPL --seed SEED` as the CLI runs it; (training seconds, test accuracy)."""
+    args = build_parser().parse_args(["train", "softmax", "--impl", impl, "--seed", str(seed), *extra])
+    run = train_softmax(args, out=io.StringIO())
+    return run.train_seconds, run.test_accuracy
+
+
+# --- the baselines --------------------------------------------------------------------------------------------------
+
+
+def bare_loop(X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor, y_test: torch.Tensor, seed: int) -> float:
+    """(a) The loop one writes by hand: in memory, autograd, SGD by hand, test accuracy per epoch, nothing else."""
+    generator = torch.Generator().manual_seed(seed)
+    W = torch.normal(0.0, 0.01, size=(784, 10), generator=generator).requires_grad_()
+    b = torch.zeros(10, requires_grad=True)
+    for _ in range(EPOCHS):
+        order = torch.randperm(X.shape[0], generator=generator)
+        for start in range(0, X.shape[0], BATCH_SIZE):
+            index = order[start : start + BATCH_SIZE]
+            loss = F.cross_entropy(X[index] @ W + b, y[index])
+            loss.backward()
+            with torch.no_grad():
+                W -= LR * W.grad
+                b -= LR * b.grad
+                W.grad.zero_()
+                b.grad.zero_()
+        with torch.no_grad():
+            test_acc = ((X_test @ W + b).argmax(dim=1) == y_test).float().mean().item()
+    return test_acc
+
+
+def matmuls_only(X: torch.Tensor) -> None:
+    """(b) Per batch: forward X W, weight gradient Xᵀ G, input gradient G Wᵀ; no data movement, no update."""
+    W = torch.normal(0.0, 0.01, size=(784, 10))
+    G = torch.randn(BATCH_SIZE, 10)
+    for _ in range(EPOCHS):
+        for start in range(0, X.shape[0], BATCH_SIZE):
+            X_batch = X[start : start + BATCH_SIZE]
+            G_batch = G[: X_batch.shape[0]]
+            X_batch @ W
+            X_batch.T @ G_batch
+            G_batch @ W.T
+
+
+def dataloader_run(train_set: FashionMNIST, test_set: FashionMNIST, workers: int, seed: int) -> float:
+    """(c) The book's per-sample loading feeding the concise model through the same training loop."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def loader(split: FashionMNIST, shuffle: bool) -> torch.utils.data.DataLoader:
+        dataset = PerSampleDataset(split.images, split.labels)
+        return torch.utils.data.DataLoader(
+            dataset, BATCH_SIZE, shuffle=shuffle, num_workers=workers, generator=generator if shuffle else None
+        )
+
+    model = ConciseSoftmaxRegression(lr=LR, generator=torch.Generator().manual_seed(seed))
+    history = train(model.net, loader(train_set, True), loader(test_set, False), model.loss, EPOCHS, model.updater)
+    return history.epochs[-1].test_metric
+
+
+# --- the ablation: the manual implementation with one speed change undone -------------------------------------------
+
+
+class AdvancedIndexLoader(ArrayLoader):
+    """The loader before the speed work: a batch gathered with `t[index]` (advanced indexing), not `index_select`."""
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        order = torch.randperm(self.num_examples, generator=self.generator) if self.shuffle else None
+        for start in range(0, self.num_examples, self.batch_size):
+            if order is None:
+                batch = tuple(t[start : start + self.batch_size] for t in self.tensors)
+            else:
+                batch = tuple(t[order[start : start + self.batch_size]] for t in self.tensors)
+            yield (batch[0].to(torch.float32).div_(255.0), *batch[1:])
+
+
+class RowMajorManual(ManualSoftmaxRegression):
+    """W stored row-major `[784, 10]`, O = addmm(b, X, W), W += -lr Xᵀ G: the book's layout for the products."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.W = self.W.contiguous()
+
+    def net(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.b, X.reshape(-1, self.num_inputs), self.W)
+
+
+class SeparatePassesManual(ManualSoftmaxRegression):
+    """The loss and the gradient each compute their own softmax (`step` finds nothing saved)."""
+
+    def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return stable_cross_entropy(y_hat, y)
+
+
+def per_batch_dispatch_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1):
+    """Our loop before the speed work: the kind of updater decided per batch (isinstance on a Protocol)."""
+    loss_sum, metric_sum, count = torch.zeros(()), torch.zeros(()), 0
+    for X, y in train_iter:
+        if isinstance(updater, GradientStep):
+            with torch.no_grad():
+                y_hat = net(X)
+                batch_loss = loss(y_hat, y)
+        else:
+            y_hat = net(X)
+            batch_loss = loss(y_hat, y)
+        if isinstance(updater, torch.optim.Optimizer):
+            updater.zero_grad(set_to_none=True)
+            batch_loss.mean().backward()
+            updater.step()
+        elif isinstance(updater, GradientStep):
+            updater.step(X, y, y_hat)
+        with torch.no_grad():
+            loss_sum += batch_loss.detach().sum()
+            metric_sum += metric(y_hat.detach(), y)
+        count += y.shape[0]
+    return loss_sum.item() / count, metric_sum.item() / count
+
+
+def d2l_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1):
+    """d2l's `train_epoch_ch3`: an `Accumulator` of Python floats, so three `.item()` reads per batch."""
+    totals = Accumulator(3)
+    for X, y in train_iter:
+        y_hat = net(X)
+        batch_loss = loss(y_hat, y)
+        updater.step(X, y, y_hat)
+        totals.add(float(batch_loss.sum()), float(metric(y_hat, y)), y.numel())
+    return totals[0] / totals[2], totals[1] / totals[2]
+
+
+def ablation_run(
+    model_class: type,
+    loader_class: type,
+    train_set: FashionMNIST,
+    test_set: FashionMNIST,
+    seed: int,
+    epoch_fn: Callable | None = None,
+    one_test_batch: bool = True,
+) -> float:
+    """The CLI's training (same loaders, one test batch, same loop) with one piece swapped for its old version."""
+    train_iter = loader_class((train_set.images, train_set.labels), BATCH_SIZE, shuffle=True, seed=seed)
+    test_iter = loader_class((test_set.images, test_set.labels), BATCH_SIZE)
+    model = model_class(784, 10, lr=LR, generator=torch.Generator().manual_seed(seed))
+    original = training.train_epoch
+    training.train_epoch = epoch_fn or original  # train() looks train_epoch up in its module at each call
+    try:
+        test = as_one_batch(test_iter) if one_test_batch else test_iter
+        history = training.train(model.net, train_iter, test, model.loss, EPOCHS, model.updater)
+    finally:
+        training.train_epoch = original
+    return history.epochs[-1].test_metric
+
+
+# --- report ---------------------------------------------------------------------------------------------------------
+
+
+def table(rows: list[tuple[str, Timing]], bare: Timing, products: Timing) -> str:
+    lines = [
+        "| what | seconds (median) | CPU s | test acc (median over seeds) | × bare loop (a) | × products (b) |",
+        "|---|---:|---:|---|---:|---:|",
+    ]
+    for what, t in rows:
+        lines.append(
+            f"| {what} | {t.seconds:.3f} | {t.cpu:.3f} | {t.accuracy()} | {t.seconds / bare.seconds:.2f} "
+            f"| {t.seconds / products.seconds:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def verdicts(ours: dict[str, Timing], bare: Timing, products: Timing) -> str:
+    fastest = min(ours, key=lambda impl: ours[impl].seconds)
+    checks = [
+        (f"fastest ({fastest}) ≤ 0.75 × bare loop", ours[fastest].seconds / bare.seconds, 0.75),
+        (f"fastest ({fastest}) ≤ 1.5 × matrix products", ours[fastest].seconds / products.seconds, 1.5),
+        ("concise ≤ 1.0 × bare loop", ours["concise"].seconds / bare.seconds, 1.0),
+    ]
+    lines = [f"- {'met' if ratio <= limit else 'MISSED'}: {what} ({ratio:.2f})" for what, ratio, limit in checks]
+    for impl, t in ours.items():
+        acc = statistics.median(t.accs)
+        lines.append(f"- {'met' if acc >= 0.83 else 'MISSED'}: {impl} test accuracy ≥ 0.83 (median {acc:.4f})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help=f"do not update {RESULTS.name}")
+    parser.add_argument("--skip-dataloader", action="store_true", help="skip the slow per-sample DataLoader runs")
+    parser.add_argument("--skip-ablation", action="store_true")
+    args = parser.parse_args(argv)
+    seeds = range(args.repeats)
+    started = time.perf_counter()
+
+    train_set, test_set = FashionMNIST("train"), FashionMNIST("test")
+    X = train_set.images.reshape(-1, 784).to(torch.float32) / 255
+    X_test = test_set.images.reshape(-1, 784).to(torch.float32) / 255
+    bare_loop(X[:2560], train_set.labels[:2560], X_test, test_set.labels, 0)  # warm up MKL and the allocator
+
+    bare, products = Timing(), Timing()
+    ours = {impl: Timing() for impl in IMPLS}
+    for seed in seeds:  # interleaved, so slow phases of a busy machine spread over every row
+        bare.time(lambda seed=seed: bare_loop(X, train_set.labels, X_test, test_set.labels, seed))
+        products.time(lambda: matmuls_only(X))
+        for impl in IMPLS:
+            ours[impl].time(lambda impl=impl, seed=seed: cli_run(impl, seed))
+        print(f"repeat {seed + 1}/{args.repeats} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    rows = [(f"`train softmax --impl {impl}`", ours[impl]) for impl in IMPLS]
+    rows += [("(a) bare in-memory autograd loop, no train metrics", bare), ("(b) matrix products alone", products)]
+
+    if not args.skip_dataloader:
+        for workers in (0, 4):
+            t = Timing()
+            t.time(lambda workers=workers: dataloader_run(train_set, test_set, workers, 0))
+            rows.append((f"(c) per-sample Dataset + DataLoader, {workers} workers (1 run, seed 0)", t))
+            print(f"DataLoader with {workers} workers done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+    body = (
+        f"10 epochs, batch 256, lr 0.1; train loss, train accuracy and test accuracy every epoch. Median of "
+        f"{args.repeats} runs with seeds {', '.join(map(str, seeds))} (one each); CPU s counts all threads. "
+        f"Our rows are the CLI's training time; loading the data first takes ~0.3-0.5 s more (see Data loading).\n\n"
+        f"{table(rows, bare, products)}\n\n{verdicts(ours, bare, products)}\n\n"
+        f"Machine: {machine()}. Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
+        f"`benchmarks/bench_softmax.py` in {time.perf_counter() - started:.0f} s."
+    )
+    print(body)
+    sections = [(SECTION, body)]
+
+    if not args.skip_ablation:
+        M, L = ManualSoftmaxRegression, ArrayLoader
+        variants = [
+            ("manual, as shipped", {}),
+            ("batch gathered with `t[index]` instead of `index_select`", {"loader_class": AdvancedIndexLoader}),
+            ("W row-major: O = X W and Xᵀ G in the book's layout", {"model_class": RowMajorManual}),
+            ("loss and gradient each compute softmax(O)", {"model_class": SeparatePassesManual}),
+            ("test set in 40 batches of 256 instead of one", {"one_test_batch": False}),
+            ("loop as before: updater kind and sums per batch", {"epoch_fn": per_batch_dispatch_train_epoch}),
+            ("d2l's loop: `Accumulator` of floats, `.item()` per batch", {"epoch_fn": d2l_train_epoch}),
+        ]
+        timings = []
+        for what, change in variants:
+            kwargs = {"model_class": M, "loader_class": L, **change}
+            t = Timing()
+            for seed in seeds:
+                t.time(lambda kw=kwargs, s=seed: ablation_run(train_set=train_set, test_set=test_set, seed=s, **kw))
+            timings.append((what, t))
+        threads = torch.get_num_threads()
+        one_thread = Timing()
+        for seed in seeds:
+            one_thread.time(lambda seed=seed: cli_run("manual", seed, ("--threads", "1")))
+        torch.set_num_threads(threads)
+        reference = timings[0][1].seconds
+        lines = ["| manual implementation (train() directly) | seconds (median) | vs as shipped |", "|---|---:|---:|"]
+        for what, t in [*timings, (f"1 torch thread instead of {threads} (through the CLI)", one_thread)]:
+            lines.append(f"| {what} | {t.seconds:.3f} | {t.seconds - reference:+.3f} s |")
+        ablation = (
+            "Each row undoes one change; the difference is what that change buys in the manual implementation "
+            f"(same recipe, median of {args.repeats}).\n\n" + "\n".join(lines)
+        )
+        print("\n" + ablation)
+        sections.append((ABLATION_SECTION, ablation))
+
+    if not args.no_write:
+        text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+        for heading, section_body in sections:
+            text = replace_section(text, heading, section_body)
+        atomic_write_text(RESULTS, text)
+        print(f"\nupdated {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
