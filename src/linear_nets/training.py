@@ -285,7 +285,7 @@ def train(
     updater: Updater,
     *,
     metric: Metric | None = accuracy,
-    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+    on_epoch_end: Callable[[EpochRecord], bool | None] | None = None,
 ) -> History:
     """Train `net` for `num_epochs`, evaluating `metric` on `test_iter` after each epoch (d2l `train_ch3`).
 
@@ -296,7 +296,8 @@ def train(
         num_epochs: passes over `train_iter` (> 0).
         updater: an Optimizer, the book's `updater(batch_size)`, or a `GradientStep` (see module docstring).
         metric: per-batch metric sum (default: number correct); None for regression.
-        on_epoch_end: called with each `EpochRecord` (an Animator or a progress table hangs here).
+        on_epoch_end: called with each `EpochRecord` (an Animator or a progress table hangs here); returning True
+            stops training after this epoch (early stopping).
 
     Returns the `History`.
 
@@ -321,6 +322,6 @@ def train(
         )
         record = EpochRecord(epoch, train_loss, train_metric, test_metric, timer.stop())
         history.epochs.append(record)
-        if on_epoch_end is not None:
-            on_epoch_end(record)
+        if on_epoch_end is not None and on_epoch_end(record):
+            break
     return history
