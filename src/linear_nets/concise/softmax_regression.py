@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from linear_nets.errors import ConfigError
+from linear_nets.optim import make_optimizer
 from linear_nets.scratch.softmax_regression import init_params
 from linear_nets.softmax import check_inputs, check_labels
 
@@ -25,6 +26,9 @@ class SoftmaxRegression:
         lr: learning rate of `torch.optim.SGD` (> 0).
         sigma: standard deviation of the initial weights (the book: `nn.init.normal_(m.weight, std=0.01)`).
         generator: a seeded `torch.Generator` for the initial weights.
+        weight_decay: L2 penalty wd >= 0 on the weight (not the bias), torch.optim's `weight_decay`.
+        optimizer: "sgd" (the book's), "momentum", "adam" or "lbfgs" (see `linear_nets.optim`; L-BFGS is full-batch
+            and trained by `linear_nets.tuning.fit_softmax`, not by `training.train`).
 
     Example:
         >>> model = SoftmaxRegression()
@@ -40,6 +44,8 @@ class SoftmaxRegression:
         lr: float = 0.1,
         sigma: float = 0.01,
         generator: torch.Generator | None = None,
+        weight_decay: float = 0.0,
+        optimizer: str = "sgd",
     ) -> None:
         if not lr > 0:
             raise ConfigError(f"lr must be positive, got {lr!r}")
@@ -54,7 +60,7 @@ class SoftmaxRegression:
         # Checked at the door, so a wrong shape is a DataError rather than a matmul error deep inside.
         self.net.register_forward_pre_hook(lambda _module, args: check_inputs(args[0], num_inputs))
         self.cross_entropy = nn.CrossEntropyLoss(reduction="none")
-        self.updater = torch.optim.SGD(self.net.parameters(), lr=lr)
+        self.updater = make_optimizer(self.net[1], optimizer, lr, weight_decay)
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """`nn.CrossEntropyLoss(reduction='none')` of the logits `y_hat`, after checking the labels."""

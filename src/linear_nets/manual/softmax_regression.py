@@ -6,6 +6,7 @@ Differentiating, dl/dO = (softmax(O) - onehot(y)) / n, so the gradients are
     dl/dW = Xᵀ (softmax(O) - onehot(y)) / n        dl/db = sum_i (softmax(O) - onehot(y))_i / n
 
 and one minibatch SGD step is W <- W - lr dl/dW, b <- b - lr dl/db. `gradients` equals autograd's in float64.
+Weight decay wd adds (wd / 2) ||W||² to l, hence wd W to dl/dW: the step becomes W <- (1 - lr wd) W - lr Xᵀ G.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.errors import ConfigError
+from linear_nets.optim import check_weight_decay
 from linear_nets.scratch.softmax_regression import init_params
 from linear_nets.softmax import check_inputs, check_labels, stable_cross_entropy_and_softmax, stable_softmax
 
@@ -40,15 +42,19 @@ def logit_gradient(logits: Tensor, y: Tensor, *, probs: Tensor | None = None) ->
     return G.div_(y.shape[0])
 
 
-def gradients(X: Tensor, y: Tensor, logits: Tensor) -> tuple[Tensor, Tensor]:
+def gradients(
+    X: Tensor, y: Tensor, logits: Tensor, *, W: Tensor | None = None, weight_decay: float = 0.0
+) -> tuple[Tensor, Tensor]:
     """Gradients of the mean cross-entropy of softmax(XW + b) with respect to W and b, by hand.
 
     Args:
         X: inputs `[n, d]`.
         y: true classes `[n]`.
         logits: `O = XW + b`, `[n, q]`.
+        W: the weights `[d, q]`; needed only with `weight_decay`.
+        weight_decay: wd >= 0; the loss is then the mean cross-entropy + (wd / 2) ||W||².
 
-    Returns `(dl/dW [d, q], dl/db [q])`: `Xᵀ G` and the column sums of G, with G = `logit_gradient(O, y)`.
+    Returns `(dl/dW [d, q], dl/db [q])`: `Xᵀ G (+ wd W)` and the column sums of G, with G = `logit_gradient(O, y)`.
 
     Example:
         >>> grad_W, grad_b = gradients(torch.eye(2), torch.tensor([0, 1]), torch.zeros(2, 2))
@@ -56,7 +62,12 @@ def gradients(X: Tensor, y: Tensor, logits: Tensor) -> tuple[Tensor, Tensor]:
         tensor([0., 0.])
     """
     G = logit_gradient(logits, y)
-    return X.T @ G, G.sum(dim=0)
+    grad_W = X.T @ G
+    if check_weight_decay(weight_decay):
+        if W is None:
+            raise ConfigError("gradients: weight_decay needs the weights W")
+        grad_W = grad_W + weight_decay * W
+    return grad_W, G.sum(dim=0)
 
 
 class SoftmaxRegression:
@@ -72,6 +83,7 @@ class SoftmaxRegression:
         lr: learning rate of the SGD step (> 0).
         sigma: standard deviation of the initial weights.
         generator: a seeded `torch.Generator` for the initial weights.
+        weight_decay: L2 penalty wd >= 0 on W (not b): the mean loss gains (wd / 2) ||W||².
 
     Example:
         >>> model = SoftmaxRegression(num_inputs=4, num_outputs=3, lr=0.1)
@@ -91,10 +103,12 @@ class SoftmaxRegression:
         lr: float = 0.1,
         sigma: float = 0.01,
         generator: torch.Generator | None = None,
+        weight_decay: float = 0.0,
     ) -> None:
         if not lr > 0:
             raise ConfigError(f"lr must be positive, got {lr!r}")
         self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
+        self.weight_decay = check_weight_decay(weight_decay)
         W, self.b = init_params(num_inputs, num_outputs, sigma=sigma, generator=generator, requires_grad=False)
         # W is [d, q] as in the book, stored column-major (Wᵀ row-major, as nn.Linear keeps its weight): the two
         # products below then run as [q, d] x [d, n] and [q, n] x [n, d], about 3x faster on a CPU than the
@@ -128,6 +142,8 @@ class SoftmaxRegression:
         if saved_logits is not y_hat or saved_y is not y:
             probs = None  # step without a loss on these logits first: compute softmax(O) here
         G = logit_gradient(y_hat, y, probs=probs)
+        if self.weight_decay:
+            self.W.mul_(1.0 - self.lr * self.weight_decay)  # W - lr wd W, before the data term below
         # addmm_ updates W in place: W + (-lr) Xᵀ G, without a temporary for dl/dW
         self.W.addmm_(X.reshape(-1, self.num_inputs).T, G, alpha=-self.lr)
         self.b.sub_(G.sum(dim=0), alpha=self.lr)

@@ -1,7 +1,8 @@
 """Softmax regression from scratch (d2l 3.6): parameters with autograd, the book's softmax, cross-entropy and `sgd`.
 
 Model: y_hat = softmax(XW + b) with X flattened to `[n, 784]`, W `[784, 10]` ~ N(0, 0.01²), b = 0.
-Loss: l_i = -log y_hat[i, y_i]. Update: minibatch SGD on the summed loss, divided by the batch size.
+Loss: l_i = -log y_hat[i, y_i]. Update: minibatch SGD on the summed loss, divided by the batch size; with weight
+decay wd the mean loss gains (wd / 2) ||W||², so the step also subtracts lr * wd * W.
 These are the naive forms, as in the book; section 3.7's stable ones live in `linear_nets.softmax`.
 """
 
@@ -11,6 +12,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.errors import ConfigError
+from linear_nets.optim import check_weight_decay
 from linear_nets.scratch.linear_regression import sgd
 from linear_nets.softmax import check_inputs, cross_entropy, softmax
 
@@ -46,6 +48,7 @@ class SoftmaxRegression:
         lr: learning rate of `sgd` (> 0).
         sigma: standard deviation of the initial weights.
         generator: a seeded `torch.Generator` for the initial weights.
+        weight_decay: L2 penalty wd >= 0 on W (not b): the mean loss gains (wd / 2) ||W||².
 
     Example:
         >>> model = SoftmaxRegression(num_inputs=4, num_outputs=3)
@@ -62,10 +65,12 @@ class SoftmaxRegression:
         lr: float = 0.1,
         sigma: float = 0.01,
         generator: torch.Generator | None = None,
+        weight_decay: float = 0.0,
     ) -> None:
         if not lr > 0:
             raise ConfigError(f"lr must be positive, got {lr!r}")
         self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
+        self.weight_decay = check_weight_decay(weight_decay)
         self.W, self.b = init_params(num_inputs, num_outputs, sigma=sigma, generator=generator)
 
     def net(self, X: Tensor) -> Tensor:
@@ -78,5 +83,10 @@ class SoftmaxRegression:
         return cross_entropy(y_hat, y)
 
     def updater(self, batch_size: int) -> None:
-        """Minibatch SGD on W and b after `loss(...).sum().backward()`."""
+        """Minibatch SGD on W and b after `loss(...).sum().backward()` (plus weight decay on W, if any)."""
+        if self.weight_decay:
+            # W.grad is of the *summed* loss and sgd divides by batch_size: add batch_size * wd * W, so the step
+            # subtracts lr * wd * W, the gradient of (wd / 2) ||W||² on the mean loss.
+            with torch.no_grad():
+                self.W.grad.add_(self.W, alpha=self.weight_decay * batch_size)
         sgd([self.W, self.b], self.lr, batch_size)

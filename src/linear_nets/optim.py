@@ -1,0 +1,111 @@
+"""Optimisers and learning-rate schedules for the concise models, and the weight-decay check every model shares.
+
+Weight decay (L2) adds (wd / 2) ||W||² to the mean loss, so its gradient adds wd * W to dl/dW (d2l 3.7's
+exercise, chapter 4's "weight decay"). It is applied to the weights only: decaying the bias pulls every class score
+towards 0 and buys nothing (d2l's `nn.Linear` example also decays only the weight).
+
+Optimisers (`--optimizer`):
+- `sgd`: W <- W - lr g (the book's);
+- `momentum`: Nesterov momentum 0.9, v <- 0.9 v + g, W <- W - lr (g + 0.9 v);
+- `adam`: Adam (Kingma & Ba) with its default betas;
+- `lbfgs`: full-batch L-BFGS with a strong-Wolfe line search (scikit-learn's default solver for this model). It
+  needs the whole training set per step, so `linear_nets.tuning.fit_softmax` runs it with its own small loop.
+
+Schedules (`--schedule`), stepped once per epoch: `constant`; `step` (lr x 0.1 after 1/2 and 3/4 of the epochs);
+`cosine` (lr_t = lr (1 + cos(pi t / T)) / 2 for epoch t of T).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from linear_nets.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "lbfgs")
+SCHEDULES = ("constant", "step", "cosine")
+MOMENTUM = 0.9
+
+
+def check_weight_decay(weight_decay: float) -> float:
+    """Return `weight_decay` as a float, or raise `ConfigError` unless it is a finite number >= 0.
+
+    Example:
+        >>> check_weight_decay(1e-4)
+        0.0001
+        >>> check_weight_decay(-1.0)
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.ConfigError: weight_decay must be a finite number >= 0, got -1.0
+    """
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, int | float):
+        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    if not (weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    return float(weight_decay)
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """Return `value`, or raise `ConfigError` naming `name` and the valid choices."""
+    if value not in choices:
+        raise ConfigError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+def make_optimizer(
+    linear: torch.nn.Linear, name: str = "sgd", lr: float = 0.1, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """The optimiser `name` (one of `OPTIMIZERS`) over `linear`'s weight (decayed) and bias (not decayed).
+
+    Example:
+        >>> opt = make_optimizer(torch.nn.Linear(3, 2), "adam", lr=1e-3, weight_decay=1e-4)
+        >>> type(opt).__name__, [g["weight_decay"] for g in opt.param_groups]
+        ('Adam', [0.0001, 0.0])
+    """
+    check_choice("optimizer", name, OPTIMIZERS)
+    weight_decay = check_weight_decay(weight_decay)
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+    groups = [{"params": [linear.weight], "weight_decay": weight_decay}, {"params": [linear.bias], "weight_decay": 0.0}]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(groups, lr=lr, momentum=MOMENTUM, nesterov=True)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    # L-BFGS has one parameter group and no weight_decay option: `fit_softmax` adds (wd / 2) ||W||² to its loss.
+    return torch.optim.LBFGS(
+        [linear.weight, linear.bias],
+        lr=lr,
+        max_iter=1,
+        history_size=10,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+    )
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, name: str, num_epochs: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The per-epoch schedule `name` (one of `SCHEDULES`) over `num_epochs` epochs; None for `constant`.
+
+    Call `.step()` after each epoch.
+
+    Example:
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> sched = make_scheduler(opt, "cosine", 4)
+        >>> lrs = []
+        >>> for _ in range(4):
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 3)); opt.step(); sched.step()
+        >>> lrs
+        [1.0, 0.854, 0.5, 0.146]
+    """
+    check_choice("schedule", name, SCHEDULES)
+    if name == "constant":
+        return None
+    if name == "step":
+        milestones = sorted({max(1, num_epochs // 2), max(1, (3 * num_epochs) // 4)})
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_epochs)
