@@ -66,3 +66,14 @@ class SoftmaxRegression:
         """`nn.CrossEntropyLoss(reduction='none')` of the logits `y_hat`, after checking the labels."""
         check_labels(y, self.num_outputs, n=y_hat.shape[0])
         return self.cross_entropy(y_hat, y)
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """The parameters in the layout every implementation saves: {"W": [d, q], "b": [q]} (W is weightᵀ)."""
+        linear = self.net[1]
+        return {"W": linear.weight.detach().T, "b": linear.bias.detach()}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Copy saved parameters in place (shapes must match: see `runs.check_state`)."""
+        with torch.no_grad():
+            self.net[1].weight.copy_(tensors["W"].T)
+            self.net[1].bias.copy_(tensors["b"])

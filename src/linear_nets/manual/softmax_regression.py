@@ -16,7 +16,7 @@ from torch import Tensor
 
 from linear_nets.errors import ConfigError
 from linear_nets.optim import check_weight_decay
-from linear_nets.scratch.softmax_regression import init_params
+from linear_nets.scratch.softmax_regression import WeightsAndBias, init_params
 from linear_nets.softmax import check_inputs, check_labels, stable_cross_entropy_and_softmax, stable_softmax
 
 
@@ -70,7 +70,7 @@ def gradients(
     return grad_W, G.sum(dim=0)
 
 
-class SoftmaxRegression:
+class SoftmaxRegression(WeightsAndBias):
     """softmax(XW + b) updated with `gradients` (no autograd): `train(model.net, ..., model.loss, n, model.updater)`.
 
     W `[num_inputs, num_outputs]` ~ N(0, sigma²) and b = 0, drawn from `generator` exactly as the scratch model

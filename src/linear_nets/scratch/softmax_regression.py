@@ -39,7 +39,32 @@ def init_params(
     return W.requires_grad_(requires_grad), b.requires_grad_(requires_grad)
 
 
-class SoftmaxRegression:
+class WeightsAndBias:
+    """Save and load W `[d, q]` and b `[q]`: the layout every implementation writes to a checkpoint or model file.
+
+    Example:
+        >>> model = SoftmaxRegression(num_inputs=4, num_outputs=3)
+        >>> other = SoftmaxRegression(num_inputs=4, num_outputs=3)
+        >>> other.load_state_tensors(model.state_tensors())
+        >>> torch.equal(other.W, model.W)
+        True
+    """
+
+    W: Tensor
+    b: Tensor
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """The parameters, detached: {"W": [d, q], "b": [q]}."""
+        return {"W": self.W.detach(), "b": self.b.detach()}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Copy saved parameters in place (shapes must match: see `runs.check_state`)."""
+        with torch.no_grad():
+            self.W.copy_(tensors["W"])
+            self.b.copy_(tensors["b"])
+
+
+class SoftmaxRegression(WeightsAndBias):
     """softmax(XW + b) from scratch: `train(model.net, ..., model.loss, num_epochs, model.updater)`.
 
     Args:
