@@ -286,6 +286,7 @@ def train(
     *,
     metric: Metric | None = accuracy,
     on_epoch_end: Callable[[EpochRecord], bool | None] | None = None,
+    start_epoch: int = 1,
 ) -> History:
     """Train `net` for `num_epochs`, evaluating `metric` on `test_iter` after each epoch (d2l `train_ch3`).
 
@@ -298,8 +299,9 @@ def train(
         metric: per-batch metric sum (default: number correct); None for regression.
         on_epoch_end: called with each `EpochRecord` (an Animator or a progress table hangs here); returning True
             stops training after this epoch (early stopping).
+        start_epoch: the first epoch to train, > 1 when resuming from a checkpoint of epoch `start_epoch - 1`.
 
-    Returns the `History`.
+    Returns the `History` of the epochs trained by this call.
 
     Example:
         >>> from linear_nets.data.batches import ArrayLoader
@@ -313,8 +315,10 @@ def train(
     """
     if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs <= 0:
         raise ConfigError(f"num_epochs must be a positive integer, got {num_epochs!r}")
+    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or not 1 <= start_epoch <= num_epochs + 1:
+        raise ConfigError(f"start_epoch must be between 1 and num_epochs + 1 = {num_epochs + 1}, got {start_epoch!r}")
     history = History()
-    for epoch in range(1, num_epochs + 1):
+    for epoch in range(start_epoch, num_epochs + 1):
         timer = Timer()
         train_loss, train_metric = train_epoch(net, train_iter, loss, updater, metric, epoch=epoch)
         test_metric = (

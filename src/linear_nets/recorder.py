@@ -1,0 +1,113 @@
+"""Record a training run into its run directory as it goes (see `linear_nets.runs` for the files).
+
+`RunRecorder.on_epoch_end` is the per-epoch callback of `training.train`: it rewrites the metrics files and, every
+`checkpoint_every` epochs, writes a checkpoint holding everything an exact resume needs: the parameters, the
+optimiser's state, the RNG states (torch's global one and the shuffling generators) and the history so far.
+`finish` writes the model, the curves and the summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import DataError
+from linear_nets.runs import (
+    Run,
+    check_state,
+    load_optimizer_state,
+    optimizer_state,
+    restore_rng_states,
+    rng_states,
+)
+from linear_nets.training import EpochRecord, History
+
+
+class Stateful(Protocol):
+    """A model whose parameters can be saved and loaded as named tensors."""
+
+    updater: Any
+
+    def state_tensors(self) -> dict[str, Tensor]: ...
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None: ...
+
+
+class RunRecorder:
+    """Writes metrics and checkpoints of a run while `training.train` runs.
+
+    Args:
+        run: the run directory.
+        model: the model being trained (`state_tensors`, `load_state_tensors`, `updater`).
+        generators: the shuffling generators, saved and restored with each checkpoint.
+        checkpoint_every: write a checkpoint every N epochs (0: never).
+        history: epochs already done (after a resume), so the metrics files keep every epoch.
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        model: Stateful,
+        generators: Sequence[torch.Generator] = (),
+        checkpoint_every: int = 1,
+        history: History | None = None,
+    ) -> None:
+        self.run, self.model, self.generators = run, model, tuple(generators)
+        self.checkpoint_every = checkpoint_every
+        self.history = history if history is not None else History()
+        self.started = time.perf_counter()
+
+    @property
+    def epochs_done(self) -> int:
+        """Number of epochs recorded (including those before a resume)."""
+        return len(self.history.epochs)
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        """Record one epoch: metrics files always, a checkpoint every `checkpoint_every` epochs."""
+        self.history.epochs.append(record)
+        self.run.write_metrics(self.history.as_dicts())
+        if self.checkpoint_every and record.epoch % self.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    def save_checkpoint(self) -> None:
+        """Checkpoint the state after the last recorded epoch."""
+        tensors = {f"model.{k}": v for k, v in self.model.state_tensors().items()}
+        tensors.update(rng_states(*self.generators))
+        state: dict[str, Any] = {"history": self.history.as_dicts()}
+        if isinstance(self.model.updater, torch.optim.Optimizer):
+            optim_tensors, state["optimizer"] = optimizer_state(self.model.updater)
+            tensors.update(optim_tensors)
+        self.run.save_checkpoint(self.epochs_done, tensors, state)
+
+    def restore(self) -> int:
+        """Load the newest checkpoint into the model, optimiser and generators; return the next epoch to train."""
+        tensors, state = self.run.load_checkpoint()
+        model_tensors = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+        check_state(model_tensors, self.model.state_tensors(), self.run.path)
+        try:
+            self.model.load_state_tensors(model_tensors)
+            restore_rng_states(tensors, *self.generators)
+            if isinstance(self.model.updater, torch.optim.Optimizer):
+                optim = {k: v for k, v in tensors.items() if k.startswith("optimizer.")}
+                load_optimizer_state(self.model.updater, optim, state["optimizer"])
+            self.history = History([EpochRecord(**row) for row in state["history"]])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise DataError(f"checkpoint in {self.run.path} does not fit this model: {exc}") from None
+        return self.epochs_done + 1
+
+    def finish(self, summary: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+        """Write the final model and `summary.json` (with the wall time); return the summary written."""
+        self.run.save_model(self.model.state_tensors(), meta)
+        full = {
+            **summary,
+            "epochs": self.epochs_done,
+            "final": dataclasses.asdict(self.history.epochs[-1]) if self.history.epochs else None,
+            "wall_seconds": round(time.perf_counter() - self.started, 3),
+        }
+        self.run.write_summary(full)
+        return full
