@@ -107,3 +107,21 @@ def test_start_epoch_is_checked():
     model, loader, test = _make(BUILDERS["scratch"])
     with pytest.raises(ConfigError, match="start_epoch"):
         train(model.net, loader, test, model.loss, 3, model.updater, start_epoch=5)
+
+
+def test_interrupt_mid_epoch_saves_the_last_completed_epoch(tmp_path):
+    build = BUILDERS["concise-momentum"]
+    straight, _ = _run(build, tmp_path, "straight")
+    model, loader, test = _make(build)
+    run = Run.create("softmax", {"args": {}}, out=tmp_path / "interrupted")
+    recorder = RunRecorder(run, model, [loader.generator], checkpoint_every=0)
+    train(model.net, loader, test, model.loss, 2, model.updater, on_epoch_end=recorder.on_epoch_end)
+    next(iter(loader))  # part of epoch 3 ran (the shuffle drew) before Ctrl-C
+    assert not list(run.path.glob("checkpoint-*"))
+    assert recorder.save_checkpoint() and not recorder.save_checkpoint()  # written once
+
+    model, loader, test = _make(build)
+    recorder = RunRecorder(Run.open(run.path), model, [loader.generator])
+    start = recorder.restore()
+    train(model.net, loader, test, model.loss, EPOCHS, model.updater, start_epoch=start)
+    assert start == 3 and torch.equal(model.state_tensors()["W"], straight.state_tensors()["W"])

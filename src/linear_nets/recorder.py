@@ -61,6 +61,7 @@ class RunRecorder:
         self.checkpoint_every = checkpoint_every
         self.history = history if history is not None else History()
         self.started = time.perf_counter()
+        self._snapshot: tuple[dict[str, Tensor], dict[str, Any]] | None = None  # last epoch's state, unwritten
 
     @property
     def epochs_done(self) -> int:
@@ -71,18 +72,31 @@ class RunRecorder:
         """Record one epoch: metrics files always, a checkpoint every `checkpoint_every` epochs."""
         self.history.epochs.append(record)
         self.run.write_metrics(self.history.as_dicts())
+        # Kept in memory every epoch (a few hundred KB), so an interrupt mid-epoch can still save the last one.
+        self._snapshot = self._take_snapshot()
         if self.checkpoint_every and record.epoch % self.checkpoint_every == 0:
             self.save_checkpoint()
 
-    def save_checkpoint(self) -> None:
-        """Checkpoint the state after the last recorded epoch."""
-        tensors = {f"model.{k}": v for k, v in self.model.state_tensors().items()}
+    def _take_snapshot(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        tensors = {f"model.{k}": v.clone() for k, v in self.model.state_tensors().items()}
         tensors.update(rng_states(*self.generators))
         state: dict[str, Any] = {"history": self.history.as_dicts()}
         if isinstance(self.model.updater, torch.optim.Optimizer):
             optim_tensors, state["optimizer"] = optimizer_state(self.model.updater)
-            tensors.update(optim_tensors)
+            tensors.update({k: v.clone() for k, v in optim_tensors.items()})
+        return tensors, state
+
+    def save_checkpoint(self) -> bool:
+        """Write the state after the last completed epoch, unless already written; return whether it wrote.
+
+        Safe to call from an interrupt handler mid-epoch: it writes the snapshot taken at the end of the epoch.
+        """
+        if self._snapshot is None:
+            return False
+        tensors, state = self._snapshot
         self.run.save_checkpoint(self.epochs_done, tensors, state)
+        self._snapshot = None
+        return True
 
     def restore(self) -> int:
         """Load the newest checkpoint into the model, optimiser and generators; return the next epoch to train."""
