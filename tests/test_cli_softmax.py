@@ -44,9 +44,12 @@ def test_prints_a_header_a_row_per_epoch_and_the_total(fixture_data, capsys, imp
     rows = table_rows(out)
     assert [row[0] for row in rows] == ["1", "2", "3"]
     assert all(0 <= float(value) <= 1 for row in rows for value in row[2:])
-    assert lines[-1].startswith("total ") and "for 3 epochs; test accuracy" in lines[-1]
+    summary = dict(line.split(maxsplit=1) for line in lines[-6:])
+    assert summary["epochs"] == "3" and float(summary["test"].split()[-1]) == float(rows[-1][-1])
     assert err == ""  # stderr is not a terminal here: no progress bar
-    assert os.listdir(".") == ["data"]  # nothing written
+    assert sorted(os.listdir(".")) == ["data", "runs"]  # the run directory, nothing else
+    (run_dir,) = os.listdir("runs")
+    assert run_dir.startswith("softmax-") and summary["run"].split() == ["directory", f"runs/{run_dir}"]
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(fixture_data, capsys):
@@ -104,7 +107,8 @@ def test_bad_input_prints_one_line_and_exits_2(fixture_data, capsys, args, fragm
     assert main(["train", "softmax", "--epochs", "2", "--data-dir", str(fixture_data), *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("linear-nets: error: ") and fragment in err
-    assert os.listdir(".") == ["data"]
+    assert sorted(os.listdir(".")) in (["data"], ["data", "runs"])
+    assert not os.path.exists("runs") or os.listdir("runs") == []  # no run directory is left behind
 
 
 def test_labels_outside_0_to_9_print_one_line_and_exit_2(capsys, monkeypatch):

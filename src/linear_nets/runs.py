@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import json
+import platform
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ import safetensors.torch
 import torch
 from torch import Tensor
 
+from linear_nets import __version__
 from linear_nets.atomic import atomic_write_bytes, atomic_write_text
 from linear_nets.errors import ConfigError, DataError
 
@@ -281,3 +283,13 @@ class Run:
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         """Write `summary.json` (final metrics, wall time)."""
         write_json(self.path / "summary.json", dict(summary))
+
+
+def run_config(arguments: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What every run's config.json holds besides the model: arguments, versions and the data's identity."""
+    return {
+        "args": dict(arguments),
+        "data": dict(data or {}),
+        "versions": {"linear_nets": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

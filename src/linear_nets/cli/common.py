@@ -36,3 +36,36 @@ def float_list(text: str) -> list[float]:
     if any(v != v or v in (float("inf"), float("-inf")) for v in values):
         raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
     return values
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, resumable: bool) -> None:
+    """The run-directory options every `train` command shares (`--out`; with checkpoints also `--resume`)."""
+    parser.add_argument(
+        "--out", default=None, metavar="DIR", help="run directory to create (default: runs/<model>-<timestamp>)"
+    )
+    if resumable:
+        parser.add_argument(
+            "--checkpoint-every",
+            type=non_negative_int,
+            default=1,
+            metavar="N",
+            help="write a checkpoint every N epochs, 0 for none (default: 1); Ctrl-C always saves the last epoch",
+        )
+        parser.add_argument(
+            "--resume",
+            default=None,
+            metavar="RUN_DIR",
+            help="continue an interrupted run from its newest checkpoint, with the options in its config.json "
+            "(only --data-dir and --threads may differ)",
+        )
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value

@@ -4,12 +4,18 @@ Trains softmax(XW + b) from scratch (autograd and the book's `sgd`), with the ha
 with torch.nn (concise), all through the one training loop, and prints a row per epoch: mean train loss, train
 accuracy, test accuracy and seconds. The seed fixes the initial weights and the shuffling, so the same command
 prints the same numbers.
+
+Every run writes a run directory (`--out`, default `runs/softmax-<timestamp>`): config.json, metrics.csv/.jsonl,
+a checkpoint after every epoch, and at the end model.safetensors, curves.png/.svg, predictions.png and
+summary.json. `--resume RUN_DIR` continues from the newest checkpoint and ends exactly where an uninterrupted run
+would; Ctrl-C saves the last completed epoch and says how to resume.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -18,14 +24,17 @@ from typing import TextIO
 import torch
 from tqdm import tqdm
 
+from linear_nets.cli.common import add_run_arguments
 from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
-from linear_nets.data.fashion_mnist import load_data_fashion_mnist
-from linear_nets.errors import ConfigError
+from linear_nets.data.fashion_mnist import FACTS, get_fashion_mnist_labels, load_data_fashion_mnist, locate
+from linear_nets.errors import ConfigError, LinearNetsError
 from linear_nets.manual import softmax_regression as manual
+from linear_nets.recorder import RunRecorder
+from linear_nets.runs import Run, run_config
 from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.timing import Timer
-from linear_nets.training import EpochRecord, History, train
+from linear_nets.training import EpochRecord, History, predict, train
 
 IMPLS = {"scratch": scratch.SoftmaxRegression, "manual": manual.SoftmaxRegression, "concise": concise.SoftmaxRegression}
 NUM_CLASSES = 10
@@ -47,7 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="directory holding the four IDX files")
     parser.add_argument("--resize", type=int, default=None, metavar="N", help="resize images to N x N (N*N inputs)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's)")
+    add_run_arguments(parser, resumable=True)
     parser.set_defaults(func=run)
+
+
+# Options that may differ when resuming: where the data is and how many threads do not change the numbers.
+MACHINE_OPTIONS = ("data_dir", "threads")
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -68,6 +82,7 @@ class SoftmaxRun:
     history: History
     train_seconds: float
     load_seconds: float
+    run_dir: Run
 
     @property
     def test_accuracy(self) -> float:
@@ -76,11 +91,15 @@ class SoftmaxRun:
 
 
 def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> SoftmaxRun:
-    """Load Fashion-MNIST, train the chosen implementation and print the per-epoch table to `out`.
+    """Load Fashion-MNIST, train the chosen implementation, print the per-epoch table to `out`, record the run.
 
     `args` are the parsed flags of `linear-nets train softmax` (see `register`). The progress bar goes to stderr
-    and shows only when stderr is a terminal. `out` defaults to the current `sys.stdout`.
+    and shows only when stderr is a terminal. `out` defaults to the current `sys.stdout`. The run directory is
+    created only once the data has loaded, so a bad argument or missing data leaves nothing behind.
     """
+    resumed = Run.open(args.resume, model="softmax") if args.resume else None
+    if resumed is not None:
+        args = _resumed_args(resumed, args)
     check_args(args)
     out = sys.stdout if out is None else out
     if args.threads is not None:
@@ -96,24 +115,94 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
         f"seed {args.seed}, {torch.get_num_threads()} threads; data loaded in {load_seconds:.2f} s",
         file=out,
     )
-    with tqdm(total=args.epochs * len(train_iter), unit="batch", leave=False, disable=not sys.stderr.isatty()) as bar:
+    run_dir = resumed or Run.create("softmax", _config(args), args.out)
+    recorder = RunRecorder(run_dir, model, [train_iter.generator], args.checkpoint_every)
+    start = recorder.restore() if resumed is not None else 1
+    if start > 1:
+        print(f"resuming {run_dir.path} after epoch {start - 1}", file=out)
+    with tqdm(
+        total=(args.epochs - start + 1) * len(train_iter), unit="batch", leave=False, disable=not sys.stderr.isatty()
+    ) as bar:
         table = _Table(out, bar)
         timer = Timer()
-        history = train(
-            model.net,
-            _with_progress(train_iter, bar),
-            as_one_batch(test_iter),
-            model.loss,
-            args.epochs,
-            model.updater,
-            on_epoch_end=table.row,
-        )
+        try:
+            train(
+                model.net,
+                _with_progress(train_iter, bar),
+                as_one_batch(test_iter),
+                model.loss,
+                args.epochs,
+                model.updater,
+                on_epoch_end=lambda record: table.row(record) or recorder.on_epoch_end(record),
+                start_epoch=start,
+            )
+        except KeyboardInterrupt:
+            recorder.save_checkpoint()
+            raise Interrupted(run_dir, recorder.epochs_done) from None
+        except LinearNetsError:
+            if resumed is None:  # e.g. diverged: a run without results is not worth keeping
+                shutil.rmtree(run_dir.path, ignore_errors=True)
+            raise
         train_seconds = timer.stop()
-    print(
-        f"total {train_seconds:.2f} s for {args.epochs} epochs; test accuracy {history.epochs[-1].test_metric:.4f}",
-        file=out,
+    history = recorder.history
+    _write_figures(run_dir, history, model, test_iter)
+    summary = recorder.finish(
+        {"train_seconds": round(train_seconds, 3), "load_seconds": round(load_seconds, 3)},
+        {"model": "softmax", "impl": args.impl, "num_inputs": num_inputs, "classes": NUM_CLASSES},
     )
-    return SoftmaxRun(history, train_seconds, load_seconds)
+    _print_summary(out, summary, run_dir)
+    return SoftmaxRun(history, train_seconds, load_seconds, run_dir)
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training, after the last completed epoch was saved."""
+
+    def __init__(self, run_dir: Run, epochs_done: int) -> None:
+        self.run_dir, self.epochs_done = run_dir, epochs_done
+        super().__init__(
+            f"interrupted after epoch {epochs_done}; saved to {run_dir.path}. "
+            f"Resume with: linear-nets train softmax --resume {run_dir.path}"
+        )
+
+
+def _config(args: argparse.Namespace) -> dict:
+    """What config.json records: every argument, the versions, and the data's identity."""
+    arguments = {k: v for k, v in vars(args).items() if k not in ("func", "resume", "command", "model")}
+    data = {"dir": str(locate(args.data_dir)), "sha256": {f.name: f.sha256 for s in FACTS.values() for f in s.files}}
+    return run_config(arguments, data)
+
+
+def _resumed_args(resumed: Run, given: argparse.Namespace) -> argparse.Namespace:
+    """The run's own arguments, with only the machine-specific ones taken from the command line."""
+    args = argparse.Namespace(**{**vars(given), **resumed.config["args"]})
+    for name in MACHINE_OPTIONS:
+        if getattr(given, name) is not None:
+            setattr(args, name, getattr(given, name))
+    args.resume = str(resumed.path)
+    return args
+
+
+def _write_figures(run_dir: Run, history: History, model, test_iter: ArrayLoader) -> None:
+    """curves.png/.svg from the history and predictions.png of the first 18 test images."""
+    from linear_nets.plotting import plot_history, save_figure, show_predictions  # pyplot only once needed
+
+    save_figure(plot_history(history, ylim=(0.3, 0.9)), run_dir.path / "curves")
+    images, labels, predicted = predict(model.net, test_iter, n=18)
+    figure = show_predictions(images, get_fashion_mnist_labels(labels), get_fashion_mnist_labels(predicted), num_rows=2)
+    save_figure(figure, run_dir.path / "predictions.png")
+
+
+def _print_summary(out: TextIO, summary: dict, run_dir: Run) -> None:
+    final = summary["final"]
+    rows = [
+        ("epochs", f"{summary['epochs']}"),
+        ("train loss", f"{final['train_loss']:.4f}"),
+        ("train accuracy", f"{final['train_metric']:.4f}"),
+        ("test accuracy", f"{final['test_metric']:.4f}"),
+        ("training time", f"{summary['train_seconds']:.2f} s"),
+        ("run directory", str(run_dir.path)),
+    ]
+    print("", *(f"{name:<15} {value}" for name, value in rows), sep="\n", file=out)
 
 
 def as_one_batch(loader: ArrayLoader, max_bytes: int = EVAL_BATCH_BYTES) -> Iterable:
@@ -132,8 +221,12 @@ def as_one_batch(loader: ArrayLoader, max_bytes: int = EVAL_BATCH_BYTES) -> Iter
 
 
 def run(args: argparse.Namespace) -> int:
-    """The `train softmax` handler."""
-    train_softmax(args)
+    """The `train softmax` handler: 0 when done, 130 after Ctrl-C (with the last epoch saved)."""
+    try:
+        train_softmax(args)
+    except Interrupted as exc:
+        print(f"linear-nets: {exc}", file=sys.stderr)
+        return 130
     return 0
 
 
