@@ -12,12 +12,19 @@ import pytest
 from linear_nets.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # run directories land in runs/ below the working directory
+
+
 def run(capsys, *args: str) -> tuple[int, str, str]:
+    """Exit code, stdout without the run-directory line (a timestamp), stderr."""
     try:
         code = main(["train", "linreg", *args])
     except SystemExit as exc:  # argparse rejects a value before the handler runs
         code = exc.code
     out, err = capsys.readouterr()
+    out = "".join(line for line in out.splitlines(keepends=True) if not line.startswith("run directory: "))
     return code, out, err
 
 
@@ -73,6 +80,40 @@ def test_diverging_learning_rate_exits_2_without_printing_weights(capsys):
     assert code == 2
     assert err.count("\n") == 1 and "training diverged" in err and "--lr" in err
     assert "estimated" not in out and "nan" not in out.lower()
+    assert list(Path("runs").iterdir()) == []  # the failed run's directory was removed
+
+
+def test_run_directory_holds_config_metrics_model_and_summary(capsys):
+    import json
+
+    from linear_nets.runs import Run
+
+    assert main(["train", "linreg", "--impl", "manual", "--out", "myrun"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "run directory: myrun"
+    run_dir = Run.open("myrun", model="linreg")
+    assert run_dir.config["args"]["impl"] == "manual" and run_dir.config["versions"]["torch"]
+    names = {p.name for p in Path("myrun").iterdir()}
+    assert {
+        "config.json",
+        "metrics.csv",
+        "metrics.jsonl",
+        "curves.png",
+        "curves.svg",
+        "model.safetensors",
+        "model.json",
+        "summary.json",
+    } <= names
+    tensors, meta = run_dir.load_model()
+    assert meta["model"] == "linreg"
+    summary = json.loads(Path("myrun/summary.json").read_text())
+    w, b = estimates(out)
+    assert tensors["w"].tolist() == pytest.approx(w, abs=1e-6) and summary["estimated_b"] == pytest.approx(b, abs=1e-6)
+    assert len((Path("myrun") / "metrics.jsonl").read_text().splitlines()) == 3 == summary["epochs"]
+    # the same --out again is refused and the first run is left as it was
+    assert main(["train", "linreg", "--out", "myrun"]) == 2
+    assert "not an empty directory" in capsys.readouterr().err
+    assert Run.open("myrun").load_model()[0]["w"].tolist() == tensors["w"].tolist()
 
 
 def test_rank_deficient_closed_form_warns_in_one_line(capsys):

@@ -11,13 +11,15 @@ with a `DataError` instead of being loaded.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import platform
+import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from torch import Tensor
 
 from linear_nets import __version__
 from linear_nets.atomic import atomic_write_bytes, atomic_write_text
-from linear_nets.errors import ConfigError, DataError
+from linear_nets.errors import ConfigError, DataError, LinearNetsError
 
 FORMAT = "linear-nets/1"
 
@@ -237,6 +239,15 @@ class Run:
         if model is not None and config.get("model") != model:
             raise DataError(f"{path} is a run of model {config.get('model')!r}, not {model!r}")
         return cls(path, config)
+
+    @contextlib.contextmanager
+    def removed_on_error(self) -> Iterator[Run]:
+        """Remove this run directory if the block raises a `LinearNetsError` (a diverged run keeps no results)."""
+        try:
+            yield self
+        except LinearNetsError:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Rewrite `metrics.csv` and `metrics.jsonl` with every epoch so far."""

@@ -4,7 +4,9 @@ Generates y = Xw + b + ε from the true w and b, fits it with minibatch SGD (fro
 gradients, or concisely with torch.nn; any of the three losses) or with the closed-form least-squares
 solution, prints the training-set loss after each epoch, then the estimated w and b and their errors
 (true minus estimated, as the book prints them). The seed fixes the data, the initialisation and the
-shuffling, so the same command prints the same numbers.
+shuffling, so the same command prints the same numbers. Every run writes a run directory (`--out`, default
+`runs/linreg-<timestamp>`): config.json, metrics.csv/.jsonl, curves.png/.svg (SGD), model.safetensors and
+summary.json with the estimates and their errors.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from importlib import import_module
 
 import torch
 
-from linear_nets.cli.common import float_list, positive_float, positive_int
+from linear_nets.cli.common import add_run_arguments, float_list, positive_float, positive_int
 from linear_nets.closed_form import RankDeficientWarning, least_squares
 from linear_nets.data.synthetic import synthetic_data
 from linear_nets.errors import ConfigError
 from linear_nets.losses import LOSSES
+from linear_nets.runs import Run, run_config
+from linear_nets.timing import Timer
 
 IMPLS = ("scratch", "manual", "concise")
 SOLVERS = ("sgd", "closed-form")
@@ -70,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=positive_int, default=3, help="default: 3")
     parser.add_argument("--batch-size", type=positive_int, default=10, help="default: 10")
     parser.add_argument("--seed", type=int, default=0, help="fixes data, initialisation and shuffling (default: 0)")
+    add_run_arguments(parser, resumable=False)
     parser.set_defaults(func=run)
 
 
@@ -84,15 +89,45 @@ def _format(values: torch.Tensor) -> str:
     return "[" + ", ".join(f"{v:.6f}" for v in values.tolist()) + "]"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Generate the data, fit, and print the losses, the estimates and their errors."""
-    _check(args)
+def make_data(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The run's synthetic data (true w, X, y), regenerated exactly from its arguments (also by `evaluate`)."""
     true_w = torch.tensor(args.true_w, dtype=torch.float32)
     features, labels = synthetic_data(
         true_w, args.true_b, args.samples, args.noise, generator=torch.Generator().manual_seed(args.seed)
     )
+    return true_w, features, labels
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate the data, fit, print the losses, the estimates and their errors, and record the run."""
+    _check(args)
+    timer = Timer()
+    true_w, features, labels = make_data(args)
+    arguments = {k: v for k, v in vars(args).items() if k not in ("func", "command", "model")}
+    run_dir = Run.create("linreg", run_config(arguments), args.out)
+    losses: list[dict] = []
+
+    def record(epoch: int, loss: float) -> None:
+        print(f"epoch {epoch}, loss {loss:f}", flush=True)
+        losses.append({"epoch": epoch, "train_loss": loss})
+        run_dir.write_metrics(losses)
+
+    with run_dir.removed_on_error():  # e.g. diverged: no half-recorded run is left behind
+        w, b = _fit(args, features, labels, record)
+    w, b = w.to(torch.float64), b.to(torch.float64)
+    print(f"estimated w: {_format(w)}")
+    print(f"estimated b: {b.item():.6f}")
+    print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
+    print(f"error in estimating b: {args.true_b - b.item():.6f}")
+    _finish(run_dir, w, b, true_w, args, losses, timer.stop())
+    return 0
+
+
+def _fit(args: argparse.Namespace, features: torch.Tensor, labels: torch.Tensor, record) -> tuple:
+    """Fit with the chosen solver and implementation; `record(epoch, loss)` is called after each SGD epoch."""
+    num_features = features.shape[1]
     if args.solver == "closed-form":
-        print(f"linreg: closed-form least squares (float64), {args.samples} examples, {len(true_w)} features")
+        print(f"linreg: closed-form least squares (float64), {args.samples} examples, {num_features} features")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RankDeficientWarning)
             w, b = least_squares(features, labels)
@@ -101,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             f"linreg: {args.impl}, {args.loss} loss, SGD lr {args.lr} batch {args.batch_size}, "
-            f"{args.samples} examples, {len(true_w)} features"
+            f"{args.samples} examples, {num_features} features"
         )
         fit = import_module(f"linear_nets.{args.impl}.linear_regression").fit
         w, b, _ = fit(
@@ -113,11 +148,34 @@ def run(args: argparse.Namespace) -> int:
             num_epochs=args.epochs,
             batch_size=args.batch_size,
             seed=args.seed,
-            on_epoch_end=lambda epoch, loss: print(f"epoch {epoch}, loss {loss:f}", flush=True),
+            on_epoch_end=record,
         )
-    w, b = w.to(torch.float64), b.to(torch.float64)
-    print(f"estimated w: {_format(w)}")
-    print(f"estimated b: {b.item():.6f}")
-    print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
-    print(f"error in estimating b: {args.true_b - b.item():.6f}")
-    return 0
+    return w, b
+
+
+def _finish(run_dir: Run, w: torch.Tensor, b: torch.Tensor, true_w: torch.Tensor, args, losses, seconds) -> None:
+    """Write the model, the loss curve (SGD only) and the summary; print where they are."""
+    run_dir.save_model({"w": w, "b": b.reshape(())}, {"model": "linreg", "solver": args.solver, "impl": args.impl})
+    if losses:
+        from linear_nets.plotting import plot, save_figure  # pyplot only once needed
+
+        axes = plot(
+            [r["epoch"] for r in losses],
+            [[r["train_loss"] for r in losses]],
+            xlabel="epoch",
+            ylabel=f"{args.loss} loss",
+            yscale="log",
+        )
+        save_figure(axes.figure, run_dir.path / "curves")
+    run_dir.write_summary(
+        {
+            "estimated_w": w.tolist(),
+            "estimated_b": b.item(),
+            "error_w": (true_w.to(torch.float64) - w).tolist(),
+            "error_b": args.true_b - b.item(),
+            "final_train_loss": losses[-1]["train_loss"] if losses else None,
+            "epochs": len(losses),
+            "wall_seconds": round(seconds, 3),
+        }
+    )
+    print(f"run directory: {run_dir.path}")

@@ -14,8 +14,8 @@ would; Ctrl-C saves the last completed epoch and says how to resume.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
-import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ from linear_nets.cli.common import add_run_arguments
 from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
 from linear_nets.data.fashion_mnist import FACTS, get_fashion_mnist_labels, load_data_fashion_mnist, locate
-from linear_nets.errors import ConfigError, LinearNetsError
+from linear_nets.errors import ConfigError
 from linear_nets.manual import softmax_regression as manual
 from linear_nets.recorder import RunRecorder
 from linear_nets.runs import Run, run_config
@@ -125,24 +125,23 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
     ) as bar:
         table = _Table(out, bar)
         timer = Timer()
+        # a new run that fails (e.g. diverges) is removed; a resumed one keeps its earlier checkpoints
+        cleanup = run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
         try:
-            train(
-                model.net,
-                _with_progress(train_iter, bar),
-                as_one_batch(test_iter),
-                model.loss,
-                args.epochs,
-                model.updater,
-                on_epoch_end=lambda record: table.row(record) or recorder.on_epoch_end(record),
-                start_epoch=start,
-            )
+            with cleanup:
+                train(
+                    model.net,
+                    _with_progress(train_iter, bar),
+                    as_one_batch(test_iter),
+                    model.loss,
+                    args.epochs,
+                    model.updater,
+                    on_epoch_end=lambda record: table.row(record) or recorder.on_epoch_end(record),
+                    start_epoch=start,
+                )
         except KeyboardInterrupt:
             recorder.save_checkpoint()
             raise Interrupted(run_dir, recorder.epochs_done) from None
-        except LinearNetsError:
-            if resumed is None:  # e.g. diverged: a run without results is not worth keeping
-                shutil.rmtree(run_dir.path, ignore_errors=True)
-            raise
         train_seconds = timer.stop()
     history = recorder.history
     _write_figures(run_dir, history, model, test_iter)
