@@ -75,6 +75,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--lr must be a positive finite number, got {args.lr}")
 
 
+def build_model(args: argparse.Namespace, num_inputs: int):
+    """The model `args` describe, initialised from `args.seed` (training) or to be loaded (evaluate, predict)."""
+    return IMPLS[args.impl](num_inputs, NUM_CLASSES, lr=args.lr, generator=torch.Generator().manual_seed(args.seed))
+
+
 @dataclass
 class SoftmaxRun:
     """What `train_softmax` returns: the per-epoch history and where the time went."""
@@ -108,7 +113,7 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
     train_iter, test_iter = load_data_fashion_mnist(args.batch_size, args.resize, args.data_dir, seed=args.seed)
     load_seconds = load_timer.stop()
     num_inputs = math.prod(train_iter.tensors[0].shape[1:]) if args.resize is None else args.resize**2
-    model = IMPLS[args.impl](num_inputs, NUM_CLASSES, lr=args.lr, generator=torch.Generator().manual_seed(args.seed))
+    model = build_model(args, num_inputs)
     print(
         f"softmax regression ({args.impl}) on Fashion-MNIST: {train_iter.num_examples} train / "
         f"{test_iter.num_examples} test images, {num_inputs} inputs, batch {args.batch_size}, lr {args.lr}, "
