@@ -1,0 +1,196 @@
+"""`linear-nets evaluate RUN_DIR` and `linear-nets predict RUN_DIR`: use a trained model from its run directory.
+
+The model is rebuilt from the run's config.json and loaded from model.safetensors (verified against model.json;
+nothing in a run directory can execute code). Softmax runs are evaluated on the Fashion-MNIST test set, with a
+confusion matrix; linear-regression runs on their synthetic data, regenerated from the recorded seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from linear_nets.cli.common import positive_int
+from linear_nets.data.fashion_mnist import CLASSES, get_fashion_mnist_labels, load_data_fashion_mnist
+from linear_nets.errors import DataError
+from linear_nets.runs import Run, check_state, write_json
+from linear_nets.softmax import stable_softmax
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `evaluate` and `predict`."""
+    evaluate = subparsers.add_parser("evaluate", help="reload a run's model and report its test metrics")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `linear-nets train`")
+    evaluate.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory (softmax runs)")
+    evaluate.set_defaults(func=run_evaluate)
+
+    predict = subparsers.add_parser("predict", help="predict classes with a softmax run's model")
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `linear-nets train softmax`")
+    predict.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="PNG files to classify (grey or colour, 28x28 or larger)"
+    )
+    predict.add_argument("--n", type=positive_int, default=12, help="test images to show (default: 12)")
+    predict.add_argument("--out", default=None, metavar="FILE", help="figure of the test predictions (.png/.svg)")
+    predict.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory")
+    predict.set_defaults(func=run_predict)
+
+
+def load_softmax(run: Run):
+    """The trained softmax model of `run`, and the run's arguments."""
+    from linear_nets.cli.train_softmax import build_model
+
+    args = argparse.Namespace(**run.config["args"])
+    tensors, meta = run.load_model()
+    model = build_model(args, int(meta.get("num_inputs", 0)) or tensors["W"].shape[0])
+    check_state(tensors, model.state_tensors(), run.path / "model.safetensors")
+    model.load_state_tensors(tensors)
+    return model, args
+
+
+def probabilities(model, X: torch.Tensor) -> torch.Tensor:
+    """Class probabilities: the from-scratch model's net already ends in softmax, the others return logits."""
+    with torch.no_grad():
+        out = model.net(X)
+    return out if model.__class__.__module__.endswith("scratch.softmax_regression") else stable_softmax(out)
+
+
+def confusion_matrix(y: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """C[i, j] = number of examples of true class i predicted as class j.
+
+    Example:
+        >>> confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2)
+        tensor([[1, 0],
+                [1, 1]])
+    """
+    return torch.bincount(y * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """The `evaluate` handler."""
+    run = Run.open(args.run_dir)
+    if run.model == "linreg":
+        return _evaluate_linreg(run)
+    model, train_args = load_softmax(run)
+    _, test_iter = load_data_fashion_mnist(
+        train_args.batch_size, train_args.resize, args.data_dir or train_args.data_dir
+    )
+    loss_sum, predictions, labels = 0.0, [], []
+    with torch.no_grad():
+        for X, y in test_iter:
+            y_hat = model.net(X)
+            loss_sum += model.loss(y_hat, y).sum().item()
+            predictions.append(y_hat.argmax(dim=1))
+            labels.append(y)
+    y, y_pred = torch.cat(labels), torch.cat(predictions)
+    matrix = confusion_matrix(y, y_pred, len(CLASSES))
+    result = {"test_loss": loss_sum / len(y), "test_accuracy": (y == y_pred).double().mean().item(), "n": len(y)}
+    print(f"{run.path}: softmax ({train_args.impl}), {len(y)} test images")
+    print(f"test loss     {result['test_loss']:.4f}")
+    print(f"test accuracy {result['test_accuracy']:.4f}")
+    print(_format_confusion(matrix))
+    write_json(run.path / "evaluation.json", {**result, "confusion": matrix.tolist(), "classes": CLASSES})
+    _save_confusion_figure(matrix, run.path / "confusion.png")
+    print(f"wrote {run.path / 'evaluation.json'} and {run.path / 'confusion.png'}")
+    return 0
+
+
+def _evaluate_linreg(run: Run) -> int:
+    from linear_nets.cli.train_linreg import make_data
+
+    args = argparse.Namespace(**run.config["args"])
+    tensors, _ = run.load_model()
+    true_w, X, y = make_data(args)
+    if tensors["w"].shape != true_w.shape:
+        raise DataError(f"{run.path}: model has {tensors['w'].numel()} weights but the run's data has {len(true_w)}")
+    w, b = tensors["w"].to(torch.float64), tensors["b"].to(torch.float64)
+    residual = X.double() @ w + b - y.double().reshape(-1)
+    print(f"{run.path}: linear regression on its {len(y)} synthetic examples (seed {args.seed})")
+    print(f"mean squared loss (y_hat - y)^2 / 2: {(residual**2 / 2).mean().item():.6g}")
+    print(f"error in estimating w: {(true_w.double() - w).tolist()}")
+    print(f"error in estimating b: {args.true_b - b.item():.6g}")
+    return 0
+
+
+def _format_confusion(matrix: torch.Tensor) -> str:
+    width = max(len(c) for c in CLASSES)
+    header = " " * (width + 2) + " ".join(f"{c[:5]:>5}" for c in CLASSES)
+    rows = [
+        f"{c:>{width}}  " + " ".join(f"{v:>5}" for v in row) for c, row in zip(CLASSES, matrix.tolist(), strict=True)
+    ]
+    return "\n".join(["confusion matrix (rows: true class, columns: predicted)", header, *rows])
+
+
+def _save_confusion_figure(matrix: torch.Tensor, path: Path) -> None:
+    from linear_nets.plotting import _pyplot, save_figure
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
+    ax.imshow(matrix.numpy(), cmap="Blues")
+    ax.set_xticks(range(len(CLASSES)), CLASSES, rotation=45, ha="right")
+    ax.set_yticks(range(len(CLASSES)), CLASSES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max().item() / 2
+    for (i, j), v in np.ndenumerate(matrix.numpy()):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > threshold else "black")
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def read_image(path: str | Path, side: int) -> torch.Tensor:
+    """An image file as a `[1, side, side]` float tensor in [0, 1]: grey (mean of RGB), resized with antialiasing.
+
+    Fashion-MNIST shows light garments on a black background; photos on white should be inverted first.
+    """
+    from matplotlib import image as mpimg
+
+    try:
+        pixels = np.asarray(mpimg.imread(path), dtype=np.float32)
+    except FileNotFoundError:
+        raise DataError(f"image {path} does not exist") from None
+    except Exception as exc:  # PIL/matplotlib raise many types for unreadable files
+        raise DataError(f"image {path} cannot be read as an image: {exc}") from None
+    if pixels.dtype.kind != "f" or pixels.max() > 1.0:
+        pixels = pixels / 255.0
+    if pixels.ndim == 3:
+        pixels = pixels[..., :3].mean(axis=2)
+    if pixels.ndim != 2 or min(pixels.shape) < 1:
+        raise DataError(f"image {path} has shape {pixels.shape}; expected a 2-D grey or colour image")
+    x = torch.from_numpy(np.ascontiguousarray(pixels))[None, None]
+    if x.shape[-2:] != (side, side):
+        x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", antialias=True)
+    return x[0].clamp_(0.0, 1.0)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """The `predict` handler."""
+    from linear_nets.plotting import figure_paths, save_figure, show_predictions
+
+    run = Run.open(args.run_dir, model="softmax")
+    model, train_args = load_softmax(run)
+    side = train_args.resize or 28
+    if args.images:
+        images = torch.stack([read_image(path, side) for path in args.images])
+        probs = probabilities(model, images)
+        for path, p in zip(args.images, probs, strict=True):
+            k = int(p.argmax())
+            print(f"{path}: {CLASSES[k]} ({p[k].item():.1%})")
+        return 0
+    out = Path(args.out) if args.out else run.path / "predict.png"
+    figure_paths(out)  # checked before any work: a bad --out fails at once
+    _, test_iter = load_data_fashion_mnist(args.n, train_args.resize, args.data_dir or train_args.data_dir)
+    X, y = next(iter(test_iter))
+    probs = probabilities(model, X)
+    y_pred = probs.argmax(dim=1)
+    true_text, pred_text = get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred)
+    for i, (t, p) in enumerate(zip(true_text, pred_text, strict=True)):
+        mark = "" if t == p else "   <- wrong"
+        print(f"test image {i:>3}: true {t:<11} predicted {p:<11} ({probs[i, y_pred[i]].item():.1%}){mark}")
+    rows = max(1, math.ceil(len(y) / 9))
+    written = save_figure(show_predictions(X, true_text, pred_text, num_rows=rows), out)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0

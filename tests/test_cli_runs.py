@@ -1,0 +1,155 @@
+"""Run directories end to end through the CLI: kill and resume, Ctrl-C, evaluate, predict, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from linear_nets.cli import main
+from linear_nets.runs import Run
+
+pytestmark = pytest.mark.needs_data
+
+TRAIN = ["train", "softmax", "--epochs", "5", "--batch-size", "64", "--threads", "1"]
+
+
+def cli(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "linear_nets", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"training ended before {path.name} appeared: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"{path.name} did not appear in {timeout} s"
+        time.sleep(0.005)
+
+
+def metrics_without_seconds(run_dir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """A complete 5-epoch run (concise, SGD): the reference every interrupted run must match exactly."""
+    cwd = tmp_path_factory.mktemp("straight")
+    proc = cli(*TRAIN, "--out", "run", cwd=cwd)
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return cwd / "run"
+
+
+def assert_same_run(resumed: Path, reference: Path) -> None:
+    ours, theirs = Run.open(resumed).load_model()[0], Run.open(reference).load_model()[0]
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    assert metrics_without_seconds(resumed) == metrics_without_seconds(reference)
+
+
+def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, uninterrupted):
+    proc = cli(*TRAIN, "--out", "run", cwd=tmp_path)
+    wait_for(tmp_path / "run" / "checkpoint-2.json", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    resumed = cli("train", "softmax", "--resume", "run", "--threads", "1", cwd=tmp_path)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "resuming run after epoch" in out
+    assert_same_run(tmp_path / "run", uninterrupted)
+
+
+def test_ctrl_c_saves_the_last_epoch_and_says_how_to_resume(tmp_path, uninterrupted):
+    proc = cli(*TRAIN, "--out", "run", "--checkpoint-every", "0", cwd=tmp_path)
+    wait_for(tmp_path / "run" / "metrics.jsonl", proc)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and "Resume with: linear-nets train softmax --resume run" in err
+    assert list((tmp_path / "run").glob("checkpoint-*.safetensors"))  # saved although --checkpoint-every 0
+    resumed = cli("train", "softmax", "--resume", "run", "--threads", "1", cwd=tmp_path)
+    assert resumed.wait(timeout=300) == 0
+    assert_same_run(tmp_path / "run", uninterrupted)
+
+
+def test_evaluate_reproduces_the_final_test_accuracy(uninterrupted, capsys):
+    assert main(["evaluate", str(uninterrupted)]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((uninterrupted / "summary.json").read_text())
+    evaluation = json.loads((uninterrupted / "evaluation.json").read_text())
+    assert evaluation["test_accuracy"] == pytest.approx(summary["final"]["test_metric"], abs=1e-12)
+    assert f"test accuracy {summary['final']['test_metric']:.4f}" in out
+    confusion = np.array(evaluation["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 10_000 and (confusion.sum(axis=1) == 1000).all()
+    assert np.trace(confusion) / 10_000 == pytest.approx(evaluation["test_accuracy"])
+    assert (uninterrupted / "confusion.png").stat().st_size > 0
+
+
+def test_predict_test_images_and_image_files(uninterrupted, tmp_path, capsys):
+    from matplotlib import image as mpimg
+
+    from linear_nets.cli.saved_runs import load_softmax
+    from linear_nets.data.fashion_mnist import CLASSES, FashionMNIST
+
+    out_png = tmp_path / "preds.png"
+    assert main(["predict", str(uninterrupted), "--n", "5", "--out", str(out_png)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("test image") for line in lines) == 5 and out_png.stat().st_size > 0
+
+    test = FashionMNIST("test")
+    model, _ = load_softmax(Run.open(uninterrupted))
+    images = test.images[:2].float() / 255
+    expected = model.net(images).argmax(dim=1).tolist()
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    mpimg.imsave(small, images[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    mpimg.imsave(large, np.kron(images[1, 0].numpy(), np.ones((3, 3))), cmap="gray", vmin=0, vmax=1)  # 84 x 84
+    assert main(["predict", str(uninterrupted), str(small), str(large)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[1].split(" (")[0] for line in lines] == [CLASSES[k] for k in expected]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["evaluate", "missing-dir"], "run directory missing-dir does not exist"),
+        (["evaluate", "."], "config.json is missing"),
+        (["predict", "linreg-run"], "is a run of model 'linreg', not 'softmax'"),
+        (["predict", "softmax-run", "not-an-image.png"], "cannot be read as an image"),
+        (["predict", "softmax-run", "no-such.png"], "does not exist"),
+        (["predict", "softmax-run", "--out", "preds.gif"], ".gif"),
+        (["evaluate", "tampered-run"], "truncated or was modified"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(uninterrupted, tmp_path, monkeypatch, capsys, argv, fragment):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "linreg", "--out", "linreg-run"]) == 0
+    shutil.copytree(uninterrupted, "softmax-run")
+    shutil.copytree(uninterrupted, "tampered-run")
+    model = Path("tampered-run/model.safetensors")
+    model.write_bytes(model.read_bytes()[:-4] + b"\0\0\0\0")
+    Path("not-an-image.png").write_bytes(b"this is not a PNG")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("linear-nets: error: ") and fragment in err
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
