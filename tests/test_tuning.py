@@ -1,0 +1,329 @@
+"""Validation split, standardisation, early stopping, weight decay, optimisers, schedules, the tuner and presets."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from linear_nets.concise import softmax_regression as concise
+from linear_nets.data.batches import ArrayLoader
+from linear_nets.errors import ConfigError, DataError
+from linear_nets.manual import softmax_regression as manual
+from linear_nets.optim import make_optimizer, make_scheduler
+from linear_nets.regularization import EarlyStopping, Standardized, Standardizer, parameters, train_val_split
+from linear_nets.scratch import softmax_regression as scratch
+from linear_nets.training import evaluate_accuracy, train, train_epoch
+from linear_nets.tuning import (
+    PRESETS,
+    SoftmaxConfig,
+    Splits,
+    as_flags,
+    fit_softmax,
+    grid_configs,
+    load_splits,
+    tune_softmax,
+)
+
+IMPLS = {"scratch": scratch.SoftmaxRegression, "manual": manual.SoftmaxRegression, "concise": concise.SoftmaxRegression}
+
+
+def toy_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images [n, 1, 28, 28] whose class c shows as a bright band at rows 2c..2c+2 (linearly learnable)."""
+    generator = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 10, (n,), generator=generator)
+    images = torch.randint(0, 60, (n, 1, 28, 28), generator=generator, dtype=torch.uint8)
+    for i, row in enumerate((2 * y).tolist()):
+        images[i, 0, row : row + 3] += 150
+    return images, y
+
+
+def toy_splits(n_train: int = 300, seed: int = 0) -> Splits:
+    return Splits(toy_images(n_train, seed), toy_images(100, seed + 1), toy_images(100, seed + 2))
+
+
+def weights(model) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W [d, q], b [q]) of any implementation, detached copies."""
+    if isinstance(model, concise.SoftmaxRegression):
+        return model.net[1].weight.detach().T.clone(), model.net[1].bias.detach().clone()
+    return model.W.detach().clone(), model.b.detach().clone()
+
+
+# --- the validation split -----------------------------------------------------------------------------------------
+
+
+def test_split_is_stratified_disjoint_complete_and_seeded():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)[
+        torch.randperm(100, generator=torch.Generator().manual_seed(1))
+    ]
+    train, val = train_val_split(labels, 0.2, seed=3)
+    assert torch.bincount(labels[val]).tolist() == [10, 6, 4]  # 20% of each class
+    assert torch.bincount(labels[train]).tolist() == [40, 24, 16]
+    assert set(train.tolist()).isdisjoint(val.tolist())
+    assert sorted(train.tolist() + val.tolist()) == list(range(100))
+    again = train_val_split(labels, 0.2, seed=3)
+    assert torch.equal(again[0], train) and torch.equal(again[1], val)
+    assert not torch.equal(train_val_split(labels, 0.2, seed=4)[1], val)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5, True, "0.1"])
+def test_split_rejects_fractions_outside_0_1(fraction):
+    with pytest.raises(ConfigError, match="val_fraction must lie strictly between 0 and 1"):
+        train_val_split(torch.arange(10) % 2, fraction)
+
+
+def test_split_refuses_to_leave_a_part_empty():
+    with pytest.raises(ConfigError, match="empty validation set"):
+        train_val_split(torch.tensor([0, 1, 2]), 0.1)
+
+
+# --- standardisation ----------------------------------------------------------------------------------------------
+
+
+def test_standardizer_statistics_match_numpy_and_floor_the_std():
+    images, _ = toy_images(50)
+    images[:, 0, 0, 0] = 7  # a constant pixel: its std is 0, floored to EPS
+    s = Standardizer.fit(images, chunk=16)  # several chunks
+    flat = images.reshape(50, -1).numpy().astype(np.float64) / 255
+    np.testing.assert_allclose(s.mean.numpy(), flat.mean(axis=0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(s.std.numpy(), np.maximum(flat.std(axis=0), Standardizer.EPS), rtol=1e-5)
+    assert s.std[0] == pytest.approx(Standardizer.EPS)
+    z = s(images.float() / 255)
+    assert z.shape == (50, 784)
+    np.testing.assert_allclose(z[:, 1:].mean(0).numpy(), 0, atol=1e-5)
+    assert set(s.state_dict()) == {"mean", "std"}  # what a checkpoint saves
+
+
+def test_standardizer_is_fitted_on_the_training_split_only_and_applied_at_predict():
+    splits = toy_splits()
+    splits.test = (splits.test[0] // 2, splits.test[1])  # a test set with other statistics must not leak in
+    result = fit_softmax(SoftmaxConfig(impl="manual", epochs=2, standardize=True), splits)
+    train_mean = splits.train[0].reshape(300, -1).double().mean(0) / 255
+    torch.testing.assert_close(result.model.mean, train_mean.float())
+    X = splits.test[0][:5].float() / 255
+    inner = result.model.model
+    expected = inner.net((X.reshape(5, -1) - result.model.mean) / result.model.std)
+    torch.testing.assert_close(result.model.net(X), expected)
+
+
+def test_standardizer_rejects_bad_statistics_and_inputs():
+    with pytest.raises(DataError, match="std must be positive"):
+        Standardizer(torch.zeros(3), torch.tensor([1.0, 0.0, 1.0]))
+    with pytest.raises(DataError, match="fitted on 784"):
+        Standardizer.fit(toy_images(4)[0])(torch.zeros(2, 10))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_standardized_training_equals_training_on_standardized_inputs(impl):
+    images, y = toy_images(64)
+    s = Standardizer.fit(images)
+    model = Standardized(IMPLS[impl](784, 10, lr=0.1, generator=torch.Generator().manual_seed(0)), s)
+    twin = IMPLS[impl](784, 10, lr=0.1, generator=torch.Generator().manual_seed(0))
+    train_epoch(model.net, ArrayLoader((images, y), 16), model.loss, model.updater)
+    train_epoch(twin.net, ArrayLoader((s(images.float() / 255), y), 16), twin.loss, twin.updater)
+    for a, b in zip(weights(model.model), weights(twin), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+# --- early stopping -----------------------------------------------------------------------------------------------
+
+
+def test_train_stops_when_the_callback_returns_true():
+    X, y = torch.randn(32, 2), torch.randint(0, 2, (32,))
+    net = torch.nn.Linear(2, 2)
+    it = ArrayLoader((X, y), 8)
+    h = train(
+        net, it, it, F.cross_entropy, 10, torch.optim.SGD(net.parameters(), lr=0.1), on_epoch_end=lambda r: r.epoch == 3
+    )
+    assert [r.epoch for r in h.epochs] == [1, 2, 3]
+
+
+def test_early_stopping_restores_the_best_epochs_weights():
+    # Few, noisy training examples and a large step: validation accuracy rises, then wanders down as it overfits.
+    train_data, val_data = toy_images(40, seed=5), toy_images(200, seed=6)
+    noisy = train_data[1].clone()
+    noisy[:12] = (noisy[:12] + 3) % 10
+    model = manual.SoftmaxRegression(784, 10, lr=3.0, generator=torch.Generator().manual_seed(0))
+    snapshots = []
+    stopper = EarlyStopping(parameters(model), patience=3)
+
+    def on_epoch_end(record):
+        snapshots.append(weights(model))
+        return stopper(record)
+
+    val_iter = ArrayLoader(val_data, 64)
+    history = train(model.net, ArrayLoader((train_data[0], noisy), 8, shuffle=True, seed=0), val_iter, model.loss,
+                    40, model.updater, on_epoch_end=on_epoch_end)  # fmt: skip
+    accs = history.column("test_metric")
+    assert len(history.epochs) < 40 and len(history.epochs) == stopper.best_epoch + 3  # stopped by patience
+    assert stopper.best_epoch == 1 + int(np.argmax(accs)) and stopper.best_epoch < len(accs)
+    assert not torch.equal(weights(model)[0], snapshots[stopper.best_epoch - 1][0])  # last epoch differs...
+    stopper.restore()
+    for a, b in zip(weights(model), snapshots[stopper.best_epoch - 1], strict=True):
+        assert torch.equal(a, b)  # ...and the best epoch's weights are back
+    assert evaluate_accuracy(model.net, val_iter) == pytest.approx(max(accs))
+
+
+def test_early_stopping_rejects_bad_patience_and_a_missing_validation_set():
+    with pytest.raises(ConfigError, match="patience must be a positive integer"):
+        EarlyStopping([torch.zeros(1)], patience=0)
+    from linear_nets.training import EpochRecord
+
+    with pytest.raises(ConfigError, match="needs a validation set"):
+        EarlyStopping([torch.zeros(1)])(EpochRecord(1, 0.0, 0.0, None, 0.0))
+
+
+def test_fit_softmax_restores_the_best_epoch_and_reports_its_accuracies():
+    result = fit_softmax(SoftmaxConfig(impl="manual", lr=3.0, epochs=6), toy_splits(60))
+    accs = result.history.column("test_metric")
+    assert result.val_accuracy == max(accs) and result.best_epoch == 1 + accs.index(max(accs))
+    test_iter = ArrayLoader(toy_splits(60).test, 50)
+    assert result.test_accuracy == pytest.approx(evaluate_accuracy(result.model.net, test_iter))
+
+
+# --- weight decay -------------------------------------------------------------------------------------------------
+
+
+def test_manual_weight_decay_gradient_equals_autograd_in_float64():
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(9, 6, generator=g, dtype=torch.float64), torch.randint(0, 4, (9,), generator=g)
+    W = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, generator=g, dtype=torch.float64, requires_grad=True)
+    wd = 0.37
+    (F.cross_entropy(X @ W + b, y) + wd / 2 * (W * W).sum()).backward()
+    grad_W, grad_b = manual.gradients(X, y, (X @ W + b).detach(), W=W.detach(), weight_decay=wd)
+    torch.testing.assert_close(grad_W, W.grad, rtol=0, atol=1e-12)
+    torch.testing.assert_close(grad_b, b.grad, rtol=0, atol=1e-12)
+    with pytest.raises(ConfigError, match="needs the weights"):
+        manual.gradients(X, y, (X @ W + b).detach(), weight_decay=wd)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_each_model_steps_on_the_weight_decayed_loss(impl):
+    X, y = toy_images(32)
+    model = IMPLS[impl](784, 10, lr=0.5, weight_decay=0.2, generator=torch.Generator().manual_seed(1))
+    W0, b0 = weights(model)
+    W, b = W0.clone().requires_grad_(), b0.clone().requires_grad_()
+    Xf = X.reshape(32, -1).float() / 255
+    (F.cross_entropy(Xf @ W + b, y) + 0.2 / 2 * (W * W).sum()).backward()  # decay on W only
+    train_epoch(model.net, ArrayLoader((X, y), 32), model.loss, model.updater)
+    W1, b1 = weights(model)
+    torch.testing.assert_close(W1, W0 - 0.5 * W.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(b1, b0 - 0.5 * b.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("wd", [-1e-4, float("nan"), float("inf"), "0.1"])
+def test_bad_weight_decay_is_a_config_error(impl, wd):
+    with pytest.raises(ConfigError, match="weight_decay must be a finite number >= 0"):
+        IMPLS[impl](784, 10, weight_decay=wd)
+
+
+# --- optimisers and schedules -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer,lr", [("sgd", 0.5), ("momentum", 0.1), ("adam", 0.01), ("lbfgs", 1.0)])
+def test_each_optimizer_trains_a_small_problem(optimizer, lr):
+    config = SoftmaxConfig(optimizer=optimizer, lr=lr, epochs=3, standardize=optimizer != "sgd", weight_decay=1e-4)
+    result = fit_softmax(config, toy_splits())
+    first = result.history.epochs[0].train_loss
+    assert result.history.epochs[-1].train_loss < first
+    assert result.val_accuracy > 0.9 and result.test_accuracy > 0.9
+
+
+def test_optimizer_kinds_and_decay_groups():
+    linear = torch.nn.Linear(3, 2)
+    kinds = {name: type(make_optimizer(linear, name, 0.1, 0.01)).__name__ for name in ("sgd", "momentum", "adam")}
+    assert kinds == {"sgd": "SGD", "momentum": "SGD", "adam": "Adam"}
+    momentum = make_optimizer(linear, "momentum", 0.1, 0.01)
+    assert momentum.param_groups[0]["momentum"] == 0.9 and momentum.param_groups[0]["nesterov"]
+    assert [g["weight_decay"] for g in momentum.param_groups] == [0.01, 0.0]  # the bias is not decayed
+    with pytest.raises(ConfigError, match="unknown optimizer 'rmsprop': choose one of sgd, momentum, adam, lbfgs"):
+        make_optimizer(linear, "rmsprop")
+    with pytest.raises(ConfigError, match="unknown optimizer"):
+        concise.SoftmaxRegression(optimizer="rmsprop")
+
+
+def test_step_schedule_divides_by_ten_at_half_and_three_quarters():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make_scheduler(opt, "step", 8)
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert make_scheduler(opt, "constant", 8) is None
+    with pytest.raises(ConfigError, match="unknown schedule 'linear'"):
+        make_scheduler(opt, "linear", 8)
+
+
+def test_config_refuses_bad_combinations_before_training():
+    with pytest.raises(ConfigError, match="need --impl concise"):
+        SoftmaxConfig(impl="manual", optimizer="adam").check()
+    with pytest.raises(ConfigError, match="weight_decay must be"):
+        SoftmaxConfig(weight_decay=-1.0).check()
+    with pytest.raises(ConfigError, match="patience"):
+        SoftmaxConfig(patience=0).check()
+    with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
+        fit_softmax(SoftmaxConfig(batch_size=0), toy_splits())
+
+
+# --- the tuner and the presets ------------------------------------------------------------------------------------
+
+
+def test_tuner_picks_the_best_validation_accuracy_and_never_reads_the_test_set():
+    splits = toy_splits(100)
+    splits.test = (splits.test[0], torch.full((100,), 99))  # invalid labels: any test evaluation would raise
+    grid = {"lr": [0.001, 0.5], "weight_decay": [0.0], "batch_size": [16, 32]}
+    base = SoftmaxConfig(impl="manual", epochs=2)
+    trials = tune_softmax(splits, base, grid)
+    assert len(trials) == 4
+    accs = [t.val_accuracy for t in trials]
+    assert accs == sorted(accs, reverse=True)
+    assert trials[0].config.lr == 0.5  # the tiny learning rate barely moves in 2 epochs
+    again = fit_softmax(trials[0].config, splits, evaluate_test=False)
+    assert again.val_accuracy == trials[0].val_accuracy  # seeded: the same fit again
+
+
+def test_tuner_refuses_a_bad_grid_or_no_validation_split():
+    with pytest.raises(ConfigError, match="not a SoftmaxConfig field"):
+        grid_configs(SoftmaxConfig(), {"momentum": [0.9]})
+    with pytest.raises(ConfigError, match="lr must be a positive"):
+        grid_configs(SoftmaxConfig(), {"lr": [0.1, -1.0]})
+    splits = toy_splits()
+    splits.val = None
+    with pytest.raises(ConfigError, match="needs a validation split"):
+        tune_softmax(splits)
+
+
+def test_presets_are_valid_and_print_as_flags():
+    for config in PRESETS.values():
+        config.check()
+    assert as_flags(PRESETS["book"]) == ""
+    flags = as_flags(PRESETS["best"])
+    assert "--standardize" in flags and f"--optimizer {PRESETS['best'].optimizer}" in flags
+    assert as_flags(replace(SoftmaxConfig(), patience=4)) == "--early-stopping 4"
+
+
+def test_fit_does_not_change_the_caller_splits():
+    splits = toy_splits()
+    before = copy.deepcopy(splits)
+    fit_softmax(SoftmaxConfig(epochs=1, standardize=True), splits)
+    for a, b in zip(
+        (*splits.train, *splits.val, *splits.test), (*before.train, *before.val, *before.test), strict=True
+    ):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.needs_data
+def test_best_preset_beats_the_book_on_real_data():
+    splits = load_splits(val_fraction=0.1)
+    assert [len(part[1]) for part in (splits.train, splits.val, splits.test)] == [54000, 6000, 10000]
+    assert torch.bincount(splits.val[1]).tolist() == [600] * 10
+    result = fit_softmax(PRESETS["best"], splits)
+    assert result.test_accuracy >= 0.84
