@@ -129,10 +129,11 @@ class _Totals:
             self._reduce()
 
     def _reduce(self) -> None:
+        # the totals live on the CPU; `.cpu()` moves a GPU chunk's sum (one sync per chunk, a no-op on the CPU)
         if self._losses:
-            self.loss_sum += torch.cat([loss.reshape(-1) for loss in self._losses]).sum()
+            self.loss_sum += torch.cat([loss.reshape(-1) for loss in self._losses]).sum().cpu()
         if self._y_hats:
-            self.metric_sum += self.metric(torch.cat(self._y_hats), torch.cat(self._ys))
+            self.metric_sum += self.metric(torch.cat(self._y_hats), torch.cat(self._ys)).cpu()
         self.count += self._pending
         self._losses, self._y_hats, self._ys, self._pending = [], [], [], 0
 

@@ -69,3 +69,33 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
+
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """`--device cpu|cuda|auto` (default: cpu)."""
+    parser.add_argument(
+        "--device", choices=DEVICES, default=None, help="where to compute: cpu (default), cuda, or auto (cuda if any)"
+    )
+
+
+def resolve_device(name: str | None):
+    """The torch device `--device` names; `ConfigError` when cuda is asked for and there is none.
+
+    Example:
+        >>> resolve_device("cpu").type
+        'cpu'
+    """
+    import torch
+
+    from linear_nets.errors import ConfigError
+
+    if name in (None, "cpu"):
+        return torch.device("cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device cuda: this torch ({torch.__version__}) sees no CUDA device; use --device cpu")
+    return torch.device("cuda")

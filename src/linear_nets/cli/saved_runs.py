@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from linear_nets.cli.common import positive_int
+from linear_nets.cli.common import add_device_argument, positive_int, resolve_device
 from linear_nets.data.fashion_mnist import CLASSES, get_fashion_mnist_labels, load_data_fashion_mnist
 from linear_nets.errors import DataError
 from linear_nets.runs import Run, check_state, write_json
@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("evaluate", help="reload a run's model and report its test metrics")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `linear-nets train`")
     evaluate.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory (softmax runs)")
+    add_device_argument(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
     predict = subparsers.add_parser("predict", help="predict classes with a softmax run's model")
@@ -78,6 +79,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     _, test_iter = load_data_fashion_mnist(
         train_args.batch_size, train_args.resize, args.data_dir or train_args.data_dir
     )
+    device = resolve_device(args.device)
+    model.to(device), test_iter.to(device)
     loss_sum, predictions, labels = 0.0, [], []
     with torch.no_grad():
         for X, y in test_iter:
@@ -85,7 +88,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             loss_sum += model.loss(y_hat, y).sum().item()
             predictions.append(y_hat.argmax(dim=1))
             labels.append(y)
-    y, y_pred = torch.cat(labels), torch.cat(predictions)
+    y, y_pred = torch.cat(labels).cpu(), torch.cat(predictions).cpu()
     matrix = confusion_matrix(y, y_pred, len(CLASSES))
     result = {"test_loss": loss_sum / len(y), "test_accuracy": (y == y_pred).double().mean().item(), "n": len(y)}
     print(f"{run.path}: softmax ({train_args.impl}), {len(y)} test images")

@@ -24,7 +24,7 @@ from typing import TextIO
 import torch
 from tqdm import tqdm
 
-from linear_nets.cli.common import add_run_arguments
+from linear_nets.cli.common import add_device_argument, add_run_arguments, resolve_device
 from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
 from linear_nets.data.fashion_mnist import FACTS, get_fashion_mnist_labels, load_data_fashion_mnist, locate
@@ -56,12 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="directory holding the four IDX files")
     parser.add_argument("--resize", type=int, default=None, metavar="N", help="resize images to N x N (N*N inputs)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's)")
+    add_device_argument(parser)
     add_run_arguments(parser, resumable=True)
     parser.set_defaults(func=run)
 
 
 # Options that may differ when resuming: where the data is and how many threads do not change the numbers.
-MACHINE_OPTIONS = ("data_dir", "threads")
+MACHINE_OPTIONS = ("data_dir", "threads", "device")
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -114,10 +115,14 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
     load_seconds = load_timer.stop()
     num_inputs = math.prod(train_iter.tensors[0].shape[1:]) if args.resize is None else args.resize**2
     model = build_model(args, num_inputs)
+    device = resolve_device(args.device)
+    if device.type != "cpu":
+        train_iter.to(device), test_iter.to(device), model.to(device)
     print(
         f"softmax regression ({args.impl}) on Fashion-MNIST: {train_iter.num_examples} train / "
         f"{test_iter.num_examples} test images, {num_inputs} inputs, batch {args.batch_size}, lr {args.lr}, "
-        f"seed {args.seed}, {torch.get_num_threads()} threads; data loaded in {load_seconds:.2f} s",
+        f"seed {args.seed}, {f'{torch.get_num_threads()} threads' if device.type == 'cpu' else device}; "
+        f"data loaded in {load_seconds:.2f} s",
         file=out,
     )
     run_dir = resumed or Run.create("softmax", _config(args), args.out)
@@ -191,7 +196,7 @@ def _write_figures(run_dir: Run, history: History, model, test_iter: ArrayLoader
     from linear_nets.plotting import plot_history, save_figure, show_predictions  # pyplot only once needed
 
     save_figure(plot_history(history, ylim=(0.3, 0.9)), run_dir.path / "curves")
-    images, labels, predicted = predict(model.net, test_iter, n=18)
+    images, labels, predicted = (t.cpu() for t in predict(model.net, test_iter, n=18))
     figure = show_predictions(images, get_fashion_mnist_labels(labels), get_fashion_mnist_labels(predicted), num_rows=2)
     save_figure(figure, run_dir.path / "predictions.png")
 

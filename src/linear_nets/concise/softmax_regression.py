@@ -77,3 +77,8 @@ class SoftmaxRegression:
         with torch.no_grad():
             self.net[1].weight.copy_(tensors["W"].T)
             self.net[1].bias.copy_(tensors["b"])
+
+    def to(self, device: torch.device | str) -> SoftmaxRegression:
+        """Move the network to `device`; the optimiser keeps working (it holds the same parameter objects)."""
+        self.net.to(device)
+        return self

@@ -84,7 +84,9 @@ class ArrayLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         n, bs = self.num_examples, self.batch_size
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        order = None
+        if self.shuffle:  # drawn on the CPU generator (reproducible anywhere), used where the data lives
+            order = torch.randperm(n, generator=self.generator).to(self.tensors[0].device)
         stop = n - n % bs if self.drop_last else n
         for start in range(0, stop, bs):
             if order is None:
@@ -94,6 +96,17 @@ class ArrayLoader:
                 index = order[start : start + bs]
                 batch = tuple(t.index_select(0, index) for t in self.tensors)
             yield (self._prepare(batch[0]), *batch[1:])
+
+    def to(self, device: torch.device | str) -> ArrayLoader:
+        """Move the data to `device` (e.g. "cuda") in place, like `nn.Module.to`; return the loader.
+
+        Example:
+            >>> loader = ArrayLoader((torch.zeros(4, 2), torch.zeros(4)), batch_size=2).to("cpu")
+            >>> loader.tensors[0].device.type
+            'cpu'
+        """
+        self.tensors = tuple(t.to(device) for t in self.tensors)
+        return self
 
     def _prepare(self, X: Tensor) -> Tensor:
         if X.dtype == torch.uint8:

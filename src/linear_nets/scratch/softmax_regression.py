@@ -63,6 +63,12 @@ class WeightsAndBias:
             self.W.copy_(tensors["W"])
             self.b.copy_(tensors["b"])
 
+    def to(self, device: torch.device | str) -> WeightsAndBias:
+        """Move the parameters to `device` (keeping their memory layout and `requires_grad`); return the model."""
+        self.W = self.W.detach().to(device).requires_grad_(self.W.requires_grad)
+        self.b = self.b.detach().to(device).requires_grad_(self.b.requires_grad)
+        return self
+
 
 class SoftmaxRegression(WeightsAndBias):
     """softmax(XW + b) from scratch: `train(model.net, ..., model.loss, num_epochs, model.updater)`.
