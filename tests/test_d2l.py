@@ -93,7 +93,7 @@ def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(d2l, "_figures_saved", {})
     yield tmp_path
-    plotting._pyplot().close("all")
+    plotting.pyplot().close("all")
 
 
 def blobs(n: int = 600, d: int = 20, classes: int = 10, seed: int = 0, shuffle_labels: bool = False):

@@ -80,7 +80,7 @@ def test_set_figsize_sets_the_default_size_of_later_figures():
     with matplotlib.rc_context():
         plotting.set_figsize((2.0, 1.0))
         assert tuple(plotting.plot([1, 2], [3, 4]).figure.get_size_inches()) == (3.5, 2.5)  # plot's own default
-        assert tuple(plotting._pyplot().figure().get_size_inches()) == (2.0, 1.0)
+        assert tuple(plotting.pyplot().figure().get_size_inches()) == (2.0, 1.0)
 
 
 def test_plot_draws_on_given_axes_and_rejects_mismatched_series():
@@ -268,7 +268,7 @@ def test_importing_the_package_leaves_pyplot_alone_and_picks_agg_without_display
     code = (
         "import sys, linear_nets, linear_nets.plotting, linear_nets.training\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
-        "import matplotlib; from linear_nets import plotting; plotting._pyplot(); print(matplotlib.get_backend())"
+        "import matplotlib; from linear_nets import plotting; plotting.pyplot(); print(matplotlib.get_backend())"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "DISPLAY", "WAYLAND_DISPLAY")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

@@ -137,7 +137,7 @@ BOOK_EXPECTATIONS = {"train_loss": 0.5, "train_acc": 0.7, "test_acc": 0.7}
 def __getattr__(name: str) -> Any:
     """`d2l.plt`: pyplot, imported at first use (with Agg chosen when there is no display)."""
     if name == "plt":
-        return plotting._pyplot()
+        return plotting.pyplot()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -337,7 +337,7 @@ def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
     """
     X, y, y_pred = training.predict(net, test_iter, n)
     fig = plotting.show_predictions(X, get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred))
-    if not plotting._in_notebook():
+    if not plotting.in_notebook():
         path = _next_figure_path("predict_ch3")
         plotting.save_figure(fig, path)
         print(f"figure saved to {path}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from linear_nets.plotting import _pyplot, _to_numpy, plot, use_svg_display
+from linear_nets.plotting import _to_numpy, plot, pyplot, use_svg_display
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -24,7 +24,7 @@ NORMAL_PARAMS = ((0.0, 1.0), (0.0, 2.0), (3.0, 1.0))
 
 def _figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (3.5, 2.5)) -> tuple[Figure, Any]:
     use_svg_display()
-    fig, axes = _pyplot().subplots(nrows, ncols, figsize=figsize, squeeze=False)
+    fig, axes = pyplot().subplots(nrows, ncols, figsize=figsize, squeeze=False)
     return fig, axes.flatten()
 
 

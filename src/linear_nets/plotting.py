@@ -1,7 +1,7 @@
 """Plots that work everywhere: live in Jupyter, in an IDE window, or saved to PNG/SVG from a terminal (d2l 3.1-3.7).
 
 matplotlib's pyplot is imported lazily, at the first plot, never when `linear_nets` is imported: importing pyplot
-picks a GUI backend, which is slow and fails on machines without a display. `_pyplot()` decides the backend once:
+picks a GUI backend, which is slow and fails on machines without a display. `pyplot()` decides the backend once:
 whatever the user or Jupyter chose, else Agg when there is no display.
 
 The book's `Animator` only works inside Jupyter; elsewhere it prints "<Figure size 350x250 with 1 Axes>". Ours picks
@@ -48,7 +48,7 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     """Import pyplot, choosing Agg first when nobody chose a backend and there is no display."""
     if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND") and not _has_display():
         import matplotlib
@@ -59,7 +59,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
     """True inside a Jupyter kernel (an IPython shell with a kernel), False in a terminal, IDE or plain IPython."""
     ipython = sys.modules.get("IPython")  # a kernel has always imported it; never import it ourselves
     shell = ipython.get_ipython() if ipython is not None else None
@@ -84,7 +84,7 @@ def _interactive_backend() -> bool:
 
 def use_svg_display() -> None:
     """Draw Jupyter's inline figures as SVG, sharp at any zoom (d2l). Does nothing outside a Jupyter kernel."""
-    if not _in_notebook():
+    if not in_notebook():
         return
     try:
         from matplotlib_inline import backend_inline
@@ -96,7 +96,7 @@ def use_svg_display() -> None:
 def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
     """Set matplotlib's default figure size in inches for figures made afterwards (d2l; a global setting)."""
     use_svg_display()
-    _pyplot().rcParams["figure.figsize"] = figsize
+    pyplot().rcParams["figure.figsize"] = figsize
 
 
 def set_axes(
@@ -171,7 +171,7 @@ def plot(
     """
     if axes is None:
         use_svg_display()
-        _, axes = _pyplot().subplots(figsize=figsize)
+        _, axes = pyplot().subplots(figsize=figsize)
     if hasattr(X, "detach") or hasattr(X, "ndim"):
         X = _to_numpy(X)
     if Y is not None and (hasattr(Y, "detach") or hasattr(Y, "ndim")):
@@ -310,8 +310,8 @@ class Animator:
         self.xlim = xlim
         self._last_save = -math.inf
         self._pending = False
-        self.live = _in_notebook() if live is None else live
-        plt = _pyplot()
+        self.live = in_notebook() if live is None else live
+        plt = pyplot()
         # A window needs pyplot's figure manager; otherwise a plain Figure keeps pyplot's global list clean and
         # lets Jupyter's inline backend leave it alone (we display it ourselves).
         self.window = not self.live and _interactive_backend()
@@ -370,7 +370,7 @@ class Animator:
         if self._pending:
             self._write()
         if self.window:
-            _pyplot().close(self.fig)
+            pyplot().close(self.fig)
 
     def __enter__(self) -> Animator:
         return self
@@ -399,7 +399,7 @@ class Animator:
             display.display(display.SVG(buffer.getvalue()))
         elif self.window:
             if not self._shown:
-                _pyplot().show(block=False)
+                pyplot().show(block=False)
                 self._shown = True
             self.fig.canvas.draw_idle()
             self.fig.canvas.flush_events()
@@ -449,7 +449,7 @@ def show_images(
     """
     if num_rows <= 0 or num_cols <= 0:
         raise ValueError(f"num_rows and num_cols must be positive, got {num_rows} x {num_cols}")
-    plt = _pyplot()
+    plt = pyplot()
     figsize = (num_cols * scale, num_rows * scale)
     fig, axes = plt.subplots(num_rows, num_cols, figsize=figsize, squeeze=False)
     axes = axes.flatten()

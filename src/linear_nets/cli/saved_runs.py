@@ -128,9 +128,9 @@ def _format_confusion(matrix: torch.Tensor) -> str:
 
 
 def _save_confusion_figure(matrix: torch.Tensor, path: Path) -> None:
-    from linear_nets.plotting import _pyplot, save_figure
+    from linear_nets.plotting import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
     ax.imshow(matrix.numpy(), cmap="Blues")
     ax.set_xticks(range(len(CLASSES)), CLASSES, rotation=45, ha="right")

@@ -157,7 +157,7 @@ def _finish(run_dir: Run, w: torch.Tensor, b: torch.Tensor, true_w: torch.Tensor
     """Write the model, the loss curve (SGD only) and the summary; print where they are."""
     run_dir.save_model({"w": w, "b": b.reshape(())}, {"model": "linreg", "solver": args.solver, "impl": args.impl})
     if losses:
-        from linear_nets.plotting import plot, save_figure  # pyplot only once needed
+        from linear_nets.plotting import plot, pyplot, save_figure  # pyplot only once needed
 
         axes = plot(
             [r["epoch"] for r in losses],
@@ -167,6 +167,7 @@ def _finish(run_dir: Run, w: torch.Tensor, b: torch.Tensor, true_w: torch.Tensor
             yscale="log",
         )
         save_figure(axes.figure, run_dir.path / "curves")
+        pyplot().close(axes.figure)
     run_dir.write_summary(
         {
             "estimated_w": w.tolist(),

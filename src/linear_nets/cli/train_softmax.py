@@ -193,12 +193,14 @@ def _resumed_args(resumed: Run, given: argparse.Namespace) -> argparse.Namespace
 
 def _write_figures(run_dir: Run, history: History, model, test_iter: ArrayLoader) -> None:
     """curves.png/.svg from the history and predictions.png of the first 18 test images."""
-    from linear_nets.plotting import plot_history, save_figure, show_predictions  # pyplot only once needed
+    from linear_nets.plotting import plot_history, pyplot, save_figure, show_predictions  # pyplot once needed
 
-    save_figure(plot_history(history, ylim=(0.3, 0.9)), run_dir.path / "curves")
+    curves = plot_history(history, ylim=(0.3, 0.9))
+    save_figure(curves, run_dir.path / "curves")
     images, labels, predicted = (t.cpu() for t in predict(model.net, test_iter, n=18))
-    figure = show_predictions(images, get_fashion_mnist_labels(labels), get_fashion_mnist_labels(predicted), num_rows=2)
-    save_figure(figure, run_dir.path / "predictions.png")
+    grid = show_predictions(images, get_fashion_mnist_labels(labels), get_fashion_mnist_labels(predicted), num_rows=2)
+    save_figure(grid, run_dir.path / "predictions.png")
+    pyplot().close(curves), pyplot().close(grid)  # a long-lived process (tests, notebooks) keeps no open figures
 
 
 def _print_summary(out: TextIO, summary: dict, run_dir: Run) -> None:

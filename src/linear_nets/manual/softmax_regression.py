@@ -38,7 +38,7 @@ def logit_gradient(logits: Tensor, y: Tensor, *, probs: Tensor | None = None) ->
         probs = stable_softmax(logits)
     G = probs
     # subtracting onehot(y) touches one entry per row: scatter -1 there instead of building the one-hot matrix
-    G.scatter_add_(1, y.unsqueeze(1), torch.full((y.shape[0], 1), -1.0, dtype=G.dtype))
+    G.scatter_add_(1, y.unsqueeze(1), torch.full((y.shape[0], 1), -1.0, dtype=G.dtype, device=G.device))
     return G.div_(y.shape[0])
 
 
