@@ -175,6 +175,23 @@ class Standardized:
     def std(self) -> Tensor:
         return self.standardizer.std
 
+    def state_tensors(self) -> dict[str, Tensor]:
+        """The wrapped model's tensors plus `mean` and `std`: what a checkpoint or model file saves."""
+        return {**self.model.state_tensors(), "mean": self.mean.detach(), "std": self.std.detach()}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Copy saved tensors in place: the model's, and the standardisation's `mean` and `std`."""
+        self.model.load_state_tensors({k: v for k, v in tensors.items() if k not in ("mean", "std")})
+        with torch.no_grad():
+            self.standardizer.mean.copy_(tensors["mean"])
+            self.standardizer.std.copy_(tensors["std"])
+
+    def to(self, device: torch.device | str) -> Standardized:
+        """Move the model and the statistics to `device`; return the wrapper."""
+        self.model.to(device)
+        self.standardizer.to(device)
+        return self
+
 
 def parameters(model: object) -> list[Tensor]:
     """The trainable tensors of any softmax model here: `net.parameters()` (concise) or `[W, b]` (scratch, manual)."""

@@ -1,0 +1,79 @@
+"""`linear-nets tune softmax`: the table, the choice, the same numbers for the same seed, one-line errors."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import linear_nets.data.fashion_mnist as fm
+from linear_nets.cli import main
+
+
+@pytest.fixture
+def fixture_data(tmp_path, make_fashion_mnist, monkeypatch):
+    """A 100 + 20 image Fashion-MNIST look-alike (10 per class in train) that the package accepts as the real one."""
+    data = tmp_path / "data"
+    monkeypatch.setattr(fm, "FACTS", make_fashion_mnist(data, n_train=100, n_test=20))
+    monkeypatch.chdir(tmp_path)
+    return data
+
+
+def tune(data, *extra: str) -> list[str]:
+    argv = ["tune", "softmax", "--lr", "0.01,0.1", "--weight-decay", "0,0.001", "--epochs", "2"]
+    return [*argv, "--val-fraction", "0.2", "--data-dir", str(data), *extra]
+
+
+def test_prints_a_row_per_configuration_and_the_choice(fixture_data, capsys):
+    assert main(tune(fixture_data)) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith("tuning softmax regression (concise, momentum, cosine schedule, standardized)")
+    assert "80 train / 20 validation images" in lines[0]  # 20% of each class held out
+    assert lines[1].split() == ["lr", "wd", "batch", "best", "epoch", "val", "acc", "seconds"]
+    rows = [line.split() for line in lines[2:6]]
+    assert sorted((r[0], r[1]) for r in rows) == [("0.01", "0"), ("0.01", "0.001"), ("0.1", "0"), ("0.1", "0.001")]
+    best_acc = max(float(r[4]) for r in rows)
+    tied = {f"chosen: lr {r[0]}, weight decay {r[1]}, batch 256" for r in rows if float(r[4]) == best_acc}
+    assert lines[6].split(" (best epoch")[0] in tied  # ties go to the faster fit
+    assert lines[6].endswith(f"validation accuracy {best_acc:.4f}")
+    assert lines[7].startswith("train it: linear-nets train softmax --optimizer momentum")
+    assert err == ""
+    assert os.listdir(".") == ["data"]  # nothing written
+
+
+def test_same_seed_same_table(fixture_data, capsys):
+    def rows(seed: str) -> list[list[str]]:
+        assert main(tune(fixture_data, "--seed", seed)) == 0
+        return [line.split()[:5] for line in capsys.readouterr().out.splitlines()[2:6]]
+
+    assert rows("3") == rows("3")
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--val-fraction", "1"], "--val-fraction must lie strictly between 0 and 1, got 1"),
+        (["--val-fraction", "0"], "--val-fraction must lie strictly between 0 and 1, got 0"),
+        (["--weight-decay", "-0.1"], "--weight-decay values must be >= 0, got -0.1"),
+        (["--lr", "0,0.1"], "--lr values must be positive, got 0"),
+        (["--batch-size", "0"], "--batch-size values must be positive integers"),
+        (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
+    ],
+)
+def test_bad_values_print_one_line_and_exit_2(fixture_data, capsys, flags, message):
+    argv = ["tune", "softmax", *flags, "--data-dir", str(fixture_data)]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"linear-nets: error: {message}\n" or (err.count("\n") == 1 and message in err)
+    assert os.listdir(".") == ["data"]
+
+
+@pytest.mark.needs_data
+def test_tunes_on_the_real_data(capsys):
+    argv = ["tune", "softmax", "--lr", "0.01", "--weight-decay", "0", "--epochs", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "54000 train / 6000 validation images" in out
+    assert float(out.splitlines()[2].split()[4]) > 0.8
