@@ -27,6 +27,13 @@ def isolated_cache(tmp_path_factory, monkeypatch, request):
         pytest.skip(f"needs the real Fashion-MNIST in {REAL_DATA}")
 
 
+@pytest.fixture(autouse=True)
+def work_in_a_scratch_dir(tmp_path_factory, monkeypatch):
+    """Run every test (and its subprocesses) in an empty directory, so run directories and figures written to
+    relative paths never land in the repository."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def _sha256_decompressed(path: Path) -> str:
     """Independent of the package: hash the file's bytes, gunzipped when it is gzipped."""
     data = path.read_bytes()
