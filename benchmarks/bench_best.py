@@ -44,7 +44,9 @@ OURS: dict[str, SoftmaxConfig] = {
     "book + standardise": replace(PRESETS["book"], standardize=True),
     "book + standardise + val. split, best epoch of 15": replace(PRESETS["book"], standardize=True, epochs=15),
     "preset best": BEST,
-    "best, manual (hand-derived gradient, plain SGD)": replace(BEST, impl="manual", optimizer="sgd", lr=0.05),
+    "best, manual (hand-derived gradient, plain SGD)": replace(
+        BEST, impl="manual", optimizer="sgd", schedule="constant", lr=0.05
+    ),
     "best, Adam": replace(BEST, optimizer="adam", lr=1e-3),
     "L-BFGS full batch, 100 iterations, standardised": SoftmaxConfig(
         optimizer="lbfgs", lr=1.0, epochs=10, weight_decay=1e-3, standardize=True

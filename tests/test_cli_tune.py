@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
+from safetensors.torch import load_file
 
 import linear_nets.data.fashion_mnist as fm
 from linear_nets.cli import main
+from linear_nets.tuning import PRESETS
 
 
 @pytest.fixture
@@ -77,3 +80,67 @@ def test_tunes_on_the_real_data(capsys):
     out = capsys.readouterr().out
     assert "54000 train / 6000 validation images" in out
     assert float(out.splitlines()[2].split()[4]) > 0.8
+
+
+# --- the same flags on `linear-nets train softmax` ----------------------------------------------------------------
+
+
+def train_softmax(data, *extra: str) -> list[str]:
+    return ["train", "softmax", "--epochs", "3", "--batch-size", "16", "--data-dir", str(data), "--out", "run", *extra]
+
+
+def test_train_with_a_validation_split_scores_the_test_set_once_with_the_best_epoch(fixture_data, capsys):
+    argv = train_softmax(fixture_data, "--val-fraction", "0.2", "--standardize", "--weight-decay", "0.001")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "80 train / 20 test images" in out
+    assert "val acc" in out.splitlines()[1]
+    val_accs = [float(line.split()[3]) for line in out.splitlines() if line.strip()[:1].isdigit()]
+    summary = json.loads((fixture_data.parent / "run" / "summary.json").read_text())
+    assert summary["val_accuracy"] == pytest.approx(max(val_accs), abs=1e-4)
+    assert summary["best_epoch"] == 1 + val_accs.index(max(val_accs))
+    assert f"test accuracy   {summary['test_accuracy']:.4f}" in out
+    saved = load_file(fixture_data.parent / "run" / "model.safetensors")
+    assert {"mean", "std"} <= set(saved)  # the standardisation is stored with the model
+    assert saved["std"].min() >= 0.01
+
+
+def test_early_stopping_stops_and_the_preset_sets_every_flag(fixture_data, capsys):
+    assert main(train_softmax(fixture_data, "--preset", "best", "--epochs", "1")) == 0
+    out = capsys.readouterr().out
+    best = PRESETS["best"]
+    assert f"batch {best.batch_size}, lr {best.lr}" in out  # the preset overrides --batch-size 16 and --epochs 1
+    config = json.loads((fixture_data.parent / "run" / "config.json").read_text())["args"]
+    assert (config["optimizer"], config["schedule"], config["standardize"]) == (best.optimizer, best.schedule, True)
+    assert config["early_stopping"] == best.patience and config["val_fraction"] == 0.1
+    epochs = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(epochs) <= best.epochs
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--val-fraction", "1.5"], "--val-fraction must lie strictly between 0 and 1, got 1.5"),
+        (["--val-fraction", "0"], "--val-fraction must lie strictly between 0 and 1, got 0"),
+        (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0, got -1"),
+        (["--optimizer", "rmsprop"], "unknown --optimizer 'rmsprop': choose one of sgd, momentum, adam"),
+        (["--optimizer", "lbfgs"], "--optimizer lbfgs is full-batch"),
+        (["--schedule", "linear"], "unknown --schedule 'linear'"),
+        (["--preset", "fastest"], "unknown --preset 'fastest': choose one of book, best"),
+        (["--early-stopping", "3"], "--early-stopping needs a validation split: add --val-fraction"),
+        (["--impl", "manual", "--optimizer", "adam"], "--optimizer and --schedule need --impl concise"),
+    ],
+)
+def test_train_bad_values_print_one_line_and_exit_2(fixture_data, capsys, flags, message):
+    assert main(train_softmax(fixture_data, *flags)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("linear-nets: error: ") and message in err
+    assert not os.path.exists("run")  # nothing half-written
+
+
+def test_evaluate_reloads_a_standardized_run(fixture_data, capsys):
+    assert main(train_softmax(fixture_data, "--val-fraction", "0.2", "--standardize", "--epochs", "2")) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "run", "--data-dir", str(fixture_data)]) == 0
+    summary = json.loads((fixture_data.parent / "run" / "summary.json").read_text())
+    assert f"{summary['test_accuracy']:.4f}" in capsys.readouterr().out  # the mean and std were loaded, not 0 and 1

@@ -87,10 +87,12 @@ def test_split_refuses_to_leave_a_part_empty():
 def test_standardizer_statistics_match_numpy_and_floor_the_std():
     images, _ = toy_images(50)
     images[:, 0, 0, 0] = 7  # a constant pixel: its std is 0, floored to EPS
-    s = Standardizer.fit(images, chunk=16)  # several chunks
+    s, Z = Standardizer.fit_transform(images)
     flat = images.reshape(50, -1).numpy().astype(np.float64) / 255
     np.testing.assert_allclose(s.mean.numpy(), flat.mean(axis=0), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(s.std.numpy(), np.maximum(flat.std(axis=0), Standardizer.EPS), rtol=1e-5)
+    torch.testing.assert_close(Z, s(images))  # fit_transform = fit, then transform
+    torch.testing.assert_close(Standardizer.fit(images.float() / 255).std, s.std)  # float input: same statistics
     assert s.std[0] == pytest.approx(Standardizer.EPS)
     z = s(images.float() / 255)
     assert z.shape == (50, 784)
@@ -327,3 +329,17 @@ def test_best_preset_beats_the_book_on_real_data():
     assert torch.bincount(splits.val[1]).tolist() == [600] * 10
     result = fit_softmax(PRESETS["best"], splits)
     assert result.test_accuracy >= 0.84
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_standardized_model_saves_and_loads_its_mean_and_std(impl):
+    images, _ = toy_images(20)
+    model = Standardized(IMPLS[impl](784, 10, generator=torch.Generator().manual_seed(0)), Standardizer.fit(images))
+    tensors = model.state_tensors()
+    assert set(tensors) == {"W", "b", "mean", "std"}
+    fresh = Standardized(IMPLS[impl](784, 10, generator=torch.Generator().manual_seed(9)),
+                         Standardizer(torch.zeros(784), torch.ones(784)))  # fmt: skip
+    fresh.load_state_tensors(tensors)
+    X = images.float() / 255
+    torch.testing.assert_close(fresh.net(X), model.net(X))
+    assert fresh.to("cpu") is fresh and torch.equal(fresh.std, model.std)
