@@ -26,6 +26,8 @@ from linear_nets.errors import ConfigError
 OPTIMIZERS = ("sgd", "momentum", "adam", "lbfgs")
 SCHEDULES = ("constant", "step", "cosine")
 MOMENTUM = 0.9
+LBFGS_ITERS = 10
+"""L-BFGS iterations per `step()`: one "epoch" of full-batch L-BFGS (10 epochs = scikit-learn's max_iter=100)."""
 
 
 def check_weight_decay(weight_decay: float) -> float:
@@ -75,10 +77,12 @@ def make_optimizer(
     if name == "adam":
         return torch.optim.Adam(groups, lr=lr)
     # L-BFGS has one parameter group and no weight_decay option: `fit_softmax` adds (wd / 2) ||W||² to its loss.
+    # One step() runs LBFGS_ITERS iterations (one "epoch"): each call re-evaluates the loss before iterating, so
+    # one iteration per call would pay for an extra full-batch pass every iteration.
     return torch.optim.LBFGS(
         [linear.weight, linear.bias],
         lr=lr,
-        max_iter=1,
+        max_iter=LBFGS_ITERS,
         history_size=10,
         line_search_fn="strong_wolfe",
         tolerance_grad=0.0,

@@ -41,7 +41,6 @@ from linear_nets.training import EpochRecord, History, accuracy, evaluate_accura
 IMPLS = {"scratch": scratch.SoftmaxRegression, "manual": manual.SoftmaxRegression, "concise": concise.SoftmaxRegression}
 NUM_CLASSES = 10
 EVAL_BATCH = 4096  # evaluation needs no gradient: bigger batches, fewer calls
-LBFGS_ITERS = 10  # L-BFGS iterations per "epoch": 10 epochs = scikit-learn's max_iter=100
 
 
 @dataclass(frozen=True)
@@ -280,8 +279,7 @@ def _fit_lbfgs(
     history = History()
     for epoch in range(1, config.epochs + 1):
         timer = Timer()
-        for _ in range(LBFGS_ITERS):
-            optimizer.step(closure)
+        optimizer.step(closure)  # LBFGS_ITERS iterations
         with torch.no_grad():
             logits = linear(X)
             train_loss = model.loss(logits, labels).mean().item()
