@@ -18,6 +18,7 @@ from linear_nets.cli.common import add_device_argument, positive_int, resolve_de
 from linear_nets.data.fashion_mnist import CLASSES, get_fashion_mnist_labels, load_data_fashion_mnist
 from linear_nets.errors import DataError
 from linear_nets.runs import Run, check_state, write_json
+from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.softmax import stable_softmax
 
 
@@ -56,7 +57,7 @@ def probabilities(model, X: torch.Tensor) -> torch.Tensor:
     """Class probabilities: the from-scratch model's net already ends in softmax, the others return logits."""
     with torch.no_grad():
         out = model.net(X)
-    return out if model.__class__.__module__.endswith("scratch.softmax_regression") else stable_softmax(out)
+    return out if isinstance(model, scratch.SoftmaxRegression) else stable_softmax(out)
 
 
 def confusion_matrix(y: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> torch.Tensor:
