@@ -24,6 +24,7 @@ from typing import TextIO
 import torch
 from tqdm import tqdm
 
+from linear_nets.cli import softmax_options as options
 from linear_nets.cli.common import add_device_argument, add_run_arguments, resolve_device
 from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
@@ -56,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="directory holding the four IDX files")
     parser.add_argument("--resize", type=int, default=None, metavar="N", help="resize images to N x N (N*N inputs)")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's)")
+    options.add_arguments(parser)
     add_device_argument(parser)
     add_run_arguments(parser, resumable=True)
     parser.set_defaults(func=run)
@@ -78,7 +80,9 @@ def check_args(args: argparse.Namespace) -> None:
 
 def build_model(args: argparse.Namespace, num_inputs: int):
     """The model `args` describe, initialised from `args.seed` (training) or to be loaded (evaluate, predict)."""
-    return IMPLS[args.impl](num_inputs, NUM_CLASSES, lr=args.lr, generator=torch.Generator().manual_seed(args.seed))
+    generator = torch.Generator().manual_seed(args.seed)
+    model = IMPLS[args.impl](num_inputs, NUM_CLASSES, lr=args.lr, generator=generator, **options.model_options(args))
+    return options.wrap_model(model, args, num_inputs)
 
 
 @dataclass
@@ -106,18 +110,24 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
     resumed = Run.open(args.resume, model="softmax") if args.resume else None
     if resumed is not None:
         args = _resumed_args(resumed, args)
+    args = options.apply_preset(args)
     check_args(args)
+    options.check_options(args)
     out = sys.stdout if out is None else out
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     load_timer = Timer()
     train_iter, test_iter = load_data_fashion_mnist(args.batch_size, args.resize, args.data_dir, seed=args.seed)
+    train_iter, val_iter = options.split_validation(train_iter, args)  # (train_iter, None) without --val-fraction
     load_seconds = load_timer.stop()
     num_inputs = math.prod(train_iter.tensors[0].shape[1:]) if args.resize is None else args.resize**2
     model = build_model(args, num_inputs)
+    options.fit_standardizer(model, train_iter)
     device = resolve_device(args.device)
     if device.type != "cpu":
         train_iter.to(device), test_iter.to(device), model.to(device)
+        if val_iter is not None:
+            val_iter.to(device)
     print(
         f"softmax regression ({args.impl}) on Fashion-MNIST: {train_iter.num_examples} train / "
         f"{test_iter.num_examples} test images, {num_inputs} inputs, batch {args.batch_size}, lr {args.lr}, "
@@ -134,6 +144,9 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
         total=(args.epochs - start + 1) * len(train_iter), unit="batch", leave=False, disable=not sys.stderr.isatty()
     ) as bar:
         table = _Table(out, bar)
+        if val_iter is not None:
+            table.HEADER = table.HEADER.replace("test acc", " val acc")  # the test set is scored once, at the end
+        hooks = options.EpochHooks(args, model, has_val=val_iter is not None)
         timer = Timer()
         # a new run that fails (e.g. diverges) is removed; a resumed one keeps its earlier checkpoints
         cleanup = run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
@@ -142,21 +155,22 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
                 train(
                     model.net,
                     _with_progress(train_iter, bar),
-                    as_one_batch(test_iter),
+                    as_one_batch(val_iter if val_iter is not None else test_iter),
                     model.loss,
                     args.epochs,
                     model.updater,
-                    on_epoch_end=lambda record: table.row(record) or recorder.on_epoch_end(record),
+                    on_epoch_end=lambda record: table.row(record) or recorder.on_epoch_end(record) or hooks(record),
                     start_epoch=start,
                 )
         except KeyboardInterrupt:
             recorder.save_checkpoint()
             raise Interrupted(run_dir, recorder.epochs_done) from None
         train_seconds = timer.stop()
+    best = hooks.finish(as_one_batch(test_iter))  # restores the best epoch under --val-fraction
     history = recorder.history
     _write_figures(run_dir, history, model, test_iter)
     summary = recorder.finish(
-        {"train_seconds": round(train_seconds, 3), "load_seconds": round(load_seconds, 3)},
+        {"train_seconds": round(train_seconds, 3), "load_seconds": round(load_seconds, 3), **best},
         {"model": "softmax", "impl": args.impl, "num_inputs": num_inputs, "classes": NUM_CLASSES},
     )
     _print_summary(out, summary, run_dir)
@@ -209,10 +223,12 @@ def _print_summary(out: TextIO, summary: dict, run_dir: Run) -> None:
         ("epochs", f"{summary['epochs']}"),
         ("train loss", f"{final['train_loss']:.4f}"),
         ("train accuracy", f"{final['train_metric']:.4f}"),
-        ("test accuracy", f"{final['test_metric']:.4f}"),
+        ("test accuracy", f"{summary.get('test_accuracy', final['test_metric']):.4f}"),
         ("training time", f"{summary['train_seconds']:.2f} s"),
         ("run directory", str(run_dir.path)),
     ]
+    if "best_epoch" in summary:  # --val-fraction: the model is the best epoch's, the test set scored once
+        rows[3:3] = [("best epoch", str(summary["best_epoch"])), ("val accuracy", f"{summary['val_accuracy']:.4f}")]
     print("", *(f"{name:<15} {value}" for name, value in rows), sep="\n", file=out)
 
 
