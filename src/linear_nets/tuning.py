@@ -100,7 +100,7 @@ PRESETS: dict[str, SoftmaxConfig] = {
     "best": SoftmaxConfig(
         optimizer="momentum",
         lr=0.01,
-        weight_decay=1e-4,
+        weight_decay=0.0,  # the sweep: 0, 1e-4 and 1e-3 within 0.001 of each other on validation; 0 was best
         batch_size=256,
         epochs=8,
         schedule="cosine",
