@@ -220,7 +220,7 @@ class EarlyStopping:
         >>> w = torch.zeros(1)
         >>> stop = EarlyStopping([w], patience=2)
         >>> for epoch, acc in enumerate([0.5, 0.7, 0.6, 0.65], start=1):
-        ...     w.fill_(epoch)
+        ...     _ = w.fill_(epoch)
         ...     if stop(EpochRecord(epoch, 0.0, None, acc, 0.0)):
         ...         break
         >>> stop.best_epoch, epoch, stop.restore(), w

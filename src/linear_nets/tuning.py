@@ -349,11 +349,6 @@ def tune_softmax(
     return sorted(trials, key=lambda t: (-t.val_accuracy, t.seconds))
 
 
-def config_dict(config: SoftmaxConfig) -> dict:
-    """The configuration as a plain dict (for JSON and tables)."""
-    return asdict(config)
-
-
 def as_flags(config: SoftmaxConfig, base: SoftmaxConfig | None = None) -> str:
     """The `linear-nets train softmax` flags that reproduce `config` (only those that differ from `base`).
 
