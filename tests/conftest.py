@@ -64,6 +64,21 @@ def make_fashion_mnist():
     return make
 
 
+@pytest.fixture
+def install_fake_fashion_mnist(tmp_path, make_fashion_mnist, monkeypatch):
+    """`install(n_train=60, n_test=30) -> data dir`: a small look-alike the package accepts as the real
+    Fashion-MNIST (its facts table patched in), with the test working in `tmp_path`."""
+    import linear_nets.data.fashion_mnist as fm
+
+    def install(n_train: int = 60, n_test: int = 30) -> Path:
+        data = tmp_path / "data"
+        monkeypatch.setattr(fm, "FACTS", make_fashion_mnist(data, n_train=n_train, n_test=n_test))
+        monkeypatch.chdir(tmp_path)
+        return data
+
+    return install
+
+
 class FileServer:
     """An HTTP server on 127.0.0.1 (ephemeral port, own thread) serving `files`; `mode` breaks it on purpose."""
 

@@ -10,7 +10,6 @@ import sys
 import pytest
 import torch
 
-import linear_nets.data.fashion_mnist as fm
 from linear_nets.cli import main
 from linear_nets.cli import train_softmax as cli
 from linear_nets.data.batches import ArrayLoader
@@ -19,12 +18,9 @@ IMPLS = ["scratch", "manual", "concise"]
 
 
 @pytest.fixture
-def fixture_data(tmp_path, make_fashion_mnist, monkeypatch):
+def fixture_data(install_fake_fashion_mnist):
     """A 60 + 30 image Fashion-MNIST look-alike that the package accepts as the real thing."""
-    data = tmp_path / "data"
-    monkeypatch.setattr(fm, "FACTS", make_fashion_mnist(data, n_train=60, n_test=30))
-    monkeypatch.chdir(tmp_path)
-    return data
+    return install_fake_fashion_mnist(n_train=60, n_test=30)
 
 
 def table_rows(stdout: str) -> list[list[str]]:

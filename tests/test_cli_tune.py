@@ -8,18 +8,14 @@ import os
 import pytest
 from safetensors.torch import load_file
 
-import linear_nets.data.fashion_mnist as fm
 from linear_nets.cli import main
 from linear_nets.tuning import PRESETS
 
 
 @pytest.fixture
-def fixture_data(tmp_path, make_fashion_mnist, monkeypatch):
+def fixture_data(install_fake_fashion_mnist):
     """A 100 + 20 image Fashion-MNIST look-alike (10 per class in train) that the package accepts as the real one."""
-    data = tmp_path / "data"
-    monkeypatch.setattr(fm, "FACTS", make_fashion_mnist(data, n_train=100, n_test=20))
-    monkeypatch.chdir(tmp_path)
-    return data
+    return install_fake_fashion_mnist(n_train=100, n_test=20)
 
 
 def tune(data, *extra: str) -> list[str]:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import linear_nets.data.fashion_mnist as fm
 from linear_nets.cli import main
 from linear_nets.cli.common import resolve_device
 from linear_nets.errors import ConfigError
@@ -18,11 +17,8 @@ HAS_CUDA = torch.cuda.is_available()
 
 
 @pytest.fixture
-def fixture_data(tmp_path, make_fashion_mnist, monkeypatch):
-    data = tmp_path / "data"
-    monkeypatch.setattr(fm, "FACTS", make_fashion_mnist(data, n_train=60, n_test=30))
-    monkeypatch.chdir(tmp_path)
-    return data
+def fixture_data(install_fake_fashion_mnist):
+    return install_fake_fashion_mnist()
 
 
 def test_resolve_device():

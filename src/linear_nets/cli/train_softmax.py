@@ -26,19 +26,15 @@ from tqdm import tqdm
 
 from linear_nets.cli import softmax_options as options
 from linear_nets.cli.common import add_device_argument, add_run_arguments, resolve_device
-from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
 from linear_nets.data.fashion_mnist import FACTS, get_fashion_mnist_labels, load_data_fashion_mnist, locate
 from linear_nets.errors import ConfigError
-from linear_nets.manual import softmax_regression as manual
 from linear_nets.recorder import RunRecorder
 from linear_nets.runs import Run, run_config
-from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.timing import Timer
 from linear_nets.training import EpochRecord, History, predict, train
+from linear_nets.tuning import IMPLS, NUM_CLASSES
 
-IMPLS = {"scratch": scratch.SoftmaxRegression, "manual": manual.SoftmaxRegression, "concise": concise.SoftmaxRegression}
-NUM_CLASSES = 10
 EVAL_BATCH_BYTES = 256 << 20  # the float test set as one batch: 31 MB at 28 x 28
 
 
