@@ -1,0 +1,22 @@
+"""The command line as a whole: a closed output pipe ends quietly, `python -m linear_nets` runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_output_into_a_closed_pipe_exits_quietly():
+    # `linear-nets train linreg | head -1`: head exits after one line; no traceback may reach the terminal
+    script = "import sys; from linear_nets.cli import main; sys.exit(main(['train', 'linreg', '--epochs', '3']))"
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert first.startswith(b"linreg:") and "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_version_and_module_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "linear_nets", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("linear-nets ")
