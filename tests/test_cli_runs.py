@@ -153,3 +153,30 @@ def test_bad_input_is_one_line_and_writes_nothing(uninterrupted, tmp_path, monke
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("linear-nets: error: ") and fragment in err
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def test_evaluate_a_linreg_run_regenerates_its_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "linreg", "--loss", "squared", "--seed", "3", "--out", "lr"]) == 0
+    summary = json.loads(Path("lr/summary.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", "lr"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    loss = float(lines[1].rsplit(": ", 1)[1])
+    assert loss == pytest.approx(summary["final_train_loss"], rel=1e-3)  # the same data, regenerated from the seed
+    assert float(lines[3].rsplit(": ", 1)[1]) == pytest.approx(summary["error_b"], abs=1e-5)
+
+
+def test_read_image_scales_uint8_formats_by_type_not_value(tmp_path):
+    from matplotlib import image as mpimg
+
+    from linear_nets.cli.saved_runs import read_image
+
+    dark = np.zeros((28, 28, 3), dtype=np.uint8)
+    dark[10:18, 10:18] = 1  # a JPEG this dark has its maximum at 1 / 255, not 1.0
+    mpimg.imsave(tmp_path / "dark.png", dark)
+    png = read_image(tmp_path / "dark.png", 28)
+    assert png.shape == (1, 28, 28) and 0 < png.max().item() < 0.02
+    mpimg.imsave(tmp_path / "dark.jpg", dark)
+    jpeg = read_image(tmp_path / "dark.jpg", 28)
+    assert 0 < jpeg.max().item() < 0.05

@@ -17,6 +17,7 @@ import torch
 from linear_nets.cli.common import add_device_argument, positive_int, resolve_device
 from linear_nets.data.fashion_mnist import CLASSES, get_fashion_mnist_labels, load_data_fashion_mnist
 from linear_nets.errors import DataError
+from linear_nets.losses import squared_loss
 from linear_nets.runs import Run, check_state, write_json
 from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.softmax import stable_softmax
@@ -111,9 +112,9 @@ def _evaluate_linreg(run: Run) -> int:
     if tensors["w"].shape != true_w.shape:
         raise DataError(f"{run.path}: model has {tensors['w'].numel()} weights but the run's data has {len(true_w)}")
     w, b = tensors["w"].to(torch.float64), tensors["b"].to(torch.float64)
-    residual = X.double() @ w + b - y.double().reshape(-1)
+    loss = squared_loss(X.double() @ w + b, y.double()).mean()
     print(f"{run.path}: linear regression on its {len(y)} synthetic examples (seed {args.seed})")
-    print(f"mean squared loss (y_hat - y)^2 / 2: {(residual**2 / 2).mean().item():.6g}")
+    print(f"mean squared loss (y_hat - y)^2 / 2: {loss.item():.6g}")
     print(f"error in estimating w: {(true_w.double() - w).tolist()}")
     print(f"error in estimating b: {args.true_b - b.item():.6g}")
     return 0
@@ -153,13 +154,13 @@ def read_image(path: str | Path, side: int) -> torch.Tensor:
     from matplotlib import image as mpimg
 
     try:
-        pixels = np.asarray(mpimg.imread(path), dtype=np.float32)
+        raw = mpimg.imread(path)
     except FileNotFoundError:
         raise DataError(f"image {path} does not exist") from None
     except Exception as exc:  # PIL/matplotlib raise many types for unreadable files
         raise DataError(f"image {path} cannot be read as an image: {exc}") from None
-    if pixels.dtype.kind != "f" or pixels.max() > 1.0:
-        pixels = pixels / 255.0
+    # PNGs come back as floats in [0, 1], other formats (JPEG) as uint8 in [0, 255]: decide by type, not by value
+    pixels = raw.astype(np.float32) / 255.0 if raw.dtype == np.uint8 else np.asarray(raw, dtype=np.float32)
     if pixels.ndim == 3:
         pixels = pixels[..., :3].mean(axis=2)
     if pixels.ndim != 2 or min(pixels.shape) < 1:
