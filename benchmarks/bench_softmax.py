@@ -12,7 +12,7 @@ computed every epoch, as d2l's `train_ch3` does. Timed (median of `--repeats`, o
   - (c) the book's per-sample loading: a `torch.utils.data.Dataset` turning each uint8 image into a float tensor
     in `__getitem__`, batched by a `DataLoader` with 0 and with 4 workers, feeding the concise model through the
     same loop (slow: one repeat each);
-  - an ablation: the manual implementation with each speed change undone, one at a time.
+  - an ablation: the manual and concise implementations with each speed change undone, one at a time.
 Prints markdown tables and the machine, and replaces the "## Softmax regression" sections of RESULTS.md.
 
 Run: .venv/bin/python benchmarks/bench_softmax.py [--repeats 3] [--no-write] [--skip-dataloader] [--skip-ablation]
@@ -171,7 +171,7 @@ def dataloader_run(train_set: FashionMNIST, test_set: FashionMNIST, workers: int
     return history.epochs[-1].test_metric
 
 
-# --- the ablation: the manual implementation with one speed change undone -------------------------------------------
+# --- the ablation: the manual and concise implementations with one speed change undone ------------------------------
 
 
 class AdvancedIndexLoader(ArrayLoader):
@@ -229,6 +229,39 @@ def per_batch_dispatch_train_epoch(net, train_iter, loss, updater, metric=accura
     return loss_sum.item() / count, metric_sum.item() / count
 
 
+def mean_backward_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1):
+    """Our loop with the book's `l.mean().backward()` (a mean and its backward node per batch), not `LossSeed`."""
+    totals = training._Totals(metric)
+    for X, y in train_iter:
+        y_hat = net(X)
+        batch_loss = loss(y_hat, y)
+        updater.zero_grad(set_to_none=True)
+        batch_loss.mean().backward()
+        updater.step()
+        totals.add(y_hat.detach(), y, batch_loss.detach())
+    return totals.means()
+
+
+class ForeachConcise(ConciseSoftmaxRegression):
+    """`torch.optim.SGD` as torch defaults it: the update batched into foreach kernels."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for group in self.updater.param_groups:
+            group["foreach"] = None
+
+
+class UncheckedConcise(ConciseSoftmaxRegression):
+    """No input-shape hook and no label check per batch: what the validation at the door costs (kept)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.net._forward_pre_hooks.clear()
+
+    def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.cross_entropy(y_hat, y)
+
+
 def d2l_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1):
     """d2l's `train_epoch_ch3`: an `Accumulator` of Python floats, so three `.item()` reads per batch."""
     totals = Accumulator(3)
@@ -261,6 +294,52 @@ def ablation_run(
     finally:
         training.train_epoch = original
     return history.epochs[-1].test_metric
+
+
+def ablation_table(train_set: FashionMNIST, test_set: FashionMNIST, seeds: range) -> str:
+    """Time each implementation as shipped and with one change undone, interleaved per seed; a markdown table."""
+    M, C = ManualSoftmaxRegression, ConciseSoftmaxRegression
+    variants = [  # (implementation, what, the change to `ablation_run`'s defaults); "as shipped" first
+        ("manual", "manual, as shipped", {"model_class": M}),
+        ("manual", "batch gathered with `t[index]` instead of `index_select`", {"loader_class": AdvancedIndexLoader}),
+        ("manual", "W row-major: O = X W and Xᵀ G in the book's layout", {"model_class": RowMajorManual}),
+        ("manual", "loss and gradient each compute softmax(O)", {"model_class": SeparatePassesManual}),
+        ("manual", "test set in 40 batches of 256 instead of one", {"one_test_batch": False}),
+        ("manual", "loop as before: updater kind and sums per batch", {"epoch_fn": per_batch_dispatch_train_epoch}),
+        ("manual", "d2l's loop: `Accumulator` of floats, `.item()` per batch", {"epoch_fn": d2l_train_epoch}),
+        ("concise", "concise, as shipped", {"model_class": C}),
+        ("concise", "`l.mean().backward()` instead of `l.backward(1/n)`", {"epoch_fn": mean_backward_train_epoch}),
+        ("concise", "`torch.optim.SGD` with torch's default foreach kernels", {"model_class": ForeachConcise}),
+        (
+            "concise",
+            "both of the above undone (concise before these two changes)",
+            {"model_class": ForeachConcise, "epoch_fn": mean_backward_train_epoch},
+        ),
+        ("concise", "no input and label checks per batch (for comparison; kept)", {"model_class": UncheckedConcise}),
+    ]
+    timings = {what: Timing() for _, what, _ in variants}
+    for seed in seeds:  # interleaved, so a slow phase of the machine spreads over every row
+        for impl, what, change in variants:
+            kwargs = {"model_class": M if impl == "manual" else C, "loader_class": ArrayLoader, **change}
+            timings[what].time(
+                lambda kw=kwargs, s=seed: ablation_run(train_set=train_set, test_set=test_set, seed=s, **kw)
+            )
+    threads = torch.get_num_threads()
+    if threads > 1:
+        what = f"manual: 1 torch thread instead of {threads} (through the CLI)"
+        variants.append(("manual", what, {}))
+        timings[what] = Timing()
+        for seed in seeds:
+            timings[what].time(lambda seed=seed: cli_run("manual", seed, ("--threads", "1")))
+        torch.set_num_threads(threads)
+    lines = ["| implementation (train() directly) | seconds (median) | vs as shipped |", "|---|---:|---:|"]
+    for impl, what, _ in variants:
+        shipped = timings[f"{impl}, as shipped"].seconds
+        lines.append(f"| {what} | {timings[what].seconds:.3f} | {timings[what].seconds - shipped:+.3f} s |")
+    return (
+        "Each row undoes one change; the difference is what that change buys in that implementation "
+        f"(same recipe, median of {len(seeds)}, rows interleaved per seed).\n\n" + "\n".join(lines) + "\n\n" + NOTES
+    )
 
 
 # --- report ---------------------------------------------------------------------------------------------------------
@@ -345,38 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = [(SECTION, body)]
 
     if not args.skip_ablation:
-        M, L = ManualSoftmaxRegression, ArrayLoader
-        variants = [
-            ("manual, as shipped", {}),
-            ("batch gathered with `t[index]` instead of `index_select`", {"loader_class": AdvancedIndexLoader}),
-            ("W row-major: O = X W and Xᵀ G in the book's layout", {"model_class": RowMajorManual}),
-            ("loss and gradient each compute softmax(O)", {"model_class": SeparatePassesManual}),
-            ("test set in 40 batches of 256 instead of one", {"one_test_batch": False}),
-            ("loop as before: updater kind and sums per batch", {"epoch_fn": per_batch_dispatch_train_epoch}),
-            ("d2l's loop: `Accumulator` of floats, `.item()` per batch", {"epoch_fn": d2l_train_epoch}),
-        ]
-        timings = []
-        for what, change in variants:
-            kwargs = {"model_class": M, "loader_class": L, **change}
-            t = Timing()
-            for seed in seeds:
-                t.time(lambda kw=kwargs, s=seed: ablation_run(train_set=train_set, test_set=test_set, seed=s, **kw))
-            timings.append((what, t))
-        threads = torch.get_num_threads()
-        if threads > 1:
-            one_thread = Timing()
-            for seed in seeds:
-                one_thread.time(lambda seed=seed: cli_run("manual", seed, ("--threads", "1")))
-            torch.set_num_threads(threads)
-            timings.append((f"1 torch thread instead of {threads} (through the CLI)", one_thread))
-        reference = timings[0][1].seconds
-        lines = ["| manual implementation (train() directly) | seconds (median) | vs as shipped |", "|---|---:|---:|"]
-        for what, t in timings:
-            lines.append(f"| {what} | {t.seconds:.3f} | {t.seconds - reference:+.3f} s |")
-        ablation = (
-            "Each row undoes one change; the difference is what that change buys in the manual implementation "
-            f"(same recipe, median of {args.repeats}).\n\n" + "\n".join(lines) + "\n\n" + NOTES
-        )
+        ablation = ablation_table(train_set, test_set, seeds)
         print("\n" + ablation)
         sections.append((ABLATION_SECTION, ablation))
 

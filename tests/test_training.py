@@ -13,6 +13,7 @@ from linear_nets.training import (
     EpochRecord,
     GradientStep,
     History,
+    LossSeed,
     accuracy,
     evaluate_accuracy,
     predict,
@@ -105,6 +106,33 @@ def test_callable_updater_gets_the_batch_size_and_the_gradient_of_the_summed_los
     W0 = torch.zeros(5, 3, requires_grad=True)
     per_example_ce(X[:20] @ W0, y[:20]).sum().backward()
     torch.testing.assert_close(seen[0][1], W0.grad)
+
+
+@pytest.mark.parametrize("mean", [True, False])
+def test_loss_seed_gives_bit_for_bit_the_gradients_of_mean_and_sum(mean):
+    rng = torch.Generator().manual_seed(0)
+    seed = LossSeed(mean=mean)
+    for n in [1, 3, 7, 96, 97, 255, 256, *torch.randint(1, 1000, (20,), generator=rng).tolist()]:
+        X, y = torch.randn(n, 5, generator=rng) * 10, torch.randint(0, 3, (n,), generator=rng)
+        shape = (n,) if n % 2 else (n, 1)  # per-example losses as a vector, or a column as linreg's are
+        ours, reference = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+        reference.load_state_dict(ours.state_dict())
+        ours_losses = per_example_ce(ours(X), y).reshape(shape)
+        ours_losses.backward(seed(ours_losses))
+        losses = per_example_ce(reference(X), y).reshape(shape)
+        (losses.mean() if mean else losses.sum()).backward()
+        assert torch.equal(ours.weight.grad, reference.weight.grad), n
+        assert torch.equal(ours.bias.grad, reference.bias.grad), n
+
+
+def test_a_loss_reduced_to_one_number_is_refused_before_any_update():
+    X, y = classification_data()
+    net = torch.nn.Linear(5, 3)
+    before = net.weight.detach().clone()
+    mean_loss = torch.nn.CrossEntropyLoss()  # reduction='mean': the epoch's mean loss would be off by n
+    with pytest.raises(ConfigError, match=r"one value per example .*reduction='none'.*got a single number"):
+        train_epoch(net, ArrayLoader((X, y), batch_size=10), mean_loss, torch.optim.SGD(net.parameters(), lr=0.5))
+    assert torch.equal(net.weight, before)
 
 
 def test_gradient_step_is_a_protocol_and_other_updaters_are_refused():

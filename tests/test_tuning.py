@@ -139,7 +139,13 @@ def test_train_stops_when_the_callback_returns_true():
     net = torch.nn.Linear(2, 2)
     it = ArrayLoader((X, y), 8)
     h = train(
-        net, it, it, F.cross_entropy, 10, torch.optim.SGD(net.parameters(), lr=0.1), on_epoch_end=lambda r: r.epoch == 3
+        net,
+        it,
+        it,
+        torch.nn.CrossEntropyLoss(reduction="none"),
+        10,
+        torch.optim.SGD(net.parameters(), lr=0.1),
+        on_epoch_end=lambda r: r.epoch == 3,
     )
     assert [r.epoch for r in h.epochs] == [1, 2, 3]
 
@@ -235,6 +241,26 @@ def test_each_optimizer_trains_a_small_problem(optimizer, lr):
     first = result.history.epochs[0].train_loss
     assert result.history.epochs[-1].train_loss < first
     assert result.val_accuracy > 0.9 and result.test_accuracy > 0.9
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_optimizers_take_the_per_tensor_path_with_the_same_arithmetic_as_foreach(name):
+    ours, reference = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    reference.load_state_dict(ours.state_dict())
+    optimizer = make_optimizer(ours, name, 0.1, 0.01)
+    assert all(group["foreach"] is False for group in optimizer.param_groups)
+    foreach = make_optimizer(reference, name, 0.1, 0.01)
+    for group in foreach.param_groups:
+        group["foreach"] = True
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        for p, q in zip(ours.parameters(), reference.parameters(), strict=True):
+            p.grad = torch.randn(p.shape, generator=rng)
+            q.grad = p.grad.clone()
+        optimizer.step()
+        foreach.step()
+    torch.testing.assert_close(ours.weight, reference.weight, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(ours.bias, reference.bias, rtol=1e-6, atol=1e-7)
 
 
 def test_optimizer_kinds_and_decay_groups():

@@ -70,12 +70,14 @@ def make_optimizer(
     if not (lr > 0 and math.isfinite(lr)):
         raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
     groups = [{"params": [linear.weight], "weight_decay": weight_decay}, {"params": [linear.bias], "weight_decay": 0.0}]
+    # foreach=False: for two small tensors a plain per-tensor update costs less per step than batching them into
+    # foreach kernels, torch's default (the same arithmetic; measured in benchmarks/RESULTS.md)
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr)
+        return torch.optim.SGD(groups, lr=lr, foreach=False)
     if name == "momentum":
-        return torch.optim.SGD(groups, lr=lr, momentum=MOMENTUM, nesterov=True)
+        return torch.optim.SGD(groups, lr=lr, momentum=MOMENTUM, nesterov=True, foreach=False)
     if name == "adam":
-        return torch.optim.Adam(groups, lr=lr)
+        return torch.optim.Adam(groups, lr=lr, foreach=False)
     # L-BFGS has one parameter group and no weight_decay option: `fit_softmax` adds (wd / 2) ||W||² to its loss.
     # One step() runs LBFGS_ITERS iterations (one "epoch"): each call re-evaluates the loss before iterating, so
     # one iteration per call would pay for an extra full-batch pass every iteration.
