@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from linear_nets import training
+from linear_nets import training, tuning
 from linear_nets.atomic import atomic_write_text
 from linear_nets.cli import build_parser
 from linear_nets.cli.train_softmax import as_one_batch, train_softmax
@@ -52,19 +52,26 @@ SECTION = "## Softmax regression: the book's recipe"
 ABLATION_SECTION = "## Softmax regression: what each speed change bought"
 EPOCHS, BATCH_SIZE, LR = 10, 256, 0.1
 IMPLS = ("scratch", "manual", "concise")
+IMPL_CLASSES = [(impl, tuning.IMPLS[impl]) for impl in IMPLS]
 SCRATCH = tempfile.TemporaryDirectory(prefix="bench-softmax-")  # removed when the process ends
 LOAD_SECONDS: list[float] = []  # the CLI's data loading before each of our runs (not in its training time)
-NOTES = """Where the time goes (profiled with `perf` and `torch.profiler`, one thread):
-- The bare loop spends about 30% of its time in `X[index]`: advanced indexing gathers rows ~2x slower than
-  `index_select`, which the loader now uses (on uint8 rows, converted per batch: no faster with a float copy of the
-  dataset, so the dataset stays 4x smaller).
-- A [256, 784] x [784, 10] product runs ~3x faster on MKL when its output is laid out class-major (Oᵀ = Wᵀ Xᵀ);
-  the manual model stores W column-major to get that layout for the forward product and the weight update.
-- Summing the loss and the metric per batch is ~10 small torch calls per batch; the loop now keeps the batch
-  outputs and reduces them every 16,384 examples.
-- What stays in the concise implementation is torch's own per-batch Python: `nn.Module` calls, `torch.optim.SGD`
-  (`zero_grad` + `step`, ~60-80 µs per batch in the loop) and the autograd engine; the bare loop skips the
-  optimizer, and its slower gather and `Xᵀ G` product only partly make up for it.
+NOTES = """Where the time goes (profiled with `torch.profiler`, and the per-batch table above):
+- The products: the book's layouts are the slow ones on this CPU. O = X W with W `[784, 10]` row-major and its
+  weight gradient Xᵀ G take longer than nn.Linear's X Wᵀ and Gᵀ X (the weight gradient about twice as long). The
+  manual model stores W column-major to get the fast layouts (and a class-major O); concise gets them from
+  nn.Linear; scratch and the bare loop keep the book's.
+- The gather: `X[index]` (advanced indexing, the bare loop's) is slower than `index_select`, which the loader uses
+  (the ablation row), on uint8 rows converted per batch (no faster with a float copy of the dataset, 4x larger).
+- The fixed cost of a step (one-example batches): the manual model pays about what the bare loop pays; concise and
+  scratch pay about twice that: `nn.Module` calls, autograd's graph and engine and, in concise, `torch.optim.SGD`'s
+  `zero_grad` and `step`. Two changes trimmed it: the loop hands backward the mean's gradient 1/n directly
+  (`l.backward(seed)`, no mean node), and the optimisers update the two tensors one by one (`foreach=False`; batching
+  them into foreach kernels costs more than it saves). The validation at the door (input shape, label range) stays;
+  the last concise row shows its price.
+- So concise, with twice the bare loop's fixed cost per step, is faster than it because its products run in the
+  fast layouts and its gather is `index_select`.
+- Summing the loss and the metric per batch is ~10 small torch calls per batch; the loop keeps the batch outputs
+  and reduces them every 16,384 examples.
 - Two threads help on an idle machine; when another process keeps a core busy, every parallel region waits for
   it and a run can take 10x longer: use `--threads 1` there."""
 
@@ -122,15 +129,23 @@ def cli_run(impl: str, seed: int, extra: tuple[str, ...] = ()) -> tuple[float, f
 # --- the baselines --------------------------------------------------------------------------------------------------
 
 
-def bare_loop(X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor, y_test: torch.Tensor, seed: int) -> float:
+def bare_loop(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    X_test: torch.Tensor,
+    y_test: torch.Tensor,
+    seed: int,
+    batch_size: int = BATCH_SIZE,
+    epochs: int = EPOCHS,
+) -> float:
     """(a) The loop one writes by hand: in memory, autograd, SGD by hand, test accuracy per epoch, nothing else."""
     generator = torch.Generator().manual_seed(seed)
     W = torch.normal(0.0, 0.01, size=(784, 10), generator=generator).requires_grad_()
     b = torch.zeros(10, requires_grad=True)
-    for _ in range(EPOCHS):
+    for _ in range(epochs):
         order = torch.randperm(X.shape[0], generator=generator)
-        for start in range(0, X.shape[0], BATCH_SIZE):
-            index = order[start : start + BATCH_SIZE]
+        for start in range(0, X.shape[0], batch_size):
+            index = order[start : start + batch_size]
             loss = F.cross_entropy(X[index] @ W + b, y[index])
             loss.backward()
             with torch.no_grad():
@@ -338,7 +353,80 @@ def ablation_table(train_set: FashionMNIST, test_set: FashionMNIST, seeds: range
         lines.append(f"| {what} | {timings[what].seconds:.3f} | {timings[what].seconds - shipped:+.3f} s |")
     return (
         "Each row undoes one change; the difference is what that change buys in that implementation "
-        f"(same recipe, median of {len(seeds)}, rows interleaved per seed).\n\n" + "\n".join(lines) + "\n\n" + NOTES
+        f"(same recipe, median of {len(seeds)}, rows interleaved per seed).\n\n" + "\n".join(lines)
+    )
+
+
+# --- what one batch costs: the products by memory layout, and the fixed cost of a step -------------------------------
+
+
+def microseconds_per_batch(fn: Callable[[], int], passes: int = 7) -> float:
+    """Median over `passes` of (seconds of `fn()` / the number of batches it returns), in µs."""
+    times = []
+    for _ in range(passes):
+        started = time.perf_counter()
+        batches = fn()
+        times.append((time.perf_counter() - started) / batches * 1e6)
+    return statistics.median(times)
+
+
+def product_costs(X: torch.Tensor) -> list[tuple[str, float]]:
+    """µs per batch of 256 of the two products each model needs, in the layouts the models use."""
+    batches = [X[start : start + BATCH_SIZE] for start in range(0, X.shape[0] - BATCH_SIZE + 1, BATCH_SIZE)]
+    generator = torch.Generator().manual_seed(0)
+    W_book = torch.randn(784, 10, generator=generator)  # [d, q] row-major: the book, scratch, the bare loop
+    W_linear = W_book.T.contiguous()  # [q, d] row-major: nn.Linear's weight; the manual model's W is its transpose
+    b, G = torch.zeros(10), torch.randn(BATCH_SIZE, 10, generator=generator)
+
+    def over_batches(product: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], int]:
+        def run() -> int:
+            for batch in batches:
+                product(batch)
+            return len(batches)
+
+        return run
+
+    products = [
+        ("forward O = X W, W [d, q] row-major (book, scratch, bare loop)", lambda Xb: torch.addmm(b, Xb, W_book)),
+        ("forward O = X Wᵀ, nn.Linear's W [q, d] (concise)", lambda Xb: torch.addmm(b, Xb, W_linear.T)),
+        ("forward Oᵀ = W Xᵀ, class-major output (manual)", lambda Xb: torch.addmm(b[:, None], W_linear, Xb.T)),
+        ("weight gradient Xᵀ G [d, q] (book, scratch, bare loop)", lambda Xb: Xb.T @ G),
+        ("weight gradient Gᵀ X [q, d] (concise; manual's in-place update)", lambda Xb: G.T @ Xb),
+    ]
+    return [(what, microseconds_per_batch(over_batches(product))) for what, product in products]
+
+
+def step_overheads(train_set: FashionMNIST, steps: int = 2000) -> list[tuple[str, float]]:
+    """µs per step of one-example batches, where the products cost nearly nothing: the loop's fixed cost."""
+    images, labels = train_set.images[:steps], train_set.labels[:steps]
+    X = images.reshape(-1, 784).to(torch.float32) / 255
+
+    def ours(model_class: type) -> Callable[[], int]:
+        def run() -> int:
+            model = model_class(784, 10, lr=LR, generator=torch.Generator().manual_seed(0))
+            loader = ArrayLoader((images, labels), 1, shuffle=True, seed=0)
+            training.train_epoch(model.net, loader, model.loss, model.updater)
+            return steps
+
+        return run
+
+    def bare() -> int:
+        bare_loop(X, labels, X[:1], labels[:1], 0, batch_size=1, epochs=1)
+        return steps
+
+    rows = [(f"{impl} (`train_epoch`: loader, step, sums)", ours(model_class)) for impl, model_class in IMPL_CLASSES]
+    rows.append(("(a) bare loop", bare))
+    return [(what, microseconds_per_batch(run)) for what, run in rows]
+
+
+def costs_table(train_set: FashionMNIST, X: torch.Tensor) -> str:
+    lines = ["| what | µs per batch (median of 7 passes) |", "|---|---:|"]
+    lines += [f"| {what} | {us:.1f} |" for what, us in product_costs(X)]
+    lines += [f"| one-example batches: {what} | {us:.1f} |" for what, us in step_overheads(train_set)]
+    return (
+        f"The two products of a batch of {BATCH_SIZE} in each layout ({torch.get_num_threads()} threads, real "
+        "images), and the fixed cost of a training step, measured with one-example batches (2,000 steps):\n\n"
+        + "\n".join(lines)
     )
 
 
@@ -424,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = [(SECTION, body)]
 
     if not args.skip_ablation:
-        ablation = ablation_table(train_set, test_set, seeds)
+        ablation = ablation_table(train_set, test_set, seeds) + "\n\n" + costs_table(train_set, X) + "\n\n" + NOTES
         print("\n" + ablation)
         sections.append((ABLATION_SECTION, ablation))
 

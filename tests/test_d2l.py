@@ -310,6 +310,22 @@ def test_bad_arguments_fail_before_any_figure_is_written(in_tmp):
 
 
 @pytest.mark.parametrize("book_updater", [False, True], ids=["optimizer", "updater(batch_size)"])
+def test_a_mean_loss_is_refused_before_any_update(in_tmp, book_updater):
+    # nn.CrossEntropyLoss() averages the batch: the book's loop would report a train loss off by the batch size
+    X, y = blobs(n=40)
+    data_iter = ArrayLoader((X, y), 10)
+    net = nn.Linear(X.shape[1], 10)
+    before = net.weight.detach().clone()
+    updater = (lambda n: d2l.sgd(net.parameters(), 0.1, n)) if book_updater else torch.optim.SGD(net.parameters(), 0.1)
+    with pytest.raises(ConfigError, match=r"loss must return one value per example"):
+        d2l.train_ch3(net, data_iter, data_iter, nn.CrossEntropyLoss(), 2, updater)
+    with pytest.raises(ConfigError, match=r"loss must return one value per example"):
+        d2l.train_epoch_ch3(net, data_iter, nn.CrossEntropyLoss(), updater)
+    assert torch.equal(net.weight, before)
+    assert list(in_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("book_updater", [False, True], ids=["optimizer", "updater(batch_size)"])
 def test_train_epoch_ch3_returns_mean_loss_and_accuracy(book_updater):
     X, y = blobs(n=90)
     net = nn.Linear(X.shape[1], 10)
