@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import torch
 from linear_nets.cli import main
 from linear_nets.cli import train_softmax as cli
 from linear_nets.data.batches import ArrayLoader
+from linear_nets.recorder import RunRecorder
+from linear_nets.runs import Run
 
 IMPLS = ["scratch", "manual", "concise"]
 
@@ -21,6 +24,23 @@ IMPLS = ["scratch", "manual", "concise"]
 def fixture_data(install_fake_fashion_mnist):
     """A 60 + 30 image Fashion-MNIST look-alike that the package accepts as the real thing."""
     return install_fake_fashion_mnist(n_train=60, n_test=30)
+
+
+def without_seconds(path) -> list:
+    """The JSON objects of a file (one, or one per line) with every timing left out."""
+    rows = (
+        [json.loads(line) for line in path.read_text().splitlines()]
+        if path.suffix == ".jsonl"
+        else [json.loads(path.read_text())]
+    )
+    timings = ("seconds", "train_seconds", "load_seconds", "wall_seconds")
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in timings}
+        return value
+
+    return [strip(row) for row in rows]
 
 
 def table_rows(stdout: str) -> list[list[str]]:
@@ -164,3 +184,38 @@ def test_the_test_set_is_evaluated_as_one_batch_equal_to_the_loaders_batches():
     assert cli.as_one_batch(shuffled) is shuffled
     loader = ArrayLoader((images, labels), 8)
     assert cli.as_one_batch(loader, max_bytes=50 * 36 * 4 - 1) is loader  # one float batch would not fit
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        [],
+        ["--schedule", "cosine"],
+        ["--optimizer", "momentum", "--schedule", "step"],
+        ["--val-fraction", "0.5", "--early-stopping", "3", "--lr", "2"],
+    ],
+    ids=["constant", "cosine", "step", "early-stopping"],
+)
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result_with_schedules_and_early_stopping(
+    fixture_data, monkeypatch, capsys, flags
+):
+    run = ["train", "softmax", "--epochs", "6", "--batch-size", "16", "--data-dir", str(fixture_data), *flags]
+    assert main([*run, "--out", "straight"]) == 0
+    on_epoch_end = RunRecorder.on_epoch_end
+
+    def interrupt_after_epoch_2(self, record):  # Ctrl-C just after epoch 2 was recorded
+        on_epoch_end(self, record)
+        if record.epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunRecorder, "on_epoch_end", interrupt_after_epoch_2)
+    assert main([*run, "--out", "interrupted"]) == 130
+    monkeypatch.setattr(RunRecorder, "on_epoch_end", on_epoch_end)
+    assert main(["train", "softmax", "--resume", "interrupted"]) == 0
+    straight, resumed = Run.open("straight"), Run.open("interrupted")
+    ours, theirs = resumed.load_model()[0], straight.load_model()[0]
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    for name in ("metrics.jsonl", "summary.json"):
+        assert without_seconds(resumed.path / name) == without_seconds(straight.path / name), name
+    if "--early-stopping" in flags:  # the best epoch lies before the interruption: its weights came from the checkpoint
+        assert without_seconds(straight.path / "summary.json")[0]["best_epoch"] <= 2

@@ -17,7 +17,7 @@ from linear_nets.manual import softmax_regression as manual
 from linear_nets.optim import make_optimizer, make_scheduler
 from linear_nets.regularization import EarlyStopping, Standardized, Standardizer, parameters, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
-from linear_nets.training import evaluate_accuracy, train, train_epoch
+from linear_nets.training import EpochRecord, evaluate_accuracy, train, train_epoch
 from linear_nets.tuning import (
     PRESETS,
     SoftmaxConfig,
@@ -174,6 +174,21 @@ def test_early_stopping_restores_the_best_epochs_weights():
     for a, b in zip(weights(model), snapshots[stopper.best_epoch - 1], strict=True):
         assert torch.equal(a, b)  # ...and the best epoch's weights are back
     assert evaluate_accuracy(model.net, val_iter) == pytest.approx(max(accs))
+
+
+def test_early_stopping_state_round_trips_through_named_tensors():
+    w = torch.zeros(3)
+    stopper = EarlyStopping([w], patience=2)
+    for epoch, acc in enumerate([0.5, 0.8, 0.7], start=1):
+        w.fill_(epoch)
+        stopper(EpochRecord(epoch, 0.0, None, acc, 0.0))
+    w.fill_(9.0)
+    resumed = EarlyStopping([w], patience=2)
+    resumed.load_state_tensors(stopper.state_tensors())
+    assert (resumed.best_epoch, resumed.best_metric) == (2, 0.8)
+    assert resumed(EpochRecord(4, 0.0, None, 0.75, 0.0))  # 2 epochs since the best: stop, as the original would
+    resumed.restore()
+    assert torch.equal(w, torch.full((3,), 2.0))
 
 
 def test_early_stopping_rejects_bad_patience_and_a_missing_validation_set():

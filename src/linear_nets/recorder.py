@@ -2,7 +2,8 @@
 
 `RunRecorder.on_epoch_end` is the per-epoch callback of `training.train`: it rewrites the metrics files and, every
 `checkpoint_every` epochs, writes a checkpoint holding everything an exact resume needs: the parameters, the
-optimiser's state, the RNG states (torch's global one and the shuffling generators) and the history so far.
+optimiser's state, the RNG states (torch's global one and the shuffling generators), the history so far and any
+`extra` state (the CLI's schedule and early stopping).
 `finish` writes the model, the curves and the summary.
 """
 
@@ -38,6 +39,14 @@ class Stateful(Protocol):
     def load_state_tensors(self, tensors: dict[str, Tensor]) -> None: ...
 
 
+class ExtraState(Protocol):
+    """Training state beyond the model and optimiser (a schedule, early stopping) that a checkpoint must keep."""
+
+    def state_tensors(self) -> dict[str, Tensor]: ...
+
+    def load_state_tensors(self, tensors: dict[str, Tensor], epochs_done: int) -> None: ...
+
+
 class RunRecorder:
     """Writes metrics and checkpoints of a run while `training.train` runs.
 
@@ -47,6 +56,7 @@ class RunRecorder:
         generators: the shuffling generators, saved and restored with each checkpoint.
         checkpoint_every: write a checkpoint every N epochs (0: never).
         history: epochs already done (after a resume), so the metrics files keep every epoch.
+        extra: more state to save with each checkpoint and restore with it (e.g. the CLI's `EpochHooks`).
     """
 
     def __init__(
@@ -56,8 +66,9 @@ class RunRecorder:
         generators: Sequence[torch.Generator] = (),
         checkpoint_every: int = 1,
         history: History | None = None,
+        extra: ExtraState | None = None,
     ) -> None:
-        self.run, self.model, self.generators = run, model, tuple(generators)
+        self.run, self.model, self.generators, self.extra = run, model, tuple(generators), extra
         self.checkpoint_every = checkpoint_every
         self.history = history if history is not None else History()
         self.started = time.perf_counter()
@@ -84,6 +95,8 @@ class RunRecorder:
         if isinstance(self.model.updater, torch.optim.Optimizer):
             optim_tensors, state["optimizer"] = optimizer_state(self.model.updater)
             tensors.update({k: v.clone() for k, v in optim_tensors.items()})
+        if self.extra is not None:
+            tensors.update({f"extra.{k}": v.clone() for k, v in self.extra.state_tensors().items()})
         return tensors, state
 
     def save_checkpoint(self) -> bool:
@@ -110,6 +123,9 @@ class RunRecorder:
                 optim = {k: v for k, v in tensors.items() if k.startswith("optimizer.")}
                 load_optimizer_state(self.model.updater, optim, state["optimizer"])
             self.history = History([EpochRecord(**row) for row in state["history"]])
+            if self.extra is not None:
+                extra = {k.removeprefix("extra."): v for k, v in tensors.items() if k.startswith("extra.")}
+                self.extra.load_state_tensors(extra, self.epochs_done)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise DataError(f"checkpoint in {self.run.path} does not fit this model: {exc}") from None
         return self.epochs_done + 1

@@ -244,6 +244,20 @@ class EarlyStopping:
                 self._best = [p.detach().clone() for p in self.params]
         return self.patience is not None and record.epoch - self.best_epoch >= self.patience
 
+    def state_tensors(self) -> dict[str, Tensor]:
+        """The best epoch, its metric and its weights as named tensors (for a checkpoint)."""
+        tensors = {
+            "best_metric": torch.tensor(self.best_metric, dtype=torch.float64),
+            "best_epoch": torch.tensor(self.best_epoch, dtype=torch.int64),
+        }
+        return tensors | {f"best.{i}": t for i, t in enumerate(self._best)}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Continue from `state_tensors()` of an earlier run (resume)."""
+        self.best_metric, self.best_epoch = tensors["best_metric"].item(), int(tensors["best_epoch"])
+        best = [tensors[f"best.{i}"] for i in range(len(self.params))] if "best.0" in tensors else []
+        self._best = [t.to(p.device, p.dtype) for t, p in zip(best, self.params, strict=False)]
+
     def restore(self) -> None:
         """Put the best epoch's weights back (in place, so optimisers and wrappers keep pointing at them)."""
         with torch.no_grad():

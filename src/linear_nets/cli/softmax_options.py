@@ -13,8 +13,10 @@ and `wrap_model` (in `build_model`), `fit_standardizer`, then `EpochHooks` at ev
 from __future__ import annotations
 
 import argparse
+import warnings
 
 import torch
+from torch import Tensor
 
 from linear_nets.data.batches import ArrayLoader
 from linear_nets.errors import ConfigError
@@ -140,20 +142,48 @@ def fit_standardizer(model: object, train_iter: ArrayLoader) -> None:
 class EpochHooks:
     """What runs after each epoch under these flags: the schedule's step and early stopping.
 
-    Create it after the model has moved to its device (early stopping keeps references to the parameters).
+    Create it after the model has moved to its device (early stopping keeps references to the parameters). Its
+    state goes into each checkpoint (`state_tensors`) so that a resumed run continues exactly (`load_state_tensors`).
     """
 
     def __init__(self, args: argparse.Namespace, model: object, has_val: bool) -> None:
-        self.model = model
+        self.model, self.args = model, args
         updater = model.updater
-        optimizer = updater if isinstance(updater, torch.optim.Optimizer) else None
-        self.scheduler = make_scheduler(optimizer, args.schedule, args.epochs) if optimizer is not None else None
+        self.optimizer = updater if isinstance(updater, torch.optim.Optimizer) else None
+        self.scheduler = self._make_scheduler()
         self.stopper = EarlyStopping(parameters(model), args.early_stopping) if has_val else None
+
+    def _make_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
+        return make_scheduler(self.optimizer, self.args.schedule, self.args.epochs) if self.optimizer else None
 
     def __call__(self, record: EpochRecord) -> bool:
         if self.scheduler is not None:
             self.scheduler.step()
         return self.stopper is not None and self.stopper(record)
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """Early stopping's best epoch and weights, as named tensors (the schedule follows from the epoch)."""
+        if self.stopper is None:
+            return {}
+        return {f"early_stopping.{k}": v for k, v in self.stopper.state_tensors().items()}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor], epochs_done: int) -> None:
+        """Continue after `epochs_done` epochs: early stopping's state from the checkpoint, the schedule replayed."""
+        if self.stopper is not None:
+            prefix = "early_stopping."
+            self.stopper.load_state_tensors(
+                {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+            )
+        if self.scheduler is not None:
+            # The checkpoint holds the optimiser's lr of its last epoch; a schedule starts from the initial lr and
+            # steps once per epoch, so rebuild it from there and replay the epochs done: the same lrs, bit for bit.
+            for group in self.optimizer.param_groups:
+                group["lr"] = group["initial_lr"]
+            self.scheduler = self._make_scheduler()
+            with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": no training here
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(epochs_done):
+                    self.scheduler.step()
 
     def finish(self, test_iter) -> dict:
         """Restore the best epoch (with a validation split) and score the test set once; {} without one."""

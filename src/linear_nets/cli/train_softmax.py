@@ -132,7 +132,8 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
         file=out,
     )
     run_dir = resumed or Run.create("softmax", _config(args), args.out)
-    recorder = RunRecorder(run_dir, model, [train_iter.generator], args.checkpoint_every)
+    hooks = options.EpochHooks(args, model, has_val=val_iter is not None)
+    recorder = RunRecorder(run_dir, model, [train_iter.generator], args.checkpoint_every, extra=hooks)
     start = recorder.restore() if resumed is not None else 1
     if start > 1:
         print(f"resuming {run_dir.path} after epoch {start - 1}", file=out)
@@ -142,7 +143,6 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
         table = _Table(out, bar)
         if val_iter is not None:
             table.HEADER = table.HEADER.replace("test acc", " val acc")  # the test set is scored once, at the end
-        hooks = options.EpochHooks(args, model, has_val=val_iter is not None)
         timer = Timer()
         # a new run that fails (e.g. diverges) is removed; a resumed one keeps its earlier checkpoints
         cleanup = run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
@@ -155,7 +155,7 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Softma
                     model.loss,
                     args.epochs,
                     model.updater,
-                    on_epoch_end=lambda record: table.row(record) or recorder.on_epoch_end(record) or hooks(record),
+                    on_epoch_end=lambda record: _epoch_end(record, table, hooks, recorder),
                     start_epoch=start,
                 )
         except KeyboardInterrupt:
@@ -241,6 +241,14 @@ def as_one_batch(loader: ArrayLoader, max_bytes: int = EVAL_BATCH_BYTES) -> Iter
     if loader.shuffle or loader.num_examples * per_example * 4 > max_bytes:
         return loader
     return [next(iter(ArrayLoader(loader.tensors, loader.num_examples, resize=side)))]
+
+
+def _epoch_end(record: EpochRecord, table: _Table, hooks: options.EpochHooks, recorder: RunRecorder) -> bool:
+    """Print the row, step the schedule and early stopping, then record: the checkpoint holds all of it."""
+    table.row(record)
+    stop = hooks(record)
+    recorder.on_epoch_end(record)
+    return stop
 
 
 def run(args: argparse.Namespace) -> int:
