@@ -360,14 +360,12 @@ def ablation_table(train_set: FashionMNIST, test_set: FashionMNIST, seeds: range
 # --- what one batch costs: the products by memory layout, and the fixed cost of a step -------------------------------
 
 
-def microseconds_per_batch(fn: Callable[[], int], passes: int = 7) -> float:
-    """Median over `passes` of (seconds of `fn()` / the number of batches it returns), in µs."""
-    times = []
+def microseconds_per_batch(fn: Callable[[], None], batches: int, passes: int = 7) -> float:
+    """Median over `passes` of the seconds of `fn()`, which runs `batches` batches, per batch, in µs."""
+    timing = Timing()
     for _ in range(passes):
-        started = time.perf_counter()
-        batches = fn()
-        times.append((time.perf_counter() - started) / batches * 1e6)
-    return statistics.median(times)
+        timing.time(fn)
+    return timing.seconds / batches * 1e6
 
 
 def product_costs(X: torch.Tensor) -> list[tuple[str, float]]:
@@ -378,11 +376,10 @@ def product_costs(X: torch.Tensor) -> list[tuple[str, float]]:
     W_linear = W_book.T.contiguous()  # [q, d] row-major: nn.Linear's weight; the manual model's W is its transpose
     b, G = torch.zeros(10), torch.randn(BATCH_SIZE, 10, generator=generator)
 
-    def over_batches(product: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], int]:
-        def run() -> int:
+    def over_batches(product: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
             for batch in batches:
                 product(batch)
-            return len(batches)
 
         return run
 
@@ -393,7 +390,7 @@ def product_costs(X: torch.Tensor) -> list[tuple[str, float]]:
         ("weight gradient Xᵀ G [d, q] (book, scratch, bare loop)", lambda Xb: Xb.T @ G),
         ("weight gradient Gᵀ X [q, d] (concise; manual's in-place update)", lambda Xb: G.T @ Xb),
     ]
-    return [(what, microseconds_per_batch(over_batches(product))) for what, product in products]
+    return [(what, microseconds_per_batch(over_batches(product), len(batches))) for what, product in products]
 
 
 def step_overheads(train_set: FashionMNIST, steps: int = 2000) -> list[tuple[str, float]]:
@@ -401,22 +398,20 @@ def step_overheads(train_set: FashionMNIST, steps: int = 2000) -> list[tuple[str
     images, labels = train_set.images[:steps], train_set.labels[:steps]
     X = images.reshape(-1, 784).to(torch.float32) / 255
 
-    def ours(model_class: type) -> Callable[[], int]:
-        def run() -> int:
+    def ours(model_class: type) -> Callable[[], None]:
+        def run() -> None:
             model = model_class(784, 10, lr=LR, generator=torch.Generator().manual_seed(0))
             loader = ArrayLoader((images, labels), 1, shuffle=True, seed=0)
             training.train_epoch(model.net, loader, model.loss, model.updater)
-            return steps
 
         return run
 
-    def bare() -> int:
+    def bare() -> None:
         bare_loop(X, labels, X[:1], labels[:1], 0, batch_size=1, epochs=1)
-        return steps
 
     rows = [(f"{impl} (`train_epoch`: loader, step, sums)", ours(model_class)) for impl, model_class in IMPL_CLASSES]
     rows.append(("(a) bare loop", bare))
-    return [(what, microseconds_per_batch(run)) for what, run in rows]
+    return [(what, microseconds_per_batch(run, steps)) for what, run in rows]
 
 
 def costs_table(train_set: FashionMNIST, X: torch.Tensor) -> str:

@@ -25,6 +25,8 @@ from linear_nets.runs import (
     optimizer_state,
     restore_rng_states,
     rng_states,
+    under_prefix,
+    with_prefix,
 )
 from linear_nets.training import EpochRecord, History
 
@@ -89,15 +91,15 @@ class RunRecorder:
             self.save_checkpoint()
 
     def _take_snapshot(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        tensors = {f"model.{k}": v.clone() for k, v in self.model.state_tensors().items()}
-        tensors.update(rng_states(*self.generators))
+        tensors = with_prefix("model", self.model.state_tensors()) | rng_states(*self.generators)
         state: dict[str, Any] = {"history": self.history.as_dicts()}
         if isinstance(self.model.updater, torch.optim.Optimizer):
             optim_tensors, state["optimizer"] = optimizer_state(self.model.updater)
-            tensors.update({k: v.clone() for k, v in optim_tensors.items()})
+            tensors |= optim_tensors
         if self.extra is not None:
-            tensors.update({f"extra.{k}": v.clone() for k, v in self.extra.state_tensors().items()})
-        return tensors, state
+            tensors |= with_prefix("extra", self.extra.state_tensors())
+        # copies: training goes on updating the live tensors before the snapshot is written
+        return {k: v.clone() for k, v in tensors.items()}, state
 
     def save_checkpoint(self) -> bool:
         """Write the state after the last completed epoch, unless already written; return whether it wrote.
@@ -114,7 +116,7 @@ class RunRecorder:
     def restore(self) -> int:
         """Load the newest checkpoint into the model, optimiser and generators; return the next epoch to train."""
         tensors, state = self.run.load_checkpoint()
-        model_tensors = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+        model_tensors = under_prefix("model", tensors)
         check_state(model_tensors, self.model.state_tensors(), self.run.path)
         try:
             self.model.load_state_tensors(model_tensors)
@@ -124,8 +126,7 @@ class RunRecorder:
                 load_optimizer_state(self.model.updater, optim, state["optimizer"])
             self.history = History([EpochRecord(**row) for row in state["history"]])
             if self.extra is not None:
-                extra = {k.removeprefix("extra."): v for k, v in tensors.items() if k.startswith("extra.")}
-                self.extra.load_state_tensors(extra, self.epochs_done)
+                self.extra.load_state_tensors(under_prefix("extra", tensors), self.epochs_done)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise DataError(f"checkpoint in {self.run.path} does not fit this model: {exc}") from None
         return self.epochs_done + 1

@@ -255,8 +255,10 @@ class EarlyStopping:
     def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
         """Continue from `state_tensors()` of an earlier run (resume)."""
         self.best_metric, self.best_epoch = tensors["best_metric"].item(), int(tensors["best_epoch"])
-        best = [tensors[f"best.{i}"] for i in range(len(self.params))] if "best.0" in tensors else []
-        self._best = [t.to(p.device, p.dtype) for t, p in zip(best, self.params, strict=False)]
+        if "best.0" in tensors:  # absent when no epoch had been scored yet
+            self._best = [tensors[f"best.{i}"].to(p.device, p.dtype) for i, p in enumerate(self.params)]
+        else:
+            self._best = []
 
     def restore(self) -> None:
         """Put the best epoch's weights back (in place, so optimisers and wrappers keep pointing at them)."""

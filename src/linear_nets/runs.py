@@ -150,6 +150,27 @@ def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], s
             )
 
 
+def with_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Name each tensor `prefix.name`, so that several parts' tensors share one checkpoint file.
+
+    Example:
+        >>> with_prefix("model", {"W": torch.zeros(1)})
+        {'model.W': tensor([0.])}
+    """
+    return {f"{prefix}.{name}": t for name, t in tensors.items()}
+
+
+def under_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Inverse of `with_prefix`: the tensors named `prefix.*`, with `prefix.` removed.
+
+    Example:
+        >>> under_prefix("model", {"model.W": torch.zeros(1), "rng.torch": torch.zeros(1)})
+        {'W': tensor([0.])}
+    """
+    start = f"{prefix}."
+    return {name.removeprefix(start): t for name, t in tensors.items() if name.startswith(start)}
+
+
 def rng_states(*generators: torch.Generator) -> dict[str, Tensor]:
     """The global torch RNG state and each generator's state, as tensors for a checkpoint."""
     states = {"rng.torch": torch.get_rng_state()}

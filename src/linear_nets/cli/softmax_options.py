@@ -22,6 +22,7 @@ from linear_nets.data.batches import ArrayLoader
 from linear_nets.errors import ConfigError
 from linear_nets.optim import OPTIMIZERS, SCHEDULES, check_weight_decay, make_scheduler
 from linear_nets.regularization import EarlyStopping, Standardized, Standardizer, parameters, train_val_split
+from linear_nets.runs import under_prefix, with_prefix
 from linear_nets.training import EpochRecord, evaluate_accuracy
 from linear_nets.tuning import PRESETS
 
@@ -165,15 +166,12 @@ class EpochHooks:
         """Early stopping's best epoch and weights, as named tensors (the schedule follows from the epoch)."""
         if self.stopper is None:
             return {}
-        return {f"early_stopping.{k}": v for k, v in self.stopper.state_tensors().items()}
+        return with_prefix("early_stopping", self.stopper.state_tensors())
 
     def load_state_tensors(self, tensors: dict[str, Tensor], epochs_done: int) -> None:
         """Continue after `epochs_done` epochs: early stopping's state from the checkpoint, the schedule replayed."""
         if self.stopper is not None:
-            prefix = "early_stopping."
-            self.stopper.load_state_tensors(
-                {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-            )
+            self.stopper.load_state_tensors(under_prefix("early_stopping", tensors))
         if self.scheduler is not None:
             # The checkpoint holds the optimiser's lr of its last epoch; a schedule starts from the initial lr and
             # steps once per epoch, so rebuild it from there and replay the epochs done: the same lrs, bit for bit.
