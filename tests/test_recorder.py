@@ -12,6 +12,7 @@ from linear_nets.data.batches import ArrayLoader
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.manual import softmax_regression as manual
 from linear_nets.recorder import RunRecorder
+from linear_nets.regularization import EarlyStopping, parameters
 from linear_nets.runs import Run
 from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.training import train
@@ -101,6 +102,47 @@ def test_restore_refuses_a_tampered_checkpoint(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(DataError, match="modified"):
         RunRecorder(run, BUILDERS["scratch"]()).restore()
+
+
+class _StopperState:
+    """An `ExtraState`: early stopping's best epoch and weights."""
+
+    def __init__(self, model) -> None:
+        self.stopper = EarlyStopping(parameters(model), patience=None)
+
+    def state_tensors(self):
+        return self.stopper.state_tensors()
+
+    def load_state_tensors(self, tensors, epochs_done):
+        self.stopper.load_state_tensors(tensors)
+
+
+def test_extra_state_round_trips_and_a_checkpoint_without_it_is_refused(tmp_path):
+    model, loader, test = _make(BUILDERS["manual"])
+    run = Run.create("softmax", {"args": {}}, out=tmp_path / "with-extra")
+    extra = _StopperState(model)
+    recorder = RunRecorder(run, model, [loader.generator], extra=extra)
+
+    def end(record):
+        extra.stopper(record)
+        recorder.on_epoch_end(record)
+
+    train(model.net, loader, test, model.loss, 3, model.updater, on_epoch_end=end)
+    fresh = BUILDERS["manual"]()
+    restored = _StopperState(fresh)
+    assert RunRecorder(Run.open(run.path), fresh, extra=restored).restore() == 4
+    assert restored.stopper.best_epoch == extra.stopper.best_epoch >= 1
+    assert restored.stopper.best_metric == extra.stopper.best_metric
+    for got, want in zip(restored.stopper._best, extra.stopper._best, strict=True):
+        assert torch.equal(got, want)
+
+    # a checkpoint written without that state (a run without early stopping) does not fit, and stays as it was
+    _, plain_run = _run(BUILDERS["manual"], tmp_path, "plain", stop_after=2)
+    files = {p.name: p.read_bytes() for p in plain_run.path.iterdir()}
+    other = BUILDERS["manual"]()
+    with pytest.raises(DataError, match=r"does not fit this model.*best_metric"):
+        RunRecorder(plain_run, other, extra=_StopperState(other)).restore()
+    assert {p.name: p.read_bytes() for p in plain_run.path.iterdir()} == files
 
 
 def test_start_epoch_is_checked():
