@@ -69,7 +69,7 @@ def test_options_change_the_problem(capsys):
 
 
 def test_same_command_same_output(capsys):
-    args = ["--impl", "concise", "--loss", "huber", "--huber-sigma", "0.5", "--seed", "7"]
+    args = ["--impl", "concise", "--loss", "huber", "--huber-delta", "0.5", "--seed", "7"]
     first, second = run(capsys, *args), run(capsys, *args)
     assert first == second and first[0] == 0
     assert run(capsys, *args[:-1], "8")[1] != first[1]
@@ -86,7 +86,7 @@ def test_diverging_learning_rate_exits_2_without_printing_weights(capsys):
 def test_run_directory_holds_config_metrics_model_and_summary(capsys):
     import json
 
-    from linear_nets.runs import Run
+    from linear_nets.pipeline.runs import Run
 
     assert main(["train", "linreg", "--impl", "manual", "--out", "myrun"]) == 0
     out = capsys.readouterr().out
@@ -125,7 +125,7 @@ def test_rank_deficient_closed_form_warns_in_one_line(capsys):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--huber-sigma", "2"], "--huber-sigma applies to --loss huber only"),
+        (["--huber-delta", "2"], "--huber-delta applies to --loss huber only"),
         (["--solver", "closed-form", "--loss", "l1"], "cannot use --loss l1"),
     ],
 )
@@ -147,7 +147,7 @@ def test_inconsistent_options_exit_2_with_one_line(capsys, args, fragment):
         (["--true-w", "1,,2"], "argument --true-w: expected comma-separated numbers"),
         (["--true-b", "inf"], "argument --true-b: expected a finite number"),
         (["--noise", "-0.1"], "argument --noise: expected a number >= 0"),
-        (["--huber-sigma", "0"], "argument --huber-sigma: expected a positive"),
+        (["--huber-delta", "0"], "argument --huber-delta: expected a positive"),
         (["--impl", "numpy"], "argument --impl: invalid choice"),
     ],
 )

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from linear_nets.cli import main
-from linear_nets.runs import Run
+from linear_nets.pipeline.runs import Run
 
 pytestmark = pytest.mark.needs_data
 
@@ -94,8 +94,8 @@ def test_evaluate_reproduces_the_final_test_accuracy(uninterrupted, capsys):
     out = capsys.readouterr().out
     summary = json.loads((uninterrupted / "summary.json").read_text())
     evaluation = json.loads((uninterrupted / "evaluation.json").read_text())
-    assert evaluation["test_accuracy"] == pytest.approx(summary["final"]["test_metric"], abs=1e-12)
-    assert f"test accuracy {summary['final']['test_metric']:.4f}" in out
+    assert evaluation["test_accuracy"] == pytest.approx(summary["final"]["test_accuracy"], abs=1e-12)
+    assert f"test accuracy {summary['final']['test_accuracy']:.4f}" in out
     confusion = np.array(evaluation["confusion"])
     assert confusion.shape == (10, 10) and confusion.sum() == 10_000 and (confusion.sum(axis=1) == 1000).all()
     assert np.trace(confusion) / 10_000 == pytest.approx(evaluation["test_accuracy"])

@@ -14,8 +14,8 @@ import torch
 from linear_nets.cli import main
 from linear_nets.cli import train_softmax as cli
 from linear_nets.data.batches import ArrayLoader
-from linear_nets.recorder import RunRecorder
-from linear_nets.runs import Run
+from linear_nets.pipeline.recorder import RunRecorder
+from linear_nets.pipeline.runs import Run
 
 IMPLS = ["scratch", "manual", "concise"]
 

@@ -9,7 +9,7 @@ import pytest
 from safetensors.torch import load_file
 
 from linear_nets.cli import main
-from linear_nets.tuning import PRESETS
+from linear_nets.pipeline.tuning import PRESETS
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_train_and_evaluate_on_a_device(fixture_data, capsys, impl, device):
     summary = json.loads(Path("run/summary.json").read_text())
     assert main(["evaluate", "run", "--device", device, "--data-dir", str(fixture_data)]) == 0
     evaluation = json.loads(Path("run/evaluation.json").read_text())
-    assert evaluation["test_accuracy"] == pytest.approx(summary["final"]["test_metric"])
+    assert evaluation["test_accuracy"] == pytest.approx(summary["final"]["test_accuracy"])
     # a CPU run of the same seed agrees with the device run to float tolerance
     assert main([*argv, "--device", "cpu", "--out", "cpu-run"]) == 0
     cpu_summary = json.loads(Path("cpu-run/summary.json").read_text())

@@ -189,7 +189,7 @@ def test_every_loss_recovers_w_and_b(data, impl, loss_name):
 @pytest.mark.parametrize("loss_name", ["squared", "l1", "huber"])
 def test_the_three_implementations_agree_step_for_step(data, loss_name):
     # Same seed: same initialisation and the same minibatches, so only the gradient code differs.
-    results = [m.fit(*data, loss=loss_name, huber_sigma=0.5, num_epochs=2, seed=4) for m in IMPLS.values()]
+    results = [m.fit(*data, loss=loss_name, huber_delta=0.5, num_epochs=2, seed=4) for m in IMPLS.values()]
     w0, b0, l0 = results[0]
     for w, b, losses in results[1:]:
         torch.testing.assert_close(w, w0, rtol=0, atol=1e-5)
@@ -197,9 +197,9 @@ def test_the_three_implementations_agree_step_for_step(data, loss_name):
         assert losses == pytest.approx(l0, rel=1e-3)
 
 
-def test_huber_sigma_is_used(data):
-    _, _, small = scratch.fit(*data, loss="huber", huber_sigma=0.1, num_epochs=1)
-    _, _, large = scratch.fit(*data, loss="huber", huber_sigma=10.0, num_epochs=1)
+def test_huber_delta_is_used(data):
+    _, _, small = scratch.fit(*data, loss="huber", huber_delta=0.1, num_epochs=1)
+    _, _, large = scratch.fit(*data, loss="huber", huber_delta=10.0, num_epochs=1)
     assert small != large
 
 
@@ -228,7 +228,7 @@ def test_a_diverging_learning_rate_raises_training_diverged(data, impl):
         ({"batch_size": 0}, ConfigError, "batch_size"),
         ({"num_epochs": 0}, ConfigError, "num_epochs"),
         ({"loss": "hinge"}, ConfigError, "loss must be one of"),
-        ({"loss": "huber", "huber_sigma": 0.0}, ConfigError, "huber sigma"),
+        ({"loss": "huber", "huber_delta": 0.0}, ConfigError, "huber sigma"),
     ],
 )
 def test_bad_arguments_name_the_argument(data, impl, kwargs, error, fragment):

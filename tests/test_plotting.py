@@ -208,11 +208,11 @@ def test_animator_is_a_train_callback():
 
     animator = plotting.epoch_animator(3, live=False)
     loss = torch.nn.CrossEntropyLoss(reduction="none")
-    history = train(net, it, it, loss, 3, sgd, on_epoch_end=animator.add_epoch)
+    history = train(net, it, it, loss, 3, sgd, callbacks=[animator.add_epoch])
     assert _series(animator) == [
         ([1.0, 2.0, 3.0], history.column("train_loss")),
-        ([1.0, 2.0, 3.0], history.column("train_metric")),
-        ([1.0, 2.0, 3.0], history.column("test_metric")),
+        ([1.0, 2.0, 3.0], history.column("train_accuracy")),
+        ([1.0, 2.0, 3.0], history.column("test_accuracy")),
     ]
     assert animator.axes[0].get_xlim() == (1.0, 3.0)
 

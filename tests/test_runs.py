@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from linear_nets.errors import ConfigError, DataError
-from linear_nets.runs import (
+from linear_nets.pipeline.runs import (
     Run,
     check_state,
     load_optimizer_state,
@@ -93,7 +93,7 @@ def test_check_state_refuses_other_models(tmp_path):
         check_state({"w": torch.ones(2, 1)}, model, tmp_path)
 
 
-def test_metrics_files_agree(tmp_path):
+def test_accuracys_files_agree(tmp_path):
     rows = [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}]
     write_metrics(tmp_path, rows)
     assert (tmp_path / "metrics.csv").read_text().splitlines() == ["epoch,loss", "1,0.5", "2,0.25"]

@@ -132,7 +132,7 @@ def test_each_implementation_learns_a_separable_toy_problem(impl):
     model = make_model(impl, lr=0.5)
     train_iter = ArrayLoader((images, y), batch_size=20, shuffle=True, seed=0)
     history = train(model.net, train_iter, ArrayLoader((images, y), batch_size=50), model.loss, 10, model.updater)
-    assert history.epochs[-1].test_metric == 1.0
+    assert history.epochs[-1].test_accuracy == 1.0
     assert history.epochs[-1].train_loss < 0.5 * history.epochs[0].train_loss
 
 

@@ -149,14 +149,14 @@ def test_train_returns_a_history_and_calls_back_every_epoch():
     loader = ArrayLoader((X, y), batch_size=20, shuffle=True, seed=0)
     seen: list[EpochRecord] = []
     history = train(
-        net, loader, loader, per_example_ce, 5, torch.optim.SGD(net.parameters(), lr=0.5), on_epoch_end=seen.append
+        net, loader, loader, per_example_ce, 5, torch.optim.SGD(net.parameters(), lr=0.5), callbacks=[seen.append]
     )
     assert isinstance(history, History) and history.epochs == seen
     assert history.column("epoch") == [1, 2, 3, 4, 5]
     assert all(r.seconds > 0 for r in seen)
-    assert history.epochs[-1].test_metric > 0.95
+    assert history.epochs[-1].test_accuracy > 0.95
     assert history.epochs[-1].train_loss < history.epochs[0].train_loss
-    assert history.as_dicts()[0].keys() == {"epoch", "train_loss", "train_metric", "test_metric", "seconds"}
+    assert history.as_dicts()[0].keys() == {"epoch", "train_loss", "train_accuracy", "test_accuracy", "seconds"}
 
 
 def test_train_without_metric_or_test_set():
@@ -172,7 +172,7 @@ def test_train_without_metric_or_test_set():
         torch.optim.SGD(net.parameters(), lr=0.03),
         metric=None,
     )
-    assert [(r.train_metric, r.test_metric) for r in history.epochs] == [(None, None), (None, None)]
+    assert [(r.train_accuracy, r.test_accuracy) for r in history.epochs] == [(None, None), (None, None)]
 
 
 def test_nan_loss_raises_training_diverged_with_epoch_and_step():

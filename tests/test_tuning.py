@@ -14,20 +14,15 @@ from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.manual import softmax_regression as manual
-from linear_nets.optim import make_optimizer, make_scheduler
-from linear_nets.regularization import EarlyStopping, Standardized, Standardizer, parameters, train_val_split
+from linear_nets.optim import lr_at, make_optimizer
+from linear_nets.pipeline.callbacks import EarlyStopping
+from linear_nets.pipeline.config import SOFTMAX_PRESETS as PRESETS
+from linear_nets.pipeline.config import SoftmaxConfig, as_flags, validate
+from linear_nets.pipeline.fit import Dataset, fashion_mnist, fit_softmax
+from linear_nets.pipeline.tuning import grid_configs, tune_softmax
+from linear_nets.regularization import Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.training import EpochRecord, evaluate_accuracy, train, train_epoch
-from linear_nets.tuning import (
-    PRESETS,
-    SoftmaxConfig,
-    Splits,
-    as_flags,
-    fit_softmax,
-    grid_configs,
-    load_splits,
-    tune_softmax,
-)
 
 IMPLS = {"scratch": scratch.SoftmaxRegression, "manual": manual.SoftmaxRegression, "concise": concise.SoftmaxRegression}
 
@@ -42,15 +37,15 @@ def toy_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return images, y
 
 
-def toy_splits(n_train: int = 300, seed: int = 0) -> Splits:
-    return Splits(toy_images(n_train, seed), toy_images(100, seed + 1), toy_images(100, seed + 2))
+def toy_data(n_train: int = 300, seed: int = 0) -> Dataset:
+    """Training images (of which a config's `val_fraction` is held out) and 100 test images."""
+    return Dataset(toy_images(n_train, seed), toy_images(100, seed + 2))
 
 
 def weights(model) -> tuple[torch.Tensor, torch.Tensor]:
     """(W [d, q], b [q]) of any implementation, detached copies."""
-    if isinstance(model, concise.SoftmaxRegression):
-        return model.net[1].weight.detach().T.clone(), model.net[1].bias.detach().clone()
-    return model.W.detach().clone(), model.b.detach().clone()
+    tensors = model.state_tensors()
+    return tensors["W"].clone(), tensors["b"].clone()
 
 
 # --- the validation split -----------------------------------------------------------------------------------------
@@ -101,15 +96,16 @@ def test_standardizer_statistics_match_numpy_and_floor_the_std():
 
 
 def test_standardizer_is_fitted_on_the_training_split_only_and_applied_at_predict():
-    splits = toy_splits()
-    splits.test = (splits.test[0] // 2, splits.test[1])  # a test set with other statistics must not leak in
-    result = fit_softmax(SoftmaxConfig(impl="manual", epochs=2, standardize=True), splits)
-    train_mean = splits.train[0].reshape(300, -1).double().mean(0) / 255
+    data = toy_data()
+    data.test = (data.test[0] // 2, data.test[1])  # a test set with other statistics must not leak in
+    result = fit_softmax(SoftmaxConfig(impl="manual", epochs=2, standardize=True, val_fraction=0.2), data)
+    train_idx, _ = train_val_split(data.train[1], 0.2, seed=0)  # the validation rows must not leak in either
+    train_mean = data.train[0][train_idx].reshape(len(train_idx), -1).double().mean(0) / 255
     torch.testing.assert_close(result.model.mean, train_mean.float())
-    X = splits.test[0][:5].float() / 255
+    X = data.test[0][:5].float() / 255
     inner = result.model.model
-    expected = inner.net((X.reshape(5, -1) - result.model.mean) / result.model.std)
-    torch.testing.assert_close(result.model.net(X), expected)
+    expected = inner.logits((X.reshape(5, -1) - result.model.mean) / result.model.std)
+    torch.testing.assert_close(result.model.logits(X), expected)
 
 
 def test_standardizer_rejects_bad_statistics_and_inputs():
@@ -145,7 +141,7 @@ def test_train_stops_when_the_callback_returns_true():
         torch.nn.CrossEntropyLoss(reduction="none"),
         10,
         torch.optim.SGD(net.parameters(), lr=0.1),
-        on_epoch_end=lambda r: r.epoch == 3,
+        callbacks=[lambda r: r.epoch == 3],
     )
     assert [r.epoch for r in h.epochs] == [1, 2, 3]
 
@@ -157,16 +153,12 @@ def test_early_stopping_restores_the_best_epochs_weights():
     noisy[:12] = (noisy[:12] + 3) % 10
     model = manual.SoftmaxRegression(784, 10, lr=3.0, generator=torch.Generator().manual_seed(0))
     snapshots = []
-    stopper = EarlyStopping(parameters(model), patience=3)
-
-    def on_epoch_end(record):
-        snapshots.append(weights(model))
-        return stopper(record)
-
+    stopper = EarlyStopping(model.parameters(), patience=3)
     val_iter = ArrayLoader(val_data, 64)
-    history = train(model.net, ArrayLoader((train_data[0], noisy), 8, shuffle=True, seed=0), val_iter, model.loss,
-                    40, model.updater, on_epoch_end=on_epoch_end)  # fmt: skip
-    accs = history.column("test_metric")
+    history = train(model.net, ArrayLoader((train_data[0], noisy), 8, shuffle=True, seed=0), None, model.loss,
+                    40, model.updater, val_iter=val_iter,
+                    callbacks=[lambda r: snapshots.append(weights(model)), stopper])  # fmt: skip
+    accs = history.column("val_accuracy")
     assert len(history.epochs) < 40 and len(history.epochs) == stopper.best_epoch + 3  # stopped by patience
     assert stopper.best_epoch == 1 + int(np.argmax(accs)) and stopper.best_epoch < len(accs)
     assert not torch.equal(weights(model)[0], snapshots[stopper.best_epoch - 1][0])  # last epoch differs...
@@ -181,12 +173,12 @@ def test_early_stopping_state_round_trips_through_named_tensors():
     stopper = EarlyStopping([w], patience=2)
     for epoch, acc in enumerate([0.5, 0.8, 0.7], start=1):
         w.fill_(epoch)
-        stopper(EpochRecord(epoch, 0.0, None, acc, 0.0))
+        stopper.on_epoch_end(EpochRecord(epoch, 0.0, val_accuracy=acc))
     w.fill_(9.0)
     resumed = EarlyStopping([w], patience=2)
     resumed.load_state_tensors(stopper.state_tensors())
     assert (resumed.best_epoch, resumed.best_metric) == (2, 0.8)
-    assert resumed(EpochRecord(4, 0.0, None, 0.75, 0.0))  # 2 epochs since the best: stop, as the original would
+    assert resumed.on_epoch_end(EpochRecord(4, 0.0, val_accuracy=0.75))  # 2 epochs since the best: stop
     resumed.restore()
     assert torch.equal(w, torch.full((3,), 2.0))
 
@@ -197,15 +189,17 @@ def test_early_stopping_rejects_bad_patience_and_a_missing_validation_set():
     from linear_nets.training import EpochRecord
 
     with pytest.raises(ConfigError, match="needs a validation set"):
-        EarlyStopping([torch.zeros(1)])(EpochRecord(1, 0.0, 0.0, None, 0.0))
+        EarlyStopping([torch.zeros(1)]).on_epoch_end(EpochRecord(1, 0.0, 0.0))
 
 
 def test_fit_softmax_restores_the_best_epoch_and_reports_its_accuracies():
-    result = fit_softmax(SoftmaxConfig(impl="manual", lr=3.0, epochs=6), toy_splits(60))
-    accs = result.history.column("test_metric")
+    config = SoftmaxConfig(impl="manual", lr=3.0, epochs=6, val_fraction=0.25)
+    result = fit_softmax(config, toy_data(120))
+    accs = result.history.column("val_accuracy")
     assert result.val_accuracy == max(accs) and result.best_epoch == 1 + accs.index(max(accs))
-    test_iter = ArrayLoader(toy_splits(60).test, 50)
-    assert result.test_accuracy == pytest.approx(evaluate_accuracy(result.model.net, test_iter))
+    assert result.history.column("test_accuracy") == [None] * 6  # the test set is scored once, at the end
+    test_iter = ArrayLoader(toy_data(120).test, 50)
+    assert result.test_accuracy == pytest.approx(evaluate_accuracy(result.model.logits, test_iter))
 
 
 # --- weight decay -------------------------------------------------------------------------------------------------
@@ -251,8 +245,9 @@ def test_bad_weight_decay_is_a_config_error(impl, wd):
 
 @pytest.mark.parametrize("optimizer,lr", [("sgd", 0.5), ("momentum", 0.1), ("adam", 0.01), ("lbfgs", 1.0)])
 def test_each_optimizer_trains_a_small_problem(optimizer, lr):
-    config = SoftmaxConfig(optimizer=optimizer, lr=lr, epochs=3, standardize=optimizer != "sgd", weight_decay=1e-4)
-    result = fit_softmax(config, toy_splits())
+    config = SoftmaxConfig(optimizer=optimizer, lr=lr, epochs=3, standardize=optimizer != "sgd", weight_decay=1e-4,
+                           val_fraction=0.2)
+    result = fit_softmax(config, toy_data())
     first = result.history.epochs[0].train_loss
     assert result.history.epochs[-1].train_loss < first
     assert result.val_accuracy > 0.9 and result.test_accuracy > 0.9
@@ -291,84 +286,111 @@ def test_optimizer_kinds_and_decay_groups():
         concise.SoftmaxRegression(optimizer="rmsprop")
 
 
-def test_step_schedule_divides_by_ten_at_half_and_three_quarters():
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = make_scheduler(opt, "step", 8)
-    lrs = []
-    for _ in range(8):
-        lrs.append(opt.param_groups[0]["lr"])
+@pytest.mark.parametrize("schedule", ["step", "cosine"])
+@pytest.mark.parametrize("epochs", [1, 3, 8, 13])
+def test_schedules_equal_torchs_schedulers(schedule, epochs):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.7)
+    if schedule == "step":
+        milestones = sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
+    else:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    for epoch in range(1, epochs + 1):
+        assert lr_at(schedule, 0.7, epoch, epochs) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
         opt.step()
         sched.step()
-    assert lrs == pytest.approx([1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01])
-    assert make_scheduler(opt, "constant", 8) is None
+
+
+def test_step_schedule_divides_by_ten_at_half_and_three_quarters():
+    assert [lr_at("step", 1.0, e, 8) for e in range(1, 9)] == pytest.approx([1, 1, 1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert lr_at("constant", 0.3, 5, 8) == 0.3
     with pytest.raises(ConfigError, match="unknown schedule 'linear'"):
-        make_scheduler(opt, "linear", 8)
+        lr_at("linear", 1.0, 1, 8)
+
+
+@pytest.mark.parametrize("impl", ["scratch", "manual", "concise"])
+def test_every_implementation_follows_the_schedule(impl):
+    seen = []
+
+    result_model = []
+    from linear_nets.training import Callback
+
+    class Grab(Callback):
+        def on_fit_begin(self, fit):
+            result_model.append(fit.model)
+
+        def on_epoch_begin(self, epoch):
+            model = result_model[0]
+            seen.append(model.updater.param_groups[0]["lr"] if impl == "concise" else model.lr)
+
+    config = SoftmaxConfig(impl=impl, lr=0.4, epochs=4, schedule="cosine", batch_size=50)
+    fit_softmax(config, toy_data(100), [Grab()])
+    assert seen == pytest.approx([lr_at("cosine", 0.4, e, 4) for e in range(1, 5)])
 
 
 def test_config_refuses_bad_combinations_before_training():
-    with pytest.raises(ConfigError, match="need --impl concise"):
-        SoftmaxConfig(impl="manual", optimizer="adam").check()
-    with pytest.raises(ConfigError, match="weight_decay must be"):
-        SoftmaxConfig(weight_decay=-1.0).check()
-    with pytest.raises(ConfigError, match="patience"):
-        SoftmaxConfig(patience=0).check()
-    with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
-        fit_softmax(SoftmaxConfig(batch_size=0), toy_splits())
+    with pytest.raises(ConfigError, match="optimizer adam needs impl concise"):
+        validate(SoftmaxConfig(impl="manual", optimizer="adam"))
+    with pytest.raises(ConfigError, match="weight_decay must be a finite number >= 0"):
+        validate(SoftmaxConfig(weight_decay=-1.0))
+    with pytest.raises(ConfigError, match="early_stopping must be an integer >= 1"):
+        validate(SoftmaxConfig(early_stopping=0, val_fraction=0.1))
+    with pytest.raises(ConfigError, match="early_stopping needs a validation split"):
+        validate(SoftmaxConfig(early_stopping=3))
+    with pytest.raises(ConfigError, match="batch_size must be an integer >= 1"):
+        fit_softmax(SoftmaxConfig(batch_size=0), toy_data())
 
 
 # --- the tuner and the presets ------------------------------------------------------------------------------------
 
 
 def test_tuner_picks_the_best_validation_accuracy_and_never_reads_the_test_set():
-    splits = toy_splits(100)
-    splits.test = (splits.test[0], torch.full((100,), 99))  # invalid labels: any test evaluation would raise
+    data = toy_data(200)
+    data.test = (data.test[0], torch.full((100,), 99))  # invalid labels: any test evaluation would raise
     grid = {"lr": [0.001, 0.5], "weight_decay": [0.0], "batch_size": [16, 32]}
-    base = SoftmaxConfig(impl="manual", epochs=2)
-    trials = tune_softmax(splits, base, grid)
+    base = SoftmaxConfig(impl="manual", epochs=2, val_fraction=0.5)
+    trials = tune_softmax(data, base, grid)
     assert len(trials) == 4
     accs = [t.val_accuracy for t in trials]
     assert accs == sorted(accs, reverse=True)
     assert trials[0].config.lr == 0.5  # the tiny learning rate barely moves in 2 epochs
-    again = fit_softmax(trials[0].config, splits, evaluate_test=False)
+    again = fit_softmax(trials[0].config, data, evaluate_test=False)
     assert again.val_accuracy == trials[0].val_accuracy  # seeded: the same fit again
 
 
 def test_tuner_refuses_a_bad_grid_or_no_validation_split():
     with pytest.raises(ConfigError, match="not a SoftmaxConfig field"):
         grid_configs(SoftmaxConfig(), {"momentum": [0.9]})
-    with pytest.raises(ConfigError, match="lr must be a positive"):
+    with pytest.raises(ConfigError, match=r"lr must be a finite number > 0, got -1\.0"):
         grid_configs(SoftmaxConfig(), {"lr": [0.1, -1.0]})
-    splits = toy_splits()
-    splits.val = None
     with pytest.raises(ConfigError, match="needs a validation split"):
-        tune_softmax(splits)
+        tune_softmax(toy_data(), SoftmaxConfig())
 
 
 def test_presets_are_valid_and_print_as_flags():
     for config in PRESETS.values():
-        config.check()
+        validate(config)
     assert as_flags(PRESETS["book"]) == ""
     flags = as_flags(PRESETS["best"])
     assert "--standardize" in flags and f"--optimizer {PRESETS['best'].optimizer}" in flags
-    assert as_flags(replace(SoftmaxConfig(), patience=4)) == "--early-stopping 4"
+    assert as_flags(replace(SoftmaxConfig(), early_stopping=4, device="cuda")) == "--early-stopping 4"
 
 
 def test_fit_does_not_change_the_caller_splits():
-    splits = toy_splits()
-    before = copy.deepcopy(splits)
-    fit_softmax(SoftmaxConfig(epochs=1, standardize=True), splits)
-    for a, b in zip(
-        (*splits.train, *splits.val, *splits.test), (*before.train, *before.val, *before.test), strict=True
-    ):
+    data = toy_data()
+    before = copy.deepcopy(data)
+    fit_softmax(SoftmaxConfig(epochs=1, standardize=True, val_fraction=0.2), data)
+    for a, b in zip((*data.train, *data.test), (*before.train, *before.test), strict=True):
         assert torch.equal(a, b)
 
 
 @pytest.mark.needs_data
 def test_best_preset_beats_the_book_on_real_data():
-    splits = load_splits(val_fraction=0.1)
-    assert [len(part[1]) for part in (splits.train, splits.val, splits.test)] == [54000, 6000, 10000]
-    assert torch.bincount(splits.val[1]).tolist() == [600] * 10
-    result = fit_softmax(PRESETS["best"], splits)
+    data = fashion_mnist()
+    train_idx, val_idx = train_val_split(data.train[1], 0.1, seed=0)
+    assert (len(train_idx), len(val_idx), len(data.test[1])) == (54000, 6000, 10000)
+    assert torch.bincount(data.train[1][val_idx]).tolist() == [600] * 10
+    result = fit_softmax(PRESETS["best"], data)
     assert result.test_accuracy >= 0.84
 
 
@@ -386,7 +408,9 @@ def test_standardized_model_saves_and_loads_its_mean_and_std(impl):
     assert fresh.to("cpu") is fresh and torch.equal(fresh.std, model.std)
 
 
-@pytest.mark.parametrize("module", ["linear_nets.optim", "linear_nets.regularization", "linear_nets.tuning"])
+@pytest.mark.parametrize("module", ["linear_nets.optim", "linear_nets.regularization", "linear_nets.pipeline.tuning",
+                                    "linear_nets.pipeline.config", "linear_nets.pipeline.fit",
+                                    "linear_nets.pipeline.callbacks"])
 def test_docstring_examples(module):
     import doctest
     import importlib

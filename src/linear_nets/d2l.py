@@ -288,7 +288,7 @@ def _warn_below_expectations(record: training.EpochRecord) -> None:
     misses = []
     if record.train_loss >= BOOK_EXPECTATIONS["train_loss"]:
         misses.append(f"train loss {record.train_loss:.3f} (the book expects < {BOOK_EXPECTATIONS['train_loss']})")
-    for name, value in (("train_acc", record.train_metric), ("test_acc", record.test_metric)):
+    for name, value in (("train_acc", record.train_accuracy), ("test_acc", record.test_accuracy)):
         if value is not None and value <= BOOK_EXPECTATIONS[name]:
             misses.append(f"{name.replace('_', ' ')} {value:.3f} (the book expects > {BOOK_EXPECTATIONS[name]})")
     if misses:
@@ -326,7 +326,7 @@ def train_ch3(
         name="train_ch3",
         save_interval=1.0,
     )
-    history = training.train(net, train_iter, test_iter, loss, num_epochs, updater, on_epoch_end=animator.add_epoch)
+    history = training.train(net, train_iter, test_iter, loss, num_epochs, updater, callbacks=[animator.add_epoch])
     _warn_below_expectations(history.epochs[-1])
 
 

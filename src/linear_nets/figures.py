@@ -28,22 +28,22 @@ def _figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (3.5,
     return fig, axes.flatten()
 
 
-def losses_figure(sigma: float = 1.0, limit: float = 3.0, num: int = 601) -> Figure:
+def losses_figure(delta: float = 1.0, limit: float = 3.0, num: int = 601) -> Figure:
     """Squared, absolute and Huber loss, one panel each: the loss l(r), its likelihood exp(-l(r)) and dl/dr.
 
     r = y_hat - y runs over [-limit, limit]. The squared loss grows fast and its derivative grows with r (outliers
     pull hard); the absolute loss's derivative is ±1 (robust, but a kink at 0); Huber is quadratic inside
-    [-sigma, sigma] and linear outside, with a derivative clipped to ±1. The likelihoods are the Gaussian, the
+    [-delta, delta] and linear outside, with a derivative clipped to ±1. The likelihoods are the Gaussian, the
     Laplace and the in-between density each loss stands for (unnormalised).
 
     Args:
-        sigma: Huber's threshold.
+        delta: Huber's threshold.
         limit, num: the residual range and its number of points.
 
     Example:
         >>> fig = losses_figure()
         >>> [ax.get_title() for ax in fig.axes]
-        ['squared', 'absolute (L1)', 'Huber (σ=1)']
+        ['squared', 'absolute (L1)', 'Huber (δ=1)']
     """
     import torch
 
@@ -53,11 +53,11 @@ def losses_figure(sigma: float = 1.0, limit: float = 3.0, num: int = 601) -> Fig
     y = torch.zeros_like(r)
     fig, axes = _figure(1, len(LOSS_PANELS), figsize=(10.5, 3.2))
     for ax, (name, title) in zip(axes, LOSS_PANELS, strict=True):
-        loss = get_loss(name, sigma=sigma, reduction="none")
+        loss = get_loss(name, delta=delta, reduction="none")
         plot(r, [loss.value(r, y), loss.likelihood(r, y), loss.derivative(r, y)], xlabel="r = y_hat - y", axes=ax)
         for line, label in zip(ax.get_lines(), LOSS_SERIES, strict=True):
             line.set_label(label)
-        ax.set_title(f"{title} (σ={sigma:g})" if name == "huber" else title)
+        ax.set_title(f"{title} (δ={delta:g})" if name == "huber" else title)
         ax.set_ylim(-1.5, 3.0)
     # One legend for the three panels, below them, where it hides no curve.
     fig.legend(handles=axes[0].get_lines(), loc="lower center", ncol=len(LOSS_SERIES), frameon=False)

@@ -6,14 +6,14 @@ With the residual r = y_hat - y:
 |---|---|---|
 | squared (the book's, with the 1/2) | r² / 2 | r |
 | absolute (L1) | abs(r) | sign(r) (0 at r = 0, a subgradient) |
-| Huber, threshold σ | r² / (2σ) if abs(r) <= σ, else abs(r) - σ/2 | r / σ if abs(r) <= σ, else sign(r) |
+| Huber, threshold δ | r² / (2δ) if abs(r) <= δ, else abs(r) - δ/2 | r / δ if abs(r) <= δ, else sign(r) |
 
 The likelihood a loss stands for is exp(-l(r)) up to normalisation: minimising the loss maximises it. The
 squared loss is the Gaussian's (see `linear_nets.demonstrations.gaussian_nll`), the absolute loss the Laplace
 distribution's.
 
 Relations to `torch.nn.functional` (checked by the tests): `squared_loss = mse_loss / 2`, `absolute_loss =
-l1_loss`, `huber_loss(sigma) = smooth_l1_loss(beta=sigma)` (and `= huber_loss(delta=sigma) / sigma`).
+l1_loss`, `huber_loss(delta) = smooth_l1_loss(beta=delta)` (and `= torch huber_loss(delta=delta) / delta`).
 
 This module is the one home of the loss concept: the functions are the formulas (used from scratch), and the
 `nn.Module` classes wrap them with a `reduction` like `nn.MSELoss`, plus the derivative for hand-derived
@@ -39,10 +39,10 @@ def _residual(y_hat: Tensor, y: Tensor) -> Tensor:
     return y_hat - y.reshape(y_hat.shape)
 
 
-def _check_sigma(sigma: float) -> float:
-    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not (0 < sigma < math.inf):
-        raise ConfigError(f"huber sigma must be a positive finite number, got {sigma!r}")
-    return float(sigma)
+def _check_delta(delta: float) -> float:
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or not (0 < delta < math.inf):
+        raise ConfigError(f"huber delta (threshold) must be a positive finite number, got {delta!r}")
+    return float(delta)
 
 
 def squared_loss(y_hat: Tensor, y: Tensor) -> Tensor:
@@ -65,19 +65,19 @@ def absolute_loss(y_hat: Tensor, y: Tensor) -> Tensor:
     return _residual(y_hat, y).abs()
 
 
-def huber_loss(y_hat: Tensor, y: Tensor, sigma: float = 1.0) -> Tensor:
-    """Huber loss per example with threshold σ: abs(r) - σ/2 if abs(r) > σ, else r² / (2σ), r = y_hat - y.
+def huber_loss(y_hat: Tensor, y: Tensor, delta: float = 1.0) -> Tensor:
+    """Huber loss per example with threshold δ: abs(r) - δ/2 if abs(r) > δ, else r² / (2δ), r = y_hat - y.
 
     Quadratic near zero (smooth, like the squared loss), linear in the tails (robust, like the absolute loss);
-    the two pieces meet with equal value and slope at abs(r) = σ.
+    the two pieces meet with equal value and slope at abs(r) = δ.
 
     Example:
-        >>> huber_loss(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 0.0]), sigma=1.0)
+        >>> huber_loss(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 0.0]), delta=1.0)
         tensor([0.1250, 2.5000])
     """
-    sigma = _check_sigma(sigma)
+    delta = _check_delta(delta)
     r = _residual(y_hat, y)
-    return torch.where(r.abs() > sigma, r.abs() - sigma / 2, r**2 / (2 * sigma))
+    return torch.where(r.abs() > delta, r.abs() - delta / 2, r**2 / (2 * delta))
 
 
 def squared_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
@@ -90,11 +90,11 @@ def absolute_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
     return torch.sign(_residual(y_hat, y))
 
 
-def huber_loss_derivative(y_hat: Tensor, y: Tensor, sigma: float = 1.0) -> Tensor:
-    """d/dy_hat of `huber_loss` per example: r / σ if abs(r) <= σ, else sign(r)."""
-    sigma = _check_sigma(sigma)
+def huber_loss_derivative(y_hat: Tensor, y: Tensor, delta: float = 1.0) -> Tensor:
+    """d/dy_hat of `huber_loss` per example: r / δ if abs(r) <= δ, else sign(r)."""
+    delta = _check_delta(delta)
     r = _residual(y_hat, y)
-    return torch.where(r.abs() > sigma, torch.sign(r), r / sigma)
+    return torch.where(r.abs() > delta, torch.sign(r), r / delta)
 
 
 def likelihood(loss_values: Tensor) -> Tensor:
@@ -187,25 +187,25 @@ class AbsoluteLoss(RegressionLoss):
 
 
 class HuberLoss(RegressionLoss):
-    """Huber loss with threshold σ (see `huber_loss`); equal to `nn.SmoothL1Loss(beta=sigma)`.
+    """Huber loss with threshold δ (see `huber_loss`); equal to `nn.SmoothL1Loss(beta=delta)`.
 
     Example:
-        >>> HuberLoss(sigma=2.0, reduction="none")(torch.tensor([1.0, 4.0]), torch.tensor([0.0, 0.0]))
+        >>> HuberLoss(delta=2.0, reduction="none")(torch.tensor([1.0, 4.0]), torch.tensor([0.0, 0.0]))
         tensor([0.2500, 3.0000])
     """
 
-    def __init__(self, sigma: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(self, delta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.sigma = _check_sigma(sigma)
+        self.delta = _check_delta(delta)
 
     def value(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        return huber_loss(y_hat, y, self.sigma)
+        return huber_loss(y_hat, y, self.delta)
 
     def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        return huber_loss_derivative(y_hat, y, self.sigma)
+        return huber_loss_derivative(y_hat, y, self.delta)
 
     def extra_repr(self) -> str:
-        return f"sigma={self.sigma}, reduction={self.reduction!r}"
+        return f"delta={self.delta}, reduction={self.reduction!r}"
 
 
 LOSSES: dict[str, Callable[..., RegressionLoss]] = {
@@ -215,17 +215,17 @@ LOSSES: dict[str, Callable[..., RegressionLoss]] = {
 }
 
 
-def get_loss(name: str, *, sigma: float = 1.0, reduction: str = "mean") -> RegressionLoss:
-    """The loss called `name` ('squared', 'l1' or 'huber'; `sigma` is Huber's threshold).
+def get_loss(name: str, *, delta: float = 1.0, reduction: str = "mean") -> RegressionLoss:
+    """The loss called `name` ('squared', 'l1' or 'huber'; `delta` is Huber's threshold).
 
     Example:
-        >>> get_loss("huber", sigma=0.5, reduction="none")
-        HuberLoss(sigma=0.5, reduction='none')
+        >>> get_loss("huber", delta=0.5, reduction="none")
+        HuberLoss(delta=0.5, reduction='none')
     """
     if name not in LOSSES:
         raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}")
     if name == "huber":
-        return HuberLoss(sigma, reduction)
+        return HuberLoss(delta, reduction)
     return LOSSES[name](reduction)
 
 

@@ -9,10 +9,10 @@ Optimisers (`--optimizer`):
 - `momentum`: Nesterov momentum 0.9, v <- 0.9 v + g, W <- W - lr (g + 0.9 v);
 - `adam`: Adam (Kingma & Ba) with its default betas;
 - `lbfgs`: full-batch L-BFGS with a strong-Wolfe line search (scikit-learn's default solver for this model). It
-  needs the whole training set per step, so `linear_nets.tuning.fit_softmax` runs it with its own small loop.
+  needs the whole training set per step, so `linear_nets.pipeline.fit.fit_softmax` runs it with its own small loop.
 
-Schedules (`--schedule`), stepped once per epoch: `constant`; `step` (lr x 0.1 after 1/2 and 3/4 of the epochs);
-`cosine` (lr_t = lr (1 + cos(pi t / T)) / 2 for epoch t of T).
+Schedules (`--schedule`), a pure function of the epoch (`lr_at`), for every implementation: `constant`; `step`
+(lr x 0.1 after 1/2 and 3/4 of the epochs); `cosine` (lr_t = lr (1 + cos(pi t / T)) / 2 after t of T epochs).
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ import math
 import torch
 
 from linear_nets.errors import ConfigError
+from linear_nets.pipeline.config import OPTIMIZERS, SCHEDULES
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "lbfgs")
-SCHEDULES = ("constant", "step", "cosine")
 MOMENTUM = 0.9
 LBFGS_ITERS = 10
 """L-BFGS iterations per `step()`: one "epoch" of full-batch L-BFGS (10 epochs = scikit-learn's max_iter=100)."""
@@ -92,26 +91,26 @@ def make_optimizer(
     )
 
 
-def make_scheduler(
-    optimizer: torch.optim.Optimizer, name: str, num_epochs: int
-) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """The per-epoch schedule `name` (one of `SCHEDULES`) over `num_epochs` epochs; None for `constant`.
+def lr_at(schedule: str, lr: float, epoch: int, epochs: int) -> float:
+    """The learning rate of epoch `epoch` (1-based) of `epochs` under `schedule`: a pure function of the epoch.
 
-    Call `.step()` after each epoch.
+    - constant: lr;
+    - step: lr x 0.1 for each milestone passed, milestones after 1/2 and 3/4 of the epochs;
+    - cosine: lr (1 + cos(pi t / T)) / 2 with t = epoch - 1 epochs done of T = `epochs`.
+
+    A resumed run recomputes its rate from the epoch: nothing to save, nothing to replay.
 
     Example:
-        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-        >>> sched = make_scheduler(opt, "cosine", 4)
-        >>> lrs = []
-        >>> for _ in range(4):
-        ...     lrs.append(round(opt.param_groups[0]["lr"], 3)); opt.step(); sched.step()
-        >>> lrs
+        >>> [round(lr_at("cosine", 1.0, e, 4), 3) for e in range(1, 5)]
         [1.0, 0.854, 0.5, 0.146]
+        >>> [lr_at("step", 1.0, e, 4) for e in range(1, 5)]
+        [1.0, 1.0, 0.1, 0.010000000000000002]
     """
-    check_choice("schedule", name, SCHEDULES)
-    if name == "constant":
-        return None
-    if name == "step":
-        milestones = sorted({max(1, num_epochs // 2), max(1, (3 * num_epochs) // 4)})
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=num_epochs)
+    check_choice("schedule", schedule, SCHEDULES)
+    done = epoch - 1
+    if schedule == "step":
+        milestones = sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})
+        return lr * 0.1 ** sum(1 for m in milestones if m <= done)
+    if schedule == "cosine":
+        return lr * (1 + math.cos(math.pi * done / epochs)) / 2
+    return lr

@@ -379,8 +379,8 @@ class Animator:
         self.close()
 
     def add_epoch(self, record: EpochRecord) -> None:
-        """`add(epoch, (train loss, train metric, test metric))`: pass as `train(..., on_epoch_end=...)`."""
-        self.add(record.epoch, (record.train_loss, record.train_metric, record.test_metric))
+        """`add(epoch, (train loss, train accuracy, test accuracy))`: pass as `train(..., callbacks=[...])`."""
+        self.add(record.epoch, (record.train_loss, record.train_accuracy, record.test_accuracy))
 
     def save(self, path: str | os.PathLike) -> list[Path]:
         """Write the current figure to `path` (.png, .svg, or a stem for both) atomically; return the paths."""
@@ -416,7 +416,7 @@ def epoch_animator(
     ylim: Sequence[float] | None = None,
     **kwargs: Any,
 ) -> Animator:
-    """An `Animator` for `train(..., on_epoch_end=animator.add_epoch)`: x is the epoch 1..num_epochs (d2l 3.6).
+    """An `Animator` for `train(..., callbacks=[animator.add_epoch])`: x is the epoch 1..num_epochs (d2l 3.6).
 
     Extra keyword arguments (`save_to=`, `live=`, `figsize=`, ...) go to `Animator`.
     """
@@ -511,7 +511,12 @@ def plot_history(
 
     Returns the figure (the same picture `epoch_animator` drew live).
     """
-    labels = labels or {"train_loss": "train loss", "train_metric": "train acc", "test_metric": "test acc"}
+    labels = labels or {
+        "train_loss": "train loss",
+        "train_accuracy": "train acc",
+        "val_accuracy": "val acc",
+        "test_accuracy": "test acc",
+    }
     epochs = history.column("epoch")
     series = {name: history.column(name) for name in labels}
     kept = [name for name, values in series.items() if any(v is not None for v in values)]

@@ -2,8 +2,8 @@
 
 - `train_val_split` carves a stratified, seeded validation set out of the training set, so hyperparameters and the
   stopping epoch are chosen without looking at the test set (which is then used once, for the final report).
-- `EarlyStopping` watches the validation accuracy after each epoch, stops after `patience` epochs without a new
-  best, and puts back the weights of the best epoch.
+- Early stopping (watch the validation accuracy, keep the best epoch) is a callback of the training pipeline:
+  `linear_nets.pipeline.callbacks.EarlyStopping`.
 - `Standardizer` rescales each pixel to mean 0 and standard deviation 1 with statistics fitted on the training split
   only; `Standardized` wraps a model so that training, evaluation and prediction all see standardised inputs, and
   keeps `mean` and `std` with the model.
@@ -11,14 +11,12 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
 import torch
 from torch import Tensor, nn
 
 from linear_nets.errors import ConfigError, DataError
-from linear_nets.training import EpochRecord, GradientStep
+from linear_nets.models import SoftmaxModel
+from linear_nets.training import GradientStep
 
 
 def check_val_fraction(val_fraction: float) -> float:
@@ -145,11 +143,11 @@ class _StandardizedStep:
         self.inner.step(self.standardizer(X), y, y_hat)
 
 
-class Standardized:
+class Standardized(SoftmaxModel):
     """A softmax model whose inputs are standardised first: `net(X) = model.net(standardizer(X))`.
 
-    Drop-in for the model in `train(m.net, ..., m.loss, n, m.updater)`, `evaluate_accuracy(m.net, ...)` and
-    `predict(m.net, ...)`: raw images in, the statistics of the training split applied every time.
+    The same `SoftmaxModel` interface as the model it wraps: raw images in, the statistics of the training split
+    applied every time (`logits`, `predict_proba`, `predict`, and `net` for the book's loop).
 
     Example:
         >>> from linear_nets.manual.softmax_regression import SoftmaxRegression
@@ -168,8 +166,26 @@ class Standardized:
         self.updater = _StandardizedStep(updater, standardizer) if hand_derived else updater
 
     def net(self, X: Tensor) -> Tensor:
-        """The wrapped model's output on the standardised `X`."""
+        """The wrapped model's `net` on the standardised `X`."""
         return self.model.net(self.standardizer(X))
+
+    def logits(self, X: Tensor) -> Tensor:
+        """The wrapped model's logits of the standardised `X`."""
+        return self.model.logits(self.standardizer(X))
+
+    @property
+    def num_inputs(self) -> int:
+        return self.model.num_inputs
+
+    @property
+    def num_outputs(self) -> int:
+        return self.model.num_outputs
+
+    def parameters(self) -> list[Tensor]:
+        return self.model.parameters()
+
+    def set_lr(self, lr: float) -> None:
+        self.model.set_lr(lr)
 
     @property
     def mean(self) -> Tensor:
@@ -195,73 +211,3 @@ class Standardized:
         self.model.to(device)
         self.standardizer.to(device)
         return self
-
-
-def parameters(model: object) -> list[Tensor]:
-    """The trainable tensors of any softmax model here: `net.parameters()` (concise) or `[W, b]` (scratch, manual)."""
-    model = getattr(model, "model", model)  # through a `Standardized` wrapper
-    if isinstance(getattr(model, "net", None), nn.Module):
-        return list(model.net.parameters())
-    return [model.W, model.b]
-
-
-class EarlyStopping:
-    """An `on_epoch_end` callback: stop after `patience` epochs without a better validation metric, keep the best.
-
-    Pass the validation loader as `train`'s `test_iter`: each record's `test_metric` is then the validation
-    accuracy. After each new best it copies `params`; call `restore()` after training to put them back.
-
-    Args:
-        params: the tensors to snapshot and restore (see `parameters`).
-        patience: epochs without improvement before stopping (>= 1); None never stops early but still restores.
-        min_delta: an improvement smaller than this does not count.
-
-    Example:
-        >>> w = torch.zeros(1)
-        >>> stop = EarlyStopping([w], patience=2)
-        >>> for epoch, acc in enumerate([0.5, 0.7, 0.6, 0.65], start=1):
-        ...     _ = w.fill_(epoch)
-        ...     if stop(EpochRecord(epoch, 0.0, None, acc, 0.0)):
-        ...         break
-        >>> stop.best_epoch, epoch, stop.restore(), w
-        (2, 4, None, tensor([2.]))
-    """
-
-    def __init__(self, params: Sequence[Tensor], patience: int | None = 5, min_delta: float = 0.0) -> None:
-        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-            raise ConfigError(f"patience must be a positive integer (epochs), got {patience!r}")
-        self.params, self.patience, self.min_delta = list(params), patience, min_delta
-        self.best_metric, self.best_epoch = -math.inf, 0
-        self._best: list[Tensor] = []
-
-    def __call__(self, record: EpochRecord) -> bool:
-        """Record the epoch; True when training should stop."""
-        if record.test_metric is None:
-            raise ConfigError("early stopping needs a validation set: pass it as train's test_iter")
-        if record.test_metric > self.best_metric + self.min_delta:
-            self.best_metric, self.best_epoch = record.test_metric, record.epoch
-            with torch.no_grad():
-                self._best = [p.detach().clone() for p in self.params]
-        return self.patience is not None and record.epoch - self.best_epoch >= self.patience
-
-    def state_tensors(self) -> dict[str, Tensor]:
-        """The best epoch, its metric and its weights as named tensors (for a checkpoint)."""
-        tensors = {
-            "best_metric": torch.tensor(self.best_metric, dtype=torch.float64),
-            "best_epoch": torch.tensor(self.best_epoch, dtype=torch.int64),
-        }
-        return tensors | {f"best.{i}": t for i, t in enumerate(self._best)}
-
-    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
-        """Continue from `state_tensors()` of an earlier run (resume)."""
-        self.best_metric, self.best_epoch = tensors["best_metric"].item(), int(tensors["best_epoch"])
-        if "best.0" in tensors:  # absent when no epoch had been scored yet
-            self._best = [tensors[f"best.{i}"].to(p.device, p.dtype) for i, p in enumerate(self.params)]
-        else:
-            self._best = []
-
-    def restore(self) -> None:
-        """Put the best epoch's weights back (in place, so optimisers and wrappers keep pointing at them)."""
-        with torch.no_grad():
-            for p, best in zip(self.params, self._best, strict=True):
-                p.copy_(best)

@@ -12,9 +12,9 @@ synchronisation and no per-batch reduction. A NaN or infinite loss raises `Train
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -289,13 +289,23 @@ def train_epoch(
 
 @dataclass
 class EpochRecord:
-    """Metrics of one epoch."""
+    """What one epoch measured. Accuracies are None where there is no such set (or no metric, for regression).
+
+    Attributes:
+        epoch: 1-based epoch number.
+        train_loss: mean loss over the epoch's minibatches.
+        train_accuracy: mean metric (accuracy) over those minibatches.
+        val_accuracy: metric on the validation set after the epoch.
+        test_accuracy: metric on the test set after the epoch.
+        seconds: wall time of the epoch, evaluation included.
+    """
 
     epoch: int
     train_loss: float
-    train_metric: float | None
-    test_metric: float | None
-    seconds: float
+    train_accuracy: float | None = None
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -305,12 +315,59 @@ class History:
     epochs: list[EpochRecord] = field(default_factory=list)
 
     def column(self, name: str) -> list:
-        """One field of every epoch, e.g. `history.column("test_metric")`."""
+        """One field of every epoch, e.g. `history.column("test_accuracy")`."""
         return [getattr(r, name) for r in self.epochs]
 
     def as_dicts(self) -> list[dict]:
         """The records as plain dicts (for CSV / JSON)."""
         return [asdict(r) for r in self.epochs]
+
+    @classmethod
+    def from_dicts(cls, rows: Iterable[dict]) -> History:
+        """The inverse of `as_dicts`."""
+        return cls([EpochRecord(**row) for row in rows])
+
+
+class Callback:
+    """Something that runs beside the loop: a progress bar, a schedule, early stopping, a run recorder.
+
+    Override what you need. `train` calls `on_epoch_begin(epoch)` before each epoch, `on_batch_end()` after each
+    step (only when a subclass defines it: the loop pays nothing per batch otherwise) and `on_epoch_end(record)`
+    after each epoch; returning True there stops training after that epoch (every callback still sees the record).
+    A pipeline that owns the whole fit (`linear_nets.pipeline.fit`) also calls `on_fit_begin(fit)` and
+    `on_fit_end(fit)`. A callback with training state (early stopping) offers `state_tensors` /
+    `load_state_tensors` so that a checkpoint can keep it.
+    """
+
+    on_batch_end: Callable[[], None] | None = None
+
+    def on_fit_begin(self, fit: Any) -> None:
+        """Before the first epoch, with the pipeline's fit (model, config, callbacks, ...)."""
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        """Before epoch `epoch` (1-based)."""
+
+    def on_epoch_end(self, record: EpochRecord) -> bool | None:
+        """After each epoch; True stops training."""
+        return None
+
+    def on_fit_end(self, fit: Any) -> None:
+        """After the last epoch."""
+
+
+class EpochEnd(Callback):
+    """A plain function `f(record) -> bool | None` as a callback (an Animator's `add_epoch`, a list's append)."""
+
+    def __init__(self, function: Callable[[EpochRecord], bool | None]) -> None:
+        self.function = function
+
+    def on_epoch_end(self, record: EpochRecord) -> bool | None:
+        return self.function(record)
+
+
+def as_callbacks(callbacks: Iterable[Callback | Callable[[EpochRecord], bool | None]] | None) -> list[Callback]:
+    """The callbacks as `Callback` objects: plain functions become `EpochEnd` callbacks."""
+    return [c if isinstance(c, Callback) else EpochEnd(c) for c in callbacks or ()]
 
 
 def train(
@@ -322,8 +379,10 @@ def train(
     updater: Updater,
     *,
     metric: Metric | None = accuracy,
-    on_epoch_end: Callable[[EpochRecord], bool | None] | None = None,
+    val_iter: Iterable | None = None,
+    callbacks: Iterable[Callback | Callable[[EpochRecord], bool | None]] | None = None,
     start_epoch: int = 1,
+    history: History | None = None,
 ) -> History:
     """Train `net` for `num_epochs`, evaluating `metric` on `test_iter` after each epoch (d2l `train_ch3`).
 
@@ -334,11 +393,14 @@ def train(
         num_epochs: passes over `train_iter` (> 0).
         updater: an Optimizer, the book's `updater(batch_size)`, or a `GradientStep` (see module docstring).
         metric: per-batch metric sum (default: number correct); None for regression.
-        on_epoch_end: called with each `EpochRecord` (an Animator or a progress table hangs here); returning True
-            stops training after this epoch (early stopping).
+        val_iter: a validation loader, scored after each epoch into `val_accuracy`.
+        callbacks: `Callback`s, or plain functions of each `EpochRecord` (an Animator's `add_epoch` hangs here);
+            one returning True stops training after this epoch (early stopping).
         start_epoch: the first epoch to train, > 1 when resuming from a checkpoint of epoch `start_epoch - 1`.
+        history: append the records to this history (e.g. one restored from a checkpoint) before the callbacks
+            see them; default a new one.
 
-    Returns the `History` of the epochs trained by this call.
+    Returns the history: the epochs trained by this call appended to `history`.
 
     Example:
         >>> from linear_nets.data.batches import ArrayLoader
@@ -347,22 +409,50 @@ def train(
         >>> it = ArrayLoader((X, y), batch_size=16, shuffle=True, seed=0)
         >>> h = train(net, it, it, torch.nn.CrossEntropyLoss(reduction="none"), 20,
         ...           torch.optim.SGD(net.parameters(), lr=0.5))
-        >>> h.epochs[-1].test_metric > 0.9
+        >>> h.epochs[-1].test_accuracy > 0.9
         True
     """
     if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs <= 0:
         raise ConfigError(f"num_epochs must be a positive integer, got {num_epochs!r}")
     if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or not 1 <= start_epoch <= num_epochs + 1:
         raise ConfigError(f"start_epoch must be between 1 and num_epochs + 1 = {num_epochs + 1}, got {start_epoch!r}")
-    history = History()
+    callbacks = as_callbacks(callbacks)
+    batch_hooks = [c.on_batch_end for c in callbacks if c.on_batch_end is not None]
+    history = history if history is not None else History()
     for epoch in range(start_epoch, num_epochs + 1):
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
         timer = Timer()
-        train_loss, train_metric = train_epoch(net, train_iter, loss, updater, metric, epoch=epoch)
-        test_metric = (
-            evaluate_accuracy(net, test_iter, metric) if test_iter is not None and metric is not None else None
+        train_loss, train_accuracy = train_epoch(
+            net, _with_hooks(train_iter, batch_hooks), loss, updater, metric, epoch=epoch
         )
-        record = EpochRecord(epoch, train_loss, train_metric, test_metric, timer.stop())
+        scored = {}
+        if metric is not None:
+            for name, loader in (("val_accuracy", val_iter), ("test_accuracy", test_iter)):
+                if loader is not None:
+                    scored[name] = evaluate_accuracy(net, loader, metric)
+        record = EpochRecord(epoch, train_loss, train_accuracy, **scored, seconds=timer.stop())
         history.epochs.append(record)
-        if on_epoch_end is not None and on_epoch_end(record):
+        stops = [callback.on_epoch_end(record) for callback in callbacks]
+        if any(stops):
             break
     return history
+
+
+def _with_hooks(loader: Iterable, hooks: list[Callable[[], None]]) -> Iterable:
+    """The loader itself without per-batch hooks (no cost per batch), else a view that calls them after each batch."""
+    return loader if not hooks else _Hooked(loader, hooks)
+
+
+class _Hooked:
+    def __init__(self, loader: Iterable, hooks: list[Callable[[], None]]) -> None:
+        self.loader, self.hooks = loader, hooks
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator:
+        for batch in self.loader:
+            yield batch
+            for hook in self.hooks:
+                hook()

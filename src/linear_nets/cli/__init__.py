@@ -19,9 +19,22 @@ from linear_nets.errors import LinearNetsError
 COMMAND_MODULES = ["data", "train", "saved_runs", "plot", "tune"]
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one short usage line and the error (not the whole usage block).
+
+    Subcommand parsers are of the same class (argparse creates them with the parent's class).
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"usage: {self.prog} [options] (see {self.prog} --help)", file=sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every command group registered."""
-    parser = argparse.ArgumentParser(
+    """The full argument parser, with every command group registered. Imports no torch (command modules import
+    what they need inside their handlers), so `--help` and `data path` start fast."""
+    parser = ArgumentParser(
         prog="linear-nets",
         description="Linear regression and softmax regression (d2l chapter 3), offline and fast.",
     )

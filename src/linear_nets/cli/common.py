@@ -81,21 +81,41 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def resolve_device(name: str | None):
-    """The torch device `--device` names; `ConfigError` when cuda is asked for and there is none.
+class Warming:
+    """Imports running in a background thread (see `start_warming`); `join()` waits for them."""
 
-    Example:
-        >>> resolve_device("cpu").type
-        'cpu'
+    def __init__(self, steps: list) -> None:
+        import threading
+
+        self.thread = threading.Thread(target=self._run, args=(steps,), name="linear-nets-warming", daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _run(steps: list) -> None:
+        for step in steps:
+            try:
+                step()
+            except Exception:  # the foreground import of the same module reports any real problem
+                return
+
+    def join(self) -> None:
+        self.thread.join()
+
+
+def start_warming(*, pyplot: bool) -> Warming:
+    """Start importing, in a background thread, what a training command needs after it has read its data.
+
+    The first `torch.optim` optimizer imports `torch._dynamo` (about 1.4 s on a 2-core machine) and the figures need
+    pyplot (about 0.5 s): both are pure start-up cost. Reading and decompressing the data releases the GIL for much of
+    its time, so the two overlap on a second core instead of following each other (benchmarks/RESULTS.md measures
+    the whole command with and without). `LINEAR_NETS_NO_WARMING=1` turns it off, for that comparison.
     """
-    import torch
+    import importlib
+    import os
 
-    from linear_nets.errors import ConfigError
-
-    if name in (None, "cpu"):
-        return torch.device("cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"--device cuda: this torch ({torch.__version__}) sees no CUDA device; use --device cpu")
-    return torch.device("cuda")
+    if os.environ.get("LINEAR_NETS_NO_WARMING"):
+        return Warming([])
+    steps = [lambda: importlib.import_module("torch._dynamo")]
+    if pyplot:
+        steps.append(lambda: importlib.import_module("linear_nets.plotting").pyplot())
+    return Warming(steps)

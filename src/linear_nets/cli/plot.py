@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("figure", choices=list(FIGURES), help="which figure")
     parser.add_argument("--out", help="FILE.png or FILE.svg (no extension: both); default FIGURE.png")
-    parser.add_argument("--huber-sigma", type=positive_float, default=1.0, help="losses: Huber threshold (1.0)")
+    parser.add_argument("--huber-delta", type=positive_float, default=1.0, help="losses: Huber threshold δ (1.0)")
     parser.add_argument(
         "--mu-sigma",
         type=float_list,
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     target = args.out or f"{args.figure}.png"
     plotting.figure_paths(target)  # fail on a bad --out before drawing anything
     if args.figure == "losses":
-        fig = figures.losses_figure(sigma=args.huber_sigma)
+        fig = figures.losses_figure(delta=args.huber_delta)
     elif args.figure == "normal":
         fig = figures.normal_figure(_mu_sigma_pairs(args.mu_sigma))
     elif args.figure == "regression":

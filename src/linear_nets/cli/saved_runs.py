@@ -10,17 +10,10 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import torch
-
-from linear_nets.cli.common import add_device_argument, positive_int, resolve_device
-from linear_nets.data.fashion_mnist import CLASSES, get_fashion_mnist_labels, load_data_fashion_mnist
+from linear_nets.cli.common import add_device_argument, positive_int
 from linear_nets.errors import DataError
-from linear_nets.losses import squared_loss
-from linear_nets.runs import Run, check_state, write_json
-from linear_nets.scratch import softmax_regression as scratch
-from linear_nets.softmax import stable_softmax
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,101 +35,126 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=run_predict)
 
 
-def load_softmax(run: Run):
-    """The trained softmax model of `run`, and the run's arguments."""
-    from linear_nets.cli.train_softmax import build_model
+def load_softmax(run: Any, device: str | None = None) -> tuple[Any, Any, list[str]]:
+    """The trained model of a softmax run (any implementation, standardised or not), its config and class names.
 
-    args = argparse.Namespace(**run.config["args"])
+    Nothing here asks which class the model is: it is rebuilt from the config and used through its interface
+    (`logits`, `predict_proba`, `predict`).
+    """
+    import dataclasses
+
+    from linear_nets.data.fashion_mnist import CLASSES
+    from linear_nets.pipeline.config import SoftmaxConfig
+    from linear_nets.pipeline.fit import build_model, resolve_device
+    from linear_nets.pipeline.runs import check_state, saved_config
+
+    config = saved_config(run, SoftmaxConfig)
+    if device is not None:
+        config = dataclasses.replace(config, device=device)
     tensors, meta = run.load_model()
-    model = build_model(args, int(meta.get("num_inputs", 0)) or tensors["W"].shape[0])
+    classes = meta.get("classes")
+    classes = list(classes) if isinstance(classes, list) else list(CLASSES)
+    model = build_model(config, int(meta.get("num_inputs", 0)) or tensors["W"].shape[0], len(classes))
     check_state(tensors, model.state_tensors(), run.path / "model.safetensors")
     model.load_state_tensors(tensors)
-    return model, args
+    model.to(resolve_device(config.device))
+    return model, config, classes
 
 
-def probabilities(model, X: torch.Tensor) -> torch.Tensor:
-    """Class probabilities: the from-scratch model's net already ends in softmax, the others return logits."""
-    with torch.no_grad():
-        out = model.net(X)
-    return out if isinstance(model, scratch.SoftmaxRegression) else stable_softmax(out)
-
-
-def confusion_matrix(y: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> torch.Tensor:
+def confusion_matrix(y: Any, y_pred: Any, num_classes: int) -> Any:
     """C[i, j] = number of examples of true class i predicted as class j.
 
     Example:
+        >>> import torch
         >>> confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2)
         tensor([[1, 0],
                 [1, 1]])
     """
+    import torch
+
     return torch.bincount(y * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """The `evaluate` handler."""
+    import torch
+
+    from linear_nets.data.fashion_mnist import load_data_fashion_mnist
+    from linear_nets.pipeline.runs import Run, write_json
+    from linear_nets.softmax import stable_cross_entropy
+
     run = Run.open(args.run_dir)
     if run.model == "linreg":
         return _evaluate_linreg(run)
-    model, train_args = load_softmax(run)
-    _, test_iter = load_data_fashion_mnist(
-        train_args.batch_size, train_args.resize, args.data_dir or train_args.data_dir
+    model, config, classes = load_softmax(run, args.device)
+    data_dir = args.data_dir or run.config.get("options", {}).get("data_dir") or run.config.get("args", {}).get(
+        "data_dir"
     )
-    device = resolve_device(args.device)
-    model.to(device), test_iter.to(device)
+    _, test_iter = load_data_fashion_mnist(4096, config.resize, data_dir)
+    device = next(iter(model.parameters())).device
+    test_iter.to(device)
     loss_sum, predictions, labels = 0.0, [], []
     with torch.no_grad():
         for X, y in test_iter:
-            y_hat = model.net(X)
-            loss_sum += model.loss(y_hat, y).sum().item()
-            predictions.append(y_hat.argmax(dim=1))
+            logits = model.logits(X)
+            loss_sum += stable_cross_entropy(logits, y).sum().item()
+            predictions.append(logits.argmax(dim=1))
             labels.append(y)
     y, y_pred = torch.cat(labels).cpu(), torch.cat(predictions).cpu()
-    matrix = confusion_matrix(y, y_pred, len(CLASSES))
+    matrix = confusion_matrix(y, y_pred, len(classes))
     result = {"test_loss": loss_sum / len(y), "test_accuracy": (y == y_pred).double().mean().item(), "n": len(y)}
-    print(f"{run.path}: softmax ({train_args.impl}), {len(y)} test images")
+    print(f"{run.path}: softmax ({config.impl}), {len(y)} test images")
     print(f"test loss     {result['test_loss']:.4f}")
     print(f"test accuracy {result['test_accuracy']:.4f}")
-    print(_format_confusion(matrix))
-    write_json(run.path / "evaluation.json", {**result, "confusion": matrix.tolist(), "classes": CLASSES})
-    _save_confusion_figure(matrix, run.path / "confusion.png")
+    print(_format_confusion(matrix, classes))
+    write_json(run.path / "evaluation.json", {**result, "confusion": matrix.tolist(), "classes": classes})
+    _save_confusion_figure(matrix, classes, run.path / "confusion.png")
     print(f"wrote {run.path / 'evaluation.json'} and {run.path / 'confusion.png'}")
     return 0
 
 
-def _evaluate_linreg(run: Run) -> int:
-    from linear_nets.cli.train_linreg import make_data
+def _evaluate_linreg(run: Any) -> int:
+    import torch
 
-    args = argparse.Namespace(**run.config["args"])
+    from linear_nets.cli.train_linreg import make_data
+    from linear_nets.losses import squared_loss
+    from linear_nets.pipeline.config import LinregConfig
+    from linear_nets.pipeline.runs import saved_config
+
+    config = saved_config(run, LinregConfig)
+    synthetic = run.config.get("data", {}).get("synthetic") or run.config.get("args")
     tensors, _ = run.load_model()
-    true_w, X, y = make_data(args)
+    true_w, X, y = make_data(synthetic, config.seed)
     if tensors["w"].shape != true_w.shape:
         raise DataError(f"{run.path}: model has {tensors['w'].numel()} weights but the run's data has {len(true_w)}")
     w, b = tensors["w"].to(torch.float64), tensors["b"].to(torch.float64)
     loss = squared_loss(X.double() @ w + b, y.double()).mean()
-    print(f"{run.path}: linear regression on its {len(y)} synthetic examples (seed {args.seed})")
+    print(f"{run.path}: linear regression on its {len(y)} synthetic examples (seed {config.seed})")
     print(f"mean squared loss (y_hat - y)^2 / 2: {loss.item():.6g}")
     print(f"error in estimating w: {(true_w.double() - w).tolist()}")
-    print(f"error in estimating b: {args.true_b - b.item():.6g}")
+    print(f"error in estimating b: {synthetic['true_b'] - b.item():.6g}")
     return 0
 
 
-def _format_confusion(matrix: torch.Tensor) -> str:
-    width = max(len(c) for c in CLASSES)
-    header = " " * (width + 2) + " ".join(f"{c[:5]:>5}" for c in CLASSES)
+def _format_confusion(matrix: Any, classes: list[str]) -> str:
+    width = max(len(c) for c in classes)
+    header = " " * (width + 2) + " ".join(f"{c[:5]:>5}" for c in classes)
     rows = [
-        f"{c:>{width}}  " + " ".join(f"{v:>5}" for v in row) for c, row in zip(CLASSES, matrix.tolist(), strict=True)
+        f"{c:>{width}}  " + " ".join(f"{v:>5}" for v in row) for c, row in zip(classes, matrix.tolist(), strict=True)
     ]
     return "\n".join(["confusion matrix (rows: true class, columns: predicted)", header, *rows])
 
 
-def _save_confusion_figure(matrix: torch.Tensor, path: Path) -> None:
+def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
+    import numpy as np
+
     from linear_nets.plotting import pyplot, save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
     ax.imshow(matrix.numpy(), cmap="Blues")
-    ax.set_xticks(range(len(CLASSES)), CLASSES, rotation=45, ha="right")
-    ax.set_yticks(range(len(CLASSES)), CLASSES)
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     threshold = matrix.max().item() / 2
@@ -146,11 +164,13 @@ def _save_confusion_figure(matrix: torch.Tensor, path: Path) -> None:
     plt.close(fig)
 
 
-def read_image(path: str | Path, side: int) -> torch.Tensor:
+def read_image(path: str | Path, side: int) -> Any:
     """An image file as a `[1, side, side]` float tensor in [0, 1]: grey (mean of RGB), resized with antialiasing.
 
     Fashion-MNIST shows light garments on a black background; photos on white should be inverted first.
     """
+    import numpy as np
+    import torch
     from matplotlib import image as mpimg
 
     try:
@@ -173,25 +193,30 @@ def read_image(path: str | Path, side: int) -> torch.Tensor:
 
 def run_predict(args: argparse.Namespace) -> int:
     """The `predict` handler."""
+    import torch
+
+    from linear_nets.data.fashion_mnist import load_data_fashion_mnist
+    from linear_nets.pipeline.runs import Run
     from linear_nets.plotting import figure_paths, save_figure, show_predictions
 
     run = Run.open(args.run_dir, model="softmax")
-    model, train_args = load_softmax(run)
-    side = train_args.resize or 28
+    model, config, classes = load_softmax(run)
+    side = config.resize or 28
     if args.images:
         images = torch.stack([read_image(path, side) for path in args.images])
-        probs = probabilities(model, images)
+        probs = model.predict_proba(images)
         for path, p in zip(args.images, probs, strict=True):
             k = int(p.argmax())
-            print(f"{path}: {CLASSES[k]} ({p[k].item():.1%})")
+            print(f"{path}: {classes[k]} ({p[k].item():.1%})")
         return 0
     out = Path(args.out) if args.out else run.path / "predict.png"
     figure_paths(out)  # checked before any work: a bad --out fails at once
-    _, test_iter = load_data_fashion_mnist(args.n, train_args.resize, args.data_dir or train_args.data_dir)
+    data_dir = args.data_dir or run.config.get("options", {}).get("data_dir")
+    _, test_iter = load_data_fashion_mnist(args.n, config.resize, data_dir)
     X, y = next(iter(test_iter))
-    probs = probabilities(model, X)
+    probs = model.predict_proba(X)
     y_pred = probs.argmax(dim=1)
-    true_text, pred_text = get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred)
+    true_text, pred_text = [classes[i] for i in y], [classes[i] for i in y_pred]
     for i, (t, p) in enumerate(zip(true_text, pred_text, strict=True)):
         mark = "" if t == p else "   <- wrong"
         print(f"test image {i:>3}: true {t:<11} predicted {p:<11} ({probs[i, y_pred[i]].item():.1%}){mark}")

@@ -9,17 +9,13 @@ command that trains it. The test set is not looked at: report it with `linear-ne
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from dataclasses import replace
-from typing import TextIO
-
-import torch
+from typing import Any, TextIO
 
 from linear_nets.cli.common import float_list
-from linear_nets.errors import ConfigError
-from linear_nets.optim import check_weight_decay
-from linear_nets.regularization import check_val_fraction
-from linear_nets.tuning import DEFAULT_GRID, PRESETS, Trial, as_flags, grid_configs, load_splits, tune_softmax
+from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags, validate
+from linear_nets.pipeline.config import TUNING_GRID as GRID
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,14 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     softmax = models.add_parser(
         "softmax", help="softmax regression on Fashion-MNIST", description=__doc__.split("\n\n")[1]
     )
-    grid = DEFAULT_GRID
-    softmax.add_argument("--lr", type=float_list, default=list(grid["lr"]), metavar="LIST",
-                         help=f"learning rates (default: {_join(grid['lr'])})")  # fmt: skip
-    softmax.add_argument("--weight-decay", type=float_list, default=list(grid["weight_decay"]), metavar="LIST",
-                         help=f"weight decays (default: {_join(grid['weight_decay'])})")  # fmt: skip
-    softmax.add_argument("--batch-size", type=float_list, default=list(grid["batch_size"]), metavar="LIST",
-                         help=f"batch sizes (default: {_join(grid['batch_size'])})")  # fmt: skip
-    softmax.add_argument("--preset", choices=tuple(PRESETS), default="best", help="the other settings (default: best)")
+    softmax.add_argument("--lr", type=float_list, default=GRID["lr"], metavar="LIST",
+                         help=f"learning rates (default: {_join(GRID['lr'])})")  # fmt: skip
+    softmax.add_argument("--weight-decay", type=float_list, default=GRID["weight_decay"], metavar="LIST",
+                         help=f"weight decays (default: {_join(GRID['weight_decay'])})")  # fmt: skip
+    softmax.add_argument("--batch-size", type=float_list, default=GRID["batch_size"], metavar="LIST",
+                         help=f"batch sizes (default: {_join(GRID['batch_size'])})")  # fmt: skip
+    softmax.add_argument("--preset", choices=tuple(SOFTMAX_PRESETS), default="best",
+                         help="the other settings (default: best)")  # fmt: skip
     softmax.add_argument("--epochs", type=int, default=None, help="maximum epochs per fit (default: the preset's)")
     softmax.add_argument("--val-fraction", type=float, default=0.1, help="share of each class held out (0.1)")
     softmax.add_argument("--seed", type=int, default=0, help="fixes the split, initialisation and shuffling (0)")
@@ -50,38 +46,25 @@ def _join(values) -> str:
     return ",".join(f"{v:g}" for v in values)
 
 
+def base_config(args: argparse.Namespace) -> SoftmaxConfig:
+    """The preset with the flags that apply to every trial (seed, epochs, validation split, threads), validated."""
+    base = SOFTMAX_PRESETS[args.preset]
+    changes: dict[str, Any] = {"seed": args.seed, "val_fraction": args.val_fraction, "threads": args.threads}
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    return validate(dataclasses.replace(base, **changes), flags=True)
+
+
 def grid_from_args(args: argparse.Namespace) -> dict[str, list]:
-    """The search grid the flags ask for; `ConfigError` naming the flag for a value out of range."""
-    check_val_fraction_flag(args.val_fraction)
-    for lr in args.lr:
-        if not lr > 0:
-            raise ConfigError(f"--lr values must be positive, got {lr:g}")
-    for wd in args.weight_decay:
-        try:
-            check_weight_decay(wd)
-        except ConfigError:
-            raise ConfigError(f"--weight-decay values must be >= 0, got {wd:g}") from None
-    if any(b != int(b) or b <= 0 for b in args.batch_size):
-        raise ConfigError(f"--batch-size values must be positive integers, got {_join(args.batch_size)}")
-    if args.epochs is not None and args.epochs <= 0:
-        raise ConfigError(f"--epochs must be a positive integer, got {args.epochs}")
-    if args.threads is not None and args.threads <= 0:
-        raise ConfigError(f"--threads must be a positive integer, got {args.threads}")
-    return {"lr": args.lr, "weight_decay": args.weight_decay, "batch_size": [int(b) for b in args.batch_size]}
-
-
-def check_val_fraction_flag(value: float) -> float:
-    """`check_val_fraction`, with the message naming the flag."""
-    try:
-        return check_val_fraction(value)
-    except ConfigError:
-        raise ConfigError(f"--val-fraction must lie strictly between 0 and 1, got {value:g}") from None
+    """The search grid the flags ask for (each value is checked when the grid's configs are built)."""
+    sizes = [int(b) if float(b).is_integer() else b for b in args.batch_size]
+    return {"lr": args.lr, "weight_decay": args.weight_decay, "batch_size": sizes}
 
 
 HEADER = f"{'lr':>8}  {'wd':>8}  {'batch':>5}  {'best epoch':>10}  {'val acc':>7}  {'seconds':>7}"
 
 
-def row(trial: Trial) -> str:
+def row(trial: Any) -> str:
     """One line of the table."""
     c = trial.config
     return (
@@ -90,25 +73,25 @@ def row(trial: Trial) -> str:
     )
 
 
-def tune(args: argparse.Namespace, out: TextIO | None = None) -> list[Trial]:
+def tune(args: argparse.Namespace, out: TextIO | None = None) -> list:
     """Run the search the flags describe, printing the table and the choice to `out` (default stdout)."""
+    from linear_nets.pipeline.fit import fashion_mnist
+    from linear_nets.pipeline.tuning import grid_configs, tune_softmax
+
     out = sys.stdout if out is None else out
+    base = base_config(args)
     grid = grid_from_args(args)
-    base = replace(PRESETS[args.preset], seed=args.seed)
-    if args.epochs is not None:
-        base = replace(base, epochs=args.epochs)
-    grid_configs(base, grid)  # every configuration checked before the data is read
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    splits = load_splits(args.data_dir, args.val_fraction, split_seed=args.seed)
+    grid_configs(base, grid, flags=True)  # every configuration checked before the data is read
+    data = fashion_mnist(args.data_dir)
     print(
         f"tuning softmax regression ({base.impl}, {base.optimizer}, {base.schedule} schedule"
-        f"{', standardized' if base.standardize else ''}) on {len(splits.train[1])} train / {len(splits.val[1])} "
-        f"validation images, up to {base.epochs} epochs per fit, seed {args.seed}",
+        f"{', standardized' if base.standardize else ''}) on {len(data.train[1])} training images, "
+        f"{base.val_fraction:g} of each class held out for validation, up to {base.epochs} epochs per fit, "
+        f"seed {args.seed}",
         file=out,
     )
     print(HEADER, file=out, flush=True)
-    trials = tune_softmax(splits, base, grid, on_trial=lambda t: print(row(t), file=out, flush=True))
+    trials = tune_softmax(data, base, grid, on_trial=lambda t: print(row(t), file=out, flush=True))
     best = trials[0]
     c = best.config
     print(
@@ -116,8 +99,7 @@ def tune(args: argparse.Namespace, out: TextIO | None = None) -> list[Trial]:
         f"validation accuracy {best.val_accuracy:.4f}",
         file=out,
     )
-    flags = as_flags(replace(best.config, epochs=base.epochs), PRESETS["book"])
-    print(f"train it: linear-nets train softmax {flags} --val-fraction {args.val_fraction:g}", file=out)
+    print(f"train it: linear-nets train softmax {as_flags(best.config)}", file=out)
     return trials
 
 

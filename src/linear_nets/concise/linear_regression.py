@@ -17,12 +17,16 @@ Example (the 3.3 recipe):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from linear_nets.data.synthetic import check_regression_data, load_array
 from linear_nets.losses import get_loss
-from linear_nets.scratch.linear_regression import EpochCallback, check_lr, train_regression
+from linear_nets.models import check_lr
+from linear_nets.scratch.linear_regression import EpochCallback, train_regression
+from linear_nets.training import Callback
 
 
 def fit(
@@ -30,12 +34,13 @@ def fit(
     labels: Tensor,
     *,
     loss: str = "squared",
-    huber_sigma: float = 1.0,
+    huber_delta: float = 1.0,
     lr: float = 0.03,
     num_epochs: int = 3,
     batch_size: int = 10,
     seed: int = 0,
     on_epoch_end: EpochCallback | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit `nn.Linear` with `torch.optim.SGD` (same arguments and results as the scratch `fit`).
 
@@ -44,12 +49,12 @@ def fit(
     """
     labels = check_regression_data(features, labels)
     # The shared loop wants one loss per example and takes the mean itself before backward().
-    loss_fn = get_loss(loss, sigma=huber_sigma, reduction="none")
+    loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
     net = nn.Sequential(nn.Linear(features.shape[1], 1))
     net[0].weight.data.normal_(0, 0.01, generator=generator)
     net[0].bias.data.fill_(0)
     trainer = torch.optim.SGD(net.parameters(), lr=check_lr(lr))
     data = load_array((features, labels), batch_size, generator=generator)
-    losses = train_regression(net, data, features, labels, loss_fn, num_epochs, trainer, on_epoch_end)
+    losses = train_regression(net, data, features, labels, loss_fn, num_epochs, trainer, on_epoch_end, callbacks)
     return net[0].weight.detach().reshape(-1).clone(), net[0].bias.detach().reshape(()).clone(), losses

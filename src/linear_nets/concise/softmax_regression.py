@@ -9,13 +9,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from linear_nets.errors import ConfigError
+from linear_nets.models import SoftmaxModel, check_lr, init_params
 from linear_nets.optim import make_optimizer
-from linear_nets.scratch.softmax_regression import init_params
 from linear_nets.softmax import check_inputs, check_labels
 
 
-class SoftmaxRegression:
+class SoftmaxRegression(SoftmaxModel):
     """`nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_outputs))` trained with SGD.
 
     Use as `train(model.net, ..., model.loss, num_epochs, model.updater)`.
@@ -24,11 +23,11 @@ class SoftmaxRegression:
         num_inputs: values per example (784 for 28 x 28 images).
         num_outputs: number of classes q.
         lr: learning rate of `torch.optim.SGD` (> 0).
-        sigma: standard deviation of the initial weights (the book: `nn.init.normal_(m.weight, std=0.01)`).
+        init_std: standard deviation of the initial weights (the book: `nn.init.normal_(m.weight, std=0.01)`).
         generator: a seeded `torch.Generator` for the initial weights.
         weight_decay: L2 penalty wd >= 0 on the weight (not the bias), torch.optim's `weight_decay`.
         optimizer: "sgd" (the book's), "momentum", "adam" or "lbfgs" (see `linear_nets.optim`; L-BFGS is full-batch
-            and trained by `linear_nets.tuning.fit_softmax`, not by `training.train`).
+            and trained by `linear_nets.pipeline.tuning.fit_softmax`, not by `training.train`).
 
     Example:
         >>> model = SoftmaxRegression()
@@ -42,18 +41,17 @@ class SoftmaxRegression:
         num_outputs: int = 10,
         *,
         lr: float = 0.1,
-        sigma: float = 0.01,
+        init_std: float = 0.01,
         generator: torch.Generator | None = None,
         weight_decay: float = 0.0,
         optimizer: str = "sgd",
     ) -> None:
-        if not lr > 0:
-            raise ConfigError(f"lr must be positive, got {lr!r}")
+        check_lr(lr)
         self.num_inputs, self.num_outputs = num_inputs, num_outputs
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_outputs))
         # Drawn as the scratch model draws W [inputs, outputs], then stored transposed as nn.Linear keeps it
         # ([outputs, inputs]): one seed gives all three implementations the same start.
-        W, b = init_params(num_inputs, num_outputs, sigma=sigma, generator=generator, requires_grad=False)
+        W, b = init_params(num_inputs, num_outputs, init_std=init_std, generator=generator, requires_grad=False)
         with torch.no_grad():
             self.net[1].weight.copy_(W.T)
             self.net[1].bias.copy_(b)
@@ -61,6 +59,17 @@ class SoftmaxRegression:
         self.net.register_forward_pre_hook(lambda _module, args: check_inputs(args[0], num_inputs))
         self.cross_entropy = nn.CrossEntropyLoss(reduction="none")
         self.updater = make_optimizer(self.net[1], optimizer, lr, weight_decay)
+
+    def logits(self, X: Tensor) -> Tensor:
+        """O = XW + b: the network's output."""
+        return self.net(X)
+
+    def parameters(self) -> list[Tensor]:
+        return list(self.net.parameters())
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.updater.param_groups:
+            group["lr"] = check_lr(lr)
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """`nn.CrossEntropyLoss(reduction='none')` of the logits `y_hat`, after checking the labels."""

@@ -18,12 +18,16 @@ Example (the 3.2 recipe):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from linear_nets.data.synthetic import check_regression_data, load_array
 from linear_nets.losses import RegressionLoss, get_loss
-from linear_nets.scratch.linear_regression import EpochCallback, check_lr, linreg, train_regression
+from linear_nets.models import check_lr
+from linear_nets.scratch.linear_regression import EpochCallback, linreg, train_regression
+from linear_nets.training import Callback
 
 
 def linreg_grad(X: Tensor, y: Tensor, y_hat: Tensor, loss: RegressionLoss) -> tuple[Tensor, Tensor]:
@@ -70,12 +74,13 @@ def fit(
     labels: Tensor,
     *,
     loss: str = "squared",
-    huber_sigma: float = 1.0,
+    huber_delta: float = 1.0,
     lr: float = 0.03,
     num_epochs: int = 3,
     batch_size: int = 10,
     seed: int = 0,
     on_epoch_end: EpochCallback | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit linear regression with hand-derived gradients (same arguments and results as the scratch `fit`).
 
@@ -83,7 +88,7 @@ def fit(
         w `[d]`, b (0-d) and the per-epoch training-set losses.
     """
     labels = check_regression_data(features, labels)
-    loss_fn = get_loss(loss, sigma=huber_sigma, reduction="none")
+    loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
     w, b = init_params(features.shape[1], generator)
     updater = GradientDescentStep(w, b, lr, loss_fn)
@@ -93,5 +98,7 @@ def fit(
         return linreg(X, w, b)
 
     with torch.no_grad():
-        losses = train_regression(net, train_iter, features, labels, loss_fn, num_epochs, updater, on_epoch_end)
+        losses = train_regression(
+            net, train_iter, features, labels, loss_fn, num_epochs, updater, on_epoch_end, callbacks
+        )
     return w.reshape(-1).clone(), b.reshape(()).clone(), losses

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor
 
 from linear_nets.errors import ConfigError
+from linear_nets.models import WeightsAndBias, check_lr, init_params
 from linear_nets.optim import check_weight_decay
-from linear_nets.scratch.softmax_regression import WeightsAndBias, init_params
 from linear_nets.softmax import check_inputs, check_labels, stable_cross_entropy_and_softmax, stable_softmax
 
 
@@ -73,7 +73,7 @@ def gradients(
 class SoftmaxRegression(WeightsAndBias):
     """softmax(XW + b) updated with `gradients` (no autograd): `train(model.net, ..., model.loss, n, model.updater)`.
 
-    W `[num_inputs, num_outputs]` ~ N(0, sigma²) and b = 0, drawn from `generator` exactly as the scratch model
+    W `[num_inputs, num_outputs]` ~ N(0, init_std²) and b = 0, drawn from `generator` exactly as the scratch model
     draws them, so one seed gives both the same start. `net` returns the logits O (not probabilities): the loss is
     the stable cross-entropy, and the class with the largest logit is the class with the largest probability.
 
@@ -81,7 +81,7 @@ class SoftmaxRegression(WeightsAndBias):
         num_inputs: values per example (784 for 28 x 28 images).
         num_outputs: number of classes q.
         lr: learning rate of the SGD step (> 0).
-        sigma: standard deviation of the initial weights.
+        init_std: standard deviation of the initial weights.
         generator: a seeded `torch.Generator` for the initial weights.
         weight_decay: L2 penalty wd >= 0 on W (not b): the mean loss gains (wd / 2) ||W||².
 
@@ -101,15 +101,13 @@ class SoftmaxRegression(WeightsAndBias):
         num_outputs: int = 10,
         *,
         lr: float = 0.1,
-        sigma: float = 0.01,
+        init_std: float = 0.01,
         generator: torch.Generator | None = None,
         weight_decay: float = 0.0,
     ) -> None:
-        if not lr > 0:
-            raise ConfigError(f"lr must be positive, got {lr!r}")
-        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
+        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, check_lr(lr)
         self.weight_decay = check_weight_decay(weight_decay)
-        W, self.b = init_params(num_inputs, num_outputs, sigma=sigma, generator=generator, requires_grad=False)
+        W, self.b = init_params(num_inputs, num_outputs, init_std=init_std, generator=generator, requires_grad=False)
         # W is [d, q] as in the book, stored column-major (Wᵀ row-major, as nn.Linear keeps its weight): the two
         # products below then run as [q, d] x [d, n] and [q, n] x [n, d], about 3x faster on a CPU than the
         # same products in the other layout (benchmarks/RESULTS.md).
@@ -124,6 +122,10 @@ class SoftmaxRegression(WeightsAndBias):
         check_inputs(X, self.num_inputs)
         X = X.reshape(-1, self.num_inputs)
         return torch.addmm(self.b.unsqueeze(1), self.W.T, X.T).T
+
+    def logits(self, X: Tensor) -> Tensor:
+        """O = XW + b: the model's `net` (it returns logits)."""
+        return self.net(X)
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """Per-example cross-entropy of the logits `y_hat` (stable: log-sum-exp).

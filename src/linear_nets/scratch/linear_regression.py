@@ -15,15 +15,16 @@ Example (the 3.2 recipe):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor
 
 from linear_nets.data.synthetic import check_regression_data, data_iter
-from linear_nets.errors import ConfigError, TrainingDiverged
+from linear_nets.errors import TrainingDiverged
 from linear_nets.losses import RegressionLoss, evaluate_loss, get_loss, squared_loss
-from linear_nets.training import EpochRecord, Updater, train
+from linear_nets.models import check_lr
+from linear_nets.training import Callback, EpochRecord, Updater, train
 
 __all__ = ["EpochCallback", "check_lr", "fit", "init_params", "linreg", "sgd", "squared_loss", "train_regression"]
 
@@ -65,13 +66,6 @@ def init_params(num_inputs: int, generator: torch.Generator | None = None) -> tu
     return w, b
 
 
-def check_lr(lr: float) -> float:
-    """Return `lr` if it is a positive finite number, else raise `ConfigError` naming it."""
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not (0 < lr < math.inf):
-        raise ConfigError(f"lr (learning rate) must be a positive finite number, got {lr!r}")
-    return float(lr)
-
-
 class _EveryEpoch:
     """Make the book's one-pass `data_iter` re-iterable: each pass (epoch) calls it afresh."""
 
@@ -95,11 +89,12 @@ def train_regression(
     num_epochs: int,
     updater: Updater,
     on_epoch_end: EpochCallback | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> list[float]:
     """Train a regression model in the shared loop; after each epoch, report the loss on the whole training set.
 
-    That report is what the book prints in 3.2 (`epoch 1, loss 0.000219`). Shared by the scratch, manual and
-    concise implementations.
+    That report is what the book prints in 3.2 (`epoch 1, loss 0.000219`); it replaces the minibatch mean as each
+    `EpochRecord`'s `train_loss` before `callbacks` see it. Shared by the scratch, manual and concise implementations.
 
     Returns:
         the mean loss over the whole training set after each epoch.
@@ -110,15 +105,16 @@ def train_regression(
     steps = len(train_iter) if hasattr(train_iter, "__len__") else 0
     losses: list[float] = []
 
-    def after_epoch(record: EpochRecord) -> None:
+    def whole_set_loss(record: EpochRecord) -> None:
         train_l = evaluate_loss(net, features, labels, loss)
         if not math.isfinite(train_l):
             raise TrainingDiverged(epoch=record.epoch, step=steps, loss=train_l)
         losses.append(train_l)
+        record.train_loss = train_l
         if on_epoch_end is not None:
             on_epoch_end(record.epoch, train_l)
 
-    train(net, train_iter, None, loss, num_epochs, updater, metric=None, on_epoch_end=after_epoch)
+    train(net, train_iter, None, loss, num_epochs, updater, metric=None, callbacks=[whole_set_loss, *callbacks])
     return losses
 
 
@@ -127,28 +123,30 @@ def fit(
     labels: Tensor,
     *,
     loss: str = "squared",
-    huber_sigma: float = 1.0,
+    huber_delta: float = 1.0,
     lr: float = 0.03,
     num_epochs: int = 3,
     batch_size: int = 10,
     seed: int = 0,
     on_epoch_end: EpochCallback | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit linear regression from scratch: `linreg`, the chosen loss, `data_iter` and `sgd` (d2l 3.2).
 
     Args:
         features: X `[n, d]`; labels: y `[n, 1]` (or `[n]`).
-        loss: 'squared', 'l1' or 'huber' (threshold `huber_sigma`).
+        loss: 'squared', 'l1' or 'huber' (threshold `huber_delta`).
         lr, num_epochs, batch_size: the SGD recipe (book: 0.03, 3, 10).
         seed: fixes the initialisation and the shuffling.
         on_epoch_end: called with (epoch, loss over the whole training set).
+        callbacks: `training.Callback`s, given each epoch's record (its `train_loss` is that loss).
 
     Returns:
         w `[d]`, b (0-d) and the per-epoch training-set losses.
     """
     labels = check_regression_data(features, labels)
     lr = check_lr(lr)
-    loss_fn = get_loss(loss, sigma=huber_sigma, reduction="none")
+    loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
     w, b = init_params(features.shape[1], generator)
     train_iter = _EveryEpoch(batch_size, features, labels, generator)
@@ -159,5 +157,5 @@ def fit(
     def updater(batch_size: int) -> None:
         sgd([w, b], lr, batch_size)
 
-    losses = train_regression(net, train_iter, features, labels, loss_fn, num_epochs, updater, on_epoch_end)
+    losses = train_regression(net, train_iter, features, labels, loss_fn, num_epochs, updater, on_epoch_end, callbacks)
     return w.detach().reshape(-1), b.detach().reshape(()), losses

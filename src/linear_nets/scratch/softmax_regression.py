@@ -11,63 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from linear_nets.errors import ConfigError
+from linear_nets.models import WeightsAndBias, check_lr, init_params
 from linear_nets.optim import check_weight_decay
 from linear_nets.scratch.linear_regression import sgd
 from linear_nets.softmax import check_inputs, cross_entropy, softmax
 
-
-def init_params(
-    num_inputs: int = 784,
-    num_outputs: int = 10,
-    *,
-    sigma: float = 0.01,
-    generator: torch.Generator | None = None,
-    requires_grad: bool = True,
-) -> tuple[Tensor, Tensor]:
-    """The book's initialisation: W `[num_inputs, num_outputs]` ~ N(0, sigma²), b = 0 `[num_outputs]`.
-
-    Example:
-        >>> W, b = init_params(generator=torch.Generator().manual_seed(0))
-        >>> W.shape, b.shape, W.requires_grad
-        (torch.Size([784, 10]), torch.Size([10]), True)
-    """
-    if num_inputs <= 0 or num_outputs <= 0:
-        raise ConfigError(f"num_inputs and num_outputs must be positive, got {num_inputs} and {num_outputs}")
-    W = torch.normal(0.0, sigma, size=(num_inputs, num_outputs), generator=generator)
-    b = torch.zeros(num_outputs)
-    return W.requires_grad_(requires_grad), b.requires_grad_(requires_grad)
-
-
-class WeightsAndBias:
-    """Save and load W `[d, q]` and b `[q]`: the layout every implementation writes to a checkpoint or model file.
-
-    Example:
-        >>> model = SoftmaxRegression(num_inputs=4, num_outputs=3)
-        >>> other = SoftmaxRegression(num_inputs=4, num_outputs=3)
-        >>> other.load_state_tensors(model.state_tensors())
-        >>> torch.equal(other.W, model.W)
-        True
-    """
-
-    W: Tensor
-    b: Tensor
-
-    def state_tensors(self) -> dict[str, Tensor]:
-        """The parameters, detached: {"W": [d, q], "b": [q]}."""
-        return {"W": self.W.detach(), "b": self.b.detach()}
-
-    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
-        """Copy saved parameters in place (shapes must match: see `runs.check_state`)."""
-        with torch.no_grad():
-            self.W.copy_(tensors["W"])
-            self.b.copy_(tensors["b"])
-
-    def to(self, device: torch.device | str) -> WeightsAndBias:
-        """Move the parameters to `device` (keeping their memory layout and `requires_grad`); return the model."""
-        self.W = self.W.detach().to(device).requires_grad_(self.W.requires_grad)
-        self.b = self.b.detach().to(device).requires_grad_(self.b.requires_grad)
-        return self
+__all__ = ["SoftmaxRegression", "init_params"]
 
 
 class SoftmaxRegression(WeightsAndBias):
@@ -77,7 +26,7 @@ class SoftmaxRegression(WeightsAndBias):
         num_inputs: values per example (784 for 28 x 28 images).
         num_outputs: number of classes q.
         lr: learning rate of `sgd` (> 0).
-        sigma: standard deviation of the initial weights.
+        init_std: standard deviation of the initial weights.
         generator: a seeded `torch.Generator` for the initial weights.
         weight_decay: L2 penalty wd >= 0 on W (not b): the mean loss gains (wd / 2) ||W||².
 
@@ -94,20 +43,22 @@ class SoftmaxRegression(WeightsAndBias):
         num_outputs: int = 10,
         *,
         lr: float = 0.1,
-        sigma: float = 0.01,
+        init_std: float = 0.01,
         generator: torch.Generator | None = None,
         weight_decay: float = 0.0,
     ) -> None:
-        if not lr > 0:
-            raise ConfigError(f"lr must be positive, got {lr!r}")
-        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
+        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, check_lr(lr)
         self.weight_decay = check_weight_decay(weight_decay)
-        self.W, self.b = init_params(num_inputs, num_outputs, sigma=sigma, generator=generator)
+        self.W, self.b = init_params(num_inputs, num_outputs, init_std=init_std, generator=generator)
+
+    def logits(self, X: Tensor) -> Tensor:
+        """O = XW + b `[n, q]` of a batch `X` `[n, ...]` flattened to `[n, num_inputs]`."""
+        check_inputs(X, self.num_inputs)
+        return torch.matmul(X.reshape((-1, self.W.shape[0])), self.W) + self.b
 
     def net(self, X: Tensor) -> Tensor:
-        """Class probabilities softmax(XW + b) `[n, q]` of a batch `X` `[n, ...]`."""
-        check_inputs(X, self.num_inputs)
-        return softmax(torch.matmul(X.reshape((-1, self.W.shape[0])), self.W) + self.b)
+        """Class probabilities softmax(XW + b) `[n, q]`, with the book's (naive) softmax."""
+        return softmax(self.logits(X))
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """The book's cross-entropy of the probabilities `y_hat`, per example."""

@@ -317,11 +317,34 @@ class Run:
         write_json(self.path / "summary.json", dict(summary))
 
 
-def run_config(arguments: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What every run's config.json holds besides the model: arguments, versions and the data's identity."""
+def run_config(
+    config: Mapping[str, Any], data: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What every run's config.json holds besides the model's name: the config's fields, the data's identity, the
+    run options (where the data came from, checkpoints), and the versions that produced it."""
     return {
-        "args": dict(arguments),
+        "config": dict(config),
         "data": dict(data or {}),
+        "options": dict(options or {}),
         "versions": {"linear_nets": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def saved_config(run: Run, cls: type) -> Any:
+    """The config a run was trained with (runs from before configs existed: the matching fields of their args).
+
+    Raises `DataError` when config.json does not describe a valid config of `cls`.
+    """
+    from linear_nets.pipeline.config import field_names, from_dict
+
+    values = run.config.get("config")
+    if values is None:  # written by linear-nets 0.1 before one config: its argparse arguments
+        args = run.config.get("args", {})
+        values = {k: v for k, v in args.items() if k in field_names(cls) and v is not None}
+        if "huber_sigma" in args and args["huber_sigma"] is not None:
+            values["huber_delta"] = args["huber_sigma"]
+    try:
+        return from_dict(cls, values)
+    except (ConfigError, TypeError) as exc:
+        raise DataError(f"{run.path}/config.json does not describe a {cls.__name__}: {exc}") from None

@@ -1,0 +1,64 @@
+"""What a training command shows while it runs: a row per epoch, under a progress bar when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from linear_nets.training import Callback, EpochRecord
+
+
+class EpochTable(Callback):
+    """Prints `epoch, train loss, train acc, test (or val) acc, seconds` after each epoch.
+
+    With stderr a terminal it also draws a tqdm bar over the batches (then `on_batch_end` advances it; without a
+    terminal there is no per-batch call at all).
+
+    Args:
+        out: where the rows go.
+        scored: "test" or "val": which accuracy the last column shows.
+    """
+
+    def __init__(self, out: TextIO, scored: str = "test") -> None:
+        self.out, self.scored = out, scored
+        self.bar: Any = None
+        self.started = False
+        if sys.stderr.isatty():
+            self.on_batch_end = self._advance
+
+    def on_fit_begin(self, fit: Any) -> None:
+        if self.on_batch_end is not None:
+            from tqdm import tqdm
+
+            epochs = fit.config.epochs - fit.start_epoch + 1
+            self.bar = tqdm(total=max(0, epochs) * fit.num_batches, unit="batch", leave=False)
+        if fit.start_epoch > 1:
+            self._write(f"resuming after epoch {fit.start_epoch - 1}")
+
+    def _advance(self) -> None:
+        self.bar.update()
+
+    def _write(self, line: str) -> None:
+        if self.bar is None:
+            print(line, file=self.out, flush=True)
+        else:
+            self.bar.write(line, file=self.out)
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        if not self.started:
+            self._write(f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {self.scored + ' acc':>8}  {'seconds':>7}")
+            self.started = True
+        accuracy = record.val_accuracy if self.scored == "val" else record.test_accuracy
+        self._write(
+            f"{record.epoch:>5}  {record.train_loss:>10.4f}  {record.train_accuracy:>9.4f}  {accuracy:>8.4f}  "
+            f"{record.seconds:>7.2f}"
+        )
+
+    def on_fit_end(self, fit: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the bar (also after Ctrl-C)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

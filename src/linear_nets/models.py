@@ -1,0 +1,147 @@
+"""The one interface every softmax-regression model here has, and what the three implementations share.
+
+A `SoftmaxModel` answers three questions about a batch `X` `[n, ...]`:
+
+    logits(X)        = O = XW + b                      [n, q]
+    predict_proba(X) = softmax(O) (stable: O minus its row max first)   [n, q]
+    predict(X)       = argmax_j O_j                    [n]
+
+and saves and loads its parameters as named tensors (`state_tensors`, `load_state_tensors`: W `[d, q]` and b `[q]`
+whichever implementation trained them). For training it also offers the book's trio `net`, `loss`, `updater`
+(`train(model.net, ..., model.loss, epochs, model.updater)`) and `set_lr` for schedules. The from-scratch
+`net` ends in the book's softmax, the others return logits: code that uses a trained model calls `logits`,
+`predict_proba` or `predict`, never `net`, and never asks which class it holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import ConfigError
+from linear_nets.softmax import stable_softmax
+
+
+def init_params(
+    num_inputs: int = 784,
+    num_outputs: int = 10,
+    *,
+    init_std: float = 0.01,
+    generator: torch.Generator | None = None,
+    requires_grad: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """The book's initialisation: W `[num_inputs, num_outputs]` ~ N(0, init_std²), b = 0 `[num_outputs]`.
+
+    All three implementations draw their weights here, so one seed gives them the same start.
+
+    Example:
+        >>> W, b = init_params(generator=torch.Generator().manual_seed(0))
+        >>> W.shape, b.shape, W.requires_grad
+        (torch.Size([784, 10]), torch.Size([10]), True)
+    """
+    if num_inputs <= 0 or num_outputs <= 0:
+        raise ConfigError(f"num_inputs and num_outputs must be positive, got {num_inputs} and {num_outputs}")
+    W = torch.normal(0.0, init_std, size=(num_inputs, num_outputs), generator=generator)
+    b = torch.zeros(num_outputs)
+    return W.requires_grad_(requires_grad), b.requires_grad_(requires_grad)
+
+
+def check_lr(lr: float) -> float:
+    """Return `lr` as a float if it is a positive finite number, else raise `ConfigError` naming it.
+
+    Example:
+        >>> check_lr(0.1)
+        0.1
+    """
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not (0 < lr < float("inf")):
+        raise ConfigError(f"lr (learning rate) must be a positive finite number, got {lr!r}")
+    return float(lr)
+
+
+class SoftmaxModel:
+    """Base of every softmax-regression model: `predict_proba` and `predict` follow from `logits`.
+
+    Subclasses define `logits`, `net`, `loss`, `updater`, `parameters`, `set_lr`, `state_tensors`,
+    `load_state_tensors` and `to`.
+    """
+
+    num_inputs: int
+    num_outputs: int
+    net: Any
+    updater: Any
+
+    def logits(self, X: Tensor) -> Tensor:
+        """O = XW + b `[n, q]` of a batch `X` `[n, ...]`."""
+        raise NotImplementedError
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        """Per-example cross-entropy of `y_hat = net(X)` against the classes `y`."""
+        raise NotImplementedError
+
+    def predict_proba(self, X: Tensor) -> Tensor:
+        """Class probabilities softmax(O) `[n, q]` (no gradient)."""
+        with torch.no_grad():
+            return stable_softmax(self.logits(X))
+
+    def predict(self, X: Tensor) -> Tensor:
+        """The most probable class of each example `[n]` (no gradient)."""
+        with torch.no_grad():
+            return self.logits(X).argmax(dim=1)
+
+    def parameters(self) -> list[Tensor]:
+        """The trainable tensors (what early stopping snapshots and restores)."""
+        raise NotImplementedError
+
+    def set_lr(self, lr: float) -> None:
+        """Use learning rate `lr` from the next step on (a schedule calls it once per epoch)."""
+        raise NotImplementedError
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """The parameters, detached: {"W": [d, q], "b": [q]} (plus what a wrapper adds)."""
+        raise NotImplementedError
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Copy saved tensors in place (shapes must match: see `runs.check_state`)."""
+        raise NotImplementedError
+
+    def to(self, device: torch.device | str) -> SoftmaxModel:
+        """Move the parameters to `device`; return the model."""
+        raise NotImplementedError
+
+
+class WeightsAndBias(SoftmaxModel):
+    """A model holding plain tensors W `[d, q]` and b `[q]` and a learning rate `lr` (scratch and manual).
+
+    Example:
+        >>> from linear_nets.manual.softmax_regression import SoftmaxRegression
+        >>> model, other = SoftmaxRegression(4, 3), SoftmaxRegression(4, 3)
+        >>> other.load_state_tensors(model.state_tensors())
+        >>> torch.equal(other.W, model.W)
+        True
+    """
+
+    W: Tensor
+    b: Tensor
+    lr: float
+
+    def parameters(self) -> list[Tensor]:
+        return [self.W, self.b]
+
+    def set_lr(self, lr: float) -> None:
+        self.lr = check_lr(lr)
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        return {"W": self.W.detach(), "b": self.b.detach()}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        with torch.no_grad():
+            self.W.copy_(tensors["W"])
+            self.b.copy_(tensors["b"])
+
+    def to(self, device: torch.device | str) -> WeightsAndBias:
+        """Move the parameters to `device` (keeping their memory layout and `requires_grad`); return the model."""
+        self.W = self.W.detach().to(device).requires_grad_(self.W.requires_grad)
+        self.b = self.b.detach().to(device).requires_grad_(self.b.requires_grad)
+        return self

@@ -1,0 +1,122 @@
+"""The callbacks a fit runs beside the loop: the learning-rate schedule, early stopping, a test-accuracy curve.
+
+Each is a `linear_nets.training.Callback`; `fit_softmax` puts the first two in its list from the config, and a caller
+adds its own (a progress table, a run recorder: `linear_nets.pipeline.recorder.RunRecorder`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import ConfigError
+from linear_nets.optim import lr_at
+from linear_nets.training import Callback, EpochRecord, evaluate_accuracy
+
+
+class LearningRateSchedule(Callback):
+    """Set the model's learning rate before each epoch to `lr_at(schedule, lr, epoch, epochs)`.
+
+    A pure function of the epoch (as nanoGPT's `get_lr`): a resumed run needs no saved state to continue it.
+
+    Example:
+        >>> from linear_nets.manual.softmax_regression import SoftmaxRegression
+        >>> model = SoftmaxRegression(4, 3, lr=1.0)
+        >>> schedule = LearningRateSchedule(model, "cosine", lr=1.0, epochs=4)
+        >>> schedule.on_epoch_begin(3); model.lr
+        0.5
+    """
+
+    def __init__(self, model: Any, schedule: str, lr: float, epochs: int) -> None:
+        self.model, self.schedule, self.lr, self.epochs = model, schedule, lr, epochs
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.model.set_lr(lr_at(self.schedule, self.lr, epoch, self.epochs))
+
+
+class EarlyStopping(Callback):
+    """Stop after `patience` epochs without a better validation accuracy; `restore()` puts the best epoch back.
+
+    Reads each record's `val_accuracy`. After each new best it copies `params`.
+
+    Args:
+        params: the tensors to snapshot and restore (`model.parameters()`).
+        patience: epochs without improvement before stopping (>= 1); None never stops early but still restores.
+        min_delta: an improvement smaller than this does not count.
+
+    Example:
+        >>> w = torch.zeros(1)
+        >>> stop = EarlyStopping([w], patience=2)
+        >>> for epoch, acc in enumerate([0.5, 0.7, 0.6, 0.65], start=1):
+        ...     _ = w.fill_(epoch)
+        ...     if stop.on_epoch_end(EpochRecord(epoch, 0.0, val_accuracy=acc)):
+        ...         break
+        >>> stop.best_epoch, epoch, stop.restore(), w
+        (2, 4, None, tensor([2.]))
+    """
+
+    name = "early_stopping"
+
+    def __init__(self, params: Sequence[Tensor], patience: int | None = 5, min_delta: float = 0.0) -> None:
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ConfigError(f"patience must be a positive integer (epochs), got {patience!r}")
+        self.params, self.patience, self.min_delta = list(params), patience, min_delta
+        self.best_metric, self.best_epoch = -math.inf, 0
+        self._best: list[Tensor] = []
+
+    def on_epoch_end(self, record: EpochRecord) -> bool:
+        """Record the epoch; True when training should stop."""
+        if record.val_accuracy is None:
+            raise ConfigError("early stopping needs a validation set: pass it as train's val_iter")
+        if record.val_accuracy > self.best_metric + self.min_delta:
+            self.best_metric, self.best_epoch = record.val_accuracy, record.epoch
+            with torch.no_grad():
+                self._best = [p.detach().clone() for p in self.params]
+        return self.patience is not None and record.epoch - self.best_epoch >= self.patience
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """The best epoch, its metric and its weights as named tensors (for a checkpoint)."""
+        tensors = {
+            "best_metric": torch.tensor(self.best_metric, dtype=torch.float64),
+            "best_epoch": torch.tensor(self.best_epoch, dtype=torch.int64),
+        }
+        return tensors | {f"best.{i}": t for i, t in enumerate(self._best)}
+
+    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
+        """Continue from `state_tensors()` of an earlier run (resume)."""
+        self.best_metric, self.best_epoch = tensors["best_metric"].item(), int(tensors["best_epoch"])
+        if "best.0" in tensors:  # absent when no epoch had been scored yet
+            self._best = [tensors[f"best.{i}"].to(p.device, p.dtype) for i, p in enumerate(self.params)]
+        else:
+            self._best = []
+
+    def restore(self) -> None:
+        """Put the best epoch's weights back (in place, so optimisers and wrappers keep pointing at them)."""
+        with torch.no_grad():
+            for p, best in zip(self.params, self._best, strict=True):
+                p.copy_(best)
+
+
+class TestCurve(Callback):
+    """Score the test set after every epoch into `accuracies`, for curves only (never used to choose anything).
+
+    `seconds` is the time spent scoring, so a caller can leave it out of the fit's time.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, model: Any, test_iter: Iterable) -> None:
+        self.model, self.test_iter = model, test_iter
+        self.accuracies: list[float] = []
+        self.seconds = 0.0
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        import time
+
+        start = time.perf_counter()
+        self.accuracies.append(evaluate_accuracy(self.model.logits, self.test_iter))
+        self.seconds += time.perf_counter() - start

@@ -1,0 +1,367 @@
+"""One vocabulary per model family: a config dataclass whose fields are the CLI's flags and the estimators' parameters.
+
+Every field is declared once, in a table of `Param`s (name, type, range or choices, help), in the spirit of
+scikit-learn's parameter constraints. The table drives three things, so they cannot drift apart:
+
+- `validate(config, flags=...)` checks every field, then the rules between fields; a message names `--batch-size`
+  when the value came from the command line and `batch_size` when it came from Python;
+- `add_arguments(parser, cls)` adds one flag per field (`batch_size` <-> `--batch-size`);
+- `from_args(cls, namespace)` builds the config back from the parsed flags.
+
+Presets are configs (`SOFTMAX_PRESETS`). This module imports nothing heavy (no torch), so `linear-nets --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from linear_nets.errors import ConfigError
+
+SOFTMAX_IMPLS = ("scratch", "manual", "concise")
+LINREG_IMPLS = ("scratch", "manual", "concise")
+OPTIMIZERS = ("sgd", "momentum", "adam", "lbfgs")
+SCHEDULES = ("constant", "step", "cosine")
+LOSSES = ("squared", "l1", "huber")
+SOLVERS = ("sgd", "closed-form")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One field of a config: its type, the values it may take, and the help its flag shows.
+
+    Attributes:
+        name: the field (`batch_size`); its flag is `--batch-size`.
+        kind: `int`, `float`, `str` or `bool` (a bool field is an on/off flag).
+        help: one line for `--help`.
+        choices: the allowed strings, for a `str` field.
+        low, high: bounds of a number; `low_open` / `high_open` exclude the bound itself.
+        optional: None is allowed (meaning "off" or "the default elsewhere").
+        machine: where and how fast, not what: may differ when a run is resumed (device, threads).
+    """
+
+    name: str
+    kind: type
+    help: str
+    choices: tuple[str, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    optional: bool = False
+    machine: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def label(self, flags: bool) -> str:
+        return self.flag if flags else self.name
+
+    def describe(self) -> str:
+        """The allowed values in words, for an error message.
+
+        Example:
+            >>> Param("lr", float, "", low=0, low_open=True).describe()
+            'a finite number > 0'
+        """
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        if self.kind is bool:
+            return "true or false"
+        noun = "an integer" if self.kind is int else "a finite number"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return f"{noun} {' and '.join(parts)}".rstrip()
+
+    def check(self, value: Any, flags: bool = False) -> None:
+        """Raise `ConfigError` naming the field (or its flag) unless `value` is allowed."""
+        if value is None and self.optional:
+            return
+        ok = _has_kind(value, self.kind)
+        if ok and self.choices is not None:
+            ok = value in self.choices
+        if ok and self.kind in (int, float):
+            ok = math.isfinite(value)
+            if ok and self.low is not None:
+                ok = value > self.low if self.low_open else value >= self.low
+            if ok and self.high is not None:
+                ok = value < self.high if self.high_open else value <= self.high
+        if not ok:
+            shown = f"{value}" if flags else repr(value)
+            raise ConfigError(f"{self.label(flags)} must be {self.describe()}, got {shown}")
+
+
+def _has_kind(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind is float:
+        return isinstance(value, int | float)
+    if kind is int:
+        return isinstance(value, int)
+    return isinstance(value, kind)
+
+
+def _positive_int(name: str, help: str, **kw: Any) -> Param:
+    return Param(name, int, help, low=1, **kw)
+
+
+@dataclass(frozen=True)
+class SoftmaxConfig:
+    """Everything that decides a softmax-regression fit: the flags of `linear-nets train softmax`.
+
+    Example:
+        >>> config = SoftmaxConfig(lr=0.3, epochs=5)
+        >>> validate(config).lr
+        0.3
+        >>> validate(SoftmaxConfig(batch_size=0), flags=True)
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.ConfigError: --batch-size must be an integer >= 1, got 0
+    """
+
+    impl: str = "concise"
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    epochs: int = 10
+    schedule: str = "constant"
+    sampling: str = "shuffle"
+    standardize: bool = False
+    val_fraction: float | None = None
+    early_stopping: int | None = None
+    resize: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param("impl", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
+              choices=SOFTMAX_IMPLS),
+        Param("optimizer", str, "sgd (the book's), momentum, adam, or lbfgs (full batch); concise only",
+              choices=OPTIMIZERS),
+        Param("lr", float, "learning rate", low=0, low_open=True),
+        Param("weight_decay", float, "L2 penalty (wd / 2) ||W||² on the weights", low=0),
+        _positive_int("batch_size", "examples per minibatch"),
+        _positive_int("epochs", "passes over the training set (at most, with early stopping)"),
+        Param("schedule", str, "learning rate per epoch: constant, step (x0.1 at 1/2 and 3/4) or cosine",
+              choices=SCHEDULES),
+        Param("sampling", str, "how minibatches are drawn each epoch", choices=("shuffle",)),
+        Param("standardize", bool, "standardise each input with the training split's mean and std"),
+        Param("val_fraction", float, "hold out this share of each class for validation", low=0, high=1,
+              low_open=True, high_open=True, optional=True),
+        _positive_int("early_stopping", "stop after this many epochs without a better validation accuracy",
+                      optional=True),
+        _positive_int("resize", "resize images to N x N", optional=True),
+        Param("seed", int, "fixes initialisation, shuffling and the validation split"),
+        Param("device", str, "cpu, cuda, or auto (cuda when there is one)", choices=DEVICES, machine=True),
+        _positive_int("threads", "torch CPU threads (default: torch's)",
+                      optional=True, machine=True),
+    )  # fmt: skip
+
+    def rules(self, flags: bool) -> None:
+        """The rules between fields; `validate` calls it after checking each field alone."""
+        name = _namer(type(self), flags)
+        if self.impl != "concise" and self.optimizer != "sgd":
+            raise ConfigError(
+                f"{name('optimizer')} {self.optimizer} needs {name('impl')} concise: the {self.impl} "
+                "implementation trains with the book's plain SGD"
+            )
+        if self.early_stopping is not None and self.val_fraction is None:
+            raise ConfigError(f"{name('early_stopping')} needs a validation split: set {name('val_fraction')} "
+                              "(e.g. 0.1)")  # fmt: skip
+        if self.standardize and self.resize is not None:
+            raise ConfigError(f"{name('standardize')} is fitted on the 28 x 28 pixels: it cannot be combined with "
+                              f"{name('resize')}")  # fmt: skip
+        if self.optimizer == "lbfgs" and self.schedule != "constant":
+            raise ConfigError(f"{name('optimizer')} lbfgs chooses its own step sizes: use {name('schedule')} "
+                              "constant")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LinregConfig:
+    """Everything that decides a linear-regression fit: the flags of `linear-nets train linreg`.
+
+    Example:
+        >>> validate(LinregConfig(solver="closed-form", loss="huber"))
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.ConfigError: solver closed-form minimises the squared loss; it cannot use loss huber
+    """
+
+    impl: str = "scratch"
+    loss: str = "squared"
+    huber_delta: float | None = None
+    solver: str = "sgd"
+    lr: float = 0.03
+    epochs: int = 3
+    batch_size: int = 10
+    sampling: str = "shuffle"
+    seed: int = 0
+
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param("impl", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
+              choices=LINREG_IMPLS),
+        Param("loss", str, "squared, l1 (absolute) or huber", choices=LOSSES),
+        Param("huber_delta", float, "Huber threshold δ: quadratic inside [-δ, δ], linear outside (default: 1)",
+              low=0, low_open=True, optional=True),
+        Param("solver", str, "sgd, or closed-form least squares (squared loss; ignores lr, epochs, batch size)",
+              choices=SOLVERS),
+        Param("lr", float, "learning rate", low=0, low_open=True),
+        _positive_int("epochs", "passes over the data"),
+        _positive_int("batch_size", "examples per minibatch"),
+        Param("sampling", str, "how minibatches are drawn each epoch", choices=("shuffle",)),
+        Param("seed", int, "fixes initialisation and shuffling (and the synthetic data)"),
+    )  # fmt: skip
+
+    def rules(self, flags: bool) -> None:
+        """The rules between fields."""
+        name = _namer(type(self), flags)
+        if self.huber_delta is not None and self.loss != "huber":
+            raise ConfigError(f"{name('huber_delta')} applies to {name('loss')} huber only, not {self.loss}")
+        if self.solver == "closed-form" and self.loss != "squared":
+            raise ConfigError(f"{name('solver')} closed-form minimises the squared loss; it cannot use "
+                              f"{name('loss')} {self.loss}")  # fmt: skip
+
+
+Config = SoftmaxConfig | LinregConfig
+
+
+def _namer(cls: type, flags: bool):
+    params = {p.name: p for p in cls.PARAMS}
+    return lambda name: params[name].label(flags)
+
+
+def validate(config: Config, *, flags: bool = False) -> Config:
+    """Return `config` unchanged, or raise `ConfigError` naming the first field out of range (its flag if `flags`)."""
+    for param in config.PARAMS:
+        param.check(getattr(config, param.name), flags)
+    config.rules(flags)
+    return config
+
+
+SOFTMAX_PRESETS: dict[str, SoftmaxConfig] = {
+    "book": SoftmaxConfig(),
+    # Chosen by `linear-nets tune softmax` and the sweep in benchmarks/bench_best.py (benchmarks/RESULTS.md).
+    "best": SoftmaxConfig(
+        optimizer="momentum",
+        lr=0.01,
+        weight_decay=0.0,  # the sweep: 0, 1e-4 and 1e-3 within 0.001 of each other on validation; 0 was best
+        batch_size=256,
+        epochs=8,
+        schedule="cosine",
+        standardize=True,
+        val_fraction=0.1,
+        early_stopping=5,
+    ),
+}
+"""Named configurations for `--preset`: `book` (d2l 3.7) and `best` (the best found on a validation split)."""
+
+TUNING_GRID: dict[str, list] = {"lr": [0.003, 0.01, 0.03], "weight_decay": [0.0, 1e-4, 1e-3], "batch_size": [256]}
+"""The search `linear-nets tune softmax` runs by default around the best preset: 9 fits."""
+
+MACHINE_FIELDS = frozenset(p.name for cls in (SoftmaxConfig, LinregConfig) for p in cls.PARAMS if p.machine)
+
+
+# --- argparse <-> config --------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type[Config]) -> None:
+    """One flag per field of `cls`, defaulting to None ("not given"), so `from_args` can tell given from default.
+
+    argparse converts the type (a non-number is its error); ranges and choices are checked by `validate`, so every
+    range error reads the same from the command line and from Python.
+    """
+    defaults = cls()
+    for p in cls.PARAMS:
+        default = getattr(defaults, p.name)
+        shown = f" (default: {default})" if default is not None and p.kind is not bool else ""
+        if p.kind is bool:
+            parser.add_argument(p.flag, action="store_const", const=True, default=None, help=p.help)
+        else:
+            metavar = "{" + ",".join(p.choices) + "}" if p.choices else p.name.upper()
+            parser.add_argument(p.flag, type=p.kind, default=None, metavar=metavar, help=p.help + shown)
+
+
+def given_fields(args: argparse.Namespace, cls: type[Config]) -> dict[str, Any]:
+    """The fields of `cls` whose flags were given on the command line."""
+    return {p.name: getattr(args, p.name) for p in cls.PARAMS if getattr(args, p.name, None) is not None}
+
+
+def from_args(cls: type[Config], args: argparse.Namespace, base: Config | None = None) -> Config:
+    """The config the flags describe: `base` (default: the defaults) with every given flag applied, validated.
+
+    Example:
+        >>> parser = argparse.ArgumentParser(); add_arguments(parser, SoftmaxConfig)
+        >>> from_args(SoftmaxConfig, parser.parse_args(["--lr", "0.3", "--standardize"])).lr
+        0.3
+    """
+    base = base if base is not None else cls()
+    return validate(dataclasses.replace(base, **given_fields(args, cls)), flags=True)
+
+
+def to_dict(config: Config) -> dict[str, Any]:
+    """The fields as a plain dict (for config.json)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[Config], values: Mapping[str, Any]) -> Config:
+    """The config saved by `to_dict` (unknown keys refused; missing keys take today's defaults), validated."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
+    return validate(cls(**values))
+
+
+def as_flags(config: Config, base: Config | None = None) -> str:
+    """The command-line flags that reproduce `config` (those that differ from `base`, default the defaults).
+
+    Example:
+        >>> as_flags(SoftmaxConfig(lr=0.3, standardize=True))
+        '--lr 0.3 --standardize'
+    """
+    base = base if base is not None else type(config)()
+    parts: list[str] = []
+    for p in config.PARAMS:
+        value = getattr(config, p.name)
+        if value == getattr(base, p.name) or p.machine:
+            continue
+        parts.append(p.flag if value is True else f"{p.flag} {value}")
+    return " ".join(parts)
+
+
+def field_names(cls: type[Config]) -> list[str]:
+    """The field names of `cls`, in table order."""
+    return [p.name for p in cls.PARAMS]
+
+
+__all__ = [
+    "MACHINE_FIELDS",
+    "SOFTMAX_PRESETS",
+    "TUNING_GRID",
+    "Config",
+    "LinregConfig",
+    "Param",
+    "SoftmaxConfig",
+    "add_arguments",
+    "as_flags",
+    "field_names",
+    "from_args",
+    "from_dict",
+    "given_fields",
+    "to_dict",
+    "validate",
+]

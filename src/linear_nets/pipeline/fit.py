@@ -1,0 +1,361 @@
+"""One fit per model family: a config and data in, a fitted model and its history out.
+
+    fit_softmax(config, data, callbacks) -> SoftmaxFit        fit_linreg(config, data, callbacks) -> LinregFit
+
+Every way of training goes through these two functions: the command line, the tuner, the benchmarks. The steps
+of a softmax fit, in order: validate the config; carve the validation split (`val_fraction`, stratified, seeded);
+standardise with the training split's statistics (`standardize`); build the model (`impl`, `optimizer`, `lr`,
+`weight_decay`, weights drawn from `seed`); move it and the data to `device`; run the one training loop (or
+full-batch L-BFGS) with the callbacks: the schedule and early stopping from the config first, then the caller's (a
+progress table, a run recorder); restore the best epoch; score the test set once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from linear_nets.concise import softmax_regression as concise
+from linear_nets.data.batches import ArrayLoader
+from linear_nets.errors import ConfigError
+from linear_nets.manual import softmax_regression as manual
+from linear_nets.models import SoftmaxModel
+from linear_nets.pipeline.callbacks import EarlyStopping, LearningRateSchedule
+from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
+from linear_nets.regularization import Standardized, Standardizer, train_val_split
+from linear_nets.scratch import softmax_regression as scratch
+from linear_nets.training import Callback, EpochRecord, History, accuracy, as_callbacks, evaluate_accuracy, train
+
+SOFTMAX_MODELS = {
+    "scratch": scratch.SoftmaxRegression,
+    "manual": manual.SoftmaxRegression,
+    "concise": concise.SoftmaxRegression,
+}
+EVAL_BATCH_BYTES = 256 << 20  # evaluation needs no gradient: the 10,000 test images as one 31 MB float batch
+
+
+@dataclass
+class Dataset:
+    """Labelled examples in memory: `train` and optionally `test`, each `(X [n, ...], y [n])`, and class names.
+
+    Images may stay uint8 (read as x / 255 per batch). `classes[k]` names class k.
+    """
+
+    train: tuple[Tensor, Tensor]
+    test: tuple[Tensor, Tensor] | None = None
+    classes: list[str] | None = None
+
+    @property
+    def num_inputs(self) -> int:
+        return math.prod(self.train[0].shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes) if self.classes is not None else int(self.train[1].max()) + 1
+
+
+def fashion_mnist(data_dir: str | None = None) -> Dataset:
+    """Fashion-MNIST's training and test sets, as found offline (see `linear_nets.data.fashion_mnist.locate`)."""
+    from linear_nets.data.fashion_mnist import CLASSES, FashionMNIST
+
+    train_set, test_set = FashionMNIST("train", data_dir), FashionMNIST("test", data_dir)
+    return Dataset((train_set.images, train_set.labels), (test_set.images, test_set.labels), list(CLASSES))
+
+
+@dataclass
+class Fit:
+    """A fit in progress, as callbacks see it in `on_fit_begin` / `on_fit_end`.
+
+    A callback may change `start_epoch` and `history` before training starts (a run recorder resuming from a
+    checkpoint restores the model, the optimiser, `generators` and the other callbacks' state, then sets them).
+    """
+
+    config: SoftmaxConfig
+    model: SoftmaxModel
+    callbacks: list[Callback]
+    generators: list[torch.Generator]
+    num_batches: int
+    history: History = field(default_factory=History)
+    start_epoch: int = 1
+
+
+@dataclass
+class SoftmaxFit:
+    """What `fit_softmax` returns.
+
+    Attributes:
+        config: the configuration trained.
+        model: the trained model (a `Standardized` wrapper under `standardize`), at its best epoch.
+        history: every epoch's record (those before a resume included).
+        best_epoch: the epoch whose weights the model holds.
+        val_accuracy: validation accuracy of those weights (None without a validation split).
+        test_accuracy: test accuracy of those weights (None without test data or when not asked for).
+        seconds: wall time of the fit (standardisation, training, per-epoch scoring), not of the final test.
+        classes: class names.
+    """
+
+    config: SoftmaxConfig
+    model: SoftmaxModel
+    history: History
+    best_epoch: int
+    val_accuracy: float | None
+    test_accuracy: float | None
+    seconds: float
+    classes: list[str] | None = None
+
+
+def build_model(
+    config: SoftmaxConfig, num_inputs: int, num_classes: int, standardizer: Standardizer | None = None
+) -> SoftmaxModel:
+    """The model `config` describes, weights drawn from `config.seed`; wrapped in `Standardized` when given one.
+
+    Also rebuilds a saved model before its tensors are loaded (`standardizer` then holds placeholders).
+
+    Example:
+        >>> model = build_model(SoftmaxConfig(impl="manual"), num_inputs=4, num_classes=3)
+        >>> model.predict(torch.zeros(2, 4)).shape
+        torch.Size([2])
+    """
+    options: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if config.impl == "concise":
+        options["optimizer"] = config.optimizer
+    generator = torch.Generator().manual_seed(config.seed)
+    model = SOFTMAX_MODELS[config.impl](num_inputs, num_classes, generator=generator, **options)
+    if config.standardize:
+        standardizer = standardizer or Standardizer(torch.zeros(num_inputs), torch.ones(num_inputs))
+        return Standardized(model, standardizer)
+    return model
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device a config's `device` names; `ConfigError` when cuda is asked for and there is none.
+
+    Example:
+        >>> resolve_device("cpu").type
+        'cpu'
+    """
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device cuda: this torch ({torch.__version__}) sees no CUDA device; use cpu")
+    return torch.device("cuda")
+
+
+def as_one_batch(X: Tensor, y: Tensor, resize: int | None, max_bytes: int = EVAL_BATCH_BYTES) -> Any:
+    """An evaluation loader over `(X, y)`: one float batch when it fits in `max_bytes`, else batches of 4,096.
+
+    Scored after every epoch, the test set as one batch is one product instead of 40 conversions and products.
+    """
+    per_example = math.prod(X.shape[1:-2]) * resize * resize if resize is not None else math.prod(X.shape[1:])
+    if X.shape[0] * per_example * 4 > max_bytes:
+        return ArrayLoader((X, y), 4096, resize=resize)
+    return [next(iter(ArrayLoader((X, y), max(1, X.shape[0]), resize=resize)))]
+
+
+def fit_softmax(
+    config: SoftmaxConfig,
+    data: Dataset,
+    callbacks: Sequence[Callback] = (),
+    *,
+    evaluate_test: bool = True,
+) -> SoftmaxFit:
+    """Train softmax regression as `config` says on `data.train`; report on `data.test` once, at the end.
+
+    Args:
+        config: what to train (validated first: a `ConfigError` names the field).
+        data: the examples; with `config.val_fraction`, a stratified validation split is carved out of `data.train`
+            and scored after every epoch (the test set is then scored once, at the end); without one, the test set
+            is scored after every epoch, as in the book.
+        callbacks: the caller's callbacks, run after the schedule and early stopping.
+        evaluate_test: score the test set at the end (a tuner must not look at it).
+
+    Example:
+        >>> X = torch.randn(200, 2); y = (X[:, 0] > 0).long()
+        >>> result = fit_softmax(SoftmaxConfig(impl="manual", epochs=5, batch_size=20), Dataset((X, y), (X, y)))
+        >>> result.test_accuracy > 0.9, len(result.history.epochs)
+        (True, 5)
+    """
+    validate(config)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    (X, y), val = data.train, None
+    if config.val_fraction is not None:
+        train_idx, val_idx = train_val_split(y, config.val_fraction, config.seed)
+        (X, y), val = (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
+    standardizer = None
+    if config.standardize:
+        # Standardised once here rather than per batch: the inner model trains on it, and the wrapper standardises
+        # whatever it is given at validation, test and predict time.
+        standardizer, X = Standardizer.fit_transform(X)
+    num_inputs = config.resize**2 if config.resize is not None else math.prod(X.shape[1:])
+    model = build_model(config, num_inputs, data.num_classes, standardizer)
+    trained = model.model if standardizer is not None else model  # trains on the standardised X
+    train_loader = ArrayLoader((X, y), config.batch_size, shuffle=True, seed=config.seed, resize=config.resize)
+
+    def scored(part: tuple[Tensor, Tensor] | None) -> Any:  # as the trained model sees it: standardised once
+        if part is None:
+            return None
+        return as_one_batch(standardizer(part[0]) if standardizer else part[0], part[1], config.resize)
+
+    val_iter, test_iter = scored(val), scored(data.test)
+    if device.type != "cpu":
+        model.to(device)
+        train_loader.to(device)
+        val_iter, test_iter = _to(val_iter, device), _to(test_iter, device)
+
+    own: list[Callback] = []
+    if config.schedule != "constant":
+        own.append(LearningRateSchedule(trained, config.schedule, config.lr, config.epochs))
+    stopper = EarlyStopping(model.parameters(), config.early_stopping) if val_iter is not None else None
+    if stopper is not None:
+        own.append(stopper)
+    fit = Fit(config, model, [*own, *as_callbacks(callbacks)], [train_loader.generator], len(train_loader))
+    for callback in fit.callbacks:
+        callback.on_fit_begin(fit)
+    if config.optimizer == "lbfgs":
+        _fit_lbfgs(trained, (X, y), val_iter, test_iter if val_iter is None else None, fit)
+    elif fit.start_epoch <= config.epochs:
+        train(
+            trained.net,
+            train_loader,
+            test_iter if val_iter is None else None,
+            trained.loss,
+            config.epochs,
+            trained.updater,
+            val_iter=val_iter,
+            callbacks=fit.callbacks,
+            start_epoch=fit.start_epoch,
+            history=fit.history,
+        )
+    best_epoch = fit.history.epochs[-1].epoch if fit.history.epochs else 0
+    val_accuracy = None
+    if stopper is not None:
+        stopper.restore()
+        best_epoch, val_accuracy = stopper.best_epoch, stopper.best_metric
+    seconds = time.perf_counter() - started
+    test_accuracy = None
+    if evaluate_test and data.test is not None:  # raw test images through the model's public interface
+        test_accuracy = evaluate_accuracy(model.logits, _to(as_one_batch(*data.test, config.resize), device))
+    for callback in fit.callbacks:
+        callback.on_fit_end(fit)
+    return SoftmaxFit(config, model, fit.history, best_epoch, val_accuracy, test_accuracy, seconds, data.classes)
+
+
+def _to(loader: Any, device: torch.device) -> Any:
+    if loader is None:
+        return None
+    if isinstance(loader, ArrayLoader):
+        return loader.to(device)
+    return [tuple(t.to(device) for t in batch) for batch in loader]
+
+
+def _fit_lbfgs(
+    model: concise.SoftmaxRegression,
+    train_data: tuple[Tensor, Tensor],
+    val_iter: Any,
+    test_iter: Any,
+    fit: Fit,
+) -> None:
+    """Full-batch L-BFGS on mean cross-entropy + (wd / 2) ||W||², `optim.LBFGS_ITERS` iterations per epoch.
+
+    Records the same `EpochRecord`s as `train`, so early stopping, recorders and tables treat it like any other fit.
+    """
+    config = fit.config
+    images, labels = train_data
+    X = images.reshape(images.shape[0], -1)
+    X = X.to(torch.float32) / 255.0 if X.dtype == torch.uint8 else X
+    linear, optimizer = model.net[1], model.updater
+
+    def closure() -> Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        objective = model.loss(linear(X), labels).mean() + config.weight_decay / 2 * linear.weight.square().sum()
+        objective.backward()
+        return objective
+
+    for epoch in range(fit.start_epoch, config.epochs + 1):
+        started = time.perf_counter()
+        for callback in fit.callbacks:
+            callback.on_epoch_begin(epoch)
+        optimizer.step(closure)
+        with torch.no_grad():
+            logits = linear(X)
+            train_loss = model.loss(logits, labels).mean().item()
+            train_accuracy = accuracy(logits, labels).item() / labels.shape[0]
+        scored = {
+            name: evaluate_accuracy(model.net, loader)
+            for name, loader in (("val_accuracy", val_iter), ("test_accuracy", test_iter))
+            if loader is not None
+        }
+        record = EpochRecord(epoch, train_loss, train_accuracy, **scored, seconds=time.perf_counter() - started)
+        fit.history.epochs.append(record)
+        if any([callback.on_epoch_end(record) for callback in fit.callbacks]):
+            break
+
+
+# --- linear regression ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LinregFit:
+    """What `fit_linreg` returns: the estimates w `[d]` and b (0-d, float64), and the history (empty for the
+    closed form, whose `warnings` lists what it warned about, e.g. a rank-deficient design)."""
+
+    config: LinregConfig
+    w: Tensor
+    b: Tensor
+    history: History
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def fit_linreg(config: LinregConfig, data: tuple[Tensor, Tensor], callbacks: Sequence[Callback] = ()) -> LinregFit:
+    """Fit linear regression y ≈ Xw + b as `config` says: minibatch SGD (any implementation, any loss) or the
+    closed-form least-squares solution. Each SGD record's `train_loss` is the loss over the whole training set.
+
+    Example:
+        >>> from linear_nets.data.synthetic import synthetic_data
+        >>> X, y = synthetic_data([2, -3.4], 4.2, 1000, generator=torch.Generator().manual_seed(0))
+        >>> result = fit_linreg(LinregConfig(solver="closed-form"), (X, y))
+        >>> [round(v, 2) for v in result.w.tolist()], round(result.b.item(), 2)
+        ([2.0, -3.4], 4.2)
+    """
+    import warnings as _warnings
+    from importlib import import_module
+
+    from linear_nets.closed_form import least_squares
+
+    validate(config)
+    started = time.perf_counter()
+    X, y = data
+    history, caught_messages = History(), []
+    if config.solver == "closed-form":
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            w, b = least_squares(X, y)
+        caught_messages = [str(c.message) for c in caught]
+    else:
+        fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
+        delta = config.huber_delta if config.huber_delta is not None else 1.0
+        options = {"loss": config.loss, "huber_delta": delta, "lr": config.lr, "num_epochs": config.epochs}
+        w, b, _ = fit(X, y, **options, batch_size=config.batch_size, seed=config.seed,
+                      callbacks=[_Collect(history), *as_callbacks(callbacks)])  # fmt: skip
+    w, b = w.to(torch.float64), b.to(torch.float64).reshape(())
+    return LinregFit(config, w, b, history, time.perf_counter() - started, caught_messages)
+
+
+class _Collect(Callback):
+    def __init__(self, history: History) -> None:
+        self.history = history
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        self.history.epochs.append(record)

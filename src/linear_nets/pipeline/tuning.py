@@ -1,0 +1,83 @@
+"""A small seeded search for the best softmax regression, judged on a validation split only.
+
+`tune_softmax(data, base, grid)` runs `fit_softmax` over every combination of the grid's values (learning rate,
+weight decay, batch size, or any other config field) around `base`, and ranks them by *validation* accuracy; the
+test set is never scored. `SOFTMAX_PRESETS["best"]` (linear_nets.pipeline.config) is what this search chose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from linear_nets.errors import ConfigError
+from linear_nets.pipeline.config import SOFTMAX_PRESETS, TUNING_GRID, SoftmaxConfig, field_names, validate
+from linear_nets.pipeline.fit import Dataset, fit_softmax
+
+
+@dataclass
+class Trial:
+    """One configuration of the search and how it did on the validation split."""
+
+    config: SoftmaxConfig
+    val_accuracy: float
+    best_epoch: int
+    seconds: float
+
+
+DEFAULT_GRID = TUNING_GRID
+
+
+def grid_configs(base: SoftmaxConfig, grid: dict[str, Sequence], *, flags: bool = False) -> list[SoftmaxConfig]:
+    """Every combination of the values in `grid` (field -> values), other fields from `base`, in a fixed order.
+
+    Each is validated (a `ConfigError` names the field, or its flag with `flags=True`) before anything trains.
+
+    Example:
+        >>> [(c.lr, c.batch_size) for c in grid_configs(SoftmaxConfig(), {"lr": [0.1, 0.3], "batch_size": [64]})]
+        [(0.1, 64), (0.3, 64)]
+    """
+    names = list(grid)
+    unknown = [n for n in names if n not in field_names(SoftmaxConfig)]
+    if unknown:
+        raise ConfigError(f"cannot search over {', '.join(unknown)}: not a SoftmaxConfig field")
+    for name in names:
+        if not grid[name]:
+            raise ConfigError(f"grid: give at least one value of {name}")
+    combos = itertools.product(*grid.values())
+    configs = [dataclasses.replace(base, **dict(zip(names, values, strict=True))) for values in combos]
+    return [validate(c, flags=flags) for c in configs]
+
+
+def tune_softmax(
+    data: Dataset,
+    base: SoftmaxConfig = SOFTMAX_PRESETS["best"],
+    grid: dict[str, Sequence] | None = None,
+    on_trial: Callable[[Trial], None] | None = None,
+) -> list[Trial]:
+    """Fit every configuration of `grid` around `base`; return the trials, best validation accuracy first.
+
+    The test set is never scored. Ties in validation accuracy go to the faster fit.
+
+    Raises:
+        ConfigError: `base` has no validation split, or a bad grid (checked before any training).
+
+    Example:
+        >>> import torch
+        >>> X = torch.randn(300, 2); y = (X[:, 0] > 0).long()
+        >>> base = SoftmaxConfig(impl="manual", epochs=3, batch_size=30, val_fraction=0.2)
+        >>> [t.config.lr for t in tune_softmax(Dataset((X, y)), base, {"lr": [1e-4, 0.5]})]
+        [0.5, 0.0001]
+    """
+    if base.val_fraction is None:
+        raise ConfigError("tuning needs a validation split: give base a val_fraction between 0 and 1")
+    configs = grid_configs(base, DEFAULT_GRID if grid is None else grid)
+    trials = []
+    for config in configs:
+        result = fit_softmax(config, data, evaluate_test=False)
+        trials.append(Trial(config, result.val_accuracy, result.best_epoch, result.seconds))
+        if on_trial is not None:
+            on_trial(trials[-1])
+    return sorted(trials, key=lambda t: (-t.val_accuracy, t.seconds))
