@@ -92,7 +92,8 @@ def test_run_directory_holds_config_metrics_model_and_summary(capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[-1] == "run directory: myrun"
     run_dir = Run.open("myrun", model="linreg")
-    assert run_dir.config["args"]["impl"] == "manual" and run_dir.config["versions"]["torch"]
+    assert run_dir.config["config"]["impl"] == "manual" and run_dir.config["versions"]["torch"]
+    assert run_dir.config["data"]["synthetic"] == {"true_w": [2.0, -3.4], "true_b": 4.2, "samples": 1000, "noise": 0.01}
     names = {p.name for p in Path("myrun").iterdir()}
     assert {
         "config.json",
@@ -138,23 +139,26 @@ def test_inconsistent_options_exit_2_with_one_line(capsys, args, fragment):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--batch-size", "0"], "argument --batch-size: expected a positive integer"),
-        (["--epochs", "-1"], "argument --epochs: expected a positive integer"),
-        (["--lr", "0"], "argument --lr: expected a positive"),
-        (["--lr", "nan"], "argument --lr: expected a positive"),
+        (["--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
+        (["--batch-size", "abc"], "argument --batch-size: invalid int value: 'abc'"),
+        (["--epochs", "-1"], "--epochs must be an integer >= 1, got -1"),
+        (["--lr", "0"], "--lr must be a finite number > 0, got 0.0"),
+        (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
         (["--samples", "1.5"], "argument --samples: expected a positive integer"),
         (["--true-w", "1,nan"], "argument --true-w: expected finite numbers"),
         (["--true-w", "1,,2"], "argument --true-w: expected comma-separated numbers"),
         (["--true-b", "inf"], "argument --true-b: expected a finite number"),
         (["--noise", "-0.1"], "argument --noise: expected a number >= 0"),
-        (["--huber-delta", "0"], "argument --huber-delta: expected a positive"),
-        (["--impl", "numpy"], "argument --impl: invalid choice"),
+        (["--huber-delta", "0"], "--huber-delta must be a finite number > 0, got 0.0"),
+        (["--impl", "numpy"], "--impl must be one of scratch, manual, concise, got numpy"),
     ],
 )
-def test_bad_values_are_rejected_by_argparse(capsys, args, fragment):
+def test_bad_values_print_a_short_error_and_exit_2(capsys, args, fragment):
+    """A range error is one line; a value argparse cannot convert is argparse's error under one short usage line."""
     code, out, err = run(capsys, *args)
     assert code == 2 and out == ""
-    assert fragment in err
+    assert fragment in err and err.count("\n") <= 2
+    assert not list(Path(".").glob("runs/*"))  # nothing was written
 
 
 def test_console_script_as_a_new_user_runs_it():

@@ -114,9 +114,9 @@ def test_predict_test_images_and_image_files(uninterrupted, tmp_path, capsys):
     assert sum(line.startswith("test image") for line in lines) == 5 and out_png.stat().st_size > 0
 
     test = FashionMNIST("test")
-    model, _ = load_softmax(Run.open(uninterrupted))
+    model, _, _ = load_softmax(Run.open(uninterrupted))
     images = test.images[:2].float() / 255
-    expected = model.net(images).argmax(dim=1).tolist()
+    expected = model.predict(images).tolist()
     small, large = tmp_path / "small.png", tmp_path / "large.png"
     mpimg.imsave(small, images[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
     mpimg.imsave(large, np.kron(images[1, 0].numpy(), np.ones((3, 3))), cmap="gray", vmin=0, vmax=1)  # 84 x 84

@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from linear_nets.cli import main
-from linear_nets.cli import train_softmax as cli
 from linear_nets.data.batches import ArrayLoader
+from linear_nets.data.fashion_mnist import CLASSES
+from linear_nets.pipeline import fit
+from linear_nets.pipeline.fit import Dataset
 from linear_nets.pipeline.recorder import RunRecorder
 from linear_nets.pipeline.runs import Run
 
@@ -108,14 +110,16 @@ def test_progress_bar_goes_to_a_terminal_stderr_and_the_table_stays_on_stdout(fi
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--resize", "0"], "--resize must be a positive integer"),
-        (["--resize", "-3"], "--resize must be a positive integer"),
-        (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
-        (["--batch-size", "-1"], "--batch-size must be a positive integer, got -1"),
-        (["--threads", "0"], "--threads must be a positive integer, got 0"),
-        (["--lr", "0"], "--lr must be a positive finite number, got 0.0"),
-        (["--lr", "nan"], "--lr must be a positive finite number, got nan"),
-        (["--lr", "inf"], "--lr must be a positive finite number, got inf"),
+        (["--resize", "0"], "--resize must be an integer >= 1, got 0"),
+        (["--resize", "-3"], "--resize must be an integer >= 1, got -3"),
+        (["--epochs", "0"], "--epochs must be an integer >= 1, got 0"),
+        (["--batch-size", "-1"], "--batch-size must be an integer >= 1, got -1"),
+        (["--threads", "0"], "--threads must be an integer >= 1, got 0"),
+        (["--lr", "0"], "--lr must be a finite number > 0, got 0.0"),
+        (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+        (["--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+        (["--impl", "fast"], "--impl must be one of scratch, manual, concise, got fast"),
+        (["--val-fraction", "1"], "--val-fraction must be a finite number > 0 and < 1, got 1.0"),
         (["--lr", "1e38", "--batch-size", "8"], "training diverged: loss became nan at epoch 1"),
     ],
 )
@@ -131,11 +135,10 @@ def test_labels_outside_0_to_9_print_one_line_and_exit_2(capsys, monkeypatch):
     images = torch.zeros(20, 1, 28, 28, dtype=torch.uint8)
     labels = torch.arange(20) % 11  # 10 is not a class
 
-    def bad_data(batch_size, resize=None, data_dir=None, seed=None):
-        loader = ArrayLoader((images, labels), batch_size)
-        return loader, loader
+    def bad_data(data_dir=None):
+        return Dataset((images, labels), (images, labels), list(CLASSES))
 
-    monkeypatch.setattr(cli, "load_data_fashion_mnist", bad_data)
+    monkeypatch.setattr(fit, "fashion_mnist", bad_data)
     assert main(["train", "softmax", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert err == "linear-nets: error: labels must lie in 0..9 (10 classes), got values from 0 to 10\n"
@@ -177,13 +180,11 @@ def test_the_test_set_is_evaluated_as_one_batch_equal_to_the_loaders_batches():
     labels = torch.arange(50) % 10
     for resize in (None, 3):
         loader = ArrayLoader((images, labels), 8, resize=resize)
-        [(X, y)] = cli.as_one_batch(loader)
+        [(X, y)] = fit.as_one_batch(images, labels, resize)
         torch.testing.assert_close(X, torch.cat([Xb for Xb, _ in loader]), rtol=0, atol=0)
         assert torch.equal(y, labels)
-    shuffled = ArrayLoader((images, labels), 8, shuffle=True, seed=0)
-    assert cli.as_one_batch(shuffled) is shuffled
-    loader = ArrayLoader((images, labels), 8)
-    assert cli.as_one_batch(loader, max_bytes=50 * 36 * 4 - 1) is loader  # one float batch would not fit
+    batches = fit.as_one_batch(images, labels, None, max_bytes=50 * 36 * 4 - 1)  # one float batch would not fit
+    assert isinstance(batches, ArrayLoader) and batches.num_examples == 50
 
 
 @pytest.mark.parametrize(

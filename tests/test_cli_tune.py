@@ -9,7 +9,7 @@ import pytest
 from safetensors.torch import load_file
 
 from linear_nets.cli import main
-from linear_nets.pipeline.tuning import PRESETS
+from linear_nets.pipeline.config import SOFTMAX_PRESETS as PRESETS
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_prints_a_row_per_configuration_and_the_choice(fixture_data, capsys):
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0].startswith("tuning softmax regression (concise, momentum, cosine schedule, standardized)")
-    assert "80 train / 20 validation images" in lines[0]  # 20% of each class held out
+    assert "100 training images, 0.2 of each class held out" in lines[0]  # 20% of each class held out
     assert lines[1].split() == ["lr", "wd", "batch", "best", "epoch", "val", "acc", "seconds"]
     rows = [line.split() for line in lines[2:6]]
     assert sorted((r[0], r[1]) for r in rows) == [("0.01", "0"), ("0.01", "0.001"), ("0.1", "0"), ("0.1", "0.001")]
@@ -52,12 +52,13 @@ def test_same_seed_same_table(fixture_data, capsys):
 @pytest.mark.parametrize(
     "flags,message",
     [
-        (["--val-fraction", "1"], "--val-fraction must lie strictly between 0 and 1, got 1"),
-        (["--val-fraction", "0"], "--val-fraction must lie strictly between 0 and 1, got 0"),
-        (["--weight-decay", "-0.1"], "--weight-decay values must be >= 0, got -0.1"),
-        (["--lr", "0,0.1"], "--lr values must be positive, got 0"),
-        (["--batch-size", "0"], "--batch-size values must be positive integers"),
-        (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
+        (["--val-fraction", "1"], "--val-fraction must be a finite number > 0 and < 1, got 1.0"),
+        (["--val-fraction", "0"], "--val-fraction must be a finite number > 0 and < 1, got 0.0"),
+        (["--weight-decay", "-0.1"], "--weight-decay must be a finite number >= 0, got -0.1"),
+        (["--lr", "0,0.1"], "--lr must be a finite number > 0, got 0.0"),
+        (["--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
+        (["--batch-size", "2.5"], "--batch-size must be an integer >= 1, got 2.5"),
+        (["--epochs", "0"], "--epochs must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_values_print_one_line_and_exit_2(fixture_data, capsys, flags, message):
@@ -74,7 +75,7 @@ def test_tunes_on_the_real_data(capsys):
     argv = ["tune", "softmax", "--lr", "0.01", "--weight-decay", "0", "--epochs", "2"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "54000 train / 6000 validation images" in out
+    assert "60000 training images, 0.1 of each class held out for validation" in out
     assert float(out.splitlines()[2].split()[4]) > 0.8
 
 
@@ -89,7 +90,7 @@ def test_train_with_a_validation_split_scores_the_test_set_once_with_the_best_ep
     argv = train_softmax(fixture_data, "--val-fraction", "0.2", "--standardize", "--weight-decay", "0.001")
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "80 train / 20 test images" in out
+    assert "100 train / 20 test images" in out
     assert "val acc" in out.splitlines()[1]
     val_accs = [float(line.split()[3]) for line in out.splitlines() if line.strip()[:1].isdigit()]
     summary = json.loads((fixture_data.parent / "run" / "summary.json").read_text())
@@ -105,32 +106,49 @@ def test_early_stopping_stops_and_the_preset_sets_every_flag(fixture_data, capsy
     assert main(train_softmax(fixture_data, "--preset", "best", "--epochs", "1")) == 0
     out = capsys.readouterr().out
     best = PRESETS["best"]
-    assert f"batch {best.batch_size}, lr {best.lr}" in out  # the preset overrides --batch-size 16 and --epochs 1
-    config = json.loads((fixture_data.parent / "run" / "config.json").read_text())["args"]
+    assert f"batch 16, lr {best.lr}" in out  # the preset sets lr; the flags given beside it (batch 16) still apply
+    config = json.loads((fixture_data.parent / "run" / "config.json").read_text())["config"]
     assert (config["optimizer"], config["schedule"], config["standardize"]) == (best.optimizer, best.schedule, True)
-    assert config["early_stopping"] == best.patience and config["val_fraction"] == 0.1
+    assert config["early_stopping"] == best.early_stopping and config["val_fraction"] == 0.1
+    assert (config["epochs"], config["batch_size"]) == (1, 16)
     epochs = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
-    assert len(epochs) <= best.epochs
+    assert len(epochs) == 1
 
 
 @pytest.mark.parametrize(
     "flags,message",
     [
-        (["--val-fraction", "1.5"], "--val-fraction must lie strictly between 0 and 1, got 1.5"),
-        (["--val-fraction", "0"], "--val-fraction must lie strictly between 0 and 1, got 0"),
-        (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0, got -1"),
-        (["--optimizer", "rmsprop"], "unknown --optimizer 'rmsprop': choose one of sgd, momentum, adam"),
-        (["--optimizer", "lbfgs"], "--optimizer lbfgs is full-batch"),
-        (["--schedule", "linear"], "unknown --schedule 'linear'"),
-        (["--preset", "fastest"], "unknown --preset 'fastest': choose one of book, best"),
-        (["--early-stopping", "3"], "--early-stopping needs a validation split: add --val-fraction"),
-        (["--impl", "manual", "--optimizer", "adam"], "--optimizer and --schedule need --impl concise"),
+        (["--val-fraction", "1.5"], "--val-fraction must be a finite number > 0 and < 1, got 1.5"),
+        (["--val-fraction", "0"], "--val-fraction must be a finite number > 0 and < 1, got 0.0"),
+        (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0, got -1.0"),
+        (["--optimizer", "rmsprop"], "--optimizer must be one of sgd, momentum, adam, lbfgs, got rmsprop"),
+        (["--optimizer", "lbfgs", "--schedule", "cosine"], "--optimizer lbfgs chooses its own step sizes"),
+        (["--schedule", "linear"], "--schedule must be one of constant, step, cosine, got linear"),
+        (["--early-stopping", "3"], "--early-stopping needs a validation split: set --val-fraction"),
+        (["--impl", "manual", "--optimizer", "adam"], "--optimizer adam needs --impl concise"),
+        (["--standardize", "--resize", "14"], "--standardize is fitted on the 28 x 28 pixels"),
     ],
 )
 def test_train_bad_values_print_one_line_and_exit_2(fixture_data, capsys, flags, message):
     assert main(train_softmax(fixture_data, *flags)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("linear-nets: error: ") and message in err
+    assert not os.path.exists("run")  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--preset", "fastest"], "argument --preset: invalid choice: 'fastest' (choose from 'book', 'best')"),
+        (["--batch-size", "abc"], "argument --batch-size: invalid int value: 'abc'"),
+    ],
+)
+def test_argparse_errors_are_a_short_usage_line_and_the_error(fixture_data, capsys, flags, message):
+    with pytest.raises(SystemExit) as exc:
+        main(train_softmax(fixture_data, *flags))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 2 and err.startswith("usage: linear-nets train softmax")
+    assert message in err
     assert not os.path.exists("run")  # nothing half-written
 
 

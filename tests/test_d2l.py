@@ -248,7 +248,7 @@ def test_train_ch3_runs_the_packages_loop_with_an_animator_per_epoch(in_tmp, cap
     real_train = training.train
 
     def spy(*args, **kwargs):
-        calls.append(kwargs["on_epoch_end"])
+        calls.append(kwargs["callbacks"][0])
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(training, "train", spy)

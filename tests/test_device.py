@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from linear_nets.cli import main
-from linear_nets.cli.common import resolve_device
+from linear_nets.pipeline.fit import resolve_device
 from linear_nets.errors import ConfigError
 
 HAS_CUDA = torch.cuda.is_available()
@@ -22,7 +22,7 @@ def fixture_data(install_fake_fashion_mnist):
 
 
 def test_resolve_device():
-    assert resolve_device(None).type == "cpu" and resolve_device("cpu").type == "cpu"
+    assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if HAS_CUDA else "cpu")
 
 

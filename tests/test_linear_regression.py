@@ -123,7 +123,7 @@ def test_hand_derived_gradients_match_autograd(seed, loss_name):
     y = torch.randn(n, 1, dtype=torch.float64, generator=g)
     w = torch.randn(d, 1, dtype=torch.float64, generator=g, requires_grad=True)
     b = torch.randn(1, dtype=torch.float64, generator=g, requires_grad=True)
-    loss = get_loss(loss_name, sigma=0.8, reduction="mean")
+    loss = get_loss(loss_name, delta=0.8, reduction="mean")
     loss(scratch.linreg(X, w, b), y).backward()
     with torch.no_grad():
         grad_w, grad_b = manual.linreg_grad(X, y, scratch.linreg(X, w, b), loss)
@@ -137,7 +137,7 @@ def test_hand_derived_gradients_match_finite_differences():
     X, y = torch.randn(30, 3, dtype=torch.float64, generator=g), torch.randn(30, 1, dtype=torch.float64, generator=g)
     theta = torch.randn(4, dtype=torch.float64, generator=g)
     for name in ("squared", "l1", "huber"):
-        loss = get_loss(name, sigma=0.8)
+        loss = get_loss(name, delta=0.8)
 
         def mean_loss(t, loss=loss):
             return loss(scratch.linreg(X, t[:3, None], t[3:]), y).item()
@@ -228,7 +228,7 @@ def test_a_diverging_learning_rate_raises_training_diverged(data, impl):
         ({"batch_size": 0}, ConfigError, "batch_size"),
         ({"num_epochs": 0}, ConfigError, "num_epochs"),
         ({"loss": "hinge"}, ConfigError, "loss must be one of"),
-        ({"loss": "huber", "huber_delta": 0.0}, ConfigError, "huber sigma"),
+        ({"loss": "huber", "huber_delta": 0.0}, ConfigError, "huber delta"),
     ],
 )
 def test_bad_arguments_name_the_argument(data, impl, kwargs, error, fragment):

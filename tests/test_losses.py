@@ -119,7 +119,7 @@ def test_likelihood_is_exp_of_minus_loss_and_gaussian_for_squared():
 def test_get_loss_builds_each_loss():
     assert isinstance(get_loss("squared"), SquaredLoss)
     assert isinstance(get_loss("l1"), AbsoluteLoss)
-    huber = get_loss("huber", sigma=0.5, reduction="none")
+    huber = get_loss("huber", delta=0.5, reduction="none")
     assert isinstance(huber, HuberLoss) and huber.sigma == 0.5 and huber.reduction == "none"
 
 
@@ -127,10 +127,10 @@ def test_get_loss_builds_each_loss():
     ("make", "fragment"),
     [
         (lambda: get_loss("l2"), "loss must be one of squared, l1, huber"),
-        (lambda: HuberLoss(0.0), "huber sigma"),
-        (lambda: HuberLoss(float("inf")), "huber sigma"),
-        (lambda: HuberLoss(float("nan")), "huber sigma"),
-        (lambda: huber_loss(torch.zeros(1), torch.zeros(1), -1.0), "huber sigma"),
+        (lambda: HuberLoss(0.0), "huber delta"),
+        (lambda: HuberLoss(float("inf")), "huber delta"),
+        (lambda: HuberLoss(float("nan")), "huber delta"),
+        (lambda: huber_loss(torch.zeros(1), torch.zeros(1), -1.0), "huber delta"),
         (lambda: SquaredLoss(reduction="average"), "reduction must be one of"),
     ],
 )

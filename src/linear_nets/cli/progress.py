@@ -17,10 +17,11 @@ class EpochTable(Callback):
     Args:
         out: where the rows go.
         scored: "test" or "val": which accuracy the last column shows.
+        run: the run directory's name, for the line that says a run resumes.
     """
 
-    def __init__(self, out: TextIO, scored: str = "test") -> None:
-        self.out, self.scored = out, scored
+    def __init__(self, out: TextIO, scored: str = "test", run: str = "") -> None:
+        self.out, self.scored, self.run = out, scored, run
         self.bar: Any = None
         self.started = False
         if sys.stderr.isatty():
@@ -33,7 +34,7 @@ class EpochTable(Callback):
             epochs = fit.config.epochs - fit.start_epoch + 1
             self.bar = tqdm(total=max(0, epochs) * fit.num_batches, unit="batch", leave=False)
         if fit.start_epoch > 1:
-            self._write(f"resuming after epoch {fit.start_epoch - 1}")
+            self._write(f"resuming {self.run} after epoch {fit.start_epoch - 1}")
 
     def _advance(self) -> None:
         self.bar.update()

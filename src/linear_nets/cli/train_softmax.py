@@ -101,13 +101,14 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     from linear_nets.cli.progress import EpochTable
     from linear_nets.data.fashion_mnist import FACTS, locate
     from linear_nets.pipeline.config import to_dict
-    from linear_nets.pipeline.fit import fashion_mnist, fit_softmax
+    from linear_nets.pipeline.fit import fashion_mnist, fit_softmax, prepare_machine
     from linear_nets.pipeline.recorder import RunRecorder
     from linear_nets.pipeline.runs import Run, run_config
     from linear_nets.timing import Timer
 
     resumed = Run.open(args.resume, model="softmax") if args.resume else None
     config = config_from_args(args, resumed)
+    prepare_machine(config, flags=True)  # threads set and device checked before anything is read or written
     options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every}
     if resumed is not None:
         options = {**resumed.config.get("options", {}), **({"data_dir": args.data_dir} if args.data_dir else {})}
@@ -115,9 +116,10 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     data = fashion_mnist(options.get("data_dir"))
     load_seconds = load_timer.stop()
     inputs = config.resize**2 if config.resize else data.num_inputs
+    held_out = f" ({config.val_fraction:g} of each class held out for validation)" if config.val_fraction else ""
     print(
         f"softmax regression ({config.impl}) on Fashion-MNIST: {len(data.train[1])} train / {len(data.test[1])} "
-        f"test images, {inputs} inputs, batch {config.batch_size}, lr {config.lr}, seed {config.seed}"
+        f"test images{held_out}, {inputs} inputs, batch {config.batch_size}, lr {config.lr}, seed {config.seed}"
         f"{_threads(config)}; data loaded in {load_seconds:.2f} s",
         file=out,
     )
@@ -128,13 +130,13 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     else:
         run_dir = resumed
     recorder = RunRecorder(run_dir, options.get("checkpoint_every", 1), resume=resumed is not None)
-    table = EpochTable(out, scored="val" if config.val_fraction is not None else "test")
+    table = EpochTable(out, scored="val" if config.val_fraction is not None else "test", run=str(run_dir.path))
     warming.join()
     # a new run that fails (e.g. diverges) is removed; a resumed one keeps its earlier checkpoints
     cleanup = run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
     try:
         with cleanup:
-            result = fit_softmax(config, data, [table, recorder])
+            result = fit_softmax(config, data, [recorder, table])  # the recorder restores first
     except KeyboardInterrupt:
         table.close()
         recorder.save_checkpoint()

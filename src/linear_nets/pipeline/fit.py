@@ -133,8 +133,9 @@ def build_model(
     return model
 
 
-def resolve_device(name: str) -> torch.device:
-    """The torch device a config's `device` names; `ConfigError` when cuda is asked for and there is none.
+def resolve_device(name: str, *, flags: bool = False) -> torch.device:
+    """The torch device a config's `device` names; `ConfigError` (naming `--device` with `flags`) when cuda is asked
+    for and there is none.
 
     Example:
         >>> resolve_device("cpu").type
@@ -145,8 +146,16 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
-        raise ConfigError(f"device cuda: this torch ({torch.__version__}) sees no CUDA device; use cpu")
+        label = "--device" if flags else "device"
+        raise ConfigError(f"{label} cuda: this torch ({torch.__version__}) sees no CUDA device; use {label} cpu")
     return torch.device("cuda")
+
+
+def prepare_machine(config: SoftmaxConfig, *, flags: bool = False) -> torch.device:
+    """Apply the config's machine fields: torch's CPU threads (`threads`, when given); return the `device`."""
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    return resolve_device(config.device, flags=flags)
 
 
 def as_one_batch(X: Tensor, y: Tensor, resize: int | None, max_bytes: int = EVAL_BATCH_BYTES) -> Any:
@@ -184,10 +193,8 @@ def fit_softmax(
         (True, 5)
     """
     validate(config)
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    device = resolve_device(config.device)
+    device = prepare_machine(config)
     (X, y), val = data.train, None
     if config.val_fraction is not None:
         train_idx, val_idx = train_val_split(y, config.val_fraction, config.seed)
