@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from linear_nets.cli import main
-from linear_nets.pipeline.fit import resolve_device
 from linear_nets.errors import ConfigError
+from linear_nets.pipeline.fit import resolve_device
 
 HAS_CUDA = torch.cuda.is_available()
 

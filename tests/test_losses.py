@@ -120,7 +120,7 @@ def test_get_loss_builds_each_loss():
     assert isinstance(get_loss("squared"), SquaredLoss)
     assert isinstance(get_loss("l1"), AbsoluteLoss)
     huber = get_loss("huber", delta=0.5, reduction="none")
-    assert isinstance(huber, HuberLoss) and huber.sigma == 0.5 and huber.reduction == "none"
+    assert isinstance(huber, HuberLoss) and huber.delta == 0.5 and huber.reduction == "none"
 
 
 @pytest.mark.parametrize(

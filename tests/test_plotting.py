@@ -294,7 +294,7 @@ def test_show_predictions_titles_true_over_predicted_and_marks_wrong_ones_red():
 def test_plot_history_draws_the_columns_that_have_values():
     from linear_nets.training import EpochRecord, History
 
-    history = History([EpochRecord(e, 1.0 / e, None, 0.5 + e / 10, 0.1) for e in (1, 2, 3)])
+    history = History([EpochRecord(e, 1.0 / e, None, test_accuracy=0.5 + e / 10, seconds=0.1) for e in (1, 2, 3)])
     ax = plotting.plot_history(history).axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train loss", "test acc"]
     lines = ax.get_lines()
@@ -310,8 +310,8 @@ def test_plot_history_draws_the_columns_that_have_values():
 def test_losses_figure_has_a_panel_per_loss_with_value_likelihood_and_derivative():
     from linear_nets import figures
 
-    fig = figures.losses_figure(sigma=0.5)
-    assert [ax.get_title() for ax in fig.axes] == ["squared", "absolute (L1)", "Huber (σ=0.5)"]
+    fig = figures.losses_figure(delta=0.5)
+    assert [ax.get_title() for ax in fig.axes] == ["squared", "absolute (L1)", "Huber (δ=0.5)"]
     assert [len(ax.get_lines()) for ax in fig.axes] == [3, 3, 3]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == list(figures.LOSS_SERIES)
     # Independent float64 formulas, in terms of the residual r on the x axis.

@@ -180,5 +180,5 @@ def test_an_absurd_learning_rate_raises_training_diverged(impl):
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("lr", [0.0, -0.1, float("nan")])
 def test_a_non_positive_learning_rate_is_refused(impl, lr):
-    with pytest.raises(ConfigError, match="lr must be positive"):
+    with pytest.raises(ConfigError, match=r"lr \(learning rate\) must be a positive finite number"):
         make_model(impl, lr=lr)
