@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import warnings
 
 import numpy as np
@@ -157,9 +156,3 @@ def test_badly_scaled_features_are_not_mistaken_for_rank_deficiency():
     torch.testing.assert_close(w, w_mem, rtol=1e-6, atol=0)
     torch.testing.assert_close(b, b_mem, rtol=1e-6, atol=0)
     torch.testing.assert_close(w, true_w, rtol=1e-2, atol=0)
-
-
-def test_docstring_examples_run():
-    import linear_nets.closed_form as module
-
-    assert doctest.testmod(module).failed == 0

@@ -7,7 +7,6 @@ interpreter, in a temporary directory, with no display, reaching the book's numb
 
 from __future__ import annotations
 
-import doctest
 import gzip
 import os
 import re
@@ -196,10 +195,6 @@ def test_load_array_shuffles_in_an_order_fixed_by_torch_manual_seed():
     assert first_labels(3) != first_labels(4)
     assert first_labels(None, is_train=False) == [0, 1, 2, 3, 4, 5]
     assert [len(b) for _, b in d2l.load_array((X, y), 6)] == [6, 6, 6, 2]
-
-
-def test_docstring_examples_run(in_tmp):
-    assert doctest.testmod(d2l).failed == 0
 
 
 def test_load_data_fashion_mnist_without_the_files_says_how_to_get_them(monkeypatch, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import pytest
@@ -63,9 +62,3 @@ def test_gaussian_nll_is_scaled_squared_loss_plus_a_constant(sigma):
 def test_gaussian_nll_rejects_bad_sigma():
     with pytest.raises(ConfigError, match="sigma"):
         gaussian_nll(torch.zeros(2), torch.zeros(2), -1.0)
-
-
-def test_docstring_examples_run():
-    import linear_nets.demonstrations as module
-
-    assert doctest.testmod(module).failed == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import gzip
 import json
 import os
@@ -328,8 +327,3 @@ def test_download_of_other_content_is_rejected(server, tmp_path, make_fashion_mn
     with pytest.raises(DataError, match="SHA-256 of the decompressed data differs from the published one"):
         download(tmp_path / "dest", base_url=server.url, timeout=5)
     assert list((tmp_path / "dest").iterdir()) == []
-
-
-def test_docstring_examples():
-    result = doctest.testmod(fm)
-    assert result.failed == 0 and result.attempted > 0

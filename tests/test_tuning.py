@@ -406,17 +406,3 @@ def test_standardized_model_saves_and_loads_its_mean_and_std(impl):
     X = images.float() / 255
     torch.testing.assert_close(fresh.net(X), model.net(X))
     assert fresh.to("cpu") is fresh and torch.equal(fresh.std, model.std)
-
-
-@pytest.mark.parametrize("module", ["linear_nets.optim", "linear_nets.regularization", "linear_nets.pipeline.tuning",
-                                    "linear_nets.pipeline.config", "linear_nets.pipeline.fit",
-                                    "linear_nets.pipeline.callbacks"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # an example that warns (e.g. a scheduler stepped out of order) fails
-        result = doctest.testmod(importlib.import_module(module))
-    assert result.failed == 0 and result.attempted > 0

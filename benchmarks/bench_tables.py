@@ -1,0 +1,283 @@
+"""Tables: a bare pyarrow read against the streamed closed form, peak memory by size, streamed against in-memory SGD.
+
+Writes Parquet files of N rows x 32 float32 features + a float32 target into a temporary directory, row group by
+row group (so the largest file never needs all its rows in memory), then measures, each in a fresh subprocess so the
+peak resident memory (VmHWM) belongs to that measurement alone:
+  (a) bare read: pyarrow's `ParquetFile(pre_buffer=False).iter_batches`, every column of every batch `to_numpy()`
+      and summed (pre-buffering, pyarrow's default, held the whole 2 GB file in memory and was slower);
+  (b) streamed closed form: `open_table` + `fit_spec` + `stream_least_squares` (float64 AᵀA, Aᵀy);
+  (c) for the `--sgd-size` file, one epoch of plain linear-regression SGD (torch, no autograd: w -= lr·Xᵀ(Xw+b−y)/B)
+      on `stream_batches` (shuffled: row groups and a 64 Ki-row buffer), against the same epoch on in-memory tensors
+      (`load_table`, then a `randperm` and `index_select` per batch; the load is timed separately).
+Prints a markdown table (rows/s, seconds, peak RSS; "base" is the RSS after imports, before any work) and checks the
+targets: (b) at least 0.6x the rows/s of (a), and (b)'s peak RSS for the largest file within 300 MB of the smallest.
+
+Run: .venv/bin/python benchmarks/bench_tables.py [--sizes 1e5,1e6,1e7] [--sgd-size 1e6] [--write]
+     (--write puts the table into benchmarks/RESULTS-tables.md, atomically)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).with_name("RESULTS-tables.md")
+COLUMNS = 32
+ROW_GROUP = 1 << 17
+SGD_LR = 0.01
+
+
+# ------------------------------------------------------------------------------------------------- generating
+
+
+def write_parquet(path: Path, rows: int, seed: int = 0) -> None:
+    """y = Xw + 1 + noise with X ~ N(0, 1), float32, written one row group of ROW_GROUP rows at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=COLUMNS).astype(np.float32)
+    names = [f"x{j}" for j in range(COLUMNS)] + ["y"]
+    schema = pa.schema([(n, pa.float32()) for n in names])
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, rows, ROW_GROUP):
+            n = min(ROW_GROUP, rows - start)
+            X = rng.standard_normal((n, COLUMNS), dtype=np.float32)
+            y = X @ w + 1 + 0.1 * rng.standard_normal(n, dtype=np.float32)
+            writer.write_table(pa.table([*X.T, y], schema=schema), row_group_size=ROW_GROUP)
+
+
+# ------------------------------------------------------------------------------------ measurements (subprocess)
+
+
+def rss_mb(field: str) -> float:
+    """VmHWM (peak) or VmRSS (now) of this process, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def bare_read(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    rows, total = 0, 0.0
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=1 << 16):
+        for column in batch.columns:
+            total += float(column.to_numpy().sum())
+        rows += batch.num_rows
+    return rows
+
+
+def streamed_closed_form(path: str) -> tuple[int, float]:
+    """Returns the rows and the seconds spent inside `StreamingLeastSquares.update` (timed by a wrapper)."""
+    from linear_nets.closed_form import StreamingLeastSquares
+    from linear_nets.data.table_spec import fit_spec
+    from linear_nets.data.table_stream import RowCounts, stream_least_squares
+    from linear_nets.data.tables import open_table
+
+    update, inside = StreamingLeastSquares.update, [0.0]
+
+    def timed_update(self, X, y) -> None:
+        start = time.perf_counter()
+        update(self, X, y)
+        inside[0] += time.perf_counter() - start
+
+    StreamingLeastSquares.update = timed_update
+    source = open_table(path)
+    counts = RowCounts()
+    w, _ = stream_least_squares(source, fit_spec(source, "y"), counts=counts)
+    assert w.shape == (COLUMNS,)
+    return counts.rows_used, inside[0]
+
+
+def sgd_step(w, b, X, y) -> None:
+    residual = X @ w + b - y
+    w -= SGD_LR * (X.T @ residual) / len(y)
+    b -= SGD_LR * residual.mean()
+
+
+def streamed_sgd(path: str, batch_size: int) -> int:
+    import torch
+
+    from linear_nets.data.table_spec import fit_spec
+    from linear_nets.data.table_stream import stream_batches
+    from linear_nets.data.tables import open_table
+
+    source = open_table(path)
+    spec = fit_spec(source, "y")
+    w, b, rows = torch.zeros(COLUMNS), torch.zeros(()), 0
+    for X, y in stream_batches(source, spec, batch_size, seed=0, epoch=0):
+        sgd_step(w, b, X, y)
+        rows += len(y)
+    return rows
+
+
+def in_memory_sgd(path: str, batch_size: int) -> tuple[int, float]:
+    """One epoch on tensors already in memory; returns rows and the seconds the load took (timed apart)."""
+    import torch
+
+    from linear_nets.data.tables import load_table
+
+    start = time.perf_counter()
+    X_all, y_all, _, _ = load_table(path, "y")
+    load_seconds = time.perf_counter() - start
+    w, b = torch.zeros(COLUMNS), torch.zeros(())
+    order = torch.randperm(len(y_all), generator=torch.Generator().manual_seed(0))
+    for i in range(0, len(order), batch_size):
+        index = order[i : i + batch_size]
+        sgd_step(w, b, X_all.index_select(0, index), y_all.index_select(0, index))
+    return len(y_all), load_seconds
+
+
+def measure(kind: str, path: str, batch_size: int, threads: int) -> dict:
+    """Run one measurement in this (fresh) process: its seconds, rows, and memory."""
+    import pyarrow.parquet  # noqa: F401  (every kind imports everything before the clock starts)
+    import torch
+
+    import linear_nets.data.table_stream  # noqa: F401
+
+    torch.set_num_threads(threads)
+
+    base = rss_mb("VmRSS")
+    start = time.perf_counter()
+    extra = {}
+    if kind == "read":
+        rows = bare_read(path)
+    elif kind == "closed-form":
+        rows, extra["update_seconds"] = streamed_closed_form(path)
+    elif kind == "sgd-stream":
+        rows = streamed_sgd(path, batch_size)
+    elif kind == "sgd-memory":
+        rows, extra["load_seconds"] = in_memory_sgd(path, batch_size)
+    else:
+        raise ValueError(kind)
+    seconds = time.perf_counter() - start - extra.get("load_seconds", 0.0)
+    return {"rows": rows, "seconds": seconds, "base_mb": base, "peak_mb": rss_mb("VmHWM"), **extra}
+
+
+def run_measurement(kind: str, path: Path, batch_size: int, threads: int) -> dict:
+    command = [sys.executable, __file__, "--measure", kind, str(path), "--sgd-batch", str(batch_size)]
+    command += ["--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{kind} on {path.name} failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+# -------------------------------------------------------------------------------------------------- reporting
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    import pyarrow
+    import torch
+
+    return (
+        f"{platform.platform()}, {model}, {os.cpu_count()} CPUs (nproc), Python {platform.python_version()}, "
+        f"torch {torch.__version__}, pyarrow {pyarrow.__version__} ({pyarrow.cpu_count()} threads)"
+    )
+
+
+def row(what: str, size: int, result: dict, file_mb: float) -> str:
+    rate = result["rows"] / result["seconds"]
+    return (
+        f"| {what} | {size:,} | {file_mb:,.0f} | {result['seconds']:.2f} | {rate / 1e6:.2f} | "
+        f"{result['base_mb']:.0f} | {result['peak_mb']:.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1e5,1e6,1e7", help="rows per file, comma-separated")
+    parser.add_argument("--sgd-size", default="1e6", help="the file (rows) to run the SGD comparison on; 0: none")
+    parser.add_argument("--sgd-batch", type=int, default=1024)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 by default: on a busy 2-core machine 2 are slower)"
+    )
+    parser.add_argument("--write", action="store_true", help=f"write the table to {RESULTS.name}")
+    parser.add_argument("--measure", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(*args.measure, args.sgd_batch, args.threads)))
+        return
+
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    sgd_size = int(float(args.sgd_size))
+    lines = [
+        "| what | rows | file MB | seconds | M rows/s | base RSS MB | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rates, peaks, updates = {}, {}, {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-tables-") as directory:
+        for size in sizes:
+            path = Path(directory) / f"rows-{size}.parquet"
+            t = time.perf_counter()
+            write_parquet(path, size)
+            file_mb = path.stat().st_size / 1e6
+            print(f"wrote {size:,} rows ({file_mb:,.0f} MB) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+            read = run_measurement("read", path, args.sgd_batch, args.threads)
+            closed = run_measurement("closed-form", path, args.sgd_batch, args.threads)
+            rates[size] = (closed["rows"] / closed["seconds"]) / (read["rows"] / read["seconds"])
+            peaks[size] = closed["peak_mb"]
+            updates[size] = (closed["update_seconds"], closed["seconds"])
+            lines.append(row("(a) bare pyarrow read", size, read, file_mb))
+            lines.append(row("(b) streamed closed form", size, closed, file_mb))
+            if size == sgd_size:
+                streamed = run_measurement("sgd-stream", path, args.sgd_batch, args.threads)
+                memory = run_measurement("sgd-memory", path, args.sgd_batch, args.threads)
+                lines.append(row(f"(c) SGD 1 epoch, streamed (batch {args.sgd_batch})", size, streamed, file_mb))
+                lines.append(
+                    row(f"(c) SGD 1 epoch, in memory (batch {args.sgd_batch}; load not counted)", size, memory, file_mb)
+                )
+                lines.append(
+                    f"| (c) ... its `load_table` (not in the row above) | {size:,} | {file_mb:,.0f} | "
+                    f"{memory['load_seconds']:.2f} | {size / memory['load_seconds'] / 1e6:.2f} | | |"
+                )
+    checks = [
+        "- of (b)'s seconds, inside `closed_form.StreamingLeastSquares.update` (Gram matrix, its NaN check, [X, 1]): "
+        + ", ".join(f"{s:,} rows {u:.2f} s of {t:.2f} s" for s, (u, t) in updates.items())
+    ]
+    checks += ["- (b) / (a) rows per second: " + ", ".join(f"{s:,} rows {r:.2f}x" for s, r in rates.items())]
+    ratio_met = all(r >= 0.6 for r in rates.values())
+    checks.append(f"- {'met' if ratio_met else 'NOT met'}: streamed closed form at least 0.6x the bare read's rows/s")
+    if len(sizes) > 1:
+        growth = peaks[max(sizes)] - peaks[min(sizes)]
+        met = "met" if growth <= 300 else "NOT met"
+        checks.append(
+            f"- {met}: (b)'s peak RSS grows by {growth:.0f} MB from {min(sizes):,} to {max(sizes):,} rows "
+            "(target: within 300 MB)"
+        )
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    footer = (
+        f"Machine: {machine()}; load average {load} after the run. Measured {when} by `benchmarks/bench_tables.py "
+        f"--sizes {args.sizes} --sgd-size {args.sgd_size} --threads {args.threads}` (torch threads) in "
+        f"{time.perf_counter() - started:.0f} s."
+    )
+    text = "\n".join([*lines, "", *checks, "", footer])
+    print(text)
+    if args.write:
+        from linear_nets.atomic import atomic_write_text
+
+        how = __doc__.split("\n", 1)[1].strip()
+        atomic_write_text(RESULTS, f"# Tables: streamed reading and closed form\n\n{how}\n\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()

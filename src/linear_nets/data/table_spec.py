@@ -1,0 +1,555 @@
+"""The training schema of a table: which column is the target, which are features, and how each becomes numbers.
+
+`fit_spec` builds a `TableSpec` from the training rows; `TableSpec.encode` turns a pyarrow Table or RecordBatch into
+tensors with it, at training time and later (evaluation, prediction), so every table is encoded the same way:
+
+- a numeric feature (integer, floating, boolean, decimal) is one float column;
+- a categorical feature (named in `categorical`; text, integer or boolean) is one-hot encoded over the categories
+  seen in training, sorted (numerically when they are all integers): `colour=blue`, `colour=red`. A category not
+  seen in training is an error, not a silent row of zeros;
+- the target is a float (regression) or the index of its label in the sorted class labels (classification;
+  integer or text labels, stored as text with their original type).
+
+Missing values (empty cells, nulls, NaN, ±inf) in a used column are an error naming the column and the 1-based row,
+unless `drop_missing=True`, which leaves such rows out (the caller sees how many: rows in − rows out).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+from torch import Tensor
+
+from linear_nets.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from linear_nets.data.tables import TableSource
+
+Task = Literal["regression", "classification"]
+TASKS = ("regression", "classification")
+SPEC_VERSION = 1
+NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+MISSING_HINT = "fill it in, or pass --drop-missing to leave out rows with missing values"
+
+
+def _names(names: Iterable[str], limit: int = 20) -> str:
+    """'a', 'b', 'c' (at most `limit` of them, then how many in all)."""
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
+
+
+def _check_unique(names: list[str], where: str) -> None:
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise DataError(f"{where} has duplicate column names {_names(duplicates)}: rename them so each is unique")
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_null(t)
+    )
+
+
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_label(t: pa.DataType) -> bool:
+    """Categories and class labels: text, integers or booleans (compared as text)."""
+    return _is_text(t) or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
+
+
+def _sorted_labels(values: Iterable[str], integer: bool) -> tuple[tuple[str, ...], bool]:
+    """Sort labels numerically when `integer` and they all parse as integers, else as text; say which."""
+    values = set(values)
+    if integer:
+        try:
+            return tuple(sorted(values, key=int)), True
+        except ValueError:
+            pass
+    return tuple(sorted(values)), False
+
+
+def _is_integer_name(type_name: str) -> bool:
+    return type_name.startswith(("int", "uint"))
+
+
+def _as_table(data: pa.Table | pa.RecordBatch) -> pa.Table:
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.Table):
+        return data
+    raise ConfigError(f"expected a pyarrow Table or RecordBatch, got {type(data).__name__}")
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+
+
+def _first_true(mask: np.ndarray) -> int:
+    return int(np.argmax(mask))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How a table becomes tensors: `task`, `target`, `features` (input columns, in order), `categories`
+    (categorical column -> sorted categories), `classes` (sorted labels, classification only) and their original
+    `class_type` ("integer" or "string"), `column_types` (each used column's type in the training file) and
+    `ignored` (the training file's other columns, accepted and skipped at prediction time).
+
+    Build one with `fit_spec`; save it with `to_dict()` and load it with `TableSpec.from_dict`.
+    """
+
+    task: Task
+    target: str
+    features: tuple[str, ...]
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    classes: tuple[str, ...] | None = None
+    class_type: str | None = None
+    column_types: dict[str, str] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The encoded columns of X, in order: a numeric feature's name, or `name=category` per category."""
+        names: list[str] = []
+        for column in self.features:
+            if column in self.categories:
+                names += [f"{column}={category}" for category in self.categories[column]]
+            else:
+                names.append(column)
+        return names
+
+    @property
+    def num_features(self) -> int:
+        """d, the number of columns of X."""
+        return sum(len(self.categories[c]) if c in self.categories else 1 for c in self.features)
+
+    @property
+    def label_columns(self) -> list[str]:
+        """The columns whose values are compared as text: the categorical features, and a classification target."""
+        return [*self.categories, *([self.target] if self.task == "classification" else [])]
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.classes is None else len(self.classes)
+
+    # ----------------------------------------------------------------------------------------- saving, loading
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (lists, strings, None); `feature_names` is there for readers, not needed."""
+        return {
+            "version": SPEC_VERSION,
+            "task": self.task,
+            "target": self.target,
+            "features": list(self.features),
+            "categories": {c: list(v) for c, v in self.categories.items()},
+            "classes": None if self.classes is None else list(self.classes),
+            "class_type": self.class_type,
+            "column_types": dict(self.column_types),
+            "ignored": list(self.ignored),
+            "feature_names": self.feature_names,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TableSpec:
+        """Inverse of `to_dict`. Raises DataError when a field is missing or malformed.
+
+        Example:
+            >>> spec = TableSpec("regression", "price", ("area", "colour"), {"colour": ("blue", "red")})
+            >>> TableSpec.from_dict(spec.to_dict()) == spec
+            True
+            >>> spec.feature_names
+            ['area', 'colour=blue', 'colour=red']
+        """
+        try:
+            if d.get("version", SPEC_VERSION) != SPEC_VERSION:
+                raise ValueError(f"version {d['version']} (this package reads {SPEC_VERSION})")
+            spec = cls(
+                task=d["task"],
+                target=str(d["target"]),
+                features=tuple(map(str, d["features"])),
+                categories={str(c): tuple(map(str, v)) for c, v in d["categories"].items()},
+                classes=None if d["classes"] is None else tuple(map(str, d["classes"])),
+                class_type=d["class_type"],
+                column_types={str(c): str(t) for c, t in d["column_types"].items()},
+                ignored=tuple(map(str, d["ignored"])),
+            )
+            if spec.task not in TASKS or (spec.task == "classification") != (spec.classes is not None):
+                raise ValueError(f"task {spec.task!r} with classes {spec.classes!r}")
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise DataError(
+                f"training schema is malformed ({type(e).__name__}: {e}): retrain to write a new one"
+            ) from e
+        return spec
+
+    def with_vocabulary(self, batches: Iterable[pa.RecordBatch], *, drop_missing: bool = False) -> TableSpec:
+        """This spec with the categories and class labels seen in `batches`, sorted. The batches hold the
+        categorical columns and the target (and every feature too with `drop_missing`, whose rows with a missing
+        value are then not counted).
+
+        Raises DataError when classification finds fewer than two classes.
+        """
+        seen: dict[str, set[str]] = {c: set() for c in self.label_columns}
+        for batch in batches:
+            if drop_missing:
+                batch = batch.filter(pa.array(~self.missing_rows(batch)))
+            for c, values in seen.items():
+                unique = pc.unique(_as_text(pa.chunked_array([batch.column(c)])))
+                values.update(v for v in unique.to_pylist() if v is not None)
+        categories = {c: _sorted_labels(seen[c], _is_integer_name(self.column_types[c]))[0] for c in self.categories}
+        classes, class_type = self.classes, self.class_type
+        if classes is not None:
+            classes, integer = _sorted_labels(seen[self.target], self.class_type == "integer")
+            class_type = "integer" if integer else "string"
+            if len(classes) < 2:
+                found = f"only the class {classes[0]!r}" if classes else "no labels"
+                raise DataError(
+                    f"target '{self.target}' has {found}: classification needs at least two classes; "
+                    "check --target, or train on rows with more than one class"
+                )
+        return TableSpec(
+            self.task, self.target, self.features, categories, classes, class_type, self.column_types, self.ignored
+        )
+
+    # ----------------------------------------------------------------------------------------------- checking
+
+    def read_types(self) -> dict[str, pa.DataType]:
+        """The types to parse a CSV's used columns as: numbers as float64, categories and labels as text."""
+        types = {c: pa.string() if c in self.categories else pa.float64() for c in self.features}
+        types[self.target] = pa.float64() if self.task == "regression" else pa.string()
+        return types
+
+    def check_columns(self, schema: pa.Schema, *, prediction: bool = False, where: str = "the table") -> None:
+        """Raise DataError unless `schema` has every feature (and the target, unless `prediction`) with a usable type.
+
+        With `prediction=True` a column the training file did not have is refused too (the target may be present).
+        """
+        names = schema.names
+        _check_unique(names, where)
+        needed = list(self.features) + ([] if prediction else [self.target])
+        missing = [c for c in needed if c not in names]
+        if missing:
+            raise DataError(
+                f"{where} has no column {_names(missing)} (its columns: {_names(names)}): the training "
+                f"schema needs {_names(needed)}; add the missing ones"
+            )
+        if prediction:
+            known = {*self.features, self.target, *self.ignored}
+            extra = [c for c in names if c not in known]
+            if extra:
+                raise DataError(
+                    f"{where} has column {_names(extra)} that the training table did not have: "
+                    f"remove it (the model uses {_names(self.features)})"
+                )
+        for c in [*self.features, self.target]:
+            if c not in names:
+                continue
+            t = schema.field(c).type
+            label = c in self.categories or (c == self.target and self.task == "classification")
+            if not (_is_label(t) if label else _is_number(t)):
+                trained = self.column_types.get(c, "categories" if label else "numbers")
+                raise DataError(
+                    f"column '{c}' is {t} in {where} but was {trained} in training: give it the training "
+                    f"type ({'text or integer labels' if label else 'numbers'})"
+                )
+
+    def missing_rows(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
+        """Boolean mask of the rows with an empty cell, null, NaN or ±inf in a feature or the target (if present)."""
+        table = _as_table(table)
+        mask = np.zeros(table.num_rows, dtype=bool)
+        for c in [*self.features, self.target]:
+            if c not in table.column_names:
+                continue
+            column = table.column(c)
+            if c in self.categories or (c == self.target and self.task == "classification"):
+                mask |= pc.is_null(column).to_numpy(zero_copy_only=False)
+            else:
+                mask |= ~np.isfinite(_numbers(column))
+        return mask
+
+    # ----------------------------------------------------------------------------------------------- encoding
+
+    def encode(
+        self,
+        table: pa.Table | pa.RecordBatch,
+        *,
+        drop_missing: bool = False,
+        first_row: int = 1,
+        dtype: torch.dtype = torch.float32,
+    ) -> tuple[Tensor, Tensor]:
+        """Features and target of every row as tensors: X `[n, d]` of `dtype`, y `[n]` (`dtype` for regression,
+        int64 class indices for classification). Columns other than the features and target are ignored.
+
+        Args:
+            table: the rows (a pyarrow Table or RecordBatch).
+            drop_missing: leave out rows with a missing value instead of raising; n = rows in − rows dropped.
+            first_row: the 1-based row number of the table's first row in its file, for messages.
+            dtype: torch.float32, or torch.float64 for the closed form.
+
+        Raises:
+            DataError: a column missing or of the wrong type, a missing value (unless `drop_missing`), a category or
+                class label not seen in training; the message names the column and the row.
+
+        Example:
+            >>> table = pa.table({"size": [1.0, 2.0, 3.0], "colour": ["red", "blue", "red"], "price": [10, 20, 35]})
+            >>> spec = fit_spec(table, "price", categorical=["colour"])
+            >>> X, y = spec.encode(table)
+            >>> spec.feature_names
+            ['size', 'colour=blue', 'colour=red']
+            >>> X.tolist(), y.tolist()
+            ([[1.0, 0.0, 1.0], [2.0, 1.0, 0.0], [3.0, 0.0, 1.0]], [10.0, 20.0, 35.0])
+        """
+        X, y, _ = self.encode_rows(table, drop_missing=drop_missing, first_row=first_row, dtype=dtype)
+        return X, y
+
+    def encode_features(
+        self, table: pa.Table | pa.RecordBatch, *, first_row: int = 1, dtype: torch.dtype = torch.float32
+    ) -> Tensor:
+        """X for prediction: like `encode`, but the target may be absent, and a column the training file did not
+        have, a missing value or an unseen category is an error (a prediction per input row, none skipped).
+
+        Example:
+            >>> spec = fit_spec(pa.table({"x": [1, 2], "colour": ["red", "blue"], "y": [0.5, 1.5]}), "y",
+            ...                 categorical=["colour"])
+            >>> spec.encode_features(pa.table({"x": [3], "colour": ["blue"]})).tolist()
+            [[3.0, 1.0, 0.0]]
+            >>> spec.encode_features(pa.table({"x": [3], "colour": ["green"]}))  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            linear_nets.errors.DataError: column 'colour' has the category 'green' at row 1, which was not seen in ...
+        """
+        table = _as_table(table)
+        self.check_columns(table.schema, prediction=True)
+        return self._features(table, lambda i: first_row + i, dtype)
+
+    def encode_rows(
+        self,
+        table: pa.Table | pa.RecordBatch,
+        *,
+        drop_missing: bool = False,
+        first_row: int = 1,
+        rows: np.ndarray | None = None,
+        dtype: torch.dtype = torch.float32,
+        contiguous: bool = True,
+    ) -> tuple[Tensor, Tensor, np.ndarray]:
+        """`encode`, for callers that select rows: `rows` are the 0-based offsets from `first_row` of the table's
+        rows (default 0, 1, 2, ...); returns X, y and the offsets of the rows kept. `contiguous=False` returns X
+        column-major as it was filled, saving a copy for callers that do not gather rows (sums, Gram matrices)."""
+        table = _as_table(table)
+        self.check_columns(table.schema)
+        rows = np.arange(table.num_rows) if rows is None else np.asarray(rows)
+        if drop_missing:
+            keep = ~self.missing_rows(table)
+            if not keep.all():
+                table, rows = table.filter(pa.array(keep)), rows[keep]
+
+        def row_number(i: int) -> int:
+            return first_row + int(rows[i])
+
+        X = self._features(table, row_number, dtype, contiguous)
+        return X, self._target(table, row_number, dtype), rows
+
+    def _features(self, table: pa.Table, row_number, dtype: torch.dtype, contiguous: bool = True) -> Tensor:
+        if dtype not in NUMPY_DTYPES:
+            raise ConfigError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        # Filled column by column, so laid out column-major (Fortran order): contiguous writes, 4x faster.
+        X = np.zeros((self.num_features, table.num_rows), dtype=NUMPY_DTYPES[dtype]).T
+        j = 0
+        for c in self.features:
+            if c in self.categories:
+                codes = _codes(table.column(c), self.categories[c], c, "category", row_number)
+                X[np.arange(len(codes)), j + codes] = 1
+                j += len(self.categories[c])
+            else:
+                X[:, j] = _finite_numbers(table.column(c), f"column '{c}'", row_number)
+                j += 1
+        X = torch.from_numpy(X)
+        return X.contiguous() if contiguous else X
+
+    def _target(self, table: pa.Table, row_number, dtype: torch.dtype) -> Tensor:
+        column = table.column(self.target)
+        if self.task == "classification":
+            return torch.from_numpy(_codes(column, self.classes, self.target, "label", row_number).astype(np.int64))
+        values = _finite_numbers(column, f"target '{self.target}'", row_number)
+        return torch.tensor(values, dtype=dtype)  # a copy: Arrow's buffers are read-only
+
+
+def _numbers(column: pa.ChunkedArray) -> np.ndarray:
+    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN."""
+    if not pa.types.is_floating(column.type) or pa.types.is_float16(column.type):
+        column = pc.cast(column, pa.float64())
+    return column.to_numpy()
+
+
+def _finite_numbers(column: pa.ChunkedArray, what: str, row_number) -> np.ndarray:
+    values = _numbers(column)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = _first_true(bad)
+        value = "a missing value (empty cell or null)" if not column[i].is_valid else f"the value {values[i]}"
+        raise DataError(f"{what} has {value} at row {row_number(i)}: {MISSING_HINT}")
+    return values
+
+
+def _codes(column: pa.ChunkedArray, known: Sequence[str], name: str, kind: str, row_number) -> np.ndarray:
+    """Index of each value in `known` (categories or class labels); missing or unknown values raise DataError."""
+    texts = _as_text(column)
+    missing = pc.is_null(texts).to_numpy(zero_copy_only=False)
+    what = f"target '{name}'" if kind == "label" else f"column '{name}'"
+    if missing.any():
+        raise DataError(
+            f"{what} has a missing value (empty cell or null) at row {row_number(_first_true(missing))}: {MISSING_HINT}"
+        )
+    codes = pc.index_in(texts, value_set=pa.array(known, pa.string()))
+    if codes.null_count:
+        i = _first_true(pc.is_null(codes).to_numpy(zero_copy_only=False))
+        plural = "categories" if kind == "category" else "classes"
+        raise DataError(
+            f"{what} has the {kind} {texts[i].as_py()!r} at row {row_number(i)}, which was not seen in "
+            f"training ({plural}: {_names(known)}): map it to one of those, or retrain on rows that "
+            "include it"
+        )
+    return codes.to_numpy()
+
+
+# ------------------------------------------------------------------------------------------------------- fitting
+
+
+def fit_spec(
+    data: pa.Table | pa.RecordBatch | TableSource,
+    target: str,
+    *,
+    task: Task = "regression",
+    features: Sequence[str] | None = None,
+    categorical: Sequence[str] = (),
+    drop_missing: bool = False,
+) -> TableSpec:
+    """Build the training schema from the training rows: check the columns and their types, then collect the
+    categories of each categorical column and the class labels (one pass; a `TableSource` is streamed, reading only
+    those columns, so memory grows with the number of distinct values, not rows).
+
+    Args:
+        data: the training rows: a pyarrow Table/RecordBatch, or a source from `open_table` (streamed).
+        target: the column to predict.
+        task: "regression" (numeric target) or "classification" (integer or text labels, at least two).
+        features: input columns, in order; default every column but the target (and a pandas index column).
+        categorical: features to one-hot encode (required for text columns).
+        drop_missing: ignore rows with a missing value, as encoding with `drop_missing=True` will (reads every used
+            column of a source, not only the categorical ones).
+
+    Raises:
+        ConfigError: inconsistent arguments (unknown task, the target among the features, ...).
+        DataError: a named column is missing (the message lists the table's columns), a text feature not named in
+            `categorical`, a non-numeric regression target, a single class.
+
+    Example:
+        >>> species = ["setosa", "versicolor", "virginica", "setosa"]
+        >>> table = pa.table({"petal": [1.4, 4.7, 6.0, 1.3], "species": species})
+        >>> spec = fit_spec(table, "species", task="classification")
+        >>> spec.classes, spec.encode(table)[1].tolist()
+        (('setosa', 'versicolor', 'virginica'), [0, 1, 2, 0])
+    """
+    table = _as_table(data) if isinstance(data, pa.Table | pa.RecordBatch) else None
+    schema, where = (table.schema, "the table") if table is not None else (data.schema, data.name)
+    layout = layout_spec(schema, target, task=task, features=features, categorical=categorical, where=where)
+    columns = [*layout.features, target] if drop_missing else layout.label_columns
+    if not columns:
+        return layout
+    batches = table.select(columns).to_batches() if table is not None else data.batches(columns, layout.read_types())
+    return layout.with_vocabulary(batches, drop_missing=drop_missing)
+
+
+def layout_spec(
+    schema: pa.Schema,
+    target: str,
+    *,
+    task: Task = "regression",
+    features: Sequence[str] | None = None,
+    categorical: Sequence[str] = (),
+    where: str = "the table",
+) -> TableSpec:
+    """The training schema's columns and types, checked against `schema`, before any row is read: categories and
+    classes are left empty (`fit_spec` fills them in with `with_vocabulary`). Raises as `fit_spec` does."""
+    if task not in TASKS:
+        raise ConfigError(f"task must be 'regression' or 'classification', got {task!r}")
+    names = schema.names
+    _check_unique(names, where)
+    if target not in names:
+        raise DataError(
+            f"target column '{target}' is not in {where} (its columns: {_names(names)}): pass one of them as --target"
+        )
+    if features is None:  # every other column, but a pandas index written to Parquet is not data
+        features = [n for n in names if n != target and not n.startswith("__index_level_")]
+    features = list(features)
+    categorical = list(categorical)
+    for flag, given in (("--features", features), ("--categorical", categorical)):
+        twice = sorted({n for n in given if given.count(n) > 1})
+        if twice:
+            raise ConfigError(f"{flag} names {_names(twice)} more than once: name each column once")
+    if target in features:
+        raise ConfigError(f"--features includes the target '{target}': a column cannot predict itself; leave it out")
+    missing = [c for c in features if c not in names]
+    if missing:
+        raise DataError(
+            f"feature column {_names(missing)} is not in {where} (its columns: {_names(names)}): fix --features"
+        )
+    if not features:
+        raise ConfigError(f"no feature columns: {where} has only the target '{target}'; give at least one more column")
+    not_features = [c for c in categorical if c not in features]
+    if not_features:
+        raise ConfigError(
+            f"--categorical names {_names(not_features)}, which is not a feature column "
+            f"(features: {_names(features)}): name feature columns only"
+        )
+    for c in features:
+        t = schema.field(c).type
+        if c in categorical and not _is_label(t):
+            raise DataError(
+                f"column '{c}' has type {t}, which cannot hold categories: leave it out of --categorical "
+                "(it is used as a number) or convert it to text"
+            )
+        if c not in categorical and _is_text(t):
+            raise DataError(
+                f"column '{c}' holds text (type {t}): pass --categorical {c} to one-hot encode it, "
+                "or leave it out of --features"
+            )
+        if c not in categorical and not _is_number(t):
+            raise DataError(
+                f"column '{c}' has type {t}, which is not a number: leave it out of --features or convert it to numbers"
+            )
+    t = schema.field(target).type
+    if task == "regression" and not _is_number(t):
+        raise DataError(
+            f"target '{target}' is not numeric (type {t}): regression needs a number to predict; "
+            "for class labels train a classifier (softmax)"
+        )
+    if task == "classification" and not _is_label(t):
+        raise DataError(
+            f"target '{target}' has type {t}; classification needs integer or text class labels: "
+            "convert it, or train a regression (linreg) for a numeric target"
+        )
+    return TableSpec(
+        task=task,
+        target=target,
+        features=tuple(features),
+        categories={c: () for c in features if c in categorical},
+        classes=() if task == "classification" else None,
+        class_type=("integer" if pa.types.is_integer(t) else "string") if task == "classification" else None,
+        column_types={c: str(schema.field(c).type) for c in [*features, target]},
+        ignored=tuple(n for n in names if n not in features and n != target),
+    )

@@ -1,0 +1,352 @@
+"""Tables larger than memory: shuffled minibatches for SGD, and one-pass closed form and feature statistics.
+
+Everything here reads a `TableSource` (from `open_table`) part by part and encodes each record batch with a fitted
+`TableSpec`, so memory depends on the batch, buffer and part sizes, never on the number of rows:
+
+- `stream_batches` yields (X, y) minibatches for one epoch. Shuffling has two levels, both seeded by (seed, epoch):
+  the order of the parts (Parquet row groups, across every file of a directory) is permuted, and rows are mixed
+  in a shuffle buffer of `shuffle_buffer` rows. A CSV file is one stream of blocks, so only the buffer mixes it.
+- `stream_least_squares` accumulates AᵀA and Aᵀy in float64 (`closed_form.StreamingLeastSquares`) and solves.
+- `stream_feature_stats` computes each encoded feature's mean and standard deviation in float64, in one pass.
+
+A `Holdout` keeps the train (or test) rows of a seeded split decided row by row from the row's number in the file,
+so every function sees the same split, in any order, without an index of the rows. A `RowCounts` passed as
+`counts=` tells how many rows were read, held out, dropped for missing values and used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from linear_nets.closed_form import StreamingLeastSquares
+from linear_nets.data.table_spec import TableSpec
+from linear_nets.data.tables import TablePart, TableSource
+from linear_nets.errors import ConfigError, DataError
+
+READ_ROWS = 1 << 16  # rows per record batch read from a Parquet row group
+
+
+@dataclass
+class RowCounts:
+    """Rows seen by a streamed pass: read from the file, held out by a `Holdout`, dropped for a missing value."""
+
+    rows_read: int = 0
+    rows_held_out: int = 0
+    rows_dropped: int = 0
+
+    @property
+    def rows_used(self) -> int:
+        return self.rows_read - self.rows_held_out - self.rows_dropped
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """A seeded split of a streamed table, row by row: row i (0-based, file order) is a test row when
+    hash(seed, i) / 2⁶⁴ < test_fraction (SplitMix64), so about that share of rows is held out, whatever the order
+    and batching. `part` says which side to keep. (The in-memory `split_rows` draws an exact-size split instead.)
+
+    Example:
+        >>> train, test = Holdout(0.25, seed=1), Holdout(0.25, seed=1, part="test")
+        >>> bool((train.keep(0, 1000) ^ test.keep(0, 1000)).all()), int(test.keep(0, 1000).sum())
+        (True, 211)
+    """
+
+    test_fraction: float
+    seed: int = 0
+    part: Literal["train", "test"] = "train"
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.test_fraction, bool)
+            or not isinstance(self.test_fraction, int | float)
+            or not 0 <= self.test_fraction < 1
+        ):
+            raise ConfigError(f"--test-fraction must be a number in [0, 1), got {self.test_fraction!r}")
+        _check_count("seed", self.seed)
+        if self.part not in ("train", "test"):
+            raise ConfigError(f"part must be 'train' or 'test', got {self.part!r}")
+
+    def keep(self, first_row: int, n: int) -> np.ndarray:
+        """Mask of the rows first_row, ..., first_row + n - 1 (0-based) that belong to `part`."""
+        z = np.arange(first_row, first_row + n, dtype=np.uint64) + _splitmix64(np.array([self.seed], np.uint64))
+        test = _splitmix64(z) < np.uint64(min(int(self.test_fraction * 2.0**64), 2**64 - 1))
+        return test if self.part == "test" else ~test
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function: a bijective mix of 64-bit integers (arithmetic wraps modulo 2⁶⁴)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _check_count(name: str, value: Any, minimum: int = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def encoded_chunks(
+    source: TableSource,
+    spec: TableSpec,
+    *,
+    parts: list[TablePart] | None = None,
+    drop_missing: bool = False,
+    holdout: Holdout | None = None,
+    dtype: torch.dtype = torch.float32,
+    counts: RowCounts | None = None,
+    read_rows: int = READ_ROWS,
+    contiguous: bool = True,
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Every record batch of `parts` (default: all, in file order) encoded as (X, y), in reading order;
+    `contiguous=False` leaves X column-major (see `TableSpec.encode_rows`).
+
+    Row numbers in error messages are the rows' numbers in the file, whatever the order of the parts.
+    """
+    spec.check_columns(source.schema, where=source.name)
+    columns, types = [*spec.features, spec.target], spec.read_types()
+    counts = RowCounts() if counts is None else counts
+    for part in source.parts() if parts is None else parts:
+        offset = part.first_row
+        for batch in part.batches(columns, types, read_rows):
+            n, rows = batch.num_rows, None
+            if holdout is not None:
+                keep = holdout.keep(offset, n)
+                batch, rows = batch.filter(keep), np.flatnonzero(keep)
+                counts.rows_held_out += n - batch.num_rows
+            X, y, kept = spec.encode_rows(
+                batch, drop_missing=drop_missing, first_row=offset + 1, rows=rows, dtype=dtype, contiguous=contiguous
+            )
+            counts.rows_read += n
+            counts.rows_dropped += batch.num_rows - len(kept)
+            offset += n
+            if len(kept):
+                yield X, y
+
+
+def stream_batches(
+    source: TableSource,
+    spec: TableSpec,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    epoch: int = 0,
+    shuffle: bool = True,
+    shuffle_buffer: int = 1 << 16,
+    drop_missing: bool = False,
+    holdout: Holdout | None = None,
+    dtype: torch.dtype = torch.float32,
+    counts: RowCounts | None = None,
+    read_rows: int = READ_ROWS,
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """One epoch of (X, y) minibatches of `batch_size` rows (the last may be smaller), streamed from `source`.
+
+    With `shuffle` the parts are read in a random order and rows pass through a shuffle buffer: once it holds
+    `shuffle_buffer` rows it is permuted, full batches are emitted from its front, and about `shuffle_buffer` / 2
+    rows stay to mix with the next rows read. The order depends only on (seed, epoch): the same pair gives the same
+    batches, another epoch another order; every row (kept by `holdout`, not dropped) comes exactly once per epoch.
+    Without `shuffle` the rows come in file order. Memory: about `shuffle_buffer` + `read_rows` rows.
+
+    Args:
+        source, spec: the table (`open_table`) and its training schema (`fit_spec`).
+        batch_size: rows per batch (> 0).
+        seed, epoch: fix the order (>= 0).
+        shuffle: shuffle the parts and the rows; shuffle_buffer: rows mixed at once (0 or 1: parts only).
+        drop_missing, holdout, dtype, counts, read_rows: as for `encoded_chunks`.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from linear_nets.data.tables import open_table
+        >>> from linear_nets.data.table_spec import fit_spec
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("x,y\\n" + "".join(f"{i},{2 * i}\\n" for i in range(10)))
+        >>> source = open_table(path); spec = fit_spec(source, "y")
+        >>> [X[:, 0].tolist() for X, _ in stream_batches(source, spec, 4, seed=0, shuffle_buffer=8)]
+        [[0.0, 1.0, 3.0, 9.0], [8.0, 4.0, 7.0, 6.0], [2.0, 5.0]]
+    """
+    _check_count("batch_size", batch_size, 1)
+    _check_count("seed", seed)
+    _check_count("epoch", epoch)
+    _check_count("shuffle_buffer", shuffle_buffer)
+    parts = source.parts()
+    generator = None
+    if shuffle:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, epoch]))
+        parts = [parts[i] for i in rng.permutation(len(parts))]
+        generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
+    chunks = encoded_chunks(
+        source,
+        spec,
+        parts=parts,
+        drop_missing=drop_missing,
+        holdout=holdout,
+        dtype=dtype,
+        counts=counts,
+        read_rows=read_rows,
+    )
+    buffer_rows = shuffle_buffer if shuffle and shuffle_buffer > 1 else 0
+    yield from _rebatch(chunks, batch_size, buffer_rows, generator)
+
+
+def _rebatch(
+    chunks: Iterator[tuple[Tensor, Tensor]], batch_size: int, buffer_rows: int, generator: torch.Generator | None
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Cut chunks into batches of `batch_size`; with `buffer_rows` > 0, through a shuffle buffer of that many rows."""
+    X_buf: Tensor | None = None
+    y_buf: Tensor | None = None
+    for X, y in chunks:
+        X_buf = X if X_buf is None else torch.cat([X_buf, X])
+        y_buf = y if y_buf is None else torch.cat([y_buf, y])
+        if len(X_buf) < max(buffer_rows, batch_size):
+            continue
+        if buffer_rows:
+            order = torch.randperm(len(X_buf), generator=generator)
+            X_buf, y_buf = X_buf.index_select(0, order), y_buf.index_select(0, order)
+        stop = (len(X_buf) - buffer_rows // 2) // batch_size * batch_size
+        for start in range(0, stop, batch_size):
+            yield X_buf[start : start + batch_size], y_buf[start : start + batch_size]
+        X_buf, y_buf = X_buf[stop:], y_buf[stop:]
+    if X_buf is not None and len(X_buf):
+        if buffer_rows:
+            order = torch.randperm(len(X_buf), generator=generator)
+            X_buf, y_buf = X_buf.index_select(0, order), y_buf.index_select(0, order)
+        for start in range(0, len(X_buf), batch_size):
+            yield X_buf[start : start + batch_size], y_buf[start : start + batch_size]
+
+
+def stream_least_squares(
+    source: TableSource,
+    spec: TableSpec,
+    *,
+    drop_missing: bool = False,
+    holdout: Holdout | None = None,
+    counts: RowCounts | None = None,
+    read_rows: int = READ_ROWS,
+) -> tuple[Tensor, Tensor]:
+    """Least-squares w and b for y ≈ Xw + b over a streamed table: θ = argmin ‖[X, 1]θ − y‖², from AᵀA and Aᵀy
+    accumulated in float64 over every batch (`closed_form.StreamingLeastSquares`). Memory is O(d²), whatever n.
+
+    Returns w `[d]` and b (0-d), float64, as `closed_form.least_squares` does on the same rows in memory.
+
+    Raises:
+        ConfigError: `spec` is not a regression schema.
+        DataError: as `TableSpec.encode`, or no rows are left.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from linear_nets.data.tables import open_table
+        >>> from linear_nets.data.table_spec import fit_spec
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("x,y\\n0,1\\n1,3\\n2,5\\n")
+        >>> source = open_table(path)
+        >>> w, b = stream_least_squares(source, fit_spec(source, "y"))
+        >>> round(w.item(), 6), round(b.item(), 6)
+        (2.0, 1.0)
+    """
+    if spec.task != "regression":
+        raise ConfigError(f"the closed form fits a regression, but the training schema is for {spec.task}")
+    solver = StreamingLeastSquares()
+    for X, y in encoded_chunks(
+        source,
+        spec,
+        drop_missing=drop_missing,
+        holdout=holdout,
+        dtype=torch.float64,
+        counts=counts,
+        read_rows=read_rows,
+        contiguous=False,
+    ):
+        solver.update(X, y)
+    if solver.num_examples == 0:
+        raise DataError(f"no rows of {source.name} are left to fit (all held out or missing values)")
+    return solver.solve()
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """Mean and standard deviation (population, ddof 0, as scikit-learn's StandardScaler) of each encoded feature,
+    float64, over `count` rows. `standardize(X)` = (X − mean) / std, with std 0 taken as 1 (constant columns).
+
+    Example:
+        >>> stats = FeatureStats.of(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
+        >>> stats.mean.tolist(), stats.std.tolist(), stats.standardize(torch.tensor([[2.0, 5.0]])).tolist()
+        ([2.0, 5.0], [1.0, 0.0], [[0.0, 0.0]])
+    """
+
+    mean: Tensor
+    std: Tensor
+    count: int
+
+    @classmethod
+    def of(cls, X: Tensor) -> FeatureStats:
+        """Statistics of in-memory rows X `[n, d]` (e.g. the training split)."""
+        X = X.to(torch.float64)
+        return cls(X.mean(0), X.std(0, correction=0), X.shape[0])
+
+    def standardize(self, X: Tensor) -> Tensor:
+        std = torch.where(self.std > 0, self.std, torch.ones_like(self.std))
+        return ((X.to(torch.float64) - self.mean) / std).to(X.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "count": self.count}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureStats:
+        return cls(
+            torch.tensor(d["mean"], dtype=torch.float64), torch.tensor(d["std"], dtype=torch.float64), int(d["count"])
+        )
+
+
+def stream_feature_stats(
+    source: TableSource,
+    spec: TableSpec,
+    *,
+    drop_missing: bool = False,
+    holdout: Holdout | None = None,
+    counts: RowCounts | None = None,
+    read_rows: int = READ_ROWS,
+) -> FeatureStats:
+    """Each encoded feature's mean and standard deviation over a streamed table, in one float64 pass: per batch
+    mean and sum of squared deviations M₂, merged as n = nₐ + n_b, δ = m_b − mₐ, m = mₐ + δ·n_b/n,
+    M₂ = M₂ₐ + M₂_b + δ²·nₐ·n_b/n (Chan et al.), which stays accurate where Σx² − n·m² would cancel.
+
+    Pass `holdout=Holdout(f, seed)` to standardise with training-row statistics only.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from linear_nets.data.tables import open_table
+        >>> from linear_nets.data.table_spec import fit_spec
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("x,y\\n1,0\\n2,0\\n3,0\\n4,0\\n")
+        >>> source = open_table(path)
+        >>> stats = stream_feature_stats(source, fit_spec(source, "y"))
+        >>> stats.mean.tolist(), round(stats.std.item(), 6), stats.count
+        ([2.5], 1.118034, 4)
+    """
+    count, mean, m2 = 0, torch.zeros(spec.num_features, dtype=torch.float64), None
+    for X, _ in encoded_chunks(
+        source,
+        spec,
+        drop_missing=drop_missing,
+        holdout=holdout,
+        dtype=torch.float64,
+        counts=counts,
+        read_rows=read_rows,
+        contiguous=False,
+    ):
+        n_b, mean_b = X.shape[0], X.mean(0)
+        m2_b = ((X - mean_b) ** 2).sum(0)
+        total = count + n_b
+        delta = mean_b - mean
+        mean = mean + delta * (n_b / total)
+        m2 = m2_b if m2 is None else m2 + m2_b + delta**2 * (count * n_b / total)
+        count = total
+    if m2 is None:
+        raise DataError(f"no rows of {source.name} are left to compute statistics on (all held out or missing values)")
+    return FeatureStats(mean, (m2 / count).sqrt(), count)

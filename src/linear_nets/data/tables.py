@@ -1,0 +1,534 @@
+"""Your own table as training data: open a CSV or Parquet file, fit a training schema, encode rows as tensors.
+
+Three steps, each usable alone:
+
+1. `open_table(path)` opens `.csv`, `.csv.gz`, `.parquet` or a directory of `.parquet` files (one table, files in
+   sorted order) and reports what it holds (`TableInfo`: columns, types, rows, bytes, a SHA-256 of the schema).
+   A source reads the whole table at once (pyarrow's multithreaded readers) or part by part (`parts()`: one per
+   Parquet row group; a CSV file is one part, read block by block), so data larger than memory can be streamed
+   (`linear_nets.data.table_stream`).
+2. `fit_spec(table_or_source, target, task=...)` builds the *training schema* (`TableSpec`): the target, the
+   feature columns (every other column by default), the categories of each categorical column (one-hot encoded,
+   sorted), and for classification the class labels (sorted). It is JSON-serialisable, for a run's config.
+3. `spec.encode(table)` turns rows into `X` float32 `[n, d]` and `y` (float32 `[n]` for regression, int64 class
+   indices for classification); `spec.encode_features(table)` does the same at prediction time, without a target.
+
+`load_table(path, target, ...)` does all three in memory, and `split_rows` holds out a seeded, optionally
+stratified test set. Row numbers in messages are 1-based, counting data rows in file order (the header is not a
+row). A CSV's types are inferred from its first block (4 MiB); after that every read uses the training schema's
+types (numbers as float64, categories and class labels as text), so the whole-table and streamed reads agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import torch
+from torch import Tensor
+
+from linear_nets.data.table_spec import TableSpec, Task, _check_unique, _is_number, layout_spec
+from linear_nets.errors import ConfigError, DataError
+
+CSV_BLOCK_BYTES = 1 << 22  # bytes of text per CSV block, and the sample a CSV's types are inferred from
+# Pre-buffering reads ahead every row group of a scan at once: measured on a 2 GB file, it held the whole file in
+# memory (2.1 GB peak against 0.18 GB) and was slower. Without it, streaming memory is about one row group.
+PARQUET_FORMAT = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
+
+
+# ---------------------------------------------------------------------------------------------- opening a table
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What a table file holds, for a run's config: `format` is csv, csv.gz, parquet or parquet-directory."""
+
+    path: str
+    format: str
+    columns: list[str]
+    types: list[str]
+    num_rows: int
+    size_bytes: int
+    schema_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def schema_sha256(schema: pa.Schema) -> str:
+    """SHA-256 of the column names and types as canonical JSON (`[{"name": ..., "type": ...}, ...]`, compact).
+
+    Example:
+        >>> schema_sha256(pa.schema([("x", pa.float64())]))[:12]
+        '03c232096f84'
+    """
+    fields = [{"name": f.name, "type": str(f.type)} for f in schema]
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class TablePart:
+    """A piece of a table that is read as a stream of record batches: a Parquet row group, or a whole CSV file.
+
+    `first_row` is the 0-based index of its first row in file order; `num_rows` is None for CSV (unknown until
+    read). `batches(columns, column_types, batch_rows)` reads it.
+    """
+
+    first_row: int
+    num_rows: int | None
+    read: Callable[[list[str], dict[str, pa.DataType] | None, int], Iterator[pa.RecordBatch]] = field(repr=False)
+
+    def batches(
+        self, columns: list[str], column_types: dict[str, pa.DataType] | None = None, batch_rows: int = 1 << 16
+    ) -> Iterator[pa.RecordBatch]:
+        return self.read(columns, column_types, batch_rows)
+
+
+class TableSource:
+    """An opened table: `schema`, `info()`, `read()` (all at once) and `parts()` (streamed). Use `open_table`."""
+
+    format: str
+
+    def __init__(self, path: Path, schema: pa.Schema, size_bytes: int) -> None:
+        _check_unique(schema.names, path.name)
+        self.path, self.schema, self.size_bytes = path, schema, size_bytes
+        self._num_rows: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def num_rows(self) -> int:
+        if self._num_rows is None:
+            self._num_rows = self._count_rows()
+        return self._num_rows
+
+    def info(self) -> TableInfo:
+        """Columns, types, row count, size and schema checksum (counting a CSV's rows reads it once)."""
+        return TableInfo(
+            str(self.path),
+            self.format,
+            self.schema.names,
+            [str(t) for t in self.schema.types],
+            self.num_rows,
+            self.size_bytes,
+            schema_sha256(self.schema),
+        )
+
+    def read(self, columns: list[str] | None = None, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
+        """The whole table (or `columns` of it) in memory; CSV columns are parsed as `column_types` when given."""
+        raise NotImplementedError
+
+    def parts(self) -> list[TablePart]:
+        """The pieces to stream, in file order."""
+        raise NotImplementedError
+
+    def batches(
+        self, columns: list[str], column_types: dict[str, pa.DataType] | None = None, batch_rows: int = 1 << 16
+    ) -> Iterator[pa.RecordBatch]:
+        """Every row as record batches, in file order, reading one part at a time."""
+        for part in self.parts():
+            yield from part.batches(columns, column_types, batch_rows)
+
+    def _count_rows(self) -> int:
+        raise NotImplementedError
+
+    def _check_not_empty(self, num_rows: int) -> None:
+        if num_rows == 0:
+            raise DataError(f"{self.name} has columns but no rows: give a table with at least one data row")
+
+
+class CsvSource(TableSource):
+    """A `.csv` or `.csv.gz` file; types inferred from the first 4 MiB block; one part, streamed block by block."""
+
+    def __init__(self, path: Path) -> None:
+        self.compression = "gzip" if path.name.lower().endswith(".gz") else None
+        self.format = "csv.gz" if self.compression else "csv"
+        with _arrow_errors(path, "CSV"):
+            inferring = pacsv.ConvertOptions(strings_can_be_null=True)
+            with pacsv.open_csv(self._stream(path), self._read_options(), convert_options=inferring) as reader:
+                try:
+                    rows = reader.read_next_batch().num_rows
+                except StopIteration:  # a header and no rows
+                    rows = 0
+        super().__init__(path, reader.schema, path.stat().st_size)
+        self._check_not_empty(rows)
+
+    def _stream(self, path: Path | None = None) -> pa.NativeFile:
+        return pa.input_stream(str(path or self.path), compression=self.compression, buffer_size=1 << 20)
+
+    @staticmethod
+    def _read_options() -> pacsv.ReadOptions:
+        return pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True)
+
+    def _convert(self, columns: list[str] | None = None, column_types=None) -> pacsv.ConvertOptions:
+        """Empty cells are missing values; every read uses fixed types (the inferred ones unless given), so all
+        blocks parse alike whichever reader reads them."""
+        types = {f.name: f.type for f in self.schema if not pa.types.is_null(f.type)}
+        types.update(column_types or {})
+        if columns is not None:
+            types = {n: t for n, t in types.items() if n in columns}
+        return pacsv.ConvertOptions(include_columns=columns, strings_can_be_null=True, column_types=types)
+
+    def read(self, columns=None, column_types=None) -> pa.Table:
+        with _arrow_errors(self.path, "CSV", self, column_types):
+            table = pacsv.read_csv(
+                self._stream(), self._read_options(), convert_options=self._convert(columns, column_types)
+            )
+        self._check_not_empty(table.num_rows)
+        self._num_rows = table.num_rows
+        return table
+
+    def parts(self) -> list[TablePart]:
+        return [TablePart(0, self._num_rows, self._read_blocks)]
+
+    def _read_blocks(self, columns, column_types, batch_rows) -> Iterator[pa.RecordBatch]:
+        del batch_rows  # a CSV block holds CSV_BLOCK_BYTES of text
+        convert = self._convert(columns, column_types)
+        with (
+            _arrow_errors(self.path, "CSV", self, column_types),
+            pacsv.open_csv(self._stream(), self._read_options(), convert_options=convert) as reader,
+        ):
+            yield from reader
+
+    def _count_rows(self) -> int:
+        first = self.schema.names[0]
+        rows = sum(b.num_rows for b in self._read_blocks([first], {first: pa.string()}, 0))
+        self._check_not_empty(rows)
+        return rows
+
+
+class ParquetSource(TableSource):
+    """A `.parquet` file or a directory of them (sorted by path, one schema); one part per row group."""
+
+    def __init__(self, path: Path) -> None:
+        self.format = "parquet-directory" if path.is_dir() else "parquet"
+        files = _parquet_files(path) if path.is_dir() else [path]
+        with _arrow_errors(path, "Parquet"):
+            self.dataset = ds.dataset([str(f) for f in files], format=PARQUET_FORMAT)
+            fragments = list(self.dataset.get_fragments())
+            for fragment, file in zip(fragments, files, strict=True):
+                if not fragment.physical_schema.equals(self.dataset.schema):
+                    raise DataError(
+                        f"{file.name} in {path.name} has columns or types different from {files[0].name}: "
+                        "every file of a Parquet directory needs the same schema"
+                    )
+            self._row_groups = [rg for fragment in fragments for rg in fragment.split_by_row_group()]
+        super().__init__(path, self.dataset.schema, sum(f.stat().st_size for f in files))
+        self._check_not_empty(self.num_rows)
+
+    def read(self, columns=None, column_types=None) -> pa.Table:
+        del column_types  # Parquet is typed: encoding casts
+        with _arrow_errors(self.path, "Parquet"):
+            return self.dataset.to_table(columns=columns, use_threads=True)
+
+    def parts(self) -> list[TablePart]:
+        parts, first = [], 0
+        for rg in self._row_groups:
+            n = rg.row_groups[0].num_rows
+            if n:
+                parts.append(TablePart(first, n, self._reader(rg)))
+            first += n
+        return parts
+
+    def _reader(self, row_group: ds.Fragment):
+        def read(columns, column_types, batch_rows) -> Iterator[pa.RecordBatch]:
+            with _arrow_errors(self.path, "Parquet"):
+                yield from row_group.to_batches(columns=columns, batch_size=batch_rows, use_threads=True)
+
+        return read
+
+    def _count_rows(self) -> int:
+        return sum(rg.row_groups[0].num_rows for rg in self._row_groups)
+
+
+def open_table(path: str | os.PathLike) -> TableSource:
+    """Open a table by its name: `.csv`, `.csv.gz`, `.parquet`, or a directory of `.parquet` files.
+
+    Raises:
+        DataError: missing or unreadable, empty, no rows, not CSV/Parquet (by name or content), duplicate columns.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "houses.csv"
+        >>> _ = path.write_text("area,rooms,price\\n70,3,210.5\\n120,5,380\\n")
+        >>> source = open_table(path)
+        >>> source.format, source.schema.names, source.num_rows
+        ('csv', ['area', 'rooms', 'price'], 2)
+    """
+    path = Path(path)
+    lower = path.name.lower()
+    if not path.exists():
+        raise DataError(f"{path} does not exist: check the file name (--data)")
+    if path.is_dir():
+        return ParquetSource(path)
+    if not lower.endswith((".csv", ".csv.gz", ".parquet")):
+        raise DataError(
+            f"{path.name} is not a table this tool reads: give a .csv, .csv.gz or .parquet file, "
+            "or a directory of .parquet files"
+        )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}: check its permissions") from e
+    if not head:
+        raise DataError(f"{path.name} is empty (0 bytes): give a table with a header and at least one row")
+    if lower.endswith(".parquet"):
+        if head[:4] != b"PAR1":
+            raise DataError(
+                f"{path.name} is not a Parquet file (it does not start with PAR1): "
+                "convert it, or rename it to .csv if it is CSV"
+            )
+        return ParquetSource(path)
+    if lower.endswith(".gz") and head[:2] != b"\x1f\x8b":
+        raise DataError(f"{path.name} is not gzip-compressed: rename it to .csv if it is plain CSV")
+    if head[:4] == b"PAR1":
+        raise DataError(f"{path.name} is a Parquet file, not CSV: rename it to .parquet")
+    if not lower.endswith(".gz") and b"\x00" in head:
+        raise DataError(f"{path.name} is not a text (CSV) file: it contains binary data; give a CSV or Parquet file")
+    return CsvSource(path)
+
+
+def read_table_info(path: str | os.PathLike) -> TableInfo:
+    """`open_table(path).info()`: columns, types, rows, bytes and schema SHA-256 of a table file.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("x,y\\n1,2\\n3,4\\n")
+        >>> info = read_table_info(path)
+        >>> info.columns, info.types, info.num_rows, info.size_bytes
+        (['x', 'y'], ['int64', 'int64'], 2, 12)
+    """
+    return open_table(path).info()
+
+
+def _parquet_files(directory: Path) -> list[Path]:
+    files = sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file()
+        and p.name.lower().endswith(".parquet")
+        and not any(part.startswith((".", "_")) for part in p.relative_to(directory).parts)
+    )
+    if not files:
+        raise DataError(
+            f"directory {directory} holds no .parquet files: give a CSV or Parquet file or such a directory"
+        )
+    return files
+
+
+@contextlib.contextmanager
+def _arrow_errors(
+    path: Path, kind: str, source: CsvSource | None = None, column_types: dict[str, pa.DataType] | None = None
+) -> Iterator[None]:
+    """Turn pyarrow's exceptions into one-line `DataError`s; locate a CSV value that does not parse."""
+    try:
+        yield
+    except DataError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        message = " ".join(str(exc).split())
+        if isinstance(exc, PermissionError):
+            raise DataError(f"cannot read {path}: permission denied: check its permissions") from exc
+        if "Empty CSV file" in message:
+            raise DataError(f"{path.name} is empty: give a table with a header and at least one row") from exc
+        if source is not None and "conversion error" in message:
+            raise _bad_csv_value(source, message, column_types) from exc
+        raise DataError(f"cannot read {path.name} as {kind}: {message}: check the file") from exc
+
+
+def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
+    """Find the first value of the column named in Arrow's conversion error that does not parse, with its row."""
+    try:
+        index = int(message.split("column #", 1)[1].split(":", 1)[0])
+        name = source.schema.names[index]
+    except (IndexError, ValueError):
+        return DataError(f"cannot read {source.name}: {message}: fix that value")
+    wanted = (column_types or {}).get(name, source.schema.field(name).type)
+    row = 0
+    for batch in source._read_blocks([name], {name: pa.string()}, 0):
+        texts = batch.column(0)
+        bad = _first_failing_cast(texts, wanted)
+        if bad is not None:
+            return DataError(
+                f"column '{name}' of {source.name} has the value {texts[bad].as_py()!r} at row {row + bad + 1}, "
+                f"which is not a {'number' if _is_number(wanted) else wanted}: fix it, or if '{name}' "
+                f"holds categories pass --categorical {name}"
+            )
+        row += len(texts)
+    return DataError(f"cannot read {source.name}: {message}: fix that value")
+
+
+def _first_failing_cast(texts: pa.Array, to: pa.DataType) -> int | None:
+    def fails(stop: int) -> bool:
+        try:
+            pc.cast(texts.slice(0, stop), to)
+            return False
+        except pa.ArrowInvalid:
+            return True
+
+    if not fails(len(texts)):
+        return None
+    low, high = 0, len(texts)  # the prefix [0, high) fails, [0, low) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if fails(middle) else (middle, high)
+    return low
+
+
+# ------------------------------------------------------------------------------------------ in memory, and splits
+
+
+@dataclass(frozen=True)
+class LoadedTable:
+    """`load_table`'s result. Unpacks as `X, y, spec, info = load_table(...)`; `rows_dropped` counts the rows left
+    out for missing values (`drop_missing=True`), for the caller to report."""
+
+    X: Tensor
+    y: Tensor
+    spec: TableSpec
+    info: TableInfo
+    rows_dropped: int = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.X, self.y, self.spec, self.info))
+
+
+def load_table(
+    path: str | os.PathLike,
+    target: str | None = None,
+    *,
+    task: Task = "regression",
+    features: Sequence[str] | None = None,
+    categorical: Sequence[str] = (),
+    drop_missing: bool = False,
+    spec: TableSpec | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> LoadedTable:
+    """Read a whole table into tensors in one multithreaded read: fit the training schema on it (or use `spec`,
+    e.g. to evaluate on another file), then encode every row.
+
+    The schema (categories, classes) comes from every row of the file; hold out rows afterwards with `split_rows`
+    and compute statistics such as means from the training rows only. Only the used columns are read.
+
+    Args:
+        path: a `.csv`, `.csv.gz` or `.parquet` file, or a directory of `.parquet` files.
+        target, task, features, categorical: as for `fit_spec` (ignored when `spec` is given, but for `target`).
+        drop_missing: leave out rows with a missing value (counted in `rows_dropped`) instead of raising.
+        spec: a fitted training schema to encode with instead of fitting one.
+        dtype: of X (and of y for regression): torch.float32, or torch.float64 for the closed form.
+
+    Raises:
+        DataError / ConfigError: as `open_table`, `fit_spec` and `TableSpec.encode`.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "houses.csv"
+        >>> _ = path.write_text("area,colour,price\\n70,red,210\\n120,blue,380\\n95,,290\\n")
+        >>> loaded = load_table(path, "price", categorical=["colour"], drop_missing=True)
+        >>> X, y, spec, info = loaded
+        >>> X.tolist(), y.tolist(), loaded.rows_dropped, info.num_rows
+        ([[70.0, 0.0, 1.0], [120.0, 1.0, 0.0]], [210.0, 380.0], 1, 3)
+    """
+    source = open_table(path)
+    if spec is None:
+        if target is None:
+            raise ConfigError("no target column: pass --target NAME (the column to predict)")
+        layout = layout_spec(
+            source.schema, target, task=task, features=features, categorical=categorical, where=source.name
+        )
+    else:
+        if target is not None and target != spec.target:
+            raise ConfigError(f"target '{target}' differs from the training schema's target '{spec.target}'")
+        spec.check_columns(source.schema, where=source.name)
+        layout = spec
+    table = source.read([*layout.features, layout.target], layout.read_types())
+    if spec is None:
+        spec = layout.with_vocabulary(table.to_batches(), drop_missing=drop_missing)
+    X, y, kept = spec.encode_rows(table, drop_missing=drop_missing, dtype=dtype)
+    if len(kept) == 0:
+        raise DataError(
+            f"every row of {source.name} has a missing value in a used column: nothing is left; "
+            "fill them in or choose other --features"
+        )
+    return LoadedTable(X, y, spec, source.info(), table.num_rows - len(kept))
+
+
+def load_features(path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtype = torch.float32) -> Tensor:
+    """X `[n, d]` of every row of a table to predict on, encoded with the training schema `spec`; the target
+    column may be there or not. One prediction per row: nothing is dropped.
+
+    Raises:
+        DataError: as `open_table`; a feature missing, a column the training file did not have, a wrong type, a
+            missing value or a category not seen in training (naming the column, and the row).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from linear_nets.data.table_spec import fit_spec
+        >>> spec = fit_spec(pa.table({"area": [70.0, 120.0], "price": [210.0, 380.0]}), "price")
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "new.csv"
+        >>> _ = path.write_text("area\\n95\\n")
+        >>> load_features(path, spec).tolist()
+        [[95.0]]
+    """
+    source = open_table(path)
+    spec.check_columns(source.schema, prediction=True, where=source.name)
+    table = source.read(list(spec.features), spec.read_types())
+    return spec.encode_features(table, dtype=dtype)
+
+
+def split_rows(
+    rows: int | Tensor, test_fraction: float = 0.2, seed: int = 0, *, stratify: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Seeded train/test split of row indices (for `--test-fraction`): returns (train, test) int64 indices, sorted.
+
+    round(test_fraction · n) rows are held out. With `stratify=True` (`rows` then holds the class labels) each class
+    is split on its own, so the test set keeps the classes' proportions, and every class with at least two rows
+    keeps at least one row on each side. The same `seed` gives the same split.
+
+    Args:
+        rows: the number of rows n, or a tensor of n labels (needed for `stratify`).
+        test_fraction: the share to hold out, 0 <= test_fraction < 1 (0: no test set).
+        seed: seed of the permutation.
+        stratify: split every class separately.
+
+    Example:
+        >>> train, test = split_rows(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]), 0.5, seed=0, stratify=True)
+        >>> len(train), len(test), sorted(set(train.tolist()) | set(test.tolist())) == list(range(10))
+        (5, 5, True)
+    """
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, int | float) or not 0 <= test_fraction < 1:
+        raise ConfigError(f"--test-fraction must be a number in [0, 1), got {test_fraction!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
+    labels = None if isinstance(rows, int) else torch.as_tensor(rows).reshape(-1)
+    n = rows if labels is None else len(labels)
+    if stratify and labels is None:
+        raise ConfigError("stratify=True needs the labels, not the number of rows")
+    if test_fraction > 0 and n < 2:
+        raise DataError(f"cannot hold out a test set from {n} row(s): give more rows or --test-fraction 0")
+    generator = torch.Generator().manual_seed(seed)
+    groups = [torch.arange(n)] if not stratify else [torch.nonzero(labels == c)[:, 0] for c in torch.unique(labels)]
+    train, test = [], []
+    for group in groups:
+        group = group[torch.randperm(len(group), generator=generator)]
+        k = int(test_fraction * len(group) + 0.5)
+        if test_fraction > 0:  # at least one row on each side; a class of one row trains
+            k = min(max(k, 1), len(group) - 1)
+        test.append(group[:k])
+        train.append(group[k:])
+    return torch.cat(train).sort().values, torch.cat(test).sort().values
