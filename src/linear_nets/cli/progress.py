@@ -47,7 +47,8 @@ class EpochTable(Callback):
 
     def on_epoch_end(self, record: EpochRecord) -> None:
         if not self.started:
-            self._write(f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {self.scored + ' acc':>8}  {'seconds':>7}")
+            scored = self.scored + " acc"
+            self._write(f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {scored:>8}  {'seconds':>7}")
             self.started = True
         accuracy = record.val_accuracy if self.scored == "val" else record.test_accuracy
         self._write(

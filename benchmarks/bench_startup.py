@@ -1,0 +1,108 @@
+"""Whole commands as a user times them, start-up included, against `python -c "import torch"` in the same run.
+
+Rows, interleaved per round so that a noisy machine hurts them alike; medians of `--rounds` runs:
+- `import torch` alone (the floor for any command that trains);
+- `linear-nets --help` and `linear-nets data path` (must not import torch);
+- the default `linear-nets train softmax` (the book's recipe), with the background imports on and off
+  (`LINEAR_NETS_NO_WARMING=1`), and with `--threads 1`;
+- the default command again while another process keeps one core busy (`--busy`), 2 threads against 1.
+The breakdown of the default command comes from its own summary.json (data loading, training) and the rest.
+
+Usage: python benchmarks/bench_startup.py [--rounds 5] [--busy] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_data import machine, replace_section
+
+from linear_nets.atomic import atomic_write_text
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Start-up: whole commands as a user times them"
+CLI = [sys.executable, "-m", "linear_nets"]
+
+
+def timed(argv: list[str], env: dict | None = None, cwd: str | None = None) -> float:
+    """Wall seconds of one whole process."""
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})}, cwd=cwd)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--busy", action="store_true", help="also time with one core kept busy")
+    parser.add_argument("--write", action="store_true", help=f"write the table into {RESULTS.name}")
+    args = parser.parse_args()
+    scratch = tempfile.mkdtemp(prefix="bench-startup-")
+    rows: dict[str, list[float]] = {}
+    breakdown: dict[str, list[float]] = {"load_seconds": [], "train_seconds": [], "wall_seconds": []}
+    commands = {
+        'python -c "import torch"': ([sys.executable, "-c", "import torch"], None),
+        "linear-nets --help": ([*CLI, "--help"], None),
+        "linear-nets data path": ([*CLI, "data", "path"], None),
+        "train softmax (default)": ([*CLI, "train", "softmax"], None),
+        "train softmax, no background imports": ([*CLI, "train", "softmax"], {"LINEAR_NETS_NO_WARMING": "1"}),
+        "train softmax --threads 1": ([*CLI, "train", "softmax", "--threads", "1"], None),
+    }
+    for round_ in range(args.rounds):
+        for name, (argv, env) in commands.items():
+            out = None
+            if argv[-1] == "softmax" or "--threads" in argv:
+                out = Path(scratch) / f"run-{round_}-{len(rows.get(name, []))}-{abs(hash(name))}"
+                argv = [*argv, "--out", str(out)]
+            rows.setdefault(name, []).append(timed(argv, env))
+            if name == "train softmax (default)":
+                summary = json.loads((out / "summary.json").read_text())
+                for key in breakdown:
+                    breakdown[key].append(summary[key])
+        print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in rows.items()), flush=True)
+    if args.busy:
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            for round_ in range(args.rounds):
+                for name, extra in (("busy core: train softmax (default threads)", []),
+                                    ("busy core: train softmax --threads 1", ["--threads", "1"])):  # fmt: skip
+                    out = Path(scratch) / f"busy-{round_}-{len(extra)}"
+                    rows.setdefault(name, []).append(timed([*CLI, "train", "softmax", *extra, "--out", str(out)]))
+                    rows.setdefault('busy core: python -c "import torch"', [])
+                rows['busy core: python -c "import torch"'].append(timed([sys.executable, "-c", "import torch"]))
+        finally:
+            hog.kill()
+    torch_median = statistics.median(rows['python -c "import torch"'])
+    busy_torch = rows.get('busy core: python -c "import torch"')
+    lines = ["| command | median s | min s | x import torch |", "|---|---:|---:|---:|"]
+    for name, values in rows.items():
+        base = statistics.median(busy_torch) if name.startswith("busy") and busy_torch else torch_median
+        lines.append(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f} | "
+                     f"{statistics.median(values) / base:.2f} |")  # fmt: skip
+    whole = statistics.median(rows["train softmax (default)"])
+    load, train = (statistics.median(breakdown[k]) for k in ("load_seconds", "train_seconds"))
+    lines += [
+        "",
+        f"Breakdown of the default `train softmax` (medians): whole process {whole:.2f} s = `import torch` "
+        f"{torch_median:.2f} s + reading Fashion-MNIST {load:.2f} s + the fit (10 epochs, test scored each epoch) "
+        f"{train:.2f} s + the rest {whole - torch_median - load - train:.2f} s (the package's imports, run "
+        "directory, figures, model and summary files, interpreter exit).",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if args.write:
+        text = f"{machine()}; {args.rounds} rounds, interleaved; {time.strftime('%Y-%m-%d')}.\n\n{table}\n"
+        atomic_write_text(RESULTS, replace_section(RESULTS.read_text(), SECTION, text))
+
+
+if __name__ == "__main__":
+    main()
