@@ -41,6 +41,7 @@ def fit(
     seed: int = 0,
     on_epoch_end: EpochCallback | None = None,
     callbacks: Sequence[Callback] = (),
+    init: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit `nn.Linear` with `torch.optim.SGD` (same arguments and results as the scratch `fit`).
 
@@ -54,6 +55,9 @@ def fit(
     net = nn.Sequential(nn.Linear(features.shape[1], 1))
     net[0].weight.data.normal_(0, 0.01, generator=generator)
     net[0].bias.data.fill_(0)
+    if init is not None:  # a warm start; the generator still drew the same numbers, so shuffling is unchanged
+        with torch.no_grad():
+            net[0].weight.copy_(init[0].reshape(1, -1)), net[0].bias.copy_(init[1].reshape(1))
     trainer = torch.optim.SGD(net.parameters(), lr=check_lr(lr))
     data = load_array((features, labels), batch_size, generator=generator)
     losses = train_regression(net, data, features, labels, loss_fn, num_epochs, trainer, on_epoch_end, callbacks)

@@ -81,6 +81,7 @@ def fit(
     seed: int = 0,
     on_epoch_end: EpochCallback | None = None,
     callbacks: Sequence[Callback] = (),
+    init: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit linear regression with hand-derived gradients (same arguments and results as the scratch `fit`).
 
@@ -91,6 +92,9 @@ def fit(
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
     w, b = init_params(features.shape[1], generator)
+    if init is not None:  # a warm start; the generator still drew the same numbers, so shuffling is unchanged
+        with torch.no_grad():
+            w.copy_(init[0].reshape(w.shape)), b.copy_(init[1].reshape(b.shape))
     updater = GradientDescentStep(w, b, lr, loss_fn)
     train_iter = load_array((features, labels), batch_size, generator=generator)
 

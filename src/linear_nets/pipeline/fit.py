@@ -28,6 +28,7 @@ from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.callbacks import EarlyStopping, LearningRateSchedule
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
+from linear_nets.pipeline.runs import check_state
 from linear_nets.regularization import Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.training import Callback, EpochRecord, History, accuracy, as_callbacks, evaluate_accuracy, train
@@ -175,6 +176,7 @@ def fit_softmax(
     callbacks: Sequence[Callback] = (),
     *,
     evaluate_test: bool = True,
+    init: dict[str, Tensor] | None = None,
 ) -> SoftmaxFit:
     """Train softmax regression as `config` says on `data.train`; report on `data.test` once, at the end.
 
@@ -185,6 +187,8 @@ def fit_softmax(
             is scored after every epoch, as in the book.
         callbacks: the caller's callbacks, run after the schedule and early stopping.
         evaluate_test: score the test set at the end (a tuner must not look at it).
+        init: start from these tensors (a model's `state_tensors()`: W, b, and mean/std when standardised) instead
+            of the random initialisation: a warm start. The standardisation statistics are then kept, not refitted.
 
     Example:
         >>> X = torch.randn(200, 2); y = (X[:, 0] > 0).long()
@@ -200,12 +204,18 @@ def fit_softmax(
         train_idx, val_idx = train_val_split(y, config.val_fraction, config.seed)
         (X, y), val = (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
     standardizer = None
-    if config.standardize:
+    if config.standardize and init is not None and "mean" in init:  # a warm start keeps its statistics
+        standardizer = Standardizer(init["mean"], init["std"])
+        X = standardizer(X)
+    elif config.standardize:
         # Standardised once here rather than per batch: the inner model trains on it, and the wrapper standardises
         # whatever it is given at validation, test and predict time.
         standardizer, X = Standardizer.fit_transform(X)
     num_inputs = config.resize**2 if config.resize is not None else math.prod(X.shape[1:])
     model = build_model(config, num_inputs, data.num_classes, standardizer)
+    if init is not None:
+        check_state(init, model.state_tensors(), "init")
+        model.load_state_tensors(init)
     trained = model.model if standardizer is not None else model  # trains on the standardised X
     train_loader = ArrayLoader((X, y), config.batch_size, shuffle=True, seed=config.seed, resize=config.resize)
 
@@ -325,9 +335,16 @@ class LinregFit:
     warnings: list[str] = field(default_factory=list)
 
 
-def fit_linreg(config: LinregConfig, data: tuple[Tensor, Tensor], callbacks: Sequence[Callback] = ()) -> LinregFit:
+def fit_linreg(
+    config: LinregConfig,
+    data: tuple[Tensor, Tensor],
+    callbacks: Sequence[Callback] = (),
+    *,
+    init: tuple[Tensor, Tensor] | None = None,
+) -> LinregFit:
     """Fit linear regression y ≈ Xw + b as `config` says: minibatch SGD (any implementation, any loss) or the
     closed-form least-squares solution. Each SGD record's `train_loss` is the loss over the whole training set.
+    `init=(w, b)` starts SGD from those estimates (a warm start; the closed form needs no start).
 
     Example:
         >>> from linear_nets.data.synthetic import synthetic_data
@@ -355,7 +372,7 @@ def fit_linreg(config: LinregConfig, data: tuple[Tensor, Tensor], callbacks: Seq
         delta = config.huber_delta if config.huber_delta is not None else 1.0
         options = {"loss": config.loss, "huber_delta": delta, "lr": config.lr, "num_epochs": config.epochs}
         w, b, _ = fit(X, y, **options, batch_size=config.batch_size, seed=config.seed,
-                      callbacks=[_Collect(history), *as_callbacks(callbacks)])  # fmt: skip
+                      callbacks=[_Collect(history), *as_callbacks(callbacks)], init=init)  # fmt: skip
     w, b = w.to(torch.float64), b.to(torch.float64).reshape(())
     return LinregFit(config, w, b, history, time.perf_counter() - started, caught_messages)
 

@@ -130,6 +130,7 @@ def fit(
     seed: int = 0,
     on_epoch_end: EpochCallback | None = None,
     callbacks: Sequence[Callback] = (),
+    init: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit linear regression from scratch: `linreg`, the chosen loss, `data_iter` and `sgd` (d2l 3.2).
 
@@ -140,6 +141,7 @@ def fit(
         seed: fixes the initialisation and the shuffling.
         on_epoch_end: called with (epoch, loss over the whole training set).
         callbacks: `training.Callback`s, given each epoch's record (its `train_loss` is that loss).
+        init: start from these (w [d], b) instead of the book's random initialisation (a warm start).
 
     Returns:
         w `[d]`, b (0-d) and the per-epoch training-set losses.
@@ -149,6 +151,9 @@ def fit(
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
     w, b = init_params(features.shape[1], generator)
+    if init is not None:  # a warm start; the generator still drew the same numbers, so shuffling is unchanged
+        with torch.no_grad():
+            w.copy_(init[0].reshape(w.shape)), b.copy_(init[1].reshape(b.shape))
     train_iter = _EveryEpoch(batch_size, features, labels, generator)
 
     def net(X: Tensor) -> Tensor:

@@ -1,0 +1,83 @@
+"""The one pipeline: config validation from the table, warm starts, linear regression's fit, and the CLI start-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from linear_nets.data.synthetic import synthetic_data
+from linear_nets.errors import ConfigError, DataError
+from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, validate
+from linear_nets.pipeline.fit import Dataset, fit_linreg, fit_softmax
+
+
+def _blobs(n=200, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 3, generator=gen)
+    return Dataset((X, (X[:, 0] + X[:, 1] > 0).long()), (X, (X[:, 0] + X[:, 1] > 0).long()))
+
+
+@pytest.mark.parametrize("cls", [SoftmaxConfig, LinregConfig])
+def test_every_field_is_in_the_table_and_its_default_is_valid(cls):
+    import dataclasses
+
+    assert [f.name for f in dataclasses.fields(cls)] == [p.name for p in cls.PARAMS]
+    validate(cls())
+
+
+@pytest.mark.parametrize(
+    "param,value,message",
+    [
+        (Param("lr", float, "", low=0, low_open=True), True, "lr must be a finite number > 0, got True"),
+        (Param("epochs", int, "", low=1), 2.0, "epochs must be an integer >= 1, got 2.0"),
+        (Param("impl", str, "", choices=("a", "b")), "c", "impl must be one of a, b, got 'c'"),
+        (Param("v", float, "", low=0, high=1, low_open=True, high_open=True), float("nan"),
+         "v must be a finite number > 0 and < 1, got nan"),
+    ],
+)  # fmt: skip
+def test_a_value_out_of_the_table_names_the_field(param, value, message):
+    with pytest.raises(ConfigError) as exc:
+        param.check(value)
+    assert str(exc.value) == message
+    with pytest.raises(ConfigError, match=r"^--"):
+        param.check(value, flags=True)
+
+
+@pytest.mark.parametrize("impl", ["scratch", "manual", "concise"])
+@pytest.mark.parametrize("standardize", [False, True])
+def test_a_warm_start_continues_where_the_first_fit_stopped(impl, standardize):
+    data = _blobs()
+    config = SoftmaxConfig(impl=impl, lr=0.3, epochs=2, batch_size=20, standardize=standardize)
+    first = fit_softmax(config, data)
+    again = fit_softmax(config, data, init=first.model.state_tensors())
+    assert again.history.epochs[0].train_loss < first.history.epochs[0].train_loss
+    if standardize:  # the statistics travel with the model, not refitted
+        assert torch.equal(again.model.state_tensors()["mean"], first.model.state_tensors()["mean"])
+    with pytest.raises(DataError, match="init"):
+        fit_softmax(config, data, init={"W": torch.zeros(2, 2)})
+
+
+@pytest.mark.parametrize("impl", ["scratch", "manual", "concise"])
+def test_fit_linreg_sgd_and_warm_start(impl):
+    X, y = synthetic_data([2, -3.4], 4.2, 500, generator=torch.Generator().manual_seed(0))
+    config = LinregConfig(impl=impl, epochs=1, lr=0.03)
+    first = fit_linreg(config, (X, y))
+    again = fit_linreg(config, (X, y), init=(first.w, first.b))
+    assert again.history.epochs[0].train_loss < first.history.epochs[0].train_loss
+    exact = fit_linreg(LinregConfig(solver="closed-form"), (X, y))
+    assert (again.w - exact.w).abs().max() < (first.w - exact.w).abs().max()  # it went on from there
+    assert first.history.column("epoch") == [1]
+
+
+def test_help_and_data_path_do_not_import_torch():
+    code = (
+        "import sys\nfrom linear_nets.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    for argv in (["--help"], ["data", "path"], ["train", "softmax", "--help"]):
+        result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip().splitlines()[-1] == "False", argv
