@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def positive_int(text: str) -> int:
@@ -72,6 +73,49 @@ def non_negative_int(text: str) -> int:
 
 
 DEVICES = ("cpu", "cuda", "auto")
+
+
+def name_list(text: str) -> list[str]:
+    """argparse type: comma-separated column names, e.g. `area,rooms`."""
+    names = [part.strip() for part in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names like area,rooms, got {text!r}")
+    return names
+
+
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that train on your own table instead of the built-in data (see `pipeline.tables.TableOptions`)."""
+    group = parser.add_argument_group("your own table (CSV, CSV.gz, Parquet, or a directory of Parquet files)")
+    group.add_argument("--data", default=None, metavar="FILE", help="the table to train on")
+    group.add_argument("--target", default=None, metavar="COLUMN", help="the column to predict")
+    group.add_argument("--features", type=name_list, default=None, metavar="A,B,...",
+                       help="input columns (default: every other column)")  # fmt: skip
+    group.add_argument("--categorical", type=name_list, default=[], metavar="A,B,...",
+                       help="string columns to one-hot encode with the categories seen in training")  # fmt: skip
+    group.add_argument("--test-data", default=None, metavar="FILE", help="a table to test on")
+    group.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
+                       help="share of rows held out for testing without --test-data (default: 0.2)")  # fmt: skip
+    group.add_argument("--drop-missing", action="store_true", help="drop rows with an empty, NaN or inf cell")
+    group.add_argument("--stream", action="store_true", help="read the table in batches (larger than memory)")
+
+
+def table_options(args: argparse.Namespace) -> Any:
+    """The `TableOptions` the flags give, or None without `--data` (then `--target` and friends are refused)."""
+    from linear_nets.errors import ConfigError
+
+    if args.data is None:
+        given = [flag for flag, value in (("--target", args.target), ("--features", args.features),
+                 ("--categorical", args.categorical), ("--test-data", args.test_data), ("--stream", args.stream),
+                 ("--drop-missing", args.drop_missing)) if value]  # fmt: skip
+        if given:
+            raise ConfigError(f"{given[0]} needs --data FILE (your own table)")
+        return None
+    if args.target is None:
+        raise ConfigError("--data needs --target COLUMN: the column to predict")
+    from linear_nets.pipeline.tables import TableOptions
+
+    return TableOptions(args.data, args.target, args.features, list(args.categorical), args.test_data,
+                        args.test_fraction, args.drop_missing, args.stream).check()  # fmt: skip
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

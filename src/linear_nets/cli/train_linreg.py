@@ -18,7 +18,7 @@ import math
 import sys
 from typing import Any
 
-from linear_nets.cli.common import add_run_arguments, float_list, positive_int
+from linear_nets.cli.common import add_run_arguments, add_table_arguments, float_list, positive_int, table_options
 from linear_nets.pipeline.config import LinregConfig, add_arguments, from_args
 
 
@@ -52,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--true-b", type=_finite_float, default=4.2, metavar="B", help="default: 4.2")
     data.add_argument("--samples", type=positive_int, default=1000, help="number of examples (default: 1000)")
     data.add_argument("--noise", type=_non_negative_float, default=0.01, help="noise std σ (default: 0.01)")
+    add_table_arguments(parser)
     add_run_arguments(parser, resumable=False)
     parser.set_defaults(func=run)
 
@@ -91,8 +92,11 @@ def _print_loss(run_dir: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate the data, fit, print the losses, the estimates and their errors, and record the run."""
+    """Generate the data (or read your table), fit, print the losses and the estimates, and record the run."""
     config = from_args(LinregConfig, args)
+    options = table_options(args)
+    if options is not None:
+        return run_table(config, options, args.out)
     import torch
 
     from linear_nets.pipeline.config import to_dict
@@ -148,3 +152,64 @@ def _finish(run_dir: Any, result: Any, true_w: Any, data: dict[str, Any]) -> Non
         }
     )
     print(f"run directory: {run_dir.path}")
+
+
+def run_table(config: LinregConfig, options: Any, out: str | None) -> int:
+    """Linear regression on your own table: coefficients by feature name, MSE and R² on the held-out rows."""
+    from linear_nets.pipeline.config import to_dict
+    from linear_nets.pipeline.fit import fit_linreg
+    from linear_nets.pipeline.runs import Run, run_config
+    from linear_nets.pipeline.tables import StreamedTable, load_in_memory, regression_scores
+
+    if options.stream:
+        table = StreamedTable(options, config.seed)
+        spec, record, train_data = table.spec, table.record(), table
+        rows = "streamed"
+    else:
+        data = load_in_memory(options, "regression", config.seed)
+        spec, record, train_data = data.spec, data.record(), data.train
+        rows = f"{len(data.train[1])} train / {0 if data.test is None else len(data.test[1])} test rows"
+        if data.rows_dropped:
+            print(f"dropped {data.rows_dropped} rows with a missing value (--drop-missing)")
+        if config.solver == "sgd" and len(data.train[1]) < spec.num_features:
+            print(f"linear-nets: warning: {len(data.train[1])} training rows for {spec.num_features} features: "
+                  "SGD finds one of many exact fits; the closed form returns the minimum-norm one", file=sys.stderr)
+    method = "closed-form least squares (float64)" if config.solver == "closed-form" else (
+        f"{config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}")
+    print(f"linreg on {options.data} (target {options.target}): {method}, {rows}, {spec.num_features} features")
+    run_dir = Run.create("linreg", run_config(to_dict(config), record, {"table": options.to_dict()}), out)
+    with run_dir.removed_on_error():
+        result = fit_linreg(config, train_data, [_print_loss(run_dir)])
+    for message in result.warnings:
+        print(f"linear-nets: warning: {message}", file=sys.stderr)
+    if options.stream:
+        train_scores = regression_scores(table.batches("train", 1 << 16, shuffle=False), result.w, result.b)
+        test_scores = regression_scores(table.batches("test", 1 << 16, shuffle=False), result.w, result.b)
+    else:
+        train_scores = regression_scores([data.train], result.w, result.b)
+        test_scores = regression_scores([data.test] if data.test is not None else [], result.w, result.b)
+    coefficients = dict(zip(spec.feature_names, result.w.tolist(), strict=True))
+    width = max(len(name) for name in [*coefficients, "intercept"])
+    for name, value in coefficients.items():
+        print(f"{name:<{width}}  {value: .6g}")
+    print(f"{'intercept':<{width}}  {result.b.item(): .6g}")
+    print(f"train MSE {train_scores.mse:.6g} ({train_scores.rows} rows); test MSE {test_scores.mse:.6g}, "
+          f"R² {test_scores.r2:.4f} ({test_scores.rows} rows)")  # fmt: skip
+    run_dir.save_model({"w": result.w, "b": result.b}, {"model": "linreg", "solver": config.solver,
+                       "impl": config.impl, "features": spec.feature_names})  # fmt: skip
+    summary = {
+        "coefficients": coefficients,
+        "intercept": result.b.item(),
+        "train_mse": train_scores.mse,
+        "test_mse": test_scores.mse,
+        "test_r2": test_scores.r2,
+        "train_rows": train_scores.rows,
+        "test_rows": test_scores.rows,
+        "final_train_loss": result.history.epochs[-1].train_loss if result.history.epochs else None,
+        "epochs": len(result.history.epochs),
+        "wall_seconds": round(result.seconds, 3),
+    }
+    run_dir.write_metrics(result.history.as_dicts()) if result.history.epochs else None
+    run_dir.write_summary({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()})
+    print(f"run directory: {run_dir.path}")
+    return 0

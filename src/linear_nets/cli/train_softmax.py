@@ -21,7 +21,7 @@ import dataclasses
 import sys
 from typing import Any, TextIO
 
-from linear_nets.cli.common import add_run_arguments, start_warming
+from linear_nets.cli.common import add_run_arguments, add_table_arguments, start_warming, table_options
 from linear_nets.errors import ConfigError
 from linear_nets.pipeline.config import MACHINE_FIELDS, SOFTMAX_PRESETS, SoftmaxConfig, add_arguments, from_args
 
@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start from a named configuration (book: d2l 3.7; best: the tuned one); "
                              "flags given beside it still apply")  # fmt: skip
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="directory holding the four IDX files")
+    add_table_arguments(parser)
     add_run_arguments(parser, resumable=True)
     parser.set_defaults(func=run)
 
@@ -109,23 +110,30 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     resumed = Run.open(args.resume, model="softmax") if args.resume else None
     config = config_from_args(args, resumed)
     prepare_machine(config, flags=True)  # threads set and device checked before anything is read or written
-    options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every}
+    table = table_options(args)
+    options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every,
+               "table": table.to_dict() if table is not None else None}  # fmt: skip
     if resumed is not None:
         options = {**resumed.config.get("options", {}), **({"data_dir": args.data_dir} if args.data_dir else {})}
     load_timer = Timer()
-    data = fashion_mnist(options.get("data_dir"))
+    if options.get("table"):
+        data, record = _table_data(options["table"], config.seed)
+    else:
+        data, record = fashion_mnist(options.get("data_dir")), None
     load_seconds = load_timer.stop()
     inputs = config.resize**2 if config.resize else data.num_inputs
     held_out = f" ({config.val_fraction:g} of each class held out for validation)" if config.val_fraction else ""
+    source = options["table"]["data"] if options.get("table") else "Fashion-MNIST"
     print(
-        f"softmax regression ({config.impl}) on Fashion-MNIST: {len(data.train[1])} train / {len(data.test[1])} "
+        f"softmax regression ({config.impl}) on {source}: {len(data.train[1])} train / "
+        f"{0 if data.test is None else len(data.test[1])} "
         f"test images{held_out}, {inputs} inputs, batch {config.batch_size}, lr {config.lr}, seed {config.seed}"
         f"{_threads(config)}; data loaded in {load_seconds:.2f} s",
         file=out,
     )
     if resumed is None:
-        identity = {"dir": str(locate(options["data_dir"])),
-                    "sha256": {f.name: f.sha256 for s in FACTS.values() for f in s.files}}  # fmt: skip
+        identity = record or {"dir": str(locate(options["data_dir"])),
+                              "sha256": {f.name: f.sha256 for s in FACTS.values() for f in s.files}}  # fmt: skip
         run_dir = Run.create("softmax", run_config(to_dict(config), identity, options), args.out)
     else:
         run_dir = resumed
@@ -141,9 +149,10 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
         table.close()
         recorder.save_checkpoint()
         raise Interrupted(run_dir, recorder.epochs_done) from None
-    _write_figures(run_dir.path, result, data)
+    _write_figures(run_dir.path, result, data, images=record is None)
     summary = {
-        "test_accuracy": round(result.test_accuracy, 6),
+        "classes": result.classes,
+        "test_accuracy": None if result.test_accuracy is None else round(result.test_accuracy, 6),
         "train_seconds": round(result.seconds, 3),
         "load_seconds": round(load_seconds, 3),
     }
@@ -161,14 +170,34 @@ def _threads(config: SoftmaxConfig) -> str:
     return f", {torch.get_num_threads()} threads" if config.device == "cpu" else f", device {config.device}"
 
 
-def _write_figures(path: Any, result: Any, data: Any) -> None:
-    """curves.png/.svg from the history and predictions.png of the first 18 test images."""
+def _table_data(table: dict, seed: int) -> tuple[Any, dict]:
+    """Your table as the pipeline's `Dataset` (class names from the training schema) and what config.json records."""
+    from linear_nets.pipeline.fit import Dataset
+    from linear_nets.pipeline.tables import TableOptions, load_in_memory
+
+    options = TableOptions(**table)
+    if options.stream:
+        from linear_nets.errors import ConfigError
+
+        raise ConfigError("--stream trains linear regression (train linreg); softmax reads the table into memory: "
+                          "drop --stream")  # fmt: skip
+    loaded = load_in_memory(options, "classification", seed)
+    if loaded.rows_dropped:
+        print(f"dropped {loaded.rows_dropped} rows with a missing value (--drop-missing)")
+    return Dataset(loaded.train, loaded.test, list(loaded.spec.classes)), loaded.record()
+
+
+def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> None:
+    """curves.png/.svg from the history and, for images, predictions.png of the first 18 test images."""
     import torch
 
     from linear_nets.plotting import plot_history, pyplot, save_figure, show_predictions
 
-    curves = plot_history(result.history, ylim=(0.3, 0.9))
+    curves = plot_history(result.history, ylim=(0, 1) if not images else (0.3, 0.9))
     save_figure(curves, path / "curves")
+    if not images or data.test is None:
+        pyplot().close(curves)
+        return
     images, labels = data.test[0][:18], data.test[1][:18]
     X = images.to(torch.float32) / 255.0 if images.dtype == torch.uint8 else images
     if result.config.resize is not None:
@@ -186,7 +215,7 @@ def _print_summary(out: TextIO, summary: dict, path: Any) -> None:
         ("epochs", f"{summary['epochs']}"),
         ("train loss", f"{final['train_loss']:.4f}"),
         ("train accuracy", f"{final['train_accuracy']:.4f}"),
-        ("test accuracy", f"{summary['test_accuracy']:.4f}"),
+        ("test accuracy", "no test rows" if summary["test_accuracy"] is None else f"{summary['test_accuracy']:.4f}"),
         ("training time", f"{summary['train_seconds']:.2f} s"),
         ("run directory", str(path)),
     ]

@@ -145,7 +145,7 @@ class SoftmaxConfig:
     resize: int | None = None
     seed: int = 0
     device: str = "cpu"
-    threads: int | None = None
+    threads: int | None = 1
 
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("impl", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
@@ -167,7 +167,8 @@ class SoftmaxConfig:
         _positive_int("resize", "resize images to N x N", optional=True),
         Param("seed", int, "fixes initialisation, shuffling and the validation split"),
         Param("device", str, "cpu, cuda, or auto (cuda when there is one)", choices=DEVICES, machine=True),
-        _positive_int("threads", "torch CPU threads (default: torch's)",
+        _positive_int("threads", "torch CPU threads; None leaves torch's own setting (a linear model this size gains "
+                      "little from a second thread and loses much when another process holds a core)",
                       optional=True, machine=True),
     )  # fmt: skip
 
@@ -209,6 +210,7 @@ class LinregConfig:
     epochs: int = 3
     batch_size: int = 10
     sampling: str = "shuffle"
+    standardize: bool = False
     seed: int = 0
 
     PARAMS: ClassVar[tuple[Param, ...]] = (
@@ -223,6 +225,8 @@ class LinregConfig:
         _positive_int("epochs", "passes over the data"),
         _positive_int("batch_size", "examples per minibatch"),
         Param("sampling", str, "how minibatches are drawn each epoch", choices=("shuffle",)),
+        Param("standardize", bool, "fit on standardised features (training rows' mean and std); coefficients are "
+              "reported in the original units"),
         Param("seed", int, "fixes initialisation and shuffling (and the synthetic data)"),
     )  # fmt: skip
 

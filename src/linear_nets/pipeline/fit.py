@@ -337,13 +337,17 @@ class LinregFit:
 
 def fit_linreg(
     config: LinregConfig,
-    data: tuple[Tensor, Tensor],
+    data: Any,
     callbacks: Sequence[Callback] = (),
     *,
     init: tuple[Tensor, Tensor] | None = None,
 ) -> LinregFit:
     """Fit linear regression y ≈ Xw + b as `config` says: minibatch SGD (any implementation, any loss) or the
-    closed-form least-squares solution. Each SGD record's `train_loss` is the loss over the whole training set.
+    closed-form least-squares solution, on `(X, y)` tensors or on a `pipeline.tables.StreamedTable`.
+
+    Each SGD record's `train_loss` is the loss over the whole training set (in memory) or the epoch's mean minibatch
+    loss (streamed). Under `standardize`, the fit sees z = (x − mean) / std with the training rows' statistics and
+    the estimates come back in the original units: w = w_z / std, b = b_z − Σ_j w_z,j mean_j / std_j.
     `init=(w, b)` starts SGD from those estimates (a warm start; the closed form needs no start).
 
     Example:
@@ -354,27 +358,89 @@ def fit_linreg(
         ([2.0, -3.4], 4.2)
     """
     import warnings as _warnings
+
+    validate(config)
+    started = time.perf_counter()
+    history = History()
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        if hasattr(data, "least_squares"):  # a streamed table
+            w, b = _fit_linreg_streamed(config, data, [_Collect(history), *as_callbacks(callbacks)])
+        else:
+            w, b = _fit_linreg_in_memory(config, data, [_Collect(history), *as_callbacks(callbacks)], init)
+    messages = [str(c.message) for c in caught]
+    w, b = w.to(torch.float64).reshape(-1), b.to(torch.float64).reshape(())
+    return LinregFit(config, w, b, history, time.perf_counter() - started, messages)
+
+
+def _column_stats(X: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and std (ddof 0; a constant column's std taken as 1) of each column, float64."""
+    X64 = X.to(torch.float64)
+    mean, std = X64.mean(0), X64.std(0, correction=0)
+    return mean, torch.where(std > 0, std, torch.ones_like(std))
+
+
+def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], callbacks: list[Callback],
+                          init: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:  # fmt: skip
     from importlib import import_module
 
     from linear_nets.closed_form import least_squares
 
-    validate(config)
-    started = time.perf_counter()
     X, y = data
-    history, caught_messages = History(), []
+    mean = std = None
+    if config.standardize:
+        mean, std = _column_stats(X)
+        X = ((X.to(torch.float64) - mean) / std).to(X.dtype)
+        if init is not None:  # the start in standardised units
+            w0 = init[0].to(torch.float64).reshape(-1)
+            init = (w0 * std, init[1].to(torch.float64) + (w0 * mean).sum())
     if config.solver == "closed-form":
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always")
-            w, b = least_squares(X, y)
-        caught_messages = [str(c.message) for c in caught]
+        w, b = least_squares(X, y)
     else:
         fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
         delta = config.huber_delta if config.huber_delta is not None else 1.0
         options = {"loss": config.loss, "huber_delta": delta, "lr": config.lr, "num_epochs": config.epochs}
-        w, b, _ = fit(X, y, **options, batch_size=config.batch_size, seed=config.seed,
-                      callbacks=[_Collect(history), *as_callbacks(callbacks)], init=init)  # fmt: skip
-    w, b = w.to(torch.float64), b.to(torch.float64).reshape(())
-    return LinregFit(config, w, b, history, time.perf_counter() - started, caught_messages)
+        init32 = None if init is None else (init[0].to(X.dtype), init[1].to(X.dtype))
+        w, b, _ = fit(X, y, **options, batch_size=config.batch_size, seed=config.seed, callbacks=callbacks,
+                      init=init32)  # fmt: skip
+    return _original_units(w, b, mean, std)
+
+
+def _original_units(w: Tensor, b: Tensor, mean: Tensor | None, std: Tensor | None) -> tuple[Tensor, Tensor]:
+    w, b = w.to(torch.float64).reshape(-1), b.to(torch.float64).reshape(())
+    if mean is None:
+        return w, b
+    return w / std, b - (w * mean / std).sum()
+
+
+def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callback]) -> tuple[Tensor, Tensor]:
+    """Least squares from XᵀX and Xᵀy over the stream (standardising changes nothing there), or SGD epochs over
+    shuffled batches with torch.nn (`impl` concise)."""
+    from linear_nets.losses import get_loss
+    from linear_nets.pipeline.tables import EpochLoader
+
+    if config.solver == "closed-form":
+        return table.least_squares()
+    if config.impl != "concise":
+        raise ConfigError(f"--stream trains SGD with torch.nn: add --impl concise (not {config.impl}), "
+                          "or use --solver closed-form")  # fmt: skip
+    mean = std = None
+    transform = None
+    if config.standardize:
+        stats = table.feature_stats()
+        mean, std = stats.mean, torch.where(stats.std > 0, stats.std, torch.ones_like(stats.std))
+        transform = stats.standardize
+    generator = torch.Generator().manual_seed(config.seed)
+    linear = torch.nn.Linear(table.spec.num_features, 1)
+    with torch.no_grad():
+        linear.weight.normal_(0, 0.01, generator=generator)
+        linear.bias.zero_()
+    delta = config.huber_delta if config.huber_delta is not None else 1.0
+    loss = get_loss(config.loss, delta=delta, reduction="none")
+    optimizer = torch.optim.SGD(linear.parameters(), lr=config.lr)
+    train(linear, EpochLoader(table, config.batch_size, transform), None, loss, config.epochs, optimizer,
+          metric=None, callbacks=callbacks)  # fmt: skip
+    return _original_units(linear.weight.detach().reshape(-1), linear.bias.detach().reshape(()), mean, std)
 
 
 class _Collect(Callback):

@@ -1,0 +1,192 @@
+"""Your own table through the one pipeline: the data flags, in memory or streamed, and the metrics of a table fit.
+
+`TableOptions` holds the flags that say where the data is (`--data`, `--target`, `--features`, `--categorical`,
+`--test-data` or `--test-fraction`, `--drop-missing`, `--stream`); they describe data, not the fit, so they sit
+beside the config rather than in it. `load_in_memory` reads the table once into tensors (the Fashion-MNIST fast
+path) and holds out a seeded test set (stratified by class for softmax); `StreamedTable` reads it batch by batch,
+for tables larger than memory: least squares from XᵀX and Xᵀy accumulated in float64, and SGD epochs of shuffled
+row groups through a seeded shuffle buffer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from linear_nets.data.table_spec import TableSpec, fit_spec
+from linear_nets.data.table_stream import (
+    FeatureStats,
+    Holdout,
+    stream_batches,
+    stream_feature_stats,
+    stream_least_squares,
+)
+from linear_nets.data.tables import TableInfo, load_table, open_table, split_rows
+from linear_nets.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """Where a table fit's data comes from (the `--data ...` flags of `train linreg` and `train softmax`).
+
+    Attributes:
+        data: a `.csv`, `.csv.gz` or `.parquet` file, or a directory of Parquet files.
+        target: the column to predict.
+        features: the input columns (None: every other column).
+        categorical: string columns to one-hot encode with the categories seen in training.
+        test_data: a second table to test on, instead of holding out `test_fraction` of `data`.
+        test_fraction: the share of rows held out for testing (seeded; stratified by class for softmax).
+        drop_missing: drop rows with a missing, NaN or infinite value (and say how many) instead of refusing them.
+        stream: read batch by batch instead of into memory (for tables larger than memory).
+    """
+
+    data: str
+    target: str
+    features: list[str] | None = None
+    categorical: list[str] = field(default_factory=list)
+    test_data: str | None = None
+    test_fraction: float = 0.2
+    drop_missing: bool = False
+    stream: bool = False
+
+    def check(self) -> TableOptions:
+        """Return self, or raise `ConfigError` naming the flag."""
+        if not (isinstance(self.test_fraction, int | float) and 0 <= self.test_fraction < 1):
+            raise ConfigError(f"--test-fraction must be a number >= 0 and < 1, got {self.test_fraction}")
+        if self.test_data is not None and self.stream:
+            raise ConfigError("--test-data is read in memory: with --stream, hold out --test-fraction instead")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TableData:
+    """A table split into training and test rows, as tensors, with its schema and what the files held."""
+
+    train: tuple[Tensor, Tensor]
+    test: tuple[Tensor, Tensor] | None
+    spec: TableSpec
+    info: TableInfo
+    rows_dropped: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """What a run's config.json records of the data: file, size, rows, schema checksum, and the schema."""
+        test_rows = 0 if self.test is None else len(self.test[1])
+        return {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "rows_dropped": self.rows_dropped,
+                "train_rows": len(self.train[1]), "test_rows": test_rows}  # fmt: skip
+
+
+def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dtype = torch.float32) -> TableData:
+    """Read the table (and `--test-data`) into tensors once; hold out the seeded test rows.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("x,y\\n" + "".join(f"{i},{2 * i + 1}\\n" for i in range(10)))
+        >>> data = load_in_memory(TableOptions(str(path), "y", test_fraction=0.3), "regression", seed=0)
+        >>> len(data.train[1]), len(data.test[1]), data.spec.feature_names
+        (7, 3, ['x'])
+    """
+    options.check()
+    loaded = load_table(options.data, options.target, task=task, features=options.features,
+                        categorical=options.categorical, drop_missing=options.drop_missing, dtype=dtype)  # fmt: skip
+    X, y = loaded.X, loaded.y
+    if options.test_data is not None:
+        test = load_table(options.test_data, options.target, spec=loaded.spec, drop_missing=options.drop_missing,
+                          dtype=dtype)  # fmt: skip
+        return TableData((X, y), (test.X, test.y), loaded.spec, loaded.info, loaded.rows_dropped + test.rows_dropped)
+    if options.test_fraction == 0:
+        return TableData((X, y), None, loaded.spec, loaded.info, loaded.rows_dropped)
+    train_idx, test_idx = split_rows(y if task == "classification" else len(y), options.test_fraction, seed,
+                                     stratify=task == "classification")  # fmt: skip
+    return TableData((X[train_idx], y[train_idx]), (X[test_idx], y[test_idx]), loaded.spec, loaded.info,
+                     loaded.rows_dropped)  # fmt: skip
+
+
+class StreamedTable:
+    """A regression table read batch by batch: the training rows are those `Holdout` keeps, the rest test it.
+
+    The training schema is fitted in one streamed pass over the target and categorical columns.
+    """
+
+    def __init__(self, options: TableOptions, seed: int) -> None:
+        options.check()
+        self.options, self.seed = options, seed
+        self.source = open_table(options.data)
+        self.spec = fit_spec(self.source, options.target, task="regression", features=options.features,
+                             categorical=options.categorical, drop_missing=options.drop_missing)  # fmt: skip
+        self.info = self.source.info()
+
+    def holdout(self, part: str) -> Holdout | None:
+        if self.options.test_fraction == 0:
+            return None if part == "train" else Holdout(0.0, self.seed, part="test")
+        return Holdout(self.options.test_fraction, self.seed, part=part)
+
+    def least_squares(self) -> tuple[Tensor, Tensor]:
+        """w, b (float64) over the training rows, memory independent of their number."""
+        return stream_least_squares(self.source, self.spec, drop_missing=self.options.drop_missing,
+                                    holdout=self.holdout("train"))  # fmt: skip
+
+    def feature_stats(self) -> FeatureStats:
+        """Mean and std of each feature over the training rows (for `--standardize`)."""
+        return stream_feature_stats(self.source, self.spec, drop_missing=self.options.drop_missing,
+                                    holdout=self.holdout("train"))  # fmt: skip
+
+    def batches(self, part: str, batch_size: int, epoch: int = 0, shuffle: bool = True) -> Iterator:
+        """One epoch of (X, y) batches of the `part` rows ("train" or "test")."""
+        return stream_batches(self.source, self.spec, batch_size, seed=self.seed, epoch=epoch, shuffle=shuffle,
+                              drop_missing=self.options.drop_missing, holdout=self.holdout(part))  # fmt: skip
+
+    def record(self) -> dict[str, Any]:
+        return {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "streamed": True}
+
+
+class EpochLoader:
+    """A re-iterable loader over a streamed table for the one training loop: epoch k draws the k-th order."""
+
+    def __init__(self, table: StreamedTable, batch_size: int, transform: Any = None) -> None:
+        self.table, self.batch_size, self.transform, self.epoch = table, batch_size, transform, 0
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        self.epoch += 1
+        for X, y in self.table.batches("train", self.batch_size, self.epoch):
+            yield (self.transform(X) if self.transform is not None else X), y.reshape(-1, 1)
+
+
+@dataclass
+class RegressionScores:
+    """Mean squared error (plain mean of (ŷ − y)², not the book's halved loss) and R² = 1 − SSE / SST."""
+
+    mse: float
+    r2: float
+    rows: int
+
+
+def regression_scores(batches: Any, w: Tensor, b: Tensor) -> RegressionScores:
+    """MSE and R² of y ≈ Xw + b over (X, y) batches, accumulated in float64 (one pass; works streamed).
+
+    Example:
+        >>> X = torch.tensor([[0.0], [1.0], [2.0]]); y = torch.tensor([1.0, 3.0, 6.0])
+        >>> s = regression_scores([(X, y)], torch.tensor([2.0], dtype=torch.float64), torch.tensor(1.0))
+        >>> round(s.mse, 4), round(s.r2, 4)
+        (0.3333, 0.9211)
+    """
+    sse, total, total_sq, n = 0.0, 0.0, 0.0, 0
+    for X, y in batches:
+        y = y.to(torch.float64).reshape(-1)
+        residual = X.to(torch.float64) @ w.to(torch.float64) + b.to(torch.float64) - y
+        sse += float(residual.square().sum())
+        total += float(y.sum())
+        total_sq += float(y.square().sum())
+        n += len(y)
+    if n == 0:
+        return RegressionScores(math.nan, math.nan, 0)
+    sst = total_sq - total * total / n
+    return RegressionScores(sse / n, 1 - sse / sst if sst > 0 else math.nan, n)
