@@ -21,16 +21,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("evaluate", help="reload a run's model and report its test metrics")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `linear-nets train`")
     evaluate.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory (softmax runs)")
+    evaluate.add_argument("--data", default=None, metavar="FILE",
+                          help="a labelled table to score (columns matched to the training table by name)")  # fmt: skip
     add_device_argument(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
-    predict = subparsers.add_parser("predict", help="predict classes with a softmax run's model")
+    predict = subparsers.add_parser("predict", help="predict with a run's model (images, or the rows of a table)")
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `linear-nets train softmax`")
     predict.add_argument(
         "images", nargs="*", metavar="IMAGE", help="PNG files to classify (grey or colour, 28x28 or larger)"
     )
     predict.add_argument("--n", type=positive_int, default=12, help="test images to show (default: 12)")
-    predict.add_argument("--out", default=None, metavar="FILE", help="figure of the test predictions (.png/.svg)")
+    predict.add_argument("--out", default=None, metavar="FILE",
+                         help="figure of the test predictions (.png/.svg); with --data, the predictions "
+                              "(.csv or .parquet; default: predictions.csv in the run directory)")  # fmt: skip
+    predict.add_argument("--data", default=None, metavar="FILE",
+                         help="a table to predict a value (linreg) or a class with its probabilities (softmax) for "
+                              "each row of; columns are matched to the training schema by name")  # fmt: skip
     predict.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory")
     predict.set_defaults(func=run_predict)
 
@@ -84,6 +91,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from linear_nets.softmax import stable_cross_entropy
 
     run = Run.open(args.run_dir)
+    if args.data is not None:
+        return _evaluate_table(run, args.data)
     if run.model == "linreg":
         return _evaluate_linreg(run)
     model, config, classes = load_softmax(run, args.device)
@@ -199,6 +208,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.runs import Run
     from linear_nets.plotting import figure_paths, save_figure, show_predictions
 
+    if args.data is not None:
+        return _predict_table(Run.open(args.run_dir), args.data, args.out)
     run = Run.open(args.run_dir, model="softmax")
     model, config, classes = load_softmax(run)
     side = config.resize or 28
@@ -223,4 +234,84 @@ def run_predict(args: argparse.Namespace) -> int:
     rows = max(1, math.ceil(len(y) / 9))
     written = save_figure(show_predictions(X, true_text, pred_text, num_rows=rows), out)
     print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _table_spec(run: Any) -> Any:
+    from linear_nets.data.table_spec import TableSpec
+
+    spec = run.config.get("data", {}).get("spec")
+    if spec is None:
+        raise DataError(f"{run.path} was not trained on a table (--data): it has no training schema to match")
+    return TableSpec.from_dict(spec)
+
+
+def _table_model(run: Any, spec: Any) -> Any:
+    """A function X -> (predictions, probabilities or None) for a table run."""
+    import torch
+
+    if run.model == "linreg":
+        tensors, _ = run.load_model()
+        w, b = tensors["w"].to(torch.float64), tensors["b"].to(torch.float64)
+        return lambda X: (X.to(torch.float64) @ w + b, None)
+    model, _, _ = load_softmax(run)
+    return lambda X: (model.predict(X), model.predict_proba(X))
+
+
+def _predict_table(run: Any, path: str, out: str | None) -> int:
+    """One prediction per row (and a probability per class for softmax), written as CSV or Parquet."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from linear_nets.data.tables import load_features
+
+    spec = _table_spec(run)
+    target = Path(out) if out else run.path / "predictions.csv"
+    if target.suffix not in (".csv", ".parquet"):
+        raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
+    X = load_features(path, spec)
+    predicted, proba = _table_model(run, spec)(X)
+    if proba is None:
+        columns = {f"predicted_{spec.target}": predicted.tolist()}
+    else:
+        columns = {f"predicted_{spec.target}": [spec.classes[i] for i in predicted.tolist()]}
+        columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
+    table = pa.table(columns)
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        pq.write_table(table, temporary) if target.suffix == ".parquet" else pacsv.write_csv(table, temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    print(f"predicted {len(X)} rows of {path}; wrote {target}")
+    return 0
+
+
+def _evaluate_table(run: Any, path: str) -> int:
+    """Score a labelled table: MSE and R² (linreg), or accuracy and a confusion matrix (softmax)."""
+    from linear_nets.data.tables import load_table
+    from linear_nets.pipeline.runs import write_json
+    from linear_nets.pipeline.tables import regression_scores
+
+    spec = _table_spec(run)
+    loaded = load_table(path, spec.target, spec=spec)
+    predicted, _ = _table_model(run, spec)(loaded.X)
+    if run.model == "linreg":
+        tensors, _ = run.load_model()
+        scores = regression_scores([(loaded.X, loaded.y)], tensors["w"], tensors["b"])
+        result = {"mse": scores.mse, "r2": scores.r2, "n": scores.rows}
+        print(f"{run.path} on {path}: {scores.rows} rows, MSE {scores.mse:.6g}, R² {scores.r2:.4f}")
+    else:
+        classes = list(spec.classes)
+        matrix = confusion_matrix(loaded.y, predicted, len(classes))
+        accuracy = (predicted == loaded.y).double().mean().item()
+        result = {"accuracy": accuracy, "n": len(loaded.y), "confusion": matrix.tolist(), "classes": classes}
+        print(f"{run.path} on {path}: {len(loaded.y)} rows, accuracy {accuracy:.4f}")
+        print(_format_confusion(matrix, classes))
+        _save_confusion_figure(matrix, classes, run.path / "confusion.png")
+    write_json(run.path / "evaluation.json", {"data": str(path), **result})
+    print(f"wrote {run.path / 'evaluation.json'}")
     return 0

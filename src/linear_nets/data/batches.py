@@ -3,6 +3,20 @@
 A batch is a slice of a tensor, never a list of per-sample objects: one `randperm` per epoch, then one gather
 (`index_select`) per batch. uint8 images become float32 in [0, 1] per batch, so the dataset stays 4x smaller in
 memory (and, measured, a gather of uint8 rows plus the conversion is no slower than gathering float rows).
+
+How a shuffled epoch is cut into minibatches is the loader's `sampling` (one of `SAMPLING_MODES`):
+
+- `shuffle` (the default, the book's): ceil(n / B) batches of a fresh permutation; the last one is short when B does
+  not divide n. Every example exactly once per epoch.
+- `shuffle-drop-last`: floor(n / B) batches; the short rest of the permutation is dropped (`drop_last=True`), a
+  different rest each epoch.
+- `shuffle-fill`: ceil(n / B) batches, all full: the short last batch is topped up with examples drawn at random,
+  without repeats, from those not already in it. Every example once, a few of them twice.
+- `with-replacement`: ceil(n / B) full batches, each example drawn uniformly with replacement; an epoch never sees
+  about 1/e ≈ 37% of the examples, and sees others several times.
+
+Every draw comes from the loader's `generator`, one call per epoch (or two, for `shuffle-fill`), so the same seed
+gives the same batches and a saved and restored generator state resumes exactly.
 """
 
 from __future__ import annotations
@@ -14,14 +28,18 @@ from torch import Tensor
 
 from linear_nets.errors import ConfigError, DataError
 
+SAMPLING_MODES = ("shuffle", "shuffle-drop-last", "shuffle-fill", "with-replacement")
+"""How a shuffled epoch is cut into minibatches (see the module docstring); `shuffle` is the book's."""
+
 
 class ArrayLoader:
     """Re-iterable minibatch loader over tensors that share their first dimension, like a `DataLoader`.
 
     Each iteration is one epoch. With `shuffle=True` the order is a fresh permutation per epoch drawn from
-    `generator` (seeded by `seed`), so the same seed gives the same batches. A uint8 first tensor (images) is
-    converted to float32 and divided by 255 per batch; with `resize=N` it is also resized bilinearly to N x N
-    (like d2l's `resize=`).
+    `generator` (seeded by `seed`), so the same seed gives the same batches; `sampling` chooses what happens to the
+    short last batch, or draws with replacement instead (see `SAMPLING_MODES` and the module docstring). A uint8
+    first tensor (images) is converted to float32 and divided by 255 per batch; with `resize=N` it is also resized
+    bilinearly to N x N (like d2l's `resize=`).
 
     Args:
         tensors: the arrays, e.g. `(images, labels)`; all of the same length.
@@ -31,11 +49,21 @@ class ArrayLoader:
         resize: side length to resize `[N, C, H, W]` images to, or None.
         seed: seed of the shuffling generator (ignored when `generator` is given).
         generator: a `torch.Generator` to draw permutations from.
+        sampling: with `shuffle=True`, one of `SAMPLING_MODES`: "shuffle" (keep the short last batch),
+            "shuffle-drop-last" (drop it), "shuffle-fill" (top it up to `batch_size` with other random examples) or
+            "with-replacement" (every batch drawn with replacement; ceil(n / batch_size) batches per epoch).
+
+    Raises:
+        ConfigError: an unknown `sampling`; a mode other than "shuffle" without `shuffle=True`; `drop_last=True` with
+            "shuffle-fill" or "with-replacement"; "shuffle-drop-last" or "shuffle-fill" with `batch_size` larger than
+            the data (no batch at all, or a batch that cannot be filled without repeats).
 
     Example:
         >>> X, y = torch.arange(10.0).reshape(5, 2), torch.arange(5)
         >>> [len(yb) for _, yb in ArrayLoader((X, y), batch_size=2)]
         [2, 2, 1]
+        >>> [len(yb) for _, yb in ArrayLoader((X, y), batch_size=2, shuffle=True, seed=0, sampling="shuffle-fill")]
+        [2, 2, 2]
     """
 
     def __init__(
@@ -48,6 +76,7 @@ class ArrayLoader:
         resize: int | None = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        sampling: str = "shuffle",
     ) -> None:
         if not tensors:
             raise ConfigError("tensors: give at least one tensor")
@@ -61,8 +90,10 @@ class ArrayLoader:
             raise ConfigError(f"resize must be a positive integer, got {resize!r}")
         if resize is not None and tensors[0].dim() != 4:
             raise DataError(f"resize needs images of shape [N, C, H, W], got {list(tensors[0].shape)}")
+        _check_sampling(sampling, shuffle=shuffle, drop_last=drop_last, batch_size=batch_size, n=n)
         self.tensors = tensors
         self.batch_size = batch_size
+        self.sampling = sampling
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.resize = resize
@@ -80,22 +111,46 @@ class ArrayLoader:
     def __len__(self) -> int:
         """Number of batches per epoch."""
         full, rest = divmod(self.num_examples, self.batch_size)
-        return full if self.drop_last or rest == 0 else full + 1
+        if self.shuffle and self.sampling in ("shuffle-fill", "with-replacement"):
+            return full + (rest > 0)
+        return full if self._drops_rest() or rest == 0 else full + 1
+
+    def _drops_rest(self) -> bool:
+        return self.drop_last or (self.shuffle and self.sampling == "shuffle-drop-last")
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         n, bs = self.num_examples, self.batch_size
-        order = None
-        if self.shuffle:  # drawn on the CPU generator (reproducible anywhere), used where the data lives
-            order = torch.randperm(n, generator=self.generator).to(self.tensors[0].device)
-        stop = n - n % bs if self.drop_last else n
+        if not self.shuffle:
+            stop = n - n % bs if self.drop_last else n
+            for start in range(0, stop, bs):
+                yield self._batch(tuple(t[start : start + bs] for t in self.tensors))
+            return
+        order = self._epoch_order()
+        stop = n - n % bs if self._drops_rest() else len(order)
         for start in range(0, stop, bs):
-            if order is None:
-                batch = tuple(t[start : start + bs] for t in self.tensors)
-            else:
-                # index_select: ~2x faster than t[index] (advanced indexing) for a batch of rows (benchmarks/)
-                index = order[start : start + bs]
-                batch = tuple(t.index_select(0, index) for t in self.tensors)
-            yield (self._prepare(batch[0]), *batch[1:])
+            # index_select: ~2x faster than t[index] (advanced indexing) for a batch of rows (benchmarks/)
+            index = order[start : start + bs]
+            yield self._batch(tuple(t.index_select(0, index) for t in self.tensors))
+
+    def _epoch_order(self) -> Tensor:
+        """The epoch's example indices, batch after batch, drawn on the CPU generator (reproducible anywhere) and
+        moved to where the data lives."""
+        n, bs = self.num_examples, self.batch_size
+        if self.sampling == "with-replacement":
+            # max(n, 1): randint needs a non-empty range even when an empty data set asks for no draws at all
+            order = torch.randint(max(n, 1), (len(self) * bs,), generator=self.generator)
+        else:
+            order = torch.randperm(n, generator=self.generator)
+            rest = n % bs
+            if self.sampling == "shuffle-fill" and rest:
+                # The short last batch is order[n - rest:]; top it up with bs - rest examples drawn without
+                # replacement from the n - rest others (order[:n - rest]), so the batch holds no example twice.
+                pick = torch.randperm(n - rest, generator=self.generator)[: bs - rest]
+                order = torch.cat([order, order[pick]])
+        return order.to(self.tensors[0].device)
+
+    def _batch(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        return (self._prepare(batch[0]), *batch[1:])
 
     def to(self, device: torch.device | str) -> ArrayLoader:
         """Move the data to `device` (e.g. "cuda") in place, like `nn.Module.to`; return the loader.
@@ -116,3 +171,25 @@ class ArrayLoader:
                 X, size=(self.resize, self.resize), mode="bilinear", align_corners=False
             )
         return X
+
+
+def _check_sampling(sampling: str, *, shuffle: bool, drop_last: bool, batch_size: int, n: int) -> None:
+    """Raise `ConfigError` unless `sampling` is a known mode that makes sense with the other arguments."""
+    if not isinstance(sampling, str) or sampling not in SAMPLING_MODES:
+        raise ConfigError(f"sampling must be one of {', '.join(SAMPLING_MODES)}, got {sampling!r}")
+    if sampling == "shuffle":
+        return
+    if not shuffle:
+        raise ConfigError(f"sampling={sampling!r} draws the batches at random: it needs shuffle=True")
+    if drop_last and sampling in ("shuffle-fill", "with-replacement"):
+        raise ConfigError(f"drop_last=True contradicts sampling={sampling!r}, whose batches are all full: drop one")
+    if batch_size > n and sampling == "shuffle-drop-last":
+        raise ConfigError(
+            f"sampling='shuffle-drop-last' with batch_size {batch_size} > {n} examples drops every example: "
+            "no batch at all; lower batch_size or use sampling='shuffle'"
+        )
+    if batch_size > n and sampling == "shuffle-fill":
+        raise ConfigError(
+            f"sampling='shuffle-fill' cannot fill a batch of {batch_size} from {n} examples without repeats: "
+            "lower batch_size or use sampling='with-replacement'"
+        )
