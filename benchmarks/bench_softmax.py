@@ -33,14 +33,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from linear_nets import training, tuning
+from linear_nets import training
 from linear_nets.atomic import atomic_write_text
 from linear_nets.cli import build_parser
-from linear_nets.cli.train_softmax import as_one_batch, train_softmax
+from linear_nets.cli.train_softmax import train_softmax
 from linear_nets.concise.softmax_regression import SoftmaxRegression as ConciseSoftmaxRegression
 from linear_nets.data.batches import ArrayLoader
 from linear_nets.data.fashion_mnist import FashionMNIST
 from linear_nets.manual.softmax_regression import SoftmaxRegression as ManualSoftmaxRegression
+from linear_nets.pipeline.fit import SOFTMAX_MODELS, as_one_batch
 from linear_nets.softmax import stable_cross_entropy
 from linear_nets.training import Accumulator, GradientStep, accuracy, train
 
@@ -52,7 +53,7 @@ SECTION = "## Softmax regression: the book's recipe"
 ABLATION_SECTION = "## Softmax regression: what each speed change bought"
 EPOCHS, BATCH_SIZE, LR = 10, 256, 0.1
 IMPLS = ("scratch", "manual", "concise")
-IMPL_CLASSES = [(impl, tuning.IMPLS[impl]) for impl in IMPLS]
+IMPL_CLASSES = [(impl, SOFTMAX_MODELS[impl]) for impl in IMPLS]
 SCRATCH = tempfile.TemporaryDirectory(prefix="bench-softmax-")  # removed when the process ends
 LOAD_SECONDS: list[float] = []  # the CLI's data loading before each of our runs (not in its training time)
 NOTES = """Where the time goes (profiled with `torch.profiler`, and the per-batch table above):
@@ -183,7 +184,7 @@ def dataloader_run(train_set: FashionMNIST, test_set: FashionMNIST, workers: int
 
     model = ConciseSoftmaxRegression(lr=LR, generator=torch.Generator().manual_seed(seed))
     history = train(model.net, loader(train_set, True), loader(test_set, False), model.loss, EPOCHS, model.updater)
-    return history.epochs[-1].test_metric
+    return history.epochs[-1].test_accuracy
 
 
 # --- the ablation: the manual and concise implementations with one speed change undone ------------------------------
@@ -304,11 +305,11 @@ def ablation_run(
     original = training.train_epoch
     training.train_epoch = epoch_fn or original  # train() looks train_epoch up in its module at each call
     try:
-        test = as_one_batch(test_iter) if one_test_batch else test_iter
+        test = as_one_batch(test_set.images, test_set.labels, None) if one_test_batch else test_iter
         history = training.train(model.net, train_iter, test, model.loss, EPOCHS, model.updater)
     finally:
         training.train_epoch = original
-    return history.epochs[-1].test_metric
+    return history.epochs[-1].test_accuracy
 
 
 def ablation_table(train_set: FashionMNIST, test_set: FashionMNIST, seeds: range) -> str:

@@ -145,7 +145,8 @@ def test_drop_missing_drops_and_says_how_many(capsys):
     [
         (["train", "linreg", "--target", "y"], "--target needs --data"),
         (["train", "linreg", "--data", "t.csv"], "--data needs --target"),
-        (["train", "softmax", "--data", "t.csv", "--target", "y", "--stream"], "drop --stream"),
+        (["train", "softmax", "--data", "t.csv", "--target", "y", "--stream", "--val-fraction", "0.2"],
+         "--stream trains with minibatches"),
         (["train", "softmax", "--data", "one.csv", "--target", "y"], "class"),
         (["train", "linreg", "--data", "t.csv", "--target", "y", "--stream", "--impl", "manual"], "--impl concise"),
     ],
@@ -171,3 +172,56 @@ def test_predict_refuses_unseen_categories_and_missing_columns(capsys):
     assert err.count("\n") == 1 and "'c'" in err
     assert not Path("run/predictions.csv").exists()
     assert not [name for name in os.listdir("run") if name.startswith(".")]  # no temporary file left
+
+
+def _zoo(path: Path, n: int = 400) -> Path:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(n, 3))
+    label = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1).astype(int)
+    return _write(pa.table({"x1": X[:, 0], "x2": X[:, 1], "x3": X[:, 2], "label": label}), path)
+
+
+@pytest.mark.parametrize("name", ["zoo.csv", "zoo.parquet"])
+def test_streamed_softmax_trains_and_predicts_like_the_in_memory_one(name, capsys):
+    path = _zoo(Path(name))
+    argv = ["train", "softmax", "--data", str(path), "--target", "label", "--standardize", "--lr", "0.5",
+            "--epochs", "15", "--batch-size", "32"]  # fmt: skip
+    assert main([*argv, "--stream", "--out", "streamed"]) == 0
+    assert main([*argv, "--out", "memory"]) == 0
+    streamed, memory = _summary("streamed"), _summary("memory")
+    assert streamed["classes"] == memory["classes"] == ["0", "1", "2"]
+    assert streamed["test_accuracy"] > 0.75 and memory["test_accuracy"] > 0.75  # (each on its own held-out rows)
+    for run in ("streamed", "memory"):
+        assert main(["evaluate", run, "--data", str(path)]) == 0
+    whole = [json.loads(Path(run, "evaluation.json").read_text())["accuracy"] for run in ("streamed", "memory")]
+    assert abs(whole[0] - whole[1]) < 0.03  # on the same 400 rows the two fits agree
+    assert main(["predict", "streamed", "--data", str(path), "--out", "p.csv"]) == 0
+    assert len(pacsv.read_csv("p.csv")) == 400
+
+
+def test_a_streamed_fit_resumes_exactly(tmp_path):
+    from linear_nets.pipeline.config import SoftmaxConfig
+    from linear_nets.pipeline.fit import fit_softmax
+    from linear_nets.pipeline.recorder import RunRecorder
+    from linear_nets.pipeline.runs import Run
+    from linear_nets.pipeline.tables import StreamedTable, TableOptions
+    from linear_nets.training import Callback
+
+    class StopAfter(Callback):
+        def on_epoch_end(self, record):
+            return record.epoch >= 2
+
+    path = _zoo(tmp_path / "zoo.parquet")
+    config = SoftmaxConfig(impl="manual", lr=0.3, epochs=4, batch_size=32, standardize=True, schedule="cosine")
+
+    def fit(name, *callbacks, resume=False):
+        table = StreamedTable(TableOptions(str(path), "label", stream=True), seed=0, task="classification")
+        run = Run.open(tmp_path / name) if resume else Run.create("softmax", {"config": {}}, out=tmp_path / name)
+        return fit_softmax(config, table, [RunRecorder(run, resume=resume), *callbacks])
+
+    straight = fit("straight")
+    fit("interrupted", StopAfter())
+    resumed = fit("interrupted", resume=True)
+    for key, tensor in straight.model.state_tensors().items():
+        assert torch.equal(resumed.model.state_tensors()[key], tensor), key
+    assert resumed.test_accuracy == straight.test_accuracy

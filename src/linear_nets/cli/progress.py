@@ -51,8 +51,9 @@ class EpochTable(Callback):
             self._write(f"{'epoch':>5}  {'train loss':>10}  {'train acc':>9}  {scored:>8}  {'seconds':>7}")
             self.started = True
         accuracy = record.val_accuracy if self.scored == "val" else record.test_accuracy
+        scored = "-" if accuracy is None else f"{accuracy:.4f}"  # a streamed fit scores its test rows once, at the end
         self._write(
-            f"{record.epoch:>5}  {record.train_loss:>10.4f}  {record.train_accuracy:>9.4f}  {accuracy:>8.4f}  "
+            f"{record.epoch:>5}  {record.train_loss:>10.4f}  {record.train_accuracy:>9.4f}  {scored:>8}  "
             f"{record.seconds:>7.2f}"
         )
 

@@ -122,13 +122,17 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
         data, record = fashion_mnist(options.get("data_dir")), None
     load_seconds = load_timer.stop()
     inputs = config.resize**2 if config.resize else data.num_inputs
-    held_out = f" ({config.val_fraction:g} of each class held out for validation)" if config.val_fraction else ""
     source = options["table"]["data"] if options.get("table") else "Fashion-MNIST"
+    what = "rows" if options.get("table") else "images"
+    if hasattr(data, "batches"):  # streamed: the rows are counted as they pass
+        rows = f"{data.info.num_rows} {what} streamed, {data.options.test_fraction:g} held out for testing"
+    else:
+        rows = f"{len(data.train[1])} train / {0 if data.test is None else len(data.test[1])} test {what}"
+    if config.val_fraction:
+        rows += f" ({config.val_fraction:g} of each class held out for validation)"
     print(
-        f"softmax regression ({config.impl}) on {source}: {len(data.train[1])} train / "
-        f"{0 if data.test is None else len(data.test[1])} "
-        f"test images{held_out}, {inputs} inputs, batch {config.batch_size}, lr {config.lr}, seed {config.seed}"
-        f"{_threads(config)}; data loaded in {load_seconds:.2f} s",
+        f"softmax regression ({config.impl}) on {source}: {rows}, {inputs} inputs, batch {config.batch_size}, "
+        f"lr {config.lr}, seed {config.seed}{_threads(config)}; data loaded in {load_seconds:.2f} s",
         file=out,
     )
     if resumed is None:
@@ -167,7 +171,8 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
 def _threads(config: SoftmaxConfig) -> str:
     import torch
 
-    return f", {torch.get_num_threads()} threads" if config.device == "cpu" else f", device {config.device}"
+    threads = torch.get_num_threads()
+    return f", {threads} thread{'s' * (threads > 1)}" if config.device == "cpu" else f", device {config.device}"
 
 
 def _table_data(table: dict, seed: int) -> tuple[Any, dict]:
@@ -177,10 +182,10 @@ def _table_data(table: dict, seed: int) -> tuple[Any, dict]:
 
     options = TableOptions(**table)
     if options.stream:
-        from linear_nets.errors import ConfigError
+        from linear_nets.pipeline.tables import StreamedTable
 
-        raise ConfigError("--stream trains linear regression (train linreg); softmax reads the table into memory: "
-                          "drop --stream")  # fmt: skip
+        streamed = StreamedTable(options, seed, task="classification")
+        return streamed, streamed.record()
     loaded = load_in_memory(options, "classification", seed)
     if loaded.rows_dropped:
         print(f"dropped {loaded.rows_dropped} rows with a missing value (--drop-missing)")

@@ -199,6 +199,8 @@ def fit_softmax(
     validate(config)
     started = time.perf_counter()
     device = prepare_machine(config)
+    if hasattr(data, "batches"):  # a table read batch by batch
+        return _fit_softmax_streamed(config, data, as_callbacks(callbacks), evaluate_test, init, started)
     (X, y), val = data.train, None
     if config.val_fraction is not None:
         train_idx, val_idx = train_val_split(y, config.val_fraction, config.seed)
@@ -266,6 +268,49 @@ def fit_softmax(
     for callback in fit.callbacks:
         callback.on_fit_end(fit)
     return SoftmaxFit(config, model, fit.history, best_epoch, val_accuracy, test_accuracy, seconds, data.classes)
+
+
+def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Callback], evaluate_test: bool,
+                          init: dict[str, Tensor] | None, started: float) -> SoftmaxFit:  # fmt: skip
+    """Softmax regression over a table streamed in shuffled batches (memory independent of its rows): the same
+    model, loop and callbacks; standardisation statistics from one streamed pass over the training rows."""
+    from linear_nets.pipeline.tables import EpochLoader
+
+    if config.val_fraction is not None or config.optimizer == "lbfgs" or config.resize is not None:
+        raise ConfigError("--stream trains with minibatches on the training rows: it takes no --val-fraction, "
+                          "--early-stopping, --optimizer lbfgs or --resize")  # fmt: skip
+    num_inputs, classes = table.spec.num_features, table.classes
+    standardizer = None
+    if config.standardize:
+        if init is not None and "mean" in init:
+            standardizer = Standardizer(init["mean"], init["std"])
+        else:
+            stats = table.feature_stats()
+            standardizer = Standardizer(stats.mean.float(), torch.where(stats.std > 0, stats.std, 1.0).float())
+    model = build_model(config, num_inputs, len(classes), standardizer)
+    if init is not None:
+        check_state(init, model.state_tensors(), "init")
+        model.load_state_tensors(init)
+    trained = model.model if standardizer is not None else model
+    loader = EpochLoader(table, config.batch_size, standardizer)
+    own: list[Callback] = []
+    if config.schedule != "constant":
+        own.append(LearningRateSchedule(trained, config.schedule, config.lr, config.epochs))
+    fit = Fit(config, model, [*own, *callbacks], [], num_batches=0)
+    for callback in fit.callbacks:
+        callback.on_fit_begin(fit)
+    loader.epoch = fit.start_epoch - 1  # the order of each epoch follows from its number
+    if fit.start_epoch <= config.epochs:
+        train(trained.net, loader, None, trained.loss, config.epochs, trained.updater, callbacks=fit.callbacks,
+              start_epoch=fit.start_epoch, history=fit.history)  # fmt: skip
+    seconds = time.perf_counter() - started
+    test_accuracy = None
+    if evaluate_test and table.options.test_fraction > 0:
+        test_accuracy = evaluate_accuracy(model.logits, EpochLoader(table, 1 << 14, part="test"))
+    for callback in fit.callbacks:
+        callback.on_fit_end(fit)
+    best = fit.history.epochs[-1].epoch if fit.history.epochs else 0
+    return SoftmaxFit(config, model, fit.history, best, None, test_accuracy, seconds, classes)
 
 
 def _to(loader: Any, device: torch.device) -> Any:

@@ -111,18 +111,21 @@ def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dty
 
 
 class StreamedTable:
-    """A regression table read batch by batch: the training rows are those `Holdout` keeps, the rest test it.
+    """A table read batch by batch: the training rows are those `Holdout` keeps, the rest test it.
 
-    The training schema is fitted in one streamed pass over the target and categorical columns.
+    The training schema (categories, classes) is fitted in one streamed pass over the target and categorical columns.
+    `task` is "regression" or "classification".
     """
 
-    def __init__(self, options: TableOptions, seed: int) -> None:
+    def __init__(self, options: TableOptions, seed: int, task: str = "regression") -> None:
         options.check()
-        self.options, self.seed = options, seed
+        self.options, self.seed, self.task = options, seed, task
         self.source = open_table(options.data)
-        self.spec = fit_spec(self.source, options.target, task="regression", features=options.features,
+        self.spec = fit_spec(self.source, options.target, task=task, features=options.features,
                              categorical=options.categorical, drop_missing=options.drop_missing)  # fmt: skip
         self.info = self.source.info()
+        self.classes = list(self.spec.classes) if task == "classification" else None
+        self.num_inputs = self.spec.num_features
 
     def holdout(self, part: str) -> Holdout | None:
         if self.options.test_fraction == 0:
@@ -149,15 +152,23 @@ class StreamedTable:
 
 
 class EpochLoader:
-    """A re-iterable loader over a streamed table for the one training loop: epoch k draws the k-th order."""
+    """A re-iterable loader over a streamed table for the one training loop: epoch k draws the k-th order, so a
+    resumed fit (`epoch` set to the epochs done) reads exactly the batches an uninterrupted one would.
 
-    def __init__(self, table: StreamedTable, batch_size: int, transform: Any = None) -> None:
-        self.table, self.batch_size, self.transform, self.epoch = table, batch_size, transform, 0
+    Args:
+        part: "train" (shuffled) or "test" (file order).
+        transform: applied to each X (standardisation).
+    """
+
+    def __init__(self, table: StreamedTable, batch_size: int, transform: Any = None, part: str = "train") -> None:
+        self.table, self.batch_size, self.transform, self.part, self.epoch = table, batch_size, transform, part, 0
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         self.epoch += 1
-        for X, y in self.table.batches("train", self.batch_size, self.epoch):
-            yield (self.transform(X) if self.transform is not None else X), y.reshape(-1, 1)
+        shuffle = self.part == "train"
+        for X, y in self.table.batches(self.part, self.batch_size, self.epoch if shuffle else 0, shuffle=shuffle):
+            X = self.transform(X) if self.transform is not None else X
+            yield X, (y.reshape(-1, 1) if self.table.task == "regression" else y)
 
 
 @dataclass
