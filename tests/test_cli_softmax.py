@@ -89,8 +89,10 @@ def test_resize_changes_the_number_of_inputs(fixture_data, capsys):
 def test_threads_sets_torch_threads(fixture_data, capsys):
     before = torch.get_num_threads()
     try:
-        assert main(["train", "softmax", "--epochs", "1", "--threads", "1", "--data-dir", str(fixture_data)]) == 0
-        assert torch.get_num_threads() == 1 and "1 threads" in capsys.readouterr().out
+        assert main(["train", "softmax", "--epochs", "1", "--threads", "2", "--data-dir", str(fixture_data)]) == 0
+        assert torch.get_num_threads() == 2 and ", 2 threads;" in capsys.readouterr().out
+        assert main(["train", "softmax", "--epochs", "1", "--data-dir", str(fixture_data)]) == 0  # the default: 1
+        assert torch.get_num_threads() == 1 and ", 1 thread;" in capsys.readouterr().out
     finally:
         torch.set_num_threads(before)
 
@@ -192,7 +194,7 @@ def test_the_test_set_is_evaluated_as_one_batch_equal_to_the_loaders_batches():
     [
         [],
         ["--schedule", "cosine"],
-        ["--optimizer", "momentum", "--schedule", "step"],
+        ["--impl", "concise", "--optimizer", "momentum", "--schedule", "step"],
         ["--val-fraction", "0.5", "--early-stopping", "3", "--lr", "2"],
     ],
     ids=["constant", "cosine", "step", "early-stopping"],

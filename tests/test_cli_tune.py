@@ -36,7 +36,7 @@ def test_prints_a_row_per_configuration_and_the_choice(fixture_data, capsys):
     tied = {f"chosen: lr {r[0]}, weight decay {r[1]}, batch 256" for r in rows if float(r[4]) == best_acc}
     assert lines[6].split(" (best epoch")[0] in tied  # ties go to the faster fit
     assert lines[6].endswith(f"validation accuracy {best_acc:.4f}")
-    assert lines[7].startswith("train it: linear-nets train softmax --optimizer momentum")
+    assert lines[7].startswith("train it: linear-nets train softmax --impl concise --optimizer momentum")
     assert err == ""
     assert os.listdir(".") == ["data"]  # nothing written
 
@@ -122,7 +122,7 @@ def test_early_stopping_stops_and_the_preset_sets_every_flag(fixture_data, capsy
         (["--val-fraction", "0"], "--val-fraction must be a finite number > 0 and < 1, got 0.0"),
         (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0, got -1.0"),
         (["--optimizer", "rmsprop"], "--optimizer must be one of sgd, momentum, adam, lbfgs, got rmsprop"),
-        (["--optimizer", "lbfgs", "--schedule", "cosine"], "--optimizer lbfgs chooses its own step sizes"),
+        (["--impl", "concise", "--optimizer", "lbfgs", "--schedule", "cosine"], "--optimizer lbfgs chooses its own"),
         (["--schedule", "linear"], "--schedule must be one of constant, step, cosine, got linear"),
         (["--early-stopping", "3"], "--early-stopping needs a validation split: set --val-fraction"),
         (["--impl", "manual", "--optimizer", "adam"], "--optimizer adam needs --impl concise"),

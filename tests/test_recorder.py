@@ -138,3 +138,12 @@ def test_interrupt_mid_epoch_saves_the_last_completed_epoch(tmp_path):
     assert recorder.save_checkpoint() and not recorder.save_checkpoint()  # written once
     resumed, _ = _fit(config, tmp_path, "interrupted", resume=True)
     assert torch.equal(resumed.model.state_tensors()["W"], straight.model.state_tensors()["W"])
+
+
+def test_lbfgs_fits_checkpoint_and_resume_exactly(tmp_path):
+    config = SoftmaxConfig(impl="concise", optimizer="lbfgs", lr=1.0, epochs=3, seed=1, standardize=True)
+    straight, _ = _fit(config, tmp_path, "straight")
+    _fit(config, tmp_path, "interrupted", _StopAfter(1))
+    resumed, _ = _fit(config, tmp_path, "interrupted", resume=True)
+    for key, tensor in straight.model.state_tensors().items():
+        assert torch.equal(resumed.model.state_tensors()[key], tensor), key

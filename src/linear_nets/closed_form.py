@@ -8,14 +8,16 @@ that inverse squares the condition number and fails when AᵀA is singular, so t
 - `StreamingLeastSquares` accumulates the (d+1) x (d+1) Gram matrix AᵀA and the vector Aᵀy one chunk at a
   time, so data larger than memory is solved in one pass, then solves the normal equations through the
   symmetric eigendecomposition of the column-scaled Gram matrix (a pseudo-inverse that drops the numerically
-  zero eigenvalues).
+  zero eigenvalues). Both sums come from one matrix product per chunk, Z Zᵀ with Z = [X, 1, y]ᵀ; a reader that
+  fills Z itself (`design_rows`, `StreamingLeastSquares.update_transposed`) saves every copy in between.
 
 Rank-deficient A (collinear or constant columns, fewer rows than d + 1): both return the *minimum-norm*
 solution, the θ = (w, b) of smallest ‖θ‖ among all minimisers, and emit a `RankDeficientWarning`. Note the
 norm includes b; scikit-learn's `LinearRegression` centres the data instead and minimises ‖w‖ only, so the two
 agree whenever A has full column rank and may differ otherwise.
 
-NaN or inf in X or y raise `DataError`.
+NaN or inf in X or y raise `DataError` (streaming: also values so large, above about 1e154, that their squares
+overflow float64).
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ class RankDeficientWarning(UserWarning):
     """
 
 
-def _as_float64(X: Tensor, y: Tensor, d: int | None = None) -> tuple[Tensor, Tensor]:
+# Rows of Z are padded with zeros to a multiple of this: MKL's dgemm computed Z Zᵀ 1.5x faster for 36 rows than
+# for 35 (32 features + ones + y; measured on the 2-core AMD EPYC of benchmarks/RESULTS-tables.md). Zero rows add
+# nothing to the sums, and are sliced off before they are kept.
+ROW_MULTIPLE = 4
+
+
+def _as_float64(X: Tensor, y: Tensor, d: int | None = None, check_finite: bool = True) -> tuple[Tensor, Tensor]:
     X = torch.as_tensor(X, dtype=torch.float64)
     y = torch.as_tensor(y, dtype=torch.float64)
     if X.dim() != 2:
@@ -45,6 +53,8 @@ def _as_float64(X: Tensor, y: Tensor, d: int | None = None) -> tuple[Tensor, Ten
         raise DataError(f"X has {X.shape[1]} columns but earlier chunks had {d}: every chunk needs the same features")
     if y.numel() != X.shape[0]:
         raise DataError(f"y has {y.numel()} values but X has {X.shape[0]} rows: they must agree")
+    if not check_finite:
+        return X, y.reshape(-1, 1)
     if not torch.isfinite(X).all():
         raise DataError("X contains NaN or inf: clean the data first")
     if not torch.isfinite(y).all():
@@ -95,6 +105,24 @@ def least_squares(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     return theta[:-1], theta[-1]
 
 
+def design_rows(num_features: int, num_rows: int) -> Tensor:
+    """Room for `num_rows` rows of `num_features` features as Z = [X, 1, y]ᵀ, for
+    `StreamingLeastSquares.update_transposed`: float64 `[m, num_rows]`, m >= d + 2, with the row of ones (Z[d])
+    and the zero rows after y already in place. Write Xᵀ into Z[:d] and y into Z[d + 1]; reuse it for every chunk
+    (a prefix of its columns, Z[:, :n], for a shorter one).
+
+    Example:
+        >>> Z = design_rows(2, 3)
+        >>> Z[:2] = torch.tensor([[0.0, 1.0, 2.0], [1.0, 0.0, 1.0]]); Z[3] = torch.tensor([1.0, 2.0, 4.0])
+        >>> Z.tolist()
+        [[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 2.0, 4.0]]
+    """
+    rows = -(-(num_features + 2) // ROW_MULTIPLE) * ROW_MULTIPLE
+    Z = torch.zeros(rows, num_rows, dtype=torch.float64)
+    Z[num_features] = 1
+    return Z
+
+
 class StreamingLeastSquares:
     """Least squares over data fed in chunks: accumulate AᵀA and Aᵀy (A = [X, 1]), then `solve()`.
 
@@ -103,30 +131,66 @@ class StreamingLeastSquares:
     ≈ 1.5e-8 times the largest count as rank deficient (`least_squares` on the whole matrix resolves down to
     about eps·n), and the answer carries about cond(A)² · eps relative error instead of cond(A) · eps.
 
+    Both sums are blocks of one matrix, S = Σ zzᵀ over the rows z = (x, 1, y): S = [[AᵀA, Aᵀy], [yᵀA, yᵀy]],
+    added to chunk by chunk as Z Zᵀ, Z = [X, 1, y]ᵀ. `update(X, y)` builds Z from tensors; a reader that writes
+    rows straight into a `design_rows` buffer calls `update_transposed(Z, d)`.
+
     Example:
         >>> X = torch.arange(8.0).reshape(4, 2); y = X @ torch.tensor([1.0, -2.0]) + 0.5
         >>> solver = StreamingLeastSquares()
         >>> solver.update(X[:2], y[:2]); solver.update(X[2:], y[2:])
-        >>> solver.num_examples
-        4
+        >>> solver.num_examples, solver.gram.shape, solver.moment.shape
+        (4, torch.Size([3, 3]), torch.Size([3, 1]))
     """
 
     def __init__(self) -> None:
-        self.gram: Tensor | None = None
-        self.moment: Tensor | None = None
+        self.sums: Tensor | None = None  # S, (d + 2) x (d + 2), float64
         self.num_examples = 0
 
+    @property
+    def gram(self) -> Tensor | None:
+        """AᵀA, (d + 1) x (d + 1)."""
+        return None if self.sums is None else self.sums[:-1, :-1]
+
+    @property
+    def moment(self) -> Tensor | None:
+        """Aᵀy, (d + 1) x 1."""
+        return None if self.sums is None else self.sums[:-1, -1:]
+
     def update(self, X: Tensor, y: Tensor) -> None:
-        """Add one chunk of rows: gram += AᵀA, moment += Aᵀy."""
-        d = None if self.gram is None else self.gram.shape[0] - 1
-        X, y = _as_float64(X, y, d)
-        A = _augment(X)
-        if self.gram is None:
-            self.gram, self.moment = A.T @ A, A.T @ y
+        """Add one chunk of rows: gram += AᵀA, moment += Aᵀy.
+
+        Raises:
+            DataError: shapes disagree (with each other or with earlier chunks), or the chunk holds NaN, ±inf or
+                values whose squares overflow; the sums are then left as they were.
+        """
+        d = None if self.sums is None else self.sums.shape[0] - 2
+        X, y = _as_float64(X, y, d, check_finite=False)  # update_transposed checks the whole chunk at once
+        d = X.shape[1]
+        Z = design_rows(d, X.shape[0])
+        Z[:d] = X.T
+        Z[d + 1] = y[:, 0]
+        self.update_transposed(Z, d)
+
+    def update_transposed(self, Z: Tensor, num_features: int) -> None:
+        """Add one chunk given as Z = [X, 1, y]ᵀ, float64 `[m, n]`: Z[:d] = Xᵀ, Z[d] = 1, Z[d + 1] = y, any rows
+        after that zero (`design_rows` makes such a buffer). Raises as `update`."""
+        d = num_features
+        if self.sums is not None and self.sums.shape[0] != d + 2:
+            earlier = self.sums.shape[0] - 2
+            raise DataError(f"X has {d} columns but earlier chunks had {earlier}: every chunk needs the same features")
+        if Z.dtype != torch.float64 or Z.dim() != 2 or Z.shape[0] < d + 2:
+            raise DataError(f"Z must be float64 [d + 2 = {d + 2} or more, n], got {Z.dtype} {list(Z.shape)}")
+        chunk = (Z @ Z.T)[: d + 2, : d + 2]
+        # No separate NaN/inf scan (it cost as much as a tenth of the product): a NaN or ±inf anywhere in a row of Z
+        # makes that row's sum of squares, on the diagonal, NaN or inf; only then is Z itself searched.
+        if not torch.isfinite(chunk.diagonal()).all():
+            raise _not_finite(Z, d)
+        if self.sums is None:
+            self.sums = chunk.clone()
         else:
-            self.gram += A.T @ A
-            self.moment += A.T @ y
-        self.num_examples += X.shape[0]
+            self.sums += chunk
+        self.num_examples += Z.shape[1]
 
     def solve(self) -> tuple[Tensor, Tensor]:
         """Solve AᵀA θ = Aᵀy for the minimum-norm θ; return w `[d]` and b (0-d), float64.
@@ -137,9 +201,9 @@ class StreamingLeastSquares:
         Warns:
             RankDeficientWarning: the Gram matrix is (numerically) singular.
         """
-        if self.gram is None or self.moment is None:
-            raise DataError("no data: call update(X, y) with at least one chunk before solve()")
         gram, moment = self.gram, self.moment
+        if gram is None or moment is None:
+            raise DataError("no data: call update(X, y) with at least one chunk before solve()")
         # Scale every column of A to unit norm first (Jacobi), so the rank decision does not depend on the
         # features' units: a feature in micrometres next to one in kilometres is not "numerically zero".
         norms = gram.diagonal().sqrt()
@@ -176,3 +240,14 @@ def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]]) -> tuple[Te
     for X, y in chunks:
         solver.update(X, y)
     return solver.solve()
+
+
+def _not_finite(Z: Tensor, d: int) -> DataError:
+    """The error for a chunk whose sums of squares are not finite (the rare path: Z is scanned only here)."""
+    if not torch.isfinite(Z[:d]).all():
+        return DataError("X contains NaN or inf: clean the data first")
+    if not torch.isfinite(Z[d + 1]).all():
+        return DataError("y contains NaN or inf: clean the data first")
+    return DataError(
+        "X or y holds values too large for float64 sums of squares (above about 1e154): rescale those columns"
+    )

@@ -146,20 +146,21 @@ class Warming:
         self.thread.join()
 
 
-def start_warming(*, pyplot: bool) -> Warming:
+def start_warming(*, pyplot: bool, optimizer: bool = True) -> Warming:
     """Start importing, in a background thread, what a training command needs after it has read its data.
 
-    The first `torch.optim` optimizer imports `torch._dynamo` (about 1.4 s on a 2-core machine) and the figures need
-    pyplot (about 0.5 s): both are pure start-up cost. Reading and decompressing the data releases the GIL for much of
-    its time, so the two overlap on a second core instead of following each other (benchmarks/RESULTS.md measures
-    the whole command with and without). `LINEAR_NETS_NO_WARMING=1` turns it off, for that comparison.
+    The first `torch.optim` optimizer imports `torch._dynamo` (about 1.4 s on a 2-core machine; `optimizer=True`
+    when the fit will build one) and the figures need pyplot (about 0.5 s): both are pure start-up cost. Reading the
+    data and training release the GIL for much of their time, so the imports overlap with them on a second core
+    instead of following them (benchmarks/RESULTS.md measures the whole command with and without).
+    `LINEAR_NETS_NO_WARMING=1` turns it off, for that comparison.
     """
     import importlib
     import os
 
     if os.environ.get("LINEAR_NETS_NO_WARMING"):
         return Warming([])
-    steps = [lambda: importlib.import_module("torch._dynamo")]
+    steps = [lambda: importlib.import_module("torch._dynamo")] if optimizer else []
     if pyplot:
         steps.append(lambda: importlib.import_module("linear_nets.plotting").pyplot())
     return Warming(steps)

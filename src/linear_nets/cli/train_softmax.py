@@ -98,7 +98,6 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     so a bad argument or missing data leaves nothing behind.
     """
     out = sys.stdout if out is None else out
-    warming = start_warming(pyplot=True)  # overlap imports the fit will need with reading the data (see common)
     from linear_nets.cli.progress import EpochTable
     from linear_nets.data.fashion_mnist import FACTS, locate
     from linear_nets.pipeline.config import to_dict
@@ -109,6 +108,8 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
 
     resumed = Run.open(args.resume, model="softmax") if args.resume else None
     config = config_from_args(args, resumed)
+    # overlap imports the fit and the figures will need with reading the data and training (see common)
+    warming = start_warming(pyplot=True, optimizer=config.impl == "concise")
     prepare_machine(config, flags=True)  # threads set and device checked before anything is read or written
     table = table_options(args)
     options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every,
@@ -143,7 +144,6 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
         run_dir = resumed
     recorder = RunRecorder(run_dir, options.get("checkpoint_every", 1), resume=resumed is not None)
     table = EpochTable(out, scored="val" if config.val_fraction is not None else "test", run=str(run_dir.path))
-    warming.join()
     # a new run that fails (e.g. diverges) is removed; a resumed one keeps its earlier checkpoints
     cleanup = run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
     try:
@@ -153,6 +153,7 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
         table.close()
         recorder.save_checkpoint()
         raise Interrupted(run_dir, recorder.epochs_done) from None
+    warming.join()
     _write_figures(run_dir.path, result, data, images=record is None)
     summary = {
         "classes": result.classes,

@@ -17,7 +17,7 @@ unless `drop_missing=True`, which leaves such rows out (the caller sees how many
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -350,6 +350,21 @@ class TableSpec:
         """`encode`, for callers that select rows: `rows` are the 0-based offsets from `first_row` of the table's
         rows (default 0, 1, 2, ...); returns X, y and the offsets of the rows kept. `contiguous=False` returns X
         column-major as it was filled, saving a copy for callers that do not gather rows (sums, Gram matrices)."""
+        table, rows, row_number = self.select_rows(table, drop_missing=drop_missing, first_row=first_row, rows=rows)
+        X = self._features(table, row_number, dtype, contiguous)
+        return X, self._target(table, row_number, dtype), rows
+
+    def select_rows(
+        self,
+        table: pa.Table | pa.RecordBatch,
+        *,
+        drop_missing: bool = False,
+        first_row: int = 1,
+        rows: np.ndarray | None = None,
+    ) -> tuple[pa.Table, np.ndarray, Callable[[int], int]]:
+        """The rows to encode, as `encode_rows` takes them: the table (without rows with a missing value when
+        `drop_missing`), the offsets of its rows from `first_row`, and `row_number(i)`, the 1-based number in the
+        file of its row i, for messages. Raises DataError when a column is missing or of the wrong type."""
         table = _as_table(table)
         self.check_columns(table.schema)
         rows = np.arange(table.num_rows) if rows is None else np.asarray(rows)
@@ -361,32 +376,56 @@ class TableSpec:
         def row_number(i: int) -> int:
             return first_row + int(rows[i])
 
-        X = self._features(table, row_number, dtype, contiguous)
-        return X, self._target(table, row_number, dtype), rows
+        return table, rows, row_number
+
+    def write_features(self, table: pa.Table, out: np.ndarray, row_number, *, check: bool = True) -> None:
+        """Write X transposed, one row of `out` (`[d, n]`, any float dtype and strides) per encoded feature.
+
+        Categories are checked (a missing or unseen one raises DataError); numbers are checked for NaN and ±inf
+        only with `check`: a caller that checks the whole filled array at once passes False, then calls
+        `check_finite` to name the column and row of the first bad value."""
+        j = 0
+        for c in self.features:
+            if c in self.categories:
+                codes = _codes(table.column(c), self.categories[c], c, "category", row_number)
+                block = out[j : j + len(self.categories[c])]
+                block[:] = 0  # `out` may be a reused buffer
+                block[codes, np.arange(len(codes))] = 1
+                j += len(self.categories[c])
+            else:
+                column = table.column(c)
+                out[j] = _finite_numbers(column, f"column '{c}'", row_number) if check else _numbers(column)
+                j += 1
+
+    def target_numbers(self, table: pa.Table, row_number, *, check: bool = True) -> np.ndarray:
+        """A regression target as a float numpy array (read-only: it may share Arrow's buffer); NaN and ±inf raise
+        DataError when `check`."""
+        column = table.column(self.target)
+        return _finite_numbers(column, f"target '{self.target}'", row_number) if check else _numbers(column)
+
+    def check_finite(self, table: pa.Table, row_number) -> None:
+        """Raise DataError naming the first numeric feature (in order), or else the regression target, that holds
+        a missing value, NaN or ±inf, and its row."""
+        for c in self.features:
+            if c not in self.categories:
+                _finite_numbers(table.column(c), f"column '{c}'", row_number)
+        if self.task == "regression":
+            self.target_numbers(table, row_number)
 
     def _features(self, table: pa.Table, row_number, dtype: torch.dtype, contiguous: bool = True) -> Tensor:
         if dtype not in NUMPY_DTYPES:
             raise ConfigError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         # Filled column by column, so laid out column-major (Fortran order): contiguous writes, 4x faster.
         X = np.zeros((self.num_features, table.num_rows), dtype=NUMPY_DTYPES[dtype]).T
-        j = 0
-        for c in self.features:
-            if c in self.categories:
-                codes = _codes(table.column(c), self.categories[c], c, "category", row_number)
-                X[np.arange(len(codes)), j + codes] = 1
-                j += len(self.categories[c])
-            else:
-                X[:, j] = _finite_numbers(table.column(c), f"column '{c}'", row_number)
-                j += 1
+        self.write_features(table, X.T, row_number)
         X = torch.from_numpy(X)
         return X.contiguous() if contiguous else X
 
     def _target(self, table: pa.Table, row_number, dtype: torch.dtype) -> Tensor:
-        column = table.column(self.target)
         if self.task == "classification":
+            column = table.column(self.target)
             return torch.from_numpy(_codes(column, self.classes, self.target, "label", row_number).astype(np.int64))
-        values = _finite_numbers(column, f"target '{self.target}'", row_number)
-        return torch.tensor(values, dtype=dtype)  # a copy: Arrow's buffers are read-only
+        return torch.tensor(self.target_numbers(table, row_number), dtype=dtype)  # a copy: Arrow's is read-only
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:

@@ -17,19 +17,27 @@ so every function sees the same split, in any order, without an index of the row
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
+import pyarrow as pa
 import torch
 from torch import Tensor
 
-from linear_nets.closed_form import StreamingLeastSquares
+from linear_nets.closed_form import StreamingLeastSquares, design_rows
 from linear_nets.data.table_spec import TableSpec
 from linear_nets.data.tables import TablePart, TableSource
 from linear_nets.errors import ConfigError, DataError
 
 READ_ROWS = 1 << 16  # rows per record batch read from a Parquet row group
+# The closed form keeps no rows, so it reads larger batches: a whole row group of pyarrow's (and our benchmark's)
+# writers at 2^17 rows, read 1.3x faster than in two halves (measured, 10^7 rows x 33 float32 columns); memory
+# grows by one float64 buffer of this many rows (38 MB for 36 columns), whatever the number of rows.
+LEAST_SQUARES_READ_ROWS = 1 << 17
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -109,25 +117,68 @@ def encoded_chunks(
 
     Row numbers in error messages are the rows' numbers in the file, whatever the order of the parts.
     """
+    counts = RowCounts() if counts is None else counts
+    for batch, first_row, rows in _held_in_batches(source, spec, parts, holdout, counts, read_rows):
+        X, y, kept = spec.encode_rows(
+            batch, drop_missing=drop_missing, first_row=first_row, rows=rows, dtype=dtype, contiguous=contiguous
+        )
+        counts.rows_dropped += batch.num_rows - len(kept)
+        if len(kept):
+            yield X, y
+
+
+def _held_in_batches(
+    source: TableSource,
+    spec: TableSpec,
+    parts: list[TablePart] | None,
+    holdout: Holdout | None,
+    counts: RowCounts,
+    read_rows: int,
+) -> Iterator[tuple[pa.RecordBatch, int, np.ndarray | None]]:
+    """Each record batch of `parts` (default: all, in file order) without the rows `holdout` holds out, as
+    (batch, first_row, rows): `rows` are the 0-based offsets of its rows from `first_row` (None: every row), the
+    1-based number of the batch's first row in the file. Counts the rows read and held out."""
     spec.check_columns(source.schema, where=source.name)
     columns, types = [*spec.features, spec.target], spec.read_types()
-    counts = RowCounts() if counts is None else counts
-    for part in source.parts() if parts is None else parts:
+    parts = source.parts() if parts is None else parts
+    for batch, offset in _read_ahead(_numbered_batches(parts, columns, types, read_rows)):
+        n, rows = batch.num_rows, None
+        if holdout is not None:
+            keep = holdout.keep(offset, n)
+            batch, rows = batch.filter(keep), np.flatnonzero(keep)
+            counts.rows_held_out += n - batch.num_rows
+        counts.rows_read += n
+        yield batch, offset + 1, rows
+
+
+def _numbered_batches(
+    parts: list[TablePart], columns: list[str], types: dict[str, pa.DataType], read_rows: int
+) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """Every record batch of `parts`, in their order, with the 0-based number in the file of its first row."""
+    for part in parts:
         offset = part.first_row
         for batch in part.batches(columns, types, read_rows):
-            n, rows = batch.num_rows, None
-            if holdout is not None:
-                keep = holdout.keep(offset, n)
-                batch, rows = batch.filter(keep), np.flatnonzero(keep)
-                counts.rows_held_out += n - batch.num_rows
-            X, y, kept = spec.encode_rows(
-                batch, drop_missing=drop_missing, first_row=offset + 1, rows=rows, dtype=dtype, contiguous=contiguous
-            )
-            counts.rows_read += n
-            counts.rows_dropped += batch.num_rows - len(kept)
-            offset += n
-            if len(kept):
-                yield X, y
+            yield batch, offset
+            offset += batch.num_rows
+
+
+_END = object()
+
+
+def _read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of the generator `items`, each produced in a background thread while the caller works on the one
+    before: pyarrow decodes and torch multiplies with the GIL released, so on two cores reading the next batch
+    overlaps with encoding and summing this one (measured in benchmarks/RESULTS-tables.md). Memory: one more batch.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="table-read-ahead")
+    try:
+        pending = pool.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, items, _END)
+            yield item
+    finally:
+        pool.shutdown(wait=True)  # the read in flight finishes before the generator is closed, here, in this thread
+        items.close()  # type: ignore[attr-defined]
 
 
 def stream_batches(
@@ -227,7 +278,7 @@ def stream_least_squares(
     drop_missing: bool = False,
     holdout: Holdout | None = None,
     counts: RowCounts | None = None,
-    read_rows: int = READ_ROWS,
+    read_rows: int = LEAST_SQUARES_READ_ROWS,
 ) -> tuple[Tensor, Tensor]:
     """Least-squares w and b for y ≈ Xw + b over a streamed table: θ = argmin ‖[X, 1]θ − y‖², from AᵀA and Aᵀy
     accumulated in float64 over every batch (`closed_form.StreamingLeastSquares`). Memory is O(d²), whatever n.
@@ -251,21 +302,37 @@ def stream_least_squares(
     """
     if spec.task != "regression":
         raise ConfigError(f"the closed form fits a regression, but the training schema is for {spec.task}")
-    solver = StreamingLeastSquares()
-    for X, y in encoded_chunks(
-        source,
-        spec,
-        drop_missing=drop_missing,
-        holdout=holdout,
-        dtype=torch.float64,
-        counts=counts,
-        read_rows=read_rows,
-        contiguous=False,
-    ):
-        solver.update(X, y)
+    counts = RowCounts() if counts is None else counts
+    solver, d, Z = StreamingLeastSquares(), spec.num_features, None
+    for batch, first_row, rows in _held_in_batches(source, spec, None, holdout, counts, read_rows):
+        table, kept, row_number = spec.select_rows(batch, drop_missing=drop_missing, first_row=first_row, rows=rows)
+        counts.rows_dropped += batch.num_rows - len(kept)
+        n = len(kept)
+        if n == 0:
+            continue
+        if Z is None or Z.shape[1] < n:
+            Z = design_rows(d, n)  # one buffer for every batch, so memory does not grow with the rows
+        chunk = Z[:, :n]
+        _write_rows(spec, table, chunk.numpy(), row_number)
+        try:
+            solver.update_transposed(chunk, d)
+        except DataError:
+            spec.check_finite(table, row_number)  # names the column and row of the first NaN or ±inf
+            raise
     if solver.num_examples == 0:
         raise DataError(f"no rows of {source.name} are left to fit (all held out or missing values)")
     return solver.solve()
+
+
+def _write_rows(spec: TableSpec, table: pa.Table, Z: np.ndarray, row_number) -> None:
+    """Encode the rows straight into Z = [X, 1, y]ᵀ (a `closed_form.design_rows` buffer, the ones already there).
+
+    Each column is converted to float64 as it is copied into its row of Z, with no tensor in between: the old
+    path (per-column arrays, a column-major X, [X, 1] concatenated, a NaN scan of each) spent as long encoding as
+    pyarrow spent reading. NaN and ±inf are left for the solver's one check of the whole chunk."""
+    d = spec.num_features
+    spec.write_features(table, Z[:d], row_number, check=False)
+    Z[d + 1] = spec.target_numbers(table, row_number, check=False)
 
 
 @dataclass(frozen=True)

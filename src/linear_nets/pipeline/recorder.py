@@ -9,6 +9,7 @@ checkpoint before the first epoch and tells the fit where to start. `finish` wri
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -43,6 +44,7 @@ class RunRecorder(Callback):
         self.run, self.checkpoint_every, self.resume = run, checkpoint_every, resume
         self.started = time.perf_counter()
         self.fit: Any = None
+        self._rows: list[dict[str, Any]] = []  # the history as dicts, grown by one row per epoch (not rebuilt)
         self._snapshot: tuple[dict[str, Tensor], dict[str, Any]] | None = None  # last epoch's state, unwritten
 
     @property
@@ -65,7 +67,8 @@ class RunRecorder(Callback):
 
     def on_epoch_end(self, record: EpochRecord) -> None:
         """Record one epoch (already in the fit's history): metrics always, a checkpoint every `checkpoint_every`."""
-        self.run.write_metrics(self.history.as_dicts())
+        self._rows.append(dataclasses.asdict(record))
+        self.run.write_metrics(self._rows)
         # Kept in memory every epoch (a few hundred KB), so an interrupt mid-epoch can still save the last one.
         self._snapshot = self._take_snapshot()
         if self.checkpoint_every and record.epoch % self.checkpoint_every == 0:
@@ -74,7 +77,7 @@ class RunRecorder(Callback):
     def _take_snapshot(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         model = self.fit.model
         tensors = with_prefix("model", model.state_tensors()) | rng_states(*self.fit.generators)
-        state: dict[str, Any] = {"history": self.history.as_dicts()}
+        state: dict[str, Any] = {"history": list(self._rows)}
         if isinstance(model.updater, torch.optim.Optimizer):
             optim_tensors, state["optimizer"] = optimizer_state(model.updater)
             tensors |= optim_tensors
@@ -109,6 +112,7 @@ class RunRecorder(Callback):
                 optim = {k: v for k, v in tensors.items() if k.startswith("optimizer.")}
                 load_optimizer_state(model.updater, optim, state["optimizer"])
             self.fit.history.epochs[:] = History.from_dicts(state["history"]).epochs
+            self._rows = [dict(row) for row in state["history"]]
             for name, callback in self._stateful().items():
                 callback.load_state_tensors(under_prefix(f"extra.{name}", tensors))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:

@@ -188,6 +188,9 @@ def restore_rng_states(states: Mapping[str, Tensor], *generators: torch.Generato
 def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Split `optimizer.state_dict()` into tensors (for safetensors) and the JSON-able rest.
 
+    A list of tensors (L-BFGS keeps its recent directions and steps so; unused slots are None) becomes numbered
+    tensors `key.0`, `key.1`, ..., and its length is recorded with the rest.
+
     Example:
         >>> p = torch.nn.Parameter(torch.zeros(2))
         >>> tensors, rest = optimizer_state(torch.optim.SGD([p], lr=0.1))
@@ -200,6 +203,9 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor]
         for key, value in entries.items():
             if isinstance(value, Tensor):
                 tensors[f"optimizer.{param_id}.{key}"] = value
+            elif isinstance(value, list) and all(v is None or isinstance(v, Tensor) for v in value):
+                tensors |= {f"optimizer.{param_id}.{key}.{i}": v for i, v in enumerate(value) if v is not None}
+                scalars.setdefault(str(param_id), {})[key] = {"tensor_list": len(value)}
             else:
                 scalars.setdefault(str(param_id), {})[key] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
@@ -208,11 +214,17 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor]
 def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str, Tensor], rest: Mapping) -> None:
     """Inverse of `optimizer_state`."""
     state: dict[int, dict[str, Any]] = {}
+    lists = {(int(pid), key): n["tensor_list"] for pid, entries in rest["scalars"].items()
+             for key, n in entries.items() if isinstance(n, dict) and "tensor_list" in n}  # fmt: skip
+    for (param_id, key), n in lists.items():
+        state.setdefault(param_id, {})[key] = [tensors.get(f"optimizer.{param_id}.{key}.{i}") for i in range(n)]
     for name, value in tensors.items():
         _, param_id, key = name.split(".", 2)
-        state.setdefault(int(param_id), {})[key] = value
+        if (int(param_id), key.rsplit(".", 1)[0]) not in lists:
+            state.setdefault(int(param_id), {})[key] = value
     for param_id, entries in rest["scalars"].items():
-        state.setdefault(int(param_id), {}).update(entries)
+        plain = {k: v for k, v in entries.items() if (int(param_id), k) not in lists}
+        state.setdefault(int(param_id), {}).update(plain)
     optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
 
 
