@@ -19,17 +19,21 @@ from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402 (after the
 from jupyter_client.manager import KernelManager  # noqa: E402
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+SECTION_NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))  # one per section, d2l-chapter-3, questions
+EXERCISE_NOTEBOOKS = sorted((NOTEBOOK_DIR / "exercises").glob("*.ipynb"))  # one per section's exercises
+NOTEBOOKS = SECTION_NOTEBOOKS + EXERCISE_NOTEBOOKS
+IDS = [str(p.relative_to(NOTEBOOK_DIR).with_suffix("")) for p in NOTEBOOKS]
 KERNEL_NAME = "linear-nets-test"
 CELL_TIMEOUT_S = 120
 
 
-def test_every_chapter_section_has_a_notebook():
-    sections = [p.name.split("-")[0] for p in NOTEBOOKS if p.name[0].isdigit()]  # d2l-chapter-3 spans them all
+@pytest.mark.parametrize("notebooks", [SECTION_NOTEBOOKS, EXERCISE_NOTEBOOKS], ids=["sections", "exercises"])
+def test_every_chapter_section_has_a_notebook(notebooks):
+    sections = [p.name.split("-")[0] for p in notebooks if p.name[0].isdigit()]  # d2l-chapter-3 spans them all
     assert sections == ["3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_is_committed_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -50,7 +54,7 @@ def kernel_dir(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.needs_data
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_top_to_bottom(path, kernel_dir, tmp_path):
     nb = nbformat.read(path, as_version=4)
     km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]))

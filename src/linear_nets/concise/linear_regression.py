@@ -42,6 +42,7 @@ def fit(
     on_epoch_end: EpochCallback | None = None,
     callbacks: Sequence[Callback] = (),
     init: tuple[Tensor, Tensor] | None = None,
+    sampling: str = "shuffle",
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit `nn.Linear` with `torch.optim.SGD` (same arguments and results as the scratch `fit`).
 
@@ -59,6 +60,6 @@ def fit(
         with torch.no_grad():
             net[0].weight.copy_(init[0].reshape(1, -1)), net[0].bias.copy_(init[1].reshape(1))
     trainer = torch.optim.SGD(net.parameters(), lr=check_lr(lr))
-    data = load_array((features, labels), batch_size, generator=generator)
+    data = load_array((features, labels), batch_size, generator=generator, sampling=sampling)
     losses = train_regression(net, data, features, labels, loss_fn, num_epochs, trainer, on_epoch_end, callbacks)
     return net[0].weight.detach().reshape(-1).clone(), net[0].bias.detach().reshape(()).clone(), losses

@@ -98,12 +98,16 @@ def _batches(
 
 
 def load_array(
-    data_arrays: tuple[Tensor, ...], batch_size: int, is_train: bool = True, generator: torch.Generator | None = None
+    data_arrays: tuple[Tensor, ...],
+    batch_size: int,
+    is_train: bool = True,
+    generator: torch.Generator | None = None,
+    sampling: str = "shuffle",
 ) -> ArrayLoader:
     """Minibatches over in-memory tensors, the concise way (d2l 3.3's `load_array`, on `ArrayLoader`).
 
     Re-iterable (one epoch per pass); shuffled afresh every pass when `is_train`; the last partial batch is
-    kept.
+    kept (or, with another `sampling` of `ArrayLoader`, dropped, filled up, or every batch drawn with replacement).
 
     Example:
         >>> X, y = torch.zeros(5, 2), torch.zeros(5, 1)
@@ -111,7 +115,7 @@ def load_array(
         3
     """
     _check_positive_int("batch_size", batch_size)
-    return ArrayLoader(data_arrays, batch_size, shuffle=is_train, generator=generator)
+    return ArrayLoader(data_arrays, batch_size, shuffle=is_train, generator=generator, sampling=sampling)
 
 
 def check_regression_data(features: Tensor, labels: Tensor) -> Tensor:

@@ -82,6 +82,7 @@ def fit(
     on_epoch_end: EpochCallback | None = None,
     callbacks: Sequence[Callback] = (),
     init: tuple[Tensor, Tensor] | None = None,
+    sampling: str = "shuffle",
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit linear regression with hand-derived gradients (same arguments and results as the scratch `fit`).
 
@@ -96,7 +97,7 @@ def fit(
         with torch.no_grad():
             w.copy_(init[0].reshape(w.shape)), b.copy_(init[1].reshape(b.shape))
     updater = GradientDescentStep(w, b, lr, loss_fn)
-    train_iter = load_array((features, labels), batch_size, generator=generator)
+    train_iter = load_array((features, labels), batch_size, generator=generator, sampling=sampling)
 
     def net(X: Tensor) -> Tensor:
         return linreg(X, w, b)

@@ -30,6 +30,8 @@ SCHEDULES = ("constant", "step", "cosine")
 LOSSES = ("squared", "l1", "huber")
 SOLVERS = ("sgd", "closed-form")
 DEVICES = ("cpu", "cuda", "auto")
+SAMPLING = ("shuffle", "shuffle-drop-last", "shuffle-fill", "with-replacement")
+"""How an epoch is cut into minibatches (`linear_nets.data.batches.SAMPLING_MODES`, named here without torch)."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ class SoftmaxConfig:
         _positive_int("epochs", "passes over the training set (at most, with early stopping)"),
         Param("schedule", str, "learning rate per epoch: constant, step (x0.1 at 1/2 and 3/4) or cosine",
               choices=SCHEDULES),
-        Param("sampling", str, "how minibatches are drawn each epoch", choices=("shuffle",)),
+        Param("sampling", str, "minibatches per epoch: shuffle (last short batch kept), shuffle-drop-last, "
+              "shuffle-fill (last batch filled up at random), with-replacement", choices=SAMPLING),
         Param("standardize", bool, "standardise each input with the training split's mean and std"),
         Param("val_fraction", float, "hold out this share of each class for validation", low=0, high=1,
               low_open=True, high_open=True, optional=True),
@@ -224,7 +227,8 @@ class LinregConfig:
         Param("lr", float, "learning rate", low=0, low_open=True),
         _positive_int("epochs", "passes over the data"),
         _positive_int("batch_size", "examples per minibatch"),
-        Param("sampling", str, "how minibatches are drawn each epoch", choices=("shuffle",)),
+        Param("sampling", str, "minibatches per epoch: shuffle (last short batch kept), shuffle-drop-last, "
+              "shuffle-fill (last batch filled up at random), with-replacement", choices=SAMPLING),
         Param("standardize", bool, "fit on standardised features (training rows' mean and std); coefficients are "
               "reported in the original units"),
         Param("seed", int, "fixes initialisation and shuffling (and the synthetic data)"),

@@ -219,7 +219,8 @@ def fit_softmax(
         check_state(init, model.state_tensors(), "init")
         model.load_state_tensors(init)
     trained = model.model if standardizer is not None else model  # trains on the standardised X
-    train_loader = ArrayLoader((X, y), config.batch_size, shuffle=True, seed=config.seed, resize=config.resize)
+    train_loader = ArrayLoader((X, y), config.batch_size, shuffle=True, seed=config.seed, resize=config.resize,
+                               sampling=config.sampling)  # fmt: skip
 
     def scored(part: tuple[Tensor, Tensor] | None) -> Any:  # as the trained model sees it: standardised once
         if part is None:
@@ -279,6 +280,8 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
     if config.val_fraction is not None or config.optimizer == "lbfgs" or config.resize is not None:
         raise ConfigError("--stream trains with minibatches on the training rows: it takes no --val-fraction, "
                           "--early-stopping, --optimizer lbfgs or --resize")  # fmt: skip
+    if config.sampling != "shuffle":
+        raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
     num_inputs, classes = table.spec.num_features, table.classes
     standardizer = None
     if config.standardize:
@@ -447,7 +450,7 @@ def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], cal
         options = {"loss": config.loss, "huber_delta": delta, "lr": config.lr, "num_epochs": config.epochs}
         init32 = None if init is None else (init[0].to(X.dtype), init[1].to(X.dtype))
         w, b, _ = fit(X, y, **options, batch_size=config.batch_size, seed=config.seed, callbacks=callbacks,
-                      init=init32)  # fmt: skip
+                      init=init32, sampling=config.sampling)  # fmt: skip
     return _original_units(w, b, mean, std)
 
 
@@ -466,6 +469,8 @@ def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callb
 
     if config.solver == "closed-form":
         return table.least_squares()
+    if config.sampling != "shuffle":
+        raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
     if config.impl != "concise":
         raise ConfigError(f"--stream trains SGD with torch.nn: add --impl concise (not {config.impl}), "
                           "or use --solver closed-form")  # fmt: skip

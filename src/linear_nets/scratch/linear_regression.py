@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import torch
 from torch import Tensor
 
+from linear_nets.data.batches import ArrayLoader
 from linear_nets.data.synthetic import check_regression_data, data_iter
 from linear_nets.errors import TrainingDiverged
 from linear_nets.losses import RegressionLoss, evaluate_loss, get_loss, squared_loss
@@ -131,6 +132,7 @@ def fit(
     on_epoch_end: EpochCallback | None = None,
     callbacks: Sequence[Callback] = (),
     init: tuple[Tensor, Tensor] | None = None,
+    sampling: str = "shuffle",
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit linear regression from scratch: `linreg`, the chosen loss, `data_iter` and `sgd` (d2l 3.2).
 
@@ -142,6 +144,8 @@ def fit(
         on_epoch_end: called with (epoch, loss over the whole training set).
         callbacks: `training.Callback`s, given each epoch's record (its `train_loss` is that loss).
         init: start from these (w [d], b) instead of the book's random initialisation (a warm start).
+        sampling: how each epoch is cut into minibatches (`data.batches.SAMPLING_MODES`); "shuffle" is the book's
+            `data_iter`, the others an `ArrayLoader` drawing from the same generator.
 
     Returns:
         w `[d]`, b (0-d) and the per-epoch training-set losses.
@@ -154,7 +158,10 @@ def fit(
     if init is not None:  # a warm start; the generator still drew the same numbers, so shuffling is unchanged
         with torch.no_grad():
             w.copy_(init[0].reshape(w.shape)), b.copy_(init[1].reshape(b.shape))
-    train_iter = _EveryEpoch(batch_size, features, labels, generator)
+    if sampling == "shuffle":
+        train_iter = _EveryEpoch(batch_size, features, labels, generator)
+    else:
+        train_iter = ArrayLoader((features, labels), batch_size, shuffle=True, generator=generator, sampling=sampling)
 
     def net(X: Tensor) -> Tensor:
         return linreg(X, w, b)
