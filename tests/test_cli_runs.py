@@ -105,8 +105,8 @@ def test_evaluate_reproduces_the_final_test_accuracy(uninterrupted, capsys):
 def test_predict_test_images_and_image_files(uninterrupted, tmp_path, capsys):
     from matplotlib import image as mpimg
 
-    from linear_nets.cli.saved_runs import load_softmax
     from linear_nets.data.fashion_mnist import CLASSES, FashionMNIST
+    from linear_nets.pipeline.saved import load_softmax
 
     out_png = tmp_path / "preds.png"
     assert main(["predict", str(uninterrupted), "--n", "5", "--out", str(out_png)]) == 0

@@ -1,5 +1,7 @@
 """`linear-nets evaluate RUN_DIR` and `linear-nets predict RUN_DIR`: use a trained model from its run directory.
 
+Flags and printing only: loading the model and computing scores and predictions is `linear_nets.pipeline.saved`.
+
 The model is rebuilt from the run's config.json and loaded from model.safetensors (verified against model.json;
 nothing in a run directory can execute code). Softmax runs are evaluated on the Fashion-MNIST test set, with a
 confusion matrix; linear-regression runs on their synthetic data, regenerated from the recorded seed.
@@ -42,106 +44,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=run_predict)
 
 
-def load_softmax(run: Any, device: str | None = None) -> tuple[Any, Any, list[str]]:
-    """The trained model of a softmax run (any implementation, standardised or not), its config and class names.
-
-    Nothing here asks which class the model is: it is rebuilt from the config and used through its interface
-    (`logits`, `predict_proba`, `predict`).
-    """
-    import dataclasses
-
-    from linear_nets.data.fashion_mnist import CLASSES
-    from linear_nets.pipeline.config import SoftmaxConfig
-    from linear_nets.pipeline.fit import build_model, resolve_device
-    from linear_nets.pipeline.runs import check_state, saved_config
-
-    config = saved_config(run, SoftmaxConfig)
-    if device is not None:
-        config = dataclasses.replace(config, device=device)
-    tensors, meta = run.load_model()
-    classes = meta.get("classes")
-    classes = list(classes) if isinstance(classes, list) else list(CLASSES)
-    model = build_model(config, int(meta.get("num_inputs", 0)) or tensors["W"].shape[0], len(classes))
-    check_state(tensors, model.state_tensors(), run.path / "model.safetensors")
-    model.load_state_tensors(tensors)
-    model.to(resolve_device(config.device))
-    return model, config, classes
-
-
-def confusion_matrix(y: Any, y_pred: Any, num_classes: int) -> Any:
-    """C[i, j] = number of examples of true class i predicted as class j.
-
-    Example:
-        >>> import torch
-        >>> confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2)
-        tensor([[1, 0],
-                [1, 1]])
-    """
-    import torch
-
-    return torch.bincount(y * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     """The `evaluate` handler."""
-    import torch
-
     from linear_nets.data.fashion_mnist import load_data_fashion_mnist
     from linear_nets.pipeline.runs import Run, write_json
-    from linear_nets.softmax import stable_cross_entropy
+    from linear_nets.pipeline.saved import linreg_on_its_data, load_softmax, score_classifier
 
     run = Run.open(args.run_dir)
     if args.data is not None:
         return _evaluate_table(run, args.data)
     if run.model == "linreg":
-        return _evaluate_linreg(run)
+        result = linreg_on_its_data(run)
+        print(f"{run.path}: linear regression on its {result['n']} synthetic examples (seed {result['seed']})")
+        print(f"mean squared loss (y_hat - y)^2 / 2: {result['loss']:.6g}")
+        print(f"error in estimating w: {result['error_w']}")
+        print(f"error in estimating b: {result['error_b']:.6g}")
+        return 0
     model, config, classes = load_softmax(run, args.device)
-    data_dir = args.data_dir or run.config.get("options", {}).get("data_dir") or run.config.get("args", {}).get(
-        "data_dir"
-    )
-    _, test_iter = load_data_fashion_mnist(4096, config.resize, data_dir)
-    device = next(iter(model.parameters())).device
-    test_iter.to(device)
-    loss_sum, predictions, labels = 0.0, [], []
-    with torch.no_grad():
-        for X, y in test_iter:
-            logits = model.logits(X)
-            loss_sum += stable_cross_entropy(logits, y).sum().item()
-            predictions.append(logits.argmax(dim=1))
-            labels.append(y)
-    y, y_pred = torch.cat(labels).cpu(), torch.cat(predictions).cpu()
-    matrix = confusion_matrix(y, y_pred, len(classes))
-    result = {"test_loss": loss_sum / len(y), "test_accuracy": (y == y_pred).double().mean().item(), "n": len(y)}
-    print(f"{run.path}: softmax ({config.impl}), {len(y)} test images")
-    print(f"test loss     {result['test_loss']:.4f}")
-    print(f"test accuracy {result['test_accuracy']:.4f}")
-    print(_format_confusion(matrix, classes))
-    write_json(run.path / "evaluation.json", {**result, "confusion": matrix.tolist(), "classes": classes})
-    _save_confusion_figure(matrix, classes, run.path / "confusion.png")
+    options = run.config.get("options", {}) or run.config.get("args", {})
+    _, test_iter = load_data_fashion_mnist(4096, config.resize, args.data_dir or options.get("data_dir"))
+    test_iter.to(next(iter(model.parameters())).device)
+    scores = score_classifier(model, test_iter, len(classes))
+    print(f"{run.path}: softmax ({config.impl}), {scores.n} test images")
+    print(f"test loss     {scores.loss:.4f}")
+    print(f"test accuracy {scores.accuracy:.4f}")
+    print(_format_confusion(scores.confusion, classes))
+    result = {"test_loss": scores.loss, "test_accuracy": scores.accuracy, "n": scores.n}
+    write_json(run.path / "evaluation.json", {**result, "confusion": scores.confusion.tolist(), "classes": classes})
+    _save_confusion_figure(scores.confusion, classes, run.path / "confusion.png")
     print(f"wrote {run.path / 'evaluation.json'} and {run.path / 'confusion.png'}")
     return 0
 
 
-def _evaluate_linreg(run: Any) -> int:
-    import torch
+def _evaluate_table(run: Any, path: str) -> int:
+    from linear_nets.pipeline.runs import write_json
+    from linear_nets.pipeline.saved import score_table
 
-    from linear_nets.cli.train_linreg import make_data
-    from linear_nets.losses import squared_loss
-    from linear_nets.pipeline.config import LinregConfig
-    from linear_nets.pipeline.runs import saved_config
+    result = score_table(run, path)
+    if run.model == "linreg":
+        print(f"{run.path} on {path}: {result['n']} rows, MSE {result['mse']:.6g}, R² {result['r2']:.4f}")
+    else:
+        print(f"{run.path} on {path}: {result['n']} rows, accuracy {result['accuracy']:.4f}")
+        import torch
 
-    config = saved_config(run, LinregConfig)
-    synthetic = run.config.get("data", {}).get("synthetic") or run.config.get("args")
-    tensors, _ = run.load_model()
-    true_w, X, y = make_data(synthetic, config.seed)
-    if tensors["w"].shape != true_w.shape:
-        raise DataError(f"{run.path}: model has {tensors['w'].numel()} weights but the run's data has {len(true_w)}")
-    w, b = tensors["w"].to(torch.float64), tensors["b"].to(torch.float64)
-    loss = squared_loss(X.double() @ w + b, y.double()).mean()
-    print(f"{run.path}: linear regression on its {len(y)} synthetic examples (seed {config.seed})")
-    print(f"mean squared loss (y_hat - y)^2 / 2: {loss.item():.6g}")
-    print(f"error in estimating w: {(true_w.double() - w).tolist()}")
-    print(f"error in estimating b: {synthetic['true_b'] - b.item():.6g}")
+        matrix = torch.tensor(result["confusion"])
+        print(_format_confusion(matrix, result["classes"]))
+        _save_confusion_figure(matrix, result["classes"], run.path / "confusion.png")
+    write_json(run.path / "evaluation.json", {"data": str(path), **result})
+    print(f"wrote {run.path / 'evaluation.json'}")
     return 0
 
 
@@ -206,10 +156,20 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from linear_nets.data.fashion_mnist import load_data_fashion_mnist
     from linear_nets.pipeline.runs import Run
+    from linear_nets.pipeline.saved import load_softmax
     from linear_nets.plotting import figure_paths, save_figure, show_predictions
 
     if args.data is not None:
-        return _predict_table(Run.open(args.run_dir), args.data, args.out)
+        from linear_nets.pipeline.saved import table_predictions, write_table
+
+        run = Run.open(args.run_dir)
+        target = Path(args.out) if args.out else run.path / "predictions.csv"
+        if target.suffix not in (".csv", ".parquet"):
+            raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
+        table = table_predictions(run, args.data)
+        write_table(table, target)
+        print(f"predicted {table.num_rows} rows of {args.data}; wrote {target}")
+        return 0
     run = Run.open(args.run_dir, model="softmax")
     model, config, classes = load_softmax(run)
     side = config.resize or 28
@@ -222,8 +182,8 @@ def run_predict(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out) if args.out else run.path / "predict.png"
     figure_paths(out)  # checked before any work: a bad --out fails at once
-    data_dir = args.data_dir or run.config.get("options", {}).get("data_dir")
-    _, test_iter = load_data_fashion_mnist(args.n, config.resize, data_dir)
+    options = run.config.get("options", {}) or run.config.get("args", {})
+    _, test_iter = load_data_fashion_mnist(args.n, config.resize, args.data_dir or options.get("data_dir"))
     X, y = next(iter(test_iter))
     probs = model.predict_proba(X)
     y_pred = probs.argmax(dim=1)
@@ -234,84 +194,4 @@ def run_predict(args: argparse.Namespace) -> int:
     rows = max(1, math.ceil(len(y) / 9))
     written = save_figure(show_predictions(X, true_text, pred_text, num_rows=rows), out)
     print("wrote " + ", ".join(str(p) for p in written))
-    return 0
-
-
-def _table_spec(run: Any) -> Any:
-    from linear_nets.data.table_spec import TableSpec
-
-    spec = run.config.get("data", {}).get("spec")
-    if spec is None:
-        raise DataError(f"{run.path} was not trained on a table (--data): it has no training schema to match")
-    return TableSpec.from_dict(spec)
-
-
-def _table_model(run: Any, spec: Any) -> Any:
-    """A function X -> (predictions, probabilities or None) for a table run."""
-    import torch
-
-    if run.model == "linreg":
-        tensors, _ = run.load_model()
-        w, b = tensors["w"].to(torch.float64), tensors["b"].to(torch.float64)
-        return lambda X: (X.to(torch.float64) @ w + b, None)
-    model, _, _ = load_softmax(run)
-    return lambda X: (model.predict(X), model.predict_proba(X))
-
-
-def _predict_table(run: Any, path: str, out: str | None) -> int:
-    """One prediction per row (and a probability per class for softmax), written as CSV or Parquet."""
-    import os
-
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    from linear_nets.data.tables import load_features
-
-    spec = _table_spec(run)
-    target = Path(out) if out else run.path / "predictions.csv"
-    if target.suffix not in (".csv", ".parquet"):
-        raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
-    X = load_features(path, spec)
-    predicted, proba = _table_model(run, spec)(X)
-    if proba is None:
-        columns = {f"predicted_{spec.target}": predicted.tolist()}
-    else:
-        columns = {f"predicted_{spec.target}": [spec.classes[i] for i in predicted.tolist()]}
-        columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
-    table = pa.table(columns)
-    temporary = target.with_name(f".{target.name}.tmp")
-    try:
-        pq.write_table(table, temporary) if target.suffix == ".parquet" else pacsv.write_csv(table, temporary)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-    print(f"predicted {len(X)} rows of {path}; wrote {target}")
-    return 0
-
-
-def _evaluate_table(run: Any, path: str) -> int:
-    """Score a labelled table: MSE and R² (linreg), or accuracy and a confusion matrix (softmax)."""
-    from linear_nets.data.tables import load_table
-    from linear_nets.pipeline.runs import write_json
-    from linear_nets.pipeline.tables import regression_scores
-
-    spec = _table_spec(run)
-    loaded = load_table(path, spec.target, spec=spec)
-    predicted, _ = _table_model(run, spec)(loaded.X)
-    if run.model == "linreg":
-        tensors, _ = run.load_model()
-        scores = regression_scores([(loaded.X, loaded.y)], tensors["w"], tensors["b"])
-        result = {"mse": scores.mse, "r2": scores.r2, "n": scores.rows}
-        print(f"{run.path} on {path}: {scores.rows} rows, MSE {scores.mse:.6g}, R² {scores.r2:.4f}")
-    else:
-        classes = list(spec.classes)
-        matrix = confusion_matrix(loaded.y, predicted, len(classes))
-        accuracy = (predicted == loaded.y).double().mean().item()
-        result = {"accuracy": accuracy, "n": len(loaded.y), "confusion": matrix.tolist(), "classes": classes}
-        print(f"{run.path} on {path}: {len(loaded.y)} rows, accuracy {accuracy:.4f}")
-        print(_format_confusion(matrix, classes))
-        _save_confusion_figure(matrix, classes, run.path / "confusion.png")
-    write_json(run.path / "evaluation.json", {"data": str(path), **result})
-    print(f"wrote {run.path / 'evaluation.json'}")
     return 0

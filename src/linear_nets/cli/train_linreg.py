@@ -66,19 +66,6 @@ def synthetic_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"true_w": list(args.true_w), "true_b": args.true_b, "samples": args.samples, "noise": args.noise}
 
 
-def make_data(options: dict[str, Any], seed: int) -> tuple[Any, Any, Any]:
-    """The run's synthetic data (true w, X, y), regenerated exactly from its options and seed (also by `evaluate`)."""
-    import torch
-
-    from linear_nets.data.synthetic import synthetic_data
-
-    true_w = torch.tensor(options["true_w"], dtype=torch.float32)
-    generator = torch.Generator().manual_seed(seed)
-    features, labels = synthetic_data(true_w, options["true_b"], options["samples"], options["noise"],
-                                      generator=generator)  # fmt: skip
-    return true_w, features, labels
-
-
 def _print_loss(run_dir: Any) -> Any:
     """An epoch callback: print the book's `epoch 1, loss 0.000219` and rewrite the metrics files."""
     rows: list[dict[str, Any]] = []
@@ -104,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.runs import Run, run_config
 
     data = synthetic_options(args)
-    true_w, features, labels = make_data(data, config.seed)
+    from linear_nets.pipeline.saved import synthetic_problem
+
+    true_w, features, labels = synthetic_problem(data, config.seed)
     run_dir = Run.create("linreg", run_config(to_dict(config), {"synthetic": data}), args.out)
     n, d = features.shape
     if config.solver == "closed-form":

@@ -1,0 +1,169 @@
+"""A trained model from its run directory, and what `evaluate` and `predict` compute with it.
+
+The model is rebuilt from the run's config and loaded from model.safetensors (verified against model.json; nothing
+in a run directory can execute code), then used only through its interface (`logits`, `predict_proba`, `predict`):
+nothing here asks which implementation trained it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import DataError
+from linear_nets.models import SoftmaxModel
+from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig
+from linear_nets.pipeline.fit import build_model, resolve_device
+from linear_nets.pipeline.runs import Run, check_state, saved_config
+from linear_nets.softmax import stable_cross_entropy
+
+
+def load_softmax(run: Run, device: str | None = None) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
+    """The trained model of a softmax run (any implementation, standardised or not), its config and class names."""
+    from linear_nets.data.fashion_mnist import CLASSES
+
+    config = saved_config(run, SoftmaxConfig)
+    if device is not None:
+        config = dataclasses.replace(config, device=device)
+    tensors, meta = run.load_model()
+    classes = meta.get("classes")
+    classes = list(classes) if isinstance(classes, list) else list(CLASSES)  # runs of 0.1 saved a count
+    model = build_model(config, int(meta.get("num_inputs", 0)) or tensors["W"].shape[0], len(classes))
+    check_state(tensors, model.state_tensors(), run.path / "model.safetensors")
+    model.load_state_tensors(tensors)
+    model.to(resolve_device(config.device))
+    return model, config, classes
+
+
+def confusion_matrix(y: Tensor, y_pred: Tensor, num_classes: int) -> Tensor:
+    """C[i, j] = number of examples of true class i predicted as class j.
+
+    Example:
+        >>> confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2)
+        tensor([[1, 0],
+                [1, 1]])
+    """
+    return torch.bincount(y * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+@dataclasses.dataclass
+class Scores:
+    """A classifier's scores on labelled data: mean cross-entropy, accuracy, confusion matrix."""
+
+    loss: float
+    accuracy: float
+    confusion: Tensor
+    n: int
+
+
+def score_classifier(model: SoftmaxModel, batches: Any, num_classes: int) -> Scores:
+    """Mean cross-entropy (stable, from the logits), accuracy and confusion matrix over (X, y) batches."""
+    loss_sum, predictions, labels = 0.0, [], []
+    with torch.no_grad():
+        for X, y in batches:
+            logits = model.logits(X)
+            loss_sum += stable_cross_entropy(logits, y).sum().item()
+            predictions.append(logits.argmax(dim=1))
+            labels.append(y)
+    y, y_pred = torch.cat(labels).cpu(), torch.cat(predictions).cpu()
+    accuracy = (y == y_pred).double().mean().item()
+    return Scores(loss_sum / len(y), accuracy, confusion_matrix(y, y_pred, num_classes), len(y))
+
+
+def synthetic_problem(options: dict[str, Any], seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """A linreg run's synthetic data (true w, X, y), regenerated exactly from its data options and seed."""
+    from linear_nets.data.synthetic import synthetic_data
+
+    true_w = torch.tensor(options["true_w"], dtype=torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    X, y = synthetic_data(true_w, options["true_b"], options["samples"], options["noise"], generator=generator)
+    return true_w, X, y
+
+
+def linreg_on_its_data(run: Run) -> dict[str, Any]:
+    """A synthetic-data linreg run's mean squared loss on its regenerated data and its estimation errors."""
+    from linear_nets.losses import squared_loss
+
+    config = saved_config(run, LinregConfig)
+    synthetic = run.config.get("data", {}).get("synthetic") or run.config.get("args")
+    tensors, _ = run.load_model()
+    true_w, X, y = synthetic_problem(synthetic, config.seed)
+    if tensors["w"].shape != true_w.shape:
+        raise DataError(f"{run.path}: model has {tensors['w'].numel()} weights but the run's data has {len(true_w)}")
+    w, b = tensors["w"].to(torch.float64), tensors["b"].to(torch.float64)
+    return {
+        "n": len(y),
+        "seed": config.seed,
+        "loss": squared_loss(X.double() @ w + b, y.double()).mean().item(),
+        "error_w": (true_w.double() - w).tolist(),
+        "error_b": synthetic["true_b"] - b.item(),
+    }
+
+
+# --- runs trained on a table -----------------------------------------------------------------------------------------
+
+
+def table_spec(run: Run) -> Any:
+    """The training schema a table run recorded (to match a new table's columns by name)."""
+    from linear_nets.data.table_spec import TableSpec
+
+    spec = run.config.get("data", {}).get("spec")
+    if spec is None:
+        raise DataError(f"{run.path} was not trained on a table (--data): it has no training schema to match")
+    return TableSpec.from_dict(spec)
+
+
+def table_predictions(run: Run, path: str | os.PathLike) -> Any:
+    """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class)."""
+    import pyarrow as pa
+
+    from linear_nets.data.tables import load_features
+
+    spec = table_spec(run)
+    X = load_features(path, spec)
+    if run.model == "linreg":
+        tensors, _ = run.load_model()
+        predicted = X.to(torch.float64) @ tensors["w"].to(torch.float64) + tensors["b"].to(torch.float64)
+        return pa.table({f"predicted_{spec.target}": predicted.tolist()})
+    model, _, _ = load_softmax(run)
+    proba = model.predict_proba(X)
+    columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}
+    columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
+    return pa.table(columns)
+
+
+def write_table(table: Any, target: Path) -> None:
+    """Write a pyarrow table as CSV or Parquet (by the name's suffix), atomically."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if target.suffix not in (".csv", ".parquet"):
+        raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        pq.write_table(table, temporary) if target.suffix == ".parquet" else pacsv.write_csv(table, temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def score_table(run: Run, path: str | os.PathLike) -> dict[str, Any]:
+    """A table run's scores on a labelled table: MSE and R² (linreg), or accuracy and confusion (softmax)."""
+    from linear_nets.data.tables import load_table
+    from linear_nets.pipeline.tables import regression_scores
+
+    spec = table_spec(run)
+    loaded = load_table(path, spec.target, spec=spec)
+    if run.model == "linreg":
+        tensors, _ = run.load_model()
+        scores = regression_scores([(loaded.X, loaded.y)], tensors["w"], tensors["b"])
+        return {"mse": scores.mse, "r2": scores.r2, "n": scores.rows}
+    model, _, _ = load_softmax(run)
+    scores = score_classifier(model, [(loaded.X, loaded.y)], len(spec.classes))
+    return {"accuracy": scores.accuracy, "loss": scores.loss, "n": scores.n, "confusion": scores.confusion.tolist(),
+            "classes": list(spec.classes)}  # fmt: skip
