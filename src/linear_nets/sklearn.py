@@ -68,7 +68,7 @@ from linear_nets.training import History
 MAX_REPEAT = 20
 """Sample weights may turn n rows into at most `MAX_REPEAT` x n repeated rows (see the module docstring)."""
 MAX_DENSE_BYTES = 2 << 30
-"""A sparse X is densified (float32) only when the dense copy takes at most this many bytes."""
+"""A sparse X is densified only when the dense copy takes at most this many bytes."""
 FORMAT = "linear-nets/sklearn/1"
 
 _ORDER = (
@@ -81,8 +81,8 @@ _EQUIVALENCE_FAILS = {
 }
 _SCALE_X = "scale the inputs (standardize=True, or a StandardScaler before it)"
 _UNSCALED_SGD = (
-    "solver='sgd' diverges on this check's inputs, drawn around 100: minibatch SGD at a fixed learning rate needs "
-    "scaled inputs, and LinregConfig has no standardisation (put a StandardScaler before it)"
+    "solver='sgd' with standardize=False diverges on this check's inputs, drawn around 100: minibatch SGD at a fixed "
+    "learning rate needs scaled inputs"
 )
 
 
@@ -322,8 +322,9 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     scikit-learn's `C`: `LogisticRegression` minimises sum_i CE_i + ||W||² / (2 C). Multiplying ours by n gives the
     same objective when weight_decay = 1 / (C n) for k >= 3 classes, and weight_decay = 2 / (C n) for two classes
     (LogisticRegression then fits one vector w = W_1 - W_0, and the softmax optimum has W_0 = -W_1, so
-    ||W||² = ||w||² / 2). With sample weights, n is their sum. The match is exact with `standardize=False` (or inputs
-    already standardised): with `standardize=True` the penalty applies to the weights of the standardised inputs.
+    ||W||² = ||w||² / 2). With sample weights, n is their sum. The optima coincide with `standardize=False` (or
+    inputs already standardised; tests/test_sklearn.py checks it to float32 precision); with `standardize=True` the
+    penalty applies to the weights of the standardised inputs.
 
     Defaults, and why they differ from the book's (`SoftmaxConfig()`) and the `best` preset: a table of any size
     and scale must train well without tuning. Full-batch L-BFGS (`optimizer="lbfgs"`, scikit-learn's solver for
@@ -349,7 +350,9 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         early_stopping: stop after this many epochs without a better validation accuracy and restore the best
             epoch's weights (needs `val_fraction`).
         device: "cpu", "cuda" or "auto".
-        threads: torch's CPU threads while fitting (None: torch's default); restored when `fit` returns.
+        threads: torch's CPU threads while fitting (None: leave torch's setting); restored when `fit` returns. One
+            (the config's default too) is fastest for small tables, on a busy machine, and in each worker of a
+            parallel `GridSearchCV`.
         random_state: int (the pipeline's `seed`: initial weights, shuffling, validation split), None (a fresh
             seed per fit) or a numpy RandomState (a seed drawn from it).
         warm_start: `fit` starts from the previous fit's weights (and keeps its standardisation statistics) instead
@@ -359,8 +362,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         classes_: the class labels, sorted `[k]`.
         coef_: `[k, d]` (`[1, d]` for two classes), in raw-input units. intercept_: `[k]` (`[1]`).
         n_features_in_, feature_names_in_: the inputs seen by `fit` (names only from a DataFrame).
-        n_iter_: epochs run by the last `fit`, or `partial_fit` calls since it.
-        loss_curve_: mean training cross-entropy after each of those epochs (no penalty term).
+        n_iter_: epochs run by the last `fit`, plus one per `partial_fit` call since.
+        loss_curve_: mean training cross-entropy of each of those epochs (no penalty term).
         validation_scores_: validation accuracy after each epoch (None without `val_fraction`).
         best_epoch_: the epoch whose weights the model holds (the last, without early stopping).
 
@@ -390,7 +393,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         val_fraction: float | None = None,
         early_stopping: int | None = None,
         device: str = "cpu",
-        threads: int | None = None,
+        threads: int | None = 1,
         random_state: int | np.random.RandomState | None = 0,
         warm_start: bool = False,
     ) -> None:
@@ -614,12 +617,14 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
     `LinearRegression` to rounding error whenever [X, 1] has full column rank (otherwise the minimum-norm solution,
     with a `RankDeficientWarning`). `solver="sgd"` runs minibatch SGD on the mean of the chosen `loss` over the
     rows (squared: (1/2)(y - ŷ)²; l1: |y - ŷ|; huber with threshold δ: (1/2)(y - ŷ)² inside [-δ, δ], linear
-    outside), as d2l 3.2-3.3 do; it has no standardisation, so scale X and y first (a `StandardScaler`, and
-    `TransformedTargetRegressor` for y).
+    outside), as d2l 3.2-3.3 do. With `standardize` either solver fits on z = (x - mean) / std (the training rows'
+    statistics) and reports w and b in the original units; y is used as given, so for SGD on large targets scale y
+    too (`TransformedTargetRegressor`).
 
-    Defaults: the closed form, because it is exact, has nothing to tune and takes one pass; the SGD parameters keep
-    the book's recipe (lr 0.03, 3 epochs, batch 10) for when `solver="sgd"` is chosen. `random_state=0`: the same
-    data and parameters give the same model.
+    Defaults: the closed form, because it is exact, has nothing to tune and takes one pass; `standardize=True`,
+    because minibatch SGD at a fixed learning rate diverges on unscaled tables (for the closed form it changes
+    nothing but rounding); the SGD parameters keep the book's recipe (lr 0.03, 3 epochs, batch 10) for when
+    `solver="sgd"` is chosen. `random_state=0`: the same data and parameters give the same model.
 
     Parameters:
         impl: "concise" (torch.nn), "scratch" (autograd) or "manual" (hand-derived gradients); SGD only.
@@ -627,13 +632,14 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         huber_delta: δ of the Huber loss (None: 1).
         solver: "closed-form" or "sgd".
         lr, epochs, batch_size: the SGD recipe.
+        standardize: fit on standardised inputs; coef_ and intercept_ are in the original units all the same.
         random_state: int (the pipeline's `seed`), None (a fresh seed per fit) or a numpy RandomState.
         warm_start: SGD starts from the previous fit's w and b (the closed form needs no start).
 
     Attributes:
         coef_: w `[d]` (float64). intercept_: b.
         n_features_in_, feature_names_in_: the inputs seen by `fit` (names only from a DataFrame).
-        n_iter_: SGD epochs run by the last `fit` (or `partial_fit` calls since it); 1 for the closed form.
+        n_iter_: SGD epochs run by the last `fit` (1 for the closed form), plus one per `partial_fit` call since.
         loss_curve_: the mean loss over the training rows after each of those epochs (the closed form: of its
             solution).
 
@@ -650,7 +656,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
     """
 
     _config_class = LinregConfig
-    _config_fields = ("impl", "loss", "huber_delta", "solver", "lr", "epochs", "batch_size")
+    _config_fields = ("impl", "loss", "huber_delta", "solver", "lr", "epochs", "batch_size", "standardize")
 
     def __init__(
         self,
@@ -662,6 +668,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         lr: float = 0.03,
         epochs: int = 3,
         batch_size: int = 10,
+        standardize: bool = True,
         random_state: int | np.random.RandomState | None = 0,
         warm_start: bool = False,
     ) -> None:
@@ -672,6 +679,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         self.lr = lr
         self.epochs = epochs
         self.batch_size = batch_size
+        self.standardize = standardize
         self.random_state = random_state
         self.warm_start = warm_start
 
@@ -680,8 +688,9 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
             return {}
         how = "SGD shuffles other rows into each minibatch"
         fails = {name: reason.format(how=how, agree="1e-2") for name, reason in _EQUIVALENCE_FAILS.items()}
-        fails.update(dict.fromkeys(("check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in"),
-                                   _UNSCALED_SGD))  # fmt: skip
+        if not self.standardize:
+            fails.update(dict.fromkeys(("check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in"),
+                                       _UNSCALED_SGD))  # fmt: skip
         return fails
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
@@ -720,7 +729,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         try:
             result = fit_linreg(config, (features, targets), init=init)
         except TrainingDiverged as exc:
-            hint = "scale X and y (a StandardScaler; TransformedTargetRegressor for y), or use solver='closed-form'"
+            hint = "scale X and y (standardize=True; TransformedTargetRegressor for y), or use solver='closed-form'"
             raise _diverged(self, exc, hint) from None
         for message in result.warnings:
             warnings.warn(message, RankDeficientWarning, stacklevel=3)
@@ -738,6 +747,9 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
     @available_if(_has_sgd)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
         """One SGD epoch over the given rows, starting from the current w and b (random ones on the first call).
+
+        With `standardize`, each call standardises with its own rows' statistics; w and b are kept in the original
+        units, so the calls continue one another.
 
         Returns:
             self.
