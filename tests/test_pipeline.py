@@ -81,3 +81,19 @@ def test_help_and_data_path_do_not_import_torch():
     for argv in (["--help"], ["data", "path"], ["train", "softmax", "--help"]):
         result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
         assert result.stdout.strip().splitlines()[-1] == "False", argv
+
+
+def test_a_table_is_standardised_like_scikit_learn_and_images_keep_their_floor():
+    from sklearn.preprocessing import StandardScaler
+
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(100, 3, generator=gen) * torch.tensor([1e-3, 1.0, 1e3])
+    X[:, 0] += 5.0
+    y = (X[:, 1] > 0).long()
+    model = fit_softmax(SoftmaxConfig(impl="manual", standardize=True, epochs=1), Dataset((X, y))).model
+    scaler = StandardScaler().fit(X.double().numpy())
+    torch.testing.assert_close(model.std.double(), torch.tensor(scaler.scale_), rtol=1e-4, atol=0)
+    images = torch.zeros(10, 1, 2, 2, dtype=torch.uint8)
+    model = fit_softmax(SoftmaxConfig(impl="manual", standardize=True, epochs=1),
+                        Dataset((images, torch.arange(10) % 2))).model  # fmt: skip
+    assert torch.equal(model.std, torch.full((4,), 0.01))

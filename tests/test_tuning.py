@@ -245,7 +245,8 @@ def test_bad_weight_decay_is_a_config_error(impl, wd):
 
 @pytest.mark.parametrize("optimizer,lr", [("sgd", 0.5), ("momentum", 0.1), ("adam", 0.01), ("lbfgs", 1.0)])
 def test_each_optimizer_trains_a_small_problem(optimizer, lr):
-    config = SoftmaxConfig(optimizer=optimizer, lr=lr, epochs=3, standardize=optimizer != "sgd", weight_decay=1e-4,
+    config = SoftmaxConfig(impl="concise", optimizer=optimizer, lr=lr, epochs=3, standardize=optimizer != "sgd",
+                           weight_decay=1e-4,
                            val_fraction=0.2)
     result = fit_softmax(config, toy_data())
     first = result.history.epochs[0].train_loss

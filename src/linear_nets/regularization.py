@@ -111,6 +111,9 @@ class Standardizer(nn.Module):
         Two passes in float32, in place on one float copy of `X`: the mean, then the (population) standard deviation
         of the centred values (centring first keeps E[x²] - E[x]² from cancelling). Fitting and transforming
         together costs about a third of fitting and then calling the standardizer.
+
+        `eps` floors each std (pixels: a faint pixel must not be blown up); `eps=0` floors nothing and gives a
+        constant column std 1 instead, as scikit-learn's StandardScaler does (tables, whose units are the user's).
         """
         if X.shape[0] < 1:
             raise DataError("cannot fit a Standardizer on zero examples")
@@ -118,7 +121,8 @@ class Standardizer(nn.Module):
         Z = Z.div_(255.0) if X.dtype == torch.uint8 else Z.clone()
         mean = Z.mean(dim=0)
         Z.sub_(mean)
-        std = Z.square().mean(dim=0).sqrt_().clamp_min_(eps)
+        std = Z.square().mean(dim=0).sqrt_()
+        std = std.clamp_min_(eps) if eps > 0 else torch.where(std > 0, std, torch.ones_like(std))
         return cls(mean, std), Z.div_(std)
 
     def forward(self, X: Tensor) -> Tensor:

@@ -212,7 +212,8 @@ def fit_softmax(
     elif config.standardize:
         # Standardised once here rather than per batch: the inner model trains on it, and the wrapper standardises
         # whatever it is given at validation, test and predict time.
-        standardizer, X = Standardizer.fit_transform(X)
+        images = X.dtype == torch.uint8 or X.dim() > 2  # pixels get a floored std; a table's columns are its own
+        standardizer, X = Standardizer.fit_transform(X, Standardizer.EPS if images else 0.0)
     num_inputs = config.resize**2 if config.resize is not None else math.prod(X.shape[1:])
     model = build_model(config, num_inputs, data.num_classes, standardizer)
     if init is not None:
