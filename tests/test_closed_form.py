@@ -12,6 +12,7 @@ from sklearn.linear_model import LinearRegression
 from linear_nets.closed_form import (
     RankDeficientWarning,
     StreamingLeastSquares,
+    design_rows,
     least_squares,
     least_squares_streaming,
 )
@@ -156,3 +157,35 @@ def test_badly_scaled_features_are_not_mistaken_for_rank_deficiency():
     torch.testing.assert_close(w, w_mem, rtol=1e-6, atol=0)
     torch.testing.assert_close(b, b_mem, rtol=1e-6, atol=0)
     torch.testing.assert_close(w, true_w, rtol=1e-2, atol=0)
+
+
+def test_values_whose_squares_overflow_raise_data_error():
+    X, y = random_problem(11, 20, 2)
+    X[4, 0] = 1e200  # finite, but its square is not: the sums would be inf
+    solver = StreamingLeastSquares()
+    with pytest.raises(DataError, match="too large for float64 sums of squares"):
+        solver.update(X, y)
+    assert solver.sums is None and solver.num_examples == 0
+
+
+def test_update_transposed_equals_update_and_checks_its_input():
+    X, y = random_problem(12, 30, 3)
+    by_rows, transposed = StreamingLeastSquares(), StreamingLeastSquares()
+    by_rows.update(X, y)
+    Z = design_rows(3, 40)[:, :30]  # a prefix of a longer buffer, as a table reader passes a short last chunk
+    Z[:3], Z[4] = X.T, y
+    transposed.update_transposed(Z, 3)
+    assert Z.shape[0] % 4 == 0 and Z[3].eq(1).all() and Z[5:].eq(0).all()
+    torch.testing.assert_close(transposed.sums, by_rows.sums, rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        transposed.gram,
+        torch.cat([X, torch.ones(30, 1, dtype=X.dtype)], 1).T @ torch.cat([X, torch.ones(30, 1, dtype=X.dtype)], 1),
+    )
+    with pytest.raises(DataError, match="earlier chunks had 3"):
+        transposed.update_transposed(design_rows(2, 5), 2)
+    with pytest.raises(DataError, match="Z must be float64"):
+        transposed.update_transposed(Z.float(), 3)
+    Z[4, 7] = float("nan")
+    with pytest.raises(DataError, match="y contains NaN or inf"):
+        transposed.update_transposed(Z, 3)
+    assert transposed.num_examples == 30

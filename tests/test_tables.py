@@ -225,6 +225,81 @@ def test_closed_form_matches_scikit_learn_on_diabetes(tmp_path, fmt):
         np.testing.assert_allclose(b.item(), reference.intercept_, rtol=1e-6)
 
 
+def gappy_houses(n: int = 400) -> pa.Table:
+    """`houses` with a missing value in a number, a category and the target every few rows, and a float32 column."""
+    table = houses(n, seed=3)
+    area = table.column("area").to_numpy().copy()
+    area[5::37] = np.nan
+    price = table.column("price").to_numpy().copy()
+    price[11::41] = np.inf
+    colour = [None if i % 53 == 7 else c for i, c in enumerate(table.column("colour").to_pylist())]
+    small = pa.array(np.random.default_rng(4).normal(size=n).astype(np.float32))
+    return (
+        table.set_column(1, "area", pa.array(area))
+        .set_column(3, "colour", pa.array(colour))
+        .set_column(4, "price", pa.array(price))
+        .append_column("small", small)
+    )
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet-directory"])
+def test_streamed_closed_form_with_categories_missing_values_and_holdout(tmp_path, fmt):
+    table = gappy_houses()
+    path = write(table, tmp_path, fmt, row_group_size=45)
+    source = open_table(path)
+    spec = fit_spec(source, "price", features=["area", "colour", "rooms", "small"], categorical=["colour"],
+                    drop_missing=True)  # fmt: skip
+    holdout = Holdout(0.3, seed=2)
+    counts = RowCounts()
+    w, b = stream_least_squares(source, spec, drop_missing=True, holdout=holdout, counts=counts, read_rows=32)
+    kept = holdout.keep(0, table.num_rows)
+    training = table.filter(pa.array(kept))
+    missing = spec.missing_rows(training)
+    X, y = spec.encode(training.filter(pa.array(~missing)), dtype=torch.float64)
+    w_mem, b_mem = least_squares(X, y)
+    torch.testing.assert_close(w, w_mem, rtol=1e-6, atol=0)
+    torch.testing.assert_close(b, b_mem, rtol=1e-6, atol=0)
+    assert spec.feature_names == ["area", "colour=blue", "colour=green", "colour=red", "rooms", "small"]
+    assert (counts.rows_read, counts.rows_held_out, counts.rows_dropped, counts.rows_used) == (
+        400,
+        int((~kept).sum()),
+        int(missing.sum()),
+        len(y),
+    )
+
+
+def test_streamed_closed_form_when_a_later_batch_is_larger(tmp_path):
+    table = random_regression(700, 4, seed=5)
+    directory = tmp_path / "grows"
+    directory.mkdir()
+    pq.write_table(table.slice(0, 30), directory / "a.parquet")  # the first batch is the smallest: the buffer grows
+    pq.write_table(table.slice(30), directory / "b.parquet", row_group_size=300)
+    X, y, spec, _ = load_table(directory, "y", dtype=torch.float64)
+    w_mem, b_mem = least_squares(X, y)
+    w, b = stream_least_squares(open_table(directory), spec, read_rows=1000)
+    torch.testing.assert_close(w, w_mem, rtol=1e-6, atol=0)
+    torch.testing.assert_close(b, b_mem, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("column", "row", "value", "message"),
+    [
+        ("x1", 130, np.inf, r"column 'x1' has the value inf at row 131"),
+        ("x0", 299, -np.inf, r"column 'x0' has the value -inf at row 300"),
+        ("y", 0, np.nan, r"target 'y' has the value nan at row 1"),
+        ("x2", 77, None, r"column 'x2' has a missing value \(empty cell or null\) at row 78"),
+    ],
+)
+def test_streamed_closed_form_names_the_first_bad_value(tmp_path, column, row, value, message):
+    table = random_regression(300, 3, seed=6)
+    values = table.column(column).to_pylist()
+    values[row] = value
+    table = table.set_column(table.schema.get_field_index(column), column, pa.array(values, pa.float64()))
+    source = open_table(write(table, tmp_path, "parquet", row_group_size=64))
+    with pytest.raises(DataError, match=message):
+        stream_least_squares(source, TableSpec("regression", "y", ("x0", "x1", "x2")), read_rows=50)
+
+
 def test_streamed_feature_stats_equal_in_memory_ones_on_training_rows(tmp_path):
     path = write(houses(200), tmp_path, "parquet", row_group_size=30)
     X, _, spec, _ = load_table(path, "price", categorical=["colour"], dtype=torch.float64)
