@@ -171,7 +171,7 @@ def test_corrupt_or_unwritable_verification_cache_only_costs_a_hash(fixture_dir,
         memo.write_text(junk)
         assert FashionMNIST("test", fixture_dir).verified
     assert len(calls) == 8
-    assert len(json.loads(memo.read_text())) == 2  # rewritten, valid
+    assert len(json.loads(memo.read_text())) == 4  # rewritten, valid: the two files and their decompressed copies
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # the cache dir cannot be created
@@ -327,3 +327,22 @@ def test_download_of_other_content_is_rejected(server, tmp_path, make_fashion_mn
     with pytest.raises(DataError, match="SHA-256 of the decompressed data differs from the published one"):
         download(tmp_path / "dest", base_url=server.url, timeout=5)
     assert list((tmp_path / "dest").iterdir()) == []
+
+
+def test_a_verified_gzip_is_read_from_its_decompressed_copy_afterwards(install_fake_fashion_mnist, monkeypatch):
+    data = install_fake_fashion_mnist()
+    first = fm.FashionMNIST("train", data)
+    copy = fm._decompressed_path(fm.FACTS["train"].files[0])
+    assert copy.exists()  # written once the .gz was verified
+    read = []
+    real = fm.read_idx
+    monkeypatch.setattr(fm, "read_idx", lambda path: read.append(Path(path)) or real(path))
+    second = fm.FashionMNIST("train", data)
+    assert torch.equal(second.images, first.images) and torch.equal(second.labels, first.labels)
+    assert copy in read and not any(p.suffix == ".gz" for p in read)
+    # a copy changed behind our back (other size or mtime) is not trusted: the .gz is read again
+    copy.write_bytes(copy.read_bytes()[:-1] + b"\x00")
+    read.clear()
+    third = fm.FashionMNIST("train", data)
+    assert torch.equal(third.images, first.images)
+    assert any(p.suffix == ".gz" for p in read)
