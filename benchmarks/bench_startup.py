@@ -3,9 +3,9 @@
 Rows, interleaved per round so that a noisy machine hurts them alike; medians of `--rounds` runs:
 - `import torch` alone (the floor for any command that trains);
 - `linear-nets --help` and `linear-nets data path` (must not import torch);
-- the default `linear-nets train softmax` (the book's recipe), with the background imports on and off
-  (`LINEAR_NETS_NO_WARMING=1`), and with `--threads 1`;
-- the default command again while another process keeps one core busy (`--busy`), 2 threads against 1.
+- the default `linear-nets train softmax` (the book's recipe: manual implementation, 1 thread), with 2 threads,
+  and with the concise implementation (whose first `torch.optim` optimizer imports `torch._dynamo`);
+- the default command again while another process keeps one core busy (`--busy`), 1 thread against 2.
 The breakdown of the default command comes from its own summary.json (data loading, training) and the rest.
 
 Usage: python benchmarks/bench_startup.py [--rounds 5] [--busy] [--write]
@@ -54,13 +54,13 @@ def main() -> None:
         "linear-nets --help": ([*CLI, "--help"], None),
         "linear-nets data path": ([*CLI, "data", "path"], None),
         "train softmax (default)": ([*CLI, "train", "softmax"], None),
-        "train softmax, no background imports": ([*CLI, "train", "softmax"], {"LINEAR_NETS_NO_WARMING": "1"}),
-        "train softmax --threads 1": ([*CLI, "train", "softmax", "--threads", "1"], None),
+        "train softmax --threads 2": ([*CLI, "train", "softmax", "--threads", "2"], None),
+        "train softmax --impl concise": ([*CLI, "train", "softmax", "--impl", "concise"], None),
     }
     for round_ in range(args.rounds):
         for name, (argv, env) in commands.items():
             out = None
-            if argv[-1] == "softmax" or "--threads" in argv:
+            if "softmax" in argv:
                 out = Path(scratch) / f"run-{round_}-{len(rows.get(name, []))}-{abs(hash(name))}"
                 argv = [*argv, "--out", str(out)]
             rows.setdefault(name, []).append(timed(argv, env))
@@ -73,8 +73,8 @@ def main() -> None:
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
             for round_ in range(args.rounds):
-                for name, extra in (("busy core: train softmax (default threads)", []),
-                                    ("busy core: train softmax --threads 1", ["--threads", "1"])):  # fmt: skip
+                for name, extra in (("busy core: train softmax (default, 1 thread)", []),
+                                    ("busy core: train softmax --threads 2", ["--threads", "2"])):  # fmt: skip
                     out = Path(scratch) / f"busy-{round_}-{len(extra)}"
                     rows.setdefault(name, []).append(timed([*CLI, "train", "softmax", *extra, "--out", str(out)]))
                     rows.setdefault('busy core: python -c "import torch"', [])

@@ -21,7 +21,7 @@ import dataclasses
 import sys
 from typing import Any, TextIO
 
-from linear_nets.cli.common import add_run_arguments, add_table_arguments, start_warming, table_options
+from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
 from linear_nets.errors import ConfigError
 from linear_nets.pipeline.config import MACHINE_FIELDS, SOFTMAX_PRESETS, SoftmaxConfig, add_arguments, from_args
 
@@ -108,8 +108,6 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
 
     resumed = Run.open(args.resume, model="softmax") if args.resume else None
     config = config_from_args(args, resumed)
-    # overlap imports the fit and the figures will need with reading the data and training (see common)
-    warming = start_warming(pyplot=True, optimizer=config.impl == "concise")
     prepare_machine(config, flags=True)  # threads set and device checked before anything is read or written
     table = table_options(args)
     options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every,
@@ -153,7 +151,6 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
         table.close()
         recorder.save_checkpoint()
         raise Interrupted(run_dir, recorder.epochs_done) from None
-    warming.join()
     _write_figures(run_dir.path, result, data, images=record is None)
     summary = {
         "classes": result.classes,
