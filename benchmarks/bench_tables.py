@@ -6,14 +6,20 @@ peak resident memory (VmHWM) belongs to that measurement alone:
   (a) bare read: pyarrow's `ParquetFile(pre_buffer=False).iter_batches`, every column of every batch `to_numpy()`
       and summed (pre-buffering, pyarrow's default, held the whole 2 GB file in memory and was slower);
   (b) streamed closed form: `open_table` + `fit_spec` + `stream_least_squares` (float64 AᵀA, Aᵀy);
+      (a) and (b) run `--repeat` times each, alternately (the machine is shared: load comes and goes), and the table
+      shows the median run (peak RSS: the largest of the runs);
   (c) for the `--sgd-size` file, one epoch of plain linear-regression SGD (torch, no autograd: w -= lr·Xᵀ(Xw+b−y)/B)
       on `stream_batches` (shuffled: row groups and a 64 Ki-row buffer), against the same epoch on in-memory tensors
       (`load_table`, then a `randperm` and `index_select` per batch; the load is timed separately).
+  (d) with `--ablation N`, on the N-row file: (b) with one of its speed measures undone at a time (`VARIANTS`,
+      patched into the measuring process), each against a bare read run next to it.
 Prints a markdown table (rows/s, seconds, peak RSS; "base" is the RSS after imports, before any work) and checks the
 targets: (b) at least 0.6x the rows/s of (a), and (b)'s peak RSS for the largest file within 300 MB of the smallest.
 
-Run: .venv/bin/python benchmarks/bench_tables.py [--sizes 1e5,1e6,1e7] [--sgd-size 1e6] [--write]
-     (--write puts the table into benchmarks/RESULTS-tables.md, atomically)
+Run: .venv/bin/python benchmarks/bench_tables.py [--sizes 1e5,1e6,1e7] [--sgd-size 1e6] [--repeat 3]
+         [--ablation 1e7] [--data-dir DIR] [--write]
+     (--write puts the tables into benchmarks/RESULTS-tables.md, atomically, keeping its "## Notes" section;
+     --data-dir keeps the generated files there and reuses them, instead of a temporary directory)
 """
 
 from __future__ import annotations
@@ -27,11 +33,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
 RESULTS = Path(__file__).with_name("RESULTS-tables.md")
+NOTES = "\n## Notes"  # --write replaces the file up to this heading and keeps the rest
 COLUMNS = 32
 ROW_GROUP = 1 << 17
 SGD_LR = 0.01
@@ -79,24 +87,75 @@ def bare_read(path: str) -> int:
     return rows
 
 
-def streamed_closed_form(path: str) -> tuple[int, float]:
-    """Returns the rows and the seconds spent inside `StreamingLeastSquares.update` (timed by a wrapper)."""
+# Each undoes one speed measure of `stream_least_squares`, for the ablation (d); "shipped" undoes none.
+VARIANTS = {
+    "shipped": "as shipped",
+    "no-read-ahead": "no read-ahead thread: reading, encoding and Z Zᵀ one after another in one thread",
+    "35-row-Z": "Z not padded to a multiple of 4 rows (35 rows for 32 features)",
+    "nan-scan": "a NaN/inf scan of every Z (`torch.isfinite(Z).all()`) before Z Zᵀ",
+    "2^16-row-batches": "read batches of 2^16 rows instead of 2^17",
+    "torch-buffer": "Z allocated by torch (4 KiB pages) instead of numpy (transparent huge pages)",
+}
+
+
+def apply_variant(variant: str) -> dict:
+    """Patch the variant into this (measuring) process; returns keyword arguments for `stream_least_squares`."""
+    import torch
+
+    from linear_nets import closed_form
+    from linear_nets.data import table_stream
+
+    if variant == "no-read-ahead":
+        table_stream._read_ahead = lambda items: items
+    elif variant == "35-row-Z":
+        closed_form.ROW_MULTIPLE = 1
+    elif variant == "nan-scan":
+        update = closed_form.StreamingLeastSquares.update_transposed
+
+        def scanned(self, Z, num_features) -> None:
+            if not torch.isfinite(Z).all():
+                raise closed_form.DataError("NaN or inf")
+            update(self, Z, num_features)
+
+        closed_form.StreamingLeastSquares.update_transposed = scanned
+    elif variant == "2^16-row-batches":
+        return {"read_rows": 1 << 16}
+    elif variant == "torch-buffer":
+
+        def torch_design_rows(num_features: int, num_rows: int):
+            rows = -(-(num_features + 2) // closed_form.ROW_MULTIPLE) * closed_form.ROW_MULTIPLE
+            Z = torch.empty(rows, num_rows, dtype=torch.float64)
+            Z[num_features] = 1
+            Z[num_features + 2 :] = 0
+            return Z
+
+        table_stream.design_rows = torch_design_rows
+    elif variant != "shipped":
+        raise ValueError(f"unknown variant {variant!r}: one of {', '.join(VARIANTS)}")
+    return {}
+
+
+def streamed_closed_form(path: str, variant: str = "shipped") -> tuple[int, float]:
+    """Returns the rows and the seconds the calling thread spent inside `StreamingLeastSquares.update_transposed`
+    (Z Zᵀ and its check; `update` for code from before it existed), timed by a wrapper."""
     from linear_nets.closed_form import StreamingLeastSquares
     from linear_nets.data.table_spec import fit_spec
     from linear_nets.data.table_stream import RowCounts, stream_least_squares
     from linear_nets.data.tables import open_table
 
-    update, inside = StreamingLeastSquares.update, [0.0]
+    kwargs = apply_variant(variant)
+    name = "update_transposed" if hasattr(StreamingLeastSquares, "update_transposed") else "update"
+    update, inside = getattr(StreamingLeastSquares, name), [0.0]
 
-    def timed_update(self, X, y) -> None:
+    def timed_update(self, *args) -> None:
         start = time.perf_counter()
-        update(self, X, y)
+        update(self, *args)
         inside[0] += time.perf_counter() - start
 
-    StreamingLeastSquares.update = timed_update
+    setattr(StreamingLeastSquares, name, timed_update)
     source = open_table(path)
     counts = RowCounts()
-    w, _ = stream_least_squares(source, fit_spec(source, "y"), counts=counts)
+    w, _ = stream_least_squares(source, fit_spec(source, "y"), counts=counts, **kwargs)
     assert w.shape == (COLUMNS,)
     return counts.rows_used, inside[0]
 
@@ -140,7 +199,7 @@ def in_memory_sgd(path: str, batch_size: int) -> tuple[int, float]:
     return len(y_all), load_seconds
 
 
-def measure(kind: str, path: str, batch_size: int, threads: int) -> dict:
+def measure(kind: str, path: str, batch_size: int, threads: int, variant: str = "shipped") -> dict:
     """Run one measurement in this (fresh) process: its seconds, rows, and memory."""
     import pyarrow.parquet  # noqa: F401  (every kind imports everything before the clock starts)
     import torch
@@ -155,7 +214,7 @@ def measure(kind: str, path: str, batch_size: int, threads: int) -> dict:
     if kind == "read":
         rows = bare_read(path)
     elif kind == "closed-form":
-        rows, extra["update_seconds"] = streamed_closed_form(path)
+        rows, extra["update_seconds"] = streamed_closed_form(path, variant)
     elif kind == "sgd-stream":
         rows = streamed_sgd(path, batch_size)
     elif kind == "sgd-memory":
@@ -166,9 +225,9 @@ def measure(kind: str, path: str, batch_size: int, threads: int) -> dict:
     return {"rows": rows, "seconds": seconds, "base_mb": base, "peak_mb": rss_mb("VmHWM"), **extra}
 
 
-def run_measurement(kind: str, path: Path, batch_size: int, threads: int) -> dict:
+def run_measurement(kind: str, path: Path, batch_size: int, threads: int, variant: str = "shipped") -> dict:
     command = [sys.executable, __file__, "--measure", kind, str(path), "--sgd-batch", str(batch_size)]
-    command += ["--threads", str(threads)]
+    command += ["--threads", str(threads), "--variant", variant]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"{kind} on {path.name} failed:\n{done.stderr}")
@@ -201,39 +260,99 @@ def row(what: str, size: int, result: dict, file_mb: float) -> str:
     )
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median seconds (the lower middle one of an even number), with the largest peak RSS of all."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "peak_mb": max(r["peak_mb"] for r in runs)}
+
+
+def alternate(kinds: list[tuple[str, str]], path: Path, args: argparse.Namespace) -> dict[tuple[str, str], list]:
+    """Run each (kind, variant) `args.repeat` times, taking turns, so load that comes and goes hits all alike."""
+    runs: dict[tuple[str, str], list] = {k: [] for k in kinds}
+    for _ in range(args.repeat):
+        for kind, variant in kinds:
+            runs[kind, variant].append(run_measurement(kind, path, args.sgd_batch, args.threads, variant))
+    return runs
+
+
+def rate(result: dict) -> float:
+    return result["rows"] / result["seconds"]
+
+
+def parquet_file(directory: Path, size: int) -> tuple[Path, float]:
+    """The generated file of `size` rows in `directory`, written unless a complete one is already there."""
+    import pyarrow.parquet as pq
+
+    path = directory / f"rows-{size}.parquet"
+    if not (path.exists() and pq.ParquetFile(path).metadata.num_rows == size):
+        t = time.perf_counter()
+        write_parquet(path, size)
+        print(f"wrote {size:,} rows in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    return path, path.stat().st_size / 1e6
+
+
+def ablation(path: Path, size: int, args: argparse.Namespace) -> list[str]:
+    """Table (d): the streamed closed form with one speed measure undone at a time, against the bare read."""
+    kinds = [("read", "shipped")] + [("closed-form", v) for v in VARIANTS]
+    runs = alternate(kinds, path, args)
+    read = median_run(runs["read", "shipped"])
+    shipped = median_run(runs["closed-form", "shipped"])
+    lines = [
+        f"Ablation on the {size:,}-row file (medians of {args.repeat} runs, taking turns; bare read "
+        f"{read['seconds']:.2f} s, {rate(read) / 1e6:.2f} M rows/s):",
+        "",
+        "| (b) with | seconds | M rows/s | / bare read | seconds vs shipped |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for variant, description in VARIANTS.items():
+        result = median_run(runs["closed-form", variant])
+        lines.append(
+            f"| {description} | {result['seconds']:.2f} | {rate(result) / 1e6:.2f} | {rate(result) / rate(read):.2f}x "
+            f"| {result['seconds'] - shipped['seconds']:+.2f} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e5,1e6,1e7", help="rows per file, comma-separated")
     parser.add_argument("--sgd-size", default="1e6", help="the file (rows) to run the SGD comparison on; 0: none")
     parser.add_argument("--sgd-batch", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of (a) and (b) per size (and per variant)")
+    parser.add_argument("--ablation", default="0", help="the file (rows) to run the ablation (d) on; 0: none")
+    parser.add_argument("--data-dir", type=Path, help="keep and reuse the generated files here")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 by default: on a busy 2-core machine 2 are slower)"
     )
     parser.add_argument("--write", action="store_true", help=f"write the table to {RESULTS.name}")
     parser.add_argument("--measure", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="shipped", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(*args.measure, args.sgd_batch, args.threads)))
+        print(json.dumps(measure(*args.measure, args.sgd_batch, args.threads, args.variant)))
         return
 
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    sgd_size = int(float(args.sgd_size))
+    sgd_size, ablation_size = int(float(args.sgd_size)), int(float(args.ablation))
     lines = [
         "| what | rows | file MB | seconds | M rows/s | base RSS MB | peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    rates, peaks, updates = {}, {}, {}
+    rates, pairs, peaks, updates = {}, {}, {}, {}
+    ablation_lines: list[str] = []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-tables-") as directory:
+    if args.data_dir:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    keep = nullcontext(str(args.data_dir)) if args.data_dir else tempfile.TemporaryDirectory(prefix="bench-tables-")
+    with keep as directory:
         for size in sizes:
-            path = Path(directory) / f"rows-{size}.parquet"
-            t = time.perf_counter()
-            write_parquet(path, size)
-            file_mb = path.stat().st_size / 1e6
-            print(f"wrote {size:,} rows ({file_mb:,.0f} MB) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-            read = run_measurement("read", path, args.sgd_batch, args.threads)
-            closed = run_measurement("closed-form", path, args.sgd_batch, args.threads)
-            rates[size] = (closed["rows"] / closed["seconds"]) / (read["rows"] / read["seconds"])
+            path, file_mb = parquet_file(Path(directory), size)
+            runs = alternate([("read", "shipped"), ("closed-form", "shipped")], path, args)
+            read, closed = median_run(runs["read", "shipped"]), median_run(runs["closed-form", "shipped"])
+            rates[size] = rate(closed) / rate(read)
+            pairs[size] = [
+                rate(c) / rate(r) for r, c in zip(runs["read", "shipped"], runs["closed-form", "shipped"], strict=True)
+            ]
             peaks[size] = closed["peak_mb"]
             updates[size] = (closed["update_seconds"], closed["seconds"])
             lines.append(row("(a) bare pyarrow read", size, read, file_mb))
@@ -249,11 +368,20 @@ def main() -> None:
                     f"| (c) ... its `load_table` (not in the row above) | {size:,} | {file_mb:,.0f} | "
                     f"{memory['load_seconds']:.2f} | {size / memory['load_seconds'] / 1e6:.2f} | | |"
                 )
+        if ablation_size:
+            path, _ = parquet_file(Path(directory), ablation_size)
+            ablation_lines = ["", *ablation(path, ablation_size, args)]
     checks = [
-        "- of (b)'s seconds, inside `closed_form.StreamingLeastSquares.update` (Gram matrix, its NaN check, [X, 1]): "
+        "- of (b)'s seconds, in its main thread inside `closed_form.StreamingLeastSquares.update_transposed` (Z Zᵀ and "
+        "its NaN check; reading and encoding run alongside, in the read-ahead thread): "
         + ", ".join(f"{s:,} rows {u:.2f} s of {t:.2f} s" for s, (u, t) in updates.items())
     ]
-    checks += ["- (b) / (a) rows per second: " + ", ".join(f"{s:,} rows {r:.2f}x" for s, r in rates.items())]
+    checks += [
+        "- (b) / (a) rows per second, medians: "
+        + ", ".join(f"{s:,} rows {r:.2f}x" for s, r in rates.items())
+        + "; run by run: "
+        + "; ".join(f"{s:,} rows " + ", ".join(f"{r:.2f}" for r in p) for s, p in pairs.items())
+    ]
     ratio_met = all(r >= 0.6 for r in rates.values())
     checks.append(f"- {'met' if ratio_met else 'NOT met'}: streamed closed form at least 0.6x the bare read's rows/s")
     if len(sizes) > 1:
@@ -267,16 +395,18 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     footer = (
         f"Machine: {machine()}; load average {load} after the run. Measured {when} by `benchmarks/bench_tables.py "
-        f"--sizes {args.sizes} --sgd-size {args.sgd_size} --threads {args.threads}` (torch threads) in "
-        f"{time.perf_counter() - started:.0f} s."
+        f"--sizes {args.sizes} --sgd-size {args.sgd_size} --repeat {args.repeat} --ablation {args.ablation} "
+        f"--threads {args.threads}` (torch threads) in {time.perf_counter() - started:.0f} s."
     )
-    text = "\n".join([*lines, "", *checks, "", footer])
+    text = "\n".join([*lines, "", *checks, *ablation_lines, "", footer])
     print(text)
     if args.write:
         from linear_nets.atomic import atomic_write_text
 
         how = __doc__.split("\n", 1)[1].strip()
-        atomic_write_text(RESULTS, f"# Tables: streamed reading and closed form\n\n{how}\n\n{text}\n")
+        old = RESULTS.read_text() if RESULTS.exists() else ""
+        notes = old[old.index(NOTES) :] if NOTES in old else ""  # written by hand: kept
+        atomic_write_text(RESULTS, f"# Tables: streamed reading and closed form\n\n{how}\n\n{text}\n{notes}")
 
 
 if __name__ == "__main__":

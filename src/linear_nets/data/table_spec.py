@@ -351,8 +351,13 @@ class TableSpec:
         rows (default 0, 1, 2, ...); returns X, y and the offsets of the rows kept. `contiguous=False` returns X
         column-major as it was filled, saving a copy for callers that do not gather rows (sums, Gram matrices)."""
         table, rows, row_number = self.select_rows(table, drop_missing=drop_missing, first_row=first_row, rows=rows)
-        X = self._features(table, row_number, dtype, contiguous)
-        return X, self._target(table, row_number, dtype), rows
+        return *self.encode_selected(table, row_number, dtype, contiguous), rows
+
+    def encode_selected(
+        self, table: pa.Table, row_number, dtype: torch.dtype = torch.float32, contiguous: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """X and y of every row of a table from `select_rows`; `row_number(i)` is row i's number, for messages."""
+        return self._features(table, row_number, dtype, contiguous), self._target(table, row_number, dtype)
 
     def select_rows(
         self,

@@ -1,12 +1,14 @@
 """Tables larger than memory: shuffled minibatches for SGD, and one-pass closed form and feature statistics.
 
 Everything here reads a `TableSource` (from `open_table`) part by part and encodes each record batch with a fitted
-`TableSpec`, so memory depends on the batch, buffer and part sizes, never on the number of rows:
+`TableSpec`, so memory depends on the batch, buffer and part sizes, never on the number of rows. The next batch is
+read and encoded in a background thread while the caller works on the current one:
 
 - `stream_batches` yields (X, y) minibatches for one epoch. Shuffling has two levels, both seeded by (seed, epoch):
   the order of the parts (Parquet row groups, across every file of a directory) is permuted, and rows are mixed
   in a shuffle buffer of `shuffle_buffer` rows. A CSV file is one stream of blocks, so only the buffer mixes it.
-- `stream_least_squares` accumulates AᵀA and Aᵀy in float64 (`closed_form.StreamingLeastSquares`) and solves.
+- `stream_least_squares` accumulates AᵀA and Aᵀy in float64 (`closed_form.StreamingLeastSquares`) and solves;
+  each batch is encoded straight into a reused float64 buffer Z = [X, 1, y]ᵀ and summed as Z Zᵀ.
 - `stream_feature_stats` computes each encoded feature's mean and standard deviation in float64, in one pass.
 
 A `Holdout` keeps the train (or test) rows of a seeded split decided row by row from the row's number in the file,
@@ -16,7 +18,7 @@ so every function sees the same split, in any order, without an index of the row
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -32,12 +34,13 @@ from linear_nets.data.tables import TablePart, TableSource
 from linear_nets.errors import ConfigError, DataError
 
 READ_ROWS = 1 << 16  # rows per record batch read from a Parquet row group
-# The closed form keeps no rows, so it reads larger batches: a whole row group of pyarrow's (and our benchmark's)
-# writers at 2^17 rows, read 1.3x faster than in two halves (measured, 10^7 rows x 33 float32 columns); memory
-# grows by one float64 buffer of this many rows (38 MB for 36 columns), whatever the number of rows.
+# The closed form keeps no rows, so it reads larger batches, a whole row group of our benchmark's files (2^17 rows):
+# fewer, longer calls into pyarrow and BLAS (benchmarks/RESULTS-tables.md). Memory: two float64 buffers of this many
+# rows (38 MB each for 32 features), whatever the number of rows.
 LEAST_SQUARES_READ_ROWS = 1 << 17
 
 T = TypeVar("T")
+RowNumber = Callable[[int], int]  # row i of a batch -> its 1-based number in the file
 
 
 @dataclass
@@ -113,53 +116,46 @@ def encoded_chunks(
     contiguous: bool = True,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Every record batch of `parts` (default: all, in file order) encoded as (X, y), in reading order;
-    `contiguous=False` leaves X column-major (see `TableSpec.encode_rows`).
+    `contiguous=False` leaves X column-major (see `TableSpec.encode_rows`). The next chunk is read and encoded in
+    a background thread while the caller works on this one (`_read_ahead`).
 
     Row numbers in error messages are the rows' numbers in the file, whatever the order of the parts.
     """
     counts = RowCounts() if counts is None else counts
-    for batch, first_row, rows in _held_in_batches(source, spec, parts, holdout, counts, read_rows):
-        X, y, kept = spec.encode_rows(
-            batch, drop_missing=drop_missing, first_row=first_row, rows=rows, dtype=dtype, contiguous=contiguous
-        )
-        counts.rows_dropped += batch.num_rows - len(kept)
-        if len(kept):
-            yield X, y
+    selected = _selected_rows(source, spec, parts, drop_missing, holdout, counts, read_rows)
+    yield from _read_ahead(spec.encode_selected(t, row_number, dtype, contiguous) for t, row_number in selected)
 
 
-def _held_in_batches(
+def _selected_rows(
     source: TableSource,
     spec: TableSpec,
     parts: list[TablePart] | None,
+    drop_missing: bool,
     holdout: Holdout | None,
     counts: RowCounts,
     read_rows: int,
-) -> Iterator[tuple[pa.RecordBatch, int, np.ndarray | None]]:
-    """Each record batch of `parts` (default: all, in file order) without the rows `holdout` holds out, as
-    (batch, first_row, rows): `rows` are the 0-based offsets of its rows from `first_row` (None: every row), the
-    1-based number of the batch's first row in the file. Counts the rows read and held out."""
+) -> Iterator[tuple[pa.Table, RowNumber]]:
+    """Each record batch of `parts` (default: all, in file order) without the rows `holdout` holds out and, with
+    `drop_missing`, the rows with a missing value, as (table, row_number): row_number(i) is the 1-based number in
+    the file of the table's row i, for messages. Counts the rows; skips batches with no row left."""
     spec.check_columns(source.schema, where=source.name)
     columns, types = [*spec.features, spec.target], spec.read_types()
-    parts = source.parts() if parts is None else parts
-    for batch, offset in _read_ahead(_numbered_batches(parts, columns, types, read_rows)):
-        n, rows = batch.num_rows, None
-        if holdout is not None:
-            keep = holdout.keep(offset, n)
-            batch, rows = batch.filter(keep), np.flatnonzero(keep)
-            counts.rows_held_out += n - batch.num_rows
-        counts.rows_read += n
-        yield batch, offset + 1, rows
-
-
-def _numbered_batches(
-    parts: list[TablePart], columns: list[str], types: dict[str, pa.DataType], read_rows: int
-) -> Iterator[tuple[pa.RecordBatch, int]]:
-    """Every record batch of `parts`, in their order, with the 0-based number in the file of its first row."""
-    for part in parts:
+    for part in source.parts() if parts is None else parts:
         offset = part.first_row
         for batch in part.batches(columns, types, read_rows):
-            yield batch, offset
-            offset += batch.num_rows
+            n, rows = batch.num_rows, None
+            if holdout is not None:
+                keep = holdout.keep(offset, n)
+                batch, rows = batch.filter(keep), np.flatnonzero(keep)
+                counts.rows_held_out += n - batch.num_rows
+            table, kept, row_number = spec.select_rows(
+                batch, drop_missing=drop_missing, first_row=offset + 1, rows=rows
+            )
+            counts.rows_read += n
+            counts.rows_dropped += batch.num_rows - len(kept)
+            offset += n
+            if len(kept):
+                yield table, row_number
 
 
 _END = object()
@@ -167,9 +163,9 @@ _END = object()
 
 def _read_ahead(items: Iterator[T]) -> Iterator[T]:
     """The items of the generator `items`, each produced in a background thread while the caller works on the one
-    before: pyarrow decodes and torch multiplies with the GIL released, so on two cores reading the next batch
-    overlaps with encoding and summing this one (measured in benchmarks/RESULTS-tables.md). Memory: one more batch.
-    """
+    before, and never more than one ahead (`_design_chunks` relies on it). Why: pyarrow decodes, numpy converts and
+    torch multiplies with the GIL released, so on two cores reading and encoding the next batch overlaps with
+    summing this one (measured in benchmarks/RESULTS-tables.md). Memory: one more batch."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="table-read-ahead")
     try:
         pending = pool.submit(next, items, _END)
@@ -177,7 +173,7 @@ def _read_ahead(items: Iterator[T]) -> Iterator[T]:
             pending = pool.submit(next, items, _END)
             yield item
     finally:
-        pool.shutdown(wait=True)  # the read in flight finishes before the generator is closed, here, in this thread
+        pool.shutdown(wait=True)  # the item in flight is finished before the generator is closed, in this thread
         items.close()  # type: ignore[attr-defined]
 
 
@@ -281,7 +277,8 @@ def stream_least_squares(
     read_rows: int = LEAST_SQUARES_READ_ROWS,
 ) -> tuple[Tensor, Tensor]:
     """Least-squares w and b for y ≈ Xw + b over a streamed table: θ = argmin ‖[X, 1]θ − y‖², from AᵀA and Aᵀy
-    accumulated in float64 over every batch (`closed_form.StreamingLeastSquares`). Memory is O(d²), whatever n.
+    accumulated in float64 over every batch (`closed_form.StreamingLeastSquares`). Memory: O(d²) for the sums and
+    two float64 buffers of `read_rows` x (d + 2) (rounded up to a multiple of 4), whatever the number of rows.
 
     Returns w `[d]` and b (0-d), float64, as `closed_form.least_squares` does on the same rows in memory.
 
@@ -303,19 +300,11 @@ def stream_least_squares(
     if spec.task != "regression":
         raise ConfigError(f"the closed form fits a regression, but the training schema is for {spec.task}")
     counts = RowCounts() if counts is None else counts
-    solver, d, Z = StreamingLeastSquares(), spec.num_features, None
-    for batch, first_row, rows in _held_in_batches(source, spec, None, holdout, counts, read_rows):
-        table, kept, row_number = spec.select_rows(batch, drop_missing=drop_missing, first_row=first_row, rows=rows)
-        counts.rows_dropped += batch.num_rows - len(kept)
-        n = len(kept)
-        if n == 0:
-            continue
-        if Z is None or Z.shape[1] < n:
-            Z = design_rows(d, n)  # one buffer for every batch, so memory does not grow with the rows
-        chunk = Z[:, :n]
-        _write_rows(spec, table, chunk.numpy(), row_number)
+    solver, d = StreamingLeastSquares(), spec.num_features
+    selected = _selected_rows(source, spec, None, drop_missing, holdout, counts, read_rows)
+    for table, row_number, Z in _read_ahead(_design_chunks(spec, selected)):
         try:
-            solver.update_transposed(chunk, d)
+            solver.update_transposed(Z, d)
         except DataError:
             spec.check_finite(table, row_number)  # names the column and row of the first NaN or ±inf
             raise
@@ -324,15 +313,29 @@ def stream_least_squares(
     return solver.solve()
 
 
-def _write_rows(spec: TableSpec, table: pa.Table, Z: np.ndarray, row_number) -> None:
-    """Encode the rows straight into Z = [X, 1, y]ᵀ (a `closed_form.design_rows` buffer, the ones already there).
+def _design_chunks(
+    spec: TableSpec, selected: Iterator[tuple[pa.Table, RowNumber]]
+) -> Iterator[tuple[pa.Table, RowNumber, Tensor]]:
+    """Each table of rows encoded straight into Z = [X, 1, y]ᵀ (`closed_form.design_rows`), as (table, row_number,
+    Z): every column is converted to float64 as it is copied into its row of Z, the one copy of each value (an X
+    tensor, then [X, 1] concatenated, then A, cost two more). NaN and ±inf are left for the solver's one check of
+    the whole chunk.
 
-    Each column is converted to float64 as it is copied into its row of Z, with no tensor in between: the old
-    path (per-column arrays, a column-major X, [X, 1] concatenated, a NaN scan of each) spent as long encoding as
-    pyarrow spent reading. NaN and ±inf are left for the solver's one check of the whole chunk."""
+    Z is a view of one of two buffers, used in turn and grown only for a longer batch, so memory does not grow
+    with the rows: `_read_ahead` fills the next while the caller sums this one, and never runs further ahead.
+    """
     d = spec.num_features
-    spec.write_features(table, Z[:d], row_number, check=False)
-    Z[d + 1] = spec.target_numbers(table, row_number, check=False)
+    buffers: list[Tensor | None] = [None, None]
+    for k, (table, row_number) in enumerate(selected):
+        n, i = table.num_rows, k % 2
+        buffer = buffers[i]
+        if buffer is None or buffer.shape[1] < n:
+            buffer = buffers[i] = design_rows(d, n)
+        Z = buffer[:, :n]
+        z = Z.numpy()  # the same memory, for numpy's copies from Arrow's arrays
+        spec.write_features(table, z[:d], row_number, check=False)
+        z[d + 1] = spec.target_numbers(table, row_number, check=False)
+        yield table, row_number, Z
 
 
 @dataclass(frozen=True)
