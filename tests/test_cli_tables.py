@@ -225,3 +225,15 @@ def test_a_streamed_fit_resumes_exactly(tmp_path):
     for key, tensor in straight.model.state_tensors().items():
         assert torch.equal(resumed.model.state_tensors()[key], tensor), key
     assert resumed.test_accuracy == straight.test_accuracy
+
+
+def test_fewer_rows_than_features_warns_for_sgd_and_the_closed_form_is_minimum_norm(capsys):
+    rng = np.random.default_rng(3)
+    columns = {f"x{i}": rng.normal(size=6) for i in range(8)}
+    _write(pa.table({**columns, "y": rng.normal(size=6)}), Path("wide.csv"))
+    base = ["train", "linreg", "--data", "wide.csv", "--target", "y", "--test-fraction", "0"]
+    assert main([*base, "--out", "sgd"]) == 0
+    assert "6 training rows for 8 features" in capsys.readouterr().err
+    assert main([*base, "--solver", "closed-form", "--out", "exact"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "minimum-norm" in err

@@ -387,6 +387,26 @@ def test_3_6_5_every_step_of_a_softmax_touches_every_word_of_the_vocabulary():
 
 
 @pytest.mark.needs_data
+def test_3_7_1_in_two_epochs_the_largest_batch_is_the_weakest_at_every_rate(fashion):
+    """The notebook's grid: 4,000 training images, 2 epochs, concise model; batch 1024 (16x fewer steps than 64)
+    scores below both smaller batches at every learning rate, and lr 3 with batch 1024 is the weakest cell."""
+    from linear_nets.concise.softmax_regression import SoftmaxRegression
+
+    train, test = fashion
+    test_iter = ArrayLoader((test.images[:2000], test.labels[:2000]), 2000)
+    accuracy = torch.zeros(3, 3)
+    for i, lr in enumerate([0.03, 0.3, 3.0]):
+        for j, bs in enumerate([64, 256, 1024]):
+            model = SoftmaxRegression(784, 10, lr=lr, generator=torch.Generator().manual_seed(0))
+            loader = ArrayLoader((train.images[:4000], train.labels[:4000]), bs, shuffle=True, seed=0)
+            for _ in range(2):
+                train_epoch(model.net, loader, model.loss, model.updater)
+            accuracy[i, j] = evaluate_accuracy(model.net, test_iter)
+    assert all(accuracy[i, 2] < accuracy[i, :2].min() for i in range(3))
+    assert accuracy.argmin().item() == 8  # lr 3, batch 1024
+
+
+@pytest.mark.needs_data
 def test_3_7_2_with_many_epochs_on_little_data_test_accuracy_wobbles_far_below_training(fashion):
     train, test = fashion
     loader = ArrayLoader((train.images[:1000], train.labels[:1000]), 100, shuffle=True, seed=0)
