@@ -4,12 +4,16 @@
   stopping epoch are chosen without looking at the test set (which is then used once, for the final report).
 - Early stopping (watch the validation accuracy, keep the best epoch) is a callback of the training pipeline:
   `linear_nets.pipeline.callbacks.EarlyStopping`.
+- `FeatureStats` holds a table's per-column mean and std (float64), with scikit-learn's rule for constant columns.
 - `Standardizer` rescales each pixel to mean 0 and standard deviation 1 with statistics fitted on the training split
   only; `Standardized` wraps a model so that training, evaluation and prediction all see standardised inputs, and
   keeps `mean` and `std` with the model.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -215,3 +219,43 @@ class Standardized(SoftmaxModel):
         self.model.to(device)
         self.standardizer.to(device)
         return self
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    """Mean and standard deviation (population, ddof 0, as scikit-learn's StandardScaler) of each feature of a table,
+    float64, over `count` rows. `scale` is the std with 0 taken as 1 (a constant column is centred, not divided), and
+    `standardize(X)` = (X − mean) / scale. Computed in memory (`of`) or over a stream
+    (`linear_nets.data.table_stream.stream_feature_stats`).
+
+    Example:
+        >>> stats = FeatureStats.of(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
+        >>> stats.mean.tolist(), stats.std.tolist(), stats.standardize(torch.tensor([[2.0, 5.0]])).tolist()
+        ([2.0, 5.0], [1.0, 0.0], [[0.0, 0.0]])
+    """
+
+    mean: Tensor
+    std: Tensor
+    count: int
+
+    @classmethod
+    def of(cls, X: Tensor) -> FeatureStats:
+        """Statistics of in-memory rows X `[n, d]` (e.g. the training split)."""
+        X = X.to(torch.float64)
+        return cls(X.mean(0), X.std(0, correction=0), X.shape[0])
+
+    @property
+    def scale(self) -> Tensor:
+        return torch.where(self.std > 0, self.std, torch.ones_like(self.std))
+
+    def standardize(self, X: Tensor) -> Tensor:
+        return ((X.to(torch.float64) - self.mean) / self.scale).to(X.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "count": self.count}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureStats:
+        return cls(
+            torch.tensor(d["mean"], dtype=torch.float64), torch.tensor(d["std"], dtype=torch.float64), int(d["count"])
+        )

@@ -32,6 +32,7 @@ from linear_nets.closed_form import StreamingLeastSquares, design_rows
 from linear_nets.data.table_spec import TableSpec
 from linear_nets.data.tables import TablePart, TableSource
 from linear_nets.errors import ConfigError, DataError
+from linear_nets.regularization import FeatureStats
 
 READ_ROWS = 1 << 16  # rows per record batch read from a Parquet row group
 # The closed form keeps no rows, so it reads larger batches, a whole row group of our benchmark's files (2^17 rows):
@@ -336,41 +337,6 @@ def _design_chunks(
         spec.write_features(table, z[:d], row_number, check=False)
         z[d + 1] = spec.target_numbers(table, row_number, check=False)
         yield table, row_number, Z
-
-
-@dataclass(frozen=True)
-class FeatureStats:
-    """Mean and standard deviation (population, ddof 0, as scikit-learn's StandardScaler) of each encoded feature,
-    float64, over `count` rows. `standardize(X)` = (X − mean) / std, with std 0 taken as 1 (constant columns).
-
-    Example:
-        >>> stats = FeatureStats.of(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
-        >>> stats.mean.tolist(), stats.std.tolist(), stats.standardize(torch.tensor([[2.0, 5.0]])).tolist()
-        ([2.0, 5.0], [1.0, 0.0], [[0.0, 0.0]])
-    """
-
-    mean: Tensor
-    std: Tensor
-    count: int
-
-    @classmethod
-    def of(cls, X: Tensor) -> FeatureStats:
-        """Statistics of in-memory rows X `[n, d]` (e.g. the training split)."""
-        X = X.to(torch.float64)
-        return cls(X.mean(0), X.std(0, correction=0), X.shape[0])
-
-    def standardize(self, X: Tensor) -> Tensor:
-        std = torch.where(self.std > 0, self.std, torch.ones_like(self.std))
-        return ((X.to(torch.float64) - self.mean) / std).to(X.dtype)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "count": self.count}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FeatureStats:
-        return cls(
-            torch.tensor(d["mean"], dtype=torch.float64), torch.tensor(d["std"], dtype=torch.float64), int(d["count"])
-        )
 
 
 def stream_feature_stats(

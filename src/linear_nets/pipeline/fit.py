@@ -29,7 +29,7 @@ from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.callbacks import EarlyStopping, LearningRateSchedule
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
 from linear_nets.pipeline.runs import check_state
-from linear_nets.regularization import Standardized, Standardizer, train_val_split
+from linear_nets.regularization import FeatureStats, Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.training import Callback, EpochRecord, History, accuracy, as_callbacks, evaluate_accuracy, train
 
@@ -290,7 +290,7 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
             standardizer = Standardizer(init["mean"], init["std"])
         else:
             stats = table.feature_stats()
-            standardizer = Standardizer(stats.mean.float(), torch.where(stats.std > 0, stats.std, 1.0).float())
+            standardizer = Standardizer(stats.mean.float(), stats.scale.float())
     model = build_model(config, num_inputs, len(classes), standardizer)
     if init is not None:
         check_state(init, model.state_tensors(), "init")
@@ -422,13 +422,6 @@ def fit_linreg(
     return LinregFit(config, w, b, history, time.perf_counter() - started, messages)
 
 
-def _column_stats(X: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and std (ddof 0; a constant column's std taken as 1) of each column, float64."""
-    X64 = X.to(torch.float64)
-    mean, std = X64.mean(0), X64.std(0, correction=0)
-    return mean, torch.where(std > 0, std, torch.ones_like(std))
-
-
 def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], callbacks: list[Callback],
                           init: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:  # fmt: skip
     from importlib import import_module
@@ -438,8 +431,9 @@ def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], cal
     X, y = data
     mean = std = None
     if config.standardize:
-        mean, std = _column_stats(X)
-        X = ((X.to(torch.float64) - mean) / std).to(X.dtype)
+        stats = FeatureStats.of(X)
+        mean, std = stats.mean, stats.scale
+        X = stats.standardize(X)
         if init is not None:  # the start in standardised units
             w0 = init[0].to(torch.float64).reshape(-1)
             init = (w0 * std, init[1].to(torch.float64) + (w0 * mean).sum())
@@ -479,8 +473,7 @@ def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callb
     transform = None
     if config.standardize:
         stats = table.feature_stats()
-        mean, std = stats.mean, torch.where(stats.std > 0, stats.std, torch.ones_like(stats.std))
-        transform = stats.standardize
+        mean, std, transform = stats.mean, stats.scale, stats.standardize
     generator = torch.Generator().manual_seed(config.seed)
     linear = torch.nn.Linear(table.spec.num_features, 1)
     with torch.no_grad():
