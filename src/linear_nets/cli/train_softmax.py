@@ -192,24 +192,20 @@ def _table_data(table: dict, seed: int) -> tuple[Any, dict]:
 
 def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> None:
     """curves.png/.svg from the history and, for images, predictions.png of the first 18 test images."""
-    import torch
-
+    from linear_nets.pipeline.fit import as_one_batch
     from linear_nets.plotting import plot_history, pyplot, save_figure, show_predictions
 
     curves = plot_history(result.history, ylim=(0, 1) if not images else (0.3, 0.9))
     save_figure(curves, path / "curves")
+    pyplot().close(curves)  # a long-lived process (tests, notebooks) keeps no open figures
     if not images or data.test is None:
-        pyplot().close(curves)
         return
-    images, labels = data.test[0][:18], data.test[1][:18]
-    X = images.to(torch.float32) / 255.0 if images.dtype == torch.uint8 else images
-    if result.config.resize is not None:
-        X = torch.nn.functional.interpolate(X, size=(result.config.resize,) * 2, mode="bilinear")
+    [(X, labels)] = as_one_batch(data.test[0][:18], data.test[1][:18], result.config.resize)  # as the fit saw them
     predicted = result.model.predict(X.to(next(iter(result.model.parameters())).device)).cpu()
     names = result.classes
     grid = show_predictions(X, [names[i] for i in labels], [names[i] for i in predicted], num_rows=2)
     save_figure(grid, path / "predictions.png")
-    pyplot().close(curves), pyplot().close(grid)  # a long-lived process (tests, notebooks) keeps no open figures
+    pyplot().close(grid)
 
 
 def _print_summary(out: TextIO, summary: dict, path: Any) -> None:
