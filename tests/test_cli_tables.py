@@ -237,3 +237,13 @@ def test_fewer_rows_than_features_warns_for_sgd_and_the_closed_form_is_minimum_n
     assert main([*base, "--solver", "closed-form", "--out", "exact"]) == 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "minimum-norm" in err
+
+
+def test_predictions_go_to_csv_or_parquet_only_and_the_name_is_checked_first(capsys):
+    Path("t.csv").write_text("a,y\n" + "".join(f"{i},{2 * i}\n" for i in range(10)))
+    assert main(["train", "linreg", "--data", "t.csv", "--target", "y", "--solver", "closed-form", "--out", "run"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "run", "--data", "t.csv", "--out", "p.txt"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "write predictions to a .csv or .parquet file" in err
+    assert not Path("p.txt").exists() and not list(Path(".").glob(".p.txt*"))

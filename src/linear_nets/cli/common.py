@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from linear_nets.pipeline.config import DEVICES
+
 
 def positive_int(text: str) -> int:
     """argparse type: an integer > 0."""
@@ -72,7 +74,6 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-DEVICES = ("cpu", "cuda", "auto")
 
 
 def name_list(text: str) -> list[str]:

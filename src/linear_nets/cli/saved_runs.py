@@ -160,12 +160,10 @@ def run_predict(args: argparse.Namespace) -> int:
     from linear_nets.plotting import figure_paths, save_figure, show_predictions
 
     if args.data is not None:
-        from linear_nets.pipeline.saved import table_predictions, write_table
+        from linear_nets.pipeline.saved import check_table_path, table_predictions, write_table
 
         run = Run.open(args.run_dir)
-        target = Path(args.out) if args.out else run.path / "predictions.csv"
-        if target.suffix not in (".csv", ".parquet"):
-            raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
+        target = check_table_path(Path(args.out) if args.out else run.path / "predictions.csv")
         table = table_predictions(run, args.data)
         write_table(table, target)
         print(f"predicted {table.num_rows} rows of {args.data}; wrote {target}")

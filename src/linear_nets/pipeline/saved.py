@@ -137,13 +137,19 @@ def table_predictions(run: Run, path: str | os.PathLike) -> Any:
     return pa.table(columns)
 
 
+def check_table_path(target: Path) -> Path:
+    """Return `target`, or raise `DataError` unless it names a .csv or .parquet file (checked before any work)."""
+    if target.suffix not in (".csv", ".parquet"):
+        raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
+    return target
+
+
 def write_table(table: Any, target: Path) -> None:
-    """Write a pyarrow table as CSV or Parquet (by the name's suffix), atomically."""
+    """Write a pyarrow table as CSV or Parquet (by the name's suffix, see `check_table_path`), atomically."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    if target.suffix not in (".csv", ".parquet"):
-        raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
+    check_table_path(target)
     temporary = target.with_name(f".{target.name}.tmp")
     try:
         pq.write_table(table, temporary) if target.suffix == ".parquet" else pacsv.write_csv(table, temporary)
