@@ -215,11 +215,7 @@ def fit_softmax(
         images = X.dtype == torch.uint8 or X.dim() > 2  # pixels get a floored std; a table's columns are its own
         standardizer, X = Standardizer.fit_transform(X, Standardizer.EPS if images else 0.0)
     num_inputs = config.resize**2 if config.resize is not None else math.prod(X.shape[1:])
-    model = build_model(config, num_inputs, data.num_classes, standardizer)
-    if init is not None:
-        check_state(init, model.state_tensors(), "init")
-        model.load_state_tensors(init)
-    trained = model.model if standardizer is not None else model  # trains on the standardised X
+    model, trained = _model_to_fit(config, num_inputs, data.num_classes, standardizer, init)
     train_loader = ArrayLoader((X, y), config.batch_size, shuffle=True, seed=config.seed, resize=config.resize,
                                sampling=config.sampling)  # fmt: skip
 
@@ -234,9 +230,7 @@ def fit_softmax(
         train_loader.to(device)
         val_iter, test_iter = _to(val_iter, device), _to(test_iter, device)
 
-    own: list[Callback] = []
-    if config.schedule != "constant":
-        own.append(LearningRateSchedule(trained, config.schedule, config.lr, config.epochs))
+    own = _schedule(config, trained)
     stopper = EarlyStopping(model.parameters(), config.early_stopping) if val_iter is not None else None
     if stopper is not None:
         own.append(stopper)
@@ -272,6 +266,24 @@ def fit_softmax(
     return SoftmaxFit(config, model, fit.history, best_epoch, val_accuracy, test_accuracy, seconds, data.classes)
 
 
+def _model_to_fit(config: SoftmaxConfig, num_inputs: int, num_classes: int, standardizer: Standardizer | None,
+                  init: dict[str, Tensor] | None) -> tuple[SoftmaxModel, SoftmaxModel]:  # fmt: skip
+    """The model `config` describes, warm-started from `init` if given, and the part the loop trains: the inner
+    model under `standardize` (its inputs are standardised before they reach the loop)."""
+    model = build_model(config, num_inputs, num_classes, standardizer)
+    if init is not None:
+        check_state(init, model.state_tensors(), "init")
+        model.load_state_tensors(init)
+    return model, (model.model if standardizer is not None else model)
+
+
+def _schedule(config: SoftmaxConfig, trained: SoftmaxModel) -> list[Callback]:
+    """The learning-rate schedule's callback, if the config has one."""
+    if config.schedule == "constant":
+        return []
+    return [LearningRateSchedule(trained, config.schedule, config.lr, config.epochs)]
+
+
 def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Callback], evaluate_test: bool,
                           init: dict[str, Tensor] | None, started: float) -> SoftmaxFit:  # fmt: skip
     """Softmax regression over a table streamed in shuffled batches (memory independent of its rows): the same
@@ -291,16 +303,9 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
         else:
             stats = table.feature_stats()
             standardizer = Standardizer(stats.mean.float(), stats.scale.float())
-    model = build_model(config, num_inputs, len(classes), standardizer)
-    if init is not None:
-        check_state(init, model.state_tensors(), "init")
-        model.load_state_tensors(init)
-    trained = model.model if standardizer is not None else model
+    model, trained = _model_to_fit(config, num_inputs, len(classes), standardizer, init)
     loader = EpochLoader(table, config.batch_size, standardizer)
-    own: list[Callback] = []
-    if config.schedule != "constant":
-        own.append(LearningRateSchedule(trained, config.schedule, config.lr, config.epochs))
-    fit = Fit(config, model, [*own, *callbacks], [], num_batches=0)
+    fit = Fit(config, model, [*_schedule(config, trained), *callbacks], [], num_batches=0)
     for callback in fit.callbacks:
         callback.on_fit_begin(fit)
     loader.epoch = fit.start_epoch - 1  # the order of each epoch follows from its number
