@@ -27,9 +27,6 @@ class Trial:
     seconds: float
 
 
-DEFAULT_GRID = TUNING_GRID
-
-
 def grid_configs(base: SoftmaxConfig, grid: dict[str, Sequence], *, flags: bool = False) -> list[SoftmaxConfig]:
     """Every combination of the values in `grid` (field -> values), other fields from `base`, in a fixed order.
 
@@ -73,7 +70,7 @@ def tune_softmax(
     """
     if base.val_fraction is None:
         raise ConfigError("tuning needs a validation split: give base a val_fraction between 0 and 1")
-    configs = grid_configs(base, DEFAULT_GRID if grid is None else grid)
+    configs = grid_configs(base, TUNING_GRID if grid is None else grid)
     trials = []
     for config in configs:
         result = fit_softmax(config, data, evaluate_test=False)
