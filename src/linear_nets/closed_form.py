@@ -23,7 +23,7 @@ overflow float64).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -196,6 +196,23 @@ class StreamingLeastSquares:
         else:
             self.sums += chunk
         self.num_examples += Z.shape[1]
+
+    def combine(self, reduce: Callable[[Tensor], Tensor], num_features: int) -> None:
+        """Replace the sums by their totals over the processes of a data-parallel fit (`reduce` adds a tensor up over
+        them: an all-reduce), so that every process solves for all the rows; a process that had none adds zeros.
+
+        Example:
+            >>> solver = StreamingLeastSquares()
+            >>> solver.combine(lambda t: 2 * t, num_features=1)  # no rows here; a stand-in for two processes
+            >>> solver.num_examples, solver.gram.shape
+            (0, torch.Size([2, 2]))
+        """
+        d = num_features
+        sums = self.sums if self.sums is not None else torch.zeros(d + 2, d + 2, dtype=torch.float64)
+        if sums.shape[0] != d + 2:
+            raise DataError(f"these sums have {sums.shape[0] - 2} features, not {d}")
+        total = reduce(torch.cat([sums.reshape(-1), sums.new_tensor([self.num_examples])]))
+        self.sums, self.num_examples = total[:-1].reshape(d + 2, d + 2), int(total[-1].item())
 
     def solve(self) -> tuple[Tensor, Tensor]:
         """Solve AᵀA θ = Aᵀy for the minimum-norm θ; return w `[d]` and b (0-d), float64.

@@ -27,6 +27,9 @@ Loss = Callable[[Tensor, Tensor], Tensor]
 """A loss returns one value per example (`reduction='none'`)."""
 Metric = Callable[[Tensor, Tensor], Tensor]
 """A metric returns the *sum* over the batch (e.g. the number of correct predictions)."""
+Reduce = Callable[[Tensor], Tensor]
+"""Sums a tensor over the processes of a data-parallel fit (an all-reduce, `pipeline.distributed`); the loop applies
+it to its totals (loss sum, metric sum, count) before dividing, so every process reports the whole data's means."""
 
 
 @runtime_checkable
@@ -82,8 +85,9 @@ def accuracy(y_hat: Tensor, y: Tensor) -> Tensor:
     return (y_hat.to(y.dtype) == y).sum().to(torch.float32)
 
 
-def evaluate_accuracy(net: Net, data_iter: Iterable, metric: Metric = accuracy) -> float:
-    """Mean of `metric` over a whole dataset: sum of per-batch metric sums / number of examples.
+def evaluate_accuracy(net: Net, data_iter: Iterable, metric: Metric = accuracy, reduce: Reduce | None = None) -> float:
+    """Mean of `metric` over a whole dataset: sum of per-batch metric sums / number of examples (summed over the
+    processes by `reduce` when each scores its share).
 
     Example:
         >>> from linear_nets.data.batches import ArrayLoader
@@ -97,7 +101,7 @@ def evaluate_accuracy(net: Net, data_iter: Iterable, metric: Metric = accuracy) 
     with torch.no_grad():
         for X, y in data_iter:
             totals.add(net(X), y)
-    return totals.means()[1]
+    return totals.means(reduce)[1]
 
 
 class _Totals:
@@ -137,13 +141,15 @@ class _Totals:
         self.count += self._pending
         self._losses, self._y_hats, self._ys, self._pending = [], [], [], 0
 
-    def means(self) -> tuple[float, float | None]:
-        """(mean loss, mean metric or None) over everything added; NaN when nothing was added."""
+    def means(self, reduce: Reduce | None = None) -> tuple[float, float | None]:
+        """(mean loss, mean metric or None) over everything added (by every process, with `reduce`); NaN when
+        nothing was added."""
         self._reduce()
-        if self.count == 0:
+        sums = torch.stack([self.loss_sum, self.metric_sum.to(torch.float64), torch.tensor(self.count + 0.0)])
+        loss_sum, metric_sum, count = (sums if reduce is None else reduce(sums)).tolist()
+        if count == 0:
             return math.nan, None if self.metric is None else math.nan
-        metric_mean = self.metric_sum.item() / self.count if self.metric is not None else None
-        return self.loss_sum.item() / self.count, metric_mean
+        return loss_sum / count, metric_sum / count if self.metric is not None else None
 
 
 def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, Tensor]:
@@ -263,8 +269,9 @@ def train_epoch(
     metric: Metric | None = accuracy,
     *,
     epoch: int = 1,
+    reduce: Reduce | None = None,
 ) -> tuple[float, float | None]:
-    """Train one epoch; return (mean train loss, mean train metric or None).
+    """Train one epoch; return (mean train loss, mean train metric or None), over every process with `reduce`.
 
     Losses and metric are summed in chunks and read once per epoch (`.item()`), not once per batch.
 
@@ -281,7 +288,7 @@ def train_epoch(
         steps += 1
     if steps == 0:
         raise ConfigError("train_iter yielded no batches: is the dataset empty or batch_size too large?")
-    mean_loss, mean_metric = totals.means()
+    mean_loss, mean_metric = totals.means(reduce)
     if not math.isfinite(mean_loss):
         raise TrainingDiverged(epoch=epoch, step=steps, loss=mean_loss)
     return mean_loss, mean_metric
@@ -383,6 +390,7 @@ def train(
     callbacks: Iterable[Callback | Callable[[EpochRecord], bool | None]] | None = None,
     start_epoch: int = 1,
     history: History | None = None,
+    reduce: Reduce | None = None,
 ) -> History:
     """Train `net` for `num_epochs`, evaluating `metric` on `test_iter` after each epoch (d2l `train_ch3`).
 
@@ -399,6 +407,8 @@ def train(
         start_epoch: the first epoch to train, > 1 when resuming from a checkpoint of epoch `start_epoch - 1`.
         history: append the records to this history (e.g. one restored from a checkpoint) before the callbacks
             see them; default a new one.
+        reduce: in a data-parallel fit, where each process trains and scores its share of every batch, sums the
+            loop's totals over the processes (see `Reduce`); the gradients are the updater's business.
 
     Returns the history: the epochs trained by this call appended to `history`.
 
@@ -424,13 +434,13 @@ def train(
             callback.on_epoch_begin(epoch)
         timer = Timer()
         train_loss, train_accuracy = train_epoch(
-            net, _with_hooks(train_iter, batch_hooks), loss, updater, metric, epoch=epoch
+            net, _with_hooks(train_iter, batch_hooks), loss, updater, metric, epoch=epoch, reduce=reduce
         )
         scored = {}
         if metric is not None:
             for name, loader in (("val_accuracy", val_iter), ("test_accuracy", test_iter)):
                 if loader is not None:
-                    scored[name] = evaluate_accuracy(net, loader, metric)
+                    scored[name] = evaluate_accuracy(net, loader, metric, reduce)
         record = EpochRecord(epoch, train_loss, train_accuracy, **scored, seconds=timer.stop())
         history.epochs.append(record)
         stops = [callback.on_epoch_end(record) for callback in callbacks]

@@ -8,6 +8,9 @@ shuffling, so the same command prints the same numbers. Every run writes a run d
 `runs/linreg-<timestamp>`): config.json, metrics.csv/.jsonl, curves.png/.svg (SGD), model.safetensors and
 summary.json with the estimates and their errors.
 
+Under torchrun the closed form is data-parallel (each process sums AᵀA and Aᵀy over its share of the rows, one
+all-reduce); SGD runs whole on every process. Rank 0 prints and writes the run directory.
+
 This module parses flags and prints; the fit itself is `linear_nets.pipeline.fit.fit_linreg`.
 """
 
@@ -82,19 +85,39 @@ def run(args: argparse.Namespace) -> int:
     """Generate the data (or read your table), fit, print the losses and the estimates, and record the run."""
     config = from_args(LinregConfig, args)
     options = table_options(args)
-    if options is not None:
-        return run_table(config, options, args.out)
+    from linear_nets.cli.common import data_parallel, job_run_dir
+
+    with data_parallel() as world:
+        _, out = job_run_dir(args, "linreg", world)
+        if world.launched and world.leader and config.solver == "sgd":
+            print("linear-nets: note: under torchrun only the closed form is split; SGD fits the whole data on every "
+                  "process", file=sys.stderr)  # fmt: skip
+        if options is not None:
+            return run_table(config, options, out, world)
+        return _run_synthetic(config, args, out, world)
+
+
+def _create_run(world: Any, config: LinregConfig, data: dict, options: dict | None, out: str | None) -> Any:
+    """The run directory, created by rank 0 once every process agrees on what it fits (`same_everywhere`)."""
+    from linear_nets.cli.common import same_everywhere
+    from linear_nets.pipeline.config import to_dict
+    from linear_nets.pipeline.runs import Replica, Run, run_config
+
+    options = dict(options or {}) | ({"torchrun_job": world.run_id} if world.launched else {})
+    same_everywhere(world, to_dict(config), data, options)
+    run_dir = world.from_leader(lambda: Run.create("linreg", run_config(to_dict(config), data, options), out))
+    return run_dir if world.leader else Replica(run_dir.path, run_dir.config)
+
+
+def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | None, world: Any) -> int:
     import torch
 
-    from linear_nets.pipeline.config import to_dict
     from linear_nets.pipeline.fit import fit_linreg
-    from linear_nets.pipeline.runs import Run, run_config
-
-    data = synthetic_options(args)
     from linear_nets.pipeline.saved import synthetic_problem
 
+    data = synthetic_options(args)
     true_w, features, labels = synthetic_problem(data, config.seed)
-    run_dir = Run.create("linreg", run_config(to_dict(config), {"synthetic": data}), args.out)
+    run_dir = _create_run(world, config, {"synthetic": data}, None, out)
     n, d = features.shape
     if config.solver == "closed-form":
         print(f"linreg: closed-form least squares (float64), {n} examples, {d} features")
@@ -102,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"linreg: {config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}, "
               f"{n} examples, {d} features")  # fmt: skip
     with run_dir.removed_on_error():  # e.g. diverged: no half-recorded run is left behind
-        result = fit_linreg(config, (features, labels), [_print_loss(run_dir)])
+        result = fit_linreg(config, (features, labels), [_print_loss(run_dir)], world=world)
+    if not world.leader:  # rank 0 reports and records
+        return 0
     for message in result.warnings:  # one plain line, not Python's two-line warning with a source excerpt
         print(f"linear-nets: warning: {message}", file=sys.stderr)
     w, b = result.w, result.b
@@ -143,11 +168,9 @@ def _finish(run_dir: Any, result: Any, true_w: Any, data: dict[str, Any]) -> Non
     print(f"run directory: {run_dir.path}")
 
 
-def run_table(config: LinregConfig, options: Any, out: str | None) -> int:
+def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -> int:
     """Linear regression on your own table: coefficients by feature name, MSE and R² on the held-out rows."""
-    from linear_nets.pipeline.config import to_dict
     from linear_nets.pipeline.fit import fit_linreg
-    from linear_nets.pipeline.runs import Run, run_config
     from linear_nets.pipeline.tables import StreamedTable, load_in_memory, regression_scores
 
     if options.stream:
@@ -166,9 +189,11 @@ def run_table(config: LinregConfig, options: Any, out: str | None) -> int:
     method = "closed-form least squares (float64)" if config.solver == "closed-form" else (
         f"{config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}")
     print(f"linreg on {options.data} (target {options.target}): {method}, {rows}, {spec.num_features} features")
-    run_dir = Run.create("linreg", run_config(to_dict(config), record, {"table": options.to_dict()}), out)
+    run_dir = _create_run(world, config, record, {"table": options.to_dict()}, out)
     with run_dir.removed_on_error():
-        result = fit_linreg(config, train_data, [_print_loss(run_dir)])
+        result = fit_linreg(config, train_data, [_print_loss(run_dir)], world=world)
+    if not world.leader:
+        return 0
     for message in result.warnings:
         print(f"linear-nets: warning: {message}", file=sys.stderr)
     if options.stream:

@@ -10,6 +10,9 @@ a checkpoint after every epoch, and at the end model.safetensors, curves.png/.sv
 summary.json. `--resume RUN_DIR` continues from the newest checkpoint and ends exactly where an uninterrupted run
 would; Ctrl-C saves the last completed epoch and says how to resume.
 
+Under torchrun (`torchrun --nproc-per-node=N -m linear_nets train softmax ...`) the same command trains data-parallel:
+see `linear_nets.pipeline.distributed`; rank 0 prints and writes the run directory.
+
 This module parses flags and prints; the fit itself is `linear_nets.pipeline.fit.fit_softmax`.
 """
 
@@ -95,23 +98,37 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     """Load Fashion-MNIST, fit the configuration the flags describe, print the per-epoch table, record the run.
 
     Returns the `SoftmaxFit`. The run directory is created only once the config is valid and the data has loaded,
-    so a bad argument or missing data leaves nothing behind.
+    so a bad argument or missing data leaves nothing behind. Under torchrun, every process runs this (see
+    `cli.common.data_parallel`).
     """
-    out = sys.stdout if out is None else out
+    from linear_nets.cli.common import data_parallel
+
+    with data_parallel() as world:
+        return _train_softmax(args, sys.stdout if out is None else out, world)
+
+
+def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
+    from linear_nets.cli.common import job_run_dir, same_everywhere
     from linear_nets.cli.progress import EpochTable
     from linear_nets.data.fashion_mnist import FACTS, locate
     from linear_nets.pipeline.config import to_dict
+    from linear_nets.pipeline.distributed import fingerprint
     from linear_nets.pipeline.fit import fashion_mnist, fit_softmax, prepare_machine
     from linear_nets.pipeline.recorder import RunRecorder
-    from linear_nets.pipeline.runs import Run, run_config
+    from linear_nets.pipeline.runs import Replica, Run, run_config
     from linear_nets.timing import Timer
 
-    resumed = Run.open(args.resume, model="softmax") if args.resume else None
+    resume_dir, out_dir = job_run_dir(args, "softmax", world)
+    resumed = None
+    if resume_dir is not None:
+        resumed = Run(resume_dir, world.from_leader(lambda: Run.open(resume_dir, model="softmax").config))
     config = config_from_args(args, resumed)
-    prepare_machine(config, flags=True)  # threads set and device checked before anything is read or written
+    prepare_machine(config, flags=True, world=world)  # threads set, device checked before anything is read or written
     table = table_options(args)
     options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every,
                "table": table.to_dict() if table is not None else None}  # fmt: skip
+    if world.launched:
+        options["torchrun_job"] = world.run_id
     if resumed is not None:
         options = {**resumed.config.get("options", {}), **({"data_dir": args.data_dir} if args.data_dir else {})}
     load_timer = Timer()
@@ -131,26 +148,33 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
         rows += f" ({config.val_fraction:g} of each class held out for validation)"
     print(
         f"softmax regression ({config.impl}) on {source}: {rows}, {inputs} inputs, batch {config.batch_size}, "
-        f"lr {config.lr}, seed {config.seed}{_threads(config)}; data loaded in {load_seconds:.2f} s",
+        f"lr {config.lr}, seed {config.seed}{_threads(config, world)}; data loaded in {load_seconds:.2f} s",
         file=out,
     )
+    identity = record or {"dir": str(locate(options.get("data_dir"))),
+                          "sha256": {f.name: f.sha256 for s in FACTS.values() for f in s.files}}  # fmt: skip
+    same_everywhere(world, to_dict(config), {**identity, "sha256 of the training rows": fingerprint(data, world)},
+                    options)  # fmt: skip
     if resumed is None:
-        identity = record or {"dir": str(locate(options["data_dir"])),
-                              "sha256": {f.name: f.sha256 for s in FACTS.values() for f in s.files}}  # fmt: skip
-        run_dir = Run.create("softmax", run_config(to_dict(config), identity, options), args.out)
+        run_dir = world.from_leader(lambda: Run.create("softmax", run_config(to_dict(config), identity, options),
+                                                       out_dir))  # fmt: skip
     else:
         run_dir = resumed
-    recorder = RunRecorder(run_dir, options.get("checkpoint_every", 1), resume=resumed is not None)
+    if not world.leader:
+        run_dir = Replica(run_dir.path, run_dir.config)
+    recorder = RunRecorder(run_dir, options.get("checkpoint_every", 1), resume=resumed is not None, world=world)
     table = EpochTable(out, scored="val" if config.val_fraction is not None else "test", run=str(run_dir.path))
     # a new run that fails (e.g. diverges) is removed; a resumed one keeps its earlier checkpoints
     cleanup = run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
     try:
         with cleanup:
-            result = fit_softmax(config, data, [recorder, table])  # the recorder restores first
+            result = fit_softmax(config, data, [recorder, table], world=world)  # the recorder restores first
     except KeyboardInterrupt:
         table.close()
         recorder.save_checkpoint()
         raise Interrupted(run_dir, recorder.epochs_done) from None
+    if not world.leader:
+        return SoftmaxRun(result, run_dir, load_seconds)
     _write_figures(run_dir.path, result, data, images=record is None)
     summary = {
         "classes": result.classes,
@@ -166,11 +190,12 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     return SoftmaxRun(result, run_dir, load_seconds)
 
 
-def _threads(config: SoftmaxConfig) -> str:
+def _threads(config: SoftmaxConfig, world: Any) -> str:
     import torch
 
     threads = torch.get_num_threads()
-    return f", {threads} thread{'s' * (threads > 1)}" if config.device == "cpu" else f", device {config.device}"
+    where = f", {threads} thread{'s' * (threads > 1)}" if config.device == "cpu" else f", device {config.device}"
+    return where + (f" x {world.size} processes (data-parallel)" if world.launched else "")
 
 
 def _table_data(table: dict, seed: int) -> tuple[Any, dict]:

@@ -276,12 +276,17 @@ def stream_least_squares(
     holdout: Holdout | None = None,
     counts: RowCounts | None = None,
     read_rows: int = LEAST_SQUARES_READ_ROWS,
+    parts: list[TablePart] | None = None,
+    reduce: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Least-squares w and b for y ≈ Xw + b over a streamed table: θ = argmin ‖[X, 1]θ − y‖², from AᵀA and Aᵀy
     accumulated in float64 over every batch (`closed_form.StreamingLeastSquares`). Memory: O(d²) for the sums and
     two float64 buffers of `read_rows` x (d + 2) (rounded up to a multiple of 4), whatever the number of rows.
 
     Returns w `[d]` and b (0-d), float64, as `closed_form.least_squares` does on the same rows in memory.
+
+    Data-parallel: each process reads `parts` (its share of the row groups) and `reduce` adds the sums up over the
+    processes before the one solve.
 
     Raises:
         ConfigError: `spec` is not a regression schema.
@@ -302,13 +307,15 @@ def stream_least_squares(
         raise ConfigError(f"the closed form fits a regression, but the training schema is for {spec.task}")
     counts = RowCounts() if counts is None else counts
     solver, d = StreamingLeastSquares(), spec.num_features
-    selected = _selected_rows(source, spec, None, drop_missing, holdout, counts, read_rows)
+    selected = _selected_rows(source, spec, parts, drop_missing, holdout, counts, read_rows)
     for table, row_number, Z in _read_ahead(_design_chunks(spec, selected)):
         try:
             solver.update_transposed(Z, d)
         except DataError:
             spec.check_finite(table, row_number)  # names the column and row of the first NaN or ±inf
             raise
+    if reduce is not None:
+        solver.combine(reduce, d)
     if solver.num_examples == 0:
         raise DataError(f"no rows of {source.name} are left to fit (all held out or missing values)")
     return solver.solve()

@@ -20,13 +20,15 @@ from linear_nets.optim import check_weight_decay
 from linear_nets.softmax import check_inputs, check_labels, stable_cross_entropy_and_softmax, stable_softmax
 
 
-def logit_gradient(logits: Tensor, y: Tensor, *, probs: Tensor | None = None) -> Tensor:
+def logit_gradient(logits: Tensor, y: Tensor, *, probs: Tensor | None = None, total: int | None = None) -> Tensor:
     """dl/dO = (softmax(O) - onehot(y)) / n: the gradient of the mean cross-entropy with respect to the logits.
 
     Args:
         logits: `O`, `[n, q]`.
         y: true classes `[n]`.
         probs: softmax(O) if already computed (it is then updated in place and returned), else None.
+        total: divide by this instead of n (1: the gradient of the *summed* loss, which data-parallel processes add
+            up before dividing by the whole batch's size).
 
     Example:
         >>> logit_gradient(torch.zeros(2, 2), torch.tensor([0, 1]))
@@ -39,7 +41,8 @@ def logit_gradient(logits: Tensor, y: Tensor, *, probs: Tensor | None = None) ->
     G = probs
     # subtracting onehot(y) touches one entry per row: scatter -1 there instead of building the one-hot matrix
     G.scatter_add_(1, y.unsqueeze(1), torch.full((y.shape[0], 1), -1.0, dtype=G.dtype, device=G.device))
-    return G.div_(y.shape[0])
+    total = y.shape[0] if total is None else total
+    return G if total == 1 else G.div_(total)
 
 
 def gradients(
@@ -139,16 +142,33 @@ class SoftmaxRegression(WeightsAndBias):
 
     def step(self, X: Tensor, y: Tensor, y_hat: Tensor) -> None:
         """One SGD step at the logits `y_hat = net(X)`: W -= lr Xᵀ G, b -= lr sum_i G_i, G = `logit_gradient`."""
-        saved_logits, saved_y, probs = self._saved
-        self._saved = (None, None, None)  # used once: logit_gradient overwrites probs
-        if saved_logits is not y_hat or saved_y is not y:
-            probs = None  # step without a loss on these logits first: compute softmax(O) here
-        G = logit_gradient(y_hat, y, probs=probs)
+        G = logit_gradient(y_hat, y, probs=self._saved_probs(y_hat, y))
         if self.weight_decay:
             self.W.mul_(1.0 - self.lr * self.weight_decay)  # W - lr wd W, before the data term below
         # addmm_ updates W in place: W + (-lr) Xᵀ G, without a temporary for dl/dW
         self.W.addmm_(X.reshape(-1, self.num_inputs).T, G, alpha=-self.lr)
         self.b.sub_(G.sum(dim=0), alpha=self.lr)
+
+    def _saved_probs(self, y_hat: Tensor, y: Tensor) -> Tensor | None:
+        """softmax(O) kept by `loss` on these very logits and labels, else None (then the gradient computes it).
+        Used once: `logit_gradient` overwrites it."""
+        saved_logits, saved_y, probs = self._saved
+        self._saved = (None, None, None)
+        return probs if saved_logits is y_hat and saved_y is y else None
+
+    def summed_gradients(self, X: Tensor, y: Tensor, y_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """Gradients of the batch's *summed* cross-entropy, `(Xᵀ D [d, q], Σ_i D_i [q])` with D = softmax(O) −
+        onehot(y): what data-parallel processes add up (one all-reduce) before `apply_gradients` divides by the
+        whole batch's size. Follows `loss` on the same logits, like `step`."""
+        D = logit_gradient(y_hat, y, probs=self._saved_probs(y_hat, y), total=1)
+        return X.reshape(-1, self.num_inputs).T @ D, D.sum(dim=0)
+
+    def apply_gradients(self, grad_W: Tensor, grad_b: Tensor) -> None:
+        """One SGD step from the mean gradients of the data term: W <- (1 − lr wd) W − lr grad_W, b <- b − lr grad_b."""
+        if self.weight_decay:
+            self.W.mul_(1.0 - self.lr * self.weight_decay)
+        self.W.sub_(grad_W, alpha=self.lr)
+        self.b.sub_(grad_b, alpha=self.lr)
 
     @property
     def updater(self) -> SoftmaxRegression:

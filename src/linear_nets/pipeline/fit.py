@@ -28,6 +28,15 @@ from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.callbacks import EarlyStopping, LearningRateSchedule
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
+from linear_nets.pipeline.distributed import (
+    ALONE,
+    ShareOfEachBatch,
+    World,
+    check_rows,
+    data_parallel,
+    share,
+    threads_per_process,
+)
 from linear_nets.pipeline.runs import check_state
 from linear_nets.regularization import FeatureStats, Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
@@ -152,10 +161,13 @@ def resolve_device(name: str, *, flags: bool = False) -> torch.device:
     return torch.device("cuda")
 
 
-def prepare_machine(config: SoftmaxConfig, *, flags: bool = False) -> torch.device:
-    """Apply the config's machine fields: torch's CPU threads (`threads`, when given); return the `device`."""
+def prepare_machine(config: SoftmaxConfig, *, flags: bool = False, world: World = ALONE) -> torch.device:
+    """Apply the config's machine fields: torch's CPU threads (`threads`, when given; under torchrun without it, the
+    cores shared out between this machine's processes); return the `device`."""
     if config.threads is not None:
         torch.set_num_threads(config.threads)
+    elif world.launched:
+        torch.set_num_threads(threads_per_process(world))
     return resolve_device(config.device, flags=flags)
 
 
@@ -177,6 +189,7 @@ def fit_softmax(
     *,
     evaluate_test: bool = True,
     init: dict[str, Tensor] | None = None,
+    world: World = ALONE,
 ) -> SoftmaxFit:
     """Train softmax regression as `config` says on `data.train`; report on `data.test` once, at the end.
 
@@ -189,6 +202,8 @@ def fit_softmax(
         evaluate_test: score the test set at the end (a tuner must not look at it).
         init: start from these tensors (a model's `state_tensors()`: W, b, and mean/std when standardised) instead
             of the random initialisation: a warm start. The standardisation statistics are then kept, not refitted.
+        world: the processes of a data-parallel fit (`pipeline.distributed`): each trains and scores its share of
+            every batch, gradients and metrics are summed over all of them; the default is this process alone.
 
     Example:
         >>> X = torch.randn(200, 2); y = (X[:, 0] > 0).long()
@@ -197,14 +212,17 @@ def fit_softmax(
         (True, 5)
     """
     validate(config)
+    if world.launched and config.optimizer == "lbfgs":
+        raise ConfigError("--optimizer lbfgs takes full-batch steps: it is not data-parallel; run it in one process")
     started = time.perf_counter()
     device = prepare_machine(config)
     if hasattr(data, "batches"):  # a table read batch by batch
-        return _fit_softmax_streamed(config, data, as_callbacks(callbacks), evaluate_test, init, started)
+        return _fit_softmax_streamed(config, data, as_callbacks(callbacks), evaluate_test, init, started, world)
     (X, y), val = data.train, None
     if config.val_fraction is not None:
         train_idx, val_idx = train_val_split(y, config.val_fraction, config.seed)
         (X, y), val = (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
+    check_rows(world, len(y))
     standardizer = None
     if config.standardize and init is not None and "mean" in init:  # a warm start keeps its statistics
         standardizer = Standardizer(init["mean"], init["std"])
@@ -217,12 +235,13 @@ def fit_softmax(
     num_inputs = config.resize**2 if config.resize is not None else math.prod(X.shape[1:])
     model, trained = _model_to_fit(config, num_inputs, data.num_classes, standardizer, init)
     train_loader = ArrayLoader((X, y), config.batch_size, shuffle=True, seed=config.seed, resize=config.resize,
-                               sampling=config.sampling)  # fmt: skip
+                               sampling=config.sampling, shard=world.shard)  # fmt: skip
 
     def scored(part: tuple[Tensor, Tensor] | None) -> Any:  # as the trained model sees it: standardised once
         if part is None:
             return None
-        return as_one_batch(standardizer(part[0]) if standardizer else part[0], part[1], config.resize)
+        X_part, y_part = share(world, part)  # each process scores its share; the loop sums them
+        return as_one_batch(standardizer(X_part) if standardizer else X_part, y_part, config.resize)
 
     val_iter, test_iter = scored(val), scored(data.test)
     if device.type != "cpu":
@@ -237,20 +256,23 @@ def fit_softmax(
     fit = Fit(config, model, [*own, *as_callbacks(callbacks)], [train_loader.generator], len(train_loader))
     for callback in fit.callbacks:
         callback.on_fit_begin(fit)
+    reduce = world.sum if world.launched else None
     if config.optimizer == "lbfgs":
         _fit_lbfgs(trained, (X, y), val_iter, test_iter if val_iter is None else None, fit)
     elif fit.start_epoch <= config.epochs:
+        net, updater = data_parallel(trained.net, trained.updater, trained, world)
         train(
-            trained.net,
+            net,
             train_loader,
             test_iter if val_iter is None else None,
             trained.loss,
             config.epochs,
-            trained.updater,
+            updater,
             val_iter=val_iter,
             callbacks=fit.callbacks,
             start_epoch=fit.start_epoch,
             history=fit.history,
+            reduce=reduce,
         )
     best_epoch = fit.history.epochs[-1].epoch if fit.history.epochs else 0
     val_accuracy = None
@@ -260,7 +282,8 @@ def fit_softmax(
     seconds = time.perf_counter() - started
     test_accuracy = None
     if evaluate_test and data.test is not None:  # raw test images through the model's public interface
-        test_accuracy = evaluate_accuracy(model.logits, _to(as_one_batch(*data.test, config.resize), device))
+        test_part = _to(as_one_batch(*share(world, data.test), config.resize), device)
+        test_accuracy = evaluate_accuracy(model.logits, test_part, reduce=reduce)
     for callback in fit.callbacks:
         callback.on_fit_end(fit)
     return SoftmaxFit(config, model, fit.history, best_epoch, val_accuracy, test_accuracy, seconds, data.classes)
@@ -285,9 +308,10 @@ def _schedule(config: SoftmaxConfig, trained: SoftmaxModel) -> list[Callback]:
 
 
 def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Callback], evaluate_test: bool,
-                          init: dict[str, Tensor] | None, started: float) -> SoftmaxFit:  # fmt: skip
+                          init: dict[str, Tensor] | None, started: float, world: World) -> SoftmaxFit:  # fmt: skip
     """Softmax regression over a table streamed in shuffled batches (memory independent of its rows): the same
-    model, loop and callbacks; standardisation statistics from one streamed pass over the training rows."""
+    model, loop and callbacks; standardisation statistics from one streamed pass over the training rows. In a
+    data-parallel fit every process reads every batch and trains on its share of it."""
     from linear_nets.pipeline.tables import EpochLoader
 
     if config.val_fraction is not None or config.optimizer == "lbfgs" or config.resize is not None:
@@ -309,13 +333,16 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
     for callback in fit.callbacks:
         callback.on_fit_begin(fit)
     loader.epoch = fit.start_epoch - 1  # the order of each epoch follows from its number
+    reduce = world.sum if world.launched else None
     if fit.start_epoch <= config.epochs:
-        train(trained.net, loader, None, trained.loss, config.epochs, trained.updater, callbacks=fit.callbacks,
-              start_epoch=fit.start_epoch, history=fit.history)  # fmt: skip
+        net, updater = data_parallel(trained.net, trained.updater, trained, world)
+        train(net, ShareOfEachBatch(loader, world), None, trained.loss, config.epochs, updater,
+              callbacks=fit.callbacks, start_epoch=fit.start_epoch, history=fit.history, reduce=reduce)  # fmt: skip
     seconds = time.perf_counter() - started
     test_accuracy = None
     if evaluate_test and table.options.test_fraction > 0:
-        test_accuracy = evaluate_accuracy(model.logits, EpochLoader(table, 1 << 14, part="test"))
+        test_rows = ShareOfEachBatch(EpochLoader(table, 1 << 14, part="test"), world)
+        test_accuracy = evaluate_accuracy(model.logits, test_rows, reduce=reduce)
     for callback in fit.callbacks:
         callback.on_fit_end(fit)
     best = fit.history.epochs[-1].epoch if fit.history.epochs else 0
@@ -395,6 +422,7 @@ def fit_linreg(
     callbacks: Sequence[Callback] = (),
     *,
     init: tuple[Tensor, Tensor] | None = None,
+    world: World = ALONE,
 ) -> LinregFit:
     """Fit linear regression y ≈ Xw + b as `config` says: minibatch SGD (any implementation, any loss) or the
     closed-form least-squares solution, on `(X, y)` tensors or on a `pipeline.tables.StreamedTable`.
@@ -403,6 +431,10 @@ def fit_linreg(
     loss (streamed). Under `standardize`, the fit sees z = (x − mean) / std with the training rows' statistics and
     the estimates come back in the original units: w = w_z / std, b = b_z − Σ_j w_z,j mean_j / std_j.
     `init=(w, b)` starts SGD from those estimates (a warm start; the closed form needs no start).
+
+    In a data-parallel fit (`world`), the closed form sums AᵀA and Aᵀy over each process's share of the rows (a
+    slice in memory, every `world.size`-th row group of a stream) and adds them up in one all-reduce; SGD is not split:
+    every process fits the whole data (the same result on each, from the same seed).
 
     Example:
         >>> from linear_nets.data.synthetic import synthetic_data
@@ -419,21 +451,22 @@ def fit_linreg(
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
         if hasattr(data, "least_squares"):  # a streamed table
-            w, b = _fit_linreg_streamed(config, data, [_Collect(history), *as_callbacks(callbacks)])
+            w, b = _fit_linreg_streamed(config, data, [_Collect(history), *as_callbacks(callbacks)], world)
         else:
-            w, b = _fit_linreg_in_memory(config, data, [_Collect(history), *as_callbacks(callbacks)], init)
+            w, b = _fit_linreg_in_memory(config, data, [_Collect(history), *as_callbacks(callbacks)], init, world)
     messages = [str(c.message) for c in caught]
     w, b = w.to(torch.float64).reshape(-1), b.to(torch.float64).reshape(())
     return LinregFit(config, w, b, history, time.perf_counter() - started, messages)
 
 
 def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], callbacks: list[Callback],
-                          init: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:  # fmt: skip
+                          init: tuple[Tensor, Tensor] | None, world: World) -> tuple[Tensor, Tensor]:  # fmt: skip
     from importlib import import_module
 
-    from linear_nets.closed_form import least_squares
+    from linear_nets.closed_form import StreamingLeastSquares, least_squares
 
     X, y = data
+    check_rows(world, len(X))
     mean = std = None
     if config.standardize:
         stats = FeatureStats.of(X)
@@ -442,7 +475,12 @@ def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], cal
         if init is not None:  # the start in standardised units
             w0 = init[0].to(torch.float64).reshape(-1)
             init = (w0 * std, init[1].to(torch.float64) + (w0 * mean).sum())
-    if config.solver == "closed-form":
+    if config.solver == "closed-form" and world.launched:
+        solver = StreamingLeastSquares()
+        solver.update(*share(world, (X, y)))
+        solver.combine(world.sum, X.shape[1])
+        w, b = solver.solve()
+    elif config.solver == "closed-form":
         w, b = least_squares(X, y)
     else:
         fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
@@ -461,14 +499,15 @@ def _original_units(w: Tensor, b: Tensor, mean: Tensor | None, std: Tensor | Non
     return w / std, b - (w * mean / std).sum()
 
 
-def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callback]) -> tuple[Tensor, Tensor]:
+def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callback],
+                         world: World) -> tuple[Tensor, Tensor]:  # fmt: skip
     """Least squares from XᵀX and Xᵀy over the stream (standardising changes nothing there), or SGD epochs over
     shuffled batches with torch.nn (`impl` concise)."""
     from linear_nets.losses import get_loss
     from linear_nets.pipeline.tables import EpochLoader
 
     if config.solver == "closed-form":
-        return table.least_squares()
+        return table.least_squares(world)
     if config.sampling != "shuffle":
         raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
     if config.impl != "concise":

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.errors import DataError
+from linear_nets.pipeline.distributed import ALONE, World
 from linear_nets.pipeline.runs import (
     Run,
     check_state,
@@ -38,10 +39,12 @@ class RunRecorder(Callback):
         run: the run directory.
         checkpoint_every: write a checkpoint every N epochs (0: never; `save_checkpoint` still saves on demand).
         resume: load the newest checkpoint in `on_fit_begin` and continue after it.
+        world: in a data-parallel fit, rank 0 reads the checkpoint and sends it to every process (the others hold a
+            `runs.Replica`, which writes nothing).
     """
 
-    def __init__(self, run: Run, checkpoint_every: int = 1, *, resume: bool = False) -> None:
-        self.run, self.checkpoint_every, self.resume = run, checkpoint_every, resume
+    def __init__(self, run: Run, checkpoint_every: int = 1, *, resume: bool = False, world: World = ALONE) -> None:
+        self.run, self.checkpoint_every, self.resume, self.world = run, checkpoint_every, resume, world
         self.started = time.perf_counter()
         self.fit: Any = None
         self._rows: list[dict[str, Any]] = []  # the history as dicts, grown by one row per epoch (not rebuilt)
@@ -101,7 +104,7 @@ class RunRecorder(Callback):
     def restore(self) -> int:
         """Load the newest checkpoint into the model, optimiser, generators, history and stateful callbacks; return
         the next epoch to train."""
-        tensors, state = self.run.load_checkpoint()
+        tensors, state = self.world.from_leader(self.run.load_checkpoint)
         model = self.fit.model
         model_tensors = under_prefix("model", tensors)
         check_state(model_tensors, model.state_tensors(), self.run.path)

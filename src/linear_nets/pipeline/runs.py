@@ -276,8 +276,12 @@ class Run:
     @contextlib.contextmanager
     def removed_on_error(self) -> Iterator[Run]:
         """Remove this run directory if the block raises a `LinearNetsError` (a diverged run keeps no results)."""
+        from linear_nets.pipeline.distributed import PeerLost
+
         try:
             yield self
+        except PeerLost:  # not the run's fault: its checkpoints are what a restarted group resumes from
+            raise
         except LinearNetsError:
             shutil.rmtree(self.path, ignore_errors=True)
             raise
@@ -298,6 +302,10 @@ class Run:
                 old.unlink(missing_ok=True)
                 old.with_suffix(".json").unlink(missing_ok=True)
         return path
+
+    def has_checkpoint(self) -> bool:
+        """Whether a complete checkpoint is there to resume from."""
+        return any(p.with_suffix(".json").exists() for p in self._checkpoints())
 
     def load_checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """The newest complete checkpoint: (tensors, state with `epoch`)."""
@@ -327,6 +335,27 @@ class Run:
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         """Write `summary.json` (final metrics, wall time)."""
         write_json(self.path / "summary.json", dict(summary))
+
+
+class Replica(Run):
+    """The run directory as a process other than rank 0 of a data-parallel fit sees it: the same path and config,
+    and every write skipped (rank 0 writes the directory; the others compute the same thing)."""
+
+    def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        pass
+
+    def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
+        return self.path / f"checkpoint-{epoch}.safetensors"
+
+    def save_model(self, tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
+        pass
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def removed_on_error(self) -> Iterator[Run]:
+        yield self
 
 
 def run_config(

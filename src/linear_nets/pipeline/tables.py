@@ -28,6 +28,7 @@ from linear_nets.data.table_stream import (
 )
 from linear_nets.data.tables import TableInfo, load_table, open_table, split_rows
 from linear_nets.errors import ConfigError
+from linear_nets.pipeline.distributed import ALONE, World
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,13 @@ class StreamedTable:
             return None if part == "train" else Holdout(0.0, self.seed, part="test")
         return Holdout(self.options.test_fraction, self.seed, part=part)
 
-    def least_squares(self) -> tuple[Tensor, Tensor]:
-        """w, b (float64) over the training rows, memory independent of their number."""
+    def least_squares(self, world: World = ALONE) -> tuple[Tensor, Tensor]:
+        """w, b (float64) over the training rows, memory independent of their number; in a data-parallel fit each
+        process reads every `world.size`-th part (Parquet row group) and the sums are added up over them."""
+        parts = self.source.parts()[world.rank :: world.size] if world.launched else None
         return stream_least_squares(self.source, self.spec, drop_missing=self.options.drop_missing,
-                                    holdout=self.holdout("train"))  # fmt: skip
+                                    holdout=self.holdout("train"), parts=parts,
+                                    reduce=world.sum if world.launched else None)  # fmt: skip
 
     def feature_stats(self) -> FeatureStats:
         """Mean and std of each feature over the training rows (for `--standardize`)."""

@@ -1,0 +1,382 @@
+"""Data-parallel training on torch.distributed, launched by `torchrun`: the chapter's minibatch SGD, the batch split.
+
+    torchrun --nproc-per-node=2 -m linear_nets train softmax ...          (any `train` command, unchanged)
+
+Minibatch SGD steps along the mean gradient of a batch B, g = (1/|B|) Σ_{i∈B} ∇l_i. Split B over P processes,
+B = B_1 ∪ ... ∪ B_P, and the same g is
+
+    g = (Σ_p Σ_{i∈B_p} ∇l_i) / (Σ_p |B_p|)
+
+so each process sums the gradients of its share and counts its examples, one all-reduce adds both up over the
+processes, and every process divides and takes the same step. The weights start equal (one seed) and stay equal: no
+weight is ever sent. Every process draws the same order of examples from the seed and keeps its share of every batch
+(`ArrayLoader(shard=...)`), so the shares add up to exactly the batches one process would see, and the result equals a
+one-process run with the same (global) batch size, up to the order of float additions.
+
+- scratch: autograd fills W.grad and b.grad with the share's summed gradient; `summed_gradient_updater` all-reduces
+  them with the count, then calls the book's `sgd` with the whole batch's size;
+- manual: `SummedGradientStep` all-reduces the hand-derived Xᵀ(softmax(O) − Y) and its column sums with the count;
+- concise: `DistributedDataParallel`, whose communication hook (`_sum_over_processes`) turns each process's mean
+  gradient back into a sum, adds sums and counts, and divides once (DDP's own averaging would weigh a short share of
+  the last batch like a full one).
+
+Losses and accuracies are sums over every process too (`World.sum` as the training loop's `reduce`). Least squares
+needs one all-reduce in all: each process adds up AᵀA and Aᵀy over its rows (`closed_form.StreamingLeastSquares`).
+Only rank 0 prints and writes the run directory; a resume reads the checkpoint there and sends it to the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import signal
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from linear_nets.errors import ConfigError, LinearNetsError
+
+TIMEOUT_SECONDS = 120
+"""How long a process waits for the others in one collective before it gives up: a process that died without the
+launcher noticing (another machine) stops the rest within this time instead of hanging them."""
+
+ENVIRONMENT = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+"""What torchrun sets for every process it starts (with TORCHELASTIC_RESTART_COUNT and TORCHELASTIC_RUN_ID)."""
+
+
+class PeerLost(LinearNetsError):
+    """Another process of the group died or stopped answering: this one stops too, rather than wait forever."""
+
+
+@dataclass(frozen=True)
+class World:
+    """The processes of a data-parallel fit, as this one sees them; `World()` is one process on its own.
+
+    Attributes:
+        rank: this process's number, 0 to size − 1; rank 0 prints and writes the run directory.
+        size: the number of processes (over every machine).
+        local_rank, local_size: the same on this machine (`--nproc-per-node`).
+        restarts: how many times torchrun has restarted the group (`--max-restarts`); > 0 means resume.
+        run_id: torchrun's id of the job (`--rdzv-id`, or a fresh one with `--standalone`).
+        launched: started by torchrun (then the process group is used even for one process).
+
+    Example:
+        >>> World().sum(torch.ones(2))  # one process: the sum over processes is the tensor itself
+        tensor([1., 1.])
+    """
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    local_size: int = 1
+    restarts: int = 0
+    run_id: str = ""
+    launched: bool = False
+
+    @property
+    def leader(self) -> bool:
+        """Rank 0: the process that prints and writes."""
+        return self.rank == 0
+
+    @property
+    def shard(self) -> tuple[int, int]:
+        """`(rank, size)`, for `ArrayLoader(shard=...)`."""
+        return self.rank, self.size
+
+    def sum(self, tensor: Tensor) -> Tensor:
+        """Σ over the processes of `tensor` (an all-reduce, in place); return it.
+
+        Raises:
+            PeerLost: another process died or did not answer within `TIMEOUT_SECONDS`.
+        """
+        if self.launched:
+            with _collective("adding up"):
+                torch.distributed.all_reduce(tensor)
+        return tensor
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's `obj` on every process (pickled over the process group, never read from a file)."""
+        if not self.launched:
+            return obj
+        box = [obj]
+        with _collective("receiving rank 0's state"):
+            torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def from_leader(self, compute: Callable[[], Any]) -> Any:
+        """`compute()` run on rank 0 alone (opening or creating the run directory, reading a checkpoint); its result,
+        or the one-line error it raised, on every process."""
+        outcome: tuple[str, Any] | None = None
+        if self.leader:
+            try:
+                outcome = ("done", compute())
+            except LinearNetsError as exc:
+                if not self.launched:
+                    raise
+                outcome = ("failed", (type(exc), str(exc)))
+        kind, value = self.broadcast(outcome)
+        if kind == "failed":
+            cls, message = value
+            try:
+                error = cls(message)
+            except TypeError:  # an error class with other arguments: the message is what counts
+                error = LinearNetsError(message)
+            raise error
+        return value
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every process's `obj`, in rank order."""
+        if not self.launched:
+            return [obj]
+        boxes: list[Any] = [None] * self.size
+        with _collective("comparing options"):
+            torch.distributed.all_gather_object(boxes, obj)
+        return boxes
+
+
+ALONE = World()
+"""One process on its own: the default `world` of every fit."""
+
+
+def detect(environ: Mapping[str, str] = os.environ) -> World:
+    """The `World` torchrun's environment describes; `World()` when not launched by torchrun.
+
+    Example:
+        >>> detect({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2",
+        ...         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}).shard
+        (1, 2)
+        >>> detect({}).launched
+        False
+    """
+    if not all(name in environ for name in ENVIRONMENT):
+        return World()
+    try:
+        numbers = {name: int(environ[name]) for name in ENVIRONMENT[:4]}
+        restarts = int(environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    except ValueError:
+        numbers = {n: environ[n] for n in ENVIRONMENT[:4]}
+        raise ConfigError(f"torchrun's environment is not numbers: {numbers}") from None
+    rank, size = numbers["RANK"], numbers["WORLD_SIZE"]
+    local_rank, local_size = numbers["LOCAL_RANK"], numbers["LOCAL_WORLD_SIZE"]
+    if not (0 <= rank < size and 0 <= local_rank < local_size <= size):
+        raise ConfigError(f"torchrun's environment is inconsistent: RANK {rank}, WORLD_SIZE {size}, "
+                          f"LOCAL_RANK {local_rank}, LOCAL_WORLD_SIZE {local_size}")  # fmt: skip
+    run_id = environ.get("TORCHELASTIC_RUN_ID", "")
+    return World(rank, size, local_rank, local_size, restarts, run_id, launched=True)
+
+
+def threads_per_process(world: World, cores: int | None = None) -> int:
+    """Torch threads for each of the `world.local_size` processes on this machine: the cores shared out, at least one,
+    so that processes x threads never exceeds the cores.
+
+    Example:
+        >>> threads_per_process(World(local_size=2), cores=16)
+        8
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // world.local_size)
+
+
+@contextlib.contextmanager
+def started(world: World) -> Iterator[World]:
+    """Join the process group for the fit (gloo on CPUs, NCCL on GPUs, one GPU per process) and leave it after.
+
+    Also turns the launcher's SIGTERM (torchrun stops the others when one process fails) into `PeerLost`, so every
+    process ends with one line rather than a traceback.
+    """
+    if not world.launched:
+        yield world
+        return
+    import torch.distributed as dist
+
+    # gloo for CPU tensors and, where torch has CUDA, NCCL for GPU ones: each collective goes by its tensor's device
+    backend = "gloo"
+    if torch.cuda.is_available():
+        backend = "cpu:gloo,cuda:nccl"
+        torch.cuda.set_device(world.local_rank)
+    previous = signal.signal(signal.SIGTERM, _stopped_by_launcher)
+    try:
+        if not dist.is_initialized():
+            with _collective("joining the group"):
+                dist.init_process_group(backend, timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
+        yield world
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if dist.is_initialized():
+            with contextlib.suppress(Exception):  # the group may already be broken: leaving it must not raise
+                dist.destroy_process_group()
+
+
+def _stopped_by_launcher(signum: int, frame: Any) -> None:
+    raise PeerLost("stopped by torchrun (SIGTERM): another process of the group failed")
+
+
+@contextlib.contextmanager
+def _collective(doing: str) -> Iterator[None]:
+    """Turn torch.distributed's errors (a peer's socket closed, a timeout) into one `PeerLost` line."""
+    try:
+        yield
+    except LinearNetsError:
+        raise
+    except (RuntimeError, ValueError, OSError) as exc:  # DistBackendError and DistNetworkError are RuntimeErrors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PeerLost(f"lost the other processes while {doing}: {first}") from None
+
+
+# --- the same run on every process ------------------------------------------------------------------------------------
+
+
+def check_same(world: World, values: Mapping[str, Any]) -> None:
+    """Refuse to start unless every process was given the same `values` (options, and the data's fingerprint).
+
+    Every process compares all of them, so every process exits with the same one line naming the first difference.
+
+    Raises:
+        ConfigError: a value differs between processes.
+    """
+    everyone = world.gather(dict(values))
+    for rank, theirs in enumerate(everyone):
+        for name in sorted(set(values) | set(theirs)):
+            mine, other = everyone[0].get(name), theirs.get(name)
+            if mine != other:
+                raise ConfigError(f"the processes were started differently: {name} is {mine!r} on rank 0 but "
+                                  f"{other!r} on rank {rank}; give every process the same options and data")
+
+
+def check_rows(world: World, rows: int) -> None:
+    """Refuse a group with more processes than training rows (a process with no row at all cannot take a share).
+
+    Example:
+        >>> check_rows(World(size=4, launched=True), 3)
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.ConfigError: 4 processes but only 3 training rows: start at most 3 (--nproc-per-node)
+    """
+    if world.size > rows:
+        raise ConfigError(f"{world.size} processes but only {rows} training rows: start at most {rows} "
+                          "(--nproc-per-node)")  # fmt: skip
+
+
+def share(world: World, tensors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """This process's contiguous share of the rows of `tensors` (sizes differ by at most one).
+
+    Example:
+        >>> share(World(rank=1, size=2), (torch.arange(5),))
+        (tensor([3, 4]),)
+    """
+    if world.size == 1:
+        return tensors
+    return tuple(t.tensor_split(world.size)[world.rank] for t in tensors)
+
+
+# --- gradients summed over the processes ------------------------------------------------------------------------------
+
+
+class SummedGradientStep:
+    """The manual model's SGD step over every process's share of the batch (a `training.GradientStep`).
+
+    With D = softmax(O) − onehot(y) on each share: ∂L/∂W = (Σ_p X_pᵀ D_p) / n and ∂L/∂b = (Σ_p Σ_i D_p,i) / n, with
+    n = Σ_p n_p. One all-reduce carries [vec(X_pᵀ D_p), Σ_i D_p,i, n_p] from every process.
+    """
+
+    def __init__(self, model: Any, world: World) -> None:
+        self.model, self.world = model, world
+
+    def step(self, X: Tensor, y: Tensor, y_hat: Tensor) -> None:
+        grad_W, grad_b = self.model.summed_gradients(X, y, y_hat)
+        d, q = grad_W.shape
+        total = self.world.sum(torch.cat([grad_W.reshape(-1), grad_b, grad_b.new_tensor([y.shape[0]])]))
+        n = total[-1]
+        self.model.apply_gradients(total[: d * q].view(d, q).div_(n), total[d * q : -1].div_(n))
+
+
+def summed_gradient_updater(model: Any, world: World) -> Callable[[int], None]:
+    """The scratch model's `updater(batch_size)` over every process: W.grad and b.grad hold the share's *summed*
+    gradient (the loop backpropagates the summed loss); add them and the batch sizes up over the processes, then
+    take the book's `sgd` step with the whole batch's size."""
+
+    def updater(batch_size: int) -> None:
+        W, b = model.W, model.b
+        total = world.sum(torch.cat([W.grad.reshape(-1), b.grad, W.grad.new_tensor([batch_size])]))
+        W.grad.copy_(total[: W.numel()].view_as(W))
+        b.grad.copy_(total[W.numel() : -1])
+        model.updater(int(total[-1].item()))
+
+    return updater
+
+
+class _BatchCount:
+    """The number of examples in this process's share of the current batch, for the DDP hook."""
+
+    count = 0
+
+
+def data_parallel_net(model: Any, world: World) -> torch.nn.Module:
+    """The concise model's network wrapped in `DistributedDataParallel`, whose gradient exchange is a sum of
+    summed gradients divided by the whole batch's size (see the module docstring). The optimiser keeps working on
+    the same parameters."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    batch = _BatchCount()
+    model.net.register_forward_pre_hook(lambda _module, args: setattr(batch, "count", args[0].shape[0]))
+    device = next(model.net.parameters()).device
+    ddp = DistributedDataParallel(model.net, device_ids=[device.index] if device.type == "cuda" else None)
+    ddp.register_comm_hook(batch, _sum_over_processes)
+    return ddp
+
+
+def _sum_over_processes(batch: _BatchCount, bucket):  # unannotated: DDP refuses string annotations here
+    """DDP communication hook: each process holds the mean gradient of its n_p examples; send n_p times it and n_p,
+    and divide the sums: (Σ_p n_p g_p) / Σ_p n_p, the mean gradient of the whole batch."""
+    mean = bucket.buffer()
+    packed = torch.cat([mean * batch.count, mean.new_tensor([batch.count])])
+    future = torch.distributed.all_reduce(packed, async_op=True).get_future()
+
+    def divide(done: torch.futures.Future) -> Tensor:
+        total = done.value()[0]
+        return total[:-1] / total[-1]
+
+    return future.then(divide)
+
+
+def data_parallel(net: Any, updater: Any, model: Any, world: World) -> tuple[Any, Any]:
+    """The network and updater that train `model` over every process, by the kind of updater the loop knows
+    (`training._make_step`): an optimiser (concise) gets DDP, a `GradientStep` (manual) and the book's
+    `updater(batch_size)` (scratch) get their summed gradients all-reduced explicitly."""
+    from linear_nets.training import GradientStep
+
+    if not world.launched:
+        return net, updater
+    if isinstance(updater, torch.optim.Optimizer):
+        return data_parallel_net(model, world), updater
+    if isinstance(updater, GradientStep):
+        return net, SummedGradientStep(model, world)
+    return net, summed_gradient_updater(model, world)
+
+
+class ShareOfEachBatch:
+    """A loader's batches cut to this process's share (for a stream every process reads whole, batch by batch)."""
+
+    def __init__(self, loader: Any, world: World) -> None:
+        self.loader, self.world = loader, world
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        for batch in self.loader:
+            yield share(self.world, tuple(batch))
+
+
+def fingerprint(data: Any, world: World) -> str | None:
+    """SHA-256 of the training tensors of in-memory data (what `check_same` compares between processes), computed only
+    under torchrun; None for a stream (its table's size, row count and schema checksum are compared instead)."""
+    import hashlib
+
+    if not world.launched or not hasattr(data, "train"):
+        return None
+    digest = hashlib.sha256()
+    for tensor in data.train:
+        digest.update(tensor.contiguous().numpy().data)
+    return digest.hexdigest()
