@@ -199,16 +199,38 @@ def started(world: World) -> Iterator[World]:
         backend = "cpu:gloo,cuda:nccl"
         torch.cuda.set_device(world.local_rank)
     previous = signal.signal(signal.SIGTERM, _stopped_by_launcher)
+    joined = not dist.is_initialized()  # a caller that set up the group itself keeps it
     try:
-        if not dist.is_initialized():
+        if joined:
             with _collective("joining the group"):
-                dist.init_process_group(backend, timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS))
+                timeout = datetime.timedelta(seconds=TIMEOUT_SECONDS)
+                dist.init_process_group(backend, store=_attempt_store(world, timeout), rank=world.rank,
+                                        world_size=world.size, timeout=timeout)  # fmt: skip
         yield world
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if dist.is_initialized():
+        if joined and dist.is_initialized():
             with contextlib.suppress(Exception):  # the group may already be broken: leaving it must not raise
                 dist.destroy_process_group()
+
+
+def _attempt_store(world: World, timeout: datetime.timedelta) -> Any:
+    """torchrun's key-value store, with keys of their own for this attempt of this job.
+
+    After a restart (`--max-restarts`), joining through torchrun's shared store sometimes read the addresses the
+    dead attempt had published, and connecting failed (pytorch/pytorch#135712; 2 of 5 restarts here, while 8 of 8
+    succeeded with a prefix per attempt).
+    """
+    import torch.distributed as dist
+
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                          timeout=timeout)  # fmt: skip
+    global _JOINS
+    _JOINS += 1  # a process that joins again (several fits in one script) must not read its last group's keys
+    return dist.PrefixStore(f"linear-nets/{world.run_id}/attempt-{world.restarts}/join-{_JOINS}/", store)
+
+
+_JOINS = 0
 
 
 def _stopped_by_launcher(signum: int, frame: Any) -> None:
@@ -224,6 +246,7 @@ def _collective(doing: str) -> Iterator[None]:
         raise
     except (RuntimeError, ValueError, OSError) as exc:  # DistBackendError and DistNetworkError are RuntimeErrors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first.split(". This is typically")[0]  # gloo's advice to read the other worker's log
         raise PeerLost(f"lost the other processes while {doing}: {first}") from None
 
 
