@@ -23,7 +23,14 @@ from typing import Any, TextIO
 
 from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
 from linear_nets.errors import ConfigError
-from linear_nets.pipeline.config import MACHINE_FIELDS, SOFTMAX_PRESETS, SoftmaxConfig, add_arguments, from_args
+from linear_nets.pipeline.config import (
+    MACHINE_FIELDS,
+    SOFTMAX_PRESETS,
+    SoftmaxConfig,
+    add_arguments,
+    from_args,
+    validate,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -120,6 +127,8 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     else:
         data, record = fashion_mnist(options.get("data_dir")), None
     load_seconds = load_timer.stop()
+    if not hasattr(data, "batches"):  # in memory: the largest batch `--resize` makes is known now, before any is made
+        validate(config, flags=True, examples=len(data.train[1]))
     inputs = config.resize**2 if config.resize else data.num_inputs
     source = options["table"]["data"] if options.get("table") else "Fashion-MNIST"
     what = "rows" if options.get("table") else "images"
