@@ -1,7 +1,8 @@
-"""Limits (issue 18, case 7), through the command line in-process.
+"""Limits and unwritable places (issue 18, cases 7 and 8), through the command line in-process.
 
 Seeds outside 0..2**63-1 and sizes this machine cannot hold are one line and exit 2 before anything is allocated or
-written.
+written; a full disk or a read-only place is one line naming the file, exit 2, and no half-written run; `evaluate` on
+a read-only run prints its results and says they were not saved.
 """
 
 from __future__ import annotations
@@ -99,3 +100,43 @@ def test_scoring_resized_images_takes_batches_within_the_memory_budget():
     X, y = torch.zeros(10, 1, 28, 28, dtype=torch.uint8), torch.arange(10)
     batches = list(as_one_batch(X, y, resize=10, max_bytes=1000))  # 400 bytes per resized image
     assert [len(labels) for _, labels in batches] == [2, 2, 2, 2, 2]
+
+
+# --- 8. full disks and read-only places -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["config.json", "summary.json"])
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_no_run(capsys, full_disk, name):
+    full_disk(name)  # config.json: as the run directory is created; summary.json: its last file
+    code, _, err = cli(capsys, "train", "linreg", "--solver", "closed-form", "--out", "run")  # no figure: fast
+    assert (code, err) == (2, f"linear-nets: error: cannot write {Path('run', name)}: No space left on device\n")
+    assert list(Path().iterdir()) == []
+
+
+def test_a_full_disk_while_training_softmax_leaves_no_run(capsys, full_disk, fake_data):
+    name = "checkpoint-1.safetensors"  # after the first epoch
+    full_disk(name)
+    argv = ["train", "softmax", "--epochs", "2", "--batch-size", "16", "--data-dir", str(fake_data), "--out", "run"]
+    code, _, err = cli(capsys, *argv)
+    assert code == 2 and err == f"linear-nets: error: cannot write {Path('run', name)}: No space left on device\n"
+    assert not Path("run").exists()
+
+
+def test_evaluate_on_a_read_only_run_prints_its_results_and_says_they_were_not_saved(capsys, read_only, fake_data):
+    from linear_nets.data.fashion_mnist import CLASSES
+    from linear_nets.pipeline.fit import build_model
+    from linear_nets.pipeline.runs import Run, run_config
+
+    # a run as `train softmax` leaves it, without the training and its figures (seconds of drawing)
+    trained = config.SoftmaxConfig(epochs=1)
+    run = Run.create("softmax", run_config(config.to_dict(trained), {}, {"data_dir": str(fake_data)}), "run")
+    run.save_model(build_model(trained, 784, 10).state_tensors(),
+                   {"model": "softmax", "impl": trained.impl, "num_inputs": 784, "classes": list(CLASSES)})  # fmt: skip
+    before = sorted(p.name for p in Path("run").iterdir())
+    read_only(Path("run"))
+    capsys.readouterr()
+    code, out, err = cli(capsys, "evaluate", "run", "--data-dir", str(fake_data))
+    assert code == 0 and "test accuracy" in out and "confusion matrix" in out and "wrote" not in out
+    assert err == ("linear-nets: warning: the evaluation files were not saved "
+                   "(cannot save run/confusion.png: directory run is not writable)\n")  # fmt: skip
+    assert sorted(p.name for p in Path("run").iterdir()) == before

@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"estimated b: {b.item():.6f}")
     print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
     print(f"error in estimating b: {data.true_b - b.item():.6f}")
-    _finish(run_dir, result, true_w, data)
+    with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
+        _finish(run_dir, result, true_w, data)
     return 0
 
 
@@ -156,8 +157,6 @@ def run_table(config: LinregConfig, options: Any, out: str | None) -> int:
     print(f"{'intercept':<{width}}  {result.b.item(): .6g}")
     print(f"train MSE {train_scores.mse:.6g} ({train_scores.rows} rows); test MSE {test_scores.mse:.6g}, "
           f"R² {test_scores.r2:.4f} ({test_scores.rows} rows)")  # fmt: skip
-    run_dir.save_model({"w": result.w, "b": result.b}, {"model": "linreg", "solver": config.solver,
-                       "impl": config.impl, "features": spec.feature_names})  # fmt: skip
     summary = {
         "coefficients": coefficients,
         "intercept": result.b.item(),
@@ -170,7 +169,10 @@ def run_table(config: LinregConfig, options: Any, out: str | None) -> int:
         "epochs": len(result.history.epochs),
         "wall_seconds": round(result.seconds, 3),
     }
-    run_dir.write_metrics(result.history.as_dicts()) if result.history.epochs else None
-    run_dir.write_summary({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()})
+    with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
+        run_dir.save_model({"w": result.w, "b": result.b}, {"model": "linreg", "solver": config.solver,
+                           "impl": config.impl, "features": spec.feature_names})  # fmt: skip
+        run_dir.write_metrics(result.history.as_dicts()) if result.history.epochs else None
+        run_dir.write_summary({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()})
     print(f"run directory: {run_dir.path}")
     return 0

@@ -151,16 +151,17 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
         run_dir = resumed
     recorder = RunRecorder(run_dir, options.get("checkpoint_every", 1), resume=resumed is not None)
     table = EpochTable(out, scored="val" if config.val_fraction is not None else "test", run=str(run_dir.path))
-    # a new run that fails (e.g. diverges) is removed; a resumed one keeps its earlier checkpoints
-    cleanup = run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
+    # a new run that fails (e.g. diverges, or the disk is full) is removed; a resumed one keeps its earlier checkpoints
+    def cleanup() -> Any:
+        return run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
+
     try:
-        with cleanup:
+        with cleanup():
             result = fit_softmax(config, data, [recorder, table])  # the recorder restores first
     except KeyboardInterrupt:
         table.close()
         recorder.save_checkpoint()
         raise Interrupted(run_dir, recorder.epochs_done) from None
-    _write_figures(run_dir.path, result, data, images=record is None)
     summary = {
         "classes": result.classes,
         "test_accuracy": None if result.test_accuracy is None else round(result.test_accuracy, 6),
@@ -170,7 +171,9 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     if result.val_accuracy is not None:
         summary |= {"val_accuracy": round(result.val_accuracy, 6), "best_epoch": result.best_epoch}
     meta = {"model": "softmax", "impl": config.impl, "num_inputs": inputs, "classes": result.classes}
-    summary = recorder.finish(result.model.state_tensors(), summary, meta)
+    with cleanup():
+        _write_figures(run_dir.path, result, data, images=record is None)
+        summary = recorder.finish(result.model.state_tensors(), summary, meta)
     _print_summary(out, summary, run_dir.path)
     return SoftmaxRun(result, run_dir, load_seconds)
 

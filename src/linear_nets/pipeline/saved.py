@@ -150,13 +150,11 @@ def write_table(table: Any, target: Path) -> None:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from linear_nets.atomic import atomic_open
+
     check_table_path(target)
-    temporary = target.with_name(f".{target.name}.tmp")
-    try:
-        pq.write_table(table, temporary) if target.suffix == ".parquet" else pacsv.write_csv(table, temporary)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_open(target, "wb") as f:  # the one write helper: a full disk or read-only place is one line
+        pq.write_table(table, f) if target.suffix == ".parquet" else pacsv.write_csv(table, f)
 
 
 def score_table(run: Run, path: str | os.PathLike) -> dict[str, Any]:
