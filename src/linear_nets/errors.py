@@ -35,6 +35,9 @@ class WriteError(LinearNetsError, OSError):
     def __str__(self) -> str:
         return str(self.args[0])
 
+    def __reduce__(self) -> tuple:  # pickled as it was made (e.g. from a worker process), not from its message
+        return type(self), (self.filename, self.errno)
+
 
 class TrainingDiverged(LinearNetsError):
     """The loss became NaN or infinite during training."""
