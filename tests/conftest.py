@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import gzip as gzip_module
 import hashlib
 import http.server
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -38,6 +40,63 @@ def _sha256_decompressed(path: Path) -> str:
     """Independent of the package: hash the file's bytes, gunzipped when it is gzipped."""
     data = path.read_bytes()
     return hashlib.sha256(gzip_module.decompress(data) if data[:2] == b"\x1f\x8b" else data).hexdigest()
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """`fill(*names)`: from now on, writing a file named one of `names` (any file when none are given) fails as on a
+    full disk: the write primitive (`os.fsync` of the atomic writer's temporary file) raises ENOSPC."""
+    real_mkstemp, real_fsync, full, names_by_fd = tempfile.mkstemp, os.fsync, set(), {}
+
+    def mkstemp(*args, **kwargs):
+        fd, name = real_mkstemp(*args, **kwargs)
+        names_by_fd[fd] = Path(name).name  # ".summary.json.abc123.tmp", as linear_nets.atomic names it
+        return fd, name
+
+    def fsync(fd):
+        name = names_by_fd.get(fd, "")
+        if full == {"*"} or any(name.startswith(f".{n}.") for n in full):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    def fill(*names: str) -> None:
+        full.update(names or ["*"])
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(os, "fsync", fsync)
+
+    return fill
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """`protect(directory)`: no file can be created in `directory` from now on. chmod where that works; as root, for
+    whom chmod forbids nothing, creating a file there and `os.access` asking for write fail as chmod makes them."""
+    protected: list[Path] = []
+
+    def inside(path) -> bool:
+        return any(Path(path).resolve() == d for d in protected)
+
+    def protect(directory: Path) -> None:
+        protected.append(Path(directory).resolve())
+        if os.geteuid() != 0:
+            directory.chmod(0o555)
+            return
+        real_mkstemp, real_access = tempfile.mkstemp, os.access
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if dir is not None and inside(dir):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
+            return real_mkstemp(*args, dir=dir, **kwargs)
+
+        def access(path, mode, **kwargs):
+            return False if mode & os.W_OK and inside(path) else real_access(path, mode, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(os, "access", access)
+
+    yield protect
+    for directory in protected:  # so the test's temporary files can be cleaned up
+        directory.chmod(0o755)
 
 
 @pytest.fixture

@@ -1,12 +1,15 @@
-"""Atomic writes leave either the complete new file or the old one, never a partial file or a temp file."""
+"""Atomic writes leave either the complete new file or the old one, never a partial file or a temp file; a full disk
+or a read-only place is a `WriteError` naming the file."""
 
 from __future__ import annotations
 
+import errno
 import os
 
 import pytest
 
 from linear_nets.atomic import atomic_open, atomic_write_bytes, atomic_write_text
+from linear_nets.errors import WriteError
 
 
 def test_write_replaces_whole_file(tmp_path):
@@ -45,3 +48,23 @@ def test_file_mode_follows_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_full_disk_names_the_file_keeps_the_old_one_and_leaves_no_temp(tmp_path, full_disk):
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "old")
+    full_disk()
+    with pytest.raises(WriteError) as exc:
+        atomic_write_text(target, "new")
+    assert str(exc.value) == f"cannot write {target}: No space left on device"
+    assert isinstance(exc.value, OSError) and exc.value.errno == errno.ENOSPC  # still an OSError to those who ask
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_a_read_only_directory_names_the_file_and_writes_nothing(tmp_path, read_only):
+    read_only(tmp_path)
+    with pytest.raises(WriteError) as exc:
+        atomic_write_bytes(tmp_path / "out.bin", b"x")
+    assert str(exc.value) == f"cannot write {tmp_path / 'out.bin'}: Permission denied"
+    assert list(tmp_path.iterdir()) == []

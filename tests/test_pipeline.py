@@ -10,7 +10,7 @@ import torch
 
 from linear_nets.data.synthetic import synthetic_data
 from linear_nets.errors import ConfigError, DataError
-from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, validate
+from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, SyntheticData, validate
 from linear_nets.pipeline.fit import Dataset, fit_linreg, fit_softmax
 
 
@@ -20,7 +20,7 @@ def _blobs(n=200, seed=0):
     return Dataset((X, (X[:, 0] + X[:, 1] > 0).long()), (X, (X[:, 0] + X[:, 1] > 0).long()))
 
 
-@pytest.mark.parametrize("cls", [SoftmaxConfig, LinregConfig])
+@pytest.mark.parametrize("cls", [SoftmaxConfig, LinregConfig, SyntheticData])
 def test_every_field_is_in_the_table_and_its_default_is_valid(cls):
     import dataclasses
 

@@ -2,16 +2,25 @@
 
 Write to a temporary file in the destination's directory (same filesystem), flush it, then `os.replace` it onto
 the final name; on any error the temporary file is removed and the destination is left as it was.
+
+A write the place refuses (a full disk, a read-only file system, no permission) raises `WriteError`, whose one-line
+message names the file: the command line prints it and exits with status 2, like any error a user can fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from linear_nets.errors import WriteError
+
+UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
+"""The errors that say "not here" rather than "a bug": full disk or quota, file too large, read-only, forbidden."""
 
 
 @contextlib.contextmanager
@@ -21,6 +30,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     Args:
         path: the final file name; its directory must exist.
         mode: "wb" or "w" (text, UTF-8).
+
+    Raises:
+        WriteError: the disk is full or the directory is read-only or not writable (nothing is left behind).
 
     Example:
         >>> import tempfile, pathlib
@@ -33,18 +45,30 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should follow the umask
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if _refused(exc, path, tmp):
+            raise WriteError(path, exc.errno) from None
         raise
+
+
+def _refused(exc: BaseException, path: Path, tmp: str | None) -> bool:
+    """Whether `exc` is the place refusing our write: an `UNWRITABLE` error from creating the temporary file, or
+    from writing, syncing or renaming it (not from another file the `with` block happened to read)."""
+    if not isinstance(exc, OSError) or isinstance(exc, WriteError) or exc.errno not in UNWRITABLE:
+        return False
+    return tmp is None or exc.filename in (None, tmp, str(path))
 
 
 def _umask() -> int:

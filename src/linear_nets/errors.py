@@ -6,6 +6,8 @@ line to stderr and exits with status 2 (no traceback).
 
 from __future__ import annotations
 
+import os
+
 
 class LinearNetsError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -17,6 +19,24 @@ class DataError(LinearNetsError):
 
 class ConfigError(LinearNetsError, ValueError):
     """An argument is out of range or inconsistent (names the argument)."""
+
+
+class WriteError(LinearNetsError, OSError):
+    """A file could not be written: the disk is full, or the place is read-only or not ours to write.
+
+    The message names the file; `errno` is the operating system's. Also an `OSError`, so code that treats a failed
+    write as harmless (a cache) keeps catching it as one.
+    """
+
+    def __init__(self, path: object, errno: int) -> None:
+        super().__init__(f"cannot write {path}: {os.strerror(errno)}")
+        self.errno, self.strerror, self.filename = errno, os.strerror(errno), str(path)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple:  # pickled as it was made (e.g. from a worker process), not from its message
+        return type(self), (self.filename, self.errno)
 
 
 class TrainingDiverged(LinearNetsError):

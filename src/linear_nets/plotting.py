@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linear_nets.atomic import atomic_open
-from linear_nets.errors import ConfigError
+from linear_nets.errors import ConfigError, WriteError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -237,7 +237,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
     """Write `fig` to `path` (.png, .svg, or a name without extension for both), atomically; return the paths.
 
     Raises:
-        ConfigError: as `figure_paths`, or the write failed; no file is left half-written.
+        ConfigError: as `figure_paths`, or the write failed; WriteError: the disk is full or the place read-only.
+            No file is left half-written.
 
     Example:
         >>> import tempfile, pathlib
@@ -256,6 +257,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
         try:
             with atomic_open(p, "wb") as f, matplotlib.rc_context({"svg.hashsalt": "linear-nets"}):
                 fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+        except WriteError:  # full disk, read-only: already one line naming the file
+            raise
         except OSError as exc:
             raise ConfigError(f"cannot save {p}: {exc.strerror or exc}") from exc
     return paths

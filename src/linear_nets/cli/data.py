@@ -12,6 +12,7 @@ import sys
 from linear_nets.cli.common import positive_float, positive_int
 from linear_nets.data import fashion_mnist as fm
 from linear_nets.errors import ConfigError
+from linear_nets.pipeline.config import SEED
 from linear_nets.timing import Timer
 
 MAX_SHOW = 200  # more images than this make an unreadable grid and a slow figure
@@ -89,6 +90,8 @@ def run_show(args: argparse.Namespace) -> int:
     from linear_nets import plotting
 
     plotting.figure_paths(args.out)  # a bad --out fails before the data is loaded
+    if args.seed is not None:
+        SEED.check(args.seed, flags=True)
     if args.n > MAX_SHOW:
         raise ConfigError(f"--n must be at most {MAX_SHOW}, got {args.n}")
     dataset = fm.FashionMNIST(args.split, args.data_dir)

@@ -1,15 +1,17 @@
 """`linear-nets plot FIGURE --out FILE`: the notes' figures as PNG or SVG files, for terminal users.
 
 The output path is checked before any work (extension .png or .svg, or none for both; an existing, writable
-directory), so a bad `--out` costs nothing and writes nothing.
+directory), and so are the sizes and the seed, with the rules of `linear_nets.pipeline.config` (`SyntheticData`,
+`VECTOR_LENGTH`, `SEED`), so a bad argument costs nothing and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from linear_nets.cli.common import float_list, positive_float, positive_int
+from linear_nets.cli.common import float_list, positive_float
 from linear_nets.errors import ConfigError
+from linear_nets.pipeline.config import SEED, VECTOR_LENGTH, SyntheticData, validate
 
 FIGURES = {
     "losses": "squared, absolute and Huber loss with their likelihoods and derivatives",
@@ -36,10 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="MU,SIGMA",
         help="normal: a (mean, std) pair; repeat for more (default: 0,1 0,2 3,1)",
     )
-    parser.add_argument("--samples", type=positive_int, default=200, help="regression: examples (200)")
-    parser.add_argument("--noise", type=positive_float, default=1.0, help="regression: noise std (1.0)")
+    parser.add_argument("--samples", type=int, default=200, help="regression: examples (200)")
+    parser.add_argument("--noise", type=float, default=1.0, help="regression: noise std (1.0)")
     parser.add_argument("--seed", type=int, default=0, help="regression: random seed (0)")
-    parser.add_argument("--n", type=positive_int, default=10_000, help="vectorization: vector length (10000)")
+    parser.add_argument("--n", type=int, default=10_000,
+                        help=f"vectorization: vector length (10000, at most {VECTOR_LENGTH.high:,})")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -54,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.figure == "normal":
         fig = figures.normal_figure(_mu_sigma_pairs(args.mu_sigma))
     elif args.figure == "regression":
-        fig = _regression(args.samples, args.noise, args.seed)
+        SEED.check(args.seed, flags=True)
+        data = validate(SyntheticData((2.0,), 4.2, args.samples, args.noise), flags=True)  # its memory too
+        fig = _regression(data, args.seed)
     else:
+        VECTOR_LENGTH.check(args.n, flags=True)
         fig = _vectorization(args.n)
     for path in plotting.save_figure(fig, target):
         print(path)
@@ -73,19 +79,18 @@ def _mu_sigma_pairs(values: list[list[float]] | None) -> list[tuple[float, float
     return [(mu, sigma) for mu, sigma in values]
 
 
-def _regression(samples: int, noise: float, seed: int):
-    """y = 2x + 4.2 + noise, fitted in closed form."""
+def _regression(data: SyntheticData, seed: int):
+    """The one-feature synthetic data, fitted in closed form."""
     import torch
 
     from linear_nets.closed_form import least_squares
     from linear_nets.data.synthetic import synthetic_data
     from linear_nets.figures import regression_figure
 
-    true_w, true_b = 2.0, 4.2
     generator = torch.Generator().manual_seed(seed)
-    X, y = synthetic_data(torch.tensor([true_w]), true_b, samples, noise=noise, generator=generator)
+    X, y = synthetic_data(data.true_w, data.true_b, data.samples, noise=data.noise, generator=generator)
     w, b = least_squares(X, y)
-    return regression_figure(X, y, float(w[0]), float(b), true_w, true_b)
+    return regression_figure(X, y, float(w[0]), float(b), data.true_w[0], data.true_b)
 
 
 def _vectorization(n: int, repeats: int = 5):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """The `evaluate` handler."""
     from linear_nets.data.fashion_mnist import load_data_fashion_mnist
-    from linear_nets.pipeline.runs import Run, write_json
+    from linear_nets.pipeline.runs import Run
     from linear_nets.pipeline.saved import linreg_on_its_data, load_softmax, score_classifier
 
     run = Run.open(args.run_dir)
@@ -70,29 +71,43 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"test accuracy {scores.accuracy:.4f}")
     print(_format_confusion(scores.confusion, classes))
     result = {"test_loss": scores.loss, "test_accuracy": scores.accuracy, "n": scores.n}
-    write_json(run.path / "evaluation.json", {**result, "confusion": scores.confusion.tolist(), "classes": classes})
-    _save_confusion_figure(scores.confusion, classes, run.path / "confusion.png")
-    print(f"wrote {run.path / 'evaluation.json'} and {run.path / 'confusion.png'}")
+    _save_evaluation(run.path, {**result, "confusion": scores.confusion.tolist(), "classes": classes},
+                     (scores.confusion, classes))  # fmt: skip
     return 0
 
 
 def _evaluate_table(run: Any, path: str) -> int:
-    from linear_nets.pipeline.runs import write_json
     from linear_nets.pipeline.saved import score_table
 
     result = score_table(run, path)
+    figure = None
     if run.model == "linreg":
         print(f"{run.path} on {path}: {result['n']} rows, MSE {result['mse']:.6g}, R² {result['r2']:.4f}")
     else:
         print(f"{run.path} on {path}: {result['n']} rows, accuracy {result['accuracy']:.4f}")
         import torch
 
-        matrix = torch.tensor(result["confusion"])
-        print(_format_confusion(matrix, result["classes"]))
-        _save_confusion_figure(matrix, result["classes"], run.path / "confusion.png")
-    write_json(run.path / "evaluation.json", {"data": str(path), **result})
-    print(f"wrote {run.path / 'evaluation.json'}")
+        figure = (torch.tensor(result["confusion"]), result["classes"])
+        print(_format_confusion(*figure))
+    _save_evaluation(run.path, {"data": str(path), **result}, figure)
     return 0
+
+
+def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[str]] | None) -> None:
+    """Write confusion.png (when given a matrix and its classes), then evaluation.json, and say so; when the run
+    directory cannot take them (read-only, full disk), say that they were not saved: the results are printed."""
+    from linear_nets.errors import ConfigError, WriteError
+    from linear_nets.pipeline.runs import write_json
+
+    written = ([run_path / "confusion.png"] if confusion is not None else []) + [run_path / "evaluation.json"]
+    try:
+        if confusion is not None:
+            _save_confusion_figure(*confusion, written[0])
+        write_json(written[-1], result)  # last: an evaluation.json never describes another evaluation's figure
+    except (WriteError, ConfigError) as exc:  # ConfigError: save_figure's check of a directory it cannot write
+        print(f"linear-nets: warning: the evaluation files were not saved ({exc})", file=sys.stderr)
+        return
+    print("wrote " + " and ".join(str(p) for p in written))
 
 
 def _format_confusion(matrix: Any, classes: list[str]) -> str:
@@ -107,8 +122,9 @@ def _format_confusion(matrix: Any, classes: list[str]) -> str:
 def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
     import numpy as np
 
-    from linear_nets.plotting import pyplot, save_figure
+    from linear_nets.plotting import figure_paths, pyplot, save_figure
 
+    figure_paths(path)  # a directory that cannot take it costs no drawing
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
     ax.imshow(matrix.numpy(), cmap="Blues")

@@ -17,29 +17,11 @@ This module parses flags and prints; the fit itself is `linear_nets.pipeline.fit
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
-from linear_nets.cli.common import add_run_arguments, add_table_arguments, float_list, positive_int, table_options
-from linear_nets.pipeline.config import LinregConfig, add_arguments, from_args
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
+from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
+from linear_nets.pipeline.config import LinregConfig, SyntheticData, add_arguments, from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,11 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1],
     )
     add_arguments(parser, LinregConfig)
-    data = parser.add_argument_group("synthetic data (d2l 3.2)")
-    data.add_argument("--true-w", type=float_list, default=[2.0, -3.4], metavar="W1,W2,...", help="default: 2,-3.4")
-    data.add_argument("--true-b", type=_finite_float, default=4.2, metavar="B", help="default: 4.2")
-    data.add_argument("--samples", type=positive_int, default=1000, help="number of examples (default: 1000)")
-    data.add_argument("--noise", type=_non_negative_float, default=0.01, help="noise std σ (default: 0.01)")
+    add_arguments(parser.add_argument_group("synthetic data (d2l 3.2)"), SyntheticData)
     add_table_arguments(parser)
     add_run_arguments(parser, resumable=False)
     parser.set_defaults(func=run)
@@ -62,11 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _format(values: Any) -> str:
     return "[" + ", ".join(f"{v:.6f}" for v in values.tolist()) + "]"
-
-
-def synthetic_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The data flags, as config.json records them."""
-    return {"true_w": list(args.true_w), "true_b": args.true_b, "samples": args.samples, "noise": args.noise}
 
 
 def _print_loss(run_dir: Any) -> Any:
@@ -112,12 +85,13 @@ def _create_run(world: Any, config: LinregConfig, data: dict, options: dict | No
 def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | None, world: Any) -> int:
     import torch
 
+    from linear_nets.pipeline.config import to_dict
     from linear_nets.pipeline.fit import fit_linreg
     from linear_nets.pipeline.saved import synthetic_problem
 
-    data = synthetic_options(args)
+    data = from_args(SyntheticData, args)  # checked (its memory too) before anything is drawn
     true_w, features, labels = synthetic_problem(data, config.seed)
-    run_dir = _create_run(world, config, {"synthetic": data}, None, out)
+    run_dir = _create_run(world, config, {"synthetic": to_dict(data)}, None, out)
     n, d = features.shape
     if config.solver == "closed-form":
         print(f"linreg: closed-form least squares (float64), {n} examples, {d} features")
@@ -134,12 +108,13 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     print(f"estimated w: {_format(w)}")
     print(f"estimated b: {b.item():.6f}")
     print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
-    print(f"error in estimating b: {data['true_b'] - b.item():.6f}")
-    _finish(run_dir, result, true_w, data)
+    print(f"error in estimating b: {data.true_b - b.item():.6f}")
+    with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
+        _finish(run_dir, result, true_w, data)
     return 0
 
 
-def _finish(run_dir: Any, result: Any, true_w: Any, data: dict[str, Any]) -> None:
+def _finish(run_dir: Any, result: Any, true_w: Any, data: SyntheticData) -> None:
     """Write the model, the loss curve (SGD only) and the summary; print where they are."""
     import torch
 
@@ -159,7 +134,7 @@ def _finish(run_dir: Any, result: Any, true_w: Any, data: dict[str, Any]) -> Non
             "estimated_w": result.w.tolist(),
             "estimated_b": result.b.item(),
             "error_w": residual.tolist(),
-            "error_b": data["true_b"] - result.b.item(),
+            "error_b": data.true_b - result.b.item(),
             "final_train_loss": history.epochs[-1].train_loss if history.epochs else None,
             "epochs": len(history.epochs),
             "wall_seconds": round(result.seconds, 3),
@@ -209,8 +184,6 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
     print(f"{'intercept':<{width}}  {result.b.item(): .6g}")
     print(f"train MSE {train_scores.mse:.6g} ({train_scores.rows} rows); test MSE {test_scores.mse:.6g}, "
           f"R² {test_scores.r2:.4f} ({test_scores.rows} rows)")  # fmt: skip
-    run_dir.save_model({"w": result.w, "b": result.b}, {"model": "linreg", "solver": config.solver,
-                       "impl": config.impl, "features": spec.feature_names})  # fmt: skip
     summary = {
         "coefficients": coefficients,
         "intercept": result.b.item(),
@@ -223,7 +196,10 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
         "epochs": len(result.history.epochs),
         "wall_seconds": round(result.seconds, 3),
     }
-    run_dir.write_metrics(result.history.as_dicts()) if result.history.epochs else None
-    run_dir.write_summary({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()})
+    with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
+        run_dir.save_model({"w": result.w, "b": result.b}, {"model": "linreg", "solver": config.solver,
+                           "impl": config.impl, "features": spec.feature_names})  # fmt: skip
+        run_dir.write_metrics(result.history.as_dicts()) if result.history.epochs else None
+        run_dir.write_summary({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()})
     print(f"run directory: {run_dir.path}")
     return 0

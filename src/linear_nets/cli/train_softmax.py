@@ -26,7 +26,14 @@ from typing import Any, TextIO
 
 from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
 from linear_nets.errors import ConfigError
-from linear_nets.pipeline.config import MACHINE_FIELDS, SOFTMAX_PRESETS, SoftmaxConfig, add_arguments, from_args
+from linear_nets.pipeline.config import (
+    MACHINE_FIELDS,
+    SOFTMAX_PRESETS,
+    SoftmaxConfig,
+    add_arguments,
+    from_args,
+    validate,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -137,6 +144,8 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
     else:
         data, record = fashion_mnist(options.get("data_dir")), None
     load_seconds = load_timer.stop()
+    if not hasattr(data, "batches"):  # in memory: the largest batch `--resize` makes is known now, before any is made
+        validate(config, flags=True, examples=len(data.train[1]))
     inputs = config.resize**2 if config.resize else data.num_inputs
     source = options["table"]["data"] if options.get("table") else "Fashion-MNIST"
     what = "rows" if options.get("table") else "images"
@@ -164,10 +173,12 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
         run_dir = Replica(run_dir.path, run_dir.config)
     recorder = RunRecorder(run_dir, options.get("checkpoint_every", 1), resume=resumed is not None, world=world)
     table = EpochTable(out, scored="val" if config.val_fraction is not None else "test", run=str(run_dir.path))
-    # a new run that fails (e.g. diverges) is removed; a resumed one keeps its earlier checkpoints
-    cleanup = run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
+    # a new run that fails (e.g. diverges, or the disk is full) is removed; a resumed one keeps its earlier checkpoints
+    def cleanup() -> Any:
+        return run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
+
     try:
-        with cleanup:
+        with cleanup():
             result = fit_softmax(config, data, [recorder, table], world=world)  # the recorder restores first
     except KeyboardInterrupt:
         table.close()
@@ -175,7 +186,6 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
         raise Interrupted(run_dir, recorder.epochs_done) from None
     if not world.leader:
         return SoftmaxRun(result, run_dir, load_seconds)
-    _write_figures(run_dir.path, result, data, images=record is None)
     summary = {
         "classes": result.classes,
         "test_accuracy": None if result.test_accuracy is None else round(result.test_accuracy, 6),
@@ -185,7 +195,9 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
     if result.val_accuracy is not None:
         summary |= {"val_accuracy": round(result.val_accuracy, 6), "best_epoch": result.best_epoch}
     meta = {"model": "softmax", "impl": config.impl, "num_inputs": inputs, "classes": result.classes}
-    summary = recorder.finish(result.model.state_tensors(), summary, meta)
+    with cleanup():
+        _write_figures(run_dir.path, result, data, images=record is None)
+        summary = recorder.finish(result.model.state_tensors(), summary, meta)
     _print_summary(out, summary, run_dir.path)
     return SoftmaxRun(result, run_dir, load_seconds)
 

@@ -8,6 +8,11 @@ scikit-learn's parameter constraints. The table drives three things, so they can
 - `add_arguments(parser, cls)` adds one flag per field (`batch_size` <-> `--batch-size`);
 - `from_args(cls, namespace)` builds the config back from the parsed flags.
 
+Sizes whose memory is known before anything is allocated (`--resize` with `--batch-size`, the synthetic data's
+`--samples`) are checked by `validate` too: each config lists what its flags would allocate (`footprint`), and
+`check_memory` compares that with the memory this machine has available, so a size that cannot fit is one line
+before any work instead of an allocator's traceback (or the whole machine swapping) later.
+
 Presets are configs (`SOFTMAX_PRESETS`). This module imports nothing heavy (no torch), so `linear-nets --help`
 stays fast.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -32,6 +38,10 @@ SOLVERS = ("sgd", "closed-form")
 DEVICES = ("cpu", "cuda", "auto")
 SAMPLING = ("shuffle", "shuffle-drop-last", "shuffle-fill", "with-replacement")
 """How an epoch is cut into minibatches (`linear_nets.data.batches.SAMPLING_MODES`, named here without torch)."""
+MAX_SEED = 2**63 - 1
+"""Seeds are 0 to 2**63 - 1: what torch's generators, numpy and every JSON reader take without loss."""
+IMAGE_CLASSES = 10
+"""Classes of the images `resize` applies to (Fashion-MNIST), for the size of the weights."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,8 @@ class Param:
 
     Attributes:
         name: the field (`batch_size`); its flag is `--batch-size`.
-        kind: `int`, `float`, `str` or `bool` (a bool field is an on/off flag).
+        kind: `int`, `float`, `str`, `bool` (an on/off flag) or `tuple` (a non-empty list of finite numbers, given
+            as `2,-3.4` on the command line).
         help: one line for `--help`.
         choices: the allowed strings, for a `str` field.
         low, high: bounds of a number; `low_open` / `high_open` exclude the bound itself.
@@ -77,12 +88,15 @@ class Param:
             return "one of " + ", ".join(self.choices)
         if self.kind is bool:
             return "true or false"
+        if self.kind is tuple:
+            return "a non-empty list of finite numbers"
         noun = "an integer" if self.kind is int else "a finite number"
+        shown = (lambda v: f"{v}") if self.kind is int else (lambda v: f"{v:g}")  # 2**63 - 1 exactly, not 9.2e18
         parts = []
         if self.low is not None:
-            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+            parts.append(f"{'>' if self.low_open else '>='} {shown(self.low)}")
         if self.high is not None:
-            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+            parts.append(f"{'<' if self.high_open else '<='} {shown(self.high)}")
         return f"{noun} {' and '.join(parts)}".rstrip()
 
     def check(self, value: Any, flags: bool = False) -> None:
@@ -99,11 +113,17 @@ class Param:
             if ok and self.high is not None:
                 ok = value < self.high if self.high_open else value <= self.high
         if not ok:
-            shown = f"{value}" if flags else repr(value)
+            shown = repr(value) if not flags else _joined(value) if _is_numbers(value) else f"{value}"
             raise ConfigError(f"{self.label(flags)} must be {self.describe()}, got {shown}")
 
 
+def _is_numbers(value: Any) -> bool:
+    return isinstance(value, tuple | list) and all(_has_kind(v, float) for v in value)
+
+
 def _has_kind(value: Any, kind: type) -> bool:
+    if kind is tuple:
+        return _is_numbers(value) and len(value) > 0 and all(math.isfinite(v) for v in value)
     if kind is bool:
         return isinstance(value, bool)
     if isinstance(value, bool):
@@ -117,6 +137,14 @@ def _has_kind(value: Any, kind: type) -> bool:
 
 def _positive_int(name: str, help: str, **kw: Any) -> Param:
     return Param(name, int, help, low=1, **kw)
+
+
+def _seed(help: str, **kw: Any) -> Param:
+    return Param("seed", int, help, low=0, high=MAX_SEED, **kw)
+
+
+def _joined(values: Any) -> str:
+    return ",".join(f"{v:g}" for v in values)
 
 
 @dataclass(frozen=True)
@@ -168,7 +196,7 @@ class SoftmaxConfig:
         _positive_int("early_stopping", "stop after this many epochs without a better validation accuracy",
                       optional=True),
         _positive_int("resize", "resize images to N x N", optional=True),
-        Param("seed", int, "fixes initialisation, shuffling and the validation split"),
+        _seed("fixes initialisation, shuffling and the validation split"),
         Param("device", str, "cpu, cuda, or auto (cuda when there is one)", choices=DEVICES, machine=True),
         _positive_int("threads", "torch CPU threads; None leaves torch's own setting (a linear model this size gains "
                       "little from a second thread and loses much when another process holds a core)",
@@ -192,6 +220,22 @@ class SoftmaxConfig:
         if self.optimizer == "lbfgs" and self.schedule != "constant":
             raise ConfigError(f"{name('optimizer')} lbfgs chooses its own step sizes: use {name('schedule')} "
                               "constant")  # fmt: skip
+
+    def footprint(self, flags: bool, examples: int | None = None) -> list[tuple[str, int]]:
+        """What the flags alone make the fit allocate, in bytes, by the flags that size it (`validate` checks it).
+
+        With `resize`, every batch is resized to float32 `resize` x `resize` images and the weights have `resize`²
+        rows: a batch of `batch_size` images (at most the `examples` of the training set; one image when that is not
+        known yet) and the weights with their gradient. Without it, the data already in memory bounds every batch.
+        """
+        if self.resize is None:
+            return []
+        name = _namer(type(self), flags)
+        batch = 1 if examples is None else min(self.batch_size, examples)
+        what = f"{name('resize')} {self.resize}"
+        if batch > 1:
+            what += f" with {name('batch_size')} {self.batch_size}"
+        return [(what, 4 * self.resize**2 * (batch + 2 * IMAGE_CLASSES))]
 
 
 @dataclass(frozen=True)
@@ -231,7 +275,7 @@ class LinregConfig:
               "shuffle-fill (last batch filled up at random), with-replacement", choices=SAMPLING),
         Param("standardize", bool, "fit on standardised features (training rows' mean and std); coefficients are "
               "reported in the original units"),
-        Param("seed", int, "fixes initialisation and shuffling (and the synthetic data)"),
+        _seed("fixes initialisation and shuffling (and the synthetic data)"),
     )  # fmt: skip
 
     def rules(self, flags: bool) -> None:
@@ -243,8 +287,53 @@ class LinregConfig:
             raise ConfigError(f"{name('solver')} closed-form minimises the squared loss; it cannot use "
                               f"{name('loss')} {self.loss}")  # fmt: skip
 
+    def footprint(self, flags: bool, examples: int | None = None) -> list[tuple[str, int]]:
+        """Nothing: the data (`SyntheticData`, a table) sizes a linear-regression fit, not these flags."""
+        return []
 
-Config = SoftmaxConfig | LinregConfig
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """The synthetic problem y = Xw + b + ε, ε ~ N(0, noise²), X ~ N(0, 1) (d2l 3.2): the data flags of
+    `linear-nets train linreg`, also drawn by `linear-nets plot regression`.
+
+    Example:
+        >>> validate(SyntheticData(samples=0), flags=True)
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.ConfigError: --samples must be an integer >= 1, got 0
+    """
+
+    true_w: tuple[float, ...] = (2.0, -3.4)
+    true_b: float = 4.2
+    samples: int = 1000
+    noise: float = 0.01
+
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param("true_w", tuple, "the true weights w, one per feature"),
+        Param("true_b", float, "the true bias b"),
+        _positive_int("samples", "number of examples"),
+        Param("noise", float, "noise std σ", low=0),
+    )
+
+    def rules(self, flags: bool) -> None:
+        """None: each field stands alone."""
+
+    def footprint(self, flags: bool, examples: int | None = None) -> list[tuple[str, int]]:
+        """The data itself: X (`samples` x features) and y, float32."""
+        name = _namer(type(self), flags)
+        features = len(self.true_w)
+        what = f"{name('samples')} {self.samples} of {features} feature{'s' * (features != 1)}"
+        return [(what, 4 * self.samples * (features + 1))]
+
+
+Config = SoftmaxConfig | LinregConfig | SyntheticData
+
+SEED = _seed("fixes the random draws")
+"""The seed of commands without a config (`plot regression`, `data show`): the same range as the configs' seeds."""
+VECTOR_LENGTH = _positive_int("n", "vector length", high=1_000_000)
+"""`plot vectorization --n`: a stated limit rather than memory (12 MB at the limit): the Python loop it times takes
+about 2 s per 100,000 elements, and the figure times it 5 times, so the limit costs about a minute and a half."""
 
 
 def _namer(cls: type, flags: bool):
@@ -252,12 +341,69 @@ def _namer(cls: type, flags: bool):
     return lambda name: params[name].label(flags)
 
 
-def validate(config: Config, *, flags: bool = False) -> Config:
-    """Return `config` unchanged, or raise `ConfigError` naming the first field out of range (its flag if `flags`)."""
+def validate(config: Config, *, flags: bool = False, examples: int | None = None) -> Config:
+    """Return `config` unchanged, or raise `ConfigError` naming the first field out of range (its flag if `flags`),
+    or the flags whose memory (`footprint`, for a training set of `examples` when known) this machine lacks."""
     for param in config.PARAMS:
         param.check(getattr(config, param.name), flags)
     config.rules(flags)
+    for what, need in config.footprint(flags, examples):
+        check_memory(what, need)
     return config
+
+
+# --- memory ---------------------------------------------------------------------------------------------------------
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: Linux's MemAvailable, lowered by a cgroup (container) limit when there
+    is one; otherwise the free physical memory; None where the system does not say."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            return None
+    for limit_file, usage_file in (("memory.max", "memory.current"),  # cgroup v2, then v1
+                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):  # fmt: skip
+        try:
+            with open(f"/sys/fs/cgroup/{limit_file}") as f, open(f"/sys/fs/cgroup/{usage_file}") as g:
+                limit, usage = f.read().strip(), g.read().strip()
+        except OSError:
+            continue
+        if limit.isdigit() and usage.isdigit():  # "max" (v2) means no limit; v1 says so with a huge number
+            available = min(available, max(0, int(limit) - int(usage)))
+        break
+    return available
+
+
+def format_bytes(n: float) -> str:
+    """A size in decimal units, one decimal.
+
+    Example:
+        >>> format_bytes(80e9), format_bytes(3.9e9), format_bytes(28_800_000)
+        ('80.0 GB', '3.9 GB', '28.8 MB')
+    """
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 1e3:.1f} kB"
+
+
+def check_memory(what: str, need: int) -> None:
+    """Raise `ConfigError` ("--samples 10000000000 of 2 features needs 120.0 GB, this machine has 3.9 GB available")
+    when `need` bytes are more than this machine has available."""
+    available = available_memory()
+    if available is not None and need > available:
+        raise ConfigError(f"{what} needs {format_bytes(need)}, this machine has {format_bytes(available)} available")
 
 
 SOFTMAX_PRESETS: dict[str, SoftmaxConfig] = {
@@ -299,9 +445,20 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type[Config]) -> None:
         shown = f" (default: {default})" if default is not None and p.kind is not bool else ""
         if p.kind is bool:
             parser.add_argument(p.flag, action="store_const", const=True, default=None, help=p.help)
+        elif p.kind is tuple:
+            parser.add_argument(p.flag, type=_number_list, default=None, metavar="X1,X2,...",
+                                help=f"{p.help} (default: {_joined(default)})")  # fmt: skip
         else:
             metavar = "{" + ",".join(p.choices) + "}" if p.choices else p.name.upper()
             parser.add_argument(p.flag, type=p.kind, default=None, metavar=metavar, help=p.help + shown)
+
+
+def _number_list(text: str) -> tuple[float, ...]:
+    """argparse type of a `tuple` field: comma-separated numbers (their range is `validate`'s question)."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 2,-3.4, got {text!r}") from None
 
 
 def given_fields(args: argparse.Namespace, cls: type[Config]) -> dict[str, Any]:
@@ -332,7 +489,8 @@ def from_dict(cls: type[Config], values: Mapping[str, Any]) -> Config:
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
-    return validate(cls(**values))
+    lists = {p.name for p in cls.PARAMS if p.kind is tuple}  # JSON has no tuples
+    return validate(cls(**{k: tuple(v) if k in lists and isinstance(v, list) else v for k, v in values.items()}))
 
 
 def as_flags(config: Config, base: Config | None = None) -> str:
@@ -348,7 +506,7 @@ def as_flags(config: Config, base: Config | None = None) -> str:
         value = getattr(config, p.name)
         if value == getattr(base, p.name) or p.machine:
             continue
-        parts.append(p.flag if value is True else f"{p.flag} {value}")
+        parts.append(p.flag if value is True else f"{p.flag} {_joined(value) if p.kind is tuple else value}")
     return " ".join(parts)
 
 
@@ -359,15 +517,22 @@ def field_names(cls: type[Config]) -> list[str]:
 
 __all__ = [
     "MACHINE_FIELDS",
+    "MAX_SEED",
+    "SEED",
     "SOFTMAX_PRESETS",
     "TUNING_GRID",
+    "VECTOR_LENGTH",
     "Config",
     "LinregConfig",
     "Param",
     "SoftmaxConfig",
+    "SyntheticData",
     "add_arguments",
     "as_flags",
+    "available_memory",
+    "check_memory",
     "field_names",
+    "format_bytes",
     "from_args",
     "from_dict",
     "given_fields",

@@ -172,13 +172,13 @@ def prepare_machine(config: SoftmaxConfig, *, flags: bool = False, world: World 
 
 
 def as_one_batch(X: Tensor, y: Tensor, resize: int | None, max_bytes: int = EVAL_BATCH_BYTES) -> Any:
-    """An evaluation loader over `(X, y)`: one float batch when it fits in `max_bytes`, else batches of 4,096.
+    """An evaluation loader over `(X, y)`: one float batch when it fits in `max_bytes`, else batches that each do.
 
     Scored after every epoch, the test set as one batch is one product instead of 40 conversions and products.
     """
     per_example = math.prod(X.shape[1:-2]) * resize * resize if resize is not None else math.prod(X.shape[1:])
-    if X.shape[0] * per_example * 4 > max_bytes:
-        return ArrayLoader((X, y), 4096, resize=resize)
+    if X.shape[0] * per_example * 4 > max_bytes:  # (a fixed 4,096 images resized to 1000 x 1000 would be 16 GB)
+        return ArrayLoader((X, y), max(1, max_bytes // (per_example * 4)), resize=resize)
     return [next(iter(ArrayLoader((X, y), max(1, X.shape[0]), resize=resize)))]
 
 
@@ -211,7 +211,7 @@ def fit_softmax(
         >>> result.test_accuracy > 0.9, len(result.history.epochs)
         (True, 5)
     """
-    validate(config)
+    validate(config, examples=None if hasattr(data, "batches") else len(data.train[1]))  # memory of --resize too
     if world.launched and config.optimizer == "lbfgs":
         raise ConfigError("--optimizer lbfgs takes full-batch steps: it is not data-parallel; run it in one process")
     started = time.perf_counter()

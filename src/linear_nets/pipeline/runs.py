@@ -257,8 +257,10 @@ class Run:
         """Make a new run directory (see `new_run_dir`) and write its `config.json`."""
         path = new_run_dir(model, out)
         full = {"format": cls.RUN_FORMAT, "model": model, **config}
-        write_json(path / "config.json", full)
-        return cls(path, full)
+        run = cls(path, full)
+        with run.removed_on_error():  # a full disk leaves no directory without its config.json
+            write_json(path / "config.json", full)
+        return run
 
     @classmethod
     def open(cls, path: str | Path, model: str | None = None) -> Run:
@@ -275,7 +277,8 @@ class Run:
 
     @contextlib.contextmanager
     def removed_on_error(self) -> Iterator[Run]:
-        """Remove this run directory if the block raises a `LinearNetsError` (a diverged run keeps no results)."""
+        """Remove this run directory if the block raises a `LinearNetsError` (a diverged run, or one whose files the
+        disk could not take, keeps no results)."""
         from linear_nets.pipeline.distributed import PeerLost
 
         try:

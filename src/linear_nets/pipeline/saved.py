@@ -17,7 +17,7 @@ from torch import Tensor
 
 from linear_nets.errors import DataError
 from linear_nets.models import SoftmaxModel
-from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig
+from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, SyntheticData, field_names, from_dict
 from linear_nets.pipeline.fit import build_model, resolve_device
 from linear_nets.pipeline.runs import Run, check_state, saved_config
 from linear_nets.softmax import stable_cross_entropy
@@ -75,13 +75,13 @@ def score_classifier(model: SoftmaxModel, batches: Any, num_classes: int) -> Sco
     return Scores(loss_sum / len(y), accuracy, confusion_matrix(y, y_pred, num_classes), len(y))
 
 
-def synthetic_problem(options: dict[str, Any], seed: int) -> tuple[Tensor, Tensor, Tensor]:
+def synthetic_problem(data: SyntheticData, seed: int) -> tuple[Tensor, Tensor, Tensor]:
     """A linreg run's synthetic data (true w, X, y), regenerated exactly from its data options and seed."""
     from linear_nets.data.synthetic import synthetic_data
 
-    true_w = torch.tensor(options["true_w"], dtype=torch.float32)
+    true_w = torch.tensor(data.true_w, dtype=torch.float32)
     generator = torch.Generator().manual_seed(seed)
-    X, y = synthetic_data(true_w, options["true_b"], options["samples"], options["noise"], generator=generator)
+    X, y = synthetic_data(true_w, data.true_b, data.samples, data.noise, generator=generator)
     return true_w, X, y
 
 
@@ -90,7 +90,8 @@ def linreg_on_its_data(run: Run) -> dict[str, Any]:
     from linear_nets.losses import squared_loss
 
     config = saved_config(run, LinregConfig)
-    synthetic = run.config.get("data", {}).get("synthetic") or run.config.get("args")
+    options = run.config.get("data", {}).get("synthetic") or run.config.get("args")  # 0.1 kept them with the args
+    synthetic = from_dict(SyntheticData, {k: v for k, v in options.items() if k in field_names(SyntheticData)})
     tensors, _ = run.load_model()
     true_w, X, y = synthetic_problem(synthetic, config.seed)
     if tensors["w"].shape != true_w.shape:
@@ -101,7 +102,7 @@ def linreg_on_its_data(run: Run) -> dict[str, Any]:
         "seed": config.seed,
         "loss": squared_loss(X.double() @ w + b, y.double()).mean().item(),
         "error_w": (true_w.double() - w).tolist(),
-        "error_b": synthetic["true_b"] - b.item(),
+        "error_b": synthetic.true_b - b.item(),
     }
 
 
@@ -149,13 +150,11 @@ def write_table(table: Any, target: Path) -> None:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from linear_nets.atomic import atomic_open
+
     check_table_path(target)
-    temporary = target.with_name(f".{target.name}.tmp")
-    try:
-        pq.write_table(table, temporary) if target.suffix == ".parquet" else pacsv.write_csv(table, temporary)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_open(target, "wb") as f:  # the one write helper: a full disk or read-only place is one line
+        pq.write_table(table, f) if target.suffix == ".parquet" else pacsv.write_csv(table, f)
 
 
 def score_table(run: Run, path: str | os.PathLike) -> dict[str, Any]:
