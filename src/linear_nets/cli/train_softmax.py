@@ -70,7 +70,8 @@ def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxCo
             raise ConfigError(f"{flag} cannot change when resuming: the run was trained with {getattr(saved, name)}; "
                               "only --device, --threads and --data-dir may differ")  # fmt: skip
     machine = {k: v for k, v in given.items() if k in MACHINE_FIELDS}
-    return from_args(SoftmaxConfig, argparse.Namespace(**machine), saved)
+    # the threads chosen for the machine the run started on are chosen again for this one, unless given
+    return from_args(SoftmaxConfig, argparse.Namespace(**machine), dataclasses.replace(saved, threads=None))
 
 
 @dataclasses.dataclass
@@ -115,6 +116,8 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
 
 
 def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
+    import torch
+
     from linear_nets.cli.common import job_run_dir, same_everywhere
     from linear_nets.cli.progress import EpochTable
     from linear_nets.data.fashion_mnist import FACTS, locate
@@ -131,9 +134,11 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
         resumed = Run(resume_dir, world.from_leader(lambda: Run.open(resume_dir, model="softmax").config))
     config = config_from_args(args, resumed)
     prepare_machine(config, flags=True, world=world)  # threads set, device checked before anything is read or written
+    chosen = "--threads" if config.threads is not None else "chosen for the idle cores"
+    config = dataclasses.replace(config, threads=torch.get_num_threads())  # config.json records the choice
     table = table_options(args)
     options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every,
-               "table": table.to_dict() if table is not None else None}  # fmt: skip
+               "table": table.to_dict() if table is not None else None, "threads": chosen}  # fmt: skip
     if world.launched:
         options["torchrun_job"] = world.run_id
     if resumed is not None:

@@ -175,7 +175,7 @@ class SoftmaxConfig:
     resize: int | None = None
     seed: int = 0
     device: str = "cpu"
-    threads: int | None = 1
+    threads: int | None = None
 
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("impl", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
@@ -198,9 +198,8 @@ class SoftmaxConfig:
         _positive_int("resize", "resize images to N x N", optional=True),
         _seed("fixes initialisation, shuffling and the validation split"),
         Param("device", str, "cpu, cuda, or auto (cuda when there is one)", choices=DEVICES, machine=True),
-        _positive_int("threads", "torch CPU threads; None leaves torch's own setting (a linear model this size gains "
-                      "little from a second thread and loses much when another process holds a core)",
-                      optional=True, machine=True),
+        _positive_int("threads", "torch CPU threads; default: the cores no other process is using at the start, shared "
+                      "between this machine's processes (recorded in config.json)", optional=True, machine=True),
     )  # fmt: skip
 
     def rules(self, flags: bool) -> None:

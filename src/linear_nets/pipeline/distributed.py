@@ -169,16 +169,39 @@ def detect(environ: Mapping[str, str] = os.environ) -> World:
     return World(rank, size, local_rank, local_size, restarts, run_id, launched=True)
 
 
-def threads_per_process(world: World, cores: int | None = None) -> int:
-    """Torch threads for each of the `world.local_size` processes on this machine: the cores shared out, at least one,
-    so that processes x threads never exceeds the cores.
+def choose_threads(world: World = ALONE, cores: int | None = None, busy: int | None = None) -> int:
+    """Torch threads for each of the `world.local_size` processes on this machine: the cores that no other process
+    is using (`busy_cores`), shared out, at least one; so processes x threads never exceeds the cores.
+
+    Why: a linear model's products are small, so each one splits into short parallel regions whose threads wait for
+    each other; when another process holds a core, a thread there waits for its time slice and every region with it
+    (2 threads beside one busy core: 16.4 s against 8.2 s for 1; benchmarks/RESULTS.md).
 
     Example:
-        >>> threads_per_process(World(local_size=2), cores=16)
-        8
+        >>> choose_threads(World(local_size=2), cores=16, busy=0), choose_threads(cores=2, busy=1)
+        (8, 1)
     """
     cores = cores or os.cpu_count() or 1
-    return max(1, cores // world.local_size)
+    busy = busy_cores(world.local_size) if busy is None else busy
+    return max(1, min(cores, cores - busy) // world.local_size)
+
+
+def busy_cores(own_processes: int = 1, samples: int = 5) -> int:
+    """How many cores other processes keep busy right now: the runnable tasks of the whole machine (the 4th field of
+    /proc/loadavg, a count at this instant, unlike the load averages) less this machine's own processes, the median
+    of `samples` readings 2 ms apart; 0 where /proc/loadavg is missing."""
+    import statistics
+    import time
+
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/loadavg") as file:
+                counts.append(int(file.read().split()[3].split("/")[0]))
+        except (OSError, IndexError, ValueError):
+            return 0
+        time.sleep(0.002)
+    return max(0, statistics.median_low(counts) - own_processes)
 
 
 @contextlib.contextmanager

@@ -33,9 +33,9 @@ from linear_nets.pipeline.distributed import (
     ShareOfEachBatch,
     World,
     check_rows,
+    choose_threads,
     data_parallel,
     share,
-    threads_per_process,
 )
 from linear_nets.pipeline.runs import check_state
 from linear_nets.regularization import FeatureStats, Standardized, Standardizer, train_val_split
@@ -162,12 +162,9 @@ def resolve_device(name: str, *, flags: bool = False) -> torch.device:
 
 
 def prepare_machine(config: SoftmaxConfig, *, flags: bool = False, world: World = ALONE) -> torch.device:
-    """Apply the config's machine fields: torch's CPU threads (`threads`, when given; under torchrun without it, the
-    cores shared out between this machine's processes); return the `device`."""
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    elif world.launched:
-        torch.set_num_threads(threads_per_process(world))
+    """Apply the config's machine fields: torch's CPU threads (`threads`; by default `distributed.choose_threads`:
+    the cores no other process is using, shared between this machine's processes); return the `device`."""
+    torch.set_num_threads(config.threads if config.threads is not None else choose_threads(world))
     return resolve_device(config.device, flags=flags)
 
 
@@ -215,7 +212,7 @@ def fit_softmax(
     if world.launched and config.optimizer == "lbfgs":
         raise ConfigError("--optimizer lbfgs takes full-batch steps: it is not data-parallel; run it in one process")
     started = time.perf_counter()
-    device = prepare_machine(config)
+    device = prepare_machine(config, world=world)
     if hasattr(data, "batches"):  # a table read batch by batch
         return _fit_softmax_streamed(config, data, as_callbacks(callbacks), evaluate_test, init, started, world)
     (X, y), val = data.train, None
