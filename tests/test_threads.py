@@ -1,0 +1,52 @@
+"""Torch's thread count by default: the idle cores, so a busy machine does not make every parallel region wait."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import torch
+
+from linear_nets.cli import main
+from linear_nets.pipeline import distributed
+from linear_nets.pipeline.distributed import World, busy_cores, choose_threads
+
+
+def test_threads_are_the_idle_cores_shared_between_this_machines_processes():
+    assert choose_threads(cores=2, busy=0) == 2  # idle: both cores
+    assert choose_threads(cores=2, busy=1) == 1  # one core held by another process
+    assert choose_threads(cores=2, busy=5) == 1  # never fewer than one
+    assert choose_threads(World(local_size=2), cores=2, busy=0) == 1  # 2 processes x 1 thread
+    assert choose_threads(World(local_size=4), cores=16, busy=4) == 3
+
+
+def test_a_spinning_process_counts_as_a_busy_core():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert busy_cores() >= 1
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_the_default_command_records_the_threads_it_chose(install_fake_fashion_mnist, monkeypatch):
+    data = install_fake_fashion_mnist()
+    before = torch.get_num_threads()
+    try:
+        for busy, expected in ((0, 2), (10**6, 1)):
+            monkeypatch.setattr(distributed, "busy_cores", lambda own=1, busy=busy: busy)
+            monkeypatch.setattr(distributed.os, "cpu_count", lambda: 2)
+            out = f"run-{busy}"
+            assert main(["train", "softmax", "--epochs", "1", "--data-dir", str(data), "--out", out]) == 0
+            config = json.loads((data.parent / out / "config.json").read_text())
+            assert config["config"]["threads"] == torch.get_num_threads() == expected
+            assert config["options"]["threads"] == "chosen for the idle cores"
+        given = ["train", "softmax", "--epochs", "1", "--threads", "1", "--data-dir", str(data), "--out", "given"]
+        assert main(given) == 0
+        config = json.loads((data.parent / "given" / "config.json").read_text())
+        assert config["config"]["threads"] == 1 and config["options"]["threads"] == "--threads"
+    finally:
+        torch.set_num_threads(before)
