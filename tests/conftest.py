@@ -40,28 +40,31 @@ def _sha256_decompressed(path: Path) -> str:
     return hashlib.sha256(gzip_module.decompress(data) if data[:2] == b"\x1f\x8b" else data).hexdigest()
 
 
+def write_fashion_mnist(directory: Path, n_train: int = 40, n_test: int = 20, gzip: bool = True, seed: int = 0):
+    """Write small Fashion-MNIST look-alikes (the four IDX files, every class present) into `directory`; return the
+    matching facts table for `facts=` (or to patch in as `fashion_mnist.FACTS`)."""
+    from linear_nets.data.fashion_mnist import FACTS, FileFacts, SplitFacts
+    from linear_nets.data.idx import write_idx
+
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    facts = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        arrays = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8))
+        files = []
+        for published, array in zip(FACTS[split].files, arrays, strict=True):
+            path = directory / (published.name + (".gz" if gzip else ""))
+            write_idx(path, array, gzip=gzip)
+            files.append(FileFacts(published.name, _sha256_decompressed(path), array.shape))
+        facts[split] = SplitFacts(*files)
+    return facts
+
+
 @pytest.fixture
 def make_fashion_mnist():
     """A builder of small Fashion-MNIST look-alikes: `make(directory, n_train=40, n_test=20, gzip=True, seed=0)`
     writes the four IDX files (every class present) and returns the matching facts table for `facts=`."""
-    from linear_nets.data.fashion_mnist import FACTS, FileFacts, SplitFacts
-    from linear_nets.data.idx import write_idx
-
-    def make(directory: Path, n_train: int = 40, n_test: int = 20, gzip: bool = True, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        directory.mkdir(parents=True, exist_ok=True)
-        facts = {}
-        for split, n in (("train", n_train), ("test", n_test)):
-            arrays = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8))
-            files = []
-            for published, array in zip(FACTS[split].files, arrays, strict=True):
-                path = directory / (published.name + (".gz" if gzip else ""))
-                write_idx(path, array, gzip=gzip)
-                files.append(FileFacts(published.name, _sha256_decompressed(path), array.shape))
-            facts[split] = SplitFacts(*files)
-        return facts
-
-    return make
+    return write_fashion_mnist
 
 
 @pytest.fixture

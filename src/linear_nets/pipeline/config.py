@@ -77,6 +77,8 @@ class Param:
             return "one of " + ", ".join(self.choices)
         if self.kind is bool:
             return "true or false"
+        if self.kind is str:
+            return "a string"
         noun = "an integer" if self.kind is int else "a finite number"
         parts = []
         if self.low is not None:
