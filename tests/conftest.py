@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip as gzip_module
 import hashlib
 import http.server
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +85,8 @@ def install_fake_fashion_mnist(tmp_path, make_fashion_mnist, monkeypatch):
 
 
 class FileServer:
-    """An HTTP server on 127.0.0.1 (ephemeral port, own thread) serving `files`; `mode` breaks it on purpose."""
+    """An HTTP server on 127.0.0.1 (ephemeral port, own thread) serving `files`; `mode` breaks it on purpose:
+    "corrupt" flips bits, "drop" closes the connection half way, "trickle" sends one byte every 20 ms."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files, self.mode, self.requests = files, "ok", []
@@ -105,7 +108,14 @@ class FileServer:
                 claimed = len(body) + 1000 if server.mode == "drop" else len(body)
                 self.send_header("Content-Length", str(claimed))
                 self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if server.mode == "drop" else body)
+                if server.mode == "trickle":
+                    with contextlib.suppress(OSError):  # until the client gives up and closes the connection
+                        for i in range(len(body)):
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(0.02)
+                else:
+                    self.wfile.write(body[: len(body) // 2] if server.mode == "drop" else body)
                 self.close_connection = True
 
             def log_message(self, *args):

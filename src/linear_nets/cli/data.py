@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("--dest", help=f"directory to put them in (default {fm.default_download_dir()})")
     download.add_argument("--base-url", default=fm.BASE_URL, help="where the .gz files are (default: upstream)")
     download.add_argument("--timeout", type=positive_float, default=60.0, help="seconds per connect or read (60)")
+    download.add_argument("--deadline", type=positive_float, default=fm.DOWNLOAD_DEADLINE,
+                          help=f"seconds the whole download may take ({fm.DOWNLOAD_DEADLINE:g})")  # fmt: skip
     download.set_defaults(func=run_download)
 
 
@@ -110,7 +112,7 @@ def run_download(args: argparse.Namespace) -> int:
     """Download into `--dest` (or the user cache, where `locate` looks) and print the directory."""
     target = args.dest or fm.default_download_dir()
     print(f"downloading Fashion-MNIST from {args.base_url} into {target} ...", file=sys.stderr)
-    directory = fm.download(args.dest, base_url=args.base_url, timeout=args.timeout)
+    directory = fm.download(args.dest, base_url=args.base_url, timeout=args.timeout, deadline=args.deadline)
     print(directory)
     if args.dest is not None and directory.resolve() != fm.default_download_dir().resolve():
         print(f"use it with --data-dir {directory} or LINEAR_NETS_DATA={directory}", file=sys.stderr)
