@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import signal
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -234,3 +236,60 @@ def test_the_runs_this_package_writes_pass_the_checks(runs, tmp_path):
     assert linreg_on_its_data(Run.open(runs["linreg"]))["error_w"] == pytest.approx([0, 0], abs=1e-6)
     tensors, state = Run.open(runs["interrupted"]).load_checkpoint()
     assert state["epoch"] == 1 and torch.isfinite(tensors["model.W"]).all()
+
+
+# --- predict's images (issue 18, case 10) --------------------------------------------------------------------------
+
+
+def zeros_png(width: int, height: int) -> bytes:
+    """A valid grey PNG of zeros, a few hundred KB even at 20000 x 20000: one compressed MiB of zero rows repeated
+    (each copy after a full flush, so it decodes alone); the Adler-32 of n zeros is (n mod 65521) << 16 | 1."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = width + 1  # a filter byte, then the pixels
+    rows = max(1, (1 << 20) // row)
+    c = zlib.compressobj(9)
+    first = c.compress(bytes(row * rows)) + c.flush(zlib.Z_FULL_FLUSH)  # begins with the zlib header
+    block = c.compress(bytes(row * rows)) + c.flush(zlib.Z_FULL_FLUSH)
+    blocks, rest = divmod(height, rows)
+    tail = (c.compress(bytes(row * rest)) + c.flush())[:-4] + struct.pack(">I", (row * height % 65521) << 16 | 1)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = first + block * (blocks - 1) + tail
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_an_image_of_too_many_pixels_is_refused_before_decoding(runs, tmp_path, monkeypatch, capsys):
+    from matplotlib import image as mpimg
+
+    (tmp_path / "huge.png").write_bytes(zeros_png(20000, 20000))  # 396 KB; decoding it took 20 s and 2.6 GB
+    assert (tmp_path / "huge.png").stat().st_size < 400_000
+
+    def decode(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(mpimg, "imread", decode)
+    fragment = "huge.png is 20000 x 20000 pixels, more than the 16,777,216 (4096 x 4096) predict decodes"
+    assert_one_line_error(["predict", str(runs["softmax"]), str(tmp_path / "huge.png")], fragment, capsys, tmp_path)
+
+
+def test_bad_images_among_good_ones_are_reported_and_the_others_predicted(runs, tmp_path, capsys):
+    for name in ("a.png", "b.png"):
+        Image.new("L", (28, 28), 255 * (name == "b.png")).save(tmp_path / name)
+    (tmp_path / "text.png").write_text("not a PNG")
+    os.mkfifo(tmp_path / "fifo.png")
+    paths = [str(tmp_path / name) for name in ("a.png", "text.png", "fifo.png", "b.png")]
+    with deadline(10):
+        assert main(["predict", str(runs["softmax"]), *paths]) == 2
+    out, err = capsys.readouterr()
+    assert [line.split(": ")[0] for line in out.splitlines()] == [paths[0], paths[3]]
+    assert err.splitlines() == [
+        f"linear-nets: error: image {paths[1]} cannot be read as an image: not a format PIL knows",
+        f"linear-nets: error: image {paths[2]} is not a regular file",
+    ]
+
+
+def test_predict_n_is_capped_like_data_show_n(runs, tmp_path, capsys):
+    assert_one_line_error(["predict", str(runs["softmax"]), "--n", "201"], "--n must be at most 200, got 201", capsys,
+                          tmp_path)  # fmt: skip

@@ -9,12 +9,10 @@ import argparse
 import math
 import sys
 
-from linear_nets.cli.common import positive_float, positive_int
+from linear_nets.cli.common import check_show_count, positive_float, positive_int
 from linear_nets.data import fashion_mnist as fm
 from linear_nets.errors import ConfigError
 from linear_nets.timing import Timer
-
-MAX_SHOW = 200  # more images than this make an unreadable grid and a slow figure
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -91,8 +89,7 @@ def run_show(args: argparse.Namespace) -> int:
     from linear_nets import plotting
 
     plotting.figure_paths(args.out)  # a bad --out fails before the data is loaded
-    if args.n > MAX_SHOW:
-        raise ConfigError(f"--n must be at most {MAX_SHOW}, got {args.n}")
+    check_show_count(args.n)
     dataset = fm.FashionMNIST(args.split, args.data_dir)
     if args.n > len(dataset):
         raise ConfigError(f"--n {args.n} is more than the {len(dataset)} images of the {args.split} split")
