@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip as gzip_module
 import hashlib
@@ -9,6 +10,7 @@ import http.server
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,26 @@ def _sha256_decompressed(path: Path) -> str:
     """Independent of the package: hash the file's bytes, gunzipped when it is gzipped."""
     data = path.read_bytes()
     return hashlib.sha256(gzip_module.decompress(data) if data[:2] == b"\x1f\x8b" else data).hexdigest()
+
+
+def write_fashion_mnist(directory: Path, n_train: int = 40, n_test: int = 20, gzip: bool = True, seed: int = 0):
+    """Write small Fashion-MNIST look-alikes (the four IDX files, every class present) into `directory`; return the
+    matching facts table for `facts=` (or to patch in as `fashion_mnist.FACTS`)."""
+    from linear_nets.data.fashion_mnist import FACTS, FileFacts, SplitFacts
+    from linear_nets.data.idx import write_idx
+
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    facts = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        arrays = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8))
+        files = []
+        for published, array in zip(FACTS[split].files, arrays, strict=True):
+            path = directory / (published.name + (".gz" if gzip else ""))
+            write_idx(path, array, gzip=gzip)
+            files.append(FileFacts(published.name, _sha256_decompressed(path), array.shape))
+        facts[split] = SplitFacts(*files)
+    return facts
 
 
 @pytest.fixture
@@ -103,24 +125,7 @@ def read_only(monkeypatch):
 def make_fashion_mnist():
     """A builder of small Fashion-MNIST look-alikes: `make(directory, n_train=40, n_test=20, gzip=True, seed=0)`
     writes the four IDX files (every class present) and returns the matching facts table for `facts=`."""
-    from linear_nets.data.fashion_mnist import FACTS, FileFacts, SplitFacts
-    from linear_nets.data.idx import write_idx
-
-    def make(directory: Path, n_train: int = 40, n_test: int = 20, gzip: bool = True, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        directory.mkdir(parents=True, exist_ok=True)
-        facts = {}
-        for split, n in (("train", n_train), ("test", n_test)):
-            arrays = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8))
-            files = []
-            for published, array in zip(FACTS[split].files, arrays, strict=True):
-                path = directory / (published.name + (".gz" if gzip else ""))
-                write_idx(path, array, gzip=gzip)
-                files.append(FileFacts(published.name, _sha256_decompressed(path), array.shape))
-            facts[split] = SplitFacts(*files)
-        return facts
-
-    return make
+    return write_fashion_mnist
 
 
 @pytest.fixture
@@ -139,7 +144,8 @@ def install_fake_fashion_mnist(tmp_path, make_fashion_mnist, monkeypatch):
 
 
 class FileServer:
-    """An HTTP server on 127.0.0.1 (ephemeral port, own thread) serving `files`; `mode` breaks it on purpose."""
+    """An HTTP server on 127.0.0.1 (ephemeral port, own thread) serving `files`; `mode` breaks it on purpose:
+    "corrupt" flips bits, "drop" closes the connection half way, "trickle" sends one byte every 20 ms."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files, self.mode, self.requests = files, "ok", []
@@ -161,7 +167,14 @@ class FileServer:
                 claimed = len(body) + 1000 if server.mode == "drop" else len(body)
                 self.send_header("Content-Length", str(claimed))
                 self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if server.mode == "drop" else body)
+                if server.mode == "trickle":
+                    with contextlib.suppress(OSError):  # until the client gives up and closes the connection
+                        for i in range(len(body)):
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(0.02)
+                else:
+                    self.wfile.write(body[: len(body) // 2] if server.mode == "drop" else body)
                 self.close_connection = True
 
             def log_message(self, *args):

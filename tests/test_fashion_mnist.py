@@ -5,6 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -336,7 +342,7 @@ def test_a_verified_gzip_is_read_from_its_decompressed_copy_afterwards(install_f
     assert copy.exists()  # written once the .gz was verified
     read = []
     real = fm.read_idx
-    monkeypatch.setattr(fm, "read_idx", lambda path: read.append(Path(path)) or real(path))
+    monkeypatch.setattr(fm, "read_idx", lambda path, **kw: read.append(Path(path)) or real(path, **kw))
     second = fm.FashionMNIST("train", data)
     assert torch.equal(second.images, first.images) and torch.equal(second.labels, first.labels)
     assert copy in read and not any(p.suffix == ".gz" for p in read)
@@ -346,3 +352,78 @@ def test_a_verified_gzip_is_read_from_its_decompressed_copy_afterwards(install_f
     third = fm.FashionMNIST("train", data)
     assert torch.equal(third.images, first.images)
     assert any(p.suffix == ".gz" for p in read)
+
+
+# --- hostile files and servers: bounded memory and time (issue 18, case 9) -----------------------------------------
+
+
+def gzip_bomb(header: bytes, zeros_mib: int) -> bytes:
+    """A gzip file of `header` and then `zeros_mib` MiB of zeros, about 1 KB per MiB: one compressed MiB repeated
+    (each copy starts after a full flush, so it decodes alone). Its CRC is wrong; a reader that stops early never
+    gets that far."""
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    start = c.compress(header) + c.flush(zlib.Z_FULL_FLUSH)
+    block = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
+    return start + block * zeros_mib + c.flush()
+
+
+@pytest.mark.parametrize("kind", ["gzip bomb", "sparse file"])
+def test_a_header_declaring_more_than_the_published_shape_is_refused_before_reading(tmp_path, make_fashion_mnist,
+                                                                                    kind):  # fmt: skip
+    facts = make_fashion_mnist(tmp_path, n_train=40)
+    header = struct.pack(">BBBBIII", 0, 0, 8, 3, 1_000_000, 28, 28)  # 784 MB of images declared
+    for name in ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"):
+        (tmp_path / name).unlink(missing_ok=True)
+    if kind == "gzip bomb":  # 1 MB holding 1 GiB of zeros
+        path = tmp_path / "train-images-idx3-ubyte.gz"
+        path.write_bytes(gzip_bomb(header, 1024))
+        assert path.stat().st_size < 1_200_000
+    else:  # 16 bytes on disk, 784 MB by its size
+        path = tmp_path / "train-images-idx3-ubyte"
+        path.write_bytes(header)
+        os.truncate(path, len(header) + 1_000_000 * 28 * 28)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="the header declares 1000000 examples, more than the 40 of the published"):
+            FashionMNIST("train", tmp_path, facts=facts)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_downloads_use_https_by_default():
+    from linear_nets.cli import build_parser
+
+    assert fm.BASE_URL.startswith("https://")
+    assert build_parser().parse_args(["data", "download"]).base_url == fm.BASE_URL
+
+
+def test_a_trickling_server_meets_the_deadline(server, tmp_path):
+    server.mode = "trickle"  # one byte every 20 ms: each read returns well within the timeout, the whole never ends
+    started = time.monotonic()
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz failed: the deadline passed after \d+ bytes"):
+        download(tmp_path / "dest", base_url=server.url, timeout=5, deadline=0.5)
+    assert time.monotonic() - started < 3
+    assert list((tmp_path / "dest").iterdir()) == []
+
+
+def test_a_killed_download_leaves_no_part_file_for_the_next_one(server, tmp_path):
+    server.mode = "trickle"
+    dest = tmp_path / "dest"
+    proc = subprocess.Popen([sys.executable, "-m", "linear_nets", "data", "download", "--dest", str(dest),
+                             "--base-url", server.url], stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not list(dest.glob(".*.part")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no download started"
+            time.sleep(0.01)
+        final = dest / "train-images-idx3-ubyte.gz"
+        fm._remove_stale_parts(final)  # a live download's file is left alone
+        assert len(list(dest.glob(".*.part"))) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    server.mode = "ok"
+    download(dest, base_url=server.url, timeout=5)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(server.files)  # the four files, no .part

@@ -12,6 +12,18 @@ from typing import Any
 
 from linear_nets.pipeline.config import DEVICES
 
+MAX_SHOW = 200
+"""Most images one figure shows (`data show --n`, `predict --n`): more make an unreadable grid and a slow figure."""
+
+
+def check_show_count(n: int) -> int:
+    """Return `n`, or raise `ConfigError` naming `--n` when it is above `MAX_SHOW` (checked before any work)."""
+    from linear_nets.errors import ConfigError
+
+    if n > MAX_SHOW:
+        raise ConfigError(f"--n must be at most {MAX_SHOW}, got {n}")
+    return n
+
 
 def positive_int(text: str) -> int:
     """argparse type: an integer > 0."""

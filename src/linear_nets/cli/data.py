@@ -9,13 +9,11 @@ import argparse
 import math
 import sys
 
-from linear_nets.cli.common import positive_float, positive_int
+from linear_nets.cli.common import check_show_count, positive_float, positive_int
 from linear_nets.data import fashion_mnist as fm
 from linear_nets.errors import ConfigError
 from linear_nets.pipeline.config import SEED
 from linear_nets.timing import Timer
-
-MAX_SHOW = 200  # more images than this make an unreadable grid and a slow figure
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("--dest", help=f"directory to put them in (default {fm.default_download_dir()})")
     download.add_argument("--base-url", default=fm.BASE_URL, help="where the .gz files are (default: upstream)")
     download.add_argument("--timeout", type=positive_float, default=60.0, help="seconds per connect or read (60)")
+    download.add_argument("--deadline", type=positive_float, default=fm.DOWNLOAD_DEADLINE,
+                          help=f"seconds the whole download may take ({fm.DOWNLOAD_DEADLINE:g})")  # fmt: skip
     download.set_defaults(func=run_download)
 
 
@@ -92,8 +92,7 @@ def run_show(args: argparse.Namespace) -> int:
     plotting.figure_paths(args.out)  # a bad --out fails before the data is loaded
     if args.seed is not None:
         SEED.check(args.seed, flags=True)
-    if args.n > MAX_SHOW:
-        raise ConfigError(f"--n must be at most {MAX_SHOW}, got {args.n}")
+    check_show_count(args.n)
     dataset = fm.FashionMNIST(args.split, args.data_dir)
     if args.n > len(dataset):
         raise ConfigError(f"--n {args.n} is more than the {len(dataset)} images of the {args.split} split")
@@ -113,7 +112,7 @@ def run_download(args: argparse.Namespace) -> int:
     """Download into `--dest` (or the user cache, where `locate` looks) and print the directory."""
     target = args.dest or fm.default_download_dir()
     print(f"downloading Fashion-MNIST from {args.base_url} into {target} ...", file=sys.stderr)
-    directory = fm.download(args.dest, base_url=args.base_url, timeout=args.timeout)
+    directory = fm.download(args.dest, base_url=args.base_url, timeout=args.timeout, deadline=args.deadline)
     print(directory)
     if args.dest is not None and directory.resolve() != fm.default_download_dir().resolve():
         print(f"use it with --data-dir {directory} or LINEAR_NETS_DATA={directory}", file=sys.stderr)

@@ -15,8 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from linear_nets.cli.common import add_device_argument, positive_int
-from linear_nets.errors import DataError
+from linear_nets.cli.common import MAX_SHOW, add_device_argument, check_show_count, positive_int
+from linear_nets.errors import DataError, LinearNetsError
+
+MAX_IMAGE_PIXELS = 4096 * 4096
+"""Largest image `predict` decodes (16.8 megapixels: about 200 MB while it is converted); checked on the file's
+header, before any pixel is decoded."""
+MAX_IMAGE_BYTES = 64 << 20
+"""Largest image file `predict` reads."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,9 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser("predict", help="predict with a run's model (images, or the rows of a table)")
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a directory written by `linear-nets train softmax`")
     predict.add_argument(
-        "images", nargs="*", metavar="IMAGE", help="PNG files to classify (grey or colour, 28x28 or larger)"
-    )
-    predict.add_argument("--n", type=positive_int, default=12, help="test images to show (default: 12)")
+        "images", nargs="*", metavar="IMAGE",
+        help="PNG or JPEG files to classify (grey or colour, 28x28 or larger, at most 4096x4096); an unreadable one "
+             "is reported on stderr and the others are still predicted (exit status 2 then)",
+    )  # fmt: skip
+    predict.add_argument("--n", type=positive_int, default=12,
+                         help=f"test images to show (default: 12, at most {MAX_SHOW})")  # fmt: skip
     predict.add_argument("--out", default=None, metavar="FILE",
                          help="figure of the test predictions (.png/.svg); with --data, the predictions "
                               "(.csv or .parquet; default: predictions.csv in the run directory)")  # fmt: skip
@@ -142,16 +151,41 @@ def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
 def read_image(path: str | Path, side: int) -> Any:
     """An image file as a `[1, side, side]` float tensor in [0, 1]: grey (mean of RGB), resized with antialiasing.
 
+    Only a regular file of at most `MAX_IMAGE_BYTES` is read, and its width and height, read from its header, must
+    not exceed `MAX_IMAGE_PIXELS` together before any pixel is decoded (a small PNG can declare 20000 x 20000).
     Fashion-MNIST shows light garments on a black background; photos on white should be inverted first.
+
+    Raises:
+        DataError: the file is missing, not a regular file, too large, too many pixels, or not an image.
     """
+    import io
+
     import numpy as np
     import torch
     from matplotlib import image as mpimg
+    from PIL import Image, UnidentifiedImageError
 
+    from linear_nets.pipeline.runs import read_file_bytes
+
+    if not Path(path).exists():
+        raise DataError(f"image {path} does not exist")
+    data = read_file_bytes(path, "image", MAX_IMAGE_BYTES)
     try:
-        raw = mpimg.imread(path)
-    except FileNotFoundError:
-        raise DataError(f"image {path} does not exist") from None
+        pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # PIL's own, higher limit: ours speaks
+        try:
+            with Image.open(io.BytesIO(data)) as header:  # lazy: reads the header, decodes nothing
+                width, height = header.size
+        finally:
+            Image.MAX_IMAGE_PIXELS = pil_limit
+        if width * height > MAX_IMAGE_PIXELS:
+            raise DataError(f"image {path} is {width} x {height} pixels, more than the {MAX_IMAGE_PIXELS:,} "
+                            f"(4096 x 4096) predict decodes: shrink it first")  # fmt: skip
+        # decoded as matplotlib reads the file itself (its extension chooses the reader), from the bytes checked
+        raw = mpimg.imread(io.BytesIO(data), format=Path(path).suffix.lower()[1:] or None)
+    except DataError:
+        raise
+    except UnidentifiedImageError:
+        raise DataError(f"image {path} cannot be read as an image: not a format PIL knows") from None
     except Exception as exc:  # PIL/matplotlib raise many types for unreadable files
         raise DataError(f"image {path} cannot be read as an image: {exc}") from None
     # PNGs come back as floats in [0, 1], other formats (JPEG) as uint8 in [0, 255]: decide by type, not by value
@@ -166,10 +200,28 @@ def read_image(path: str | Path, side: int) -> Any:
     return x[0].clamp_(0.0, 1.0)
 
 
-def run_predict(args: argparse.Namespace) -> int:
-    """The `predict` handler."""
+def _predict_images(model: Any, classes: list[str], paths: list[str], side: int) -> int:
+    """Print each image's class; an image that cannot be read is one line on stderr and the others are still
+    predicted. Returns 0, or 2 when any image was refused."""
     import torch
 
+    images, readable = [], []
+    for path in paths:
+        try:
+            images.append(read_image(path, side))
+            readable.append(path)
+        except LinearNetsError as exc:
+            print(f"linear-nets: error: {exc}", file=sys.stderr)
+    if images:
+        probs = model.predict_proba(torch.stack(images))
+        for path, p in zip(readable, probs, strict=True):
+            k = int(p.argmax())
+            print(f"{path}: {classes[k]} ({p[k].item():.1%})")
+    return 0 if len(readable) == len(paths) else 2
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """The `predict` handler."""
     from linear_nets.data.fashion_mnist import load_data_fashion_mnist
     from linear_nets.pipeline.runs import Run
     from linear_nets.pipeline.saved import load_softmax
@@ -184,16 +236,11 @@ def run_predict(args: argparse.Namespace) -> int:
         write_table(table, target)
         print(f"predicted {table.num_rows} rows of {args.data}; wrote {target}")
         return 0
+    check_show_count(args.n)
     run = Run.open(args.run_dir, model="softmax")
     model, config, classes = load_softmax(run)
-    side = config.resize or 28
     if args.images:
-        images = torch.stack([read_image(path, side) for path in args.images])
-        probs = model.predict_proba(images)
-        for path, p in zip(args.images, probs, strict=True):
-            k = int(p.argmax())
-            print(f"{path}: {classes[k]} ({p[k].item():.1%})")
-        return 0
+        return _predict_images(model, classes, args.images, config.resize or 28)
     out = Path(args.out) if args.out else run.path / "predict.png"
     figure_paths(out)  # checked before any work: a bad --out fails at once
     options = run.config.get("options", {}) or run.config.get("args", {})

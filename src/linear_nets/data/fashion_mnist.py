@@ -17,11 +17,13 @@ skip the hash; any change to the file makes it verified again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import http.client
 import json
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -30,6 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+try:
+    import fcntl  # POSIX: a download holds its temporary file locked, so a killed one's file can be told apart
+except ImportError:  # elsewhere stale temporary files stay behind (they are never read)
+    fcntl = None
 
 from linear_nets.atomic import atomic_open, atomic_write_text
 from linear_nets.data.idx import idx_header, idx_payload, read_idx
@@ -47,14 +54,17 @@ if TYPE_CHECKING:
 CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
 """Text labels of the classes 0..9, as d2l's `get_fashion_mnist_labels` names them."""
 
-BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-"""Zalando Research's upstream mirror; file `<name>.gz` lives at `BASE_URL + name + ".gz"`."""
+BASE_URL = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
+"""Zalando Research's repository, over https; file `<name>.gz` lives at `BASE_URL + name + ".gz"`. (Their S3 mirror,
+http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/, serves the same files over plain http only.)"""
 
 SYSTEM_DIRS = [Path("/usr/share/datasets/fashion-mnist")]
 """Directories a system package installs the data into (Debian's `dataset-fashion-mnist`)."""
 
 ENV_VAR = "LINEAR_NETS_DATA"
 MAX_DOWNLOAD_BYTES = 64 << 20  # the largest file is 26 MB gzipped; more means a wrong or hostile server
+DOWNLOAD_DEADLINE = 600.0
+"""Seconds a whole `download` may take (30 MB at 50 KB/s), however slowly a server keeps sending."""
 HOW_TO_GET = (
     "get it with `sudo apt-get install dataset-fashion-mnist`, or point LINEAR_NETS_DATA at a directory holding "
     "the four IDX files (gzipped or not), or run `linear-nets data download`"
@@ -263,12 +273,24 @@ def check_sha256(path: Path, array: np.ndarray, expected: str, stamp: tuple[str,
     return FileCheck(path, verified=True, from_cache=False)
 
 
-def _check_form(path: Path, array: np.ndarray, facts: FileFacts) -> None:
-    """uint8 and the per-example shape; whether the count is the published one is `_check_content`'s question."""
-    if array.dtype != np.uint8 or array.shape[1:] != facts.shape[1:] or array.ndim != len(facts.shape):
+def _check_form(path: Path, facts: FileFacts, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    """uint8, the per-example shape, and no more examples than the published file: checked on the header, before the
+    data is read or decompressed (see `read_checked`). Whether the count is the published one is `_check_content`'s
+    question."""
+    if dtype != np.uint8 or shape[1:] != facts.shape[1:] or len(shape) != len(facts.shape):
         want = "x".join(map(str, ("N", *facts.shape[1:])))
-        got = "x".join(map(str, array.shape))
-        raise DataError(f"{path}: expected uint8 data of shape {want}, got {array.dtype} of shape {got}")
+        got = "x".join(map(str, shape))
+        native = dtype.newbyteorder("=")  # the header's big-endian type, named as the array would be
+        raise DataError(f"{path}: expected uint8 data of shape {want}, got {native} of shape {got}")
+    if shape[0] > facts.shape[0]:
+        raise DataError(f"{path}: the header declares {shape[0]} examples, more than the {facts.shape[0]} of the "
+                        "published file; nothing was read")  # fmt: skip
+
+
+def read_checked(path: Path, facts: FileFacts) -> np.ndarray:
+    """`read_idx(path)`, refused before its data is read or decompressed unless the header's type and shape fit
+    `facts` (`_check_form`): a sparse file or a gzip bomb declaring a huge shape costs nothing."""
+    return read_idx(path, accept=functools.partial(_check_form, path, facts))
 
 
 def _check_content(path: Path, array: np.ndarray, facts: FileFacts, stamp: tuple[str, dict[str, int]]) -> FileCheck:
@@ -284,7 +306,7 @@ def _decompressed_path(facts: FileFacts) -> Path:
 
 
 def _read_decompressed(path: Path, facts: FileFacts, stamp: tuple[str, dict[str, int]]) -> tuple[np.ndarray, bool]:
-    """`(read_idx(path), False)`, or, for a gzipped file already verified, `(its decompressed copy, True)` from the
+    """`(read_checked(path), False)`, or, for a gzipped file already verified, `(its decompressed copy, True)` from the
     user cache.
 
     Decompressing the training images costs about 0.4 s a run; reading the verified copy (written atomically when the
@@ -296,8 +318,8 @@ def _read_decompressed(path: Path, facts: FileFacts, stamp: tuple[str, dict[str,
     if path.suffix == ".gz" and memo.get(stamp[0]) == {**stamp[1], "sha256": facts.sha256} and copy.exists():
         copy_stamp = _stamp(copy)
         if memo.get(copy_stamp[0]) == {**copy_stamp[1], "sha256": facts.sha256}:
-            return read_idx(copy), True
-    return read_idx(path), False
+            return read_checked(copy, facts), True
+    return read_checked(path, facts), False
 
 
 def _keep_decompressed(array: np.ndarray, facts: FileFacts) -> None:
@@ -331,7 +353,6 @@ def read_split(
             raise DataError(f"{directory / facts.name}(.gz) is missing; {HOW_TO_GET}")
         stamp = _stamp(path)  # before reading: a file changed while it is read then fails the next check
         array, from_copy = _read_decompressed(path, facts, stamp)
-        _check_form(path, array, facts)
         arrays.append(array)
         pending.append((path, array, facts, stamp))
         copied.append(from_copy)
@@ -360,30 +381,38 @@ def _already_there(directory: Path, facts: FileFacts) -> Path | None:
         return None
     try:
         stamp = _stamp(path)
-        array = read_idx(path)
-        _check_form(path, array, facts)
+        array = read_checked(path, facts)
     except DataError:
         return None
     return path if _check_content(path, array, facts, stamp).verified else None
 
 
-def _fetch(url: str, final: Path, facts: FileFacts, timeout: float) -> None:
-    """Stream `url` into a temporary file next to `final`, verify it, then rename it; on failure leave nothing."""
+def _fetch(url: str, final: Path, facts: FileFacts, timeout: float, deadline: float) -> None:
+    """Stream `url` into a temporary file next to `final`, verify it, then rename it; on failure leave nothing.
+
+    `deadline` is a `time.monotonic()` time: past it the download stops, however slowly the server still sends (each
+    wait for bytes is bounded by `timeout`). The temporary file is locked while it is written, so that a later
+    download can tell a killed one's file from a live one's (`_remove_stale_parts`).
+    """
     fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = 0
-            while chunk := response.read(1 << 20):
+            while chunk := response.read1(1 << 20):  # what has arrived: a trickle cannot hold one read forever
                 total += len(chunk)
                 if total > MAX_DOWNLOAD_BYTES:
                     raise DataError(f"the server sent more than {MAX_DOWNLOAD_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise DataError(f"the deadline passed after {total} bytes (a slow server: try again, or give "
+                                    "`data download` a longer --deadline)")  # fmt: skip
                 out.write(chunk)
             promised = response.headers.get("Content-Length")
             if promised is not None and promised.isdigit() and total != int(promised):
                 raise DataError(f"the connection closed after {total} of {promised} bytes")
-        array = read_idx(tmp)
-        _check_form(tmp, array, facts)
+        array = read_checked(tmp, facts)
         if array.shape != facts.shape:
             raise DataError(f"{tmp}: shape {array.shape}, expected {facts.shape}")
         if decompressed_sha256(array) != facts.sha256:
@@ -400,41 +429,59 @@ def _fetch(url: str, final: Path, facts: FileFacts, timeout: float) -> None:
     _remember(_stamp(final), facts.sha256)  # just verified: the first load pays nothing
 
 
+def _remove_stale_parts(final: Path) -> None:
+    """Remove the temporary files of `final` that killed downloads left (`.<name>.*.part`): those no live download
+    holds locked. (A SIGKILL cannot be caught, so the next download cleans up.)"""
+    if fcntl is None:
+        return
+    for part in final.parent.glob(f".{final.name}.*.part"):
+        # BlockingIOError: a live download's, left alone; FileNotFoundError: gone already
+        with contextlib.suppress(OSError), open(part, "rb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            part.unlink()
+
+
 def download(
     dest: str | os.PathLike | None = None,
     base_url: str | None = None,
     timeout: float = 60.0,
     *,
+    deadline: float = DOWNLOAD_DEADLINE,
     facts: Mapping[str, SplitFacts] | None = None,
 ) -> Path:
     """Download the four files (`<base_url><name>.gz`) into `dest`, skipping those already there and verified.
 
     Each file is streamed into a temporary file in `dest`, verified (SHA-256 of the decompressed bytes, shape),
-    then renamed to `<name>.gz`, so an interrupted or corrupt download never leaves a file that looks valid.
-    A corrupt uncompressed file it replaces is removed, so it cannot shadow the new one.
+    then renamed to `<name>.gz`, so an interrupted or corrupt download never leaves a file that looks valid; the
+    temporary files a killed download left are removed first. A corrupt uncompressed file it replaces is removed,
+    so it cannot shadow the new one.
 
     Args:
         dest: directory to put the files in (created if needed); default `default_download_dir()`.
-        base_url: where the files are, ending in `/`; default `BASE_URL` (upstream).
+        base_url: where the files are, ending in `/`; default `BASE_URL` (upstream, https).
         timeout: seconds to wait for the server on each connect or read.
+        deadline: seconds the whole download may take (default `DOWNLOAD_DEADLINE`).
 
     Returns the directory.
 
     Raises:
-        DataError: the directory cannot be created or a download fails (the message names the URL).
+        DataError: the directory cannot be created or a download fails or passes its deadline (the message names
+            the URL).
     """
     facts = facts or FACTS
     base_url = base_url or BASE_URL
+    end = time.monotonic() + deadline
     directory = Path(dest).expanduser() if dest is not None else default_download_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create {directory}: {exc.strerror or exc}") from exc
     for file_facts in (f for split in facts.values() for f in split.files):
+        final = directory / f"{file_facts.name}.gz"
+        _remove_stale_parts(final)
         if _already_there(directory, file_facts) is not None:
             continue
-        final = directory / f"{file_facts.name}.gz"
-        _fetch(f"{base_url}{file_facts.name}.gz", final, file_facts, timeout)
+        _fetch(f"{base_url}{file_facts.name}.gz", final, file_facts, timeout, end)
         with contextlib.suppress(FileNotFoundError):
             (directory / file_facts.name).unlink()  # an unverified plain file would shadow the new .gz
     return directory

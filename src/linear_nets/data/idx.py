@@ -10,7 +10,9 @@ An IDX file is a header followed by the array's elements, big-endian, in C order
 
 The reader is strict: every fault (wrong magic, unknown type, bad dimension count, truncated data, trailing bytes,
 corrupt gzip) raises `DataError` naming the file and the fault. The header is checked against what the file can
-hold *before* the payload is read, so a header claiming gigabytes costs nothing.
+hold *before* the payload is read, so a header claiming gigabytes costs nothing; a caller that knows the shape to
+expect (`fashion_mnist` does) checks it there too (`accept`), and decompression stops one byte past the declared
+size, so a gzip bomb costs no more than the data the caller accepted.
 """
 
 from __future__ import annotations
@@ -49,15 +51,23 @@ GZIP_MAGIC = b"\x1f\x8b"
 _MAX_GZIP_RATIO = 1032
 _CHUNK = 1 << 24  # decompress in 16 MiB pieces, so memory grows only with data that really exists
 
+Accept = Callable[[np.dtype, tuple[int, ...]], None]
+"""A check of a header's (dtype, shape), run before the data is read (see `read_idx`)."""
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+
+def read_idx(path: str | os.PathLike, accept: Accept | None = None) -> np.ndarray:
     """Read an IDX file (gzipped or not: detected by its first two bytes, 1f 8b) into a numpy array.
 
     Returns an array in native byte order (writable, C-contiguous) with the header's shape and element type.
 
+    Args:
+        path: the file.
+        accept: called with the header's (dtype, shape) before any data is read or decompressed; it raises
+            `DataError` to refuse the file (a caller that knows what the file must hold bounds what it reads).
+
     Raises:
-        DataError: the file is missing or unreadable, or any fault listed in the module docstring; the message
-            names the file and the fault.
+        DataError: the file is missing or unreadable, or any fault listed in the module docstring, or `accept`
+            refused it; the message names the file and the fault.
 
     Example:
         >>> import tempfile, pathlib
@@ -71,9 +81,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         with open(path, "rb") as f:
             if f.read(2) == GZIP_MAGIC:
-                return _read_gzip(path, f)
+                return _read_gzip(path, f, accept)
             f.seek(0)
-            return _read_plain(path, f)
+            return _read_plain(path, f, accept)
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
@@ -177,8 +187,10 @@ def _to_array(payload: bytearray, dtype: np.dtype, shape: tuple[int, ...]) -> np
     return array if dtype.itemsize == 1 else array.astype(native)  # byte-swap into a fresh native array
 
 
-def _read_plain(path: Path, f: IO[bytes]) -> np.ndarray:
+def _read_plain(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
     dtype, shape, header = _parse_header(path, f.read)
+    if accept is not None:
+        accept(dtype, shape)
     expected = _payload_size(dtype, shape)
     available = os.fstat(f.fileno()).st_size - header
     if available < expected:
@@ -191,12 +203,14 @@ def _read_plain(path: Path, f: IO[bytes]) -> np.ndarray:
     return _to_array(payload, dtype, shape)
 
 
-def _read_gzip(path: Path, f: IO[bytes]) -> np.ndarray:
+def _read_gzip(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
     compressed_size = os.fstat(f.fileno()).st_size
     f.seek(0)
     try:
         with gzip.GzipFile(fileobj=f, mode="rb") as z:
             dtype, shape, _ = _parse_header(path, z.read)
+            if accept is not None:
+                accept(dtype, shape)
             expected = _payload_size(dtype, shape)
             if expected > compressed_size * _MAX_GZIP_RATIO:
                 raise DataError(

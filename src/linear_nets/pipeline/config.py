@@ -90,6 +90,8 @@ class Param:
             return "true or false"
         if self.kind is tuple:
             return "a non-empty list of finite numbers"
+        if self.kind is str:
+            return "a string"
         noun = "an integer" if self.kind is int else "a finite number"
         shown = (lambda v: f"{v}") if self.kind is int else (lambda v: f"{v:g}")  # 2**63 - 1 exactly, not 9.2e18
         parts = []

@@ -107,7 +107,7 @@ class RunRecorder(Callback):
         tensors, state = self.world.from_leader(self.run.load_checkpoint)
         model = self.fit.model
         model_tensors = under_prefix("model", tensors)
-        check_state(model_tensors, model.state_tensors(), self.run.path)
+        check_state(model_tensors, model.state_tensors(), self.run.newest_checkpoint())
         try:
             model.load_state_tensors(model_tensors)
             restore_rng_states(tensors, *self.fit.generators)
@@ -118,8 +118,8 @@ class RunRecorder(Callback):
             self._rows = [dict(row) for row in state["history"]]
             for name, callback in self._stateful().items():
                 callback.load_state_tensors(under_prefix(f"extra.{name}", tensors))
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise DataError(f"checkpoint in {self.run.path} does not fit this model: {exc}") from None
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            raise DataError(f"{self.run.newest_checkpoint()} does not fit this model: {exc}") from None
         return self.epochs_done + 1
 
     def finish(self, model_tensors: Mapping[str, Tensor], summary: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:

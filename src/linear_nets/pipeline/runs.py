@@ -7,6 +7,12 @@ A run directory holds `config.json`, `metrics.csv` + `metrics.jsonl` (a row per 
 Loading never executes code from a file: tensors come from safetensors, everything else from JSON. Each
 safetensors file is listed in its JSON sidecar with its SHA-256, so a truncated or tampered file is refused
 with a `DataError` instead of being loaded.
+
+Every file of a run directory is untrusted input, read through one path: `read_file_bytes` opens only regular
+files of a bounded size (a FIFO or /dev/zero in place of a file is refused at once), `read_json` parses what it
+returns, `load_tensors` checks the description, then the tensors against it (names, shapes, dtypes), and
+`check_state` checks them against the model (also their dtypes, and that they are finite); `Run.open` checks
+config.json's sections and options with the same rules (`Param`s) as the command line's flags.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ import csv
 import hashlib
 import io
 import json
+import os
 import platform
 import shutil
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import safetensors.torch
 import torch
@@ -30,8 +38,16 @@ from torch import Tensor
 from linear_nets import __version__
 from linear_nets.atomic import atomic_write_bytes, atomic_write_text
 from linear_nets.errors import ConfigError, DataError, LinearNetsError
+from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig
 
 FORMAT = "linear-nets/1"
+
+MAX_JSON_BYTES = 16 << 20
+"""Largest JSON file of a run read (a checkpoint's history grows by about 150 bytes an epoch)."""
+MAX_TENSOR_FILE_BYTES = 2 << 30
+"""Largest safetensors file read: far above any model here (Fashion-MNIST's is 31 KB, with --resize 280 3 MB)."""
+DTYPES = {"float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool"}
+"""The dtypes a tensor description may name (what `str(tensor.dtype)` gives, without `torch.`)."""
 
 
 def new_run_dir(model: str, out: str | Path | None = None, root: str | Path = "runs") -> Path:
@@ -72,14 +88,50 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: Path, what: str = "file") -> Any:
-    """Read JSON, turning a missing or corrupt file into a `DataError` that names it."""
+def read_file_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
+    """The bytes of `path`, which must be a regular file of at most `limit` bytes (checked before reading).
+
+    Raises:
+        DataError: naming `what` and `path`: missing, unreadable, not a regular file (a FIFO, a device, a
+            directory), or larger than `limit`.
+
+    Example:
+        >>> read_file_bytes("/dev/zero", "image", 100)
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.DataError: image /dev/zero is not a regular file
+    """
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: opening a FIFO must not wait for a writer
     except FileNotFoundError:
         raise DataError(f"{what} {path} is missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{what} {path} is corrupt: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
+    info = os.fstat(fd)  # of what was opened: a file swapped after a check of its name cannot slip through
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise DataError(f"{what} {path} is not a regular file")
+    with open(fd, "rb") as f:
+        if info.st_size > limit:
+            raise DataError(f"{what} {path} is {info.st_size} bytes, more than the {limit} this package reads")
+        try:
+            data = f.read(limit + 1)  # never more than the limit, even from a file that grows while it is read
+        except OSError as exc:
+            raise DataError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise DataError(f"{what} {path} grew past {limit} bytes while it was read")
+    return data
+
+
+def read_json(path: Path, what: str = "file") -> Any:
+    """Read JSON (a regular file of at most `MAX_JSON_BYTES`), turning a missing or corrupt file into a `DataError`
+    that names it."""
+    data = read_file_bytes(path, what, MAX_JSON_BYTES)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise DataError(f"{what} {path} is corrupt: {reason}") from None
 
 
 def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -119,27 +171,59 @@ def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, A
 def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Load tensors saved by `save_tensors`, verified against the sidecar; return (tensors, meta).
 
+    The sidecar is checked first (its fields and their types), then the file (its size, its SHA-256), then the
+    tensors it holds against the sidecar's names, shapes and dtypes.
+
     Raises:
-        DataError: the file or sidecar is missing, truncated, tampered with (SHA-256 differs) or not ours.
+        DataError: the file or sidecar is missing, not a regular file, too large, truncated, tampered with (SHA-256
+            differs), not ours, or holds other tensors than its description says.
     """
-    sidecar = read_json(path.with_suffix(".json"), "tensor description")
-    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
-        raise DataError(f"{path.with_suffix('.json')} is not a linear-nets tensor description")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path} is missing") from None
-    if hashlib.sha256(data).hexdigest() != sidecar.get("sha256"):
+    description = path.with_suffix(".json")
+    sidecar = read_json(description, "tensor description")
+    described = _described_tensors(sidecar, description)
+    data = read_file_bytes(path, "tensor file", MAX_TENSOR_FILE_BYTES)
+    if hashlib.sha256(data).hexdigest() != sidecar["sha256"]:
         raise DataError(f"{path} is truncated or was modified (SHA-256 differs from {path.name}'s description)")
     try:
         tensors = safetensors.torch.load(data)
     except Exception as exc:  # safetensors raises its own error type for every malformed file
         raise DataError(f"{path} is not a valid safetensors file: {exc}") from None
-    return tensors, sidecar.get("meta", {})
+    if set(tensors) != set(described):
+        raise DataError(f"{path} holds tensors {sorted(tensors)}, but {description.name} lists {sorted(described)}")
+    for name, tensor in tensors.items():
+        held = (list(tensor.shape), str(tensor.dtype).removeprefix("torch."))
+        if held != described[name]:
+            raise DataError(f"{path}: tensor {name!r} is {held[1]} of shape {held[0]}, but {description.name} says "
+                            f"{described[name][1]} of shape {described[name][0]}")  # fmt: skip
+    return tensors, sidecar["meta"]
 
 
-def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: Path) -> None:
-    """Refuse tensors whose names or shapes differ from the model's (a checkpoint of another model or size)."""
+def _described_tensors(sidecar: Any, description: Path) -> dict[str, tuple[list[int], str]]:
+    """The sidecar's {name: (shape, dtype)}, after checking every field of it; `DataError` naming the field."""
+    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
+        raise DataError(f"{description} is not a linear-nets tensor description")
+    sha256, tensors, meta = sidecar.get("sha256"), sidecar.get("tensors"), sidecar.setdefault("meta", {})
+    if not isinstance(sha256, str) or len(sha256) != 64:
+        raise DataError(f"{description}: sha256 must be 64 hexadecimal digits, got {sha256!r}")
+    if not isinstance(meta, dict):
+        raise DataError(f"{description}: meta must be a JSON object, got {type(meta).__name__}")
+    if not isinstance(tensors, dict):
+        raise DataError(f"{description}: tensors must be a JSON object, got {type(tensors).__name__}")
+    described = {}
+    for name, entry in tensors.items():
+        shape, dtype = (entry.get("shape"), entry.get("dtype")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise DataError(f"{description}: tensors.{name}.shape must be a list of sizes >= 0, got {shape!r}")
+        if dtype not in DTYPES:
+            raise DataError(f"{description}: tensors.{name}.dtype must be one of {', '.join(sorted(DTYPES))}, "
+                            f"got {dtype!r}")  # fmt: skip
+        described[name] = (shape, dtype)
+    return described
+
+
+def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: Path | str) -> None:
+    """Refuse tensors whose names, shapes or dtypes differ from the model's (a checkpoint of another model or size,
+    or edited), or whose values are not all finite (NaN or inf weights predict nothing)."""
     if set(tensors) != set(expected):
         raise DataError(f"{source} holds tensors {sorted(tensors)}, but this model has {sorted(expected)}")
     for name, tensor in tensors.items():
@@ -148,6 +232,11 @@ def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], s
                 f"{source}: tensor {name!r} has shape {list(tensor.shape)}, "
                 f"but this model needs {list(expected[name].shape)}"
             )
+        if tensor.dtype != expected[name].dtype:
+            raise DataError(f"{source}: tensor {name!r} is {str(tensor.dtype).removeprefix('torch.')}, but this "
+                            f"model needs {str(expected[name].dtype).removeprefix('torch.')}")  # fmt: skip
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise DataError(f"{source}: tensor {name!r} holds NaN or infinite values")
 
 
 def with_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -212,7 +301,19 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor]
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str, Tensor], rest: Mapping) -> None:
-    """Inverse of `optimizer_state`."""
+    """Inverse of `optimizer_state`.
+
+    Raises `ValueError` when the saved parameter groups differ from the optimizer's own in number, keys or the JSON
+    type of a value (an edited checkpoint: torch would fail only later, inside `step`).
+    """
+    own = json.loads(json.dumps(optimizer.state_dict()["param_groups"]))  # as a checkpoint holds them
+    saved = rest["param_groups"]
+    if len(saved) != len(own) or any(
+        not isinstance(group, dict) or group.keys() != mine.keys() or any(type(group[k]) is not type(v)
+                                                                          for k, v in mine.items())
+        for group, mine in zip(saved, own, strict=False)
+    ):  # fmt: skip
+        raise ValueError("its optimizer's param_groups are not those of this optimizer")
     state: dict[int, dict[str, Any]] = {}
     lists = {(int(pid), key): n["tensor_list"] for pid, entries in rest["scalars"].items()
              for key, n in entries.items() if isinstance(n, dict) and "tensor_list" in n}  # fmt: skip
@@ -243,6 +344,8 @@ class Run:
     """
 
     RUN_FORMAT = "linear-nets/run/1"
+    CONFIGS: ClassVar[dict[str, type]] = {"softmax": SoftmaxConfig, "linreg": LinregConfig}
+    """Each model's config class: what config.json's `config` section must describe."""
 
     def __init__(self, path: Path, config: dict[str, Any]) -> None:
         self.path, self.config = Path(path), config
@@ -264,16 +367,22 @@ class Run:
 
     @classmethod
     def open(cls, path: str | Path, model: str | None = None) -> Run:
-        """Open an existing run directory, refusing one that is missing, not ours, or of another model."""
+        """Open an existing run directory, refusing one that is missing, not ours, or of another model, and one whose
+        config.json has a field out of range (see `check_run_config`)."""
         path = Path(path)
         if not path.is_dir():
             raise ConfigError(f"run directory {path} does not exist")
         config = read_json(path / "config.json", "run configuration")
         if not isinstance(config, dict) or config.get("format") != cls.RUN_FORMAT:
             raise DataError(f"{path} is not a linear-nets run directory (its config.json is not ours)")
+        if config.get("model") not in cls.CONFIGS:
+            raise DataError(f"{path / 'config.json'}: model must be one of {', '.join(cls.CONFIGS)}, "
+                            f"got {config.get('model')!r}")  # fmt: skip
         if model is not None and config.get("model") != model:
             raise DataError(f"{path} is a run of model {config.get('model')!r}, not {model!r}")
-        return cls(path, config)
+        run = cls(path, config)
+        check_run_config(run)
+        return run
 
     @contextlib.contextmanager
     def removed_on_error(self) -> Iterator[Run]:
@@ -311,11 +420,27 @@ class Run:
         return any(p.with_suffix(".json").exists() for p in self._checkpoints())
 
     def load_checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        """The newest complete checkpoint: (tensors, state with `epoch`)."""
-        complete = [p for p in self._checkpoints() if p.with_suffix(".json").exists()]
-        if not complete:
+        """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`)."""
+        path = self.newest_checkpoint()
+        if path is None:
             raise DataError(f"{self.path} holds no checkpoint to resume from (it was not trained with checkpoints)")
-        return load_tensors(complete[-1])
+        tensors, state = load_tensors(path)
+        epoch, history, optimizer = state.get("epoch"), state.get("history"), state.get("optimizer", {})
+        where = path.with_suffix(".json")
+        if epoch != int(path.stem.removeprefix("checkpoint-")) or type(epoch) is not int:
+            raise DataError(f"{where}: meta.epoch must be the epoch in the file's name, got {epoch!r}")
+        if not isinstance(history, list):  # its rows are checked as the recorder restores them
+            raise DataError(f"{where}: meta.history must be a list (a row per epoch), got {type(history).__name__}")
+        if not (isinstance(optimizer, dict) and isinstance(optimizer.get("param_groups", []), list)
+                and isinstance(optimizer.get("scalars", {}), dict)):  # fmt: skip
+            raise DataError(f"{where}: meta.optimizer must be an object with a list param_groups and an object "
+                            "scalars")  # fmt: skip
+        return tensors, state
+
+    def newest_checkpoint(self) -> Path | None:
+        """The newest checkpoint whose description was written (so it is complete), or None."""
+        complete = [p for p in self._checkpoints() if p.with_suffix(".json").exists()]
+        return complete[-1] if complete else None
 
     def _checkpoints(self) -> list[Path]:
         found = []
@@ -392,3 +517,88 @@ def saved_config(run: Run, cls: type) -> Any:
         return from_dict(cls, values)
     except (ConfigError, TypeError) as exc:
         raise DataError(f"{run.path}/config.json does not describe a {cls.__name__}: {exc}") from None
+
+
+# --- what config.json may hold besides the config: checked with the rules of the flags that wrote it -----------------
+
+RUN_OPTIONS = (
+    Param("data_dir", str, "Fashion-MNIST directory", optional=True),
+    Param("checkpoint_every", int, "epochs between checkpoints, 0 for none", low=0),
+)
+TABLE_OPTIONS = (
+    Param("data", str, "the table trained on"),
+    Param("target", str, "the column predicted"),
+    Param("test_data", str, "a table to test on", optional=True),
+    Param("test_fraction", float, "share of rows held out for testing", low=0, high=1, high_open=True),
+    Param("drop_missing", bool, "drop rows with a missing value"),
+    Param("stream", bool, "read in batches"),
+)
+SYNTHETIC_DATA = (
+    Param("true_w", float, "one true weight"),
+    Param("true_b", float, "the true bias"),
+    Param("samples", int, "number of examples", low=1),
+    Param("noise", float, "noise std", low=0),
+)
+"""What config.json records besides the fit's config, with the rules of the flags it came from (`--checkpoint-every`,
+`--data ...`, `--true-w`, ...): checked by `check_run_config`."""
+
+
+def check_run_config(run: Run) -> None:
+    """Check every section of a run's config.json: `config` (the fit's config: `validate`, as the flags), `options`
+    (data directory, checkpoints, your table), `data` (a table's training schema, synthetic data's flags);
+    `DataError` naming the file and the field."""
+    where = run.path / "config.json"
+    for section in ("config", "data", "options", "args"):
+        if run.config.get(section) is not None and not isinstance(run.config[section], dict):
+            raise DataError(f"{where}: {section} must be a JSON object, got {type(run.config[section]).__name__}")
+    saved_config(run, Run.CONFIGS[run.model])
+    options = run.config.get("options") or {}
+    _check_fields(RUN_OPTIONS, options, where, "options")
+    table = options.get("table")
+    if table is not None:
+        if not isinstance(table, dict):
+            raise DataError(f"{where}: options.table must be a JSON object, got {type(table).__name__}")
+        _check_fields(TABLE_OPTIONS, table, where, "options.table")
+        for name in ("features", "categorical"):
+            names = table.get(name)
+            if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise DataError(f"{where}: options.table.{name} must be a list of column names, got {names!r}")
+        from linear_nets.pipeline.tables import TableOptions
+
+        try:
+            TableOptions(**table).check()
+        except (TypeError, ConfigError) as exc:
+            raise DataError(f"{where}: options.table: {exc}") from None
+    spec = (run.config.get("data") or {}).get("spec")
+    if spec is not None:  # a table run's training schema
+        from linear_nets.data.table_spec import TableSpec
+
+        try:
+            if not isinstance(spec, dict):
+                raise DataError(f"must be a JSON object, got {type(spec).__name__}")
+            TableSpec.from_dict(spec)
+        except DataError as exc:
+            raise DataError(f"{where}: data.spec: {exc}") from None
+    synthetic = (run.config.get("data") or {}).get("synthetic")
+    if synthetic is not None:
+        if not isinstance(synthetic, dict):
+            raise DataError(f"{where}: data.synthetic must be a JSON object, got {type(synthetic).__name__}")
+        true_w = synthetic.get("true_w")
+        if not isinstance(true_w, list) or not true_w:
+            raise DataError(f"{where}: data.synthetic.true_w must be a non-empty list of numbers, got {true_w!r}")
+        for weight in true_w:  # each weight with the rule of one number of --true-w
+            _check_fields(SYNTHETIC_DATA[:1], {"true_w": weight}, where, "data.synthetic")
+        _check_fields(SYNTHETIC_DATA[1:], synthetic, where, "data.synthetic", required=True)
+
+
+def _check_fields(params: Sequence[Param], values: Mapping[str, Any], where: Path, section: str,
+                  required: bool = False) -> None:  # fmt: skip
+    for param in params:
+        if param.name not in values:
+            if required:
+                raise DataError(f"{where}: {section}.{param.name} is missing")
+            continue
+        try:
+            param.check(values[param.name])
+        except ConfigError as exc:
+            raise DataError(f"{where}: {section}.{exc}") from None

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from linear_nets.errors import DataError
+from linear_nets.errors import ConfigError, DataError
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, SyntheticData, field_names, from_dict
 from linear_nets.pipeline.fit import build_model, resolve_device
@@ -24,20 +24,45 @@ from linear_nets.softmax import stable_cross_entropy
 
 
 def load_softmax(run: Run, device: str | None = None) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
-    """The trained model of a softmax run (any implementation, standardised or not), its config and class names."""
+    """The trained model of a softmax run (any implementation, standardised or not), its config and class names.
+
+    model.json's `num_inputs` and `classes` must be those of the data the config describes (`(resize or 28)²` pixels
+    and Fashion-MNIST's classes, or the training table's features and classes), and its tensors those of that model.
+    """
     from linear_nets.data.fashion_mnist import CLASSES
 
     config = saved_config(run, SoftmaxConfig)
     if device is not None:
         config = dataclasses.replace(config, device=device)
     tensors, meta = run.load_model()
-    classes = meta.get("classes")
-    classes = list(classes) if isinstance(classes, list) else list(CLASSES)  # runs of 0.1 saved a count
-    model = build_model(config, int(meta.get("num_inputs", 0)) or tensors["W"].shape[0], len(classes))
+    spec = table_spec(run) if run.config.get("data", {}).get("spec") is not None else None
+    inputs, known = (spec.num_features, list(spec.classes)) if spec else ((config.resize or 28) ** 2, list(CLASSES))
+    num_inputs = meta.get("num_inputs", inputs)  # runs of 0.1 did not record it
+    if type(num_inputs) is not int or num_inputs != inputs:
+        raise DataError(f"{run.path / 'model.json'}: meta.num_inputs must be {inputs} (the inputs of the run's data), "
+                        f"got {num_inputs!r}")  # fmt: skip
+    classes = meta.get("classes", known)
+    classes = known if type(classes) is int else classes  # runs of 0.1 saved a count
+    if classes != known:
+        raise DataError(f"{run.path / 'model.json'}: meta.classes must be the run's {len(known)} classes {known}, "
+                        f"got {classes!r}")  # fmt: skip
+    W = tensors.get("W")
+    if W is None or tuple(W.shape) != (inputs, len(known)):  # before building: a tampered size allocates nothing
+        raise DataError(f"{run.path / 'model.safetensors'}: W must have shape [{inputs}, {len(known)}] (inputs x "
+                        f"classes), got {None if W is None else list(W.shape)}")  # fmt: skip
+    model = build_model(config, num_inputs, len(classes))
     check_state(tensors, model.state_tensors(), run.path / "model.safetensors")
     model.load_state_tensors(tensors)
     model.to(resolve_device(config.device))
     return model, config, classes
+
+
+def load_linreg(run: Run, num_features: int) -> tuple[Tensor, Tensor]:
+    """A linear-regression run's weights `w` `[num_features]` and bias `b` `[]` (float64, finite), checked."""
+    tensors, _ = run.load_model()
+    expected = {"w": torch.zeros(num_features, dtype=torch.float64), "b": torch.zeros((), dtype=torch.float64)}
+    check_state(tensors, expected, run.path / "model.safetensors")
+    return tensors["w"], tensors["b"]
 
 
 def confusion_matrix(y: Tensor, y_pred: Tensor, num_classes: int) -> Tensor:
@@ -91,12 +116,14 @@ def linreg_on_its_data(run: Run) -> dict[str, Any]:
 
     config = saved_config(run, LinregConfig)
     options = run.config.get("data", {}).get("synthetic") or run.config.get("args")  # 0.1 kept them with the args
-    synthetic = from_dict(SyntheticData, {k: v for k, v in options.items() if k in field_names(SyntheticData)})
-    tensors, _ = run.load_model()
+    if not isinstance(options, dict) or not options:
+        raise DataError(f"{run.path / 'config.json'}: data.synthetic is missing: the run's data cannot be regenerated")
+    try:
+        synthetic = from_dict(SyntheticData, {k: v for k, v in options.items() if k in field_names(SyntheticData)})
+    except ConfigError as exc:
+        raise DataError(f"{run.path / 'config.json'}: data.synthetic: {exc}") from None
+    w, b = load_linreg(run, len(synthetic.true_w))
     true_w, X, y = synthetic_problem(synthetic, config.seed)
-    if tensors["w"].shape != true_w.shape:
-        raise DataError(f"{run.path}: model has {tensors['w'].numel()} weights but the run's data has {len(true_w)}")
-    w, b = tensors["w"].to(torch.float64), tensors["b"].to(torch.float64)
     return {
         "n": len(y),
         "seed": config.seed,
@@ -116,7 +143,7 @@ def table_spec(run: Run) -> Any:
     spec = run.config.get("data", {}).get("spec")
     if spec is None:
         raise DataError(f"{run.path} was not trained on a table (--data): it has no training schema to match")
-    return TableSpec.from_dict(spec)
+    return TableSpec.from_dict(spec)  # checked when the run was opened (`runs.check_run_config`)
 
 
 def table_predictions(run: Run, path: str | os.PathLike) -> Any:
@@ -128,8 +155,8 @@ def table_predictions(run: Run, path: str | os.PathLike) -> Any:
     spec = table_spec(run)
     X = load_features(path, spec)
     if run.model == "linreg":
-        tensors, _ = run.load_model()
-        predicted = X.to(torch.float64) @ tensors["w"].to(torch.float64) + tensors["b"].to(torch.float64)
+        w, b = load_linreg(run, spec.num_features)
+        predicted = X.to(torch.float64) @ w + b
         return pa.table({f"predicted_{spec.target}": predicted.tolist()})
     model, _, _ = load_softmax(run)
     proba = model.predict_proba(X)
@@ -165,8 +192,7 @@ def score_table(run: Run, path: str | os.PathLike) -> dict[str, Any]:
     spec = table_spec(run)
     loaded = load_table(path, spec.target, spec=spec)
     if run.model == "linreg":
-        tensors, _ = run.load_model()
-        scores = regression_scores([(loaded.X, loaded.y)], tensors["w"], tensors["b"])
+        scores = regression_scores([(loaded.X, loaded.y)], *load_linreg(run, spec.num_features))
         return {"mse": scores.mse, "r2": scores.r2, "n": scores.rows}
     model, _, _ = load_softmax(run)
     scores = score_classifier(model, [(loaded.X, loaded.y)], len(spec.classes))
