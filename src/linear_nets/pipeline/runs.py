@@ -524,6 +524,8 @@ def saved_config(run: Run, cls: type) -> Any:
 RUN_OPTIONS = (
     Param("data_dir", str, "Fashion-MNIST directory", optional=True),
     Param("checkpoint_every", int, "epochs between checkpoints, 0 for none", low=0),
+    Param("threads", str, "how the torch threads were chosen", optional=True),
+    Param("torchrun_job", str, "torchrun's job id, for a restarted group to find its run", optional=True),
 )
 TABLE_OPTIONS = (
     Param("data", str, "the table trained on"),
