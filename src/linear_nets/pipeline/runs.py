@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
+import os
 import platform
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -28,48 +31,78 @@ import torch
 from torch import Tensor
 
 from linear_nets import __version__
-from linear_nets.atomic import atomic_write_bytes, atomic_write_text
+from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask
 from linear_nets.errors import ConfigError, DataError, LinearNetsError
 
 FORMAT = "linear-nets/1"
 
 
-def new_run_dir(model: str, out: str | Path | None = None, root: str | Path = "runs") -> Path:
-    """Create a fresh run directory and return it.
+def new_run_dir(
+    model: str, out: str | Path | None = None, root: str | Path = "runs", files: Mapping[str, str] | None = None
+) -> Path:
+    """Create a fresh run directory holding `files` (name -> text) and return it.
+
+    The directory is built under a temporary name beside its final one, then renamed into place. The rename is
+    atomic and fails when the final name holds anything, so two runs started at once never share a directory: the
+    later rename finds the earlier run's files (hence give at least one file; `Run.create` gives config.json).
 
     Args:
-        model: model name, used in the default name `<root>/<model>-<YYYYmmdd-HHMMSS>`.
-        out: an explicit directory; it must not exist yet or be empty, so an earlier run is never overwritten.
+        model: model name, used in the default name `<root>/<model>-<YYYYmmdd-HHMMSS>`, or `...-2`, `-3`, ... when
+            another run took that name first.
+        out: an explicit directory; it must not exist yet or be empty (then it is replaced), so an earlier run is
+            never overwritten. A symbolic link stands for the directory it points to.
         root: parent of the default name.
+        files: what the directory holds from the start.
 
     Raises:
         ConfigError: `out` holds files already, or the directory cannot be created.
 
     Example:
         >>> import tempfile
-        >>> new_run_dir("softmax", out=tempfile.mkdtemp() + "/run").name
+        >>> new_run_dir("softmax", out=tempfile.mkdtemp() + "/run", files={"config.json": "{}"}).name
         'run'
     """
-    if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(root) / f"{model}-{stamp}"
-        suffix = 1
-        while out.exists():
-            suffix += 1
-            out = Path(root) / f"{model}-{stamp}-{suffix}"
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+    files = dict(files or {})
+    if out is not None:
+        out = Path(out)
+        if not _move_into_place(out.resolve() if out.is_symlink() else out, files, f"--out {out}"):
+            raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+        return out
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        path = Path(root) / (f"{model}-{stamp}" if n == 1 else f"{model}-{stamp}-{n}")
+        if _move_into_place(path, files, f"run directory {path}"):
+            return path
+    raise ConfigError(f"{root}: more than 999 runs of {model} started at {stamp}; pass --out")
+
+
+def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
+    """Build a directory holding `files` beside `final` and rename it to `final`; False when `final` is taken."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot create the run directory ({exc.strerror or exc})") from None
-    return out
+        raise ConfigError(f"{label}: cannot create the run directory ({exc.strerror or exc})") from None
+    try:
+        os.chmod(building, 0o777 & ~current_umask())  # mkdtemp makes 0700; a run directory follows the umask
+        for name, text in files.items():
+            atomic_write_text(building / name, text)
+        os.rename(building, final)  # replaces an empty directory; refuses anything else
+        return True
+    except OSError as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            return False
+        raise ConfigError(f"{label}: cannot create the run directory ({exc.strerror or exc})") from None
+
+
+def _json_text(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
 
 
 def write_json(path: Path, obj: Any) -> None:
     """Write `obj` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, _json_text(obj))
 
 
 def read_json(path: Path, what: str = "file") -> Any:
@@ -254,11 +287,9 @@ class Run:
 
     @classmethod
     def create(cls, model: str, config: Mapping[str, Any], out: str | Path | None = None) -> Run:
-        """Make a new run directory (see `new_run_dir`) and write its `config.json`."""
-        path = new_run_dir(model, out)
+        """Make a new run directory holding its `config.json` (atomically: see `new_run_dir`)."""
         full = {"format": cls.RUN_FORMAT, "model": model, **config}
-        write_json(path / "config.json", full)
-        return cls(path, full)
+        return cls(new_run_dir(model, out, files={"config.json": _json_text(full)}), full)
 
     @classmethod
     def open(cls, path: str | Path, model: str | None = None) -> Run:
@@ -279,8 +310,12 @@ class Run:
         try:
             yield self
         except LinearNetsError:
-            shutil.rmtree(self.path, ignore_errors=True)
+            self.remove()
             raise
+
+    def remove(self) -> None:
+        """Delete the run directory (the one a symbolic link `--out` points to, not the link)."""
+        shutil.rmtree(self.path.resolve(), ignore_errors=True)
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Rewrite `metrics.csv` and `metrics.jsonl` with every epoch so far."""

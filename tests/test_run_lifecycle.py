@@ -1,0 +1,168 @@
+"""A run directory's life: created atomically, resumed only as it was started, left complete or not at all.
+
+Kills, concurrent runs and closed pipes run the real command in a subprocess (`DRIVER`: the CLI on the tiny
+Fashion-MNIST look-alike); everything else runs in-process on the same data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from linear_nets.cli import main
+from linear_nets.data import fashion_mnist as fm
+from linear_nets.pipeline.runs import Run
+
+SMALL = ["train", "softmax", "--batch-size", "8", "--threads", "1"]
+EARLY_STOP = [*SMALL, "--val-fraction", "0.1", "--early-stopping", "1", "--epochs", "30"]
+
+# The CLI in a fresh process, on the look-alike data whose facts the test passes in $FAKE_FACTS. With $HANG_AT set,
+# the run stops after training, in the middle of an atomic write of its first figure, touches that file and waits
+# to be killed: the moment after early stopping has decided and before the run has finished.
+DRIVER = r"""
+import json, os, sys, time
+import linear_nets.data.fashion_mnist as fm
+fm.FACTS = {split: fm.SplitFacts(*(fm.FileFacts(name, sha, tuple(shape)) for name, sha, shape in files))
+            for split, files in json.loads(os.environ["FAKE_FACTS"]).items()}
+if os.environ.get("HANG_AT"):
+    import linear_nets.cli.train_softmax as train_softmax
+    from linear_nets.atomic import atomic_open
+
+    def hang(path, *args, **kwargs):
+        with atomic_open(path / "curves.png") as f:
+            f.write(b"half a figure")
+            f.flush()
+            open(os.environ["HANG_AT"], "w").close()
+            time.sleep(600)
+
+    train_softmax._write_figures = hang
+from linear_nets.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture
+def data(install_fake_fashion_mnist) -> str:
+    """The look-alike's directory (the test works in its parent)."""
+    return str(install_fake_fashion_mnist(n_train=60, n_test=30))
+
+
+def driver(*argv: str, **env: str) -> subprocess.Popen:
+    facts = {split: [(f.name, f.sha256, list(f.shape)) for f in s.files] for split, s in fm.FACTS.items()}
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER, *argv],
+        env={**os.environ, "FAKE_FACTS": json.dumps(facts), "PYTHONUNBUFFERED": "1", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def files_of(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file below `root`: its bytes and modification time."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def without_seconds(path: Path) -> list:
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.suffix == ".jsonl" else [
+        json.loads(path.read_text())]  # fmt: skip
+    timings = ("seconds", "train_seconds", "load_seconds", "wall_seconds")
+
+    def strip(value):
+        return {k: strip(v) for k, v in value.items() if k not in timings} if isinstance(value, dict) else value
+
+    return [strip(row) for row in rows]
+
+
+def assert_same_run(ours: Path, theirs: Path) -> None:
+    mine, reference = Run.open(ours).load_model()[0], Run.open(theirs).load_model()[0]
+    assert all(torch.equal(mine[k], reference[k]) for k in reference)
+    for name in ("metrics.jsonl", "summary.json"):
+        assert without_seconds(ours / name) == without_seconds(theirs / name), name
+
+
+def one_line_error(err: str, fragment: str) -> None:
+    assert err.count("\n") == 1 and err.startswith("linear-nets: error: ") and "Traceback" not in err, err
+    assert fragment in err, err
+
+
+# --- 2: two runs at once never share a directory ---
+
+_exists = Path.exists
+
+
+def slow_exists(self: Path, *args, **kwargs) -> bool:
+    """`Path.exists`, descheduled for a moment after answering about a run directory, as on a busy machine: a
+    look-then-create race cannot hide."""
+    answer = _exists(self, *args, **kwargs)
+    if self.name == "shared" or self.name.startswith("linreg-"):
+        time.sleep(0.2)
+    return answer
+
+
+def race(seed: str) -> list[int]:
+    """One of two racers: at a start line both train with the same --out, at a second one with no --out (so in the
+    same second); the exit codes."""
+
+    def start_line(name: str) -> None:
+        open(f"{name}-{seed}", "w").close()
+        while not all(os.path.exists(f"{name}-{s}") for s in ("1", "2")):
+            time.sleep(0.001)
+
+    start_line("ready")
+    codes = [main(["train", "linreg", "--seed", seed, "--out", "shared"])]
+    start_line("again")
+    return [*codes, main(["train", "linreg", "--seed", seed])]
+
+
+def test_runs_started_at_the_same_moment_never_share_a_directory(capsys, monkeypatch):
+    references = {}
+    for seed in (1, 2):
+        assert main(["train", "linreg", "--seed", str(seed), "--out", f"ref-{seed}"]) == 0
+        references[seed] = without_seconds(Path(f"ref-{seed}/summary.json"))
+    capsys.readouterr()
+    # racer 2 in a subprocess (everything imported before its start line), racer 1 here
+    code = "\n".join(["import os, sys, time", "from pathlib import Path", "from linear_nets.cli import main",
+                      "import linear_nets.pipeline.fit", "_exists = Path.exists", inspect.getsource(slow_exists),
+                      "Path.exists = slow_exists", inspect.getsource(race), "print('codes', *race('2'))"])  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "exists", slow_exists)
+        here = race("1")
+    out, err = proc.communicate(timeout=120)
+    there = [int(c) for c in out.split("codes ")[-1].split()]
+    ours = capsys.readouterr().err
+    assert sorted([here[0], there[0]]) == [0, 2], (here, there, out, err)  # one took --out shared, one was refused
+    one_line_error(ours if here[0] == 2 else err, "--out shared: exists and is not an empty directory")
+    assert here[1] == there[1] == 0, (here, there, out, err)
+    made = [Path("shared"), *Path("runs").iterdir()]
+    assert len(made) == 3  # the winner's shared run and two default names
+    seeds = []
+    for run in made:  # each directory holds one run: its config and its results agree
+        seed = json.loads((run / "config.json").read_text())["config"]["seed"]
+        assert without_seconds(run / "summary.json") == references[seed], run
+        seeds.append(seed)
+    assert sorted(seeds) in ([1, 1, 2], [1, 2, 2])
+    assert not [p for p in Path().rglob(".*") if p.name.endswith(".tmp")]
+
+
+# --- 5: --out through a symlink ---
+
+
+def test_out_through_a_symlink_to_an_empty_directory(capsys):
+    Path("target").mkdir()
+    Path("link").symlink_to("target")
+    assert main(["train", "linreg", "--lr", "100", "--out", "link"]) == 2  # diverges
+    one_line_error(capsys.readouterr().err, "training diverged")
+    assert not Path("target").exists() or not any(Path("target").iterdir())
+    Path("target").mkdir(exist_ok=True)
+    assert main(["train", "linreg", "--out", "link"]) == 0
+    assert (Path("target") / "summary.json").exists() and Path("link").is_symlink()
