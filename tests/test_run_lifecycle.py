@@ -154,7 +154,26 @@ def test_runs_started_at_the_same_moment_never_share_a_directory(capsys, monkeyp
     assert not [p for p in Path().rglob(".*") if p.name.endswith(".tmp")]
 
 
-# --- 5: --out through a symlink ---
+# --- 5: an overflowing step is a divergence; --out through a symlink ---
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [*SMALL, "--impl", "manual", "--lr", "1e300"],
+        [*SMALL, "--impl", "scratch", "--weight-decay", "1e300"],
+        [*SMALL, "--impl", "concise", "--optimizer", "adam", "--lr", "1e300"],
+        [*SMALL, "--impl", "concise", "--optimizer", "lbfgs", "--lr", "1e300"],
+        [*SMALL, "--impl", "concise", "--optimizer", "lbfgs", "--lr", "1e30"],  # NaN: torch's line search fails
+        ["train", "linreg", "--impl", "concise", "--lr", "1e300"],
+    ],
+    ids=["manual-lr", "scratch-weight-decay", "adam-lr", "lbfgs-lr", "lbfgs-nan", "linreg-concise-lr"],
+)
+def test_a_step_that_overflows_is_a_divergence(data, capsys, argv):
+    data_dir = ["--data-dir", data] if argv[1] == "softmax" else []
+    assert main([*argv, *data_dir, "--out", "run"]) == 2
+    one_line_error(capsys.readouterr().err, "training diverged")
+    assert not Path("run").exists()
 
 
 def test_out_through_a_symlink_to_an_empty_directory(capsys):
