@@ -94,6 +94,45 @@ def one_line_error(err: str, fragment: str) -> None:
     assert fragment in err, err
 
 
+# --- 1 and 11: early stopping's decision survives a kill, a finished run stays as it is; stale temporaries go ---
+
+
+def test_a_run_killed_after_early_stopping_decided_resumes_without_training_on(data, capsys):
+    assert main([*EARLY_STOP, "--data-dir", data, "--out", "straight"]) == 0
+    stopped_at = json.loads(Path("straight/summary.json").read_text())["epochs"]
+    assert stopped_at < 30
+    proc = driver(*EARLY_STOP, "--data-dir", data, "--out", "killed", HANG_AT="hanging")
+    deadline = time.monotonic() + 120
+    while not Path("hanging").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never reached its figures"
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate()
+    killed = Path("killed")
+    assert not (killed / "summary.json").exists() and (killed / f"checkpoint-{stopped_at}.json").exists()
+    assert list(killed.glob(".curves.png.*.tmp"))  # what the kill left mid-write (case 11)
+    capsys.readouterr()
+    assert main(["train", "softmax", "--resume", "killed"]) == 0
+    assert_same_run(killed, Path("straight"))  # the same epochs, weights and summary: nothing trained past the stop
+    assert "epoch  train loss" not in capsys.readouterr().out
+    assert sorted(p.name for p in killed.iterdir()) == sorted(p.name for p in Path("straight").iterdir())
+    assert_finished_run_stays("straight", stopped_at, capsys)  # stopped early
+
+
+def assert_finished_run_stays(run: str, epochs: int, capsys) -> None:
+    before = files_of(Path(run))
+    capsys.readouterr()
+    assert main(["train", "softmax", "--resume", run]) == 0
+    assert capsys.readouterr() == (f"{run} already finished ({epochs} epochs): nothing to resume\n", "")
+    assert files_of(Path(run)) == before
+
+
+def test_resuming_a_finished_run_changes_nothing_and_says_so(data, capsys):
+    assert main([*SMALL, "--epochs", "2", "--data-dir", data, "--out", "run"]) == 0
+    assert_finished_run_stays("run", 2, capsys)
+
+
 # --- 2: two runs at once never share a directory ---
 
 _exists = Path.exists

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+TEMPORARY_SUFFIX = ".tmp"
+"""`atomic_open` writes `.<name>.<random>.tmp` beside `<name>`; a process killed mid-write leaves it behind."""
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
@@ -33,7 +36,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
@@ -64,3 +67,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically."""
     with atomic_open(path, "w") as f:
         f.write(text)
+
+
+def stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """The temporary files `atomic_open` left in `directory` when its process was killed mid-write.
+
+    Only safe to remove where no other process is writing (a run being resumed has one writer: the resumer).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".metrics.csv.k3j9x.tmp").write_text("half")
+        >>> [p.name for p in stale_temporaries(folder)]
+        ['.metrics.csv.k3j9x.tmp']
+    """
+    return sorted(p for p in Path(directory).glob(f".*{TEMPORARY_SUFFIX}") if p.is_file() and not p.is_symlink())

@@ -94,8 +94,9 @@ class Interrupted(Exception):
 def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     """Load Fashion-MNIST, fit the configuration the flags describe, print the per-epoch table, record the run.
 
-    Returns the `SoftmaxFit`. The run directory is created only once the config is valid and the data has loaded,
-    so a bad argument or missing data leaves nothing behind.
+    Returns a `SoftmaxRun` (None when `--resume` names a run that already finished: it is left untouched). The run
+    directory is created only once the config is valid and the data has loaded, so a bad argument or missing data
+    leaves nothing behind.
     """
     out = sys.stdout if out is None else out
     from linear_nets.cli.progress import EpochTable
@@ -103,11 +104,15 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     from linear_nets.pipeline.config import to_dict
     from linear_nets.pipeline.fit import fashion_mnist, fit_softmax, prepare_machine
     from linear_nets.pipeline.recorder import RunRecorder
-    from linear_nets.pipeline.runs import Run, run_config
+    from linear_nets.pipeline.runs import Run, read_json, run_config
     from linear_nets.timing import Timer
 
     resumed = Run.open(args.resume, model="softmax") if args.resume else None
     config = config_from_args(args, resumed)
+    if resumed is not None and resumed.finished:  # nothing to do, and nothing in it may change
+        epochs = read_json(resumed.path / "summary.json", "run summary").get("epochs")
+        print(f"{resumed.path} already finished ({epochs} epochs): nothing to resume", file=out)
+        return None
     prepare_machine(config, flags=True)  # threads set and device checked before anything is read or written
     table = table_options(args)
     options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every,

@@ -237,7 +237,9 @@ def fit_softmax(
     fit = Fit(config, model, [*own, *as_callbacks(callbacks)], [train_loader.generator], len(train_loader))
     for callback in fit.callbacks:
         callback.on_fit_begin(fit)
-    if config.optimizer == "lbfgs":
+    if stopper is not None and stopper.stopped:
+        pass  # resumed from a checkpoint written after early stopping ended training: nothing left to train
+    elif config.optimizer == "lbfgs":
         _fit_lbfgs(trained, (X, y), val_iter, test_iter if val_iter is None else None, fit)
     elif fit.start_epoch <= config.epochs:
         train(

@@ -4,7 +4,8 @@
 `checkpoint_every` epochs, writes a checkpoint holding everything an exact resume needs: the parameters, the
 optimiser's state, the RNG states (torch's global one and the shuffling generators), the history so far and the
 state of every other callback that has some (early stopping). Created with `resume=True`, it loads the newest
-checkpoint before the first epoch and tells the fit where to start. `finish` writes the model and the summary.
+checkpoint before the first epoch (and deletes the temporary files a kill mid-write left) and tells the fit where to
+start. `finish` writes the model and the summary.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class RunRecorder(Callback):
                 callback.load_state_tensors(under_prefix(f"extra.{name}", tensors))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise DataError(f"checkpoint in {self.run.path} does not fit this model: {exc}") from None
+        self.run.remove_stale_temporaries()  # left by a kill mid-write; this process is now the run's one writer
         return self.epochs_done + 1
 
     def finish(self, model_tensors: Mapping[str, Tensor], summary: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:

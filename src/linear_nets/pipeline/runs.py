@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from linear_nets import __version__
-from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask
+from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask, stale_temporaries
 from linear_nets.errors import ConfigError, DataError, LinearNetsError
 
 FORMAT = "linear-nets/1"
@@ -284,6 +284,19 @@ class Run:
     def model(self) -> str:
         """The model's name, e.g. "softmax" or "linreg"."""
         return self.config["model"]
+
+    @property
+    def finished(self) -> bool:
+        """Whether training ended and its results were written (`summary.json` is the last file a run writes)."""
+        return (self.path / "summary.json").is_file()
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete what writes killed midway left here (`atomic.stale_temporaries`); return it. Only for the run's
+        one writer: the process resuming it."""
+        stale = stale_temporaries(self.path)
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
     @classmethod
     def create(cls, model: str, config: Mapping[str, Any], out: str | Path | None = None) -> Run:
