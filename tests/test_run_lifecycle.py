@@ -19,6 +19,7 @@ import torch
 
 from linear_nets.cli import main
 from linear_nets.data import fashion_mnist as fm
+from linear_nets.pipeline.recorder import RunRecorder
 from linear_nets.pipeline.runs import Run
 
 SMALL = ["train", "softmax", "--batch-size", "8", "--threads", "1"]
@@ -191,6 +192,43 @@ def test_runs_started_at_the_same_moment_never_share_a_directory(capsys, monkeyp
         seeds.append(seed)
     assert sorted(seeds) in ([1, 1, 2], [1, 2, 2])
     assert not [p for p in Path().rglob(".*") if p.name.endswith(".tmp")]
+
+
+# --- 3: resume continues a run as it was started ---
+
+
+def test_resume_refuses_every_option_that_would_change_the_run_naming_each(data, capsys):
+    assert main([*SMALL, "--epochs", "2", "--data-dir", data, "--out", "run"]) == 0
+    before = files_of(Path())
+    capsys.readouterr()
+    assert main(["train", "softmax", "--resume", "run", "--epochs", "50", "--lr", "9", "--out", "X"]) == 2
+    one_line_error(capsys.readouterr().err, "--lr 9.0 (run: 0.1), --epochs 50 (run: 2), --out X (run: run) cannot "
+                   "change when resuming; only --data-dir, --threads and --device may differ")  # fmt: skip
+    assert files_of(Path()) == before
+    # the run's own values, typed again, are no change
+    assert main(["train", "softmax", "--resume", "run", "--epochs", "2", "--lr", "0.1", "--out", "run",
+                 "--data-dir", data]) == 0  # fmt: skip
+
+
+def test_resume_refuses_a_checkpoint_that_disagrees_with_config_json(data, capsys, monkeypatch):
+    on_epoch_end = RunRecorder.on_epoch_end
+
+    def interrupt_after_epoch_1(self, record):
+        on_epoch_end(self, record)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunRecorder, "on_epoch_end", interrupt_after_epoch_1)
+    assert main([*SMALL, "--epochs", "3", "--data-dir", data, "--out", "run"]) == 130
+    monkeypatch.setattr(RunRecorder, "on_epoch_end", on_epoch_end)
+    config = json.loads(Path("run/config.json").read_text())
+    config["config"]["lr"] = 50.0
+    Path("run/config.json").write_text(json.dumps(config))
+    before = files_of(Path("run"))
+    capsys.readouterr()
+    assert main(["train", "softmax", "--resume", "run"]) == 2
+    one_line_error(capsys.readouterr().err, "run/checkpoint-1.safetensors was written with lr 0.1, but this fit asks "
+                   "for lr 50.0")  # fmt: skip
+    assert files_of(Path("run")) == before
 
 
 # --- 5: an overflowing step is a divergence; --out through a symlink ---

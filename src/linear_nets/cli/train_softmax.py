@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxConfig:
     """The config the flags ask for: the preset (or the defaults) with the given flags on top; when resuming, the
-    run's own config, of which only the machine fields (device, threads) may be given again."""
+    run's own config, of which only the machine fields (device, threads) may differ (see `refuse_changes`)."""
     if resumed is None:
         base = SOFTMAX_PRESETS[args.preset] if args.preset else SoftmaxConfig()
         return from_args(SoftmaxConfig, args, base)
@@ -53,14 +54,44 @@ def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxCo
     from linear_nets.pipeline.runs import saved_config
 
     saved = saved_config(resumed, SoftmaxConfig)
-    given = given_fields(args, SoftmaxConfig)
-    for name, value in given.items():
-        if name not in MACHINE_FIELDS and value != getattr(saved, name):
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError(f"{flag} cannot change when resuming: the run was trained with {getattr(saved, name)}; "
-                              "only --device, --threads and --data-dir may differ")  # fmt: skip
-    machine = {k: v for k, v in given.items() if k in MACHINE_FIELDS}
+    refuse_changes(args, resumed, saved)
+    machine = {k: v for k, v in given_fields(args, SoftmaxConfig).items() if k in MACHINE_FIELDS}
     return from_args(SoftmaxConfig, argparse.Namespace(**machine), saved)
+
+
+def refuse_changes(args: argparse.Namespace, run: Any, saved: SoftmaxConfig) -> None:
+    """Raise `ConfigError` naming every flag given beside `--resume` whose value differs from the run's own.
+
+    A resumed run ends where the uninterrupted run would, so it continues with what it started with: its config
+    (a `--preset` counts as giving each of its fields), data (the table flags), `--checkpoint-every` and directory
+    (`--out`). Only `--data-dir`, `--threads` and `--device` may differ: where the same data lies, and how fast.
+    Typing the run's own values again is no change.
+    """
+    from linear_nets.cli.common import given_table_fields
+    from linear_nets.pipeline.config import given_fields
+
+    options = run.config.get("options", {})
+    table = options.get("table") or {}
+    given = given_fields(args, SoftmaxConfig)
+    preset = SOFTMAX_PRESETS[args.preset] if args.preset else None
+    typed: list[tuple[str, Any, Any]] = []  # (flag and value as given, the value given, the run's value)
+    for p in SoftmaxConfig.PARAMS:
+        if p.name in given and not p.machine:
+            typed.append((f"{p.flag} {given[p.name]}", given[p.name], getattr(saved, p.name)))
+        elif preset is not None and not p.machine:
+            value = getattr(preset, p.name)
+            typed.append((f"{p.flag} {value} from --preset {args.preset}", value, getattr(saved, p.name)))
+    for name, value in given_table_fields(args).items():
+        typed.append((f"--{name.replace('_', '-')} {value}", value, table.get(name)))
+    if args.checkpoint_every is not None:
+        typed.append((f"--checkpoint-every {args.checkpoint_every}", args.checkpoint_every,
+                      options.get("checkpoint_every", 1)))  # fmt: skip
+    if args.out is not None and Path(args.out).resolve() != run.path.resolve():  # `--out RUN` is the same place
+        typed.append((f"--out {args.out}", args.out, run.path))
+    changed = [f"{shown} (run: {'not set' if was is None else was})" for shown, value, was in typed if value != was]
+    if changed:
+        raise ConfigError(f"{', '.join(changed)} cannot change when resuming; only --data-dir, --threads and "
+                          "--device may differ")  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -111,13 +142,14 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     config = config_from_args(args, resumed)
     if resumed is not None and resumed.finished:  # nothing to do, and nothing in it may change
         epochs = read_json(resumed.path / "summary.json", "run summary").get("epochs")
-        print(f"{resumed.path} already finished ({epochs} epochs): nothing to resume", file=out)
+        print(f"{resumed.path} already finished ({epochs} epoch{'s' * (epochs != 1)}): nothing to resume", file=out)
         return None
     prepare_machine(config, flags=True)  # threads set and device checked before anything is read or written
-    table = table_options(args)
-    options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every,
-               "table": table.to_dict() if table is not None else None}  # fmt: skip
-    if resumed is not None:
+    if resumed is None:
+        table = table_options(args)
+        options = {"data_dir": args.data_dir, "checkpoint_every": 1 if args.checkpoint_every is None else
+                   args.checkpoint_every, "table": table.to_dict() if table is not None else None}  # fmt: skip
+    else:
         options = {**resumed.config.get("options", {}), **({"data_dir": args.data_dir} if args.data_dir else {})}
     load_timer = Timer()
     if options.get("table"):
