@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from linear_nets import training
 from linear_nets.cli import main
 from linear_nets.data import fashion_mnist as fm
 from linear_nets.pipeline.recorder import RunRecorder
@@ -231,7 +233,21 @@ def test_resume_refuses_a_checkpoint_that_disagrees_with_config_json(data, capsy
     assert files_of(Path("run")) == before
 
 
-# --- 5: an overflowing step is a divergence; --out through a symlink ---
+# --- 4: Ctrl-C before any epoch was saved leaves nothing to resume, so nothing at all ---
+
+
+def test_ctrl_c_in_the_first_epoch_removes_the_run_instead_of_offering_a_resume(data, capsys, monkeypatch):
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train_epoch", ctrl_c)
+    assert main([*SMALL, "--epochs", "3", "--data-dir", data, "--out", "run"]) == 130
+    err = capsys.readouterr().err
+    assert err == "linear-nets: interrupted in epoch 1, before any epoch was saved; removed run\n"
+    assert not Path("run").exists()
+
+
+# --- 5: an overflowing step is a divergence; --out through a symlink; a closed output pipe ---
 
 
 @pytest.mark.parametrize(
@@ -262,3 +278,19 @@ def test_out_through_a_symlink_to_an_empty_directory(capsys):
     Path("target").mkdir(exist_ok=True)
     assert main(["train", "linreg", "--out", "link"]) == 0
     assert (Path("target") / "summary.json").exists() and Path("link").is_symlink()
+
+
+def test_output_into_a_closed_pipe_stops_quietly_and_leaves_a_resumable_run(tmp_path, install_fake_fashion_mnist):
+    # `linear-nets train softmax ... | head -1`: 2000 images a batch at a time, so training is still on when head
+    # has left
+    data = str(install_fake_fashion_mnist(n_train=2000, n_test=30))
+    proc = driver(*SMALL, "--batch-size", "1", "--epochs", "20", "--data-dir", data, "--out", "run")
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert first.startswith("softmax regression") and proc.returncode == 1
+    saved = re.fullmatch(r"linear-nets: output closed after epoch (\d+); saved to run\. "
+                         r"Resume with: linear-nets train softmax --resume run\n", err)  # fmt: skip
+    assert saved, err
+    assert Run.open("run").load_checkpoint()[1]["epoch"] == int(saved.group(1)) < 20

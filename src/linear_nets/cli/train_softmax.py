@@ -8,7 +8,8 @@ command prints the same numbers.
 Every run writes a run directory (`--out`, default `runs/softmax-<timestamp>`): config.json, metrics.csv/.jsonl,
 a checkpoint after every epoch, and at the end model.safetensors, curves.png/.svg, predictions.png and
 summary.json. `--resume RUN_DIR` continues from the newest checkpoint and ends exactly where an uninterrupted run
-would; Ctrl-C saves the last completed epoch and says how to resume.
+would; Ctrl-C (or a closed output pipe) saves the last completed epoch and says how to resume, or, before the first
+epoch has ended, removes the run.
 
 This module parses flags and prints; the fit itself is `linear_nets.pipeline.fit.fit_softmax`.
 """
@@ -112,14 +113,19 @@ class SoftmaxRun:
 
 
 class Interrupted(Exception):
-    """Ctrl-C during training, after the last completed epoch was saved."""
+    """Ctrl-C during training, after the last completed epoch was saved (or the run removed: none was)."""
 
-    def __init__(self, run_dir: Any, epochs_done: int) -> None:
-        self.run_dir, self.epochs_done = run_dir, epochs_done
-        super().__init__(
-            f"interrupted after epoch {epochs_done}; saved to {run_dir.path}. "
-            f"Resume with: linear-nets train softmax --resume {run_dir.path}"
-        )
+
+def _stop(run_dir: Any, recorder: Any, table: Any) -> str:
+    """After Ctrl-C or a closed output during the fit: keep the run resumable from its last completed epoch or, when
+    there is no checkpoint to resume from, remove it. Returns what happened, in words for the user."""
+    table.close()
+    recorder.save_checkpoint()
+    if run_dir.has_checkpoint():
+        return (f"after epoch {recorder.epochs_done}; saved to {run_dir.path}. "
+                f"Resume with: linear-nets train softmax --resume {run_dir.path}")  # fmt: skip
+    run_dir.remove()  # never a resumed run: it had a checkpoint
+    return f"in epoch {recorder.epochs_done + 1}, before any epoch was saved; removed {run_dir.path}"
 
 
 def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
@@ -185,9 +191,10 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
         with cleanup:
             result = fit_softmax(config, data, [recorder, table])  # the recorder restores first
     except KeyboardInterrupt:
-        table.close()
-        recorder.save_checkpoint()
-        raise Interrupted(run_dir, recorder.epochs_done) from None
+        raise Interrupted(f"interrupted {_stop(run_dir, recorder, table)}") from None
+    except BrokenPipeError:  # our reader left (`| head`): stop as after Ctrl-C; main then quiets stdout
+        print(f"linear-nets: output closed {_stop(run_dir, recorder, table)}", file=sys.stderr)
+        raise
     _write_figures(run_dir.path, result, data, images=record is None)
     summary = {
         "classes": result.classes,
@@ -261,7 +268,8 @@ def _print_summary(out: TextIO, summary: dict, path: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The `train softmax` handler: 0 when done, 130 after Ctrl-C (with the last epoch saved)."""
+    """The `train softmax` handler: 0 when done, 130 after Ctrl-C (with the last epoch saved, or the run removed
+    when no epoch had ended)."""
     try:
         train_softmax(args)
     except Interrupted as exc:

@@ -347,12 +347,19 @@ class Run:
                 old.with_suffix(".json").unlink(missing_ok=True)
         return path
 
+    def has_checkpoint(self) -> bool:
+        """Whether a complete checkpoint is there to resume from."""
+        return bool(self._complete_checkpoints())
+
     def load_checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """The newest complete checkpoint: (tensors, state with `epoch`)."""
-        complete = [p for p in self._checkpoints() if p.with_suffix(".json").exists()]
+        complete = self._complete_checkpoints()
         if not complete:
             raise DataError(f"{self.path} holds no checkpoint to resume from (it was not trained with checkpoints)")
         return load_tensors(complete[-1])
+
+    def _complete_checkpoints(self) -> list[Path]:  # the description is written after the tensors
+        return [p for p in self._checkpoints() if p.with_suffix(".json").exists()]
 
     def _checkpoints(self) -> list[Path]:
         found = []
