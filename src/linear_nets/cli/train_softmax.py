@@ -147,7 +147,8 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     resumed = Run.open(args.resume, model="softmax") if args.resume else None
     config = config_from_args(args, resumed)
     if resumed is not None and resumed.finished:  # nothing to do, and nothing in it may change
-        epochs = read_json(resumed.path / "summary.json", "run summary").get("epochs")
+        summary = read_json(resumed.path / "summary.json", "run summary")
+        epochs = summary.get("epochs") if isinstance(summary, dict) else None
         print(f"{resumed.path} already finished ({epochs} epoch{'s' * (epochs != 1)}): nothing to resume", file=out)
         return None
     prepare_machine(config, flags=True)  # threads set and device checked before anything is read or written
