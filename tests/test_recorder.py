@@ -102,6 +102,13 @@ def test_a_checkpoint_without_early_stopping_state_does_not_fit_a_fit_with_it(tm
 
     without = dataclasses.replace(plain, val_fraction=None, early_stopping=None)
     _fit(without, tmp_path, "plain", _StopAfter(2))
+    with pytest.raises(DataError, match=r"written with val_fraction None, early_stopping None, but this fit asks for "
+                       r"val_fraction 0.25, early_stopping 2"):  # fmt: skip
+        _fit(plain, tmp_path, "plain", resume=True)
+    description = tmp_path / "plain" / "checkpoint-2.json"  # as checkpoints were before they recorded their config
+    old = json.loads(description.read_text())
+    del old["meta"]["config"]
+    description.write_text(json.dumps(old))
     with pytest.raises(DataError, match=r"does not fit this model.*best_metric"):
         _fit(plain, tmp_path, "plain", resume=True)
 

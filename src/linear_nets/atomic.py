@@ -22,6 +22,9 @@ from linear_nets.errors import WriteError
 UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
 """The errors that say "not here" rather than "a bug": full disk or quota, file too large, read-only, forbidden."""
 
+TEMPORARY_SUFFIX = ".tmp"
+"""`atomic_open` writes `.<name>.<random>.tmp` beside `<name>`; a process killed mid-write leaves it behind."""
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
@@ -47,12 +50,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path = Path(path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results should follow the umask
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; results should follow the umask
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
@@ -71,7 +74,8 @@ def _refused(exc: BaseException, path: Path, tmp: str | None) -> bool:
     return tmp is None or exc.filename in (None, tmp, str(path))
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's umask (reading it means setting it: it is put straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -87,3 +91,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically."""
     with atomic_open(path, "w") as f:
         f.write(text)
+
+
+def stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """The temporary files `atomic_open` left in `directory` when its process was killed mid-write.
+
+    Only safe to remove where no other process is writing (a run being resumed has one writer: the resumer).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".metrics.csv.k3j9x.tmp").write_text("half")
+        >>> [p.name for p in stale_temporaries(folder)]
+        ['.metrics.csv.k3j9x.tmp']
+    """
+    return sorted(p for p in Path(directory).glob(f".*{TEMPORARY_SUFFIX}") if p.is_file() and not p.is_symlink())

@@ -48,3 +48,9 @@ class TrainingDiverged(LinearNetsError):
             f"training diverged: loss became {loss} at epoch {epoch}, step {step}; "
             "lower the learning rate (--lr) and try again"
         )
+
+    @staticmethod
+    def is_overflow(exc: BaseException) -> bool:
+        """Whether torch refused a step because a number in it (learning rate, weight decay) does not fit the
+        parameters' dtype: a divergence that comes before any NaN (`--lr 1e300` on float32 weights)."""
+        return isinstance(exc, RuntimeError) and "without overflow" in str(exc)

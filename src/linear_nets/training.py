@@ -276,16 +276,22 @@ def train_epoch(
     Losses and metric are summed in chunks and read once per epoch (`.item()`), not once per batch.
 
     Raises:
-        TrainingDiverged: the mean loss of the epoch is NaN or infinite (reports the epoch's last step).
+        TrainingDiverged: the mean loss of the epoch is NaN or infinite (reports the epoch's last step), or a step
+            overflowed (reports that step).
     """
     if isinstance(net, torch.nn.Module):
         net.train()
     step = _make_step(net, loss, updater)
     totals, steps = _Totals(metric), 0
-    for X, y in train_iter:
-        y_hat, batch_loss = step(X, y)
-        totals.add(y_hat, y, batch_loss)
-        steps += 1
+    try:
+        for X, y in train_iter:
+            y_hat, batch_loss = step(X, y)
+            totals.add(y_hat, y, batch_loss)
+            steps += 1
+    except RuntimeError as exc:
+        if not TrainingDiverged.is_overflow(exc):
+            raise
+        raise TrainingDiverged(epoch=epoch, step=steps + 1, loss=math.inf) from None
     if steps == 0:
         raise ConfigError("train_iter yielded no batches: is the dataset empty or batch_size too large?")
     mean_loss, mean_metric = totals.means(reduce)

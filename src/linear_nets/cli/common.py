@@ -67,7 +67,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, resumable: bool) -> No
         parser.add_argument(
             "--checkpoint-every",
             type=non_negative_int,
-            default=1,
+            default=None,  # None: not given (1 for a new run; a resumed run keeps its own)
             metavar="N",
             help="write a checkpoint every N epochs, 0 for none (default: 1); Ctrl-C always saves the last epoch",
         )
@@ -76,7 +76,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, resumable: bool) -> No
             default=None,
             metavar="RUN_DIR",
             help="continue an interrupted run from its newest checkpoint, with the options in its config.json "
-            "(only --data-dir and --threads may differ)",
+            "(only --data-dir, --threads and --device may differ; a finished run is left as it is)",
         )
 
 
@@ -111,7 +111,7 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--categorical", type=name_list, default=[], metavar="A,B,...",
                        help="string columns to one-hot encode with the categories seen in training")  # fmt: skip
     group.add_argument("--test-data", default=None, metavar="FILE", help="a table to test on")
-    group.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
+    group.add_argument("--test-fraction", type=float, default=None, metavar="F",  # None: not given
                        help="share of rows held out for testing without --test-data (default: 0.2)")  # fmt: skip
     group.add_argument("--drop-missing", action="store_true", help="drop rows with an empty, NaN or inf cell")
     group.add_argument("--stream", action="store_true", help="read the table in batches (larger than memory)")
@@ -121,19 +121,32 @@ def table_options(args: argparse.Namespace) -> Any:
     """The `TableOptions` the flags give, or None without `--data` (then `--target` and friends are refused)."""
     from linear_nets.errors import ConfigError
 
+    given = given_table_fields(args)
     if args.data is None:
-        given = [flag for flag, value in (("--target", args.target), ("--features", args.features),
-                 ("--categorical", args.categorical), ("--test-data", args.test_data), ("--stream", args.stream),
-                 ("--drop-missing", args.drop_missing)) if value]  # fmt: skip
         if given:
-            raise ConfigError(f"{given[0]} needs --data FILE (your own table)")
+            raise ConfigError(f"--{next(iter(given)).replace('_', '-')} needs --data FILE (your own table)")
         return None
     if args.target is None:
         raise ConfigError("--data needs --target COLUMN: the column to predict")
     from linear_nets.pipeline.tables import TableOptions
 
-    return TableOptions(args.data, args.target, args.features, list(args.categorical), args.test_data,
-                        args.test_fraction, args.drop_missing, args.stream).check()  # fmt: skip
+    return TableOptions(**given).check()
+
+
+TABLE_FLAGS = ("data", "target", "features", "categorical", "test_data", "test_fraction", "drop_missing", "stream")
+"""The table flags, by their `TableOptions` field."""
+
+
+def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The table flags given on the command line (those not given are None, False or empty), by field.
+
+    Example:
+        >>> given_table_fields(argparse.Namespace(data="t.csv", target="y", features=None, categorical=[],
+        ...                                       test_data=None, test_fraction=0.0, drop_missing=False, stream=False))
+        {'data': 't.csv', 'target': 'y', 'test_fraction': 0.0}
+    """
+    values = {name: getattr(args, name) for name in TABLE_FLAGS}
+    return {name: v for name, v in values.items() if v is not None and v is not False and v != []}
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,8 @@ command prints the same numbers.
 Every run writes a run directory (`--out`, default `runs/softmax-<timestamp>`): config.json, metrics.csv/.jsonl,
 a checkpoint after every epoch, and at the end model.safetensors, curves.png/.svg, predictions.png and
 summary.json. `--resume RUN_DIR` continues from the newest checkpoint and ends exactly where an uninterrupted run
-would; Ctrl-C saves the last completed epoch and says how to resume.
+would; Ctrl-C (or a closed output pipe) saves the last completed epoch and says how to resume, or, before the first
+epoch has ended, removes the run.
 
 Under torchrun (`torchrun --nproc-per-node=N -m linear_nets train softmax ...`) the same command trains data-parallel:
 see `linear_nets.pipeline.distributed`; rank 0 prints and writes the run directory.
@@ -22,6 +23,7 @@ import argparse
 import contextlib
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
@@ -55,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxConfig:
     """The config the flags ask for: the preset (or the defaults) with the given flags on top; when resuming, the
-    run's own config, of which only the machine fields (device, threads) may be given again."""
+    run's own config, of which only the machine fields (device, threads) may differ (see `refuse_changes`)."""
     if resumed is None:
         base = SOFTMAX_PRESETS[args.preset] if args.preset else SoftmaxConfig()
         return from_args(SoftmaxConfig, args, base)
@@ -63,15 +65,45 @@ def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxCo
     from linear_nets.pipeline.runs import saved_config
 
     saved = saved_config(resumed, SoftmaxConfig)
-    given = given_fields(args, SoftmaxConfig)
-    for name, value in given.items():
-        if name not in MACHINE_FIELDS and value != getattr(saved, name):
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError(f"{flag} cannot change when resuming: the run was trained with {getattr(saved, name)}; "
-                              "only --device, --threads and --data-dir may differ")  # fmt: skip
-    machine = {k: v for k, v in given.items() if k in MACHINE_FIELDS}
+    refuse_changes(args, resumed, saved)
+    machine = {k: v for k, v in given_fields(args, SoftmaxConfig).items() if k in MACHINE_FIELDS}
     # the threads chosen for the machine the run started on are chosen again for this one, unless given
     return from_args(SoftmaxConfig, argparse.Namespace(**machine), dataclasses.replace(saved, threads=None))
+
+
+def refuse_changes(args: argparse.Namespace, run: Any, saved: SoftmaxConfig) -> None:
+    """Raise `ConfigError` naming every flag given beside `--resume` whose value differs from the run's own.
+
+    A resumed run ends where the uninterrupted run would, so it continues with what it started with: its config
+    (a `--preset` counts as giving each of its fields), data (the table flags), `--checkpoint-every` and directory
+    (`--out`). Only `--data-dir`, `--threads` and `--device` may differ: where the same data lies, and how fast.
+    Typing the run's own values again is no change.
+    """
+    from linear_nets.cli.common import given_table_fields
+    from linear_nets.pipeline.config import given_fields
+
+    options = run.config.get("options", {})
+    table = options.get("table") or {}
+    given = given_fields(args, SoftmaxConfig)
+    preset = SOFTMAX_PRESETS[args.preset] if args.preset else None
+    typed: list[tuple[str, Any, Any]] = []  # (flag and value as given, the value given, the run's value)
+    for p in SoftmaxConfig.PARAMS:
+        if p.name in given and not p.machine:
+            typed.append((f"{p.flag} {given[p.name]}", given[p.name], getattr(saved, p.name)))
+        elif preset is not None and not p.machine:
+            value = getattr(preset, p.name)
+            typed.append((f"{p.flag} {value} from --preset {args.preset}", value, getattr(saved, p.name)))
+    for name, value in given_table_fields(args).items():
+        typed.append((f"--{name.replace('_', '-')} {value}", value, table.get(name)))
+    if args.checkpoint_every is not None:
+        typed.append((f"--checkpoint-every {args.checkpoint_every}", args.checkpoint_every,
+                      options.get("checkpoint_every", 1)))  # fmt: skip
+    if args.out is not None and Path(args.out).resolve() != run.path.resolve():  # `--out RUN` is the same place
+        typed.append((f"--out {args.out}", args.out, run.path))
+    changed = [f"{shown} (run: {'not set' if was is None else was})" for shown, value, was in typed if value != was]
+    if changed:
+        raise ConfigError(f"{', '.join(changed)} cannot change when resuming; only --data-dir, --threads and "
+                          "--device may differ")  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -92,22 +124,27 @@ class SoftmaxRun:
 
 
 class Interrupted(Exception):
-    """Ctrl-C during training, after the last completed epoch was saved."""
+    """Ctrl-C during training, after the last completed epoch was saved (or the run removed: none was)."""
 
-    def __init__(self, run_dir: Any, epochs_done: int) -> None:
-        self.run_dir, self.epochs_done = run_dir, epochs_done
-        super().__init__(
-            f"interrupted after epoch {epochs_done}; saved to {run_dir.path}. "
-            f"Resume with: linear-nets train softmax --resume {run_dir.path}"
-        )
+
+def _stop(run_dir: Any, recorder: Any, table: Any) -> str:
+    """After Ctrl-C or a closed output during the fit: keep the run resumable from its last completed epoch or, when
+    there is no checkpoint to resume from, remove it. Returns what happened, in words for the user."""
+    table.close()
+    recorder.save_checkpoint()
+    if run_dir.has_checkpoint():
+        return (f"after epoch {recorder.epochs_done}; saved to {run_dir.path}. "
+                f"Resume with: linear-nets train softmax --resume {run_dir.path}")  # fmt: skip
+    run_dir.remove()  # never a resumed run: it had a checkpoint
+    return f"in epoch {recorder.epochs_done + 1}, before any epoch was saved; removed {run_dir.path}"
 
 
 def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     """Load Fashion-MNIST, fit the configuration the flags describe, print the per-epoch table, record the run.
 
-    Returns the `SoftmaxFit`. The run directory is created only once the config is valid and the data has loaded,
-    so a bad argument or missing data leaves nothing behind. Under torchrun, every process runs this (see
-    `cli.common.data_parallel`).
+    Returns a `SoftmaxRun` (None when `--resume` names a run that already finished: it is left untouched). The run
+    directory is created only once the config is valid and the data has loaded, so a bad argument or missing data
+    leaves nothing behind. Under torchrun, every process runs this (see `cli.common.data_parallel`).
     """
     from linear_nets.cli.common import data_parallel
 
@@ -125,7 +162,7 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
     from linear_nets.pipeline.distributed import fingerprint
     from linear_nets.pipeline.fit import fashion_mnist, fit_softmax, prepare_machine
     from linear_nets.pipeline.recorder import RunRecorder
-    from linear_nets.pipeline.runs import Replica, Run, run_config
+    from linear_nets.pipeline.runs import Replica, Run, read_json, run_config
     from linear_nets.timing import Timer
 
     resume_dir, out_dir = job_run_dir(args, "softmax", world)
@@ -133,15 +170,22 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
     if resume_dir is not None:
         resumed = Run(resume_dir, world.from_leader(lambda: Run.open(resume_dir, model="softmax").config))
     config = config_from_args(args, resumed)
+    if resumed is not None and world.from_leader(lambda: resumed.finished):  # nothing to do, nothing may change
+        summary = world.from_leader(lambda: read_json(resumed.path / "summary.json", "run summary"))
+        epochs = summary.get("epochs") if isinstance(summary, dict) else None
+        print(f"{resumed.path} already finished ({epochs} epoch{'s' * (epochs != 1)}): nothing to resume", file=out)
+        return None
     prepare_machine(config, flags=True, world=world)  # threads set, device checked before anything is read or written
     chosen = "--threads" if config.threads is not None else "chosen for the idle cores"
     config = dataclasses.replace(config, threads=torch.get_num_threads())  # config.json records the choice
-    table = table_options(args)
-    options = {"data_dir": args.data_dir, "checkpoint_every": args.checkpoint_every,
-               "table": table.to_dict() if table is not None else None, "threads": chosen}  # fmt: skip
-    if world.launched:
-        options["torchrun_job"] = world.run_id
-    if resumed is not None:
+    if resumed is None:
+        table = table_options(args)
+        options = {"data_dir": args.data_dir, "checkpoint_every": 1 if args.checkpoint_every is None else
+                   args.checkpoint_every, "table": table.to_dict() if table is not None else None,
+                   "threads": chosen}  # fmt: skip
+        if world.launched:
+            options["torchrun_job"] = world.run_id
+    else:
         options = {**resumed.config.get("options", {}), **({"data_dir": args.data_dir} if args.data_dir else {})}
     load_timer = Timer()
     if options.get("table"):
@@ -186,9 +230,10 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
         with cleanup():
             result = fit_softmax(config, data, [recorder, table], world=world)  # the recorder restores first
     except KeyboardInterrupt:
-        table.close()
-        recorder.save_checkpoint()
-        raise Interrupted(run_dir, recorder.epochs_done) from None
+        raise Interrupted(f"interrupted {_stop(run_dir, recorder, table)}") from None
+    except BrokenPipeError:  # our reader left (`| head`): stop as after Ctrl-C; main then quiets stdout
+        print(f"linear-nets: output closed {_stop(run_dir, recorder, table)}", file=sys.stderr)
+        raise
     if not world.leader:
         return SoftmaxRun(result, run_dir, load_seconds)
     summary = {
@@ -266,7 +311,8 @@ def _print_summary(out: TextIO, summary: dict, path: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The `train softmax` handler: 0 when done, 130 after Ctrl-C (with the last epoch saved)."""
+    """The `train softmax` handler: 0 when done, 130 after Ctrl-C (with the last epoch saved, or the run removed
+    when no epoch had ended)."""
     try:
         train_softmax(args)
     except Interrupted as exc:

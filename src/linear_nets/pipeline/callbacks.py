@@ -66,6 +66,7 @@ class EarlyStopping(Callback):
             raise ConfigError(f"patience must be a positive integer (epochs), got {patience!r}")
         self.params, self.patience, self.min_delta = list(params), patience, min_delta
         self.best_metric, self.best_epoch = -math.inf, 0
+        self.stopped = False  # it has ended training: kept in checkpoints, so a resumed fit trains no further
         self._best: list[Tensor] = []
 
     def on_epoch_end(self, record: EpochRecord) -> bool:
@@ -76,19 +77,23 @@ class EarlyStopping(Callback):
             self.best_metric, self.best_epoch = record.val_accuracy, record.epoch
             with torch.no_grad():
                 self._best = [p.detach().clone() for p in self.params]
-        return self.patience is not None and record.epoch - self.best_epoch >= self.patience
+        self.stopped = self.patience is not None and record.epoch - self.best_epoch >= self.patience
+        return self.stopped
 
     def state_tensors(self) -> dict[str, Tensor]:
-        """The best epoch, its metric and its weights as named tensors (for a checkpoint)."""
+        """The best epoch, its metric, whether it stopped training and the best weights as named tensors (for a
+        checkpoint)."""
         tensors = {
             "best_metric": torch.tensor(self.best_metric, dtype=torch.float64),
             "best_epoch": torch.tensor(self.best_epoch, dtype=torch.int64),
+            "stopped": torch.tensor(self.stopped),
         }
         return tensors | {f"best.{i}": t for i, t in enumerate(self._best)}
 
     def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
         """Continue from `state_tensors()` of an earlier run (resume)."""
         self.best_metric, self.best_epoch = tensors["best_metric"].item(), int(tensors["best_epoch"])
+        self.stopped = bool(tensors["stopped"]) if "stopped" in tensors else False  # absent in older checkpoints
         if "best.0" in tensors:  # absent when no epoch had been scored yet
             self._best = [tensors[f"best.{i}"].to(p.device, p.dtype) for i, p in enumerate(self.params)]
         else:

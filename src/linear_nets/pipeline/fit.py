@@ -23,7 +23,7 @@ from torch import Tensor
 
 from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
-from linear_nets.errors import ConfigError
+from linear_nets.errors import ConfigError, TrainingDiverged
 from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.callbacks import EarlyStopping, LearningRateSchedule
@@ -254,7 +254,9 @@ def fit_softmax(
     for callback in fit.callbacks:
         callback.on_fit_begin(fit)
     reduce = world.sum if world.launched else None
-    if config.optimizer == "lbfgs":
+    if stopper is not None and stopper.stopped:
+        pass  # resumed from a checkpoint written after early stopping ended training: nothing left to train
+    elif config.optimizer == "lbfgs":
         _fit_lbfgs(trained, (X, y), val_iter, test_iter if val_iter is None else None, fit)
     elif fit.start_epoch <= config.epochs:
         net, updater = data_parallel(trained.net, trained.updater, trained, world)
@@ -374,6 +376,8 @@ def _fit_lbfgs(
     def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
         objective = model.loss(linear(X), labels).mean() + config.weight_decay / 2 * linear.weight.square().sum()
+        if not torch.isfinite(objective):  # diverged: torch's line search fails on it with an IndexError
+            raise TrainingDiverged(epoch=epoch, step=1, loss=objective.item())
         objective.backward()
         return objective
 
@@ -381,7 +385,12 @@ def _fit_lbfgs(
         started = time.perf_counter()
         for callback in fit.callbacks:
             callback.on_epoch_begin(epoch)
-        optimizer.step(closure)
+        try:
+            optimizer.step(closure)
+        except RuntimeError as exc:
+            if not TrainingDiverged.is_overflow(exc):
+                raise
+            raise TrainingDiverged(epoch=epoch, step=1, loss=math.inf) from None
         with torch.no_grad():
             logits = linear(X)
             train_loss = model.loss(logits, labels).mean().item()

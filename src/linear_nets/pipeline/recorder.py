@@ -4,7 +4,8 @@
 `checkpoint_every` epochs, writes a checkpoint holding everything an exact resume needs: the parameters, the
 optimiser's state, the RNG states (torch's global one and the shuffling generators), the history so far and the
 state of every other callback that has some (early stopping). Created with `resume=True`, it loads the newest
-checkpoint before the first epoch and tells the fit where to start. `finish` writes the model and the summary.
+checkpoint before the first epoch (and deletes the temporary files a kill mid-write left) and tells the fit where to
+start. `finish` writes the model and the summary.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.errors import DataError
+from linear_nets.pipeline.config import MACHINE_FIELDS, to_dict
 from linear_nets.pipeline.distributed import ALONE, World
 from linear_nets.pipeline.runs import (
     Run,
@@ -80,7 +82,7 @@ class RunRecorder(Callback):
     def _take_snapshot(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         model = self.fit.model
         tensors = with_prefix("model", model.state_tensors()) | rng_states(*self.fit.generators)
-        state: dict[str, Any] = {"history": list(self._rows)}
+        state: dict[str, Any] = {"history": list(self._rows), "config": _what_decides(self.fit.config)}
         if isinstance(model.updater, torch.optim.Optimizer):
             optim_tensors, state["optimizer"] = optimizer_state(model.updater)
             tensors |= optim_tensors
@@ -105,6 +107,7 @@ class RunRecorder(Callback):
         """Load the newest checkpoint into the model, optimiser, generators, history and stateful callbacks; return
         the next epoch to train."""
         tensors, state = self.world.from_leader(self.run.load_checkpoint)
+        self._check_config(state)
         model = self.fit.model
         model_tensors = under_prefix("model", tensors)
         check_state(model_tensors, model.state_tensors(), self.run.newest_checkpoint())
@@ -120,7 +123,26 @@ class RunRecorder(Callback):
                 callback.load_state_tensors(under_prefix(f"extra.{name}", tensors))
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
             raise DataError(f"{self.run.newest_checkpoint()} does not fit this model: {exc}") from None
+        if self.world.leader:
+            self.run.remove_stale_temporaries()  # left by a kill mid-write; this process is now the run's one writer
         return self.epochs_done + 1
+
+    def _check_config(self, state: Mapping[str, Any]) -> None:
+        """Refuse a checkpoint written under another config than this fit's (a run's config.json edited since):
+        resuming it would end where no uninterrupted run ends."""
+        saved = state.get("config")
+        if saved is None:  # written before checkpoints recorded their config
+            return
+        checkpoint = self.run.path / f"checkpoint-{state.get('epoch')}.safetensors"
+        if not isinstance(saved, dict):
+            raise DataError(f"{checkpoint}: its description's config is not a JSON object")
+        now = _what_decides(self.fit.config)
+        changed = [name for name in now if saved.get(name) != now[name]]
+        if changed:
+            was = ", ".join(f"{name} {saved.get(name)}" for name in changed)
+            asked = ", ".join(f"{name} {now[name]}" for name in changed)
+            raise DataError(f"{checkpoint} was written with {was}, but this fit asks for {asked}: a run resumes "
+                            "with the options it started with (was its config.json edited?)")  # fmt: skip
 
     def finish(self, model_tensors: Mapping[str, Tensor], summary: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
         """Write the final model and `summary.json` (with the wall time); return the summary written."""
@@ -133,3 +155,8 @@ class RunRecorder(Callback):
         }
         self.run.write_summary(full)
         return full
+
+
+def _what_decides(config: Any) -> dict[str, Any]:
+    """The config's fields that decide the result: all but the machine fields (device, threads)."""
+    return {k: v for k, v in to_dict(config).items() if k not in MACHINE_FIELDS}

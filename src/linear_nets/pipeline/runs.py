@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -26,6 +27,7 @@ import os
 import platform
 import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,7 +38,7 @@ import torch
 from torch import Tensor
 
 from linear_nets import __version__
-from linear_nets.atomic import atomic_write_bytes, atomic_write_text
+from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask, stale_temporaries
 from linear_nets.errors import ConfigError, DataError, LinearNetsError
 from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig
 
@@ -50,42 +52,72 @@ DTYPES = {"float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16",
 """The dtypes a tensor description may name (what `str(tensor.dtype)` gives, without `torch.`)."""
 
 
-def new_run_dir(model: str, out: str | Path | None = None, root: str | Path = "runs") -> Path:
-    """Create a fresh run directory and return it.
+def new_run_dir(
+    model: str, out: str | Path | None = None, root: str | Path = "runs", files: Mapping[str, str] | None = None
+) -> Path:
+    """Create a fresh run directory holding `files` (name -> text) and return it.
+
+    The directory is built under a temporary name beside its final one, then renamed into place. The rename is
+    atomic and fails when the final name holds anything, so two runs started at once never share a directory: the
+    later rename finds the earlier run's files (hence give at least one file; `Run.create` gives config.json).
 
     Args:
-        model: model name, used in the default name `<root>/<model>-<YYYYmmdd-HHMMSS>`.
-        out: an explicit directory; it must not exist yet or be empty, so an earlier run is never overwritten.
+        model: model name, used in the default name `<root>/<model>-<YYYYmmdd-HHMMSS>`, or `...-2`, `-3`, ... when
+            another run took that name first.
+        out: an explicit directory; it must not exist yet or be empty (then it is replaced), so an earlier run is
+            never overwritten. A symbolic link stands for the directory it points to.
         root: parent of the default name.
+        files: what the directory holds from the start.
 
     Raises:
         ConfigError: `out` holds files already, or the directory cannot be created.
 
     Example:
         >>> import tempfile
-        >>> new_run_dir("softmax", out=tempfile.mkdtemp() + "/run").name
+        >>> new_run_dir("softmax", out=tempfile.mkdtemp() + "/run", files={"config.json": "{}"}).name
         'run'
     """
-    if out is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(root) / f"{model}-{stamp}"
-        suffix = 1
-        while out.exists():
-            suffix += 1
-            out = Path(root) / f"{model}-{stamp}-{suffix}"
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+    files = dict(files or {})
+    if out is not None:
+        out = Path(out)
+        if not _move_into_place(out.resolve() if out.is_symlink() else out, files, f"--out {out}"):
+            raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+        return out
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        path = Path(root) / (f"{model}-{stamp}" if n == 1 else f"{model}-{stamp}-{n}")
+        if _move_into_place(path, files, f"run directory {path}"):
+            return path
+    raise ConfigError(f"{root}: more than 999 runs of {model} started at {stamp}; pass --out")
+
+
+def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
+    """Build a directory holding `files` beside `final` and rename it to `final`; False when `final` is taken."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot create the run directory ({exc.strerror or exc})") from None
-    return out
+        raise ConfigError(f"{label}: cannot create the run directory ({exc.strerror or exc})") from None
+    try:
+        os.chmod(building, 0o777 & ~current_umask())  # mkdtemp makes 0700; a run directory follows the umask
+        for name, text in files.items():
+            atomic_write_text(building / name, text)
+        os.rename(building, final)  # replaces an empty directory; refuses anything else
+        return True
+    except OSError as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            return False
+        raise ConfigError(f"{label}: cannot create the run directory ({exc.strerror or exc})") from None
+
+
+def _json_text(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
 
 
 def write_json(path: Path, obj: Any) -> None:
     """Write `obj` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, _json_text(obj))
 
 
 def read_file_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
@@ -355,15 +387,24 @@ class Run:
         """The model's name, e.g. "softmax" or "linreg"."""
         return self.config["model"]
 
+    @property
+    def finished(self) -> bool:
+        """Whether training ended and its results were written (`summary.json` is the last file a run writes)."""
+        return (self.path / "summary.json").is_file()
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete what writes killed midway left here (`atomic.stale_temporaries`); return it. Only for the run's
+        one writer: the process resuming it."""
+        stale = stale_temporaries(self.path)
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
+
     @classmethod
     def create(cls, model: str, config: Mapping[str, Any], out: str | Path | None = None) -> Run:
-        """Make a new run directory (see `new_run_dir`) and write its `config.json`."""
-        path = new_run_dir(model, out)
+        """Make a new run directory holding its `config.json` (atomically: see `new_run_dir`)."""
         full = {"format": cls.RUN_FORMAT, "model": model, **config}
-        run = cls(path, full)
-        with run.removed_on_error():  # a full disk leaves no directory without its config.json
-            write_json(path / "config.json", full)
-        return run
+        return cls(new_run_dir(model, out, files={"config.json": _json_text(full)}), full)
 
     @classmethod
     def open(cls, path: str | Path, model: str | None = None) -> Run:
@@ -395,8 +436,12 @@ class Run:
         except PeerLost:  # not the run's fault: its checkpoints are what a restarted group resumes from
             raise
         except LinearNetsError:
-            shutil.rmtree(self.path, ignore_errors=True)
+            self.remove()
             raise
+
+    def remove(self) -> None:
+        """Delete the run directory (the one a symbolic link `--out` points to, not the link)."""
+        shutil.rmtree(self.path.resolve(), ignore_errors=True)
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Rewrite `metrics.csv` and `metrics.jsonl` with every epoch so far."""
@@ -417,7 +462,7 @@ class Run:
 
     def has_checkpoint(self) -> bool:
         """Whether a complete checkpoint is there to resume from."""
-        return any(p.with_suffix(".json").exists() for p in self._checkpoints())
+        return self.newest_checkpoint() is not None
 
     def load_checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`)."""
@@ -479,6 +524,9 @@ class Replica(Run):
         pass
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
+        pass
+
+    def remove(self) -> None:
         pass
 
     @contextlib.contextmanager
