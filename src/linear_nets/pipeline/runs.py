@@ -39,7 +39,7 @@ from torch import Tensor
 
 from linear_nets import __version__
 from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask, stale_temporaries
-from linear_nets.errors import ConfigError, DataError, LinearNetsError
+from linear_nets.errors import ConfigError, DataError, LinearNetsError, WriteError
 from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig
 
 FORMAT = "linear-nets/1"
@@ -104,6 +104,9 @@ def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
             atomic_write_text(building / name, text)
         os.rename(building, final)  # replaces an empty directory; refuses anything else
         return True
+    except WriteError as exc:  # a full disk or a read-only place: named as the file the run would have had
+        shutil.rmtree(building, ignore_errors=True)
+        raise WriteError(final / Path(exc.filename).name, exc.errno) from None
     except OSError as exc:
         shutil.rmtree(building, ignore_errors=True)
         if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
