@@ -5,7 +5,8 @@ Rows, interleaved per round so that a noisy machine hurts them alike; medians of
 - `linear-nets --help` and `linear-nets data path` (must not import torch);
 - the default `linear-nets train softmax` (the book's recipe: manual implementation, 1 thread), with 2 threads,
   and with the concise implementation (whose first `torch.optim` optimizer imports `torch._dynamo`);
-- the default command again while another process keeps one core busy (`--busy`), 1 thread against 2.
+- with `--busy`, the default command, `--threads 1` and `--threads 2` while other processes keep one core busy,
+  then both (spinning Python loops).
 The breakdown of the default command comes from its own summary.json (data loading, training) and the rest.
 
 Usage: python benchmarks/bench_startup.py [--rounds 5] [--busy] [--write]
@@ -40,6 +41,11 @@ def timed(argv: list[str], env: dict | None = None, cwd: str | None = None) -> f
     return time.perf_counter() - start
 
 
+def threads_chosen(run: Path) -> int:
+    """The torch threads a run used, as its config.json records them."""
+    return json.loads((run / "config.json").read_text())["config"]["threads"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -49,11 +55,13 @@ def main() -> None:
     scratch = tempfile.mkdtemp(prefix="bench-startup-")
     rows: dict[str, list[float]] = {}
     breakdown: dict[str, list[float]] = {"load_seconds": [], "train_seconds": [], "wall_seconds": []}
+    chosen: dict[str, list[int]] = {}  # the threads the default command chose, by how busy the machine was
     commands = {
         'python -c "import torch"': ([sys.executable, "-c", "import torch"], None),
         "linear-nets --help": ([*CLI, "--help"], None),
         "linear-nets data path": ([*CLI, "data", "path"], None),
         "train softmax (default)": ([*CLI, "train", "softmax"], None),
+        "train softmax --threads 1": ([*CLI, "train", "softmax", "--threads", "1"], None),
         "train softmax --threads 2": ([*CLI, "train", "softmax", "--threads", "2"], None),
         "train softmax --impl concise": ([*CLI, "train", "softmax", "--impl", "concise"], None),
     }
@@ -68,24 +76,31 @@ def main() -> None:
                 summary = json.loads((out / "summary.json").read_text())
                 for key in breakdown:
                     breakdown[key].append(summary[key])
+                chosen.setdefault("idle", []).append(threads_chosen(out))
         print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in rows.items()), flush=True)
-    if args.busy:
-        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    for hogs in (1, 2) if args.busy else ():
+        busy = f"{hogs} busy core{'s' * (hogs > 1)}: "
+        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
         try:
+            time.sleep(0.5)
             for round_ in range(args.rounds):
-                for name, extra in (("busy core: train softmax (default, 1 thread)", []),
-                                    ("busy core: train softmax --threads 2", ["--threads", "2"])):  # fmt: skip
-                    out = Path(scratch) / f"busy-{round_}-{len(extra)}"
+                for label, extra in (("(default)", []), ("--threads 1", ["--threads", "1"]),
+                                     ("--threads 2", ["--threads", "2"])):  # fmt: skip
+                    out = Path(scratch) / f"busy-{hogs}-{round_}-{len(extra)}"
+                    name = f"{busy}train softmax {label}"
                     rows.setdefault(name, []).append(timed([*CLI, "train", "softmax", *extra, "--out", str(out)]))
-                    rows.setdefault('busy core: python -c "import torch"', [])
-                rows['busy core: python -c "import torch"'].append(timed([sys.executable, "-c", "import torch"]))
+                    if not extra:
+                        chosen.setdefault(busy, []).append(threads_chosen(out))
+                rows.setdefault(f'{busy}python -c "import torch"', []).append(
+                    timed([sys.executable, "-c", "import torch"]))
         finally:
-            hog.kill()
+            for spinner in spinners:
+                spinner.kill()
     torch_median = statistics.median(rows['python -c "import torch"'])
-    busy_torch = rows.get('busy core: python -c "import torch"')
     lines = ["| command | median s | min s | x import torch |", "|---|---:|---:|---:|"]
     for name, values in rows.items():
-        base = statistics.median(busy_torch) if name.startswith("busy") and busy_torch else torch_median
+        busy = name.split(":")[0] + ": " if "busy" in name else ""
+        base = statistics.median(rows[f'{busy}python -c "import torch"']) if busy else torch_median
         lines.append(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f} | "
                      f"{statistics.median(values) / base:.2f} |")  # fmt: skip
     whole = statistics.median(rows["train softmax (default)"])
@@ -96,6 +111,10 @@ def main() -> None:
         f"{torch_median:.2f} s + reading Fashion-MNIST {load:.2f} s + the fit (10 epochs, test scored each epoch) "
         f"{train:.2f} s + the rest {whole - torch_median - load - train:.2f} s (the package's imports, run "
         "directory, figures, model and summary files, interpreter exit).",
+        "",
+        "Threads the default command chose, per round: "
+        + "; ".join(f"{where.rstrip(': ')}: {', '.join(map(str, numbers))}" for where, numbers in chosen.items())
+        + ".",
     ]
     table = "\n".join(lines)
     print(table)
