@@ -31,6 +31,9 @@ def cli(*args: str, cwd: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C must reach it however pytest was started: a script's `cmd &` starts cmd with SIGINT ignored, and a
+        # Python that starts with SIGINT ignored never raises KeyboardInterrupt (the Ctrl-C test then saw exit 0).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -49,12 +52,26 @@ def metrics_without_seconds(run_dir: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
-    """A complete 5-epoch run (concise, SGD): the reference every interrupted run must match exactly."""
+    """A complete 5-epoch run (concise, SGD): the reference every interrupted run must match exactly.
+
+    Trained in this process (a new one would cost an import of torch and nothing more); the interrupted runs train
+    in their own, so the comparison also spans processes. The module scope outlives the per-test cache and working
+    directory (conftest.py), so this sets both itself."""
     cwd = tmp_path_factory.mktemp("straight")
-    proc = cli(*TRAIN, "--out", "run", cwd=cwd)
-    _out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        mp.chdir(cwd)
+        assert main([*TRAIN, "--out", "run"]) == 0
     return cwd / "run"
+
+
+def resume_in_this_process(directory: Path, monkeypatch, capsys) -> str:
+    """`linear-nets train softmax --resume run` in `directory`; returns its stdout. Nothing kills the resumed run,
+    so it needs no process of its own."""
+    monkeypatch.chdir(directory)
+    capsys.readouterr()
+    assert main(["train", "softmax", "--resume", "run", "--threads", "1"]) == 0
+    return capsys.readouterr().out
 
 
 def assert_same_run(resumed: Path, reference: Path) -> None:
@@ -63,20 +80,17 @@ def assert_same_run(resumed: Path, reference: Path) -> None:
     assert metrics_without_seconds(resumed) == metrics_without_seconds(reference)
 
 
-def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, uninterrupted):
+def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, uninterrupted, monkeypatch, capsys):
     proc = cli(*TRAIN, "--out", "run", cwd=tmp_path)
     wait_for(tmp_path / "run" / "checkpoint-2.json", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "run" / "model.safetensors").exists()
-    resumed = cli("train", "softmax", "--resume", "run", "--threads", "1", cwd=tmp_path)
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    assert "resuming run after epoch" in out
+    assert "resuming run after epoch" in resume_in_this_process(tmp_path, monkeypatch, capsys)
     assert_same_run(tmp_path / "run", uninterrupted)
 
 
-def test_ctrl_c_saves_the_last_epoch_and_says_how_to_resume(tmp_path, uninterrupted):
+def test_ctrl_c_saves_the_last_epoch_and_says_how_to_resume(tmp_path, uninterrupted, monkeypatch, capsys):
     proc = cli(*TRAIN, "--out", "run", "--checkpoint-every", "0", cwd=tmp_path)
     wait_for(tmp_path / "run" / "metrics.jsonl", proc)
     proc.send_signal(signal.SIGINT)
@@ -84,8 +98,7 @@ def test_ctrl_c_saves_the_last_epoch_and_says_how_to_resume(tmp_path, uninterrup
     assert proc.returncode == 130, err
     assert err.count("\n") == 1 and "Resume with: linear-nets train softmax --resume run" in err
     assert list((tmp_path / "run").glob("checkpoint-*.safetensors"))  # saved although --checkpoint-every 0
-    resumed = cli("train", "softmax", "--resume", "run", "--threads", "1", cwd=tmp_path)
-    assert resumed.wait(timeout=300) == 0
+    resume_in_this_process(tmp_path, monkeypatch, capsys)
     assert_same_run(tmp_path / "run", uninterrupted)
 
 

@@ -375,8 +375,7 @@ def t10k_labels() -> np.ndarray:
 
 def run_chapter(script: str, cwd: Path) -> tuple[str, str]:
     """Run a learner's script in a fresh interpreter in `cwd` with no display; return (stdout, stderr)."""
-    # One compute thread: two threads on a busy 2-core machine wait on each other at every small matmul.
-    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "MPLBACKEND": "Agg"}  # one compute thread, as conftest.py sets for every test process
     proc = subprocess.run(
         [sys.executable, str(CHAPTER / script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )

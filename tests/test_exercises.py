@@ -38,16 +38,6 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 TRUE_W, TRUE_B = torch.tensor([2.0, -3.4]), 4.2
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One compute thread, as the notebooks' kernels get: on a busy 2-core machine two OpenMP threads made these small
-    problems 5-8x slower (measured), and one is as fast when the machine is idle."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def regression_data() -> tuple[torch.Tensor, torch.Tensor]:
     return synthetic_data(TRUE_W, TRUE_B, 1000, generator=torch.Generator().manual_seed(0))

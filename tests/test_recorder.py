@@ -154,3 +154,25 @@ def test_lbfgs_fits_checkpoint_and_resume_exactly(tmp_path):
     resumed, _ = _fit(config, tmp_path, "interrupted", resume=True)
     for key, tensor in straight.model.state_tensors().items():
         assert torch.equal(resumed.model.state_tensors()[key], tensor), key
+
+
+def test_interrupt_once_the_metrics_show_an_epoch_saves_that_epoch(tmp_path, monkeypatch):
+    """Ctrl-C just after metrics.jsonl shows epoch 1 (when the CLI test sends it) still finds epoch 1 to save."""
+    config = CONFIGS["concise-momentum-step"]
+    straight, _ = _fit(config, tmp_path, "straight")
+    write_metrics = Run.write_metrics
+
+    def interrupted_after_writing(self, rows):
+        write_metrics(self, rows)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "write_metrics", interrupted_after_writing)
+    run = Run.create("softmax", {"config": {}}, out=tmp_path / "interrupted")
+    recorder = RunRecorder(run, checkpoint_every=0)
+    with pytest.raises(KeyboardInterrupt):
+        fit_softmax(config, _data(), [recorder])
+    monkeypatch.undo()
+    assert recorder.save_checkpoint()  # what the CLI does on Ctrl-C
+    assert [p.name for p in run.path.glob("checkpoint-*.safetensors")] == ["checkpoint-1.safetensors"]
+    resumed, _ = _fit(config, tmp_path, "interrupted", resume=True)
+    assert torch.equal(resumed.model.state_tensors()["W"], straight.model.state_tensors()["W"])

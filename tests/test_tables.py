@@ -380,13 +380,17 @@ def test_file_errors(tmp_path):
         "binary.csv": (b"a,b\x00\x01\x02", "binary.csv is not a text (CSV) file"),
         "plain.csv.gz": (b"a,b\n1,2\n", "plain.csv.gz is not gzip-compressed"),
         "broken.parquet": (b"PAR1garbagePAR1", "cannot read broken.parquet as Parquet"),
-        "ragged.csv": (b"a,b\n1,2\n3\n", "cannot read ragged.csv as CSV: CSV parse error: Expected 2 columns, got 1"),
+        "ragged.csv": (  # pyarrow's reader names the row when it reads serially (one CPU, or OMP_NUM_THREADS=1)
+            b"a,b\n1,2\n3\n",
+            re.compile(r"cannot read ragged\.csv as CSV: CSV parse error: (Row #3: )?Expected 2 columns, got 1"),
+        ),
         "gzheader.csv.gz": (gzip.compress(b"a,b\n"), "gzheader.csv.gz has columns but no rows"),
     }
     for name, (content, message) in cases.items():
         if content is not None:
             (tmp_path / name).write_bytes(content)
-        with pytest.raises(DataError, match=re.escape(message)) as caught:
+        pattern = message if isinstance(message, re.Pattern) else re.escape(message)
+        with pytest.raises(DataError, match=pattern) as caught:
             open_table(tmp_path / name).info()
         assert "\n" not in str(caught.value)
     (tmp_path / "nothing").mkdir()

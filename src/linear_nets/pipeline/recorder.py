@@ -73,9 +73,10 @@ class RunRecorder(Callback):
     def on_epoch_end(self, record: EpochRecord) -> None:
         """Record one epoch (already in the fit's history): metrics always, a checkpoint every `checkpoint_every`."""
         self._rows.append(dataclasses.asdict(record))
-        self.run.write_metrics(self._rows)
-        # Kept in memory every epoch (a few hundred KB), so an interrupt mid-epoch can still save the last one.
+        # Kept in memory every epoch (a few hundred KB), so an interrupt mid-epoch can still save the last one; taken
+        # before the metrics are written, so an interrupt once they show this epoch finds it to save.
         self._snapshot = self._take_snapshot()
+        self.run.write_metrics(self._rows)
         if self.checkpoint_every and record.epoch % self.checkpoint_every == 0:
             self.save_checkpoint()
 
