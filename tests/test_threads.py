@@ -35,6 +35,7 @@ def test_a_spinning_process_counts_as_a_busy_core():
 def test_the_default_command_records_the_threads_it_chose(install_fake_fashion_mnist, monkeypatch):
     data = install_fake_fashion_mnist()
     before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the tests' own setting would be obeyed (see below)
     try:
         for busy, expected in ((0, 2), (10**6, 1)):
             monkeypatch.setattr(distributed, "busy_cores", lambda own=1, busy=busy: busy)
@@ -48,5 +49,20 @@ def test_the_default_command_records_the_threads_it_chose(install_fake_fashion_m
         assert main(given) == 0
         config = json.loads((data.parent / "given" / "config.json").read_text())
         assert config["config"]["threads"] == 1 and config["options"]["threads"] == "--threads"
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert main(["train", "softmax", "--epochs", "1", "--data-dir", str(data), "--out", "omp"]) == 0
+        config = json.loads((data.parent / "omp" / "config.json").read_text())
+        assert config["config"]["threads"] == 1 and config["options"]["threads"] == "OMP_NUM_THREADS"
+        # a resume keeps the threads the run was trained with, so it ends with the same weights
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        monkeypatch.setattr(distributed, "busy_cores", lambda own=1: 0)
+        run_dir = data.parent / "resumable"
+        argv = ["train", "softmax", "--epochs", "2", "--data-dir", str(data), "--out", str(run_dir)]
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert main(argv) == 0
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        (run_dir / "summary.json").unlink()  # as if killed before the end (the checkpoint of epoch 2 stays)
+        assert main(["train", "softmax", "--resume", str(run_dir)]) == 0
+        assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

@@ -67,8 +67,7 @@ def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxCo
     saved = saved_config(resumed, SoftmaxConfig)
     refuse_changes(args, resumed, saved)
     machine = {k: v for k, v in given_fields(args, SoftmaxConfig).items() if k in MACHINE_FIELDS}
-    # the threads chosen for the machine the run started on are chosen again for this one, unless given
-    return from_args(SoftmaxConfig, argparse.Namespace(**machine), dataclasses.replace(saved, threads=None))
+    return from_args(SoftmaxConfig, argparse.Namespace(**machine), saved)
 
 
 def refuse_changes(args: argparse.Namespace, run: Any, saved: SoftmaxConfig) -> None:
@@ -153,13 +152,11 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
 
 
 def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
-    import torch
-
     from linear_nets.cli.common import job_run_dir, same_everywhere
     from linear_nets.cli.progress import EpochTable
     from linear_nets.data.fashion_mnist import FACTS, locate
     from linear_nets.pipeline.config import to_dict
-    from linear_nets.pipeline.distributed import fingerprint
+    from linear_nets.pipeline.distributed import default_threads, fingerprint
     from linear_nets.pipeline.fit import fashion_mnist, fit_softmax, prepare_machine
     from linear_nets.pipeline.recorder import RunRecorder
     from linear_nets.pipeline.runs import Replica, Run, read_json, run_config
@@ -175,9 +172,11 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
         epochs = summary.get("epochs") if isinstance(summary, dict) else None
         print(f"{resumed.path} already finished ({epochs} epoch{'s' * (epochs != 1)}): nothing to resume", file=out)
         return None
+    chosen = "--threads"
+    if config.threads is None:  # chosen once, recorded in config.json, kept by a resume (the same sums, same weights)
+        threads, chosen = default_threads(world)
+        config = dataclasses.replace(config, threads=threads)
     prepare_machine(config, flags=True, world=world)  # threads set, device checked before anything is read or written
-    chosen = "--threads" if config.threads is not None else "chosen for the idle cores"
-    config = dataclasses.replace(config, threads=torch.get_num_threads())  # config.json records the choice
     if resumed is None:
         table = table_options(args)
         options = {"data_dir": args.data_dir, "checkpoint_every": 1 if args.checkpoint_every is None else

@@ -186,6 +186,20 @@ def choose_threads(world: World = ALONE, cores: int | None = None, busy: int | N
     return max(1, min(cores, cores - busy) // world.local_size)
 
 
+def default_threads(world: World = ALONE, environ: Mapping[str, str] = os.environ) -> tuple[int, str]:
+    """(torch threads, how they were chosen) when `--threads` is not given: `OMP_NUM_THREADS` where set (the usual
+    knob; torchrun sets it to 1 unless told otherwise), else `choose_threads`.
+
+    Example:
+        >>> default_threads(environ={"OMP_NUM_THREADS": "3"})
+        (3, 'OMP_NUM_THREADS')
+    """
+    given = environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given), "OMP_NUM_THREADS"
+    return choose_threads(world), "chosen for the idle cores"
+
+
 def busy_cores(own_processes: int = 1, samples: int = 5) -> int:
     """How many cores other processes keep busy right now: the runnable tasks of the whole machine (the 4th field of
     /proc/loadavg, a count at this instant, unlike the load averages) less this machine's own processes, the median

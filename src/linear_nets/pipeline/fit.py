@@ -33,8 +33,8 @@ from linear_nets.pipeline.distributed import (
     ShareOfEachBatch,
     World,
     check_rows,
-    choose_threads,
     data_parallel,
+    default_threads,
     share,
 )
 from linear_nets.pipeline.runs import check_state
@@ -162,9 +162,10 @@ def resolve_device(name: str, *, flags: bool = False) -> torch.device:
 
 
 def prepare_machine(config: SoftmaxConfig, *, flags: bool = False, world: World = ALONE) -> torch.device:
-    """Apply the config's machine fields: torch's CPU threads (`threads`; by default `distributed.choose_threads`:
-    the cores no other process is using, shared between this machine's processes); return the `device`."""
-    torch.set_num_threads(config.threads if config.threads is not None else choose_threads(world))
+    """Apply the config's machine fields: torch's CPU threads (`threads`; by default `distributed.default_threads`:
+    OMP_NUM_THREADS, else the cores no other process is using, shared between this machine's processes); return the
+    `device`."""
+    torch.set_num_threads(config.threads if config.threads is not None else default_threads(world)[0])
     return resolve_device(config.device, flags=flags)
 
 
