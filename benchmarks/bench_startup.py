@@ -84,9 +84,9 @@ def main() -> None:
         try:
             time.sleep(0.5)
             for round_ in range(args.rounds):
-                for label, extra in (("(default)", []), ("--threads 1", ["--threads", "1"]),
-                                     ("--threads 2", ["--threads", "2"])):  # fmt: skip
-                    out = Path(scratch) / f"busy-{hogs}-{round_}-{len(extra)}"
+                for k, (label, extra) in enumerate((("(default)", []), ("--threads 1", ["--threads", "1"]),
+                                                    ("--threads 2", ["--threads", "2"]))):  # fmt: skip
+                    out = Path(scratch) / f"busy-{hogs}-{round_}-{k}"
                     name = f"{busy}train softmax {label}"
                     rows.setdefault(name, []).append(timed([*CLI, "train", "softmax", *extra, "--out", str(out)]))
                     if not extra:

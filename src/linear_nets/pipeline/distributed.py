@@ -260,7 +260,9 @@ def _attempt_store(world: World, timeout: datetime.timedelta) -> Any:
     """
     import torch.distributed as dist
 
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+    # torchrun's agent hosts the store; a launcher without one (the same variables set by hand) has rank 0 host it
+    hosted = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" and world.leader
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=hosted,
                           timeout=timeout)  # fmt: skip
     global _JOINS
     _JOINS += 1  # a process that joins again (several fits in one script) must not read its last group's keys
