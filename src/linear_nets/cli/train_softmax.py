@@ -167,8 +167,9 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
     if resume_dir is not None:
         resumed = Run(resume_dir, world.from_leader(lambda: Run.open(resume_dir, model="softmax").config))
     config = config_from_args(args, resumed)
-    if resumed is not None and world.from_leader(lambda: resumed.finished):  # nothing to do, nothing may change
-        summary = world.from_leader(lambda: read_json(resumed.path / "summary.json", "run summary"))
+    finished, summary = (False, None) if resumed is None else world.from_leader(  # rank 0 reads, once for all
+        lambda: (True, read_json(resumed.path / "summary.json", "run summary")) if resumed.finished else (False, None))
+    if finished:  # nothing to do, and nothing in it may change
         epochs = summary.get("epochs") if isinstance(summary, dict) else None
         print(f"{resumed.path} already finished ({epochs} epoch{'s' * (epochs != 1)}): nothing to resume", file=out)
         return None

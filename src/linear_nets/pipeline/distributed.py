@@ -405,12 +405,13 @@ def _sum_over_processes(batch: _BatchCount, bucket):  # unannotated: DDP refuses
     return future.then(divide)
 
 
-def data_parallel(net: Any, updater: Any, model: Any, world: World) -> tuple[Any, Any]:
-    """The network and updater that train `model` over every process, by the kind of updater the loop knows
-    (`training._make_step`): an optimiser (concise) gets DDP, a `GradientStep` (manual) and the book's
-    `updater(batch_size)` (scratch) get their summed gradients all-reduced explicitly."""
+def data_parallel(model: Any, world: World) -> tuple[Any, Any]:
+    """The network and updater that train `model` over every process (its own `net` and `updater` in one process),
+    by the kind of updater the loop knows (`training._make_step`): an optimiser (concise) gets DDP, a `GradientStep`
+    (manual) and the book's `updater(batch_size)` (scratch) get their summed gradients all-reduced explicitly."""
     from linear_nets.training import GradientStep
 
+    net, updater = model.net, model.updater
     if not world.launched:
         return net, updater
     if isinstance(updater, torch.optim.Optimizer):

@@ -260,7 +260,7 @@ def fit_softmax(
     elif config.optimizer == "lbfgs":
         _fit_lbfgs(trained, (X, y), val_iter, test_iter if val_iter is None else None, fit)
     elif fit.start_epoch <= config.epochs:
-        net, updater = data_parallel(trained.net, trained.updater, trained, world)
+        net, updater = data_parallel(trained, world)
         train(
             net,
             train_loader,
@@ -335,7 +335,7 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
     loader.epoch = fit.start_epoch - 1  # the order of each epoch follows from its number
     reduce = world.sum if world.launched else None
     if fit.start_epoch <= config.epochs:
-        net, updater = data_parallel(trained.net, trained.updater, trained, world)
+        net, updater = data_parallel(trained, world)
         train(net, ShareOfEachBatch(loader, world), None, trained.loss, config.epochs, updater,
               callbacks=fit.callbacks, start_epoch=fit.start_epoch, history=fit.history, reduce=reduce)  # fmt: skip
     seconds = time.perf_counter() - started
