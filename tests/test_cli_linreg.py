@@ -120,7 +120,7 @@ def test_run_directory_holds_config_metrics_model_and_summary(capsys):
 def test_rank_deficient_closed_form_warns_in_one_line(capsys):
     code, out, err = run(capsys, "--solver", "closed-form", "--true-w", "1,2,3", "--samples", "2")
     assert code == 0 and "estimated w" in out
-    assert err.startswith("linear-nets: warning: [X, 1] has rank 2 < 4") and err.count("\n") == 1
+    assert err.startswith("linear-nets: warning: the design has rank 2 < 4") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,11 @@ from linear_nets.errors import ConfigError, DataError
 FORMATS = ["csv", "csv.gz", "parquet", "parquet-directory"]
 
 
+def _wb(result) -> tuple[torch.Tensor, torch.Tensor]:
+    """w and b of a least-squares result, as tensors."""
+    return torch.from_numpy(result.w.copy()), torch.tensor(result.b, dtype=torch.float64)
+
+
 def write(table: pa.Table, directory: Path, fmt: str, name: str = "data", row_group_size: int = 16) -> Path:
     """Write `table` as `fmt`; a Parquet directory gets three files of several row groups each."""
     if fmt == "csv":
@@ -205,7 +210,7 @@ def test_streamed_closed_form_equals_in_memory(tmp_path, fmt):
     X, y, spec, _ = load_table(path, "y", dtype=torch.float64)
     w_mem, b_mem = least_squares(X, y)
     counts = RowCounts()
-    w, b = stream_least_squares(open_table(path), spec, counts=counts, read_rows=100)
+    w, b = _wb(stream_least_squares(open_table(path), spec, counts=counts, read_rows=100))
     torch.testing.assert_close(w, w_mem, rtol=1e-6, atol=0)
     torch.testing.assert_close(b, b_mem, rtol=1e-6, atol=0)
     assert (counts.rows_read, counts.rows_used) == (3000, 3000)
@@ -220,7 +225,7 @@ def test_closed_form_matches_scikit_learn_on_diabetes(tmp_path, fmt):
     path = write(table, tmp_path, fmt, row_group_size=100)
     reference = LinearRegression().fit(data.data, data.target)
     X, y, spec, _ = load_table(path, "progression", dtype=torch.float64)
-    for w, b in (least_squares(X, y), stream_least_squares(open_table(path), spec)):
+    for w, b in (least_squares(X, y), _wb(stream_least_squares(open_table(path), spec))):
         np.testing.assert_allclose(w.numpy(), reference.coef_, rtol=1e-6)
         np.testing.assert_allclose(b.item(), reference.intercept_, rtol=1e-6)
 
@@ -257,7 +262,7 @@ def test_streamed_closed_form_with_categories_missing_values_and_holdout(tmp_pat
     X, y = spec.encode(training.filter(pa.array(~missing)), dtype=torch.float64)
     # The one-hot columns of a category add up to the column of ones: both return the minimum-norm solution.
     with pytest.warns(RankDeficientWarning, match="rank 6 < 7"):
-        w, b = stream_least_squares(source, spec, drop_missing=True, holdout=holdout, counts=counts, read_rows=32)
+        w, b = _wb(stream_least_squares(source, spec, drop_missing=True, holdout=holdout, counts=counts, read_rows=32))
     with pytest.warns(RankDeficientWarning, match="rank 6 < 7"):
         w_mem, b_mem = least_squares(X, y)
     torch.testing.assert_close(w, w_mem, rtol=1e-6, atol=0)
@@ -275,7 +280,7 @@ def test_streamed_closed_form_when_a_later_batch_is_larger(tmp_path):
     pq.write_table(table.slice(30), directory / "b.parquet", row_group_size=300)
     X, y, spec, _ = load_table(directory, "y", dtype=torch.float64)
     w_mem, b_mem = least_squares(X, y)
-    w, b = stream_least_squares(open_table(directory), spec, read_rows=1000)
+    w, b = _wb(stream_least_squares(open_table(directory), spec, read_rows=1000))
     torch.testing.assert_close(w, w_mem, rtol=1e-6, atol=0)
     torch.testing.assert_close(b, b_mem, rtol=1e-6, atol=0)
 

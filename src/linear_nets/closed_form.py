@@ -1,87 +1,509 @@
-"""The closed-form least-squares solution of linear regression (d2l 3.1.1.4), in memory and streaming.
+"""The closed-form least-squares solution of linear regression (d2l 3.1.1.4), to the last digit.
 
-Append a column of ones to X so the bias is one more weight: A = [X, 1], θ = (w, b). Least squares minimises
-‖Aθ − y‖², whose minimiser solves the normal equations AᵀA θ = Aᵀy. The book writes θ = (AᵀA)⁻¹Aᵀy; forming
-that inverse squares the condition number and fails when AᵀA is singular, so this module never does:
+Append a column of ones to X so the bias is one more weight: A = [X, 1], θ = (w, b) (without an intercept A = X).
+Least squares minimises ‖Aθ − y‖², whose minimiser solves the normal equations AᵀA θ = Aᵀy. The book writes
+θ = (AᵀA)⁻¹Aᵀy. Forming AᵀA squares the condition number κ(A): a κ of 10⁵ loses 10 of float64's 16 digits instead
+of 5. That formula is kept, as `method="normal-equations"`, to be taught beside the stable one; the default never
+forms AᵀA:
 
-- `least_squares(X, y)` factorises A itself (`torch.linalg.lstsq`, SVD-based driver 'gelsd', float64).
-- `StreamingLeastSquares` accumulates the (d+1) x (d+1) Gram matrix AᵀA and the vector Aᵀy one chunk at a
-  time, so data larger than memory is solved in one pass, then solves the normal equations through the
-  symmetric eigendecomposition of the column-scaled Gram matrix (a pseudo-inverse that drops the numerically
-  zero eigenvalues). Both sums come from one matrix product per chunk, Z Zᵀ with Z = [X, 1, y]ᵀ; a reader that
-  fills Z itself (`design_rows`, `StreamingLeastSquares.update_transposed`) saves every copy in between.
+1. **QR, one chunk of rows at a time (TSQR).** Let Z = [A, y] and ZᵀZ = RᵀR with R upper triangular, (p + 1) x
+   (p + 1). Its blocks are R = [[R₁₁, r], [0, ρ]]: θ = R₁₁⁻¹ r and the residual sum of squares is ρ². R is built by
+   folding the rows in, chunk by chunk: R ← the R of the Householder QR of [R; Z_chunk], so memory is O(p²) whatever
+   the number of rows, and the processes of a data-parallel fit combine their R's with one more QR of them stacked.
+   (`method="normal-equations"` adds up ZᵀZ instead and takes R as its Cholesky factor: the same R in exact
+   arithmetic, the book's formula in floating point.)
+2. **Rank.** The columns of R₁₁ are scaled to unit norm (so units do not matter); a singular value below
+   √n · p · ε times the largest (ε = 2.2e-16) counts as zero. Then the minimum-norm solution is returned (the θ of
+   smallest ‖θ‖ among all minimisers, from the SVD of R₁₁) and a `RankDeficientWarning` names the dependent columns.
+3. **Refinement, a second pass over the rows.** The residual r = y − Aθ is computed exactly rounded (products and
+   sums as double-double, Dekker and Knuth's error-free transformations), g = Aᵀr in extended precision; then
+   δ = R₁₁⁻¹R₁₁⁻ᵀ g (the corrected semi-normal equations) and θ + δ, and the residual sum of squares of the exact
+   minimiser, ‖r‖² − gᵀδ (Pythagoras: r − Aδ is orthogonal to A). It runs when it can change a printed digit:
+   κ of the scaled design above 10³, a residual below 10% of ‖y‖ (ρ² then cancels), or a robust covariance asked
+   for (which needs each row's residual and leverage anyway). In memory it costs little; streamed, it reads the
+   data a second time.
 
-Rank-deficient A (collinear or constant columns, fewer rows than d + 1): both return the *minimum-norm*
-solution, the θ = (w, b) of smallest ‖θ‖ among all minimisers, and emit a `RankDeficientWarning`. Note the
-norm includes b; scikit-learn's `LinearRegression` centres the data instead and minimises ‖w‖ only, so the two
-agree whenever A has full column rank and may differ otherwise.
+The statistics a statistician reads (standard errors, t, p, intervals, R², F, log-likelihood) are computed from
+these in `linear_nets.ols`. `fit_least_squares` runs it all over any source of chunks: a tensor in memory is one
+chunk, a table on disk many, a torchrun group one source per process.
 
-NaN or inf in X or y raise `DataError` (streaming: also values so large, above about 1e154, that their squares
-overflow float64).
+Example (NIST's Norris set, cut to 5 rows; the exact answer, from rational arithmetic, is w = 1.004507759019385,
+b = -0.4775457111358617):
+    >>> X = torch.tensor([[0.2], [337.4], [118.2], [884.6], [10.1]], dtype=torch.float64)
+    >>> w, b = least_squares(X, torch.tensor([0.1, 338.8, 118.1, 888.0, 9.2], dtype=torch.float64))
+    >>> f"{w.item():.14g}", f"{b.item():.14g}"
+    ('1.0045077590194', '-0.47754571113586')
 """
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import scipy.linalg
 import torch
 from torch import Tensor
 
 from linear_nets.errors import DataError
 
+METHODS = ("qr", "normal-equations")
+EPS = float(np.finfo(np.float64).eps)
+REFINE_ABOVE_CONDITION = 1e3  # κ of the column-scaled design above which the second pass refines θ
+REFINE_BELOW_RESIDUAL = 0.1  # ... or a residual norm below this share of ‖y‖ (ρ² would then lose digits)
+
 
 class RankDeficientWarning(UserWarning):
-    """[X, 1] has dependent columns: the least-squares solution is not unique, the minimum-norm one is returned.
+    """The design has dependent columns: the least-squares solution is not unique, the minimum-norm one is returned.
 
-    Silence it with `warnings.simplefilter("ignore", RankDeficientWarning)`, or remove the redundant features.
+    Silence it with `warnings.simplefilter("ignore", RankDeficientWarning)`, or remove the columns it names.
     """
 
 
-# Rows of Z are padded with zeros to a multiple of this: torch's dgemm (MKL) computed Z Zᵀ about 1.5x faster for
-# 36 rows than for 33, 34 or 35 (32 features + ones + y; measured on the 2-core AMD EPYC of
-# benchmarks/RESULTS-tables.md). Zero rows add nothing to the sums, and are sliced off before they are kept.
-ROW_MULTIPLE = 4
+Chunks = Callable[[], Iterable[np.ndarray]]
+"""A source of rows: each call starts a pass and yields chunks Zᵀ = [X, 1, y]ᵀ (float64 `[p + 1, n]`, a row per
+column of the design: the features, the ones when there is an intercept, then y). A pass may be run twice."""
+Gather = Callable[[Any], list[Any]]
+"""Every process's value of an object, in rank order (`World.gather`); one process: `lambda x: [x]`."""
 
 
-def _as_float64(X: Tensor, y: Tensor, d: int | None = None, check_finite: bool = True) -> tuple[Tensor, Tensor]:
-    X = torch.as_tensor(X, dtype=torch.float64)
-    y = torch.as_tensor(y, dtype=torch.float64)
-    if X.dim() != 2:
-        raise DataError(f"X must be a matrix [n, d], got shape {list(X.shape)}")
-    if d is not None and X.shape[1] != d:
-        raise DataError(f"X has {X.shape[1]} columns but earlier chunks had {d}: every chunk needs the same features")
-    if y.numel() != X.shape[0]:
-        raise DataError(f"y has {y.numel()} values but X has {X.shape[0]} rows: they must agree")
-    if not check_finite:
-        return X, y.reshape(-1, 1)
-    if not torch.isfinite(X).all():
-        raise DataError("X contains NaN or inf: clean the data first")
-    if not torch.isfinite(y).all():
-        raise DataError("y contains NaN or inf: clean the data first")
-    return X, y.reshape(-1, 1)
+# --- pass 1: the triangular factor -------------------------------------------------------------------------------
 
 
-def _augment(X: Tensor) -> Tensor:
-    return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype)], dim=1)
+@dataclass
+class Moments:
+    """Count, mean and sum of squared deviations of y, merged chunk by chunk (Chan et al.): the centred total sum
+    of squares without the cancellation of Σy² − n·ȳ²."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, y: np.ndarray) -> None:
+        self.merge(Moments(len(y), float(y.mean()), float(((y - y.mean()) ** 2).sum())) if len(y) else Moments())
+
+    def merge(self, other: Moments) -> None:
+        n = self.n + other.n
+        if other.n:
+            delta = other.mean - self.mean
+            self.m2 += other.m2 + delta * delta * self.n * other.n / n
+            self.mean += delta * other.n / n
+        self.n = n
 
 
-def _warn_rank(rank: int, cols: int) -> None:
-    if rank < cols:
+@dataclass
+class Factor:
+    """Pass 1 over the rows: the triangular factor R of Z = [A, y] (`fold`), or for the normal equations the sums
+    ZᵀZ; and y's moments. `add` takes one chunk Zᵀ, `merge` the factors of other processes."""
+
+    method: str = "qr"
+    matrix: np.ndarray | None = None  # R (qr) or ZᵀZ (normal equations), (p + 1) x (p + 1)
+    y: Moments = field(default_factory=Moments)
+
+    def add(self, Zt: np.ndarray) -> None:
+        """Fold one chunk of rows in. Raises DataError when it holds NaN or ±inf (the factor is left as it was)."""
+        if Zt.shape[1] == 0:
+            return
+        if self.method == "qr":
+            new = fold(self.matrix, Zt)
+        else:
+            Z = torch.from_numpy(Zt)
+            gram = (Z @ Z.T).numpy()
+            new = gram if self.matrix is None else self.matrix + gram
+        if not np.isfinite(new).all():  # NaN or ±inf anywhere in a row spreads into R (or ZᵀZ): one cheap check
+            raise _not_finite(Zt)
+        self.matrix = new
+        self.y.add(Zt[-1])
+
+    def merge(self, others: Sequence[Factor]) -> None:
+        """Combine with the factors of the other processes (their R's stacked and factored once more)."""
+        mine = self.matrix
+        for other in others:
+            if other is self or other.matrix is None:
+                continue
+            if mine is None:
+                mine = other.matrix
+            elif self.method == "qr":
+                mine = fold(mine, other.matrix.T)
+            else:
+                mine = mine + other.matrix
+            self.y.merge(other.y)
+        self.matrix = mine
+
+    def triangular(self) -> np.ndarray:
+        """R, upper triangular with ZᵀZ = RᵀR. Raises DataError when no rows were added, or (normal equations)
+        when ZᵀZ is not positive definite in floating point: the book's formula has no answer there."""
+        if self.matrix is None:
+            raise DataError("no rows to fit: least squares needs at least one row")
+        if self.method == "qr":
+            return self.matrix
+        try:
+            return scipy.linalg.cholesky(self.matrix, lower=False)
+        except np.linalg.LinAlgError:
+            m = self.matrix.shape[0]
+            try:  # ZᵀZ is singular but AᵀA may not be (an exact fit): factor AᵀA alone, ρ = 0
+                R = np.zeros((m, m))
+                R[:-1, :-1] = scipy.linalg.cholesky(self.matrix[:-1, :-1], lower=False)
+                R[:-1, -1] = scipy.linalg.solve_triangular(R[:-1, :-1], self.matrix[:-1, -1], trans="T")
+                return R
+            except np.linalg.LinAlgError:
+                raise DataError(
+                    "AᵀA is not positive definite in float64 (collinear or constant columns, or too few rows): "
+                    "the normal equations have no unique answer; use the QR solver (--solver closed-form)"
+                ) from None
+
+
+def fold(R: np.ndarray | None, Zt: np.ndarray) -> np.ndarray:
+    """The TSQR step: the R factor (m x m, upper triangular, rows padded with zeros) of [R; Z] for a chunk
+    Zᵀ `[m, n]`, so that RᵀR grows by ZᵀZ. Householder QR (LAPACK geqrf) on the stacked rows.
+
+    Example:
+        >>> Z = np.array([[3.0, 4.0], [0.0, 5.0]])
+        >>> R = fold(fold(None, Z[:1].T), Z[1:].T)
+        >>> np.allclose(R.T @ R, Z.T @ Z)
+        True
+    """
+    m, n = Zt.shape
+    top = 0 if R is None else m
+    stacked = np.empty((m, top + n))  # C order, so its transpose is the Fortran-ordered matrix LAPACK factors
+    if R is not None:
+        stacked[:, :m] = R.T
+    stacked[:, top:] = Zt
+    # torch's LAPACK, not scipy's: it runs on the threads torch is given (the CLI's choice for a busy machine);
+    # scipy's OpenBLAS starts a thread per core, which under load took 0.2-0.8 s per 2^17 rows instead of 0.1 s.
+    factor = torch.linalg.qr(torch.from_numpy(stacked).T, mode="r")[1].numpy()
+    out = np.zeros((m, m))
+    rows = min(m, factor.shape[0])
+    out[:rows] = factor[:rows]
+    return out
+
+
+def _not_finite(Zt: np.ndarray) -> DataError:
+    """The error for a chunk holding NaN or ±inf (the rare path: the chunk is scanned only here)."""
+    if not np.isfinite(Zt[:-1]).all():
+        return DataError("X contains NaN or inf: clean the data first")
+    return DataError("y contains NaN or inf: clean the data first")
+
+
+# --- the solution from R -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Solution:
+    """θ and what the statistics need from R: `inverse` with (AᵀA)⁻¹ = inverse · inverseᵀ (R₁₁⁻¹, or the
+    pseudo-inverse's factor when rank deficient), the rank and the dependent columns, κ of A (2-norm, as
+    statsmodels' `condition_number`) and of the column-scaled A, the residual sum of squares ρ², ‖y‖²."""
+
+    theta: np.ndarray
+    inverse: np.ndarray
+    rank: int
+    dependent: list[int]
+    condition_number: float
+    scaled_condition_number: float
+    ssr: float
+    y_norm2: float
+    refined: bool = False
+
+
+def solve(R: np.ndarray, n: int) -> Solution:
+    """θ = R₁₁⁻¹ r from the factor R of [A, y] of n rows; the minimum-norm θ when A is rank deficient.
+
+    Example:
+        >>> Z = np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 3.0], [1.0, 2.0, 5.0]])  # y = 1 + 2x
+        >>> s = solve(fold(None, Z.T), 3)
+        >>> np.round(s.theta, 12).tolist(), s.rank, round(s.ssr, 20)
+        ([1.0, 2.0], 2, 0.0)
+    """
+    p = R.shape[0] - 1
+    R11, r = R[:p, :p], R[:p, p]
+    norms = np.linalg.norm(R11, axis=0)
+    scale = np.where(norms > 0, norms, 1.0)
+    scaled = np.linalg.svd(R11 / scale, compute_uv=False) if p else np.zeros(0)
+    singular = np.linalg.svd(R11, compute_uv=False) if p else np.zeros(0)
+    tolerance = math.sqrt(max(n, 1)) * max(p, 1) * EPS
+    rank = int((scaled > tolerance * scaled[0]).sum()) if p and scaled[0] > 0 else 0
+    ssr, y_norm2 = float(R[p, p] ** 2), float(R[:, p] @ R[:, p])
+    kappa = float(singular[0] / singular[-1]) if p and singular[-1] > 0 else math.inf
+    scaled_kappa = float(scaled[0] / scaled[-1]) if p and scaled[-1] > 0 else math.inf
+    if rank == p:
+        inverse = scipy.linalg.solve_triangular(R11, np.eye(p))
+        theta = inverse @ r
+        return Solution(theta, inverse, p, [], kappa, scaled_kappa, ssr, y_norm2)
+    # Rank deficient: the minimum-norm solution in the original units, keeping as many directions as the scaled
+    # design has; the dependent columns are those a column-pivoted QR of the scaled R₁₁ puts last. The last column
+    # (the intercept, when there is one) goes first, so that a tie (a constant feature) names the feature.
+    U, s, Vt = np.linalg.svd(R11)
+    inverse = Vt[:rank].T / s[:rank]  # pinv(AᵀA) = inverse · inverseᵀ
+    theta = inverse @ (U[:, :rank].T @ r)
+    ssr = float(max(R[:, p] @ R[:, p] - (U[:, :rank].T @ r) @ (U[:, :rank].T @ r), 0.0))
+    order = np.r_[p - 1, 0 : p - 1]
+    pivots = scipy.linalg.qr((R11 / scale)[:, order], pivoting=True, mode="r")[1]
+    dependent = sorted(order[pivots[rank:]].tolist())
+    return Solution(theta, inverse, rank, dependent, kappa, scaled_kappa, ssr, y_norm2)
+
+
+def needs_refinement(solution: Solution) -> bool:
+    """Whether the second pass can change a printed digit (see the module's docstring, point 3)."""
+    if solution.rank < len(solution.theta):
+        return False  # no unique θ to refine
+    small_residual = solution.ssr < (REFINE_BELOW_RESIDUAL**2) * solution.y_norm2
+    return solution.scaled_condition_number > REFINE_ABOVE_CONDITION or small_residual
+
+
+# --- pass 2: exact residuals, refinement, leverage --------------------------------------------------------------
+
+_SPLIT = 134217729.0  # 2^27 + 1: splits a double into two halves of 26 bits whose products are exact
+
+
+def _two_product(a: np.ndarray, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """a·b = p + e exactly (Dekker)."""
+    p = a * b
+    c = _SPLIT * a
+    a_hi = c - (c - a)
+    a_lo = a - a_hi
+    c = _SPLIT * b
+    b_hi = c - (c - b)
+    b_lo = b - b_hi
+    return p, ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """a + b = s + e exactly (Knuth)."""
+    s = a + b
+    v = s - a
+    return s, (a - (s - v)) + (b - v)
+
+
+def exact_residuals(Zt: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """r = y − Aθ for a chunk Zᵀ = [A, y]ᵀ, each product and sum carried as a double-double, so r is the exactly
+    rounded residual of this θ (in numpy's extended precision where it has one), however much y and Aθ cancel.
+
+    Example:
+        >>> Zt = np.array([[1e16], [1.0], [1e16 + 2]])  # one row: a = (1e16, 1), y = 1e16 + 2
+        >>> theta = np.array([1.0, 1.0])
+        >>> float(exact_residuals(Zt, theta)[0]), float(Zt[-1, 0] - Zt[:-1, 0] @ theta)  # plain float64: 2 − 1 lost
+        (1.0, 2.0)
+    """
+    total, error = Zt[-1].copy(), np.zeros(Zt.shape[1])
+    for column, weight in zip(Zt[:-1], theta, strict=True):
+        product, product_error = _two_product(column, float(weight))
+        total, sum_error = _two_sum(total, -product)
+        error += sum_error - product_error
+    return total.astype(np.longdouble) + error
+
+
+@dataclass
+class Residuals:
+    """Pass 2 over the rows for a θ: g = Aᵀr and ‖r‖² in extended precision (the refinement), and with a robust
+    covariance the "meat" Σ wᵢ qᵢqᵢᵀ in the coordinates q = R₁₁⁻ᵀa of each row (its leverage is hᵢ = ‖qᵢ‖²), with
+    wᵢ = rᵢ² (HC0, HC1), rᵢ²/(1 − hᵢ) (HC2) or rᵢ²/(1 − hᵢ)² (HC3)."""
+
+    theta: np.ndarray
+    inverse: np.ndarray  # R₁₁⁻¹
+    cov_type: str = "nonrobust"
+    g: np.ndarray = field(init=False)
+    rr: np.longdouble = field(init=False)
+    meat: np.ndarray | None = field(init=False)
+    max_leverage: float = 0.0
+    max_leverage_row: int = 0  # 1-based, among the rows of this pass
+    rows: int = 0
+
+    def __post_init__(self) -> None:
+        p = len(self.theta)
+        self.g, self.rr = np.zeros(p, dtype=np.longdouble), np.longdouble(0)
+        self.meat = None if self.cov_type == "nonrobust" else np.zeros((p, p))
+
+    def add(self, Zt: np.ndarray) -> None:
+        r = exact_residuals(Zt, self.theta)
+        A = Zt[:-1]
+        self.g += A.astype(np.longdouble) @ r
+        self.rr += r @ r
+        if self.meat is not None:
+            Q = self.inverse.T @ A  # qᵢ as columns: Q = R₁₁⁻ᵀAᵀ
+            leverage = (Q * Q).sum(0)
+            if len(leverage) and leverage.max() > self.max_leverage:
+                self.max_leverage = float(leverage.max())
+                self.max_leverage_row = self.rows + int(leverage.argmax()) + 1
+            weight = np.asarray(r, dtype=np.float64) ** 2
+            if self.cov_type == "HC2":
+                weight = weight / (1 - leverage)
+            elif self.cov_type == "HC3":
+                weight = weight / (1 - leverage) ** 2
+            self.meat += (Q * weight) @ Q.T
+        self.rows += Zt.shape[1]
+
+    def merge(self, others: Sequence[Residuals]) -> None:
+        for other in others:
+            if other is self:
+                continue
+            self.g += other.g
+            self.rr += other.rr
+            if self.meat is not None and other.meat is not None:
+                self.meat += other.meat
+            if other.max_leverage > self.max_leverage:
+                self.max_leverage, self.max_leverage_row = other.max_leverage, self.rows + other.max_leverage_row
+            self.rows += other.rows
+
+
+def refine(solution: Solution, residuals: Residuals) -> Solution:
+    """θ + δ with δ = R₁₁⁻¹R₁₁⁻ᵀ Aᵀr, and the residual sum of squares of the exact minimiser, ‖r‖² − gᵀδ."""
+    g = residuals.g.astype(np.float64)
+    delta = solution.inverse @ (solution.inverse.T @ g)
+    ssr = float(residuals.rr - (residuals.g * delta.astype(np.longdouble)).sum())
+    return Solution(solution.theta + delta, solution.inverse, solution.rank, solution.dependent,
+                    solution.condition_number, solution.scaled_condition_number, max(ssr, 0.0),
+                    solution.y_norm2, refined=True)  # fmt: skip
+
+
+# --- the whole fit ------------------------------------------------------------------------------------------------
+
+
+def fit_least_squares(
+    chunks: Chunks,
+    names: Sequence[str],
+    *,
+    fit_intercept: bool = True,
+    method: str = "qr",
+    cov_type: str = "nonrobust",
+    alpha: float = 0.05,
+    gather: Gather | None = None,
+    refine_with_second_pass: bool | None = None,
+) -> Any:
+    """Least squares over every chunk `chunks()` yields (see `Chunks`), with its statistics: an `ols.OLSResult`.
+
+    Args:
+        chunks: the rows; called once, or twice when a second pass refines θ or a robust covariance needs residuals.
+        names: the feature names, one per row of Zᵀ before the ones (the intercept is named "intercept").
+        fit_intercept: whether Zᵀ holds a row of ones (the intercept) before y.
+        method: "qr" (TSQR, refined by a second pass where it matters) or "normal-equations" (the book's formula).
+        cov_type: "nonrobust", "HC0", "HC1", "HC2" or "HC3" (statsmodels' names).
+        alpha: the intervals are at confidence 1 − alpha.
+        gather: for a data-parallel fit, the processes' values of an object (`World.gather`); each process's
+            `chunks` yields its share of the rows.
+        refine_with_second_pass: None decides by `needs_refinement`; True or False forces it (QR only).
+
+    Warns:
+        RankDeficientWarning: the design has dependent columns; the warning names them.
+
+    Example:
+        >>> Zt = np.array([[0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0], [1.0, 3.2, 4.8, 7.1]])
+        >>> result = fit_least_squares(lambda: [Zt], ["x"])
+        >>> [round(v, 6) for v in result.params.tolist()], round(result.rsquared, 6)
+        ([1.99, 1.04], 0.995625)
+    """
+    from linear_nets.ols import OLSResult
+
+    gather = gather if gather is not None else (lambda value: [value])
+    factor = Factor(method)
+    for Zt in chunks():
+        factor.add(Zt)
+    factor.merge(gather(factor))
+    n = factor.y.n
+    R = factor.triangular()
+    columns = [*names, *(["intercept"] if fit_intercept else [])]
+    if len(columns) != R.shape[0] - 1:
+        raise DataError(f"{len(names)} names for {R.shape[0] - 1 - fit_intercept} features")
+    _check_magnitudes(R, columns)
+    solution = solve(R, n)
+    p = len(solution.theta)
+    if solution.dependent:
         warnings.warn(
-            f"[X, 1] has rank {rank} < {cols} columns (collinear or constant features, or too few rows): "
-            "returning the minimum-norm least-squares solution",
+            f"the design has rank {solution.rank} < {p} columns: "
+            f"{', '.join(repr(columns[j]) for j in solution.dependent)} "
+            f"{'is a linear combination' if len(solution.dependent) == 1 else 'are linear combinations'} of the "
+            "others (collinear or constant features, or too few rows); the minimum-norm solution is returned",
             RankDeficientWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
+    second = refine_with_second_pass if refine_with_second_pass is not None else needs_refinement(solution)
+    second = method == "qr" and solution.rank == p and (second or cov_type != "nonrobust")
+    meat = None
+    if second:
+        residuals = Residuals(solution.theta, solution.inverse, cov_type)
+        for Zt in chunks():
+            residuals.add(Zt)
+        residuals.merge(gather(residuals))
+        solution = refine(solution, residuals)
+        meat = residuals.meat
+        if cov_type in ("HC2", "HC3") and residuals.max_leverage > 1 - 1e-10:
+            raise DataError(
+                f"training row {residuals.max_leverage_row} has leverage 1 (h = {residuals.max_leverage:.12g}): "
+                f"{cov_type} divides by 1 − h; use --cov HC0 or HC1, or drop that row (it alone fixes a coefficient,"
+                " e.g. the only row of a category)"
+            )
+    elif cov_type != "nonrobust":
+        raise DataError(f"the {cov_type} covariance needs a unique least-squares solution, but the design is rank "
+                        "deficient: remove the dependent columns the warning names")  # fmt: skip
+    total_ss = factor.y.m2 if fit_intercept else solution.y_norm2
+    return OLSResult.build(columns, solution, n, total_ss, fit_intercept=fit_intercept, cov_type=cov_type,
+                           alpha=alpha, meat=meat, method=method)  # fmt: skip
 
 
-def least_squares(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Least-squares w and b for y ≈ Xw + b, in float64: θ = argmin ‖[X, 1]θ − y‖² via `torch.linalg.lstsq`.
+def _check_magnitudes(R: np.ndarray, columns: Sequence[str]) -> None:
+    """Refuse a column whose values are so large (or so small, yet not zero) that the statistics over- or underflow
+    float64: a coefficient's variance scales with 1 / the column's norm², the residual sum of squares with y's."""
+    size = np.abs(R).max(axis=0)  # within a factor √m of each column's norm, computed without overflow
+    for j, name in enumerate([*columns, "the target"]):
+        if size[j] > 1e150 or 0 < size[j] < 1e-150:
+            what = "the target" if j == len(columns) else f"column {name!r}"
+            raise DataError(f"{what} holds values of about {size[j]:.0e}: their squares leave float64's range "
+                            "(1e-308 to 1e308), so the standard errors cannot be computed; rescale it (e.g. divide "
+                            "by a power of ten) and fit again")  # fmt: skip
+
+
+def design_chunk(X: Tensor | np.ndarray, y: Tensor | np.ndarray, fit_intercept: bool = True) -> np.ndarray:
+    """Zᵀ = [X, 1, y]ᵀ (float64 `[d + 2, n]`; without the ones when not `fit_intercept`) from X `[n, d]` and y.
+
+    Raises:
+        DataError: X is not a matrix, or y has another number of rows.
+
+    Example:
+        >>> design_chunk(np.array([[2.0], [3.0]]), np.array([5.0, 7.0])).tolist()
+        [[2.0, 3.0], [1.0, 1.0], [5.0, 7.0]]
+    """
+    X = np.asarray(X.detach().cpu() if isinstance(X, Tensor) else X, dtype=np.float64)
+    y = np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2:
+        raise DataError(f"X must be a matrix [n, d], got shape {list(X.shape)}")
+    if len(y) != X.shape[0]:
+        raise DataError(f"y has {len(y)} values but X has {X.shape[0]} rows: they must agree")
+    rows = [X.T, *([np.ones((1, len(y)))] if fit_intercept else []), y[None, :]]
+    return np.ascontiguousarray(np.vstack(rows))
+
+
+def ols(
+    X: Tensor | np.ndarray,
+    y: Tensor | np.ndarray,
+    names: Sequence[str] | None = None,
+    *,
+    fit_intercept: bool = True,
+    method: str = "qr",
+    cov_type: str = "nonrobust",
+    alpha: float = 0.05,
+) -> Any:
+    """Least squares of y on X in memory with the OLS summary (`ols.OLSResult`): one chunk of `fit_least_squares`.
+
+    Example:
+        >>> X = torch.tensor([[1.0], [2.0], [3.0], [4.0]]); y = torch.tensor([2.1, 3.9, 6.2, 7.8])
+        >>> result = ols(X, y, ["x"])
+        >>> round(float(result.params[0]), 6), round(float(result.bse[0]), 6), result.df_resid
+        (1.94, 0.090554, 2)
+    """
+    Zt = design_chunk(X, y, fit_intercept)
+    names = list(names) if names is not None else [f"x{j + 1}" for j in range(Zt.shape[0] - 1 - fit_intercept)]
+    return fit_least_squares(lambda: [Zt], names, fit_intercept=fit_intercept, method=method, cov_type=cov_type,
+                             alpha=alpha)  # fmt: skip
+
+
+def least_squares(X: Tensor, y: Tensor, *, fit_intercept: bool = True) -> tuple[Tensor, Tensor]:
+    """Least-squares w and b for y ≈ Xw + b, in float64 (QR, refined: see the module's docstring).
 
     Args:
         X: features `[n, d]`; y: targets `[n]` or `[n, 1]`.
+        fit_intercept: False fits y ≈ Xw through the origin (b is then 0).
 
     Returns:
         w `[d]` and b (0-d), float64.
@@ -90,7 +512,7 @@ def least_squares(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         DataError: shapes disagree or the data hold NaN/inf.
 
     Warns:
-        RankDeficientWarning: [X, 1] is rank deficient; the minimum-norm solution is returned.
+        RankDeficientWarning: the design is rank deficient; the minimum-norm solution is returned.
 
     Example:
         >>> X = torch.tensor([[0.0], [1.0], [2.0]])
@@ -98,159 +520,14 @@ def least_squares(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         >>> round(w.item(), 6), round(b.item(), 6)
         (3.0, 1.0)
     """
-    X, y = _as_float64(X, y)
-    A = _augment(X)
-    result = torch.linalg.lstsq(A, y, driver="gelsd")
-    _warn_rank(int(result.rank), A.shape[1])
-    theta = result.solution.reshape(-1)
-    return theta[:-1], theta[-1]
+    result = ols(X, y, fit_intercept=fit_intercept)
+    return torch.from_numpy(result.w.copy()), torch.tensor(result.b, dtype=torch.float64)
 
 
-def design_rows(num_features: int, num_rows: int) -> Tensor:
-    """Room for `num_rows` rows of `num_features` features as Z = [X, 1, y]ᵀ, for
-    `StreamingLeastSquares.update_transposed`: float64 `[m, num_rows]`, m >= d + 2, with the row of ones (Z[d])
-    and the zero rows after y in place, and Xᵀ (Z[:d]) and y (Z[d + 1]) left for the caller to write. Reuse it
-    for every chunk (a prefix of its columns, Z[:, :n], for a shorter one).
-
-    Example:
-        >>> Z = design_rows(2, 3)
-        >>> Z[:2] = torch.tensor([[0.0, 1.0, 2.0], [1.0, 0.0, 1.0]]); Z[3] = torch.tensor([1.0, 2.0, 4.0])
-        >>> Z.tolist()
-        [[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 2.0, 4.0]]
-    """
-    rows = -(-(num_features + 2) // ROW_MULTIPLE) * ROW_MULTIPLE
-    # Allocated by numpy, which asks Linux for transparent huge pages for large arrays, and torch does not: first
-    # writing a 29 MB buffer took 24 ms in 4 KiB pages, 3 ms in huge ones (measured; a 10^5-row fit takes ~60 ms).
-    Z = np.empty((rows, num_rows))
-    Z[num_features] = 1
-    Z[num_features + 2 :] = 0
-    return torch.from_numpy(Z)
-
-
-class StreamingLeastSquares:
-    """Least squares over data fed in chunks: accumulate AᵀA and Aᵀy (A = [X, 1]), then `solve()`.
-
-    Memory is O(d²) whatever the number of rows. The Gram matrix squares the condition number of A: after
-    scaling the columns of A to unit norm, directions whose singular value is below about sqrt((d+1)·eps)
-    ≈ 1.5e-8 times the largest count as rank deficient (`least_squares` on the whole matrix resolves down to
-    about eps·n), and the answer carries about cond(A)² · eps relative error instead of cond(A) · eps.
-
-    Both sums are blocks of one matrix, S = Σ zzᵀ over the rows z = (x, 1, y): S = [[AᵀA, Aᵀy], [yᵀA, yᵀy]],
-    added to chunk by chunk as Z Zᵀ, Z = [X, 1, y]ᵀ. `update(X, y)` builds Z from tensors; a reader that writes
-    rows straight into a `design_rows` buffer calls `update_transposed(Z, d)`.
-
-    Example:
-        >>> X = torch.arange(8.0).reshape(4, 2); y = X @ torch.tensor([1.0, -2.0]) + 0.5
-        >>> solver = StreamingLeastSquares()
-        >>> solver.update(X[:2], y[:2]); solver.update(X[2:], y[2:])
-        >>> solver.num_examples, solver.gram.shape, solver.moment.shape
-        (4, torch.Size([3, 3]), torch.Size([3, 1]))
-    """
-
-    def __init__(self) -> None:
-        self.sums: Tensor | None = None  # S, (d + 2) x (d + 2), float64
-        self.num_examples = 0
-
-    @property
-    def gram(self) -> Tensor | None:
-        """AᵀA, (d + 1) x (d + 1)."""
-        return None if self.sums is None else self.sums[:-1, :-1]
-
-    @property
-    def moment(self) -> Tensor | None:
-        """Aᵀy, (d + 1) x 1."""
-        return None if self.sums is None else self.sums[:-1, -1:]
-
-    def update(self, X: Tensor, y: Tensor) -> None:
-        """Add one chunk of rows: gram += AᵀA, moment += Aᵀy.
-
-        Raises:
-            DataError: shapes disagree (with each other or with earlier chunks), or the chunk holds NaN, ±inf or
-                values whose squares overflow; the sums are then left as they were.
-        """
-        d = None if self.sums is None else self.sums.shape[0] - 2
-        X, y = _as_float64(X, y, d, check_finite=False)  # update_transposed checks the whole chunk at once
-        d = X.shape[1]
-        Z = design_rows(d, X.shape[0])
-        Z[:d] = X.T
-        Z[d + 1] = y[:, 0]
-        self.update_transposed(Z, d)
-
-    def update_transposed(self, Z: Tensor, num_features: int) -> None:
-        """Add one chunk given as Z = [X, 1, y]ᵀ, float64 `[m, n]`: Z[:d] = Xᵀ, Z[d] = 1, Z[d + 1] = y, any rows
-        after that zero (`design_rows` makes such a buffer). Raises as `update`."""
-        d = num_features
-        if self.sums is not None and self.sums.shape[0] != d + 2:
-            earlier = self.sums.shape[0] - 2
-            raise DataError(f"X has {d} columns but earlier chunks had {earlier}: every chunk needs the same features")
-        if Z.dtype != torch.float64 or Z.dim() != 2 or Z.shape[0] < d + 2:
-            raise DataError(f"Z must be float64 [d + 2 = {d + 2} or more, n], got {Z.dtype} {list(Z.shape)}")
-        chunk = (Z @ Z.T)[: d + 2, : d + 2]
-        # No separate NaN/inf scan of Z (per 2^17-row chunk, torch.isfinite took 69 ms, numpy's 5 ms, Z Zᵀ 18 ms;
-        # measured): a NaN or ±inf anywhere in a row of Z makes that row's sum of squares, on the diagonal, NaN or
-        # inf, so the diagonal is checked, and only then is Z itself searched.
-        if not torch.isfinite(chunk.diagonal()).all():
-            raise _not_finite(Z, d)
-        if self.sums is None:
-            self.sums = chunk.clone()
-        else:
-            self.sums += chunk
-        self.num_examples += Z.shape[1]
-
-    def combine(self, reduce: Callable[[Tensor], Tensor], num_features: int) -> None:
-        """Replace the sums by their totals over the processes of a data-parallel fit (`reduce` adds a tensor up over
-        them: an all-reduce), so that every process solves for all the rows; a process that had none adds zeros.
-
-        Example:
-            >>> solver = StreamingLeastSquares()
-            >>> solver.combine(lambda t: 2 * t, num_features=1)  # no rows here; a stand-in for two processes
-            >>> solver.num_examples, solver.gram.shape
-            (0, torch.Size([2, 2]))
-        """
-        d = num_features
-        sums = self.sums if self.sums is not None else torch.zeros(d + 2, d + 2, dtype=torch.float64)
-        if sums.shape[0] != d + 2:
-            raise DataError(f"these sums have {sums.shape[0] - 2} features, not {d}")
-        total = reduce(torch.cat([sums.reshape(-1), sums.new_tensor([self.num_examples])]))
-        self.sums, self.num_examples = total[:-1].reshape(d + 2, d + 2), int(total[-1].item())
-
-    def solve(self) -> tuple[Tensor, Tensor]:
-        """Solve AᵀA θ = Aᵀy for the minimum-norm θ; return w `[d]` and b (0-d), float64.
-
-        Raises:
-            DataError: no data was added.
-
-        Warns:
-            RankDeficientWarning: the Gram matrix is (numerically) singular.
-        """
-        gram, moment = self.gram, self.moment
-        if gram is None or moment is None:
-            raise DataError("no data: call update(X, y) with at least one chunk before solve()")
-        # Scale every column of A to unit norm first (Jacobi), so the rank decision does not depend on the
-        # features' units: a feature in micrometres next to one in kilometres is not "numerically zero".
-        norms = gram.diagonal().sqrt()
-        scale = torch.where(norms > 0, 1 / norms, torch.ones_like(norms))
-        eigenvalues, V = torch.linalg.eigh(scale[:, None] * gram * scale[None, :])
-        rank = int((eigenvalues > self._cutoff(eigenvalues)).sum())
-        if rank == len(eigenvalues):
-            theta = scale * (V @ ((V.T @ (scale * moment[:, 0])) / eigenvalues))
-        else:
-            # The minimum-norm solution is defined in the original units: pseudo-invert the unscaled Gram
-            # matrix, keeping as many directions as the scaled one has.
-            _warn_rank(rank, len(eigenvalues))
-            eigenvalues, V = torch.linalg.eigh(gram)
-            keep = slice(len(eigenvalues) - rank, None)  # eigh sorts ascending: the largest `rank` eigenvalues
-            theta = V[:, keep] @ ((V[:, keep].T @ moment[:, 0]) / eigenvalues[keep])
-        return theta[:-1], theta[-1]
-
-    @staticmethod
-    def _cutoff(eigenvalues: Tensor) -> Tensor:
-        # eigh is accurate to about eps * largest eigenvalue; anything smaller is noise, i.e. a null direction.
-        return eigenvalues[-1].clamp(min=0) * len(eigenvalues) * torch.finfo(torch.float64).eps
-
-
-def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
-    """Least-squares w and b from an iterable of (X, y) chunks, in one pass (see `StreamingLeastSquares`).
+def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]], *, fit_intercept: bool = True
+                            ) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Least-squares w and b from an iterable of (X, y) chunks, folding each into R as it comes (TSQR); a list can
+    be read twice, so it is refined like the in-memory fit.
 
     Example:
         >>> X = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 3.0], [1.0, 1.0]]); y = X @ torch.tensor([1.0, 2.0]) + 3
@@ -258,18 +535,12 @@ def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]]) -> tuple[Te
         >>> [round(v, 6) for v in w.tolist()], round(b.item(), 6)
         ([1.0, 2.0], 3.0)
     """
-    solver = StreamingLeastSquares()
-    for X, y in chunks:
-        solver.update(X, y)
-    return solver.solve()
-
-
-def _not_finite(Z: Tensor, d: int) -> DataError:
-    """The error for a chunk whose sums of squares are not finite (the rare path: Z is scanned only here)."""
-    if not torch.isfinite(Z[:d]).all():
-        return DataError("X contains NaN or inf: clean the data first")
-    if not torch.isfinite(Z[d + 1]).all():
-        return DataError("y contains NaN or inf: clean the data first")
-    return DataError(
-        "X or y holds values too large for float64 sums of squares (above about 1e154): rescale those columns"
-    )
+    chunks = list(chunks)
+    if not chunks:
+        raise DataError("no data: give at least one chunk of rows")
+    d = chunks[0][0].shape[1] if chunks[0][0].dim() == 2 else 0
+    parts = [design_chunk(X, y, fit_intercept) for X, y in chunks]
+    if any(Zt.shape[0] != parts[0].shape[0] for Zt in parts):
+        raise DataError(f"every chunk needs the same features: the first has {d}")
+    result = fit_least_squares(lambda: parts, [f"x{j + 1}" for j in range(d)], fit_intercept=fit_intercept)
+    return torch.from_numpy(result.w.copy()), torch.tensor(result.b, dtype=torch.float64)

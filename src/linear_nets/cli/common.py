@@ -110,6 +110,9 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
                        help="input columns (default: every other column)")  # fmt: skip
     group.add_argument("--categorical", type=name_list, default=[], metavar="A,B,...",
                        help="string columns to one-hot encode with the categories seen in training")  # fmt: skip
+    group.add_argument("--categorical-coding", choices=("auto", "treatment", "onehot"), default=None,
+                       help="treatment: no column for the first category (the reference); onehot: a column per "
+                       "category (default auto: treatment for least squares with an intercept, onehot for SGD)")
     group.add_argument("--test-data", default=None, metavar="FILE", help="a table to test on")
     group.add_argument("--test-fraction", type=float, default=None, metavar="F",  # None: not given
                        help="share of rows held out for testing without --test-data (default: 0.2)")  # fmt: skip
@@ -133,7 +136,8 @@ def table_options(args: argparse.Namespace) -> Any:
     return TableOptions(**given).check()
 
 
-TABLE_FLAGS = ("data", "target", "features", "categorical", "test_data", "test_fraction", "drop_missing", "stream")
+TABLE_FLAGS = ("data", "target", "features", "categorical", "test_data", "test_fraction", "drop_missing", "stream",
+               "categorical_coding")
 """The table flags, by their `TableOptions` field."""
 
 
@@ -142,10 +146,11 @@ def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
 
     Example:
         >>> given_table_fields(argparse.Namespace(data="t.csv", target="y", features=None, categorical=[],
-        ...                                       test_data=None, test_fraction=0.0, drop_missing=False, stream=False))
+        ...                                       test_data=None, test_fraction=0.0, drop_missing=False, stream=False,
+        ...                                       categorical_coding=None))
         {'data': 't.csv', 'target': 'y', 'test_fraction': 0.0}
     """
-    values = {name: getattr(args, name) for name in TABLE_FLAGS}
+    values = {name: getattr(args, name, None) for name in TABLE_FLAGS}
     return {name: v for name, v in values.items() if v is not None and v is not False and v != []}
 
 

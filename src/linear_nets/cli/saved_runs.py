@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from linear_nets.cli.common import MAX_SHOW, add_device_argument, check_show_count, positive_int
-from linear_nets.errors import DataError, LinearNetsError
+from linear_nets.errors import ConfigError, DataError, LinearNetsError
 
 MAX_IMAGE_PIXELS = 4096 * 4096
 """Largest image `predict` decodes (16.8 megapixels: about 200 MB while it is converted); checked on the file's
@@ -50,8 +50,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--data", default=None, metavar="FILE",
                          help="a table to predict a value (linreg) or a class with its probabilities (softmax) for "
                               "each row of; columns are matched to the training schema by name")  # fmt: skip
+    predict.add_argument("--interval", type=_level, default=None, metavar="LEVEL",
+                         help="with --data on a least-squares run: add the mean's and a new observation's "
+                              "intervals at this confidence, e.g. 0.95 (mean_ci_lower, mean_ci_upper, "
+                              "obs_ci_lower, obs_ci_upper)")  # fmt: skip
     predict.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory")
     predict.set_defaults(func=run_predict)
+
+
+def _level(text: str) -> float:
+    """argparse type of a confidence level: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a confidence level between 0 and 1 such as 0.95, got {text!r}")
+    return value
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -105,7 +120,7 @@ def _evaluate_table(run: Any, path: str) -> int:
 def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[str]] | None) -> None:
     """Write confusion.png (when given a matrix and its classes), then evaluation.json, and say so; when the run
     directory cannot take them (read-only, full disk), say that they were not saved: the results are printed."""
-    from linear_nets.errors import ConfigError, WriteError
+    from linear_nets.errors import WriteError
     from linear_nets.pipeline.runs import write_json
 
     written = ([run_path / "confusion.png"] if confusion is not None else []) + [run_path / "evaluation.json"]
@@ -232,10 +247,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
         run = Run.open(args.run_dir)
         target = check_table_path(Path(args.out) if args.out else run.path / "predictions.csv")
-        table = table_predictions(run, args.data)
+        table = table_predictions(run, args.data, args.interval)
         write_table(table, target)
         print(f"predicted {table.num_rows} rows of {args.data}; wrote {target}")
         return 0
+    if args.interval is not None:
+        raise ConfigError("--interval needs --data FILE: the rows to predict with intervals")
     check_show_count(args.n)
     run = Run.open(args.run_dir, model="softmax")
     model, config, classes = load_softmax(run)

@@ -1,15 +1,15 @@
 """`linear-nets train linreg`: fit linear regression to synthetic data and compare with the truth (d2l 3.2, 3.3).
 
 Generates y = Xw + b + ε from the true w and b, fits it with minibatch SGD (from scratch, with hand-derived
-gradients, or concisely with torch.nn; any of the three losses) or with the closed-form least-squares
-solution, prints the training-set loss after each epoch, then the estimated w and b and their errors
-(true minus estimated, as the book prints them). The seed fixes the data, the initialisation and the
-shuffling, so the same command prints the same numbers. Every run writes a run directory (`--out`, default
-`runs/linreg-<timestamp>`): config.json, metrics.csv/.jsonl, curves.png/.svg (SGD), model.safetensors and
-summary.json with the estimates and their errors.
+gradients, or concisely with torch.nn; any of the three losses) or by least squares (`--solver closed-form`: QR,
+with the OLS summary a statistician reads; `normal-equations`: the book's formula), prints the training-set loss
+after each epoch, then the estimated w and b and their errors (true minus estimated, as the book prints them). The
+seed fixes the data, the initialisation and the shuffling, so the same command prints the same numbers. Every run
+writes a run directory (`--out`, default `runs/linreg-<timestamp>`): config.json, metrics.csv/.jsonl,
+curves.png/.svg (SGD), model.safetensors and summary.json with the estimates and their errors.
 
-Under torchrun the closed form is data-parallel (each process sums AᵀA and Aᵀy over its share of the rows, one
-all-reduce); SGD runs whole on every process. Rank 0 prints and writes the run directory.
+Under torchrun least squares is data-parallel (each process folds its share of the rows into a triangular factor;
+the factors are combined); SGD runs whole on every process. Rank 0 prints and writes the run directory.
 
 This module parses flags and prints; the fit itself is `linear_nets.pipeline.fit.fit_linreg`.
 """
@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
-from linear_nets.pipeline.config import LinregConfig, SyntheticData, add_arguments, from_args
+from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SyntheticData, add_arguments, from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,8 +93,8 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     true_w, features, labels = synthetic_problem(data, config.seed)
     run_dir = _create_run(world, config, {"synthetic": to_dict(data)}, None, out)
     n, d = features.shape
-    if config.solver == "closed-form":
-        print(f"linreg: closed-form least squares (float64), {n} examples, {d} features")
+    if config.solver in LEAST_SQUARES:
+        print(f"linreg: {_method(config)}, {n} examples, {d} features")
     else:
         print(f"linreg: {config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}, "
               f"{n} examples, {d} features")  # fmt: skip
@@ -105,6 +105,8 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     for message in result.warnings:  # one plain line, not Python's two-line warning with a source excerpt
         print(f"linear-nets: warning: {message}", file=sys.stderr)
     w, b = result.w, result.b
+    if result.ols is not None:
+        print(result.ols.summary())
     print(f"estimated w: {_format(w)}")
     print(f"estimated b: {b.item():.6f}")
     print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
@@ -119,8 +121,7 @@ def _finish(run_dir: Any, result: Any, true_w: Any, data: SyntheticData) -> None
     import torch
 
     config, history = result.config, result.history
-    run_dir.save_model({"w": result.w, "b": result.b.reshape(())},
-                       {"model": "linreg", "solver": config.solver, "impl": config.impl})  # fmt: skip
+    save_linreg(run_dir, result)
     if history.epochs:
         from linear_nets.plotting import plot, pyplot, save_figure
 
@@ -139,21 +140,56 @@ def _finish(run_dir: Any, result: Any, true_w: Any, data: SyntheticData) -> None
             "epochs": len(history.epochs),
             "wall_seconds": round(result.seconds, 3),
         }
+        | least_squares_summary(result)
     )
     print(f"run directory: {run_dir.path}")
 
 
+def _method(config: LinregConfig) -> str:
+    """What the command says it computes, truthfully."""
+    if config.solver == "sgd":
+        return f"{config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}"
+    solver = "QR, float64" if config.solver == "closed-form" else "the normal equations (AᵀA)⁻¹Aᵀy, float64"
+    intercept = ", no intercept" if config.no_intercept else ""
+    return f"least squares ({solver}{intercept})"
+
+
+def least_squares_summary(result: Any) -> dict[str, Any]:
+    """The OLS statistics for summary.json (empty for SGD): see `ols.OLSResult.to_json`."""
+    return {} if result.ols is None else result.ols.to_json()
+
+
+def save_linreg(run_dir: Any, result: Any, features: list[str] | None = None) -> None:
+    """model.safetensors: w, b and, for least squares, the covariance of (w, b) that prediction intervals need."""
+    import torch
+
+    config = result.config
+    tensors = {"w": result.w, "b": result.b.reshape(())}
+    meta: dict[str, Any] = {"model": "linreg", "solver": config.solver, "impl": config.impl}
+    if features is not None:
+        meta["features"] = features
+    if result.ols is not None:
+        tensors["cov"] = torch.from_numpy(result.ols.cov_params.copy())
+        meta |= {"fit_intercept": not config.no_intercept, "df_resid": result.ols.df_resid,
+                 "scale": result.ols.scale, "use_t": result.ols.use_t, "cov_type": config.cov}  # fmt: skip
+    run_dir.save_model(tensors, meta)
+
+
 def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -> int:
     """Linear regression on your own table: coefficients by feature name, MSE and R² on the held-out rows."""
+    import torch
+
     from linear_nets.pipeline.fit import fit_linreg
     from linear_nets.pipeline.tables import StreamedTable, load_in_memory, regression_scores
 
+    options = options.coding(config.solver in LEAST_SQUARES and not config.no_intercept)
     if options.stream:
         table = StreamedTable(options, config.seed)
         spec, record, train_data = table.spec, table.record(), table
         rows = "streamed"
     else:
-        data = load_in_memory(options, "regression", config.seed)
+        dtype = torch.float64 if config.solver in LEAST_SQUARES else torch.float32  # the file's values, unrounded
+        data = load_in_memory(options, "regression", config.seed, dtype=dtype)
         spec, record, train_data = data.spec, data.record(), data.train
         rows = f"{len(data.train[1])} train / {0 if data.test is None else len(data.test[1])} test rows"
         if data.rows_dropped:
@@ -161,12 +197,11 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
         if config.solver == "sgd" and len(data.train[1]) < spec.num_features:
             print(f"linear-nets: warning: {len(data.train[1])} training rows for {spec.num_features} features: "
                   "SGD finds one of many exact fits; the closed form returns the minimum-norm one", file=sys.stderr)
-    method = "closed-form least squares (float64)" if config.solver == "closed-form" else (
-        f"{config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}")
-    print(f"linreg on {options.data} (target {options.target}): {method}, {rows}, {spec.num_features} features")
+    print(f"linreg on {options.data} (target {options.target}): {_method(config)}, {rows}, "
+          f"{spec.num_features} features")  # fmt: skip
     run_dir = _create_run(world, config, record, {"table": options.to_dict()}, out)
     with run_dir.removed_on_error():
-        result = fit_linreg(config, train_data, [_print_loss(run_dir)], world=world)
+        result = fit_linreg(config, train_data, [_print_loss(run_dir)], world=world, names=spec.feature_names)
     if not world.leader:
         return 0
     for message in result.warnings:
@@ -178,10 +213,13 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
         train_scores = regression_scores([data.train], result.w, result.b)
         test_scores = regression_scores([data.test] if data.test is not None else [], result.w, result.b)
     coefficients = dict(zip(spec.feature_names, result.w.tolist(), strict=True))
-    width = max(len(name) for name in [*coefficients, "intercept"])
-    for name, value in coefficients.items():
-        print(f"{name:<{width}}  {value: .6g}")
-    print(f"{'intercept':<{width}}  {result.b.item(): .6g}")
+    if result.ols is not None:
+        print(result.ols.summary(options.target))
+    else:
+        width = max(len(name) for name in [*coefficients, "intercept"])
+        for name, value in coefficients.items():
+            print(f"{name:<{width}}  {value: .6g}")
+        print(f"{'intercept':<{width}}  {result.b.item(): .6g}")
     print(f"train MSE {train_scores.mse:.6g} ({train_scores.rows} rows); test MSE {test_scores.mse:.6g}, "
           f"R² {test_scores.r2:.4f} ({test_scores.rows} rows)")  # fmt: skip
     summary = {
@@ -195,10 +233,9 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
         "final_train_loss": result.history.epochs[-1].train_loss if result.history.epochs else None,
         "epochs": len(result.history.epochs),
         "wall_seconds": round(result.seconds, 3),
-    }
+    } | least_squares_summary(result)
     with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
-        run_dir.save_model({"w": result.w, "b": result.b}, {"model": "linreg", "solver": config.solver,
-                           "impl": config.impl, "features": spec.feature_names})  # fmt: skip
+        save_linreg(run_dir, result, spec.feature_names)
         run_dir.write_metrics(result.history.as_dicts()) if result.history.epochs else None
         run_dir.write_summary({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()})
     print(f"run directory: {run_dir.path}")

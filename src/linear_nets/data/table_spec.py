@@ -5,8 +5,11 @@ tensors with it, at training time and later (evaluation, prediction), so every t
 
 - a numeric feature (integer, floating, boolean, decimal) is one float column;
 - a categorical feature (named in `categorical`; text, integer or boolean) is one-hot encoded over the categories
-  seen in training, sorted (numerically when they are all integers): `colour=blue`, `colour=red`. A category not
-  seen in training is an error, not a silent row of zeros;
+  seen in training, sorted (numerically when they are all integers): `colour=blue`, `colour=red`. With
+  `coding="treatment"` the first category is the reference and gets no column (`colour=red` only), as R's and
+  statsmodels' formulas code it: beside an intercept, the full one-hot columns add up to the ones column, so a
+  least-squares design would be rank deficient. A category not seen in training is an error, not a silent row of
+  zeros;
 - the target is a float (regression) or the index of its label in the sorted class labels (classification;
   integer or text labels, stored as text with their original type).
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 Task = Literal["regression", "classification"]
 TASKS = ("regression", "classification")
 SPEC_VERSION = 1
+CODINGS = ("onehot", "treatment")
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 MISSING_HINT = "fill it in, or pass --drop-missing to leave out rows with missing values"
 
@@ -109,7 +113,8 @@ class TableSpec:
     """How a table becomes tensors: `task`, `target`, `features` (input columns, in order), `categories`
     (categorical column -> sorted categories), `classes` (sorted labels, classification only) and their original
     `class_type` ("integer" or "string"), `column_types` (each used column's type in the training file) and
-    `ignored` (the training file's other columns, accepted and skipped at prediction time).
+    `ignored` (the training file's other columns, accepted and skipped at prediction time) and `coding` of the
+    categories ("onehot": a column per category; "treatment": none for the first, the reference).
 
     Build one with `fit_spec`; save it with `to_dict()` and load it with `TableSpec.from_dict`.
     """
@@ -122,6 +127,11 @@ class TableSpec:
     class_type: str | None = None
     column_types: dict[str, str] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
+    coding: str = "onehot"
+
+    def levels(self, column: str) -> tuple[str, ...]:
+        """The categories of `column` that get a column of X (all but the reference under treatment coding)."""
+        return self.categories[column][1:] if self.coding == "treatment" else self.categories[column]
 
     @property
     def feature_names(self) -> list[str]:
@@ -129,7 +139,7 @@ class TableSpec:
         names: list[str] = []
         for column in self.features:
             if column in self.categories:
-                names += [f"{column}={category}" for category in self.categories[column]]
+                names += [f"{column}={category}" for category in self.levels(column)]
             else:
                 names.append(column)
         return names
@@ -137,7 +147,7 @@ class TableSpec:
     @property
     def num_features(self) -> int:
         """d, the number of columns of X."""
-        return sum(len(self.categories[c]) if c in self.categories else 1 for c in self.features)
+        return sum(len(self.levels(c)) if c in self.categories else 1 for c in self.features)
 
     @property
     def label_columns(self) -> list[str]:
@@ -162,6 +172,7 @@ class TableSpec:
             "class_type": self.class_type,
             "column_types": dict(self.column_types),
             "ignored": list(self.ignored),
+            "coding": self.coding,
             "feature_names": self.feature_names,
         }
 
@@ -188,9 +199,12 @@ class TableSpec:
                 class_type=d["class_type"],
                 column_types={str(c): str(t) for c, t in d["column_types"].items()},
                 ignored=tuple(map(str, d["ignored"])),
+                coding=str(d.get("coding", "onehot")),  # runs written before treatment coding existed
             )
             if spec.task not in TASKS or (spec.task == "classification") != (spec.classes is not None):
                 raise ValueError(f"task {spec.task!r} with classes {spec.classes!r}")
+            if spec.coding not in CODINGS:
+                raise ValueError(f"coding {spec.coding!r}")
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise DataError(
                 f"training schema is malformed ({type(e).__name__}: {e}): retrain to write a new one"
@@ -222,9 +236,7 @@ class TableSpec:
                     f"target '{self.target}' has {found}: classification needs at least two classes; "
                     "check --target, or train on rows with more than one class"
                 )
-        return TableSpec(
-            self.task, self.target, self.features, categories, classes, class_type, self.column_types, self.ignored
-        )
+        return replace(self, categories=categories, classes=classes, class_type=class_type)
 
     # ----------------------------------------------------------------------------------------------- checking
 
@@ -393,10 +405,15 @@ class TableSpec:
         for c in self.features:
             if c in self.categories:
                 codes = _codes(table.column(c), self.categories[c], c, "category", row_number)
-                block = out[j : j + len(self.categories[c])]
+                width = len(self.levels(c))
+                block = out[j : j + width]
                 block[:] = 0  # `out` may be a reused buffer
-                block[codes, np.arange(len(codes))] = 1
-                j += len(self.categories[c])
+                if self.coding == "treatment":  # the reference category (code 0) is all zeros
+                    rows = np.flatnonzero(codes)
+                    block[codes[rows] - 1, rows] = 1
+                else:
+                    block[codes, np.arange(len(codes))] = 1
+                j += width
             else:
                 column = table.column(c)
                 out[j] = _finite_numbers(column, f"column '{c}'", row_number) if check else _numbers(column)
@@ -482,6 +499,7 @@ def fit_spec(
     features: Sequence[str] | None = None,
     categorical: Sequence[str] = (),
     drop_missing: bool = False,
+    coding: str = "onehot",
 ) -> TableSpec:
     """Build the training schema from the training rows: check the columns and their types, then collect the
     categories of each categorical column and the class labels (one pass; a `TableSource` is streamed, reading only
@@ -495,6 +513,7 @@ def fit_spec(
         categorical: features to one-hot encode (required for text columns).
         drop_missing: ignore rows with a missing value, as encoding with `drop_missing=True` will (reads every used
             column of a source, not only the categorical ones).
+        coding: "onehot" (a column per category) or "treatment" (none for the first category, the reference).
 
     Raises:
         ConfigError: inconsistent arguments (unknown task, the target among the features, ...).
@@ -510,7 +529,10 @@ def fit_spec(
     """
     table = _as_table(data) if isinstance(data, pa.Table | pa.RecordBatch) else None
     schema, where = (table.schema, "the table") if table is not None else (data.schema, data.name)
-    layout = layout_spec(schema, target, task=task, features=features, categorical=categorical, where=where)
+    if coding not in CODINGS:
+        raise ConfigError(f"coding must be one of {', '.join(CODINGS)}, got {coding!r}")
+    layout = replace(layout_spec(schema, target, task=task, features=features, categorical=categorical, where=where),
+                     coding=coding)  # fmt: skip
     columns = [*layout.features, target] if drop_missing else layout.label_columns
     if not columns:
         return layout

@@ -7,8 +7,9 @@ read and encoded in a background thread while the caller works on the current on
 - `stream_batches` yields (X, y) minibatches for one epoch. Shuffling has two levels, both seeded by (seed, epoch):
   the order of the parts (Parquet row groups, across every file of a directory) is permuted, and rows are mixed
   in a shuffle buffer of `shuffle_buffer` rows. A CSV file is one stream of blocks, so only the buffer mixes it.
-- `stream_least_squares` accumulates AᵀA and Aᵀy in float64 (`closed_form.StreamingLeastSquares`) and solves;
-  each batch is encoded straight into a reused float64 buffer Z = [X, 1, y]ᵀ and summed as Z Zᵀ.
+- `stream_least_squares` folds each batch into the triangular factor of [X, 1, y] (TSQR, `closed_form`), each
+  batch encoded straight into a reused float64 buffer Zᵀ = [X, 1, y]ᵀ, and reads the table again where a second
+  pass refines the solution or a robust covariance needs each row's residual.
 - `stream_feature_stats` computes each encoded feature's mean and standard deviation in float64, in one pass.
 
 A `Holdout` keeps the train (or test) rows of a seeded split decided row by row from the row's number in the file,
@@ -28,7 +29,6 @@ import pyarrow as pa
 import torch
 from torch import Tensor
 
-from linear_nets.closed_form import StreamingLeastSquares, design_rows
 from linear_nets.data.table_spec import TableSpec
 from linear_nets.data.tables import TablePart, TableSource
 from linear_nets.errors import ConfigError, DataError
@@ -277,73 +277,85 @@ def stream_least_squares(
     counts: RowCounts | None = None,
     read_rows: int = LEAST_SQUARES_READ_ROWS,
     parts: list[TablePart] | None = None,
-    reduce: Callable[[Tensor], Tensor] | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Least-squares w and b for y ≈ Xw + b over a streamed table: θ = argmin ‖[X, 1]θ − y‖², from AᵀA and Aᵀy
-    accumulated in float64 over every batch (`closed_form.StreamingLeastSquares`). Memory: O(d²) for the sums and
-    two float64 buffers of `read_rows` x (d + 2) (rounded up to a multiple of 4), whatever the number of rows.
+    gather: Callable[[Any], list[Any]] | None = None,
+    fit_intercept: bool = True,
+    method: str = "qr",
+    cov_type: str = "nonrobust",
+    alpha: float = 0.05,
+) -> Any:
+    """Least squares y ≈ Xw + b over a streamed table with its OLS statistics (`closed_form.fit_least_squares`, an
+    `ols.OLSResult`): each batch is encoded straight into Zᵀ = [X, 1, y]ᵀ in float64 and folded into the triangular
+    factor R (TSQR); a second pass reads the table again where it refines θ or a robust covariance needs each row's
+    residual. Memory: O(d²) for R and two float64 buffers of `read_rows` x (d + 2), whatever the number of rows.
 
-    Returns w `[d]` and b (0-d), float64, as `closed_form.least_squares` does on the same rows in memory.
-
-    Data-parallel: each process reads `parts` (its share of the row groups) and `reduce` adds the sums up over the
-    processes before the one solve.
+    Data-parallel: each process reads `parts` (its share of the row groups) and `gather` collects every process's
+    factor (and second-pass sums) for the one solve.
 
     Raises:
         ConfigError: `spec` is not a regression schema.
-        DataError: as `TableSpec.encode`, or no rows are left.
+        DataError: as `TableSpec.encode` (NaN or ±inf named by column and row), or no rows are left.
 
     Example:
         >>> import tempfile, pathlib
         >>> from linear_nets.data.tables import open_table
         >>> from linear_nets.data.table_spec import fit_spec
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
-        >>> _ = path.write_text("x,y\\n0,1\\n1,3\\n2,5\\n")
+        >>> _ = path.write_text("x,y\\n0,1\\n1,3\\n2,5.5\\n")
         >>> source = open_table(path)
-        >>> w, b = stream_least_squares(source, fit_spec(source, "y"))
-        >>> round(w.item(), 6), round(b.item(), 6)
-        (2.0, 1.0)
+        >>> result = stream_least_squares(source, fit_spec(source, "y"))
+        >>> round(float(result.w[0]), 6), round(result.b, 6), round(float(result.bse[0]), 6)
+        (2.25, 0.916667, 0.144338)
     """
+    from linear_nets.closed_form import fit_least_squares
+
     if spec.task != "regression":
         raise ConfigError(f"the closed form fits a regression, but the training schema is for {spec.task}")
     counts = RowCounts() if counts is None else counts
-    solver, d = StreamingLeastSquares(), spec.num_features
-    selected = _selected_rows(source, spec, parts, drop_missing, holdout, counts, read_rows)
-    for table, row_number, Z in _read_ahead(_design_chunks(spec, selected)):
-        try:
-            solver.update_transposed(Z, d)
-        except DataError:
-            spec.check_finite(table, row_number)  # names the column and row of the first NaN or ±inf
-            raise
-    if reduce is not None:
-        solver.combine(reduce, d)
-    if solver.num_examples == 0:
-        raise DataError(f"no rows of {source.name} are left to fit (all held out or missing values)")
-    return solver.solve()
+    passes, current = [0], []
+
+    def chunks() -> Iterator[np.ndarray]:
+        passes[0] += 1
+        tally = counts if passes[0] == 1 else RowCounts()  # count the rows once
+        selected = _selected_rows(source, spec, parts, drop_missing, holdout, tally, read_rows)
+        for table, row_number, Zt in _read_ahead(_design_chunks(spec, selected, fit_intercept)):
+            current[:] = [table, row_number]  # the rows the solver works on now (read-ahead is one further)
+            yield Zt
+
+    try:
+        return fit_least_squares(chunks, spec.feature_names, fit_intercept=fit_intercept, method=method,
+                                 cov_type=cov_type, alpha=alpha, gather=gather)  # fmt: skip
+    except DataError as error:
+        if "NaN or inf" in str(error) and current:
+            spec.check_finite(*current)  # names the column and row of the first NaN or ±inf
+        if "no rows to fit" in str(error):
+            raise DataError(f"no rows of {source.name} are left to fit (all held out or missing values)") from None
+        raise
 
 
 def _design_chunks(
-    spec: TableSpec, selected: Iterator[tuple[pa.Table, RowNumber]]
-) -> Iterator[tuple[pa.Table, RowNumber, Tensor]]:
-    """Each table of rows encoded straight into Z = [X, 1, y]ᵀ (`closed_form.design_rows`), as (table, row_number,
-    Z): every column is converted to float64 as it is copied into its row of Z, the one copy of each value (an X
-    tensor, then [X, 1] concatenated, then A, cost two more). NaN and ±inf are left for the solver's one check of
-    the whole chunk.
+    spec: TableSpec, selected: Iterator[tuple[pa.Table, RowNumber]], fit_intercept: bool = True
+) -> Iterator[tuple[pa.Table, RowNumber, np.ndarray]]:
+    """Each table of rows encoded straight into Zᵀ = [X, 1, y]ᵀ (float64; no row of ones without an intercept), as
+    (table, row_number, Zᵀ): every column is converted to float64 as it is copied into its row, the one copy of each
+    value. NaN and ±inf are left for the solver's one check of the whole chunk.
 
-    Z is a view of one of two buffers, used in turn and grown only for a longer batch, so memory does not grow
-    with the rows: `_read_ahead` fills the next while the caller sums this one, and never runs further ahead.
+    Zᵀ is a view of one of two buffers, used in turn and grown only for a longer batch, so memory does not grow
+    with the rows: `_read_ahead` fills the next while the caller folds this one, and never runs further ahead.
     """
     d = spec.num_features
-    buffers: list[Tensor | None] = [None, None]
+    buffers: list[np.ndarray | None] = [None, None]
     for k, (table, row_number) in enumerate(selected):
         n, i = table.num_rows, k % 2
         buffer = buffers[i]
         if buffer is None or buffer.shape[1] < n:
-            buffer = buffers[i] = design_rows(d, n)
-        Z = buffer[:, :n]
-        z = Z.numpy()  # the same memory, for numpy's copies from Arrow's arrays
-        spec.write_features(table, z[:d], row_number, check=False)
-        z[d + 1] = spec.target_numbers(table, row_number, check=False)
-        yield table, row_number, Z
+            # numpy asks Linux for transparent huge pages for large arrays: first writing a 29 MB buffer took 24 ms
+            # in 4 KiB pages, 3 ms in huge ones (measured).
+            buffer = buffers[i] = np.empty((d + 1 + fit_intercept, n))
+            buffer[d : d + fit_intercept] = 1
+        Zt = buffer[:, :n]
+        spec.write_features(table, Zt[:d], row_number, check=False)
+        Zt[-1] = spec.target_numbers(table, row_number, check=False)
+        yield table, row_number, Zt
 
 
 def stream_feature_stats(

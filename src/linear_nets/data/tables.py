@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -418,6 +418,7 @@ def load_table(
     drop_missing: bool = False,
     spec: TableSpec | None = None,
     dtype: torch.dtype = torch.float32,
+    coding: str = "onehot",
 ) -> LoadedTable:
     """Read a whole table into tensors in one multithreaded read: fit the training schema on it (or use `spec`,
     e.g. to evaluate on another file), then encode every row.
@@ -427,7 +428,8 @@ def load_table(
 
     Args:
         path: a `.csv`, `.csv.gz` or `.parquet` file, or a directory of `.parquet` files.
-        target, task, features, categorical: as for `fit_spec` (ignored when `spec` is given, but for `target`).
+        target, task, features, categorical, coding: as for `fit_spec` (ignored when `spec` is given, but for
+            `target`).
         drop_missing: leave out rows with a missing value (counted in `rows_dropped`) instead of raising.
         spec: a fitted training schema to encode with instead of fitting one.
         dtype: of X (and of y for regression): torch.float32, or torch.float64 for the closed form.
@@ -451,6 +453,7 @@ def load_table(
         layout = layout_spec(
             source.schema, target, task=task, features=features, categorical=categorical, where=source.name
         )
+        layout = replace(layout, coding=coding)
     else:
         if target is not None and target != spec.target:
             raise ConfigError(f"target '{target}' differs from the training schema's target '{spec.target}'")

@@ -34,7 +34,10 @@ LINREG_IMPLS = ("scratch", "manual", "concise")
 OPTIMIZERS = ("sgd", "momentum", "adam", "lbfgs")
 SCHEDULES = ("constant", "step", "cosine")
 LOSSES = ("squared", "l1", "huber")
-SOLVERS = ("sgd", "closed-form")
+SOLVERS = ("sgd", "closed-form", "normal-equations")
+LEAST_SQUARES = ("closed-form", "normal-equations")
+"""The solvers that compute the least-squares solution directly: QR (closed-form), or the book's formula."""
+COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
 DEVICES = ("cpu", "cuda", "auto")
 SAMPLING = ("shuffle", "shuffle-drop-last", "shuffle-fill", "with-replacement")
 """How an epoch is cut into minibatches (`linear_nets.data.batches.SAMPLING_MODES`, named here without torch)."""
@@ -259,6 +262,9 @@ class LinregConfig:
     batch_size: int = 10
     sampling: str = "shuffle"
     standardize: bool = False
+    no_intercept: bool = False
+    cov: str = "nonrobust"
+    alpha: float = 0.05
     seed: int = 0
 
     PARAMS: ClassVar[tuple[Param, ...]] = (
@@ -267,8 +273,8 @@ class LinregConfig:
         Param("loss", str, "squared, l1 (absolute) or huber", choices=LOSSES),
         Param("huber_delta", float, "Huber threshold δ: quadratic inside [-δ, δ], linear outside (default: 1)",
               low=0, low_open=True, optional=True),
-        Param("solver", str, "sgd, or closed-form least squares (squared loss; ignores lr, epochs, batch size)",
-              choices=SOLVERS),
+        Param("solver", str, "sgd; closed-form least squares (QR, with the OLS summary; squared loss; ignores lr, "
+              "epochs, batch size); or normal-equations, the book's (AᵀA)⁻¹Aᵀy, which loses digits", choices=SOLVERS),
         Param("lr", float, "learning rate", low=0, low_open=True),
         _positive_int("epochs", "passes over the data"),
         _positive_int("batch_size", "examples per minibatch"),
@@ -276,6 +282,11 @@ class LinregConfig:
               "shuffle-fill (last batch filled up at random), with-replacement", choices=SAMPLING),
         Param("standardize", bool, "fit on standardised features (training rows' mean and std); coefficients are "
               "reported in the original units"),
+        Param("no_intercept", bool, "fit through the origin, y ≈ Xw (least squares only; R² is then uncentred)"),
+        Param("cov", str, "the coefficients' covariance: nonrobust, or heteroscedasticity-robust HC0, HC1, HC2, HC3 "
+              "(least squares only; robust ones read a streamed table twice)", choices=COV_TYPES),
+        Param("alpha", float, "the intervals are at confidence 1 - alpha (least squares only)", low=0, high=1,
+              low_open=True, high_open=True),
         _seed("fixes initialisation and shuffling (and the synthetic data)"),
     )  # fmt: skip
 
@@ -284,9 +295,14 @@ class LinregConfig:
         name = _namer(type(self), flags)
         if self.huber_delta is not None and self.loss != "huber":
             raise ConfigError(f"{name('huber_delta')} applies to {name('loss')} huber only, not {self.loss}")
-        if self.solver == "closed-form" and self.loss != "squared":
-            raise ConfigError(f"{name('solver')} closed-form minimises the squared loss; it cannot use "
+        if self.solver in LEAST_SQUARES and self.loss != "squared":
+            raise ConfigError(f"{name('solver')} {self.solver} minimises the squared loss; it cannot use "
                               f"{name('loss')} {self.loss}")  # fmt: skip
+        if self.solver not in LEAST_SQUARES:
+            for field_name, default in (("no_intercept", False), ("cov", "nonrobust"), ("alpha", 0.05)):
+                if getattr(self, field_name) != default:
+                    raise ConfigError(f"{name(field_name)} applies to the least-squares solvers (closed-form, "
+                                      f"normal-equations), not {name('solver')} {self.solver}")  # fmt: skip
 
     def footprint(self, flags: bool, examples: int | None = None) -> list[tuple[str, int]]:
         """Nothing: the data (`SyntheticData`, a table) sizes a linear-regression fit, not these flags."""

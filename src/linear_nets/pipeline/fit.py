@@ -27,7 +27,7 @@ from linear_nets.errors import ConfigError, TrainingDiverged
 from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.callbacks import EarlyStopping, LearningRateSchedule
-from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
+from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SoftmaxConfig, validate
 from linear_nets.pipeline.distributed import (
     ALONE,
     ShareOfEachBatch,
@@ -412,8 +412,9 @@ def _fit_lbfgs(
 
 @dataclass
 class LinregFit:
-    """What `fit_linreg` returns: the estimates w `[d]` and b (0-d, float64), and the history (empty for the
-    closed form, whose `warnings` lists what it warned about, e.g. a rank-deficient design)."""
+    """What `fit_linreg` returns: the estimates w `[d]` and b (0-d, float64), the history (empty for least squares),
+    the least-squares statistics `ols` (an `ols.OLSResult`: standard errors, tests, R², ...; None for SGD) and the
+    lines of what the fit warned about (a rank-deficient design, a large condition number)."""
 
     config: LinregConfig
     w: Tensor
@@ -421,6 +422,7 @@ class LinregFit:
     history: History
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    ols: Any = None
 
 
 def fit_linreg(
@@ -430,47 +432,71 @@ def fit_linreg(
     *,
     init: tuple[Tensor, Tensor] | None = None,
     world: World = ALONE,
+    names: Sequence[str] | None = None,
 ) -> LinregFit:
-    """Fit linear regression y ≈ Xw + b as `config` says: minibatch SGD (any implementation, any loss) or the
-    closed-form least-squares solution, on `(X, y)` tensors or on a `pipeline.tables.StreamedTable`.
+    """Fit linear regression y ≈ Xw + b as `config` says: minibatch SGD (any implementation, any loss) or least
+    squares (`solver` closed-form: QR, refined; normal-equations: the book's formula), on `(X, y)` tensors or on a
+    `pipeline.tables.StreamedTable`. Least squares computes in float64 from the values it is given (a table is read
+    as float64 for it) and returns the OLS statistics in `ols`; `names` names the features there (default x1, ...).
 
     Each SGD record's `train_loss` is the loss over the whole training set (in memory) or the epoch's mean minibatch
-    loss (streamed). Under `standardize`, the fit sees z = (x − mean) / std with the training rows' statistics and
-    the estimates come back in the original units: w = w_z / std, b = b_z − Σ_j w_z,j mean_j / std_j.
-    `init=(w, b)` starts SGD from those estimates (a warm start; the closed form needs no start).
+    loss (streamed). Under `standardize`, SGD sees z = (x − mean) / std with the training rows' statistics and the
+    estimates come back in the original units: w = w_z / std, b = b_z − Σ_j w_z,j mean_j / std_j (least squares
+    scales its columns itself: `standardize` changes nothing there). `init=(w, b)` starts SGD from those estimates.
 
-    In a data-parallel fit (`world`), the closed form sums AᵀA and Aᵀy over each process's share of the rows (a
-    slice in memory, every `world.size`-th row group of a stream) and adds them up in one all-reduce; SGD is not split:
+    In a data-parallel fit (`world`), least squares folds each process's share of the rows (a slice in memory, every
+    `world.size`-th row group of a stream) into its triangular factor and combines the factors; SGD is not split:
     every process fits the whole data (the same result on each, from the same seed).
 
     Example:
         >>> from linear_nets.data.synthetic import synthetic_data
         >>> X, y = synthetic_data([2, -3.4], 4.2, 1000, generator=torch.Generator().manual_seed(0))
         >>> result = fit_linreg(LinregConfig(solver="closed-form"), (X, y))
-        >>> [round(v, 2) for v in result.w.tolist()], round(result.b.item(), 2)
-        ([2.0, -3.4], 4.2)
+        >>> [round(v, 2) for v in result.w.tolist()], round(result.b.item(), 2), result.ols.df_resid
+        ([2.0, -3.4], 4.2, 997)
     """
     import warnings as _warnings
 
     validate(config)
     started = time.perf_counter()
     history = History()
+    result = None
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
-        if hasattr(data, "least_squares"):  # a streamed table
+        if config.solver in LEAST_SQUARES:
+            result = _least_squares(config, data, names, world)
+            w, b = torch.from_numpy(result.w.copy()), torch.tensor(result.b)
+        elif hasattr(data, "least_squares"):  # a streamed table
             w, b = _fit_linreg_streamed(config, data, [_Collect(history), *as_callbacks(callbacks)], world)
         else:
             w, b = _fit_linreg_in_memory(config, data, [_Collect(history), *as_callbacks(callbacks)], init, world)
     messages = [str(c.message) for c in caught]
     w, b = w.to(torch.float64).reshape(-1), b.to(torch.float64).reshape(())
-    return LinregFit(config, w, b, history, time.perf_counter() - started, messages)
+    return LinregFit(config, w, b, history, time.perf_counter() - started, messages, result)
+
+
+def _least_squares(config: LinregConfig, data: Any, names: Sequence[str] | None, world: World) -> Any:
+    """The least-squares fit with its statistics, over a streamed table or (X, y) in memory (one chunk)."""
+    from linear_nets.closed_form import design_chunk, fit_least_squares
+
+    method = "qr" if config.solver == "closed-form" else "normal-equations"
+    solver = {"fit_intercept": not config.no_intercept, "method": method, "cov_type": config.cov,
+              "alpha": config.alpha}  # fmt: skip
+    if hasattr(data, "least_squares"):  # a streamed table
+        return data.least_squares(world, **solver)
+    X, y = data
+    check_rows(world, len(X))
+    if world.launched:
+        X, y = share(world, (X, y))
+    Zt = design_chunk(X, y, solver["fit_intercept"])
+    names = list(names) if names is not None else [f"x{j + 1}" for j in range(X.shape[1])]
+    gather = world.gather if world.launched else None
+    return fit_least_squares(lambda: [Zt], names, gather=gather, **solver)
 
 
 def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], callbacks: list[Callback],
                           init: tuple[Tensor, Tensor] | None, world: World) -> tuple[Tensor, Tensor]:  # fmt: skip
     from importlib import import_module
-
-    from linear_nets.closed_form import StreamingLeastSquares, least_squares
 
     X, y = data
     check_rows(world, len(X))
@@ -482,20 +508,12 @@ def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], cal
         if init is not None:  # the start in standardised units
             w0 = init[0].to(torch.float64).reshape(-1)
             init = (w0 * std, init[1].to(torch.float64) + (w0 * mean).sum())
-    if config.solver == "closed-form" and world.launched:
-        solver = StreamingLeastSquares()
-        solver.update(*share(world, (X, y)))
-        solver.combine(world.sum, X.shape[1])
-        w, b = solver.solve()
-    elif config.solver == "closed-form":
-        w, b = least_squares(X, y)
-    else:
-        fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
-        delta = config.huber_delta if config.huber_delta is not None else 1.0
-        options = {"loss": config.loss, "huber_delta": delta, "lr": config.lr, "num_epochs": config.epochs}
-        init32 = None if init is None else (init[0].to(X.dtype), init[1].to(X.dtype))
-        w, b, _ = fit(X, y, **options, batch_size=config.batch_size, seed=config.seed, callbacks=callbacks,
-                      init=init32, sampling=config.sampling)  # fmt: skip
+    fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
+    delta = config.huber_delta if config.huber_delta is not None else 1.0
+    options = {"loss": config.loss, "huber_delta": delta, "lr": config.lr, "num_epochs": config.epochs}
+    init32 = None if init is None else (init[0].to(X.dtype), init[1].to(X.dtype))
+    w, b, _ = fit(X, y, **options, batch_size=config.batch_size, seed=config.seed, callbacks=callbacks,
+                  init=init32, sampling=config.sampling)  # fmt: skip
     return _original_units(w, b, mean, std)
 
 
@@ -508,13 +526,10 @@ def _original_units(w: Tensor, b: Tensor, mean: Tensor | None, std: Tensor | Non
 
 def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callback],
                          world: World) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """Least squares from XᵀX and Xᵀy over the stream (standardising changes nothing there), or SGD epochs over
-    shuffled batches with torch.nn (`impl` concise)."""
+    """SGD epochs over shuffled batches of a streamed table with torch.nn (`impl` concise)."""
     from linear_nets.losses import get_loss
     from linear_nets.pipeline.tables import EpochLoader
 
-    if config.solver == "closed-form":
-        return table.least_squares(world)
     if config.sampling != "shuffle":
         raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
     if config.impl != "concise":

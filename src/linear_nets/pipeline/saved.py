@@ -59,10 +59,39 @@ def load_softmax(run: Run, device: str | None = None) -> tuple[SoftmaxModel, Sof
 
 def load_linreg(run: Run, num_features: int) -> tuple[Tensor, Tensor]:
     """A linear-regression run's weights `w` `[num_features]` and bias `b` `[]` (float64, finite), checked."""
-    tensors, _ = run.load_model()
+    w, b, _, _ = load_linreg_model(run, num_features)
+    return w, b
+
+
+def load_linreg_model(run: Run, num_features: int) -> tuple[Tensor, Tensor, Tensor | None, dict[str, Any]]:
+    """w, b, the covariance of the coefficients (least-squares runs: `[p, p]` over (w, b), or over w alone without
+    an intercept; None for SGD) and the model's description, checked."""
+    tensors, meta = run.load_model()
     expected = {"w": torch.zeros(num_features, dtype=torch.float64), "b": torch.zeros((), dtype=torch.float64)}
+    if "cov" in tensors:
+        p = num_features + (1 if meta.get("fit_intercept", True) else 0)
+        expected["cov"] = torch.zeros(p, p, dtype=torch.float64)
     check_state(tensors, expected, run.path / "model.safetensors")
-    return tensors["w"], tensors["b"]
+    return tensors["w"], tensors["b"], tensors.get("cov"), meta
+
+
+def prediction_intervals(X: Tensor, w: Tensor, b: Tensor, cov: Tensor, meta: dict[str, Any], level: float
+                         ) -> dict[str, Tensor]:  # fmt: skip
+    """Intervals around each prediction ŷ = xw + b at confidence `level`, as statsmodels'
+    `get_prediction().summary_frame()` names them: the mean's, ŷ ∓ q·√(a C aᵀ) with a = (x, 1) and C the
+    coefficients' covariance, and a new observation's, ŷ ∓ q·√(a C aᵀ + σ̂²); q is Student's t quantile with the
+    fit's residual degrees of freedom (the normal one after a robust covariance, as statsmodels does).
+    """
+    from scipy import stats
+
+    A = torch.cat([X, torch.ones(len(X), 1, dtype=X.dtype)], dim=1) if meta.get("fit_intercept", True) else X
+    mean = X @ w + b
+    mean_var = ((A @ cov) * A).sum(1).clamp(min=0)
+    tail = (1 - level) / 2
+    q = float(stats.t.isf(tail, meta["df_resid"]) if meta.get("use_t", True) else stats.norm.isf(tail))
+    mean_se, obs_se = mean_var.sqrt(), (mean_var + meta["scale"]).sqrt()
+    return {"mean_ci_lower": mean - q * mean_se, "mean_ci_upper": mean + q * mean_se,
+            "obs_ci_lower": mean - q * obs_se, "obs_ci_upper": mean + q * obs_se}  # fmt: skip
 
 
 def confusion_matrix(y: Tensor, y_pred: Tensor, num_classes: int) -> Tensor:
@@ -146,18 +175,27 @@ def table_spec(run: Run) -> Any:
     return TableSpec.from_dict(spec)  # checked when the run was opened (`runs.check_run_config`)
 
 
-def table_predictions(run: Run, path: str | os.PathLike) -> Any:
-    """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class)."""
+def table_predictions(run: Run, path: str | os.PathLike, interval: float | None = None) -> Any:
+    """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class; for a
+    least-squares run with `interval`, the 4 interval columns of `prediction_intervals`)."""
     import pyarrow as pa
 
     from linear_nets.data.tables import load_features
 
     spec = table_spec(run)
-    X = load_features(path, spec)
     if run.model == "linreg":
-        w, b = load_linreg(run, spec.num_features)
-        predicted = X.to(torch.float64) @ w + b
-        return pa.table({f"predicted_{spec.target}": predicted.tolist()})
+        X = load_features(path, spec, dtype=torch.float64)
+        w, b, cov, meta = load_linreg_model(run, spec.num_features)
+        columns = {f"predicted_{spec.target}": (X @ w + b).tolist()}
+        if interval is not None:
+            if cov is None:
+                raise DataError(f"{run.path} was trained by SGD: prediction intervals need a least-squares run "
+                                "(--solver closed-form)")  # fmt: skip
+            columns |= {k: v.tolist() for k, v in prediction_intervals(X, w, b, cov, meta, interval).items()}
+        return pa.table(columns)
+    if interval is not None:
+        raise DataError("--interval applies to linear-regression runs; a softmax run predicts probabilities")
+    X = load_features(path, spec)
     model, _, _ = load_softmax(run)
     proba = model.predict_proba(X)
     columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from linear_nets.data.table_spec import TableSpec, fit_spec
+from linear_nets.data.table_spec import CODINGS, TableSpec, fit_spec
 from linear_nets.data.table_stream import (
     FeatureStats,
     Holdout,
@@ -44,6 +44,8 @@ class TableOptions:
         test_fraction: the share of rows held out for testing (seeded; stratified by class for softmax).
         drop_missing: drop rows with a missing, NaN or infinite value (and say how many) instead of refusing them.
         stream: read batch by batch instead of into memory (for tables larger than memory).
+        categorical_coding: "onehot" (a column per category), "treatment" (none for the first category, the
+            reference) or "auto": treatment for a least-squares fit with an intercept, one-hot otherwise.
     """
 
     data: str
@@ -54,17 +56,28 @@ class TableOptions:
     test_fraction: float = 0.2
     drop_missing: bool = False
     stream: bool = False
+    categorical_coding: str = "auto"
 
     def check(self) -> TableOptions:
         """Return self, or raise `ConfigError` naming the flag."""
         if not (isinstance(self.test_fraction, int | float) and 0 <= self.test_fraction < 1):
             raise ConfigError(f"--test-fraction must be a number >= 0 and < 1, got {self.test_fraction}")
+        if self.categorical_coding not in ("auto", *CODINGS):
+            raise ConfigError(f"--categorical-coding must be one of auto, {', '.join(CODINGS)}, "
+                              f"got {self.categorical_coding}")  # fmt: skip
         if self.test_data is not None and self.stream:
             raise ConfigError("--test-data is read in memory: with --stream, hold out --test-fraction instead")
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def coding(self, least_squares_with_intercept: bool) -> TableOptions:
+        """These options with `categorical_coding` decided: "auto" is treatment coding for a least-squares fit with
+        an intercept (the full one-hot columns would add up to the intercept's), one-hot otherwise."""
+        if self.categorical_coding != "auto":
+            return self
+        return replace(self, categorical_coding="treatment" if least_squares_with_intercept else "onehot")
 
 
 @dataclass
@@ -96,8 +109,10 @@ def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dty
         (7, 3, ['x'])
     """
     options.check()
+    coding = "onehot" if options.categorical_coding == "auto" else options.categorical_coding
     loaded = load_table(options.data, options.target, task=task, features=options.features,
-                        categorical=options.categorical, drop_missing=options.drop_missing, dtype=dtype)  # fmt: skip
+                        categorical=options.categorical, drop_missing=options.drop_missing, dtype=dtype,
+                        coding=coding)  # fmt: skip
     X, y = loaded.X, loaded.y
     if options.test_data is not None:
         test = load_table(options.test_data, options.target, spec=loaded.spec, drop_missing=options.drop_missing,
@@ -122,8 +137,10 @@ class StreamedTable:
         options.check()
         self.options, self.seed, self.task = options, seed, task
         self.source = open_table(options.data)
+        coding = "onehot" if options.categorical_coding == "auto" else options.categorical_coding
         self.spec = fit_spec(self.source, options.target, task=task, features=options.features,
-                             categorical=options.categorical, drop_missing=options.drop_missing)  # fmt: skip
+                             categorical=options.categorical, drop_missing=options.drop_missing,
+                             coding=coding)  # fmt: skip
         self.info = self.source.info()
         self.classes = list(self.spec.classes) if task == "classification" else None
         self.num_inputs = self.spec.num_features
@@ -133,13 +150,14 @@ class StreamedTable:
             return None if part == "train" else Holdout(0.0, self.seed, part="test")
         return Holdout(self.options.test_fraction, self.seed, part=part)
 
-    def least_squares(self, world: World = ALONE) -> tuple[Tensor, Tensor]:
-        """w, b (float64) over the training rows, memory independent of their number; in a data-parallel fit each
-        process reads every `world.size`-th part (Parquet row group) and the sums are added up over them."""
+    def least_squares(self, world: World = ALONE, **solver: Any) -> Any:
+        """The least-squares fit over the training rows with its statistics (an `ols.OLSResult`), memory independent
+        of their number; in a data-parallel fit each process reads every `world.size`-th part (Parquet row group) and
+        the triangular factors are combined. `solver`: fit_intercept, method, cov_type, alpha."""
         parts = self.source.parts()[world.rank :: world.size] if world.launched else None
         return stream_least_squares(self.source, self.spec, drop_missing=self.options.drop_missing,
                                     holdout=self.holdout("train"), parts=parts,
-                                    reduce=world.sum if world.launched else None)  # fmt: skip
+                                    gather=world.gather if world.launched else None, **solver)  # fmt: skip
 
     def feature_stats(self) -> FeatureStats:
         """Mean and std of each feature over the training rows (for `--standardize`)."""
