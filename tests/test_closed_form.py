@@ -294,6 +294,8 @@ def test_two_processes_fold_to_the_answer_of_one():
     def gather(value):  # World.gather on rank 0 (which folds shares[0]): every process's factor, in rank order
         return [value, factors[1]] if isinstance(value, Factor) else [value]
 
+    assert Factor.combine(factors).y.n == 301
+
     one = fit_least_squares(lambda: [Zt], ["a", "b", "c", "d"], refine_with_second_pass=False)
     merged = fit_least_squares(lambda: [shares[0]], ["a", "b", "c", "d"], gather=gather,
                                refine_with_second_pass=False)  # fmt: skip

@@ -88,6 +88,7 @@ def test_two_processes_train_what_one_process_trains(tables):
         "streamed": ["train", "softmax", *CLASSES, "--impl", "manual", "--stream"],
         "closed-form": ["train", "linreg", *REGRESSION],
         "closed-form-streamed": ["train", "linreg", *REGRESSION, "--stream"],
+        "closed-form-hc3-streamed": ["train", "linreg", *REGRESSION, "--stream", "--cov", "HC3"],
     }
     runs = [[*argv, "--out", f"dp-{name}"] for name, argv in commands.items()]
     (tables / "commands.json").write_text(json.dumps(runs))
@@ -106,6 +107,15 @@ def test_two_processes_train_what_one_process_trains(tables):
             ours, theirs = weights(tables / f"dp-{name}"), weights(tables / f"one-{name}")
             for key in ours:
                 assert torch.allclose(ours[key], theirs[key], rtol=1e-8, atol=0), key
+            # the OLS summary too: R factors combined across processes (TSQR), second-pass sums gathered
+            summary, reference = (json.loads((tables / f"{kind}-{name}" / "summary.json").read_text())
+                                  for kind in ("dp", "one"))  # fmt: skip
+            for key in ("standard_errors", "p_values", "t_values"):
+                for column, value in reference[key].items():
+                    assert summary[key][column] == pytest.approx(value, rel=1e-8), (name, key, column)
+            for key in ("train_r2", "f_statistic", "log_likelihood", "residual_std"):
+                assert summary[key] == pytest.approx(reference[key], rel=1e-8), (name, key)
+            assert summary["cov_type"] == reference["cov_type"] == ("HC3" if "hc3" in name else "nonrobust")
             continue
         assert_same_weights(tables / f"dp-{name}", tables / f"one-{name}", atol)
     assert not (tables / "dp-manual" / "predictions.png").exists()  # a table: no images

@@ -118,20 +118,29 @@ class Factor:
         self.matrix = new
         self.y.add(Zt[-1])
 
-    def merge(self, others: Sequence[Factor]) -> None:
-        """Combine with the factors of the other processes (their R's stacked and factored once more)."""
-        mine = self.matrix
-        for other in others:
-            if other is self or other.matrix is None:
+    @classmethod
+    def combine(cls, factors: Sequence[Factor]) -> Factor:
+        """The factor of every process's rows, from each process's own (their R's stacked and factored once more).
+
+        Example:
+            >>> Z = np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 3.0], [1.0, 2.0, 5.0]])
+            >>> parts = [Factor(), Factor()]; parts[0].add(Z[:1].T); parts[1].add(Z[1:].T)
+            >>> whole = Factor(); whole.add(Z.T)
+            >>> np.allclose(np.abs(Factor.combine(parts).matrix), np.abs(whole.matrix)), Factor.combine(parts).y.n
+            (True, 3)
+        """
+        total = cls(factors[0].method)
+        for factor in factors:
+            if factor.matrix is None:
                 continue
-            if mine is None:
-                mine = other.matrix
-            elif self.method == "qr":
-                mine = fold(mine, other.matrix.T)
+            if total.matrix is None:
+                total.matrix = factor.matrix
+            elif total.method == "qr":
+                total.matrix = fold(total.matrix, factor.matrix.T)
             else:
-                mine = mine + other.matrix
-            self.y.merge(other.y)
-        self.matrix = mine
+                total.matrix = total.matrix + factor.matrix
+            total.y.merge(factor.y)
+        return total
 
     def triangular(self) -> np.ndarray:
         """R, upper triangular with ZᵀZ = RᵀR. Raises DataError when no rows were added, or (normal equations)
@@ -335,17 +344,19 @@ class Residuals:
             self.meat += (Q * weight) @ Q.T
         self.rows += Zt.shape[1]
 
-    def merge(self, others: Sequence[Residuals]) -> None:
-        for other in others:
-            if other is self:
-                continue
-            self.g += other.g
-            self.rr += other.rr
-            if self.meat is not None and other.meat is not None:
-                self.meat += other.meat
-            if other.max_leverage > self.max_leverage:
-                self.max_leverage, self.max_leverage_row = other.max_leverage, self.rows + other.max_leverage_row
-            self.rows += other.rows
+    @classmethod
+    def combine(cls, parts: Sequence[Residuals]) -> Residuals:
+        """The sums over every process's rows, from each process's own (rows numbered in rank order)."""
+        total = cls(parts[0].theta, parts[0].inverse, parts[0].cov_type)
+        for part in parts:
+            total.g += part.g
+            total.rr += part.rr
+            if total.meat is not None and part.meat is not None:
+                total.meat += part.meat
+            if part.max_leverage > total.max_leverage:
+                total.max_leverage, total.max_leverage_row = part.max_leverage, total.rows + part.max_leverage_row
+            total.rows += part.rows
+        return total
 
 
 def refine(solution: Solution, residuals: Residuals) -> Solution:
@@ -400,7 +411,7 @@ def fit_least_squares(
     factor = Factor(method)
     for Zt in chunks():
         factor.add(Zt)
-    factor.merge(gather(factor))
+    factor = Factor.combine(gather(factor))
     n = factor.y.n
     R = factor.triangular()
     columns = [*names, *(["intercept"] if fit_intercept else [])]
@@ -425,7 +436,7 @@ def fit_least_squares(
         residuals = Residuals(solution.theta, solution.inverse, cov_type)
         for Zt in chunks():
             residuals.add(Zt)
-        residuals.merge(gather(residuals))
+        residuals = Residuals.combine(gather(residuals))
         solution = refine(solution, residuals)
         meat = residuals.meat
         if cov_type in ("HC2", "HC3") and residuals.max_leverage > 1 - 1e-10:
