@@ -249,7 +249,8 @@ def solve(R: np.ndarray, n: int) -> Solution:
     theta = inverse @ (U[:, :rank].T @ r)
     ssr = float(max(R[:, p] @ R[:, p] - (U[:, :rank].T @ r) @ (U[:, :rank].T @ r), 0.0))
     order = np.r_[p - 1, 0 : p - 1]
-    pivots = scipy.linalg.qr((R11 / scale)[:, order], pivoting=True, mode="r")[1]
+    prefer = np.r_[2.0, np.ones(p - 1)]  # the pivoting takes the largest column first: this one, on a tie
+    pivots = scipy.linalg.qr((R11 / scale)[:, order] * prefer, pivoting=True, mode="r")[1]
     dependent = sorted(order[pivots[rank:]].tolist())
     return Solution(theta, inverse, rank, dependent, kappa, scaled_kappa, ssr, y_norm2)
 

@@ -465,7 +465,7 @@ def fit_linreg(
         _warnings.simplefilter("always")
         if config.solver in LEAST_SQUARES:
             result = _least_squares(config, data, names, world)
-            w, b = torch.from_numpy(result.w.copy()), torch.tensor(result.b)
+            w, b = torch.from_numpy(result.w.copy()), torch.tensor(result.b, dtype=torch.float64)
         elif hasattr(data, "least_squares"):  # a streamed table
             w, b = _fit_linreg_streamed(config, data, [_Collect(history), *as_callbacks(callbacks)], world)
         else:
