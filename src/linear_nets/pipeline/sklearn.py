@@ -11,10 +11,14 @@ messages for NaN/inf, a 1-D X, empty data, a wrong number of features); numpy ar
 (densified) and DataFrames (their column names become `feature_names_in_`) are accepted; class labels may be any
 sortable values (strings too), encoded as 0..k-1 internally with `classes_` sorted.
 
-Sample weights: the pipeline trains on whole examples, so a weight is a count. Weights proportional to whole
-numbers (0, 1, 2.5 and 5 are 0, 2, 5 and 10 times one unit) are exact: each row is repeated that many times (a zero
-weight drops the row), which minimises sum_i w_i loss_i / sum_i w_i. Other weights (irrational ratios, or ratios
-needing more than `MAX_REPEAT` times the rows) raise a `ValueError`.
+Sample weights weigh rows in the loss, as scikit-learn's own linear models do: the classifier minimises the
+weighted mean sum_i w_i l_i / sum_i w_i (+ the penalty); the closed-form regressor the weighted sum of squares
+sum_i w_i (y_i - x_i w - b)², exactly, so an integer weight is the row repeated and a zero weight drops it.
+Minibatch SGD for linear regression (`solver="sgd"`) trains on whole rows: its weights must be whole numbers, each row
+repeated that many times.
+
+Predictions are computed in float64 from `coef_` and `intercept_` (X @ coef_.T + intercept_), so a row's result
+never depends on the rows scored with it.
 
 Models are saved without pickle by `save(path)`: the model's tensors as safetensors (`path`) and a JSON sidecar
 (`path` with suffix `.json`: the parameters, the classes, the feature names, the SHA-256 of the tensors), read back
@@ -29,7 +33,6 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,23 +65,20 @@ from linear_nets.errors import DataError, TrainingDiverged
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
 from linear_nets.pipeline.fit import Dataset, build_model, fit_linreg, fit_softmax
 from linear_nets.pipeline.runs import check_state, load_tensors, save_tensors
-from linear_nets.scratch.linear_regression import linreg
+from linear_nets.regularization import FeatureStats
 from linear_nets.training import History
 
 MAX_REPEAT = 20
-"""Sample weights may turn n rows into at most `MAX_REPEAT` x n repeated rows (see the module docstring)."""
+"""Whole-number sample weights of SGD linear regression may turn n rows into at most `MAX_REPEAT` x n rows."""
 MAX_DENSE_BYTES = 2 << 30
 """A sparse X is densified only when the dense copy takes at most this many bytes."""
 FORMAT = "linear-nets/sklearn/1"
 
-_ORDER = (
-    "weights are exact repetition (row i repeated w_i times, in the given order), but the check repeats the rows "
-    "in another order; {how}, so the two fits agree only to about {agree}, not to the check's 1e-7"
+_SGD_ORDER = (
+    "minibatch SGD for linear regression repeats a row w_i times, but the check repeats the rows in another order: "
+    "SGD then shuffles other rows into each minibatch, so the two fits agree only to about 1e-2, not to 1e-7"
 )
-_EQUIVALENCE_FAILS = {
-    "check_sample_weight_equivalence_on_dense_data": _ORDER,
-    "check_sample_weight_equivalence_on_sparse_data": _ORDER + " (sparse X is densified first)",
-}
+_EQUIVALENCE = ("check_sample_weight_equivalence_on_dense_data", "check_sample_weight_equivalence_on_sparse_data")
 _SCALE_X = "scale the inputs (standardize=True, or a StandardScaler before it)"
 _UNSCALED_SGD = (
     "solver='sgd' with standardize=False diverges on this check's inputs, drawn around 100: minibatch SGD at a fixed "
@@ -126,41 +126,8 @@ def _as_float32(X: Any) -> torch.Tensor:
     return torch.from_numpy(_dense(X, np.float32))
 
 
-def _repeat_counts(sample_weight: np.ndarray) -> np.ndarray:
-    """Whole-number counts c_i proportional to the weights (c = w / unit), or `ValueError` when there are none.
-
-    Example:
-        >>> _repeat_counts(np.array([0.5, 0.0, 1.25])).tolist()
-        [2, 0, 5]
-    """
-    w = np.asarray(sample_weight, dtype=np.float64)
-    n = w.shape[0]
-    if np.all(w == np.rint(w)):  # counts already: only divide out their common factor
-        counts = w.astype(np.int64)
-    else:
-        ratios = w / w[w > 0].min()
-        denominators = 1
-        for r in np.unique(ratios):
-            fraction = Fraction(float(r)).limit_denominator(MAX_REPEAT * n)
-            if abs(float(fraction) - r) > 1e-9 * r:
-                raise ValueError(
-                    "sample_weight: these estimators train on whole examples, so weights must be proportional to "
-                    f"whole numbers (how often each row counts); the ratio {r!r} between two weights is not a ratio of "
-                    "small whole numbers. Round the weights, or repeat rows yourself"
-                )
-            denominators = math.lcm(denominators, fraction.denominator)
-        counts = np.rint(ratios * denominators).astype(np.int64)
-    counts //= np.gcd.reduce(counts[counts > 0])
-    if counts.sum() > MAX_REPEAT * n:
-        raise ValueError(
-            f"sample_weight: exact weights need {counts.sum()} repeated rows for {n} examples (more than "
-            f"MAX_REPEAT = {MAX_REPEAT} times as many); round the weights to fewer distinct ratios"
-        )
-    return counts
-
-
-def _check_weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
-    """Validated weights as repeat counts, or None when every row counts once."""
+def _check_weights(sample_weight: Any, X: Any) -> np.ndarray | None:
+    """Validated weights `[n]` (float64, >= 0, not all 0), or None when every row counts once."""
     if sample_weight is None:
         return None
     weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
@@ -168,17 +135,21 @@ def _check_weights(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
         raise ValueError("Negative values in data passed to `sample_weight`.")
     if not np.any(weights > 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
-    counts = _repeat_counts(weights)
-    return None if np.all(counts == 1) else counts
+    return None if np.all(weights == weights[0]) else weights
 
 
-def _repeat(counts: np.ndarray | None, *arrays: Any) -> list[Any]:
-    """Each array with row i repeated counts[i] times (dropped at 0)."""
-    if counts is None:
+def _repeat(weights: np.ndarray | None, *arrays: Any) -> list[Any]:
+    """Each array with row i repeated w_i times (dropped at 0): whole-number weights as rows, for SGD."""
+    if weights is None:
         return list(arrays)
+    counts = np.rint(weights).astype(np.int64)
+    if np.any(counts != weights) or counts.sum() > MAX_REPEAT * weights.shape[0]:
+        raise ValueError(
+            "sample_weight: solver='sgd' trains on whole rows, so its weights must be whole numbers (how often each "
+            f"row counts), at most {MAX_REPEAT} times the rows in all; solver='closed-form' takes any weights"
+        )
     if sparse.issparse(arrays[0]):
-        rows = np.repeat(np.arange(counts.shape[0]), counts)
-        return [a[rows] for a in arrays]
+        return [a[np.repeat(np.arange(counts.shape[0]), counts)] for a in arrays]
     return [np.repeat(a, counts, axis=0) for a in arrays]
 
 
@@ -412,14 +383,6 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
 
-    def _expected_failed_checks(self) -> dict[str, str]:
-        how = (
-            "L-BFGS sums the float32 loss in another order"
-            if self.optimizer == "lbfgs"
-            else "SGD shuffles other rows into each minibatch"
-        )
-        return {name: reason.format(how=how, agree="1e-6") for name, reason in _EQUIVALENCE_FAILS.items()}
-
     # --- training -----------------------------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxClassifier:
@@ -428,7 +391,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         Args:
             X: array-like, sparse matrix (densified) or DataFrame.
             y: class labels.
-            sample_weight: non-negative weights proportional to whole numbers (see the module docstring).
+            sample_weight: non-negative weights `[n]`: the loss is the weighted mean sum_i w_i l_i / sum_i w_i.
 
         Returns:
             self, fitted.
@@ -437,18 +400,17 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         X, y = _validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32])
         check_classification_targets(y)
         classes, y_encoded = np.unique(y, return_inverse=True)
-        counts = _check_weights(sample_weight, X)
-        X, y_encoded = _repeat(counts, X, y_encoded)
-        present = np.unique(y_encoded)
+        weights = _check_weights(sample_weight, X)
+        present = np.unique(y_encoded if weights is None else y_encoded[weights > 0])
         if present.shape[0] < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the data contains only one class"
-                f"{' with a positive sample_weight' if counts is not None else ''}: {classes.tolist()[present[0]]!r}"
+                f"{' with a positive sample_weight' if weights is not None else ''}: {classes.tolist()[present[0]]!r}"
             )
         init = None
         if self.warm_start and hasattr(self, "_state"):
             init = self._warm_init(classes, X.shape[1], config)
-        history = self._train(config, X, y_encoded, classes, init)
+        history = self._train(config, X, y_encoded, classes, init, weights)
         self.classes_ = classes
         self.n_iter_ = len(history.epochs)
         self.loss_curve_ = history.column("train_loss")
@@ -472,10 +434,14 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         y_encoded: np.ndarray,
         classes: np.ndarray,
         init: dict[str, torch.Tensor] | None,
+        weights: np.ndarray | None = None,
     ) -> History:
         """One `fit_softmax` on the encoded rows; keeps the model's tensors (numpy); returns the history."""
-        data = Dataset((_as_float32(X), torch.from_numpy(np.asarray(y_encoded, dtype=np.int64))),
-                       classes=[str(c) for c in classes])  # fmt: skip
+        # float64: a weighted fit and the fit of the rows repeated then agree to float64 rounding, not float32's
+        labels = torch.from_numpy(np.asarray(y_encoded, dtype=np.int64))
+        data = Dataset((torch.from_numpy(_dense(X, np.float64)), labels),
+                       classes=[str(c) for c in classes],
+                       weights=None if weights is None else torch.from_numpy(weights))  # fmt: skip
         threads = torch.get_num_threads()
         try:
             result = fit_softmax(config, data, evaluate_test=False, init=init)
@@ -533,9 +499,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         if unknown.size:
             raise ValueError(f"y holds labels {unknown.tolist()!r} that are not in classes {all_classes.tolist()!r}")
         y_encoded = np.searchsorted(all_classes, y)
-        X, y_encoded = _repeat(_check_weights(sample_weight, X), X, y_encoded)
         init = None if first else self._warm_init(all_classes, X.shape[1], config)
-        history = self._train(config, X, y_encoded, all_classes, init)
+        history = self._train(config, X, y_encoded, all_classes, init, _check_weights(sample_weight, X))
         self.classes_ = all_classes
         self.n_iter_ = calls + 1
         self.loss_curve_ = [*([] if first else self.loss_curve_), *history.column("train_loss")]
@@ -545,22 +510,17 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     # --- prediction ---------------------------------------------------------------------------------------------
 
     def _logits(self, X: Any) -> np.ndarray:
-        """O = x W + b `[n, k]` (float64) through the `SoftmaxModel` interface, rebuilt from the saved tensors."""
+        """O = X W + b `[n, k]` in float64 from `coef_` and `intercept_` (for two classes O = [0, X @ coef_.T +
+        intercept_]: softmax and argmax see only O_1 - O_0)."""
         check_is_fitted(self)
-        X = self._check_inputs(X, reset=False)
-        state = {k: torch.from_numpy(v) for k, v in self._state.items()}
-        # the manual implementation holds plain tensors (no optimiser to build); all three save the same W and b
-        config = SoftmaxConfig(impl="manual", standardize="mean" in state)
-        model = build_model(config, *state["W"].shape)
-        model.load_state_tensors(state)
-        with torch.no_grad():
-            return model.logits(_as_float32(X)).to(torch.float64).numpy()
+        scores = _dense(self._check_inputs(X, reset=False), np.float64) @ self.coef_.T + self.intercept_
+        return np.hstack([np.zeros_like(scores), scores]) if self.classes_.shape[0] == 2 else scores
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The logits O = X @ coef_.T + intercept_ `[n, k]`; for two classes, O_1 - O_0 `[n]` (log-odds of
         `classes_[1]`)."""
         logits = self._logits(X)
-        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+        return logits[:, 1] if logits.shape[1] == 2 else logits
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """log softmax(O) `[n, k]`: O_j - log sum_l exp(O_l), computed stably in float64."""
@@ -592,6 +552,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         self.classes_ = np.asarray(classes, dtype=object) if dtype.kind == "O" else np.asarray(classes, dtype=dtype)
         expected = build_model(SoftmaxConfig(impl="manual", standardize=bool(self.standardize)),
                                int(meta["n_features_in"]), self.classes_.shape[0]).state_tensors()  # fmt: skip
+        expected = {name: t.to(torch.float64) for name, t in expected.items()}  # the estimators train in float64
         check_state(tensors, expected, path)
         self._state = {name: t.numpy().copy() for name, t in tensors.items()}
         self._restore_common(meta)
@@ -686,8 +647,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
     def _expected_failed_checks(self) -> dict[str, str]:
         if self.solver != "sgd":
             return {}
-        how = "SGD shuffles other rows into each minibatch"
-        fails = {name: reason.format(how=how, agree="1e-2") for name, reason in _EQUIVALENCE_FAILS.items()}
+        fails = dict.fromkeys(_EQUIVALENCE, _SGD_ORDER)
         if not self.standardize:
             fails.update(dict.fromkeys(("check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in"),
                                        _UNSCALED_SGD))  # fmt: skip
@@ -699,7 +659,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         Args:
             X: array-like, sparse matrix (densified) or DataFrame.
             y: numeric targets (one output).
-            sample_weight: non-negative weights proportional to whole numbers (see the module docstring).
+            sample_weight: non-negative weights `[n]` (the closed form: any; SGD: whole numbers, see the module
+                docstring).
 
         Returns:
             self, fitted.
@@ -707,15 +668,51 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         config = self._config()
         X, y = _validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32],
                               y_numeric=True)  # fmt: skip
-        X, y = _repeat(_check_weights(sample_weight, X), X, y)
+        weights = _check_weights(sample_weight, X)
+        if config.solver == "sgd":
+            X, y = _repeat(weights, X, y)
         init = None
         if self.warm_start and hasattr(self, "_state") and config.solver == "sgd":
             if self._state["w"].shape[0] != X.shape[1]:
                 raise ValueError("warm_start=True continues the previous fit, which had another number of features; "
                                  "set warm_start=False to start afresh")  # fmt: skip
             init = (torch.from_numpy(self._state["w"].copy()), torch.from_numpy(self._state["b"].copy()))
-        self.loss_curve_, self.n_iter_ = self._train(config, X, y, init)
+        if config.solver == "closed-form" and weights is not None:
+            self.loss_curve_, self.n_iter_ = self._weighted_least_squares(config, X, y, weights)
+        else:
+            self.loss_curve_, self.n_iter_ = self._train(config, X, y, init)
         return self
+
+    def _weighted_least_squares(
+        self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray
+    ) -> tuple[list[float], int]:
+        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)², exactly, through `fit_linreg`.
+
+        Each row is scaled by s_i = sqrt(w_i), with s as the intercept's column: least squares on the rows s_i [x_i,
+        1] and targets s_i y_i is the weighted problem. `fit_linreg` adds an unweighted intercept column of its own;
+        every scaled row also enters negated, so the data are symmetric about 0 and that intercept is exactly 0 (the
+        doubled sum of squares has the same minimiser). Under `standardize`, the inputs are standardised with the
+        weighted statistics first, as the repeated rows' statistics would be.
+        """
+        X64, y64, w = (torch.from_numpy(_dense(X, np.float64)), torch.from_numpy(np.array(y, dtype=np.float64)),
+                       torch.from_numpy(weights))  # fmt: skip
+        stats = FeatureStats.of(X64, w) if config.standardize else None
+        Z = stats.standardize(X64) if stats is not None else X64
+        s = w.sqrt().unsqueeze(1)
+        rows, targets = s * torch.cat([Z, torch.ones(Z.shape[0], 1, dtype=Z.dtype)], dim=1), s[:, 0] * y64
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RankDeficientWarning)  # fit_linreg's warnings come back in its result
+            mirrored = (torch.cat([rows, -rows]), torch.cat([targets, -targets]))
+            result = fit_linreg(replace(config, standardize=False), mirrored)
+        for message in result.warnings:
+            warnings.warn(message, RankDeficientWarning, stacklevel=3)
+        coef, intercept = result.w[:-1], result.w[-1]
+        if stats is not None:  # back to the original units
+            coef, intercept = coef / stats.scale, intercept - (coef * stats.mean / stats.scale).sum()
+        self._state = {"w": coef.numpy().copy(), "b": intercept.reshape(()).numpy().copy()}
+        self._set_coef()
+        residual = self.predict(X) - y64.numpy()
+        return [float(0.5 * np.average(residual**2, weights=weights))], 1
 
     def _train(
         self, config: LinregConfig, X: Any, y: np.ndarray, init: tuple[torch.Tensor, ...] | None
@@ -737,7 +734,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         self._set_coef()
         if result.history.epochs:
             return result.history.column("train_loss"), len(result.history.epochs)
-        residual = self._predict(features.numpy()) - targets.numpy()  # the closed form: the loss of its solution
+        residual = features.numpy() @ self.coef_ + self.intercept_ - targets.numpy()  # the closed form's loss
         return [float(0.5 * np.mean(residual**2))], 1
 
     def _set_coef(self) -> None:
@@ -767,16 +764,10 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         self.loss_curve_ = [*([] if first else self.loss_curve_), *losses]
         return self
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        w = torch.from_numpy(self._state["w"]).reshape(-1, 1)
-        b = torch.from_numpy(self._state["b"]).reshape(1)
-        return linreg(torch.from_numpy(np.asarray(X, dtype=np.float64)), w, b).reshape(-1).numpy()
-
     def predict(self, X: Any) -> np.ndarray:
-        """ŷ = X w + b `[n]` (float64; the book's `linreg`)."""
+        """ŷ = X @ coef_ + intercept_ `[n]`, in float64."""
         check_is_fitted(self)
-        X = self._check_inputs(X, reset=False)
-        return self._predict(_dense(X, np.float64))
+        return _dense(self._check_inputs(X, reset=False), np.float64) @ self.coef_ + self.intercept_
 
     def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
         d = int(meta["n_features_in"])
