@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
 LARGE_CONDITION = 1000.0  # statsmodels' summary warns above this condition number
 
 

@@ -21,8 +21,8 @@ import math
 
 import torch
 
+from linear_nets.choices import OPTIMIZERS, SCHEDULES
 from linear_nets.errors import ConfigError
-from linear_nets.pipeline.config import OPTIMIZERS, SCHEDULES
 
 MOMENTUM = 0.9
 LBFGS_ITERS = 10

@@ -100,8 +100,9 @@ class Standardizer(nn.Module):
             raise DataError(f"mean and std must be 1-D of one shape, got {list(mean.shape)} and {list(std.shape)}")
         if not bool((std > 0).all()):
             raise DataError("std must be positive everywhere")
-        self.register_buffer("mean", mean.to(torch.float32))
-        self.register_buffer("std", std.to(torch.float32))
+        dtype = torch.float64 if mean.dtype == torch.float64 else torch.float32  # float64 stays: see fit_transform
+        self.register_buffer("mean", mean.to(dtype))
+        self.register_buffer("std", std.to(dtype))
 
     @classmethod
     def fit(cls, X: Tensor, eps: float = EPS) -> Standardizer:
@@ -109,7 +110,7 @@ class Standardizer(nn.Module):
         return cls.fit_transform(X, eps)[0]
 
     @classmethod
-    def fit_transform(cls, X: Tensor, eps: float = EPS) -> tuple[Standardizer, Tensor]:
+    def fit_transform(cls, X: Tensor, eps: float = EPS, weights: Tensor | None = None) -> tuple[Standardizer, Tensor]:
         """Fit on training inputs `X` `[n, ...]` and return it standardised too: `(standardizer, Z [n, d])`.
 
         Two passes in float32, in place on one float copy of `X`: the mean, then the (population) standard deviation
@@ -118,14 +119,18 @@ class Standardizer(nn.Module):
 
         `eps` floors each std (pixels: a faint pixel must not be blown up); `eps=0` floors nothing and gives a
         constant column std 1 instead, as scikit-learn's StandardScaler does (tables, whose units are the user's).
+        With `weights` w `[n]`, the mean and the variance are weighted means (sum_i w_i x_i / sum_i w_i): a row of
+        weight 2 counts as that row twice.
         """
         if X.shape[0] < 1:
             raise DataError("cannot fit a Standardizer on zero examples")
-        Z = X.reshape(X.shape[0], -1).to(torch.float32)  # always a copy for uint8; clone a float input
+        # float64 inputs stay float64 (a float64 fit: the scikit-learn estimators); everything else is float32
+        Z = X.reshape(X.shape[0], -1).to(torch.float64 if X.dtype == torch.float64 else torch.float32)
         Z = Z.div_(255.0) if X.dtype == torch.uint8 else Z.clone()
-        mean = Z.mean(dim=0)
+        share = None if weights is None else (weights / weights.sum()).to(Z.dtype).unsqueeze(1)
+        mean = Z.mean(dim=0) if share is None else (share * Z).sum(dim=0)
         Z.sub_(mean)
-        std = Z.square().mean(dim=0).sqrt_()
+        std = (Z.square().mean(dim=0) if share is None else (share * Z.square()).sum(dim=0)).sqrt_()
         std = std.clamp_min_(eps) if eps > 0 else torch.where(std > 0, std, torch.ones_like(std))
         return cls(mean, std), Z.div_(std)
 
@@ -147,8 +152,8 @@ class _StandardizedStep:
     def __init__(self, step: GradientStep, standardizer: Standardizer) -> None:
         self.inner, self.standardizer = step, standardizer
 
-    def step(self, X: Tensor, y: Tensor, y_hat: Tensor) -> None:
-        self.inner.step(self.standardizer(X), y, y_hat)
+    def step(self, X: Tensor, y: Tensor, y_hat: Tensor, *weights: Tensor) -> None:
+        self.inner.step(self.standardizer(X), y, y_hat, *weights)
 
 
 class Standardized(SoftmaxModel):
@@ -239,10 +244,15 @@ class FeatureStats:
     count: int
 
     @classmethod
-    def of(cls, X: Tensor) -> FeatureStats:
-        """Statistics of in-memory rows X `[n, d]` (e.g. the training split)."""
+    def of(cls, X: Tensor, weights: Tensor | None = None) -> FeatureStats:
+        """Statistics of in-memory rows X `[n, d]` (e.g. the training split); with `weights` w `[n]`, weighted means
+        (row i counted w_i times)."""
         X = X.to(torch.float64)
-        return cls(X.mean(0), X.std(0, correction=0), X.shape[0])
+        if weights is None:
+            return cls(X.mean(0), X.std(0, correction=0), X.shape[0])
+        share = (weights / weights.sum()).to(torch.float64).unsqueeze(1)
+        mean = (share * X).sum(0)
+        return cls(mean, (share * (X - mean).square()).sum(0).sqrt(), X.shape[0])
 
     @property
     def scale(self) -> Tensor:

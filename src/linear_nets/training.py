@@ -5,6 +5,8 @@ The loop does not care how a model computes its gradient. The `updater` decides:
 - a callable `updater(batch_size)` (from scratch, the book's `sgd`): backprop the summed loss, then call it;
 - a `GradientStep` (hand-derived gradients): `updater.step(X, y, y_hat)` updates the parameters, no autograd.
 
+A batch is `(X, y)`, or `(X, y, w)` with per-example weights w: the loss of example i then counts w_i times, and
+with weights of mean 1 over the data an epoch's train loss is the weighted mean sum_i w_i l_i / sum_i w_i.
 Losses and metrics are summed in chunks of batches and read once per epoch, so there is no per-batch
 synchronisation and no per-batch reduction. A NaN or infinite loss raises `TrainingDiverged`.
 """
@@ -34,9 +36,10 @@ it to its totals (loss sum, metric sum, count) before dividing, so every process
 
 @runtime_checkable
 class GradientStep(Protocol):
-    """An updater that computes its own (hand-derived) gradient: `step(X, y, y_hat)` updates the parameters."""
+    """An updater that computes its own (hand-derived) gradient: `step(X, y, y_hat)` updates the parameters (with
+    `weights` w, for the loss (1/n) sum_i w_i l_i)."""
 
-    def step(self, X: Tensor, y: Tensor, y_hat: Tensor) -> None: ...
+    def step(self, X: Tensor, y: Tensor, y_hat: Tensor, weights: Tensor | None = None) -> None: ...
 
 
 Updater = torch.optim.Optimizer | Callable[[int], None] | GradientStep
@@ -218,40 +221,47 @@ class LossSeed:
         return seed
 
 
-def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
-    """One training step `step(X, y) -> (y_hat, per-example loss)`, both detached, for this kind of updater.
+def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Tensor, Tensor]]:
+    """One training step `step(X, y[, w]) -> (y_hat, per-example loss)`, both detached, for this kind of updater.
 
-    Chosen once per epoch rather than per batch: `isinstance` on a Protocol costs microseconds, per batch.
+    With weights w (a batch `(X, y, w)`), the loss of example i counts w_i times: the step follows the gradient of
+    (1/n) sum_i w_i l_i and returns w_i l_i. Chosen once per epoch rather than per batch: `isinstance` on a Protocol
+    costs microseconds, per batch.
     """
     if isinstance(updater, torch.optim.Optimizer):
         mean_seed = LossSeed(mean=True)
 
-        def step(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
             y_hat = net(X)
             batch_loss = loss(y_hat, y)
             updater.zero_grad(set_to_none=True)
-            batch_loss.backward(mean_seed(batch_loss))  # = batch_loss.mean().backward()
+            seed = mean_seed(batch_loss)
+            batch_loss.backward(seed if w is None else seed * w)  # = (w * batch_loss).mean().backward()
             updater.step()
-            return y_hat.detach(), batch_loss.detach()
+            return y_hat.detach(), _weighted(batch_loss.detach(), w)
 
     elif isinstance(updater, GradientStep):
 
-        def step(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
             with torch.no_grad():
                 y_hat = net(X)
                 batch_loss = loss(y_hat, y)
-                updater.step(X, y, y_hat)
-            return y_hat, batch_loss
+                if w is None:
+                    updater.step(X, y, y_hat)
+                else:
+                    updater.step(X, y, y_hat, w)
+            return y_hat, _weighted(batch_loss, w)
 
     elif callable(updater):
         sum_seed = LossSeed(mean=False)
 
-        def step(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
             y_hat = net(X)
             batch_loss = loss(y_hat, y)
-            batch_loss.backward(sum_seed(batch_loss))  # = batch_loss.sum().backward(), the book's
+            seed = sum_seed(batch_loss)
+            batch_loss.backward(seed if w is None else seed * w)  # = batch_loss.sum().backward(), the book's
             updater(X.shape[0])
-            return y_hat.detach(), batch_loss.detach()
+            return y_hat.detach(), _weighted(batch_loss.detach(), w)
 
     else:
         raise ConfigError(
@@ -259,6 +269,10 @@ def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[[Tensor, Tens
             f"got {type(updater).__name__}"
         )
     return step
+
+
+def _weighted(batch_loss: Tensor, w: Tensor | None) -> Tensor:
+    return batch_loss if w is None else batch_loss * w
 
 
 def train_epoch(
@@ -284,9 +298,9 @@ def train_epoch(
     step = _make_step(net, loss, updater)
     totals, steps = _Totals(metric), 0
     try:
-        for X, y in train_iter:
-            y_hat, batch_loss = step(X, y)
-            totals.add(y_hat, y, batch_loss)
+        for batch in train_iter:  # (X, y), or (X, y, w) with per-example weights
+            y_hat, batch_loss = step(*batch)
+            totals.add(y_hat, batch[1], batch_loss)
             steps += 1
     except RuntimeError as exc:
         if not TrainingDiverged.is_overflow(exc):

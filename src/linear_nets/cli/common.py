@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from linear_nets.pipeline.config import DEVICES
+from linear_nets.choices import DEVICES
 
 MAX_SHOW = 200
 """Most images one figure shows (`data show --n`, `predict --n`): more make an unreadable grid and a slow figure."""

@@ -30,9 +30,10 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from linear_nets.choices import SAMPLING
 from linear_nets.errors import ConfigError, DataError
 
-SAMPLING_MODES = ("shuffle", "shuffle-drop-last", "shuffle-fill", "with-replacement")
+SAMPLING_MODES = SAMPLING
 """How a shuffled epoch is cut into minibatches (see the module docstring); `shuffle` is the book's."""
 
 

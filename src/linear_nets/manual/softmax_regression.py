@@ -6,7 +6,7 @@ Differentiating, dl/dO = (softmax(O) - onehot(y)) / n, so the gradients are
     dl/dW = Xᵀ (softmax(O) - onehot(y)) / n        dl/db = sum_i (softmax(O) - onehot(y))_i / n
 
 and one minibatch SGD step is W <- W - lr dl/dW, b <- b - lr dl/db. `gradients` equals autograd's in float64.
-Weight decay wd adds (wd / 2) ||W||² to l, hence wd W to dl/dW: the step becomes W <- (1 - lr wd) W - lr Xᵀ G.
+Weight decay wd adds (wd / 2) ||W||² to l, hence wd W to dl/dW: the step becomes W <- W - lr (Xᵀ G + wd W).
 """
 
 from __future__ import annotations
@@ -14,39 +14,32 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from linear_nets.errors import ConfigError
 from linear_nets.models import WeightsAndBias, check_lr, init_params
 from linear_nets.optim import check_weight_decay
-from linear_nets.softmax import check_inputs, check_labels, stable_cross_entropy_and_softmax, stable_softmax
+from linear_nets.softmax import check_inputs, stable_cross_entropy, stable_softmax
 
 
-def logit_gradient(logits: Tensor, y: Tensor, *, probs: Tensor | None = None, total: int | None = None) -> Tensor:
-    """dl/dO = (softmax(O) - onehot(y)) / n: the gradient of the mean cross-entropy with respect to the logits.
+def logit_gradient(logits: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
+    """G = dl/dO = (softmax(O) - onehot(y)) / n: the gradient of the mean cross-entropy with respect to the logits.
 
     Args:
         logits: `O`, `[n, q]`.
         y: true classes `[n]`.
-        probs: softmax(O) if already computed (it is then updated in place and returned), else None.
-        total: divide by this instead of n (1: the gradient of the *summed* loss, which data-parallel processes add
-            up before dividing by the whole batch's size).
+        weights: w `[n]` for the weighted loss (1/n) sum_i w_i l_i, whose gradient has row i times w_i; None: all 1.
 
     Example:
         >>> logit_gradient(torch.zeros(2, 2), torch.tensor([0, 1]))
         tensor([[-0.2500,  0.2500],
                 [ 0.2500, -0.2500]])
     """
-    if probs is None:
-        check_labels(y, logits.shape[1], n=logits.shape[0])
-        probs = stable_softmax(logits)
-    G = probs
-    # subtracting onehot(y) touches one entry per row: scatter -1 there instead of building the one-hot matrix
-    G.scatter_add_(1, y.unsqueeze(1), torch.full((y.shape[0], 1), -1.0, dtype=G.dtype, device=G.device))
-    total = y.shape[0] if total is None else total
-    return G if total == 1 else G.div_(total)
+    n, q = logits.shape
+    G = stable_softmax(logits) - torch.nn.functional.one_hot(y, q).to(logits.dtype)
+    return G / n if weights is None else G * (weights / n).unsqueeze(1)
 
 
 def gradients(
-    X: Tensor, y: Tensor, logits: Tensor, *, W: Tensor | None = None, weight_decay: float = 0.0
+    X: Tensor, y: Tensor, logits: Tensor, weights: Tensor | None = None, *, W: Tensor | None = None,
+    weight_decay: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """Gradients of the mean cross-entropy of softmax(XW + b) with respect to W and b, by hand.
 
@@ -54,8 +47,8 @@ def gradients(
         X: inputs `[n, d]`.
         y: true classes `[n]`.
         logits: `O = XW + b`, `[n, q]`.
-        W: the weights `[d, q]`; needed only with `weight_decay`.
-        weight_decay: wd >= 0; the loss is then the mean cross-entropy + (wd / 2) ||W||².
+        weights: per-example weights w `[n]` of the loss (1/n) sum_i w_i l_i; None: every example 1.
+        W, weight_decay: the weights `[d, q]` and wd >= 0, when the loss also holds (wd / 2) ||W||².
 
     Returns `(dl/dW [d, q], dl/db [q])`: `Xᵀ G (+ wd W)` and the column sums of G, with G = `logit_gradient(O, y)`.
 
@@ -64,13 +57,11 @@ def gradients(
         >>> grad_b
         tensor([0., 0.])
     """
-    G = logit_gradient(logits, y)
-    grad_W = X.T @ G
-    if check_weight_decay(weight_decay):
-        if W is None:
-            raise ConfigError("gradients: weight_decay needs the weights W")
-        grad_W = grad_W + weight_decay * W
-    return grad_W, G.sum(dim=0)
+    G = logit_gradient(logits, y, weights)
+    # Xᵀ G computed as (Gᵀ X)ᵀ: the same numbers, in the layout of W (column-major, see SoftmaxRegression); the
+    # product in this order takes about half as long on a CPU (benchmarks/RESULTS.md, the layout rows)
+    grad_W = (G.T @ X).T
+    return (grad_W + weight_decay * W if weight_decay else grad_W), G.sum(dim=0)
 
 
 class SoftmaxRegression(WeightsAndBias):
@@ -115,7 +106,6 @@ class SoftmaxRegression(WeightsAndBias):
         # products below then run as [q, d] x [d, n] and [q, n] x [n, d], about 3x faster on a CPU than the
         # same products in the other layout (benchmarks/RESULTS.md).
         self.W = W.T.contiguous().T
-        self._saved: tuple[Tensor | None, Tensor | None, Tensor | None] = (None, None, None)
 
     def net(self, X: Tensor) -> Tensor:
         """Logits O = XW + b `[n, q]` of a batch `X` `[n, ...]` flattened to `[n, num_inputs]`.
@@ -131,42 +121,17 @@ class SoftmaxRegression(WeightsAndBias):
         return self.net(X)
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """Per-example cross-entropy of the logits `y_hat` (stable: log-sum-exp).
+        """Per-example cross-entropy of the logits `y_hat` (stable: log-sum-exp)."""
+        return stable_cross_entropy(y_hat, y)
 
-        Like autograd saving tensors for backward, it keeps softmax(O) for the `step` that follows on the same
-        logits and labels: the loss and the gradient share their exponentials.
-        """
-        loss, probs = stable_cross_entropy_and_softmax(y_hat, y)
-        self._saved = (y_hat, y, probs)
-        return loss
-
-    def step(self, X: Tensor, y: Tensor, y_hat: Tensor) -> None:
-        """One SGD step at the logits `y_hat = net(X)`: W -= lr Xᵀ G, b -= lr sum_i G_i, G = `logit_gradient`."""
-        G = logit_gradient(y_hat, y, probs=self._saved_probs(y_hat, y))
-        if self.weight_decay:
-            self.W.mul_(1.0 - self.lr * self.weight_decay)  # W - lr wd W, before the data term below
-        # addmm_ updates W in place: W + (-lr) Xᵀ G, without a temporary for dl/dW
-        self.W.addmm_(X.reshape(-1, self.num_inputs).T, G, alpha=-self.lr)
-        self.b.sub_(G.sum(dim=0), alpha=self.lr)
-
-    def _saved_probs(self, y_hat: Tensor, y: Tensor) -> Tensor | None:
-        """softmax(O) kept by `loss` on these very logits and labels, else None (then the gradient computes it).
-        Used once: `logit_gradient` overwrites it."""
-        saved_logits, saved_y, probs = self._saved
-        self._saved = (None, None, None)
-        return probs if saved_logits is y_hat and saved_y is y else None
-
-    def summed_gradients(self, X: Tensor, y: Tensor, y_hat: Tensor) -> tuple[Tensor, Tensor]:
-        """Gradients of the batch's *summed* cross-entropy, `(Xᵀ D [d, q], Σ_i D_i [q])` with D = softmax(O) −
-        onehot(y): what data-parallel processes add up (one all-reduce) before `apply_gradients` divides by the
-        whole batch's size. Follows `loss` on the same logits, like `step`."""
-        D = logit_gradient(y_hat, y, probs=self._saved_probs(y_hat, y), total=1)
-        return X.reshape(-1, self.num_inputs).T @ D, D.sum(dim=0)
+    def step(self, X: Tensor, y: Tensor, y_hat: Tensor, weights: Tensor | None = None) -> None:
+        """One SGD step at the logits `y_hat = net(X)`: `gradients`, then `apply_gradients`."""
+        self.apply_gradients(*gradients(X.reshape(-1, self.num_inputs), y, y_hat, weights))
 
     def apply_gradients(self, grad_W: Tensor, grad_b: Tensor) -> None:
-        """One SGD step from the mean gradients of the data term: W <- (1 − lr wd) W − lr grad_W, b <- b − lr grad_b."""
+        """W <- W − lr (grad_W + wd W), b <- b − lr grad_b, in place (W keeps its layout)."""
         if self.weight_decay:
-            self.W.mul_(1.0 - self.lr * self.weight_decay)
+            grad_W = grad_W + self.weight_decay * self.W
         self.W.sub_(grad_W, alpha=self.lr)
         self.b.sub_(grad_b, alpha=self.lr)
 

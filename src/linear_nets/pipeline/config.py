@@ -27,20 +27,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from linear_nets.choices import (
+    COV_TYPES,
+    DEVICES,
+    IMPLS,
+    LEAST_SQUARES,
+    LOSSES,
+    OPTIMIZERS,
+    SAMPLING,
+    SCHEDULES,
+    SOLVERS,
+)
 from linear_nets.errors import ConfigError
 
-SOFTMAX_IMPLS = ("scratch", "manual", "concise")
-LINREG_IMPLS = ("scratch", "manual", "concise")
-OPTIMIZERS = ("sgd", "momentum", "adam", "lbfgs")
-SCHEDULES = ("constant", "step", "cosine")
-LOSSES = ("squared", "l1", "huber")
-SOLVERS = ("sgd", "closed-form", "normal-equations")
-LEAST_SQUARES = ("closed-form", "normal-equations")
-"""The solvers that compute the least-squares solution directly: QR (closed-form), or the book's formula."""
-COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
-DEVICES = ("cpu", "cuda", "auto")
-SAMPLING = ("shuffle", "shuffle-drop-last", "shuffle-fill", "with-replacement")
-"""How an epoch is cut into minibatches (`linear_nets.data.batches.SAMPLING_MODES`, named here without torch)."""
 MAX_SEED = 2**63 - 1
 """Seeds are 0 to 2**63 - 1: what torch's generators, numpy and every JSON reader take without loss."""
 IMAGE_CLASSES = 10
@@ -184,7 +183,7 @@ class SoftmaxConfig:
 
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("impl", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
-              choices=SOFTMAX_IMPLS),
+              choices=IMPLS),
         Param("optimizer", str, "sgd (the book's), momentum, adam, or lbfgs (full batch); concise only",
               choices=OPTIMIZERS),
         Param("lr", float, "learning rate", low=0, low_open=True),
@@ -269,7 +268,7 @@ class LinregConfig:
 
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("impl", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
-              choices=LINREG_IMPLS),
+              choices=IMPLS),
         Param("loss", str, "squared, l1 (absolute) or huber", choices=LOSSES),
         Param("huber_delta", float, "Huber threshold δ: quadratic inside [-δ, δ], linear outside (default: 1)",
               low=0, low_open=True, optional=True),

@@ -54,12 +54,14 @@ EVAL_BATCH_BYTES = 256 << 20  # evaluation needs no gradient: the 10,000 test im
 class Dataset:
     """Labelled examples in memory: `train` and optionally `test`, each `(X [n, ...], y [n])`, and class names.
 
-    Images may stay uint8 (read as x / 255 per batch). `classes[k]` names class k.
+    Images may stay uint8 (read as x / 255 per batch). `classes[k]` names class k. `weights` `[n]` (>= 0, not all
+    0), when given, weigh the training examples in the loss: the fit minimises sum_i w_i l_i / sum_i w_i.
     """
 
     train: tuple[Tensor, Tensor]
     test: tuple[Tensor, Tensor] | None = None
     classes: list[str] | None = None
+    weights: Tensor | None = None
 
     @property
     def num_inputs(self) -> int:
@@ -216,11 +218,16 @@ def fit_softmax(
     device = prepare_machine(config, world=world)
     if hasattr(data, "batches"):  # a table read batch by batch
         return _fit_softmax_streamed(config, data, as_callbacks(callbacks), evaluate_test, init, started, world)
-    (X, y), val = data.train, None
+    (X, y), val, w = data.train, None, data.weights
     if config.val_fraction is not None:
         train_idx, val_idx = train_val_split(y, config.val_fraction, config.seed)
         (X, y), val = (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
+        w = None if w is None else w[train_idx]
     check_rows(world, len(y))
+    if w is not None:
+        if world.launched:
+            raise ConfigError("weights: a data-parallel fit trains on unweighted examples; run it in one process")
+        w = (w * (w.shape[0] / w.sum())).to(torch.float64 if X.dtype == torch.float64 else torch.float32)  # mean 1
     standardizer = None
     if config.standardize and init is not None and "mean" in init:  # a warm start keeps its statistics
         standardizer = Standardizer(init["mean"], init["std"])
@@ -229,10 +236,11 @@ def fit_softmax(
         # Standardised once here rather than per batch: the inner model trains on it, and the wrapper standardises
         # whatever it is given at validation, test and predict time.
         images = X.dtype == torch.uint8 or X.dim() > 2  # pixels get a floored std; a table's columns are its own
-        standardizer, X = Standardizer.fit_transform(X, Standardizer.EPS if images else 0.0)
+        standardizer, X = Standardizer.fit_transform(X, Standardizer.EPS if images else 0.0, w)
     num_inputs = config.resize**2 if config.resize is not None else math.prod(X.shape[1:])
-    model, trained = _model_to_fit(config, num_inputs, data.num_classes, standardizer, init)
-    train_loader = ArrayLoader((X, y), config.batch_size, shuffle=True, seed=config.seed, resize=config.resize,
+    model, trained = _model_to_fit(config, num_inputs, data.num_classes, standardizer, init, X.dtype)
+    batches = (X, y) if w is None else (X, y, w)
+    train_loader = ArrayLoader(batches, config.batch_size, shuffle=True, seed=config.seed, resize=config.resize,
                                sampling=config.sampling, shard=world.shard)  # fmt: skip
 
     def scored(part: tuple[Tensor, Tensor] | None) -> Any:  # as the trained model sees it: standardised once
@@ -258,7 +266,7 @@ def fit_softmax(
     if stopper is not None and stopper.stopped:
         pass  # resumed from a checkpoint written after early stopping ended training: nothing left to train
     elif config.optimizer == "lbfgs":
-        _fit_lbfgs(trained, (X, y), val_iter, test_iter if val_iter is None else None, fit)
+        _fit_lbfgs(trained, (X, y), w, val_iter, test_iter if val_iter is None else None, fit)
     elif fit.start_epoch <= config.epochs:
         net, updater = data_parallel(trained, world)
         train(
@@ -290,10 +298,14 @@ def fit_softmax(
 
 
 def _model_to_fit(config: SoftmaxConfig, num_inputs: int, num_classes: int, standardizer: Standardizer | None,
-                  init: dict[str, Tensor] | None) -> tuple[SoftmaxModel, SoftmaxModel]:  # fmt: skip
+                  init: dict[str, Tensor] | None, dtype: torch.dtype = torch.float32,
+                  ) -> tuple[SoftmaxModel, SoftmaxModel]:  # fmt: skip
     """The model `config` describes, warm-started from `init` if given, and the part the loop trains: the inner
-    model under `standardize` (its inputs are standardised before they reach the loop)."""
+    model under `standardize` (its inputs are standardised before they reach the loop). float64 data (the
+    scikit-learn estimators') train a float64 model; everything else float32."""
     model = build_model(config, num_inputs, num_classes, standardizer)
+    if dtype == torch.float64:
+        model.to(torch.float64)
     if init is not None:
         check_state(init, model.state_tensors(), "init")
         model.load_state_tensors(init)
@@ -360,11 +372,13 @@ def _to(loader: Any, device: torch.device) -> Any:
 def _fit_lbfgs(
     model: concise.SoftmaxRegression,
     train_data: tuple[Tensor, Tensor],
+    weights: Tensor | None,
     val_iter: Any,
     test_iter: Any,
     fit: Fit,
 ) -> None:
-    """Full-batch L-BFGS on mean cross-entropy + (wd / 2) ||W||², `optim.LBFGS_ITERS` iterations per epoch.
+    """Full-batch L-BFGS on mean cross-entropy + (wd / 2) ||W||², `optim.LBFGS_ITERS` iterations per epoch (the
+    mean weighted by `weights`, of mean 1, when given).
 
     Records the same `EpochRecord`s as `train`, so early stopping, recorders and tables treat it like any other fit.
     """
@@ -374,9 +388,13 @@ def _fit_lbfgs(
     X = X.to(torch.float32) / 255.0 if X.dtype == torch.uint8 else X
     linear, optimizer = model.net[1], model.updater
 
+    def mean_loss(logits: Tensor) -> Tensor:
+        losses = model.loss(logits, labels)
+        return losses.mean() if weights is None else (weights * losses).mean()
+
     def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
-        objective = model.loss(linear(X), labels).mean() + config.weight_decay / 2 * linear.weight.square().sum()
+        objective = mean_loss(linear(X)) + config.weight_decay / 2 * linear.weight.square().sum()
         if not torch.isfinite(objective):  # diverged: torch's line search fails on it with an IndexError
             raise TrainingDiverged(epoch=epoch, step=1, loss=objective.item())
         objective.backward()
@@ -394,7 +412,7 @@ def _fit_lbfgs(
             raise TrainingDiverged(epoch=epoch, step=1, loss=math.inf) from None
         with torch.no_grad():
             logits = linear(X)
-            train_loss = model.loss(logits, labels).mean().item()
+            train_loss = mean_loss(logits).item()
             train_accuracy = accuracy(logits, labels).item() / labels.shape[0]
         scored = {
             name: evaluate_accuracy(model.net, loader)

@@ -1,0 +1,791 @@
+"""scikit-learn estimators over the one pipeline: `SoftmaxClassifier` and `LinearRegressor`.
+
+    SoftmaxClassifier(**SoftmaxConfig fields)   -> fit_softmax(config, Dataset((X, y)), init=...)
+    LinearRegressor(**LinregConfig fields)      -> fit_linreg(config, (X, y), init=...)
+
+Each estimator's parameters are the config's fields (the CLI's flags without the dashes), with `random_state` in
+place of `seed`, plus `warm_start`. They are stored unchanged by `__init__`, as scikit-learn requires; `fit` builds
+the config and validates it (`linear_nets.pipeline.config.validate`), so a bad value raises a `ConfigError` (a
+`ValueError`) whose message names the parameter. Inputs are checked the scikit-learn way (`validate_data`: its
+messages for NaN/inf, a 1-D X, empty data, a wrong number of features); numpy arrays, scipy sparse matrices
+(densified) and DataFrames (their column names become `feature_names_in_`) are accepted; class labels may be any
+sortable values (strings too), encoded as 0..k-1 internally with `classes_` sorted.
+
+Sample weights weigh rows in the loss, as scikit-learn's own linear models do: the classifier minimises the
+weighted mean sum_i w_i l_i / sum_i w_i (+ the penalty); the closed-form regressor the weighted sum of squares
+sum_i w_i (y_i - x_i w - b)², exactly, so an integer weight is the row repeated and a zero weight drops it.
+Minibatch SGD for linear regression (`solver="sgd"`) trains on whole rows: its weights must be whole numbers, each row
+repeated that many times.
+
+Predictions are computed in float64 from `coef_` and `intercept_` (X @ coef_.T + intercept_), so a row's result
+never depends on the rows scored with it.
+
+Models are saved without pickle by `save(path)`: the model's tensors as safetensors (`path`) and a JSON sidecar
+(`path` with suffix `.json`: the parameters, the classes, the feature names, the SHA-256 of the tensors), read back
+by `load(path)`, which never runs code from the file. Pickling (joblib, cross-validation workers) works too.
+
+This module needs scikit-learn (`pip install 'linear-nets[sklearn]'`); `import linear_nets` does not import it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+try:
+    import sklearn
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.multiclass import check_classification_targets, unique_labels
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without scikit-learn
+    raise ImportError(
+        "linear_nets.sklearn needs scikit-learn, which is not installed: pip install 'linear-nets[sklearn]'"
+    ) from exc
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # pragma: no cover - scikit-learn 1.4 and 1.5
+
+    def _validate_data(estimator: Any, *args: Any, **kwargs: Any) -> Any:
+        return estimator._validate_data(*args, **kwargs)
+
+
+import numpy as np
+import torch
+from scipy import sparse
+from scipy.special import log_softmax
+
+from linear_nets.closed_form import RankDeficientWarning
+from linear_nets.errors import ConfigError, DataError, TrainingDiverged
+from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
+from linear_nets.pipeline.fit import Dataset, build_model, fit_linreg, fit_softmax
+from linear_nets.pipeline.runs import check_state, load_tensors, save_tensors
+from linear_nets.training import History
+
+MAX_REPEAT = 20
+"""Whole-number sample weights of SGD linear regression may turn n rows into at most `MAX_REPEAT` x n rows."""
+MAX_DENSE_BYTES = 2 << 30
+"""A sparse X is densified only when the dense copy takes at most this many bytes."""
+FORMAT = "linear-nets/sklearn/1"
+
+_SGD_ORDER = (
+    "minibatch SGD for linear regression repeats a row w_i times, but the check repeats the rows in another order: "
+    "SGD then shuffles other rows into each minibatch, so the two fits agree only to about 1e-2, not to 1e-7"
+)
+_EQUIVALENCE = ("check_sample_weight_equivalence_on_dense_data", "check_sample_weight_equivalence_on_sparse_data")
+_SCALE_X = "scale the inputs (standardize=True, or a StandardScaler before it)"
+_UNSCALED_SGD = (
+    "solver='sgd' with standardize=False diverges on this check's inputs, drawn around 100: minibatch SGD at a fixed "
+    "learning rate needs scaled inputs"
+)
+
+
+# --- shared -----------------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (from a parameter grid) as Python scalars, so the config's type checks accept them."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _seed(random_state: Any) -> int:
+    """The config's `seed` for a scikit-learn `random_state`: an int as it is; None or a `RandomState`: a draw."""
+    random_state = _plain(random_state)
+    if isinstance(random_state, int) and not isinstance(random_state, bool) and 0 <= random_state < 2**32:
+        return random_state
+    if random_state is None:
+        return int(np.random.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    raise ValueError(
+        f"random_state must be None, an int in [0, 2**32 - 1] or a numpy RandomState, got {random_state!r}"
+    )
+
+
+def _dense(X: Any, dtype: type = np.float32) -> np.ndarray:
+    """Validated X (dense, or sparse densified) as a fresh C-contiguous array of `dtype`."""
+    if sparse.issparse(X):
+        dense_bytes = X.shape[0] * X.shape[1] * np.dtype(dtype).itemsize
+        if dense_bytes > MAX_DENSE_BYTES:
+            raise ValueError(
+                f"sparse X of shape {X.shape} would take {dense_bytes / 2**30:.1f} GiB dense (more than "
+                f"{MAX_DENSE_BYTES / 2**30:g} GiB); these estimators densify sparse input: reduce its dimension first"
+            )
+        X = X.toarray()
+    return np.array(X, dtype=dtype, order="C")  # np.array copies: never a read-only view of the caller's data
+
+
+def _as_float32(X: Any) -> torch.Tensor:
+    """Validated X as a fresh float32 tensor `[n, d]`: what the pipeline trains on."""
+    return torch.from_numpy(_dense(X, np.float32))
+
+
+def _check_weights(sample_weight: Any, X: Any) -> np.ndarray | None:
+    """Validated weights `[n]` (float64, >= 0, not all 0), or None when every row counts once."""
+    if sample_weight is None:
+        return None
+    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if np.any(weights < 0):  # scikit-learn's own words; its keyword for this check was renamed in 1.6
+        raise ValueError("Negative values in data passed to `sample_weight`.")
+    if not np.any(weights > 0):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return None if np.all(weights == weights[0]) else weights
+
+
+def _repeat(weights: np.ndarray | None, *arrays: Any) -> list[Any]:
+    """Each array with row i repeated w_i times (dropped at 0): whole-number weights as rows, for SGD."""
+    if weights is None:
+        return list(arrays)
+    counts = np.rint(weights).astype(np.int64)
+    if np.any(counts != weights) or counts.sum() > MAX_REPEAT * weights.shape[0]:
+        raise ValueError(
+            "sample_weight: solver='sgd' trains on whole rows, so its weights must be whole numbers (how often each "
+            f"row counts), at most {MAX_REPEAT} times the rows in all; solver='closed-form' takes any weights"
+        )
+    if sparse.issparse(arrays[0]):
+        return [a[np.repeat(np.arange(counts.shape[0]), counts)] for a in arrays]
+    return [np.repeat(a, counts, axis=0) for a in arrays]
+
+
+def _diverged(estimator: BaseEstimator, exc: TrainingDiverged, hint: str) -> TrainingDiverged:
+    """The pipeline's `TrainingDiverged` reworded for Python callers (it names the CLI's `--lr`)."""
+    error = TrainingDiverged(exc.epoch, exc.step, exc.loss)
+    error.args = (
+        f"{type(estimator).__name__}: training diverged (the loss became {exc.loss} at epoch {exc.epoch}); lower lr "
+        f"(now {estimator.lr!r}) or {hint}",
+    )
+    return error
+
+
+class _PipelineEstimator(BaseEstimator):
+    """What both estimators share: parameters -> config, input checks, save / load."""
+
+    _config_class: ClassVar[type]
+    _config_fields: ClassVar[tuple[str, ...]]
+
+    def _config(self, **overrides: Any) -> Any:
+        """The config the parameters describe (`random_state` drawn into `seed`, scikit-learn's `fit_intercept` into
+        `no_intercept`), validated."""
+        if not isinstance(_plain(self.warm_start), bool):
+            raise ValueError(f"warm_start must be true or false, got {self.warm_start!r}")
+        values = {name: _plain(getattr(self, name)) for name in self._config_fields}
+        values["seed"] = _seed(self.random_state)
+        if hasattr(self, "fit_intercept"):
+            if not isinstance(_plain(self.fit_intercept), bool):
+                raise ValueError(f"fit_intercept must be true or false, got {self.fit_intercept!r}")
+            values["no_intercept"] = not _plain(self.fit_intercept)
+        values.update(overrides)
+        try:
+            return validate(self._config_class(**values))
+        except ConfigError as exc:  # in scikit-learn's words: fit_intercept=False, not the config's no_intercept
+            if "no_intercept" not in str(exc):
+                raise
+            raise ConfigError(str(exc).replace("no_intercept", "fit_intercept=False")) from None
+
+    def _check_inputs(self, X: Any, *, reset: bool) -> Any:
+        return _validate_data(self, X, reset=reset, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32])
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: sparse input accepted (densified); NaN refused. The checks these estimators are
+        expected to fail are `expected_failed_checks(estimator)`, with their reasons."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _more_tags(self) -> dict[str, Any]:  # pragma: no cover - scikit-learn < 1.6 reads these instead
+        fails = self._expected_failed_checks()
+        if "check_sample_weight_equivalence_on_dense_data" in fails:  # the same check's name before 1.6
+            fails["check_sample_weights_invariance"] = fails["check_sample_weight_equivalence_on_dense_data"]
+        return {"_xfail_checks": fails}
+
+    def _expected_failed_checks(self) -> dict[str, str]:
+        """The `check_estimator` checks this estimator, with these parameters, is expected to fail: {name: reason}."""
+        return {}
+
+    # --- save / load without pickle --------------------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, Any]:
+        params = {k: _plain(v) for k, v in self.get_params().items()}
+        if not isinstance(params["random_state"], int | None):
+            params["random_state"] = None  # a RandomState cannot go into JSON; the fitted model does not need it
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "estimator": type(self).__name__,
+            "params": params,
+            "n_features_in": int(self.n_features_in_),
+            "n_iter": int(self.n_iter_),
+            "loss_curve": [float(v) for v in self.loss_curve_],
+            "versions": {"scikit-learn": sklearn.__version__, "torch": torch.__version__},
+        }
+        if hasattr(self, "feature_names_in_"):
+            meta["feature_names_in"] = [str(name) for name in self.feature_names_in_]
+        return meta
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to `path` (safetensors: its tensors) and `path.with_suffix('.json')` (parameters,
+        classes, feature names, SHA-256 of the tensors); return `path`. `load(path)` reads it back, without pickle.
+
+        Raises:
+            NotFittedError: before `fit`.
+            ValueError: `path` ends in `.json` (the sidecar's own name).
+        """
+        check_is_fitted(self)
+        path = Path(path)
+        if path.suffix == ".json":
+            raise ValueError(f"path {path}: the tensors' file cannot end in .json (that is the sidecar's name)")
+        save_tensors(path, {k: torch.from_numpy(np.array(v, order="C")) for k, v in self._state.items()},
+                     self._meta())  # fmt: skip
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """A fitted estimator read from what `save(path)` wrote (verified against its SHA-256; no code is run).
+
+        Raises:
+            DataError: the files are missing, truncated, modified, or hold another estimator or another shape.
+        """
+        path = Path(path)
+        tensors, meta = load_tensors(path)
+        if meta.get("format") != FORMAT or meta.get("estimator") != cls.__name__:
+            raise DataError(f"{path} does not hold a {cls.__name__} saved by {cls.__name__}.save")
+        try:
+            estimator = cls(**meta["params"])
+        except TypeError as exc:  # parameters of another version of the estimator
+            raise DataError(f"{path}: the saved parameters do not fit this {cls.__name__}: {exc}") from None
+        estimator._restore(tensors, meta, path)
+        return estimator
+
+    def _restore_common(self, meta: dict[str, Any]) -> None:
+        self.n_features_in_ = int(meta["n_features_in"])
+        if "feature_names_in" in meta:
+            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
+        self.n_iter_ = int(meta["n_iter"])
+        self.loss_curve_ = list(meta["loss_curve"])
+
+    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
+        raise NotImplementedError
+
+
+def expected_failed_checks(estimator: BaseEstimator) -> dict[str, str]:
+    """The `check_estimator` checks `estimator` is expected to fail, each with its reason: pass it on as
+    `check_estimator(estimator, expected_failed_checks=expected_failed_checks(estimator))` (or the callable itself
+    to `parametrize_with_checks`).
+
+    Example:
+        >>> sorted(expected_failed_checks(LinearRegressor()))
+        []
+    """
+    return estimator._expected_failed_checks() if isinstance(estimator, _PipelineEstimator) else {}
+
+
+# --- softmax regression -----------------------------------------------------------------------------------------
+
+
+class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
+    """Softmax regression (multinomial logistic regression) trained by `linear_nets.pipeline.fit.fit_softmax`.
+
+    The model and objective, for n examples x_i with classes y_i among k:
+
+        O = x W + b  (W [d, k], b [k]);   P(y = j | x) = softmax(O)_j = exp(O_j) / sum_l exp(O_l)
+        minimise  (1 / n) sum_i -log softmax(O_i)_{y_i}  +  (weight_decay / 2) ||W||²    (b is not penalised)
+
+    with x standardised first when `standardize` (the statistics of the training rows are kept with the model).
+    `coef_` and `intercept_` are expressed in the units of the raw inputs, so that
+    `decision_function(X) = X @ coef_.T + intercept_`; for two classes they are the log-odds of `classes_[1]`
+    (O_1 - O_0, one row, as scikit-learn's binary classifiers have).
+
+    scikit-learn's `C`: `LogisticRegression` minimises sum_i CE_i + ||W||² / (2 C). Multiplying ours by n gives the
+    same objective when weight_decay = 1 / (C n) for k >= 3 classes, and weight_decay = 2 / (C n) for two classes
+    (LogisticRegression then fits one vector w = W_1 - W_0, and the softmax optimum has W_0 = -W_1, so
+    ||W||² = ||w||² / 2). With sample weights, n is their sum. The optima coincide with `standardize=False` (or
+    inputs already standardised; tests/test_sklearn.py checks it to float32 precision); with `standardize=True` the
+    penalty applies to the weights of the standardised inputs.
+
+    Defaults, and why they differ from the book's (`SoftmaxConfig()`) and the `best` preset: a table of any size
+    and scale must train well without tuning. Full-batch L-BFGS (`optimizer="lbfgs"`, scikit-learn's solver for
+    this model) converges on 10 rows and on 60,000 alike, needs no learning rate (`lr=1.0` is the first trial step
+    of its line search) and is deterministic; an epoch is 10 L-BFGS iterations, so `epochs=10` is
+    LogisticRegression's `max_iter=100`. The best preset's minibatch recipe (momentum, lr 0.01, 8 epochs of batch
+    256) is tuned for Fashion-MNIST's 60,000 images: on a table of 150 rows it makes 8 steps and underfits.
+    `standardize=True` because tables mix units; `weight_decay=1e-4` keeps the optimum finite on separable data
+    (L-BFGS would otherwise grow the weights without bound); no validation split unless asked for
+    (`val_fraction`, with `early_stopping`), so that tiny data sets train on every row. `random_state=0` rather than
+    None: as everywhere in linear-nets, the same data and parameters give the same model.
+
+    Parameters:
+        impl: "concise" (torch.nn), "scratch" (autograd) or "manual" (hand-derived gradients).
+        optimizer: "lbfgs" (full batch), "sgd" (the book's), "momentum" or "adam"; all but sgd need impl concise.
+        lr: learning rate (for lbfgs, the line search's first step); with sgd / momentum / adam choose ~0.01-0.1.
+        weight_decay: wd >= 0 in (wd / 2) ||W||² (see `C` above).
+        batch_size: examples per minibatch (ignored by lbfgs); larger than the data means one batch.
+        epochs: passes over the data (lbfgs: rounds of 10 iterations); at most this many with early stopping.
+        schedule: "constant", "step" or "cosine" learning rate per epoch (lbfgs: constant).
+        standardize: standardise each input with the training rows' mean and std (std floored at 0.01).
+        val_fraction: hold out this share of each class, scored after every epoch (None: no split).
+        early_stopping: stop after this many epochs without a better validation accuracy and restore the best
+            epoch's weights (needs `val_fraction`).
+        device: "cpu", "cuda" or "auto".
+        threads: torch's CPU threads while fitting (None: leave torch's setting); restored when `fit` returns. One
+            (the config's default too) is fastest for small tables, on a busy machine, and in each worker of a
+            parallel `GridSearchCV`.
+        random_state: int (the pipeline's `seed`: initial weights, shuffling, validation split), None (a fresh
+            seed per fit) or a numpy RandomState (a seed drawn from it).
+        warm_start: `fit` starts from the previous fit's weights (and keeps its standardisation statistics) instead
+            of random ones; the classes and the number of features must not change.
+
+    Attributes:
+        classes_: the class labels, sorted `[k]`.
+        coef_: `[k, d]` (`[1, d]` for two classes), in raw-input units. intercept_: `[k]` (`[1]`).
+        n_features_in_, feature_names_in_: the inputs seen by `fit` (names only from a DataFrame).
+        n_iter_: epochs run by the last `fit`, plus one per `partial_fit` call since.
+        loss_curve_: mean training cross-entropy of each of those epochs (no penalty term).
+        validation_scores_: validation accuracy after each epoch (None without `val_fraction`).
+        best_epoch_: the epoch whose weights the model holds (the last, without early stopping).
+
+    Example:
+        >>> from sklearn.datasets import load_iris
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = SoftmaxClassifier().fit(X, y)
+        >>> clf.predict(X[:2]).tolist(), clf.predict_proba(X[:2]).shape, clf.score(X, y) > 0.95
+        ([0, 0], (2, 3), True)
+    """
+
+    _config_class = SoftmaxConfig
+    _config_fields = ("impl", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule", "standardize",
+                      "val_fraction", "early_stopping", "device", "threads")  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        impl: str = "concise",
+        optimizer: str = "lbfgs",
+        lr: float = 1.0,
+        weight_decay: float = 1e-4,
+        batch_size: int = 256,
+        epochs: int = 10,
+        schedule: str = "constant",
+        standardize: bool = True,
+        val_fraction: float | None = None,
+        early_stopping: int | None = None,
+        device: str = "cpu",
+        threads: int | None = 1,
+        random_state: int | np.random.RandomState | None = 0,
+        warm_start: bool = False,
+    ) -> None:
+        self.impl = impl
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.schedule = schedule
+        self.standardize = standardize
+        self.val_fraction = val_fraction
+        self.early_stopping = early_stopping
+        self.device = device
+        self.threads = threads
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    # --- training -----------------------------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxClassifier:
+        """Train on `X` `[n, d]` and the labels `y` `[n]` (any sortable values; at least two classes).
+
+        Args:
+            X: array-like, sparse matrix (densified) or DataFrame.
+            y: class labels.
+            sample_weight: non-negative weights `[n]`: the loss is the weighted mean sum_i w_i l_i / sum_i w_i.
+
+        Returns:
+            self, fitted.
+        """
+        config = self._config()
+        X, y = _validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        classes, y_encoded = np.unique(y, return_inverse=True)
+        weights = _check_weights(sample_weight, X)
+        present = np.unique(y_encoded if weights is None else y_encoded[weights > 0])
+        if present.shape[0] < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data contains only one class"
+                f"{' with a positive sample_weight' if weights is not None else ''}: {classes.tolist()[present[0]]!r}"
+            )
+        init = None
+        if self.warm_start and hasattr(self, "_state"):
+            init = self._warm_init(classes, X.shape[1], config)
+        history = self._train(config, X, y_encoded, classes, init, weights)
+        self.classes_ = classes
+        self.n_iter_ = len(history.epochs)
+        self.loss_curve_ = history.column("train_loss")
+        self.validation_scores_ = history.column("val_accuracy") if config.val_fraction is not None else None
+        return self
+
+    def _warm_init(self, classes: np.ndarray, d: int, config: SoftmaxConfig) -> dict[str, torch.Tensor]:
+        if not np.array_equal(classes, self.classes_) or d != self._state["W"].shape[0]:
+            raise ValueError(
+                "warm_start=True continues the previous fit, which had other classes or another number of features; "
+                "set warm_start=False to start afresh"
+            )
+        if config.standardize != ("mean" in self._state):
+            raise ValueError("warm_start=True cannot switch standardize on or off: set warm_start=False")
+        return {k: torch.from_numpy(v.copy()) for k, v in self._state.items()}
+
+    def _train(
+        self,
+        config: SoftmaxConfig,
+        X: Any,
+        y_encoded: np.ndarray,
+        classes: np.ndarray,
+        init: dict[str, torch.Tensor] | None,
+        weights: np.ndarray | None = None,
+    ) -> History:
+        """One `fit_softmax` on the encoded rows; keeps the model's tensors (numpy); returns the history."""
+        # float64: a weighted fit and the fit of the rows repeated then agree to float64 rounding, not float32's
+        labels = torch.from_numpy(np.asarray(y_encoded, dtype=np.int64))
+        data = Dataset((torch.from_numpy(_dense(X, np.float64)), labels),
+                       classes=[str(c) for c in classes],
+                       weights=None if weights is None else torch.from_numpy(weights))  # fmt: skip
+        threads = torch.get_num_threads()
+        try:
+            result = fit_softmax(config, data, evaluate_test=False, init=init)
+        except TrainingDiverged as exc:
+            raise _diverged(self, exc, _SCALE_X) from None
+        finally:
+            torch.set_num_threads(threads)  # the pipeline sets `threads` process-wide: only this fit uses it
+        state = {k: v.detach().cpu().numpy().copy() for k, v in result.model.state_tensors().items()}
+        if not all(np.isfinite(v).all() for v in state.values()):
+            last = result.history.epochs[-1] if result.history.epochs else None
+            raise _diverged(self, TrainingDiverged(last.epoch if last else 0, 0, math.nan), _SCALE_X)
+        self._state = state
+        self.best_epoch_ = int(result.best_epoch)
+        self._set_coef()
+        return result.history
+
+    def _set_coef(self) -> None:
+        """coef_ and intercept_ in raw-input units from W, b (and mean, std): O = ((x - m) / s) W + b."""
+        W, b = self._state["W"].astype(np.float64), self._state["b"].astype(np.float64)
+        if "mean" in self._state:
+            mean, std = self._state["mean"].astype(np.float64), self._state["std"].astype(np.float64)
+            W = W / std[:, None]
+            b = b - mean @ W
+        if W.shape[1] == 2:
+            self.coef_, self.intercept_ = (W[:, 1] - W[:, 0])[None, :], np.array([b[1] - b[0]])
+        else:
+            self.coef_, self.intercept_ = W.T.copy(), b
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> SoftmaxClassifier:
+        """One epoch over the given rows, starting from the current weights (random ones on the first call).
+
+        The first call needs `classes` (every label that will ever occur); with `standardize`, the statistics are
+        fitted on the first call's rows and kept. The optimiser's state (momentum, L-BFGS history) does not carry
+        over between calls; `val_fraction`, `early_stopping` and `schedule` are ignored (one epoch each; with
+        `optimizer="lbfgs"` an epoch is 10 L-BFGS iterations on these rows).
+
+        Returns:
+            self.
+        """
+        config = self._config(epochs=1, val_fraction=None, early_stopping=None, schedule="constant")
+        first = not hasattr(self, "_state")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        all_classes = unique_labels(classes) if first else self.classes_
+        if first and all_classes.shape[0] < 2:
+            raise ValueError(f"classes must hold at least 2 classes, got {all_classes.tolist()!r}")
+        if not first and classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(f"classes={classes!r} is not the same as on the last call to partial_fit or fit, was: "
+                             f"{self.classes_!r}")  # fmt: skip
+        calls = 0 if first else self.n_iter_
+        config = replace(config, seed=config.seed + calls)  # another shuffle each call
+        X, y = _validate_data(self, X, y, reset=first, accept_sparse=("csr", "csc"),
+                              dtype=[np.float64, np.float32])  # fmt: skip
+        unknown = np.setdiff1d(np.unique(y), all_classes)
+        if unknown.size:
+            raise ValueError(f"y holds labels {unknown.tolist()!r} that are not in classes {all_classes.tolist()!r}")
+        y_encoded = np.searchsorted(all_classes, y)
+        init = None if first else self._warm_init(all_classes, X.shape[1], config)
+        history = self._train(config, X, y_encoded, all_classes, init, _check_weights(sample_weight, X))
+        self.classes_ = all_classes
+        self.n_iter_ = calls + 1
+        self.loss_curve_ = [*([] if first else self.loss_curve_), *history.column("train_loss")]
+        self.validation_scores_ = None
+        return self
+
+    # --- prediction ---------------------------------------------------------------------------------------------
+
+    def _logits(self, X: Any) -> np.ndarray:
+        """O = X W + b `[n, k]` in float64 from `coef_` and `intercept_` (for two classes O = [0, X @ coef_.T +
+        intercept_]: softmax and argmax see only O_1 - O_0)."""
+        check_is_fitted(self)
+        scores = _dense(self._check_inputs(X, reset=False), np.float64) @ self.coef_.T + self.intercept_
+        return np.hstack([np.zeros_like(scores), scores]) if self.classes_.shape[0] == 2 else scores
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The logits O = X @ coef_.T + intercept_ `[n, k]`; for two classes, O_1 - O_0 `[n]` (log-odds of
+        `classes_[1]`)."""
+        logits = self._logits(X)
+        return logits[:, 1] if logits.shape[1] == 2 else logits
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """log softmax(O) `[n, k]`: O_j - log sum_l exp(O_l), computed stably in float64."""
+        return log_softmax(self._logits(X), axis=1)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """softmax(O) `[n, k]`, columns in the order of `classes_`; rows sum to 1."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row: `classes_[argmax_j O_j]` `[n]`."""
+        logits = self._logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    # --- save / load --------------------------------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            **super()._meta(),
+            "classes": self.classes_.tolist(),
+            "classes_dtype": self.classes_.dtype.str,
+            "validation_scores": self.validation_scores_,
+            "best_epoch": self.best_epoch_,
+        }
+
+    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
+        classes = meta["classes"]
+        dtype = np.dtype(meta["classes_dtype"])
+        self.classes_ = np.asarray(classes, dtype=object) if dtype.kind == "O" else np.asarray(classes, dtype=dtype)
+        expected = build_model(SoftmaxConfig(impl="manual", standardize=bool(self.standardize)),
+                               int(meta["n_features_in"]), self.classes_.shape[0]).state_tensors()  # fmt: skip
+        expected = {name: t.to(torch.float64) for name, t in expected.items()}  # the estimators train in float64
+        check_state(tensors, expected, path)
+        self._state = {name: t.numpy().copy() for name, t in tensors.items()}
+        self._restore_common(meta)
+        self.validation_scores_ = meta["validation_scores"]
+        self.best_epoch_ = int(meta["best_epoch"])
+        self._set_coef()
+
+
+# --- linear regression ------------------------------------------------------------------------------------------
+
+
+def _has_sgd(estimator: LinearRegressor) -> bool:
+    if estimator.solver != "sgd":
+        raise AttributeError(f"partial_fit needs solver='sgd', not {estimator.solver!r}")
+    return True
+
+
+class LinearRegressor(RegressorMixin, _PipelineEstimator):
+    """Linear regression y ≈ x w + b trained by `linear_nets.pipeline.fit.fit_linreg`.
+
+    `solver="closed-form"` (the default) returns the least-squares solution argmin_{w,b} sum_i (y_i - x_i w - b)²,
+    computed in float64 from the factorisation of [X, 1] (`linear_nets.closed_form.least_squares`): scikit-learn's
+    `LinearRegression` to rounding error whenever [X, 1] has full column rank (otherwise the minimum-norm solution,
+    with a `RankDeficientWarning`). `solver="sgd"` runs minibatch SGD on the mean of the chosen `loss` over the
+    rows (squared: (1/2)(y - ŷ)²; l1: |y - ŷ|; huber with threshold δ: (1/2)(y - ŷ)² inside [-δ, δ], linear
+    outside), as d2l 3.2-3.3 do. With `standardize` either solver fits on z = (x - mean) / std (the training rows'
+    statistics) and reports w and b in the original units; y is used as given, so for SGD on large targets scale y
+    too (`TransformedTargetRegressor`).
+
+    Defaults: the closed form, because it is exact, has nothing to tune and takes one pass; `standardize=True`,
+    because minibatch SGD at a fixed learning rate diverges on unscaled tables (for the closed form it changes
+    nothing but rounding); the SGD parameters keep the book's recipe (lr 0.03, 3 epochs, batch 10) for when
+    `solver="sgd"` is chosen. `random_state=0`: the same data and parameters give the same model.
+
+    Parameters:
+        impl: "concise" (torch.nn), "scratch" (autograd) or "manual" (hand-derived gradients); SGD only.
+        loss: "squared", "l1" or "huber" (SGD only: the closed form is least squares).
+        huber_delta: δ of the Huber loss (None: 1).
+        solver: "closed-form" (QR), "normal-equations" (the book's formula) or "sgd".
+        fit_intercept: False fits y ≈ x w through the origin (least-squares solvers only; intercept_ is then 0).
+        lr, epochs, batch_size: the SGD recipe.
+        standardize: fit on standardised inputs; coef_ and intercept_ are in the original units all the same.
+        random_state: int (the pipeline's `seed`), None (a fresh seed per fit) or a numpy RandomState.
+        warm_start: SGD starts from the previous fit's w and b (the closed form needs no start).
+
+    Attributes:
+        coef_: w `[d]` (float64). intercept_: b.
+        n_features_in_, feature_names_in_: the inputs seen by `fit` (names only from a DataFrame).
+        n_iter_: SGD epochs run by the last `fit` (1 for the closed form), plus one per `partial_fit` call since.
+        loss_curve_: the mean loss over the training rows after each of those epochs (the closed form: of its
+            solution).
+
+    `partial_fit` exists with `solver="sgd"` only (`hasattr` is False otherwise); for the closed form over data
+    that arrives in chunks, see `linear_nets.closed_form.least_squares_streaming` (or `fit_least_squares`).
+
+    Example:
+        >>> from sklearn.datasets import load_diabetes
+        >>> from sklearn.linear_model import LinearRegression
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = LinearRegressor().fit(X, y)
+        >>> bool(np.allclose(reg.coef_, LinearRegression().fit(X, y).coef_, rtol=1e-6)), round(reg.score(X, y), 3)
+        (True, 0.518)
+    """
+
+    _config_class = LinregConfig
+    _config_fields = ("impl", "loss", "huber_delta", "solver", "lr", "epochs", "batch_size", "standardize")
+
+    def __init__(
+        self,
+        *,
+        impl: str = "concise",
+        loss: str = "squared",
+        huber_delta: float | None = None,
+        solver: str = "closed-form",
+        fit_intercept: bool = True,
+        lr: float = 0.03,
+        epochs: int = 3,
+        batch_size: int = 10,
+        standardize: bool = True,
+        random_state: int | np.random.RandomState | None = 0,
+        warm_start: bool = False,
+    ) -> None:
+        self.impl = impl
+        self.loss = loss
+        self.huber_delta = huber_delta
+        self.solver = solver
+        self.fit_intercept = fit_intercept
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.standardize = standardize
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    def _expected_failed_checks(self) -> dict[str, str]:
+        if self.solver != "sgd":
+            return {}
+        fails = dict.fromkeys(_EQUIVALENCE, _SGD_ORDER)
+        if not self.standardize:
+            fails.update(dict.fromkeys(("check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in"),
+                                       _UNSCALED_SGD))  # fmt: skip
+        return fails
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
+        """Fit on `X` `[n, d]` and the targets `y` `[n]`.
+
+        Args:
+            X: array-like, sparse matrix (densified) or DataFrame.
+            y: numeric targets (one output).
+            sample_weight: non-negative weights `[n]` (the closed form: any; SGD: whole numbers, see the module
+                docstring).
+
+        Returns:
+            self, fitted.
+        """
+        config = self._config()
+        X, y = _validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32],
+                              y_numeric=True)  # fmt: skip
+        weights = _check_weights(sample_weight, X)
+        if config.solver == "sgd":
+            X, y = _repeat(weights, X, y)
+        init = None
+        if self.warm_start and hasattr(self, "_state") and config.solver == "sgd":
+            if self._state["w"].shape[0] != X.shape[1]:
+                raise ValueError("warm_start=True continues the previous fit, which had another number of features; "
+                                 "set warm_start=False to start afresh")  # fmt: skip
+            init = (torch.from_numpy(self._state["w"].copy()), torch.from_numpy(self._state["b"].copy()))
+        if config.solver != "sgd" and weights is not None:
+            self.loss_curve_, self.n_iter_ = self._weighted_least_squares(config, X, y, weights)
+        else:
+            self.loss_curve_, self.n_iter_ = self._train(config, X, y, init)
+        return self
+
+    def _weighted_least_squares(
+        self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray
+    ) -> tuple[list[float], int]:
+        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)², exactly, through `fit_linreg`.
+
+        Each row is scaled by s_i = sqrt(w_i), with s as the intercept's column: least squares through the origin
+        (`no_intercept`) on the rows s_i [x_i, 1] and targets s_i y_i is the weighted problem. (`standardize` does not
+        apply: least squares scales its columns itself, and a rank-deficient design's minimum-norm solution is the one
+        in the original units, as for unweighted rows.)
+        """
+        X64, y64, w = (torch.from_numpy(_dense(X, np.float64)), torch.from_numpy(np.array(y, dtype=np.float64)),
+                       torch.from_numpy(weights))  # fmt: skip
+        Z = X64
+        s = w.sqrt().unsqueeze(1)
+        ones = [torch.ones(Z.shape[0], 1, dtype=Z.dtype)] if not config.no_intercept else []
+        rows, targets = s * torch.cat([Z, *ones], dim=1), s[:, 0] * y64
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RankDeficientWarning)  # fit_linreg's warnings come back in its result
+            result = fit_linreg(replace(config, standardize=False, no_intercept=True), (rows, targets))
+        for message in result.warnings:
+            warnings.warn(message, RankDeficientWarning, stacklevel=3)
+        coef, intercept = (result.w, torch.zeros((), dtype=torch.float64)) if config.no_intercept else (
+            result.w[:-1], result.w[-1])
+        self._state = {"w": coef.numpy().copy(), "b": intercept.reshape(()).numpy().copy()}
+        self._set_coef()
+        residual = self.predict(X) - y64.numpy()
+        return [float(0.5 * np.average(residual**2, weights=weights))], 1
+
+    def _train(
+        self, config: LinregConfig, X: Any, y: np.ndarray, init: tuple[torch.Tensor, ...] | None
+    ) -> tuple[list[float], int]:
+        """One `fit_linreg`; keeps w and b (numpy); returns the loss after each epoch and the number of epochs."""
+        if config.solver != "sgd":  # float64 throughout: least squares computes in float64
+            features = torch.from_numpy(_dense(X, np.float64))
+            targets = torch.from_numpy(np.array(y, dtype=np.float64))
+        else:
+            features, targets = _as_float32(X), torch.from_numpy(np.array(y, dtype=np.float32))
+        try:
+            result = fit_linreg(config, (features, targets), init=init)
+        except TrainingDiverged as exc:
+            hint = "scale X and y (standardize=True; TransformedTargetRegressor for y), or use solver='closed-form'"
+            raise _diverged(self, exc, hint) from None
+        for message in result.warnings:
+            warnings.warn(message, RankDeficientWarning, stacklevel=3)
+        self._state = {"w": result.w.numpy().copy(), "b": result.b.reshape(()).numpy().copy()}
+        self._set_coef()
+        if result.history.epochs:
+            return result.history.column("train_loss"), len(result.history.epochs)
+        residual = features.numpy() @ self.coef_ + self.intercept_ - targets.numpy()  # the closed form's loss
+        return [float(0.5 * np.mean(residual**2))], 1
+
+    def _set_coef(self) -> None:
+        self.coef_ = self._state["w"].astype(np.float64)
+        self.intercept_ = float(self._state["b"])
+
+    @available_if(_has_sgd)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
+        """One SGD epoch over the given rows, starting from the current w and b (random ones on the first call).
+
+        With `standardize`, each call standardises with its own rows' statistics; w and b are kept in the original
+        units, so the calls continue one another.
+
+        Returns:
+            self.
+        """
+        first = not hasattr(self, "_state")
+        calls = 0 if first else self.n_iter_
+        config = self._config(epochs=1)
+        config = replace(config, seed=config.seed + calls)  # another shuffle each call
+        X, y = _validate_data(self, X, y, reset=first, accept_sparse=("csr", "csc"),
+                              dtype=[np.float64, np.float32], y_numeric=True)  # fmt: skip
+        X, y = _repeat(_check_weights(sample_weight, X), X, y)
+        init = None if first else (torch.from_numpy(self._state["w"].copy()), torch.from_numpy(self._state["b"].copy()))
+        losses, _ = self._train(config, X, y, init)
+        self.n_iter_ = calls + 1
+        self.loss_curve_ = [*([] if first else self.loss_curve_), *losses]
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """ŷ = X @ coef_ + intercept_ `[n]`, in float64."""
+        check_is_fitted(self)
+        return _dense(self._check_inputs(X, reset=False), np.float64) @ self.coef_ + self.intercept_
+
+    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
+        d = int(meta["n_features_in"])
+        check_state(
+            tensors, {"w": torch.zeros(d, dtype=torch.float64), "b": torch.zeros((), dtype=torch.float64)}, path
+        )
+        self._state = {name: t.to(torch.float64).numpy().copy() for name, t in tensors.items()}
+        self._restore_common(meta)
+        self._set_coef()
+
+
+__all__: Sequence[str] = ["MAX_REPEAT", "LinearRegressor", "SoftmaxClassifier", "expected_failed_checks"]
