@@ -83,7 +83,8 @@ class Moments:
     m2: float = 0.0
 
     def add(self, y: np.ndarray) -> None:
-        self.merge(Moments(len(y), float(y.mean()), float(((y - y.mean()) ** 2).sum())) if len(y) else Moments())
+        with np.errstate(over="ignore"):  # a y beyond 1e154 is refused by name once the factor is done
+            self.merge(Moments(len(y), float(y.mean()), float(((y - y.mean()) ** 2).sum())) if len(y) else Moments())
 
     def merge(self, other: Moments) -> None:
         n = self.n + other.n

@@ -245,7 +245,7 @@ class OLSResult:
             >>> from linear_nets.closed_form import ols
             >>> result = ols(np.array([[1.0], [2.0], [3.0], [4.0]]), np.array([2.1, 3.9, 6.2, 7.8]), ["x"])
             >>> print(result.summary())  # doctest: +ELLIPSIS
-            OLS of y (least squares, QR; covariance nonrobust)
+            OLS of y (least squares, QR, refined; covariance nonrobust)
             ...
             intercept               0.15      0.247992    0.604858      0.6068     -0.917023       1.21702
             x                       1.94     0.0905539     21.4237    0.002172       1.55038       2.32962
