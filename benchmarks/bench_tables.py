@@ -5,7 +5,7 @@ row group (so the largest file never needs all its rows in memory), then measure
 peak resident memory (VmHWM) belongs to that measurement alone:
   (a) bare read: pyarrow's `ParquetFile(pre_buffer=False).iter_batches`, every column of every batch `to_numpy()`
       and summed (pre-buffering, pyarrow's default, held the whole 2 GB file in memory and was slower);
-  (b) streamed closed form: `open_table` + `fit_spec` + `stream_least_squares` (float64 AᵀA, Aᵀy);
+  (b) streamed closed form: `open_table` + `fit_spec` + `stream_least_squares` (TSQR in float64, with its summary);
       (a) and (b) run `--repeat` times each, alternately (the machine is shared: load comes and goes), and the table
       shows the median run (peak RSS: the largest of the runs);
   (c) for the `--sgd-size` file, one epoch of plain linear-regression SGD (torch, no autograd: w -= lr·Xᵀ(Xw+b−y)/B)
@@ -87,76 +87,52 @@ def bare_read(path: str) -> int:
     return rows
 
 
-# Each undoes one speed measure of `stream_least_squares`, for the ablation (d); "shipped" undoes none.
+# Each undoes one speed measure of `stream_least_squares`, or swaps its method, for the ablation (d); "shipped"
+# changes nothing.
 VARIANTS = {
-    "shipped": "as shipped",
-    "no-read-ahead": "no read-ahead thread: reading, encoding and Z Zᵀ one after another in one thread",
-    "35-row-Z": "Z not padded to a multiple of 4 rows (35 rows for 32 features)",
-    "nan-scan": "a NaN/inf scan of every Z (`torch.isfinite(Z).all()`) before Z Zᵀ",
+    "shipped": "as shipped (TSQR: each batch folded into R by a Householder QR)",
+    "no-read-ahead": "no read-ahead thread: reading, encoding and the QR one after another in one thread",
     "2^16-row-batches": "read batches of 2^16 rows instead of 2^17",
-    "torch-buffer": "Z allocated by torch (4 KiB pages) instead of numpy (transparent huge pages)",
+    "normal-equations": "the book's normal equations: ZᵀZ summed per batch (half the flops, squares κ)",
 }
 
 
 def apply_variant(variant: str) -> dict:
     """Patch the variant into this (measuring) process; returns keyword arguments for `stream_least_squares`."""
-    import torch
-
-    from linear_nets import closed_form
     from linear_nets.data import table_stream
 
     if variant == "no-read-ahead":
         table_stream._read_ahead = lambda items: items
-    elif variant == "35-row-Z":
-        closed_form.ROW_MULTIPLE = 1
-    elif variant == "nan-scan":
-        update = closed_form.StreamingLeastSquares.update_transposed
-
-        def scanned(self, Z, num_features) -> None:
-            if not torch.isfinite(Z).all():
-                raise closed_form.DataError("NaN or inf")
-            update(self, Z, num_features)
-
-        closed_form.StreamingLeastSquares.update_transposed = scanned
     elif variant == "2^16-row-batches":
         return {"read_rows": 1 << 16}
-    elif variant == "torch-buffer":
-
-        def torch_design_rows(num_features: int, num_rows: int):
-            rows = -(-(num_features + 2) // closed_form.ROW_MULTIPLE) * closed_form.ROW_MULTIPLE
-            Z = torch.empty(rows, num_rows, dtype=torch.float64)
-            Z[num_features] = 1
-            Z[num_features + 2 :] = 0
-            return Z
-
-        table_stream.design_rows = torch_design_rows
+    elif variant == "normal-equations":
+        return {"method": "normal-equations"}
     elif variant != "shipped":
         raise ValueError(f"unknown variant {variant!r}: one of {', '.join(VARIANTS)}")
     return {}
 
 
 def streamed_closed_form(path: str, variant: str = "shipped") -> tuple[int, float]:
-    """Returns the rows and the seconds the calling thread spent inside `StreamingLeastSquares.update_transposed`
-    (Z Zᵀ and its check; `update` for code from before it existed), timed by a wrapper."""
-    from linear_nets.closed_form import StreamingLeastSquares
+    """Returns the rows and the seconds the calling thread spent inside `closed_form.Factor.add` (the QR fold, or
+    ZᵀZ, and its check), timed by a wrapper."""
+    from linear_nets.closed_form import Factor
     from linear_nets.data.table_spec import fit_spec
     from linear_nets.data.table_stream import RowCounts, stream_least_squares
     from linear_nets.data.tables import open_table
 
     kwargs = apply_variant(variant)
-    name = "update_transposed" if hasattr(StreamingLeastSquares, "update_transposed") else "update"
-    update, inside = getattr(StreamingLeastSquares, name), [0.0]
+    add, inside = Factor.add, [0.0]
 
-    def timed_update(self, *args) -> None:
+    def timed_add(self, *args) -> None:
         start = time.perf_counter()
-        update(self, *args)
+        add(self, *args)
         inside[0] += time.perf_counter() - start
 
-    setattr(StreamingLeastSquares, name, timed_update)
+    Factor.add = timed_add
     source = open_table(path)
     counts = RowCounts()
-    w, _ = stream_least_squares(source, fit_spec(source, "y"), counts=counts, **kwargs)
-    assert w.shape == (COLUMNS,)
+    result = stream_least_squares(source, fit_spec(source, "y"), counts=counts, **kwargs)
+    assert result.w.shape == (COLUMNS,)
     return counts.rows_used, inside[0]
 
 
@@ -372,8 +348,8 @@ def main() -> None:
             path, _ = parquet_file(Path(directory), ablation_size)
             ablation_lines = ["", *ablation(path, ablation_size, args)]
     checks = [
-        "- of (b)'s seconds, in its main thread inside `closed_form.StreamingLeastSquares.update_transposed` (Z Zᵀ and "
-        "its NaN check; reading and encoding run alongside, in the read-ahead thread): "
+        "- of (b)'s seconds, in its main thread inside `closed_form.Factor.add` (the QR fold of each batch and its "
+        "NaN check; reading and encoding run alongside, in the read-ahead thread): "
         + ", ".join(f"{s:,} rows {u:.2f} s of {t:.2f} s" for s, (u, t) in updates.items())
     ]
     checks += [
