@@ -291,4 +291,6 @@ def _p(value: float) -> str:
     """A p-value as statsmodels prints them, with more digits: small ones in scientific notation."""
     if not math.isfinite(value):
         return "nan"
+    if value < 1e-300:  # below what float64 resolves: 0 would claim more than is known
+        return "<1e-300"
     return f"{value:.4g}" if value >= 1e-4 else f"{value:.3e}"
