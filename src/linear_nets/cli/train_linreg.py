@@ -20,7 +20,7 @@ import argparse
 import sys
 from typing import Any
 
-from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
+from linear_nets.cli.common import add_run_arguments, add_table_arguments, standardize_tables, table_options
 from linear_nets.pipeline.config import LinregConfig, SyntheticData, add_arguments, from_args
 
 
@@ -56,7 +56,7 @@ def _print_loss(run_dir: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the data (or read your table), fit, print the losses and the estimates, and record the run."""
-    config = from_args(LinregConfig, args)
+    config = from_args(LinregConfig, standardize_tables(args, sgd=args.solver in (None, "sgd")))
     options = table_options(args)
     from linear_nets.cli.common import data_parallel, job_run_dir
 

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
+from linear_nets.cli.common import add_run_arguments, add_table_arguments, standardize_tables, table_options
 from linear_nets.errors import ConfigError
 from linear_nets.pipeline.config import (
     MACHINE_FIELDS,
@@ -60,7 +60,7 @@ def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxCo
     run's own config, of which only the machine fields (device, threads) may differ (see `refuse_changes`)."""
     if resumed is None:
         base = SOFTMAX_PRESETS[args.preset] if args.preset else SoftmaxConfig()
-        return from_args(SoftmaxConfig, args, base)
+        return from_args(SoftmaxConfig, standardize_tables(args), base)
     from linear_nets.pipeline.config import given_fields
     from linear_nets.pipeline.runs import saved_config
 
@@ -282,7 +282,7 @@ def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> No
     from linear_nets.pipeline.fit import as_one_batch
     from linear_nets.plotting import plot_history, pyplot, save_figure, show_predictions
 
-    curves = plot_history(result.history, ylim=(0, 1) if not images else (0.3, 0.9))
+    curves = plot_history(result.history, ylim=_whole(result.history, (0.3, 0.9) if images else (0.0, 1.0)))
     save_figure(curves, path / "curves")
     pyplot().close(curves)  # a long-lived process (tests, notebooks) keeps no open figures
     if not images or data.test is None:
@@ -293,6 +293,14 @@ def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> No
     grid = show_predictions(X, [names[i] for i in labels], [names[i] for i in predicted], num_rows=2)
     save_figure(grid, path / "predictions.png")
     pyplot().close(grid)
+
+
+def _whole(history: Any, usual: tuple[float, float]) -> tuple[float, float]:
+    """The y range of the curves: `usual` (accuracies and a healthy loss), widened to show every value, so a loss
+    that climbs is seen whole rather than cut off at the top of the frame."""
+    values = [v for r in history.as_dicts() for k, v in r.items() if k not in ("epoch", "seconds") and v is not None]
+    low, high = min([usual[0], *values]), max([usual[1], *values])
+    return low, high + (0.05 * (high - low) if high > usual[1] else 0.0)
 
 
 def _print_summary(out: TextIO, summary: dict, path: Any) -> None:

@@ -26,7 +26,7 @@ from linear_nets.data.batches import ArrayLoader
 from linear_nets.errors import ConfigError, TrainingDiverged
 from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
-from linear_nets.pipeline.callbacks import EarlyStopping, LearningRateSchedule
+from linear_nets.pipeline.callbacks import DivergenceGuard, EarlyStopping, LearningRateSchedule, divergence_hint
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
 from linear_nets.pipeline.distributed import (
     ALONE,
@@ -247,7 +247,7 @@ def fit_softmax(
         train_loader.to(device)
         val_iter, test_iter = _to(val_iter, device), _to(test_iter, device)
 
-    own = _schedule(config, trained)
+    own = _own_callbacks(config, trained)
     stopper = EarlyStopping(model.parameters(), config.early_stopping) if val_iter is not None else None
     if stopper is not None:
         own.append(stopper)
@@ -300,11 +300,13 @@ def _model_to_fit(config: SoftmaxConfig, num_inputs: int, num_classes: int, stan
     return model, (model.model if standardizer is not None else model)
 
 
-def _schedule(config: SoftmaxConfig, trained: SoftmaxModel) -> list[Callback]:
-    """The learning-rate schedule's callback, if the config has one."""
+def _own_callbacks(config: SoftmaxConfig, trained: SoftmaxModel) -> list[Callback]:
+    """The fit's own callbacks before the caller's: the divergence guard, and the learning-rate schedule if the
+    config has one."""
+    guard = DivergenceGuard(divergence_hint(config.standardize))
     if config.schedule == "constant":
-        return []
-    return [LearningRateSchedule(trained, config.schedule, config.lr, config.epochs)]
+        return [guard]
+    return [guard, LearningRateSchedule(trained, config.schedule, config.lr, config.epochs)]
 
 
 def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Callback], evaluate_test: bool,
@@ -329,7 +331,7 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
             standardizer = Standardizer(stats.mean.float(), stats.scale.float())
     model, trained = _model_to_fit(config, num_inputs, len(classes), standardizer, init)
     loader = EpochLoader(table, config.batch_size, standardizer)
-    fit = Fit(config, model, [*_schedule(config, trained), *callbacks], [], num_batches=0)
+    fit = Fit(config, model, [*_own_callbacks(config, trained), *callbacks], [], num_batches=0)
     for callback in fit.callbacks:
         callback.on_fit_begin(fit)
     loader.epoch = fit.start_epoch - 1  # the order of each epoch follows from its number
@@ -457,10 +459,11 @@ def fit_linreg(
     history = History()
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
+        own = [_Collect(history), DivergenceGuard(divergence_hint(config.standardize))]
         if hasattr(data, "least_squares"):  # a streamed table
-            w, b = _fit_linreg_streamed(config, data, [_Collect(history), *as_callbacks(callbacks)], world)
+            w, b = _fit_linreg_streamed(config, data, [*own, *as_callbacks(callbacks)], world)
         else:
-            w, b = _fit_linreg_in_memory(config, data, [_Collect(history), *as_callbacks(callbacks)], init, world)
+            w, b = _fit_linreg_in_memory(config, data, [*own, *as_callbacks(callbacks)], init, world)
     messages = [str(c.message) for c in caught]
     w, b = w.to(torch.float64).reshape(-1), b.to(torch.float64).reshape(())
     return LinregFit(config, w, b, history, time.perf_counter() - started, messages)
