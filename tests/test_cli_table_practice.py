@@ -73,3 +73,50 @@ def test_the_curves_show_the_whole_loss():
     low, high = _whole(history, (0.0, 1.0))
     assert low == 0.0 and high >= 9.0
     assert _whole(History([EpochRecord(1, 0.5, 0.8, test_accuracy=0.8)]), (0.0, 1.0)) == (0.0, 1.0)
+
+
+# --- 2. every cause at once, and before the table is read -----------------------------------------------------------
+
+
+def test_every_text_column_and_every_missing_column_is_named_in_one_line(capsys):
+    pacsv.write_csv(pa.table({"x": [1.0, 2.0], "city": ["a", "b"], "code": ["u", "v"], "y": [0, 1]}), "t.csv")
+    err = _one_line(capsys, ["train", "softmax", "--data", "t.csv", "--target", "y", "--out", "run"],
+                    "column 'city', 'code' holds text")  # fmt: skip
+    assert "--categorical city,code" in err
+    err = _one_line(capsys, ["train", "linreg", "--data", "t.csv", "--target", "z", "--features", "x,w,v",
+                             "--out", "run"], "target column 'z' is not in t.csv")  # fmt: skip
+    assert "feature column 'w', 'v' is not in t.csv" in err
+    assert not Path("run").exists()
+
+
+def _count_reads(monkeypatch) -> list:
+    from linear_nets.data import tables
+    from linear_nets.pipeline import tables as pipeline_tables
+
+    opened = []
+    real = tables.open_table
+    for module in (tables, pipeline_tables):  # in memory and streamed
+        monkeypatch.setattr(module, "open_table", lambda path: opened.append(path) or real(path))
+    return opened
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--out", "taken"], "--out taken: exists and is not an empty directory"),
+    (["--stream", "--val-fraction", "0.1", "--out", "run"], "--stream trains with minibatches"),
+    (["--stream", "--sampling", "with-replacement", "--out", "run"], "--stream shuffles through a buffer"),
+])  # fmt: skip
+def test_checks_that_need_no_data_come_before_the_table_is_read(capsys, monkeypatch, argv, fragment):
+    _wine()
+    Path("taken").mkdir()
+    Path("taken/keep.txt").write_text("an earlier run")
+    opened = _count_reads(monkeypatch)
+    _one_line(capsys, ["train", "softmax", "--data", "wine.csv", "--target", "target", *argv], fragment)
+    assert opened == [] and Path("taken/keep.txt").exists()
+
+
+def test_linreg_stream_flags_are_checked_before_the_table_is_read(capsys, monkeypatch):
+    _wine()
+    opened = _count_reads(monkeypatch)
+    argv = ["train", "linreg", "--data", "wine.csv", "--target", "alcohol", "--stream", "--impl", "manual"]
+    _one_line(capsys, argv, "--stream trains SGD with torch.nn: add --impl concise")
+    assert opened == []

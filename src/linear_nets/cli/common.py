@@ -200,6 +200,10 @@ def job_run_dir(args: argparse.Namespace, model: str, world: Any) -> tuple[Path 
     if getattr(args, "resume", None):
         return Path(args.resume), None
     if not world.launched:
+        if args.out is not None:
+            from linear_nets.pipeline.runs import check_new_out
+
+            check_new_out(args.out)  # before the data is read
         return None, args.out
     out = Path(args.out or f"runs/{model}-{world.run_id}")
     if world.restarts == 0:

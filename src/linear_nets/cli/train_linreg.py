@@ -145,10 +145,11 @@ def _finish(run_dir: Any, result: Any, true_w: Any, data: SyntheticData) -> None
 
 def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -> int:
     """Linear regression on your own table: coefficients by feature name, MSE and R² on the held-out rows."""
-    from linear_nets.pipeline.fit import fit_linreg
+    from linear_nets.pipeline.fit import check_streamable, fit_linreg
     from linear_nets.pipeline.tables import StreamedTable, load_in_memory, regression_scores
 
     if options.stream:
+        check_streamable(config)  # before the table is read
         table = StreamedTable(options, config.seed)
         spec, record, train_data = table.spec, table.record(), table
         rows = "streamed"

@@ -187,6 +187,10 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
             options["torchrun_job"] = world.run_id
     else:
         options = {**resumed.config.get("options", {}), **({"data_dir": args.data_dir} if args.data_dir else {})}
+    if (options.get("table") or {}).get("stream"):  # before the table is read
+        from linear_nets.pipeline.fit import check_streamable
+
+        check_streamable(config)
     load_timer = Timer()
     if options.get("table"):
         data, record = _table_data(options["table"], config.seed)

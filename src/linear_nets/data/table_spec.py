@@ -533,25 +533,25 @@ def layout_spec(
         raise ConfigError(f"task must be 'regression' or 'classification', got {task!r}")
     names = schema.names
     _check_unique(names, where)
-    if target not in names:
-        raise DataError(
-            f"target column '{target}' is not in {where} (its columns: {_names(names)}): pass one of them as --target"
-        )
-    if features is None:  # every other column, but a pandas index written to Parquet is not data
-        features = [n for n in names if n != target and not n.startswith("__index_level_")]
-    features = list(features)
+    features = list(features) if features is not None else None
     categorical = list(categorical)
-    for flag, given in (("--features", features), ("--categorical", categorical)):
+    for flag, given in (("--features", features or []), ("--categorical", categorical)):
         twice = sorted({n for n in given if given.count(n) > 1})
         if twice:
             raise ConfigError(f"{flag} names {_names(twice)} more than once: name each column once")
-    if target in features:
+    if features is not None and target in features:
         raise ConfigError(f"--features includes the target '{target}': a column cannot predict itself; leave it out")
+    # Every fault of the columns at once, in one line: a table with two text columns is fixed in one go.
+    problems = []
+    if target not in names:
+        problems.append(f"target column '{target}' is not in {where} (its columns: {_names(names)}): pass one of "
+                        "them as --target")  # fmt: skip
+    if features is None:  # every other column, but a pandas index written to Parquet is not data
+        features = [n for n in names if n != target and not n.startswith("__index_level_")]
     missing = [c for c in features if c not in names]
     if missing:
-        raise DataError(
-            f"feature column {_names(missing)} is not in {where} (its columns: {_names(names)}): fix --features"
-        )
+        problems.append(f"feature column {_names(missing)} is not in {where} (its columns: {_names(names)}): fix "
+                        "--features")  # fmt: skip
     if not features:
         raise ConfigError(f"no feature columns: {where} has only the target '{target}'; give at least one more column")
     not_features = [c for c in categorical if c not in features]
@@ -560,33 +560,32 @@ def layout_spec(
             f"--categorical names {_names(not_features)}, which is not a feature column "
             f"(features: {_names(features)}): name feature columns only"
         )
-    for c in features:
-        t = schema.field(c).type
-        if c in categorical and not _is_label(t):
-            raise DataError(
-                f"column '{c}' has type {t}, which cannot hold categories: leave it out of --categorical "
-                "(it is used as a number) or convert it to text"
-            )
-        if c not in categorical and _is_text(t):
-            raise DataError(
-                f"column '{c}' holds text (type {t}): pass --categorical {c} to one-hot encode it, "
-                "or leave it out of --features"
-            )
-        if c not in categorical and not _is_number(t):
-            raise DataError(
-                f"column '{c}' has type {t}, which is not a number: leave it out of --features or convert it to numbers"
-            )
-    t = schema.field(target).type
-    if task == "regression" and not _is_number(t):
-        raise DataError(
-            f"target '{target}' is not numeric (type {t}): regression needs a number to predict; "
-            "for class labels train a classifier (softmax)"
-        )
-    if task == "classification" and not _is_label(t):
-        raise DataError(
-            f"target '{target}' has type {t}; classification needs integer or text class labels: "
-            "convert it, or train a regression (linreg) for a numeric target"
-        )
+    present = [c for c in features if c in names]
+    not_labels = [c for c in present if c in categorical and not _is_label(schema.field(c).type)]
+    if not_labels:
+        types = ", ".join(f"'{c}' {schema.field(c).type}" for c in not_labels)
+        problems.append(f"column {_names(not_labels)} has a type that cannot hold categories ({types}): leave it out "
+                        "of --categorical (it is used as a number) or convert it to text")  # fmt: skip
+    text = [c for c in present if c not in categorical and _is_text(schema.field(c).type)]
+    if text:
+        problems.append(f"column {_names(text)} holds text (type {schema.field(text[0]).type}): pass --categorical "
+                        f"{','.join(text)} to one-hot encode {'it' if len(text) == 1 else 'them'}, or leave "
+                        f"{'it' if len(text) == 1 else 'them'} out of --features")  # fmt: skip
+    other = [c for c in present if c not in categorical and not _is_text(schema.field(c).type)
+             and not _is_number(schema.field(c).type)]  # fmt: skip
+    if other:
+        types = ", ".join(f"'{c}' {schema.field(c).type}" for c in other)
+        problems.append(f"column {_names(other)} has a type that is not a number ({types}): leave it out of "
+                        "--features or convert it to numbers")  # fmt: skip
+    t = schema.field(target).type if target in names else None
+    if t is not None and task == "regression" and not _is_number(t):
+        problems.append(f"target '{target}' is not numeric (type {t}): regression needs a number to predict; "
+                        "for class labels train a classifier (softmax)")  # fmt: skip
+    if t is not None and task == "classification" and not _is_label(t):
+        problems.append(f"target '{target}' has type {t}; classification needs integer or text class labels: "
+                        "convert it, or train a regression (linreg) for a numeric target")  # fmt: skip
+    if problems:
+        raise DataError("; and ".join(problems))
     return TableSpec(
         task=task,
         target=target,

@@ -309,6 +309,30 @@ def _own_callbacks(config: SoftmaxConfig, trained: SoftmaxModel) -> list[Callbac
     return [guard, LearningRateSchedule(trained, config.schedule, config.lr, config.epochs)]
 
 
+def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
+    """Raise `ConfigError` naming the flags a streamed fit (`--stream`) cannot take; the command line asks before
+    the table is read, the fits again.
+
+    Example:
+        >>> check_streamable(LinregConfig(impl="scratch"))
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.ConfigError: --stream trains SGD with torch.nn: add --impl concise (not scratch), or use \
+--solver closed-form
+    """
+    if isinstance(config, SoftmaxConfig):
+        if config.val_fraction is not None or config.optimizer == "lbfgs" or config.resize is not None:
+            raise ConfigError("--stream trains with minibatches on the training rows: it takes no --val-fraction, "
+                              "--early-stopping, --optimizer lbfgs or --resize")  # fmt: skip
+    elif config.solver == "closed-form":
+        return
+    elif config.impl != "concise":
+        raise ConfigError(f"--stream trains SGD with torch.nn: add --impl concise (not {config.impl}), "
+                          "or use --solver closed-form")  # fmt: skip
+    if config.sampling != "shuffle":
+        raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
+
+
 def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Callback], evaluate_test: bool,
                           init: dict[str, Tensor] | None, started: float, world: World) -> SoftmaxFit:  # fmt: skip
     """Softmax regression over a table streamed in shuffled batches (memory independent of its rows): the same
@@ -316,11 +340,7 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
     data-parallel fit every process reads every batch and trains on its share of it."""
     from linear_nets.pipeline.tables import EpochLoader
 
-    if config.val_fraction is not None or config.optimizer == "lbfgs" or config.resize is not None:
-        raise ConfigError("--stream trains with minibatches on the training rows: it takes no --val-fraction, "
-                          "--early-stopping, --optimizer lbfgs or --resize")  # fmt: skip
-    if config.sampling != "shuffle":
-        raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
+    check_streamable(config)
     num_inputs, classes = table.spec.num_features, table.classes
     standardizer = None
     if config.standardize:
@@ -518,11 +538,7 @@ def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callb
 
     if config.solver == "closed-form":
         return table.least_squares(world)
-    if config.sampling != "shuffle":
-        raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
-    if config.impl != "concise":
-        raise ConfigError(f"--stream trains SGD with torch.nn: add --impl concise (not {config.impl}), "
-                          "or use --solver closed-form")  # fmt: skip
+    check_streamable(config)
     mean = std = None
     transform = None
     if config.standardize:

@@ -91,6 +91,23 @@ def new_run_dir(
     raise ConfigError(f"{root}: more than 999 runs of {model} started at {stamp}; pass --out")
 
 
+def check_new_out(out: str | Path) -> None:
+    """Refuse `--out` before any work (reading a table can take minutes) when `new_run_dir` would: it holds files,
+    is not a directory, or its parent cannot be written. `new_run_dir` still decides, atomically, at creation.
+
+    Example:
+        >>> import tempfile
+        >>> check_new_out(tempfile.mkdtemp() + "/run")  # free: nothing to say
+    """
+    out = Path(out)
+    target = out.resolve() if out.is_symlink() else out
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+    parent = next((p for p in target.absolute().parents if p.exists()), None)
+    if parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK)):
+        raise ConfigError(f"--out {out}: cannot create the run directory in {parent} (not a writable directory)")
+
+
 def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
     """Build a directory holding `files` beside `final` and rename it to `final`; False when `final` is taken."""
     try:
