@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 
-
 DIVERGENCE_FACTOR = 10.0
 """A training loss above this many times the first epoch's ends a fit as diverged (`pipeline.callbacks`)."""
 

@@ -116,7 +116,7 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--drop-missing", action="store_true", help="drop rows with an empty, NaN or inf cell")
     group.add_argument("--stream", action="store_true", help="read the table in batches (larger than memory)")
     group.add_argument("--no-standardize", dest="standardize", action="store_const", const=False,
-                       help="fit on the table's raw features (SGD on a table standardises them by default)")  # fmt: skip
+                       help="fit on the raw features (SGD on a table standardises them by default)")  # fmt: skip
 
 
 def standardize_tables(args: argparse.Namespace, sgd: bool = True) -> argparse.Namespace:
