@@ -119,3 +119,77 @@ def test_linreg_stream_flags_are_checked_before_the_table_is_read(capsys, monkey
     argv = ["train", "linreg", "--data", "wine.csv", "--target", "alcohol", "--stream", "--impl", "manual"]
     _one_line(capsys, argv, "--stream trains SGD with torch.nn: add --impl concise")
     assert opened == []
+
+
+# --- 3. a run scored on its own data ----------------------------------------------------------------------------------
+
+
+def _evaluation(run: str = "run") -> dict:
+    return json.loads((Path(run) / "evaluation.json").read_text())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_evaluate_a_softmax_table_run_scores_its_own_held_out_rows(capsys, stream):
+    _wine("wine.parquet")
+    argv = ["train", "softmax", "--data", "wine.parquet", "--target", "target", "--test-fraction", "0.3", "--seed", "3"]
+    assert main([*argv, *(["--stream"] if stream else []), "--out", "run"]) == 0
+    trained = json.loads(Path("run/summary.json").read_text())["test_accuracy"]
+    capsys.readouterr()
+    assert main(["evaluate", "run"]) == 0
+    out = capsys.readouterr().out
+    assert "held out by seed 3" in out
+    assert _evaluation()["accuracy"] == pytest.approx(trained, abs=1e-6)  # the same rows, the same model
+    assert _evaluation()["n"] == (round(0.3 * 178) if not stream else _evaluation()["n"])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_evaluate_a_linreg_table_run_scores_its_own_held_out_rows(capsys, stream):
+    _wine()
+    argv = ["train", "linreg", "--data", "wine.csv", "--target", "alcohol", "--impl", "concise", "--epochs", "5"]
+    assert main([*argv, *(["--stream"] if stream else []), "--out", "run"]) == 0
+    summary = json.loads(Path("run/summary.json").read_text())
+    assert main(["evaluate", "run"]) == 0
+    assert _evaluation()["mse"] == pytest.approx(summary["test_mse"], rel=1e-6)
+    assert _evaluation()["n"] == summary["test_rows"]
+
+
+def test_evaluate_refuses_a_changed_table_in_one_line_and_scores_a_new_one_with_data(capsys):
+    path = _wine()
+    assert main(["train", "softmax", "--data", "wine.csv", "--target", "target", "--out", "run"]) == 0
+    path.write_text(path.read_text().replace("\n14.23,", "\n14.24,", 1))
+    _one_line(capsys, ["evaluate", "run"], "wine.csv has changed since the run was trained")
+    assert main(["evaluate", "run", "--data", "wine.csv"]) == 0
+    assert _evaluation()["n"] == 178 and _evaluation()["data"] == "wine.csv"
+
+
+def test_evaluate_a_run_with_test_data_scores_that_file(capsys):
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    pacsv.write_csv(pa.Table.from_pandas(frame.iloc[::2], preserve_index=False), "train.csv")
+    pacsv.write_csv(pa.Table.from_pandas(frame.iloc[1::2], preserve_index=False), "test.csv")
+    argv = ["train", "softmax", "--data", "train.csv", "--test-data", "test.csv", "--target", "target", "--out", "run"]
+    assert main(argv) == 0
+    trained = json.loads(Path("run/summary.json").read_text())["test_accuracy"]
+    assert main(["evaluate", "run"]) == 0
+    assert _evaluation()["n"] == 75 and _evaluation()["accuracy"] == pytest.approx(trained, abs=1e-6)
+
+
+def test_a_command_on_a_run_of_the_other_kind_names_the_flag_it_needs(capsys):
+    _wine()
+    assert main(["train", "softmax", "--data", "wine.csv", "--target", "target", "--out", "run"]) == 0
+    _one_line(capsys, ["predict", "run"], "was trained on a table: pass --data FILE")
+    assert main(["train", "linreg", "--epochs", "1", "--out", "synthetic"]) == 0
+    _one_line(capsys, ["evaluate", "synthetic", "--data", "wine.csv"], "trained on synthetic data, not a table")
+    assert "leave out --data" in _one_line(capsys, ["predict", "synthetic", "--data", "wine.csv"], "not a table")
+
+
+def test_no_test_rows_print_no_test_line_and_write_no_nan(capsys):
+    _wine()
+    capsys.readouterr()
+    argv = ["train", "linreg", "--data", "wine.csv", "--target", "alcohol", "--test-fraction", "0", "--out", "run"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "test MSE" not in out and "nan" not in out.lower()
+    assert "NaN" not in Path("run/summary.json").read_text() and "NaN" not in Path("run/metrics.jsonl").read_text()
+    _one_line(capsys, ["evaluate", "run"], "the run held out no test rows (--test-fraction 0): pass --data FILE")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from linear_nets.cli.common import MAX_SHOW, add_device_argument, check_show_count, positive_int
-from linear_nets.errors import DataError, LinearNetsError
+from linear_nets.errors import ConfigError, DataError, LinearNetsError
 
 MAX_IMAGE_PIXELS = 4096 * 4096
 """Largest image `predict` decodes (16.8 megapixels: about 200 MB while it is converted); checked on the file's
@@ -61,7 +61,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.saved import linreg_on_its_data, load_softmax, score_classifier
 
     run = Run.open(args.run_dir)
-    if args.data is not None:
+    if args.data is not None or _on_a_table(run):
         return _evaluate_table(run, args.data)
     if run.model == "linreg":
         result = linreg_on_its_data(run)
@@ -85,20 +85,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_table(run: Any, path: str) -> int:
+def _on_a_table(run: Any) -> bool:
+    return (run.config.get("data") or {}).get("spec") is not None
+
+
+def _evaluate_table(run: Any, path: str | None) -> int:
+    """Score a table run on `--data FILE`, or on its own held-out test rows without it."""
     from linear_nets.pipeline.saved import score_table
 
     result = score_table(run, path)
+    where = result.pop("where")
     figure = None
     if run.model == "linreg":
-        print(f"{run.path} on {path}: {result['n']} rows, MSE {result['mse']:.6g}, R² {result['r2']:.4f}")
+        r2 = "n/a (constant target)" if result["r2"] != result["r2"] else f"{result['r2']:.4f}"
+        print(f"{run.path} on {where}: {result['n']} rows, MSE {result['mse']:.6g}, R² {r2}")
     else:
-        print(f"{run.path} on {path}: {result['n']} rows, accuracy {result['accuracy']:.4f}")
+        print(f"{run.path} on {where}: {result['n']} rows, accuracy {result['accuracy']:.4f}")
         import torch
 
         figure = (torch.tensor(result["confusion"]), result["classes"])
         print(_format_confusion(*figure))
-    _save_evaluation(run.path, {"data": str(path), **result}, figure)
+    _save_evaluation(run.path, {"data": str(path) if path else None, "rows": where, **result}, figure)
     return 0
 
 
@@ -227,10 +234,15 @@ def run_predict(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.saved import load_softmax
     from linear_nets.plotting import figure_paths, save_figure, show_predictions
 
+    run = Run.open(args.run_dir)
+    if args.data is None and _on_a_table(run):
+        raise ConfigError(f"{run.path} was trained on a table: pass --data FILE to predict its rows")
+    if args.data is None and run.model == "linreg":
+        raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no images to predict; "
+                          "predict the rows of a table with a run trained on one (--data FILE)")  # fmt: skip
     if args.data is not None:
         from linear_nets.pipeline.saved import check_table_path, table_predictions, write_table
 
-        run = Run.open(args.run_dir)
         target = check_table_path(Path(args.out) if args.out else run.path / "predictions.csv")
         table = table_predictions(run, args.data)
         write_table(table, target)

@@ -183,8 +183,8 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
     for name, value in coefficients.items():
         print(f"{name:<{width}}  {value: .6g}")
     print(f"{'intercept':<{width}}  {result.b.item(): .6g}")
-    print(f"train MSE {train_scores.mse:.6g} ({train_scores.rows} rows); test MSE {test_scores.mse:.6g}, "
-          f"R² {test_scores.r2:.4f} ({test_scores.rows} rows)")  # fmt: skip
+    tested = f"; test MSE {test_scores.mse:.6g}, R² {test_scores.r2:.4f} ({test_scores.rows} rows)"
+    print(f"train MSE {train_scores.mse:.6g} ({train_scores.rows} rows){tested if test_scores.rows else ''}")
     summary = {
         "coefficients": coefficients,
         "intercept": result.b.item(),

@@ -316,6 +316,32 @@ def read_table_info(path: str | os.PathLike) -> TableInfo:
     return open_table(path).info()
 
 
+def file_identity(path: str | os.PathLike) -> dict[str, str]:
+    """Where a table is (absolute path) and a SHA-256 of its bytes (of a directory: each Parquet file's relative
+    name and bytes, in sorted order), for a run to find the same rows again and to notice that they changed.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("x,y\\n1,2\\n")
+        >>> file_identity(path)["sha256"][:12]
+        '81bf9fa83c6f'
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = _parquet_files(path) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        try:
+            with open(file, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+        except OSError as e:
+            raise DataError(f"cannot read {file}: {e.strerror}") from e
+    return {"path": str(path.absolute()), "sha256": digest.hexdigest()}
+
+
 def _parquet_files(directory: Path) -> list[Path]:
     files = sorted(
         p

@@ -142,7 +142,9 @@ def table_spec(run: Run) -> Any:
 
     spec = run.config.get("data", {}).get("spec")
     if spec is None:
-        raise DataError(f"{run.path} was not trained on a table (--data): it has no training schema to match")
+        data = "Fashion-MNIST images" if run.model == "softmax" else "synthetic data"
+        raise DataError(f"{run.path} was trained on {data}, not a table: it has no columns to match a table's to; "
+                        "leave out --data")  # fmt: skip
     return TableSpec.from_dict(spec)  # checked when the run was opened (`runs.check_run_config`)
 
 
@@ -184,17 +186,25 @@ def write_table(table: Any, target: Path) -> None:
         pq.write_table(table, f) if target.suffix == ".parquet" else pacsv.write_csv(table, f)
 
 
-def score_table(run: Run, path: str | os.PathLike) -> dict[str, Any]:
-    """A table run's scores on a labelled table: MSE and R² (linreg), or accuracy and confusion (softmax)."""
+def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """A table run's scores: MSE and R² (linreg), or accuracy, loss and confusion (softmax), on the labelled table
+    `path`, or without one on the run's own held-out test rows (`pipeline.tables.held_out_rows`: the same rows, and
+    so the same figures, as training reported). `where` says which rows were scored."""
     from linear_nets.data.tables import load_table
-    from linear_nets.pipeline.tables import regression_scores
+    from linear_nets.pipeline.tables import TableOptions, held_out_rows, regression_scores
 
     spec = table_spec(run)
-    loaded = load_table(path, spec.target, spec=spec)
+    if path is not None:
+        loaded = load_table(path, spec.target, spec=spec)
+        batches, where = [(loaded.X, loaded.y)], str(path)
+    else:
+        options = TableOptions(**run.config["options"]["table"])
+        seed = run.config.get("config", {}).get("seed", 0)
+        batches, where = held_out_rows(options, spec, seed, run.config.get("data", {}))
     if run.model == "linreg":
-        scores = regression_scores([(loaded.X, loaded.y)], *load_linreg(run, spec.num_features))
-        return {"mse": scores.mse, "r2": scores.r2, "n": scores.rows}
+        scores = regression_scores(batches, *load_linreg(run, spec.num_features))
+        return {"where": where, "mse": scores.mse, "r2": scores.r2, "n": scores.rows}
     model, _, _ = load_softmax(run)
-    scores = score_classifier(model, [(loaded.X, loaded.y)], len(spec.classes))
-    return {"accuracy": scores.accuracy, "loss": scores.loss, "n": scores.n, "confusion": scores.confusion.tolist(),
-            "classes": list(spec.classes)}  # fmt: skip
+    scores = score_classifier(model, batches, len(spec.classes))
+    return {"where": where, "accuracy": scores.accuracy, "loss": scores.loss, "n": scores.n,
+            "confusion": scores.confusion.tolist(), "classes": list(spec.classes)}  # fmt: skip

@@ -10,6 +10,7 @@ row groups through a seeded shuffle buffer.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -26,8 +27,8 @@ from linear_nets.data.table_stream import (
     stream_feature_stats,
     stream_least_squares,
 )
-from linear_nets.data.tables import TableInfo, load_table, open_table, split_rows
-from linear_nets.errors import ConfigError
+from linear_nets.data.tables import TableInfo, file_identity, load_table, open_table, split_rows
+from linear_nets.errors import ConfigError, DataError
 from linear_nets.pipeline.distributed import ALONE, World
 
 
@@ -76,12 +77,17 @@ class TableData:
     spec: TableSpec
     info: TableInfo
     rows_dropped: int = 0
+    test_info: TableInfo | None = None
 
     def record(self) -> dict[str, Any]:
-        """What a run's config.json records of the data: file, size, rows, schema checksum, and the schema."""
+        """What a run's config.json records of the data: file, size, rows, schema checksum, the schema, and each
+        file's identity (absolute path, SHA-256: what `evaluate RUN` needs to score the same held-out rows)."""
         test_rows = 0 if self.test is None else len(self.test[1])
-        return {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "rows_dropped": self.rows_dropped,
-                "train_rows": len(self.train[1]), "test_rows": test_rows}  # fmt: skip
+        record = {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "rows_dropped": self.rows_dropped,
+                  "train_rows": len(self.train[1]), "test_rows": test_rows, "file": file_identity(self.info.path)}
+        if self.test_info is not None:
+            record["test_file"] = file_identity(self.test_info.path)
+        return record  # fmt: skip
 
 
 def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dtype = torch.float32) -> TableData:
@@ -102,7 +108,8 @@ def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dty
     if options.test_data is not None:
         test = load_table(options.test_data, options.target, spec=loaded.spec, drop_missing=options.drop_missing,
                           dtype=dtype)  # fmt: skip
-        return TableData((X, y), (test.X, test.y), loaded.spec, loaded.info, loaded.rows_dropped + test.rows_dropped)
+        return TableData((X, y), (test.X, test.y), loaded.spec, loaded.info, loaded.rows_dropped + test.rows_dropped,
+                         test.info)  # fmt: skip
     if options.test_fraction == 0:
         return TableData((X, y), None, loaded.spec, loaded.info, loaded.rows_dropped)
     train_idx, test_idx = split_rows(y if task == "classification" else len(y), options.test_fraction, seed,
@@ -118,12 +125,17 @@ class StreamedTable:
     `task` is "regression" or "classification".
     """
 
-    def __init__(self, options: TableOptions, seed: int, task: str = "regression") -> None:
+    def __init__(self, options: TableOptions, seed: int, task: str = "regression", spec: TableSpec | None = None
+                 ) -> None:  # fmt: skip
         options.check()
         self.options, self.seed, self.task = options, seed, task
         self.source = open_table(options.data)
-        self.spec = fit_spec(self.source, options.target, task=task, features=options.features,
-                             categorical=options.categorical, drop_missing=options.drop_missing)  # fmt: skip
+        if spec is not None:  # a trained run's schema: its held-out rows again
+            spec.check_columns(self.source.schema, where=self.source.name)
+        else:
+            spec = fit_spec(self.source, options.target, task=task, features=options.features,
+                            categorical=options.categorical, drop_missing=options.drop_missing)  # fmt: skip
+        self.spec = spec
         self.info = self.source.info()
         self.classes = list(self.spec.classes) if task == "classification" else None
         self.num_inputs = self.spec.num_features
@@ -152,7 +164,50 @@ class StreamedTable:
                               drop_missing=self.options.drop_missing, holdout=self.holdout(part))  # fmt: skip
 
     def record(self) -> dict[str, Any]:
-        return {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "streamed": True}
+        return {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "streamed": True,
+                "file": file_identity(self.options.data)}  # fmt: skip
+
+
+def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict[str, Any],
+                  dtype: torch.dtype = torch.float32) -> tuple[Iterator | list, str]:  # fmt: skip
+    """The test rows a table run held out, as (X, y) batches, and where they come from in words: `--test-data`'s
+    file, or the rows of `--data` that the run's seed and `--test-fraction` held out (split as in training, with the
+    run's schema). `files` is what the run recorded of the files (`file`, `test_file`: absolute path and SHA-256);
+    a file that changed since is a `DataError`, not a silently different test set.
+    """
+    task = spec.task
+    if options.test_data is not None:
+        path = _unchanged(options.test_data, files.get("test_file"), "--test-data")
+        loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype)
+        return [(loaded.X, loaded.y)], f"its test table {path}"
+    if options.test_fraction == 0:
+        raise DataError("the run held out no test rows (--test-fraction 0): pass --data FILE to score a table")
+    path = _unchanged(options.data, files.get("file"), "--data")
+    where = f"the {options.test_fraction:g} of {path} held out by seed {seed}"
+    if options.stream:
+        table = StreamedTable(dataclasses.replace(options, data=path), seed, task, spec=spec)
+        return EpochLoader(table, 1 << 16, part="test"), where
+    loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype)
+    _, test_idx = split_rows(loaded.y if task == "classification" else len(loaded.y), options.test_fraction, seed,
+                             stratify=task == "classification")  # fmt: skip
+    return [(loaded.X[test_idx], loaded.y[test_idx])], where
+
+
+def _unchanged(given: str, recorded: dict[str, Any] | None, flag: str) -> str:
+    """The file a run was trained with (as given, else by its absolute path), checked against its recorded SHA-256."""
+    from pathlib import Path
+
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
+        raise DataError(f"the run did not record the identity of its {flag} file (an older run): pass --data "
+                        "FILE to score a table")  # fmt: skip
+    path = given if Path(given).exists() else str(recorded.get("path", given))
+    if not Path(path).exists():
+        raise DataError(f"the run's {flag} file {given} is not there (nor {recorded.get('path')}): pass --data FILE "
+                        "to score a table")  # fmt: skip
+    if file_identity(path)["sha256"] != recorded["sha256"]:
+        raise DataError(f"{path} has changed since the run was trained (its SHA-256 differs): its held-out rows "
+                        "cannot be found again; pass --data FILE to score a table")  # fmt: skip
+    return path
 
 
 class EpochLoader:
