@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -193,3 +194,78 @@ def test_no_test_rows_print_no_test_line_and_write_no_nan(capsys):
     assert "test MSE" not in out and "nan" not in out.lower()
     assert "NaN" not in Path("run/summary.json").read_text() and "NaN" not in Path("run/metrics.jsonl").read_text()
     _one_line(capsys, ["evaluate", "run"], "the run held out no test rows (--test-fraction 0): pass --data FILE")
+
+
+# --- 4. one way to load a run from Python -----------------------------------------------------------------------------
+
+
+def _zoo(n: int = 240, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    size = rng.normal(50, 20, n)
+    colour = rng.choice(["red", "blue", "green"], n)
+    score = size / 20 + (colour == "red") * 2 + rng.normal(0, 0.3, n)
+    animal = np.where(score < 2.5, "cat", np.where(score < 4, "dog", "emu"))
+    return pa.table({"id": np.arange(n), "size": size, "colour": colour, "animal": animal,
+                     "weight": 3 * size - 5 * (colour == "blue") + rng.normal(0, 1, n)})  # fmt: skip
+
+
+def test_load_a_softmax_table_run_predicts_a_dataframe_a_table_and_a_file_alike(capsys):
+    import linear_nets
+
+    table = _zoo()
+    pacsv.write_csv(table, "zoo.csv")
+    argv = ["train", "softmax", "--data", "zoo.csv", "--target", "animal", "--features", "size,colour",
+            "--categorical", "colour", "--epochs", "30", "--out", "run"]  # fmt: skip
+    assert main(argv) == 0
+    model = linear_nets.load("run")
+    assert model.classes == ["cat", "dog", "emu"]
+    rows = table.select(["size", "colour"])
+    proba = model.predict_proba(rows)
+    np.testing.assert_allclose(proba, model.predict_proba(rows.to_pandas()), rtol=1e-6)
+    np.testing.assert_allclose(proba, model.predict_proba("zoo.csv"), rtol=1e-6)
+    assert list(model.predict(rows)) == [model.classes[k] for k in proba.argmax(axis=1)]
+    # the coefficients are the model in the raw columns' units: softmax(x W + b) from them alone, in float64
+    names = ["size", "colour=blue", "colour=green", "colour=red"]
+    X = np.column_stack([table["size"].to_numpy()] + [(table["colour"].to_numpy() == c) for c in
+                                                       ("blue", "green", "red")]).astype(np.float64)  # fmt: skip
+    W = np.array([[model.coefficients[c][f] for c in model.classes] for f in names])
+    logits = X @ W + np.array([model.intercept[c] for c in model.classes])
+    reference = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(proba, reference / reference.sum(axis=1, keepdims=True), atol=1e-5)  # float32 model
+    assert (model.predict(rows) == table["animal"].to_numpy()).mean() > 0.7  # it learned (chance: about 1/3)
+
+
+def test_load_a_linreg_table_run_predicts_with_its_coefficients(capsys):
+    import linear_nets
+
+    table = _zoo()
+    pq.write_table(table, "zoo.parquet")
+    argv = ["train", "linreg", "--data", "zoo.parquet", "--target", "weight", "--features", "size,colour",
+            "--categorical", "colour", "--solver", "closed-form", "--out", "run"]  # fmt: skip
+    assert main(argv) == 0
+    model = linear_nets.load("run")
+    summary = json.loads(Path("run/summary.json").read_text())
+    assert model.coefficients == summary["coefficients"] and model.intercept == summary["intercept"]
+    frame = table.to_pandas()[["size", "colour"]]
+    expected = frame["size"].to_numpy() * model.coefficients["size"] + model.intercept + np.select(
+        [frame["colour"] == c for c in ("blue", "green", "red")],
+        [model.coefficients[f"colour={c}"] for c in ("blue", "green", "red")])  # fmt: skip
+    np.testing.assert_allclose(model.predict(frame), expected, rtol=1e-12)
+    assert main(["predict", "run", "--data", "zoo.parquet", "--out", "p.csv"]) == 0
+    np.testing.assert_allclose(pacsv.read_csv("p.csv")["prediction"].to_numpy(), expected, rtol=1e-12)
+
+
+def test_load_refuses_what_it_cannot_predict_with_in_one_line():
+    import linear_nets
+    from linear_nets.errors import ConfigError, DataError
+
+    assert main(["train", "linreg", "--epochs", "1", "--out", "synthetic"]) == 0
+    with pytest.raises(ConfigError, match="synthetic data: it has no table columns"):
+        linear_nets.load("synthetic")
+    with pytest.raises(ConfigError, match="run directory nowhere does not exist"):
+        linear_nets.load("nowhere")
+    pacsv.write_csv(_zoo(), "zoo.csv")
+    assert main(["train", "softmax", "--data", "zoo.csv", "--target", "animal", "--categorical", "colour",
+                 "--epochs", "1", "--out", "run"]) == 0  # fmt: skip
+    with pytest.raises(DataError, match="expected a pandas DataFrame, a pyarrow Table or a table file's path"):
+        linear_nets.load("run").predict([[1.0, 2.0]])

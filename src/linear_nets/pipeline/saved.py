@@ -148,6 +148,11 @@ def table_spec(run: Run) -> Any:
     return TableSpec.from_dict(spec)  # checked when the run was opened (`runs.check_run_config`)
 
 
+def linreg_predictions(w: Tensor, b: Tensor, X: Tensor) -> dict[str, Tensor]:
+    """The columns a linear-regression run predicts for the rows X: `prediction` ŷ = Xw + b (float64)."""
+    return {"prediction": X.to(torch.float64) @ w + b}
+
+
 def table_predictions(run: Run, path: str | os.PathLike) -> Any:
     """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class)."""
     import pyarrow as pa
@@ -155,16 +160,147 @@ def table_predictions(run: Run, path: str | os.PathLike) -> Any:
     from linear_nets.data.tables import load_features
 
     spec = table_spec(run)
-    X = load_features(path, spec)
+    X = load_features(path, spec, dtype=torch.float64 if run.model == "linreg" else torch.float32)
     if run.model == "linreg":
-        w, b = load_linreg(run, spec.num_features)
-        predicted = X.to(torch.float64) @ w + b
-        return pa.table({f"predicted_{spec.target}": predicted.tolist()})
+        return pa.table({k: v.numpy() for k, v in linreg_predictions(*load_linreg(run, spec.num_features), X).items()})
     model, _, _ = load_softmax(run)
     proba = model.predict_proba(X)
     columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}
     columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
     return pa.table(columns)
+
+
+# --- a run from Python --------------------------------------------------------------------------------------------
+
+
+def _rows(spec: Any, table: Any, dtype: torch.dtype = torch.float32) -> Tensor:
+    """X of a table to predict on, encoded with the training schema: a pandas DataFrame, a pyarrow Table or
+    RecordBatch, or a path to a table file; text columns become the categories they were in training."""
+    import pyarrow as pa
+
+    from linear_nets.data.tables import load_features
+
+    if isinstance(table, str | os.PathLike):
+        return load_features(table, spec, dtype=dtype)
+    if type(table).__module__.startswith("pandas"):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    if not isinstance(table, pa.Table | pa.RecordBatch):
+        raise DataError(f"expected a pandas DataFrame, a pyarrow Table or a table file's path, got "
+                        f"{type(table).__name__}")  # fmt: skip
+    return spec.encode_features(table, dtype=dtype)
+
+
+@dataclasses.dataclass
+class LinearRegressionRun:
+    """A linear-regression run trained on a table, as `linear_nets.load` returns it: ŷ = Xw + b in the original
+    units of the columns named in `spec` (its training schema).
+
+    Attributes:
+        spec: the training schema (target, feature columns, categories of each categorical column).
+        w, b: the weights `[d]` (one per encoded feature) and the intercept, float64.
+    """
+
+    spec: Any
+    w: Tensor
+    b: Tensor
+
+    @property
+    def coefficients(self) -> dict[str, float]:
+        """Weight of each encoded feature by name (`area`, `colour=red`), in the columns' own units."""
+        return dict(zip(self.spec.feature_names, self.w.tolist(), strict=True))
+
+    @property
+    def intercept(self) -> float:
+        return self.b.item()
+
+    def predict(self, table: Any) -> Any:
+        """ŷ for each row of `table` (a DataFrame, a pyarrow Table or a file's path), as a float64 numpy array."""
+        X = _rows(self.spec, table, torch.float64)  # a float32 copy would round the inputs to 7 digits
+        return linreg_predictions(self.w, self.b, X)["prediction"].numpy()
+
+
+@dataclasses.dataclass
+class SoftmaxRun:
+    """A softmax run, as `linear_nets.load` returns it: class probabilities softmax(XW + b) of each row.
+
+    Attributes:
+        model: the trained model (`logits`, `predict_proba`, `predict` on tensors).
+        classes: class names, in the order of the probability columns.
+        spec: the training schema of a table run (None for Fashion-MNIST: `predict` then takes image tensors).
+    """
+
+    model: SoftmaxModel
+    classes: list[str]
+    spec: Any = None
+
+    def _inputs(self, table: Any) -> Tensor:
+        return _rows(self.spec, table) if self.spec is not None else torch.as_tensor(table)
+
+    def predict_proba(self, table: Any) -> Any:
+        """The probability of each class for each row, a float32 numpy array `[n, classes]`."""
+        with torch.no_grad():
+            return self.model.predict_proba(self._inputs(table)).cpu().numpy()
+
+    def predict(self, table: Any) -> Any:
+        """The most probable class of each row, by name (a numpy array of strings)."""
+        import numpy as np
+
+        return np.array(self.classes, dtype=object)[self.predict_proba(table).argmax(axis=1)]
+
+    @property
+    def coefficients(self) -> dict[str, dict[str, float]]:
+        """Each class's weight of each encoded feature by name, in the raw inputs' units (standardisation folded
+        in: W / std), as {class: {feature: weight}}."""
+        W, _ = self._raw_units()
+        names = self.spec.feature_names if self.spec is not None else [f"x{i}" for i in range(W.shape[0])]
+        return {c: dict(zip(names, W[:, k].tolist(), strict=True)) for k, c in enumerate(self.classes)}
+
+    @property
+    def intercept(self) -> dict[str, float]:
+        """Each class's bias in the raw inputs' units (b − mean · W / std)."""
+        return dict(zip(self.classes, self._raw_units()[1].tolist(), strict=True))
+
+    def _raw_units(self) -> tuple[Tensor, Tensor]:
+        state = self.model.state_tensors()
+        W, b = state["W"].double(), state["b"].double().reshape(-1)
+        if "mean" in state:
+            W = W / state["std"].double().reshape(-1, 1)
+            b = b - state["mean"].double().reshape(-1) @ W
+        return W, b
+
+
+def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
+    """The fitted model of a run directory, with its training schema: `predict(table)` (and `predict_proba` for
+    softmax) take a pandas DataFrame, a pyarrow Table or a table file's path, whose text columns are encoded as they
+    were in training; `coefficients` names each weight.
+
+    Raises:
+        ConfigError / DataError: not a run directory, its files tampered with, or a linear regression trained on
+            synthetic data (it has no columns to predict from).
+
+    Example:
+        >>> import contextlib, io, pathlib, tempfile
+        >>> import pyarrow as pa
+        >>> from linear_nets.cli import main
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "t.csv").write_text("x,y\\n" + "".join(f"{i},{2 * i + 1}\\n" for i in range(20)))
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     code = main(["train", "linreg", "--data", str(folder / "t.csv"), "--target", "y", "--solver",
+        ...                  "closed-form", "--out", str(folder / "run")])
+        >>> model = load(folder / "run")
+        >>> {k: round(v, 6) for k, v in model.coefficients.items()}, model.predict(pa.table({"x": [100.0]})).round(6)
+        ({'x': 2.0}, array([201.]))
+    """
+    run = Run.open(run_dir)
+    if run.model == "softmax":
+        model, _, classes = load_softmax(run)
+        spec = table_spec(run) if (run.config.get("data") or {}).get("spec") is not None else None
+        return SoftmaxRun(model, classes, spec)
+    if (run.config.get("data") or {}).get("spec") is None:
+        raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no table columns to predict "
+                          "from (its estimates are in summary.json)")  # fmt: skip
+    spec = table_spec(run)
+    return LinearRegressionRun(spec, *load_linreg(run, spec.num_features))
 
 
 def check_table_path(target: Path) -> Path:
