@@ -269,3 +269,65 @@ def test_load_refuses_what_it_cannot_predict_with_in_one_line():
                  "--epochs", "1", "--out", "run"]) == 0  # fmt: skip
     with pytest.raises(DataError, match="expected a pandas DataFrame, a pyarrow Table or a table file's path"):
         linear_nets.load("run").predict([[1.0, 2.0]])
+
+
+# --- 5. predictions keep the input's columns; 8. and never overwrite it --------------------------------------------
+
+
+def _trained_zoo(capsys, name: str = "zoo.csv") -> pa.Table:
+    table = _zoo()
+    pacsv.write_csv(table, name) if name.endswith(".csv") else pq.write_table(table, name)
+    argv = ["train", "linreg", "--data", name, "--target", "weight", "--features", "size,colour", "--categorical",
+            "colour", "--solver", "closed-form", "--out", "run"]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    return table
+
+
+@pytest.mark.parametrize("name", ["zoo.csv", "zoo.parquet"])
+def test_predict_keep_copies_the_named_input_columns_before_the_predictions(capsys, name):
+    table = _trained_zoo(capsys, name)
+    assert main(["predict", "run", "--data", name, "--keep", "id,colour", "--out", "p.parquet"]) == 0
+    predicted = pq.read_table("p.parquet")
+    assert predicted.column_names == ["id", "colour", "prediction"]
+    assert [str(v) for v in predicted["id"].to_pylist()] == [str(v) for v in table["id"].to_pylist()]
+    assert main(["predict", "run", "--data", name, "--keep-all", "--out", "all.csv"]) == 0
+    assert pacsv.read_csv("all.csv").column_names == [*table.column_names, "prediction"]
+
+
+def test_predict_keep_names_every_unknown_column_at_once(capsys):
+    _trained_zoo(capsys)
+    err = _one_line(capsys, ["predict", "run", "--data", "zoo.csv", "--keep", "id,key,row", "--out", "p.csv"],
+                    "--keep names 'key', 'row', not a column of zoo.csv")  # fmt: skip
+    assert not Path("p.csv").exists() and "'id'" in err  # the columns it has are listed
+
+
+@pytest.mark.parametrize("out, fragment", [
+    ("zoo.csv", "--out zoo.csv is the table --data reads"),
+    ("old.csv", "--out old.csv exists: choose a new name, or pass --overwrite"),
+    ("folder.csv", "--out folder.csv is a directory"),
+    ("missing/p.csv", "the directory"),
+    ("p.txt", "write predictions to a .csv or .parquet file"),
+])  # fmt: skip
+def test_predict_out_is_checked_before_reading_and_never_replaces_the_input(capsys, out, fragment):
+    _trained_zoo(capsys)
+    Path("old.csv").write_text("precious\n")
+    Path("folder.csv").mkdir()
+    before = Path("zoo.csv").read_bytes()
+    _one_line(capsys, ["predict", "run", "--data", "zoo.csv", "--out", out], fragment)
+    _one_line(capsys, ["predict", "run", "--data", "zoo.csv", "--out", "zoo.csv", "--overwrite"], "--data reads")
+    assert Path("zoo.csv").read_bytes() == before and Path("old.csv").read_text() == "precious\n"
+
+
+def test_predict_overwrite_replaces_an_earlier_file_and_upper_case_suffixes_are_tables(capsys):
+    _trained_zoo(capsys)
+    Path("old.CSV").write_text("precious\n")
+    assert main(["predict", "run", "--data", "zoo.csv", "--out", "old.CSV", "--overwrite"]) == 0
+    assert pacsv.read_csv("old.CSV").num_rows == 240
+
+
+def test_predict_out_in_an_unwritable_directory_is_one_line(capsys, read_only):
+    _trained_zoo(capsys)
+    Path("locked").mkdir()
+    read_only(Path("locked"))
+    _one_line(capsys, ["predict", "run", "--data", "zoo.csv", "--out", "locked/p.csv"], "cannot write in")

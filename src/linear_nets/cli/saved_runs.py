@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from linear_nets.cli.common import MAX_SHOW, add_device_argument, check_show_count, positive_int
+from linear_nets.cli.common import MAX_SHOW, add_device_argument, check_show_count, name_list, positive_int
 from linear_nets.errors import ConfigError, DataError, LinearNetsError
 
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--data", default=None, metavar="FILE",
                          help="a table to predict a value (linreg) or a class with its probabilities (softmax) for "
                               "each row of; columns are matched to the training schema by name")  # fmt: skip
+    keep = predict.add_mutually_exclusive_group()
+    keep.add_argument("--keep", type=name_list, default=None, metavar="COL,COL,...",
+                      help="with --data: copy these input columns (an id) into the predictions, before them")
+    keep.add_argument("--keep-all", action="store_true", help="with --data: copy every input column")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="with --data: replace an existing --out file (never the --data table itself)")
     predict.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory")
     predict.set_defaults(func=run_predict)
 
@@ -234,6 +240,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.saved import load_softmax
     from linear_nets.plotting import figure_paths, save_figure, show_predictions
 
+    if args.data is None and (args.keep or args.keep_all or args.overwrite):
+        flag = "--keep" if args.keep else "--keep-all" if args.keep_all else "--overwrite"
+        raise ConfigError(f"{flag} applies to the predictions of a table: give it with --data FILE")
     run = Run.open(args.run_dir)
     if args.data is None and _on_a_table(run):
         raise ConfigError(f"{run.path} was trained on a table: pass --data FILE to predict its rows")
@@ -243,8 +252,10 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.data is not None:
         from linear_nets.pipeline.saved import check_table_path, table_predictions, write_table
 
-        target = check_table_path(Path(args.out) if args.out else run.path / "predictions.csv")
-        table = table_predictions(run, args.data)
+        # an explicit --out is never replaced unless asked; the run's own predictions.csv is its latest
+        target = check_table_path(Path(args.out) if args.out else run.path / "predictions.csv", args.data,
+                                  overwrite=args.overwrite or args.out is None)  # fmt: skip
+        table = table_predictions(run, args.data, ["*"] if args.keep_all else args.keep)
         write_table(table, target)
         print(f"predicted {table.num_rows} rows of {args.data}; wrote {target}")
         return 0

@@ -153,21 +153,47 @@ def linreg_predictions(w: Tensor, b: Tensor, X: Tensor) -> dict[str, Tensor]:
     return {"prediction": X.to(torch.float64) @ w + b}
 
 
-def table_predictions(run: Run, path: str | os.PathLike) -> Any:
-    """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class)."""
+def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None = None) -> Any:
+    """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class), after the
+    input columns named in `keep` (an id to join the predictions back on), copied as they are."""
     import pyarrow as pa
 
-    from linear_nets.data.tables import load_features
+    from linear_nets.data.tables import load_features, open_table
 
     spec = table_spec(run)
+    kept = _kept_columns(open_table(path), keep, run.model, spec) if keep else None
     X = load_features(path, spec, dtype=torch.float64 if run.model == "linreg" else torch.float32)
     if run.model == "linreg":
-        return pa.table({k: v.numpy() for k, v in linreg_predictions(*load_linreg(run, spec.num_features), X).items()})
-    model, _, _ = load_softmax(run)
-    proba = model.predict_proba(X)
-    columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}
-    columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
-    return pa.table(columns)
+        columns = {k: v.numpy() for k, v in linreg_predictions(*load_linreg(run, spec.num_features), X).items()}
+    else:
+        model, _, _ = load_softmax(run)
+        proba = model.predict_proba(X)
+        columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}
+        columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
+    predicted = pa.table(columns)
+    if kept is None:
+        return predicted
+    return pa.Table.from_arrays([*kept.columns, *predicted.columns], names=[*kept.column_names, *predicted.column_names])
+
+
+def _kept_columns(source: Any, keep: list[str], model: str, spec: Any) -> Any:
+    """The input columns `keep` names (every one when it is ["*"]): Parquet's with their types, CSV's as the text
+    the file holds; every name that is missing or that the predictions would repeat is named in one `DataError`."""
+    names = source.schema.names if keep == ["*"] else keep
+    missing = [c for c in names if c not in source.schema.names]
+    written = ["prediction"] if model == "linreg" else [f"predicted_{spec.target}",
+                                                         *(f"probability_{c}" for c in spec.classes)]  # fmt: skip
+    clash = [c for c in names if c in written]
+    problems = [f"--keep names {', '.join(map(repr, missing))}, not a column of {source.name} (its columns: "
+                f"{', '.join(map(repr, source.schema.names))})"] if missing else []  # fmt: skip
+    if clash:
+        problems.append(f"column {', '.join(map(repr, clash))} of {source.name} has the name of a prediction column: "
+                        "rename it or leave it out of --keep")  # fmt: skip
+    if problems:
+        raise DataError("; and ".join(problems))
+    if not source.format.startswith("csv"):
+        return source.read(list(names))
+    return source.read(list(names), {c: _as_text(source.schema.field(c).type) for c in names})
 
 
 # --- a run from Python --------------------------------------------------------------------------------------------
@@ -303,10 +329,30 @@ def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
     return LinearRegressionRun(spec, *load_linreg(run, spec.num_features))
 
 
-def check_table_path(target: Path) -> Path:
-    """Return `target`, or raise `DataError` unless it names a .csv or .parquet file (checked before any work)."""
-    if target.suffix not in (".csv", ".parquet"):
+def _as_text(t: Any) -> Any:
+    """A CSV column kept as read: an id's digits and leading zeros stay as they were (`007` is not 7.0)."""
+    import pyarrow as pa
+
+    return pa.string() if not pa.types.is_null(t) else t
+
+
+def check_table_path(target: Path, source: str | os.PathLike | None = None, overwrite: bool = True) -> Path:
+    """Return `target`, or raise `DataError` (checked before any work) unless it names a .csv or .parquet file (in
+    any case: `X.CSV`) in a directory that exists and can be written, that is not the table `source` read from, and,
+    unless `overwrite`, that does not exist yet."""
+    if target.suffix.lower() not in (".csv", ".parquet"):
         raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
+    if target.is_dir():
+        raise DataError(f"--out {target} is a directory: name a .csv or .parquet file")
+    if source is not None and target.exists() and os.path.samefile(target, source):
+        raise DataError(f"--out {target} is the table --data reads: write the predictions to another file")
+    if target.exists() and not overwrite:
+        raise DataError(f"--out {target} exists: choose a new name, or pass --overwrite to replace it")
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise DataError(f"--out {target}: the directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"--out {target}: cannot write in {parent} (permission denied)")
     return target
 
 
@@ -319,7 +365,7 @@ def write_table(table: Any, target: Path) -> None:
 
     check_table_path(target)
     with atomic_open(target, "wb") as f:  # the one write helper: a full disk or read-only place is one line
-        pq.write_table(table, f) if target.suffix == ".parquet" else pacsv.write_csv(table, f)
+        pq.write_table(table, f) if target.suffix.lower() == ".parquet" else pacsv.write_csv(table, f)
 
 
 def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, Any]:
