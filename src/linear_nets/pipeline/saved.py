@@ -173,7 +173,8 @@ def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None 
     predicted = pa.table(columns)
     if kept is None:
         return predicted
-    return pa.Table.from_arrays([*kept.columns, *predicted.columns], names=[*kept.column_names, *predicted.column_names])
+    names = [*kept.column_names, *predicted.column_names]
+    return pa.Table.from_arrays([*kept.columns, *predicted.columns], names=names)
 
 
 def _kept_columns(source: Any, keep: list[str], model: str, spec: Any) -> Any:
