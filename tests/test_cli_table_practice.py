@@ -331,3 +331,18 @@ def test_predict_out_in_an_unwritable_directory_is_one_line(capsys, read_only):
     Path("locked").mkdir()
     read_only(Path("locked"))
     _one_line(capsys, ["predict", "run", "--data", "zoo.csv", "--out", "locked/p.csv"], "cannot write in")
+
+
+# --- 6. class names whole in the confusion table --------------------------------------------------------------------
+
+
+def test_the_confusion_table_prints_class_names_whole_and_numbers_long_ones():
+    import torch
+
+    from linear_nets.cli.saved_runs import _format_confusion
+
+    text = _format_confusion(torch.tensor([[3, 0, 0], [0, 2, 1], [0, 0, 4]]), ["class_0", "class_1", "class_2"])
+    assert text.splitlines()[1].split() == ["class_0", "class_1", "class_2"]
+    long = ["a very long class name number one", "a very long class name number two"]
+    lines = _format_confusion(torch.tensor([[1, 0], [0, 1]]), long).splitlines()
+    assert lines[1].split() == ["0", "1"] and "0 " + long[0] in lines[2] and "1 " + long[1] in lines[3]

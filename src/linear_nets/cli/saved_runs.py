@@ -132,13 +132,33 @@ def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[st
     print("wrote " + " and ".join(str(p) for p in written))
 
 
+LONG_CLASS_NAME = 12
+"""Class names up to this long head the confusion table's columns whole; longer ones are numbered, the rows' names
+(shown whole) saying which number is which."""
+
+
 def _format_confusion(matrix: Any, classes: list[str]) -> str:
-    width = max(len(c) for c in classes)
-    header = " " * (width + 2) + " ".join(f"{c[:5]:>5}" for c in classes)
-    rows = [
-        f"{c:>{width}}  " + " ".join(f"{v:>5}" for v in row) for c, row in zip(classes, matrix.tolist(), strict=True)
-    ]
-    return "\n".join(["confusion matrix (rows: true class, columns: predicted)", header, *rows])
+    """The confusion matrix as text, every class name whole.
+
+    Example:
+        >>> import torch
+        >>> print(_format_confusion(torch.tensor([[5, 1], [0, 7]]), ["t-shirt", "ankle boot"]))
+        confusion matrix (rows: true class, columns: predicted)
+                    t-shirt ankle boot
+           t-shirt        5          1
+        ankle boot        0          7
+    """
+    numbered = max(len(c) for c in classes) > LONG_CLASS_NAME
+    heads = [str(k) for k in range(len(classes))] if numbered else classes
+    names = [f"{k} {c}" for k, c in enumerate(classes)] if numbered else classes
+    width = max(len(c) for c in names)
+    counts = max(5, *(len(str(v)) for v in matrix.reshape(-1).tolist()))
+    cells = [max(counts, len(h)) for h in heads]  # each column as wide as its name
+    title = "confusion matrix (rows: true class, columns: predicted" + (", numbered as the rows)" if numbered else ")")
+    header = " " * (width + 2) + " ".join(f"{h:>{cell}}" for h, cell in zip(heads, cells, strict=True))
+    rows = [f"{c:>{width}}  " + " ".join(f"{v:>{cell}}" for v, cell in zip(row, cells, strict=True))
+            for c, row in zip(names, matrix.tolist(), strict=True)]  # fmt: skip
+    return "\n".join([title, header, *rows])
 
 
 def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
