@@ -4,6 +4,7 @@ once, a run scored on its own held-out rows, predictions that keep the input's c
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -346,3 +347,68 @@ def test_the_confusion_table_prints_class_names_whole_and_numbers_long_ones():
     long = ["a very long class name number one", "a very long class name number two"]
     lines = _format_confusion(torch.tensor([[1, 0], [0, 1]]), long).splitlines()
     assert lines[1].split() == ["0", "1"] and "0 " + long[0] in lines[2] and "1 " + long[1] in lines[3]
+
+
+# --- 8. what a hostile probe broke ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column, values, stream", [
+    ("x", pa.array([1, 2, 2**60, 4, 5, 6], pa.int64()), False),
+    ("x", pa.array([1, 2, 3, 4, 5, 2**64 - 1], pa.uint64()), True),
+    ("y", pa.array([1, 2, 3, 4, 5, -(2**62)], pa.int64()), False),
+])  # fmt: skip
+def test_integers_beyond_2_53_are_one_line_naming_the_column_and_row_and_leave_no_run(capsys, column, values, stream):
+    table = {"x": [1.0, 2, 3, 4, 5, 6], "y": [1.0, 2, 3, 4, 5, 6]} | {column: values}
+    pq.write_table(pa.table(table), "big.parquet")
+    argv = ["train", "linreg", "--data", "big.parquet", "--target", "y", "--solver", "closed-form", "--out", "run"]
+    row = 1 + next(i for i, v in enumerate(values.to_pylist()) if abs(v) > 2**53)
+    what = "target 'y'" if column == "y" else "column 'x'"
+    err = _one_line(capsys, [*argv, *(["--stream"] if stream else [])], f"{what} has the integer")
+    assert f"at row {row}, beyond 2^53" in err
+    assert not Path("run").exists()  # not a directory holding only config.json, blocking the next --out run
+
+
+def test_integers_up_to_2_53_are_read_exactly():
+    from linear_nets.data.tables import load_table
+
+    pq.write_table(pa.table({"x": pa.array([2**53, -(2**53), 1], pa.int64()), "y": [1.0, 2.0, 3.0]}), "t.parquet")
+    import torch
+
+    assert load_table("t.parquet", "y", dtype=torch.float64).X[:, 0].tolist() == [2**53, -(2**53), 1]
+
+
+def test_csv_booleans_are_numbers_as_in_parquet():
+    from linear_nets.data.tables import load_table
+
+    pacsv.write_csv(pa.table({"b": [True, False, True], "y": [1.0, 2.0, 3.0]}), "t.csv")
+    pq.write_table(pa.table({"b": [True, False, True], "y": [1.0, 2.0, 3.0]}), "t.parquet")
+    assert load_table("t.csv", "y").X.tolist() == load_table("t.parquet", "y").X.tolist() == [[1.0], [0.0], [1.0]]
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda: Path("t.csv").write_bytes(b"caf\xe9,y\n1,2\n3,4\n"), "t.csv is not UTF-8 text"),
+    (lambda: Path("t.csv").write_text("x" * (10 << 20) + ",y\n1,2\n"), "has a header or a row longer than 4 MiB"),
+    (lambda: Path("t.csv").write_text("x,y\n" + "1" * (10 << 20) + ",2\n3,4\n"), "a header or a row longer"),
+    (lambda: (Path("a.csv").symlink_to("t.csv"), Path("t.csv").symlink_to("a.csv")), "is a loop of symbolic links"),
+    (lambda: os.mkfifo("t.csv"), "is not a regular file (a pipe, device or socket)"),
+])  # fmt: skip
+def test_hostile_files_are_one_line_never_a_traceback_or_a_hang(capsys, make, fragment):
+    make()
+    _one_line(capsys, ["train", "linreg", "--data", "t.csv", "--target", "y", "--out", "run"], fragment)
+    assert not Path("run").exists()
+
+
+def test_a_million_threads_is_refused_before_any_work(capsys):
+    _one_line(capsys, ["train", "softmax", "--threads", "1000000", "--out", "run"],
+              "--threads must be an integer >= 1 and <= 1024, got 1000000")  # fmt: skip
+
+
+def test_evaluation_and_metrics_never_hold_a_bare_nan(capsys):
+    pacsv.write_csv(pa.table({"x": [1.0, 2.0, 3.0, 4.0], "y": [5.0, 5.0, 5.0, 5.0]}), "flat.csv")
+    argv = ["train", "linreg", "--data", "flat.csv", "--target", "y", "--test-fraction", "0", "--out", "run"]
+    assert main(argv) == 0
+    assert main(["evaluate", "run", "--data", "flat.csv"]) == 0  # a constant target: R² is undefined
+    for name in ("evaluation.json", "metrics.jsonl", "summary.json", "config.json"):
+        text = Path("run", name).read_text()
+        assert "NaN" not in text and "Infinity" not in text, name
+    assert json.loads(Path("run/evaluation.json").read_text())["r2"] is None

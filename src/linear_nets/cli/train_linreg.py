@@ -173,8 +173,9 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
     for message in result.warnings:
         print(f"linear-nets: warning: {message}", file=sys.stderr)
     if options.stream:
-        train_scores = regression_scores(table.batches("train", 1 << 16, shuffle=False), result.w, result.b)
-        test_scores = regression_scores(table.batches("test", 1 << 16, shuffle=False), result.w, result.b)
+        with run_dir.removed_on_error():  # a bad value in the test rows, read for the first time here
+            train_scores = regression_scores(table.batches("train", 1 << 16, shuffle=False), result.w, result.b)
+            test_scores = regression_scores(table.batches("test", 1 << 16, shuffle=False), result.w, result.b)
     else:
         train_scores = regression_scores([data.train], result.w, result.b)
         test_scores = regression_scores([data.test] if data.test is not None else [], result.w, result.b)

@@ -230,7 +230,8 @@ class TableSpec:
 
     def read_types(self) -> dict[str, pa.DataType]:
         """The types to parse a CSV's used columns as: numbers as float64, categories and labels as text."""
-        types = {c: pa.string() if c in self.categories else pa.float64() for c in self.features}
+        types = {c: pa.string() if c in self.categories else _number_type(self.column_types.get(c))
+                 for c in self.features}  # fmt: skip
         types[self.target] = pa.float64() if self.task == "regression" else pa.string()
         return types
 
@@ -279,7 +280,7 @@ class TableSpec:
             if c in self.categories or (c == self.target and self.task == "classification"):
                 mask |= pc.is_null(column).to_numpy(zero_copy_only=False)
             else:
-                mask |= ~np.isfinite(_numbers(column))
+                mask |= ~np.isfinite(_numbers(column, f"column '{c}'"))
         return mask
 
     # ----------------------------------------------------------------------------------------------- encoding
@@ -399,14 +400,16 @@ class TableSpec:
                 j += len(self.categories[c])
             else:
                 column = table.column(c)
-                out[j] = _finite_numbers(column, f"column '{c}'", row_number) if check else _numbers(column)
+                what = f"column '{c}'"
+                out[j] = _finite_numbers(column, what, row_number) if check else _numbers(column, what, row_number)
                 j += 1
 
     def target_numbers(self, table: pa.Table, row_number, *, check: bool = True) -> np.ndarray:
         """A regression target as a float numpy array (read-only: it may share Arrow's buffer); NaN and ±inf raise
         DataError when `check`."""
         column = table.column(self.target)
-        return _finite_numbers(column, f"target '{self.target}'", row_number) if check else _numbers(column)
+        what = f"target '{self.target}'"
+        return _finite_numbers(column, what, row_number) if check else _numbers(column, what, row_number)
 
     def check_finite(self, table: pa.Table, row_number) -> None:
         """Raise DataError naming the first numeric feature (in order), or else the regression target, that holds
@@ -433,15 +436,38 @@ class TableSpec:
         return torch.tensor(self.target_numbers(table, row_number), dtype=dtype)  # a copy: Arrow's is read-only
 
 
-def _numbers(column: pa.ChunkedArray) -> np.ndarray:
-    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN."""
+def _number_type(trained: str | None) -> pa.DataType:
+    """How a numeric column is parsed from CSV: booleans as booleans (true/false are 1/0, as in Parquet), the rest as
+    float64."""
+    return pa.bool_() if trained == "bool" else pa.float64()
+
+
+EXACT_INTEGER = 2**53
+"""The largest integer magnitude every float64 holds exactly (and so every one below it)."""
+
+
+def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = None) -> np.ndarray:
+    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN.
+
+    Integers are converted exactly or not at all: one beyond ±2⁵³ (an int64 or uint64 id, say) would become another
+    number, so it is a DataError naming the column and row (`what`, `row_number(i)`), never a rounded value.
+    """
     if not pa.types.is_floating(column.type) or pa.types.is_float16(column.type):
-        column = pc.cast(column, pa.float64())
+        try:
+            column = pc.cast(column, pa.float64())
+        except pa.ArrowInvalid:  # pyarrow's safe cast refuses exactly these integers
+            if not pa.types.is_integer(column.type):
+                raise
+            values = column.to_numpy(zero_copy_only=False)
+            i = _first_true(np.abs(values.astype(np.float64)) > EXACT_INTEGER)
+            where = f" at row {row_number(i)}" if row_number is not None else ""
+            raise DataError(f"{what} has the integer {values[i]}{where}, beyond 2^53 = {EXACT_INTEGER}: float64 cannot "
+                            "hold it exactly; leave the column out (an id?) or scale it") from None  # fmt: skip
     return column.to_numpy()
 
 
 def _finite_numbers(column: pa.ChunkedArray, what: str, row_number) -> np.ndarray:
-    values = _numbers(column)
+    values = _numbers(column, what, row_number)
     bad = ~np.isfinite(values)
     if bad.any():
         i = _first_true(bad)

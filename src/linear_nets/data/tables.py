@@ -22,6 +22,7 @@ types (numbers as float64, categories and class labels as text), so the whole-ta
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -163,6 +164,7 @@ class CsvSource(TableSource):
                     rows = reader.read_next_batch().num_rows
                 except StopIteration:  # a header and no rows
                     rows = 0
+            reader.schema.names  # noqa: B018  (decoded here: a header in latin-1 is one line, not a traceback)
         super().__init__(path, reader.schema, path.stat().st_size)
         self._check_not_empty(rows)
 
@@ -270,10 +272,18 @@ def open_table(path: str | os.PathLike) -> TableSource:
     """
     path = Path(path)
     lower = path.name.lower()
-    if not path.exists():
-        raise DataError(f"{path} does not exist: check the file name (--data)")
+    try:
+        path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise DataError(f"{path} is a loop of symbolic links: point it at the table file") from None
+        if path.is_symlink():
+            raise DataError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist") from None
+        raise DataError(f"{path} does not exist: check the file name (--data)") from None
     if path.is_dir():
         return ParquetSource(path)
+    if not path.is_file():  # a FIFO or a device: the format check would consume bytes the reader then never sees
+        raise DataError(f"{path} is not a regular file (a pipe, device or socket): write the table to a file first")
     if not lower.endswith((".csv", ".csv.gz", ".parquet")):
         raise DataError(
             f"{path.name} is not a table this tool reads: give a .csv, .csv.gz or .parquet file, "
@@ -366,8 +376,14 @@ def _arrow_errors(
         yield
     except DataError:
         raise
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path.name} is not UTF-8 text (byte {exc.object[exc.start]:#x} in a column name): save it "
+                        "as UTF-8") from None  # fmt: skip
     except (pa.ArrowException, OSError) as exc:
         message = " ".join(str(exc).split())
+        if "straddl" in message or ("Empty CSV file" in message and path.stat().st_size > CSV_BLOCK_BYTES):
+            raise DataError(f"{path.name} has a header or a row longer than {CSV_BLOCK_BYTES >> 20} MiB, more than "
+                            "a CSV block of this reader holds: check the file (one line, no newlines?)") from None
         if isinstance(exc, PermissionError):
             raise DataError(f"cannot read {path}: permission denied: check its permissions") from exc
         if "Empty CSV file" in message:

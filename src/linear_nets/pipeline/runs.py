@@ -23,6 +23,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import shutil
@@ -131,8 +132,25 @@ def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
         raise ConfigError(f"{label}: cannot create the run directory ({exc.strerror or exc})") from None
 
 
+def json_safe(obj: Any) -> Any:
+    """`obj` with every NaN and ±inf float as None: JSON has no such numbers, and Python's bare `NaN` is refused by
+    most readers (a constant target's R² is undefined: null, as summary.json always wrote it).
+
+    Example:
+        >>> json_safe({"r2": float("nan"), "rows": [1.5, float("inf")]})
+        {'r2': None, 'rows': [1.5, None]}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def _json_text(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    return json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -195,7 +213,7 @@ def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
-    atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(dict(r)) + "\n" for r in rows))
+    atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows))
 
 
 def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None) -> None:
