@@ -213,7 +213,8 @@ def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
-    atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows))
+    lines = (json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows)
+    atomic_write_text(run_dir / "metrics.jsonl", "".join(lines))
 
 
 def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None) -> None:
