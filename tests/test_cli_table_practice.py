@@ -412,3 +412,30 @@ def test_evaluation_and_metrics_never_hold_a_bare_nan(capsys):
         text = Path("run", name).read_text()
         assert "NaN" not in text and "Infinity" not in text, name
     assert json.loads(Path("run/evaluation.json").read_text())["r2"] is None
+
+
+def test_csv_text_is_text_as_in_parquet_unless_na_values_says_otherwise(capsys):
+    from linear_nets.data.tables import load_table
+
+    countries = ["NA", "N/A", "null", "NaN", "None", "DE"] * 4
+    table = pa.table({"country": countries, "x": np.arange(24.0), "y": np.arange(24.0) * 2})
+    pacsv.write_csv(table, "t.csv")
+    pq.write_table(table, "t.parquet")
+    csv, parquet = (load_table(f"t.{ext}", "y", categorical=["country"]) for ext in ("csv", "parquet"))
+    assert csv.spec.categories["country"] == parquet.spec.categories["country"] == tuple(sorted(set(countries)))
+    assert csv.X.tolist() == parquet.X.tolist()
+    # asked for, "NA" is a missing value: refused (naming it) or dropped
+    argv = ["train", "linreg", "--data", "t.csv", "--target", "y", "--categorical", "country", "--na-values", "NA"]
+    _one_line(capsys, [*argv, "--out", "run"], "column 'country' has a missing value (empty cell or null) at row 1")
+    assert main([*argv, "--drop-missing", "--solver", "closed-form", "--out", "run"]) == 0
+    assert json.loads(Path("run/config.json").read_text())["data"]["rows_dropped"] == 4
+    assert "country=NA" not in json.loads(Path("run/summary.json").read_text())["coefficients"]
+
+
+def test_a_numeric_column_with_na_texts_names_the_flag(capsys):
+    Path("t.csv").write_text("x,y\n1,1\nNA,2\n3,3\n")
+    err = _one_line(capsys, ["train", "linreg", "--data", "t.csv", "--target", "y", "--out", "run"], "column 'x'")
+    assert "--na-values NA" in err
+    argv = ["train", "linreg", "--data", "t.csv", "--target", "y", "--na-values", "NA", "--drop-missing"]
+    assert main([*argv, "--test-fraction", "0", "--solver", "closed-form", "--out", "run"]) == 0
+    assert json.loads(Path("run/summary.json").read_text())["train_rows"] == 2

@@ -115,6 +115,9 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
                        help="share of rows held out for testing without --test-data (default: 0.2)")  # fmt: skip
     group.add_argument("--drop-missing", action="store_true", help="drop rows with an empty, NaN or inf cell")
     group.add_argument("--stream", action="store_true", help="read the table in batches (larger than memory)")
+    group.add_argument("--na-values", type=name_list, default=[], metavar="A,B,...",
+                       help="CSV texts that mark a missing value besides an empty cell (e.g. NA,n/a); by default "
+                            "'NA' is text, as in Parquet")  # fmt: skip
     group.add_argument("--no-standardize", dest="standardize", action="store_const", const=False,
                        help="fit on the raw features (SGD on a table standardises them by default)")  # fmt: skip
 
@@ -149,7 +152,8 @@ def table_options(args: argparse.Namespace) -> Any:
     return TableOptions(**given).check()
 
 
-TABLE_FLAGS = ("data", "target", "features", "categorical", "test_data", "test_fraction", "drop_missing", "stream")
+TABLE_FLAGS = ("data", "target", "features", "categorical", "test_data", "test_fraction", "drop_missing", "stream",
+               "na_values")
 """The table flags, by their `TableOptions` field."""
 
 
@@ -158,7 +162,8 @@ def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
 
     Example:
         >>> given_table_fields(argparse.Namespace(data="t.csv", target="y", features=None, categorical=[],
-        ...                                       test_data=None, test_fraction=0.0, drop_missing=False, stream=False))
+        ...                                       test_data=None, test_fraction=0.0, drop_missing=False, stream=False,
+        ...                                       na_values=[]))
         {'data': 't.csv', 'target': 'y', 'test_fraction': 0.0}
     """
     values = {name: getattr(args, name) for name in TABLE_FLAGS}

@@ -594,9 +594,10 @@ def layout_spec(
                         "of --categorical (it is used as a number) or convert it to text")  # fmt: skip
     text = [c for c in present if c not in categorical and _is_text(schema.field(c).type)]
     if text:
+        it = "it" if len(text) == 1 else "them"
         problems.append(f"column {_names(text)} holds text (type {schema.field(text[0]).type}): pass --categorical "
-                        f"{','.join(text)} to one-hot encode {'it' if len(text) == 1 else 'them'}, or leave "
-                        f"{'it' if len(text) == 1 else 'them'} out of --features")  # fmt: skip
+                        f"{','.join(text)} to one-hot encode {it}, leave {it} out of --features, or if a text such "
+                        "as NA marks missing numbers pass --na-values NA")  # fmt: skip
     other = [c for c in present if c not in categorical and not _is_text(schema.field(c).type)
              and not _is_number(schema.field(c).type)]  # fmt: skip
     if other:

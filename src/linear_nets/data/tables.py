@@ -154,11 +154,14 @@ class TableSource:
 class CsvSource(TableSource):
     """A `.csv` or `.csv.gz` file; types inferred from the first 4 MiB block; one part, streamed block by block."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, na_values: Sequence[str] = ()) -> None:
         self.compression = "gzip" if path.name.lower().endswith(".gz") else None
         self.format = "csv.gz" if self.compression else "csv"
+        # Only an empty cell is missing unless told: pyarrow's default also nulls "NA", "N/A", "null", "NaN", "None"
+        # in text columns, and NA is Namibia's country code. A numeric column reads "NaN" as NaN either way.
+        self.null_values = ["", *na_values]
         with _arrow_errors(path, "CSV"):
-            inferring = pacsv.ConvertOptions(strings_can_be_null=True)
+            inferring = pacsv.ConvertOptions(strings_can_be_null=True, null_values=self.null_values)
             with pacsv.open_csv(self._stream(path), self._read_options(), convert_options=inferring) as reader:
                 try:
                     rows = reader.read_next_batch().num_rows
@@ -182,7 +185,8 @@ class CsvSource(TableSource):
         types.update(column_types or {})
         if columns is not None:
             types = {n: t for n, t in types.items() if n in columns}
-        return pacsv.ConvertOptions(include_columns=columns, strings_can_be_null=True, column_types=types)
+        return pacsv.ConvertOptions(include_columns=columns, strings_can_be_null=True, column_types=types,
+                                    null_values=self.null_values)  # fmt: skip
 
     def read(self, columns=None, column_types=None) -> pa.Table:
         with _arrow_errors(self.path, "CSV", self, column_types):
@@ -256,8 +260,9 @@ class ParquetSource(TableSource):
         return sum(rg.row_groups[0].num_rows for rg in self._row_groups)
 
 
-def open_table(path: str | os.PathLike) -> TableSource:
-    """Open a table by its name: `.csv`, `.csv.gz`, `.parquet`, or a directory of `.parquet` files.
+def open_table(path: str | os.PathLike, na_values: Sequence[str] = ()) -> TableSource:
+    """Open a table by its name: `.csv`, `.csv.gz`, `.parquet`, or a directory of `.parquet` files. In a CSV only an
+    empty cell is a missing value, and each text of `na_values` (`--na-values NA,n/a`) besides.
 
     Raises:
         DataError: missing or unreadable, empty, no rows, not CSV/Parquet (by name or content), duplicate columns.
@@ -309,7 +314,7 @@ def open_table(path: str | os.PathLike) -> TableSource:
         raise DataError(f"{path.name} is a Parquet file, not CSV: rename it to .parquet")
     if not lower.endswith(".gz") and b"\x00" in head:
         raise DataError(f"{path.name} is not a text (CSV) file: it contains binary data; give a CSV or Parquet file")
-    return CsvSource(path)
+    return CsvSource(path, na_values)
 
 
 def read_table_info(path: str | os.PathLike) -> TableInfo:
@@ -408,8 +413,9 @@ def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
         if bad is not None:
             return DataError(
                 f"column '{name}' of {source.name} has the value {texts[bad].as_py()!r} at row {row + bad + 1}, "
-                f"which is not a {'number' if _is_number(wanted) else wanted}: fix it, or if '{name}' "
-                f"holds categories pass --categorical {name}"
+                f"which is not a {'number' if _is_number(wanted) else wanted}: fix it, pass --na-values "
+                f"{texts[bad].as_py()} if it marks a missing value, or if '{name}' holds categories pass "
+                f"--categorical {name}"
             )
         row += len(texts)
     return DataError(f"cannot read {source.name}: {message}: fix that value")
@@ -460,6 +466,7 @@ def load_table(
     drop_missing: bool = False,
     spec: TableSpec | None = None,
     dtype: torch.dtype = torch.float32,
+    na_values: Sequence[str] = (),
 ) -> LoadedTable:
     """Read a whole table into tensors in one multithreaded read: fit the training schema on it (or use `spec`,
     e.g. to evaluate on another file), then encode every row.
@@ -473,6 +480,7 @@ def load_table(
         drop_missing: leave out rows with a missing value (counted in `rows_dropped`) instead of raising.
         spec: a fitted training schema to encode with instead of fitting one.
         dtype: of X (and of y for regression): torch.float32, or torch.float64 for the closed form.
+        na_values: CSV texts that are missing values besides an empty cell (see `open_table`).
 
     Raises:
         DataError / ConfigError: as `open_table`, `fit_spec` and `TableSpec.encode`.
@@ -486,7 +494,7 @@ def load_table(
         >>> X.tolist(), y.tolist(), loaded.rows_dropped, info.num_rows
         ([[70.0, 0.0, 1.0], [120.0, 1.0, 0.0]], [210.0, 380.0], 1, 3)
     """
-    source = open_table(path)
+    source = open_table(path, na_values)
     if spec is None:
         if target is None:
             raise ConfigError("no target column: pass --target NAME (the column to predict)")
@@ -510,7 +518,9 @@ def load_table(
     return LoadedTable(X, y, spec, source.info(), table.num_rows - len(kept))
 
 
-def load_features(path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtype = torch.float32) -> Tensor:
+def load_features(
+    path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtype = torch.float32, na_values: Sequence[str] = ()
+) -> Tensor:
     """X `[n, d]` of every row of a table to predict on, encoded with the training schema `spec`; the target
     column may be there or not. One prediction per row: nothing is dropped.
 
@@ -527,7 +537,7 @@ def load_features(path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtyp
         >>> load_features(path, spec).tolist()
         [[95.0]]
     """
-    source = open_table(path)
+    source = open_table(path, na_values)
     spec.check_columns(source.schema, prediction=True, where=source.name)
     table = source.read(list(spec.features), spec.read_types())
     return spec.encode_features(table, dtype=dtype)

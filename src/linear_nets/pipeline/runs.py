@@ -648,7 +648,7 @@ def check_run_config(run: Run) -> None:
         if not isinstance(table, dict):
             raise DataError(f"{where}: options.table must be a JSON object, got {type(table).__name__}")
         _check_fields(TABLE_OPTIONS, table, where, "options.table")
-        for name in ("features", "categorical"):
+        for name in ("features", "categorical", "na_values"):
             names = table.get(name)
             if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
                 raise DataError(f"{where}: options.table.{name} must be a list of column names, got {names!r}")

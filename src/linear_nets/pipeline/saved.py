@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,11 @@ def linreg_predictions(w: Tensor, b: Tensor, X: Tensor) -> dict[str, Tensor]:
     return {"prediction": X.to(torch.float64) @ w + b}
 
 
+def table_na_values(run: Run) -> list[str]:
+    """The CSV texts a table run read as missing values (`--na-values`), to read new tables as it read its own."""
+    return list(((run.config.get("options") or {}).get("table") or {}).get("na_values") or [])
+
+
 def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None = None) -> Any:
     """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class), after the
     input columns named in `keep` (an id to join the predictions back on), copied as they are."""
@@ -160,9 +166,9 @@ def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None 
 
     from linear_nets.data.tables import load_features, open_table
 
-    spec = table_spec(run)
-    kept = _kept_columns(open_table(path), keep, run.model, spec) if keep else None
-    X = load_features(path, spec, dtype=torch.float64 if run.model == "linreg" else torch.float32)
+    spec, na_values = table_spec(run), table_na_values(run)
+    kept = _kept_columns(open_table(path, na_values), keep, run.model, spec) if keep else None
+    X = load_features(path, spec, dtype=torch.float64 if run.model == "linreg" else torch.float32, na_values=na_values)
     if run.model == "linreg":
         columns = {k: v.numpy() for k, v in linreg_predictions(*load_linreg(run, spec.num_features), X).items()}
     else:
@@ -200,7 +206,7 @@ def _kept_columns(source: Any, keep: list[str], model: str, spec: Any) -> Any:
 # --- a run from Python --------------------------------------------------------------------------------------------
 
 
-def _rows(spec: Any, table: Any, dtype: torch.dtype = torch.float32) -> Tensor:
+def _rows(spec: Any, table: Any, dtype: torch.dtype = torch.float32, na_values: Sequence[str] = ()) -> Tensor:
     """X of a table to predict on, encoded with the training schema: a pandas DataFrame, a pyarrow Table or
     RecordBatch, or a path to a table file; text columns become the categories they were in training."""
     import pyarrow as pa
@@ -208,7 +214,7 @@ def _rows(spec: Any, table: Any, dtype: torch.dtype = torch.float32) -> Tensor:
     from linear_nets.data.tables import load_features
 
     if isinstance(table, str | os.PathLike):
-        return load_features(table, spec, dtype=dtype)
+        return load_features(table, spec, dtype=dtype, na_values=na_values)
     if type(table).__module__.startswith("pandas"):
         table = pa.Table.from_pandas(table, preserve_index=False)
     if not isinstance(table, pa.Table | pa.RecordBatch):
@@ -230,6 +236,7 @@ class LinearRegressionRun:
     spec: Any
     w: Tensor
     b: Tensor
+    na_values: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def coefficients(self) -> dict[str, float]:
@@ -242,7 +249,7 @@ class LinearRegressionRun:
 
     def predict(self, table: Any) -> Any:
         """ŷ for each row of `table` (a DataFrame, a pyarrow Table or a file's path), as a float64 numpy array."""
-        X = _rows(self.spec, table, torch.float64)  # a float32 copy would round the inputs to 7 digits
+        X = _rows(self.spec, table, torch.float64, self.na_values)  # float32 would round the inputs to 7 digits
         return linreg_predictions(self.w, self.b, X)["prediction"].numpy()
 
 
@@ -259,9 +266,10 @@ class SoftmaxRun:
     model: SoftmaxModel
     classes: list[str]
     spec: Any = None
+    na_values: list[str] = dataclasses.field(default_factory=list)
 
     def _inputs(self, table: Any) -> Tensor:
-        return _rows(self.spec, table) if self.spec is not None else torch.as_tensor(table)
+        return _rows(self.spec, table, na_values=self.na_values) if self.spec is not None else torch.as_tensor(table)
 
     def predict_proba(self, table: Any) -> Any:
         """The probability of each class for each row, a float32 numpy array `[n, classes]`."""
@@ -322,12 +330,12 @@ def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
     if run.model == "softmax":
         model, _, classes = load_softmax(run)
         spec = table_spec(run) if (run.config.get("data") or {}).get("spec") is not None else None
-        return SoftmaxRun(model, classes, spec)
+        return SoftmaxRun(model, classes, spec, table_na_values(run))
     if (run.config.get("data") or {}).get("spec") is None:
         raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no table columns to predict "
                           "from (its estimates are in summary.json)")  # fmt: skip
     spec = table_spec(run)
-    return LinearRegressionRun(spec, *load_linreg(run, spec.num_features))
+    return LinearRegressionRun(spec, *load_linreg(run, spec.num_features), table_na_values(run))
 
 
 def _as_text(t: Any) -> Any:
@@ -378,7 +386,7 @@ def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, An
 
     spec = table_spec(run)
     if path is not None:
-        loaded = load_table(path, spec.target, spec=spec)
+        loaded = load_table(path, spec.target, spec=spec, na_values=table_na_values(run))
         batches, where = [(loaded.X, loaded.y)], str(path)
     else:
         options = TableOptions(**run.config["options"]["table"])

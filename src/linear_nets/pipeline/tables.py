@@ -45,6 +45,7 @@ class TableOptions:
         test_fraction: the share of rows held out for testing (seeded; stratified by class for softmax).
         drop_missing: drop rows with a missing, NaN or infinite value (and say how many) instead of refusing them.
         stream: read batch by batch instead of into memory (for tables larger than memory).
+        na_values: CSV texts that mark a missing value besides an empty cell (`--na-values NA,n/a`).
     """
 
     data: str
@@ -55,6 +56,7 @@ class TableOptions:
     test_fraction: float = 0.2
     drop_missing: bool = False
     stream: bool = False
+    na_values: list[str] = field(default_factory=list)
 
     def check(self) -> TableOptions:
         """Return self, or raise `ConfigError` naming the flag."""
@@ -103,11 +105,12 @@ def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dty
     """
     options.check()
     loaded = load_table(options.data, options.target, task=task, features=options.features,
-                        categorical=options.categorical, drop_missing=options.drop_missing, dtype=dtype)  # fmt: skip
+                        categorical=options.categorical, drop_missing=options.drop_missing, dtype=dtype,
+                        na_values=options.na_values)  # fmt: skip
     X, y = loaded.X, loaded.y
     if options.test_data is not None:
         test = load_table(options.test_data, options.target, spec=loaded.spec, drop_missing=options.drop_missing,
-                          dtype=dtype)  # fmt: skip
+                          dtype=dtype, na_values=options.na_values)  # fmt: skip
         return TableData((X, y), (test.X, test.y), loaded.spec, loaded.info, loaded.rows_dropped + test.rows_dropped,
                          test.info)  # fmt: skip
     if options.test_fraction == 0:
@@ -129,7 +132,7 @@ class StreamedTable:
                  ) -> None:  # fmt: skip
         options.check()
         self.options, self.seed, self.task = options, seed, task
-        self.source = open_table(options.data)
+        self.source = open_table(options.data, options.na_values)
         if spec is not None:  # a trained run's schema: its held-out rows again
             spec.check_columns(self.source.schema, where=self.source.name)
         else:
@@ -178,7 +181,8 @@ def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict
     task = spec.task
     if options.test_data is not None:
         path = _unchanged(options.test_data, files.get("test_file"), "--test-data")
-        loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype)
+        loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
+                            na_values=options.na_values)  # fmt: skip
         return [(loaded.X, loaded.y)], f"its test table {path}"
     if options.test_fraction == 0:
         raise DataError("the run held out no test rows (--test-fraction 0): pass --data FILE to score a table")
@@ -187,7 +191,8 @@ def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict
     if options.stream:
         table = StreamedTable(dataclasses.replace(options, data=path), seed, task, spec=spec)
         return EpochLoader(table, 1 << 16, part="test"), where
-    loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype)
+    loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
+                        na_values=options.na_values)  # fmt: skip
     _, test_idx = split_rows(loaded.y if task == "classification" else len(loaded.y), options.test_fraction, seed,
                              stratify=task == "classification")  # fmt: skip
     return [(loaded.X[test_idx], loaded.y[test_idx])], where
