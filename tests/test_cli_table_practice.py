@@ -439,3 +439,30 @@ def test_a_numeric_column_with_na_texts_names_the_flag(capsys):
     argv = ["train", "linreg", "--data", "t.csv", "--target", "y", "--na-values", "NA", "--drop-missing"]
     assert main([*argv, "--test-fraction", "0", "--solver", "closed-form", "--out", "run"]) == 0
     assert json.loads(Path("run/summary.json").read_text())["train_rows"] == 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_memory_is_estimated_before_allocating_and_refused_with_the_figures(capsys, monkeypatch, stream):
+    from linear_nets.pipeline import config
+
+    n = 2000
+    pq.write_table(pa.table({"city": [f"c{i}" for i in range(n)], "x": np.arange(n, dtype=float),
+                             "y": np.arange(n, dtype=float)}), "cities.parquet")  # fmt: skip
+    monkeypatch.setattr(config, "available_memory", lambda: 10_000_000)  # 10 MB
+    argv = ["train", "linreg", "--data", "cities.parquet", "--target", "y", "--categorical", "city",
+            "--solver", "closed-form", "--out", "run", *(["--stream"] if stream else [])]  # fmt: skip
+    err = _one_line(capsys, argv, "2,001 features")
+    assert "this machine has 10.0 MB available" in err and not Path("run").exists()
+    assert ("--stream" in err) != stream  # streamed, it is not the way out
+
+
+def test_the_rows_of_a_csv_are_estimated_before_it_is_read(capsys, monkeypatch):
+    import gzip
+
+    from linear_nets.data.tables import open_table
+    from linear_nets.pipeline import config
+
+    Path("t.csv.gz").write_bytes(gzip.compress(b"a,b,y\n" + b"1,2,3\n" * 300_000))  # 1.8 MB of text, 3 kB here
+    assert 250_000 < open_table("t.csv.gz").estimated_rows() < 400_000
+    monkeypatch.setattr(config, "available_memory", lambda: 5_000_000)
+    _one_line(capsys, ["train", "linreg", "--data", "t.csv.gz", "--target", "y", "--out", "run"], "reading t.csv.gz")

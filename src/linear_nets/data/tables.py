@@ -146,6 +146,11 @@ class TableSource:
     def _count_rows(self) -> int:
         raise NotImplementedError
 
+    def estimated_rows(self) -> int:
+        """The rows, without reading them: Parquet's metadata counts them; a CSV's are its size over the bytes per row
+        of its first block (of a .csv.gz, the uncompressed size its gzip trailer records, at least the file's)."""
+        return self.num_rows
+
     def _check_not_empty(self, num_rows: int) -> None:
         if num_rows == 0:
             raise DataError(f"{self.name} has columns but no rows: give a table with at least one data row")
@@ -170,6 +175,7 @@ class CsvSource(TableSource):
             reader.schema.names  # noqa: B018  (decoded here: a header in latin-1 is one line, not a traceback)
         super().__init__(path, reader.schema, path.stat().st_size)
         self._check_not_empty(rows)
+        self._first_block_rows = rows
 
     def _stream(self, path: Path | None = None) -> pa.NativeFile:
         return pa.input_stream(str(path or self.path), compression=self.compression, buffer_size=1 << 20)
@@ -208,6 +214,17 @@ class CsvSource(TableSource):
             pacsv.open_csv(self._stream(), self._read_options(), convert_options=convert) as reader,
         ):
             yield from reader
+
+    def estimated_rows(self) -> int:
+        if self._num_rows is not None:
+            return self._num_rows
+        size = self.path.stat().st_size
+        if self.compression:
+            with open(self.path, "rb") as f:
+                f.seek(-4, os.SEEK_END)
+                size = max(size, int.from_bytes(f.read(4), "little"))  # ISIZE: the size mod 2^32
+        # the first block held (about) CSV_BLOCK_BYTES of text, or the whole file: rows in proportion
+        return int(size * self._first_block_rows / max(1, min(size, CSV_BLOCK_BYTES))) + 1
 
     def _count_rows(self) -> int:
         first = self.schema.names[0]
@@ -506,9 +523,15 @@ def load_table(
             raise ConfigError(f"target '{target}' differs from the training schema's target '{spec.target}'")
         spec.check_columns(source.schema, where=source.name)
         layout = spec
-    table = source.read([*layout.features, layout.target], layout.read_types())
+    columns = [*layout.features, layout.target]
+    check_table_memory(f"reading {source.name} ({len(columns)} columns of about {source.estimated_rows():,} rows, 8 bytes "
+                  "each)", 8 * len(columns) * source.estimated_rows())  # fmt: skip
+    table = source.read(columns, layout.read_types())
     if spec is None:
         spec = layout.with_vocabulary(table.to_batches(), drop_missing=drop_missing)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    check_table_memory(f"encoding {source.name} ({table.num_rows:,} rows x {spec.num_features:,} features, categories "
+                  f"one-hot, {itemsize} bytes each)", 2 * itemsize * table.num_rows * spec.num_features)  # fmt: skip
     X, y, kept = spec.encode_rows(table, drop_missing=drop_missing, dtype=dtype)
     if len(kept) == 0:
         raise DataError(
@@ -516,6 +539,22 @@ def load_table(
             "fill them in or choose other --features"
         )
     return LoadedTable(X, y, spec, source.info(), table.num_rows - len(kept))
+
+
+def check_table_memory(what: str, need: int, streamed: bool = False) -> None:
+    """Refuse, with the figures, to allocate more than this machine has available: one line, not a swapping machine
+    or numpy's traceback (a 200,000-level categorical one-hot encoded asks for hundreds of GB).
+
+    Example:
+        >>> check_table_memory("a small table", 1000)  # fits: nothing to say
+    """
+    from linear_nets.pipeline.config import check_memory  # the one home of the machine's memory
+
+    try:
+        check_memory(what, need)
+    except ConfigError as exc:
+        way = "" if streamed else "--stream, "
+        raise DataError(f"{exc}: use {way}fewer --features, or categorical columns with fewer levels") from None
 
 
 def load_features(
@@ -539,6 +578,9 @@ def load_features(
     """
     source = open_table(path, na_values)
     spec.check_columns(source.schema, prediction=True, where=source.name)
+    rows, itemsize = source.estimated_rows(), torch.empty((), dtype=dtype).element_size()
+    check_table_memory(f"predicting {source.name} (about {rows:,} rows x {spec.num_features:,} features)",
+                  (8 * len(spec.features) + 2 * itemsize * spec.num_features) * rows)  # fmt: skip
     table = source.read(list(spec.features), spec.read_types())
     return spec.encode_features(table, dtype=dtype)
 

@@ -21,13 +21,21 @@ from torch import Tensor
 
 from linear_nets.data.table_spec import TableSpec, fit_spec
 from linear_nets.data.table_stream import (
+    READ_ROWS,
     FeatureStats,
     Holdout,
     stream_batches,
     stream_feature_stats,
     stream_least_squares,
 )
-from linear_nets.data.tables import TableInfo, file_identity, load_table, open_table, split_rows
+from linear_nets.data.tables import (
+    TableInfo,
+    check_table_memory,
+    file_identity,
+    load_table,
+    open_table,
+    split_rows,
+)
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.pipeline.distributed import ALONE, World
 
@@ -139,6 +147,8 @@ class StreamedTable:
             spec = fit_spec(self.source, options.target, task=task, features=options.features,
                             categorical=options.categorical, drop_missing=options.drop_missing)  # fmt: skip
         self.spec = spec
+        check_table_memory(f"streaming {self.source.name} ({READ_ROWS:,} rows at a time x {spec.num_features:,} "
+                           "features, 8 bytes each)", 2 * 8 * READ_ROWS * spec.num_features, streamed=True)  # fmt: skip
         self.info = self.source.info()
         self.classes = list(self.spec.classes) if task == "classification" else None
         self.num_inputs = self.spec.num_features
