@@ -524,14 +524,15 @@ def load_table(
         spec.check_columns(source.schema, where=source.name)
         layout = spec
     columns = [*layout.features, layout.target]
-    check_table_memory(f"reading {source.name} ({len(columns)} columns of about {source.estimated_rows():,} rows, 8 bytes "
-                  "each)", 8 * len(columns) * source.estimated_rows())  # fmt: skip
+    rows = source.estimated_rows()
+    check_table_memory(f"reading {source.name} ({len(columns)} columns of about {rows:,} rows, 8 bytes each)",
+                       8 * len(columns) * rows)
     table = source.read(columns, layout.read_types())
     if spec is None:
         spec = layout.with_vocabulary(table.to_batches(), drop_missing=drop_missing)
     itemsize = torch.empty((), dtype=dtype).element_size()
-    check_table_memory(f"encoding {source.name} ({table.num_rows:,} rows x {spec.num_features:,} features, categories "
-                  f"one-hot, {itemsize} bytes each)", 2 * itemsize * table.num_rows * spec.num_features)  # fmt: skip
+    check_table_memory(f"encoding {source.name} ({table.num_rows:,} rows x {spec.num_features:,} features, "
+                       f"categories one-hot, {itemsize} bytes each)", 2 * itemsize * table.num_rows * spec.num_features)
     X, y, kept = spec.encode_rows(table, drop_missing=drop_missing, dtype=dtype)
     if len(kept) == 0:
         raise DataError(
@@ -580,7 +581,7 @@ def load_features(
     spec.check_columns(source.schema, prediction=True, where=source.name)
     rows, itemsize = source.estimated_rows(), torch.empty((), dtype=dtype).element_size()
     check_table_memory(f"predicting {source.name} (about {rows:,} rows x {spec.num_features:,} features)",
-                  (8 * len(spec.features) + 2 * itemsize * spec.num_features) * rows)  # fmt: skip
+                       (8 * len(spec.features) + 2 * itemsize * spec.num_features) * rows)
     table = source.read(list(spec.features), spec.read_types())
     return spec.encode_features(table, dtype=dtype)
 
