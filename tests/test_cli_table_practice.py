@@ -466,3 +466,28 @@ def test_the_rows_of_a_csv_are_estimated_before_it_is_read(capsys, monkeypatch):
     assert 250_000 < open_table("t.csv.gz").estimated_rows() < 400_000
     monkeypatch.setattr(config, "available_memory", lambda: 5_000_000)
     _one_line(capsys, ["train", "linreg", "--data", "t.csv.gz", "--target", "y", "--out", "run"], "reading t.csv.gz")
+
+
+# --- 7. --stream with --test-data -----------------------------------------------------------------------------------
+
+
+def test_stream_with_test_data_streams_the_test_file_and_equals_in_memory(capsys):
+    table = _zoo(400)
+    pq.write_table(table.slice(0, 300), "train.parquet", row_group_size=64)
+    pq.write_table(table.slice(300), "test.parquet", row_group_size=64)
+    base = ["train", "linreg", "--data", "train.parquet", "--test-data", "test.parquet", "--target", "weight",
+            "--features", "size,colour", "--categorical", "colour", "--solver", "closed-form"]  # fmt: skip
+    assert main([*base, "--out", "memory"]) == 0
+    assert main([*base, "--stream", "--out", "streamed"]) == 0
+    memory, streamed = (json.loads(Path(run, "summary.json").read_text()) for run in ("memory", "streamed"))
+    assert streamed["test_rows"] == memory["test_rows"] == 100 and streamed["train_rows"] == 300
+    # in memory the features are float32 (6e-8 relative each), streamed float64: equal to well within 1e-5
+    assert streamed["test_mse"] == pytest.approx(memory["test_mse"], rel=1e-5)
+    assert main(["evaluate", "streamed"]) == 0
+    assert _evaluation("streamed")["mse"] == pytest.approx(streamed["test_mse"], rel=1e-12)
+    softmax = ["train", "softmax", "--data", "train.parquet", "--test-data", "test.parquet", "--target", "animal",
+               "--features", "size,colour", "--categorical", "colour", "--stream", "--out", "classes"]  # fmt: skip
+    assert main(softmax) == 0
+    trained = json.loads(Path("classes/summary.json").read_text())["test_accuracy"]
+    assert main(["evaluate", "classes"]) == 0
+    assert _evaluation("classes")["n"] == 100 and _evaluation("classes")["accuracy"] == pytest.approx(trained, abs=1e-6)

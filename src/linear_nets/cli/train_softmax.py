@@ -203,7 +203,9 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
     source = options["table"]["data"] if options.get("table") else "Fashion-MNIST"
     what = "rows" if options.get("table") else "images"
     if hasattr(data, "batches"):  # streamed: the rows are counted as they pass
-        rows = f"{data.info.num_rows} {what} streamed, {data.options.test_fraction:g} held out for testing"
+        tested = (f"{data.options.test_data} to test on" if data.options.test_data else
+                  f"{data.options.test_fraction:g} held out for testing")  # fmt: skip
+        rows = f"{data.info.num_rows} {what} streamed, {tested}"
     else:
         rows = f"{len(data.train[1])} train / {0 if data.test is None else len(data.test[1])} test {what}"
     if config.val_fraction:

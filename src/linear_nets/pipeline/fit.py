@@ -362,7 +362,7 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
               callbacks=fit.callbacks, start_epoch=fit.start_epoch, history=fit.history, reduce=reduce)  # fmt: skip
     seconds = time.perf_counter() - started
     test_accuracy = None
-    if evaluate_test and table.options.test_fraction > 0:
+    if evaluate_test and table.has_test:
         test_rows = ShareOfEachBatch(EpochLoader(table, 1 << 14, part="test"), world)
         test_accuracy = evaluate_accuracy(model.logits, test_rows, reduce=reduce)
     for callback in fit.callbacks:

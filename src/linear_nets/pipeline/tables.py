@@ -70,8 +70,6 @@ class TableOptions:
         """Return self, or raise `ConfigError` naming the flag."""
         if not (isinstance(self.test_fraction, int | float) and 0 <= self.test_fraction < 1):
             raise ConfigError(f"--test-fraction must be a number >= 0 and < 1, got {self.test_fraction}")
-        if self.test_data is not None and self.stream:
-            raise ConfigError("--test-data is read in memory: with --stream, hold out --test-fraction instead")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,8 +150,19 @@ class StreamedTable:
         self.info = self.source.info()
         self.classes = list(self.spec.classes) if task == "classification" else None
         self.num_inputs = self.spec.num_features
+        self.test_source = None  # `--test-data`, streamed too: every row of it tests, every row of `data` trains
+        if options.test_data is not None:
+            self.test_source = open_table(options.test_data, options.na_values)
+            spec.check_columns(self.test_source.schema, where=self.test_source.name)
+
+    @property
+    def has_test(self) -> bool:
+        """Whether there are test rows: a `--test-data` file, or a share of `data` held out."""
+        return self.test_source is not None or self.options.test_fraction > 0
 
     def holdout(self, part: str) -> Holdout | None:
+        if self.test_source is not None:
+            return None
         if self.options.test_fraction == 0:
             return None if part == "train" else Holdout(0.0, self.seed, part="test")
         return Holdout(self.options.test_fraction, self.seed, part=part)
@@ -173,12 +182,16 @@ class StreamedTable:
 
     def batches(self, part: str, batch_size: int, epoch: int = 0, shuffle: bool = True) -> Iterator:
         """One epoch of (X, y) batches of the `part` rows ("train" or "test")."""
-        return stream_batches(self.source, self.spec, batch_size, seed=self.seed, epoch=epoch, shuffle=shuffle,
+        source = self.test_source if part == "test" and self.test_source is not None else self.source
+        return stream_batches(source, self.spec, batch_size, seed=self.seed, epoch=epoch, shuffle=shuffle,
                               drop_missing=self.options.drop_missing, holdout=self.holdout(part))  # fmt: skip
 
     def record(self) -> dict[str, Any]:
-        return {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "streamed": True,
-                "file": file_identity(self.options.data)}  # fmt: skip
+        record = {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "streamed": True,
+                  "file": file_identity(self.options.data)}  # fmt: skip
+        if self.test_source is not None:
+            record |= {"test_table": self.test_source.info().to_dict(), "test_file": file_identity(self.test_source.path)}
+        return record
 
 
 def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict[str, Any],
@@ -191,6 +204,11 @@ def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict
     task = spec.task
     if options.test_data is not None:
         path = _unchanged(options.test_data, files.get("test_file"), "--test-data")
+        if options.stream:  # as large as the training file, perhaps: streamed, in file order
+            source = open_table(path, options.na_values)
+            spec.check_columns(source.schema, where=source.name)
+            rows = stream_batches(source, spec, 1 << 16, shuffle=False, drop_missing=options.drop_missing)
+            return _regression_column(rows, task), f"its test table {path}"
         loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
                             na_values=options.na_values)  # fmt: skip
         return [(loaded.X, loaded.y)], f"its test table {path}"
@@ -223,6 +241,12 @@ def _unchanged(given: str, recorded: dict[str, Any] | None, flag: str) -> str:
         raise DataError(f"{path} has changed since the run was trained (its SHA-256 differs): its held-out rows "
                         "cannot be found again; pass --data FILE to score a table")  # fmt: skip
     return path
+
+
+def _regression_column(batches: Iterator, task: str) -> Iterator:
+    """(X, y) batches with a regression target as a column `[n, 1]`, as `EpochLoader` yields them."""
+    for X, y in batches:
+        yield X, (y.reshape(-1, 1) if task == "regression" else y)
 
 
 class EpochLoader:
