@@ -190,7 +190,8 @@ class StreamedTable:
         record = {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "streamed": True,
                   "file": file_identity(self.options.data)}  # fmt: skip
         if self.test_source is not None:
-            record |= {"test_table": self.test_source.info().to_dict(), "test_file": file_identity(self.test_source.path)}
+            test = self.test_source
+            record |= {"test_table": test.info().to_dict(), "test_file": file_identity(test.path)}
         return record
 
 
