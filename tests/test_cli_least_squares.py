@@ -138,7 +138,7 @@ def test_prediction_intervals_equal_statsmodels(diabetes, stream, tmp_path):
     frame_sm = sm.OLS(frame["target"], X).fit().get_prediction(X).summary_frame(alpha=0.1)
     for column in ("mean_ci_lower", "mean_ci_upper", "obs_ci_lower", "obs_ci_upper"):
         np.testing.assert_allclose(ours[column], frame_sm[column], rtol=1e-8)
-    np.testing.assert_allclose(ours["predicted_target"], frame_sm["mean"], rtol=1e-8)
+    np.testing.assert_allclose(ours["prediction"], frame_sm["mean"], rtol=1e-8)
 
 
 def test_normal_equations_are_the_books_formula(diabetes, capsys):

@@ -143,7 +143,7 @@ def test_predict_test_images_and_image_files(uninterrupted, tmp_path, capsys):
     [
         (["evaluate", "missing-dir"], "run directory missing-dir does not exist"),
         (["evaluate", "."], "config.json is missing"),
-        (["predict", "linreg-run"], "is a run of model 'linreg', not 'softmax'"),
+        (["predict", "linreg-run"], "is a linear regression on synthetic data: it has no images to predict"),
         (["predict", "softmax-run", "not-an-image.png"], "cannot be read as an image"),
         (["predict", "softmax-run", "no-such.png"], "does not exist"),
         (["predict", "softmax-run", "--out", "preds.gif"], ".gif"),

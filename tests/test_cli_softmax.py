@@ -116,7 +116,7 @@ def test_progress_bar_goes_to_a_terminal_stderr_and_the_table_stays_on_stdout(fi
         (["--resize", "-3"], "--resize must be an integer >= 1, got -3"),
         (["--epochs", "0"], "--epochs must be an integer >= 1, got 0"),
         (["--batch-size", "-1"], "--batch-size must be an integer >= 1, got -1"),
-        (["--threads", "0"], "--threads must be an integer >= 1, got 0"),
+        (["--threads", "0"], "--threads must be an integer >= 1 and <= 1024, got 0"),
         (["--lr", "0"], "--lr must be a finite number > 0, got 0.0"),
         (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
         (["--lr", "inf"], "--lr must be a finite number > 0, got inf"),

@@ -88,7 +88,7 @@ def test_softmax_on_a_table_keeps_class_names_in_summary_predictions_and_evaluat
     colour = rng.choice(["red", "blue"], size=300)
     _write(pa.table({"x1": X[:, 0], "x2": X[:, 1], "colour": colour, "animal": names}), Path("zoo.csv"))
     argv = ["train", "softmax", "--data", "zoo.csv", "--target", "animal", "--categorical", "colour",
-            "--lr", "0.5", "--epochs", "20", "--batch-size", "16", "--out", "run"]  # fmt: skip
+            "--lr", "0.5", "--epochs", "20", "--batch-size", "16", "--no-standardize", "--out", "run"]  # fmt: skip
     assert main(argv) == 0
     summary = _summary("run")
     assert summary["classes"] == ["cat", "dog", "emu"] and summary["test_accuracy"] > 0.8

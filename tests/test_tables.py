@@ -461,7 +461,7 @@ def test_text_feature_must_be_named_categorical(tmp_path):
     with pytest.raises(
         DataError,
         match=r"column 'colour' holds text .*: pass --categorical colour to one-hot encode "
-        r"it, or leave it out of --features",
+        r"it, leave it out of --features",
     ):
         load_table(path, "price")
 
@@ -470,7 +470,7 @@ def test_text_feature_must_be_named_categorical(tmp_path):
     ("csv", "message"),
     [
         ("x,y\n1,2\n,3\n", "column 'x' has a missing value (empty cell or null) at row 2"),
-        ("x,y\n1,2\n2,3\nnan,4\n", "column 'x' has a missing value (empty cell or null) at row 3"),
+        ("x,y\n1,2\n2,3\nnan,4\n", "column 'x' has the value nan at row 3"),
         ("x,y\n1,2\n2,3\n3,4\ninf,5\n", "column 'x' has the value inf at row 4"),
         ("x,y\n1,2\n2,-inf\n", "target 'y' has the value -inf at row 2"),
         ("x,c,y\n1,a,2\n2,,3\n", "column 'c' has a missing value (empty cell or null) at row 2"),

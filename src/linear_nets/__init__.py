@@ -5,4 +5,17 @@ Subpackages keep one concept each: `data` (IDX files, Fashion-MNIST, synthetic d
 `training`, `plotting` and `cli` modules.
 """
 
+from __future__ import annotations
+
+import os
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+def load(run_dir: str | os.PathLike) -> Any:
+    """The fitted model of a run directory with its training schema (`linear_nets.pipeline.saved.load`): `predict`,
+    `predict_proba` (softmax) and `coefficients`. Imported on first use, so `import linear_nets` stays light."""
+    from linear_nets.pipeline.saved import load as _load
+
+    return _load(run_dir)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 
+DIVERGENCE_FACTOR = 10.0
+"""A training loss above this many times the first epoch's ends a fit as diverged (`pipeline.callbacks`)."""
+
 
 class LinearNetsError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -40,17 +43,32 @@ class WriteError(LinearNetsError, OSError):
 
 
 class TrainingDiverged(LinearNetsError):
-    """The loss became NaN or infinite during training."""
+    """The loss became NaN or infinite during training, or rose far above where it started (`start`: the first
+    epoch's loss). `hint` says what to do (default: lower the learning rate)."""
 
-    def __init__(self, epoch: int, step: int, loss: float) -> None:
-        self.epoch, self.step, self.loss = epoch, step, loss
-        super().__init__(
-            f"training diverged: loss became {loss} at epoch {epoch}, step {step}; "
-            "lower the learning rate (--lr) and try again"
-        )
+    def __init__(
+        self, epoch: int, step: int, loss: float, *, start: float | None = None, hint: str | None = None
+    ) -> None:
+        self.epoch, self.step, self.loss, self.start = epoch, step, loss, start
+        hint = hint or "lower the learning rate (--lr) and try again"
+        if start is None:
+            message = f"training diverged: loss became {loss} at epoch {epoch}, step {step}; {hint}"
+        else:
+            message = (f"training diverged: the training loss rose from {start:.4g} (epoch 1) to {loss:.4g} at epoch "
+                       f"{epoch}, more than {DIVERGENCE_FACTOR:g}x where it started; {hint}")  # fmt: skip
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple:  # pickled as it was made (a worker process's error), not from its message
+        return _diverged, (self.epoch, self.step, self.loss, self.start, self.args[0])
 
     @staticmethod
     def is_overflow(exc: BaseException) -> bool:
         """Whether torch refused a step because a number in it (learning rate, weight decay) does not fit the
         parameters' dtype: a divergence that comes before any NaN (`--lr 1e300` on float32 weights)."""
         return isinstance(exc, RuntimeError) and "without overflow" in str(exc)
+
+
+def _diverged(epoch: int, step: int, loss: float, start: float | None, message: str) -> TrainingDiverged:
+    error = TrainingDiverged(epoch, step, loss, start=start)
+    error.args = (message,)
+    return error

@@ -118,6 +118,25 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
                        help="share of rows held out for testing without --test-data (default: 0.2)")  # fmt: skip
     group.add_argument("--drop-missing", action="store_true", help="drop rows with an empty, NaN or inf cell")
     group.add_argument("--stream", action="store_true", help="read the table in batches (larger than memory)")
+    group.add_argument("--na-values", type=name_list, default=[], metavar="A,B,...",
+                       help="CSV texts that mark a missing value besides an empty cell (e.g. NA,n/a); by default "
+                            "'NA' is text, as in Parquet")  # fmt: skip
+    group.add_argument("--no-standardize", dest="standardize", action="store_const", const=False,
+                       help="fit on the raw features (SGD on a table standardises them by default)")  # fmt: skip
+
+
+def standardize_tables(args: argparse.Namespace, sgd: bool = True) -> argparse.Namespace:
+    """`--standardize` unless `--no-standardize` was given, for SGD on a table (`--data`): features on raw scales
+    (wine's proline in the thousands beside hue near 1) make any one learning rate diverge on some of them and crawl
+    on others. Coefficients are still reported in the original units. Images and the closed form are left as asked.
+
+    Example:
+        >>> standardize_tables(argparse.Namespace(data="t.csv", standardize=None)).standardize
+        True
+    """
+    if args.data is not None and args.standardize is None and sgd:
+        args.standardize = True
+    return args
 
 
 def table_options(args: argparse.Namespace) -> Any:
@@ -137,7 +156,7 @@ def table_options(args: argparse.Namespace) -> Any:
 
 
 TABLE_FLAGS = ("data", "target", "features", "categorical", "test_data", "test_fraction", "drop_missing", "stream",
-               "categorical_coding")
+               "categorical_coding", "na_values")
 """The table flags, by their `TableOptions` field."""
 
 
@@ -147,7 +166,7 @@ def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
     Example:
         >>> given_table_fields(argparse.Namespace(data="t.csv", target="y", features=None, categorical=[],
         ...                                       test_data=None, test_fraction=0.0, drop_missing=False, stream=False,
-        ...                                       categorical_coding=None))
+        ...                                       categorical_coding=None, na_values=[]))
         {'data': 't.csv', 'target': 'y', 'test_fraction': 0.0}
     """
     values = {name: getattr(args, name, None) for name in TABLE_FLAGS}
@@ -189,6 +208,10 @@ def job_run_dir(args: argparse.Namespace, model: str, world: Any) -> tuple[Path 
     if getattr(args, "resume", None):
         return Path(args.resume), None
     if not world.launched:
+        if args.out is not None:
+            from linear_nets.pipeline.runs import check_new_out
+
+            check_new_out(args.out)  # before the data is read
         return None, args.out
     out = Path(args.out or f"runs/{model}-{world.run_id}")
     if world.restarts == 0:

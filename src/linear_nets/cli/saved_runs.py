@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from linear_nets.cli.common import MAX_SHOW, add_device_argument, check_show_count, positive_int
+from linear_nets.cli.common import MAX_SHOW, add_device_argument, check_show_count, name_list, positive_int
 from linear_nets.errors import ConfigError, DataError, LinearNetsError
 
 MAX_IMAGE_PIXELS = 4096 * 4096
@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--data", default=None, metavar="FILE",
                          help="a table to predict a value (linreg) or a class with its probabilities (softmax) for "
                               "each row of; columns are matched to the training schema by name")  # fmt: skip
+    keep = predict.add_mutually_exclusive_group()
+    keep.add_argument("--keep", type=name_list, default=None, metavar="COL,COL,...",
+                      help="with --data: copy these input columns (an id) into the predictions, before them")
+    keep.add_argument("--keep-all", action="store_true", help="with --data: copy every input column")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="with --data: replace an existing --out file (never the --data table itself)")
     predict.add_argument("--interval", type=_level, default=None, metavar="LEVEL",
                          help="with --data on a least-squares run: add the mean's and a new observation's "
                               "intervals at this confidence, e.g. 0.95 (mean_ci_lower, mean_ci_upper, "
@@ -76,7 +82,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.saved import linreg_on_its_data, load_softmax, score_classifier
 
     run = Run.open(args.run_dir)
-    if args.data is not None:
+    if args.data is not None or _on_a_table(run):
         return _evaluate_table(run, args.data)
     if run.model == "linreg":
         result = linreg_on_its_data(run)
@@ -100,20 +106,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_table(run: Any, path: str) -> int:
+def _on_a_table(run: Any) -> bool:
+    return (run.config.get("data") or {}).get("spec") is not None
+
+
+def _evaluate_table(run: Any, path: str | None) -> int:
+    """Score a table run on `--data FILE`, or on its own held-out test rows without it."""
     from linear_nets.pipeline.saved import score_table
 
     result = score_table(run, path)
+    where = result.pop("where")
     figure = None
     if run.model == "linreg":
-        print(f"{run.path} on {path}: {result['n']} rows, MSE {result['mse']:.6g}, R² {result['r2']:.4f}")
+        r2 = "n/a (constant target)" if result["r2"] != result["r2"] else f"{result['r2']:.4f}"
+        print(f"{run.path} on {where}: {result['n']} rows, MSE {result['mse']:.6g}, R² {r2}")
     else:
-        print(f"{run.path} on {path}: {result['n']} rows, accuracy {result['accuracy']:.4f}")
+        print(f"{run.path} on {where}: {result['n']} rows, accuracy {result['accuracy']:.4f}")
         import torch
 
         figure = (torch.tensor(result["confusion"]), result["classes"])
         print(_format_confusion(*figure))
-    _save_evaluation(run.path, {"data": str(path), **result}, figure)
+    _save_evaluation(run.path, {"data": str(path) if path else None, "rows": where, **result}, figure)
     return 0
 
 
@@ -134,13 +147,33 @@ def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[st
     print("wrote " + " and ".join(str(p) for p in written))
 
 
+LONG_CLASS_NAME = 12
+"""Class names up to this long head the confusion table's columns whole; longer ones are numbered, the rows' names
+(shown whole) saying which number is which."""
+
+
 def _format_confusion(matrix: Any, classes: list[str]) -> str:
-    width = max(len(c) for c in classes)
-    header = " " * (width + 2) + " ".join(f"{c[:5]:>5}" for c in classes)
-    rows = [
-        f"{c:>{width}}  " + " ".join(f"{v:>5}" for v in row) for c, row in zip(classes, matrix.tolist(), strict=True)
-    ]
-    return "\n".join(["confusion matrix (rows: true class, columns: predicted)", header, *rows])
+    """The confusion matrix as text, every class name whole.
+
+    Example:
+        >>> import torch
+        >>> print(_format_confusion(torch.tensor([[5, 1], [0, 7]]), ["t-shirt", "ankle boot"]))
+        confusion matrix (rows: true class, columns: predicted)
+                    t-shirt ankle boot
+           t-shirt        5          1
+        ankle boot        0          7
+    """
+    numbered = max(len(c) for c in classes) > LONG_CLASS_NAME
+    heads = [str(k) for k in range(len(classes))] if numbered else classes
+    names = [f"{k} {c}" for k, c in enumerate(classes)] if numbered else classes
+    width = max(len(c) for c in names)
+    counts = max(5, *(len(str(v)) for v in matrix.reshape(-1).tolist()))
+    cells = [max(counts, len(h)) for h in heads]  # each column as wide as its name
+    title = "confusion matrix (rows: true class, columns: predicted" + (", numbered as the rows)" if numbered else ")")
+    header = " " * (width + 2) + " ".join(f"{h:>{cell}}" for h, cell in zip(heads, cells, strict=True))
+    rows = [f"{c:>{width}}  " + " ".join(f"{v:>{cell}}" for v, cell in zip(row, cells, strict=True))
+            for c, row in zip(names, matrix.tolist(), strict=True)]  # fmt: skip
+    return "\n".join([title, header, *rows])
 
 
 def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
@@ -242,17 +275,26 @@ def run_predict(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.saved import load_softmax
     from linear_nets.plotting import figure_paths, save_figure, show_predictions
 
+    if args.data is None and (args.keep or args.keep_all or args.overwrite or args.interval is not None):
+        flag = ("--keep" if args.keep else "--keep-all" if args.keep_all else "--overwrite" if args.overwrite
+                else "--interval")  # fmt: skip
+        raise ConfigError(f"{flag} applies to the predictions of a table: give it with --data FILE")
+    run = Run.open(args.run_dir)
+    if args.data is None and _on_a_table(run):
+        raise ConfigError(f"{run.path} was trained on a table: pass --data FILE to predict its rows")
+    if args.data is None and run.model == "linreg":
+        raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no images to predict; "
+                          "predict the rows of a table with a run trained on one (--data FILE)")  # fmt: skip
     if args.data is not None:
         from linear_nets.pipeline.saved import check_table_path, table_predictions, write_table
 
-        run = Run.open(args.run_dir)
-        target = check_table_path(Path(args.out) if args.out else run.path / "predictions.csv")
-        table = table_predictions(run, args.data, args.interval)
+        # an explicit --out is never replaced unless asked; the run's own predictions.csv is its latest
+        target = check_table_path(Path(args.out) if args.out else run.path / "predictions.csv", args.data,
+                                  overwrite=args.overwrite or args.out is None)  # fmt: skip
+        table = table_predictions(run, args.data, ["*"] if args.keep_all else args.keep, args.interval)
         write_table(table, target)
         print(f"predicted {table.num_rows} rows of {args.data}; wrote {target}")
         return 0
-    if args.interval is not None:
-        raise ConfigError("--interval needs --data FILE: the rows to predict with intervals")
     check_show_count(args.n)
     run = Run.open(args.run_dir, model="softmax")
     model, config, classes = load_softmax(run)

@@ -20,7 +20,7 @@ import argparse
 import sys
 from typing import Any
 
-from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
+from linear_nets.cli.common import add_run_arguments, add_table_arguments, standardize_tables, table_options
 from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SyntheticData, add_arguments, from_args
 
 
@@ -56,7 +56,7 @@ def _print_loss(run_dir: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the data (or read your table), fit, print the losses and the estimates, and record the run."""
-    config = from_args(LinregConfig, args)
+    config = from_args(LinregConfig, standardize_tables(args, sgd=args.solver in (None, "sgd")))
     options = table_options(args)
     from linear_nets.cli.common import data_parallel, job_run_dir
 
@@ -179,11 +179,12 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
     """Linear regression on your own table: coefficients by feature name, MSE and R² on the held-out rows."""
     import torch
 
-    from linear_nets.pipeline.fit import fit_linreg
+    from linear_nets.pipeline.fit import check_streamable, fit_linreg
     from linear_nets.pipeline.tables import StreamedTable, load_in_memory, regression_scores
 
     options = options.coding(config.solver in LEAST_SQUARES and not config.no_intercept)
     if options.stream:
+        check_streamable(config)  # before the table is read
         table = StreamedTable(options, config.seed)
         spec, record, train_data = table.spec, table.record(), table
         rows = "streamed"
@@ -207,8 +208,11 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
     for message in result.warnings:
         print(f"linear-nets: warning: {message}", file=sys.stderr)
     if options.stream:
-        train_scores = regression_scores(table.batches("train", 1 << 16, shuffle=False), result.w, result.b)
-        test_scores = regression_scores(table.batches("test", 1 << 16, shuffle=False), result.w, result.b)
+        with run_dir.removed_on_error():  # a bad value in the test rows, read for the first time here
+            dtype = torch.float64 if config.solver in LEAST_SQUARES else torch.float32
+            train, test = (table.batches(part, 1 << 16, shuffle=False, dtype=dtype) for part in ("train", "test"))
+            train_scores = regression_scores(train, result.w, result.b)
+            test_scores = regression_scores(test, result.w, result.b)
     else:
         train_scores = regression_scores([data.train], result.w, result.b)
         test_scores = regression_scores([data.test] if data.test is not None else [], result.w, result.b)
@@ -220,8 +224,8 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
         for name, value in coefficients.items():
             print(f"{name:<{width}}  {value: .6g}")
         print(f"{'intercept':<{width}}  {result.b.item(): .6g}")
-    print(f"train MSE {train_scores.mse:.6g} ({train_scores.rows} rows); test MSE {test_scores.mse:.6g}, "
-          f"R² {test_scores.r2:.4f} ({test_scores.rows} rows)")  # fmt: skip
+    tested = f"; test MSE {test_scores.mse:.6g}, R² {test_scores.r2:.4f} ({test_scores.rows} rows)"
+    print(f"train MSE {train_scores.mse:.6g} ({train_scores.rows} rows){tested if test_scores.rows else ''}")
     summary = {
         "coefficients": coefficients,
         "intercept": result.b.item(),

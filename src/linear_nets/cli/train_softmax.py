@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from linear_nets.cli.common import add_run_arguments, add_table_arguments, table_options
+from linear_nets.cli.common import add_run_arguments, add_table_arguments, standardize_tables, table_options
 from linear_nets.errors import ConfigError
 from linear_nets.pipeline.config import (
     MACHINE_FIELDS,
@@ -60,7 +60,7 @@ def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxCo
     run's own config, of which only the machine fields (device, threads) may differ (see `refuse_changes`)."""
     if resumed is None:
         base = SOFTMAX_PRESETS[args.preset] if args.preset else SoftmaxConfig()
-        return from_args(SoftmaxConfig, args, base)
+        return from_args(SoftmaxConfig, standardize_tables(args), base)
     from linear_nets.pipeline.config import given_fields
     from linear_nets.pipeline.runs import saved_config
 
@@ -187,6 +187,10 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
             options["torchrun_job"] = world.run_id
     else:
         options = {**resumed.config.get("options", {}), **({"data_dir": args.data_dir} if args.data_dir else {})}
+    if (options.get("table") or {}).get("stream"):  # before the table is read
+        from linear_nets.pipeline.fit import check_streamable
+
+        check_streamable(config)
     load_timer = Timer()
     if options.get("table"):
         data, record = _table_data(options["table"], config.seed)
@@ -199,7 +203,9 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
     source = options["table"]["data"] if options.get("table") else "Fashion-MNIST"
     what = "rows" if options.get("table") else "images"
     if hasattr(data, "batches"):  # streamed: the rows are counted as they pass
-        rows = f"{data.info.num_rows} {what} streamed, {data.options.test_fraction:g} held out for testing"
+        tested = (f"{data.options.test_data} to test on" if data.options.test_data else
+                  f"{data.options.test_fraction:g} held out for testing")  # fmt: skip
+        rows = f"{data.info.num_rows} {what} streamed, {tested}"
     else:
         rows = f"{len(data.train[1])} train / {0 if data.test is None else len(data.test[1])} test {what}"
     if config.val_fraction:
@@ -282,7 +288,7 @@ def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> No
     from linear_nets.pipeline.fit import as_one_batch
     from linear_nets.plotting import plot_history, pyplot, save_figure, show_predictions
 
-    curves = plot_history(result.history, ylim=(0, 1) if not images else (0.3, 0.9))
+    curves = plot_history(result.history, ylim=_whole(result.history, (0.3, 0.9) if images else (0.0, 1.0)))
     save_figure(curves, path / "curves")
     pyplot().close(curves)  # a long-lived process (tests, notebooks) keeps no open figures
     if not images or data.test is None:
@@ -293,6 +299,14 @@ def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> No
     grid = show_predictions(X, [names[i] for i in labels], [names[i] for i in predicted], num_rows=2)
     save_figure(grid, path / "predictions.png")
     pyplot().close(grid)
+
+
+def _whole(history: Any, usual: tuple[float, float]) -> tuple[float, float]:
+    """The y range of the curves: `usual` (accuracies and a healthy loss), widened to show every value, so a loss
+    that climbs is seen whole rather than cut off at the top of the frame."""
+    values = [v for r in history.as_dicts() for k, v in r.items() if k not in ("epoch", "seconds") and v is not None]
+    low, high = min([usual[0], *values]), max([usual[1], *values])
+    return low, high + (0.05 * (high - low) if high > usual[1] else 0.0)
 
 
 def _print_summary(out: TextIO, summary: dict, path: Any) -> None:

@@ -242,7 +242,8 @@ class TableSpec:
 
     def read_types(self) -> dict[str, pa.DataType]:
         """The types to parse a CSV's used columns as: numbers as float64, categories and labels as text."""
-        types = {c: pa.string() if c in self.categories else pa.float64() for c in self.features}
+        types = {c: pa.string() if c in self.categories else _number_type(self.column_types.get(c))
+                 for c in self.features}  # fmt: skip
         types[self.target] = pa.float64() if self.task == "regression" else pa.string()
         return types
 
@@ -291,7 +292,7 @@ class TableSpec:
             if c in self.categories or (c == self.target and self.task == "classification"):
                 mask |= pc.is_null(column).to_numpy(zero_copy_only=False)
             else:
-                mask |= ~np.isfinite(_numbers(column))
+                mask |= ~np.isfinite(_numbers(column, f"column '{c}'"))
         return mask
 
     # ----------------------------------------------------------------------------------------------- encoding
@@ -416,14 +417,16 @@ class TableSpec:
                 j += width
             else:
                 column = table.column(c)
-                out[j] = _finite_numbers(column, f"column '{c}'", row_number) if check else _numbers(column)
+                what = f"column '{c}'"
+                out[j] = _finite_numbers(column, what, row_number) if check else _numbers(column, what, row_number)
                 j += 1
 
     def target_numbers(self, table: pa.Table, row_number, *, check: bool = True) -> np.ndarray:
         """A regression target as a float numpy array (read-only: it may share Arrow's buffer); NaN and ±inf raise
         DataError when `check`."""
         column = table.column(self.target)
-        return _finite_numbers(column, f"target '{self.target}'", row_number) if check else _numbers(column)
+        what = f"target '{self.target}'"
+        return _finite_numbers(column, what, row_number) if check else _numbers(column, what, row_number)
 
     def check_finite(self, table: pa.Table, row_number) -> None:
         """Raise DataError naming the first numeric feature (in order), or else the regression target, that holds
@@ -450,15 +453,38 @@ class TableSpec:
         return torch.tensor(self.target_numbers(table, row_number), dtype=dtype)  # a copy: Arrow's is read-only
 
 
-def _numbers(column: pa.ChunkedArray) -> np.ndarray:
-    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN."""
+def _number_type(trained: str | None) -> pa.DataType:
+    """How a numeric column is parsed from CSV: booleans as booleans (true/false are 1/0, as in Parquet), the rest as
+    float64."""
+    return pa.bool_() if trained == "bool" else pa.float64()
+
+
+EXACT_INTEGER = 2**53
+"""The largest integer magnitude every float64 holds exactly (and so every one below it)."""
+
+
+def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = None) -> np.ndarray:
+    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN.
+
+    Integers are converted exactly or not at all: one beyond ±2⁵³ (an int64 or uint64 id, say) would become another
+    number, so it is a DataError naming the column and row (`what`, `row_number(i)`), never a rounded value.
+    """
     if not pa.types.is_floating(column.type) or pa.types.is_float16(column.type):
-        column = pc.cast(column, pa.float64())
+        try:
+            column = pc.cast(column, pa.float64())
+        except pa.ArrowInvalid:  # pyarrow's safe cast refuses exactly these integers
+            if not pa.types.is_integer(column.type):
+                raise
+            values = column.to_numpy(zero_copy_only=False)
+            i = _first_true(np.abs(values.astype(np.float64)) > EXACT_INTEGER)
+            where = f" at row {row_number(i)}" if row_number is not None else ""
+            raise DataError(f"{what} has the integer {values[i]}{where}, beyond 2^53 = {EXACT_INTEGER}: float64 cannot "
+                            "hold it exactly; leave the column out (an id?) or scale it") from None  # fmt: skip
     return column.to_numpy()
 
 
 def _finite_numbers(column: pa.ChunkedArray, what: str, row_number) -> np.ndarray:
-    values = _numbers(column)
+    values = _numbers(column, what, row_number)
     bad = ~np.isfinite(values)
     if bad.any():
         i = _first_true(bad)
@@ -555,25 +581,25 @@ def layout_spec(
         raise ConfigError(f"task must be 'regression' or 'classification', got {task!r}")
     names = schema.names
     _check_unique(names, where)
-    if target not in names:
-        raise DataError(
-            f"target column '{target}' is not in {where} (its columns: {_names(names)}): pass one of them as --target"
-        )
-    if features is None:  # every other column, but a pandas index written to Parquet is not data
-        features = [n for n in names if n != target and not n.startswith("__index_level_")]
-    features = list(features)
+    features = list(features) if features is not None else None
     categorical = list(categorical)
-    for flag, given in (("--features", features), ("--categorical", categorical)):
+    for flag, given in (("--features", features or []), ("--categorical", categorical)):
         twice = sorted({n for n in given if given.count(n) > 1})
         if twice:
             raise ConfigError(f"{flag} names {_names(twice)} more than once: name each column once")
-    if target in features:
+    if features is not None and target in features:
         raise ConfigError(f"--features includes the target '{target}': a column cannot predict itself; leave it out")
+    # Every fault of the columns at once, in one line: a table with two text columns is fixed in one go.
+    problems = []
+    if target not in names:
+        problems.append(f"target column '{target}' is not in {where} (its columns: {_names(names)}): pass one of "
+                        "them as --target")  # fmt: skip
+    if features is None:  # every other column, but a pandas index written to Parquet is not data
+        features = [n for n in names if n != target and not n.startswith("__index_level_")]
     missing = [c for c in features if c not in names]
     if missing:
-        raise DataError(
-            f"feature column {_names(missing)} is not in {where} (its columns: {_names(names)}): fix --features"
-        )
+        problems.append(f"feature column {_names(missing)} is not in {where} (its columns: {_names(names)}): fix "
+                        "--features")  # fmt: skip
     if not features:
         raise ConfigError(f"no feature columns: {where} has only the target '{target}'; give at least one more column")
     not_features = [c for c in categorical if c not in features]
@@ -582,33 +608,33 @@ def layout_spec(
             f"--categorical names {_names(not_features)}, which is not a feature column "
             f"(features: {_names(features)}): name feature columns only"
         )
-    for c in features:
-        t = schema.field(c).type
-        if c in categorical and not _is_label(t):
-            raise DataError(
-                f"column '{c}' has type {t}, which cannot hold categories: leave it out of --categorical "
-                "(it is used as a number) or convert it to text"
-            )
-        if c not in categorical and _is_text(t):
-            raise DataError(
-                f"column '{c}' holds text (type {t}): pass --categorical {c} to one-hot encode it, "
-                "or leave it out of --features"
-            )
-        if c not in categorical and not _is_number(t):
-            raise DataError(
-                f"column '{c}' has type {t}, which is not a number: leave it out of --features or convert it to numbers"
-            )
-    t = schema.field(target).type
-    if task == "regression" and not _is_number(t):
-        raise DataError(
-            f"target '{target}' is not numeric (type {t}): regression needs a number to predict; "
-            "for class labels train a classifier (softmax)"
-        )
-    if task == "classification" and not _is_label(t):
-        raise DataError(
-            f"target '{target}' has type {t}; classification needs integer or text class labels: "
-            "convert it, or train a regression (linreg) for a numeric target"
-        )
+    present = [c for c in features if c in names]
+    not_labels = [c for c in present if c in categorical and not _is_label(schema.field(c).type)]
+    if not_labels:
+        types = ", ".join(f"'{c}' {schema.field(c).type}" for c in not_labels)
+        problems.append(f"column {_names(not_labels)} has a type that cannot hold categories ({types}): leave it out "
+                        "of --categorical (it is used as a number) or convert it to text")  # fmt: skip
+    text = [c for c in present if c not in categorical and _is_text(schema.field(c).type)]
+    if text:
+        it = "it" if len(text) == 1 else "them"
+        problems.append(f"column {_names(text)} holds text (type {schema.field(text[0]).type}): pass --categorical "
+                        f"{','.join(text)} to one-hot encode {it}, leave {it} out of --features, or if a text such "
+                        "as NA marks missing numbers pass --na-values NA")  # fmt: skip
+    other = [c for c in present if c not in categorical and not _is_text(schema.field(c).type)
+             and not _is_number(schema.field(c).type)]  # fmt: skip
+    if other:
+        types = ", ".join(f"'{c}' {schema.field(c).type}" for c in other)
+        problems.append(f"column {_names(other)} has a type that is not a number ({types}): leave it out of "
+                        "--features or convert it to numbers")  # fmt: skip
+    t = schema.field(target).type if target in names else None
+    if t is not None and task == "regression" and not _is_number(t):
+        problems.append(f"target '{target}' is not numeric (type {t}): regression needs a number to predict; "
+                        "for class labels train a classifier (softmax)")  # fmt: skip
+    if t is not None and task == "classification" and not _is_label(t):
+        problems.append(f"target '{target}' has type {t}; classification needs integer or text class labels: "
+                        "convert it, or train a regression (linreg) for a numeric target")  # fmt: skip
+    if problems:
+        raise DataError("; and ".join(problems))
     return TableSpec(
         task=task,
         target=target,

@@ -22,6 +22,7 @@ types (numbers as float64, categories and class labels as text), so the whole-ta
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -145,6 +146,11 @@ class TableSource:
     def _count_rows(self) -> int:
         raise NotImplementedError
 
+    def estimated_rows(self) -> int:
+        """The rows, without reading them: Parquet's metadata counts them; a CSV's are its size over the bytes per row
+        of its first block (of a .csv.gz, the uncompressed size its gzip trailer records, at least the file's)."""
+        return self.num_rows
+
     def _check_not_empty(self, num_rows: int) -> None:
         if num_rows == 0:
             raise DataError(f"{self.name} has columns but no rows: give a table with at least one data row")
@@ -153,18 +159,23 @@ class TableSource:
 class CsvSource(TableSource):
     """A `.csv` or `.csv.gz` file; types inferred from the first 4 MiB block; one part, streamed block by block."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, na_values: Sequence[str] = ()) -> None:
         self.compression = "gzip" if path.name.lower().endswith(".gz") else None
         self.format = "csv.gz" if self.compression else "csv"
+        # Only an empty cell is missing unless told: pyarrow's default also nulls "NA", "N/A", "null", "NaN", "None"
+        # in text columns, and NA is Namibia's country code. A numeric column reads "NaN" as NaN either way.
+        self.null_values = ["", *na_values]
         with _arrow_errors(path, "CSV"):
-            inferring = pacsv.ConvertOptions(strings_can_be_null=True)
+            inferring = pacsv.ConvertOptions(strings_can_be_null=True, null_values=self.null_values)
             with pacsv.open_csv(self._stream(path), self._read_options(), convert_options=inferring) as reader:
                 try:
                     rows = reader.read_next_batch().num_rows
                 except StopIteration:  # a header and no rows
                     rows = 0
+            reader.schema.names  # noqa: B018  (decoded here: a header in latin-1 is one line, not a traceback)
         super().__init__(path, reader.schema, path.stat().st_size)
         self._check_not_empty(rows)
+        self._first_block_rows = rows
 
     def _stream(self, path: Path | None = None) -> pa.NativeFile:
         return pa.input_stream(str(path or self.path), compression=self.compression, buffer_size=1 << 20)
@@ -180,7 +191,8 @@ class CsvSource(TableSource):
         types.update(column_types or {})
         if columns is not None:
             types = {n: t for n, t in types.items() if n in columns}
-        return pacsv.ConvertOptions(include_columns=columns, strings_can_be_null=True, column_types=types)
+        return pacsv.ConvertOptions(include_columns=columns, strings_can_be_null=True, column_types=types,
+                                    null_values=self.null_values)  # fmt: skip
 
     def read(self, columns=None, column_types=None) -> pa.Table:
         with _arrow_errors(self.path, "CSV", self, column_types):
@@ -202,6 +214,17 @@ class CsvSource(TableSource):
             pacsv.open_csv(self._stream(), self._read_options(), convert_options=convert) as reader,
         ):
             yield from reader
+
+    def estimated_rows(self) -> int:
+        if self._num_rows is not None:
+            return self._num_rows
+        size = self.path.stat().st_size
+        if self.compression:
+            with open(self.path, "rb") as f:
+                f.seek(-4, os.SEEK_END)
+                size = max(size, int.from_bytes(f.read(4), "little"))  # ISIZE: the size mod 2^32
+        # the first block held (about) CSV_BLOCK_BYTES of text, or the whole file: rows in proportion
+        return int(size * self._first_block_rows / max(1, min(size, CSV_BLOCK_BYTES))) + 1
 
     def _count_rows(self) -> int:
         first = self.schema.names[0]
@@ -254,8 +277,9 @@ class ParquetSource(TableSource):
         return sum(rg.row_groups[0].num_rows for rg in self._row_groups)
 
 
-def open_table(path: str | os.PathLike) -> TableSource:
-    """Open a table by its name: `.csv`, `.csv.gz`, `.parquet`, or a directory of `.parquet` files.
+def open_table(path: str | os.PathLike, na_values: Sequence[str] = ()) -> TableSource:
+    """Open a table by its name: `.csv`, `.csv.gz`, `.parquet`, or a directory of `.parquet` files. In a CSV only an
+    empty cell is a missing value, and each text of `na_values` (`--na-values NA,n/a`) besides.
 
     Raises:
         DataError: missing or unreadable, empty, no rows, not CSV/Parquet (by name or content), duplicate columns.
@@ -270,10 +294,18 @@ def open_table(path: str | os.PathLike) -> TableSource:
     """
     path = Path(path)
     lower = path.name.lower()
-    if not path.exists():
-        raise DataError(f"{path} does not exist: check the file name (--data)")
+    try:
+        path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise DataError(f"{path} is a loop of symbolic links: point it at the table file") from None
+        if path.is_symlink():
+            raise DataError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist") from None
+        raise DataError(f"{path} does not exist: check the file name (--data)") from None
     if path.is_dir():
         return ParquetSource(path)
+    if not path.is_file():  # a FIFO or a device: the format check would consume bytes the reader then never sees
+        raise DataError(f"{path} is not a regular file (a pipe, device or socket): write the table to a file first")
     if not lower.endswith((".csv", ".csv.gz", ".parquet")):
         raise DataError(
             f"{path.name} is not a table this tool reads: give a .csv, .csv.gz or .parquet file, "
@@ -299,7 +331,7 @@ def open_table(path: str | os.PathLike) -> TableSource:
         raise DataError(f"{path.name} is a Parquet file, not CSV: rename it to .parquet")
     if not lower.endswith(".gz") and b"\x00" in head:
         raise DataError(f"{path.name} is not a text (CSV) file: it contains binary data; give a CSV or Parquet file")
-    return CsvSource(path)
+    return CsvSource(path, na_values)
 
 
 def read_table_info(path: str | os.PathLike) -> TableInfo:
@@ -314,6 +346,32 @@ def read_table_info(path: str | os.PathLike) -> TableInfo:
         (['x', 'y'], ['int64', 'int64'], 2, 12)
     """
     return open_table(path).info()
+
+
+def file_identity(path: str | os.PathLike) -> dict[str, str]:
+    """Where a table is (absolute path) and a SHA-256 of its bytes (of a directory: each Parquet file's relative
+    name and bytes, in sorted order), for a run to find the same rows again and to notice that they changed.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("x,y\\n1,2\\n")
+        >>> file_identity(path)["sha256"][:12]
+        '81bf9fa83c6f'
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = _parquet_files(path) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        try:
+            with open(file, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+        except OSError as e:
+            raise DataError(f"cannot read {file}: {e.strerror}") from e
+    return {"path": str(path.absolute()), "sha256": digest.hexdigest()}
 
 
 def _parquet_files(directory: Path) -> list[Path]:
@@ -340,8 +398,14 @@ def _arrow_errors(
         yield
     except DataError:
         raise
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path.name} is not UTF-8 text (byte {exc.object[exc.start]:#x} in a column name): save it "
+                        "as UTF-8") from None  # fmt: skip
     except (pa.ArrowException, OSError) as exc:
         message = " ".join(str(exc).split())
+        if "straddl" in message or ("Empty CSV file" in message and path.stat().st_size > CSV_BLOCK_BYTES):
+            raise DataError(f"{path.name} has a header or a row longer than {CSV_BLOCK_BYTES >> 20} MiB, more than "
+                            "a CSV block of this reader holds: check the file (one line, no newlines?)") from None
         if isinstance(exc, PermissionError):
             raise DataError(f"cannot read {path}: permission denied: check its permissions") from exc
         if "Empty CSV file" in message:
@@ -366,8 +430,9 @@ def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
         if bad is not None:
             return DataError(
                 f"column '{name}' of {source.name} has the value {texts[bad].as_py()!r} at row {row + bad + 1}, "
-                f"which is not a {'number' if _is_number(wanted) else wanted}: fix it, or if '{name}' "
-                f"holds categories pass --categorical {name}"
+                f"which is not a {'number' if _is_number(wanted) else wanted}: fix it, pass --na-values "
+                f"{texts[bad].as_py()} if it marks a missing value, or if '{name}' holds categories pass "
+                f"--categorical {name}"
             )
         row += len(texts)
     return DataError(f"cannot read {source.name}: {message}: fix that value")
@@ -419,6 +484,7 @@ def load_table(
     spec: TableSpec | None = None,
     dtype: torch.dtype = torch.float32,
     coding: str = "onehot",
+    na_values: Sequence[str] = (),
 ) -> LoadedTable:
     """Read a whole table into tensors in one multithreaded read: fit the training schema on it (or use `spec`,
     e.g. to evaluate on another file), then encode every row.
@@ -433,6 +499,7 @@ def load_table(
         drop_missing: leave out rows with a missing value (counted in `rows_dropped`) instead of raising.
         spec: a fitted training schema to encode with instead of fitting one.
         dtype: of X (and of y for regression): torch.float32, or torch.float64 for the closed form.
+        na_values: CSV texts that are missing values besides an empty cell (see `open_table`).
 
     Raises:
         DataError / ConfigError: as `open_table`, `fit_spec` and `TableSpec.encode`.
@@ -446,7 +513,7 @@ def load_table(
         >>> X.tolist(), y.tolist(), loaded.rows_dropped, info.num_rows
         ([[70.0, 0.0, 1.0], [120.0, 1.0, 0.0]], [210.0, 380.0], 1, 3)
     """
-    source = open_table(path)
+    source = open_table(path, na_values)
     if spec is None:
         if target is None:
             raise ConfigError("no target column: pass --target NAME (the column to predict)")
@@ -459,9 +526,17 @@ def load_table(
             raise ConfigError(f"target '{target}' differs from the training schema's target '{spec.target}'")
         spec.check_columns(source.schema, where=source.name)
         layout = spec
-    table = source.read([*layout.features, layout.target], layout.read_types())
+    columns = [*layout.features, layout.target]
+    rows = source.estimated_rows()
+    check_table_memory(f"reading {source.name} ({len(columns)} columns of about {rows:,} rows, 8 bytes each)",
+                       8 * len(columns) * rows)
+    table = source.read(columns, layout.read_types())
     if spec is None:
         spec = layout.with_vocabulary(table.to_batches(), drop_missing=drop_missing)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    check_table_memory(f"encoding {source.name} ({table.num_rows:,} rows x {spec.num_features:,} features, "
+                       f"categories {spec.coding}, {itemsize} bytes each)",
+                       2 * itemsize * table.num_rows * spec.num_features)  # fmt: skip
     X, y, kept = spec.encode_rows(table, drop_missing=drop_missing, dtype=dtype)
     if len(kept) == 0:
         raise DataError(
@@ -471,7 +546,25 @@ def load_table(
     return LoadedTable(X, y, spec, source.info(), table.num_rows - len(kept))
 
 
-def load_features(path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtype = torch.float32) -> Tensor:
+def check_table_memory(what: str, need: int, streamed: bool = False) -> None:
+    """Refuse, with the figures, to allocate more than this machine has available: one line, not a swapping machine
+    or numpy's traceback (a 200,000-level categorical one-hot encoded asks for hundreds of GB).
+
+    Example:
+        >>> check_table_memory("a small table", 1000)  # fits: nothing to say
+    """
+    from linear_nets.pipeline.config import check_memory  # the one home of the machine's memory
+
+    try:
+        check_memory(what, need)
+    except ConfigError as exc:
+        way = "" if streamed else "--stream, "
+        raise DataError(f"{exc}: use {way}fewer --features, or categorical columns with fewer levels") from None
+
+
+def load_features(
+    path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtype = torch.float32, na_values: Sequence[str] = ()
+) -> Tensor:
     """X `[n, d]` of every row of a table to predict on, encoded with the training schema `spec`; the target
     column may be there or not. One prediction per row: nothing is dropped.
 
@@ -488,8 +581,11 @@ def load_features(path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtyp
         >>> load_features(path, spec).tolist()
         [[95.0]]
     """
-    source = open_table(path)
+    source = open_table(path, na_values)
     spec.check_columns(source.schema, prediction=True, where=source.name)
+    rows, itemsize = source.estimated_rows(), torch.empty((), dtype=dtype).element_size()
+    check_table_memory(f"predicting {source.name} (about {rows:,} rows x {spec.num_features:,} features)",
+                       (8 * len(spec.features) + 2 * itemsize * spec.num_features) * rows)
     table = source.read(list(spec.features), spec.read_types())
     return spec.encode_features(table, dtype=dtype)
 

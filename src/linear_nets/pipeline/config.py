@@ -40,6 +40,8 @@ from linear_nets.choices import (
 )
 from linear_nets.errors import ConfigError
 
+MAX_THREADS = 1024
+"""Most CPU threads `--threads` takes: a million made torch and pyarrow's thread pools fail (exit 139, malloc)."""
 MAX_SEED = 2**63 - 1
 """Seeds are 0 to 2**63 - 1: what torch's generators, numpy and every JSON reader take without loss."""
 IMAGE_CLASSES = 10
@@ -203,7 +205,8 @@ class SoftmaxConfig:
         _seed("fixes initialisation, shuffling and the validation split"),
         Param("device", str, "cpu, cuda, or auto (cuda when there is one)", choices=DEVICES, machine=True),
         _positive_int("threads", "torch CPU threads; default: the cores no other process is using at the start, shared "
-                      "between this machine's processes (recorded in config.json)", optional=True, machine=True),
+                      "between this machine's processes (recorded in config.json)", optional=True, machine=True,
+                      high=MAX_THREADS),
     )  # fmt: skip
 
     def rules(self, flags: bool) -> None:

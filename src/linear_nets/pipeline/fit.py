@@ -26,7 +26,7 @@ from linear_nets.data.batches import ArrayLoader
 from linear_nets.errors import ConfigError, TrainingDiverged
 from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
-from linear_nets.pipeline.callbacks import EarlyStopping, LearningRateSchedule
+from linear_nets.pipeline.callbacks import DivergenceGuard, EarlyStopping, LearningRateSchedule, divergence_hint
 from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SoftmaxConfig, validate
 from linear_nets.pipeline.distributed import (
     ALONE,
@@ -255,7 +255,7 @@ def fit_softmax(
         train_loader.to(device)
         val_iter, test_iter = _to(val_iter, device), _to(test_iter, device)
 
-    own = _schedule(config, trained)
+    own = _own_callbacks(config, trained)
     stopper = EarlyStopping(model.parameters(), config.early_stopping) if val_iter is not None else None
     if stopper is not None:
         own.append(stopper)
@@ -312,11 +312,37 @@ def _model_to_fit(config: SoftmaxConfig, num_inputs: int, num_classes: int, stan
     return model, (model.model if standardizer is not None else model)
 
 
-def _schedule(config: SoftmaxConfig, trained: SoftmaxModel) -> list[Callback]:
-    """The learning-rate schedule's callback, if the config has one."""
+def _own_callbacks(config: SoftmaxConfig, trained: SoftmaxModel) -> list[Callback]:
+    """The fit's own callbacks before the caller's: the divergence guard, and the learning-rate schedule if the
+    config has one."""
+    guard = DivergenceGuard(divergence_hint(config.standardize))
     if config.schedule == "constant":
-        return []
-    return [LearningRateSchedule(trained, config.schedule, config.lr, config.epochs)]
+        return [guard]
+    return [guard, LearningRateSchedule(trained, config.schedule, config.lr, config.epochs)]
+
+
+def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
+    """Raise `ConfigError` naming the flags a streamed fit (`--stream`) cannot take; the command line asks before
+    the table is read, the fits again.
+
+    Example:
+        >>> check_streamable(LinregConfig(impl="scratch"))
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.ConfigError: --stream trains SGD with torch.nn: add --impl concise (not scratch), or use \
+--solver closed-form
+    """
+    if isinstance(config, SoftmaxConfig):
+        if config.val_fraction is not None or config.optimizer == "lbfgs" or config.resize is not None:
+            raise ConfigError("--stream trains with minibatches on the training rows: it takes no --val-fraction, "
+                              "--early-stopping, --optimizer lbfgs or --resize")  # fmt: skip
+    elif config.solver in LEAST_SQUARES:
+        return
+    elif config.impl != "concise":
+        raise ConfigError(f"--stream trains SGD with torch.nn: add --impl concise (not {config.impl}), "
+                          "or use --solver closed-form")  # fmt: skip
+    if config.sampling != "shuffle":
+        raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
 
 
 def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Callback], evaluate_test: bool,
@@ -326,11 +352,7 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
     data-parallel fit every process reads every batch and trains on its share of it."""
     from linear_nets.pipeline.tables import EpochLoader
 
-    if config.val_fraction is not None or config.optimizer == "lbfgs" or config.resize is not None:
-        raise ConfigError("--stream trains with minibatches on the training rows: it takes no --val-fraction, "
-                          "--early-stopping, --optimizer lbfgs or --resize")  # fmt: skip
-    if config.sampling != "shuffle":
-        raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
+    check_streamable(config)
     num_inputs, classes = table.spec.num_features, table.classes
     standardizer = None
     if config.standardize:
@@ -341,7 +363,7 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
             standardizer = Standardizer(stats.mean.float(), stats.scale.float())
     model, trained = _model_to_fit(config, num_inputs, len(classes), standardizer, init)
     loader = EpochLoader(table, config.batch_size, standardizer)
-    fit = Fit(config, model, [*_schedule(config, trained), *callbacks], [], num_batches=0)
+    fit = Fit(config, model, [*_own_callbacks(config, trained), *callbacks], [], num_batches=0)
     for callback in fit.callbacks:
         callback.on_fit_begin(fit)
     loader.epoch = fit.start_epoch - 1  # the order of each epoch follows from its number
@@ -352,7 +374,7 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
               callbacks=fit.callbacks, start_epoch=fit.start_epoch, history=fit.history, reduce=reduce)  # fmt: skip
     seconds = time.perf_counter() - started
     test_accuracy = None
-    if evaluate_test and table.options.test_fraction > 0:
+    if evaluate_test and table.has_test:
         test_rows = ShareOfEachBatch(EpochLoader(table, 1 << 14, part="test"), world)
         test_accuracy = evaluate_accuracy(model.logits, test_rows, reduce=reduce)
     for callback in fit.callbacks:
@@ -481,13 +503,14 @@ def fit_linreg(
     result = None
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
+        own = [_Collect(history), DivergenceGuard(divergence_hint(config.standardize))]
         if config.solver in LEAST_SQUARES:
             result = _least_squares(config, data, names, world)
             w, b = torch.from_numpy(result.w.copy()), torch.tensor(result.b, dtype=torch.float64)
         elif hasattr(data, "least_squares"):  # a streamed table
-            w, b = _fit_linreg_streamed(config, data, [_Collect(history), *as_callbacks(callbacks)], world)
+            w, b = _fit_linreg_streamed(config, data, [*own, *as_callbacks(callbacks)], world)
         else:
-            w, b = _fit_linreg_in_memory(config, data, [_Collect(history), *as_callbacks(callbacks)], init, world)
+            w, b = _fit_linreg_in_memory(config, data, [*own, *as_callbacks(callbacks)], init, world)
     messages = [str(c.message) for c in caught]
     w, b = w.to(torch.float64).reshape(-1), b.to(torch.float64).reshape(())
     return LinregFit(config, w, b, history, time.perf_counter() - started, messages, result)
@@ -548,11 +571,7 @@ def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callb
     from linear_nets.losses import get_loss
     from linear_nets.pipeline.tables import EpochLoader
 
-    if config.sampling != "shuffle":
-        raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
-    if config.impl != "concise":
-        raise ConfigError(f"--stream trains SGD with torch.nn: add --impl concise (not {config.impl}), "
-                          "or use --solver closed-form")  # fmt: skip
+    check_streamable(config)
     mean = std = None
     transform = None
     if config.standardize:

@@ -23,6 +23,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import shutil
@@ -91,6 +92,23 @@ def new_run_dir(
     raise ConfigError(f"{root}: more than 999 runs of {model} started at {stamp}; pass --out")
 
 
+def check_new_out(out: str | Path) -> None:
+    """Refuse `--out` before any work (reading a table can take minutes) when `new_run_dir` would: it holds files,
+    is not a directory, or its parent cannot be written. `new_run_dir` still decides, atomically, at creation.
+
+    Example:
+        >>> import tempfile
+        >>> check_new_out(tempfile.mkdtemp() + "/run")  # free: nothing to say
+    """
+    out = Path(out)
+    target = out.resolve() if out.is_symlink() else out
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+    parent = next((p for p in target.absolute().parents if p.exists()), None)
+    if parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK)):
+        raise ConfigError(f"--out {out}: cannot create the run directory in {parent} (not a writable directory)")
+
+
 def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
     """Build a directory holding `files` beside `final` and rename it to `final`; False when `final` is taken."""
     try:
@@ -114,8 +132,25 @@ def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
         raise ConfigError(f"{label}: cannot create the run directory ({exc.strerror or exc})") from None
 
 
+def json_safe(obj: Any) -> Any:
+    """`obj` with every NaN and ±inf float as None: JSON has no such numbers, and Python's bare `NaN` is refused by
+    most readers (a constant target's R² is undefined: null, as summary.json always wrote it).
+
+    Example:
+        >>> json_safe({"r2": float("nan"), "rows": [1.5, float("inf")]})
+        {'r2': None, 'rows': [1.5, None]}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def _json_text(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    return json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -178,7 +213,8 @@ def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
-    atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(dict(r)) + "\n" for r in rows))
+    lines = (json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows)
+    atomic_write_text(run_dir / "metrics.jsonl", "".join(lines))
 
 
 def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None) -> None:
@@ -612,7 +648,7 @@ def check_run_config(run: Run) -> None:
         if not isinstance(table, dict):
             raise DataError(f"{where}: options.table must be a JSON object, got {type(table).__name__}")
         _check_fields(TABLE_OPTIONS, table, where, "options.table")
-        for name in ("features", "categorical"):
+        for name in ("features", "categorical", "na_values"):
             names = table.get(name)
             if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
                 raise DataError(f"{where}: options.table.{name} must be a list of column names, got {names!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -171,42 +172,239 @@ def table_spec(run: Run) -> Any:
 
     spec = run.config.get("data", {}).get("spec")
     if spec is None:
-        raise DataError(f"{run.path} was not trained on a table (--data): it has no training schema to match")
+        data = "Fashion-MNIST images" if run.model == "softmax" else "synthetic data"
+        raise DataError(f"{run.path} was trained on {data}, not a table: it has no columns to match a table's to; "
+                        "leave out --data")  # fmt: skip
     return TableSpec.from_dict(spec)  # checked when the run was opened (`runs.check_run_config`)
 
 
-def table_predictions(run: Run, path: str | os.PathLike, interval: float | None = None) -> Any:
+def linreg_predictions(w: Tensor, b: Tensor, X: Tensor, cov: Tensor | None = None, meta: dict | None = None,
+                       interval: float | None = None) -> dict[str, Tensor]:  # fmt: skip
+    """The columns a linear-regression run predicts for the rows X: `prediction` ŷ = Xw + b (float64), and with
+    `interval` the 4 columns of `prediction_intervals` (least-squares runs only: they need the coefficients'
+    covariance `cov` and the fit's `meta`)."""
+    columns = {"prediction": X.to(torch.float64) @ w + b}
+    if interval is not None:
+        if cov is None or meta is None:
+            raise DataError("this run was trained by SGD: prediction intervals need a least-squares run "
+                            "(--solver closed-form)")  # fmt: skip
+        columns |= prediction_intervals(X.to(torch.float64), w, b, cov, meta, interval)
+    return columns
+
+
+def table_na_values(run: Run) -> list[str]:
+    """The CSV texts a table run read as missing values (`--na-values`), to read new tables as it read its own."""
+    return list(((run.config.get("options") or {}).get("table") or {}).get("na_values") or [])
+
+
+def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None = None,
+                      interval: float | None = None) -> Any:  # fmt: skip
     """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class; for a
-    least-squares run with `interval`, the 4 interval columns of `prediction_intervals`)."""
+    least-squares run with `interval`, the 4 interval columns of `prediction_intervals`), after the input columns
+    named in `keep` (an id to join the predictions back on), copied as they are."""
+    import pyarrow as pa
+
+    from linear_nets.data.tables import load_features, open_table
+
+    spec, na_values = table_spec(run), table_na_values(run)
+    if interval is not None and run.model != "linreg":
+        raise DataError("--interval applies to linear-regression runs; a softmax run predicts probabilities")
+    kept = _kept_columns(open_table(path, na_values), keep, run.model, spec) if keep else None
+    X = load_features(path, spec, dtype=torch.float64 if run.model == "linreg" else torch.float32, na_values=na_values)
+    if run.model == "linreg":
+        w, b, cov, meta = load_linreg_model(run, spec.num_features)
+        columns = {k: v.numpy() for k, v in linreg_predictions(w, b, X, cov, meta, interval).items()}
+    else:
+        model, _, _ = load_softmax(run)
+        proba = model.predict_proba(X)
+        columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}
+        columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
+    predicted = pa.table(columns)
+    if kept is None:
+        return predicted
+    names = [*kept.column_names, *predicted.column_names]
+    return pa.Table.from_arrays([*kept.columns, *predicted.columns], names=names)
+
+
+def _kept_columns(source: Any, keep: list[str], model: str, spec: Any) -> Any:
+    """The input columns `keep` names (every one when it is ["*"]): Parquet's with their types, CSV's as the text
+    the file holds; every name that is missing or that the predictions would repeat is named in one `DataError`."""
+    names = source.schema.names if keep == ["*"] else keep
+    missing = [c for c in names if c not in source.schema.names]
+    written = ["prediction"] if model == "linreg" else [f"predicted_{spec.target}",
+                                                         *(f"probability_{c}" for c in spec.classes)]  # fmt: skip
+    clash = [c for c in names if c in written]
+    problems = [f"--keep names {', '.join(map(repr, missing))}, not a column of {source.name} (its columns: "
+                f"{', '.join(map(repr, source.schema.names))})"] if missing else []  # fmt: skip
+    if clash:
+        problems.append(f"column {', '.join(map(repr, clash))} of {source.name} has the name of a prediction column: "
+                        "rename it or leave it out of --keep")  # fmt: skip
+    if problems:
+        raise DataError("; and ".join(problems))
+    if not source.format.startswith("csv"):
+        return source.read(list(names))
+    return source.read(list(names), {c: _as_text(source.schema.field(c).type) for c in names})
+
+
+# --- a run from Python --------------------------------------------------------------------------------------------
+
+
+def _rows(spec: Any, table: Any, dtype: torch.dtype = torch.float32, na_values: Sequence[str] = ()) -> Tensor:
+    """X of a table to predict on, encoded with the training schema: a pandas DataFrame, a pyarrow Table or
+    RecordBatch, or a path to a table file; text columns become the categories they were in training."""
     import pyarrow as pa
 
     from linear_nets.data.tables import load_features
 
+    if isinstance(table, str | os.PathLike):
+        return load_features(table, spec, dtype=dtype, na_values=na_values)
+    if type(table).__module__.startswith("pandas"):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    if not isinstance(table, pa.Table | pa.RecordBatch):
+        raise DataError(f"expected a pandas DataFrame, a pyarrow Table or a table file's path, got "
+                        f"{type(table).__name__}")  # fmt: skip
+    return spec.encode_features(table, dtype=dtype)
+
+
+@dataclasses.dataclass
+class LinearRegressionRun:
+    """A linear-regression run trained on a table, as `linear_nets.load` returns it: ŷ = Xw + b in the original
+    units of the columns named in `spec` (its training schema).
+
+    Attributes:
+        spec: the training schema (target, feature columns, categories of each categorical column).
+        w, b: the weights `[d]` (one per encoded feature) and the intercept, float64.
+    """
+
+    spec: Any
+    w: Tensor
+    b: Tensor
+    na_values: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def coefficients(self) -> dict[str, float]:
+        """Weight of each encoded feature by name (`area`, `colour=red`), in the columns' own units."""
+        return dict(zip(self.spec.feature_names, self.w.tolist(), strict=True))
+
+    @property
+    def intercept(self) -> float:
+        return self.b.item()
+
+    def predict(self, table: Any) -> Any:
+        """ŷ for each row of `table` (a DataFrame, a pyarrow Table or a file's path), as a float64 numpy array."""
+        X = _rows(self.spec, table, torch.float64, self.na_values)  # float32 would round the inputs to 7 digits
+        return linreg_predictions(self.w, self.b, X)["prediction"].numpy()
+
+
+@dataclasses.dataclass
+class SoftmaxRun:
+    """A softmax run, as `linear_nets.load` returns it: class probabilities softmax(XW + b) of each row.
+
+    Attributes:
+        model: the trained model (`logits`, `predict_proba`, `predict` on tensors).
+        classes: class names, in the order of the probability columns.
+        spec: the training schema of a table run (None for Fashion-MNIST: `predict` then takes image tensors).
+    """
+
+    model: SoftmaxModel
+    classes: list[str]
+    spec: Any = None
+    na_values: list[str] = dataclasses.field(default_factory=list)
+
+    def _inputs(self, table: Any) -> Tensor:
+        return _rows(self.spec, table, na_values=self.na_values) if self.spec is not None else torch.as_tensor(table)
+
+    def predict_proba(self, table: Any) -> Any:
+        """The probability of each class for each row, a float32 numpy array `[n, classes]`."""
+        with torch.no_grad():
+            return self.model.predict_proba(self._inputs(table)).cpu().numpy()
+
+    def predict(self, table: Any) -> Any:
+        """The most probable class of each row, by name (a numpy array of strings)."""
+        import numpy as np
+
+        return np.array(self.classes, dtype=object)[self.predict_proba(table).argmax(axis=1)]
+
+    @property
+    def coefficients(self) -> dict[str, dict[str, float]]:
+        """Each class's weight of each encoded feature by name, in the raw inputs' units (standardisation folded
+        in: W / std), as {class: {feature: weight}}."""
+        W, _ = self._raw_units()
+        names = self.spec.feature_names if self.spec is not None else [f"x{i}" for i in range(W.shape[0])]
+        return {c: dict(zip(names, W[:, k].tolist(), strict=True)) for k, c in enumerate(self.classes)}
+
+    @property
+    def intercept(self) -> dict[str, float]:
+        """Each class's bias in the raw inputs' units (b − mean · W / std)."""
+        return dict(zip(self.classes, self._raw_units()[1].tolist(), strict=True))
+
+    def _raw_units(self) -> tuple[Tensor, Tensor]:
+        state = self.model.state_tensors()
+        W, b = state["W"].double(), state["b"].double().reshape(-1)
+        if "mean" in state:
+            W = W / state["std"].double().reshape(-1, 1)
+            b = b - state["mean"].double().reshape(-1) @ W
+        return W, b
+
+
+def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
+    """The fitted model of a run directory, with its training schema: `predict(table)` (and `predict_proba` for
+    softmax) take a pandas DataFrame, a pyarrow Table or a table file's path, whose text columns are encoded as they
+    were in training; `coefficients` names each weight.
+
+    Raises:
+        ConfigError / DataError: not a run directory, its files tampered with, or a linear regression trained on
+            synthetic data (it has no columns to predict from).
+
+    Example:
+        >>> import contextlib, io, pathlib, tempfile
+        >>> import pyarrow as pa
+        >>> from linear_nets.cli import main
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "t.csv").write_text("x,y\\n" + "".join(f"{i},{2 * i + 1}\\n" for i in range(20)))
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     code = main(["train", "linreg", "--data", str(folder / "t.csv"), "--target", "y", "--solver",
+        ...                  "closed-form", "--out", str(folder / "run")])
+        >>> model = load(folder / "run")
+        >>> {k: round(v, 6) for k, v in model.coefficients.items()}, model.predict(pa.table({"x": [100.0]})).round(6)
+        ({'x': 2.0}, array([201.]))
+    """
+    run = Run.open(run_dir)
+    if run.model == "softmax":
+        model, _, classes = load_softmax(run)
+        spec = table_spec(run) if (run.config.get("data") or {}).get("spec") is not None else None
+        return SoftmaxRun(model, classes, spec, table_na_values(run))
+    if (run.config.get("data") or {}).get("spec") is None:
+        raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no table columns to predict "
+                          "from (its estimates are in summary.json)")  # fmt: skip
     spec = table_spec(run)
-    if run.model == "linreg":
-        X = load_features(path, spec, dtype=torch.float64)
-        w, b, cov, meta = load_linreg_model(run, spec.num_features)
-        columns = {f"predicted_{spec.target}": (X @ w + b).tolist()}
-        if interval is not None:
-            if cov is None:
-                raise DataError(f"{run.path} was trained by SGD: prediction intervals need a least-squares run "
-                                "(--solver closed-form)")  # fmt: skip
-            columns |= {k: v.tolist() for k, v in prediction_intervals(X, w, b, cov, meta, interval).items()}
-        return pa.table(columns)
-    if interval is not None:
-        raise DataError("--interval applies to linear-regression runs; a softmax run predicts probabilities")
-    X = load_features(path, spec)
-    model, _, _ = load_softmax(run)
-    proba = model.predict_proba(X)
-    columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}
-    columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
-    return pa.table(columns)
+    return LinearRegressionRun(spec, *load_linreg(run, spec.num_features), table_na_values(run))
 
 
-def check_table_path(target: Path) -> Path:
-    """Return `target`, or raise `DataError` unless it names a .csv or .parquet file (checked before any work)."""
-    if target.suffix not in (".csv", ".parquet"):
+def _as_text(t: Any) -> Any:
+    """A CSV column kept as read: an id's digits and leading zeros stay as they were (`007` is not 7.0)."""
+    import pyarrow as pa
+
+    return pa.string() if not pa.types.is_null(t) else t
+
+
+def check_table_path(target: Path, source: str | os.PathLike | None = None, overwrite: bool = True) -> Path:
+    """Return `target`, or raise `DataError` (checked before any work) unless it names a .csv or .parquet file (in
+    any case: `X.CSV`) in a directory that exists and can be written, that is not the table `source` read from, and,
+    unless `overwrite`, that does not exist yet."""
+    if target.suffix.lower() not in (".csv", ".parquet"):
         raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
+    if target.is_dir():
+        raise DataError(f"--out {target} is a directory: name a .csv or .parquet file")
+    if source is not None and target.exists() and os.path.samefile(target, source):
+        raise DataError(f"--out {target} is the table --data reads: write the predictions to another file")
+    if target.exists() and not overwrite:
+        raise DataError(f"--out {target} exists: choose a new name, or pass --overwrite to replace it")
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise DataError(f"--out {target}: the directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"--out {target}: cannot write in {parent} (permission denied)")
     return target
 
 
@@ -219,20 +417,31 @@ def write_table(table: Any, target: Path) -> None:
 
     check_table_path(target)
     with atomic_open(target, "wb") as f:  # the one write helper: a full disk or read-only place is one line
-        pq.write_table(table, f) if target.suffix == ".parquet" else pacsv.write_csv(table, f)
+        pq.write_table(table, f) if target.suffix.lower() == ".parquet" else pacsv.write_csv(table, f)
 
 
-def score_table(run: Run, path: str | os.PathLike) -> dict[str, Any]:
-    """A table run's scores on a labelled table: MSE and R² (linreg), or accuracy and confusion (softmax)."""
+def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """A table run's scores: MSE and R² (linreg), or accuracy, loss and confusion (softmax), on the labelled table
+    `path`, or without one on the run's own held-out test rows (`pipeline.tables.held_out_rows`: the same rows, and
+    so the same figures, as training reported). `where` says which rows were scored."""
     from linear_nets.data.tables import load_table
-    from linear_nets.pipeline.tables import regression_scores
+    from linear_nets.pipeline.tables import TableOptions, held_out_rows, regression_scores
 
     spec = table_spec(run)
-    loaded = load_table(path, spec.target, spec=spec)
+    # least squares read its table as float64 and scored it so: the same rows, the same figures
+    least_squares = run.model == "linreg" and run.config.get("config", {}).get("solver", "sgd") != "sgd"
+    dtype = torch.float64 if least_squares else torch.float32
+    if path is not None:
+        loaded = load_table(path, spec.target, spec=spec, na_values=table_na_values(run), dtype=dtype)
+        batches, where = [(loaded.X, loaded.y)], str(path)
+    else:
+        options = TableOptions(**run.config["options"]["table"])
+        seed = run.config.get("config", {}).get("seed", 0)
+        batches, where = held_out_rows(options, spec, seed, run.config.get("data", {}), dtype)
     if run.model == "linreg":
-        scores = regression_scores([(loaded.X, loaded.y)], *load_linreg(run, spec.num_features))
-        return {"mse": scores.mse, "r2": scores.r2, "n": scores.rows}
+        scores = regression_scores(batches, *load_linreg(run, spec.num_features))
+        return {"where": where, "mse": scores.mse, "r2": scores.r2, "n": scores.rows}
     model, _, _ = load_softmax(run)
-    scores = score_classifier(model, [(loaded.X, loaded.y)], len(spec.classes))
-    return {"accuracy": scores.accuracy, "loss": scores.loss, "n": scores.n, "confusion": scores.confusion.tolist(),
-            "classes": list(spec.classes)}  # fmt: skip
+    scores = score_classifier(model, batches, len(spec.classes))
+    return {"where": where, "accuracy": scores.accuracy, "loss": scores.loss, "n": scores.n,
+            "confusion": scores.confusion.tolist(), "classes": list(spec.classes)}  # fmt: skip

@@ -10,6 +10,7 @@ row groups through a seeded shuffle buffer.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -20,14 +21,22 @@ from torch import Tensor
 
 from linear_nets.data.table_spec import CODINGS, TableSpec, fit_spec
 from linear_nets.data.table_stream import (
+    READ_ROWS,
     FeatureStats,
     Holdout,
     stream_batches,
     stream_feature_stats,
     stream_least_squares,
 )
-from linear_nets.data.tables import TableInfo, load_table, open_table, split_rows
-from linear_nets.errors import ConfigError
+from linear_nets.data.tables import (
+    TableInfo,
+    check_table_memory,
+    file_identity,
+    load_table,
+    open_table,
+    split_rows,
+)
+from linear_nets.errors import ConfigError, DataError
 from linear_nets.pipeline.distributed import ALONE, World
 
 
@@ -46,6 +55,7 @@ class TableOptions:
         stream: read batch by batch instead of into memory (for tables larger than memory).
         categorical_coding: "onehot" (a column per category), "treatment" (none for the first category, the
             reference) or "auto": treatment for a least-squares fit with an intercept, one-hot otherwise.
+        na_values: CSV texts that mark a missing value besides an empty cell (`--na-values NA,n/a`).
     """
 
     data: str
@@ -57,6 +67,7 @@ class TableOptions:
     drop_missing: bool = False
     stream: bool = False
     categorical_coding: str = "auto"
+    na_values: list[str] = field(default_factory=list)
 
     def check(self) -> TableOptions:
         """Return self, or raise `ConfigError` naming the flag."""
@@ -65,8 +76,6 @@ class TableOptions:
         if self.categorical_coding not in ("auto", *CODINGS):
             raise ConfigError(f"--categorical-coding must be one of auto, {', '.join(CODINGS)}, "
                               f"got {self.categorical_coding}")  # fmt: skip
-        if self.test_data is not None and self.stream:
-            raise ConfigError("--test-data is read in memory: with --stream, hold out --test-fraction instead")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,12 +98,17 @@ class TableData:
     spec: TableSpec
     info: TableInfo
     rows_dropped: int = 0
+    test_info: TableInfo | None = None
 
     def record(self) -> dict[str, Any]:
-        """What a run's config.json records of the data: file, size, rows, schema checksum, and the schema."""
+        """What a run's config.json records of the data: file, size, rows, schema checksum, the schema, and each
+        file's identity (absolute path, SHA-256: what `evaluate RUN` needs to score the same held-out rows)."""
         test_rows = 0 if self.test is None else len(self.test[1])
-        return {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "rows_dropped": self.rows_dropped,
-                "train_rows": len(self.train[1]), "test_rows": test_rows}  # fmt: skip
+        record = {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "rows_dropped": self.rows_dropped,
+                  "train_rows": len(self.train[1]), "test_rows": test_rows, "file": file_identity(self.info.path)}
+        if self.test_info is not None:
+            record["test_file"] = file_identity(self.test_info.path)
+        return record  # fmt: skip
 
 
 def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dtype = torch.float32) -> TableData:
@@ -112,12 +126,13 @@ def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dty
     coding = "onehot" if options.categorical_coding == "auto" else options.categorical_coding
     loaded = load_table(options.data, options.target, task=task, features=options.features,
                         categorical=options.categorical, drop_missing=options.drop_missing, dtype=dtype,
-                        coding=coding)  # fmt: skip
+                        coding=coding, na_values=options.na_values)  # fmt: skip
     X, y = loaded.X, loaded.y
     if options.test_data is not None:
         test = load_table(options.test_data, options.target, spec=loaded.spec, drop_missing=options.drop_missing,
-                          dtype=dtype)  # fmt: skip
-        return TableData((X, y), (test.X, test.y), loaded.spec, loaded.info, loaded.rows_dropped + test.rows_dropped)
+                          dtype=dtype, na_values=options.na_values)  # fmt: skip
+        return TableData((X, y), (test.X, test.y), loaded.spec, loaded.info, loaded.rows_dropped + test.rows_dropped,
+                         test.info)  # fmt: skip
     if options.test_fraction == 0:
         return TableData((X, y), None, loaded.spec, loaded.info, loaded.rows_dropped)
     train_idx, test_idx = split_rows(y if task == "classification" else len(y), options.test_fraction, seed,
@@ -133,19 +148,37 @@ class StreamedTable:
     `task` is "regression" or "classification".
     """
 
-    def __init__(self, options: TableOptions, seed: int, task: str = "regression") -> None:
+    def __init__(self, options: TableOptions, seed: int, task: str = "regression", spec: TableSpec | None = None
+                 ) -> None:  # fmt: skip
         options.check()
         self.options, self.seed, self.task = options, seed, task
-        self.source = open_table(options.data)
-        coding = "onehot" if options.categorical_coding == "auto" else options.categorical_coding
-        self.spec = fit_spec(self.source, options.target, task=task, features=options.features,
-                             categorical=options.categorical, drop_missing=options.drop_missing,
-                             coding=coding)  # fmt: skip
+        self.source = open_table(options.data, options.na_values)
+        if spec is not None:  # a trained run's schema: its held-out rows again
+            spec.check_columns(self.source.schema, where=self.source.name)
+        else:
+            coding = "onehot" if options.categorical_coding == "auto" else options.categorical_coding
+            spec = fit_spec(self.source, options.target, task=task, features=options.features,
+                            categorical=options.categorical, drop_missing=options.drop_missing,
+                            coding=coding)  # fmt: skip
+        self.spec = spec
+        check_table_memory(f"streaming {self.source.name} ({READ_ROWS:,} rows at a time x {spec.num_features:,} "
+                           "features, 8 bytes each)", 2 * 8 * READ_ROWS * spec.num_features, streamed=True)  # fmt: skip
         self.info = self.source.info()
         self.classes = list(self.spec.classes) if task == "classification" else None
         self.num_inputs = self.spec.num_features
+        self.test_source = None  # `--test-data`, streamed too: every row of it tests, every row of `data` trains
+        if options.test_data is not None:
+            self.test_source = open_table(options.test_data, options.na_values)
+            spec.check_columns(self.test_source.schema, where=self.test_source.name)
+
+    @property
+    def has_test(self) -> bool:
+        """Whether there are test rows: a `--test-data` file, or a share of `data` held out."""
+        return self.test_source is not None or self.options.test_fraction > 0
 
     def holdout(self, part: str) -> Holdout | None:
+        if self.test_source is not None:
+            return None
         if self.options.test_fraction == 0:
             return None if part == "train" else Holdout(0.0, self.seed, part="test")
         return Holdout(self.options.test_fraction, self.seed, part=part)
@@ -164,13 +197,76 @@ class StreamedTable:
         return stream_feature_stats(self.source, self.spec, drop_missing=self.options.drop_missing,
                                     holdout=self.holdout("train"))  # fmt: skip
 
-    def batches(self, part: str, batch_size: int, epoch: int = 0, shuffle: bool = True) -> Iterator:
-        """One epoch of (X, y) batches of the `part` rows ("train" or "test")."""
-        return stream_batches(self.source, self.spec, batch_size, seed=self.seed, epoch=epoch, shuffle=shuffle,
-                              drop_missing=self.options.drop_missing, holdout=self.holdout(part))  # fmt: skip
+    def batches(self, part: str, batch_size: int, epoch: int = 0, shuffle: bool = True,
+                dtype: torch.dtype = torch.float32) -> Iterator:  # fmt: skip
+        """One epoch of (X, y) batches of the `part` rows ("train" or "test"), X and a regression's y of `dtype`."""
+        source = self.test_source if part == "test" and self.test_source is not None else self.source
+        return stream_batches(source, self.spec, batch_size, seed=self.seed, epoch=epoch, shuffle=shuffle,
+                              drop_missing=self.options.drop_missing, holdout=self.holdout(part),
+                              dtype=dtype)  # fmt: skip
 
     def record(self) -> dict[str, Any]:
-        return {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "streamed": True}
+        record = {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "streamed": True,
+                  "file": file_identity(self.options.data)}  # fmt: skip
+        if self.test_source is not None:
+            test = self.test_source
+            record |= {"test_table": test.info().to_dict(), "test_file": file_identity(test.path)}
+        return record
+
+
+def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict[str, Any],
+                  dtype: torch.dtype = torch.float32) -> tuple[Iterator | list, str]:  # fmt: skip
+    """The test rows a table run held out, as (X, y) batches, and where they come from in words: `--test-data`'s
+    file, or the rows of `--data` that the run's seed and `--test-fraction` held out (split as in training, with the
+    run's schema). `files` is what the run recorded of the files (`file`, `test_file`: absolute path and SHA-256);
+    a file that changed since is a `DataError`, not a silently different test set.
+    """
+    task = spec.task
+    if options.test_data is not None:
+        path = _unchanged(options.test_data, files.get("test_file"), "--test-data")
+        if options.stream:  # as large as the training file, perhaps: streamed, in file order
+            source = open_table(path, options.na_values)
+            spec.check_columns(source.schema, where=source.name)
+            rows = stream_batches(source, spec, 1 << 16, shuffle=False, drop_missing=options.drop_missing, dtype=dtype)
+            return _regression_column(rows, task), f"its test table {path}"
+        loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
+                            na_values=options.na_values)  # fmt: skip
+        return [(loaded.X, loaded.y)], f"its test table {path}"
+    if options.test_fraction == 0:
+        raise DataError("the run held out no test rows (--test-fraction 0): pass --data FILE to score a table")
+    path = _unchanged(options.data, files.get("file"), "--data")
+    where = f"the {options.test_fraction:g} of {path} held out by seed {seed}"
+    if options.stream:
+        table = StreamedTable(dataclasses.replace(options, data=path), seed, task, spec=spec)
+        return _regression_column(table.batches("test", 1 << 16, shuffle=False, dtype=dtype), task), where
+    loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
+                        na_values=options.na_values)  # fmt: skip
+    _, test_idx = split_rows(loaded.y if task == "classification" else len(loaded.y), options.test_fraction, seed,
+                             stratify=task == "classification")  # fmt: skip
+    return [(loaded.X[test_idx], loaded.y[test_idx])], where
+
+
+def _unchanged(given: str, recorded: dict[str, Any] | None, flag: str) -> str:
+    """The file a run was trained with (as given, else by its absolute path), checked against its recorded SHA-256."""
+    from pathlib import Path
+
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
+        raise DataError(f"the run did not record the identity of its {flag} file (an older run): pass --data "
+                        "FILE to score a table")  # fmt: skip
+    path = given if Path(given).exists() else str(recorded.get("path", given))
+    if not Path(path).exists():
+        raise DataError(f"the run's {flag} file {given} is not there (nor {recorded.get('path')}): pass --data FILE "
+                        "to score a table")  # fmt: skip
+    if file_identity(path)["sha256"] != recorded["sha256"]:
+        raise DataError(f"{path} has changed since the run was trained (its SHA-256 differs): its held-out rows "
+                        "cannot be found again; pass --data FILE to score a table")  # fmt: skip
+    return path
+
+
+def _regression_column(batches: Iterator, task: str) -> Iterator:
+    """(X, y) batches with a regression target as a column `[n, 1]`, as `EpochLoader` yields them."""
+    for X, y in batches:
+        yield X, (y.reshape(-1, 1) if task == "regression" else y)
 
 
 class EpochLoader:
