@@ -278,7 +278,8 @@ def _table_data(table: dict, seed: int) -> tuple[Any, dict]:
 
 
 def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> None:
-    """curves.png/.svg from the history and, for images, predictions.png of the first 18 test images."""
+    """curves.png/.svg from the history and, for images, predictions.png of the first 18 test images (each titled
+    with the probability of the predicted class)."""
     from linear_nets.pipeline.fit import as_one_batch
     from linear_nets.plotting import plot_history, pyplot, save_figure, show_predictions
 
@@ -288,9 +289,11 @@ def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> No
     if not images or data.test is None:
         return
     [(X, labels)] = as_one_batch(data.test[0][:18], data.test[1][:18], result.config.resize)  # as the fit saw them
-    predicted = result.model.predict(X.to(next(iter(result.model.parameters())).device)).cpu()
+    probabilities = result.model.predict_proba(X.to(next(iter(result.model.parameters())).device)).cpu()
+    confidence, predicted = probabilities.max(dim=1)
     names = result.classes
-    grid = show_predictions(X, [names[i] for i in labels], [names[i] for i in predicted], num_rows=2)
+    grid = show_predictions(X, [names[i] for i in labels], [names[i] for i in predicted], num_rows=2,
+                            probabilities=confidence.tolist())  # fmt: skip
     save_figure(grid, path / "predictions.png")
     pyplot().close(grid)
 
