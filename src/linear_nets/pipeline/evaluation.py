@@ -41,14 +41,12 @@ class ClassifierEvaluation:
     def record(self) -> dict[str, Any]:
         """What evaluation.json gets besides loss, accuracy and confusion: `per_class` (name -> precision, recall,
         f1, support), `expected_calibration_error` and the reliability bins (`calibration`)."""
-        return {
-            "per_class": {s.name: {"precision": round(s.precision, 6), "recall": round(s.recall, 6),
-                                   "f1": round(s.f1, 6), "support": s.support} for s in self.per_class},  # fmt: skip
-            "expected_calibration_error": round(self.reliability.ece, 6),
-            "calibration": {"edges": self.reliability.edges, "counts": self.reliability.counts,
-                            "confidence": [_finite(c) for c in self.reliability.confidence],
-                            "accuracy": [_finite(a) for a in self.reliability.accuracy]},  # fmt: skip
-        }
+        per_class = {s.name: {"precision": round(s.precision, 6), "recall": round(s.recall, 6), "f1": round(s.f1, 6),
+                              "support": s.support} for s in self.per_class}  # fmt: skip
+        bins = self.reliability
+        calibration = {"edges": bins.edges, "counts": bins.counts, "confidence": [_finite(c) for c in bins.confidence],
+                       "accuracy": [_finite(a) for a in bins.accuracy]}  # fmt: skip
+        return {"per_class": per_class, "expected_calibration_error": round(bins.ece, 6), "calibration": calibration}
 
     def mistakes(self, n: int = MISTAKES_SHOWN) -> list[int]:
         """Indices of the `n` most confident wrong predictions."""
@@ -97,12 +95,19 @@ def mistakes_figure(evaluation: ClassifierEvaluation, images: Tensor, n: int = M
     P, classes = evaluation.probabilities, evaluation.classes
     shown = images[chosen]
     shown = shown.float() / 255 if shown.dtype == torch.uint8 else shown
-    return show_mistakes(shown, [classes[int(evaluation.labels[i])] for i in chosen],
-                         [classes[int(P[i].argmax())] for i in chosen], [float(P[i].max()) for i in chosen])  # fmt: skip
+    true = [classes[int(evaluation.labels[i])] for i in chosen]
+    predicted = [classes[int(P[i].argmax())] for i in chosen]
+    return show_mistakes(shown, true, predicted, [float(P[i].max()) for i in chosen])
 
 
-def evaluation_figures(evaluation: ClassifierEvaluation, model: SoftmaxModel, *, images: Tensor | None = None,
-                       image_side: int | None = None, feature_names: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+def evaluation_figures(
+    evaluation: ClassifierEvaluation,
+    model: SoftmaxModel,
+    *,
+    images: Tensor | None = None,
+    image_side: int | None = None,
+    feature_names: list[str] | None = None,
+) -> dict[str, Any]:
     """The pictures of item 1, by file stem: weights, mistakes (images only), per_class, reliability."""
     from linear_nets.plotting import plot_per_class, plot_reliability
 
