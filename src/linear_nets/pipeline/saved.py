@@ -115,18 +115,23 @@ def synthetic_problem(data: SyntheticData, seed: int) -> tuple[Tensor, Tensor, T
     return true_w, X, y
 
 
+def synthetic_options(run: Run) -> SyntheticData:
+    """The options a synthetic-data linreg run generated its data with (regenerate it with `synthetic_problem`)."""
+    options = run.config.get("data", {}).get("synthetic") or run.config.get("args")  # 0.1 kept them with the args
+    if not isinstance(options, dict) or not options:
+        raise DataError(f"{run.path / 'config.json'}: data.synthetic is missing: the run's data cannot be regenerated")
+    try:
+        return from_dict(SyntheticData, {k: v for k, v in options.items() if k in field_names(SyntheticData)})
+    except ConfigError as exc:
+        raise DataError(f"{run.path / 'config.json'}: data.synthetic: {exc}") from None
+
+
 def linreg_on_its_data(run: Run) -> dict[str, Any]:
     """A synthetic-data linreg run's mean squared loss on its regenerated data and its estimation errors."""
     from linear_nets.losses import squared_loss
 
     config = saved_config(run, LinregConfig)
-    options = run.config.get("data", {}).get("synthetic") or run.config.get("args")  # 0.1 kept them with the args
-    if not isinstance(options, dict) or not options:
-        raise DataError(f"{run.path / 'config.json'}: data.synthetic is missing: the run's data cannot be regenerated")
-    try:
-        synthetic = from_dict(SyntheticData, {k: v for k, v in options.items() if k in field_names(SyntheticData)})
-    except ConfigError as exc:
-        raise DataError(f"{run.path / 'config.json'}: data.synthetic: {exc}") from None
+    synthetic = synthetic_options(run)
     w, b = load_linreg(run, len(synthetic.true_w))
     true_w, X, y = synthetic_problem(synthetic, config.seed)
     return {
