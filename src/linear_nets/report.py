@@ -46,7 +46,8 @@ REGRESSION_SCALARS = ("residual_std", "train_r2", "adj_r2", "test_r2", "train_ms
                       "cov_type", "final_train_loss", "train_rows", "test_rows", "epochs", "wall_seconds")  # fmt: skip
 """summary.json's single numbers of a linear regression, shown in this order where present."""
 SOFTMAX_METRICS = (("test_accuracy", "test acc"), ("val_accuracy", "val acc"), ("final.train_loss", "train loss"),
-                   ("final.train_accuracy", "train acc"), ("epochs", "epochs"), ("train_seconds", "train s"))  # fmt: skip
+                   ("final.train_accuracy", "train acc"), ("epochs", "epochs"),
+                   ("train_seconds", "train s"))  # fmt: skip
 LINREG_METRICS = (("test_r2", "test R²"), ("train_r2", "train R²"), ("test_mse", "test MSE"),
                   ("final_train_loss", "train loss"), ("epochs", "epochs"))  # fmt: skip
 
@@ -401,7 +402,8 @@ def linreg_section(report: Report, record: RunRecord) -> None:
     from linear_nets.plotting import plot_regression_diagnostics
 
     report.add(f"<p>{len(diagnostics.residuals)} training rows; residual standard error "
-               f"{diagnostics.residual_std:.6g}.</p>", svg(plot_regression_diagnostics(diagnostics), "residuals"))  # fmt: skip
+               f"{diagnostics.residual_std:.6g}.</p>")  # fmt: skip
+    report.add(svg(plot_regression_diagnostics(diagnostics), "residuals"))
 
 
 def linreg_diagnostics(record: RunRecord) -> Any:
@@ -448,8 +450,7 @@ def run_header(report: Report, record: RunRecord) -> None:
         report.lack(f"this run is {record.state_text()}: it has no summary yet, only its curves so far")
     report.add("<h2>Config</h2>", key_values(record.config, "config"))
     if record.summary is not None and record.model == "softmax":  # a regression's numbers get their own tables
-        shown = {k: v for k, v in record.summary.items() if k not in ("classes",) and not isinstance(v, dict)
-                 or k == "final"}  # fmt: skip
+        shown = {k: v for k, v in record.summary.items() if k == "final" or not (k == "classes" or isinstance(v, dict))}
         report.add("<h2>Summary</h2>", key_values(shown, "summary"))
     report.add("<h2>Curves</h2>")
     if record.metrics:

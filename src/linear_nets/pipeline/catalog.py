@@ -10,6 +10,7 @@ interrupted, resumable from its newest checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -155,10 +156,8 @@ def _last_change(path: Path) -> float:
     """The newest modification time of the directory and its files (0 when none can be read)."""
     times = []
     for p in [path, *path.iterdir()]:
-        try:
+        with contextlib.suppress(OSError):  # a file removed meanwhile
             times.append(p.stat().st_mtime)
-        except OSError:
-            pass
     return max(times, default=0.0)
 
 
