@@ -193,7 +193,8 @@ def run_directories(root: str | Path) -> Iterator[Path]:
 
 
 def list_runs(root: str | Path = "runs") -> list[RunRecord]:
-    """Every run directory under `root`, newest first (by config.json's `created`, then the directory's time).
+    """Every run directory under `root`, newest first (by config.json's `created`, then by when config.json was
+    written: a run's creation, to the nanosecond).
 
     Example:
         >>> import tempfile
@@ -204,10 +205,10 @@ def list_runs(root: str | Path = "runs") -> list[RunRecord]:
 
     def newest(record: RunRecord) -> tuple[str, float]:
         try:
-            mtime = record.path.stat().st_mtime
+            written = (record.path / "config.json").stat().st_mtime_ns
         except OSError:
-            mtime = 0.0
-        return (record.started or "", mtime)
+            written = 0
+        return (record.started or "", written)
 
     return sorted(records, key=newest, reverse=True)
 
