@@ -255,3 +255,41 @@ def test_the_reports_render_in_headless_chromium_offline(runs, tmp_path):
         pixels = np.asarray(Image.open(shot).convert("L"))
         assert pixels.shape == (1600, 1200)
         assert (pixels < 200).mean() > 0.01 and pixels.std() > 10, f"{name}: the screenshot is blank"
+
+
+# --- TensorBoard ----------------------------------------------------------------------------------------------------
+
+
+def test_tensorboard_events_hold_the_epochs_the_weight_pictures_and_the_config(install_fake_fashion_mnist, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    data = install_fake_fashion_mnist()
+    assert main([*SOFTMAX, "--epochs", "3", "--tensorboard", "--data-dir", str(data), "--out", "tb"]) == 0
+    events = EventAccumulator("tb/tensorboard", size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    rows = [json.loads(line) for line in Path("tb/metrics.jsonl").read_text().splitlines()]
+    for tag, field in (("loss/train", "train_loss"), ("accuracy/train", "train_accuracy"),
+                       ("accuracy/test", "test_accuracy")):  # fmt: skip
+        assert [(e.step, e.value) for e in events.Scalars(tag)] == [
+            (r["epoch"], pytest.approx(r[field], rel=1e-6)) for r in rows  # stored as float32
+        ]
+    classes = json.loads(Path("tb/summary.json").read_text())["classes"]
+    assert sorted(events.Tags()["images"]) == sorted(f"weights/{c}" for c in classes)
+    picture = events.Images("weights/trouser")
+    assert [p.step for p in picture] == [1, 2, 3] and (picture[0].width, picture[0].height) == (28, 28)
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert hparams["lr"].number_value == 0.1 and hparams["impl"].string_value == "manual"
+    assert json.loads(Path("tb/config.json").read_text())["options"]["tensorboard"] is True
+
+
+def test_tensorboard_without_the_package_is_one_line_and_no_run(install_fake_fashion_mnist, monkeypatch, capsys):
+    import sys
+
+    data = install_fake_fashion_mnist()
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed: importing it raises ImportError
+    assert main([*SOFTMAX, "--tensorboard", "--data-dir", str(data), "--out", "tb"]) == 2
+    assert capsys.readouterr().err == ("linear-nets: error: --tensorboard needs the tensorboard package: "
+                                       "pip install 'linear-nets[tensorboard]'\n")  # fmt: skip
+    assert not Path("tb").exists()
