@@ -67,4 +67,15 @@ if ! "$venv/bin/linear-nets" data path >/dev/null 2>&1; then
         exit 1
     fi
 fi
+# 5. Tests only: Debian's chromium, in which tests/test_report.py opens the HTML report (headless, offline).
+if [[ "$extras" == *dev* ]] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    say "chromium not found; installing Debian's chromium (the report is tested in a real browser)"
+    if command -v apt-get >/dev/null && as_root true; then
+        as_root apt-get install -y chromium >/dev/null 2>&1 \
+            || { as_root apt-get update >/dev/null && as_root apt-get install -y chromium >/dev/null; } \
+            || say "could not install chromium: the browser test will fail in CI (install it: apt-get install chromium)"
+    else
+        say "no apt-get, or not root and no password-less sudo: install chromium to run the browser test"
+    fi
+fi
 say "ready: $("$venv/bin/linear-nets" data path)"

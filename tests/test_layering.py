@@ -14,6 +14,7 @@ MACHINERY = ("linear_nets.pipeline", "linear_nets.cli")
 ENTRY_POINTS = {
     "linear_nets.__main__": "`python -m linear_nets` runs the command line",
     "linear_nets.sklearn": "the estimators' public name, re-exported from linear_nets.pipeline.sklearn",
+    "linear_nets": "`linear_nets.load(RUN)`, the one way to load a run from Python, re-exported from pipeline.saved",
 }
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from linear_nets.cli import main
@@ -64,5 +65,45 @@ def test_the_default_command_records_the_threads_it_chose(install_fake_fashion_m
         (run_dir / "summary.json").unlink()  # as if killed before the end (the checkpoint of epoch 2 stays)
         assert main(["train", "softmax", "--resume", str(run_dir)]) == 0
         assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_learners_path_chooses_threads_as_the_command_line_and_restores_the_callers(monkeypatch, tmp_path):
+    """The loader's batches, `training.train`, `evaluate_accuracy` and `d2l.train_ch3` compute with the threads the
+    command line would choose (here: every other core busy, so one), and the caller's own setting is back after each
+    (and in the caller's loop between batches)."""
+    from linear_nets import d2l, threads
+    from linear_nets.data.batches import ArrayLoader
+    from linear_nets.training import evaluate_accuracy, train
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "busy_cores", lambda own=1: 10**6)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 2)
+    monkeypatch.chdir(tmp_path)
+    seen: dict[str, set[int]] = {"batch": set(), "loop": set(), "net": set()}
+    prepare = ArrayLoader._prepare
+    monkeypatch.setattr(ArrayLoader, "_prepare", lambda self, X: seen["batch"].add(torch.get_num_threads())
+                        or prepare(self, X))  # fmt: skip
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    forward = net.forward
+    net.forward = lambda X: seen["net"].add(torch.get_num_threads()) or forward(X)
+    X, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    loader = ArrayLoader((X, y), batch_size=8, shuffle=True, seed=0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the caller's own choice
+    try:
+        for _ in loader:
+            seen["loop"].add(torch.get_num_threads())
+        assert seen == {"batch": {1}, "loop": {2}, "net": set()}
+        loss = torch.nn.CrossEntropyLoss(reduction="none")
+        train(net, loader, loader, loss, 2, torch.optim.SGD(net.parameters(), lr=0.1))
+        assert seen["net"] == {1} and torch.get_num_threads() == 2
+        evaluate_accuracy(net, loader)
+        with pytest.warns(UserWarning):  # two epochs of random data fall short of the book's expectations
+            d2l.train_ch3(net, loader, loader, loss, 2, torch.optim.SGD(net.parameters(), lr=0.1))
+        assert seen["net"] == {1} and seen["batch"] == {1} and torch.get_num_threads() == 2
+        assert train(net, loader, None, loss, 1, torch.optim.SGD(net.parameters(), lr=0.1), threads=2)
+        assert 2 in seen["net"]  # an explicit number is obeyed (the pipeline passes its config's)
     finally:
         torch.set_num_threads(before)

@@ -62,6 +62,7 @@ from linear_nets.data.synthetic import synthetic_data
 from linear_nets.losses import squared_loss
 from linear_nets.plotting import set_axes, set_figsize, show_images, use_svg_display
 from linear_nets.scratch.linear_regression import linreg, sgd
+from linear_nets.threads import work_threads
 from linear_nets.timing import Timer
 from linear_nets.training import Accumulator, evaluate_accuracy
 
@@ -326,7 +327,9 @@ def train_ch3(
         name="train_ch3",
         save_interval=1.0,
     )
-    history = training.train(net, train_iter, test_iter, loss, num_epochs, updater, callbacks=[animator.add_epoch])
+    with work_threads():  # training and drawing with the threads the command line would choose, then the caller's
+        history = training.train(net, train_iter, test_iter, loss, num_epochs, updater,
+                                 callbacks=[animator.add_epoch])  # fmt: skip
     _warn_below_expectations(history.epochs[-1])
 
 
@@ -335,12 +338,13 @@ def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
 
     Wrong predictions have red titles. Outside Jupyter the figure is saved to `predict_ch3.png` (path printed).
     """
-    X, y, y_pred = training.predict(net, test_iter, n)
-    fig = plotting.show_predictions(X, get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred))
-    if not plotting.in_notebook():
-        path = _next_figure_path("predict_ch3")
-        plotting.save_figure(fig, path)
-        print(f"figure saved to {path}")
+    with work_threads():
+        X, y, y_pred = training.predict(net, test_iter, n)
+        fig = plotting.show_predictions(X, get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred))
+        if not plotting.in_notebook():
+            path = _next_figure_path("predict_ch3")
+            plotting.save_figure(fig, path)
+            print(f"figure saved to {path}")
 
 
 # --- plotting and the book's tensor aliases -----------------------------------------------------------------------

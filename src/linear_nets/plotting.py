@@ -477,6 +477,7 @@ def show_predictions(
     num_rows: int = 1,
     num_cols: int | None = None,
     scale: float = 1.5,
+    probabilities: Sequence[float] | None = None,
 ) -> Figure:
     """A grid of images titled "true" over "predicted"; wrong predictions get a red title (d2l `predict_ch3`).
 
@@ -484,14 +485,27 @@ def show_predictions(
         imgs: images as `show_images` takes them.
         true_labels, pred_labels: text labels, one pair per image (e.g. from `get_fashion_mnist_labels`).
         num_rows, num_cols: grid shape; `num_cols` defaults to fitting every image in `num_rows` rows.
+        probabilities: the probability the model gave each predicted class, shown after it ("coat 87%"); None to
+            show none.
 
     Returns the figure.
+
+    Example:
+        >>> import torch
+        >>> fig = show_predictions(torch.rand(2, 28, 28), ["bag", "coat"], ["bag", "shirt"], probabilities=[0.9, 0.4])
+        >>> fig.axes[1].get_title()
+        'coat\\nshirt 40%'
     """
     if len(true_labels) != len(pred_labels):
         raise ValueError(f"got {len(true_labels)} true labels but {len(pred_labels)} predicted ones")
+    if probabilities is not None and len(probabilities) != len(pred_labels):
+        raise ValueError(f"got {len(probabilities)} probabilities for {len(pred_labels)} predictions")
     if num_cols is None:
         num_cols = max(1, -(-len(true_labels) // num_rows))
-    titles = [f"{t}\n{p}" for t, p in zip(true_labels, pred_labels, strict=True)]
+    shown = list(pred_labels)
+    if probabilities is not None:
+        shown = [f"{p} {float(q):.0%}" for p, q in zip(pred_labels, probabilities, strict=True)]
+    titles = [f"{t}\n{p}" for t, p in zip(true_labels, shown, strict=True)]
     axes = show_images(imgs, num_rows, num_cols, titles=titles, scale=scale)
     for ax, t, p in zip(axes, true_labels, pred_labels, strict=False):
         if t != p:
@@ -533,3 +547,231 @@ def plot_history(
         figsize=figsize,
     )
     return axes.figure
+
+
+# --- what the model learned (numbers from `linear_nets.diagnostics`) ---------------------------------------------
+
+WEIGHT_CMAP = "RdBu_r"
+"""Diverging colour map for weights: red positive, blue negative, white 0."""
+
+
+def class_weight_images(W: Any, image_shape: tuple[int, int]) -> Any:
+    """Each class's weights as an image: `W` `[H * W_img, K]` (inputs x classes, as the models store it) becomes a
+    numpy array `[K, H, W_img]`, pixel (i, j) of class k being the weight of input pixel i * W_img + j.
+
+    Example:
+        >>> class_weight_images([[1.0, -1.0], [2.0, 0.0], [3.0, 0.5], [4.0, 0.0]], (2, 2)).shape
+        (2, 2, 2)
+    """
+    import numpy as np
+
+    weights = np.asarray(_to_numpy(W), dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[0] != image_shape[0] * image_shape[1]:
+        raise ValueError(f"W must be [{image_shape[0]} * {image_shape[1]} inputs, classes], got {list(weights.shape)}")
+    return weights.T.reshape(weights.shape[1], *image_shape)
+
+
+def weight_limit(W: Any) -> float:
+    """The colour scale's half-width: the largest |weight| (1 when all are 0), shared by every class, so that the
+    same colour is the same weight in every panel and white is 0."""
+    import numpy as np
+
+    top = float(np.abs(_to_numpy(W)).max()) if _to_numpy(W).size else 0.0
+    return top if top > 0 else 1.0
+
+
+def plot_class_weights(
+    W: Any,
+    classes: Sequence[str],
+    image_shape: tuple[int, int] | None = (28, 28),
+    feature_names: Sequence[str] | None = None,
+    ncols: int = 5,
+    scale: float = 1.6,
+) -> Figure:
+    """What a linear classifier learned: each class's weights, coloured on one diverging scale centred on 0.
+
+    For images (`image_shape` given, and `W` has that many inputs) one panel per class shows the weight of each pixel:
+    red pixels raise the class's score, blue ones lower it (a trouser's two legs, a bag's handle). For a table
+    (`feature_names` given, or inputs that are not an image), one class x feature heat map with the feature names.
+
+    Args:
+        W: the weights `[inputs, classes]` (a softmax model's `W`).
+        classes: one name per class (column of `W`).
+        image_shape: (height, width) of an input image; None for a table.
+        feature_names: one name per input (table runs).
+        ncols, scale: panels per row and inches per panel (images).
+
+    Example:
+        >>> import torch
+        >>> fig = plot_class_weights(torch.randn(784, 10), [str(k) for k in range(10)])
+        >>> len(fig.axes), fig.axes[1].get_title()  # 10 panels and the colour bar
+        (11, '1')
+    """
+    import numpy as np
+
+    weights = np.asarray(_to_numpy(W), dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[1] != len(classes):
+        raise ValueError(f"W must be [inputs, {len(classes)} classes], got {list(weights.shape)}")
+    limit = weight_limit(weights)
+    plt = pyplot()
+    image = image_shape is not None and feature_names is None and weights.shape[0] == math.prod(image_shape)
+    if image:
+        assert image_shape is not None
+        rows = -(-len(classes) // ncols)
+        fig, axes = plt.subplots(rows, ncols, figsize=(ncols * scale + 0.8, rows * scale * 1.1), squeeze=False,
+                                 layout="constrained")  # fmt: skip
+        pictures = class_weight_images(weights, image_shape)
+        for k, ax in enumerate(axes.flat):
+            ax.set_axis_off()
+            if k < len(classes):
+                shown = ax.imshow(pictures[k], cmap=WEIGHT_CMAP, vmin=-limit, vmax=limit)
+                ax.set_title(classes[k], fontsize=9)
+        fig.colorbar(shown, ax=axes, shrink=0.8, label="weight")
+        return fig
+    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(weights.shape[0])]
+    if len(names) != weights.shape[0]:
+        raise ValueError(f"got {len(names)} feature names for {weights.shape[0]} inputs")
+    width = min(16.0, 2.0 + 0.35 * len(names))
+    fig, ax = plt.subplots(figsize=(width, 1.2 + 0.35 * len(classes)), layout="constrained")
+    shown = ax.imshow(weights.T, cmap=WEIGHT_CMAP, vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), list(classes), fontsize=8)
+    ax.set_xlabel("feature")
+    fig.colorbar(shown, ax=ax, label="weight")
+    return fig
+
+
+def show_mistakes(
+    imgs: Any,
+    true_labels: Sequence[str],
+    pred_labels: Sequence[str],
+    probabilities: Sequence[float],
+    ncols: int = 6,
+    scale: float = 1.6,
+) -> Figure:
+    """The model's mistakes, each image titled with its true class, the predicted one and the probability the model
+    gave it (pass them most confident first: `diagnostics.confident_mistakes`).
+
+    Example:
+        >>> import torch
+        >>> fig = show_mistakes(torch.rand(2, 28, 28), ["bag", "coat"], ["shirt", "pullover"], [0.97, 0.61])
+        >>> fig.axes[0].get_title()
+        'true bag\\nshirt 97%'
+    """
+    if not len(true_labels) == len(pred_labels) == len(probabilities):
+        raise ValueError(f"got {len(true_labels)} true labels, {len(pred_labels)} predicted, "
+                         f"{len(probabilities)} probabilities")  # fmt: skip
+    if not true_labels:
+        fig = pyplot().figure(figsize=(4, 0.6))
+        fig.text(0.5, 0.5, "no mistakes", ha="center", va="center")
+        return fig
+    ncols = max(1, min(ncols, len(true_labels)))
+    titles = [f"true {t}\n{p} {q:.0%}" for t, p, q in zip(true_labels, pred_labels, probabilities, strict=True)]
+    axes = show_images(imgs, -(-len(titles) // ncols), ncols, titles=titles, scale=scale)
+    for ax in axes[: len(titles)]:
+        ax.title.set_color(WRONG_COLOR)
+    return axes[0].figure
+
+
+def plot_per_class(scores: Sequence[Any], figsize: tuple[float, float] | None = None) -> Figure:
+    """Precision, recall and F1 of each class as grouped horizontal bars, support beside the class name
+    (`scores`: `diagnostics.per_class_scores`).
+
+    Example:
+        >>> from linear_nets.diagnostics import per_class_scores
+        >>> fig = plot_per_class(per_class_scores([[3, 1], [0, 2]], ["a", "b"]))
+        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        ['a (4)', 'b (2)']
+    """
+    import numpy as np
+
+    plt = pyplot()
+    n = len(scores)
+    fig, ax = plt.subplots(figsize=figsize or (5.5, 0.9 + 0.42 * n), layout="constrained")
+    y = np.arange(n)
+    for i, (field, color) in enumerate((("precision", "tab:blue"), ("recall", "tab:orange"), ("f1", "tab:green"))):
+        ax.barh(y + (i - 1) * 0.27, [getattr(s, field) for s in scores], height=0.27, color=color,
+                label="F1" if field == "f1" else field)  # fmt: skip
+    ax.set_yticks(y, [f"{s.name} ({s.support})" for s in scores])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("score (support in brackets)")
+    ax.grid(True, axis="x")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
+    return fig
+
+
+def plot_reliability(reliability: Any, figsize: tuple[float, float] = (4.2, 4.0)) -> Figure:
+    """A reliability diagram: each confidence bin's accuracy (bars) against the diagonal of perfect calibration, and
+    the expected calibration error in the title (`reliability`: `diagnostics.reliability`). Bars below the diagonal:
+    the model is more confident than it is right.
+
+    Example:
+        >>> from linear_nets.diagnostics import reliability
+        >>> fig = plot_reliability(reliability([[0.9, 0.1], [0.3, 0.7]], [0, 0], bins=5))
+        >>> fig.axes[0].get_title()
+        'expected calibration error 0.400'
+    """
+    import numpy as np
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    edges = np.asarray(reliability.edges)
+    width = np.diff(edges)
+    accuracy = np.nan_to_num(np.asarray(reliability.accuracy, dtype=float))
+    confidence = np.asarray(reliability.confidence, dtype=float)
+    ax.bar(edges[:-1], accuracy, width=width, align="edge", color="tab:blue", edgecolor="white", label="accuracy")
+    gap = np.where(np.asarray(reliability.counts) > 0, np.nan_to_num(confidence) - accuracy, 0.0)
+    ax.bar(edges[:-1], gap, bottom=accuracy, width=width, align="edge", fill=False, edgecolor="tab:red",
+           hatch="///", linewidth=0.8, label="gap to mean confidence")  # fmt: skip
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (largest probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"expected calibration error {reliability.ece:.3f}")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def plot_regression_diagnostics(diagnostics: Any, max_points: int = 4000) -> Figure:
+    """A linear regression's three residual plots side by side (`diagnostics`: `diagnostics.regression_diagnostics`):
+    residuals against fitted values (a pattern means a missing term), the normal Q-Q plot of the residuals (points
+    off the line: not Gaussian noise), and leverage against studentised residuals (points far right and far from 0
+    move the fit; the three largest Cook's distances are labelled with their row).
+
+    At most `max_points` rows are drawn (evenly spaced ones), so a large table still makes a small picture.
+
+    Example:
+        >>> import numpy as np
+        >>> from linear_nets.diagnostics import regression_diagnostics
+        >>> X = np.random.default_rng(0).normal(size=(50, 2)); y = X @ [1.0, 2.0] + 0.5
+        >>> fig = plot_regression_diagnostics(regression_diagnostics(X, y + 0.1 * X[:, 0] ** 2, [1.0, 2.0], 0.5))
+        >>> [ax.get_title() for ax in fig.axes]
+        ['residuals vs fitted', 'normal Q-Q of the residuals', 'leverage vs studentised residuals']
+    """
+    import numpy as np
+
+    d = diagnostics
+    n = len(d.residuals)
+    shown = np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int))
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+    dots = {"s": 9, "alpha": 0.6, "color": "tab:blue", "linewidths": 0}
+    axes[0].scatter(d.fitted[shown], d.residuals[shown], **dots)
+    axes[0].axhline(0, color="k", linewidth=1)
+    axes[0].set(title="residuals vs fitted", xlabel="fitted value", ylabel="residual")
+    axes[1].scatter(d.qq_theoretical[shown], d.qq_sample[shown], **dots)
+    low, high = float(d.qq_theoretical[0]), float(d.qq_theoretical[-1])
+    axes[1].plot([low, high], [low, high], "k--", linewidth=1)
+    axes[1].set(title="normal Q-Q of the residuals", xlabel="normal quantile", ylabel="residual / s")
+    axes[2].scatter(d.leverage[shown], d.studentized[shown], **dots)
+    axes[2].axhline(0, color="k", linewidth=1)
+    for i in np.argsort(-np.nan_to_num(d.cooks_distance))[:3]:
+        axes[2].annotate(str(int(i)), (d.leverage[i], d.studentized[i]), fontsize=7, color="tab:red")
+    axes[2].set(title="leverage vs studentised residuals", xlabel="leverage h", ylabel="studentised residual")
+    for ax in axes:
+        ax.grid(True)
+    if len(shown) < n:
+        fig.suptitle(f"{len(shown)} of {n} rows drawn (evenly spaced)", fontsize=8)
+    return fig

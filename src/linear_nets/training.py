@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.errors import ConfigError, TrainingDiverged
+from linear_nets.threads import work_threads
 from linear_nets.timing import Timer
 
 Net = Callable[[Tensor], Tensor]
@@ -101,10 +102,10 @@ def evaluate_accuracy(net: Net, data_iter: Iterable, metric: Metric = accuracy, 
     if isinstance(net, torch.nn.Module):
         net.eval()
     totals = _Totals(metric)
-    with torch.no_grad():
+    with torch.no_grad(), work_threads():  # threads as the command line chooses them (`linear_nets.threads`)
         for X, y in data_iter:
             totals.add(net(X), y)
-    return totals.means(reduce)[1]
+        return totals.means(reduce)[1]
 
 
 class _Totals:
@@ -411,6 +412,7 @@ def train(
     start_epoch: int = 1,
     history: History | None = None,
     reduce: Reduce | None = None,
+    threads: int | None = None,
 ) -> History:
     """Train `net` for `num_epochs`, evaluating `metric` on `test_iter` after each epoch (d2l `train_ch3`).
 
@@ -429,6 +431,8 @@ def train(
             see them; default a new one.
         reduce: in a data-parallel fit, where each process trains and scores its share of every batch, sums the
             loop's totals over the processes (see `Reduce`); the gradients are the updater's business.
+        threads: torch threads while training; None chooses them as the command line does (`OMP_NUM_THREADS`, else
+            the cores no other process is using: `linear_nets.threads`). The caller's number is restored after.
 
     Returns the history: the epochs trained by this call appended to `history`.
 
@@ -446,9 +450,16 @@ def train(
         raise ConfigError(f"num_epochs must be a positive integer, got {num_epochs!r}")
     if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or not 1 <= start_epoch <= num_epochs + 1:
         raise ConfigError(f"start_epoch must be between 1 and num_epochs + 1 = {num_epochs + 1}, got {start_epoch!r}")
-    callbacks = as_callbacks(callbacks)
+    with work_threads(threads):
+        return _train(net, train_iter, test_iter, loss, num_epochs, updater, metric, val_iter, as_callbacks(callbacks),
+                      start_epoch, history if history is not None else History(), reduce)  # fmt: skip
+
+
+def _train(net: Net, train_iter: Iterable, test_iter: Iterable | None, loss: Loss, num_epochs: int, updater: Updater,
+           metric: Metric | None, val_iter: Iterable | None, callbacks: list[Callback], start_epoch: int,
+           history: History, reduce: Reduce | None) -> History:  # fmt: skip
+    """`train`'s loop, its arguments checked and its threads chosen."""
     batch_hooks = [c.on_batch_end for c in callbacks if c.on_batch_end is not None]
-    history = history if history is not None else History()
     for epoch in range(start_epoch, num_epochs + 1):
         for callback in callbacks:
             callback.on_epoch_begin(epoch)

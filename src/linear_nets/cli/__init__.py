@@ -16,7 +16,7 @@ from linear_nets import __version__
 from linear_nets.errors import LinearNetsError
 
 # Modules under linear_nets.cli that add command groups, in the order `--help` lists them.
-COMMAND_MODULES = ["data", "train", "saved_runs", "plot", "tune"]
+COMMAND_MODULES = ["data", "train", "saved_runs", "runs", "report", "plot", "tune"]
 
 
 class ArgumentParser(argparse.ArgumentParser):

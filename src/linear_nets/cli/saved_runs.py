@@ -78,8 +78,9 @@ def _level(text: str) -> float:
 def run_evaluate(args: argparse.Namespace) -> int:
     """The `evaluate` handler."""
     from linear_nets.data.fashion_mnist import load_data_fashion_mnist
+    from linear_nets.pipeline.evaluation import evaluate_classifier, evaluation_figures, format_per_class
     from linear_nets.pipeline.runs import Run
-    from linear_nets.pipeline.saved import linreg_on_its_data, load_softmax, score_classifier
+    from linear_nets.pipeline.saved import linreg_on_its_data, load_softmax
 
     run = Run.open(args.run_dir)
     if args.data is not None or _on_a_table(run):
@@ -95,14 +96,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
     options = run.config.get("options", {}) or run.config.get("args", {})
     _, test_iter = load_data_fashion_mnist(4096, config.resize, args.data_dir or options.get("data_dir"))
     test_iter.to(next(iter(model.parameters())).device)
-    scores = score_classifier(model, test_iter, len(classes))
+    evaluation = evaluate_classifier(model, test_iter, classes)
+    scores = evaluation.scores
     print(f"{run.path}: softmax ({config.impl}), {scores.n} test images")
     print(f"test loss     {scores.loss:.4f}")
     print(f"test accuracy {scores.accuracy:.4f}")
     print(_format_confusion(scores.confusion, classes))
+    print(format_per_class(evaluation))
     result = {"test_loss": scores.loss, "test_accuracy": scores.accuracy, "n": scores.n}
-    _save_evaluation(run.path, {**result, "confusion": scores.confusion.tolist(), "classes": classes},
-                     (scores.confusion, classes))  # fmt: skip
+    _save_evaluation(run.path, {**result, "confusion": scores.confusion.tolist(), "classes": classes,
+                                **evaluation.record()}, (scores.confusion, classes),
+                     lambda: evaluation_figures(evaluation, model, images=test_iter.tensors[0].cpu(),
+                                                image_side=config.resize or 28))  # fmt: skip
     return 0
 
 
@@ -130,21 +135,26 @@ def _evaluate_table(run: Any, path: str | None) -> int:
     return 0
 
 
-def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[str]] | None) -> None:
-    """Write confusion.png (when given a matrix and its classes), then evaluation.json, and say so; when the run
-    directory cannot take them (read-only, full disk), say that they were not saved: the results are printed."""
+def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[str]] | None,
+                     figures: Any = None) -> None:  # fmt: skip
+    """Write confusion.png (when given a matrix and its classes) and the `figures()` (name -> figure: weights,
+    mistakes, per_class, reliability), then evaluation.json, and say so; when the run directory cannot take them
+    (read-only, full disk), say that they were not saved: the results are printed."""
     from linear_nets.errors import WriteError
+    from linear_nets.pipeline.evaluation import save_evaluation_figures
     from linear_nets.pipeline.runs import write_json
 
     written = ([run_path / "confusion.png"] if confusion is not None else []) + [run_path / "evaluation.json"]
     try:
         if confusion is not None:
             _save_confusion_figure(*confusion, written[0])
+        if figures is not None:
+            written[-1:-1] = save_evaluation_figures(figures(), run_path)
         write_json(written[-1], result)  # last: an evaluation.json never describes another evaluation's figure
     except (WriteError, ConfigError) as exc:  # ConfigError: save_figure's check of a directory it cannot write
         print(f"linear-nets: warning: the evaluation files were not saved ({exc})", file=sys.stderr)
         return
-    print("wrote " + " and ".join(str(p) for p in written))
+    print("wrote " + ", ".join(str(p) for p in written))
 
 
 LONG_CLASS_NAME = 12
@@ -312,6 +322,7 @@ def run_predict(args: argparse.Namespace) -> int:
         mark = "" if t == p else "   <- wrong"
         print(f"test image {i:>3}: true {t:<11} predicted {p:<11} ({probs[i, y_pred[i]].item():.1%}){mark}")
     rows = max(1, math.ceil(len(y) / 9))
-    written = save_figure(show_predictions(X, true_text, pred_text, num_rows=rows), out)
+    confidence = probs.max(dim=1).values.tolist()
+    written = save_figure(show_predictions(X, true_text, pred_text, num_rows=rows, probabilities=confidence), out)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -52,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="directory holding the four IDX files")
     add_table_arguments(parser)
     add_run_arguments(parser, resumable=True)
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write TensorBoard event files into the run directory (scalars per epoch, the "
+                             "weight pictures, the config); needs pip install 'linear-nets[tensorboard]'")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -178,11 +181,15 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
         threads, chosen = default_threads(world)
         config = dataclasses.replace(config, threads=threads)
     prepare_machine(config, flags=True, world=world)  # threads set, device checked before anything is read or written
+    if getattr(args, "tensorboard", False):
+        from linear_nets.pipeline.tensorboard import check_available
+
+        check_available()
     if resumed is None:
         table = table_options(args)
         options = {"data_dir": args.data_dir, "checkpoint_every": 1 if args.checkpoint_every is None else
                    args.checkpoint_every, "table": table.to_dict() if table is not None else None,
-                   "threads": chosen}  # fmt: skip
+                   "threads": chosen, "tensorboard": bool(getattr(args, "tensorboard", False))}  # fmt: skip
         if world.launched:
             options["torchrun_job"] = world.run_id
     else:
@@ -228,13 +235,19 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
         run_dir = Replica(run_dir.path, run_dir.config)
     recorder = RunRecorder(run_dir, options.get("checkpoint_every", 1), resume=resumed is not None, world=world)
     table = EpochTable(out, scored="val" if config.val_fraction is not None else "test", run=str(run_dir.path))
+    callbacks = [recorder, table]
+    if world.leader and (options.get("tensorboard") or getattr(args, "tensorboard", False)):
+        from linear_nets.pipeline.tensorboard import TensorBoardLog
+
+        side = None if options.get("table") else config.resize or 28
+        callbacks.append(TensorBoardLog(run_dir.path / "tensorboard", list(data.classes or []), side))
     # a new run that fails (e.g. diverges, or the disk is full) is removed; a resumed one keeps its earlier checkpoints
     def cleanup() -> Any:
         return run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
 
     try:
         with cleanup():
-            result = fit_softmax(config, data, [recorder, table], world=world)  # the recorder restores first
+            result = fit_softmax(config, data, callbacks, world=world)  # the recorder restores first
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted {_stop(run_dir, recorder, table)}") from None
     except BrokenPipeError:  # our reader left (`| head`): stop as after Ctrl-C; main then quiets stdout
@@ -284,7 +297,8 @@ def _table_data(table: dict, seed: int) -> tuple[Any, dict]:
 
 
 def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> None:
-    """curves.png/.svg from the history and, for images, predictions.png of the first 18 test images."""
+    """curves.png/.svg from the history and, for images, predictions.png of the first 18 test images (each titled
+    with the probability of the predicted class)."""
     from linear_nets.pipeline.fit import as_one_batch
     from linear_nets.plotting import plot_history, pyplot, save_figure, show_predictions
 
@@ -294,9 +308,11 @@ def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> No
     if not images or data.test is None:
         return
     [(X, labels)] = as_one_batch(data.test[0][:18], data.test[1][:18], result.config.resize)  # as the fit saw them
-    predicted = result.model.predict(X.to(next(iter(result.model.parameters())).device)).cpu()
+    probabilities = result.model.predict_proba(X.to(next(iter(result.model.parameters())).device)).cpu()
+    confidence, predicted = probabilities.max(dim=1)
     names = result.classes
-    grid = show_predictions(X, [names[i] for i in labels], [names[i] for i in predicted], num_rows=2)
+    grid = show_predictions(X, [names[i] for i in labels], [names[i] for i in predicted], num_rows=2,
+                            probabilities=confidence.tolist())  # fmt: skip
     save_figure(grid, path / "predictions.png")
     pyplot().close(grid)
 

@@ -32,6 +32,7 @@ from torch import Tensor
 
 from linear_nets.choices import SAMPLING
 from linear_nets.errors import ConfigError, DataError
+from linear_nets.threads import chosen_threads, omp_threads, share_of_idle_cores, work_threads
 
 SAMPLING_MODES = SAMPLING
 """How a shuffled epoch is cut into minibatches (see the module docstring); `shuffle` is the book's."""
@@ -131,6 +132,19 @@ class ArrayLoader:
         return self.drop_last or (self.shuffle and self.sampling == "shuffle-drop-last")
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        """One epoch of batches, each gathered and converted with the threads the command line would choose
+        (`linear_nets.threads`: on a busy machine, torch's default made an epoch 40-100x slower); the caller's loop
+        runs with its own setting between batches."""
+        threads = chosen_threads() or omp_threads() or share_of_idle_cores()  # once an epoch: asking costs ~10 ms
+        batches = self._batches()
+        while True:
+            with work_threads(threads):
+                batch = next(batches, None)
+            if batch is None:
+                return
+            yield batch
+
+    def _batches(self) -> Iterator[tuple[Tensor, ...]]:
         n, bs = self.num_examples, self.batch_size
         if not self.shuffle:
             stop = n - n % bs if self.drop_last else n

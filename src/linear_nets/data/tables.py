@@ -40,6 +40,7 @@ from torch import Tensor
 
 from linear_nets.data.table_spec import TableSpec, Task, _check_unique, _is_number, layout_spec
 from linear_nets.errors import ConfigError, DataError
+from linear_nets.memory import check_memory  # the one home of the machine's memory
 
 CSV_BLOCK_BYTES = 1 << 22  # bytes of text per CSV block, and the sample a CSV's types are inferred from
 # Pre-buffering reads ahead every row group of a scan at once: measured on a 2 GB file, it held the whole file in
@@ -553,8 +554,6 @@ def check_table_memory(what: str, need: int, streamed: bool = False) -> None:
     Example:
         >>> check_table_memory("a small table", 1000)  # fits: nothing to say
     """
-    from linear_nets.pipeline.config import check_memory  # the one home of the machine's memory
-
     try:
         check_memory(what, need)
     except ConfigError as exc:

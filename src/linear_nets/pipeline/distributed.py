@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.errors import ConfigError, LinearNetsError
+from linear_nets.threads import busy_cores, omp_threads, share_of_idle_cores
 
 TIMEOUT_SECONDS = 120
 """How long a process waits for the others in one collective before it gives up: a process that died without the
@@ -181,9 +182,7 @@ def choose_threads(world: World = ALONE, cores: int | None = None, busy: int | N
         >>> choose_threads(World(local_size=2), cores=16, busy=0), choose_threads(cores=2, busy=1)
         (8, 1)
     """
-    cores = cores or os.cpu_count() or 1
-    busy = busy_cores(world.local_size) if busy is None else busy
-    return max(1, min(cores, cores - busy) // world.local_size)
+    return share_of_idle_cores(world.local_size, cores, busy_cores(world.local_size) if busy is None else busy)
 
 
 def default_threads(world: World = ALONE, environ: Mapping[str, str] = os.environ) -> tuple[int, str]:
@@ -194,28 +193,10 @@ def default_threads(world: World = ALONE, environ: Mapping[str, str] = os.enviro
         >>> default_threads(environ={"OMP_NUM_THREADS": "3"})
         (3, 'OMP_NUM_THREADS')
     """
-    given = environ.get("OMP_NUM_THREADS", "").strip()
-    if given.isdigit() and int(given) > 0:
-        return int(given), "OMP_NUM_THREADS"
+    given = omp_threads(environ)
+    if given is not None:
+        return given, "OMP_NUM_THREADS"
     return choose_threads(world), "chosen for the idle cores"
-
-
-def busy_cores(own_processes: int = 1, samples: int = 5) -> int:
-    """How many cores other processes keep busy right now: the runnable tasks of the whole machine (the 4th field of
-    /proc/loadavg, a count at this instant, unlike the load averages) less this machine's own processes, the median
-    of `samples` readings 2 ms apart; 0 where /proc/loadavg is missing."""
-    import statistics
-    import time
-
-    counts = []
-    for _ in range(samples):
-        try:
-            with open("/proc/loadavg") as file:
-                counts.append(int(file.read().split()[3].split("/")[0]))
-        except (OSError, IndexError, ValueError):
-            return 0
-        time.sleep(0.002)
-    return max(0, statistics.median_low(counts) - own_processes)
 
 
 @contextlib.contextmanager

@@ -281,6 +281,7 @@ def fit_softmax(
             start_epoch=fit.start_epoch,
             history=fit.history,
             reduce=reduce,
+            threads=torch.get_num_threads(),  # as `prepare_machine` set them from the config
         )
     best_epoch = fit.history.epochs[-1].epoch if fit.history.epochs else 0
     val_accuracy = None
@@ -371,7 +372,8 @@ def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Cal
     if fit.start_epoch <= config.epochs:
         net, updater = data_parallel(trained, world)
         train(net, ShareOfEachBatch(loader, world), None, trained.loss, config.epochs, updater,
-              callbacks=fit.callbacks, start_epoch=fit.start_epoch, history=fit.history, reduce=reduce)  # fmt: skip
+              callbacks=fit.callbacks, start_epoch=fit.start_epoch, history=fit.history, reduce=reduce,
+              threads=torch.get_num_threads())  # fmt: skip
     seconds = time.perf_counter() - started
     test_accuracy = None
     if evaluate_test and table.has_test:

@@ -613,6 +613,7 @@ RUN_OPTIONS = (
     Param("checkpoint_every", int, "epochs between checkpoints, 0 for none", low=0),
     Param("threads", str, "how the torch threads were chosen", optional=True),
     Param("torchrun_job", str, "torchrun's job id, for a restarted group to find its run", optional=True),
+    Param("tensorboard", bool, "write TensorBoard event files"),
 )
 TABLE_OPTIONS = (
     Param("data", str, "the table trained on"),

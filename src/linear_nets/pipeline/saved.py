@@ -108,26 +108,31 @@ def confusion_matrix(y: Tensor, y_pred: Tensor, num_classes: int) -> Tensor:
 
 @dataclasses.dataclass
 class Scores:
-    """A classifier's scores on labelled data: mean cross-entropy, accuracy, confusion matrix."""
+    """A classifier's scores on labelled data: mean cross-entropy, accuracy, confusion matrix; and each example's
+    class probabilities `[n, K]` (float64) and true class `[n]`, for the scores per class and the calibration."""
 
     loss: float
     accuracy: float
     confusion: Tensor
     n: int
+    probabilities: Tensor | None = None
+    labels: Tensor | None = None
 
 
 def score_classifier(model: SoftmaxModel, batches: Any, num_classes: int) -> Scores:
     """Mean cross-entropy (stable, from the logits), accuracy and confusion matrix over (X, y) batches."""
-    loss_sum, predictions, labels = 0.0, [], []
+    loss_sum, predictions, labels, probabilities = 0.0, [], [], []
     with torch.no_grad():
         for X, y in batches:
             logits = model.logits(X)
             loss_sum += stable_cross_entropy(logits, y).sum().item()
             predictions.append(logits.argmax(dim=1))
+            probabilities.append(torch.softmax(logits.double(), dim=1).cpu())
             labels.append(y)
     y, y_pred = torch.cat(labels).cpu(), torch.cat(predictions).cpu()
     accuracy = (y == y_pred).double().mean().item()
-    return Scores(loss_sum / len(y), accuracy, confusion_matrix(y, y_pred, num_classes), len(y))
+    return Scores(loss_sum / len(y), accuracy, confusion_matrix(y, y_pred, num_classes), len(y),
+                  torch.cat(probabilities), y)  # fmt: skip
 
 
 def synthetic_problem(data: SyntheticData, seed: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -140,18 +145,23 @@ def synthetic_problem(data: SyntheticData, seed: int) -> tuple[Tensor, Tensor, T
     return true_w, X, y
 
 
+def synthetic_options(run: Run) -> SyntheticData:
+    """The options a synthetic-data linreg run generated its data with (regenerate it with `synthetic_problem`)."""
+    options = run.config.get("data", {}).get("synthetic") or run.config.get("args")  # 0.1 kept them with the args
+    if not isinstance(options, dict) or not options:
+        raise DataError(f"{run.path / 'config.json'}: data.synthetic is missing: the run's data cannot be regenerated")
+    try:
+        return from_dict(SyntheticData, {k: v for k, v in options.items() if k in field_names(SyntheticData)})
+    except ConfigError as exc:
+        raise DataError(f"{run.path / 'config.json'}: data.synthetic: {exc}") from None
+
+
 def linreg_on_its_data(run: Run) -> dict[str, Any]:
     """A synthetic-data linreg run's mean squared loss on its regenerated data and its estimation errors."""
     from linear_nets.losses import squared_loss
 
     config = saved_config(run, LinregConfig)
-    options = run.config.get("data", {}).get("synthetic") or run.config.get("args")  # 0.1 kept them with the args
-    if not isinstance(options, dict) or not options:
-        raise DataError(f"{run.path / 'config.json'}: data.synthetic is missing: the run's data cannot be regenerated")
-    try:
-        synthetic = from_dict(SyntheticData, {k: v for k, v in options.items() if k in field_names(SyntheticData)})
-    except ConfigError as exc:
-        raise DataError(f"{run.path / 'config.json'}: data.synthetic: {exc}") from None
+    synthetic = synthetic_options(run)
     w, b = load_linreg(run, len(synthetic.true_w))
     true_w, X, y = synthetic_problem(synthetic, config.seed)
     return {

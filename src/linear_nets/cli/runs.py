@@ -1,0 +1,97 @@
+"""`linear-nets runs [DIR]`: one line per run directory under runs/ (or DIR), newest first; `--json` for programs.
+
+Flags and printing only: reading a run directory is `linear_nets.pipeline.catalog`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from linear_nets.errors import LinearNetsError
+
+METRIC_LABELS = {"test_accuracy": "test acc", "test_r2": "test R²", "train_r2": "train R²",
+                 "final_train_loss": "train loss"}  # fmt: skip
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `runs`."""
+    parser = subparsers.add_parser("runs", help="list the runs under runs/ (or DIR), newest first")
+    parser.add_argument("root", nargs="?", default="runs", metavar="DIR", help="where the runs are (default: runs)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
+    parser.set_defaults(func=run_list)
+
+
+ALWAYS_SHOWN = ("lr", "batch_size", "epochs")
+"""Config fields every line shows; the others only where they differ from the defaults."""
+
+
+def key_fields(record: Any) -> str:
+    """The flags of the run's config: lr, batch size and epochs, and every other flag that is not the default (the
+    implementation and the machine fields have their own columns or do not change the result), e.g.
+    `--lr 0.1 --batch-size 256 --epochs 10 --optimizer adam`."""
+    from linear_nets.pipeline.runs import saved_config
+
+    try:
+        config = saved_config(record.run, record.run.CONFIGS[record.model])
+    except LinearNetsError:  # the run opened, so this is rare; the line shows no flags rather than failing
+        return ""
+    default, parts = type(config)(), []
+    for p in config.PARAMS:
+        value = getattr(config, p.name)
+        if p.machine or p.name == "impl" or (p.name not in ALWAYS_SHOWN and value == getattr(default, p.name)):
+            continue
+        parts.append(p.flag if value is True else f"{p.flag} {value}")
+    return " ".join(parts)
+
+
+def as_json(record: Any) -> dict[str, Any]:
+    """One run as a JSON object."""
+    metric = record.test_metric()
+    return {
+        "name": record.path.name,
+        "path": str(record.path),
+        "model": record.model,
+        "data": record.data if record.run is not None else None,
+        "impl": record.config.get("impl"),
+        "config": record.config or None,
+        "metric": None if metric is None else {"name": metric[0], "value": metric[1]},
+        "state": record.state,
+        "state_text": record.state_text(),
+        "saved_epoch": record.saved_epoch,
+        "epochs_done": len(record.metrics),
+        "started": record.started,
+        "problems": record.problems,
+    }
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """The `runs` handler."""
+    from linear_nets.pipeline.catalog import list_runs
+
+    records = list_runs(args.root)
+    if args.json:
+        print(json.dumps([as_json(r) for r in records], indent=2))
+        return 0
+    if not records:
+        print(f"no runs in {args.root}")
+        return 0
+    rows = [("NAME", "MODEL", "DATA", "IMPL", "TEST", "STATE", "STARTED", "CONFIG")]
+    for r in records:
+        if r.run is None:
+            rows.append((r.path.name, "-", "-", "-", "-", "unreadable: " + r.problems[0], "-", ""))
+            continue
+        metric = r.test_metric()
+        shown = "-" if metric is None else f"{METRIC_LABELS[metric[0]]} {metric[1]:.4g}"
+        state = r.state_text() + (f" ({r.problems[0]})" if r.problems else "")
+        started = (r.started or "-").replace("T", " ")[:16]
+        rows.append((r.path.name, r.model or "-", r.data, r.config.get("impl", "-"), shown, state, started,
+                     key_fields(r)))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows if not row[5].startswith("unreadable") or i == 0) for i in range(7)]
+    for row in rows:
+        if row[5].startswith("unreadable"):
+            print(f"{row[0]:<{widths[0]}}  {row[5]}")
+            continue
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row[:7], widths, strict=True)) + "  " + row[7])
+    return 0

@@ -1,0 +1,216 @@
+"""What a run directory holds, read without training or loading a model: its config, its metrics so far, its
+summary, and its state (finished, stopped early, interrupted with its last saved epoch, running). `linear-nets runs`
+lists runs with it and `linear-nets report` starts from it.
+
+A run writes summary.json last, so a run without one did not finish. Whether it is still running is not recorded
+(a killed process leaves no trace), so it is read from the clock: a run whose files changed within
+`RUNNING_WINDOW` seconds, or within three of its longest epochs, is taken as running; one quiet for longer is
+interrupted, resumable from its newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from linear_nets.errors import ConfigError, DataError, LinearNetsError
+from linear_nets.pipeline.runs import Run, read_file_bytes, read_json
+
+RUNNING_WINDOW = 120.0
+"""Seconds since a run's files last changed within which a run without summary.json counts as running."""
+MAX_METRICS_BYTES = 64 << 20
+"""Largest metrics.jsonl read (about 150 bytes an epoch)."""
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """One run directory as `runs` lists it and `report` starts from it.
+
+    Attributes:
+        path: the directory.
+        run: the opened run (config checked), or None when it could not be opened (`problem` says why).
+        metrics: the per-epoch rows of metrics.jsonl (empty when there are none).
+        summary: summary.json, or None when the run did not finish.
+        state: "finished", "stopped early", "interrupted" or "running" (None when the run could not be opened).
+        saved_epoch: the newest checkpoint's epoch (interrupted runs resume after it), or None.
+        problems: what could not be read, one line each (the run is still described as far as it could be).
+    """
+
+    path: Path
+    run: Run | None = None
+    metrics: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    state: str | None = None
+    saved_epoch: int | None = None
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def model(self) -> str | None:
+        return self.run.model if self.run is not None else None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The fit's config fields (config.json's `config`; runs of 0.1: its args)."""
+        if self.run is None:
+            return {}
+        return dict(self.run.config.get("config") or self.run.config.get("args") or {})
+
+    @property
+    def started(self) -> str | None:
+        """When the run was created (config.json's `created`), as written."""
+        return self.run.config.get("created") if self.run is not None else None
+
+    @property
+    def data(self) -> str:
+        """What the run trained on: Fashion-MNIST, synthetic data, or the table's file name."""
+        if self.run is None:
+            return "?"
+        options, data = self.run.config.get("options") or {}, self.run.config.get("data") or {}
+        table = options.get("table")
+        if isinstance(table, dict) and table.get("data"):
+            return Path(str(table["data"])).name
+        if self.model == "linreg":
+            return "synthetic" if data.get("synthetic") or self.run.config.get("args") else "?"
+        return "Fashion-MNIST"
+
+    def test_metric(self) -> tuple[str, float] | None:
+        """The run's headline test number: test accuracy (softmax), test R² or the final train loss (linreg)."""
+        s = self.summary or {}
+        for name in ("test_accuracy", "test_r2", "train_r2", "final_train_loss"):
+            if isinstance(s.get(name), int | float):
+                return name, float(s[name])
+        return None
+
+    def state_text(self) -> str:
+        """The state in words: "finished", "stopped early at epoch 7 of 20", "interrupted after epoch 3 (resume
+        with --resume)", "running (epoch 4 of 10 done)", or why the run could not be read."""
+        if self.run is None:
+            return "unreadable"
+        epochs = self.config.get("epochs")
+        done = len(self.metrics)
+        if self.state == "stopped early":
+            return f"stopped early at epoch {(self.summary or {}).get('epochs', done)} of {epochs}"
+        if self.state == "interrupted":
+            if self.saved_epoch is None:
+                return f"interrupted after {done} epochs, no checkpoint"
+            return f"interrupted, last saved epoch {self.saved_epoch} of {epochs}"
+        if self.state == "running":
+            return f"running ({done} of {epochs} epochs done)"
+        return self.state or "?"
+
+
+def read_record(path: str | Path, now: float | None = None) -> RunRecord:
+    """Describe the run directory `path`; never raises for what is in it (a corrupt or foreign directory is a
+    record with `run` None and the reason in `problems`).
+
+    Example:
+        >>> import tempfile
+        >>> read_record(tempfile.mkdtemp()).problems[0].endswith("config.json is missing")
+        True
+    """
+    record = RunRecord(Path(path))
+    try:
+        record.run = Run.open(record.path)
+    except LinearNetsError as exc:
+        record.problems.append(str(exc))
+        return record
+    try:
+        record.metrics = read_metrics(record.path)
+    except DataError as exc:
+        record.problems.append(str(exc))
+    if (record.path / "summary.json").exists():
+        try:
+            summary = read_json(record.path / "summary.json", "run summary")
+            if not isinstance(summary, dict):
+                raise DataError(f"run summary {record.path / 'summary.json'} is not a JSON object")
+            record.summary = summary
+        except DataError as exc:
+            record.problems.append(str(exc))
+    try:
+        checkpoint = record.run.newest_checkpoint()
+    except OSError:
+        checkpoint = None
+    if checkpoint is not None:
+        record.saved_epoch = int(checkpoint.stem.removeprefix("checkpoint-"))
+    record.state = _state(record, time.time() if now is None else now)
+    return record
+
+
+def _state(record: RunRecord, now: float) -> str:
+    if record.summary is not None:
+        epochs, planned = record.summary.get("epochs"), record.config.get("epochs")
+        solver = record.config.get("solver")
+        early = isinstance(epochs, int) and isinstance(planned, int) and epochs < planned and solver != "closed-form"
+        return "stopped early" if early else "finished"
+    longest = max((r.get("seconds") or 0 for r in record.metrics if isinstance(r, dict)), default=0)
+    window = max(RUNNING_WINDOW, 3 * float(longest) if isinstance(longest, int | float) else 0)
+    return "running" if now - _last_change(record.path) < window else "interrupted"
+
+
+def _last_change(path: Path) -> float:
+    """The newest modification time of the directory and its files (0 when none can be read)."""
+    times = []
+    for p in [path, *path.iterdir()]:
+        with contextlib.suppress(OSError):  # a file removed meanwhile
+            times.append(p.stat().st_mtime)
+    return max(times, default=0.0)
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of `path/metrics.jsonl` (none when it is missing); `DataError` naming the file and line when one is
+    not a JSON object."""
+    where = path / "metrics.jsonl"
+    if not where.exists():
+        return []
+    rows = []
+    text = read_file_bytes(where, "metrics", MAX_METRICS_BYTES).decode("utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            raise DataError(f"metrics {where} is corrupt at line {number}: not a JSON object")
+        rows.append(row)
+    return rows
+
+
+def run_directories(root: str | Path) -> Iterator[Path]:
+    """The directories directly under `root` (hidden ones, such as runs being created, left out)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory")
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and not path.name.startswith("."):
+            yield path
+
+
+def list_runs(root: str | Path = "runs") -> list[RunRecord]:
+    """Every run directory under `root`, newest first (by config.json's `created`, then by when config.json was
+    written: a run's creation, to the nanosecond).
+
+    Example:
+        >>> import tempfile
+        >>> list_runs(tempfile.mkdtemp())
+        []
+    """
+    records = [read_record(path) for path in run_directories(root)]
+
+    def newest(record: RunRecord) -> tuple[str, float]:
+        try:
+            written = (record.path / "config.json").stat().st_mtime_ns
+        except OSError:
+            written = 0
+        return (record.started or "", written)
+
+    return sorted(records, key=newest, reverse=True)
+
+
+__all__ = ["RunRecord", "list_runs", "read_metrics", "read_record", "run_directories"]

@@ -1,0 +1,85 @@
+"""`train softmax --tensorboard`: TensorBoard event files in the run directory, for those who already use it.
+
+A callback of the pipeline's fit, through `torch.utils.tensorboard` (which needs the `tensorboard` package: the
+optional extra `pip install 'linear-nets[tensorboard]'`). It writes into `<run>/tensorboard/`:
+- after every epoch, the scalars `loss/train`, `accuracy/train`, `accuracy/val` and `accuracy/test` (those measured);
+- after every epoch, each class's weights as a picture (`weights/<class>`: red positive, blue negative, on one scale
+  centred on 0, as `plotting.plot_class_weights` draws them), for image data;
+- at the end, the config as hyperparameters, with the final accuracies as their metrics.
+View with `tensorboard --logdir runs/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from linear_nets.errors import ConfigError
+from linear_nets.training import Callback, EpochRecord
+
+SCALARS = (("train_loss", "loss/train"), ("train_accuracy", "accuracy/train"), ("val_accuracy", "accuracy/val"),
+           ("test_accuracy", "accuracy/test"))  # fmt: skip
+"""EpochRecord field -> TensorBoard tag."""
+
+
+def check_available() -> None:
+    """Raise `ConfigError` when TensorBoard's writer cannot be imported (checked before any work)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        message = "--tensorboard needs the tensorboard package: pip install 'linear-nets[tensorboard]'"
+        raise ConfigError(message) from None
+
+
+class TensorBoardLog(Callback):
+    """Write a fit's epochs, weight pictures and config as TensorBoard events into `directory`.
+
+    Args:
+        directory: where the event files go (created).
+        classes: the class names (one weight picture each).
+        image_side: the side of the input images (weights drawn as pictures), or None for a table.
+    """
+
+    name = "tensorboard"
+
+    def __init__(self, directory: str | Path, classes: list[str], image_side: int | None) -> None:
+        check_available()
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(directory))
+        self.classes, self.image_side = classes, image_side
+        self.fit: Any = None
+
+    def on_fit_begin(self, fit: Any) -> None:
+        self.fit = fit
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        for field, tag in SCALARS:
+            value = getattr(record, field)
+            if value is not None:
+                self.writer.add_scalar(tag, value, record.epoch)
+        if self.image_side is not None:
+            for name, picture in zip(self.classes, self.weight_images(), strict=True):
+                self.writer.add_image(f"weights/{name}", picture, record.epoch, dataformats="HWC")
+        self.writer.flush()
+
+    def weight_images(self) -> Any:
+        """Each class's weights as an RGB picture `[classes, side, side, 3]` in [0, 1] (`plotting.WEIGHT_CMAP`)."""
+        import matplotlib
+
+        from linear_nets.plotting import WEIGHT_CMAP, class_weight_images, weight_limit
+
+        W = self.fit.model.state_tensors()["W"].detach().cpu().double()
+        limit = weight_limit(W)
+        pictures = class_weight_images(W, (self.image_side, self.image_side))
+        return matplotlib.colormaps[WEIGHT_CMAP]((pictures + limit) / (2 * limit))[..., :3]
+
+    def on_fit_end(self, fit: Any) -> None:
+        from linear_nets.pipeline.config import to_dict
+
+        hparams = {k: v for k, v in to_dict(fit.config).items() if isinstance(v, int | float | str | bool)}
+        last = fit.history.epochs[-1] if fit.history.epochs else None
+        metrics = {f"hparam/{field}": getattr(last, field) for field, _ in SCALARS
+                   if last is not None and getattr(last, field) is not None}  # fmt: skip
+        self.writer.add_hparams(hparams, metrics, run_name=".")
+        self.writer.close()

@@ -1,0 +1,94 @@
+"""Torch's thread count for the library's own work, chosen as the command line chooses it.
+
+A linear model's products are small, so torch splits each into short parallel regions whose threads wait for each
+other; when another process holds a core, a thread there waits for its time slice and every region with it (with
+one core busy, the book's 3.7 training through `d2l` was 5.1x slower with torch's default two threads than with one,
+and one epoch of `load_data_fashion_mnist(256)` batches 40-100x). So the loaders, the training loop and the `d2l`
+facade compute with `OMP_NUM_THREADS` threads where it is set, else with the cores no other process is using (at
+least one), and give the caller's setting back when they return: `with work_threads(): ...`.
+
+Example:
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with work_threads(1) as n:
+    ...     n, torch.get_num_threads()
+    (1, 1)
+    >>> torch.get_num_threads() == before
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+
+import torch
+
+_chosen: int | None = None
+"""The threads an enclosing `work_threads` block chose: inner blocks keep them (and ask the machine nothing)."""
+
+
+def busy_cores(own_processes: int = 1, samples: int = 5) -> int:
+    """How many cores other processes keep busy right now: the runnable tasks of the whole machine (the 4th field of
+    /proc/loadavg, a count at this instant, unlike the load averages) less this machine's own processes, the median
+    of `samples` readings 2 ms apart; 0 where /proc/loadavg is missing."""
+    import statistics
+    import time
+
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/loadavg") as file:
+                counts.append(int(file.read().split()[3].split("/")[0]))
+        except (OSError, IndexError, ValueError):
+            return 0
+        time.sleep(0.002)
+    return max(0, statistics.median_low(counts) - own_processes)
+
+
+def share_of_idle_cores(processes: int = 1, cores: int | None = None, busy: int | None = None) -> int:
+    """Threads for each of `processes` processes: the idle cores (`cores` less `busy`) shared out, at least one.
+
+    Example:
+        >>> share_of_idle_cores(cores=2, busy=1), share_of_idle_cores(2, cores=16, busy=0)
+        (1, 8)
+    """
+    cores = cores or os.cpu_count() or 1
+    busy = busy_cores(processes) if busy is None else busy
+    return max(1, min(cores, cores - busy) // processes)
+
+
+def omp_threads(environ: Mapping[str, str] = os.environ) -> int | None:
+    """`OMP_NUM_THREADS` as a positive number, or None where it is unset or not one.
+
+    Example:
+        >>> omp_threads({"OMP_NUM_THREADS": "3"}), omp_threads({})
+        (3, None)
+    """
+    given = environ.get("OMP_NUM_THREADS", "").strip()
+    return int(given) if given.isdigit() and int(given) > 0 else None
+
+
+@contextlib.contextmanager
+def work_threads(threads: int | None = None) -> Iterator[int]:
+    """Compute with `threads` torch threads inside the block (None: `OMP_NUM_THREADS`, else the idle cores; inside
+    another `work_threads` block, the outer choice), and restore the caller's number after it."""
+    global _chosen
+    if threads is None:
+        threads = _chosen if _chosen is not None else omp_threads() or share_of_idle_cores()
+    before, outer = torch.get_num_threads(), _chosen
+    if threads != before:
+        torch.set_num_threads(threads)
+    _chosen = threads
+    try:
+        yield threads
+    finally:
+        _chosen = outer
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def chosen_threads() -> int | None:
+    """The threads an enclosing `work_threads` block chose, or None outside one."""
+    return _chosen
