@@ -298,3 +298,28 @@ def test_output_into_a_closed_pipe_stops_quietly_and_leaves_a_resumable_run(tmp_
                          r"Resume with: linear-nets train softmax --resume run\n", err)  # fmt: skip
     assert saved, err
     assert Run.open("run").load_checkpoint()[1]["epoch"] == int(saved.group(1)) < 20
+
+
+KILLED_BEFORE_THE_FIRST_EPOCH = """
+import os, sys
+import linear_nets.pipeline.fit as fit
+fit.fit_softmax = lambda *args, **kwargs: os.kill(os.getpid(), 9)  # SIGKILL once config.json is all there is
+from linear_nets.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_run_killed_before_its_first_epoch_is_started_again_by_the_same_command(tmp_path, capsys):
+    """SIGKILL between config.json and the first checkpoint leaves a directory with nothing to resume: `--resume`
+    says so in one line, and the same command run again reuses the directory. A run still starting (its process
+    alive, holding the directory's lock) is never taken over."""
+    Path("t.csv").write_text("x,label\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(40)))
+    argv = ["train", "softmax", "--data", "t.csv", "--target", "label", "--epochs", "1", "--out", "run"]
+    killed = subprocess.run([sys.executable, "-c", KILLED_BEFORE_THE_FIRST_EPOCH, *argv], capture_output=True)
+    assert killed.returncode == -9 and sorted(p.name for p in Path("run").iterdir()) == ["config.json"]
+    assert main(["train", "softmax", "--resume", "run"]) == 2
+    assert "stopped before its first epoch ended: there is nothing to resume" in capsys.readouterr().err
+    assert main(argv) == 0 and Path("run/summary.json").exists()
+    Run.create("softmax", {"config": {}}, "starting")  # this process lives and holds it: a run still starting
+    assert main([*argv[:-1], "starting"]) == 2
+    assert "--out starting: exists and is not an empty directory" in capsys.readouterr().err

@@ -81,8 +81,13 @@ def new_run_dir(
     files = dict(files or {})
     if out is not None:
         out = Path(out)
-        if not _move_into_place(out.resolve() if out.is_symlink() else out, files, f"--out {out}"):
-            raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+        target = out.resolve() if out.is_symlink() else out
+        if not _move_into_place(target, files, f"--out {out}"):
+            if not _abandoned(target):
+                raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+            shutil.rmtree(target, ignore_errors=True)  # a run killed before its first epoch ended: nothing to keep
+            if not _move_into_place(target, files, f"--out {out}"):
+                raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
         return out
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1, 1000):
@@ -102,7 +107,7 @@ def check_new_out(out: str | Path) -> None:
     """
     out = Path(out)
     target = out.resolve() if out.is_symlink() else out
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not _abandoned(target):
         raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
     parent = next((p for p in target.absolute().parents if p.exists()), None)
     if parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK)):
@@ -120,6 +125,8 @@ def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
         os.chmod(building, 0o777 & ~current_umask())  # mkdtemp makes 0700; a run directory follows the umask
         for name, text in files.items():
             atomic_write_text(building / name, text)
+        if "config.json" in files:
+            _hold(building / "config.json", final)  # before it is visible: no moment at which it looks abandoned
         os.rename(building, final)  # replaces an empty directory; refuses anything else
         return True
     except WriteError as exc:  # a full disk or a read-only place: named as the file the run would have had
@@ -130,6 +137,60 @@ def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
         if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
             return False
         raise ConfigError(f"{label}: cannot create the run directory ({exc.strerror or exc})") from None
+
+
+_HELD: dict[int, Path] = {}  # lock -> run directory, for the runs this process made that hold only config.json
+
+
+def _hold(config: Path, final: Path) -> None:
+    """Lock a new run's config.json while this process lives (the kernel drops the lock when it dies), so that
+    another process can tell a run still starting (reading a large table, say) from one killed before it wrote
+    anything but config.json. Locks of runs that have written more since are let go here: those are not mistaken."""
+    import fcntl
+
+    for fd, directory in list(_HELD.items()):
+        try:
+            done = not directory.is_dir() or any(entry.name != "config.json" for entry in directory.iterdir())
+        except OSError:
+            done = True
+        if done:
+            os.close(fd)
+            del _HELD[fd]
+    fd = os.open(config, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _HELD[fd] = final  # `config` is still in the directory being built, renamed to `final` next
+
+
+def _abandoned(path: Path) -> bool:
+    """Whether `path` is a run directory killed before its first epoch ended (SIGKILL, power cut): it holds only
+    config.json and stale temporaries, and no living process holds its lock. Such a directory has nothing to
+    resume, so `new_run_dir` may replace it: the same command, run again, starts over.
+
+    Example:
+        >>> import tempfile
+        >>> _abandoned(Path(tempfile.mkdtemp()))  # empty: not a run at all
+        False
+    """
+    import fcntl
+
+    try:
+        names = {entry.name for entry in path.iterdir()}
+    except OSError:
+        return False
+    if "config.json" not in names or any(n != "config.json" and not n.endswith(".tmp") for n in names):
+        return False
+    try:
+        config = read_json(path / "config.json", "run configuration")
+        fd = os.open(path / "config.json", os.O_RDONLY)
+    except (LinearNetsError, OSError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # a living process holds it: a run still starting
+    finally:
+        os.close(fd)  # closing drops the probe's own lock
+    return isinstance(config, dict) and config.get("format") == Run.RUN_FORMAT
 
 
 def json_safe(obj: Any) -> Any:
@@ -507,6 +568,9 @@ class Run:
         """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`)."""
         path = self.newest_checkpoint()
         if path is None:
+            if _abandoned(self.path):
+                raise DataError(f"{self.path} was stopped before its first epoch ended: there is nothing to resume; "
+                                "run the same command without --resume (it starts over in the same directory)")
             raise DataError(f"{self.path} holds no checkpoint to resume from (it was not trained with checkpoints)")
         tensors, state = load_tensors(path)
         epoch, history, optimizer = state.get("epoch"), state.get("history"), state.get("optimizer", {})
