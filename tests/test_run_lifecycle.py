@@ -323,3 +323,17 @@ def test_a_run_killed_before_its_first_epoch_is_started_again_by_the_same_comman
     Run.create("softmax", {"config": {}}, "starting")  # this process lives and holds it: a run still starting
     assert main([*argv[:-1], "starting"]) == 2
     assert "--out starting: exists and is not an empty directory" in capsys.readouterr().err
+
+
+def test_training_never_writes_a_config_its_readers_would_refuse(capsys, monkeypatch):
+    from linear_nets.pipeline import runs
+
+    Path("t.csv").write_text("x,city,y\n" + "".join(f"{i},{'c' * 300}{i % 50},{i}\n" for i in range(200)))
+    argv = ["train", "linreg", "--data", "t.csv", "--target", "y", "--categorical", "city", "--solver",
+            "closed-form", "--out", "run"]  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(runs, "MAX_JSON_BYTES", 10_000)  # 50 names of 300 characters: about 40 kB of config.json
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "above the 0 MiB a run directory's files may hold" in err and not Path("run").exists()
+    assert main(argv) == 0 and main(["evaluate", "run"]) == 0

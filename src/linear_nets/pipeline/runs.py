@@ -45,7 +45,7 @@ from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig
 
 FORMAT = "linear-nets/1"
 
-MAX_JSON_BYTES = 16 << 20
+MAX_JSON_BYTES = 256 << 20  # a table of 1,000 long category names made an 18 MB config.json; written files are checked
 """Largest JSON file of a run read (a checkpoint's history grows by about 150 bytes an epoch)."""
 MAX_TENSOR_FILE_BYTES = 2 << 30
 """Largest safetensors file read: far above any model here (Fashion-MNIST's is 31 KB, with --resize 280 3 MB)."""
@@ -211,7 +211,14 @@ def json_safe(obj: Any) -> Any:
 
 
 def _json_text(obj: Any) -> str:
-    return json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    """`obj` as indented JSON text; larger than the readers' `MAX_JSON_BYTES` is one line here, so that no run is
+    written that `evaluate` or `--resume` would then refuse."""
+    text = json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    if len(text) > MAX_JSON_BYTES:
+        limit = MAX_JSON_BYTES >> 20
+        raise DataError(f"this run's JSON would be {len(text) / 1e6:.0f} MB, above the {limit} MiB a run directory's "
+                        "files may hold: use fewer or shorter category names (--categorical)")  # fmt: skip
+    return text
 
 
 def write_json(path: Path, obj: Any) -> None:
