@@ -20,3 +20,21 @@ def test_output_into_a_closed_pipe_exits_quietly():
 def test_version_and_module_entry_point():
     proc = subprocess.run([sys.executable, "-m", "linear_nets", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("linear-nets ")
+
+
+def test_under_torchrun_an_error_line_is_one_write_and_says_which_rank(monkeypatch, capsys):
+    """Every process torchrun starts shares the terminal: rank 0's line is the usual one, another rank's says
+    which it is, and each is written whole (print's two writes let two processes' lines run together)."""
+    from linear_nets.cli import main
+
+    writes = []
+    monkeypatch.setattr(sys.stderr, "write", lambda text: writes.append(text) or len(text))
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job")
+    monkeypatch.setenv("RANK", "1")
+    assert main(["train", "linreg", "--cov", "HC1"]) == 2
+    assert writes == ["[rank 1] linear-nets: error: --cov applies to the least-squares solvers (closed-form, "
+                      "normal-equations), not --solver sgd\n"]  # fmt: skip
+    monkeypatch.setenv("RANK", "0")
+    writes.clear()
+    assert main(["train", "linreg", "--cov", "HC1"]) == 2
+    assert len(writes) == 1 and writes[0].startswith("linear-nets: error: --cov applies")

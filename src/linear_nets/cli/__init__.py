@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rank_prefix() -> str:
+    """"[rank N] " in a process torchrun started other than rank 0, whose lines would otherwise be indistinguishable
+    from rank 0's; nothing otherwise."""
+    rank = os.environ.get("RANK", "0") if "TORCHELASTIC_RUN_ID" in os.environ else "0"
+    return "" if rank == "0" else f"[rank {rank}] "
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 2 a user error, 130 interrupted)."""
     parser = build_parser()
@@ -53,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LinearNetsError as exc:
-        print(f"linear-nets: error: {exc}", file=sys.stderr)
+        # One write of the whole line: under torchrun every process shares the terminal, and print's separate
+        # writes of the text and its newline let two processes' lines run into one another.
+        sys.stderr.write(f"{_rank_prefix()}linear-nets: error: {exc}\n")
+        sys.stderr.flush()
         return 2
     except KeyboardInterrupt:
         print("linear-nets: interrupted", file=sys.stderr)
