@@ -496,3 +496,30 @@ def test_linear_regressor_without_intercept_equals_scikit_learns(weighted):
     assert ours.intercept_ == 0.0
     with pytest.raises(ValueError, match="fit_intercept"):
         LinearRegressor(fit_intercept=False, solver="sgd").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("edit", "cause"),
+    [
+        (lambda meta: meta["params"].update(lr=-0.1), "lr must be"),
+        (lambda meta: meta.update(classes=["a", "a", "b"]), "distinct labels"),
+        (lambda meta: meta.pop("n_features_in"), "KeyError"),
+        (lambda meta: meta.update(n_iter="many"), "ValueError"),
+        (lambda meta: meta["params"].update(unknown=1), "TypeError"),
+    ],
+)
+def test_load_of_an_edited_sidecar_is_one_data_error(tmp_path, edit, cause):
+    """The sidecar is JSON anyone can edit: whatever it says wrong is a DataError naming it, never a KeyError or a
+    model with a negative learning rate (its SHA-256 guards the tensors, not the JSON's other fields)."""
+    import json
+
+    from linear_nets.errors import DataError
+
+    X, y = np.random.default_rng(0).normal(size=(30, 2)), np.array(["a", "b", "c"] * 10)
+    path = SoftmaxClassifier(epochs=1).fit(X, y).save(tmp_path / "model.safetensors")
+    sidecar = path.with_suffix(".json")
+    document = json.loads(sidecar.read_text())
+    edit(document["meta"])
+    sidecar.write_text(json.dumps(document))
+    with pytest.raises(DataError, match=rf"model.json: does not describe a SoftmaxClassifier.*{cause}"):
+        SoftmaxClassifier.load(path)

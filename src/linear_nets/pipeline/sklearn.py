@@ -253,11 +253,14 @@ class _PipelineEstimator(BaseEstimator):
         tensors, meta = load_tensors(path)
         if meta.get("format") != FORMAT or meta.get("estimator") != cls.__name__:
             raise DataError(f"{path} does not hold a {cls.__name__} saved by {cls.__name__}.save")
+        sidecar = path.with_suffix(".json")
         try:
             estimator = cls(**meta["params"])
-        except TypeError as exc:  # parameters of another version of the estimator
-            raise DataError(f"{path}: the saved parameters do not fit this {cls.__name__}: {exc}") from None
-        estimator._restore(tensors, meta, path)
+            estimator._config()  # every parameter in range, as fit would check it
+            estimator._restore(tensors, meta, path)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # an edited or foreign sidecar
+            raise DataError(f"{sidecar}: does not describe a {cls.__name__} this version can load "
+                            f"({type(exc).__name__}: {exc}); save the estimator again") from None  # fmt: skip
         return estimator
 
     def _restore_common(self, meta: dict[str, Any]) -> None:
@@ -557,6 +560,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
 
     def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
         classes = meta["classes"]
+        if not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes):
+            raise ValueError(f"classes must be a list of at least two distinct labels, got {classes!r}")
         dtype = np.dtype(meta["classes_dtype"])
         self.classes_ = np.asarray(classes, dtype=object) if dtype.kind == "O" else np.asarray(classes, dtype=dtype)
         expected = build_model(SoftmaxConfig(impl="manual", standardize=bool(self.standardize)),
