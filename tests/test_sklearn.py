@@ -523,3 +523,18 @@ def test_load_of_an_edited_sidecar_is_one_data_error(tmp_path, edit, cause):
     sidecar.write_text(json.dumps(document))
     with pytest.raises(DataError, match=rf"model.json: does not describe a SoftmaxClassifier.*{cause}"):
         SoftmaxClassifier.load(path)
+
+
+def test_epochs_is_an_upper_bound_once_the_loss_stops_falling():
+    """epochs=10**12 on 120 rows: SGD stops at convergence (`tol`), as scikit-learn's estimators stop at
+    `max_iter`'s tolerance; tol=None runs every epoch asked for."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(120, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.1 * rng.normal(size=120)
+    model = LinearRegressor(solver="sgd", epochs=10**12, lr=0.1).fit(X, y)
+    assert 5 <= model.n_iter_ < 200 and model.score(X, y) > 0.99
+    assert LinearRegressor(solver="sgd", epochs=7, tol=None).fit(X, y).n_iter_ == 7
+    labels = np.where(X[:, 0] > 0, "up", "down")
+    assert SoftmaxClassifier(optimizer="sgd", epochs=10**12, tol=1e-3).fit(X, labels).n_iter_ < 500
+    with pytest.raises(ValueError, match="tol must be a finite number >= 0 or None"):
+        LinearRegressor(solver="sgd", tol=-1.0).fit(X, y)

@@ -138,6 +138,28 @@ epoch 3, more than 10x where it started; lower --lr
             raise TrainingDiverged(record.epoch, 0, record.train_loss, start=self.start, hint=self.hint)
 
 
+class Converged(Callback):
+    """Stop a fit once its training loss has not fallen more than `tol` below its best for `patience` epochs in a
+    row, as scikit-learn's SGD estimators stop (`tol`, `n_iter_no_change`): `epochs` is then an upper bound, not a
+    promise of that many passes.
+
+    Example:
+        >>> stop = Converged(tol=0.01, patience=2)
+        >>> [stop.on_epoch_end(EpochRecord(e, loss)) for e, loss in enumerate([1.0, 0.5, 0.499, 0.498], 1)]
+        [False, False, False, True]
+    """
+
+    def __init__(self, tol: float, patience: int = 5) -> None:
+        self.tol, self.patience, self.best, self.stale = tol, patience, math.inf, 0
+
+    def on_epoch_end(self, record: EpochRecord) -> bool:
+        if record.train_loss < self.best - self.tol:
+            self.best, self.stale = record.train_loss, 0
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+
 def divergence_hint(standardize: bool) -> str:
     """What to do about a diverged fit: standardise unscaled inputs first, else lower the learning rate."""
     if standardize:

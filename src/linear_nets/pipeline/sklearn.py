@@ -62,6 +62,7 @@ from scipy.special import log_softmax
 
 from linear_nets.closed_form import RankDeficientWarning
 from linear_nets.errors import ConfigError, DataError, TrainingDiverged
+from linear_nets.pipeline.callbacks import Converged
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
 from linear_nets.pipeline.fit import Dataset, build_model, fit_linreg, fit_softmax
 from linear_nets.pipeline.runs import check_state, load_tensors, save_tensors
@@ -186,6 +187,15 @@ class _PipelineEstimator(BaseEstimator):
             if "no_intercept" not in str(exc):
                 raise
             raise ConfigError(str(exc).replace("no_intercept", "fit_intercept=False")) from None
+
+    def _convergence(self) -> list[Any]:
+        """The stop at convergence `tol` asks for (none with tol=None): `epochs` is then an upper bound."""
+        tol = _plain(self.tol)
+        if tol is None:
+            return []
+        if isinstance(tol, bool) or not isinstance(tol, int | float) or not (math.isfinite(tol) and tol >= 0):
+            raise ValueError(f"tol must be a finite number >= 0 or None, got {self.tol!r}")
+        return [Converged(float(tol))]
 
     def _check_inputs(self, X: Any, *, reset: bool) -> Any:
         return _validate_data(self, X, reset=reset, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32])
@@ -336,6 +346,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         threads: torch's CPU threads while fitting (None: leave torch's setting); restored when `fit` returns. One
             (the config's default too) is fastest for small tables, on a busy machine, and in each worker of a
             parallel `GridSearchCV`.
+        tol: stop once the training loss has not fallen more than `tol` below its best for 5 epochs in a row
+            (scikit-learn's `tol` and `n_iter_no_change`), so `epochs` is an upper bound; None: run every epoch.
         random_state: int (the pipeline's `seed`: initial weights, shuffling, validation split), None (a fresh
             seed per fit) or a numpy RandomState (a seed drawn from it).
         warm_start: `fit` starts from the previous fit's weights (and keeps its standardisation statistics) instead
@@ -377,6 +389,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         early_stopping: int | None = None,
         device: str = "cpu",
         threads: int | None = 1,
+        tol: float | None = 1e-4,
         random_state: int | np.random.RandomState | None = 0,
         warm_start: bool = False,
     ) -> None:
@@ -392,6 +405,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         self.early_stopping = early_stopping
         self.device = device
         self.threads = threads
+        self.tol = tol
         self.random_state = random_state
         self.warm_start = warm_start
 
@@ -456,7 +470,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
                        weights=None if weights is None else torch.from_numpy(weights))  # fmt: skip
         threads = torch.get_num_threads()
         try:
-            result = fit_softmax(config, data, evaluate_test=False, init=init)
+            result = fit_softmax(config, data, self._convergence(), evaluate_test=False, init=init)
         except TrainingDiverged as exc:
             raise _diverged(self, exc, _SCALE_X) from None
         finally:
@@ -609,6 +623,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         fit_intercept: False fits y ≈ x w through the origin (least-squares solvers only; intercept_ is then 0).
         lr, epochs, batch_size: the SGD recipe.
         standardize: fit on standardised inputs; coef_ and intercept_ are in the original units all the same.
+        tol: SGD stops once the training loss has not fallen more than `tol` below its best for 5 epochs in a row
+            (scikit-learn's `tol`, `n_iter_no_change`), so `epochs` is an upper bound; None: every epoch.
         random_state: int (the pipeline's `seed`), None (a fresh seed per fit) or a numpy RandomState.
         warm_start: SGD starts from the previous fit's w and b (the closed form needs no start).
 
@@ -646,6 +662,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         epochs: int = 3,
         batch_size: int = 10,
         standardize: bool = True,
+        tol: float | None = 1e-4,
         random_state: int | np.random.RandomState | None = 0,
         warm_start: bool = False,
     ) -> None:
@@ -658,6 +675,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.standardize = standardize
+        self.tol = tol
         self.random_state = random_state
         self.warm_start = warm_start
 
@@ -738,7 +756,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         else:
             features, targets = _as_float32(X), torch.from_numpy(np.array(y, dtype=np.float32))
         try:
-            result = fit_linreg(config, (features, targets), init=init)
+            result = fit_linreg(config, (features, targets), self._convergence(), init=init)
         except TrainingDiverged as exc:
             hint = "scale X and y (standardize=True; TransformedTargetRegressor for y), or use solver='closed-form'"
             raise _diverged(self, exc, hint) from None
