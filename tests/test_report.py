@@ -118,6 +118,8 @@ def test_the_coefficient_table_shows_the_least_squares_columns_when_the_summary_
     header, rows = coefficient_rows(summary)
     assert header == ["", "coefficient", "std error", "t", "P>|t|", "[0.025", "0.975]"]
     assert rows[0] == ["a", "1", "0.1", "10", "1e-05", "0.8", "1.2"]
+    header, _ = coefficient_rows(summary | {"cov_type": "HC3"})  # a robust covariance: normal tests
+    assert header == ["", "coefficient", "std error", "z", "P>|z|", "[0.025", "0.975]"]
     header, rows = coefficient_rows({"coefficients": {"a": 1.0}, "intercept": 2.0})  # before the summary landed
     assert header == ["", "coefficient"] and rows == [["a", "1"], ["intercept", "2"]]
 

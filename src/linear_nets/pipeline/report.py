@@ -353,6 +353,8 @@ def coefficient_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]
         maps |= {key: summary[key] for key, _ in COEFFICIENT_COLUMNS[1:] if isinstance(summary.get(key), dict)}
         names = list(coefficients)
         header = ["", *(label for key, label in COEFFICIENT_COLUMNS if key in maps)]
+        if summary.get("cov_type", "nonrobust") != "nonrobust":  # a robust covariance's tests are normal: z
+            header = [label.replace("t", "z") if label in ("t", "P>|t|") else label for label in header]
         rows = [[esc(name), *(number(maps[key].get(name), 6) for key, _ in COEFFICIENT_COLUMNS if key in maps)]
                 for name in names]  # fmt: skip
         intervals = summary.get("conf_int")
