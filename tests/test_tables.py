@@ -567,3 +567,19 @@ def test_load_features_checks_the_file_it_predicts_on(tmp_path):
     extra = write(houses(10).append_column("garden", pa.array([1] * 10)), tmp_path, "parquet", "extra")
     with pytest.raises(DataError, match=r"extra.parquet has column 'garden' that the training table did not have"):
         load_features(extra, spec)
+
+
+def test_a_large_file_is_identified_by_samples_and_an_edit_in_one_is_noticed(tmp_path, monkeypatch):
+    from linear_nets.data import tables
+
+    monkeypatch.setattr(tables, "WHOLE_HASH_BYTES", 1 << 16)  # this 1 MB file counts as large
+    monkeypatch.setattr(tables, "SAMPLE_BYTES", 1 << 10)
+    path = tmp_path / "t.bin"
+    data = bytearray(np.random.default_rng(0).integers(0, 256, 1 << 20, dtype=np.uint8).tobytes())
+    path.write_bytes(bytes(data))
+    before = tables.file_identity(path)["sha256"]
+    data[0] ^= 1  # the first byte is always sampled
+    path.write_bytes(bytes(data))
+    assert tables.file_identity(path)["sha256"] != before
+    path.write_bytes(bytes(data) + b"x")  # and the size is part of it
+    assert tables.file_identity(path)["sha256"] not in (before,)

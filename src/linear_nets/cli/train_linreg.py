@@ -180,7 +180,7 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
     import torch
 
     from linear_nets.pipeline.fit import check_streamable, fit_linreg
-    from linear_nets.pipeline.tables import StreamedTable, load_in_memory, regression_scores
+    from linear_nets.pipeline.tables import RegressionScores, StreamedTable, load_in_memory, regression_scores
 
     options = options.coding(config.solver in LEAST_SQUARES and not config.no_intercept)
     if options.stream:
@@ -210,8 +210,13 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
     if options.stream:
         with run_dir.removed_on_error():  # a bad value in the test rows, read for the first time here
             dtype = torch.float64 if config.solver in LEAST_SQUARES else torch.float32
-            train, test = (table.batches(part, 1 << 16, shuffle=False, dtype=dtype) for part in ("train", "test"))
-            train_scores = regression_scores(train, result.w, result.b)
+            # Least squares knows its training rows' mean squared error (SSR / n): no pass over them; and a run
+            # without test rows reads nothing more. Each pass over a large file costs about one read of it.
+            train_scores = (RegressionScores(result.ols.ssr / result.ols.nobs, result.ols.rsquared, result.ols.nobs)
+                            if result.ols is not None else
+                            regression_scores(table.batches("train", 1 << 16, shuffle=False, dtype=dtype), result.w,
+                                              result.b))  # fmt: skip
+            test = table.batches("test", 1 << 16, shuffle=False, dtype=dtype) if table.has_test else []
             test_scores = regression_scores(test, result.w, result.b)
     else:
         train_scores = regression_scores([data.train], result.w, result.b)

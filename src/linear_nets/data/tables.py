@@ -351,7 +351,8 @@ def read_table_info(path: str | os.PathLike) -> TableInfo:
 
 def file_identity(path: str | os.PathLike) -> dict[str, str]:
     """Where a table is (absolute path) and a SHA-256 of its bytes (of a directory: each Parquet file's relative
-    name and bytes, in sorted order), for a run to find the same rows again and to notice that they changed.
+    name and bytes, in sorted order), for a run to find the same rows again and to notice that they changed. A file
+    larger than `WHOLE_HASH_BYTES` (256 MiB) is hashed by its size and 256 samples of 64 KiB, not whole.
 
     Example:
         >>> import tempfile, pathlib
@@ -368,11 +369,25 @@ def file_identity(path: str | os.PathLike) -> dict[str, str]:
             digest.update(str(file.relative_to(path)).encode() + b"\0")
         try:
             with open(file, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
+                size = os.fstat(f.fileno()).st_size
+                if size <= WHOLE_HASH_BYTES:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+                    continue
+                # A large file is sampled: its size, and 64 KiB at 256 evenly spaced places, first and last byte
+                # included. Hashing all 3.3 GB of a 10^7-row table took 2.4 s of a 4.5 s streamed fit; an edit that
+                # keeps the size and misses every sample is what this gives up.
+                digest.update(size.to_bytes(8, "little"))
+                for k in range(256):
+                    f.seek((size - SAMPLE_BYTES) * k // 255)
+                    digest.update(f.read(SAMPLE_BYTES))
         except OSError as e:
             raise DataError(f"cannot read {file}: {e.strerror}") from e
     return {"path": str(path.absolute()), "sha256": digest.hexdigest()}
+
+
+WHOLE_HASH_BYTES = 256 << 20  # files up to this size are hashed whole
+SAMPLE_BYTES = 64 << 10
 
 
 def _parquet_files(directory: Path) -> list[Path]:
