@@ -556,3 +556,35 @@ def test_sparse_input_is_densified_once_in_its_final_dtype():
     tracemalloc.stop()
     assert dense.dtype == np.float32 and dense.flags.c_contiguous and peak < 1.5 * dense.nbytes
     np.testing.assert_array_equal(dense, X.toarray().astype(np.float32))
+
+
+def test_load_takes_a_run_directory_and_predicts_what_the_run_predicts(tmp_path, monkeypatch, capsys):
+    """`Estimator.load(RUN_DIR)`: the model a `linear-nets train` run wrote, as a fitted estimator whose predictions
+    are the run's own (`linear-nets predict`), to float64 rounding (1e-12 relative)."""
+    import pandas as pd
+
+    from linear_nets.cli import main
+    from linear_nets.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+    frame["y"] = frame @ [1.0, -2.0, 0.5] + 3 + 0.1 * rng.normal(size=80)
+    frame["label"] = np.where(frame["a"] > 0, "up", "down")
+    frame.to_csv("t.csv", index=False)
+    base = ["--data", "t.csv", "--features", "a,b,c"]
+    assert main(["train", "linreg", *base, "--target", "y", "--solver", "closed-form", "--out", "lin"]) == 0
+    assert main(["train", "softmax", *base, "--target", "label", "--epochs", "3", "--out", "soft"]) == 0
+    for run, estimator in (("lin", LinearRegressor), ("soft", SoftmaxClassifier)):
+        assert main(["predict", run, "--data", "t.csv", "--out", f"{run}.csv"]) == 0
+        model = estimator.load(run)
+        assert list(model.feature_names_in_) == ["a", "b", "c"]
+        predicted = pd.read_csv(f"{run}.csv")
+        if run == "lin":
+            np.testing.assert_allclose(model.predict(frame[["a", "b", "c"]]), predicted["prediction"], rtol=1e-12)
+        else:
+            assert list(model.predict(frame[["a", "b", "c"]])) == list(predicted["predicted_label"])
+            np.testing.assert_allclose(model.predict_proba(frame[["a", "b", "c"]])[:, 1], predicted["probability_up"],
+                                       rtol=1e-5)  # fmt: skip  # the run predicts in float32
+    with pytest.raises(DataError, match="is a run of model 'linreg', not 'softmax'"):
+        SoftmaxClassifier.load("lin")

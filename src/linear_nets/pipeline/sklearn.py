@@ -256,12 +256,16 @@ class _PipelineEstimator(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        """A fitted estimator read from what `save(path)` wrote (verified against its SHA-256; no code is run).
+        """A fitted estimator read from what `save(path)` wrote, or from a run directory `linear-nets train` wrote
+        (its model.safetensors; a table run's encoded feature names become `feature_names_in_`). Verified against
+        the SHA-256s; no code is run.
 
         Raises:
             DataError: the files are missing, truncated, modified, or hold another estimator or another shape.
         """
         path = Path(path)
+        if path.is_dir():
+            return cls._from_run(path)
         tensors, meta = load_tensors(path)
         if meta.get("format") != FORMAT or meta.get("estimator") != cls.__name__:
             raise DataError(f"{path} does not hold a {cls.__name__} saved by {cls.__name__}.save")
@@ -274,6 +278,23 @@ class _PipelineEstimator(BaseEstimator):
             raise DataError(f"{sidecar}: does not describe a {cls.__name__} this version can load "
                             f"({type(exc).__name__}: {exc}); save the estimator again") from None  # fmt: skip
         return estimator
+
+    @classmethod
+    def _from_run(cls, path: Path) -> Any:
+        """The estimator a run directory holds: its model's tensors, with the run's recorded schema."""
+        from linear_nets.pipeline.runs import Run
+
+        model = "softmax" if cls.__name__ == "SoftmaxClassifier" else "linreg"
+        run = Run.open(path, model=model)
+        tensors, _ = run.load_model()
+        spec = (run.config.get("data") or {}).get("spec")
+        names = list(spec["feature_names"]) if isinstance(spec, dict) and "feature_names" in spec else None
+        estimator = cls()
+        estimator._adopt(run, {k: t.to(torch.float64) for k, t in tensors.items()}, names)
+        return estimator
+
+    def _adopt(self, run: Any, tensors: dict[str, torch.Tensor], names: list[str] | None) -> None:
+        raise NotImplementedError
 
     def _restore_common(self, meta: dict[str, Any]) -> None:
         self.n_features_in_ = int(meta["n_features_in"])
@@ -590,6 +611,19 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         self.best_epoch_ = int(meta["best_epoch"])
         self._set_coef()
 
+    def _adopt(self, run: Any, tensors: dict[str, torch.Tensor], names: list[str] | None) -> None:
+        from linear_nets.pipeline.saved import load_softmax
+
+        _, config, classes = load_softmax(run, device="cpu")  # checks the tensors against the run's model
+        self.standardize = "mean" in tensors
+        self._state = {name: t.numpy().copy() for name, t in tensors.items()}
+        self.classes_ = np.asarray(classes, dtype=object)
+        self.n_features_in_ = int(tensors["W"].shape[0])
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_iter_, self.loss_curve_, self.validation_scores_, self.best_epoch_ = config.epochs, [], [], config.epochs
+        self._set_coef()
+
 
 # --- linear regression ------------------------------------------------------------------------------------------
 
@@ -810,6 +844,20 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         )
         self._state = {name: t.to(torch.float64).numpy().copy() for name, t in tensors.items()}
         self._restore_common(meta)
+        self._set_coef()
+
+    def _adopt(self, run: Any, tensors: dict[str, torch.Tensor], names: list[str] | None) -> None:
+        from linear_nets.pipeline.saved import load_linreg
+
+        w, b = load_linreg(run, int(tensors["w"].shape[0]))  # checked: names, shapes, dtypes, finite
+        config = run.config.get("config") or {}
+        self.solver = config.get("solver", self.solver)
+        self.fit_intercept = not config.get("no_intercept", False)
+        self._state = {"w": w.numpy().copy(), "b": b.reshape(()).numpy().copy()}
+        self.n_features_in_ = int(w.shape[0])
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_iter_, self.loss_curve_ = int(config.get("epochs", 1)) if self.solver == "sgd" else 1, []
         self._set_coef()
 
 
