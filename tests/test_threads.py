@@ -23,10 +23,13 @@ def test_threads_are_the_idle_cores_shared_between_this_machines_processes():
     assert choose_threads(World(local_size=4), cores=16, busy=4) == 3
 
 
-def test_a_spinning_process_counts_as_a_busy_core():
+def test_a_spinning_process_counts_as_a_busy_core(monkeypatch):
+    from linear_nets import threads
+
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)
+        monkeypatch.setattr(threads, "_recent", None)  # a reading from before the spinner started is not reused
         assert busy_cores() >= 1
     finally:
         spinner.kill()
@@ -107,3 +110,15 @@ def test_the_learners_path_chooses_threads_as_the_command_line_and_restores_the_
         assert 2 in seen["net"]  # an explicit number is obeyed (the pipeline passes its config's)
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_last_seconds_reading_of_the_machine_is_reused(monkeypatch):
+    """The loaders ask once per epoch: sampling /proc/loadavg (10 ms) each time was 40% of a short epoch."""
+    from linear_nets import threads
+
+    monkeypatch.setattr(threads, "_recent", (time.monotonic(), 7))
+    assert busy_cores(1) == 6  # reused: 7 runnable tasks less this process
+    stale = time.monotonic() - 2 * threads.REUSE_SECONDS
+    monkeypatch.setattr(threads, "_recent", (stale, 7))
+    busy_cores(1)
+    assert threads._recent[0] > stale + threads.REUSE_SECONDS  # older than a second: read again, and remembered
