@@ -34,10 +34,10 @@ _recent: tuple[float, int] | None = None
 REUSE_SECONDS = 1.0  # the loaders ask once per epoch: 10 ms of sampling was 40% of a 26 ms epoch of batches
 
 
-def busy_cores(own_processes: int = 1, samples: int = 5) -> int:
+def busy_cores(own_processes: int = 1, samples: int = 3) -> int:
     """How many cores other processes keep busy right now: the runnable tasks of the whole machine (the 4th field of
     /proc/loadavg, a count at this instant, unlike the load averages) less this machine's own processes, the median
-    of `samples` readings 2 ms apart (the last second's reading, when there is one); 0 where /proc/loadavg is
+    of `samples` readings 1 ms apart (the last second's reading, when there is one); 0 where /proc/loadavg is
     missing."""
     import statistics
     import time
@@ -53,7 +53,7 @@ def busy_cores(own_processes: int = 1, samples: int = 5) -> int:
                 counts.append(int(file.read().split()[3].split("/")[0]))
         except (OSError, IndexError, ValueError):
             return 0
-        time.sleep(0.002)
+        time.sleep(0.001)
     _recent = (now, statistics.median_low(counts))
     return max(0, _recent[1] - own_processes)
 
