@@ -21,10 +21,13 @@ def _blobs(n=200, seed=0):
 
 
 @pytest.mark.parametrize("cls", [SoftmaxConfig, LinregConfig, SyntheticData])
-def test_every_field_is_in_the_table_and_its_default_is_valid(cls):
+def test_each_field_is_declared_once_with_its_param_and_its_default_is_valid(cls):
     import dataclasses
 
-    assert [f.name for f in dataclasses.fields(cls)] == [p.name for p in cls.PARAMS]
+    params = {p.name: p for p in cls.PARAMS}  # made from the fields themselves (`option`, `declared`)
+    assert list(params) == [f.name for f in dataclasses.fields(cls)]
+    for f in dataclasses.fields(cls):
+        assert f.metadata["param"]["help"] == params[f.name].help
     validate(cls())
 
 

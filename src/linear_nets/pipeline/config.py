@@ -1,7 +1,8 @@
 """One vocabulary per model family: a config dataclass whose fields are the CLI's flags and the estimators' parameters.
 
-Every field is declared once, in a table of `Param`s (name, type, range or choices, help), in the spirit of
-scikit-learn's parameter constraints. The table drives three things, so they cannot drift apart:
+Every field is declared once: its default and its `Param` (type, range or choices, help) in one `option(...)`, in
+the spirit of scikit-learn's parameter constraints; `declared` collects them into the class's `PARAMS`. They drive
+three things, so they cannot drift apart:
 
 - `validate(config, flags=...)` checks every field, then the rules between fields; a message names `--batch-size`
   when the value came from the command line and `batch_size` when it came from Python;
@@ -141,18 +142,31 @@ def _has_kind(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-def _positive_int(name: str, help: str, **kw: Any) -> Param:
-    return Param(name, int, help, low=1, **kw)
+def option(default: Any, kind: type, help: str, **constraints: Any) -> Any:
+    """A config field declared once: its default, and the `Param` its flag and checks come from (the field's name
+    is the Param's), as `dataclasses.field` metadata that `declared` collects into the class's `PARAMS`."""
+    return dataclasses.field(default=default, metadata={"param": {"kind": kind, "help": help, **constraints}})
 
 
-def _seed(help: str, **kw: Any) -> Param:
-    return Param("seed", int, help, low=0, high=MAX_SEED, **kw)
+def declared(cls: type) -> type:
+    """The config class with `PARAMS`, its fields' `Param`s in declaration order (see `option`)."""
+    cls.PARAMS = tuple(Param(f.name, **f.metadata["param"]) for f in fields(cls))
+    return cls
+
+
+def _positive_int(default: int | None, help: str, **kw: Any) -> Any:
+    return option(default, int, help, low=1, **kw)
+
+
+def _seed(help: str, **kw: Any) -> Any:
+    return option(0, int, help, low=0, high=MAX_SEED, **kw)
 
 
 def _joined(values: Any) -> str:
     return ",".join(f"{v:g}" for v in values)
 
 
+@declared
 @dataclass(frozen=True)
 class SoftmaxConfig:
     """Everything that decides a softmax-regression fit: the flags of `linear-nets train softmax`.
@@ -167,47 +181,33 @@ class SoftmaxConfig:
         linear_nets.errors.ConfigError: --batch-size must be an integer >= 1, got 0
     """
 
-    impl: str = "manual"  # the fastest of the three, and the same weights for one seed (tests/test_softmax_regression)
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    weight_decay: float = 0.0
-    batch_size: int = 256
-    epochs: int = 10
-    schedule: str = "constant"
-    sampling: str = "shuffle"
-    standardize: bool = False
-    val_fraction: float | None = None
-    early_stopping: int | None = None
-    resize: int | None = None
-    seed: int = 0
-    device: str = "cpu"
-    threads: int | None = None
+    # manual: the fastest of the three, and the same weights for one seed (tests/test_softmax_regression)
+    impl: str = option("manual", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
+                       choices=IMPLS)
+    optimizer: str = option("sgd", str, "sgd (the book's), momentum, adam, or lbfgs (full batch); concise only",
+                            choices=OPTIMIZERS)
+    lr: float = option(0.1, float, "learning rate", low=0, low_open=True)
+    weight_decay: float = option(0.0, float, "L2 penalty (wd / 2) ||W||² on the weights", low=0)
+    batch_size: int = _positive_int(256, "examples per minibatch")
+    epochs: int = _positive_int(10, "passes over the training set (at most, with early stopping)")
+    schedule: str = option("constant", str, "learning rate per epoch: constant, step (x0.1 at 1/2 and 3/4) or cosine",
+                           choices=SCHEDULES)
+    sampling: str = option("shuffle", str, "minibatches per epoch: shuffle (last short batch kept), "
+                           "shuffle-drop-last, shuffle-fill (last batch filled up at random), with-replacement",
+                           choices=SAMPLING)
+    standardize: bool = option(False, bool, "standardise each input with the training split's mean and std")
+    val_fraction: float | None = option(None, float, "hold out this share of each class for validation", low=0,
+                                        high=1, low_open=True, high_open=True, optional=True)
+    early_stopping: int | None = _positive_int(None, "stop after this many epochs without a better validation "
+                                               "accuracy", optional=True)
+    resize: int | None = _positive_int(None, "resize images to N x N", optional=True)
+    seed: int = _seed("fixes initialisation, shuffling and the validation split")
+    device: str = option("cpu", str, "cpu, cuda, or auto (cuda when there is one)", choices=DEVICES, machine=True)
+    threads: int | None = _positive_int(None, "torch CPU threads; default: the cores no other process is using at "
+                                        "the start, shared between this machine's processes (recorded in "
+                                        "config.json)", optional=True, machine=True, high=MAX_THREADS)
 
-    PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("impl", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
-              choices=IMPLS),
-        Param("optimizer", str, "sgd (the book's), momentum, adam, or lbfgs (full batch); concise only",
-              choices=OPTIMIZERS),
-        Param("lr", float, "learning rate", low=0, low_open=True),
-        Param("weight_decay", float, "L2 penalty (wd / 2) ||W||² on the weights", low=0),
-        _positive_int("batch_size", "examples per minibatch"),
-        _positive_int("epochs", "passes over the training set (at most, with early stopping)"),
-        Param("schedule", str, "learning rate per epoch: constant, step (x0.1 at 1/2 and 3/4) or cosine",
-              choices=SCHEDULES),
-        Param("sampling", str, "minibatches per epoch: shuffle (last short batch kept), shuffle-drop-last, "
-              "shuffle-fill (last batch filled up at random), with-replacement", choices=SAMPLING),
-        Param("standardize", bool, "standardise each input with the training split's mean and std"),
-        Param("val_fraction", float, "hold out this share of each class for validation", low=0, high=1,
-              low_open=True, high_open=True, optional=True),
-        _positive_int("early_stopping", "stop after this many epochs without a better validation accuracy",
-                      optional=True),
-        _positive_int("resize", "resize images to N x N", optional=True),
-        _seed("fixes initialisation, shuffling and the validation split"),
-        Param("device", str, "cpu, cuda, or auto (cuda when there is one)", choices=DEVICES, machine=True),
-        _positive_int("threads", "torch CPU threads; default: the cores no other process is using at the start, shared "
-                      "between this machine's processes (recorded in config.json)", optional=True, machine=True,
-                      high=MAX_THREADS),
-    )  # fmt: skip
+    PARAMS: ClassVar[tuple[Param, ...]]  # from the fields (`declared`)
 
     def rules(self, flags: bool) -> None:
         """The rules between fields; `validate` calls it after checking each field alone."""
@@ -244,6 +244,7 @@ class SoftmaxConfig:
         return [(what, 4 * self.resize**2 * (batch + 2 * IMAGE_CLASSES))]
 
 
+@declared
 @dataclass(frozen=True)
 class LinregConfig:
     """Everything that decides a linear-regression fit: the flags of `linear-nets train linreg`.
@@ -255,42 +256,31 @@ class LinregConfig:
         linear_nets.errors.ConfigError: solver closed-form minimises the squared loss; it cannot use loss huber
     """
 
-    impl: str = "scratch"
-    loss: str = "squared"
-    huber_delta: float | None = None
-    solver: str = "sgd"
-    lr: float = 0.03
-    epochs: int = 3
-    batch_size: int = 10
-    sampling: str = "shuffle"
-    standardize: bool = False
-    no_intercept: bool = False
-    cov: str = "nonrobust"
-    alpha: float = 0.05
-    seed: int = 0
+    impl: str = option("scratch", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
+                       choices=IMPLS)
+    loss: str = option("squared", str, "squared, l1 (absolute) or huber", choices=LOSSES)
+    huber_delta: float | None = option(None, float, "Huber threshold δ: quadratic inside [-δ, δ], linear outside "
+                                       "(default: 1)", low=0, low_open=True, optional=True)
+    solver: str = option("sgd", str, "sgd; closed-form least squares (QR, with the OLS summary; squared loss; ignores "
+                         "lr, epochs, batch size); or normal-equations, the book's (AᵀA)⁻¹Aᵀy, which loses digits",
+                         choices=SOLVERS)
+    lr: float = option(0.03, float, "learning rate", low=0, low_open=True)
+    epochs: int = _positive_int(3, "passes over the data")
+    batch_size: int = _positive_int(10, "examples per minibatch")
+    sampling: str = option("shuffle", str, "minibatches per epoch: shuffle (last short batch kept), "
+                           "shuffle-drop-last, shuffle-fill (last batch filled up at random), with-replacement",
+                           choices=SAMPLING)
+    standardize: bool = option(False, bool, "fit on standardised features (training rows' mean and std); "
+                               "coefficients are reported in the original units")
+    no_intercept: bool = option(False, bool, "fit through the origin, y ≈ Xw (least squares only; R² is then "
+                                "uncentred)")
+    cov: str = option("nonrobust", str, "the coefficients' covariance: nonrobust, or heteroscedasticity-robust HC0, "
+                      "HC1, HC2, HC3 (least squares only; robust ones read a streamed table twice)", choices=COV_TYPES)
+    alpha: float = option(0.05, float, "the intervals are at confidence 1 - alpha (least squares only)", low=0,
+                          high=1, low_open=True, high_open=True)
+    seed: int = _seed("fixes initialisation and shuffling (and the synthetic data)")
 
-    PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("impl", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
-              choices=IMPLS),
-        Param("loss", str, "squared, l1 (absolute) or huber", choices=LOSSES),
-        Param("huber_delta", float, "Huber threshold δ: quadratic inside [-δ, δ], linear outside (default: 1)",
-              low=0, low_open=True, optional=True),
-        Param("solver", str, "sgd; closed-form least squares (QR, with the OLS summary; squared loss; ignores lr, "
-              "epochs, batch size); or normal-equations, the book's (AᵀA)⁻¹Aᵀy, which loses digits", choices=SOLVERS),
-        Param("lr", float, "learning rate", low=0, low_open=True),
-        _positive_int("epochs", "passes over the data"),
-        _positive_int("batch_size", "examples per minibatch"),
-        Param("sampling", str, "minibatches per epoch: shuffle (last short batch kept), shuffle-drop-last, "
-              "shuffle-fill (last batch filled up at random), with-replacement", choices=SAMPLING),
-        Param("standardize", bool, "fit on standardised features (training rows' mean and std); coefficients are "
-              "reported in the original units"),
-        Param("no_intercept", bool, "fit through the origin, y ≈ Xw (least squares only; R² is then uncentred)"),
-        Param("cov", str, "the coefficients' covariance: nonrobust, or heteroscedasticity-robust HC0, HC1, HC2, HC3 "
-              "(least squares only; robust ones read a streamed table twice)", choices=COV_TYPES),
-        Param("alpha", float, "the intervals are at confidence 1 - alpha (least squares only)", low=0, high=1,
-              low_open=True, high_open=True),
-        _seed("fixes initialisation and shuffling (and the synthetic data)"),
-    )  # fmt: skip
+    PARAMS: ClassVar[tuple[Param, ...]]  # from the fields (`declared`)
 
     def rules(self, flags: bool) -> None:
         """The rules between fields."""
@@ -311,6 +301,7 @@ class LinregConfig:
         return []
 
 
+@declared
 @dataclass(frozen=True)
 class SyntheticData:
     """The synthetic problem y = Xw + b + ε, ε ~ N(0, noise²), X ~ N(0, 1) (d2l 3.2): the data flags of
@@ -323,17 +314,12 @@ class SyntheticData:
         linear_nets.errors.ConfigError: --samples must be an integer >= 1, got 0
     """
 
-    true_w: tuple[float, ...] = (2.0, -3.4)
-    true_b: float = 4.2
-    samples: int = 1000
-    noise: float = 0.01
+    true_w: tuple[float, ...] = option((2.0, -3.4), tuple, "the true weights w, one per feature")
+    true_b: float = option(4.2, float, "the true bias b")
+    samples: int = _positive_int(1000, "number of examples")
+    noise: float = option(0.01, float, "noise std σ", low=0)
 
-    PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("true_w", tuple, "the true weights w, one per feature"),
-        Param("true_b", float, "the true bias b"),
-        _positive_int("samples", "number of examples"),
-        Param("noise", float, "noise std σ", low=0),
-    )
+    PARAMS: ClassVar[tuple[Param, ...]]  # from the fields (`declared`)
 
     def rules(self, flags: bool) -> None:
         """None: each field stands alone."""
@@ -348,9 +334,9 @@ class SyntheticData:
 
 Config = SoftmaxConfig | LinregConfig | SyntheticData
 
-SEED = _seed("fixes the random draws")
+SEED = Param("seed", int, "fixes the random draws", low=0, high=MAX_SEED)
 """The seed of commands without a config (`plot regression`, `data show`): the same range as the configs' seeds."""
-VECTOR_LENGTH = _positive_int("n", "vector length", high=1_000_000)
+VECTOR_LENGTH = Param("n", int, "vector length", low=1, high=1_000_000)
 """`plot vectorization --n`: a stated limit rather than memory (12 MB at the limit): the Python loop it times takes
 about 2 s per 100,000 elements, and the figure times it 5 times, so the limit costs about a minute and a half."""
 
