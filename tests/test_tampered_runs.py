@@ -158,7 +158,7 @@ SOFTMAX_CASES = {
     "/dev/zero": ("config.json", lambda p: replace_with(p, lambda q: q.symlink_to("/dev/zero")),
                   "config.json is not a regular file"),
     "1 GiB sparse": ("config.json", lambda p: os.truncate(p, 1 << 30),
-                     "config.json is 1073741824 bytes, more than the 16777216 this package reads"),
+                     "config.json is 1073741824 bytes, more than the 268435456 this package reads"),
 }  # fmt: skip
 
 
