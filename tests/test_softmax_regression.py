@@ -139,16 +139,19 @@ def test_each_implementation_learns_a_separable_toy_problem(impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_labels_outside_0_to_9_raise_and_leave_the_weights_alone(impl):
-    model = make_model(impl)
-    before = [t.clone() for t in weights(model)]
+def test_labels_outside_0_to_9_are_refused_by_the_fit_before_any_step(impl, monkeypatch):
+    """Checked once, on the whole label tensor, at the fit's door: no model is built, no step taken."""
+    from linear_nets.pipeline import fit as fit_module
+    from linear_nets.pipeline.config import SoftmaxConfig
+
+    built = []
+    monkeypatch.setattr(fit_module, "_model_to_fit", lambda *args, **kwargs: built.append(1))
     images, y = toy_images(32)
     y[5] = 10
-    loader = ArrayLoader((images, y), batch_size=32)
+    data = fit_module.Dataset((images, y), classes=[str(k) for k in range(10)])
     with pytest.raises(DataError, match=r"labels must lie in 0\.\.9 \(10 classes\), got values from 0 to 10"):
-        train(model.net, loader, None, model.loss, 1, model.updater)
-    for t, t0 in zip(weights(model), before, strict=True):
-        assert torch.equal(t, t0)
+        fit_module.fit_softmax(SoftmaxConfig(impl=impl, epochs=1), data)
+    assert not built
 
 
 @pytest.mark.parametrize("impl", IMPLS)

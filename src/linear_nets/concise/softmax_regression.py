@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from linear_nets.models import SoftmaxModel, check_lr, init_params
 from linear_nets.optim import make_optimizer
-from linear_nets.softmax import check_inputs, check_labels
+from linear_nets.softmax import check_inputs
 
 
 class SoftmaxRegression(SoftmaxModel):
@@ -72,8 +72,7 @@ class SoftmaxRegression(SoftmaxModel):
             group["lr"] = check_lr(lr)
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """`nn.CrossEntropyLoss(reduction='none')` of the logits `y_hat`, after checking the labels."""
-        check_labels(y, self.num_outputs, n=y_hat.shape[0])
+        """`nn.CrossEntropyLoss(reduction='none')` of the logits `y_hat` (the fit checked the labels once)."""
         return self.cross_entropy(y_hat, y)
 
     def state_tensors(self) -> dict[str, Tensor]:

@@ -40,6 +40,7 @@ from linear_nets.pipeline.distributed import (
 from linear_nets.pipeline.runs import check_state
 from linear_nets.regularization import FeatureStats, Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
+from linear_nets.softmax import check_labels
 from linear_nets.training import Callback, EpochRecord, History, accuracy, as_callbacks, evaluate_accuracy, train
 
 SOFTMAX_MODELS = {
@@ -219,6 +220,9 @@ def fit_softmax(
     if hasattr(data, "batches"):  # a table read batch by batch
         return _fit_softmax_streamed(config, data, as_callbacks(callbacks), evaluate_test, init, started, world)
     (X, y), val, w = data.train, None, data.weights
+    for part in (data.train, data.test):  # the labels, checked once here on whole tensors, never per batch
+        if part is not None:
+            check_labels(part[1], data.num_classes, n=len(part[0]))
     if config.val_fraction is not None:
         train_idx, val_idx = train_val_split(y, config.val_fraction, config.seed)
         (X, y), val = (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
