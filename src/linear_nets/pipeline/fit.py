@@ -220,7 +220,8 @@ def fit_softmax(
     if hasattr(data, "batches"):  # a table read batch by batch
         return _fit_softmax_streamed(config, data, as_callbacks(callbacks), evaluate_test, init, started, world)
     (X, y), val, w = data.train, None, data.weights
-    for part in (data.train, data.test):  # the labels, checked once here on whole tensors, never per batch
+    # the labels, checked once here on whole tensors, never per batch (and the test set's only if it is scored)
+    for part in (data.train, data.test if evaluate_test else None):
         if part is not None:
             check_labels(part[1], data.num_classes, n=len(part[0]))
     if config.val_fraction is not None:
