@@ -295,3 +295,30 @@ def test_tensorboard_without_the_package_is_one_line_and_no_run(install_fake_fas
     assert capsys.readouterr().err == ("linear-nets: error: --tensorboard needs the tensorboard package: "
                                        "pip install 'linear-nets[tensorboard]'\n")  # fmt: skip
     assert not Path("tb").exists()
+
+
+def test_linreg_tensorboard_events_hold_the_losses_the_coefficients_and_the_config(capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    def events(run: str) -> EventAccumulator:
+        accumulator = EventAccumulator(f"{run}/tensorboard", size_guidance={"scalars": 0})
+        accumulator.Reload()
+        return accumulator
+
+    assert main(["train", "linreg", "--epochs", "3", "--tensorboard", "--out", "sgd"]) == 0
+    sgd = events("sgd")
+    rows = [json.loads(line) for line in Path("sgd/metrics.jsonl").read_text().splitlines()]
+    assert [(e.step, e.value) for e in sgd.Scalars("loss/train")] == [
+        (r["epoch"], pytest.approx(r["train_loss"], rel=1e-6)) for r in rows  # stored as float32
+    ]
+    summary = json.loads(Path("sgd/summary.json").read_text())
+    assert sgd.Scalars("coefficients/w1")[0].value == pytest.approx(summary["estimated_w"][0], rel=1e-6)
+    content = sgd.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert hparams["lr"].number_value == pytest.approx(0.03) and hparams["impl"].string_value == "scratch"
+    assert main(["train", "linreg", "--solver", "closed-form", "--tensorboard", "--out", "ls"]) == 0
+    least_squares = events("ls")
+    summary = json.loads(Path("ls/summary.json").read_text())
+    assert least_squares.Scalars("std_errors/x1")[0].value == pytest.approx(summary["standard_errors"]["x1"], rel=1e-6)
+    assert "loss/train" not in least_squares.Tags()["scalars"]  # no epochs: the closed form has no curve

@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_arguments(parser.add_argument_group("synthetic data (d2l 3.2)"), SyntheticData)
     add_table_arguments(parser)
     add_run_arguments(parser, resumable=False)
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also write TensorBoard events into the run directory (the loss per epoch, the "
+                             "coefficients, the config); needs pip install 'linear-nets[tensorboard]'")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -60,13 +63,18 @@ def run(args: argparse.Namespace) -> int:
     options = table_options(args)
     from linear_nets.cli.common import data_parallel, job_run_dir
 
+    if args.tensorboard:  # before any work: a missing package is one line, and no run is left
+        from linear_nets.pipeline.tensorboard import check_available
+
+        check_available()
+
     with data_parallel() as world:
         _, out = job_run_dir(args, "linreg", world)
         if world.launched and world.leader and config.solver == "sgd":
             print("linear-nets: note: under torchrun only the closed form is split; SGD fits the whole data on every "
                   "process", file=sys.stderr)  # fmt: skip
         if options is not None:
-            return run_table(config, options, out, world)
+            return run_table(config, options, out, world, args.tensorboard)
         return _run_synthetic(config, args, out, world)
 
 
@@ -112,12 +120,21 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
     print(f"error in estimating b: {data.true_b - b.item():.6f}")
     with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
-        _finish(run_dir, result, true_w, data)
+        summary = _finish(run_dir, result, true_w, data)
+        _tensorboard(args.tensorboard, run_dir, result, summary)
     return 0
 
 
-def _finish(run_dir: Any, result: Any, true_w: Any, data: SyntheticData) -> None:
-    """Write the model, the loss curve (SGD only) and the summary; print where they are."""
+def _tensorboard(wanted: bool, run_dir: Any, result: Any, summary: dict[str, Any]) -> None:
+    """`--tensorboard`: the fit's events into the run directory (`pipeline.tensorboard.log_linreg`)."""
+    if wanted:
+        from linear_nets.pipeline.tensorboard import log_linreg
+
+        log_linreg(run_dir.path / "tensorboard", result, summary)
+
+
+def _finish(run_dir: Any, result: Any, true_w: Any, data: SyntheticData) -> dict[str, Any]:
+    """Write the model, the loss curve (SGD only) and the summary; print where they are; return the summary."""
     import torch
 
     config, history = result.config, result.history
@@ -130,7 +147,7 @@ def _finish(run_dir: Any, result: Any, true_w: Any, data: SyntheticData) -> None
         save_figure(axes.figure, run_dir.path / "curves")
         pyplot().close(axes.figure)
     residual = true_w.to(torch.float64) - result.w
-    run_dir.write_summary(
+    summary = (
         {
             "estimated_w": result.w.tolist(),
             "estimated_b": result.b.item(),
@@ -142,7 +159,9 @@ def _finish(run_dir: Any, result: Any, true_w: Any, data: SyntheticData) -> None
         }
         | least_squares_summary(result)
     )
+    run_dir.write_summary(summary)
     print(f"run directory: {run_dir.path}")
+    return summary
 
 
 def _method(config: LinregConfig) -> str:
@@ -175,7 +194,7 @@ def save_linreg(run_dir: Any, result: Any, features: list[str] | None = None) ->
     run_dir.save_model(tensors, meta)
 
 
-def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -> int:
+def run_table(config: LinregConfig, options: Any, out: str | None, world: Any, tensorboard: bool = False) -> int:
     """Linear regression on your own table: coefficients by feature name, MSE and R² on the held-out rows."""
     import torch
 
@@ -247,5 +266,6 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any) -
         save_linreg(run_dir, result, spec.feature_names)
         run_dir.write_metrics(result.history.as_dicts()) if result.history.epochs else None
         run_dir.write_summary({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()})
+        _tensorboard(tensorboard, run_dir, result, summary)
     print(f"run directory: {run_dir.path}")
     return 0

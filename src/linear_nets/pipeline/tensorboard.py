@@ -1,4 +1,4 @@
-"""`train softmax --tensorboard`: TensorBoard event files in the run directory, for those who already use it.
+"""`train --tensorboard`: TensorBoard event files in the run directory, for those who already use it.
 
 A callback of the pipeline's fit, through `torch.utils.tensorboard` (which needs the `tensorboard` package: the
 optional extra `pip install 'linear-nets[tensorboard]'`). It writes into `<run>/tensorboard/`:
@@ -83,3 +83,31 @@ class TensorBoardLog(Callback):
                    if last is not None and getattr(last, field) is not None}  # fmt: skip
         self.writer.add_hparams(hparams, metrics, run_name=".")
         self.writer.close()
+
+
+def log_linreg(directory: str | Path, result: Any, summary: dict[str, Any]) -> None:
+    """`train linreg --tensorboard`: a linear-regression fit's events, written once it is done (it takes seconds):
+    `loss/train` per SGD epoch, each coefficient as `coefficients/<name>` (and `std_errors/<name>` for least
+    squares), and the config as hyperparameters with the summary's numbers (MSE, R²) as their metrics."""
+    check_available()
+    from torch.utils.tensorboard import SummaryWriter
+
+    from linear_nets.pipeline.config import to_dict
+
+    writer = SummaryWriter(log_dir=str(directory))
+    for record in result.history.epochs:
+        writer.add_scalar("loss/train", record.train_loss, record.epoch)
+    step = len(result.history.epochs)
+    names = summary.get("coefficients")
+    coefficients = dict(names) if isinstance(names, dict) else {f"w{j + 1}": v for j, v in enumerate(result.w.tolist())}
+    coefficients["intercept"] = float(result.b)
+    for name, value in coefficients.items():
+        writer.add_scalar(f"coefficients/{name}", value, step)
+    for name, value in (summary.get("standard_errors") or {}).items():
+        if value is not None:
+            writer.add_scalar(f"std_errors/{name}", value, step)
+    hparams = {k: v for k, v in to_dict(result.config).items() if isinstance(v, int | float | str | bool)}
+    metrics = {f"hparam/{key}": summary[key] for key in ("train_mse", "test_mse", "test_r2", "train_r2")
+               if isinstance(summary.get(key), int | float)}  # fmt: skip
+    writer.add_hparams(hparams, metrics, run_name=".")
+    writer.close()
