@@ -492,3 +492,16 @@ def test_stream_with_test_data_streams_the_test_file_and_equals_in_memory(capsys
     trained = json.loads(Path("classes/summary.json").read_text())["test_accuracy"]
     assert main(["evaluate", "classes"]) == 0
     assert _evaluation("classes")["n"] == 100 and _evaluation("classes")["accuracy"] == pytest.approx(trained, abs=1e-6)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_csv_integers_from_2_to_the_53_are_one_line_not_rounded_numbers(capsys, stream):
+    """A CSV's integer column is parsed as float64, which holds every integer only below 2^53: an id of
+    9007199254740993 would arrive as ...992. One line naming the column and row, as for Parquet's int64."""
+    Path("ids.csv").write_text("id,x,y\n1,0.5,1.0\n2,1.5,2.0\n9007199254740993,2.5,3.0\n4,3.5,4.0\n")
+    base = ["train", "linreg", "--data", "ids.csv", "--target", "y", "--test-fraction", "0", "--solver",
+            "closed-form", *(["--stream"] if stream else [])]  # fmt: skip
+    err = _one_line(capsys, [*base, "--out", "run"], "column 'id' has the integer 9007199254740992 at row 3, at or "
+                    "beyond 2^53")  # fmt: skip
+    assert "may already be rounded" in err and not Path("run").exists()
+    assert main([*base, "--features", "x", "--out", "without-id"]) == 0  # the id left out: the rest is fine

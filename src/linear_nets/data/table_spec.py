@@ -416,17 +416,28 @@ class TableSpec:
                     block[codes, np.arange(len(codes))] = 1
                 j += width
             else:
-                column = table.column(c)
-                what = f"column '{c}'"
-                out[j] = _finite_numbers(column, what, row_number) if check else _numbers(column, what, row_number)
+                out[j] = self._column_numbers(table, c, f"column '{c}'", row_number, check)
                 j += 1
 
     def target_numbers(self, table: pa.Table, row_number, *, check: bool = True) -> np.ndarray:
         """A regression target as a float numpy array (read-only: it may share Arrow's buffer); NaN and ±inf raise
         DataError when `check`."""
-        column = table.column(self.target)
-        what = f"target '{self.target}'"
-        return _finite_numbers(column, what, row_number) if check else _numbers(column, what, row_number)
+        return self._column_numbers(table, self.target, f"target '{self.target}'", row_number, check)
+
+    def _column_numbers(self, table: pa.Table, name: str, what: str, row_number, check: bool) -> np.ndarray:
+        """A numeric column as floats; NaN and ±inf refused when `check`. An integer column that arrives as floats
+        (a CSV's, parsed as float64) is refused from 2^53 on: there float64 holds only some integers, so the file's
+        value may already have become another one (a Parquet integer column is checked exactly by `_numbers`)."""
+        column = table.column(name)
+        values = _finite_numbers(column, what, row_number) if check else _numbers(column, what, row_number)
+        if _is_integer_name(self.column_types.get(name, "")) and pa.types.is_floating(column.type):
+            large = np.abs(values) >= EXACT_INTEGER  # NaN compares False: left to the finiteness check
+            if large.any():
+                i = _first_true(large)
+                raise DataError(f"{what} has the integer {values[i]:.0f} at row {row_number(i)}, at or beyond 2^53 = "
+                                f"{EXACT_INTEGER}: float64 cannot hold every integer there, so the file's value may "
+                                "already be rounded; leave the column out (an id?) or scale it")  # fmt: skip
+        return values
 
     def check_finite(self, table: pa.Table, row_number) -> None:
         """Raise DataError naming the first numeric feature (in order), or else the regression target, that holds
