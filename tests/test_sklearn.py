@@ -588,3 +588,23 @@ def test_load_takes_a_run_directory_and_predicts_what_the_run_predicts(tmp_path,
                                        rtol=1e-5)  # fmt: skip  # the run predicts in float32
     with pytest.raises(DataError, match="is a run of model 'linreg', not 'softmax'"):
         SoftmaxClassifier.load("lin")
+
+
+@pytest.mark.parametrize("scale", [1e39, 1e300, 1e-200])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_linear_regressor_fits_columns_far_outside_float32s_range_like_scikit_learn(scale, weighted):
+    """The closed form scales such columns by exact powers of two (least squares alone refuses columns beyond 1e150,
+    whose squares leave float64), so it fits what scikit-learn's LinearRegression fits; SGD, which trains in float32,
+    says why it cannot. κ of these Gaussian columns is below 10: 1e-10 relative leaves room for any BLAS."""
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(100, 3)) * scale
+    y = X / scale @ [1.0, 2.0, 3.0] + 0.1 * rng.normal(size=100)
+    weight = rng.uniform(0.5, 2.0, 100) if weighted else None
+    ours, reference = LinearRegressor().fit(X, y, weight), LinearRegression().fit(X, y, sample_weight=weight)
+    np.testing.assert_allclose(ours.coef_, reference.coef_, rtol=1e-10)
+    assert ours.score(X, y) == pytest.approx(reference.score(X, y), rel=1e-10)
+    if scale > 1e38:
+        with pytest.raises(ValueError, match="beyond float32's range"):
+            LinearRegressor(solver="sgd").fit(X, y)

@@ -124,8 +124,25 @@ def _dense(X: Any, dtype: type = np.float32) -> np.ndarray:
 
 
 def _as_float32(X: Any) -> torch.Tensor:
-    """Validated X as a fresh float32 tensor `[n, d]`: what the pipeline trains on."""
+    """Validated X as a fresh float32 tensor `[n, d]`: what SGD trains on. Values beyond float32's range (about
+    3.4e38) are a ValueError saying so, not infinities reported later as "NaN or inf in the data"."""
+    largest = float(abs(X).max()) if sparse.issparse(X) else float(np.abs(np.asarray(X, dtype=np.float64)).max(
+        initial=0.0))  # fmt: skip
+    if largest > float(np.finfo(np.float32).max):
+        raise ValueError(f"X holds values up to {largest:.3g}, beyond float32's range (about 3.4e38), in which SGD "
+                         "trains: scale X, or use solver='closed-form' (float64)")  # fmt: skip
     return torch.from_numpy(_dense(X, np.float32))
+
+
+def _power_of_two_scales(X: np.ndarray) -> np.ndarray | None:
+    """Per column, a power of two bringing values beyond 1e150 (or nonzero ones below 1e-150) near 1, else None.
+    Multiplying by a power of two is exact in floating point, so least squares on X * scales gives coefficients that
+    are exactly coef * scales: the columns least squares would refuse (their squares leave float64's range) fit."""
+    largest = np.abs(X).max(axis=0, initial=0.0)
+    if not ((largest > 1e150) | ((largest > 0) & (largest < 1e-150))).any():
+        return None
+    exponents = np.frexp(np.where(largest > 0, largest, 1.0))[1]
+    return np.ldexp(1.0, -exponents)
 
 
 def _check_weights(sample_weight: Any, X: Any) -> np.ndarray | None:
@@ -766,7 +783,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         """
         X64, y64, w = (torch.from_numpy(_dense(X, np.float64)), torch.from_numpy(np.array(y, dtype=np.float64)),
                        torch.from_numpy(weights))  # fmt: skip
-        Z = X64
+        scales = _power_of_two_scales(X64.numpy())
+        Z = X64 * torch.from_numpy(scales) if scales is not None else X64
         s = w.sqrt().unsqueeze(1)
         ones = [torch.ones(Z.shape[0], 1, dtype=Z.dtype)] if not config.no_intercept else []
         rows, targets = s * torch.cat([Z, *ones], dim=1), s[:, 0] * y64
@@ -777,6 +795,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
             warnings.warn(message, RankDeficientWarning, stacklevel=3)
         coef, intercept = (result.w, torch.zeros((), dtype=torch.float64)) if config.no_intercept else (
             result.w[:-1], result.w[-1])
+        coef = coef * torch.from_numpy(scales) if scales is not None else coef  # back to X's own units, exactly
         self._state = {"w": coef.numpy().copy(), "b": intercept.reshape(()).numpy().copy()}
         self._set_coef()
         residual = self.predict(X) - y64.numpy()
@@ -786,8 +805,11 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         self, config: LinregConfig, X: Any, y: np.ndarray, init: tuple[torch.Tensor, ...] | None
     ) -> tuple[list[float], int]:
         """One `fit_linreg`; keeps w and b (numpy); returns the loss after each epoch and the number of epochs."""
+        scales = None
         if config.solver != "sgd":  # float64 throughout: least squares computes in float64
-            features = torch.from_numpy(_dense(X, np.float64))
+            dense = _dense(X, np.float64)
+            scales = _power_of_two_scales(dense)
+            features = torch.from_numpy(dense * scales if scales is not None else dense)
             targets = torch.from_numpy(np.array(y, dtype=np.float64))
         else:
             features, targets = _as_float32(X), torch.from_numpy(np.array(y, dtype=np.float32))
@@ -798,8 +820,11 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
             raise _diverged(self, exc, hint) from None
         for message in result.warnings:
             warnings.warn(message, RankDeficientWarning, stacklevel=3)
-        self._state = {"w": result.w.numpy().copy(), "b": result.b.reshape(()).numpy().copy()}
+        w = result.w.numpy() * scales if scales is not None else result.w.numpy()  # back to X's own units, exactly
+        self._state = {"w": w.copy(), "b": result.b.reshape(()).numpy().copy()}
         self._set_coef()
+        if scales is not None:
+            features = torch.from_numpy(_dense(X, np.float64))
         if result.history.epochs:
             return result.history.column("train_loss"), len(result.history.epochs)
         residual = features.numpy() @ self.coef_ + self.intercept_ - targets.numpy()  # the closed form's loss
