@@ -608,3 +608,16 @@ def test_linear_regressor_fits_columns_far_outside_float32s_range_like_scikit_le
     if scale > 1e38:
         with pytest.raises(ValueError, match="beyond float32's range"):
             LinearRegressor(solver="sgd").fit(X, y)
+
+
+@pytest.mark.parametrize("scale", [1e39, 1e200, 1e300])
+def test_softmax_classifier_standardises_inputs_whose_squares_overflow(scale):
+    """The standardisation's sum of squares is taken on columns scaled by exact powers of two, so inputs near 1e300
+    (whose squares overflow float64) are standardised as inputs near 1 are: the same predictions."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 3))
+    labels = np.where(X[:, 0] + X[:, 1] > 0, "a", "b")
+    reference = SoftmaxClassifier().fit(X, labels)
+    scaled = SoftmaxClassifier().fit(X * scale, labels)
+    assert list(scaled.predict(X * scale)) == list(reference.predict(X))
+    np.testing.assert_allclose(scaled.predict_proba(X * scale), reference.predict_proba(X), rtol=1e-6, atol=1e-9)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +131,10 @@ class Standardizer(nn.Module):
         share = None if weights is None else (weights / weights.sum()).to(Z.dtype).unsqueeze(1)
         mean = Z.mean(dim=0) if share is None else (share * Z).sum(dim=0)
         Z.sub_(mean)
-        std = (Z.square().mean(dim=0) if share is None else (share * Z.square()).sum(dim=0)).sqrt_()
+        unit = _unit_scale(Z)  # so that no square overflows (inputs near 1e200 in float64, 1e19 in float32)
+        U = Z if unit is None else Z * unit
+        std = (U.square().mean(dim=0) if share is None else (share * U.square()).sum(dim=0)).sqrt_()
+        std = std if unit is None else std / unit
         std = std.clamp_min_(eps) if eps > 0 else torch.where(std > 0, std, torch.ones_like(std))
         return cls(mean, std), Z.div_(std)
 
@@ -226,6 +230,21 @@ class Standardized(SoftmaxModel):
         return self
 
 
+def _unit_scale(Z: Tensor) -> Tensor | None:
+    """Per column, the power of two that brings its largest magnitude near 1, when a sum of squares of `Z` could
+    overflow (else None: the common case costs one max). Powers of two scale exactly, so the std is unchanged.
+
+    Example:
+        >>> _unit_scale(torch.tensor([[1e200], [-3e200]], dtype=torch.float64)).item() * 3e200 < 1
+        True
+    """
+    peak = Z.abs().amax(dim=0) if Z.numel() else Z.new_zeros(Z.shape[1:])
+    if not Z.numel() or float(peak.max()) <= math.sqrt(torch.finfo(Z.dtype).max / max(1, Z.shape[0])):
+        return None
+    _, exponent = torch.frexp(torch.where(peak > 0, peak, torch.ones_like(peak)))
+    return torch.ldexp(torch.ones_like(peak), -exponent)
+
+
 @dataclass(frozen=True)
 class FeatureStats:
     """Mean and standard deviation (population, ddof 0, as scikit-learn's StandardScaler) of each feature of a table,
@@ -248,11 +267,13 @@ class FeatureStats:
         """Statistics of in-memory rows X `[n, d]` (e.g. the training split); with `weights` w `[n]`, weighted means
         (row i counted w_i times)."""
         X = X.to(torch.float64)
-        if weights is None:
-            return cls(X.mean(0), X.std(0, correction=0), X.shape[0])
-        share = (weights / weights.sum()).to(torch.float64).unsqueeze(1)
-        mean = (share * X).sum(0)
-        return cls(mean, (share * (X - mean).square()).sum(0).sqrt(), X.shape[0])
+        share = None if weights is None else (weights / weights.sum()).to(torch.float64).unsqueeze(1)
+        mean = X.mean(0) if share is None else (share * X).sum(0)
+        centred = X - mean
+        unit = _unit_scale(centred)  # so that no square overflows
+        U = centred if unit is None else centred * unit
+        std = (U.square().mean(0) if share is None else (share * U.square()).sum(0)).sqrt()
+        return cls(mean, std if unit is None else std / unit, X.shape[0])
 
     @property
     def scale(self) -> Tensor:
