@@ -49,6 +49,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.errors import DataError
+from linear_nets.regularization import Moments
 
 METHODS = ("qr", "normal-equations")
 EPS = float(np.finfo(np.float64).eps)
@@ -74,35 +75,13 @@ Gather = Callable[[Any], list[Any]]
 
 
 @dataclass
-class Moments:
-    """Count, mean and sum of squared deviations of y, merged chunk by chunk (Chan et al.): the centred total sum
-    of squares without the cancellation of Σy² − n·ȳ²."""
-
-    n: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-
-    def add(self, y: np.ndarray) -> None:
-        with np.errstate(over="ignore"):  # a y beyond 1e154 is refused by name once the factor is done
-            self.merge(Moments(len(y), float(y.mean()), float(((y - y.mean()) ** 2).sum())) if len(y) else Moments())
-
-    def merge(self, other: Moments) -> None:
-        n = self.n + other.n
-        if other.n:
-            delta = other.mean - self.mean
-            self.m2 += other.m2 + delta * delta * self.n * other.n / n
-            self.mean += delta * other.n / n
-        self.n = n
-
-
-@dataclass
 class Factor:
     """Pass 1 over the rows: the triangular factor R of Z = [A, y] (`fold`), or for the normal equations the sums
     ZᵀZ; and y's moments. `add` takes one chunk Zᵀ, `merge` the factors of other processes."""
 
     method: str = "qr"
     matrix: np.ndarray | None = None  # R (qr) or ZᵀZ (normal equations), (p + 1) x (p + 1)
-    y: Moments = field(default_factory=Moments)
+    y: Moments = field(default_factory=Moments)  # y's count, mean and centred sum of squares (the total SS)
 
     def add(self, Zt: np.ndarray) -> None:
         """Fold one chunk of rows in. Raises DataError when it holds NaN or ±inf (the factor is left as it was)."""
@@ -117,7 +96,8 @@ class Factor:
         if not np.isfinite(new).all():  # NaN or ±inf anywhere in a row spreads into R (or ZᵀZ): one cheap check
             raise _not_finite(Zt)
         self.matrix = new
-        self.y.add(Zt[-1])
+        with np.errstate(over="ignore"):  # a y beyond 1e154 is refused by name once the factor is done
+            self.y.add(Zt[-1])
 
     @classmethod
     def combine(cls, factors: Sequence[Factor]) -> Factor:
@@ -450,7 +430,7 @@ def fit_least_squares(
     elif cov_type != "nonrobust":
         raise DataError(f"the {cov_type} covariance needs a unique least-squares solution, but the design is rank "
                         "deficient: remove the dependent columns the warning names")  # fmt: skip
-    total_ss = factor.y.m2 if fit_intercept else solution.y_norm2
+    total_ss = float(factor.y.m2) if fit_intercept else solution.y_norm2
     return OLSResult.build(columns, solution, n, total_ss, fit_intercept=fit_intercept, cov_type=cov_type,
                            alpha=alpha, meat=meat, method=method)  # fmt: skip
 

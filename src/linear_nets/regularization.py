@@ -230,6 +230,37 @@ class Standardized(SoftmaxModel):
         return self
 
 
+@dataclass
+class Moments:
+    """Count, mean and sum of squared deviations M₂ of values arriving in chunks (rows of a matrix: per column),
+    merged as n = nₐ + n_b, δ = m_b − mₐ, m = mₐ + δ·n_b/n, M₂ = M₂ₐ + M₂_b + δ²·nₐ·n_b/n (Chan et al.), which stays
+    accurate where Σx² − n·m² would cancel. Works on numpy arrays and torch tensors alike.
+
+    Example:
+        >>> moments = Moments(); moments.add(torch.tensor([1.0, 2.0])); moments.add(torch.tensor([3.0, 4.0]))
+        >>> moments.n, float(moments.mean), float(moments.m2)
+        (4, 2.5, 5.0)
+    """
+
+    n: int = 0
+    mean: Any = 0.0
+    m2: Any = 0.0
+
+    def add(self, values: Any) -> None:
+        """Merge in one chunk (along its first axis)."""
+        if len(values):
+            mean = values.mean(0)
+            self.merge(Moments(len(values), mean, ((values - mean) ** 2).sum(0)))
+
+    def merge(self, other: Moments) -> None:
+        n = self.n + other.n
+        if other.n:
+            delta = other.mean - self.mean
+            self.m2 = self.m2 + other.m2 + delta * delta * (self.n * other.n / n)
+            self.mean = self.mean + delta * (other.n / n)
+        self.n = n
+
+
 def _unit_scale(Z: Tensor) -> Tensor | None:
     """Per column, the power of two that brings its largest magnitude near 1, when a sum of squares of `Z` could
     overflow (else None: the common case costs one max). Powers of two scale exactly, so the std is unchanged.

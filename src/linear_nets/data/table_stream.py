@@ -32,7 +32,7 @@ from torch import Tensor
 from linear_nets.data.table_spec import TableSpec
 from linear_nets.data.tables import TablePart, TableSource
 from linear_nets.errors import ConfigError, DataError
-from linear_nets.regularization import FeatureStats
+from linear_nets.regularization import FeatureStats, Moments
 
 READ_ROWS = 1 << 16  # rows per record batch read from a Parquet row group
 # The closed form keeps no rows, so it reads larger batches, a whole row group of our benchmark's files (2^17 rows):
@@ -367,9 +367,8 @@ def stream_feature_stats(
     counts: RowCounts | None = None,
     read_rows: int = READ_ROWS,
 ) -> FeatureStats:
-    """Each encoded feature's mean and standard deviation over a streamed table, in one float64 pass: per batch
-    mean and sum of squared deviations M₂, merged as n = nₐ + n_b, δ = m_b − mₐ, m = mₐ + δ·n_b/n,
-    M₂ = M₂ₐ + M₂_b + δ²·nₐ·n_b/n (Chan et al.), which stays accurate where Σx² − n·m² would cancel.
+    """Each encoded feature's mean and standard deviation over a streamed table, in one float64 pass: each batch's
+    mean and sum of squared deviations merged into the running ones (`regularization.Moments`, Chan et al.).
 
     Pass `holdout=Holdout(f, seed)` to standardise with training-row statistics only.
 
@@ -384,7 +383,7 @@ def stream_feature_stats(
         >>> stats.mean.tolist(), round(stats.std.item(), 6), stats.count
         ([2.5], 1.118034, 4)
     """
-    count, mean, m2 = 0, torch.zeros(spec.num_features, dtype=torch.float64), None
+    moments = Moments()
     for X, _ in encoded_chunks(
         source,
         spec,
@@ -395,13 +394,7 @@ def stream_feature_stats(
         read_rows=read_rows,
         contiguous=False,
     ):
-        n_b, mean_b = X.shape[0], X.mean(0)
-        m2_b = ((X - mean_b) ** 2).sum(0)
-        total = count + n_b
-        delta = mean_b - mean
-        mean = mean + delta * (n_b / total)
-        m2 = m2_b if m2 is None else m2 + m2_b + delta**2 * (count * n_b / total)
-        count = total
-    if m2 is None:
+        moments.add(X)
+    if moments.n == 0:
         raise DataError(f"no rows of {source.name} are left to compute statistics on (all held out or missing values)")
-    return FeatureStats(mean, (m2 / count).sqrt(), count)
+    return FeatureStats(moments.mean, (moments.m2 / moments.n).sqrt(), moments.n)
