@@ -54,6 +54,7 @@ from linear_nets.regularization import Moments
 METHODS = ("qr", "normal-equations")
 EPS = float(np.finfo(np.float64).eps)
 REFINE_ABOVE_CONDITION = 1e3  # κ of the column-scaled design above which the second pass refines θ
+MAGNITUDE_LIMIT = 1e150  # a column beyond it (or nonzero below its inverse) has squares outside float64's range
 REFINE_BELOW_RESIDUAL = 0.1  # ... or a residual norm below this share of ‖y‖ (ρ² would then lose digits)
 
 
@@ -440,7 +441,7 @@ def _check_magnitudes(R: np.ndarray, columns: Sequence[str]) -> None:
     float64: a coefficient's variance scales with 1 / the column's norm², the residual sum of squares with y's."""
     size = np.abs(R).max(axis=0)  # within a factor √m of each column's norm, computed without overflow
     for j, name in enumerate([*columns, "the target"]):
-        if size[j] > 1e150 or 0 < size[j] < 1e-150:
+        if size[j] > MAGNITUDE_LIMIT or 0 < size[j] < 1 / MAGNITUDE_LIMIT:
             what = "the target" if j == len(columns) else f"column {name!r}"
             raise DataError(f"{what} holds values of about {size[j]:.0e}: their squares leave float64's range "
                             "(1e-308 to 1e308), so the standard errors cannot be computed; rescale it (e.g. divide "

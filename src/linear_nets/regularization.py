@@ -131,10 +131,7 @@ class Standardizer(nn.Module):
         share = None if weights is None else (weights / weights.sum()).to(Z.dtype).unsqueeze(1)
         mean = Z.mean(dim=0) if share is None else (share * Z).sum(dim=0)
         Z.sub_(mean)
-        unit = _unit_scale(Z)  # so that no square overflows (inputs near 1e200 in float64, 1e19 in float32)
-        U = Z if unit is None else Z * unit
-        std = (U.square().mean(dim=0) if share is None else (share * U.square()).sum(dim=0)).sqrt_()
-        std = std if unit is None else std / unit
+        std = _std(Z, share)
         std = std.clamp_min_(eps) if eps > 0 else torch.where(std > 0, std, torch.ones_like(std))
         return cls(mean, std), Z.div_(std)
 
@@ -261,19 +258,30 @@ class Moments:
         self.n = n
 
 
-def _unit_scale(Z: Tensor) -> Tensor | None:
-    """Per column, the power of two that brings its largest magnitude near 1, when a sum of squares of `Z` could
-    overflow (else None: the common case costs one max). Powers of two scale exactly, so the std is unchanged.
+def power_of_two_scales(peak: Tensor) -> Tensor:
+    """Per column, the power of two 2⁻ᵉ that brings its largest magnitude `peak` = m·2ᵉ (½ ≤ m < 1) to m (a column of
+    zeros, which stays zero, gets ½). Multiplying by a power of two is exact in floating point: a statistic or a
+    least-squares coefficient of the scaled columns is exactly the original's, scaled back.
 
     Example:
-        >>> _unit_scale(torch.tensor([[1e200], [-3e200]], dtype=torch.float64)).item() * 3e200 < 1
-        True
+        >>> scales = power_of_two_scales(torch.tensor([3e200, 0.0, 0.75], dtype=torch.float64))
+        >>> 0.5 <= 3e200 * scales[0].item() < 1, scales[1:].tolist()
+        (True, [0.5, 1.0])
     """
-    peak = Z.abs().amax(dim=0) if Z.numel() else Z.new_zeros(Z.shape[1:])
-    if not Z.numel() or float(peak.max()) <= math.sqrt(torch.finfo(Z.dtype).max / max(1, Z.shape[0])):
-        return None
     _, exponent = torch.frexp(torch.where(peak > 0, peak, torch.ones_like(peak)))
     return torch.ldexp(torch.ones_like(peak), -exponent)
+
+
+def _std(centred: Tensor, share: Tensor | None) -> Tensor:
+    """The (weighted, `share` summing to 1) root mean square of centred columns, its squares taken on the columns
+    scaled by `power_of_two_scales` when they could overflow (inputs near 1e200 in float64, 1e19 in float32); the
+    common case costs one max."""
+    peak = centred.abs().amax(dim=0) if centred.numel() else centred.new_zeros(centred.shape[1:])
+    large = centred.numel() and float(peak.max()) > math.sqrt(torch.finfo(centred.dtype).max / len(centred))
+    unit = power_of_two_scales(peak) if large else None
+    U = centred if unit is None else centred * unit
+    std = (U.square().mean(dim=0) if share is None else (share * U.square()).sum(dim=0)).sqrt()
+    return std if unit is None else std / unit
 
 
 @dataclass(frozen=True)
@@ -300,11 +308,7 @@ class FeatureStats:
         X = X.to(torch.float64)
         share = None if weights is None else (weights / weights.sum()).to(torch.float64).unsqueeze(1)
         mean = X.mean(0) if share is None else (share * X).sum(0)
-        centred = X - mean
-        unit = _unit_scale(centred)  # so that no square overflows
-        U = centred if unit is None else centred * unit
-        std = (U.square().mean(0) if share is None else (share * U.square()).sum(0)).sqrt()
-        return cls(mean, std if unit is None else std / unit, X.shape[0])
+        return cls(mean, _std(X - mean, share), X.shape[0])
 
     @property
     def scale(self) -> Tensor:

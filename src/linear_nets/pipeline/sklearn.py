@@ -60,12 +60,13 @@ import torch
 from scipy import sparse
 from scipy.special import log_softmax
 
-from linear_nets.closed_form import RankDeficientWarning
+from linear_nets.closed_form import MAGNITUDE_LIMIT, RankDeficientWarning
 from linear_nets.errors import ConfigError, DataError, TrainingDiverged
 from linear_nets.pipeline.callbacks import Converged
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
 from linear_nets.pipeline.fit import Dataset, build_model, fit_linreg, fit_softmax
 from linear_nets.pipeline.runs import check_state, load_tensors, save_tensors
+from linear_nets.regularization import power_of_two_scales
 from linear_nets.training import History
 
 MAX_REPEAT = 20
@@ -135,14 +136,13 @@ def _as_float32(X: Any) -> torch.Tensor:
 
 
 def _power_of_two_scales(X: np.ndarray) -> np.ndarray | None:
-    """Per column, a power of two bringing values beyond 1e150 (or nonzero ones below 1e-150) near 1, else None.
-    Multiplying by a power of two is exact in floating point, so least squares on X * scales gives coefficients that
-    are exactly coef * scales: the columns least squares would refuse (their squares leave float64's range) fit."""
+    """`regularization.power_of_two_scales` of X's columns when one lies beyond least squares' `MAGNITUDE_LIMIT`
+    (their squares leave float64's range), else None: least squares on X * scales gives coefficients that are
+    exactly coef * scales, so the columns least squares alone would refuse fit."""
     largest = np.abs(X).max(axis=0, initial=0.0)
-    if not ((largest > 1e150) | ((largest > 0) & (largest < 1e-150))).any():
+    if not ((largest > MAGNITUDE_LIMIT) | ((largest > 0) & (largest < 1 / MAGNITUDE_LIMIT))).any():
         return None
-    exponents = np.frexp(np.where(largest > 0, largest, 1.0))[1]
-    return np.ldexp(1.0, -exponents)
+    return power_of_two_scales(torch.from_numpy(largest)).numpy()
 
 
 def _check_weights(sample_weight: Any, X: Any) -> np.ndarray | None:
