@@ -583,3 +583,12 @@ def test_a_large_file_is_identified_by_samples_and_an_edit_in_one_is_noticed(tmp
     assert tables.file_identity(path)["sha256"] != before
     path.write_bytes(bytes(data) + b"x")  # and the size is part of it
     assert tables.file_identity(path)["sha256"] not in (before,)
+
+
+def test_a_streamed_fit_with_no_row_left_says_so_in_one_line(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n1,\n2,\n3,\n")  # every target missing: --drop-missing leaves nothing
+    source = open_table(path)
+    spec = TableSpec("regression", "y", ("x",), column_types={"x": "int64", "y": "double"})
+    with pytest.raises(DataError, match=r"no rows of t\.csv are left to fit \(all held out or missing values\)"):
+        stream_least_squares(source, spec, drop_missing=True)

@@ -128,7 +128,7 @@ class Factor:
         """R, upper triangular with ZᵀZ = RᵀR. Raises DataError when no rows were added, or (normal equations)
         when ZᵀZ is not positive definite in floating point: the book's formula has no answer there."""
         if self.matrix is None:
-            raise DataError("no rows to fit: least squares needs at least one row")
+            raise DataError("no rows to fit: least squares needs at least one row")  # `fit_least_squares` says more
         if self.method == "qr":
             return self.matrix
         try:
@@ -365,6 +365,7 @@ def fit_least_squares(
     alpha: float = 0.05,
     gather: Gather | None = None,
     refine_with_second_pass: bool | None = None,
+    no_rows: str = "no rows to fit: least squares needs at least one row",
 ) -> Any:
     """Least squares over every chunk `chunks()` yields (see `Chunks`), with its statistics: an `ols.OLSResult`.
 
@@ -378,6 +379,7 @@ def fit_least_squares(
         gather: for a data-parallel fit, the processes' values of an object (`World.gather`); each process's
             `chunks` yields its share of the rows.
         refine_with_second_pass: None decides by `needs_refinement`; True or False forces it (QR only).
+        no_rows: the DataError's message when `chunks` held no row (on any process).
 
     Warns:
         RankDeficientWarning: the design has dependent columns; the warning names them.
@@ -396,6 +398,8 @@ def fit_least_squares(
         factor.add(Zt)
     factor = Factor.combine(gather(factor))
     n = factor.y.n
+    if factor.matrix is None:
+        raise DataError(no_rows)
     R = factor.triangular()
     columns = [*names, *(["intercept"] if fit_intercept else [])]
     if len(columns) != R.shape[0] - 1:
@@ -514,8 +518,7 @@ def least_squares(X: Tensor, y: Tensor, *, fit_intercept: bool = True) -> tuple[
         >>> round(w.item(), 6), round(b.item(), 6)
         (3.0, 1.0)
     """
-    result = ols(X, y, fit_intercept=fit_intercept)
-    return torch.from_numpy(result.w.copy()), torch.tensor(result.b, dtype=torch.float64)
+    return as_tensors(ols(X, y, fit_intercept=fit_intercept))
 
 
 def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]], *, fit_intercept: bool = True
@@ -536,5 +539,9 @@ def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]], *, fit_inte
     parts = [design_chunk(X, y, fit_intercept) for X, y in chunks]
     if any(Zt.shape[0] != parts[0].shape[0] for Zt in parts):
         raise DataError(f"every chunk needs the same features: the first has {d}")
-    result = fit_least_squares(lambda: parts, [f"x{j + 1}" for j in range(d)], fit_intercept=fit_intercept)
+    return as_tensors(fit_least_squares(lambda: parts, [f"x{j + 1}" for j in range(d)], fit_intercept=fit_intercept))
+
+
+def as_tensors(result: Any) -> tuple[Tensor, Tensor]:
+    """A least-squares result's w `[d]` and b (0-d) as float64 tensors (copies: a caller may change them)."""
     return torch.from_numpy(result.w.copy()), torch.tensor(result.b, dtype=torch.float64)

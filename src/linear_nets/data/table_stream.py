@@ -323,12 +323,11 @@ def stream_least_squares(
 
     try:
         return fit_least_squares(chunks, spec.feature_names, fit_intercept=fit_intercept, method=method,
-                                 cov_type=cov_type, alpha=alpha, gather=gather)  # fmt: skip
-    except DataError as error:
-        if "NaN or inf" in str(error) and current:
-            spec.check_finite(*current)  # names the column and row of the first NaN or ±inf
-        if "no rows to fit" in str(error):
-            raise DataError(f"no rows of {source.name} are left to fit (all held out or missing values)") from None
+                                 cov_type=cov_type, alpha=alpha, gather=gather,
+                                 no_rows=f"no rows of {source.name} are left to fit (all held out or missing values)")
+    except DataError:
+        if current:  # a NaN or ±inf in the rows being folded: name its column and row (else the error stands)
+            spec.check_finite(*current)
         raise
 
 

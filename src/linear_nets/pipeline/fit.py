@@ -513,7 +513,9 @@ def fit_linreg(
         own = [_Collect(history), DivergenceGuard(divergence_hint(config.standardize))]
         if config.solver in LEAST_SQUARES:
             result = _least_squares(config, data, names, world)
-            w, b = torch.from_numpy(result.w.copy()), torch.tensor(result.b, dtype=torch.float64)
+            from linear_nets.closed_form import as_tensors  # here: scipy is no part of a softmax run's start-up
+
+            w, b = as_tensors(result)
         elif hasattr(data, "least_squares"):  # a streamed table
             w, b = _fit_linreg_streamed(config, data, [*own, *as_callbacks(callbacks)], world)
         else:
