@@ -13,7 +13,38 @@ DIVERGENCE_FACTOR = 10.0
 
 
 class LinearNetsError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    `LinearNetsError(message, *fields)`: `fields` are the config or data fields the message names (`test_fraction`);
+    the command line shows each as its flag (`--test-fraction`, `flag_message`), the library as it is.
+
+    Example:
+        >>> str(ConfigError("test_fraction must be < 1, got 2", "test_fraction"))
+        'test_fraction must be < 1, got 2'
+    """
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.args[1:])
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def flag_message(error: LinearNetsError) -> str:
+    """The error's message with each field it names written as the command line's flag (`batch_size` ->
+    `--batch-size`); a field already written as a flag is left as it is.
+
+    Example:
+        >>> flag_message(ConfigError("batch_size must be >= 1, got 0", "batch_size"))
+        '--batch-size must be >= 1, got 0'
+    """
+    import re
+
+    message = str(error)
+    for name in error.fields:
+        message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "--" + name.replace("_", "-"), message)
+    return message
 
 
 class DataError(LinearNetsError):

@@ -13,7 +13,7 @@ import os
 import sys
 
 from linear_nets import __version__
-from linear_nets.errors import LinearNetsError
+from linear_nets.errors import LinearNetsError, flag_message
 
 # Modules under linear_nets.cli that add command groups, in the order `--help` lists them.
 COMMAND_MODULES = ["data", "train", "saved_runs", "runs", "report", "plot", "tune"]
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     except LinearNetsError as exc:
         # One write of the whole line: under torchrun every process shares the terminal, and print's separate
         # writes of the text and its newline let two processes' lines run into one another.
-        sys.stderr.write(f"{_rank_prefix()}linear-nets: error: {exc}\n")
+        sys.stderr.write(f"{_rank_prefix()}linear-nets: error: {flag_message(exc)}\n")
         sys.stderr.flush()
         return 2
     except KeyboardInterrupt:
