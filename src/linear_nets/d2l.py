@@ -315,7 +315,6 @@ def train_ch3(
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite (try a smaller learning rate).
-        ConfigError: `num_epochs` is not a positive integer, or `updater` is neither an optimizer nor a callable.
     """
     # A PNG costs about as much as a fast epoch: write at most once a second; the last epoch (x = num_epochs, the
     # right end of xlim) is always written.
@@ -330,7 +329,8 @@ def train_ch3(
     with work_threads():  # training and drawing with the threads the command line would choose, then the caller's
         history = training.train(net, train_iter, test_iter, loss, num_epochs, updater,
                                  callbacks=[animator.add_epoch])  # fmt: skip
-    _warn_below_expectations(history.epochs[-1])
+    if history.epochs:
+        _warn_below_expectations(history.epochs[-1])
 
 
 def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:

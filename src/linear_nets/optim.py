@@ -77,18 +77,23 @@ def make_optimizer(
         return torch.optim.SGD(groups, lr=lr, momentum=MOMENTUM, nesterov=True, foreach=False)
     if name == "adam":
         return torch.optim.Adam(groups, lr=lr, foreach=False)
-    # L-BFGS has one parameter group and no weight_decay option: `fit_softmax` adds (wd / 2) ||W||² to its loss.
-    # One step() runs LBFGS_ITERS iterations (one "epoch"): each call re-evaluates the loss before iterating, so
-    # one iteration per call would pay for an extra full-batch pass every iteration.
-    return torch.optim.LBFGS(
-        [linear.weight, linear.bias],
-        lr=lr,
-        max_iter=LBFGS_ITERS,
-        history_size=10,
-        line_search_fn="strong_wolfe",
-        tolerance_grad=0.0,
-        tolerance_change=0.0,
-    )
+    return FullBatchLBFGS(linear, lr, weight_decay)
+
+
+class FullBatchLBFGS(torch.optim.LBFGS):
+    """L-BFGS with a strong-Wolfe line search on the mean loss + (weight_decay / 2) ||W||² (`penalty`): torch's
+    L-BFGS has one parameter group and no weight_decay option. The training loop gives it the whole training set
+    as one batch; one `step(closure)` runs `LBFGS_ITERS` iterations (one "epoch"): each call re-evaluates the loss
+    before iterating, so one iteration per call would pay for an extra full-batch pass every iteration."""
+
+    def __init__(self, linear: torch.nn.Linear, lr: float, weight_decay: float) -> None:
+        super().__init__([linear.weight, linear.bias], lr=lr, max_iter=LBFGS_ITERS, history_size=10,
+                         line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)  # fmt: skip
+        self.weight, self.weight_decay = linear.weight, weight_decay
+
+    def penalty(self) -> torch.Tensor:
+        """(weight_decay / 2) ||W||², added to the mean loss the line search minimises."""
+        return self.weight_decay / 2 * self.weight.square().sum()
 
 
 def lr_at(schedule: str, lr: float, epoch: int, epochs: int) -> float:

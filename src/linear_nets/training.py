@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from linear_nets.errors import ConfigError, TrainingDiverged
+from linear_nets.errors import TrainingDiverged
 from linear_nets.threads import work_threads
 from linear_nets.timing import Timer
 
@@ -169,8 +169,6 @@ def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, 
         >>> predict(lambda X: X, ArrayLoader((X, y), batch_size=2), n=3)[2]
         tensor([0, 1, 2])
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ConfigError(f"n must be a positive integer, got {n!r}")
     if isinstance(net, torch.nn.Module):
         net.eval()
     images, labels, predictions, count = [], [], [], 0
@@ -183,43 +181,7 @@ def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, 
             count += y.shape[0]
             if count >= n:
                 break
-    if count == 0:
-        raise ConfigError("data_iter yielded no examples to predict")
     return torch.cat(images), torch.cat(labels), torch.cat(predictions)
-
-
-class LossSeed:
-    """The gradient of the batch's mean (or sum) loss with respect to each example's loss, cached per shape.
-
-    d(mean_i l_i)/dl_i = 1/n and d(sum_i l_i)/dl_i = 1, so `l.backward(seed(l))` computes exactly the gradients of
-    `l.mean().backward()` (or `l.sum().backward()`) without the reduction and its backward node: two fewer ops
-    per batch (about 10 µs on a CPU, benchmarks/RESULTS.md). The division is the one `mean`'s backward does, so
-    the gradients are bit-for-bit the same. A loss that already reduced the batch to one number is refused.
-
-    Example:
-        >>> seed = LossSeed(mean=True)
-        >>> seed(torch.zeros(4))
-        tensor([0.2500, 0.2500, 0.2500, 0.2500])
-    """
-
-    def __init__(self, *, mean: bool) -> None:
-        self.mean = mean
-        self._cache: dict[tuple, Tensor] = {}
-
-    def __call__(self, batch_loss: Tensor) -> Tensor:
-        key = (batch_loss.shape, batch_loss.dtype, batch_loss.device)
-        seed = self._cache.get(key)
-        if seed is None:  # a new batch size (the last, smaller batch) or device
-            if batch_loss.dim() == 0:  # the epoch's mean loss would then be off by the batch size
-                raise ConfigError(
-                    "loss must return one value per example (e.g. nn.CrossEntropyLoss(reduction='none')), "
-                    "got a single number"
-                )
-            seed = torch.ones_like(batch_loss, requires_grad=False)
-            if self.mean:
-                seed.div_(batch_loss.numel())
-            self._cache[key] = seed
-        return seed
 
 
 def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Tensor, Tensor]]:
@@ -227,19 +189,37 @@ def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Te
 
     With weights w (a batch `(X, y, w)`), the loss of example i counts w_i times: the step follows the gradient of
     (1/n) sum_i w_i l_i and returns w_i l_i. Chosen once per epoch rather than per batch: `isinstance` on a Protocol
-    costs microseconds, per batch.
+    costs microseconds, per batch. L-BFGS (`optim.FullBatchLBFGS`) evaluates the loss several times per step, through
+    a closure; the step returns the loss and predictions of its first evaluation, before the update, as SGD does.
     """
-    if isinstance(updater, torch.optim.Optimizer):
-        mean_seed = LossSeed(mean=True)
+    if isinstance(updater, torch.optim.LBFGS):
+
+        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
+            first: list[tuple[Tensor, Tensor]] = []
+
+            def objective() -> Tensor:
+                updater.zero_grad(set_to_none=True)
+                y_hat = net(X)
+                batch_loss = _weighted(loss(y_hat, y), w)
+                value = batch_loss.mean() + updater.penalty()
+                if not torch.isfinite(value):  # torch's line search would fail on it with an IndexError
+                    raise FloatingPointError("the objective is not finite")
+                value.backward()
+                first.append((y_hat.detach(), batch_loss.detach()))
+                return value
+
+            updater.step(objective)
+            return first[0]
+
+    elif isinstance(updater, torch.optim.Optimizer):
 
         def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
             y_hat = net(X)
-            batch_loss = loss(y_hat, y)
+            batch_loss = _weighted(loss(y_hat, y), w)
             updater.zero_grad(set_to_none=True)
-            seed = mean_seed(batch_loss)
-            batch_loss.backward(seed if w is None else seed * w)  # = (w * batch_loss).mean().backward()
+            batch_loss.mean().backward()
             updater.step()
-            return y_hat.detach(), _weighted(batch_loss.detach(), w)
+            return y_hat.detach(), batch_loss.detach()
 
     elif isinstance(updater, GradientStep):
 
@@ -253,22 +233,15 @@ def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Te
                     updater.step(X, y, y_hat, w)
             return y_hat, _weighted(batch_loss, w)
 
-    elif callable(updater):
-        sum_seed = LossSeed(mean=False)
+    else:  # the book's updater(batch_size), after the summed loss's backward
 
         def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
             y_hat = net(X)
-            batch_loss = loss(y_hat, y)
-            seed = sum_seed(batch_loss)
-            batch_loss.backward(seed if w is None else seed * w)  # = batch_loss.sum().backward(), the book's
+            batch_loss = _weighted(loss(y_hat, y), w)
+            batch_loss.sum().backward()
             updater(X.shape[0])
-            return y_hat.detach(), _weighted(batch_loss.detach(), w)
+            return y_hat.detach(), batch_loss.detach()
 
-    else:
-        raise ConfigError(
-            f"updater must be a torch.optim.Optimizer, a callable updater(batch_size) or a GradientStep, "
-            f"got {type(updater).__name__}"
-        )
     return step
 
 
@@ -303,12 +276,10 @@ def train_epoch(
             y_hat, batch_loss = step(*batch)
             totals.add(y_hat, batch[1], batch_loss)
             steps += 1
-    except RuntimeError as exc:
-        if not TrainingDiverged.is_overflow(exc):
+    except (RuntimeError, FloatingPointError) as exc:
+        if isinstance(exc, RuntimeError) and not TrainingDiverged.is_overflow(exc):
             raise
         raise TrainingDiverged(epoch=epoch, step=steps + 1, loss=math.inf) from None
-    if steps == 0:
-        raise ConfigError("train_iter yielded no batches: is the dataset empty or batch_size too large?")
     mean_loss, mean_metric = totals.means(reduce)
     if not math.isfinite(mean_loss):
         raise TrainingDiverged(epoch=epoch, step=steps, loss=mean_loss)
@@ -446,10 +417,6 @@ def train(
         >>> h.epochs[-1].test_accuracy > 0.9
         True
     """
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs <= 0:
-        raise ConfigError(f"num_epochs must be a positive integer, got {num_epochs!r}")
-    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or not 1 <= start_epoch <= num_epochs + 1:
-        raise ConfigError(f"start_epoch must be between 1 and num_epochs + 1 = {num_epochs + 1}, got {start_epoch!r}")
     with work_threads(threads):
         return _train(net, train_iter, test_iter, loss, num_epochs, updater, metric, val_iter, as_callbacks(callbacks),
                       start_epoch, history if history is not None else History(), reduce)  # fmt: skip

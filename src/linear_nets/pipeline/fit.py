@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from torch import Tensor
 
 from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
-from linear_nets.errors import ConfigError, TrainingDiverged
+from linear_nets.errors import ConfigError
 from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.callbacks import DivergenceGuard, EarlyStopping, LearningRateSchedule, divergence_hint
@@ -41,7 +41,7 @@ from linear_nets.pipeline.runs import check_state
 from linear_nets.regularization import FeatureStats, Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.softmax import check_labels
-from linear_nets.training import Callback, EpochRecord, History, accuracy, as_callbacks, evaluate_accuracy, train
+from linear_nets.training import Callback, EpochRecord, History, as_callbacks, evaluate_accuracy, train
 
 SOFTMAX_MODELS = {
     "scratch": scratch.SoftmaxRegression,
@@ -185,7 +185,7 @@ def as_one_batch(X: Tensor, y: Tensor, resize: int | None, max_bytes: int = EVAL
 
 def fit_softmax(
     config: SoftmaxConfig,
-    data: Dataset,
+    data: Dataset | Any,
     callbacks: Sequence[Callback] = (),
     *,
     evaluate_test: bool = True,
@@ -196,9 +196,10 @@ def fit_softmax(
 
     Args:
         config: what to train (validated first: a `ConfigError` names the field).
-        data: the examples; with `config.val_fraction`, a stratified validation split is carved out of `data.train`
-            and scored after every epoch (the test set is then scored once, at the end); without one, the test set
-            is scored after every epoch, as in the book.
+        data: the examples: a `Dataset` in memory, or a `pipeline.tables.StreamedTable` read batch by batch. With
+            `config.val_fraction`, a stratified validation split is carved out of `data.train` and scored after every
+            epoch (the test set is then scored once, at the end); without one, the test set of data in memory is
+            scored after every epoch, as in the book.
         callbacks: the caller's callbacks, run after the schedule and early stopping.
         evaluate_test: score the test set at the end (a tuner must not look at it).
         init: start from these tensors (a model's `state_tensors()`: W, b, and mean/std when standardised) instead
@@ -206,22 +207,82 @@ def fit_softmax(
         world: the processes of a data-parallel fit (`pipeline.distributed`): each trains and scores its share of
             every batch, gradients and metrics are summed over all of them; the default is this process alone.
 
+    Both kinds of data go through the same steps: `_in_memory` / `_streamed` prepare the loaders (the only place
+    they differ), then one model, one loop (L-BFGS included: its batch is the whole training set), one scoring.
+
     Example:
         >>> X = torch.randn(200, 2); y = (X[:, 0] > 0).long()
         >>> result = fit_softmax(SoftmaxConfig(impl="manual", epochs=5, batch_size=20), Dataset((X, y), (X, y)))
         >>> result.test_accuracy > 0.9, len(result.history.epochs)
         (True, 5)
     """
-    validate(config, examples=None if hasattr(data, "batches") else len(data.train[1]))  # memory of --resize too
+    streamed = hasattr(data, "batches")
+    validate(config, examples=None if streamed else len(data.train[1]))  # memory of --resize too
     if world.launched and config.optimizer == "lbfgs":
         raise ConfigError("--optimizer lbfgs takes full-batch steps: it is not data-parallel; run it in one process")
     started = time.perf_counter()
     device = prepare_machine(config, world=world)
-    if hasattr(data, "batches"):  # a table read batch by batch
-        return _fit_softmax_streamed(config, data, as_callbacks(callbacks), evaluate_test, init, started, world)
+    prepared = (_streamed if streamed else _in_memory)(config, data, evaluate_test, init, world)
+    model, trained = _model_to_fit(config, prepared.num_inputs, len(prepared.classes), prepared.standardizer, init,
+                                   prepared.dtype)  # fmt: skip
+    train_loader, val_iter, test_iter = prepared.train, prepared.val, prepared.test
+    if device.type != "cpu":
+        model.to(device)
+        train_loader, val_iter, test_iter = (_to(loader, device) for loader in (train_loader, val_iter, test_iter))
+    own = _own_callbacks(config, trained)
+    stopper = EarlyStopping(model.parameters(), config.early_stopping) if val_iter is not None else None
+    if stopper is not None:
+        own.append(stopper)
+    generators = [train_loader.generator] if isinstance(train_loader, ArrayLoader) else []
+    fit = Fit(config, model, [*own, *as_callbacks(callbacks)], generators, prepared.num_batches)
+    for callback in fit.callbacks:
+        callback.on_fit_begin(fit)
+    prepared.resume_at(fit.start_epoch)
+    reduce = world.sum if world.launched else None
+    if fit.start_epoch <= config.epochs and not (stopper is not None and stopper.stopped):  # stopped: a resume
+        net, updater = data_parallel(trained, world)  # after early stopping ended training has nothing left to do
+        train(net, train_loader, test_iter, trained.loss, config.epochs, updater, val_iter=val_iter,
+              callbacks=fit.callbacks, start_epoch=fit.start_epoch, history=fit.history, reduce=reduce,
+              threads=torch.get_num_threads())  # fmt: skip  # (as `prepare_machine` set them from the config)
+    best_epoch = fit.history.epochs[-1].epoch if fit.history.epochs else 0
+    val_accuracy = None
+    if stopper is not None:
+        stopper.restore()
+        best_epoch, val_accuracy = stopper.best_epoch, stopper.best_metric
+    seconds = time.perf_counter() - started
+    test_accuracy = None
+    test_part = prepared.final_test() if evaluate_test else None
+    if test_part is not None:  # raw test rows through the model's public interface
+        test_accuracy = evaluate_accuracy(model.logits, _to(test_part, device), reduce=reduce)
+    for callback in fit.callbacks:
+        callback.on_fit_end(fit)
+    return SoftmaxFit(config, model, fit.history, best_epoch, val_accuracy, test_accuracy, seconds, prepared.classes)
+
+
+@dataclass
+class _Prepared:
+    """What the one fit needs of its data, in memory or streamed: sizes, the standardiser fitted on the training rows
+    (None without `standardize`), the loaders (`train`; `val` and `test`, scored after each epoch, or None),
+    `final_test()` -> the test rows for the final score or None, and `resume_at(epoch)` to position a resumed fit."""
+
+    num_inputs: int
+    classes: list[str]
+    standardizer: Standardizer | None
+    train: Any
+    val: Any
+    test: Any
+    final_test: Callable[[], Any]
+    num_batches: int = 0
+    dtype: torch.dtype = torch.float32
+    resume_at: Callable[[int], None] = lambda epoch: None
+
+
+def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, init: dict[str, Tensor] | None,
+               world: World) -> _Prepared:  # fmt: skip
+    """Examples in tensors: the labels checked once on whole tensors, the seeded validation split, weights of mean 1,
+    the inputs standardised once (the model's wrapper standardises whatever it is given later), one loader."""
     (X, y), val, w = data.train, None, data.weights
-    # the labels, checked once here on whole tensors, never per batch (and the test set's only if it is scored)
-    for part in (data.train, data.test if evaluate_test else None):
+    for part in (data.train, data.test if evaluate_test else None):  # the test set's only if it is scored
         if part is not None:
             check_labels(part[1], data.num_classes, n=len(part[0]))
     if config.val_fraction is not None:
@@ -238,14 +299,11 @@ def fit_softmax(
         standardizer = Standardizer(init["mean"], init["std"])
         X = standardizer(X)
     elif config.standardize:
-        # Standardised once here rather than per batch: the inner model trains on it, and the wrapper standardises
-        # whatever it is given at validation, test and predict time.
-        images = X.dtype == torch.uint8 or X.dim() > 2  # pixels get a floored std; a table's columns are its own
+        images = X.dtype == torch.uint8 or X.dim() > 2  # pixels get a floored std; a table's columns are their own
         standardizer, X = Standardizer.fit_transform(X, Standardizer.EPS if images else 0.0, w)
-    num_inputs = config.resize**2 if config.resize is not None else math.prod(X.shape[1:])
-    model, trained = _model_to_fit(config, num_inputs, data.num_classes, standardizer, init, X.dtype)
-    batches = (X, y) if w is None else (X, y, w)
-    train_loader = ArrayLoader(batches, config.batch_size, shuffle=True, seed=config.seed, resize=config.resize,
+    full_batch = config.optimizer == "lbfgs"  # L-BFGS steps on the whole training set
+    train_loader = ArrayLoader((X, y) if w is None else (X, y, w), len(y) if full_batch else config.batch_size,
+                               shuffle=not full_batch, seed=config.seed, resize=config.resize,
                                sampling=config.sampling, shard=world.shard)  # fmt: skip
 
     def scored(part: tuple[Tensor, Tensor] | None) -> Any:  # as the trained model sees it: standardised once
@@ -254,53 +312,40 @@ def fit_softmax(
         X_part, y_part = share(world, part)  # each process scores its share; the loop sums them
         return as_one_batch(standardizer(X_part) if standardizer else X_part, y_part, config.resize)
 
-    val_iter, test_iter = scored(val), scored(data.test)
-    if device.type != "cpu":
-        model.to(device)
-        train_loader.to(device)
-        val_iter, test_iter = _to(val_iter, device), _to(test_iter, device)
+    def final_test() -> Any:
+        return None if data.test is None else as_one_batch(*share(world, data.test), config.resize)
 
-    own = _own_callbacks(config, trained)
-    stopper = EarlyStopping(model.parameters(), config.early_stopping) if val_iter is not None else None
-    if stopper is not None:
-        own.append(stopper)
-    fit = Fit(config, model, [*own, *as_callbacks(callbacks)], [train_loader.generator], len(train_loader))
-    for callback in fit.callbacks:
-        callback.on_fit_begin(fit)
-    reduce = world.sum if world.launched else None
-    if stopper is not None and stopper.stopped:
-        pass  # resumed from a checkpoint written after early stopping ended training: nothing left to train
-    elif config.optimizer == "lbfgs":
-        _fit_lbfgs(trained, (X, y), w, val_iter, test_iter if val_iter is None else None, fit)
-    elif fit.start_epoch <= config.epochs:
-        net, updater = data_parallel(trained, world)
-        train(
-            net,
-            train_loader,
-            test_iter if val_iter is None else None,
-            trained.loss,
-            config.epochs,
-            updater,
-            val_iter=val_iter,
-            callbacks=fit.callbacks,
-            start_epoch=fit.start_epoch,
-            history=fit.history,
-            reduce=reduce,
-            threads=torch.get_num_threads(),  # as `prepare_machine` set them from the config
-        )
-    best_epoch = fit.history.epochs[-1].epoch if fit.history.epochs else 0
-    val_accuracy = None
-    if stopper is not None:
-        stopper.restore()
-        best_epoch, val_accuracy = stopper.best_epoch, stopper.best_metric
-    seconds = time.perf_counter() - started
-    test_accuracy = None
-    if evaluate_test and data.test is not None:  # raw test images through the model's public interface
-        test_part = _to(as_one_batch(*share(world, data.test), config.resize), device)
-        test_accuracy = evaluate_accuracy(model.logits, test_part, reduce=reduce)
-    for callback in fit.callbacks:
-        callback.on_fit_end(fit)
-    return SoftmaxFit(config, model, fit.history, best_epoch, val_accuracy, test_accuracy, seconds, data.classes)
+    num_inputs = config.resize**2 if config.resize is not None else math.prod(X.shape[1:])
+    classes = data.classes or [str(k) for k in range(data.num_classes)]
+    return _Prepared(num_inputs, classes, standardizer, train_loader, scored(val),
+                     scored(data.test) if val is None else None, final_test, len(train_loader), X.dtype)  # fmt: skip
+
+
+def _streamed(config: SoftmaxConfig, table: Any, evaluate_test: bool, init: dict[str, Tensor] | None,
+              world: World) -> _Prepared:  # fmt: skip
+    """A table read in shuffled batches (memory independent of its rows): standardisation statistics from one
+    streamed pass over the training rows; each batch standardised as it is read. In a data-parallel fit every
+    process reads every batch and trains on its share of it."""
+    from linear_nets.pipeline.tables import EpochLoader
+
+    check_streamable(config)
+    standardizer = None
+    if config.standardize:
+        if init is not None and "mean" in init:
+            standardizer = Standardizer(init["mean"], init["std"])
+        else:
+            stats = table.feature_stats()
+            standardizer = Standardizer(stats.mean.float(), stats.scale.float())
+    train_loader = EpochLoader(table, config.batch_size, standardizer)
+
+    def resume_at(epoch: int) -> None:
+        train_loader.epoch = epoch - 1  # the order of each epoch follows from its number
+
+    def final_test() -> Any:
+        return ShareOfEachBatch(EpochLoader(table, 1 << 14, part="test"), world) if table.has_test else None
+
+    return _Prepared(table.spec.num_features, table.classes, standardizer, ShareOfEachBatch(train_loader, world),
+                     None, None, final_test, resume_at=resume_at)  # fmt: skip
 
 
 def _model_to_fit(config: SoftmaxConfig, num_inputs: int, num_classes: int, standardizer: Standardizer | None,
@@ -351,107 +396,12 @@ def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
         raise ConfigError("--stream shuffles through a buffer: it takes only --sampling shuffle")
 
 
-def _fit_softmax_streamed(config: SoftmaxConfig, table: Any, callbacks: list[Callback], evaluate_test: bool,
-                          init: dict[str, Tensor] | None, started: float, world: World) -> SoftmaxFit:  # fmt: skip
-    """Softmax regression over a table streamed in shuffled batches (memory independent of its rows): the same
-    model, loop and callbacks; standardisation statistics from one streamed pass over the training rows. In a
-    data-parallel fit every process reads every batch and trains on its share of it."""
-    from linear_nets.pipeline.tables import EpochLoader
-
-    check_streamable(config)
-    num_inputs, classes = table.spec.num_features, table.classes
-    standardizer = None
-    if config.standardize:
-        if init is not None and "mean" in init:
-            standardizer = Standardizer(init["mean"], init["std"])
-        else:
-            stats = table.feature_stats()
-            standardizer = Standardizer(stats.mean.float(), stats.scale.float())
-    model, trained = _model_to_fit(config, num_inputs, len(classes), standardizer, init)
-    loader = EpochLoader(table, config.batch_size, standardizer)
-    fit = Fit(config, model, [*_own_callbacks(config, trained), *callbacks], [], num_batches=0)
-    for callback in fit.callbacks:
-        callback.on_fit_begin(fit)
-    loader.epoch = fit.start_epoch - 1  # the order of each epoch follows from its number
-    reduce = world.sum if world.launched else None
-    if fit.start_epoch <= config.epochs:
-        net, updater = data_parallel(trained, world)
-        train(net, ShareOfEachBatch(loader, world), None, trained.loss, config.epochs, updater,
-              callbacks=fit.callbacks, start_epoch=fit.start_epoch, history=fit.history, reduce=reduce,
-              threads=torch.get_num_threads())  # fmt: skip
-    seconds = time.perf_counter() - started
-    test_accuracy = None
-    if evaluate_test and table.has_test:
-        test_rows = ShareOfEachBatch(EpochLoader(table, 1 << 14, part="test"), world)
-        test_accuracy = evaluate_accuracy(model.logits, test_rows, reduce=reduce)
-    for callback in fit.callbacks:
-        callback.on_fit_end(fit)
-    best = fit.history.epochs[-1].epoch if fit.history.epochs else 0
-    return SoftmaxFit(config, model, fit.history, best, None, test_accuracy, seconds, classes)
-
-
 def _to(loader: Any, device: torch.device) -> Any:
     if loader is None:
         return None
     if isinstance(loader, ArrayLoader):
         return loader.to(device)
     return [tuple(t.to(device) for t in batch) for batch in loader]
-
-
-def _fit_lbfgs(
-    model: concise.SoftmaxRegression,
-    train_data: tuple[Tensor, Tensor],
-    weights: Tensor | None,
-    val_iter: Any,
-    test_iter: Any,
-    fit: Fit,
-) -> None:
-    """Full-batch L-BFGS on mean cross-entropy + (wd / 2) ||W||², `optim.LBFGS_ITERS` iterations per epoch (the
-    mean weighted by `weights`, of mean 1, when given).
-
-    Records the same `EpochRecord`s as `train`, so early stopping, recorders and tables treat it like any other fit.
-    """
-    config = fit.config
-    images, labels = train_data
-    X = images.reshape(images.shape[0], -1)
-    X = X.to(torch.float32) / 255.0 if X.dtype == torch.uint8 else X
-    linear, optimizer = model.net[1], model.updater
-
-    def mean_loss(logits: Tensor) -> Tensor:
-        losses = model.loss(logits, labels)
-        return losses.mean() if weights is None else (weights * losses).mean()
-
-    def closure() -> Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        objective = mean_loss(linear(X)) + config.weight_decay / 2 * linear.weight.square().sum()
-        if not torch.isfinite(objective):  # diverged: torch's line search fails on it with an IndexError
-            raise TrainingDiverged(epoch=epoch, step=1, loss=objective.item())
-        objective.backward()
-        return objective
-
-    for epoch in range(fit.start_epoch, config.epochs + 1):
-        started = time.perf_counter()
-        for callback in fit.callbacks:
-            callback.on_epoch_begin(epoch)
-        try:
-            optimizer.step(closure)
-        except RuntimeError as exc:
-            if not TrainingDiverged.is_overflow(exc):
-                raise
-            raise TrainingDiverged(epoch=epoch, step=1, loss=math.inf) from None
-        with torch.no_grad():
-            logits = linear(X)
-            train_loss = mean_loss(logits).item()
-            train_accuracy = accuracy(logits, labels).item() / labels.shape[0]
-        scored = {
-            name: evaluate_accuracy(model.net, loader)
-            for name, loader in (("val_accuracy", val_iter), ("test_accuracy", test_iter))
-            if loader is not None
-        }
-        record = EpochRecord(epoch, train_loss, train_accuracy, **scored, seconds=time.perf_counter() - started)
-        fit.history.epochs.append(record)
-        if any([callback.on_epoch_end(record) for callback in fit.callbacks]):
-            break
 
 
 # --- linear regression ----------------------------------------------------------------------------------------------
