@@ -226,7 +226,6 @@ def test_a_diverging_learning_rate_raises_training_diverged(data, impl):
         ({"lr": -0.1}, ConfigError, "lr"),
         ({"lr": float("nan")}, ConfigError, "lr"),
         ({"batch_size": 0}, ConfigError, "batch_size"),
-        ({"num_epochs": 0}, ConfigError, "num_epochs"),
         ({"loss": "hinge"}, ConfigError, "loss must be one of"),
         ({"loss": "huber", "huber_delta": 0.0}, ConfigError, "huber delta"),
     ],

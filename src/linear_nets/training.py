@@ -14,7 +14,7 @@ synchronisation and no per-batch reduction. A NaN or infinite loss raises `Train
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.errors import TrainingDiverged
+from linear_nets.losses import RegressionLoss, evaluate_loss
 from linear_nets.threads import work_threads
 from linear_nets.timing import Timer
 
@@ -30,6 +31,8 @@ Loss = Callable[[Tensor, Tensor], Tensor]
 """A loss returns one value per example (`reduction='none'`)."""
 Metric = Callable[[Tensor, Tensor], Tensor]
 """A metric returns the *sum* over the batch (e.g. the number of correct predictions)."""
+EpochCallback = Callable[[int, float], None]
+"""Called after each epoch with (epoch, mean loss over the whole training set)."""
 Reduce = Callable[[Tensor], Tensor]
 """Sums a tensor over the processes of a data-parallel fit (an all-reduce, `pipeline.distributed`); the loop applies
 it to its totals (loss sum, metric sum, count) before dividing, so every process reports the whole data's means."""
@@ -292,11 +295,14 @@ class EpochRecord:
 
     Attributes:
         epoch: 1-based epoch number.
-        train_loss: mean loss over the epoch's minibatches.
+        train_loss: mean per-example loss over the epoch's minibatches, each taken as the step saw it (before its
+            update); for full-batch L-BFGS, the loss at the start of the epoch's step.
         train_accuracy: mean metric (accuracy) over those minibatches.
         val_accuracy: metric on the validation set after the epoch.
         test_accuracy: metric on the test set after the epoch.
         seconds: wall time of the epoch, evaluation included.
+        train_set_loss: mean loss over the whole training set after the epoch (what the book prints for linear
+            regression, `train_regression`); None where the fit does not measure it.
     """
 
     epoch: int
@@ -305,6 +311,7 @@ class EpochRecord:
     val_accuracy: float | None = None
     test_accuracy: float | None = None
     seconds: float = 0.0
+    train_set_loss: float | None = None
 
 
 @dataclass
@@ -464,3 +471,42 @@ class _Hooked:
             yield batch
             for hook in self.hooks:
                 hook()
+
+
+def train_regression(
+    net: Callable[[Tensor], Tensor],
+    train_iter: Iterable,
+    features: Tensor,
+    labels: Tensor,
+    loss: RegressionLoss,
+    num_epochs: int,
+    updater: Updater,
+    on_epoch_end: EpochCallback | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> list[float]:
+    """Train a regression model in the loop; after each epoch, measure the loss on the whole training set.
+
+    That is what the book prints in 3.2 (`epoch 1, loss 0.000219`): each `EpochRecord` carries it as
+    `train_set_loss` beside the loop's `train_loss` before `callbacks` see it. Shared by the scratch, manual and
+    concise implementations of linear regression.
+
+    Returns:
+        the mean loss over the whole training set after each epoch.
+
+    Raises:
+        TrainingDiverged: that loss is NaN or infinite (the parameters blew up), so NaN weights never come back.
+    """
+    steps = len(train_iter) if hasattr(train_iter, "__len__") else 0
+    losses: list[float] = []
+
+    def whole_set_loss(record: EpochRecord) -> None:
+        train_l = evaluate_loss(net, features, labels, loss)
+        if not math.isfinite(train_l):
+            raise TrainingDiverged(epoch=record.epoch, step=steps, loss=train_l)
+        losses.append(train_l)
+        record.train_set_loss = train_l
+        if on_epoch_end is not None:
+            on_epoch_end(record.epoch, train_l)
+
+    train(net, train_iter, None, loss, num_epochs, updater, metric=None, callbacks=[whole_set_loss, *callbacks])
+    return losses

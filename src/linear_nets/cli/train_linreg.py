@@ -45,16 +45,19 @@ def _format(values: Any) -> str:
     return "[" + ", ".join(f"{v:.6f}" for v in values.tolist()) + "]"
 
 
-def _print_loss(run_dir: Any) -> Any:
-    """An epoch callback: print the book's `epoch 1, loss 0.000219` and rewrite the metrics files."""
-    rows: list[dict[str, Any]] = []
+def _print_loss(record: Any) -> None:
+    """The book's `epoch 1, loss 0.000219`: the loss over the whole training set where the fit measured it."""
+    loss = record.train_set_loss if record.train_set_loss is not None else record.train_loss
+    print(f"epoch {record.epoch}, loss {loss:f}", flush=True)
 
-    def on_epoch_end(record: Any) -> None:
-        print(f"epoch {record.epoch}, loss {record.train_loss:f}", flush=True)
-        rows.append({"epoch": record.epoch, "train_loss": record.train_loss})
-        run_dir.write_metrics(rows)
 
-    return on_epoch_end
+def _recorded(run_dir: Any) -> tuple[Any, list[Any]]:
+    """The run's recorder (metrics after every epoch, the model and summary at the end: the one softmax runs use)
+    and the fit's callbacks: the printed loss, then the recorder."""
+    from linear_nets.pipeline.recorder import RunRecorder
+
+    recorder = RunRecorder(run_dir, checkpoint_every=0)
+    return recorder, [_print_loss, recorder]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,8 +109,9 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     else:
         print(f"linreg: {config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}, "
               f"{n} examples, {d} features")  # fmt: skip
+    recorder, callbacks = _recorded(run_dir)
     with run_dir.removed_on_error():  # e.g. diverged: no half-recorded run is left behind
-        result = fit_linreg(config, (features, labels), [_print_loss(run_dir)], world=world)
+        result = fit_linreg(config, (features, labels), callbacks, world=world)
     if not world.leader:  # rank 0 reports and records
         return 0
     for message in result.warnings:  # one plain line, not Python's two-line warning with a source excerpt
@@ -120,7 +124,7 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
     print(f"error in estimating b: {data.true_b - b.item():.6f}")
     with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
-        summary = _finish(run_dir, result, true_w, data)
+        summary = _finish(recorder, result, true_w, data)
         _tensorboard(args.tensorboard, run_dir, result, summary)
     return 0
 
@@ -133,35 +137,40 @@ def _tensorboard(wanted: bool, run_dir: Any, result: Any, summary: dict[str, Any
         log_linreg(run_dir.path / "tensorboard", result, summary)
 
 
-def _finish(run_dir: Any, result: Any, true_w: Any, data: SyntheticData) -> dict[str, Any]:
+def _finish(recorder: Any, result: Any, true_w: Any, data: SyntheticData) -> dict[str, Any]:
     """Write the model, the loss curve (SGD only) and the summary; print where they are; return the summary."""
     import torch
 
-    config, history = result.config, result.history
-    save_linreg(run_dir, result)
+    config, history, run_dir = result.config, result.history, recorder.run
     if history.epochs:
         from linear_nets.plotting import plot, pyplot, save_figure
 
-        axes = plot(history.column("epoch"), [history.column("train_loss")], xlabel="epoch",
-                    ylabel=f"{config.loss} loss", yscale="log")  # fmt: skip
+        axes = plot(history.column("epoch"), [_book_losses(history)], xlabel="epoch", ylabel=f"{config.loss} loss",
+                    yscale="log")  # fmt: skip
         save_figure(axes.figure, run_dir.path / "curves")
         pyplot().close(axes.figure)
     residual = true_w.to(torch.float64) - result.w
-    summary = (
-        {
-            "estimated_w": result.w.tolist(),
-            "estimated_b": result.b.item(),
-            "error_w": residual.tolist(),
-            "error_b": data.true_b - result.b.item(),
-            "final_train_loss": history.epochs[-1].train_loss if history.epochs else None,
-            "epochs": len(history.epochs),
-            "wall_seconds": round(result.seconds, 3),
-        }
-        | least_squares_summary(result)
-    )
-    run_dir.write_summary(summary)
+    summary = {"estimated_w": result.w.tolist(), "estimated_b": result.b.item(), "error_w": residual.tolist(),
+               "error_b": data.true_b - result.b.item()}  # fmt: skip
+    summary = _save(recorder, result, summary)
     print(f"run directory: {run_dir.path}")
     return summary
+
+
+def _book_losses(history: Any) -> list[float]:
+    """Each epoch's loss over the whole training set where measured (in memory), else its minibatch mean."""
+    return [r.train_set_loss if r.train_set_loss is not None else r.train_loss for r in history.epochs]
+
+
+def _save(recorder: Any, result: Any, summary: dict[str, Any], features: list[str] | None = None) -> dict[str, Any]:
+    """The model and summary.json through the run's recorder: `summary` with the loss, epochs and wall time the
+    recorder adds and the least-squares statistics (`ols.OLSResult.to_json`); NaN written as null."""
+    losses = _book_losses(result.history)
+    summary = summary | {"final_train_loss": losses[-1] if losses else None}
+    summary |= {} if result.ols is None else result.ols.to_json()
+    summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}
+    tensors, meta = _model(result, features)
+    return recorder.finish(tensors, summary, meta)
 
 
 def _method(config: LinregConfig) -> str:
@@ -173,13 +182,9 @@ def _method(config: LinregConfig) -> str:
     return f"least squares ({solver}{intercept})"
 
 
-def least_squares_summary(result: Any) -> dict[str, Any]:
-    """The OLS statistics for summary.json (empty for SGD): see `ols.OLSResult.to_json`."""
-    return {} if result.ols is None else result.ols.to_json()
-
-
-def save_linreg(run_dir: Any, result: Any, features: list[str] | None = None) -> None:
-    """model.safetensors: w, b and, for least squares, the covariance of (w, b) that prediction intervals need."""
+def _model(result: Any, features: list[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """model.safetensors' tensors and description: w, b and, for least squares, the covariance of (w, b) that
+    prediction intervals need."""
     import torch
 
     config = result.config
@@ -191,7 +196,7 @@ def save_linreg(run_dir: Any, result: Any, features: list[str] | None = None) ->
         tensors["cov"] = torch.from_numpy(result.ols.cov_params.copy())
         meta |= {"fit_intercept": not config.no_intercept, "df_resid": result.ols.df_resid,
                  "scale": result.ols.scale, "use_t": result.ols.use_t, "cov_type": config.cov}  # fmt: skip
-    run_dir.save_model(tensors, meta)
+    return tensors, meta
 
 
 def run_table(config: LinregConfig, options: Any, out: str | None, world: Any, tensorboard: bool = False) -> int:
@@ -220,8 +225,9 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any, t
     print(f"linreg on {options.data} (target {options.target}): {_method(config)}, {rows}, "
           f"{spec.num_features} features")  # fmt: skip
     run_dir = _create_run(world, config, record, {"table": options.to_dict()}, out)
+    recorder, callbacks = _recorded(run_dir)
     with run_dir.removed_on_error():
-        result = fit_linreg(config, train_data, [_print_loss(run_dir)], world=world, names=spec.feature_names)
+        result = fit_linreg(config, train_data, callbacks, world=world, names=spec.feature_names)
     if not world.leader:
         return 0
     for message in result.warnings:
@@ -258,14 +264,9 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any, t
         "test_r2": test_scores.r2,
         "train_rows": train_scores.rows,
         "test_rows": test_scores.rows,
-        "final_train_loss": result.history.epochs[-1].train_loss if result.history.epochs else None,
-        "epochs": len(result.history.epochs),
-        "wall_seconds": round(result.seconds, 3),
-    } | least_squares_summary(result)
+    }
     with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
-        save_linreg(run_dir, result, spec.feature_names)
-        run_dir.write_metrics(result.history.as_dicts()) if result.history.epochs else None
-        run_dir.write_summary({k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()})
+        summary = _save(recorder, result, summary, spec.feature_names)
         _tensorboard(tensorboard, run_dir, result, summary)
     print(f"run directory: {run_dir.path}")
     return 0

@@ -25,8 +25,7 @@ from torch import Tensor, nn
 from linear_nets.data.synthetic import check_regression_data, load_array
 from linear_nets.losses import get_loss
 from linear_nets.models import check_lr
-from linear_nets.scratch.linear_regression import EpochCallback, train_regression
-from linear_nets.training import Callback
+from linear_nets.training import Callback, EpochCallback, train_regression
 
 
 def fit(

@@ -26,8 +26,8 @@ from torch import Tensor
 from linear_nets.data.synthetic import check_regression_data, load_array
 from linear_nets.losses import RegressionLoss, get_loss
 from linear_nets.models import check_lr
-from linear_nets.scratch.linear_regression import EpochCallback, linreg, train_regression
-from linear_nets.training import Callback
+from linear_nets.scratch.linear_regression import linreg
+from linear_nets.training import Callback, EpochCallback, train_regression
 
 
 def linreg_grad(X: Tensor, y: Tensor, y_hat: Tensor, loss: RegressionLoss) -> tuple[Tensor, Tensor]:

@@ -436,10 +436,11 @@ def fit_linreg(
     `pipeline.tables.StreamedTable`. Least squares computes in float64 from the values it is given (a table is read
     as float64 for it) and returns the OLS statistics in `ols`; `names` names the features there (default x1, ...).
 
-    Each SGD record's `train_loss` is the loss over the whole training set (in memory) or the epoch's mean minibatch
-    loss (streamed). Under `standardize`, SGD sees z = (x − mean) / std with the training rows' statistics and the
-    estimates come back in the original units: w = w_z / std, b = b_z − Σ_j w_z,j mean_j / std_j (least squares
-    scales its columns itself: `standardize` changes nothing there). `init=(w, b)` starts SGD from those estimates.
+    Each SGD record's `train_loss` is the epoch's mean minibatch loss; in memory, `train_set_loss` is the loss over
+    the whole training set after the epoch (what the book prints). Under `standardize`, SGD sees
+    z = (x − mean) / std with the training rows' statistics and the estimates come back in the original units:
+    w = w_z / std, b = b_z − Σ_j w_z,j mean_j / std_j (least squares scales its columns itself: `standardize`
+    changes nothing there). `init=(w, b)` starts SGD from those estimates.
 
     In a data-parallel fit (`world`), least squares folds each process's share of the rows (a slice in memory, every
     `world.size`-th row group of a stream) into its triangular factor and combines the factors; SGD is not split:

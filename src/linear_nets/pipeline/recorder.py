@@ -54,12 +54,12 @@ class RunRecorder(Callback):
 
     @property
     def history(self) -> History:
-        return self.fit.history if self.fit is not None else History()
+        return History.from_dicts(self._rows)
 
     @property
     def epochs_done(self) -> int:
         """Number of epochs recorded (including those before a resume)."""
-        return len(self.history.epochs)
+        return len(self._rows)
 
     def _stateful(self) -> dict[str, Any]:
         """The other callbacks that carry training state, by name."""
@@ -74,8 +74,9 @@ class RunRecorder(Callback):
         """Record one epoch (already in the fit's history): metrics always, a checkpoint every `checkpoint_every`."""
         self._rows.append(dataclasses.asdict(record))
         # Kept in memory every epoch (a few hundred KB), so an interrupt mid-epoch can still save the last one; taken
-        # before the metrics are written, so an interrupt once they show this epoch finds it to save.
-        self._snapshot = self._take_snapshot()
+        # before the metrics are written, so an interrupt once they show this epoch finds it to save. A fit that
+        # does not announce itself (`on_fit_begin`: linear regression) is recorded without checkpoints.
+        self._snapshot = self._take_snapshot() if self.fit is not None else None
         self.run.write_metrics(self._rows)
         if self.checkpoint_every and record.epoch % self.checkpoint_every == 0:
             self.save_checkpoint()
@@ -151,7 +152,7 @@ class RunRecorder(Callback):
         full = {
             **summary,
             "epochs": self.epochs_done,
-            "final": self.history.as_dicts()[-1] if self.history.epochs else None,
+            "final": self._rows[-1] if self._rows else None,
             "wall_seconds": round(time.perf_counter() - self.started, 3),
         }
         self.run.write_summary(full)

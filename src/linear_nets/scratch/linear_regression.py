@@ -14,23 +14,18 @@ Example (the 3.2 recipe):
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor
 
 from linear_nets.data.batches import ArrayLoader
 from linear_nets.data.synthetic import check_regression_data, data_iter
-from linear_nets.errors import TrainingDiverged
-from linear_nets.losses import RegressionLoss, evaluate_loss, get_loss, squared_loss
+from linear_nets.losses import get_loss, squared_loss
 from linear_nets.models import check_lr
-from linear_nets.training import Callback, EpochRecord, Updater, train
+from linear_nets.training import Callback, EpochCallback, train_regression
 
-__all__ = ["EpochCallback", "check_lr", "fit", "init_params", "linreg", "sgd", "squared_loss", "train_regression"]
-
-EpochCallback = Callable[[int, float], None]
-"""Called after each epoch with (epoch, mean loss over the whole training set)."""
+__all__ = ["check_lr", "fit", "init_params", "linreg", "sgd", "squared_loss"]
 
 
 def linreg(X: Tensor, w: Tensor, b: Tensor) -> Tensor:
@@ -81,44 +76,6 @@ class _EveryEpoch:
         return -(-len(self.args[1]) // self.args[0])
 
 
-def train_regression(
-    net: Callable[[Tensor], Tensor],
-    train_iter: Iterable,
-    features: Tensor,
-    labels: Tensor,
-    loss: RegressionLoss,
-    num_epochs: int,
-    updater: Updater,
-    on_epoch_end: EpochCallback | None = None,
-    callbacks: Sequence[Callback] = (),
-) -> list[float]:
-    """Train a regression model in the shared loop; after each epoch, report the loss on the whole training set.
-
-    That report is what the book prints in 3.2 (`epoch 1, loss 0.000219`); it replaces the minibatch mean as each
-    `EpochRecord`'s `train_loss` before `callbacks` see it. Shared by the scratch, manual and concise implementations.
-
-    Returns:
-        the mean loss over the whole training set after each epoch.
-
-    Raises:
-        TrainingDiverged: that loss is NaN or infinite (the parameters blew up), so NaN weights never come back.
-    """
-    steps = len(train_iter) if hasattr(train_iter, "__len__") else 0
-    losses: list[float] = []
-
-    def whole_set_loss(record: EpochRecord) -> None:
-        train_l = evaluate_loss(net, features, labels, loss)
-        if not math.isfinite(train_l):
-            raise TrainingDiverged(epoch=record.epoch, step=steps, loss=train_l)
-        losses.append(train_l)
-        record.train_loss = train_l
-        if on_epoch_end is not None:
-            on_epoch_end(record.epoch, train_l)
-
-    train(net, train_iter, None, loss, num_epochs, updater, metric=None, callbacks=[whole_set_loss, *callbacks])
-    return losses
-
-
 def fit(
     features: Tensor,
     labels: Tensor,
@@ -142,7 +99,7 @@ def fit(
         lr, num_epochs, batch_size: the SGD recipe (book: 0.03, 3, 10).
         seed: fixes the initialisation and the shuffling.
         on_epoch_end: called with (epoch, loss over the whole training set).
-        callbacks: `training.Callback`s, given each epoch's record (its `train_loss` is that loss).
+        callbacks: `training.Callback`s, given each epoch's record (its `train_set_loss` is that loss).
         init: start from these (w [d], b) instead of the book's random initialisation (a warm start).
         sampling: how each epoch is cut into minibatches (`data.batches.SAMPLING_MODES`); "shuffle" is the book's
             `data_iter`, the others an `ArrayLoader` drawing from the same generator.
