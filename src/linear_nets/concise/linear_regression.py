@@ -28,6 +28,25 @@ from linear_nets.models import check_lr
 from linear_nets.training import Callback, EpochCallback, train_regression
 
 
+def model(num_inputs: int, lr: float, generator: torch.Generator,
+          init: tuple[Tensor, Tensor] | None = None) -> tuple[nn.Sequential, torch.optim.SGD]:  # fmt: skip
+    """The book's `nn.Linear(d, 1)`, weights ~ N(0, 0.01²) drawn from `generator`, bias 0 (or `init` = (w, b), a warm
+    start: the generator still draws the same numbers, so the shuffling that follows is unchanged), and its SGD.
+
+    Example:
+        >>> net, trainer = model(3, 0.03, torch.Generator().manual_seed(0))
+        >>> net(torch.zeros(2, 3)).shape, type(trainer).__name__
+        (torch.Size([2, 1]), 'SGD')
+    """
+    net = nn.Sequential(nn.Linear(num_inputs, 1))
+    with torch.no_grad():
+        net[0].weight.normal_(0, 0.01, generator=generator)
+        net[0].bias.zero_()
+        if init is not None:
+            net[0].weight.copy_(init[0].reshape(1, -1)), net[0].bias.copy_(init[1].reshape(1))
+    return net, torch.optim.SGD(net.parameters(), lr=check_lr(lr))
+
+
 def fit(
     features: Tensor,
     labels: Tensor,
@@ -52,13 +71,7 @@ def fit(
     # The shared loop wants one loss per example and takes the mean itself before backward().
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
-    net = nn.Sequential(nn.Linear(features.shape[1], 1))
-    net[0].weight.data.normal_(0, 0.01, generator=generator)
-    net[0].bias.data.fill_(0)
-    if init is not None:  # a warm start; the generator still drew the same numbers, so shuffling is unchanged
-        with torch.no_grad():
-            net[0].weight.copy_(init[0].reshape(1, -1)), net[0].bias.copy_(init[1].reshape(1))
-    trainer = torch.optim.SGD(net.parameters(), lr=check_lr(lr))
+    net, trainer = model(features.shape[1], lr, generator, init)
     data = load_array((features, labels), batch_size, generator=generator, sampling=sampling)
     losses = train_regression(net, data, features, labels, loss_fn, num_epochs, trainer, on_epoch_end, callbacks)
     return net[0].weight.detach().reshape(-1).clone(), net[0].bias.detach().reshape(()).clone(), losses

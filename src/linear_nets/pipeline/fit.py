@@ -527,7 +527,8 @@ def _original_units(w: Tensor, b: Tensor, mean: Tensor | None, std: Tensor | Non
 
 def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callback],
                          world: World) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """SGD epochs over shuffled batches of a streamed table with torch.nn (`impl` concise)."""
+    """SGD epochs over shuffled batches of a streamed table with the concise model (`impl` concise)."""
+    from linear_nets.concise.linear_regression import model
     from linear_nets.losses import get_loss
     from linear_nets.pipeline.tables import EpochLoader
 
@@ -537,17 +538,12 @@ def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callb
     if config.standardize:
         stats = table.feature_stats()
         mean, std, transform = stats.mean, stats.scale, stats.standardize
-    generator = torch.Generator().manual_seed(config.seed)
-    linear = torch.nn.Linear(table.spec.num_features, 1)
-    with torch.no_grad():
-        linear.weight.normal_(0, 0.01, generator=generator)
-        linear.bias.zero_()
+    net, trainer = model(table.spec.num_features, config.lr, torch.Generator().manual_seed(config.seed))
     delta = config.huber_delta if config.huber_delta is not None else 1.0
     loss = get_loss(config.loss, delta=delta, reduction="none")
-    optimizer = torch.optim.SGD(linear.parameters(), lr=config.lr)
-    train(linear, EpochLoader(table, config.batch_size, transform), None, loss, config.epochs, optimizer,
-          metric=None, callbacks=callbacks)  # fmt: skip
-    return _original_units(linear.weight.detach().reshape(-1), linear.bias.detach().reshape(()), mean, std)
+    train(net, EpochLoader(table, config.batch_size, transform), None, loss, config.epochs, trainer, metric=None,
+          callbacks=callbacks)  # fmt: skip
+    return _original_units(net[0].weight.detach().reshape(-1), net[0].bias.detach().reshape(()), mean, std)
 
 
 class _Collect(Callback):
