@@ -71,9 +71,9 @@ def test_the_curves_show_the_whole_loss():
     from linear_nets.training import EpochRecord, History
 
     history = History([EpochRecord(1, 3.4, 0.4, test_accuracy=0.3), EpochRecord(2, 9.0, 0.3, test_accuracy=0.3)])
-    low, high = _whole(history, (0.0, 1.0))
+    low, high = _whole(history.as_dicts(), (0.0, 1.0))
     assert low == 0.0 and high >= 9.0
-    assert _whole(History([EpochRecord(1, 0.5, 0.8, test_accuracy=0.8)]), (0.0, 1.0)) == (0.0, 1.0)
+    assert _whole(History([EpochRecord(1, 0.5, 0.8, test_accuracy=0.8)]).as_dicts(), (0.0, 1.0)) == (0.0, 1.0)
 
 
 # --- 2. every cause at once, and before the table is read -----------------------------------------------------------

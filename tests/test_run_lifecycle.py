@@ -46,7 +46,7 @@ if os.environ.get("HANG_AT"):
             open(os.environ["HANG_AT"], "w").close()
             time.sleep(600)
 
-    train_softmax._write_figures = hang
+    train_softmax._figure_jobs = hang
 from linear_nets.cli import main
 sys.exit(main(sys.argv[1:]))
 """

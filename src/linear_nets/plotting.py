@@ -514,7 +514,7 @@ def show_predictions(
 
 
 def plot_history(
-    history: History,
+    history: History | Sequence[dict[str, Any]],
     labels: dict[str, str] | None = None,
     ylim: Sequence[float] | None = None,
     figsize: tuple[float, float] = (3.5, 2.5),
@@ -522,7 +522,7 @@ def plot_history(
     """Training curves of a finished run: every column of `history` that has values, against the epoch.
 
     Args:
-        history: a `linear_nets.training.History`.
+        history: a `linear_nets.training.History`, or its rows (`history.as_dicts()`: what a drawing process is sent).
         labels: legend label per column; default train loss / train acc / test acc. Columns whose values are all
             None (no metric, no test set) are left out.
 
@@ -534,8 +534,9 @@ def plot_history(
         "val_accuracy": "val acc",
         "test_accuracy": "test acc",
     }
-    epochs = history.column("epoch")
-    series = {name: history.column(name) for name in labels}
+    rows = history.as_dicts() if hasattr(history, "as_dicts") else history
+    epochs = [row["epoch"] for row in rows]
+    series = {name: [row.get(name) for row in rows] for name in labels}
     kept = [name for name, values in series.items() if any(v is not None for v in values)]
     axes = plot(
         [[e for e, v in zip(epochs, series[name], strict=True) if v is not None] for name in kept],

@@ -149,12 +149,17 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     leaves nothing behind. Under torchrun, every process runs this (see `cli.common.data_parallel`).
     """
     from linear_nets.cli.common import data_parallel
+    from linear_nets.cli.figure_process import Figures
 
-    with data_parallel() as world:
-        return _train_softmax(args, sys.stdout if out is None else out, world)
+    figures = Figures.start()  # first: it imports matplotlib on the other core while this process imports torch
+    try:
+        with data_parallel() as world:
+            return _train_softmax(args, sys.stdout if out is None else out, world, figures)
+    finally:
+        figures.close()
 
 
-def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
+def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: Any) -> Any:
     from linear_nets.cli.common import job_run_dir, same_everywhere
     from linear_nets.cli.progress import EpochTable
     from linear_nets.data.fashion_mnist import FACTS, locate
@@ -265,7 +270,7 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any) -> Any:
         summary |= {"val_accuracy": round(result.val_accuracy, 6), "best_epoch": result.best_epoch}
     meta = {"model": "softmax", "impl": config.impl, "num_inputs": inputs, "classes": result.classes}
     with cleanup():
-        _write_figures(run_dir.path, result, data, images=record is None)
+        figures.draw(_figure_jobs(run_dir.path, result, data, images=record is None))
         summary = recorder.finish(result.model.state_tensors(), summary, meta)
     _print_summary(out, summary, run_dir.path)
     return SoftmaxRun(result, run_dir, load_seconds)
@@ -296,31 +301,28 @@ def _table_data(table: dict, seed: int) -> tuple[Any, dict]:
     return Dataset(loaded.train, loaded.test, list(loaded.spec.classes)), loaded.record()
 
 
-def _write_figures(path: Any, result: Any, data: Any, images: bool = True) -> None:
-    """curves.png/.svg from the history and, for images, predictions.png of the first 18 test images (each titled
-    with the probability of the predicted class)."""
+def _figure_jobs(path: Any, result: Any, data: Any, images: bool = True) -> list[Any]:
+    """What to draw (`cli.figure_process.Job`s): curves.png/.svg from the history and, for images, predictions.png
+    of the first 18 test images (each titled with the probability of the predicted class)."""
     from linear_nets.pipeline.fit import as_one_batch
-    from linear_nets.plotting import plot_history, pyplot, save_figure, show_predictions
 
-    curves = plot_history(result.history, ylim=_whole(result.history, (0.3, 0.9) if images else (0.0, 1.0)))
-    save_figure(curves, path / "curves")
-    pyplot().close(curves)  # a long-lived process (tests, notebooks) keeps no open figures
+    rows = result.history.as_dicts()
+    jobs = [("plot_history", (rows,), {"ylim": _whole(rows, (0.3, 0.9) if images else (0.0, 1.0))}, path / "curves")]
     if not images or data.test is None:
-        return
+        return jobs
     [(X, labels)] = as_one_batch(data.test[0][:18], data.test[1][:18], result.config.resize)  # as the fit saw them
     probabilities = result.model.predict_proba(X.to(next(iter(result.model.parameters())).device)).cpu()
     confidence, predicted = probabilities.max(dim=1)
     names = result.classes
-    grid = show_predictions(X, [names[i] for i in labels], [names[i] for i in predicted], num_rows=2,
-                            probabilities=confidence.tolist())  # fmt: skip
-    save_figure(grid, path / "predictions.png")
-    pyplot().close(grid)
+    options = {"num_rows": 2, "probabilities": confidence.tolist()}
+    return [*jobs, ("show_predictions", (X.numpy(), [names[i] for i in labels], [names[i] for i in predicted]),
+                    options, path / "predictions.png")]  # fmt: skip
 
 
-def _whole(history: Any, usual: tuple[float, float]) -> tuple[float, float]:
+def _whole(rows: list[dict[str, Any]], usual: tuple[float, float]) -> tuple[float, float]:
     """The y range of the curves: `usual` (accuracies and a healthy loss), widened to show every value, so a loss
     that climbs is seen whole rather than cut off at the top of the frame."""
-    values = [v for r in history.as_dicts() for k, v in r.items() if k not in ("epoch", "seconds") and v is not None]
+    values = [v for r in rows for k, v in r.items() if k not in ("epoch", "seconds") and v is not None]
     low, high = min([usual[0], *values]), max([usual[1], *values])
     return low, high + (0.05 * (high - low) if high > usual[1] else 0.0)
 

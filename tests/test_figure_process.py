@@ -1,0 +1,72 @@
+"""A run's figures drawn by a second process (`cli.figure_process`): the same files as drawn here, the same errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from linear_nets.cli.figure_process import Figures
+from linear_nets.errors import LinearNetsError
+
+ROWS = [{"epoch": e, "train_loss": 1 / e, "train_accuracy": 0.5 + e / 40, "test_accuracy": None} for e in (1, 2, 3)]
+
+
+def drawing_process() -> Figures:
+    """A drawing process as `Figures.start` launches it from a fresh command (here matplotlib is loaded already, so
+    `start` would draw in this process)."""
+    command = [sys.executable, "-c", "from linear_nets.cli.figure_process import serve; serve()"]
+    return Figures(subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+
+
+def jobs(folder):
+    images = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    return [("plot_history", (ROWS,), {"ylim": (0.0, 1.0)}, folder / "curves"),
+            ("show_predictions", (images, list("abcd"), list("abce")), {"num_rows": 2}, folder / "predictions.png")]
+
+
+def test_the_drawing_process_writes_the_files_this_process_would(tmp_path):
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    written_here = Figures().draw(jobs(here))
+    written_there = drawing_process().draw(jobs(there))
+    assert [p.name for p in written_here] == [p.name for p in written_there] == [
+        "curves.png", "curves.svg", "predictions.png"]
+    for a, b in zip(written_here, written_there, strict=True):  # same matplotlib, same settings: the same bytes
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_a_failure_in_the_drawing_process_is_raised_here_as_it_was_there(tmp_path):
+    missing = tmp_path / "missing"
+    with pytest.raises(LinearNetsError) as here:
+        Figures().draw(jobs(missing))
+    with pytest.raises(type(here.value)) as there:
+        drawing_process().draw(jobs(missing))
+    assert str(there.value) == str(here.value) and "does not exist" in str(there.value)
+    assert not missing.exists()
+
+
+def test_a_drawing_process_that_died_leaves_the_drawing_to_this_one(tmp_path):
+    figures = drawing_process()
+    figures.process.kill()
+    assert [p.name for p in figures.draw(jobs(tmp_path))] == ["curves.png", "curves.svg", "predictions.png"]
+
+
+def test_a_drawing_process_not_needed_is_stopped():
+    figures = drawing_process()
+    process = figures.process
+    figures.close()
+    assert process.returncode is not None and figures.process is None
+    figures.close()  # twice is harmless
+
+
+def test_no_second_process_where_matplotlib_is_loaded_or_for_ranks_other_than_0(monkeypatch):
+    import matplotlib  # noqa: F401  (loaded: drawing here costs nothing more)
+
+    assert Figures.start().process is None
+    monkeypatch.setitem(os.environ, "RANK", "1")
+    monkeypatch.delitem(sys.modules, "matplotlib")
+    assert Figures.start().process is None
