@@ -429,7 +429,10 @@ def test_csv_text_is_text_as_in_parquet_unless_na_values_says_otherwise(capsys):
     assert csv.X.tolist() == parquet.X.tolist()
     # asked for, "NA" is a missing value: refused (naming it) or dropped
     argv = ["train", "linreg", "--data", "t.csv", "--target", "y", "--categorical", "country", "--na-values", "NA"]
-    _one_line(capsys, [*argv, "--out", "run"], "column 'country' has a missing value (empty cell or null) at row 1")
+    missing = "column 'country' has a missing value (empty cell or null) at row 1"
+    err = _one_line(capsys, [*argv, "--out", "run"], missing)
+    assert "pass --drop-missing to leave out rows" in err  # the field drop_missing, written as its flag
+    _one_line(capsys, [*argv, "--test-fraction", "1", "--out", "run"], "--test-fraction must be a number >= 0 and < 1")
     assert main([*argv, "--drop-missing", "--solver", "closed-form", "--out", "run"]) == 0
     assert json.loads(Path("run/config.json").read_text())["data"]["rows_dropped"] == 4
     assert "country=NA" not in json.loads(Path("run/summary.json").read_text())["coefficients"]

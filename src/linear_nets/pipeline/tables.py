@@ -3,9 +3,9 @@
 `TableOptions` holds the flags that say where the data is (`--data`, `--target`, `--features`, `--categorical`,
 `--test-data` or `--test-fraction`, `--drop-missing`, `--stream`); they describe data, not the fit, so they sit
 beside the config rather than in it. `load_in_memory` reads the table once into tensors (the Fashion-MNIST fast
-path) and holds out the seeded test rows; `StreamedTable` reads it batch by batch,
-for tables larger than memory: least squares from XᵀX and Xᵀy accumulated in float64, and SGD epochs of shuffled
-row groups through a seeded shuffle buffer.
+path); `StreamedTable` reads it batch by batch, for tables larger than memory: least squares from XᵀX and Xᵀy
+accumulated in float64, and SGD epochs of shuffled row groups through a seeded shuffle buffer. Both hold out the
+same seeded test rows (`Holdout`).
 """
 
 from __future__ import annotations
