@@ -14,8 +14,8 @@ read and encoded in a background thread while the caller works on the current on
 
 A `Holdout` (`data.tables`) keeps the train (or test) rows of the table's one seeded split, decided row by row from
 the row's number in the file, so every function sees the same split as an in-memory read, in any order, without an
-index of the rows. A `RowCounts` passed as
-`counts=` tells how many rows were read, held out, dropped for missing values and used.
+index of the rows. A `RowCounts` passed as `counts=` tells how many rows were read, held out, dropped for missing
+values and used.
 """
 
 from __future__ import annotations
