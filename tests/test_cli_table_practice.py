@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from linear_nets.cli import main
+from linear_nets.data.tables import Holdout
 
 
 def _wine(path: str = "wine.csv") -> Path:
@@ -141,7 +142,8 @@ def test_evaluate_a_softmax_table_run_scores_its_own_held_out_rows(capsys, strea
     out = capsys.readouterr().out
     assert "held out by seed 3" in out
     assert _evaluation()["accuracy"] == pytest.approx(trained, abs=1e-6)  # the same rows, the same model
-    assert _evaluation()["n"] == (round(0.3 * 178) if not stream else _evaluation()["n"])
+    # the rows seed 3 holds out of wine's 178 (`Holdout`, row by row), in memory and streamed alike
+    assert _evaluation()["n"] == Holdout(0.3, seed=3, part="test").keep(np.arange(178)).sum() == 54
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -152,7 +154,7 @@ def test_evaluate_a_linreg_table_run_scores_its_own_held_out_rows(capsys, stream
     summary = json.loads(Path("run/summary.json").read_text())
     assert main(["evaluate", "run"]) == 0
     assert _evaluation()["mse"] == pytest.approx(summary["test_mse"], rel=1e-6)
-    assert _evaluation()["n"] == summary["test_rows"]
+    assert _evaluation()["n"] == summary["test_rows"] == Holdout(0.2, seed=0, part="test").keep(np.arange(178)).sum()
 
 
 def test_evaluate_refuses_a_changed_table_in_one_line_and_scores_a_new_one_with_data(capsys):
@@ -427,7 +429,10 @@ def test_csv_text_is_text_as_in_parquet_unless_na_values_says_otherwise(capsys):
     assert csv.X.tolist() == parquet.X.tolist()
     # asked for, "NA" is a missing value: refused (naming it) or dropped
     argv = ["train", "linreg", "--data", "t.csv", "--target", "y", "--categorical", "country", "--na-values", "NA"]
-    _one_line(capsys, [*argv, "--out", "run"], "column 'country' has a missing value (empty cell or null) at row 1")
+    missing = "column 'country' has a missing value (empty cell or null) at row 1"
+    err = _one_line(capsys, [*argv, "--out", "run"], missing)
+    assert "pass --drop-missing to leave out rows" in err  # the field drop_missing, written as its flag
+    _one_line(capsys, [*argv, "--test-fraction", "1", "--out", "run"], "--test-fraction must be a number >= 0 and < 1")
     assert main([*argv, "--drop-missing", "--solver", "closed-form", "--out", "run"]) == 0
     assert json.loads(Path("run/config.json").read_text())["data"]["rows_dropped"] == 4
     assert "country=NA" not in json.loads(Path("run/summary.json").read_text())["coefficients"]

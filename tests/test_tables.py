@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,21 @@ from linear_nets.closed_form import RankDeficientWarning, least_squares
 from linear_nets.data.table_spec import TableSpec, fit_spec
 from linear_nets.data.table_stream import (
     FeatureStats,
-    Holdout,
     RowCounts,
     stream_batches,
     stream_feature_stats,
     stream_least_squares,
 )
-from linear_nets.data.tables import load_features, load_table, open_table, read_table_info, split_rows
+from linear_nets.data.tables import (
+    Holdout,
+    check_table_options,
+    load_features,
+    load_table,
+    open_table,
+    read_table_info,
+)
 from linear_nets.errors import ConfigError, DataError
+from linear_nets.pipeline.tables import StreamedTable, TableOptions, load_in_memory
 
 FORMATS = ["csv", "csv.gz", "parquet", "parquet-directory"]
 
@@ -156,8 +164,6 @@ def test_string_classes_from_csv(tmp_path):
     _, y, spec, _ = load_table(path, "species", task="classification")
     assert spec.classes == ("setosa", "versicolor", "virginica") and spec.class_type == "string"
     assert y.tolist() == [0, 1, 2, 0]
-    train, test = split_rows(y, 0.5, seed=0, stratify=True)
-    assert y[test].tolist() == [0] and sorted(y[train].tolist()) == [0, 1, 2]  # a class of one row trains
 
 
 def test_load_table_with_a_fitted_spec_encodes_another_file(tmp_path):
@@ -171,27 +177,60 @@ def test_load_table_with_a_fitted_spec_encodes_another_file(tmp_path):
 # ------------------------------------------------------------------------------------------------------- splits
 
 
-def test_stratified_split_keeps_class_proportions():
-    labels = torch.tensor([0] * 500 + [1] * 300 + [2] * 200)
-    train, test = split_rows(labels, 0.2, seed=3, stratify=True)
-    assert torch.bincount(labels[test]).tolist() == [100, 60, 40]
-    assert torch.bincount(labels[train]).tolist() == [400, 240, 160]
-    assert sorted(torch.cat([train, test]).tolist()) == list(range(1000))
-    again = split_rows(labels, 0.2, seed=3, stratify=True)
-    assert torch.equal(again[0], train) and torch.equal(again[1], test)
-    assert not torch.equal(split_rows(labels, 0.2, seed=4, stratify=True)[1], test)
+def test_holdout_is_seeded_row_by_row_and_about_the_fraction():
+    rows = np.arange(10_000)
+    test = Holdout(0.2, seed=3, part="test").keep(rows)
+    assert np.array_equal(test, ~Holdout(0.2, seed=3).keep(rows))  # train and test: complementary
+    assert np.array_equal(test, Holdout(0.2, seed=3, part="test").keep(rows))
+    assert not np.array_equal(test, Holdout(0.2, seed=4, part="test").keep(rows))
+    assert 1850 < test.sum() < 2150  # binomial(10,000, 0.2): 2,000 ± 40 (one standard deviation)
+    assert np.array_equal(Holdout(0.2, seed=3, part="test").keep(rows[7::13]), test[7::13])  # any rows, any order
+    assert not Holdout(0.0, seed=3, part="test").keep(rows).any()
 
 
-def test_small_classes_keep_a_row_on_each_side():
-    labels = torch.tensor([0] * 20 + [1, 1] + [2])
-    train, test = split_rows(labels, 0.1, seed=0, stratify=True)
-    assert set(labels[test].tolist()) == {0, 1} and set(labels[train].tolist()) == {0, 1, 2}
-    assert split_rows(10, 0.2, seed=0)[1].numel() == 2
-    assert split_rows(10, 0.0)[1].numel() == 0
-    with pytest.raises(ConfigError, match=r"--test-fraction must be a number in \[0, 1\), got 1.0"):
-        split_rows(10, 1.0)
-    with pytest.raises(ConfigError, match=r"needs the labels"):
-        split_rows(10, 0.2, stratify=True)
+def _row_set(batches) -> set[tuple[float, ...]]:
+    """The (X, y) rows of some batches as a set of tuples (X's values, then y)."""
+    return {(*x, float(y)) for X, Y in batches for x, y in zip(X.tolist(), Y.reshape(-1).tolist(), strict=True)}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet-directory"])
+@pytest.mark.parametrize("drop_missing", [False, True])
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_the_same_seed_holds_out_the_same_rows_in_memory_and_streamed(tmp_path, fmt, drop_missing, task):
+    table = gappy_houses() if drop_missing else houses(300)
+    path = write(table, tmp_path, fmt, row_group_size=45)
+    target, categorical = ("price", ["colour"]) if task == "regression" else ("colour", [])
+    options = TableOptions(str(path), target, categorical=categorical, test_fraction=0.3, drop_missing=drop_missing)
+    memory = load_in_memory(options, task, seed=11)
+    streamed = StreamedTable(replace(options, stream=True), seed=11, task=task)
+    assert streamed.spec == memory.spec
+    test, train = _row_set([memory.test]), _row_set([memory.train])
+    assert test == _row_set(streamed.batches("test", 64, shuffle=False))
+    assert train == _row_set(streamed.batches("train", 64))
+    # the test rows are those whose number in the file the seed holds out, whatever rows were dropped
+    ids = Holdout(0.3, seed=11, part="test").keep(np.arange(table.num_rows))
+    kept = ~memory.spec.missing_rows(table) if drop_missing else np.ones(table.num_rows, bool)
+    id_column = memory.spec.feature_names.index("id")
+    assert sorted(int(row[id_column]) for row in test) == np.flatnonzero(ids & kept).tolist()
+    assert len(test) + len(train) == kept.sum() and (~kept).any() == drop_missing
+    assert 0.2 < len(test) / kept.sum() < 0.4  # about the fraction, not exactly
+
+
+def test_table_options_and_a_split_with_no_training_row_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"^test_fraction must be a number >= 0 and < 1, got 1.0$") as caught:
+        check_table_options(1.0)
+    assert caught.value.fields == ("test_fraction",)
+    with pytest.raises(ConfigError, match=r"^categorical_coding must be one of auto, onehot, treatment, got dummy"):
+        TableOptions("t.csv", "y", categorical_coding="dummy").check()
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n1,2\n")
+    held_out = [bool(Holdout(0.5, seed, part="test").keep([0])[0]) for seed in range(10)]
+    with pytest.raises(DataError, match=r"^no rows of t.csv are left to fit \(all held out or missing values\)$"):
+        load_table(path, "y").split(0.5, seed=held_out.index(True))  # the one row held out
+    train, test = load_table(path, "y").split(0.5, seed=held_out.index(False))
+    assert len(train[1]) == 1 and len(test[1]) == 0  # no test row: an empty test set, as streamed
+    data = load_in_memory(TableOptions(str(path), "y", test_fraction=0.5), "regression", seed=held_out.index(False))
+    assert data.test is None and data.record()["test_rows"] == 0  # and so no test set to score
 
 
 # ------------------------------------------------------------------------------------------- closed form, stats
@@ -256,7 +295,7 @@ def test_streamed_closed_form_with_categories_missing_values_and_holdout(tmp_pat
     spec = fit_spec(source, "price", features=features, categorical=["colour"], drop_missing=True)
     holdout = Holdout(0.3, seed=2)
     counts = RowCounts()
-    kept = holdout.keep(0, table.num_rows)
+    kept = holdout.keep(np.arange(table.num_rows))
     training = table.filter(pa.array(kept))
     missing = spec.missing_rows(training)
     X, y = spec.encode(training.filter(pa.array(~missing)), dtype=torch.float64)
@@ -308,7 +347,7 @@ def test_streamed_feature_stats_equal_in_memory_ones_on_training_rows(tmp_path):
     path = write(houses(200), tmp_path, "parquet", row_group_size=30)
     X, _, spec, _ = load_table(path, "price", categorical=["colour"], dtype=torch.float64)
     holdout = Holdout(0.25, seed=7)
-    train_rows = torch.from_numpy(np.flatnonzero(holdout.keep(0, 200)))
+    train_rows = torch.from_numpy(np.flatnonzero(holdout.keep(np.arange(200))))
     stats = stream_feature_stats(open_table(path), spec, holdout=holdout, read_rows=17)
     reference = FeatureStats.of(X[train_rows])
     assert stats.count == len(train_rows) == reference.count
@@ -443,25 +482,28 @@ def test_missing_target_or_feature_lists_the_columns(tmp_path):
     with pytest.raises(
         DataError,
         match=r"target column 'cost' is not in data.csv \(its columns: 'id', 'area', "
-        r"'rooms', 'colour', 'price'\): pass one of them as --target",
+        r"'rooms', 'colour', 'price'\): pass one of them as the target",
     ):
         load_table(path, "cost")
     with pytest.raises(
-        DataError, match=r"feature column 'size' is not in data.csv \(its columns: 'id', .*fix --features"
-    ):
+        DataError, match=r"feature column 'size' is not in data.csv \(its columns: 'id', .*fix features$"
+    ) as caught:
         load_table(path, "price", features=["area", "size"])
-    with pytest.raises(ConfigError, match=r"--features includes the target 'price'"):
+    assert "features" in caught.value.fields  # the command line writes it as --features
+    with pytest.raises(ConfigError, match=r"^features includes the target 'price'") as caught:
         load_table(path, "price", features=["area", "price"])
-    with pytest.raises(ConfigError, match=r"--categorical names 'id', which is not a feature column"):
+    assert caught.value.fields == ("features",)
+    with pytest.raises(ConfigError, match=r"^categorical names 'id', which is not a feature column") as caught:
         load_table(path, "price", features=["area"], categorical=["id"])
+    assert caught.value.fields == ("categorical",)
 
 
 def test_text_feature_must_be_named_categorical(tmp_path):
     path = write(houses(), tmp_path, "parquet")
     with pytest.raises(
         DataError,
-        match=r"column 'colour' holds text .*: pass --categorical colour to one-hot encode "
-        r"it, leave it out of --features",
+        match=r"column 'colour' holds text .*: pass categorical colour to one-hot encode "
+        r"it, leave it out of features, or if a text such as NA marks missing numbers pass na_values NA",
     ):
         load_table(path, "price")
 
@@ -482,7 +524,8 @@ def test_missing_values_name_column_and_row(tmp_path, csv, message):
     categorical = ["c"] if ",c," in csv else []
     with pytest.raises(DataError) as caught:
         load_table(path, "y", categorical=categorical)
-    assert str(caught.value).startswith(message) and "--drop-missing" in str(caught.value)
+    assert str(caught.value).startswith(message) and "pass drop_missing" in str(caught.value)
+    assert caught.value.fields == ("drop_missing",)
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         list(stream_batches(open_table(path), fit_spec(open_table(path), "y", categorical=categorical), 2))
 

@@ -40,7 +40,7 @@ TASKS = ("regression", "classification")
 SPEC_VERSION = 1
 CODINGS = ("onehot", "treatment")
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-MISSING_HINT = "fill it in, or pass --drop-missing to leave out rows with missing values"
+MISSING_HINT = "fill it in, or pass drop_missing to leave out rows with missing values"  # field drop_missing
 
 
 def _names(names: Iterable[str], limit: int = 20) -> str:
@@ -234,7 +234,7 @@ class TableSpec:
                 found = f"only the class {classes[0]!r}" if classes else "no labels"
                 raise DataError(
                     f"target '{self.target}' has {found}: classification needs at least two classes; "
-                    "check --target, or train on rows with more than one class"
+                    "check which column is the target, or train on rows with more than one class"
                 )
         return replace(self, categories=categories, classes=classes, class_type=class_type)
 
@@ -500,7 +500,7 @@ def _finite_numbers(column: pa.ChunkedArray, what: str, row_number) -> np.ndarra
     if bad.any():
         i = _first_true(bad)
         value = "a missing value (empty cell or null)" if not column[i].is_valid else f"the value {values[i]}"
-        raise DataError(f"{what} has {value} at row {row_number(i)}: {MISSING_HINT}")
+        raise DataError(f"{what} has {value} at row {row_number(i)}: {MISSING_HINT}", "drop_missing")
     return values
 
 
@@ -510,9 +510,8 @@ def _codes(column: pa.ChunkedArray, known: Sequence[str], name: str, kind: str, 
     missing = pc.is_null(texts).to_numpy(zero_copy_only=False)
     what = f"target '{name}'" if kind == "label" else f"column '{name}'"
     if missing.any():
-        raise DataError(
-            f"{what} has a missing value (empty cell or null) at row {row_number(_first_true(missing))}: {MISSING_HINT}"
-        )
+        raise DataError(f"{what} has a missing value (empty cell or null) at row {row_number(_first_true(missing))}: "
+                        f"{MISSING_HINT}", "drop_missing")  # fmt: skip
     codes = pc.index_in(texts, value_set=pa.array(known, pa.string()))
     if codes.null_count:
         i = _first_true(pc.is_null(codes).to_numpy(zero_copy_only=False))
@@ -594,49 +593,51 @@ def layout_spec(
     _check_unique(names, where)
     features = list(features) if features is not None else None
     categorical = list(categorical)
-    for flag, given in (("--features", features or []), ("--categorical", categorical)):
+    for name, given in (("features", features or []), ("categorical", categorical)):
         twice = sorted({n for n in given if given.count(n) > 1})
         if twice:
-            raise ConfigError(f"{flag} names {_names(twice)} more than once: name each column once")
+            raise ConfigError(f"{name} names {_names(twice)} more than once: name each column once", name)
     if features is not None and target in features:
-        raise ConfigError(f"--features includes the target '{target}': a column cannot predict itself; leave it out")
+        raise ConfigError(f"features includes the target '{target}': a column cannot predict itself; leave it out",
+                          "features")  # fmt: skip
     # Every fault of the columns at once, in one line: a table with two text columns is fixed in one go.
     problems = []
     if target not in names:
         problems.append(f"target column '{target}' is not in {where} (its columns: {_names(names)}): pass one of "
-                        "them as --target")  # fmt: skip
+                        "them as the target")  # fmt: skip
     if features is None:  # every other column, but a pandas index written to Parquet is not data
         features = [n for n in names if n != target and not n.startswith("__index_level_")]
     missing = [c for c in features if c not in names]
     if missing:
         problems.append(f"feature column {_names(missing)} is not in {where} (its columns: {_names(names)}): fix "
-                        "--features")  # fmt: skip
+                        "features")  # fmt: skip
     if not features:
         raise ConfigError(f"no feature columns: {where} has only the target '{target}'; give at least one more column")
     not_features = [c for c in categorical if c not in features]
     if not_features:
         raise ConfigError(
-            f"--categorical names {_names(not_features)}, which is not a feature column "
-            f"(features: {_names(features)}): name feature columns only"
+            f"categorical names {_names(not_features)}, which is not a feature column "
+            f"(features: {_names(features)}): name feature columns only",
+            "categorical",
         )
     present = [c for c in features if c in names]
     not_labels = [c for c in present if c in categorical and not _is_label(schema.field(c).type)]
     if not_labels:
         types = ", ".join(f"'{c}' {schema.field(c).type}" for c in not_labels)
         problems.append(f"column {_names(not_labels)} has a type that cannot hold categories ({types}): leave it out "
-                        "of --categorical (it is used as a number) or convert it to text")  # fmt: skip
+                        "of categorical (it is used as a number) or convert it to text")  # fmt: skip
     text = [c for c in present if c not in categorical and _is_text(schema.field(c).type)]
     if text:
         it = "it" if len(text) == 1 else "them"
-        problems.append(f"column {_names(text)} holds text (type {schema.field(text[0]).type}): pass --categorical "
-                        f"{','.join(text)} to one-hot encode {it}, leave {it} out of --features, or if a text such "
-                        "as NA marks missing numbers pass --na-values NA")  # fmt: skip
+        problems.append(f"column {_names(text)} holds text (type {schema.field(text[0]).type}): pass categorical "
+                        f"{','.join(text)} to one-hot encode {it}, leave {it} out of features, or if a text such "
+                        "as NA marks missing numbers pass na_values NA")  # fmt: skip
     other = [c for c in present if c not in categorical and not _is_text(schema.field(c).type)
              and not _is_number(schema.field(c).type)]  # fmt: skip
     if other:
         types = ", ".join(f"'{c}' {schema.field(c).type}" for c in other)
         problems.append(f"column {_names(other)} has a type that is not a number ({types}): leave it out of "
-                        "--features or convert it to numbers")  # fmt: skip
+                        "features or convert it to numbers")  # fmt: skip
     t = schema.field(target).type if target in names else None
     if t is not None and task == "regression" and not _is_number(t):
         problems.append(f"target '{target}' is not numeric (type {t}): regression needs a number to predict; "
@@ -645,7 +646,7 @@ def layout_spec(
         problems.append(f"target '{target}' has type {t}; classification needs integer or text class labels: "
                         "convert it, or train a regression (linreg) for a numeric target")  # fmt: skip
     if problems:
-        raise DataError("; and ".join(problems))
+        raise DataError("; and ".join(problems), "features", "categorical", "na_values")
     return TableSpec(
         task=task,
         target=target,

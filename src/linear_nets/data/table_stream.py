@@ -12,9 +12,10 @@ read and encoded in a background thread while the caller works on the current on
   pass refines the solution or a robust covariance needs each row's residual.
 - `stream_feature_stats` computes each encoded feature's mean and standard deviation in float64, in one pass.
 
-A `Holdout` keeps the train (or test) rows of a seeded split decided row by row from the row's number in the file,
-so every function sees the same split, in any order, without an index of the rows. A `RowCounts` passed as
-`counts=` tells how many rows were read, held out, dropped for missing values and used.
+A `Holdout` (`data.tables`) keeps the train (or test) rows of the table's one seeded split, decided row by row from
+the row's number in the file, so every function sees the same split as an in-memory read, in any order, without an
+index of the rows. A `RowCounts` passed as `counts=` tells how many rows were read, held out, dropped for missing
+values and used.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -30,8 +31,8 @@ import torch
 from torch import Tensor
 
 from linear_nets.data.table_spec import TableSpec
-from linear_nets.data.tables import TablePart, TableSource
-from linear_nets.errors import ConfigError, DataError
+from linear_nets.data.tables import Holdout, TablePart, TableSource, check_rows_left
+from linear_nets.errors import DataError
 from linear_nets.regularization import FeatureStats, Moments
 
 READ_ROWS = 1 << 16  # rows per record batch read from a Parquet row group
@@ -55,53 +56,6 @@ class RowCounts:
     @property
     def rows_used(self) -> int:
         return self.rows_read - self.rows_held_out - self.rows_dropped
-
-
-@dataclass(frozen=True)
-class Holdout:
-    """A seeded split of a streamed table, row by row: row i (0-based, file order) is a test row when
-    hash(seed, i) / 2⁶⁴ < test_fraction (SplitMix64), so about that share of rows is held out, whatever the order
-    and batching. `part` says which side to keep. (The in-memory `split_rows` draws an exact-size split instead.)
-
-    Example:
-        >>> train, test = Holdout(0.25, seed=1), Holdout(0.25, seed=1, part="test")
-        >>> bool((train.keep(0, 1000) ^ test.keep(0, 1000)).all()), int(test.keep(0, 1000).sum())
-        (True, 211)
-    """
-
-    test_fraction: float
-    seed: int = 0
-    part: Literal["train", "test"] = "train"
-
-    def __post_init__(self) -> None:
-        if (
-            isinstance(self.test_fraction, bool)
-            or not isinstance(self.test_fraction, int | float)
-            or not 0 <= self.test_fraction < 1
-        ):
-            raise ConfigError(f"--test-fraction must be a number in [0, 1), got {self.test_fraction!r}")
-        _check_count("seed", self.seed)
-        if self.part not in ("train", "test"):
-            raise ConfigError(f"part must be 'train' or 'test', got {self.part!r}")
-
-    def keep(self, first_row: int, n: int) -> np.ndarray:
-        """Mask of the rows first_row, ..., first_row + n - 1 (0-based) that belong to `part`."""
-        z = np.arange(first_row, first_row + n, dtype=np.uint64) + _splitmix64(np.array([self.seed], np.uint64))
-        test = _splitmix64(z) < np.uint64(min(int(self.test_fraction * 2.0**64), 2**64 - 1))
-        return test if self.part == "test" else ~test
-
-
-def _splitmix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function: a bijective mix of 64-bit integers (arithmetic wraps modulo 2⁶⁴)."""
-    z = z + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _check_count(name: str, value: Any, minimum: int = 0) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def encoded_chunks(
@@ -146,7 +100,7 @@ def _selected_rows(
         for batch in part.batches(columns, types, read_rows):
             n, rows = batch.num_rows, None
             if holdout is not None:
-                keep = holdout.keep(offset, n)
+                keep = holdout.keep(np.arange(offset, offset + n))
                 batch, rows = batch.filter(keep), np.flatnonzero(keep)
                 counts.rows_held_out += n - batch.num_rows
             table, kept, row_number = spec.select_rows(
@@ -218,10 +172,6 @@ def stream_batches(
         >>> [X[:, 0].tolist() for X, _ in stream_batches(source, spec, 4, seed=0, shuffle_buffer=8)]
         [[0.0, 1.0, 3.0, 9.0], [8.0, 4.0, 7.0, 6.0], [2.0, 5.0]]
     """
-    _check_count("batch_size", batch_size, 1)
-    _check_count("seed", seed)
-    _check_count("epoch", epoch)
-    _check_count("shuffle_buffer", shuffle_buffer)
     parts = source.parts()
     generator = None
     if shuffle:
@@ -291,8 +241,9 @@ def stream_least_squares(
     Data-parallel: each process reads `parts` (its share of the row groups) and `gather` collects every process's
     factor (and second-pass sums) for the one solve.
 
+    `spec` is a regression schema (`task="regression"`).
+
     Raises:
-        ConfigError: `spec` is not a regression schema.
         DataError: as `TableSpec.encode` (NaN or ±inf named by column and row), or no rows are left.
 
     Example:
@@ -308,8 +259,6 @@ def stream_least_squares(
     """
     from linear_nets.closed_form import fit_least_squares
 
-    if spec.task != "regression":
-        raise ConfigError(f"the closed form fits a regression, but the training schema is for {spec.task}")
     counts = RowCounts() if counts is None else counts
     passes, current = [0], []
 
@@ -394,6 +343,5 @@ def stream_feature_stats(
         contiguous=False,
     ):
         moments.add(X)
-    if moments.n == 0:
-        raise DataError(f"no rows of {source.name} are left to compute statistics on (all held out or missing values)")
+    check_rows_left(moments.n, source.name, "compute statistics on")
     return FeatureStats(moments.mean, (moments.m2 / moments.n).sqrt(), moments.n)

@@ -13,10 +13,12 @@ Three steps, each usable alone:
 3. `spec.encode(table)` turns rows into `X` float32 `[n, d]` and `y` (float32 `[n]` for regression, int64 class
    indices for classification); `spec.encode_features(table)` does the same at prediction time, without a target.
 
-`load_table(path, target, ...)` does all three in memory, and `split_rows` holds out a seeded, optionally
-stratified test set. Row numbers in messages are 1-based, counting data rows in file order (the header is not a
-row). A CSV's types are inferred from its first block (4 MiB); after that every read uses the training schema's
-types (numbers as float64, categories and class labels as text), so the whole-table and streamed reads agree.
+`load_table(path, target, ...)` does all three in memory. `Holdout` is the one train/test split of a table, in
+memory and streamed: each row is a test row or not by a hash of (seed, its number in the file), so the same seed
+holds out the same rows however the table is read (not stratified by class). Row numbers in messages are 1-based,
+counting data rows in file order (the header is not a row). A CSV's types are inferred from its first block (4 MiB);
+after that every read uses the training schema's types (numbers as float64, categories and class labels as text),
+so the whole-table and streamed reads agree.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -38,7 +41,7 @@ import pyarrow.dataset as ds
 import torch
 from torch import Tensor
 
-from linear_nets.data.table_spec import TableSpec, Task, _check_unique, _is_number, layout_spec
+from linear_nets.data.table_spec import CODINGS, TableSpec, Task, _check_unique, _is_number, layout_spec
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.memory import check_memory  # the one home of the machine's memory
 
@@ -302,7 +305,7 @@ def open_table(path: str | os.PathLike, na_values: Sequence[str] = ()) -> TableS
             raise DataError(f"{path} is a loop of symbolic links: point it at the table file") from None
         if path.is_symlink():
             raise DataError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist") from None
-        raise DataError(f"{path} does not exist: check the file name (--data)") from None
+        raise DataError(f"{path} does not exist: check the file name") from None
     if path.is_dir():
         return ParquetSource(path)
     if not path.is_file():  # a FIFO or a device: the format check would consume bytes the reader then never sees
@@ -390,6 +393,31 @@ WHOLE_HASH_BYTES = 256 << 20  # files up to this size are hashed whole
 SAMPLE_BYTES = 64 << 10
 
 
+def recorded_file(given: str, recorded: Any, what: str = "training table") -> str:
+    """The file a run was trained with: `given` if it is there, else the absolute path the run recorded
+    (`file_identity`'s record), checked against the recorded SHA-256, so that a changed file is a `DataError`, not
+    silently other rows. `what` names the file in messages.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = path.write_text("x,y\\n1,2\\n")
+        >>> recorded_file(str(path), file_identity(path)) == str(path)
+        True
+    """
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
+        raise DataError(f"the run did not record the identity of its {what} (an older run): pass --data FILE to "
+                        "score a table")  # fmt: skip
+    path = given if Path(given).exists() else str(recorded.get("path", given))
+    if not Path(path).exists():
+        raise DataError(f"the run's {what} {given} is not there (nor {recorded.get('path')}): pass --data FILE to "
+                        "score a table")  # fmt: skip
+    if file_identity(path)["sha256"] != recorded["sha256"]:
+        raise DataError(f"{path} has changed since the run was trained (its SHA-256 differs): its held-out rows "
+                        "cannot be found again; pass --data FILE to score a table")  # fmt: skip
+    return path
+
+
 def _parquet_files(directory: Path) -> list[Path]:
     files = sorted(
         p
@@ -446,9 +474,11 @@ def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
         if bad is not None:
             return DataError(
                 f"column '{name}' of {source.name} has the value {texts[bad].as_py()!r} at row {row + bad + 1}, "
-                f"which is not a {'number' if _is_number(wanted) else wanted}: fix it, pass --na-values "
+                f"which is not a {'number' if _is_number(wanted) else wanted}: fix it, pass na_values "
                 f"{texts[bad].as_py()} if it marks a missing value, or if '{name}' holds categories pass "
-                f"--categorical {name}"
+                f"categorical {name}",
+                "na_values",
+                "categorical",
             )
         row += len(texts)
     return DataError(f"cannot read {source.name}: {message}: fix that value")
@@ -474,19 +504,91 @@ def _first_failing_cast(texts: pa.Array, to: pa.DataType) -> int | None:
 # ------------------------------------------------------------------------------------------ in memory, and splits
 
 
+def check_table_options(test_fraction: float, categorical_coding: str = "auto") -> None:
+    """Raise `ConfigError`, naming the field, unless 0 <= test_fraction < 1 and the coding is one `fit_spec` knows
+    (or "auto").
+
+    Example:
+        >>> check_table_options(0.2, "onehot")  # fine: nothing to say
+    """
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, int | float) or not 0 <= test_fraction < 1:
+        raise ConfigError(f"test_fraction must be a number >= 0 and < 1, got {test_fraction}", "test_fraction")
+    if categorical_coding not in ("auto", *CODINGS):
+        raise ConfigError(f"categorical_coding must be one of auto, {', '.join(CODINGS)}, got {categorical_coding}",
+                          "categorical_coding")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The seeded train/test split of a table, row by row: row i (0-based, in file order, counting rows later
+    dropped for missing values) is a test row when hash(seed, i) / 2⁶⁴ < test_fraction (SplitMix64). So about that
+    share of rows is held out, whatever the order, batching or rows dropped, and the same seed holds out the same
+    rows in memory (`LoadedTable.split`) and streamed (`table_stream`). Not stratified: a class's share of the test
+    rows varies by chance. `part` says which side `keep` keeps; 0 <= test_fraction < 1 (`check_table_options`).
+
+    Example:
+        >>> train, test = Holdout(0.25, seed=1), Holdout(0.25, seed=1, part="test")
+        >>> rows = np.arange(1000)
+        >>> bool((train.keep(rows) ^ test.keep(rows)).all()), int(test.keep(rows).sum())
+        (True, 211)
+    """
+
+    test_fraction: float
+    seed: int = 0
+    part: Literal["train", "test"] = "train"
+
+    def keep(self, rows: np.ndarray) -> np.ndarray:
+        """Mask of the rows numbered `rows` (0-based, in the file) that belong to `part`."""
+        z = np.asarray(rows, dtype=np.uint64) + _splitmix64(np.array([self.seed], np.uint64))
+        test = _splitmix64(z) < np.uint64(min(int(self.test_fraction * 2.0**64), 2**64 - 1))
+        return test if self.part == "test" else ~test
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function: a bijective mix of 64-bit integers (arithmetic wraps modulo 2⁶⁴)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def check_rows_left(rows: int, name: str, what: str = "fit") -> None:
+    """Raise `DataError` when no row of the table `name` is left to `what` (all held out, or dropped)."""
+    if rows == 0:
+        raise DataError(f"no rows of {name} are left to {what} (all held out or missing values)")
+
+
 @dataclass(frozen=True)
 class LoadedTable:
     """`load_table`'s result. Unpacks as `X, y, spec, info = load_table(...)`; `rows_dropped` counts the rows left
-    out for missing values (`drop_missing=True`), for the caller to report."""
+    out for missing values (`drop_missing=True`), for the caller to report; `rows` holds each row's 0-based number
+    in the file (rows dropped leave gaps)."""
 
     X: Tensor
     y: Tensor
     spec: TableSpec
     info: TableInfo
-    rows_dropped: int = 0
+    rows_dropped: int
+    rows: np.ndarray
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.X, self.y, self.spec, self.info))
+
+    def split(self, test_fraction: float, seed: int) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+        """The (X, y) training and test rows of the split `Holdout(test_fraction, seed)`, in file order: the rows
+        a streamed read of the same file holds out. Raises `DataError` when no training row is left.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+            >>> _ = path.write_text("x,y\\n" + "".join(f"{i},{2 * i}\\n" for i in range(10)))
+            >>> train, test = load_table(path, "y").split(0.3, seed=0)
+            >>> test[0][:, 0].tolist(), len(train[1])
+            ([1.0, 5.0, 7.0], 7)
+        """
+        test = torch.from_numpy(Holdout(test_fraction, seed, "test").keep(self.rows))
+        check_rows_left(int((~test).sum()), Path(self.info.path).name)
+        return (self.X[~test], self.y[~test]), (self.X[test], self.y[test])
 
 
 def load_table(
@@ -505,8 +607,9 @@ def load_table(
     """Read a whole table into tensors in one multithreaded read: fit the training schema on it (or use `spec`,
     e.g. to evaluate on another file), then encode every row.
 
-    The schema (categories, classes) comes from every row of the file; hold out rows afterwards with `split_rows`
-    and compute statistics such as means from the training rows only. Only the used columns are read.
+    The schema (categories, classes) comes from every row of the file; hold out rows afterwards with
+    `LoadedTable.split` and compute statistics such as means from the training rows only. Only the used columns are
+    read.
 
     Args:
         path: a `.csv`, `.csv.gz` or `.parquet` file, or a directory of `.parquet` files.
@@ -532,7 +635,7 @@ def load_table(
     source = open_table(path, na_values)
     if spec is None:
         if target is None:
-            raise ConfigError("no target column: pass --target NAME (the column to predict)")
+            raise ConfigError("no column to predict: give target (its name)", "target")
         layout = layout_spec(
             source.schema, target, task=task, features=features, categorical=categorical, where=source.name
         )
@@ -557,9 +660,10 @@ def load_table(
     if len(kept) == 0:
         raise DataError(
             f"every row of {source.name} has a missing value in a used column: nothing is left; "
-            "fill them in or choose other --features"
+            "fill them in or choose other features",
+            "features",
         )
-    return LoadedTable(X, y, spec, source.info(), table.num_rows - len(kept))
+    return LoadedTable(X, y, spec, source.info(), table.num_rows - len(kept), kept)
 
 
 def check_table_memory(what: str, need: int, streamed: bool = False) -> None:
@@ -572,8 +676,9 @@ def check_table_memory(what: str, need: int, streamed: bool = False) -> None:
     try:
         check_memory(what, need)
     except ConfigError as exc:
-        way = "" if streamed else "--stream, "
-        raise DataError(f"{exc}: use {way}fewer --features, or categorical columns with fewer levels") from None
+        way = "" if streamed else "stream, "  # (not "features": the figures say "2,000 features")
+        raise DataError(f"{exc}: use {way}fewer feature columns, or categorical columns with fewer levels",
+                        *([] if streamed else ["stream"])) from None
 
 
 def load_features(
@@ -602,46 +707,3 @@ def load_features(
                        (8 * len(spec.features) + 2 * itemsize * spec.num_features) * rows)
     table = source.read(list(spec.features), spec.read_types())
     return spec.encode_features(table, dtype=dtype)
-
-
-def split_rows(
-    rows: int | Tensor, test_fraction: float = 0.2, seed: int = 0, *, stratify: bool = False
-) -> tuple[Tensor, Tensor]:
-    """Seeded train/test split of row indices (for `--test-fraction`): returns (train, test) int64 indices, sorted.
-
-    round(test_fraction · n) rows are held out. With `stratify=True` (`rows` then holds the class labels) each class
-    is split on its own, so the test set keeps the classes' proportions, and every class with at least two rows
-    keeps at least one row on each side. The same `seed` gives the same split.
-
-    Args:
-        rows: the number of rows n, or a tensor of n labels (needed for `stratify`).
-        test_fraction: the share to hold out, 0 <= test_fraction < 1 (0: no test set).
-        seed: seed of the permutation.
-        stratify: split every class separately.
-
-    Example:
-        >>> train, test = split_rows(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 1, 1]), 0.5, seed=0, stratify=True)
-        >>> len(train), len(test), sorted(set(train.tolist()) | set(test.tolist())) == list(range(10))
-        (5, 5, True)
-    """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, int | float) or not 0 <= test_fraction < 1:
-        raise ConfigError(f"--test-fraction must be a number in [0, 1), got {test_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
-    labels = None if isinstance(rows, int) else torch.as_tensor(rows).reshape(-1)
-    n = rows if labels is None else len(labels)
-    if stratify and labels is None:
-        raise ConfigError("stratify=True needs the labels, not the number of rows")
-    if test_fraction > 0 and n < 2:
-        raise DataError(f"cannot hold out a test set from {n} row(s): give more rows or --test-fraction 0")
-    generator = torch.Generator().manual_seed(seed)
-    groups = [torch.arange(n)] if not stratify else [torch.nonzero(labels == c)[:, 0] for c in torch.unique(labels)]
-    train, test = [], []
-    for group in groups:
-        group = group[torch.randperm(len(group), generator=generator)]
-        k = int(test_fraction * len(group) + 0.5)
-        if test_fraction > 0:  # at least one row on each side; a class of one row trains
-            k = min(max(k, 1), len(group) - 1)
-        test.append(group[:k])
-        train.append(group[k:])
-    return torch.cat(train).sort().values, torch.cat(test).sort().values

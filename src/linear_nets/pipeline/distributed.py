@@ -333,7 +333,7 @@ class SummedGradientStep:
         from linear_nets.manual.softmax_regression import gradients
 
         share = y.shape[0]  # the share's mean gradient times its size: its summed gradient
-        grad_W, grad_b = gradients(X.reshape(share, -1), y, y_hat)
+        grad_W, grad_b = gradients(X.flatten(1), y, y_hat)  # flatten: a share may be empty
         d, q = grad_W.shape
         total = self.world.sum(torch.cat([grad_W.reshape(-1) * share, grad_b * share, grad_b.new_tensor([share])]))
         n = total[-1]

@@ -446,6 +446,9 @@ def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, An
         batches, where = [(loaded.X, loaded.y)], str(path)
     else:
         options = TableOptions(**run.config["options"]["table"])
+        if options.test_data is None and options.test_fraction == 0:
+            raise DataError("the run held out no test rows (test_fraction 0): pass --data FILE to score a table",
+                            "test_fraction")  # fmt: skip
         seed = run.config.get("config", {}).get("seed", 0)
         batches, where = held_out_rows(options, spec, seed, run.config.get("data", {}), dtype)
     if run.model == "linreg":

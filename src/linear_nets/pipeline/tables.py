@@ -3,9 +3,9 @@
 `TableOptions` holds the flags that say where the data is (`--data`, `--target`, `--features`, `--categorical`,
 `--test-data` or `--test-fraction`, `--drop-missing`, `--stream`); they describe data, not the fit, so they sit
 beside the config rather than in it. `load_in_memory` reads the table once into tensors (the Fashion-MNIST fast
-path) and holds out a seeded test set (stratified by class for softmax); `StreamedTable` reads it batch by batch,
-for tables larger than memory: least squares from XᵀX and Xᵀy accumulated in float64, and SGD epochs of shuffled
-row groups through a seeded shuffle buffer.
+path); `StreamedTable` reads it batch by batch, for tables larger than memory: least squares from XᵀX and Xᵀy
+accumulated in float64, and SGD epochs of shuffled row groups through a seeded shuffle buffer. Both hold out the
+same seeded test rows (`Holdout`).
 """
 
 from __future__ import annotations
@@ -19,24 +19,24 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from linear_nets.data.table_spec import CODINGS, TableSpec, fit_spec
+from linear_nets.data.table_spec import TableSpec, fit_spec
 from linear_nets.data.table_stream import (
     READ_ROWS,
     FeatureStats,
-    Holdout,
     stream_batches,
     stream_feature_stats,
     stream_least_squares,
 )
 from linear_nets.data.tables import (
+    Holdout,
     TableInfo,
     check_table_memory,
+    check_table_options,
     file_identity,
     load_table,
     open_table,
-    split_rows,
+    recorded_file,
 )
-from linear_nets.errors import ConfigError, DataError
 from linear_nets.pipeline.distributed import ALONE, World
 
 
@@ -50,7 +50,8 @@ class TableOptions:
         features: the input columns (None: every other column).
         categorical: string columns to one-hot encode with the categories seen in training.
         test_data: a second table to test on, instead of holding out `test_fraction` of `data`.
-        test_fraction: the share of rows held out for testing (seeded; stratified by class for softmax).
+        test_fraction: the share of rows held out for testing, about (`Holdout`: row by row, seeded, the same rows
+            in memory and streamed; not stratified by class).
         drop_missing: drop rows with a missing, NaN or infinite value (and say how many) instead of refusing them.
         stream: read batch by batch instead of into memory (for tables larger than memory).
         categorical_coding: "onehot" (a column per category), "treatment" (none for the first category, the
@@ -70,12 +71,8 @@ class TableOptions:
     na_values: list[str] = field(default_factory=list)
 
     def check(self) -> TableOptions:
-        """Return self, or raise `ConfigError` naming the flag."""
-        if not (isinstance(self.test_fraction, int | float) and 0 <= self.test_fraction < 1):
-            raise ConfigError(f"--test-fraction must be a number >= 0 and < 1, got {self.test_fraction}")
-        if self.categorical_coding not in ("auto", *CODINGS):
-            raise ConfigError(f"--categorical-coding must be one of auto, {', '.join(CODINGS)}, "
-                              f"got {self.categorical_coding}")  # fmt: skip
+        """Return self, or raise `ConfigError` naming the field (`check_table_options`)."""
+        check_table_options(self.test_fraction, self.categorical_coding)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +109,8 @@ class TableData:
 
 
 def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dtype = torch.float32) -> TableData:
-    """Read the table (and `--test-data`) into tensors once; hold out the seeded test rows.
+    """Read the table (and `test_data`) into tensors once; hold out the seeded test rows (`LoadedTable.split`: the
+    rows a `StreamedTable` holds out).
 
     Example:
         >>> import tempfile, pathlib
@@ -127,18 +125,15 @@ def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dty
     loaded = load_table(options.data, options.target, task=task, features=options.features,
                         categorical=options.categorical, drop_missing=options.drop_missing, dtype=dtype,
                         coding=coding, na_values=options.na_values)  # fmt: skip
-    X, y = loaded.X, loaded.y
     if options.test_data is not None:
         test = load_table(options.test_data, options.target, spec=loaded.spec, drop_missing=options.drop_missing,
                           dtype=dtype, na_values=options.na_values)  # fmt: skip
-        return TableData((X, y), (test.X, test.y), loaded.spec, loaded.info, loaded.rows_dropped + test.rows_dropped,
-                         test.info)  # fmt: skip
+        return TableData((loaded.X, loaded.y), (test.X, test.y), loaded.spec, loaded.info,
+                         loaded.rows_dropped + test.rows_dropped, test.info)  # fmt: skip
     if options.test_fraction == 0:
-        return TableData((X, y), None, loaded.spec, loaded.info, loaded.rows_dropped)
-    train_idx, test_idx = split_rows(y if task == "classification" else len(y), options.test_fraction, seed,
-                                     stratify=task == "classification")  # fmt: skip
-    return TableData((X[train_idx], y[train_idx]), (X[test_idx], y[test_idx]), loaded.spec, loaded.info,
-                     loaded.rows_dropped)  # fmt: skip
+        return TableData((loaded.X, loaded.y), None, loaded.spec, loaded.info, loaded.rows_dropped)
+    train, test = loaded.split(options.test_fraction, seed)  # a tiny table may hold out no row: then no test set
+    return TableData(train, test if len(test[1]) else None, loaded.spec, loaded.info, loaded.rows_dropped)
 
 
 class StreamedTable:
@@ -216,14 +211,15 @@ class StreamedTable:
 
 def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict[str, Any],
                   dtype: torch.dtype = torch.float32) -> tuple[Iterator | list, str]:  # fmt: skip
-    """The test rows a table run held out, as (X, y) batches, and where they come from in words: `--test-data`'s
-    file, or the rows of `--data` that the run's seed and `--test-fraction` held out (split as in training, with the
-    run's schema). `files` is what the run recorded of the files (`file`, `test_file`: absolute path and SHA-256);
-    a file that changed since is a `DataError`, not a silently different test set.
+    """The test rows a table run held out, as (X, y) batches, and where they come from in words: `test_data`'s
+    file, or the rows of `data` that the run's seed and `test_fraction` held out (`Holdout`, as in training, in
+    memory or streamed, with the run's schema). `files` is what the run recorded of the files (`file`, `test_file`:
+    absolute path and SHA-256); a file that changed since is a `DataError` (`recorded_file`), not a silently
+    different test set. With `test_fraction` 0 there are none.
     """
     task = spec.task
     if options.test_data is not None:
-        path = _unchanged(options.test_data, files.get("test_file"), "--test-data")
+        path = recorded_file(options.test_data, files.get("test_file"), "test table")
         if options.stream:  # as large as the training file, perhaps: streamed, in file order
             source = open_table(path, options.na_values)
             spec.check_columns(source.schema, where=source.name)
@@ -232,35 +228,14 @@ def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict
         loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
                             na_values=options.na_values)  # fmt: skip
         return [(loaded.X, loaded.y)], f"its test table {path}"
-    if options.test_fraction == 0:
-        raise DataError("the run held out no test rows (--test-fraction 0): pass --data FILE to score a table")
-    path = _unchanged(options.data, files.get("file"), "--data")
+    path = recorded_file(options.data, files.get("file"))
     where = f"the {options.test_fraction:g} of {path} held out by seed {seed}"
     if options.stream:
         table = StreamedTable(dataclasses.replace(options, data=path), seed, task, spec=spec)
         return _regression_column(table.batches("test", 1 << 16, shuffle=False, dtype=dtype), task), where
     loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
                         na_values=options.na_values)  # fmt: skip
-    _, test_idx = split_rows(loaded.y if task == "classification" else len(loaded.y), options.test_fraction, seed,
-                             stratify=task == "classification")  # fmt: skip
-    return [(loaded.X[test_idx], loaded.y[test_idx])], where
-
-
-def _unchanged(given: str, recorded: dict[str, Any] | None, flag: str) -> str:
-    """The file a run was trained with (as given, else by its absolute path), checked against its recorded SHA-256."""
-    from pathlib import Path
-
-    if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
-        raise DataError(f"the run did not record the identity of its {flag} file (an older run): pass --data "
-                        "FILE to score a table")  # fmt: skip
-    path = given if Path(given).exists() else str(recorded.get("path", given))
-    if not Path(path).exists():
-        raise DataError(f"the run's {flag} file {given} is not there (nor {recorded.get('path')}): pass --data FILE "
-                        "to score a table")  # fmt: skip
-    if file_identity(path)["sha256"] != recorded["sha256"]:
-        raise DataError(f"{path} has changed since the run was trained (its SHA-256 differs): its held-out rows "
-                        "cannot be found again; pass --data FILE to score a table")  # fmt: skip
-    return path
+    return [loaded.split(options.test_fraction, seed)[1]], where
 
 
 def _regression_column(batches: Iterator, task: str) -> Iterator:
