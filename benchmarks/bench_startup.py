@@ -5,13 +5,14 @@ Rows, interleaved per round so that a noisy machine hurts them alike; medians of
 - `linear-nets --help` and `linear-nets data path` (must not import torch);
 - the default `linear-nets train softmax` (the book's recipe: manual implementation, 1 thread), with 2 threads,
   and with the concise implementation (whose first `torch.optim` optimizer imports `torch._dynamo`);
+- `train softmax --preset best` against scikit-learn's `LogisticRegression(solver="lbfgs")` (C=1, max_iter=100) fit
+  on the same 60,000 images (pixels / 255) as a whole process too (`--sklearn`: about 10 s a round);
 - with `--busy`, the default command, `--threads 1` and `--threads 2` while other processes keep one core busy,
   then both (spinning Python loops).
 The breakdown of the default command comes from its own summary.json (data loading, training) and the rest.
 
-Usage: python benchmarks/bench_startup.py [--rounds 5] [--busy] [--write]
+Usage: python benchmarks/bench_startup.py [--rounds 5] [--busy] [--sklearn] [--write]
 """
-
 from __future__ import annotations
 
 import argparse
@@ -32,6 +33,13 @@ from linear_nets.atomic import atomic_write_text
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Start-up: whole commands as a user times them"
 CLI = [sys.executable, "-m", "linear_nets"]
+SKLEARN_ROW = "scikit-learn LogisticRegression(lbfgs) on the same images"
+SKLEARN = """
+from sklearn.linear_model import LogisticRegression
+from linear_nets.data.fashion_mnist import FashionMNIST
+train = FashionMNIST("train")
+LogisticRegression(C=1.0, max_iter=100).fit(train.images.reshape(60000, -1).numpy() / 255.0, train.labels.numpy())
+"""
 
 
 def timed(argv: list[str], env: dict | None = None, cwd: str | None = None) -> float:
@@ -50,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--busy", action="store_true", help="also time with one core kept busy")
+    parser.add_argument("--sklearn", action="store_true", help="also time scikit-learn's LogisticRegression fit")
     parser.add_argument("--write", action="store_true", help=f"write the table into {RESULTS.name}")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="bench-startup-")
@@ -64,7 +73,10 @@ def main() -> None:
         "train softmax --threads 1": ([*CLI, "train", "softmax", "--threads", "1"], None),
         "train softmax --threads 2": ([*CLI, "train", "softmax", "--threads", "2"], None),
         "train softmax --impl concise": ([*CLI, "train", "softmax", "--impl", "concise"], None),
+        "train softmax --preset best": ([*CLI, "train", "softmax", "--preset", "best"], None),
     }
+    if args.sklearn:
+        commands[SKLEARN_ROW] = ([sys.executable, "-c", SKLEARN], None)
     for round_ in range(args.rounds):
         for name, (argv, env) in commands.items():
             out = None
@@ -103,6 +115,10 @@ def main() -> None:
         base = statistics.median(rows[f'{busy}python -c "import torch"']) if busy else torch_median
         lines.append(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f} | "
                      f"{statistics.median(values) / base:.2f} |")  # fmt: skip
+    if args.sklearn:
+        best, sklearn = (statistics.median(rows[k]) for k in ("train softmax --preset best", SKLEARN_ROW))
+        lines += ["", f"`train softmax --preset best` as a whole process is {best / sklearn:.2f}x scikit-learn's "
+                  f"LogisticRegression(lbfgs) as a whole process ({best:.2f} s against {sklearn:.2f} s, medians)."]
     whole = statistics.median(rows["train softmax (default)"])
     load, train = (statistics.median(breakdown[k]) for k in ("load_seconds", "train_seconds"))
     lines += [
