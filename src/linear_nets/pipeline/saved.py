@@ -24,8 +24,10 @@ from linear_nets.pipeline.runs import Run, check_state, saved_config
 from linear_nets.softmax import stable_cross_entropy
 
 
-def load_softmax(run: Run, device: str | None = None) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
-    """The trained model of a softmax run (any implementation, standardised or not), its config and class names.
+def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch.float32
+                 ) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:  # fmt: skip
+    """The trained model of a softmax run (any implementation, standardised or not), its config and class names. The
+    model computes in `dtype`; its file holds float32 weights, or float64 ones (a scikit-learn estimator's).
 
     model.json's `num_inputs` and `classes` must be those of the data the config describes (`(resize or 28)²` pixels
     and Fashion-MNIST's classes, or the training table's features and classes), and its tensors those of that model.
@@ -52,8 +54,11 @@ def load_softmax(run: Run, device: str | None = None) -> tuple[SoftmaxModel, Sof
         raise DataError(f"{run.path / 'model.safetensors'}: W must have shape [{inputs}, {len(known)}] (inputs x "
                         f"classes), got {None if W is None else list(W.shape)}")  # fmt: skip
     model = build_model(config, num_inputs, len(classes))
+    if W.dtype == torch.float64:
+        model.to(torch.float64)
     check_state(tensors, model.state_tensors(), run.path / "model.safetensors")
     model.load_state_tensors(tensors)
+    model.to(dtype)
     model.to(resolve_device(config.device))
     return model, config, classes
 
@@ -444,6 +449,9 @@ def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, An
     if path is not None:
         loaded = load_table(path, spec.target, spec=spec, na_values=table_na_values(run), dtype=dtype)
         batches, where = [(loaded.X, loaded.y)], str(path)
+    elif not (run.config.get("options") or {}).get("table"):
+        raise DataError(f"{run.path} was saved by a scikit-learn estimator: it records no table to score; pass a "
+                        "labelled table as data", "data")  # fmt: skip
     else:
         options = TableOptions(**run.config["options"]["table"])
         seed = run.config.get("config", {}).get("seed", 0)
