@@ -193,6 +193,7 @@ def test_save_writes_a_run_directory_that_load_reads_back_exactly(tmp_path, iris
         assert hasattr(loaded, name) == hasattr(model, name), name
         np.testing.assert_equal(getattr(loaded, name, None), getattr(model, name, None))
     assert not hasattr(loaded, "feature_names_in_")  # fitted on an array: no names, as before saving
+    assert json.loads((path / "config.json").read_text())["data"]["spec"]["features"] == ["x0", "x1", "x2", "x3"]
     if hasattr(model, "classes_"):
         assert loaded.classes_.dtype == model.classes_.dtype
         np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))

@@ -267,9 +267,7 @@ class _PipelineEstimator(BaseEstimator):
             target = "_" + target
         labels = getattr(self, "classes_", None)
         classes = None if labels is None else tuple(map(str, labels.tolist()))
-        spec = TableSpec("regression" if labels is None else "classification", target, tuple(names),
-                         classes=classes, class_type=None if labels is None else "integer" if labels.dtype.kind in "iu"
-                         else "string", column_types=dict.fromkeys(names, "double"))  # fmt: skip
+        spec = TableSpec("regression" if labels is None else "classification", target, tuple(names), classes=classes)
         section = {"class": type(self).__name__, "params": params, "named_features": named}
         if labels is not None:
             section |= {"classes": labels.tolist(), "classes_dtype": labels.dtype.str}
@@ -278,10 +276,11 @@ class _PipelineEstimator(BaseEstimator):
             row["val_accuracy"] = score
         run = Run.create(self._model, run_config(to_dict(config), {"spec": spec.to_dict()}, {"estimator": section}),
                          path)  # fmt: skip
+        meta = {"model": self._model, "impl": config.impl, "num_inputs": len(names), "features": names}
+        tensors, summary = self._model_file(names)
         with run.removed_on_error():
             run.write_metrics(rows)
-            tensors, meta, summary = self._model_file(config, names)
-            run.save_model(tensors, meta)
+            run.save_model(tensors, meta | ({} if classes is None else {"classes": list(classes)}))
             run.write_summary({"epochs": self.n_iter_, **summary})
         return run.path
 
@@ -322,8 +321,8 @@ class _PipelineEstimator(BaseEstimator):
                             f"({type(exc).__name__}: {exc}); fit and save it again") from None  # fmt: skip
         return estimator
 
-    def _model_file(self, config: Any, names: list[str]) -> tuple[dict[str, torch.Tensor], dict, dict]:
-        """What model.safetensors, model.json and summary.json hold for this model."""
+    def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The tensors model.safetensors holds, and what summary.json says of them."""
         raise NotImplementedError
 
     def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
@@ -441,21 +440,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         random_state: int | np.random.RandomState | None = 0,
         warm_start: bool = False,
     ) -> None:
-        self.impl = impl
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.schedule = schedule
-        self.standardize = standardize
-        self.val_fraction = val_fraction
-        self.early_stopping = early_stopping
-        self.device = device
-        self.threads = threads
-        self.tol = tol
-        self.random_state = random_state
-        self.warm_start = warm_start
+        vars(self).update({k: v for k, v in locals().items() if k != "self"})  # stored as given: see _config
 
     # --- training -----------------------------------------------------------------------------------------------
 
@@ -595,10 +580,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
 
     # --- save / load --------------------------------------------------------------------------------------------
 
-    def _model_file(self, config: Any, names: list[str]) -> tuple[dict[str, torch.Tensor], dict, dict]:
-        classes = [str(c) for c in self.classes_.tolist()]
-        meta = {"model": "softmax", "impl": config.impl, "num_inputs": len(names), "classes": classes}
-        return {k: torch.from_numpy(v) for k, v in self._state.items()}, meta, {"best_epoch": self.best_epoch_}
+    def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return {k: torch.from_numpy(v) for k, v in self._state.items()}, {"best_epoch": self.best_epoch_}
 
     def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
         model, _, classes = load_softmax(run, "cpu", torch.float64)  # checked against the run's data and config
@@ -693,18 +676,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         random_state: int | np.random.RandomState | None = 0,
         warm_start: bool = False,
     ) -> None:
-        self.impl = impl
-        self.loss = loss
-        self.huber_delta = huber_delta
-        self.solver = solver
-        self.fit_intercept = fit_intercept
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.standardize = standardize
-        self.tol = tol
-        self.random_state = random_state
-        self.warm_start = warm_start
+        vars(self).update({k: v for k, v in locals().items() if k != "self"})  # stored as given: see _config
 
     def _expected_failed_checks(self) -> dict[str, str]:
         if self.solver != "sgd":
@@ -817,11 +789,10 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         check_is_fitted(self)
         return _dense(self._check_inputs(X), np.float64) @ self.coef_ + self.intercept_
 
-    def _model_file(self, config: Any, names: list[str]) -> tuple[dict[str, torch.Tensor], dict, dict]:
+    def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = {"w": torch.from_numpy(self.coef_), "b": torch.tensor(self.intercept_, dtype=torch.float64)}
-        meta = {"model": "linreg", "solver": config.solver, "impl": config.impl, "features": names}
-        return tensors, meta, {"coefficients": dict(zip(names, self.coef_.tolist(), strict=True)),
-                               "intercept": self.intercept_}  # fmt: skip
+        coefficients = dict(zip(names, self.coef_.tolist(), strict=True))
+        return tensors, {"coefficients": coefficients, "intercept": self.intercept_}
 
     def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
         self.n_features_in_ = spec.num_features if spec is not None else len(synthetic_options(run).true_w)
