@@ -344,22 +344,31 @@ class SoftmaxRun:
     def coefficients(self) -> dict[str, dict[str, float]]:
         """Each class's weight of each encoded feature by name, in the raw inputs' units (standardisation folded
         in: W / std), as {class: {feature: weight}}."""
-        W, _ = self._raw_units()
+        W, _ = raw_units(self.model.state_tensors())
         names = self.spec.feature_names if self.spec is not None else [f"x{i}" for i in range(W.shape[0])]
         return {c: dict(zip(names, W[:, k].tolist(), strict=True)) for k, c in enumerate(self.classes)}
 
     @property
     def intercept(self) -> dict[str, float]:
         """Each class's bias in the raw inputs' units (b − mean · W / std)."""
-        return dict(zip(self.classes, self._raw_units()[1].tolist(), strict=True))
+        return dict(zip(self.classes, raw_units(self.model.state_tensors())[1].tolist(), strict=True))
 
-    def _raw_units(self) -> tuple[Tensor, Tensor]:
-        state = self.model.state_tensors()
-        W, b = state["W"].double(), state["b"].double().reshape(-1)
-        if "mean" in state:
-            W = W / state["std"].double().reshape(-1, 1)
-            b = b - state["mean"].double().reshape(-1) @ W
-        return W, b
+
+def raw_units(state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """A softmax model's W `[d, k]` and b `[k]` (its `state_tensors()`) for the raw inputs, in float64: with the
+    standardisation's mean m and std s folded in, O = ((x - m) / s) W + b = x (W / s) + (b - m · W / s).
+
+    Example:
+        >>> W, b = raw_units({"W": torch.ones(1, 2), "b": torch.zeros(2), "mean": torch.tensor([3.0]),
+        ...                   "std": torch.tensor([2.0])})
+        >>> W.tolist(), b.tolist()
+        ([[0.5, 0.5]], [-1.5, -1.5])
+    """
+    W, b = state["W"].double(), state["b"].double().reshape(-1)
+    if "mean" in state:
+        W = W / state["std"].double().reshape(-1, 1)
+        b = b - state["mean"].double().reshape(-1) @ W
+    return W, b
 
 
 def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:

@@ -68,7 +68,7 @@ from linear_nets.pipeline.catalog import read_metrics
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, to_dict, validate
 from linear_nets.pipeline.fit import Dataset, LinregFit, fit_linreg, fit_softmax
 from linear_nets.pipeline.runs import Run, read_json, run_config, saved_config
-from linear_nets.pipeline.saved import load_linreg, load_softmax, synthetic_options, table_spec
+from linear_nets.pipeline.saved import load_linreg, load_softmax, raw_units, synthetic_options, table_spec
 from linear_nets.regularization import power_of_two_scales
 from linear_nets.training import History
 
@@ -517,7 +517,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
                                  "number of features; set warm_start=False to start afresh")  # fmt: skip
             if config.standardize != ("mean" in self._state):
                 raise ValueError("warm_start=True cannot switch standardize on or off: set warm_start=False")
-            init = {k: torch.from_numpy(v.copy()) for k, v in self._state.items()}
+            init = {k: v.clone() for k, v in self._state.items()}
         # float64: a weighted fit and the fit of the rows repeated then agree to float64 rounding, not float32's
         data = Dataset((torch.from_numpy(_dense(X, np.float64)), torch.from_numpy(np.asarray(y_encoded, np.int64))),
                        classes=[str(c) for c in classes],
@@ -530,8 +530,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
             raise _diverged(self, exc, hint) from None
         finally:
             torch.set_num_threads(threads)  # the pipeline sets `threads` process-wide: only this fit uses it
-        state = {k: v.detach().cpu().numpy().copy() for k, v in result.model.state_tensors().items()}
-        if not all(np.isfinite(v).all() for v in state.values()):
+        state = {k: v.detach().cpu().clone() for k, v in result.model.state_tensors().items()}
+        if not all(v.isfinite().all() for v in state.values()):
             last = result.history.epochs[-1].epoch if result.history.epochs else 0
             raise _diverged(self, TrainingDiverged(last, 0, math.nan), hint)
         self.classes_, self._state, self.best_epoch_ = classes, state, int(result.best_epoch)
@@ -539,16 +539,12 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         return result.history
 
     def _set_coef(self) -> None:
-        """coef_ and intercept_ in raw-input units from W, b (and mean, std): O = ((x - m) / s) W + b."""
-        W, b = self._state["W"].astype(np.float64), self._state["b"].astype(np.float64)
-        if "mean" in self._state:
-            mean, std = self._state["mean"].astype(np.float64), self._state["std"].astype(np.float64)
-            W = W / std[:, None]
-            b = b - mean @ W
+        """coef_ and intercept_ in raw-input units from W, b (and mean, std): `saved.raw_units`."""
+        W, b = (t.numpy().copy() for t in raw_units(self._state))
         if W.shape[1] == 2:
             self.coef_, self.intercept_ = (W[:, 1] - W[:, 0])[None, :], np.array([b[1] - b[0]])
         else:
-            self.coef_, self.intercept_ = W.T.copy(), b
+            self.coef_, self.intercept_ = np.ascontiguousarray(W.T), b
 
     # --- prediction ---------------------------------------------------------------------------------------------
 
@@ -581,11 +577,11 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     # --- save / load --------------------------------------------------------------------------------------------
 
     def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        return {k: torch.from_numpy(v) for k, v in self._state.items()}, {"best_epoch": self.best_epoch_}
+        return self._state, {"best_epoch": self.best_epoch_}
 
     def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
         model, _, classes = load_softmax(run, "cpu", torch.float64)  # checked against the run's data and config
-        self._state = {k: v.numpy().copy() for k, v in model.state_tensors().items()}
+        self._state = {k: v.clone() for k, v in model.state_tensors().items()}
         labels = section.get("classes", classes)  # the labels as fit saw them (numbers stay numbers)
         if [str(label) for label in labels] != classes:
             raise ValueError(f"classes {labels!r} are not the run's classes {classes!r}")
