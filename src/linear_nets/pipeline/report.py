@@ -241,8 +241,8 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
         report.add(svg(plot_class_weights(weights, classes, image_shape=None, feature_names=feature_names),
                        "weights"))  # fmt: skip
     if on_a_table and not table_options:
-        report.lack("a scikit-learn estimator's run records no test rows: the scores per class, the calibration "
-                    "and the confusion matrix are left out (`linear-nets evaluate RUN --data FILE` scores a table)")
+        report.lack("a scikit-learn estimator's run records no test rows: the scores per class, calibration and "
+                    "confusion matrix are left out (`linear-nets evaluate RUN --data FILE` scores one)")  # fmt: skip
         return
     batches, images = _test_data(report, run, config, table_options, data_dir)
     if batches is None:
