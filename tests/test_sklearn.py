@@ -223,6 +223,8 @@ def test_a_saved_estimator_is_a_run_that_linear_nets_load_and_the_command_line_r
     X.assign(y=values).to_csv("lin.csv", index=False)
     X.assign(y=labels).to_csv("soft.csv", index=False)
     assert main(["predict", "soft", "--data", "x.csv", "--out", "p.csv"]) == 0
+    assert main(["predict", "lin", "--data", "x.csv", "--out", "q.csv", "--interval", "0.95"]) == 2
+    assert "no covariance of its coefficients (trained by SGD, or saved by a scikit-learn" in capsys.readouterr().err
     assert list(pd.read_csv("p.csv")["predicted_y"]) == list(clf.predict(X))
     capsys.readouterr()
     assert main(["evaluate", "lin", "--data", "lin.csv"]) == 0

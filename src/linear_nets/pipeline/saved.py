@@ -201,7 +201,8 @@ def linreg_predictions(w: Tensor, b: Tensor, X: Tensor, cov: Tensor | None = Non
     columns = {"prediction": X.to(torch.float64) @ w + b}
     if interval is not None:
         if cov is None or meta is None:
-            raise DataError("this run was trained by SGD: prediction intervals need a least-squares run "
+            raise DataError("this run has no covariance of its coefficients (trained by SGD, or saved by a "
+                            "scikit-learn estimator): prediction intervals need a least-squares run "
                             "(--solver closed-form)")  # fmt: skip
         columns |= prediction_intervals(X.to(torch.float64), w, b, cov, meta, interval)
     return columns
