@@ -9,10 +9,12 @@ times slower.
 from __future__ import annotations
 
 import inspect
+import json
 import pickle
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,43 +157,139 @@ def test_joblib_round_trip(tmp_path, iris):
     np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(X), clf.predict_proba(X))
 
 
-# --- save and load without pickle ---------------------------------------------------------------------------------
+# --- save and load: a run directory --------------------------------------------------------------------------------
+
+RUN_FILES = {"config.json", "metrics.csv", "metrics.jsonl", "model.safetensors", "model.json", "summary.json"}
 
 
-def test_save_load_round_trip(tmp_path, iris):
+@pytest.mark.parametrize(
+    "fitted",
+    [
+        lambda X, y: SoftmaxClassifier(val_fraction=0.2, early_stopping=2, random_state=None).fit(
+            X, np.array(["setosa", "versicolor", "virginica"])[y]
+        ),
+        lambda X, y: SoftmaxClassifier(impl="manual", optimizer="sgd", lr=0.1, standardize=False, tol=None,
+                                       random_state=np.random.RandomState(1))
+        .partial_fit(X, y, classes=[0, 1, 2]).partial_fit(X, y),
+        lambda X, y: LinearRegressor(fit_intercept=False).fit(X, y.astype(float), np.linspace(0.5, 2, len(y))),
+        lambda X, y: LinearRegressor(solver="sgd", loss="huber", epochs=4, tol=None, warm_start=True).fit(X, y * 1.0),
+    ],
+    ids=["labels-validation", "partial_fit-RandomState", "weighted-through-origin", "sgd-huber"],
+)  # fmt: skip
+def test_save_writes_a_run_directory_that_load_reads_back_exactly(tmp_path, iris, fitted):
+    """The same parameters (a RandomState, which JSON cannot hold, as None), every fitted attribute, and
+    predictions equal bit for bit (the weights are saved in float64)."""
     X, y = iris
-    labels = np.array(["setosa", "versicolor", "virginica"])[y]
-    clf = SoftmaxClassifier(val_fraction=0.2, early_stopping=2).fit(X, labels)
-    path = clf.save(tmp_path / "clf.safetensors")
-    assert path.exists() and path.with_suffix(".json").exists()
-    loaded = SoftmaxClassifier.load(path)
-    assert loaded.get_params() == clf.get_params()
-    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
-    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
-    np.testing.assert_array_equal(loaded.coef_, clf.coef_)
-    assert (loaded.n_iter_, loaded.loss_curve_, loaded.best_epoch_) == (clf.n_iter_, clf.loss_curve_, clf.best_epoch_)
-    assert loaded.validation_scores_ == clf.validation_scores_
+    model = fitted(X, y)
+    path = model.save(tmp_path / "run")
+    assert path == tmp_path / "run" and {p.name for p in path.iterdir()} == RUN_FILES
+    loaded = type(model).load(path)
+    params = model.get_params()
+    if isinstance(params["random_state"], np.random.RandomState):
+        params["random_state"] = None
+    assert loaded.get_params() == params
+    for name in ("coef_", "intercept_", "classes_", "n_features_in_", "n_iter_", "loss_curve_", "validation_scores_",
+                 "best_epoch_"):  # fmt: skip
+        assert hasattr(loaded, name) == hasattr(model, name), name
+        np.testing.assert_equal(getattr(loaded, name, None), getattr(model, name, None))
+    assert not hasattr(loaded, "feature_names_in_")  # fitted on an array: no names, as before saving
+    assert json.loads((path / "config.json").read_text())["data"]["spec"]["features"] == ["x0", "x1", "x2", "x3"]
+    if hasattr(model, "classes_"):
+        assert loaded.classes_.dtype == model.classes_.dtype
+        np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
-    reg = LinearRegressor().fit(X, y.astype(float))
-    reg.save(tmp_path / "reg.safetensors")
-    np.testing.assert_array_equal(LinearRegressor.load(tmp_path / "reg.safetensors").predict(X), reg.predict(X))
+
+def test_a_saved_estimator_is_a_run_that_linear_nets_load_and_the_command_line_read(tmp_path, monkeypatch, capsys):
+    """`linear_nets.load`, `linear-nets predict`, `evaluate` and `report` take the directory `save` wrote: its
+    feature names are the table's columns, its target column is `y`."""
+    import pandas as pd
+
+    import linear_nets
+    from linear_nets.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(8)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    values = X @ [1.0, -2.0, 0.5] + 3 + 0.1 * rng.normal(size=60)
+    labels = np.where(X["a"] > 0, "up", "down")
+    reg, clf = LinearRegressor().fit(X, values), SoftmaxClassifier().fit(X, labels)
+    reg.save("lin"), clf.save("soft")
+    assert list(LinearRegressor.load("lin").feature_names_in_) == ["a", "b", "c"]
+    np.testing.assert_allclose(linear_nets.load("lin").predict(X), reg.predict(X), rtol=1e-12)
+    assert list(linear_nets.load("soft").predict(X)) == list(clf.predict(X))
+    np.testing.assert_allclose(linear_nets.load("soft").predict_proba(X), clf.predict_proba(X), rtol=1e-5)  # float32
+    X.to_csv("x.csv", index=False)
+    X.assign(y=values).to_csv("lin.csv", index=False)
+    X.assign(y=labels).to_csv("soft.csv", index=False)
+    assert main(["predict", "soft", "--data", "x.csv", "--out", "p.csv"]) == 0
+    assert main(["predict", "lin", "--data", "x.csv", "--out", "q.csv", "--interval", "0.95"]) == 2
+    assert "no covariance of its coefficients (trained by SGD, or saved by a scikit-learn" in capsys.readouterr().err
+    assert list(pd.read_csv("p.csv")["predicted_y"]) == list(clf.predict(X))
+    capsys.readouterr()
+    assert main(["evaluate", "lin", "--data", "lin.csv"]) == 0
+    assert f"R² {reg.score(X, values):.4f}" in capsys.readouterr().out
+    assert main(["evaluate", "soft", "--data", "soft.csv"]) == 0
+    assert f"accuracy {clf.score(X, labels):.4f}" in capsys.readouterr().out
+    assert main(["evaluate", "soft"]) == 2  # no table of its own to score: says to give one
+    assert "records no table to score; pass a labelled table as --data" in capsys.readouterr().err
+    for run in ("lin", "soft"):
+        assert main(["report", run, "--out", f"{run}.html"]) == 0
+    page = Path("soft.html").read_text()
+    assert "X of a scikit-learn estimator" in page and "records no test rows" in page
+    assert "intercept" in Path("lin.html").read_text()  # the coefficient table
 
 
-def test_load_refuses_tampered_or_foreign_files(tmp_path, iris):
+def test_load_refuses_foreign_or_tampered_runs_and_save_never_overwrites(tmp_path, iris):
     X, y = iris
-    path = SoftmaxClassifier(epochs=1).fit(X, y).save(tmp_path / "m.safetensors")
-    with pytest.raises(DataError, match="does not hold a LinearRegressor"):
+    path = SoftmaxClassifier(epochs=1).fit(X, y).save(tmp_path / "m")
+    with pytest.raises(DataError, match="is a run of model 'softmax', not 'linreg'"):
         LinearRegressor.load(path)
-    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(ConfigError, match="exists and is not an empty directory"):
+        SoftmaxClassifier(epochs=1).fit(X, y).save(path)
+    model = path / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:-4])
     with pytest.raises(DataError, match="truncated or was modified"):
         SoftmaxClassifier.load(path)
-    with pytest.raises(ValueError, match=r"cannot end in \.json"):
-        SoftmaxClassifier(epochs=1).fit(X, y).save(tmp_path / "m.json")
+
+
+def test_load_of_a_model_file_in_the_format_before_run_directories_says_to_save_again(tmp_path):
+    """`save` wrote safetensors and a .json sidecar before it wrote run directories: that file is named, not read."""
+    from linear_nets.pipeline.runs import save_tensors
+
+    path = tmp_path / "clf.safetensors"
+    save_tensors(path, {"W": torch.zeros(4, 3), "b": torch.zeros(3)}, {"format": "linear-nets/sklearn/1"})
+    for name in (path, path.with_suffix(".json")):
+        with pytest.raises(DataError, match=r"is a file, not a run directory: .*fit the estimator again and save it"):
+            SoftmaxClassifier.load(name)
+
+
+def test_save_leaves_nothing_when_it_fails(tmp_path, iris, monkeypatch):
+    """A save that cannot start leaves nothing, and one that fails part way (a full disk at the model file) removes
+    its directory: there is never half a run."""
+    import errno
+
+    from linear_nets.errors import WriteError
+
+    X, y = iris
+    clf = SoftmaxClassifier(epochs=1).fit(X, y)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="cannot create the run directory"):
+        clf.save(tmp_path / "file" / "run")  # its parent is a file (root may write anywhere: no chmod here)
+
+    def full(path, data):
+        raise WriteError(path, errno.ENOSPC)
+
+    monkeypatch.setattr("linear_nets.pipeline.runs.atomic_write_bytes", full)
+    with pytest.raises(WriteError, match=r"model\.safetensors: No space left on device"):
+        clf.save(tmp_path / "run")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]  # no run, no temporary
 
 
 def test_save_before_fit_is_not_fitted(tmp_path):
     with pytest.raises(NotFittedError):
-        SoftmaxClassifier().save(tmp_path / "m.safetensors")
+        SoftmaxClassifier().save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
 
 
 # --- inputs ---------------------------------------------------------------------------------------------------------
@@ -498,30 +596,37 @@ def test_linear_regressor_without_intercept_equals_scikit_learns(weighted):
         LinearRegressor(fit_intercept=False, solver="sgd").fit(X, y)
 
 
+def _edit_json(name, change):
+    def edit(run):
+        document = json.loads((run / name).read_text())
+        change(document)
+        (run / name).write_text(json.dumps(document))
+
+    return edit
+
+
 @pytest.mark.parametrize(
     ("edit", "cause"),
     [
-        (lambda meta: meta["params"].update(lr=-0.1), "lr must be"),
-        (lambda meta: meta.update(classes=["a", "a", "b"]), "distinct labels"),
-        (lambda meta: meta.pop("n_features_in"), "KeyError"),
-        (lambda meta: meta.update(n_iter="many"), "ValueError"),
-        (lambda meta: meta["params"].update(unknown=1), "TypeError"),
+        (_edit_json("config.json", lambda d: d["config"].update(lr=-0.1)), "lr must be"),
+        (_edit_json("config.json", lambda d: d["options"]["estimator"].update(classes=["a", "a", "b"])),
+         "are not the run's classes"),
+        (_edit_json("config.json", lambda d: d["options"]["estimator"].update(classes_dtype="?!")), "TypeError"),
+        (_edit_json("config.json", lambda d: d["options"]["estimator"]["params"].update(unknown=1)), "TypeError"),
+        (_edit_json("config.json", lambda d: d["options"]["estimator"]["params"].update(warm_start="yes")),
+         "warm_start must be true or false"),
+        (_edit_json("config.json", lambda d: d["data"]["spec"].pop("features")), "training schema is malformed"),
+        (_edit_json("summary.json", lambda d: d.update(best_epoch="last")), "ValueError"),
+        (lambda run: (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": "low"}\n'), "ValueError"),
     ],
-)
-def test_load_of_an_edited_sidecar_is_one_data_error(tmp_path, edit, cause):
-    """The sidecar is JSON anyone can edit: whatever it says wrong is a DataError naming it, never a KeyError or a
-    model with a negative learning rate (its SHA-256 guards the tensors, not the JSON's other fields)."""
-    import json
-
-    from linear_nets.errors import DataError
-
+)  # fmt: skip
+def test_load_of_an_edited_run_is_one_data_error(tmp_path, edit, cause):
+    """A run's JSON files are text anyone can edit (model.safetensors' SHA-256 guards the tensors only): whatever
+    they say wrong is a DataError naming it, never a KeyError or a model with a negative learning rate."""
     X, y = np.random.default_rng(0).normal(size=(30, 2)), np.array(["a", "b", "c"] * 10)
-    path = SoftmaxClassifier(epochs=1).fit(X, y).save(tmp_path / "model.safetensors")
-    sidecar = path.with_suffix(".json")
-    document = json.loads(sidecar.read_text())
-    edit(document["meta"])
-    sidecar.write_text(json.dumps(document))
-    with pytest.raises(DataError, match=rf"model.json: does not describe a SoftmaxClassifier.*{cause}"):
+    path = SoftmaxClassifier(epochs=1).fit(X, y).save(tmp_path / "run")
+    edit(path)
+    with pytest.raises(DataError, match=cause):
         SoftmaxClassifier.load(path)
 
 

@@ -74,6 +74,8 @@ class RunRecord:
         table = options.get("table")
         if isinstance(table, dict) and table.get("data"):
             return Path(str(table["data"])).name
+        if data.get("spec") is not None:  # a table schema without a table file: a scikit-learn estimator's save
+            return "X of a scikit-learn estimator"
         if self.model == "linreg":
             return "synthetic" if data.get("synthetic") or self.run.config.get("args") else "?"
         return "Fashion-MNIST"

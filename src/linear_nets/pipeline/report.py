@@ -229,7 +229,8 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
         report.lack(f"the model cannot be loaded: {exc}")
         return
     table_options = (run.config.get("options") or {}).get("table")
-    feature_names = table_spec(run).feature_names if table_options else None
+    on_a_table = (run.config.get("data") or {}).get("spec") is not None  # a table file, or a scikit-learn estimator's X
+    feature_names = table_spec(run).feature_names if on_a_table else None
     report.add("<h2>What each class's weights look for</h2>")
     weights = model.state_tensors()["W"].detach().cpu().double()
     if feature_names is None:
@@ -239,6 +240,10 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
 
         report.add(svg(plot_class_weights(weights, classes, image_shape=None, feature_names=feature_names),
                        "weights"))  # fmt: skip
+    if on_a_table and not table_options:
+        report.lack("a scikit-learn estimator's run records no test rows: the scores per class, calibration and "
+                    "confusion matrix are left out (`linear-nets evaluate RUN --data FILE` scores one)")  # fmt: skip
+        return
     batches, images = _test_data(report, run, config, table_options, data_dir)
     if batches is None:
         return

@@ -24,8 +24,10 @@ from linear_nets.pipeline.runs import Run, check_state, saved_config
 from linear_nets.softmax import stable_cross_entropy
 
 
-def load_softmax(run: Run, device: str | None = None) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
-    """The trained model of a softmax run (any implementation, standardised or not), its config and class names.
+def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch.float32
+                 ) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:  # fmt: skip
+    """The trained model of a softmax run (any implementation, standardised or not), its config and class names. The
+    model computes in `dtype`; its file holds float32 weights, or float64 ones (a scikit-learn estimator's).
 
     model.json's `num_inputs` and `classes` must be those of the data the config describes (`(resize or 28)²` pixels
     and Fashion-MNIST's classes, or the training table's features and classes), and its tensors those of that model.
@@ -52,8 +54,11 @@ def load_softmax(run: Run, device: str | None = None) -> tuple[SoftmaxModel, Sof
         raise DataError(f"{run.path / 'model.safetensors'}: W must have shape [{inputs}, {len(known)}] (inputs x "
                         f"classes), got {None if W is None else list(W.shape)}")  # fmt: skip
     model = build_model(config, num_inputs, len(classes))
+    if W.dtype == torch.float64:
+        model.to(torch.float64)
     check_state(tensors, model.state_tensors(), run.path / "model.safetensors")
     model.load_state_tensors(tensors)
+    model.to(dtype)
     model.to(resolve_device(config.device))
     return model, config, classes
 
@@ -196,7 +201,8 @@ def linreg_predictions(w: Tensor, b: Tensor, X: Tensor, cov: Tensor | None = Non
     columns = {"prediction": X.to(torch.float64) @ w + b}
     if interval is not None:
         if cov is None or meta is None:
-            raise DataError("this run was trained by SGD: prediction intervals need a least-squares run "
+            raise DataError("this run has no covariance of its coefficients (trained by SGD, or saved by a "
+                            "scikit-learn estimator): prediction intervals need a least-squares run "
                             "(--solver closed-form)")  # fmt: skip
         columns |= prediction_intervals(X.to(torch.float64), w, b, cov, meta, interval)
     return columns
@@ -339,22 +345,31 @@ class SoftmaxRun:
     def coefficients(self) -> dict[str, dict[str, float]]:
         """Each class's weight of each encoded feature by name, in the raw inputs' units (standardisation folded
         in: W / std), as {class: {feature: weight}}."""
-        W, _ = self._raw_units()
+        W, _ = raw_units(self.model.state_tensors())
         names = self.spec.feature_names if self.spec is not None else [f"x{i}" for i in range(W.shape[0])]
         return {c: dict(zip(names, W[:, k].tolist(), strict=True)) for k, c in enumerate(self.classes)}
 
     @property
     def intercept(self) -> dict[str, float]:
         """Each class's bias in the raw inputs' units (b − mean · W / std)."""
-        return dict(zip(self.classes, self._raw_units()[1].tolist(), strict=True))
+        return dict(zip(self.classes, raw_units(self.model.state_tensors())[1].tolist(), strict=True))
 
-    def _raw_units(self) -> tuple[Tensor, Tensor]:
-        state = self.model.state_tensors()
-        W, b = state["W"].double(), state["b"].double().reshape(-1)
-        if "mean" in state:
-            W = W / state["std"].double().reshape(-1, 1)
-            b = b - state["mean"].double().reshape(-1) @ W
-        return W, b
+
+def raw_units(state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """A softmax model's W `[d, k]` and b `[k]` (its `state_tensors()`) for the raw inputs, in float64: with the
+    standardisation's mean m and std s folded in, O = ((x - m) / s) W + b = x (W / s) + (b - m · W / s).
+
+    Example:
+        >>> W, b = raw_units({"W": torch.ones(1, 2), "b": torch.zeros(2), "mean": torch.tensor([3.0]),
+        ...                   "std": torch.tensor([2.0])})
+        >>> W.tolist(), b.tolist()
+        ([[0.5, 0.5]], [-1.5, -1.5])
+    """
+    W, b = state["W"].double(), state["b"].double().reshape(-1)
+    if "mean" in state:
+        W = W / state["std"].double().reshape(-1, 1)
+        b = b - state["mean"].double().reshape(-1) @ W
+    return W, b
 
 
 def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
@@ -444,6 +459,9 @@ def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, An
     if path is not None:
         loaded = load_table(path, spec.target, spec=spec, na_values=table_na_values(run), dtype=dtype)
         batches, where = [(loaded.X, loaded.y)], str(path)
+    elif not (run.config.get("options") or {}).get("table"):
+        raise DataError(f"{run.path} was saved by a scikit-learn estimator: it records no table to score; pass a "
+                        "labelled table as data", "data")  # fmt: skip
     else:
         options = TableOptions(**run.config["options"]["table"])
         if options.test_data is None and options.test_fraction == 0:

@@ -1,6 +1,6 @@
 """scikit-learn estimators over the one pipeline: `SoftmaxClassifier` and `LinearRegressor`.
 
-    SoftmaxClassifier(**SoftmaxConfig fields)   -> fit_softmax(config, Dataset((X, y)), init=...)
+    SoftmaxClassifier(**SoftmaxConfig fields)   -> fit_softmax(config, Dataset((X, y), weights=...), init=...)
     LinearRegressor(**LinregConfig fields)      -> fit_linreg(config, (X, y), init=...)
 
 Each estimator's parameters are the config's fields (the CLI's flags without the dashes), with `random_state` in
@@ -20,9 +20,11 @@ repeated that many times.
 Predictions are computed in float64 from `coef_` and `intercept_` (X @ coef_.T + intercept_), so a row's result
 never depends on the rows scored with it.
 
-Models are saved without pickle by `save(path)`: the model's tensors as safetensors (`path`) and a JSON sidecar
-(`path` with suffix `.json`: the parameters, the classes, the feature names, the SHA-256 of the tensors), read back
-by `load(path)`, which never runs code from the file. Pickling (joblib, cross-validation workers) works too.
+`save(path)` writes a run directory, the one on-disk format (`linear_nets.pipeline.runs`): config.json (the config,
+the inputs as a table schema, and in `options.estimator` the parameters a config does not hold and the class labels),
+metrics.jsonl (`loss_curve_`), model.safetensors + model.json (float64) and summary.json. So `load(path)`,
+`linear_nets.load(path)` and `linear-nets evaluate/predict/report path` all read it, and `load` reads a run directory
+`linear-nets train` wrote too. No code is run from the files. Pickling (joblib, cross-validation workers) works too.
 
 This module needs scikit-learn (`pip install 'linear-nets[sklearn]'`); `import linear_nets` does not import it.
 """
@@ -37,7 +39,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 try:
-    import sklearn
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, unique_labels
@@ -63,9 +64,11 @@ from scipy.special import log_softmax
 from linear_nets.closed_form import MAGNITUDE_LIMIT, RankDeficientWarning
 from linear_nets.errors import ConfigError, DataError, TrainingDiverged
 from linear_nets.pipeline.callbacks import Converged
-from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, validate
-from linear_nets.pipeline.fit import Dataset, build_model, fit_linreg, fit_softmax
-from linear_nets.pipeline.runs import check_state, load_tensors, save_tensors
+from linear_nets.pipeline.catalog import read_metrics
+from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, to_dict, validate
+from linear_nets.pipeline.fit import Dataset, LinregFit, fit_linreg, fit_softmax
+from linear_nets.pipeline.runs import Run, read_json, run_config, saved_config
+from linear_nets.pipeline.saved import load_linreg, load_softmax, raw_units, synthetic_options, table_spec
 from linear_nets.regularization import power_of_two_scales
 from linear_nets.training import History
 
@@ -73,14 +76,12 @@ MAX_REPEAT = 20
 """Whole-number sample weights of SGD linear regression may turn n rows into at most `MAX_REPEAT` x n rows."""
 MAX_DENSE_BYTES = 2 << 30
 """A sparse X is densified only when the dense copy takes at most this many bytes."""
-FORMAT = "linear-nets/sklearn/1"
 
 _SGD_ORDER = (
     "minibatch SGD for linear regression repeats a row w_i times, but the check repeats the rows in another order: "
     "SGD then shuffles other rows into each minibatch, so the two fits agree only to about 1e-2, not to 1e-7"
 )
 _EQUIVALENCE = ("check_sample_weight_equivalence_on_dense_data", "check_sample_weight_equivalence_on_sparse_data")
-_SCALE_X = "scale the inputs (standardize=True, or a StandardScaler before it)"
 _UNSCALED_SGD = (
     "solver='sgd' with standardize=False diverges on this check's inputs, drawn around 100: minibatch SGD at a fixed "
     "learning rate needs scaled inputs"
@@ -183,23 +184,24 @@ def _diverged(estimator: BaseEstimator, exc: TrainingDiverged, hint: str) -> Tra
 
 
 class _PipelineEstimator(BaseEstimator):
-    """What both estimators share: parameters -> config, input checks, save / load."""
+    """What both estimators share: parameters -> config, input checks, save / load as a run directory."""
 
     _config_class: ClassVar[type]
     _config_fields: ClassVar[tuple[str, ...]]
+    _model: ClassVar[str]  # the run directory's model: "softmax" or "linreg"
 
     def _config(self, **overrides: Any) -> Any:
-        """The config the parameters describe (`random_state` drawn into `seed`, scikit-learn's `fit_intercept` into
-        `no_intercept`), validated."""
+        """The config the parameters describe (`random_state` drawn into `seed` unless `overrides` give one,
+        scikit-learn's `fit_intercept` into `no_intercept`), validated."""
         if not isinstance(_plain(self.warm_start), bool):
             raise ValueError(f"warm_start must be true or false, got {self.warm_start!r}")
-        values = {name: _plain(getattr(self, name)) for name in self._config_fields}
-        values["seed"] = _seed(self.random_state)
+        values = {name: _plain(getattr(self, name)) for name in self._config_fields} | overrides
+        if "seed" not in values:
+            values["seed"] = _seed(self.random_state)
         if hasattr(self, "fit_intercept"):
             if not isinstance(_plain(self.fit_intercept), bool):
                 raise ValueError(f"fit_intercept must be true or false, got {self.fit_intercept!r}")
             values["no_intercept"] = not _plain(self.fit_intercept)
-        values.update(overrides)
         try:
             return validate(self._config_class(**values))
         except ConfigError as exc:  # in scikit-learn's words: fit_intercept=False, not the config's no_intercept
@@ -216,8 +218,10 @@ class _PipelineEstimator(BaseEstimator):
             raise ValueError(f"tol must be a finite number >= 0 or None, got {self.tol!r}")
         return [Converged(float(tol))]
 
-    def _check_inputs(self, X: Any, *, reset: bool) -> Any:
-        return _validate_data(self, X, reset=reset, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32])
+    def _check_inputs(self, X: Any, y: Any = "no_validation", *, reset: bool = False, **checks: Any) -> Any:
+        """X (and y) checked by scikit-learn's `validate_data`: sparse X kept as CSR/CSC, numbers as float."""
+        return _validate_data(self, X, y, reset=reset, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32],
+                              **checks)  # fmt: skip
 
     def __sklearn_tags__(self) -> Any:
         """scikit-learn's tags: sparse input accepted (densified); NaN refused. The checks these estimators are
@@ -236,91 +240,93 @@ class _PipelineEstimator(BaseEstimator):
         """The `check_estimator` checks this estimator, with these parameters, is expected to fail: {name: reason}."""
         return {}
 
-    # --- save / load without pickle --------------------------------------------------------------------------------
-
-    def _meta(self) -> dict[str, Any]:
-        params = {k: _plain(v) for k, v in self.get_params().items()}
-        if not isinstance(params["random_state"], int | None):
-            params["random_state"] = None  # a RandomState cannot go into JSON; the fitted model does not need it
-        meta: dict[str, Any] = {
-            "format": FORMAT,
-            "estimator": type(self).__name__,
-            "params": params,
-            "n_features_in": int(self.n_features_in_),
-            "n_iter": int(self.n_iter_),
-            "loss_curve": [float(v) for v in self.loss_curve_],
-            "versions": {"scikit-learn": sklearn.__version__, "torch": torch.__version__},
-        }
-        if hasattr(self, "feature_names_in_"):
-            meta["feature_names_in"] = [str(name) for name in self.feature_names_in_]
-        return meta
+    # --- save / load: a run directory ----------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted model to `path` (safetensors: its tensors) and `path.with_suffix('.json')` (parameters,
-        classes, feature names, SHA-256 of the tensors); return `path`. `load(path)` reads it back, without pickle.
+        """Write the fitted estimator as a new run directory `path` (see the module docstring); return its path.
+
+        Written as `linear-nets train` writes a run, atomically: config.json appears with the directory, and a
+        failure part way (a full disk, a read-only place) removes the directory again.
 
         Raises:
             NotFittedError: before `fit`.
-            ValueError: `path` ends in `.json` (the sidecar's own name).
+            ConfigError: `path` exists and is not an empty directory (a run is never overwritten), or cannot be made.
+            WriteError: a file could not be written.
         """
+        from linear_nets.data.table_spec import TableSpec
+
         check_is_fitted(self)
-        path = Path(path)
-        if path.suffix == ".json":
-            raise ValueError(f"path {path}: the tensors' file cannot end in .json (that is the sidecar's name)")
-        save_tensors(path, {k: torch.from_numpy(np.array(v, order="C")) for k, v in self._state.items()},
-                     self._meta())  # fmt: skip
-        return path
+        params = {k: _plain(v) for k, v in self.get_params().items() if k not in self._config_fields}
+        if not isinstance(params["random_state"], int | None):
+            params["random_state"] = None  # a RandomState cannot go into JSON; the fitted model does not need it
+        config = self._config(seed=params["random_state"] or 0)  # the run's seed; `params` keeps None as None
+        named = hasattr(self, "feature_names_in_")
+        names = [str(n) for n in self.feature_names_in_] if named else [f"x{j}" for j in range(self.n_features_in_)]
+        target = "y"
+        while target in names:  # the schema's target column must not be a feature's
+            target = "_" + target
+        labels = getattr(self, "classes_", None)
+        classes = None if labels is None else tuple(map(str, labels.tolist()))
+        spec = TableSpec("regression" if labels is None else "classification", target, tuple(names), classes=classes)
+        section = {"class": type(self).__name__, "params": params, "named_features": named}
+        if labels is not None:
+            section |= {"classes": labels.tolist(), "classes_dtype": labels.dtype.str}
+        rows = [{"epoch": epoch, "train_loss": loss} for epoch, loss in enumerate(self.loss_curve_, 1)]
+        for row, score in zip(rows, getattr(self, "validation_scores_", None) or [], strict=False):
+            row["val_accuracy"] = score
+        run = Run.create(self._model, run_config(to_dict(config), {"spec": spec.to_dict()}, {"estimator": section}),
+                         path)  # fmt: skip
+        meta = {"model": self._model, "impl": config.impl, "num_inputs": len(names), "features": names}
+        tensors, summary = self._model_file(names)
+        with run.removed_on_error():
+            run.write_metrics(rows)
+            run.save_model(tensors, meta | ({} if classes is None else {"classes": list(classes)}))
+            run.write_summary({"epochs": self.n_iter_, **summary})
+        return run.path
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        """A fitted estimator read from what `save(path)` wrote, or from a run directory `linear-nets train` wrote
-        (its model.safetensors; a table run's encoded feature names become `feature_names_in_`). Verified against
-        the SHA-256s; no code is run.
+        """The fitted estimator a run directory holds: one `save` wrote (the same parameters and predictions), or
+        one `linear-nets train` wrote (its config; a table run's encoded feature names become `feature_names_in_`).
+        Every file is verified (SHA-256, shapes, the config's ranges); no code is run.
 
         Raises:
-            DataError: the files are missing, truncated, modified, or hold another estimator or another shape.
+            ConfigError: `path` does not exist.
+            DataError: not a run directory of this estimator's model, a file missing, truncated or edited, or a
+                model file of the format `save` wrote before run directories (no longer read).
         """
         path = Path(path)
-        if path.is_dir():
-            return cls._from_run(path)
-        tensors, meta = load_tensors(path)
-        if meta.get("format") != FORMAT or meta.get("estimator") != cls.__name__:
-            raise DataError(f"{path} does not hold a {cls.__name__} saved by {cls.__name__}.save")
-        sidecar = path.with_suffix(".json")
+        if path.is_file():
+            raise DataError(f"{path} is a file, not a run directory: the model file and .json sidecar that save() "
+                            "wrote before linear-nets saved estimators as run directories are no longer read; fit "
+                            "the estimator again and save it")  # fmt: skip
+        run = Run.open(path, model=cls._model)
+        config = saved_config(run, cls._config_class)
+        section = (run.config.get("options") or {}).get("estimator") or {}  # none in a run `linear-nets train` wrote
+        params = {name: getattr(config, name) for name in cls._config_fields} | {"random_state": config.seed}
+        if "fit_intercept" in cls._get_param_names():
+            params["fit_intercept"] = not config.no_intercept
+        spec = table_spec(run) if (run.config.get("data") or {}).get("spec") is not None else None
+        rows = read_metrics(run.path)
         try:
-            estimator = cls(**meta["params"])
+            estimator = cls(**params | section.get("params", {}))
             estimator._config()  # every parameter in range, as fit would check it
-            estimator._restore(tensors, meta, path)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # an edited or foreign sidecar
-            raise DataError(f"{sidecar}: does not describe a {cls.__name__} this version can load "
-                            f"({type(exc).__name__}: {exc}); save the estimator again") from None  # fmt: skip
+            estimator.loss_curve_ = [float(row["train_loss"]) for row in rows]
+            estimator.n_iter_ = max(len(rows), 1)  # a least-squares run records no epoch: it is one pass
+            if spec is not None and section.get("named_features", True):
+                estimator.feature_names_in_ = np.asarray(spec.feature_names, dtype=object)
+            estimator._restore(run, section, rows, spec)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # an edited config.json or metrics
+            raise DataError(f"{path}: does not describe a {cls.__name__} this version can load "
+                            f"({type(exc).__name__}: {exc}); fit and save it again") from None  # fmt: skip
         return estimator
 
-    @classmethod
-    def _from_run(cls, path: Path) -> Any:
-        """The estimator a run directory holds: its model's tensors, with the run's recorded schema."""
-        from linear_nets.pipeline.runs import Run
-
-        model = "softmax" if cls.__name__ == "SoftmaxClassifier" else "linreg"
-        run = Run.open(path, model=model)
-        tensors, _ = run.load_model()
-        spec = (run.config.get("data") or {}).get("spec")
-        names = list(spec["feature_names"]) if isinstance(spec, dict) and "feature_names" in spec else None
-        estimator = cls()
-        estimator._adopt(run, {k: t.to(torch.float64) for k, t in tensors.items()}, names)
-        return estimator
-
-    def _adopt(self, run: Any, tensors: dict[str, torch.Tensor], names: list[str] | None) -> None:
+    def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The tensors model.safetensors holds, and what summary.json says of them."""
         raise NotImplementedError
 
-    def _restore_common(self, meta: dict[str, Any]) -> None:
-        self.n_features_in_ = int(meta["n_features_in"])
-        if "feature_names_in" in meta:
-            self.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-        self.n_iter_ = int(meta["n_iter"])
-        self.loss_curve_ = list(meta["loss_curve"])
-
-    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
+    def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
+        """Set the fitted attributes from the run's model (and `section`, what `save` recorded beside it)."""
         raise NotImplementedError
 
 
@@ -411,6 +417,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     """
 
     _config_class = SoftmaxConfig
+    _model = "softmax"
     _config_fields = ("impl", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule", "standardize",
                       "val_fraction", "early_stopping", "device", "threads")  # fmt: skip
 
@@ -433,21 +440,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         random_state: int | np.random.RandomState | None = 0,
         warm_start: bool = False,
     ) -> None:
-        self.impl = impl
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.schedule = schedule
-        self.standardize = standardize
-        self.val_fraction = val_fraction
-        self.early_stopping = early_stopping
-        self.device = device
-        self.threads = threads
-        self.tol = tol
-        self.random_state = random_state
-        self.warm_start = warm_start
+        vars(self).update({k: v for k, v in locals().items() if k != "self"})  # stored as given: see _config
 
     # --- training -----------------------------------------------------------------------------------------------
 
@@ -463,7 +456,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
             self, fitted.
         """
         config = self._config()
-        X, y = _validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32])
+        X, y = self._check_inputs(X, y, reset=True)
         check_classification_targets(y)
         classes, y_encoded = np.unique(y, return_inverse=True)
         weights = _check_weights(sample_weight, X)
@@ -473,68 +466,11 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
                 "This solver needs samples of at least 2 classes in the data, but the data contains only one class"
                 f"{' with a positive sample_weight' if weights is not None else ''}: {classes.tolist()[present[0]]!r}"
             )
-        init = None
-        if self.warm_start and hasattr(self, "_state"):
-            init = self._warm_init(classes, X.shape[1], config)
-        history = self._train(config, X, y_encoded, classes, init, weights)
-        self.classes_ = classes
+        history = self._train(config, X, y_encoded, classes, weights, warm=self.warm_start and hasattr(self, "_state"))
         self.n_iter_ = len(history.epochs)
         self.loss_curve_ = history.column("train_loss")
         self.validation_scores_ = history.column("val_accuracy") if config.val_fraction is not None else None
         return self
-
-    def _warm_init(self, classes: np.ndarray, d: int, config: SoftmaxConfig) -> dict[str, torch.Tensor]:
-        if not np.array_equal(classes, self.classes_) or d != self._state["W"].shape[0]:
-            raise ValueError(
-                "warm_start=True continues the previous fit, which had other classes or another number of features; "
-                "set warm_start=False to start afresh"
-            )
-        if config.standardize != ("mean" in self._state):
-            raise ValueError("warm_start=True cannot switch standardize on or off: set warm_start=False")
-        return {k: torch.from_numpy(v.copy()) for k, v in self._state.items()}
-
-    def _train(
-        self,
-        config: SoftmaxConfig,
-        X: Any,
-        y_encoded: np.ndarray,
-        classes: np.ndarray,
-        init: dict[str, torch.Tensor] | None,
-        weights: np.ndarray | None = None,
-    ) -> History:
-        """One `fit_softmax` on the encoded rows; keeps the model's tensors (numpy); returns the history."""
-        # float64: a weighted fit and the fit of the rows repeated then agree to float64 rounding, not float32's
-        labels = torch.from_numpy(np.asarray(y_encoded, dtype=np.int64))
-        data = Dataset((torch.from_numpy(_dense(X, np.float64)), labels),
-                       classes=[str(c) for c in classes],
-                       weights=None if weights is None else torch.from_numpy(weights))  # fmt: skip
-        threads = torch.get_num_threads()
-        try:
-            result = fit_softmax(config, data, self._convergence(), evaluate_test=False, init=init)
-        except TrainingDiverged as exc:
-            raise _diverged(self, exc, _SCALE_X) from None
-        finally:
-            torch.set_num_threads(threads)  # the pipeline sets `threads` process-wide: only this fit uses it
-        state = {k: v.detach().cpu().numpy().copy() for k, v in result.model.state_tensors().items()}
-        if not all(np.isfinite(v).all() for v in state.values()):
-            last = result.history.epochs[-1] if result.history.epochs else None
-            raise _diverged(self, TrainingDiverged(last.epoch if last else 0, 0, math.nan), _SCALE_X)
-        self._state = state
-        self.best_epoch_ = int(result.best_epoch)
-        self._set_coef()
-        return result.history
-
-    def _set_coef(self) -> None:
-        """coef_ and intercept_ in raw-input units from W, b (and mean, std): O = ((x - m) / s) W + b."""
-        W, b = self._state["W"].astype(np.float64), self._state["b"].astype(np.float64)
-        if "mean" in self._state:
-            mean, std = self._state["mean"].astype(np.float64), self._state["std"].astype(np.float64)
-            W = W / std[:, None]
-            b = b - mean @ W
-        if W.shape[1] == 2:
-            self.coef_, self.intercept_ = (W[:, 1] - W[:, 0])[None, :], np.array([b[1] - b[0]])
-        else:
-            self.coef_, self.intercept_ = W.T.copy(), b
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> SoftmaxClassifier:
         """One epoch over the given rows, starting from the current weights (random ones on the first call).
@@ -559,19 +495,56 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
                              f"{self.classes_!r}")  # fmt: skip
         calls = 0 if first else self.n_iter_
         config = replace(config, seed=config.seed + calls)  # another shuffle each call
-        X, y = _validate_data(self, X, y, reset=first, accept_sparse=("csr", "csc"),
-                              dtype=[np.float64, np.float32])  # fmt: skip
+        X, y = self._check_inputs(X, y, reset=first)
         unknown = np.setdiff1d(np.unique(y), all_classes)
         if unknown.size:
             raise ValueError(f"y holds labels {unknown.tolist()!r} that are not in classes {all_classes.tolist()!r}")
-        y_encoded = np.searchsorted(all_classes, y)
-        init = None if first else self._warm_init(all_classes, X.shape[1], config)
-        history = self._train(config, X, y_encoded, all_classes, init, _check_weights(sample_weight, X))
-        self.classes_ = all_classes
+        history = self._train(config, X, np.searchsorted(all_classes, y), all_classes,
+                              _check_weights(sample_weight, X), warm=not first)  # fmt: skip
         self.n_iter_ = calls + 1
         self.loss_curve_ = [*([] if first else self.loss_curve_), *history.column("train_loss")]
         self.validation_scores_ = None
         return self
+
+    def _train(self, config: SoftmaxConfig, X: Any, y_encoded: np.ndarray, classes: np.ndarray,
+               weights: np.ndarray | None, warm: bool) -> History:  # fmt: skip
+        """One `fit_softmax` on the encoded rows (from the current weights when `warm`); keeps the classes and the
+        model's tensors (numpy); returns the history."""
+        init = None
+        if warm:
+            if not np.array_equal(classes, self.classes_) or X.shape[1] != self._state["W"].shape[0]:
+                raise ValueError("warm_start=True continues the previous fit, which had other classes or another "
+                                 "number of features; set warm_start=False to start afresh")  # fmt: skip
+            if config.standardize != ("mean" in self._state):
+                raise ValueError("warm_start=True cannot switch standardize on or off: set warm_start=False")
+            init = {k: v.clone() for k, v in self._state.items()}
+        # float64: a weighted fit and the fit of the rows repeated then agree to float64 rounding, not float32's
+        data = Dataset((torch.from_numpy(_dense(X, np.float64)), torch.from_numpy(np.asarray(y_encoded, np.int64))),
+                       classes=[str(c) for c in classes],
+                       weights=None if weights is None else torch.from_numpy(weights))  # fmt: skip
+        threads = torch.get_num_threads()
+        hint = "scale the inputs (standardize=True, or a StandardScaler before it)"
+        try:
+            result = fit_softmax(config, data, self._convergence(), evaluate_test=False, init=init)
+        except TrainingDiverged as exc:
+            raise _diverged(self, exc, hint) from None
+        finally:
+            torch.set_num_threads(threads)  # the pipeline sets `threads` process-wide: only this fit uses it
+        state = {k: v.detach().cpu().clone() for k, v in result.model.state_tensors().items()}
+        if not all(v.isfinite().all() for v in state.values()):
+            last = result.history.epochs[-1].epoch if result.history.epochs else 0
+            raise _diverged(self, TrainingDiverged(last, 0, math.nan), hint)
+        self.classes_, self._state, self.best_epoch_ = classes, state, int(result.best_epoch)
+        self._set_coef()
+        return result.history
+
+    def _set_coef(self) -> None:
+        """coef_ and intercept_ in raw-input units from W, b (and mean, std): `saved.raw_units`."""
+        W, b = (t.numpy().copy() for t in raw_units(self._state))
+        if W.shape[1] == 2:
+            self.coef_, self.intercept_ = (W[:, 1] - W[:, 0])[None, :], np.array([b[1] - b[0]])
+        else:
+            self.coef_, self.intercept_ = np.ascontiguousarray(W.T), b
 
     # --- prediction ---------------------------------------------------------------------------------------------
 
@@ -579,7 +552,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         """O = X W + b `[n, k]` in float64 from `coef_` and `intercept_` (for two classes O = [0, X @ coef_.T +
         intercept_]: softmax and argmax see only O_1 - O_0)."""
         check_is_fitted(self)
-        scores = _dense(self._check_inputs(X, reset=False), np.float64) @ self.coef_.T + self.intercept_
+        scores = _dense(self._check_inputs(X), np.float64) @ self.coef_.T + self.intercept_
         return np.hstack([np.zeros_like(scores), scores]) if self.classes_.shape[0] == 2 else scores
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -598,47 +571,26 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row: `classes_[argmax_j O_j]` `[n]`."""
-        logits = self._logits(X)
+        logits = self._logits(X)  # first: unfitted is a NotFittedError, not a missing classes_
         return self.classes_[np.argmax(logits, axis=1)]
 
     # --- save / load --------------------------------------------------------------------------------------------
 
-    def _meta(self) -> dict[str, Any]:
-        return {
-            **super()._meta(),
-            "classes": self.classes_.tolist(),
-            "classes_dtype": self.classes_.dtype.str,
-            "validation_scores": self.validation_scores_,
-            "best_epoch": self.best_epoch_,
-        }
+    def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return self._state, {"best_epoch": self.best_epoch_}
 
-    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
-        classes = meta["classes"]
-        if not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes):
-            raise ValueError(f"classes must be a list of at least two distinct labels, got {classes!r}")
-        dtype = np.dtype(meta["classes_dtype"])
-        self.classes_ = np.asarray(classes, dtype=object) if dtype.kind == "O" else np.asarray(classes, dtype=dtype)
-        expected = build_model(SoftmaxConfig(impl="manual", standardize=bool(self.standardize)),
-                               int(meta["n_features_in"]), self.classes_.shape[0]).state_tensors()  # fmt: skip
-        expected = {name: t.to(torch.float64) for name, t in expected.items()}  # the estimators train in float64
-        check_state(tensors, expected, path)
-        self._state = {name: t.numpy().copy() for name, t in tensors.items()}
-        self._restore_common(meta)
-        self.validation_scores_ = meta["validation_scores"]
-        self.best_epoch_ = int(meta["best_epoch"])
-        self._set_coef()
-
-    def _adopt(self, run: Any, tensors: dict[str, torch.Tensor], names: list[str] | None) -> None:
-        from linear_nets.pipeline.saved import load_softmax
-
-        _, config, classes = load_softmax(run, device="cpu")  # checks the tensors against the run's model
-        self.standardize = "mean" in tensors
-        self._state = {name: t.numpy().copy() for name, t in tensors.items()}
-        self.classes_ = np.asarray(classes, dtype=object)
-        self.n_features_in_ = int(tensors["W"].shape[0])
-        if names is not None:
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        self.n_iter_, self.loss_curve_, self.validation_scores_, self.best_epoch_ = config.epochs, [], [], config.epochs
+    def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
+        model, _, classes = load_softmax(run, "cpu", torch.float64)  # checked against the run's data and config
+        self._state = {k: v.clone() for k, v in model.state_tensors().items()}
+        labels = section.get("classes", classes)  # the labels as fit saw them (numbers stay numbers)
+        if [str(label) for label in labels] != classes:
+            raise ValueError(f"classes {labels!r} are not the run's classes {classes!r}")
+        dtype = np.dtype(section.get("classes_dtype", "O"))
+        self.classes_ = np.asarray(labels, dtype=object if dtype.kind == "O" else dtype)
+        self.n_features_in_ = self._state["W"].shape[0]
+        scores = [row.get("val_accuracy") for row in rows]
+        self.validation_scores_ = scores if any(s is not None for s in scores) else None
+        self.best_epoch_ = int(read_json(run.path / "summary.json", "run summary").get("best_epoch", self.n_iter_))
         self._set_coef()
 
 
@@ -700,6 +652,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         (True, 0.518)
     """
 
+    _model = "linreg"
     _config_class = LinregConfig
     _config_fields = ("impl", "loss", "huber_delta", "solver", "lr", "epochs", "batch_size", "standardize")
 
@@ -719,18 +672,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         random_state: int | np.random.RandomState | None = 0,
         warm_start: bool = False,
     ) -> None:
-        self.impl = impl
-        self.loss = loss
-        self.huber_delta = huber_delta
-        self.solver = solver
-        self.fit_intercept = fit_intercept
-        self.lr = lr
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.standardize = standardize
-        self.tol = tol
-        self.random_state = random_state
-        self.warm_start = warm_start
+        vars(self).update({k: v for k, v in locals().items() if k != "self"})  # stored as given: see _config
 
     def _expected_failed_checks(self) -> dict[str, str]:
         if self.solver != "sgd":
@@ -754,85 +696,17 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
             self, fitted.
         """
         config = self._config()
-        X, y = _validate_data(self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32],
-                              y_numeric=True)  # fmt: skip
+        X, y = self._check_inputs(X, y, reset=True, y_numeric=True)
         weights = _check_weights(sample_weight, X)
-        if config.solver == "sgd":
-            X, y = _repeat(weights, X, y)
-        init = None
-        if self.warm_start and hasattr(self, "_state") and config.solver == "sgd":
-            if self._state["w"].shape[0] != X.shape[1]:
-                raise ValueError("warm_start=True continues the previous fit, which had another number of features; "
-                                 "set warm_start=False to start afresh")  # fmt: skip
-            init = (torch.from_numpy(self._state["w"].copy()), torch.from_numpy(self._state["b"].copy()))
-        if config.solver != "sgd" and weights is not None:
-            self.loss_curve_, self.n_iter_ = self._weighted_least_squares(config, X, y, weights)
-        else:
-            self.loss_curve_, self.n_iter_ = self._train(config, X, y, init)
+        if config.solver != "sgd":
+            return self._least_squares(config, X, y, weights)
+        warm = self.warm_start and hasattr(self, "coef_")
+        if warm and self.coef_.shape[0] != X.shape[1]:
+            raise ValueError("warm_start=True continues the previous fit, which had another number of features; "
+                             "set warm_start=False to start afresh")  # fmt: skip
+        self.loss_curve_ = self._sgd(config, X, y, weights, warm)
+        self.n_iter_ = len(self.loss_curve_)
         return self
-
-    def _weighted_least_squares(
-        self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray
-    ) -> tuple[list[float], int]:
-        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)², exactly, through `fit_linreg`.
-
-        Each row is scaled by s_i = sqrt(w_i), with s as the intercept's column: least squares through the origin
-        (`no_intercept`) on the rows s_i [x_i, 1] and targets s_i y_i is the weighted problem. (`standardize` does not
-        apply: least squares scales its columns itself, and a rank-deficient design's minimum-norm solution is the one
-        in the original units, as for unweighted rows.)
-        """
-        X64, y64, w = (torch.from_numpy(_dense(X, np.float64)), torch.from_numpy(np.array(y, dtype=np.float64)),
-                       torch.from_numpy(weights))  # fmt: skip
-        scales = _power_of_two_scales(X64.numpy())
-        Z = X64 * torch.from_numpy(scales) if scales is not None else X64
-        s = w.sqrt().unsqueeze(1)
-        ones = [torch.ones(Z.shape[0], 1, dtype=Z.dtype)] if not config.no_intercept else []
-        rows, targets = s * torch.cat([Z, *ones], dim=1), s[:, 0] * y64
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RankDeficientWarning)  # fit_linreg's warnings come back in its result
-            result = fit_linreg(replace(config, standardize=False, no_intercept=True), (rows, targets))
-        for message in result.warnings:
-            warnings.warn(message, RankDeficientWarning, stacklevel=3)
-        coef, intercept = (result.w, torch.zeros((), dtype=torch.float64)) if config.no_intercept else (
-            result.w[:-1], result.w[-1])
-        coef = coef * torch.from_numpy(scales) if scales is not None else coef  # back to X's own units, exactly
-        self._state = {"w": coef.numpy().copy(), "b": intercept.reshape(()).numpy().copy()}
-        self._set_coef()
-        residual = self.predict(X) - y64.numpy()
-        return [float(0.5 * np.average(residual**2, weights=weights))], 1
-
-    def _train(
-        self, config: LinregConfig, X: Any, y: np.ndarray, init: tuple[torch.Tensor, ...] | None
-    ) -> tuple[list[float], int]:
-        """One `fit_linreg`; keeps w and b (numpy); returns the loss after each epoch and the number of epochs."""
-        scales = None
-        if config.solver != "sgd":  # float64 throughout: least squares computes in float64
-            dense = _dense(X, np.float64)
-            scales = _power_of_two_scales(dense)
-            features = torch.from_numpy(dense * scales if scales is not None else dense)
-            targets = torch.from_numpy(np.array(y, dtype=np.float64))
-        else:
-            features, targets = _as_float32(X), torch.from_numpy(np.array(y, dtype=np.float32))
-        try:
-            result = fit_linreg(config, (features, targets), self._convergence(), init=init)
-        except TrainingDiverged as exc:
-            hint = "scale X and y (standardize=True; TransformedTargetRegressor for y), or use solver='closed-form'"
-            raise _diverged(self, exc, hint) from None
-        for message in result.warnings:
-            warnings.warn(message, RankDeficientWarning, stacklevel=3)
-        w = result.w.numpy() * scales if scales is not None else result.w.numpy()  # back to X's own units, exactly
-        self._state = {"w": w.copy(), "b": result.b.reshape(()).numpy().copy()}
-        self._set_coef()
-        if scales is not None:
-            features = torch.from_numpy(_dense(X, np.float64))
-        if result.history.epochs:
-            return result.history.column("train_loss"), len(result.history.epochs)
-        residual = features.numpy() @ self.coef_ + self.intercept_ - targets.numpy()  # the closed form's loss
-        return [float(0.5 * np.mean(residual**2))], 1
-
-    def _set_coef(self) -> None:
-        self.coef_ = self._state["w"].astype(np.float64)
-        self.intercept_ = float(self._state["b"])
 
     @available_if(_has_sgd)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
@@ -844,46 +718,82 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         Returns:
             self.
         """
-        first = not hasattr(self, "_state")
+        first = not hasattr(self, "coef_")
         calls = 0 if first else self.n_iter_
         config = self._config(epochs=1)
         config = replace(config, seed=config.seed + calls)  # another shuffle each call
-        X, y = _validate_data(self, X, y, reset=first, accept_sparse=("csr", "csc"),
-                              dtype=[np.float64, np.float32], y_numeric=True)  # fmt: skip
-        X, y = _repeat(_check_weights(sample_weight, X), X, y)
-        init = None if first else (torch.from_numpy(self._state["w"].copy()), torch.from_numpy(self._state["b"].copy()))
-        losses, _ = self._train(config, X, y, init)
+        X, y = self._check_inputs(X, y, reset=first, y_numeric=True)
+        losses = self._sgd(config, X, y, _check_weights(sample_weight, X), warm=not first)
         self.n_iter_ = calls + 1
         self.loss_curve_ = [*([] if first else self.loss_curve_), *losses]
         return self
 
+    def _least_squares(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None
+                       ) -> LinearRegressor:  # fmt: skip
+        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)² (every w_i = 1 without weights), exactly, through `fit_linreg`.
+
+        Least squares through the origin (`no_intercept`) on the rows s_i [x_i, 1] and the targets s_i y_i, with
+        s_i = sqrt(w_i), is the weighted problem (the intercept's column is s). Columns beyond least squares' range
+        are scaled by powers of two first and their coefficients scaled back, exactly (`_power_of_two_scales`).
+        (`standardize` does not apply: least squares scales its columns itself, and a rank-deficient design's
+        minimum-norm solution is the one in the original units.)
+        """
+        X64, y64 = _dense(X, np.float64), np.array(y, dtype=np.float64)
+        scales = _power_of_two_scales(X64)
+        design = X64 * scales if scales is not None else X64
+        names = [str(n) for n in getattr(self, "feature_names_in_", [f"x{j + 1}" for j in range(X64.shape[1])])]
+        if not config.no_intercept:
+            design, names = np.hstack([design, np.ones((design.shape[0], 1))]), [*names, "intercept"]
+        s = None if weights is None else np.sqrt(weights)
+        rows, targets = (design, y64) if s is None else (design * s[:, None], y64 * s)
+        result = self._fit_linreg(replace(config, no_intercept=True), (torch.from_numpy(rows),
+                                  torch.from_numpy(targets)), names=names)  # fmt: skip
+        w = result.w.numpy()
+        coef = w[:-1] if not config.no_intercept else w
+        self.coef_ = coef * scales if scales is not None else coef.copy()  # back to X's own units, exactly
+        self.intercept_ = float(w[-1]) if not config.no_intercept else 0.0
+        residual = X64 @ self.coef_ + self.intercept_ - y64
+        self.loss_curve_, self.n_iter_ = [float(0.5 * np.average(residual**2, weights=weights))], 1
+        return self
+
+    def _sgd(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None, warm: bool
+             ) -> list[float]:  # fmt: skip
+        """`fit_linreg` by minibatch SGD on the rows, row i repeated w_i times, from coef_ and intercept_ when `warm`;
+        keeps w and b; returns the loss after each epoch."""
+        X, y = _repeat(weights, X, y)
+        init = None
+        if warm:
+            init = (torch.from_numpy(self.coef_.copy()), torch.tensor(self.intercept_, dtype=torch.float64))
+        result = self._fit_linreg(config, (_as_float32(X), torch.from_numpy(np.array(y, dtype=np.float32))),
+                                  self._convergence(), init=init)  # fmt: skip
+        self.coef_, self.intercept_ = result.w.numpy().copy(), float(result.b)
+        return result.history.column("train_loss")
+
+    def _fit_linreg(self, config: LinregConfig, data: Any, *args: Any, **kwargs: Any) -> LinregFit:
+        """`fit_linreg`, with the warnings it collected raised here and a divergence worded for Python callers."""
+        try:
+            result = fit_linreg(config, data, *args, **kwargs)
+        except TrainingDiverged as exc:
+            hint = "scale X and y (standardize=True; TransformedTargetRegressor for y), or use solver='closed-form'"
+            raise _diverged(self, exc, hint) from None
+        for message in result.warnings:
+            warnings.warn(message, RankDeficientWarning, stacklevel=4)
+        return result
+
     def predict(self, X: Any) -> np.ndarray:
         """ŷ = X @ coef_ + intercept_ `[n]`, in float64."""
         check_is_fitted(self)
-        return _dense(self._check_inputs(X, reset=False), np.float64) @ self.coef_ + self.intercept_
+        return _dense(self._check_inputs(X), np.float64) @ self.coef_ + self.intercept_
 
-    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
-        d = int(meta["n_features_in"])
-        check_state(
-            tensors, {"w": torch.zeros(d, dtype=torch.float64), "b": torch.zeros((), dtype=torch.float64)}, path
-        )
-        self._state = {name: t.to(torch.float64).numpy().copy() for name, t in tensors.items()}
-        self._restore_common(meta)
-        self._set_coef()
+    def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {"w": torch.from_numpy(self.coef_), "b": torch.tensor(self.intercept_, dtype=torch.float64)}
+        coefficients = dict(zip(names, self.coef_.tolist(), strict=True))
+        return tensors, {"coefficients": coefficients, "intercept": self.intercept_}
 
-    def _adopt(self, run: Any, tensors: dict[str, torch.Tensor], names: list[str] | None) -> None:
-        from linear_nets.pipeline.saved import load_linreg
-
-        w, b = load_linreg(run, int(tensors["w"].shape[0]))  # checked: names, shapes, dtypes, finite
-        config = run.config.get("config") or {}
-        self.solver = config.get("solver", self.solver)
-        self.fit_intercept = not config.get("no_intercept", False)
-        self._state = {"w": w.numpy().copy(), "b": b.reshape(()).numpy().copy()}
-        self.n_features_in_ = int(w.shape[0])
-        if names is not None:
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        self.n_iter_, self.loss_curve_ = int(config.get("epochs", 1)) if self.solver == "sgd" else 1, []
-        self._set_coef()
+    def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
+        self.n_features_in_ = spec.num_features if spec is not None else len(synthetic_options(run).true_w)
+        w, b = load_linreg(run, self.n_features_in_)  # checked: names, shapes, dtypes, finite
+        self.coef_, self.intercept_ = w.numpy().copy(), float(b)
 
 
 __all__: Sequence[str] = ["MAX_REPEAT", "LinearRegressor", "SoftmaxClassifier", "expected_failed_checks"]
