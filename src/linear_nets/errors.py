@@ -33,17 +33,21 @@ class LinearNetsError(Exception):
 
 def flag_message(error: LinearNetsError) -> str:
     """The error's message with each field it names written as the command line's flag (`batch_size` ->
-    `--batch-size`); a field already written as a flag is left as it is.
+    `--batch-size`). Only the word itself: not a flag already written, nor part of a path, a file name or a quoted
+    name (`/srv/data/t.csv`, `data.csv`, column 'data').
 
     Example:
         >>> flag_message(ConfigError("batch_size must be >= 1, got 0", "batch_size"))
         '--batch-size must be >= 1, got 0'
+        >>> flag_message(DataError("/srv/data/t.csv and column 'data' hold no data.", "data"))
+        "/srv/data/t.csv and column 'data' hold no --data."
     """
     import re
 
     message = str(error)
     for name in error.fields:
-        message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "--" + name.replace("_", "-"), message)
+        word = rf"(?<![\w/.'\"-]){re.escape(name)}(?![\w/'\"-]|\.\w)"
+        message = re.sub(word, "--" + name.replace("_", "-"), message)
     return message
 
 
