@@ -183,7 +183,7 @@ def test_evaluate_a_linreg_run_regenerates_its_data(tmp_path, monkeypatch, capsy
 def test_read_image_scales_uint8_formats_by_type_not_value(tmp_path):
     from matplotlib import image as mpimg
 
-    from linear_nets.cli.saved_runs import read_image
+    from linear_nets.pipeline.saved import read_image
 
     dark = np.zeros((28, 28, 3), dtype=np.uint8)
     dark[10:18, 10:18] = 1  # a JPEG this dark has its maximum at 1 / 255, not 1.0

@@ -15,14 +15,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from linear_nets.cli.common import MAX_SHOW, add_device_argument, check_show_count, name_list, positive_int
-from linear_nets.errors import ConfigError, DataError, LinearNetsError
-
-MAX_IMAGE_PIXELS = 4096 * 4096
-"""Largest image `predict` decodes (16.8 megapixels: about 200 MB while it is converted); checked on the file's
-header, before any pixel is decoded."""
-MAX_IMAGE_BYTES = 64 << 20
-"""Largest image file `predict` reads."""
+from linear_nets.cli.common import (
+    MAX_SHOW,
+    add_device_argument,
+    check_show_count,
+    check_table_flags_need_data,
+    name_list,
+    positive_int,
+)
+from linear_nets.errors import ConfigError, LinearNetsError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,7 +84,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.saved import linreg_on_its_data, load_softmax
 
     run = Run.open(args.run_dir)
-    if args.data is not None or _on_a_table(run):
+    if args.data is not None or run.spec is not None:
         return _evaluate_table(run, args.data)
     if run.model == "linreg":
         result = linreg_on_its_data(run)
@@ -109,10 +110,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
                      lambda: evaluation_figures(evaluation, model, images=test_iter.tensors[0].cpu(),
                                                 image_side=config.resize or 28))  # fmt: skip
     return 0
-
-
-def _on_a_table(run: Any) -> bool:
-    return (run.config.get("data") or {}).get("spec") is not None
 
 
 def _evaluate_table(run: Any, path: str | None) -> int:
@@ -206,62 +203,12 @@ def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
     plt.close(fig)
 
 
-def read_image(path: str | Path, side: int) -> Any:
-    """An image file as a `[1, side, side]` float tensor in [0, 1]: grey (mean of RGB), resized with antialiasing.
-
-    Only a regular file of at most `MAX_IMAGE_BYTES` is read, and its width and height, read from its header, must
-    not exceed `MAX_IMAGE_PIXELS` together before any pixel is decoded (a small PNG can declare 20000 x 20000).
-    Fashion-MNIST shows light garments on a black background; photos on white should be inverted first.
-
-    Raises:
-        DataError: the file is missing, not a regular file, too large, too many pixels, or not an image.
-    """
-    import io
-
-    import numpy as np
-    import torch
-    from matplotlib import image as mpimg
-    from PIL import Image, UnidentifiedImageError
-
-    from linear_nets.pipeline.runs import read_file_bytes
-
-    if not Path(path).exists():
-        raise DataError(f"image {path} does not exist")
-    data = read_file_bytes(path, "image", MAX_IMAGE_BYTES)
-    try:
-        pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # PIL's own, higher limit: ours speaks
-        try:
-            with Image.open(io.BytesIO(data)) as header:  # lazy: reads the header, decodes nothing
-                width, height = header.size
-        finally:
-            Image.MAX_IMAGE_PIXELS = pil_limit
-        if width * height > MAX_IMAGE_PIXELS:
-            raise DataError(f"image {path} is {width} x {height} pixels, more than the {MAX_IMAGE_PIXELS:,} "
-                            f"(4096 x 4096) predict decodes: shrink it first")  # fmt: skip
-        # decoded as matplotlib reads the file itself (its extension chooses the reader), from the bytes checked
-        raw = mpimg.imread(io.BytesIO(data), format=Path(path).suffix.lower()[1:] or None)
-    except DataError:
-        raise
-    except UnidentifiedImageError:
-        raise DataError(f"image {path} cannot be read as an image: not a format PIL knows") from None
-    except Exception as exc:  # PIL/matplotlib raise many types for unreadable files
-        raise DataError(f"image {path} cannot be read as an image: {exc}") from None
-    # PNGs come back as floats in [0, 1], other formats (JPEG) as uint8 in [0, 255]: decide by type, not by value
-    pixels = raw.astype(np.float32) / 255.0 if raw.dtype == np.uint8 else np.asarray(raw, dtype=np.float32)
-    if pixels.ndim == 3:
-        pixels = pixels[..., :3].mean(axis=2)
-    if pixels.ndim != 2 or min(pixels.shape) < 1:
-        raise DataError(f"image {path} has shape {pixels.shape}; expected a 2-D grey or colour image")
-    x = torch.from_numpy(np.ascontiguousarray(pixels))[None, None]
-    if x.shape[-2:] != (side, side):
-        x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", antialias=True)
-    return x[0].clamp_(0.0, 1.0)
-
-
 def _predict_images(model: Any, classes: list[str], paths: list[str], side: int) -> int:
     """Print each image's class; an image that cannot be read is one line on stderr and the others are still
     predicted. Returns 0, or 2 when any image was refused."""
     import torch
+
+    from linear_nets.pipeline.saved import read_image
 
     images, readable = [], []
     for path in paths:
@@ -282,19 +229,11 @@ def run_predict(args: argparse.Namespace) -> int:
     """The `predict` handler."""
     from linear_nets.data.fashion_mnist import load_data_fashion_mnist
     from linear_nets.pipeline.runs import Run
-    from linear_nets.pipeline.saved import load_softmax
+    from linear_nets.pipeline.saved import image_classifier
     from linear_nets.plotting import figure_paths, save_figure, show_predictions
 
-    if args.data is None and (args.keep or args.keep_all or args.overwrite or args.interval is not None):
-        flag = ("--keep" if args.keep else "--keep-all" if args.keep_all else "--overwrite" if args.overwrite
-                else "--interval")  # fmt: skip
-        raise ConfigError(f"{flag} applies to the predictions of a table: give it with --data FILE")
+    check_table_flags_need_data(args)
     run = Run.open(args.run_dir)
-    if args.data is None and _on_a_table(run):
-        raise ConfigError(f"{run.path} was trained on a table: pass --data FILE to predict its rows")
-    if args.data is None and run.model == "linreg":
-        raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no images to predict; "
-                          "predict the rows of a table with a run trained on one (--data FILE)")  # fmt: skip
     if args.data is not None:
         from linear_nets.pipeline.saved import check_table_path, table_predictions, write_table
 
@@ -306,8 +245,7 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"predicted {table.num_rows} rows of {args.data}; wrote {target}")
         return 0
     check_show_count(args.n)
-    run = Run.open(args.run_dir, model="softmax")
-    model, config, classes = load_softmax(run)
+    model, config, classes = image_classifier(run)
     if args.images:
         return _predict_images(model, classes, args.images, config.resize or 28)
     out = Path(args.out) if args.out else run.path / "predict.png"

@@ -14,7 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from linear_nets.cli.common import float_list
-from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags, validate
+from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags, grid_configs, validate
 from linear_nets.pipeline.config import TUNING_GRID as GRID
 
 
@@ -52,7 +52,7 @@ def base_config(args: argparse.Namespace) -> SoftmaxConfig:
     changes: dict[str, Any] = {"seed": args.seed, "val_fraction": args.val_fraction, "threads": args.threads}
     if args.epochs is not None:
         changes["epochs"] = args.epochs
-    return validate(dataclasses.replace(base, **changes), flags=True)
+    return validate(dataclasses.replace(base, **changes))
 
 
 def grid_from_args(args: argparse.Namespace) -> dict[str, list]:
@@ -76,12 +76,12 @@ def row(trial: Any) -> str:
 def tune(args: argparse.Namespace, out: TextIO | None = None) -> list:
     """Run the search the flags describe, printing the table and the choice to `out` (default stdout)."""
     from linear_nets.pipeline.fit import fashion_mnist
-    from linear_nets.pipeline.tuning import grid_configs, tune_softmax
+    from linear_nets.pipeline.tuning import tune_softmax
 
     out = sys.stdout if out is None else out
     base = base_config(args)
     grid = grid_from_args(args)
-    grid_configs(base, grid, flags=True)  # every configuration checked before the data is read
+    grid_configs(base, grid)  # every configuration checked before the data is read
     data = fashion_mnist(args.data_dir)
     print(
         f"tuning softmax regression ({base.impl}, {base.optimizer}, {base.schedule} schedule"

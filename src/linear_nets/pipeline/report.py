@@ -27,12 +27,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from linear_nets import __version__
-from linear_nets.errors import ConfigError, LinearNetsError
-from linear_nets.pipeline.catalog import RunRecord, read_record
+from linear_nets.errors import LinearNetsError
+from linear_nets.pipeline.catalog import RunRecord
 
 COEFFICIENT_COLUMNS = (
     ("coefficients", "coefficient"),
@@ -219,9 +218,7 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
 
     run = record.run
     assert run is not None
-    if not (run.path / "model.safetensors").exists():
-        report.lack(f"{run.path} has no trained model yet ({record.state_text()}): its weights, mistakes, scores "
-                    "and calibration are shown once it finishes")  # fmt: skip
+    if not _has_model(report, record, "its weights, mistakes, scores and calibration"):
         return
     try:
         model, config, classes = load_softmax(run)
@@ -257,6 +254,14 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
                "on the diagonal, a probability of 0.8 is right 80% of the time.</p>",
                svg(plot_reliability(evaluation.reliability), "reliability"))  # fmt: skip
     report.add("<h2>Confusion matrix</h2>", confusion_table(scores.confusion.tolist(), classes))
+
+
+def _has_model(report: Report, record: RunRecord, what: str) -> bool:
+    """Whether the run has its trained model; if not, a line says that `what` is shown once it finishes."""
+    if (record.path / "model.safetensors").exists():
+        return True
+    report.lack(f"{record.path} has no trained model yet ({record.state_text()}): {what} are shown once it finishes")
+    return False
 
 
 def _test_data(report: Report, run: Any, config: Any, table_options: Any, data_dir: str | None) -> tuple[Any, Any]:
@@ -392,6 +397,8 @@ def linreg_section(report: Report, record: RunRecord) -> None:
     if scalars:
         report.add(table(("", "value"), scalars, "regression-summary"))
     report.add("<h2>Residuals</h2>")
+    if not _has_model(report, record, "its residual plots"):
+        return
     try:
         diagnostics = linreg_diagnostics(record)
     except LinearNetsError as exc:
@@ -419,8 +426,6 @@ def linreg_diagnostics(record: RunRecord) -> Any:
 
     run = record.run
     assert run is not None
-    if not (run.path / "model.safetensors").exists():
-        raise ConfigError(f"{run.path} has no trained model yet ({record.state_text()})")
     config = saved_config(run, LinregConfig)
     table_options = (run.config.get("options") or {}).get("table")
     if table_options:
@@ -517,40 +522,7 @@ def _lookup(summary: dict[str, Any] | None, key: str) -> Any:
     return value
 
 
-def build_report(paths: Sequence[str | Path], data_dir: str | None = None) -> Report:
-    """The page about `paths`: one run's page, or the comparison of several runs of one model.
-
-    Raises:
-        ConfigError: no run, the same run twice, runs of different models.
-        DataError / ConfigError: a directory that is not a readable run (its config.json missing or corrupt).
-    """
-    if not paths:
-        raise ConfigError("report: give at least one run directory")
-    records = []
-    for path in paths:
-        record = read_record(path)
-        if record.run is None:
-            raise ConfigError(f"cannot report on {path}: {record.problems[0]}")
-        records.append(record)
-    resolved = [r.path.resolve() for r in records]
-    if len(set(resolved)) != len(resolved):
-        raise ConfigError("report: a run is named twice")
-    models = {r.model for r in records}
-    if len(models) > 1:
-        which = ", ".join(f"{r.path} is {r.model}" for r in records)
-        raise ConfigError(f"report compares runs of one model, got several ({which}): report each alone")
+def build_report(records: Sequence[RunRecord], data_dir: str | None = None) -> Report:
+    """The page about the runs `records` describe (`catalog.read_record`): one run's page, or the comparison of
+    several runs of one model (the command line checks that they are, `cli.common.report_records`)."""
     return single_run_page(records[0], data_dir) if len(records) == 1 else comparison_page(records)
-
-
-def write_report(paths: Sequence[str | Path], out: str | Path, data_dir: str | None = None) -> Report:
-    """Build the page and write it to `out` atomically (a failure leaves no file, or the previous one, in place)."""
-    from linear_nets.atomic import atomic_write_text
-
-    out = Path(out)
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"--out {out}: the report is an HTML file: name it .html")
-    if not out.parent.is_dir():
-        raise ConfigError(f"--out {out}: directory {out.parent} does not exist")
-    report = build_report(paths, data_dir)
-    atomic_write_text(out, report.html())
-    return report

@@ -47,6 +47,8 @@ FORMAT = "linear-nets/1"
 
 MAX_JSON_BYTES = 256 << 20  # a table of 1,000 long category names made an 18 MB config.json; written files are checked
 """Largest JSON file of a run read (a checkpoint's history grows by about 150 bytes an epoch)."""
+MAX_METRICS_BYTES = 64 << 20
+"""Largest metrics.jsonl read (about 150 bytes an epoch)."""
 MAX_TENSOR_FILE_BYTES = 2 << 30
 """Largest safetensors file read: far above any model here (Fashion-MNIST's is 31 KB, with --resize 280 3 MB)."""
 DTYPES = {"float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool"}
@@ -272,6 +274,24 @@ def read_json(path: Path, what: str = "file") -> Any:
         raise DataError(f"{what} {path} is corrupt: {reason}") from None
 
 
+@contextlib.contextmanager
+def refused(prefix: str, *errors: type[Exception]) -> Iterator[None]:
+    """Raise any of `errors` the block raises as a `DataError` reading `prefix` and its message: a file's field is
+    named by its place in the file (`options.threads`), not as the flag it came from.
+
+    Example:
+        >>> with refused("config.json: options.", ConfigError):
+        ...     raise ConfigError("threads must be a string, got 5", "threads")
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.DataError: config.json: options.threads must be a string, got 5
+    """
+    try:
+        yield
+    except errors as exc:
+        raise DataError(prefix + str(exc)) from None
+
+
 def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write the per-epoch rows as `metrics.csv` and `metrics.jsonl` (whole files, atomically)."""
     if not rows:
@@ -283,6 +303,37 @@ def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
     lines = (json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows)
     atomic_write_text(run_dir / "metrics.jsonl", "".join(lines))
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of `run_dir/metrics.jsonl` (none when it is missing); `DataError` naming the file and line when one
+    is not a JSON object."""
+    where = run_dir / "metrics.jsonl"
+    if not where.exists():
+        return []
+    rows = []
+    text = read_file_bytes(where, "metrics", MAX_METRICS_BYTES).decode("utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            raise DataError(f"metrics {where} is corrupt at line {number}: not a JSON object")
+        rows.append(row)
+    return rows
+
+
+def run_directories(root: str | Path) -> Iterator[Path]:
+    """The directories directly under `root` (hidden ones, such as runs being created, left out)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory")
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and not path.name.startswith("."):
+            yield path
 
 
 def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None) -> None:
@@ -495,6 +546,11 @@ class Run:
         return self.config["model"]
 
     @property
+    def spec(self) -> Any:
+        """The training schema a table run recorded (config.json's `data.spec`), or None (images, synthetic data)."""
+        return (self.config.get("data") or {}).get("spec")
+
+    @property
     def finished(self) -> bool:
         """Whether training ended and its results were written (`summary.json` is the last file a run writes)."""
         return (self.path / "summary.json").is_file()
@@ -571,8 +627,12 @@ class Run:
         """Whether a complete checkpoint is there to resume from."""
         return self.newest_checkpoint() is not None
 
-    def load_checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`)."""
+    def load_checkpoint(self, config: Mapping[str, Any] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`).
+
+        With `config` (the fields of the resuming fit's config that decide its result), a checkpoint written under
+        other values (the run's config.json edited since) is refused: resuming it would end where no uninterrupted
+        run ends."""
         path = self.newest_checkpoint()
         if path is None:
             if _abandoned(self.path):
@@ -590,6 +650,17 @@ class Run:
                 and isinstance(optimizer.get("scalars", {}), dict)):  # fmt: skip
             raise DataError(f"{where}: meta.optimizer must be an object with a list param_groups and an object "
                             "scalars")  # fmt: skip
+        saved = state.get("config")
+        if config is None or saved is None:  # None: written before checkpoints recorded their config
+            return tensors, state
+        if not isinstance(saved, dict):
+            raise DataError(f"{path}: its description's config is not a JSON object")
+        changed = [name for name in config if saved.get(name) != config[name]]
+        if changed:
+            was = ", ".join(f"{name} {saved.get(name)}" for name in changed)
+            asked = ", ".join(f"{name} {config[name]}" for name in changed)
+            raise DataError(f"{path} was written with {was}, but this fit asks for {asked}: a run resumes with the "
+                            "options it started with (was its config.json edited?)")  # fmt: skip
         return tensors, state
 
     def newest_checkpoint(self) -> Path | None:
@@ -671,10 +742,8 @@ def saved_config(run: Run, cls: type) -> Any:
         values = {k: v for k, v in args.items() if k in field_names(cls) and v is not None}
         if "huber_sigma" in args and args["huber_sigma"] is not None:
             values["huber_delta"] = args["huber_sigma"]
-    try:
+    with refused(f"{run.path}/config.json does not describe a {cls.__name__}: ", ConfigError, TypeError):
         return from_dict(cls, values)
-    except (ConfigError, TypeError) as exc:
-        raise DataError(f"{run.path}/config.json does not describe a {cls.__name__}: {exc}") from None
 
 
 # --- what config.json may hold besides the config: checked with the rules of the flags that wrote it -----------------
@@ -726,20 +795,16 @@ def check_run_config(run: Run) -> None:
                 raise DataError(f"{where}: options.table.{name} must be a list of column names, got {names!r}")
         from linear_nets.pipeline.tables import TableOptions
 
-        try:
+        with refused(f"{where}: options.table: ", TypeError, ConfigError):
             TableOptions(**table).check()
-        except (TypeError, ConfigError) as exc:
-            raise DataError(f"{where}: options.table: {exc}") from None
-    spec = (run.config.get("data") or {}).get("spec")
+    spec = run.spec
     if spec is not None:  # a table run's training schema
         from linear_nets.data.table_spec import TableSpec
 
-        try:
+        with refused(f"{where}: data.spec: ", DataError):
             if not isinstance(spec, dict):
                 raise DataError(f"must be a JSON object, got {type(spec).__name__}")
             TableSpec.from_dict(spec)
-        except DataError as exc:
-            raise DataError(f"{where}: data.spec: {exc}") from None
     synthetic = (run.config.get("data") or {}).get("synthetic")
     if synthetic is not None:
         if not isinstance(synthetic, dict):
@@ -759,7 +824,5 @@ def _check_fields(params: Sequence[Param], values: Mapping[str, Any], where: Pat
             if required:
                 raise DataError(f"{where}: {section}.{param.name} is missing")
             continue
-        try:
+        with refused(f"{where}: {section}.", ConfigError):
             param.check(values[param.name])
-        except ConfigError as exc:
-            raise DataError(f"{where}: {section}.{exc}") from None
