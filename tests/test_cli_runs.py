@@ -148,6 +148,8 @@ def test_predict_test_images_and_image_files(uninterrupted, tmp_path, capsys):
         (["predict", "softmax-run", "no-such.png"], "does not exist"),
         (["predict", "softmax-run", "--out", "preds.gif"], ".gif"),
         (["evaluate", "tampered-run"], "truncated or was modified"),
+        (["predict", "softmax-run", "--keep-all"], "--keep-all applies to the predictions of a table"),
+        (["predict", "softmax-run", "--interval", "0.9"], "--interval applies to the predictions of a table"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(uninterrupted, tmp_path, monkeypatch, capsys, argv, fragment):

@@ -214,6 +214,8 @@ CHECKPOINT_CASES = {
                           "those of this optimizer"),
     "scalars a list": (lambda p: edit_json(p.with_suffix(".json"), set_key("meta", "optimizer", "scalars", value=[])),
                        "checkpoint-1.json: meta.optimizer must be an object with a list param_groups"),
+    "config a list": (lambda p: edit_json(p.with_suffix(".json"), set_key("meta", "config", value=[])),
+                      "checkpoint-1.safetensors: its description's config is not a JSON object"),
     "description a FIFO": (lambda p: replace_with(p.with_suffix(".json"), os.mkfifo),
                            "checkpoint-1.json is not a regular file"),
 }  # fmt: skip
