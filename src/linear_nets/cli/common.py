@@ -31,9 +31,11 @@ def check_show_count(n: int, available: int | None = None, of: str = "") -> int:
 
 def mu_sigma_pairs(values: list[list[float]]) -> list[tuple[float, float]]:
     """`plot normal --mu-sigma`'s (mean, std) pairs: two numbers each, the std > 0."""
+    from linear_nets.pipeline.config import joined
+
     for pair in values:
         if len(pair) != 2 or not pair[1] > 0:
-            raise ConfigError(f"--mu-sigma takes MU,SIGMA with SIGMA > 0, got {','.join(f'{v:g}' for v in pair)}")
+            raise ConfigError(f"--mu-sigma takes MU,SIGMA with SIGMA > 0, got {joined(pair)}")
     return [(mu, sigma) for mu, sigma in values]
 
 

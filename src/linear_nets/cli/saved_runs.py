@@ -140,13 +140,13 @@ def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[st
     from linear_nets.errors import WriteError
     from linear_nets.pipeline.evaluation import save_evaluation_figures
     from linear_nets.pipeline.runs import write_json
+    from linear_nets.plotting import figure_paths
 
-    written = ([run_path / "confusion.png"] if confusion is not None else []) + [run_path / "evaluation.json"]
     try:
-        if confusion is not None:
-            _save_confusion_figure(*confusion, written[0])
-        if figures is not None:
-            written[-1:-1] = save_evaluation_figures(figures(), run_path)
+        figure_paths(run_path / "confusion.png")  # a directory that cannot take them costs no drawing
+        drawn = {"confusion": _confusion_figure(*confusion)} if confusion else {}
+        drawn |= figures() if figures else {}
+        written = [*save_evaluation_figures(drawn, run_path), run_path / "evaluation.json"]
         write_json(written[-1], result)  # last: an evaluation.json never describes another evaluation's figure
     except (WriteError, ConfigError) as exc:  # ConfigError: save_figure's check of a directory it cannot write
         print(f"linear-nets: warning: the evaluation files were not saved ({exc})", file=sys.stderr)
@@ -183,14 +183,12 @@ def _format_confusion(matrix: Any, classes: list[str]) -> str:
     return "\n".join([title, header, *rows])
 
 
-def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
+def _confusion_figure(matrix: Any, classes: list[str]) -> Any:
     import numpy as np
 
-    from linear_nets.plotting import figure_paths, pyplot, save_figure
+    from linear_nets.plotting import pyplot
 
-    figure_paths(path)  # a directory that cannot take it costs no drawing
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
+    fig, ax = pyplot().subplots(figsize=(6.5, 5.5), layout="constrained")
     ax.imshow(matrix.numpy(), cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -199,8 +197,7 @@ def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
     threshold = matrix.max().item() / 2
     for (i, j), v in np.ndenumerate(matrix.numpy()):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > threshold else "black")
-    save_figure(fig, path)
-    plt.close(fig)
+    return fig
 
 
 def _predict_images(model: Any, classes: list[str], paths: list[str], side: int) -> int:

@@ -14,7 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from linear_nets.cli.common import float_list
-from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags, grid_configs, validate
+from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags, grid_configs, joined, validate
 from linear_nets.pipeline.config import TUNING_GRID as GRID
 
 
@@ -27,11 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "softmax", help="softmax regression on Fashion-MNIST", description=__doc__.split("\n\n")[1]
     )
     softmax.add_argument("--lr", type=float_list, default=GRID["lr"], metavar="LIST",
-                         help=f"learning rates (default: {_join(GRID['lr'])})")  # fmt: skip
+                         help=f"learning rates (default: {joined(GRID['lr'])})")  # fmt: skip
     softmax.add_argument("--weight-decay", type=float_list, default=GRID["weight_decay"], metavar="LIST",
-                         help=f"weight decays (default: {_join(GRID['weight_decay'])})")  # fmt: skip
+                         help=f"weight decays (default: {joined(GRID['weight_decay'])})")  # fmt: skip
     softmax.add_argument("--batch-size", type=float_list, default=GRID["batch_size"], metavar="LIST",
-                         help=f"batch sizes (default: {_join(GRID['batch_size'])})")  # fmt: skip
+                         help=f"batch sizes (default: {joined(GRID['batch_size'])})")  # fmt: skip
     softmax.add_argument("--preset", choices=tuple(SOFTMAX_PRESETS), default="best",
                          help="the other settings (default: best)")  # fmt: skip
     softmax.add_argument("--epochs", type=int, default=None, help="maximum epochs per fit (default: the preset's)")
@@ -40,10 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     softmax.add_argument("--data-dir", default=None, metavar="DIR", help="directory holding the four IDX files")
     softmax.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's)")
     softmax.set_defaults(func=run)
-
-
-def _join(values) -> str:
-    return ",".join(f"{v:g}" for v in values)
 
 
 def base_config(args: argparse.Namespace) -> SoftmaxConfig:

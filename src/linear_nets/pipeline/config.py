@@ -119,7 +119,7 @@ class Param:
             if ok and self.high is not None:
                 ok = value < self.high if self.high_open else value <= self.high
         if not ok:
-            shown = _joined(value) if _is_numbers(value) else f"{value}" if _has_kind(value, self.kind) else repr(value)
+            shown = joined(value) if _is_numbers(value) else f"{value}" if _has_kind(value, self.kind) else repr(value)
             raise ConfigError(f"{self.name} must be {self.describe()}, got {shown}", self.name)
 
 
@@ -161,7 +161,8 @@ def _seed(help: str, **kw: Any) -> Any:
     return option(0, int, help, low=0, high=MAX_SEED, **kw)
 
 
-def _joined(values: Any) -> str:
+def joined(values: Any) -> str:
+    """Numbers as the command line writes a list of them: `2,-3.4`."""
     return ",".join(f"{v:g}" for v in values)
 
 
@@ -388,7 +389,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type[Config]) -> None:
             parser.add_argument(p.flag, action="store_const", const=True, default=None, help=p.help)
         elif p.kind is tuple:
             parser.add_argument(p.flag, type=_number_list, default=None, metavar="X1,X2,...",
-                                help=f"{p.help} (default: {_joined(default)})")  # fmt: skip
+                                help=f"{p.help} (default: {joined(default)})")  # fmt: skip
         else:
             metavar = "{" + ",".join(p.choices) + "}" if p.choices else p.name.upper()
             parser.add_argument(p.flag, type=p.kind, default=None, metavar=metavar, help=p.help + shown)
@@ -465,7 +466,7 @@ def as_flags(config: Config, base: Config | None = None) -> str:
         value = getattr(config, p.name)
         if value == getattr(base, p.name) or p.machine:
             continue
-        parts.append(p.flag if value is True else f"{p.flag} {_joined(value) if p.kind is tuple else value}")
+        parts.append(p.flag if value is True else f"{p.flag} {joined(value) if p.kind is tuple else value}")
     return " ".join(parts)
 
 
@@ -496,6 +497,7 @@ __all__ = [
     "from_dict",
     "given_fields",
     "grid_configs",
+    "joined",
     "to_dict",
     "validate",
 ]

@@ -177,13 +177,19 @@ def _json_text(value: Any) -> str:
 # --- curves -----------------------------------------------------------------------------------------------------
 
 
-def curves_figure(series: Sequence[tuple[str, list[dict[str, Any]]]], columns: Sequence[tuple[str, str]],
-                  log_loss: bool = False) -> Any:  # fmt: skip
-    """One panel per column (e.g. train loss, test accuracy) with one line per run (label, metrics rows)."""
+SOFTMAX_CURVES = (("train_loss", "train loss"), ("train_accuracy", "train accuracy"),
+                  ("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"))  # fmt: skip
+LINREG_CURVES = (("train_loss", "train loss"),)
+
+
+def curves(series: Sequence[tuple[str, list[dict[str, Any]]]], model: str) -> str:
+    """One panel per column a run of `model` records (e.g. train loss, test accuracy) with one line per run (label,
+    metrics rows), as inline SVG; a regression's loss on a log scale."""
     from matplotlib.ticker import MaxNLocator
 
     from linear_nets.plotting import pyplot
 
+    columns = SOFTMAX_CURVES if model == "softmax" else LINREG_CURVES
     shown = [(key, label) for key, label in columns if any(r.get(key) is not None for _, rows in series for r in rows)]
     fig, axes = pyplot().subplots(1, max(1, len(shown)), figsize=(5.2 * max(1, len(shown)), 3.4), squeeze=False,
                                   layout="constrained")  # fmt: skip
@@ -194,17 +200,12 @@ def curves_figure(series: Sequence[tuple[str, list[dict[str, Any]]]], columns: S
                 ax.plot(*zip(*points, strict=True), marker="." if len(points) < 30 else None, label=name)
         ax.set(xlabel="epoch", title=label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if log_loss and key == "train_loss":
+        if model == "linreg" and key == "train_loss":
             ax.set_yscale("log")
         ax.grid(True)
     if len(series) > 1 and shown:
         axes[0][0].legend(fontsize=7)
-    return fig
-
-
-SOFTMAX_CURVES = (("train_loss", "train loss"), ("train_accuracy", "train accuracy"),
-                  ("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"))  # fmt: skip
-LINREG_CURVES = (("train_loss", "train loss"),)
+    return svg(fig, "curves")
 
 
 # --- one softmax run --------------------------------------------------------------------------------------------
@@ -461,9 +462,7 @@ def run_header(report: Report, record: RunRecord) -> None:
         report.add("<h2>Summary</h2>", key_values(shown, "summary"))
     report.add("<h2>Curves</h2>")
     if record.metrics:
-        columns = SOFTMAX_CURVES if record.model == "softmax" else LINREG_CURVES
-        report.add(svg(curves_figure([(record.path.name, record.metrics)], columns, record.model == "linreg"),
-                       "curves"))  # fmt: skip
+        report.add(curves([(record.path.name, record.metrics)], record.model))
     else:
         report.lack("no metrics.jsonl: no epoch was recorded (a closed-form fit has no curve)")
 
@@ -507,8 +506,7 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
     report.add("<h2>Curves</h2>")
     series = [(name, r.metrics) for name, r in zip(names, records, strict=True) if r.metrics]
     if series:
-        columns = SOFTMAX_CURVES if model == "softmax" else LINREG_CURVES
-        report.add(svg(curves_figure(series, columns, model == "linreg"), "curves"))
+        report.add(curves(series, model))
     else:
         report.lack("none of these runs recorded epochs: no curves to overlay")
     return report

@@ -41,7 +41,7 @@ from torch import Tensor
 from linear_nets import __version__
 from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask, stale_temporaries
 from linear_nets.errors import ConfigError, DataError, LinearNetsError, WriteError
-from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig
+from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, SyntheticData
 
 FORMAT = "linear-nets/1"
 
@@ -84,12 +84,12 @@ def new_run_dir(
     if out is not None:
         out = Path(out)
         target = out.resolve() if out.is_symlink() else out
-        if not _move_into_place(target, files, f"--out {out}"):
-            if not _abandoned(target):
-                raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
-            shutil.rmtree(target, ignore_errors=True)  # a run killed before its first epoch ended: nothing to keep
-            if not _move_into_place(target, files, f"--out {out}"):
-                raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+        placed = _move_into_place(target, files, f"--out {out}")
+        if not placed and _abandoned(target):  # a run killed before its first epoch ended: nothing to keep
+            shutil.rmtree(target, ignore_errors=True)
+            placed = _move_into_place(target, files, f"--out {out}")
+        if not placed:
+            raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
         return out
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1, 1000):
@@ -374,10 +374,8 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     data = read_file_bytes(path, "tensor file", MAX_TENSOR_FILE_BYTES)
     if hashlib.sha256(data).hexdigest() != sidecar["sha256"]:
         raise DataError(f"{path} is truncated or was modified (SHA-256 differs from {path.name}'s description)")
-    try:
+    with refused(f"{path} is not a valid safetensors file: ", Exception):  # its own error type for every malformed one
         tensors = safetensors.torch.load(data)
-    except Exception as exc:  # safetensors raises its own error type for every malformed file
-        raise DataError(f"{path} is not a valid safetensors file: {exc}") from None
     if set(tensors) != set(described):
         raise DataError(f"{path} holds tensors {sorted(tensors)}, but {description.name} lists {sorted(described)}")
     for name, tensor in tensors.items():
@@ -763,14 +761,8 @@ TABLE_OPTIONS = (
     Param("drop_missing", bool, "drop rows with a missing value"),
     Param("stream", bool, "read in batches"),
 )
-SYNTHETIC_DATA = (
-    Param("true_w", float, "one true weight"),
-    Param("true_b", float, "the true bias"),
-    Param("samples", int, "number of examples", low=1),
-    Param("noise", float, "noise std", low=0),
-)
 """What config.json records besides the fit's config, with the rules of the flags it came from (`--checkpoint-every`,
-`--data ...`, `--true-w`, ...): checked by `check_run_config`."""
+`--data ...`): checked by `check_run_config`, as synthetic data is with `SyntheticData`'s own."""
 
 
 def check_run_config(run: Run) -> None:
@@ -809,12 +801,7 @@ def check_run_config(run: Run) -> None:
     if synthetic is not None:
         if not isinstance(synthetic, dict):
             raise DataError(f"{where}: data.synthetic must be a JSON object, got {type(synthetic).__name__}")
-        true_w = synthetic.get("true_w")
-        if not isinstance(true_w, list) or not true_w:
-            raise DataError(f"{where}: data.synthetic.true_w must be a non-empty list of numbers, got {true_w!r}")
-        for weight in true_w:  # each weight with the rule of one number of --true-w
-            _check_fields(SYNTHETIC_DATA[:1], {"true_w": weight}, where, "data.synthetic")
-        _check_fields(SYNTHETIC_DATA[1:], synthetic, where, "data.synthetic", required=True)
+        _check_fields(SyntheticData.PARAMS, synthetic, where, "data.synthetic", required=True)
 
 
 def _check_fields(params: Sequence[Param], values: Mapping[str, Any], where: Path, section: str,
