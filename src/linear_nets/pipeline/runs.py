@@ -416,10 +416,8 @@ def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], s
         raise DataError(f"{source} holds tensors {sorted(tensors)}, but this model has {sorted(expected)}")
     for name, tensor in tensors.items():
         if tensor.shape != expected[name].shape:
-            raise DataError(
-                f"{source}: tensor {name!r} has shape {list(tensor.shape)}, "
-                f"but this model needs {list(expected[name].shape)}"
-            )
+            raise DataError(f"{source}: tensor {name!r} has shape {list(tensor.shape)}, but this model needs "
+                            f"{list(expected[name].shape)}")  # fmt: skip
         if tensor.dtype != expected[name].dtype:
             raise DataError(f"{source}: tensor {name!r} is {str(tensor.dtype).removeprefix('torch.')}, but this "
                             f"model needs {str(expected[name].dtype).removeprefix('torch.')}")  # fmt: skip
