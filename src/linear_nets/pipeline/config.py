@@ -40,7 +40,7 @@ from linear_nets.choices import (
     SOLVERS,
 )
 from linear_nets.errors import ConfigError
-from linear_nets.memory import available_memory, check_memory, format_bytes
+from linear_nets.memory import check_memory
 
 MAX_THREADS = 1024
 """Most CPU threads `--threads` takes: a million made torch and pyarrow's thread pools fail (exit 139, malloc)."""
@@ -474,30 +474,3 @@ def field_names(cls: type[Config]) -> list[str]:
     """The field names of `cls`, in table order."""
     return [p.name for p in cls.PARAMS]
 
-
-__all__ = [
-    "MACHINE_FIELDS",
-    "MAX_SEED",
-    "SEED",
-    "SOFTMAX_PRESETS",
-    "TUNING_GRID",
-    "VECTOR_LENGTH",
-    "Config",
-    "LinregConfig",
-    "Param",
-    "SoftmaxConfig",
-    "SyntheticData",
-    "add_arguments",
-    "as_flags",
-    "available_memory",
-    "check_memory",
-    "field_names",
-    "format_bytes",
-    "from_args",
-    "from_dict",
-    "given_fields",
-    "grid_configs",
-    "joined",
-    "to_dict",
-    "validate",
-]
