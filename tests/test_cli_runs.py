@@ -195,3 +195,19 @@ def test_read_image_scales_uint8_formats_by_type_not_value(tmp_path):
     mpimg.imsave(tmp_path / "dark.jpg", dark)
     jpeg = read_image(tmp_path / "dark.jpg", 28)
     assert 0 < jpeg.max().item() < 0.05
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["predict", "run", "--interval", "1.5"],
+         "argument --interval: expected a confidence level between 0 and 1 such as 0.95, got '1.5'"),
+        (["predict", "run", "--n", "0"], "argument --n: expected a positive integer, got '0'"),
+        (["data", "download", "--timeout", "inf"], "argument --timeout: expected a positive finite number, got 'inf'"),
+        (["train", "softmax", "--checkpoint-every", "-1"], "--checkpoint-every: expected an integer >= 0, got '-1'"),
+    ],
+)  # fmt: skip
+def test_argument_types_refuse_saying_what_they_expect(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err

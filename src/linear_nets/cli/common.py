@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,26 +81,30 @@ def check_tensorboard() -> None:
         raise ConfigError(message) from None
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _number(kind: type, ok: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
+    """An argparse type: `kind(text)` where `ok` holds of it, else one line saying what was `expected`.
+
+    Example:
+        >>> positive_int("3"), non_negative_int("0"), confidence_level("0.95")
+        (3, 0, 0.95)
+    """
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return convert
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
-    return value
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: 0 < v < math.inf, "a positive finite number")
+confidence_level = _number(float, lambda v: 0 < v < 1, "a confidence level between 0 and 1 such as 0.95")
 
 
 def float_list(text: str) -> list[float]:
@@ -133,19 +138,6 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, resumable: bool) -> No
             help="continue an interrupted run from its newest checkpoint, with the options in its config.json "
             "(only --data-dir, --threads and --device may differ; a finished run is left as it is)",
         )
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 
 
 def name_list(text: str) -> list[str]:

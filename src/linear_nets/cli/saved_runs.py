@@ -20,6 +20,7 @@ from linear_nets.cli.common import (
     add_device_argument,
     check_show_count,
     check_table_flags_need_data,
+    confidence_level,
     name_list,
     positive_int,
 )
@@ -57,23 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     keep.add_argument("--keep-all", action="store_true", help="with --data: copy every input column")
     predict.add_argument("--overwrite", action="store_true",
                          help="with --data: replace an existing --out file (never the --data table itself)")
-    predict.add_argument("--interval", type=_level, default=None, metavar="LEVEL",
+    predict.add_argument("--interval", type=confidence_level, default=None, metavar="LEVEL",
                          help="with --data on a least-squares run: add the mean's and a new observation's "
                               "intervals at this confidence, e.g. 0.95 (mean_ci_lower, mean_ci_upper, "
                               "obs_ci_lower, obs_ci_upper)")  # fmt: skip
     predict.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory")
     predict.set_defaults(func=run_predict)
-
-
-def _level(text: str) -> float:
-    """argparse type of a confidence level: a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a confidence level between 0 and 1 such as 0.95, got {text!r}")
-    return value
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
