@@ -148,6 +148,8 @@ def test_predict_test_images_and_image_files(uninterrupted, tmp_path, capsys):
         (["predict", "softmax-run", "no-such.png"], "does not exist"),
         (["predict", "softmax-run", "--out", "preds.gif"], ".gif"),
         (["evaluate", "tampered-run"], "truncated or was modified"),
+        (["predict", "softmax-run", "--keep-all"], "--keep-all applies to the predictions of a table"),
+        (["predict", "softmax-run", "--interval", "0.9"], "--interval applies to the predictions of a table"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(uninterrupted, tmp_path, monkeypatch, capsys, argv, fragment):
@@ -183,7 +185,7 @@ def test_evaluate_a_linreg_run_regenerates_its_data(tmp_path, monkeypatch, capsy
 def test_read_image_scales_uint8_formats_by_type_not_value(tmp_path):
     from matplotlib import image as mpimg
 
-    from linear_nets.cli.saved_runs import read_image
+    from linear_nets.pipeline.saved import read_image
 
     dark = np.zeros((28, 28, 3), dtype=np.uint8)
     dark[10:18, 10:18] = 1  # a JPEG this dark has its maximum at 1 / 255, not 1.0
@@ -193,3 +195,19 @@ def test_read_image_scales_uint8_formats_by_type_not_value(tmp_path):
     mpimg.imsave(tmp_path / "dark.jpg", dark)
     jpeg = read_image(tmp_path / "dark.jpg", 28)
     assert 0 < jpeg.max().item() < 0.05
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["predict", "run", "--interval", "1.5"],
+         "argument --interval: expected a confidence level between 0 and 1 such as 0.95, got '1.5'"),
+        (["predict", "run", "--n", "0"], "argument --n: expected a positive integer, got '0'"),
+        (["data", "download", "--timeout", "inf"], "argument --timeout: expected a positive finite number, got 'inf'"),
+        (["train", "softmax", "--checkpoint-every", "-1"], "--checkpoint-every: expected an integer >= 0, got '-1'"),
+    ],
+)  # fmt: skip
+def test_argument_types_refuse_saying_what_they_expect(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err

@@ -135,18 +135,21 @@ def test_report_compares_runs_of_one_model(runs):
     assert 'id="fig-curves"' in page
 
 
-@pytest.mark.parametrize("case", ["models", "corrupt", "missing", "extension"])
+@pytest.mark.parametrize("case", ["models", "corrupt", "missing", "extension", "twice", "directory"])
 def test_report_refuses_in_one_line_and_leaves_the_previous_file(runs, capsys, case):
     Path("report.html").write_text("previous")
     if case == "corrupt":
         (runs / "sm-0.1" / "config.json").write_text("{")
     argv = {"models": [str(runs / "sm-0.1"), str(runs / "lr")], "corrupt": [str(runs / "sm-0.1")],
-            "missing": [str(runs / "nope")], "extension": [str(runs / "lr"), "--out", "r.pdf"]}[case]  # fmt: skip
+            "missing": [str(runs / "nope")], "extension": [str(runs / "lr"), "--out", "r.pdf"],
+            "twice": [str(runs / "lr"), str(runs / "lr")],
+            "directory": [str(runs / "lr"), "--out", "no/r.html"]}[case]  # fmt: skip
     assert main(["report", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("linear-nets: error: ")
     assert {"models": "runs of one model", "corrupt": "is corrupt", "missing": "does not exist",
-            "extension": "name it .html"}[case] in err  # fmt: skip
+            "extension": "name it .html", "twice": "report: a run is named twice",
+            "directory": "--out no/r.html: directory no does not exist"}[case] in err  # fmt: skip
     assert Path("report.html").read_text() == "previous" and not Path("r.pdf").exists()
     assert not [p for p in Path().iterdir() if p.name.startswith(".report")]  # no temporary file left
 
@@ -190,6 +193,16 @@ def test_runs_lists_each_run_newest_first_with_its_state(runs, capsys):
     assert [r["name"] for r in listed][:5] == ["lr-table", "lr", "sm-0.2", "sm-0.1", "sm-0.05"]  # newest first
     assert {r["name"]: r["state"] for r in listed}["sm-0.05"] == "interrupted"
     assert {r["name"]: r["metric"] for r in listed}["sm-0.1"]["name"] == "test_accuracy"
+
+
+def test_runs_names_a_corrupt_metrics_line_and_a_summary_that_is_not_an_object(runs, capsys):
+    (runs / "sm-0.1" / "metrics.jsonl").write_text('{"epoch": 1}\n[1]\n')
+    (runs / "sm-0.2" / "summary.json").write_text("[]")
+    assert main(["runs", str(runs), "--json"]) == 0
+    problems = {r["name"]: r["problems"] for r in json.loads(capsys.readouterr().out)}
+    metrics = runs / "sm-0.1" / "metrics.jsonl"
+    assert problems["sm-0.1"] == [f"metrics {metrics} is corrupt at line 2: not a JSON object"]
+    assert problems["sm-0.2"] == [f"run summary {runs / 'sm-0.2' / 'summary.json'} is not a JSON object"]
 
 
 def test_runs_on_a_missing_directory_is_one_line(capsys):

@@ -132,7 +132,7 @@ def test_parameters_are_stored_unchanged_and_validated_in_fit_naming_the_paramet
         SoftmaxClassifier(early_stopping=3).fit(X, y)
     with pytest.raises(ValueError, match="optimizer momentum needs impl concise"):
         SoftmaxClassifier(impl="manual", optimizer="momentum").fit(X, y)
-    with pytest.raises(ValueError, match="solver closed-form minimises the squared loss; it cannot use loss huber"):
+    with pytest.raises(ValueError, match="solver closed-form minimises squared errors; it cannot use loss huber"):
         LinearRegressor(loss="huber").fit(X, y)
     with pytest.raises(
         ValueError, match=r"random_state must be None, an int in \[0, 2\*\*32 - 1\] or a numpy RandomState"

@@ -184,7 +184,7 @@ LINREG_CASES = {
     "model a number": ("config.json", lambda p: edit_json(p, set_key("model", value=5)),
                        "config.json: model must be one of softmax, linreg, got 5"),
     "true_w a string": ("config.json", lambda p: edit_json(p, set_key("data", "synthetic", "true_w", value="x")),
-                        "config.json: data.synthetic.true_w must be a non-empty list of numbers, got 'x'"),
+                        "config.json: data.synthetic.true_w must be a non-empty list of finite numbers, got 'x'"),
     "samples a float": ("config.json", lambda p: edit_json(p, set_key("data", "synthetic", "samples", value=2.5)),
                         "config.json: data.synthetic.samples must be an integer >= 1, got 2.5"),
     "no data": ("config.json", lambda p: edit_json(p, lambda c: c.pop("data")),
@@ -214,6 +214,8 @@ CHECKPOINT_CASES = {
                           "those of this optimizer"),
     "scalars a list": (lambda p: edit_json(p.with_suffix(".json"), set_key("meta", "optimizer", "scalars", value=[])),
                        "checkpoint-1.json: meta.optimizer must be an object with a list param_groups"),
+    "config a list": (lambda p: edit_json(p.with_suffix(".json"), set_key("meta", "config", value=[])),
+                      "checkpoint-1.safetensors: its description's config is not a JSON object"),
     "description a FIFO": (lambda p: replace_with(p.with_suffix(".json"), os.mkfifo),
                            "checkpoint-1.json is not a regular file"),
 }  # fmt: skip

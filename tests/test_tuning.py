@@ -17,9 +17,9 @@ from linear_nets.manual import softmax_regression as manual
 from linear_nets.optim import lr_at, make_optimizer
 from linear_nets.pipeline.callbacks import EarlyStopping
 from linear_nets.pipeline.config import SOFTMAX_PRESETS as PRESETS
-from linear_nets.pipeline.config import SoftmaxConfig, as_flags, validate
+from linear_nets.pipeline.config import SoftmaxConfig, as_flags, grid_configs, validate
 from linear_nets.pipeline.fit import Dataset, fashion_mnist, fit_softmax
-from linear_nets.pipeline.tuning import grid_configs, tune_softmax
+from linear_nets.pipeline.tuning import tune_softmax
 from linear_nets.regularization import Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
 from linear_nets.training import EpochRecord, evaluate_accuracy, train, train_epoch
@@ -184,13 +184,12 @@ def test_early_stopping_state_round_trips_through_named_tensors():
     assert torch.equal(w, torch.full((3,), 2.0))
 
 
-def test_early_stopping_rejects_bad_patience_and_a_missing_validation_set():
-    with pytest.raises(ConfigError, match="patience must be a positive integer"):
-        EarlyStopping([torch.zeros(1)], patience=0)
-    from linear_nets.training import EpochRecord
-
-    with pytest.raises(ConfigError, match="needs a validation set"):
-        EarlyStopping([torch.zeros(1)]).on_epoch_end(EpochRecord(1, 0.0, 0.0))
+def test_early_stopping_refuses_bad_patience_and_a_missing_validation_split_in_the_config():
+    # the config is the one place that checks them: a fit builds its EarlyStopping from a validated config
+    with pytest.raises(ConfigError, match=r"^early_stopping must be an integer >= 1, got 0$"):
+        fit_softmax(SoftmaxConfig(early_stopping=0, val_fraction=0.2), toy_data())
+    with pytest.raises(ConfigError, match=r"^early_stopping needs a validation split: set val_fraction"):
+        fit_softmax(SoftmaxConfig(early_stopping=3), toy_data())
 
 
 def test_fit_softmax_restores_the_best_epoch_and_reports_its_accuracies():
@@ -359,10 +358,13 @@ def test_tuner_picks_the_best_validation_accuracy_and_never_reads_the_test_set()
 
 
 def test_tuner_refuses_a_bad_grid_or_no_validation_split():
-    with pytest.raises(ConfigError, match="not a SoftmaxConfig field"):
-        grid_configs(SoftmaxConfig(), {"momentum": [0.9]})
+    base = SoftmaxConfig(val_fraction=0.1)
+    with pytest.raises(ConfigError, match="unknown SoftmaxConfig fields: momentum"):
+        grid_configs(base, {"momentum": [0.9]})
     with pytest.raises(ConfigError, match=r"lr must be a finite number > 0, got -1\.0"):
-        grid_configs(SoftmaxConfig(), {"lr": [0.1, -1.0]})
+        grid_configs(base, {"lr": [0.1, -1.0]})
+    with pytest.raises(ConfigError, match="grid: give at least one value of lr"):
+        grid_configs(base, {"lr": []})
     with pytest.raises(ConfigError, match="needs a validation split"):
         tune_softmax(toy_data(), SoftmaxConfig())
 

@@ -1,50 +1,110 @@
-"""Argument types shared by the command groups: they reject bad values with a message naming the argument."""
+"""Argument types shared by the command groups, and the checks of what only the command line gives (a flag that
+needs another, the runs a command names, an optional package a flag needs): each refuses with a message naming the
+flag, before any work."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from linear_nets.choices import DEVICES
+from linear_nets.errors import ConfigError
 
 MAX_SHOW = 200
 """Most images one figure shows (`data show --n`, `predict --n`): more make an unreadable grid and a slow figure."""
 
 
-def check_show_count(n: int) -> int:
-    """Return `n`, or raise `ConfigError` naming `--n` when it is above `MAX_SHOW` (checked before any work)."""
-    from linear_nets.errors import ConfigError
-
+def check_show_count(n: int, available: int | None = None, of: str = "") -> int:
+    """Return `n`, or raise `ConfigError` naming `--n` when it is above `MAX_SHOW` (checked before any work) or above
+    the `available` images `of` a split."""
     if n > MAX_SHOW:
         raise ConfigError(f"--n must be at most {MAX_SHOW}, got {n}")
+    if available is not None and n > available:
+        raise ConfigError(f"--n {n} is more than the {available} images of {of}")
     return n
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def mu_sigma_pairs(values: list[list[float]]) -> list[tuple[float, float]]:
+    """`plot normal --mu-sigma`'s (mean, std) pairs: two numbers each, the std > 0."""
+    from linear_nets.pipeline.config import joined
+
+    for pair in values:
+        if len(pair) != 2 or not pair[1] > 0:
+            raise ConfigError(f"--mu-sigma takes MU,SIGMA with SIGMA > 0, got {joined(pair)}")
+    return [(mu, sigma) for mu, sigma in values]
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0."""
+def check_table_flags_need_data(args: argparse.Namespace) -> None:
+    """`predict`'s flags about the predictions of a table (`--keep`, `--keep-all`, `--overwrite`, `--interval`) are
+    refused without `--data`, naming the first given."""
+    given = [flag for flag, value in (("--keep", args.keep), ("--keep-all", args.keep_all),
+                                      ("--overwrite", args.overwrite), ("--interval", args.interval is not None))
+             if value]  # fmt: skip
+    if args.data is None and given:
+        raise ConfigError(f"{given[0]} applies to the predictions of a table: give it with --data FILE")
+
+
+def report_records(paths: Sequence[str], out: str) -> list[Any]:
+    """The runs `report` names, read (`catalog.read_record`), once `--out` is found to name an HTML file in a
+    directory that exists; refused unless each opens, none is named twice, and all are of one model."""
+    from linear_nets.pipeline.catalog import read_record
+
+    target = Path(out)
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"--out {out}: the report is an HTML file: name it .html")
+    if not target.parent.is_dir():
+        raise ConfigError(f"--out {out}: directory {target.parent} does not exist")
+    records = [read_record(path) for path in paths]
+    for path, record in zip(paths, records, strict=True):
+        if record.run is None:
+            raise ConfigError(f"cannot report on {path}: {record.problems[0]}")
+    if len({r.path.resolve() for r in records}) != len(records):
+        raise ConfigError("report: a run is named twice")
+    if len({r.model for r in records}) > 1:
+        which = ", ".join(f"{r.path} is {r.model}" for r in records)
+        raise ConfigError(f"report compares runs of one model, got several ({which}): report each alone")
+    return records
+
+
+def check_tensorboard() -> None:
+    """Raise `ConfigError` when `--tensorboard`'s package cannot be imported (checked before any work)."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
-    return value
+        import tensorboard  # noqa: F401
+    except ImportError:
+        message = "--tensorboard needs the tensorboard package: pip install 'linear-nets[tensorboard]'"
+        raise ConfigError(message) from None
+
+
+def _number(kind: type, ok: Callable[[Any], bool], expected: str) -> Callable[[str], Any]:
+    """An argparse type: `kind(text)` where `ok` holds of it, else one line saying what was `expected`.
+
+    Example:
+        >>> positive_int("3"), non_negative_int("0"), confidence_level("0.95")
+        (3, 0, 0.95)
+    """
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return convert
+
+
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: 0 < v < math.inf, "a positive finite number")
+confidence_level = _number(float, lambda v: 0 < v < 1, "a confidence level between 0 and 1 such as 0.95")
 
 
 def float_list(text: str) -> list[float]:
@@ -78,19 +138,6 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, resumable: bool) -> No
             help="continue an interrupted run from its newest checkpoint, with the options in its config.json "
             "(only --data-dir, --threads and --device may differ; a finished run is left as it is)",
         )
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 
 
 def name_list(text: str) -> list[str]:
@@ -141,8 +188,6 @@ def standardize_tables(args: argparse.Namespace, sgd: bool = True) -> argparse.N
 
 def table_options(args: argparse.Namespace) -> Any:
     """The `TableOptions` the flags give, or None without `--data` (then `--target` and friends are refused)."""
-    from linear_nets.errors import ConfigError
-
     given = given_table_fields(args)
     if args.data is None:
         if given:
@@ -171,6 +216,39 @@ def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
     """
     values = {name: getattr(args, name, None) for name in TABLE_FLAGS}
     return {name: v for name, v in values.items() if v is not None and v is not False and v != []}
+
+
+def refuse_changes(args: argparse.Namespace, run: Any, saved: Any, preset: Any = None) -> None:
+    """Raise `ConfigError` naming every flag given beside `--resume` whose value differs from the run's own.
+
+    A resumed run ends where the uninterrupted run would, so it continues with what it started with: its config
+    (a `--preset` counts as giving each of its fields), data (the table flags), `--checkpoint-every` and directory
+    (`--out`). Only `--data-dir`, `--threads` and `--device` may differ: where the same data lies, and how fast.
+    Typing the run's own values again is no change. `saved`: the run's config; `preset`: the `--preset` given.
+    """
+    from linear_nets.pipeline.config import given_fields
+
+    options = run.config.get("options", {})
+    table = options.get("table") or {}
+    given = given_fields(args, type(saved))
+    typed: list[tuple[str, Any, Any]] = []  # (flag and value as given, the value given, the run's value)
+    for p in saved.PARAMS:
+        if p.name in given and not p.machine:
+            typed.append((f"{p.flag} {given[p.name]}", given[p.name], getattr(saved, p.name)))
+        elif preset is not None and not p.machine:
+            value = getattr(preset, p.name)
+            typed.append((f"{p.flag} {value} from --preset {args.preset}", value, getattr(saved, p.name)))
+    for name, value in given_table_fields(args).items():
+        typed.append((f"--{name.replace('_', '-')} {value}", value, table.get(name)))
+    if args.checkpoint_every is not None:
+        typed.append((f"--checkpoint-every {args.checkpoint_every}", args.checkpoint_every,
+                      options.get("checkpoint_every", 1)))  # fmt: skip
+    if args.out is not None and Path(args.out).resolve() != run.path.resolve():  # `--out RUN` is the same place
+        typed.append((f"--out {args.out}", args.out, run.path))
+    changed = [f"{shown} (run: {'not set' if was is None else was})" for shown, value, was in typed if value != was]
+    if changed:
+        raise ConfigError(f"{', '.join(changed)} cannot change when resuming; only --data-dir, --threads and "
+                          "--device may differ")  # fmt: skip
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,6 @@ import sys
 
 from linear_nets.cli.common import check_show_count, positive_float, positive_int
 from linear_nets.data import fashion_mnist as fm
-from linear_nets.errors import ConfigError
 from linear_nets.pipeline.config import SEED
 from linear_nets.timing import Timer
 
@@ -91,11 +90,10 @@ def run_show(args: argparse.Namespace) -> int:
 
     plotting.figure_paths(args.out)  # a bad --out fails before the data is loaded
     if args.seed is not None:
-        SEED.check(args.seed, flags=True)
+        SEED.check(args.seed)
     check_show_count(args.n)
     dataset = fm.FashionMNIST(args.split, args.data_dir)
-    if args.n > len(dataset):
-        raise ConfigError(f"--n {args.n} is more than the {len(dataset)} images of the {args.split} split")
+    check_show_count(args.n, len(dataset), f"the {args.split} split")
     if args.seed is None:
         index = torch.arange(args.n)
     else:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from linear_nets.cli.common import float_list, positive_float
-from linear_nets.errors import ConfigError
+from linear_nets.cli.common import float_list, mu_sigma_pairs, positive_float
 from linear_nets.pipeline.config import SEED, VECTOR_LENGTH, SyntheticData, validate
 
 FIGURES = {
@@ -55,28 +54,17 @@ def run(args: argparse.Namespace) -> int:
     if args.figure == "losses":
         fig = figures.losses_figure(delta=args.huber_delta)
     elif args.figure == "normal":
-        fig = figures.normal_figure(_mu_sigma_pairs(args.mu_sigma))
+        fig = figures.normal_figure(mu_sigma_pairs(args.mu_sigma) if args.mu_sigma else figures.NORMAL_PARAMS)
     elif args.figure == "regression":
-        SEED.check(args.seed, flags=True)
-        data = validate(SyntheticData((2.0,), 4.2, args.samples, args.noise), flags=True)  # its memory too
+        SEED.check(args.seed)
+        data = validate(SyntheticData((2.0,), 4.2, args.samples, args.noise))  # its memory too
         fig = _regression(data, args.seed)
     else:
-        VECTOR_LENGTH.check(args.n, flags=True)
+        VECTOR_LENGTH.check(args.n)
         fig = _vectorization(args.n)
     for path in plotting.save_figure(fig, target):
         print(path)
     return 0
-
-
-def _mu_sigma_pairs(values: list[list[float]] | None) -> list[tuple[float, float]]:
-    from linear_nets.figures import NORMAL_PARAMS
-
-    if not values:
-        return list(NORMAL_PARAMS)
-    for pair in values:
-        if len(pair) != 2 or not pair[1] > 0:
-            raise ConfigError(f"--mu-sigma takes MU,SIGMA with SIGMA > 0, got {','.join(f'{v:g}' for v in pair)}")
-    return [(mu, sigma) for mu, sigma in values]
 
 
 def _regression(data: SyntheticData, seed: int):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,10 +22,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """The `report` handler: write the page, say where, and repeat on stderr what it could not show."""
-    from linear_nets.pipeline.report import write_report
+    """The `report` handler: write the page (atomically: a failure leaves no file, or the previous one, in place),
+    say where, and repeat on stderr what it could not show."""
+    from linear_nets.atomic import atomic_write_text
+    from linear_nets.cli.common import report_records
+    from linear_nets.pipeline.report import build_report
 
-    report = write_report(args.runs, args.out, args.data_dir)
+    report = build_report(report_records(args.runs, args.out), args.data_dir)
+    atomic_write_text(Path(args.out), report.html())
     for line in report.missing:
         print(f"linear-nets: note: {line}", file=sys.stderr)
     print(f"wrote {args.out}")

@@ -6,6 +6,7 @@ Flags and printing only: reading a run directory is `linear_nets.pipeline.catalo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
@@ -31,19 +32,15 @@ def key_fields(record: Any) -> str:
     """The flags of the run's config: lr, batch size and epochs, and every other flag that is not the default (the
     implementation and the machine fields have their own columns or do not change the result), e.g.
     `--lr 0.1 --batch-size 256 --epochs 10 --optimizer adam`."""
+    from linear_nets.pipeline.config import as_flags
     from linear_nets.pipeline.runs import saved_config
 
     try:
         config = saved_config(record.run, record.run.CONFIGS[record.model])
     except LinearNetsError:  # the run opened, so this is rare; the line shows no flags rather than failing
         return ""
-    default, parts = type(config)(), []
-    for p in config.PARAMS:
-        value = getattr(config, p.name)
-        if p.machine or p.name == "impl" or (p.name not in ALWAYS_SHOWN and value == getattr(default, p.name)):
-            continue
-        parts.append(p.flag if value is True else f"{p.flag} {value}")
-    return " ".join(parts)
+    always = dict.fromkeys(ALWAYS_SHOWN)  # None: unlike any value, so always written
+    return as_flags(config, dataclasses.replace(type(config)(), impl=config.impl, **always))
 
 
 def as_json(record: Any) -> dict[str, Any]:

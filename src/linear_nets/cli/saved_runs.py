@@ -15,14 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from linear_nets.cli.common import MAX_SHOW, add_device_argument, check_show_count, name_list, positive_int
-from linear_nets.errors import ConfigError, DataError, LinearNetsError
-
-MAX_IMAGE_PIXELS = 4096 * 4096
-"""Largest image `predict` decodes (16.8 megapixels: about 200 MB while it is converted); checked on the file's
-header, before any pixel is decoded."""
-MAX_IMAGE_BYTES = 64 << 20
-"""Largest image file `predict` reads."""
+from linear_nets.cli.common import (
+    MAX_SHOW,
+    add_device_argument,
+    check_show_count,
+    check_table_flags_need_data,
+    confidence_level,
+    name_list,
+    positive_int,
+)
+from linear_nets.errors import ConfigError, LinearNetsError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,23 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     keep.add_argument("--keep-all", action="store_true", help="with --data: copy every input column")
     predict.add_argument("--overwrite", action="store_true",
                          help="with --data: replace an existing --out file (never the --data table itself)")
-    predict.add_argument("--interval", type=_level, default=None, metavar="LEVEL",
+    predict.add_argument("--interval", type=confidence_level, default=None, metavar="LEVEL",
                          help="with --data on a least-squares run: add the mean's and a new observation's "
                               "intervals at this confidence, e.g. 0.95 (mean_ci_lower, mean_ci_upper, "
                               "obs_ci_lower, obs_ci_upper)")  # fmt: skip
     predict.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory")
     predict.set_defaults(func=run_predict)
-
-
-def _level(text: str) -> float:
-    """argparse type of a confidence level: a number strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a confidence level between 0 and 1 such as 0.95, got {text!r}")
-    return value
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -83,7 +74,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.saved import linreg_on_its_data, load_softmax
 
     run = Run.open(args.run_dir)
-    if args.data is not None or _on_a_table(run):
+    if args.data is not None or run.spec is not None:
         return _evaluate_table(run, args.data)
     if run.model == "linreg":
         result = linreg_on_its_data(run)
@@ -109,10 +100,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
                      lambda: evaluation_figures(evaluation, model, images=test_iter.tensors[0].cpu(),
                                                 image_side=config.resize or 28))  # fmt: skip
     return 0
-
-
-def _on_a_table(run: Any) -> bool:
-    return (run.config.get("data") or {}).get("spec") is not None
 
 
 def _evaluate_table(run: Any, path: str | None) -> int:
@@ -143,13 +130,13 @@ def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[st
     from linear_nets.errors import WriteError
     from linear_nets.pipeline.evaluation import save_evaluation_figures
     from linear_nets.pipeline.runs import write_json
+    from linear_nets.plotting import figure_paths
 
-    written = ([run_path / "confusion.png"] if confusion is not None else []) + [run_path / "evaluation.json"]
     try:
-        if confusion is not None:
-            _save_confusion_figure(*confusion, written[0])
-        if figures is not None:
-            written[-1:-1] = save_evaluation_figures(figures(), run_path)
+        figure_paths(run_path / "confusion.png")  # a directory that cannot take them costs no drawing
+        drawn = {"confusion": _confusion_figure(*confusion)} if confusion else {}
+        drawn |= figures() if figures else {}
+        written = [*save_evaluation_figures(drawn, run_path), run_path / "evaluation.json"]
         write_json(written[-1], result)  # last: an evaluation.json never describes another evaluation's figure
     except (WriteError, ConfigError) as exc:  # ConfigError: save_figure's check of a directory it cannot write
         print(f"linear-nets: warning: the evaluation files were not saved ({exc})", file=sys.stderr)
@@ -186,14 +173,12 @@ def _format_confusion(matrix: Any, classes: list[str]) -> str:
     return "\n".join([title, header, *rows])
 
 
-def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
+def _confusion_figure(matrix: Any, classes: list[str]) -> Any:
     import numpy as np
 
-    from linear_nets.plotting import figure_paths, pyplot, save_figure
+    from linear_nets.plotting import pyplot
 
-    figure_paths(path)  # a directory that cannot take it costs no drawing
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
+    fig, ax = pyplot().subplots(figsize=(6.5, 5.5), layout="constrained")
     ax.imshow(matrix.numpy(), cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -202,66 +187,15 @@ def _save_confusion_figure(matrix: Any, classes: list[str], path: Path) -> None:
     threshold = matrix.max().item() / 2
     for (i, j), v in np.ndenumerate(matrix.numpy()):
         ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > threshold else "black")
-    save_figure(fig, path)
-    plt.close(fig)
-
-
-def read_image(path: str | Path, side: int) -> Any:
-    """An image file as a `[1, side, side]` float tensor in [0, 1]: grey (mean of RGB), resized with antialiasing.
-
-    Only a regular file of at most `MAX_IMAGE_BYTES` is read, and its width and height, read from its header, must
-    not exceed `MAX_IMAGE_PIXELS` together before any pixel is decoded (a small PNG can declare 20000 x 20000).
-    Fashion-MNIST shows light garments on a black background; photos on white should be inverted first.
-
-    Raises:
-        DataError: the file is missing, not a regular file, too large, too many pixels, or not an image.
-    """
-    import io
-
-    import numpy as np
-    import torch
-    from matplotlib import image as mpimg
-    from PIL import Image, UnidentifiedImageError
-
-    from linear_nets.pipeline.runs import read_file_bytes
-
-    if not Path(path).exists():
-        raise DataError(f"image {path} does not exist")
-    data = read_file_bytes(path, "image", MAX_IMAGE_BYTES)
-    try:
-        pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # PIL's own, higher limit: ours speaks
-        try:
-            with Image.open(io.BytesIO(data)) as header:  # lazy: reads the header, decodes nothing
-                width, height = header.size
-        finally:
-            Image.MAX_IMAGE_PIXELS = pil_limit
-        if width * height > MAX_IMAGE_PIXELS:
-            raise DataError(f"image {path} is {width} x {height} pixels, more than the {MAX_IMAGE_PIXELS:,} "
-                            f"(4096 x 4096) predict decodes: shrink it first")  # fmt: skip
-        # decoded as matplotlib reads the file itself (its extension chooses the reader), from the bytes checked
-        raw = mpimg.imread(io.BytesIO(data), format=Path(path).suffix.lower()[1:] or None)
-    except DataError:
-        raise
-    except UnidentifiedImageError:
-        raise DataError(f"image {path} cannot be read as an image: not a format PIL knows") from None
-    except Exception as exc:  # PIL/matplotlib raise many types for unreadable files
-        raise DataError(f"image {path} cannot be read as an image: {exc}") from None
-    # PNGs come back as floats in [0, 1], other formats (JPEG) as uint8 in [0, 255]: decide by type, not by value
-    pixels = raw.astype(np.float32) / 255.0 if raw.dtype == np.uint8 else np.asarray(raw, dtype=np.float32)
-    if pixels.ndim == 3:
-        pixels = pixels[..., :3].mean(axis=2)
-    if pixels.ndim != 2 or min(pixels.shape) < 1:
-        raise DataError(f"image {path} has shape {pixels.shape}; expected a 2-D grey or colour image")
-    x = torch.from_numpy(np.ascontiguousarray(pixels))[None, None]
-    if x.shape[-2:] != (side, side):
-        x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", antialias=True)
-    return x[0].clamp_(0.0, 1.0)
+    return fig
 
 
 def _predict_images(model: Any, classes: list[str], paths: list[str], side: int) -> int:
     """Print each image's class; an image that cannot be read is one line on stderr and the others are still
     predicted. Returns 0, or 2 when any image was refused."""
     import torch
+
+    from linear_nets.pipeline.saved import read_image
 
     images, readable = [], []
     for path in paths:
@@ -282,19 +216,11 @@ def run_predict(args: argparse.Namespace) -> int:
     """The `predict` handler."""
     from linear_nets.data.fashion_mnist import load_data_fashion_mnist
     from linear_nets.pipeline.runs import Run
-    from linear_nets.pipeline.saved import load_softmax
+    from linear_nets.pipeline.saved import image_classifier
     from linear_nets.plotting import figure_paths, save_figure, show_predictions
 
-    if args.data is None and (args.keep or args.keep_all or args.overwrite or args.interval is not None):
-        flag = ("--keep" if args.keep else "--keep-all" if args.keep_all else "--overwrite" if args.overwrite
-                else "--interval")  # fmt: skip
-        raise ConfigError(f"{flag} applies to the predictions of a table: give it with --data FILE")
+    check_table_flags_need_data(args)
     run = Run.open(args.run_dir)
-    if args.data is None and _on_a_table(run):
-        raise ConfigError(f"{run.path} was trained on a table: pass --data FILE to predict its rows")
-    if args.data is None and run.model == "linreg":
-        raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no images to predict; "
-                          "predict the rows of a table with a run trained on one (--data FILE)")  # fmt: skip
     if args.data is not None:
         from linear_nets.pipeline.saved import check_table_path, table_predictions, write_table
 
@@ -306,8 +232,7 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"predicted {table.num_rows} rows of {args.data}; wrote {target}")
         return 0
     check_show_count(args.n)
-    run = Run.open(args.run_dir, model="softmax")
-    model, config, classes = load_softmax(run)
+    model, config, classes = image_classifier(run)
     if args.images:
         return _predict_images(model, classes, args.images, config.resize or 28)
     out = Path(args.out) if args.out else run.path / "predict.png"

@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
     from linear_nets.cli.common import data_parallel, job_run_dir
 
     if args.tensorboard:  # before any work: a missing package is one line, and no run is left
-        from linear_nets.pipeline.tensorboard import check_available
+        from linear_nets.cli.common import check_tensorboard
 
-        check_available()
+        check_tensorboard()
 
     with data_parallel() as world:
         _, out = job_run_dir(args, "linreg", world)

@@ -23,11 +23,16 @@ import argparse
 import contextlib
 import dataclasses
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
-from linear_nets.cli.common import add_run_arguments, add_table_arguments, standardize_tables, table_options
-from linear_nets.errors import ConfigError
+from linear_nets.cli.common import (
+    add_run_arguments,
+    add_table_arguments,
+    check_tensorboard,
+    refuse_changes,
+    standardize_tables,
+    table_options,
+)
 from linear_nets.pipeline.config import (
     MACHINE_FIELDS,
     SOFTMAX_PRESETS,
@@ -68,44 +73,9 @@ def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxCo
     from linear_nets.pipeline.runs import saved_config
 
     saved = saved_config(resumed, SoftmaxConfig)
-    refuse_changes(args, resumed, saved)
+    refuse_changes(args, resumed, saved, SOFTMAX_PRESETS[args.preset] if args.preset else None)
     machine = {k: v for k, v in given_fields(args, SoftmaxConfig).items() if k in MACHINE_FIELDS}
     return from_args(SoftmaxConfig, argparse.Namespace(**machine), saved)
-
-
-def refuse_changes(args: argparse.Namespace, run: Any, saved: SoftmaxConfig) -> None:
-    """Raise `ConfigError` naming every flag given beside `--resume` whose value differs from the run's own.
-
-    A resumed run ends where the uninterrupted run would, so it continues with what it started with: its config
-    (a `--preset` counts as giving each of its fields), data (the table flags), `--checkpoint-every` and directory
-    (`--out`). Only `--data-dir`, `--threads` and `--device` may differ: where the same data lies, and how fast.
-    Typing the run's own values again is no change.
-    """
-    from linear_nets.cli.common import given_table_fields
-    from linear_nets.pipeline.config import given_fields
-
-    options = run.config.get("options", {})
-    table = options.get("table") or {}
-    given = given_fields(args, SoftmaxConfig)
-    preset = SOFTMAX_PRESETS[args.preset] if args.preset else None
-    typed: list[tuple[str, Any, Any]] = []  # (flag and value as given, the value given, the run's value)
-    for p in SoftmaxConfig.PARAMS:
-        if p.name in given and not p.machine:
-            typed.append((f"{p.flag} {given[p.name]}", given[p.name], getattr(saved, p.name)))
-        elif preset is not None and not p.machine:
-            value = getattr(preset, p.name)
-            typed.append((f"{p.flag} {value} from --preset {args.preset}", value, getattr(saved, p.name)))
-    for name, value in given_table_fields(args).items():
-        typed.append((f"--{name.replace('_', '-')} {value}", value, table.get(name)))
-    if args.checkpoint_every is not None:
-        typed.append((f"--checkpoint-every {args.checkpoint_every}", args.checkpoint_every,
-                      options.get("checkpoint_every", 1)))  # fmt: skip
-    if args.out is not None and Path(args.out).resolve() != run.path.resolve():  # `--out RUN` is the same place
-        typed.append((f"--out {args.out}", args.out, run.path))
-    changed = [f"{shown} (run: {'not set' if was is None else was})" for shown, value, was in typed if value != was]
-    if changed:
-        raise ConfigError(f"{', '.join(changed)} cannot change when resuming; only --data-dir, --threads and "
-                          "--device may differ")  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -185,11 +155,9 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
     if config.threads is None:  # chosen once, recorded in config.json, kept by a resume (the same sums, same weights)
         threads, chosen = default_threads(world)
         config = dataclasses.replace(config, threads=threads)
-    prepare_machine(config, flags=True, world=world)  # threads set, device checked before anything is read or written
+    prepare_machine(config, world=world)  # threads set, device checked before anything is read or written
     if getattr(args, "tensorboard", False):
-        from linear_nets.pipeline.tensorboard import check_available
-
-        check_available()
+        check_tensorboard()
     if resumed is None:
         table = table_options(args)
         options = {"data_dir": args.data_dir, "checkpoint_every": 1 if args.checkpoint_every is None else
@@ -210,7 +178,7 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
         data, record = fashion_mnist(options.get("data_dir")), None
     load_seconds = load_timer.stop()
     if not hasattr(data, "batches"):  # in memory: the largest batch `--resize` makes is known now, before any is made
-        validate(config, flags=True, examples=len(data.train[1]))
+        validate(config, examples=len(data.train[1]))
     inputs = config.resize**2 if config.resize else data.num_inputs
     source = options["table"]["data"] if options.get("table") else "Fashion-MNIST"
     what = "rows" if options.get("table") else "images"

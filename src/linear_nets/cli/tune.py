@@ -14,7 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from linear_nets.cli.common import float_list
-from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags, validate
+from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags, grid_configs, joined, validate
 from linear_nets.pipeline.config import TUNING_GRID as GRID
 
 
@@ -27,11 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "softmax", help="softmax regression on Fashion-MNIST", description=__doc__.split("\n\n")[1]
     )
     softmax.add_argument("--lr", type=float_list, default=GRID["lr"], metavar="LIST",
-                         help=f"learning rates (default: {_join(GRID['lr'])})")  # fmt: skip
+                         help=f"learning rates (default: {joined(GRID['lr'])})")  # fmt: skip
     softmax.add_argument("--weight-decay", type=float_list, default=GRID["weight_decay"], metavar="LIST",
-                         help=f"weight decays (default: {_join(GRID['weight_decay'])})")  # fmt: skip
+                         help=f"weight decays (default: {joined(GRID['weight_decay'])})")  # fmt: skip
     softmax.add_argument("--batch-size", type=float_list, default=GRID["batch_size"], metavar="LIST",
-                         help=f"batch sizes (default: {_join(GRID['batch_size'])})")  # fmt: skip
+                         help=f"batch sizes (default: {joined(GRID['batch_size'])})")  # fmt: skip
     softmax.add_argument("--preset", choices=tuple(SOFTMAX_PRESETS), default="best",
                          help="the other settings (default: best)")  # fmt: skip
     softmax.add_argument("--epochs", type=int, default=None, help="maximum epochs per fit (default: the preset's)")
@@ -42,17 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     softmax.set_defaults(func=run)
 
 
-def _join(values) -> str:
-    return ",".join(f"{v:g}" for v in values)
-
-
 def base_config(args: argparse.Namespace) -> SoftmaxConfig:
     """The preset with the flags that apply to every trial (seed, epochs, validation split, threads), validated."""
     base = SOFTMAX_PRESETS[args.preset]
     changes: dict[str, Any] = {"seed": args.seed, "val_fraction": args.val_fraction, "threads": args.threads}
     if args.epochs is not None:
         changes["epochs"] = args.epochs
-    return validate(dataclasses.replace(base, **changes), flags=True)
+    return validate(dataclasses.replace(base, **changes))
 
 
 def grid_from_args(args: argparse.Namespace) -> dict[str, list]:
@@ -76,12 +72,12 @@ def row(trial: Any) -> str:
 def tune(args: argparse.Namespace, out: TextIO | None = None) -> list:
     """Run the search the flags describe, printing the table and the choice to `out` (default stdout)."""
     from linear_nets.pipeline.fit import fashion_mnist
-    from linear_nets.pipeline.tuning import grid_configs, tune_softmax
+    from linear_nets.pipeline.tuning import tune_softmax
 
     out = sys.stdout if out is None else out
     base = base_config(args)
     grid = grid_from_args(args)
-    grid_configs(base, grid, flags=True)  # every configuration checked before the data is read
+    grid_configs(base, grid)  # every configuration checked before the data is read
     data = fashion_mnist(args.data_dir)
     print(
         f"tuning softmax regression ({base.impl}, {base.optimizer}, {base.schedule} schedule"

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from linear_nets.errors import DIVERGENCE_FACTOR, ConfigError, TrainingDiverged
+from linear_nets.errors import DIVERGENCE_FACTOR, TrainingDiverged
 from linear_nets.optim import lr_at
 from linear_nets.training import Callback, EpochRecord, evaluate_accuracy
 
@@ -41,11 +41,13 @@ class LearningRateSchedule(Callback):
 class EarlyStopping(Callback):
     """Stop after `patience` epochs without a better validation accuracy; `restore()` puts the best epoch back.
 
-    Reads each record's `val_accuracy`. After each new best it copies `params`.
+    Reads each record's `val_accuracy` (a fit with early stopping has a validation split: the config's rule). After
+    each new best it copies `params`.
 
     Args:
         params: the tensors to snapshot and restore (`model.parameters()`).
-        patience: epochs without improvement before stopping (>= 1); None never stops early but still restores.
+        patience: epochs without improvement before stopping (>= 1, the config's `early_stopping`); None never stops
+            early but still restores.
         min_delta: an improvement smaller than this does not count.
 
     Example:
@@ -62,8 +64,6 @@ class EarlyStopping(Callback):
     name = "early_stopping"
 
     def __init__(self, params: Sequence[Tensor], patience: int | None = 5, min_delta: float = 0.0) -> None:
-        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-            raise ConfigError(f"patience must be a positive integer (epochs), got {patience!r}")
         self.params, self.patience, self.min_delta = list(params), patience, min_delta
         self.best_metric, self.best_epoch = -math.inf, 0
         self.stopped = False  # it has ended training: kept in checkpoints, so a resumed fit trains no further
@@ -71,8 +71,6 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, record: EpochRecord) -> bool:
         """Record the epoch; True when training should stop."""
-        if record.val_accuracy is None:
-            raise ConfigError("early stopping needs a validation set: pass it as train's val_iter")
         if record.val_accuracy > self.best_metric + self.min_delta:
             self.best_metric, self.best_epoch = record.val_accuracy, record.epoch
             with torch.no_grad():

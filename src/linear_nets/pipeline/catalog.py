@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from linear_nets.errors import ConfigError, DataError, LinearNetsError
-from linear_nets.pipeline.runs import Run, read_file_bytes, read_json
+from linear_nets.errors import DataError, LinearNetsError
+from linear_nets.pipeline.runs import Run, read_json, read_metrics, run_directories
 
 RUNNING_WINDOW = 120.0
 """Seconds since a run's files last changed within which a run without summary.json counts as running."""
-MAX_METRICS_BYTES = 64 << 20
-"""Largest metrics.jsonl read (about 150 bytes an epoch)."""
 
 
 @dataclasses.dataclass
@@ -128,11 +124,13 @@ def read_record(path: str | Path, now: float | None = None) -> RunRecord:
     if (record.path / "summary.json").exists():
         try:
             summary = read_json(record.path / "summary.json", "run summary")
-            if not isinstance(summary, dict):
-                raise DataError(f"run summary {record.path / 'summary.json'} is not a JSON object")
-            record.summary = summary
         except DataError as exc:
             record.problems.append(str(exc))
+        else:
+            if isinstance(summary, dict):
+                record.summary = summary
+            else:
+                record.problems.append(f"run summary {record.path / 'summary.json'} is not a JSON object")
     try:
         checkpoint = record.run.newest_checkpoint()
     except OSError:
@@ -163,37 +161,6 @@ def _last_change(path: Path) -> float:
     return max(times, default=0.0)
 
 
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of `path/metrics.jsonl` (none when it is missing); `DataError` naming the file and line when one is
-    not a JSON object."""
-    where = path / "metrics.jsonl"
-    if not where.exists():
-        return []
-    rows = []
-    text = read_file_bytes(where, "metrics", MAX_METRICS_BYTES).decode("utf-8", errors="replace")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
-        if not isinstance(row, dict):
-            raise DataError(f"metrics {where} is corrupt at line {number}: not a JSON object")
-        rows.append(row)
-    return rows
-
-
-def run_directories(root: str | Path) -> Iterator[Path]:
-    """The directories directly under `root` (hidden ones, such as runs being created, left out)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"{root} is not a directory")
-    for path in sorted(root.iterdir()):
-        if path.is_dir() and not path.name.startswith("."):
-            yield path
-
-
 def list_runs(root: str | Path = "runs") -> list[RunRecord]:
     """Every run directory under `root`, newest first (by config.json's `created`, then by when config.json was
     written: a run's creation, to the nanosecond).
@@ -215,4 +182,4 @@ def list_runs(root: str | Path = "runs") -> list[RunRecord]:
     return sorted(records, key=newest, reverse=True)
 
 
-__all__ = ["RunRecord", "list_runs", "read_metrics", "read_record", "run_directories"]
+__all__ = ["RunRecord", "list_runs", "read_record"]

@@ -4,8 +4,8 @@ Every field is declared once: its default and its `Param` (type, range or choice
 the spirit of scikit-learn's parameter constraints; `declared` collects them into the class's `PARAMS`. They drive
 three things, so they cannot drift apart:
 
-- `validate(config, flags=...)` checks every field, then the rules between fields; a message names `--batch-size`
-  when the value came from the command line and `batch_size` when it came from Python;
+- `validate(config)` checks every field, then the rules between fields; a message names the fields it is about
+  (`batch_size`), and the command line writes each as its flag (`--batch-size`, `errors.flag_message`);
 - `add_arguments(parser, cls)` adds one flag per field (`batch_size` <-> `--batch-size`);
 - `from_args(cls, namespace)` builds the config back from the parsed flags.
 
@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -39,7 +40,7 @@ from linear_nets.choices import (
     SOLVERS,
 )
 from linear_nets.errors import ConfigError
-from linear_nets.memory import available_memory, check_memory, format_bytes
+from linear_nets.memory import check_memory
 
 MAX_THREADS = 1024
 """Most CPU threads `--threads` takes: a million made torch and pyarrow's thread pools fail (exit 139, malloc)."""
@@ -79,9 +80,6 @@ class Param:
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
-    def label(self, flags: bool) -> str:
-        return self.flag if flags else self.name
-
     def describe(self) -> str:
         """The allowed values in words, for an error message.
 
@@ -106,8 +104,9 @@ class Param:
             parts.append(f"{'<' if self.high_open else '<='} {shown(self.high)}")
         return f"{noun} {' and '.join(parts)}".rstrip()
 
-    def check(self, value: Any, flags: bool = False) -> None:
-        """Raise `ConfigError` naming the field (or its flag) unless `value` is allowed."""
+    def check(self, value: Any) -> None:
+        """Raise `ConfigError` naming the field unless `value` is allowed: a value of the field's kind is shown as the
+        command line takes it (`2,-3.4`, `fast`), another as Python writes it (`'0.3'`)."""
         if value is None and self.optional:
             return
         ok = _has_kind(value, self.kind)
@@ -120,8 +119,8 @@ class Param:
             if ok and self.high is not None:
                 ok = value < self.high if self.high_open else value <= self.high
         if not ok:
-            shown = repr(value) if not flags else _joined(value) if _is_numbers(value) else f"{value}"
-            raise ConfigError(f"{self.label(flags)} must be {self.describe()}, got {shown}")
+            shown = joined(value) if _is_numbers(value) else f"{value}" if _has_kind(value, self.kind) else repr(value)
+            raise ConfigError(f"{self.name} must be {self.describe()}, got {shown}", self.name)
 
 
 def _is_numbers(value: Any) -> bool:
@@ -162,7 +161,8 @@ def _seed(help: str, **kw: Any) -> Any:
     return option(0, int, help, low=0, high=MAX_SEED, **kw)
 
 
-def _joined(values: Any) -> str:
+def joined(values: Any) -> str:
+    """Numbers as the command line writes a list of them: `2,-3.4`."""
     return ",".join(f"{v:g}" for v in values)
 
 
@@ -175,10 +175,10 @@ class SoftmaxConfig:
         >>> config = SoftmaxConfig(lr=0.3, epochs=5)
         >>> validate(config).lr
         0.3
-        >>> validate(SoftmaxConfig(batch_size=0), flags=True)
+        >>> validate(SoftmaxConfig(batch_size=0))
         Traceback (most recent call last):
         ...
-        linear_nets.errors.ConfigError: --batch-size must be an integer >= 1, got 0
+        linear_nets.errors.ConfigError: batch_size must be an integer >= 1, got 0
     """
 
     # manual: the fastest of the three, and the same weights for one seed (tests/test_softmax_regression)
@@ -209,26 +209,23 @@ class SoftmaxConfig:
 
     PARAMS: ClassVar[tuple[Param, ...]]  # from the fields (`declared`)
 
-    def rules(self, flags: bool) -> None:
+    def rules(self) -> None:
         """The rules between fields; `validate` calls it after checking each field alone."""
-        name = _namer(type(self), flags)
         if self.impl != "concise" and self.optimizer != "sgd":
-            raise ConfigError(
-                f"{name('optimizer')} {self.optimizer} needs {name('impl')} concise: the {self.impl} "
-                "implementation trains with the book's plain SGD"
-            )
+            raise ConfigError(f"optimizer {self.optimizer} needs impl concise: the {self.impl} implementation trains "
+                              "with the book's plain SGD", "optimizer", "impl")  # fmt: skip
         if self.early_stopping is not None and self.val_fraction is None:
-            raise ConfigError(f"{name('early_stopping')} needs a validation split: set {name('val_fraction')} "
-                              "(e.g. 0.1)")  # fmt: skip
+            raise ConfigError("early_stopping needs a validation split: set val_fraction (e.g. 0.1)", "early_stopping",
+                              "val_fraction")  # fmt: skip
         if self.standardize and self.resize is not None:
-            raise ConfigError(f"{name('standardize')} is fitted on the 28 x 28 pixels: it cannot be combined with "
-                              f"{name('resize')}")  # fmt: skip
+            raise ConfigError("standardize is fitted on the 28 x 28 pixels: it cannot be combined with resize",
+                              "standardize", "resize")  # fmt: skip
         if self.optimizer == "lbfgs" and self.schedule != "constant":
-            raise ConfigError(f"{name('optimizer')} lbfgs chooses its own step sizes: use {name('schedule')} "
-                              "constant")  # fmt: skip
+            raise ConfigError("optimizer lbfgs chooses its own step sizes: use schedule constant", "optimizer",
+                              "schedule")  # fmt: skip
 
-    def footprint(self, flags: bool, examples: int | None = None) -> list[tuple[str, int]]:
-        """What the flags alone make the fit allocate, in bytes, by the flags that size it (`validate` checks it).
+    def footprint(self, examples: int | None = None) -> list[tuple[str, int]]:
+        """What the fields alone make the fit allocate, in bytes, by the fields that size it (`validate` checks it).
 
         With `resize`, every batch is resized to float32 `resize` x `resize` images and the weights have `resize`²
         rows: a batch of `batch_size` images (at most the `examples` of the training set; one image when that is not
@@ -236,11 +233,8 @@ class SoftmaxConfig:
         """
         if self.resize is None:
             return []
-        name = _namer(type(self), flags)
         batch = 1 if examples is None else min(self.batch_size, examples)
-        what = f"{name('resize')} {self.resize}"
-        if batch > 1:
-            what += f" with {name('batch_size')} {self.batch_size}"
+        what = f"resize {self.resize}" + (f" with batch_size {self.batch_size}" if batch > 1 else "")
         return [(what, 4 * self.resize**2 * (batch + 2 * IMAGE_CLASSES))]
 
 
@@ -253,7 +247,7 @@ class LinregConfig:
         >>> validate(LinregConfig(solver="closed-form", loss="huber"))
         Traceback (most recent call last):
         ...
-        linear_nets.errors.ConfigError: solver closed-form minimises the squared loss; it cannot use loss huber
+        linear_nets.errors.ConfigError: solver closed-form minimises squared errors; it cannot use loss huber
     """
 
     impl: str = option("scratch", str, "scratch (autograd), manual (hand-derived gradients) or concise (torch.nn)",
@@ -282,21 +276,20 @@ class LinregConfig:
 
     PARAMS: ClassVar[tuple[Param, ...]]  # from the fields (`declared`)
 
-    def rules(self, flags: bool) -> None:
-        """The rules between fields."""
-        name = _namer(type(self), flags)
+    def rules(self) -> None:
+        """The rules between fields (a message says "squared errors", not "squared loss": `loss` is a field)."""
         if self.huber_delta is not None and self.loss != "huber":
-            raise ConfigError(f"{name('huber_delta')} applies to {name('loss')} huber only, not {self.loss}")
+            raise ConfigError(f"huber_delta applies to loss huber only, not {self.loss}", "huber_delta", "loss")
         if self.solver in LEAST_SQUARES and self.loss != "squared":
-            raise ConfigError(f"{name('solver')} {self.solver} minimises the squared loss; it cannot use "
-                              f"{name('loss')} {self.loss}")  # fmt: skip
+            raise ConfigError(f"solver {self.solver} minimises squared errors; it cannot use loss {self.loss}",
+                              "solver", "loss")  # fmt: skip
         if self.solver not in LEAST_SQUARES:
-            for field_name, default in (("no_intercept", False), ("cov", "nonrobust"), ("alpha", 0.05)):
-                if getattr(self, field_name) != default:
-                    raise ConfigError(f"{name(field_name)} applies to the least-squares solvers (closed-form, "
-                                      f"normal-equations), not {name('solver')} {self.solver}")  # fmt: skip
+            for name, default in (("no_intercept", False), ("cov", "nonrobust"), ("alpha", 0.05)):
+                if getattr(self, name) != default:
+                    raise ConfigError(f"{name} applies to the least-squares solvers (closed-form, normal-equations), "
+                                      f"not solver {self.solver}", name, "solver")  # fmt: skip
 
-    def footprint(self, flags: bool, examples: int | None = None) -> list[tuple[str, int]]:
+    def footprint(self, examples: int | None = None) -> list[tuple[str, int]]:
         """Nothing: the data (`SyntheticData`, a table) sizes a linear-regression fit, not these flags."""
         return []
 
@@ -308,10 +301,10 @@ class SyntheticData:
     `linear-nets train linreg`, also drawn by `linear-nets plot regression`.
 
     Example:
-        >>> validate(SyntheticData(samples=0), flags=True)
+        >>> validate(SyntheticData(samples=0))
         Traceback (most recent call last):
         ...
-        linear_nets.errors.ConfigError: --samples must be an integer >= 1, got 0
+        linear_nets.errors.ConfigError: samples must be an integer >= 1, got 0
     """
 
     true_w: tuple[float, ...] = option((2.0, -3.4), tuple, "the true weights w, one per feature")
@@ -321,14 +314,13 @@ class SyntheticData:
 
     PARAMS: ClassVar[tuple[Param, ...]]  # from the fields (`declared`)
 
-    def rules(self, flags: bool) -> None:
+    def rules(self) -> None:
         """None: each field stands alone."""
 
-    def footprint(self, flags: bool, examples: int | None = None) -> list[tuple[str, int]]:
+    def footprint(self, examples: int | None = None) -> list[tuple[str, int]]:
         """The data itself: X (`samples` x features) and y, float32."""
-        name = _namer(type(self), flags)
         features = len(self.true_w)
-        what = f"{name('samples')} {self.samples} of {features} feature{'s' * (features != 1)}"
+        what = f"samples {self.samples} of {features} feature{'s' * (features != 1)}"
         return [(what, 4 * self.samples * (features + 1))]
 
 
@@ -341,19 +333,18 @@ VECTOR_LENGTH = Param("n", int, "vector length", low=1, high=1_000_000)
 about 2 s per 100,000 elements, and the figure times it 5 times, so the limit costs about a minute and a half."""
 
 
-def _namer(cls: type, flags: bool):
-    params = {p.name: p for p in cls.PARAMS}
-    return lambda name: params[name].label(flags)
-
-
-def validate(config: Config, *, flags: bool = False, examples: int | None = None) -> Config:
-    """Return `config` unchanged, or raise `ConfigError` naming the first field out of range (its flag if `flags`),
-    or the flags whose memory (`footprint`, for a training set of `examples` when known) this machine lacks."""
+def validate(config: Config, *, examples: int | None = None) -> Config:
+    """Return `config` unchanged, or raise `ConfigError` naming the first field out of range, the fields a rule
+    between them refuses, or the fields whose memory (`footprint`, for a training set of `examples` when known) this
+    machine lacks."""
     for param in config.PARAMS:
-        param.check(getattr(config, param.name), flags)
-    config.rules(flags)
-    for what, need in config.footprint(flags, examples):
-        check_memory(what, need)
+        param.check(getattr(config, param.name))
+    config.rules()
+    for what, need in config.footprint(examples):
+        try:
+            check_memory(what, need)
+        except ConfigError as exc:  # `what` names the fields that size it, by their names
+            raise ConfigError(str(exc), *(p.name for p in config.PARAMS if p.name in what.split())) from None
     return config
 
 
@@ -398,7 +389,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type[Config]) -> None:
             parser.add_argument(p.flag, action="store_const", const=True, default=None, help=p.help)
         elif p.kind is tuple:
             parser.add_argument(p.flag, type=_number_list, default=None, metavar="X1,X2,...",
-                                help=f"{p.help} (default: {_joined(default)})")  # fmt: skip
+                                help=f"{p.help} (default: {joined(default)})")  # fmt: skip
         else:
             metavar = "{" + ",".join(p.choices) + "}" if p.choices else p.name.upper()
             parser.add_argument(p.flag, type=p.kind, default=None, metavar=metavar, help=p.help + shown)
@@ -426,7 +417,7 @@ def from_args(cls: type[Config], args: argparse.Namespace, base: Config | None =
         0.3
     """
     base = base if base is not None else cls()
-    return validate(dataclasses.replace(base, **given_fields(args, cls)), flags=True)
+    return validate(dataclasses.replace(base, **given_fields(args, cls)))
 
 
 def to_dict(config: Config) -> dict[str, Any]:
@@ -444,6 +435,24 @@ def from_dict(cls: type[Config], values: Mapping[str, Any]) -> Config:
     return validate(cls(**{k: tuple(v) if k in lists and isinstance(v, list) else v for k, v in values.items()}))
 
 
+def grid_configs(base: SoftmaxConfig, grid: Mapping[str, Sequence]) -> list[SoftmaxConfig]:
+    """Every combination of the values in `grid` (field -> values), other fields from `base`, in a fixed order, each
+    validated before anything trains (`from_dict`). A search is judged on a validation split: `base` needs one.
+
+    Example:
+        >>> base = SoftmaxConfig(val_fraction=0.1)
+        >>> [(c.lr, c.batch_size) for c in grid_configs(base, {"lr": [0.1, 0.3], "batch_size": [64]})]
+        [(0.1, 64), (0.3, 64)]
+    """
+    if base.val_fraction is None:
+        raise ConfigError("tuning needs a validation split: give base a val_fraction between 0 and 1")
+    for name, values in grid.items():
+        if not values:
+            raise ConfigError(f"grid: give at least one value of {name}")
+    combos = itertools.product(*grid.values())
+    return [from_dict(type(base), {**to_dict(base), **dict(zip(grid, values, strict=True))}) for values in combos]
+
+
 def as_flags(config: Config, base: Config | None = None) -> str:
     """The command-line flags that reproduce `config` (those that differ from `base`, default the defaults).
 
@@ -457,7 +466,7 @@ def as_flags(config: Config, base: Config | None = None) -> str:
         value = getattr(config, p.name)
         if value == getattr(base, p.name) or p.machine:
             continue
-        parts.append(p.flag if value is True else f"{p.flag} {_joined(value) if p.kind is tuple else value}")
+        parts.append(p.flag if value is True else f"{p.flag} {joined(value) if p.kind is tuple else value}")
     return " ".join(parts)
 
 
@@ -465,28 +474,3 @@ def field_names(cls: type[Config]) -> list[str]:
     """The field names of `cls`, in table order."""
     return [p.name for p in cls.PARAMS]
 
-
-__all__ = [
-    "MACHINE_FIELDS",
-    "MAX_SEED",
-    "SEED",
-    "SOFTMAX_PRESETS",
-    "TUNING_GRID",
-    "VECTOR_LENGTH",
-    "Config",
-    "LinregConfig",
-    "Param",
-    "SoftmaxConfig",
-    "SyntheticData",
-    "add_arguments",
-    "as_flags",
-    "available_memory",
-    "check_memory",
-    "field_names",
-    "format_bytes",
-    "from_args",
-    "from_dict",
-    "given_fields",
-    "to_dict",
-    "validate",
-]

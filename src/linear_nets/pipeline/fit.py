@@ -146,9 +146,9 @@ def build_model(
     return model
 
 
-def resolve_device(name: str, *, flags: bool = False) -> torch.device:
-    """The torch device a config's `device` names; `ConfigError` (naming `--device` with `flags`) when cuda is asked
-    for and there is none.
+def resolve_device(name: str) -> torch.device:
+    """The torch device a config's `device` names; `ConfigError` naming the field when cuda is asked for and there is
+    none.
 
     Example:
         >>> resolve_device("cpu").type
@@ -159,17 +159,17 @@ def resolve_device(name: str, *, flags: bool = False) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
-        label = "--device" if flags else "device"
-        raise ConfigError(f"{label} cuda: this torch ({torch.__version__}) sees no CUDA device; use {label} cpu")
+        raise ConfigError(f"device cuda: this torch ({torch.__version__}) sees no CUDA devices; use device cpu",
+                          "device")  # fmt: skip
     return torch.device("cuda")
 
 
-def prepare_machine(config: SoftmaxConfig, *, flags: bool = False, world: World = ALONE) -> torch.device:
+def prepare_machine(config: SoftmaxConfig, *, world: World = ALONE) -> torch.device:
     """Apply the config's machine fields: torch's CPU threads (`threads`; by default `distributed.default_threads`:
     OMP_NUM_THREADS, else the cores no other process is using, shared between this machine's processes); return the
     `device`."""
     torch.set_num_threads(config.threads if config.threads is not None else default_threads(world)[0])
-    return resolve_device(config.device, flags=flags)
+    return resolve_device(config.device)
 
 
 def as_one_batch(X: Tensor, y: Tensor, resize: int | None, max_bytes: int = EVAL_BATCH_BYTES) -> Any:

@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from linear_nets.errors import DataError
 from linear_nets.pipeline.config import MACHINE_FIELDS, to_dict
 from linear_nets.pipeline.distributed import ALONE, World
 from linear_nets.pipeline.runs import (
@@ -26,6 +25,7 @@ from linear_nets.pipeline.runs import (
     check_state,
     load_optimizer_state,
     optimizer_state,
+    refused,
     restore_rng_states,
     rng_states,
     under_prefix,
@@ -108,12 +108,13 @@ class RunRecorder(Callback):
     def restore(self) -> int:
         """Load the newest checkpoint into the model, optimiser, generators, history and stateful callbacks; return
         the next epoch to train."""
-        tensors, state = self.world.from_leader(self.run.load_checkpoint)
-        self._check_config(state)
+        decides = _what_decides(self.fit.config)  # a checkpoint of other values is refused as it is read
+        tensors, state = self.world.from_leader(lambda: self.run.load_checkpoint(decides))
         model = self.fit.model
         model_tensors = under_prefix("model", tensors)
         check_state(model_tensors, model.state_tensors(), self.run.newest_checkpoint())
-        try:
+        with refused(f"{self.run.newest_checkpoint()} does not fit this model: ", KeyError, TypeError, ValueError,
+                     RuntimeError, AttributeError):  # fmt: skip
             model.load_state_tensors(model_tensors)
             restore_rng_states(tensors, *self.fit.generators)
             if isinstance(model.updater, torch.optim.Optimizer):
@@ -123,28 +124,9 @@ class RunRecorder(Callback):
             self._rows = [dict(row) for row in state["history"]]
             for name, callback in self._stateful().items():
                 callback.load_state_tensors(under_prefix(f"extra.{name}", tensors))
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
-            raise DataError(f"{self.run.newest_checkpoint()} does not fit this model: {exc}") from None
         if self.world.leader:
             self.run.remove_stale_temporaries()  # left by a kill mid-write; this process is now the run's one writer
         return self.epochs_done + 1
-
-    def _check_config(self, state: Mapping[str, Any]) -> None:
-        """Refuse a checkpoint written under another config than this fit's (a run's config.json edited since):
-        resuming it would end where no uninterrupted run ends."""
-        saved = state.get("config")
-        if saved is None:  # written before checkpoints recorded their config
-            return
-        checkpoint = self.run.path / f"checkpoint-{state.get('epoch')}.safetensors"
-        if not isinstance(saved, dict):
-            raise DataError(f"{checkpoint}: its description's config is not a JSON object")
-        now = _what_decides(self.fit.config)
-        changed = [name for name in now if saved.get(name) != now[name]]
-        if changed:
-            was = ", ".join(f"{name} {saved.get(name)}" for name in changed)
-            asked = ", ".join(f"{name} {now[name]}" for name in changed)
-            raise DataError(f"{checkpoint} was written with {was}, but this fit asks for {asked}: a run resumes "
-                            "with the options it started with (was its config.json edited?)")  # fmt: skip
 
     def finish(self, model_tensors: Mapping[str, Tensor], summary: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
         """Write the final model and `summary.json` (with the wall time); return the summary written."""

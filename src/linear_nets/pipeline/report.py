@@ -27,12 +27,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from linear_nets import __version__
-from linear_nets.errors import ConfigError, LinearNetsError
-from linear_nets.pipeline.catalog import RunRecord, read_record
+from linear_nets.errors import LinearNetsError
+from linear_nets.pipeline.catalog import RunRecord
 
 COEFFICIENT_COLUMNS = (
     ("coefficients", "coefficient"),
@@ -178,13 +177,19 @@ def _json_text(value: Any) -> str:
 # --- curves -----------------------------------------------------------------------------------------------------
 
 
-def curves_figure(series: Sequence[tuple[str, list[dict[str, Any]]]], columns: Sequence[tuple[str, str]],
-                  log_loss: bool = False) -> Any:  # fmt: skip
-    """One panel per column (e.g. train loss, test accuracy) with one line per run (label, metrics rows)."""
+SOFTMAX_CURVES = (("train_loss", "train loss"), ("train_accuracy", "train accuracy"),
+                  ("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"))  # fmt: skip
+LINREG_CURVES = (("train_loss", "train loss"),)
+
+
+def curves(series: Sequence[tuple[str, list[dict[str, Any]]]], model: str) -> str:
+    """One panel per column a run of `model` records (e.g. train loss, test accuracy) with one line per run (label,
+    metrics rows), as inline SVG; a regression's loss on a log scale."""
     from matplotlib.ticker import MaxNLocator
 
     from linear_nets.plotting import pyplot
 
+    columns = SOFTMAX_CURVES if model == "softmax" else LINREG_CURVES
     shown = [(key, label) for key, label in columns if any(r.get(key) is not None for _, rows in series for r in rows)]
     fig, axes = pyplot().subplots(1, max(1, len(shown)), figsize=(5.2 * max(1, len(shown)), 3.4), squeeze=False,
                                   layout="constrained")  # fmt: skip
@@ -195,17 +200,12 @@ def curves_figure(series: Sequence[tuple[str, list[dict[str, Any]]]], columns: S
                 ax.plot(*zip(*points, strict=True), marker="." if len(points) < 30 else None, label=name)
         ax.set(xlabel="epoch", title=label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if log_loss and key == "train_loss":
+        if model == "linreg" and key == "train_loss":
             ax.set_yscale("log")
         ax.grid(True)
     if len(series) > 1 and shown:
         axes[0][0].legend(fontsize=7)
-    return fig
-
-
-SOFTMAX_CURVES = (("train_loss", "train loss"), ("train_accuracy", "train accuracy"),
-                  ("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"))  # fmt: skip
-LINREG_CURVES = (("train_loss", "train loss"),)
+    return svg(fig, "curves")
 
 
 # --- one softmax run --------------------------------------------------------------------------------------------
@@ -219,9 +219,7 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
 
     run = record.run
     assert run is not None
-    if not (run.path / "model.safetensors").exists():
-        report.lack(f"{run.path} has no trained model yet ({record.state_text()}): its weights, mistakes, scores "
-                    "and calibration are shown once it finishes")  # fmt: skip
+    if not _has_model(report, record, "its weights, mistakes, scores and calibration"):
         return
     try:
         model, config, classes = load_softmax(run)
@@ -262,6 +260,14 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
                "on the diagonal, a probability of 0.8 is right 80% of the time.</p>",
                svg(plot_reliability(evaluation.reliability), "reliability"))  # fmt: skip
     report.add("<h2>Confusion matrix</h2>", confusion_table(scores.confusion.tolist(), classes))
+
+
+def _has_model(report: Report, record: RunRecord, what: str) -> bool:
+    """Whether the run has its trained model; if not, a line says that `what` is shown once it finishes."""
+    if (record.path / "model.safetensors").exists():
+        return True
+    report.lack(f"{record.path} has no trained model yet ({record.state_text()}): {what} are shown once it finishes")
+    return False
 
 
 def _test_data(report: Report, run: Any, config: Any, table_options: Any, data_dir: str | None) -> tuple[Any, Any]:
@@ -397,6 +403,8 @@ def linreg_section(report: Report, record: RunRecord) -> None:
     if scalars:
         report.add(table(("", "value"), scalars, "regression-summary"))
     report.add("<h2>Residuals</h2>")
+    if not _has_model(report, record, "its residual plots"):
+        return
     try:
         diagnostics = linreg_diagnostics(record)
     except LinearNetsError as exc:
@@ -424,8 +432,6 @@ def linreg_diagnostics(record: RunRecord) -> Any:
 
     run = record.run
     assert run is not None
-    if not (run.path / "model.safetensors").exists():
-        raise ConfigError(f"{run.path} has no trained model yet ({record.state_text()})")
     config = saved_config(run, LinregConfig)
     table_options = (run.config.get("options") or {}).get("table")
     if table_options:
@@ -461,9 +467,7 @@ def run_header(report: Report, record: RunRecord) -> None:
         report.add("<h2>Summary</h2>", key_values(shown, "summary"))
     report.add("<h2>Curves</h2>")
     if record.metrics:
-        columns = SOFTMAX_CURVES if record.model == "softmax" else LINREG_CURVES
-        report.add(svg(curves_figure([(record.path.name, record.metrics)], columns, record.model == "linreg"),
-                       "curves"))  # fmt: skip
+        report.add(curves([(record.path.name, record.metrics)], record.model))
     else:
         report.lack("no metrics.jsonl: no epoch was recorded (a closed-form fit has no curve)")
 
@@ -507,8 +511,7 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
     report.add("<h2>Curves</h2>")
     series = [(name, r.metrics) for name, r in zip(names, records, strict=True) if r.metrics]
     if series:
-        columns = SOFTMAX_CURVES if model == "softmax" else LINREG_CURVES
-        report.add(svg(curves_figure(series, columns, model == "linreg"), "curves"))
+        report.add(curves(series, model))
     else:
         report.lack("none of these runs recorded epochs: no curves to overlay")
     return report
@@ -522,40 +525,7 @@ def _lookup(summary: dict[str, Any] | None, key: str) -> Any:
     return value
 
 
-def build_report(paths: Sequence[str | Path], data_dir: str | None = None) -> Report:
-    """The page about `paths`: one run's page, or the comparison of several runs of one model.
-
-    Raises:
-        ConfigError: no run, the same run twice, runs of different models.
-        DataError / ConfigError: a directory that is not a readable run (its config.json missing or corrupt).
-    """
-    if not paths:
-        raise ConfigError("report: give at least one run directory")
-    records = []
-    for path in paths:
-        record = read_record(path)
-        if record.run is None:
-            raise ConfigError(f"cannot report on {path}: {record.problems[0]}")
-        records.append(record)
-    resolved = [r.path.resolve() for r in records]
-    if len(set(resolved)) != len(resolved):
-        raise ConfigError("report: a run is named twice")
-    models = {r.model for r in records}
-    if len(models) > 1:
-        which = ", ".join(f"{r.path} is {r.model}" for r in records)
-        raise ConfigError(f"report compares runs of one model, got several ({which}): report each alone")
+def build_report(records: Sequence[RunRecord], data_dir: str | None = None) -> Report:
+    """The page about the runs `records` describe (`catalog.read_record`): one run's page, or the comparison of
+    several runs of one model (the command line checks that they are, `cli.common.report_records`)."""
     return single_run_page(records[0], data_dir) if len(records) == 1 else comparison_page(records)
-
-
-def write_report(paths: Sequence[str | Path], out: str | Path, data_dir: str | None = None) -> Report:
-    """Build the page and write it to `out` atomically (a failure leaves no file, or the previous one, in place)."""
-    from linear_nets.atomic import atomic_write_text
-
-    out = Path(out)
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"--out {out}: the report is an HTML file: name it .html")
-    if not out.parent.is_dir():
-        raise ConfigError(f"--out {out}: directory {out.parent} does not exist")
-    report = build_report(paths, data_dir)
-    atomic_write_text(out, report.html())
-    return report

@@ -41,12 +41,14 @@ from torch import Tensor
 from linear_nets import __version__
 from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask, stale_temporaries
 from linear_nets.errors import ConfigError, DataError, LinearNetsError, WriteError
-from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig
+from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, SyntheticData
 
 FORMAT = "linear-nets/1"
 
 MAX_JSON_BYTES = 256 << 20  # a table of 1,000 long category names made an 18 MB config.json; written files are checked
 """Largest JSON file of a run read (a checkpoint's history grows by about 150 bytes an epoch)."""
+MAX_METRICS_BYTES = 64 << 20
+"""Largest metrics.jsonl read (about 150 bytes an epoch)."""
 MAX_TENSOR_FILE_BYTES = 2 << 30
 """Largest safetensors file read: far above any model here (Fashion-MNIST's is 31 KB, with --resize 280 3 MB)."""
 DTYPES = {"float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool"}
@@ -82,12 +84,12 @@ def new_run_dir(
     if out is not None:
         out = Path(out)
         target = out.resolve() if out.is_symlink() else out
-        if not _move_into_place(target, files, f"--out {out}"):
-            if not _abandoned(target):
-                raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
-            shutil.rmtree(target, ignore_errors=True)  # a run killed before its first epoch ended: nothing to keep
-            if not _move_into_place(target, files, f"--out {out}"):
-                raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
+        placed = _move_into_place(target, files, f"--out {out}")
+        if not placed and _abandoned(target):  # a run killed before its first epoch ended: nothing to keep
+            shutil.rmtree(target, ignore_errors=True)
+            placed = _move_into_place(target, files, f"--out {out}")
+        if not placed:
+            raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
         return out
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for n in range(1, 1000):
@@ -272,6 +274,24 @@ def read_json(path: Path, what: str = "file") -> Any:
         raise DataError(f"{what} {path} is corrupt: {reason}") from None
 
 
+@contextlib.contextmanager
+def refused(prefix: str, *errors: type[Exception]) -> Iterator[None]:
+    """Raise any of `errors` the block raises as a `DataError` reading `prefix` and its message: a file's field is
+    named by its place in the file (`options.threads`), not as the flag it came from.
+
+    Example:
+        >>> with refused("config.json: options.", ConfigError):
+        ...     raise ConfigError("threads must be a string, got 5", "threads")
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.DataError: config.json: options.threads must be a string, got 5
+    """
+    try:
+        yield
+    except errors as exc:
+        raise DataError(prefix + str(exc)) from None
+
+
 def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write the per-epoch rows as `metrics.csv` and `metrics.jsonl` (whole files, atomically)."""
     if not rows:
@@ -283,6 +303,37 @@ def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
     lines = (json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows)
     atomic_write_text(run_dir / "metrics.jsonl", "".join(lines))
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of `run_dir/metrics.jsonl` (none when it is missing); `DataError` naming the file and line when one
+    is not a JSON object."""
+    where = run_dir / "metrics.jsonl"
+    if not where.exists():
+        return []
+    rows = []
+    text = read_file_bytes(where, "metrics", MAX_METRICS_BYTES).decode("utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            raise DataError(f"metrics {where} is corrupt at line {number}: not a JSON object")
+        rows.append(row)
+    return rows
+
+
+def run_directories(root: str | Path) -> Iterator[Path]:
+    """The directories directly under `root` (hidden ones, such as runs being created, left out)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory")
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and not path.name.startswith("."):
+            yield path
 
 
 def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None) -> None:
@@ -323,10 +374,8 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     data = read_file_bytes(path, "tensor file", MAX_TENSOR_FILE_BYTES)
     if hashlib.sha256(data).hexdigest() != sidecar["sha256"]:
         raise DataError(f"{path} is truncated or was modified (SHA-256 differs from {path.name}'s description)")
-    try:
+    with refused(f"{path} is not a valid safetensors file: ", Exception):  # its own error type for every malformed one
         tensors = safetensors.torch.load(data)
-    except Exception as exc:  # safetensors raises its own error type for every malformed file
-        raise DataError(f"{path} is not a valid safetensors file: {exc}") from None
     if set(tensors) != set(described):
         raise DataError(f"{path} holds tensors {sorted(tensors)}, but {description.name} lists {sorted(described)}")
     for name, tensor in tensors.items():
@@ -367,10 +416,8 @@ def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], s
         raise DataError(f"{source} holds tensors {sorted(tensors)}, but this model has {sorted(expected)}")
     for name, tensor in tensors.items():
         if tensor.shape != expected[name].shape:
-            raise DataError(
-                f"{source}: tensor {name!r} has shape {list(tensor.shape)}, "
-                f"but this model needs {list(expected[name].shape)}"
-            )
+            raise DataError(f"{source}: tensor {name!r} has shape {list(tensor.shape)}, but this model needs "
+                            f"{list(expected[name].shape)}")  # fmt: skip
         if tensor.dtype != expected[name].dtype:
             raise DataError(f"{source}: tensor {name!r} is {str(tensor.dtype).removeprefix('torch.')}, but this "
                             f"model needs {str(expected[name].dtype).removeprefix('torch.')}")  # fmt: skip
@@ -495,6 +542,11 @@ class Run:
         return self.config["model"]
 
     @property
+    def spec(self) -> Any:
+        """The training schema a table run recorded (config.json's `data.spec`), or None (images, synthetic data)."""
+        return (self.config.get("data") or {}).get("spec")
+
+    @property
     def finished(self) -> bool:
         """Whether training ended and its results were written (`summary.json` is the last file a run writes)."""
         return (self.path / "summary.json").is_file()
@@ -571,8 +623,12 @@ class Run:
         """Whether a complete checkpoint is there to resume from."""
         return self.newest_checkpoint() is not None
 
-    def load_checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`)."""
+    def load_checkpoint(self, config: Mapping[str, Any] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`).
+
+        With `config` (the fields of the resuming fit's config that decide its result), a checkpoint written under
+        other values (the run's config.json edited since) is refused: resuming it would end where no uninterrupted
+        run ends."""
         path = self.newest_checkpoint()
         if path is None:
             if _abandoned(self.path):
@@ -590,6 +646,17 @@ class Run:
                 and isinstance(optimizer.get("scalars", {}), dict)):  # fmt: skip
             raise DataError(f"{where}: meta.optimizer must be an object with a list param_groups and an object "
                             "scalars")  # fmt: skip
+        saved = state.get("config")
+        if config is None or saved is None:  # None: written before checkpoints recorded their config
+            return tensors, state
+        if not isinstance(saved, dict):
+            raise DataError(f"{path}: its description's config is not a JSON object")
+        changed = [name for name in config if saved.get(name) != config[name]]
+        if changed:
+            was = ", ".join(f"{name} {saved.get(name)}" for name in changed)
+            asked = ", ".join(f"{name} {config[name]}" for name in changed)
+            raise DataError(f"{path} was written with {was}, but this fit asks for {asked}: a run resumes with the "
+                            "options it started with (was its config.json edited?)")  # fmt: skip
         return tensors, state
 
     def newest_checkpoint(self) -> Path | None:
@@ -671,10 +738,8 @@ def saved_config(run: Run, cls: type) -> Any:
         values = {k: v for k, v in args.items() if k in field_names(cls) and v is not None}
         if "huber_sigma" in args and args["huber_sigma"] is not None:
             values["huber_delta"] = args["huber_sigma"]
-    try:
+    with refused(f"{run.path}/config.json does not describe a {cls.__name__}: ", ConfigError, TypeError):
         return from_dict(cls, values)
-    except (ConfigError, TypeError) as exc:
-        raise DataError(f"{run.path}/config.json does not describe a {cls.__name__}: {exc}") from None
 
 
 # --- what config.json may hold besides the config: checked with the rules of the flags that wrote it -----------------
@@ -694,14 +759,8 @@ TABLE_OPTIONS = (
     Param("drop_missing", bool, "drop rows with a missing value"),
     Param("stream", bool, "read in batches"),
 )
-SYNTHETIC_DATA = (
-    Param("true_w", float, "one true weight"),
-    Param("true_b", float, "the true bias"),
-    Param("samples", int, "number of examples", low=1),
-    Param("noise", float, "noise std", low=0),
-)
 """What config.json records besides the fit's config, with the rules of the flags it came from (`--checkpoint-every`,
-`--data ...`, `--true-w`, ...): checked by `check_run_config`."""
+`--data ...`): checked by `check_run_config`, as synthetic data is with `SyntheticData`'s own."""
 
 
 def check_run_config(run: Run) -> None:
@@ -726,30 +785,21 @@ def check_run_config(run: Run) -> None:
                 raise DataError(f"{where}: options.table.{name} must be a list of column names, got {names!r}")
         from linear_nets.pipeline.tables import TableOptions
 
-        try:
+        with refused(f"{where}: options.table: ", TypeError, ConfigError):
             TableOptions(**table).check()
-        except (TypeError, ConfigError) as exc:
-            raise DataError(f"{where}: options.table: {exc}") from None
-    spec = (run.config.get("data") or {}).get("spec")
+    spec = run.spec
     if spec is not None:  # a table run's training schema
         from linear_nets.data.table_spec import TableSpec
 
-        try:
+        with refused(f"{where}: data.spec: ", DataError):
             if not isinstance(spec, dict):
                 raise DataError(f"must be a JSON object, got {type(spec).__name__}")
             TableSpec.from_dict(spec)
-        except DataError as exc:
-            raise DataError(f"{where}: data.spec: {exc}") from None
     synthetic = (run.config.get("data") or {}).get("synthetic")
     if synthetic is not None:
         if not isinstance(synthetic, dict):
             raise DataError(f"{where}: data.synthetic must be a JSON object, got {type(synthetic).__name__}")
-        true_w = synthetic.get("true_w")
-        if not isinstance(true_w, list) or not true_w:
-            raise DataError(f"{where}: data.synthetic.true_w must be a non-empty list of numbers, got {true_w!r}")
-        for weight in true_w:  # each weight with the rule of one number of --true-w
-            _check_fields(SYNTHETIC_DATA[:1], {"true_w": weight}, where, "data.synthetic")
-        _check_fields(SYNTHETIC_DATA[1:], synthetic, where, "data.synthetic", required=True)
+        _check_fields(SyntheticData.PARAMS, synthetic, where, "data.synthetic", required=True)
 
 
 def _check_fields(params: Sequence[Param], values: Mapping[str, Any], where: Path, section: str,
@@ -759,7 +809,5 @@ def _check_fields(params: Sequence[Param], values: Mapping[str, Any], where: Pat
             if required:
                 raise DataError(f"{where}: {section}.{param.name} is missing")
             continue
-        try:
+        with refused(f"{where}: {section}.", ConfigError):
             param.check(values[param.name])
-        except ConfigError as exc:
-            raise DataError(f"{where}: {section}.{exc}") from None

@@ -1,4 +1,5 @@
-"""A trained model from its run directory, and what `evaluate` and `predict` compute with it.
+"""A trained model from its run directory, and what `evaluate` and `predict` compute with it (from the run's
+data, a table, or image files).
 
 The model is rebuilt from the run's config and loaded from model.safetensors (verified against model.json; nothing
 in a run directory can execute code), then used only through its interface (`logits`, `predict_proba`, `predict`):
@@ -20,7 +21,7 @@ from linear_nets.errors import ConfigError, DataError
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, SyntheticData, field_names, from_dict
 from linear_nets.pipeline.fit import build_model, resolve_device
-from linear_nets.pipeline.runs import Run, check_state, saved_config
+from linear_nets.pipeline.runs import Run, check_state, read_file_bytes, refused, saved_config
 from linear_nets.softmax import stable_cross_entropy
 
 
@@ -38,7 +39,7 @@ def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch
     if device is not None:
         config = dataclasses.replace(config, device=device)
     tensors, meta = run.load_model()
-    spec = table_spec(run) if run.config.get("data", {}).get("spec") is not None else None
+    spec = table_spec(run) if run.spec is not None else None
     inputs, known = (spec.num_features, list(spec.classes)) if spec else ((config.resize or 28) ** 2, list(CLASSES))
     num_inputs = meta.get("num_inputs", inputs)  # runs of 0.1 did not record it
     if type(num_inputs) is not int or num_inputs != inputs:
@@ -155,10 +156,8 @@ def synthetic_options(run: Run) -> SyntheticData:
     options = run.config.get("data", {}).get("synthetic") or run.config.get("args")  # 0.1 kept them with the args
     if not isinstance(options, dict) or not options:
         raise DataError(f"{run.path / 'config.json'}: data.synthetic is missing: the run's data cannot be regenerated")
-    try:
+    with refused(f"{run.path / 'config.json'}: data.synthetic: ", ConfigError):
         return from_dict(SyntheticData, {k: v for k, v in options.items() if k in field_names(SyntheticData)})
-    except ConfigError as exc:
-        raise DataError(f"{run.path / 'config.json'}: data.synthetic: {exc}") from None
 
 
 def linreg_on_its_data(run: Run) -> dict[str, Any]:
@@ -178,6 +177,75 @@ def linreg_on_its_data(run: Run) -> dict[str, Any]:
     }
 
 
+# --- image files to classify ----------------------------------------------------------------------------------------
+
+MAX_IMAGE_PIXELS = 4096 * 4096
+"""Largest image `predict` decodes (16.8 megapixels: about 200 MB while it is converted); checked on the file's
+header, before any pixel is decoded."""
+MAX_IMAGE_BYTES = 64 << 20
+"""Largest image file `predict` reads."""
+
+
+def image_classifier(run: Run) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
+    """`load_softmax` for a run trained on Fashion-MNIST images, the one kind of run that predicts images; a
+    `ConfigError` says what to do with a table run or a linear regression instead."""
+    if run.spec is not None:
+        raise ConfigError(f"{run.path} was trained on a table: pass --data FILE to predict its rows")
+    if run.model == "linreg":
+        raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no images to predict; "
+                          "predict the rows of a table with a run trained on one (--data FILE)")  # fmt: skip
+    return load_softmax(run)
+
+
+def read_image(path: str | Path, side: int) -> Any:
+    """An image file as a `[1, side, side]` float tensor in [0, 1]: grey (mean of RGB), resized with antialiasing.
+
+    Only a regular file of at most `MAX_IMAGE_BYTES` is read, and its width and height, read from its header, must
+    not exceed `MAX_IMAGE_PIXELS` together before any pixel is decoded (a small PNG can declare 20000 x 20000).
+    Fashion-MNIST shows light garments on a black background; photos on white should be inverted first.
+
+    Raises:
+        DataError: the file is missing, not a regular file, too large, too many pixels, or not an image.
+    """
+    import io
+
+    import numpy as np
+    from matplotlib import image as mpimg
+    from PIL import Image, UnidentifiedImageError
+
+    if not Path(path).exists():
+        raise DataError(f"image {path} does not exist")
+    data = read_file_bytes(path, "image", MAX_IMAGE_BYTES)
+    try:
+        pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # PIL's own, higher limit: ours speaks
+        try:
+            with Image.open(io.BytesIO(data)) as header:  # lazy: reads the header, decodes nothing
+                width, height = header.size
+        finally:
+            Image.MAX_IMAGE_PIXELS = pil_limit
+        if width * height > MAX_IMAGE_PIXELS:
+            raise DataError(f"image {path} is {width} x {height} pixels, more than the {MAX_IMAGE_PIXELS:,} "
+                            f"(4096 x 4096) predict decodes: shrink it first")  # fmt: skip
+        # decoded as matplotlib reads the file itself (its extension chooses the reader), from the bytes checked
+        raw = mpimg.imread(io.BytesIO(data), format=Path(path).suffix.lower()[1:] or None)
+    except DataError:
+        raise
+    except UnidentifiedImageError:
+        raise DataError(f"image {path} cannot be read as an image: not a format PIL knows") from None
+    except Exception as exc:  # PIL/matplotlib raise many types for unreadable files
+        raise DataError(f"image {path} cannot be read as an image: {exc}") from None
+    # PNGs come back as floats in [0, 1], other formats (JPEG) as uint8 in [0, 255]: decide by type, not by value
+    pixels = raw.astype(np.float32) / 255.0 if raw.dtype == np.uint8 else np.asarray(raw, dtype=np.float32)
+    if pixels.ndim == 3:
+        pixels = pixels[..., :3].mean(axis=2)
+    if pixels.ndim != 2 or min(pixels.shape) < 1:
+        raise DataError(f"image {path} has shape {pixels.shape}; expected a 2-D grey or colour image")
+    x = torch.from_numpy(np.ascontiguousarray(pixels))[None, None]
+    if x.shape[-2:] != (side, side):
+        x = torch.nn.functional.interpolate(x, size=(side, side), mode="bilinear", antialias=True)
+    return x[0].clamp_(0.0, 1.0)
+
+
 # --- runs trained on a table -----------------------------------------------------------------------------------------
 
 
@@ -185,12 +253,11 @@ def table_spec(run: Run) -> Any:
     """The training schema a table run recorded (to match a new table's columns by name)."""
     from linear_nets.data.table_spec import TableSpec
 
-    spec = run.config.get("data", {}).get("spec")
-    if spec is None:
+    if run.spec is None:
         data = "Fashion-MNIST images" if run.model == "softmax" else "synthetic data"
         raise DataError(f"{run.path} was trained on {data}, not a table: it has no columns to match a table's to; "
                         "leave out --data")  # fmt: skip
-    return TableSpec.from_dict(spec)  # checked when the run was opened (`runs.check_run_config`)
+    return TableSpec.from_dict(run.spec)  # checked when the run was opened (`runs.check_run_config`)
 
 
 def linreg_predictions(w: Tensor, b: Tensor, X: Tensor, cov: Tensor | None = None, meta: dict | None = None,
@@ -397,9 +464,9 @@ def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
     run = Run.open(run_dir)
     if run.model == "softmax":
         model, _, classes = load_softmax(run)
-        spec = table_spec(run) if (run.config.get("data") or {}).get("spec") is not None else None
+        spec = table_spec(run) if run.spec is not None else None
         return SoftmaxRun(model, classes, spec, table_na_values(run))
-    if (run.config.get("data") or {}).get("spec") is None:
+    if run.spec is None:
         raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no table columns to predict "
                           "from (its estimates are in summary.json)")  # fmt: skip
     spec = table_spec(run)

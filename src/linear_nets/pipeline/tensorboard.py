@@ -1,7 +1,8 @@
 """`train --tensorboard`: TensorBoard event files in the run directory, for those who already use it.
 
 A callback of the pipeline's fit, through `torch.utils.tensorboard` (which needs the `tensorboard` package: the
-optional extra `pip install 'linear-nets[tensorboard]'`). It writes into `<run>/tensorboard/`:
+optional extra `pip install 'linear-nets[tensorboard]'`, which `train --tensorboard` checks for before any work:
+`cli.common.check_tensorboard`). It writes into `<run>/tensorboard/`:
 - after every epoch, the scalars `loss/train`, `accuracy/train`, `accuracy/val` and `accuracy/test` (those measured);
 - after every epoch, each class's weights as a picture (`weights/<class>`: red positive, blue negative, on one scale
   centred on 0, as `plotting.plot_class_weights` draws them), for image data;
@@ -14,21 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from linear_nets.errors import ConfigError
 from linear_nets.training import Callback, EpochRecord
 
 SCALARS = (("train_loss", "loss/train"), ("train_accuracy", "accuracy/train"), ("val_accuracy", "accuracy/val"),
            ("test_accuracy", "accuracy/test"))  # fmt: skip
 """EpochRecord field -> TensorBoard tag."""
-
-
-def check_available() -> None:
-    """Raise `ConfigError` when TensorBoard's writer cannot be imported (checked before any work)."""
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        message = "--tensorboard needs the tensorboard package: pip install 'linear-nets[tensorboard]'"
-        raise ConfigError(message) from None
 
 
 class TensorBoardLog(Callback):
@@ -43,7 +34,6 @@ class TensorBoardLog(Callback):
     name = "tensorboard"
 
     def __init__(self, directory: str | Path, classes: list[str], image_side: int | None) -> None:
-        check_available()
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(directory))
@@ -89,7 +79,6 @@ def log_linreg(directory: str | Path, result: Any, summary: dict[str, Any]) -> N
     """`train linreg --tensorboard`: a linear-regression fit's events, written once it is done (it takes seconds):
     `loss/train` per SGD epoch, each coefficient as `coefficients/<name>` (and `std_errors/<name>` for least
     squares), and the config as hyperparameters with the summary's numbers (MSE, R²) as their metrics."""
-    check_available()
     from torch.utils.tensorboard import SummaryWriter
 
     from linear_nets.pipeline.config import to_dict

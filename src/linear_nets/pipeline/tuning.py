@@ -7,13 +7,10 @@ test set is never scored. `SOFTMAX_PRESETS["best"]` (linear_nets.pipeline.config
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from linear_nets.errors import ConfigError
-from linear_nets.pipeline.config import SOFTMAX_PRESETS, TUNING_GRID, SoftmaxConfig, field_names, validate
+from linear_nets.pipeline.config import SOFTMAX_PRESETS, TUNING_GRID, SoftmaxConfig, grid_configs
 from linear_nets.pipeline.fit import Dataset, fit_softmax
 
 
@@ -27,27 +24,6 @@ class Trial:
     seconds: float
 
 
-def grid_configs(base: SoftmaxConfig, grid: dict[str, Sequence], *, flags: bool = False) -> list[SoftmaxConfig]:
-    """Every combination of the values in `grid` (field -> values), other fields from `base`, in a fixed order.
-
-    Each is validated (a `ConfigError` names the field, or its flag with `flags=True`) before anything trains.
-
-    Example:
-        >>> [(c.lr, c.batch_size) for c in grid_configs(SoftmaxConfig(), {"lr": [0.1, 0.3], "batch_size": [64]})]
-        [(0.1, 64), (0.3, 64)]
-    """
-    names = list(grid)
-    unknown = [n for n in names if n not in field_names(SoftmaxConfig)]
-    if unknown:
-        raise ConfigError(f"cannot search over {', '.join(unknown)}: not a SoftmaxConfig field")
-    for name in names:
-        if not grid[name]:
-            raise ConfigError(f"grid: give at least one value of {name}")
-    combos = itertools.product(*grid.values())
-    configs = [dataclasses.replace(base, **dict(zip(names, values, strict=True))) for values in combos]
-    return [validate(c, flags=flags) for c in configs]
-
-
 def tune_softmax(
     data: Dataset,
     base: SoftmaxConfig = SOFTMAX_PRESETS["best"],
@@ -59,7 +35,7 @@ def tune_softmax(
     The test set is never scored. Ties in validation accuracy go to the faster fit.
 
     Raises:
-        ConfigError: `base` has no validation split, or a bad grid (checked before any training).
+        ConfigError: `base` has no validation split, or a bad grid (`config.grid_configs`, before any training).
 
     Example:
         >>> import torch
@@ -68,8 +44,6 @@ def tune_softmax(
         >>> [t.config.lr for t in tune_softmax(Dataset((X, y)), base, {"lr": [1e-4, 0.5]})]
         [0.5, 0.0001]
     """
-    if base.val_fraction is None:
-        raise ConfigError("tuning needs a validation split: give base a val_fraction between 0 and 1")
     configs = grid_configs(base, TUNING_GRID if grid is None else grid)
     trials = []
     for config in configs:
