@@ -180,7 +180,7 @@ def test_train_returns_a_history_and_calls_back_every_epoch():
     assert all(r.seconds > 0 for r in seen)
     assert history.epochs[-1].test_accuracy > 0.95
     assert history.epochs[-1].train_loss < history.epochs[0].train_loss
-    keys = {"epoch", "train_loss", "train_accuracy", "val_accuracy", "test_accuracy", "seconds"}
+    keys = {"epoch", "train_loss", "train_accuracy", "val_accuracy", "test_accuracy", "seconds", "train_set_loss"}
     assert history.as_dicts()[0].keys() == keys
 
 
