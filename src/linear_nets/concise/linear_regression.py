@@ -22,9 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from linear_nets.data.synthetic import check_regression_data, load_array
+from linear_nets.data.synthetic import load_array
 from linear_nets.losses import get_loss
-from linear_nets.models import check_lr
 from linear_nets.scratch.linear_regression import EpochCallback, train_regression
 from linear_nets.training import Callback
 
@@ -49,7 +48,7 @@ def fit(
     Returns:
         w `[d]`, b (0-d) and the per-epoch training-set losses.
     """
-    labels = check_regression_data(features, labels)
+    labels = labels.reshape(-1, 1)
     # The shared loop wants one loss per example and takes the mean itself before backward().
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
@@ -59,7 +58,7 @@ def fit(
     if init is not None:  # a warm start; the generator still drew the same numbers, so shuffling is unchanged
         with torch.no_grad():
             net[0].weight.copy_(init[0].reshape(1, -1)), net[0].bias.copy_(init[1].reshape(1))
-    trainer = torch.optim.SGD(net.parameters(), lr=check_lr(lr))
+    trainer = torch.optim.SGD(net.parameters(), lr=lr)
     data = load_array((features, labels), batch_size, generator=generator, sampling=sampling)
     losses = train_regression(net, data, features, labels, loss_fn, num_epochs, trainer, on_epoch_end, callbacks)
     return net[0].weight.detach().reshape(-1).clone(), net[0].bias.detach().reshape(()).clone(), losses

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from linear_nets.checks import available_memory, check_memory, format_bytes
 from linear_nets.choices import (
     COV_TYPES,
     DEVICES,
@@ -39,7 +40,6 @@ from linear_nets.choices import (
     SOLVERS,
 )
 from linear_nets.errors import ConfigError
-from linear_nets.memory import available_memory, check_memory, format_bytes
 
 MAX_THREADS = 1024
 """Most CPU threads `--threads` takes: a million made torch and pyarrow's thread pools fail (exit 139, malloc)."""

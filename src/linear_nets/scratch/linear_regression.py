@@ -21,13 +21,12 @@ import torch
 from torch import Tensor
 
 from linear_nets.data.batches import ArrayLoader
-from linear_nets.data.synthetic import check_regression_data, data_iter
+from linear_nets.data.synthetic import data_iter
 from linear_nets.errors import TrainingDiverged
 from linear_nets.losses import RegressionLoss, evaluate_loss, get_loss, squared_loss
-from linear_nets.models import check_lr
 from linear_nets.training import Callback, EpochRecord, Updater, train
 
-__all__ = ["EpochCallback", "check_lr", "fit", "init_params", "linreg", "sgd", "squared_loss", "train_regression"]
+__all__ = ["EpochCallback", "fit", "init_params", "linreg", "sgd", "squared_loss", "train_regression"]
 
 EpochCallback = Callable[[int, float], None]
 """Called after each epoch with (epoch, mean loss over the whole training set)."""
@@ -150,8 +149,7 @@ def fit(
     Returns:
         w `[d]`, b (0-d) and the per-epoch training-set losses.
     """
-    labels = check_regression_data(features, labels)
-    lr = check_lr(lr)
+    labels = labels.reshape(-1, 1)
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
     w, b = init_params(features.shape[1], generator)
