@@ -239,7 +239,8 @@ def check_design(Zt: Any, names: Sequence[str], largest: Tensor | None = None) -
         ...
         linear_nets.errors.DataError: column 'x' holds values of about 1e+200: their squares leave float64's range ...
     """
-    size = torch.linalg.vector_norm(torch.as_tensor(Zt), math.inf, dim=1)  # NaN where a row holds one
+    Z = torch.as_tensor(Zt)
+    size = torch.maximum(Z.amax(dim=1), -Z.amin(dim=1))  # NaN where a row holds one; 4% of folding the chunk in
     if not torch.isfinite(size).all():
         raise DataError(f"{'y' if torch.isfinite(size[:-1]).all() else 'X'} contains NaN or inf: clean the data first")
     _check_magnitudes(size, names, size > MAGNITUDE_LIMIT)
