@@ -251,7 +251,15 @@ def check_design_end(largest: Tensor | None, names: Sequence[str], no_rows: str 
                      gather: Callable[[Any], list[Any]] | None = None) -> None:  # fmt: skip
     """After the last chunk of least squares' first pass, with `largest` from `check_design` (None: no chunk): raise
     `DataError` saying `no_rows` when no process had a row, or when a column's values are all so small, yet not zero,
-    that their squares underflow. `gather` collects every process's `largest` in a data-parallel fit."""
+    that their squares underflow. `gather` collects every process's `largest` in a data-parallel fit.
+
+    Example:
+        >>> check_design_end(None, ["x"], gather=lambda largest: [largest, torch.tensor([2.0, 1.0, 3.0])])
+        >>> check_design_end(None, ["x"])
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.DataError: no rows to fit: least squares needs at least one row
+    """
     sizes = [size for size in (gather(largest) if gather is not None else [largest]) if size is not None]
     if not sizes:
         raise DataError(no_rows)
@@ -271,7 +279,14 @@ def _check_magnitudes(size: Tensor, names: Sequence[str], refused: Tensor) -> No
 
 def check_normal_equations(R: Any) -> Any:
     """`R`, the Cholesky factor of the normal equations (`closed_form.Factor`), or `DataError` when there is none
-    (None): AᵀA is not positive definite in float64, so the book's formula has no answer."""
+    (None): AᵀA is not positive definite in float64, so the book's formula has no answer.
+
+    Example:
+        >>> check_normal_equations(None)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.DataError: AᵀA is not positive definite in float64 (collinear or constant columns, or ...
+    """
     if R is None:
         raise DataError("AᵀA is not positive definite in float64 (collinear or constant columns, or too few rows): "
                         "the normal equations have no unique answer; use the QR solver (solver closed-form)",
@@ -281,7 +296,14 @@ def check_normal_equations(R: Any) -> Any:
 
 def check_covariance(cov_type: str, unique: bool, leverage: float = 0.0, row: int = 0) -> None:
     """Raise `DataError` when a robust covariance (`cov_type` HC0-HC3) cannot be computed: the least-squares solution
-    is not `unique`, or HC2/HC3 divide by 1 − h for a training `row` of leverage h = 1."""
+    is not `unique`, or HC2/HC3 divide by 1 − h for a training `row` of leverage h = 1.
+
+    Example:
+        >>> check_covariance("HC3", True, leverage=1.0, row=4)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.DataError: training row 4 has leverage 1 (h = 1): HC3 divides by 1 − h; use cov HC0 or ...
+    """
     if cov_type != "nonrobust" and not unique:
         raise DataError(f"the {cov_type} covariance needs a unique least-squares solution, but the design is rank "
                         "deficient: remove the dependent columns the warning names")  # fmt: skip

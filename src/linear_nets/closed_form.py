@@ -48,11 +48,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from linear_nets.checks import (
-    MAGNITUDE_LIMIT,  # noqa: F401 (the scikit-learn adapter reads it here)
-    check_covariance,
-    check_normal_equations,
-)
+from linear_nets.checks import MAGNITUDE_LIMIT, check_covariance, check_normal_equations  # noqa: F401 (sklearn adapter)
 from linear_nets.regularization import Moments
 
 METHODS = ("qr", "normal-equations")
