@@ -10,20 +10,22 @@ swapping machine or an allocator's traceback. The configs (`--samples`, `--resiz
 columns, categories) ask here; nothing else reads /proc/meminfo.
 
 Messages name fields by their Python names and pass them as the error's fields; the command line writes each as its
-flag (`errors.flag_message`).
+flag (`errors.flag_message`). torch is imported where a check needs it: the configs read this module, and
+`linear-nets --help` starts without torch.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from linear_nets.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 MAGNITUDE_LIMIT = 1e150
 """Least squares refuses a column beyond it (or nonzero but below its inverse): its squares leave float64's range."""
@@ -113,12 +115,15 @@ def check_labels(y: Tensor, num_classes: int, *, n: int | None = None) -> None:
     book's do: reading the smallest and largest label per batch would be a device sync per batch on a GPU.
 
     Example:
+        >>> import torch
         >>> check_labels(torch.tensor([0, 9]), 10)
         >>> check_labels(torch.tensor([0, 10]), 10)
         Traceback (most recent call last):
         ...
         linear_nets.errors.DataError: labels must lie in 0..9 (10 classes), got values from 0 to 10
     """
+    import torch
+
     if y.dim() != 1 or y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
         raise DataError(f"labels must be a 1-D integer tensor, got dtype {y.dtype} and shape {list(y.shape)}")
     if n is not None and y.shape[0] != n:
@@ -139,6 +144,7 @@ def check_inputs(X: Tensor, num_inputs: int) -> None:
     (no device sync), so a model may ask it at its door.
 
     Example:
+        >>> import torch
         >>> check_inputs(torch.zeros(2, 1, 28, 28), 784)
         >>> check_inputs(torch.zeros(2, 1, 32, 32), 784)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
@@ -161,6 +167,7 @@ def check_split(train: Tensor, val: Tensor, val_fraction: float) -> None:
     """Raise `ConfigError` when a validation split (`regularization.train_val_split`) left either part empty.
 
     Example:
+        >>> import torch
         >>> check_split(torch.arange(3), torch.arange(0), 0.1)
         Traceback (most recent call last):
         ...
@@ -180,6 +187,7 @@ def check_minibatches(X: Tensor, batch_size: int, sampling: str = "shuffle", res
     of inputs that are not images `[N, C, H, W]`, or a `sampling` whose batches need more rows than there are.
 
     Example:
+        >>> import torch
         >>> check_minibatches(torch.zeros(3, 2), 5, "shuffle-fill")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -206,6 +214,7 @@ def check_regression_data(features: Tensor, labels: Tensor) -> None:
     NaN or ±inf.
 
     Example:
+        >>> import torch
         >>> check_regression_data(torch.zeros(3, 2), torch.tensor([0.0, 1.0, float("nan")]))
         Traceback (most recent call last):
         ...
@@ -218,7 +227,7 @@ def check_regression_data(features: Tensor, labels: Tensor) -> None:
             f"labels have {labels.numel()} values but features have {features.shape[0]} rows: they must agree"
         )
     for name, t in (("features", features), ("labels", labels)):
-        if not torch.isfinite(t).all():
+        if not t.isfinite().all():
             raise DataError(f"{name} contain NaN or inf: clean the data first")
 
 
@@ -239,12 +248,14 @@ def check_design(Zt: Any, names: Sequence[str], largest: Tensor | None = None) -
         ...
         linear_nets.errors.DataError: column 'x' holds values of about 1e+200: their squares leave float64's range ...
     """
+    import torch
+
     Z = torch.as_tensor(Zt)
-    size = torch.maximum(Z.amax(dim=1), -Z.amin(dim=1))  # NaN where a row holds one; 4% of folding the chunk in
-    if not torch.isfinite(size).all():
-        raise DataError(f"{'y' if torch.isfinite(size[:-1]).all() else 'X'} contains NaN or inf: clean the data first")
+    size = Z.amax(dim=1).maximum(-Z.amin(dim=1))  # NaN where a row holds one; 4% of folding the chunk in
+    if not size.isfinite().all():
+        raise DataError(f"{'y' if size[:-1].isfinite().all() else 'X'} contains NaN or inf: clean the data first")
     _check_magnitudes(size, names, size > MAGNITUDE_LIMIT)
-    return size if largest is None else torch.maximum(size, largest)
+    return size if largest is None else size.maximum(largest)
 
 
 def check_design_end(largest: Tensor | None, names: Sequence[str], no_rows: str = NO_ROWS,
@@ -254,6 +265,7 @@ def check_design_end(largest: Tensor | None, names: Sequence[str], no_rows: str 
     that their squares underflow. `gather` collects every process's `largest` in a data-parallel fit.
 
     Example:
+        >>> import torch
         >>> check_design_end(None, ["x"], gather=lambda largest: [largest, torch.tensor([2.0, 1.0, 3.0])])
         >>> check_design_end(None, ["x"])
         Traceback (most recent call last):
@@ -263,7 +275,7 @@ def check_design_end(largest: Tensor | None, names: Sequence[str], no_rows: str 
     sizes = [size for size in (gather(largest) if gather is not None else [largest]) if size is not None]
     if not sizes:
         raise DataError(no_rows)
-    size = torch.stack(sizes).amax(dim=0)
+    size = functools.reduce(lambda a, b: a.maximum(b), sizes)
     _check_magnitudes(size, names, (size > 0) & (size < 1 / MAGNITUDE_LIMIT))
 
 
