@@ -21,7 +21,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from linear_nets.checks import check_labels, check_minibatches, check_regression_data, check_split
+from linear_nets.checks import (
+    check_design,
+    check_design_end,
+    check_labels,
+    check_minibatches,
+    check_regression_data,
+    check_split,
+)
 from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
 from linear_nets.errors import ConfigError, TrainingDiverged
@@ -531,7 +538,6 @@ def fit_linreg(
 
 def _least_squares(config: LinregConfig, data: Any, names: Sequence[str] | None, world: World) -> Any:
     """The least-squares fit with its statistics, over a streamed table or (X, y) in memory (one chunk)."""
-    from linear_nets.checks import check_design, check_design_end
     from linear_nets.closed_form import design_chunk, fit_least_squares
 
     method = "qr" if config.solver == "closed-form" else "normal-equations"
