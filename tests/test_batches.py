@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from linear_nets.data.batches import ArrayLoader
-from linear_nets.errors import ConfigError, DataError
 
 
 def images_and_ids(n: int, side: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,30 +94,6 @@ def test_resize_matches_interpolate(size):
     for Xb, yb in ArrayLoader((X, y), 5, shuffle=True, resize=size, seed=2):
         assert Xb.shape == (len(yb), 1, size, size)
         torch.testing.assert_close(Xb, expected[yb])
-
-
-def test_mismatched_lengths():
-    with pytest.raises(DataError, match=r"tensors\[1\] has 4 rows but tensors\[0\] has 5"):
-        ArrayLoader((torch.zeros(5, 2), torch.zeros(4)), 2)
-
-
-@pytest.mark.parametrize("batch_size", [0, -1, 2.5, "8", True, None])
-def test_bad_batch_size(batch_size):
-    with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
-        ArrayLoader(images_and_ids(4), batch_size)
-
-
-@pytest.mark.parametrize("resize", [0, -3, 2.0, True, "28"])
-def test_bad_resize(resize):
-    with pytest.raises(ConfigError, match="resize must be a positive integer"):
-        ArrayLoader(images_and_ids(4), 2, resize=resize)
-
-
-def test_resize_needs_images_and_tensors_are_needed():
-    with pytest.raises(DataError, match=r"resize needs images of shape \[N, C, H, W\], got \[4, 6, 6\]"):
-        ArrayLoader((torch.zeros(4, 6, 6), torch.zeros(4)), 2, resize=3)
-    with pytest.raises(ConfigError, match="give at least one tensor"):
-        ArrayLoader((), 2)
 
 
 def test_docstring_examples():

@@ -449,12 +449,12 @@ def test_a_numeric_column_with_na_texts_names_the_flag(capsys):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_memory_is_estimated_before_allocating_and_refused_with_the_figures(capsys, monkeypatch, stream):
-    from linear_nets import memory
+    from linear_nets import checks
 
     n = 2000
     pq.write_table(pa.table({"city": [f"c{i}" for i in range(n)], "x": np.arange(n, dtype=float),
                              "y": np.arange(n, dtype=float)}), "cities.parquet")  # fmt: skip
-    monkeypatch.setattr(memory, "available_memory", lambda: 10_000_000)  # 10 MB
+    monkeypatch.setattr(checks, "available_memory", lambda: 10_000_000)  # 10 MB
     argv = ["train", "linreg", "--data", "cities.parquet", "--target", "y", "--categorical", "city",
             "--solver", "closed-form", "--out", "run", *(["--stream"] if stream else [])]  # fmt: skip
     err = _one_line(capsys, argv, "2,000 features")  # x, and 1,999 treatment-coded cities (c0 is the reference)
@@ -465,12 +465,12 @@ def test_memory_is_estimated_before_allocating_and_refused_with_the_figures(caps
 def test_the_rows_of_a_csv_are_estimated_before_it_is_read(capsys, monkeypatch):
     import gzip
 
-    from linear_nets import memory
+    from linear_nets import checks
     from linear_nets.data.tables import open_table
 
     Path("t.csv.gz").write_bytes(gzip.compress(b"a,b,y\n" + b"1,2,3\n" * 300_000))  # 1.8 MB of text, 3 kB here
     assert 250_000 < open_table("t.csv.gz").estimated_rows() < 400_000
-    monkeypatch.setattr(memory, "available_memory", lambda: 5_000_000)
+    monkeypatch.setattr(checks, "available_memory", lambda: 5_000_000)
     _one_line(capsys, ["train", "linreg", "--data", "t.csv.gz", "--target", "y", "--out", "run"], "reading t.csv.gz")
 
 

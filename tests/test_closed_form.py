@@ -13,6 +13,7 @@ import torch
 from sklearn.linear_model import LinearRegression
 from strd import certified, design, exact_least_squares, load_strd, min_lre
 
+from linear_nets.checks import check_design, check_design_end
 from linear_nets.closed_form import (
     Factor,
     RankDeficientWarning,
@@ -24,6 +25,8 @@ from linear_nets.closed_form import (
 )
 from linear_nets.data.synthetic import synthetic_data
 from linear_nets.errors import DataError
+from linear_nets.pipeline.config import LinregConfig
+from linear_nets.pipeline.fit import fit_linreg
 from linear_nets.scratch.linear_regression import fit as fit_scratch
 
 SHAPES = [(50, 3), (1000, 10), (200, 40), (7, 6)]
@@ -110,26 +113,19 @@ def test_fewer_rows_than_columns_is_rank_deficient():
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
-def test_nan_or_inf_raise_data_error(bad):
+def test_nan_or_inf_are_refused_by_the_fit_or_by_the_chunk_of_a_stream(bad):
+    """The formula trusts its rows; the fit checks the whole tensors once, a stream each chunk (`checks`)."""
     X, y = random_problem(7, 20, 2)
     X_bad, y_bad = X.clone(), y.clone()
     X_bad[3, 1], y_bad[5] = bad, bad
+    with pytest.raises(DataError, match="features contain NaN or inf"):
+        fit_linreg(LinregConfig(solver="closed-form"), (X_bad, y))
+    with pytest.raises(DataError, match="labels contain NaN or inf"):
+        fit_linreg(LinregConfig(solver="closed-form"), (X, y_bad))
     with pytest.raises(DataError, match="X contains NaN or inf"):
-        least_squares(X_bad, y)
+        check_design(design_chunk(X_bad, y), ["x1", "x2"])
     with pytest.raises(DataError, match="y contains NaN or inf"):
-        least_squares(X, y_bad)
-    with pytest.raises(DataError, match="X contains NaN or inf"):
-        least_squares_streaming([(X, y), (X_bad, y)])
-
-
-def test_shape_errors_and_empty_stream():
-    X, y = random_problem(9, 10, 2)
-    with pytest.raises(DataError, match="y has 9 values but X has 10 rows"):
-        least_squares(X, y[:9])
-    with pytest.raises(DataError, match=r"X must be a matrix \[n, d\]"):
-        least_squares(X[:, 0], y)
-    with pytest.raises(DataError, match="no data"):
-        least_squares_streaming([])
+        check_design(design_chunk(X, y_bad, fit_intercept=False), ["x1", "x2"])
 
 
 def test_badly_scaled_features_are_not_mistaken_for_rank_deficiency():
@@ -149,14 +145,27 @@ def test_badly_scaled_features_are_not_mistaken_for_rank_deficiency():
 
 
 
-def test_huge_or_tiny_columns_are_refused_by_name():
+@pytest.mark.parametrize("solver", ["closed-form", "normal-equations"])
+def test_huge_or_tiny_columns_are_refused_by_name_before_the_fit(solver):
     X, y = random_problem(11, 20, 2)
+    config = LinregConfig(solver=solver)
     with pytest.raises(DataError, match=r"column 'x2' holds values of about \de\+30\d: .* rescale it"):
-        ols(torch.cat([X[:, :1], X[:, 1:] * 1e300], 1), y)
+        fit_linreg(config, (torch.cat([X[:, :1], X[:, 1:] * 1e300], 1), y))
     with pytest.raises(DataError, match=r"the target holds values of about \de\+2\d\d"):
-        ols(X, y * 1e280)
+        fit_linreg(config, (X, y * 1e280))
     with pytest.raises(DataError, match=r"column 'x1' holds values of about \de-2\d\d"):
-        ols(torch.cat([X[:, :1] * 1e-290, X[:, 1:]], 1), y)
+        fit_linreg(config, (torch.cat([X[:, :1] * 1e-290, X[:, 1:]], 1), y))
+    # a stream: too large in any one chunk; too small only when every chunk (of every process) is
+    Zt = design_chunk(X, y)
+    largest = check_design(Zt[:, 10:], ["x1", "x2"], check_design(Zt[:, :10], ["x1", "x2"]))
+    torch.testing.assert_close(largest, torch.linalg.vector_norm(torch.from_numpy(Zt), float("inf"), dim=1))
+    tiny = Zt.copy()
+    tiny[0] *= 1e-290
+    check_design_end(check_design(tiny[:, :10], ["x1", "x2"]), ["x1", "x2"], gather=lambda s: [s, largest])
+    with pytest.raises(DataError, match=r"column 'x1' holds values of about \de-2\d\d"):
+        check_design_end(check_design(tiny[:, :10], ["x1", "x2"]), ["x1", "x2"], gather=lambda s: [s, None])
+    with pytest.raises(DataError, match=r"no rows of t\.csv are left"):
+        check_design_end(None, ["x1", "x2"], "no rows of t.csv are left", gather=lambda s: [s, None])
 
 
 # --- NIST's reference sets -----------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from linear_nets.demonstrations import add_with_loop, gaussian_nll, normal, time_vector_addition
-from linear_nets.errors import ConfigError
 from linear_nets.losses import squared_loss
 
 
@@ -17,15 +16,11 @@ def test_loop_addition_equals_vectorised_addition():
     g = torch.Generator().manual_seed(0)
     a, b = torch.rand(500, generator=g), torch.rand(500, generator=g)
     assert torch.equal(add_with_loop(a, b), a + b)
-    with pytest.raises(ConfigError, match="same shape"):
-        add_with_loop(a, b[:3])
 
 
 def test_time_vector_addition_returns_both_timings():
     timings = time_vector_addition(10000, generator=torch.Generator().manual_seed(0))
     assert timings.loop_seconds > 0 and timings.vectorized_seconds > 0
-    with pytest.raises(ConfigError, match="n must be a positive integer"):
-        time_vector_addition(0)
 
 
 @pytest.mark.parametrize(("mu", "sigma"), [(0.0, 1.0), (0.0, 2.0), (3.0, 1.0), (-1.5, 0.3)])
@@ -41,8 +36,6 @@ def test_normal_matches_torch_distributions(mu, sigma):
 def test_normal_known_values():
     assert normal(torch.tensor(0.0), 0.0, 1.0).item() == pytest.approx(1 / math.sqrt(2 * math.pi))
     assert normal(torch.tensor(1.0), 0.0, 1.0).item() == pytest.approx(math.exp(-0.5) / math.sqrt(2 * math.pi))
-    with pytest.raises(ConfigError, match="sigma must be a positive finite number"):
-        normal(torch.tensor(0.0), 0.0, 0.0)
 
 
 @pytest.mark.parametrize("sigma", [0.1, 1.0, 3.0])
@@ -57,8 +50,3 @@ def test_gaussian_nll_is_scaled_squared_loss_plus_a_constant(sigma):
     # the difference from squared_loss / σ² is one constant, the same for every example
     offset = nll.from_density - squared_loss(y_hat, y) / sigma**2
     torch.testing.assert_close(offset, torch.full_like(offset, 0.5 * math.log(2 * math.pi * sigma**2)))
-
-
-def test_gaussian_nll_rejects_bad_sigma():
-    with pytest.raises(ConfigError, match="sigma"):
-        gaussian_nll(torch.zeros(2), torch.zeros(2), -1.0)

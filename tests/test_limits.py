@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from linear_nets import memory
+from linear_nets import checks
 from linear_nets.cli import main
 from linear_nets.errors import ConfigError
 from linear_nets.pipeline import config
@@ -74,14 +74,14 @@ def test_configs_take_seeds_0_to_2_63_minus_1_from_python_and_from_run_files():
     ],
 )  # fmt: skip
 def test_a_size_this_machine_cannot_hold_is_refused_before_allocating(capsys, monkeypatch, argv, message):
-    monkeypatch.setattr(memory, "available_memory", lambda: 3_900_000_000)
+    monkeypatch.setattr(checks, "available_memory", lambda: 3_900_000_000)
     assert cli(capsys, *argv) == (2, "", f"linear-nets: error: {message}\n")
     assert list(Path().iterdir()) == []
 
 
 def test_resize_with_a_batch_of_the_whole_training_set_is_refused_before_the_run_starts(capsys, monkeypatch,
                                                                                        fake_data):  # fmt: skip
-    monkeypatch.setattr(memory, "available_memory", lambda: 10_000_000)
+    monkeypatch.setattr(checks, "available_memory", lambda: 10_000_000)
     argv = ["train", "softmax", "--resize", "300", "--batch-size", "1000000", "--epochs", "1"]
     # a batch is the 60 training images, 300 x 300 float32, beside the weights and their gradient: 4 * 90,000 * 80
     assert cli(capsys, *argv, "--data-dir", str(fake_data)) == (2, "", "linear-nets: error: --resize 300 with "
@@ -91,7 +91,7 @@ def test_resize_with_a_batch_of_the_whole_training_set_is_refused_before_the_run
 
 
 def test_available_memory_is_at_most_this_machines_memory():
-    available = memory.available_memory()
+    available = checks.available_memory()
     assert available is None or 0 <= available <= os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 

@@ -142,19 +142,28 @@ def test_unknown_mode_names_the_argument_and_the_choices(sampling):
         ArrayLoader((torch.zeros(4),), 2, shuffle=True, sampling=sampling)
 
 
-def test_drop_last_with_a_batch_larger_than_the_data_is_refused():
-    with pytest.raises(ConfigError, match=r"batch_size 5 > 3 examples .* no batch at all"):
-        ArrayLoader((torch.zeros(3),), 5, shuffle=True, sampling="shuffle-drop-last")
+@pytest.mark.parametrize("fit", ["softmax", "linreg"])
+def test_a_batch_larger_than_the_data_is_refused_by_the_fit_where_its_sampling_cannot_make_it(fit):
+    from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig
+    from linear_nets.pipeline.fit import Dataset, fit_linreg, fit_softmax
+
+    X, y = torch.rand(3, 2), torch.tensor([0, 1, 0])
+
+    def run(sampling: str) -> None:
+        if fit == "softmax":
+            fit_softmax(SoftmaxConfig(batch_size=5, sampling=sampling, epochs=1), Dataset((X, y)))
+        else:
+            fit_linreg(LinregConfig(batch_size=5, sampling=sampling, epochs=1), (X, y.float()))
+
+    with pytest.raises(ConfigError, match=r"batch_size 5 > 3 examples .* no batch at all") as e:
+        run("shuffle-drop-last")
+    assert e.value.fields == ("sampling", "batch_size")
     with pytest.raises(ConfigError, match="cannot fill a batch of 5 from 3 examples"):
-        ArrayLoader((torch.zeros(3),), 5, shuffle=True, sampling="shuffle-fill")
+        run("shuffle-fill")
+    run("with-replacement")  # draws its 5 from 3 examples with repeats, as it says
 
 
-def test_modes_that_need_shuffling_or_contradict_drop_last():
-    with pytest.raises(ConfigError, match="needs shuffle=True"):
-        ArrayLoader((torch.zeros(4),), 2, sampling="with-replacement")
-    for sampling in ("shuffle-fill", "with-replacement"):
-        with pytest.raises(ConfigError, match="drop_last=True contradicts"):
-            ArrayLoader((torch.zeros(4),), 2, shuffle=True, drop_last=True, sampling=sampling)
+def test_drop_last_and_modes_after_a_shuffle_do_what_they_say():
     # the same thing twice is fine, and shuffle=False keeps working as before
     assert len(ArrayLoader((torch.zeros(5),), 2, shuffle=True, drop_last=True, sampling="shuffle-drop-last")) == 2
     assert len(ArrayLoader((torch.zeros(5),), 2, shuffle=False)) == 3

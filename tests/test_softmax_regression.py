@@ -181,6 +181,8 @@ def test_an_absurd_learning_rate_raises_training_diverged(impl):
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("lr", [0.0, -0.1, float("nan")])
-def test_a_non_positive_learning_rate_is_refused(impl, lr):
-    with pytest.raises(ConfigError, match=r"lr \(learning rate\) must be a positive finite number"):
-        make_model(impl, lr=lr)
+def test_a_non_positive_learning_rate_is_refused_by_the_config_before_any_model(impl, lr):
+    from linear_nets.pipeline.config import SoftmaxConfig, validate
+
+    with pytest.raises(ConfigError, match=r"^lr must be a finite number > 0"):
+        validate(SoftmaxConfig(impl=impl, lr=lr))

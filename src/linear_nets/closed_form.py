@@ -48,13 +48,12 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from linear_nets.errors import DataError
+from linear_nets.checks import MAGNITUDE_LIMIT, check_covariance, check_normal_equations  # noqa: F401 (sklearn adapter)
 from linear_nets.regularization import Moments
 
 METHODS = ("qr", "normal-equations")
 EPS = float(np.finfo(np.float64).eps)
 REFINE_ABOVE_CONDITION = 1e3  # κ of the column-scaled design above which the second pass refines θ
-MAGNITUDE_LIMIT = 1e150  # a column beyond it (or nonzero below its inverse) has squares outside float64's range
 REFINE_BELOW_RESIDUAL = 0.1  # ... or a residual norm below this share of ‖y‖ (ρ² would then lose digits)
 
 
@@ -67,7 +66,8 @@ class RankDeficientWarning(UserWarning):
 
 Chunks = Callable[[], Iterable[np.ndarray]]
 """A source of rows: each call starts a pass and yields chunks Zᵀ = [X, 1, y]ᵀ (float64 `[p + 1, n]`, a row per
-column of the design: the features, the ones when there is an intercept, then y). A pass may be run twice."""
+column of the design: the features, the ones when there is an intercept, then y). A pass may be run twice. The
+chunks are trusted: their source checks them (`checks.check_design`: NaN, ±inf, magnitudes, no rows at all)."""
 Gather = Callable[[Any], list[Any]]
 """Every process's value of an object, in rank order (`World.gather`); one process: `lambda x: [x]`."""
 
@@ -85,20 +85,16 @@ class Factor:
     y: Moments = field(default_factory=Moments)  # y's count, mean and centred sum of squares (the total SS)
 
     def add(self, Zt: np.ndarray) -> None:
-        """Fold one chunk of rows in. Raises DataError when it holds NaN or ±inf (the factor is left as it was)."""
+        """Fold one chunk of rows in."""
         if Zt.shape[1] == 0:
             return
         if self.method == "qr":
-            new = fold(self.matrix, Zt)
+            self.matrix = fold(self.matrix, Zt)
         else:
             Z = torch.from_numpy(Zt)
             gram = (Z @ Z.T).numpy()
-            new = gram if self.matrix is None else self.matrix + gram
-        if not np.isfinite(new).all():  # NaN or ±inf anywhere in a row spreads into R (or ZᵀZ): one cheap check
-            raise _not_finite(Zt)
-        self.matrix = new
-        with np.errstate(over="ignore"):  # a y beyond 1e154 is refused by name once the factor is done
-            self.y.add(Zt[-1])
+            self.matrix = gram if self.matrix is None else self.matrix + gram
+        self.y.add(Zt[-1])
 
     @classmethod
     def combine(cls, factors: Sequence[Factor]) -> Factor:
@@ -125,10 +121,8 @@ class Factor:
         return total
 
     def triangular(self) -> np.ndarray:
-        """R, upper triangular with ZᵀZ = RᵀR. Raises DataError when no rows were added, or (normal equations)
-        when ZᵀZ is not positive definite in floating point: the book's formula has no answer there."""
-        if self.matrix is None:
-            raise DataError("no rows to fit: least squares needs at least one row")  # `fit_least_squares` says more
+        """R, upper triangular with ZᵀZ = RᵀR (of at least one row). For the normal equations, None when ZᵀZ is not
+        positive definite in floating point: the book's formula has no answer there."""
         if self.method == "qr":
             return self.matrix
         try:
@@ -141,10 +135,7 @@ class Factor:
                 R[:-1, -1] = scipy.linalg.solve_triangular(R[:-1, :-1], self.matrix[:-1, -1], trans="T")
                 return R
             except np.linalg.LinAlgError:
-                raise DataError(
-                    "AᵀA is not positive definite in float64 (collinear or constant columns, or too few rows): "
-                    "the normal equations have no unique answer; use the QR solver (--solver closed-form)"
-                ) from None
+                return None
 
 
 def fold(R: np.ndarray | None, Zt: np.ndarray) -> np.ndarray:
@@ -170,13 +161,6 @@ def fold(R: np.ndarray | None, Zt: np.ndarray) -> np.ndarray:
     rows = min(m, factor.shape[0])
     out[:rows] = factor[:rows]
     return out
-
-
-def _not_finite(Zt: np.ndarray) -> DataError:
-    """The error for a chunk holding NaN or ±inf (the rare path: the chunk is scanned only here)."""
-    if not np.isfinite(Zt[:-1]).all():
-        return DataError("X contains NaN or inf: clean the data first")
-    return DataError("y contains NaN or inf: clean the data first")
 
 
 # --- the solution from R -------------------------------------------------------------------------------------------
@@ -365,7 +349,6 @@ def fit_least_squares(
     alpha: float = 0.05,
     gather: Gather | None = None,
     refine_with_second_pass: bool | None = None,
-    no_rows: str = "no rows to fit: least squares needs at least one row",
 ) -> Any:
     """Least squares over every chunk `chunks()` yields (see `Chunks`), with its statistics: an `ols.OLSResult`.
 
@@ -379,7 +362,10 @@ def fit_least_squares(
         gather: for a data-parallel fit, the processes' values of an object (`World.gather`); each process's
             `chunks` yields its share of the rows.
         refine_with_second_pass: None decides by `needs_refinement`; True or False forces it (QR only).
-        no_rows: the DataError's message when `chunks` held no row (on any process).
+
+    Raises:
+        DataError: the normal equations have no answer, or a robust covariance cannot be computed
+            (`checks.check_covariance`).
 
     Warns:
         RankDeficientWarning: the design has dependent columns; the warning names them.
@@ -398,13 +384,8 @@ def fit_least_squares(
         factor.add(Zt)
     factor = Factor.combine(gather(factor))
     n = factor.y.n
-    if factor.matrix is None:
-        raise DataError(no_rows)
-    R = factor.triangular()
+    R = factor.triangular() if method == "qr" else check_normal_equations(factor.triangular())
     columns = [*names, *(["intercept"] if fit_intercept else [])]
-    if len(columns) != R.shape[0] - 1:
-        raise DataError(f"{len(names)} names for {R.shape[0] - 1 - fit_intercept} features")
-    _check_magnitudes(R, columns)
     solution = solve(R, n)
     p = len(solution.theta)
     if solution.dependent:
@@ -418,6 +399,7 @@ def fit_least_squares(
         )
     second = refine_with_second_pass if refine_with_second_pass is not None else needs_refinement(solution)
     second = method == "qr" and solution.rank == p and (second or cov_type != "nonrobust")
+    check_covariance(cov_type, unique=second)  # a robust covariance is computed in the second pass only
     meat = None
     if second:
         residuals = Residuals(solution.theta, solution.inverse, cov_type)
@@ -426,37 +408,14 @@ def fit_least_squares(
         residuals = Residuals.combine(gather(residuals))
         solution = refine(solution, residuals)
         meat = residuals.meat
-        if cov_type in ("HC2", "HC3") and residuals.max_leverage > 1 - 1e-10:
-            raise DataError(
-                f"training row {residuals.max_leverage_row} has leverage 1 (h = {residuals.max_leverage:.12g}): "
-                f"{cov_type} divides by 1 − h; use --cov HC0 or HC1, or drop that row (it alone fixes a coefficient,"
-                " e.g. the only row of a category)"
-            )
-    elif cov_type != "nonrobust":
-        raise DataError(f"the {cov_type} covariance needs a unique least-squares solution, but the design is rank "
-                        "deficient: remove the dependent columns the warning names")  # fmt: skip
+        check_covariance(cov_type, True, residuals.max_leverage, residuals.max_leverage_row)
     total_ss = float(factor.y.m2) if fit_intercept else solution.y_norm2
     return OLSResult.build(columns, solution, n, total_ss, fit_intercept=fit_intercept, cov_type=cov_type,
                            alpha=alpha, meat=meat, method=method)  # fmt: skip
 
 
-def _check_magnitudes(R: np.ndarray, columns: Sequence[str]) -> None:
-    """Refuse a column whose values are so large (or so small, yet not zero) that the statistics over- or underflow
-    float64: a coefficient's variance scales with 1 / the column's norm², the residual sum of squares with y's."""
-    size = np.abs(R).max(axis=0)  # within a factor √m of each column's norm, computed without overflow
-    for j, name in enumerate([*columns, "the target"]):
-        if size[j] > MAGNITUDE_LIMIT or 0 < size[j] < 1 / MAGNITUDE_LIMIT:
-            what = "the target" if j == len(columns) else f"column {name!r}"
-            raise DataError(f"{what} holds values of about {size[j]:.0e}: their squares leave float64's range "
-                            "(1e-308 to 1e308), so the standard errors cannot be computed; rescale it (e.g. divide "
-                            "by a power of ten) and fit again")  # fmt: skip
-
-
 def design_chunk(X: Tensor | np.ndarray, y: Tensor | np.ndarray, fit_intercept: bool = True) -> np.ndarray:
-    """Zᵀ = [X, 1, y]ᵀ (float64 `[d + 2, n]`; without the ones when not `fit_intercept`) from X `[n, d]` and y.
-
-    Raises:
-        DataError: X is not a matrix, or y has another number of rows.
+    """Zᵀ = [X, 1, y]ᵀ (float64 `[d + 2, n]`; without the ones when not `fit_intercept`) from X `[n, d]` and y `[n]`.
 
     Example:
         >>> design_chunk(np.array([[2.0], [3.0]]), np.array([5.0, 7.0])).tolist()
@@ -464,10 +423,6 @@ def design_chunk(X: Tensor | np.ndarray, y: Tensor | np.ndarray, fit_intercept: 
     """
     X = np.asarray(X.detach().cpu() if isinstance(X, Tensor) else X, dtype=np.float64)
     y = np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y, dtype=np.float64).reshape(-1)
-    if X.ndim != 2:
-        raise DataError(f"X must be a matrix [n, d], got shape {list(X.shape)}")
-    if len(y) != X.shape[0]:
-        raise DataError(f"y has {len(y)} values but X has {X.shape[0]} rows: they must agree")
     rows = [X.T, *([np.ones((1, len(y)))] if fit_intercept else []), y[None, :]]
     return np.ascontiguousarray(np.vstack(rows))
 
@@ -506,9 +461,6 @@ def least_squares(X: Tensor, y: Tensor, *, fit_intercept: bool = True) -> tuple[
     Returns:
         w `[d]` and b (0-d), float64.
 
-    Raises:
-        DataError: shapes disagree or the data hold NaN/inf.
-
     Warns:
         RankDeficientWarning: the design is rank deficient; the minimum-norm solution is returned.
 
@@ -532,13 +484,8 @@ def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]], *, fit_inte
         >>> [round(v, 6) for v in w.tolist()], round(b.item(), 6)
         ([1.0, 2.0], 3.0)
     """
-    chunks = list(chunks)
-    if not chunks:
-        raise DataError("no data: give at least one chunk of rows")
-    d = chunks[0][0].shape[1] if chunks[0][0].dim() == 2 else 0
     parts = [design_chunk(X, y, fit_intercept) for X, y in chunks]
-    if any(Zt.shape[0] != parts[0].shape[0] for Zt in parts):
-        raise DataError(f"every chunk needs the same features: the first has {d}")
+    d = parts[0].shape[0] - 1 - fit_intercept
     return as_tensors(fit_least_squares(lambda: parts, [f"x{j + 1}" for j in range(d)], fit_intercept=fit_intercept))
 
 

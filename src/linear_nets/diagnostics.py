@@ -28,8 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from linear_nets.errors import DataError
-
 CALIBRATION_BINS = 15
 """Bins of the reliability diagram and the expected calibration error (Guo et al. 2017 use 15)."""
 
@@ -63,9 +61,6 @@ def per_class_scores(confusion: Any, classes: list[str]) -> list[ClassScores]:
         [('a', 1.0, 0.75, 4), ('b', 0.6666666666666666, 1.0, 2)]
     """
     C = _array(confusion)
-    if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] != len(classes):
-        raise DataError(f"the confusion matrix must be {len(classes)} x {len(classes)} (one row and column per "
-                        f"class), got shape {list(C.shape)}")  # fmt: skip
     tp, support, predicted = np.diag(C), C.sum(axis=1), C.sum(axis=0)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
@@ -101,10 +96,6 @@ def reliability(probabilities: Any, y: Any, bins: int = CALIBRATION_BINS) -> Rel
         ([0, 3], 0.1)
     """
     P, labels = _array(probabilities), _array(y, np.int64)
-    if P.ndim != 2 or len(P) != len(labels):
-        raise DataError(f"probabilities must be [n, classes] with n = {len(labels)} labels, got {list(P.shape)}")
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins <= 0:
-        raise DataError(f"bins must be a positive integer, got {bins!r}")
     confidence, correct = P.max(axis=1), (P.argmax(axis=1) == labels).astype(np.float64)
     which = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
     counts = np.bincount(which, minlength=bins)
@@ -162,7 +153,7 @@ class RegressionDiagnostics:
 def regression_diagnostics(X: Any, y: Any, w: Any, b: float) -> RegressionDiagnostics:
     """The residual diagnostics of yhat = X w + b on the rows it was fitted to (formulas in the module docstring).
 
-    Raises `DataError` when there are not more rows than coefficients (n <= d + 1: no residual variance).
+    With no more rows than coefficients (n <= d + 1) there is no residual variance: s and what divides by it are NaN.
 
     Example:
         >>> X = np.arange(6.0).reshape(-1, 1); y = 2 * X[:, 0] + 1 + np.array([0.1, -0.1, 0.0, 0.1, -0.1, 0.0])
@@ -176,15 +167,11 @@ def regression_diagnostics(X: Any, y: Any, w: Any, b: float) -> RegressionDiagno
     A = A.reshape(len(A), -1)
     target, weights = _array(y).reshape(-1), _array(w).reshape(-1)
     n, p = len(A), A.shape[1] + 1
-    if len(target) != n or len(weights) != p - 1:
-        raise DataError(f"got {n} rows of {p - 1} features, {len(target)} targets and {len(weights)} weights")
-    if n <= p:
-        raise DataError(f"{n} rows for {p} coefficients: residual diagnostics need more rows than coefficients")
     fitted = A @ weights + float(b)
     residuals = target - fitted
     Q, _ = np.linalg.qr(np.hstack([A, np.ones((n, 1))]))
     leverage = np.minimum((Q * Q).sum(axis=1), 1.0)
-    s = float(np.sqrt(residuals @ residuals / (n - p)))
+    s = float(np.sqrt(residuals @ residuals / (n - p))) if n > p else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         studentized = residuals / (s * np.sqrt(1.0 - leverage))
         cooks = studentized**2 * leverage / (p * (1.0 - leverage))

@@ -22,27 +22,18 @@ gradients. Every implementation (scratch, manual, concise) takes its loss from h
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from linear_nets.errors import ConfigError, DataError
+from linear_nets.checks import one_of
 
 REDUCTIONS = ("none", "mean", "sum")
 
 
 def _residual(y_hat: Tensor, y: Tensor) -> Tensor:
-    if y_hat.numel() != y.numel():
-        raise DataError(f"y_hat has {y_hat.numel()} values but y has {y.numel()}: they must agree")
     return y_hat - y.reshape(y_hat.shape)
-
-
-def _check_delta(delta: float) -> float:
-    if isinstance(delta, bool) or not isinstance(delta, int | float) or not (0 < delta < math.inf):
-        raise ConfigError(f"huber delta (threshold) must be a positive finite number, got {delta!r}")
-    return float(delta)
 
 
 def squared_loss(y_hat: Tensor, y: Tensor) -> Tensor:
@@ -75,7 +66,6 @@ def huber_loss(y_hat: Tensor, y: Tensor, delta: float = 1.0) -> Tensor:
         >>> huber_loss(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 0.0]), delta=1.0)
         tensor([0.1250, 2.5000])
     """
-    delta = _check_delta(delta)
     r = _residual(y_hat, y)
     return torch.where(r.abs() > delta, r.abs() - delta / 2, r**2 / (2 * delta))
 
@@ -92,7 +82,6 @@ def absolute_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
 
 def huber_loss_derivative(y_hat: Tensor, y: Tensor, delta: float = 1.0) -> Tensor:
     """d/dy_hat of `huber_loss` per example: r / δ if abs(r) <= δ, else sign(r)."""
-    delta = _check_delta(delta)
     r = _residual(y_hat, y)
     return torch.where(r.abs() > delta, torch.sign(r), r / delta)
 
@@ -129,9 +118,7 @@ class RegressionLoss(nn.Module):
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ConfigError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = one_of("reduction", reduction, REDUCTIONS)
 
     def value(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """The loss per example."""
@@ -196,7 +183,7 @@ class HuberLoss(RegressionLoss):
 
     def __init__(self, delta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.delta = _check_delta(delta)
+        self.delta = float(delta)
 
     def value(self, y_hat: Tensor, y: Tensor) -> Tensor:
         return huber_loss(y_hat, y, self.delta)
@@ -222,9 +209,7 @@ def get_loss(name: str, *, delta: float = 1.0, reduction: str = "mean") -> Regre
         >>> get_loss("huber", delta=0.5, reduction="none")
         HuberLoss(delta=0.5, reduction='none')
     """
-    if name not in LOSSES:
-        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}")
-    if name == "huber":
+    if one_of("loss", name, LOSSES) == "huber":
         return HuberLoss(delta, reduction)
     return LOSSES[name](reduction)
 

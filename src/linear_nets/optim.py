@@ -1,4 +1,4 @@
-"""Optimisers and learning-rate schedules for the concise models, and the weight-decay check every model shares.
+"""Optimisers and learning-rate schedules for the concise models.
 
 Weight decay (L2) adds (wd / 2) ||W||² to the mean loss, so its gradient adds wd * W to dl/dW (d2l 3.7's
 exercise, chapter 4's "weight decay"). It is applied to the weights only: decaying the bias pulls every class score
@@ -21,37 +21,12 @@ import math
 
 import torch
 
+from linear_nets.checks import one_of
 from linear_nets.choices import OPTIMIZERS, SCHEDULES
-from linear_nets.errors import ConfigError
 
 MOMENTUM = 0.9
 LBFGS_ITERS = 10
 """L-BFGS iterations per `step()`: one "epoch" of full-batch L-BFGS (10 epochs = scikit-learn's max_iter=100)."""
-
-
-def check_weight_decay(weight_decay: float) -> float:
-    """Return `weight_decay` as a float, or raise `ConfigError` unless it is a finite number >= 0.
-
-    Example:
-        >>> check_weight_decay(1e-4)
-        0.0001
-        >>> check_weight_decay(-1.0)
-        Traceback (most recent call last):
-        ...
-        linear_nets.errors.ConfigError: weight_decay must be a finite number >= 0, got -1.0
-    """
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, int | float):
-        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-    if not (weight_decay >= 0 and math.isfinite(weight_decay)):
-        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-    return float(weight_decay)
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    """Return `value`, or raise `ConfigError` naming `name` and the valid choices."""
-    if value not in choices:
-        raise ConfigError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
-    return value
 
 
 def make_optimizer(
@@ -64,10 +39,7 @@ def make_optimizer(
         >>> type(opt).__name__, [g["weight_decay"] for g in opt.param_groups]
         ('Adam', [0.0001, 0.0])
     """
-    check_choice("optimizer", name, OPTIMIZERS)
-    weight_decay = check_weight_decay(weight_decay)
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+    one_of("optimizer", name, OPTIMIZERS)
     groups = [{"params": [linear.weight], "weight_decay": weight_decay}, {"params": [linear.bias], "weight_decay": 0.0}]
     # foreach=False: for two small tensors a plain per-tensor update costs less per step than batching them into
     # foreach kernels, torch's default (the same arithmetic; measured in benchmarks/RESULTS.md)
@@ -111,7 +83,7 @@ def lr_at(schedule: str, lr: float, epoch: int, epochs: int) -> float:
         >>> [lr_at("step", 1.0, e, 4) for e in range(1, 5)]
         [1.0, 1.0, 0.1, 0.010000000000000002]
     """
-    check_choice("schedule", schedule, SCHEDULES)
+    one_of("schedule", schedule, SCHEDULES)
     done = epoch - 1
     if schedule == "step":
         milestones = sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})

@@ -19,23 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from linear_nets.errors import ConfigError, DataError
+from linear_nets.checks import check_inputs
 from linear_nets.models import SoftmaxModel
 from linear_nets.training import GradientStep
-
-
-def check_val_fraction(val_fraction: float) -> float:
-    """Return `val_fraction`, or raise `ConfigError` unless 0 < val_fraction < 1.
-
-    Example:
-        >>> check_val_fraction(1.5)
-        Traceback (most recent call last):
-        ...
-        linear_nets.errors.ConfigError: val_fraction must lie strictly between 0 and 1, got 1.5
-    """
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float) or not 0 < val_fraction < 1:
-        raise ConfigError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction!r}")
-    return float(val_fraction)
 
 
 def train_val_split(labels: Tensor, val_fraction: float = 0.1, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -49,17 +35,13 @@ def train_val_split(labels: Tensor, val_fraction: float = 0.1, seed: int = 0) ->
         val_fraction: share of each class held out, 0 < val_fraction < 1.
         seed: which examples are held out.
 
-    Raises:
-        ConfigError: `val_fraction` outside (0, 1), or a split that leaves either part empty.
+    A small class or a fraction near 0 or 1 may leave a part empty: the fit refuses that (`checks.check_split`).
 
     Example:
         >>> train, val = train_val_split(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]), 0.25, seed=0)
         >>> len(train), len(val), sorted(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])[val].tolist())
         (6, 2, [0, 1])
     """
-    val_fraction = check_val_fraction(val_fraction)
-    if labels.dim() != 1:
-        raise DataError(f"labels must be 1-D, got shape {list(labels.shape)}")
     generator = torch.Generator().manual_seed(seed)
     val_parts = []
     for c in torch.unique(labels).tolist():
@@ -69,13 +51,7 @@ def train_val_split(labels: Tensor, val_fraction: float = 0.1, seed: int = 0) ->
     val = torch.cat(val_parts).sort().values
     held_out = torch.zeros(labels.numel(), dtype=torch.bool)
     held_out[val] = True
-    train = torch.nonzero(~held_out).squeeze(1)
-    if val.numel() == 0 or train.numel() == 0:
-        raise ConfigError(
-            f"val_fraction {val_fraction} of {labels.numel()} examples leaves an empty "
-            f"{'validation' if val.numel() == 0 else 'training'} set: choose a fraction nearer 0.5"
-        )
-    return train, val
+    return torch.nonzero(~held_out).squeeze(1), val
 
 
 class Standardizer(nn.Module):
@@ -97,10 +73,6 @@ class Standardizer(nn.Module):
 
     def __init__(self, mean: Tensor, std: Tensor) -> None:
         super().__init__()
-        if mean.shape != std.shape or mean.dim() != 1:
-            raise DataError(f"mean and std must be 1-D of one shape, got {list(mean.shape)} and {list(std.shape)}")
-        if not bool((std > 0).all()):
-            raise DataError("std must be positive everywhere")
         dtype = torch.float64 if mean.dtype == torch.float64 else torch.float32  # float64 stays: see fit_transform
         self.register_buffer("mean", mean.to(dtype))
         self.register_buffer("std", std.to(dtype))
@@ -123,8 +95,6 @@ class Standardizer(nn.Module):
         With `weights` w `[n]`, the mean and the variance are weighted means (sum_i w_i x_i / sum_i w_i): a row of
         weight 2 counts as that row twice.
         """
-        if X.shape[0] < 1:
-            raise DataError("cannot fit a Standardizer on zero examples")
         # float64 inputs stay float64 (a float64 fit: the scikit-learn estimators); everything else is float32
         Z = X.reshape(X.shape[0], -1).to(torch.float64 if X.dtype == torch.float64 else torch.float32)
         Z = Z.div_(255.0) if X.dtype == torch.uint8 else Z.clone()
@@ -139,12 +109,8 @@ class Standardizer(nn.Module):
         """(X - mean) / std of a batch `[n, ...]` (uint8 images are read as x / 255 first), flattened to `[n, d]`."""
         if X.dtype == torch.uint8:
             X = X.to(torch.float32) / 255.0
-        X = X.reshape(X.shape[0], -1)
-        if X.shape[1] != self.mean.shape[0]:
-            raise DataError(
-                f"inputs have {X.shape[1]} values per example, the standardizer was fitted on {self.mean.shape[0]}"
-            )
-        return (X - self.mean) / self.std
+        check_inputs(X, self.mean.shape[0])  # the door of a standardised model, as of the others
+        return (X.reshape(X.shape[0], -1) - self.mean) / self.std
 
 
 class _StandardizedStep:

@@ -1,4 +1,4 @@
-"""Softmax and cross-entropy, naive and stable (d2l sections 3.4, 3.6 and 3.7), and the checks at a classifier's door.
+"""Softmax and cross-entropy, naive and stable (d2l sections 3.4, 3.6 and 3.7).
 
 The naive forms are the book's definitions: `softmax` exponentiates the logits directly and `cross_entropy` takes
 the log of the picked probability. For logits of a few hundred `exp` overflows to inf (inf / inf = NaN), and for
@@ -12,12 +12,8 @@ labels `y` of shape `[n]`.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
-
-from linear_nets.errors import DataError
 
 
 def softmax(X: Tensor) -> Tensor:
@@ -100,53 +96,3 @@ def _shifted_exps(logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     shifted = logits - logits.amax(dim=1, keepdim=True)
     exps = shifted.exp()
     return shifted, exps, exps.sum(dim=1, keepdim=True)
-
-
-def check_labels(y: Tensor, num_classes: int, *, n: int | None = None) -> None:
-    """Raise `DataError` unless `y` is a 1-D integer tensor (of length `n`, if given) with values in 0..num_classes-1.
-
-    The fit calls it once on whole tensors (`pipeline.fit.fit_softmax`); the losses above trust their labels, as the
-    book's do: reading the smallest and largest label per batch would be a device sync per batch on a GPU.
-
-    Example:
-        >>> check_labels(torch.tensor([0, 9]), 10)
-        >>> check_labels(torch.tensor([0, 10]), 10)
-        Traceback (most recent call last):
-        ...
-        linear_nets.errors.DataError: labels must lie in 0..9 (10 classes), got values from 0 to 10
-    """
-    if y.dim() != 1 or y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-        raise DataError(f"labels must be a 1-D integer tensor, got dtype {y.dtype} and shape {list(y.shape)}")
-    if n is not None and y.shape[0] != n:
-        raise DataError(f"got {y.shape[0]} labels for {n} examples: they must agree")
-    if y.numel() == 0:
-        return
-    low, high = (int(v) for v in torch.aminmax(y))
-    if low < 0 or high >= num_classes:
-        raise DataError(
-            f"labels must lie in 0..{num_classes - 1} ({num_classes} classes), got values from {low} to {high}"
-        )
-
-
-def check_inputs(X: Tensor, num_inputs: int) -> None:
-    """Raise `DataError` unless `X` is a batch `[n, ...]` of floating-point examples with `num_inputs` values each.
-
-    Images `[n, 1, 28, 28]` and flat rows `[n, 784]` both pass for `num_inputs=784`. Reads only the shape.
-
-    Example:
-        >>> check_inputs(torch.zeros(2, 1, 28, 28), 784)
-        >>> check_inputs(torch.zeros(2, 1, 32, 32), 784)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        linear_nets.errors.DataError: inputs of shape [2, 1, 32, 32] have 1024 values per example but the model ...
-    """
-    if X.dim() < 2:
-        raise DataError(f"inputs must be a batch [n, ...] of examples, got shape {list(X.shape)}")
-    if not X.dtype.is_floating_point:
-        raise DataError(f"inputs must be floating point (e.g. images / 255), got dtype {X.dtype}")
-    per_example = math.prod(X.shape[1:])
-    if per_example != num_inputs:
-        raise DataError(
-            f"inputs of shape {list(X.shape)} have {per_example} values per example but the model takes "
-            f"{num_inputs}: build it with num_inputs={per_example} or resize the images to match"
-        )

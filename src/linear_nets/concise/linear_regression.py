@@ -22,9 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from linear_nets.data.synthetic import check_regression_data, load_array
+from linear_nets.data.synthetic import load_array
 from linear_nets.losses import get_loss
-from linear_nets.models import check_lr
 from linear_nets.training import Callback, EpochCallback, train_regression
 
 
@@ -44,7 +43,7 @@ def model(num_inputs: int, lr: float, generator: torch.Generator,
         net[0].bias.zero_()
         if init is not None:
             net[0].weight.copy_(init[0].reshape(1, -1)), net[0].bias.copy_(init[1].reshape(1))
-    return net, torch.optim.SGD(net.parameters(), lr=check_lr(lr))
+    return net, torch.optim.SGD(net.parameters(), lr=lr)
 
 
 def fit(
@@ -67,7 +66,7 @@ def fit(
     Returns:
         w `[d]`, b (0-d) and the per-epoch training-set losses.
     """
-    labels = check_regression_data(features, labels)
+    labels = labels.reshape(-1, 1)
     # The shared loop wants one loss per example and takes the mean itself before backward().
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from linear_nets.models import SoftmaxModel, check_lr, init_params
+from linear_nets.checks import check_inputs
+from linear_nets.models import SoftmaxModel, init_params
 from linear_nets.optim import make_optimizer
-from linear_nets.softmax import check_inputs
 
 
 class SoftmaxRegression(SoftmaxModel):
@@ -46,7 +46,6 @@ class SoftmaxRegression(SoftmaxModel):
         weight_decay: float = 0.0,
         optimizer: str = "sgd",
     ) -> None:
-        check_lr(lr)
         self.num_inputs, self.num_outputs = num_inputs, num_outputs
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_outputs))
         # Drawn as the scratch model draws W [inputs, outputs], then stored transposed as nn.Linear keeps it
@@ -69,7 +68,7 @@ class SoftmaxRegression(SoftmaxModel):
 
     def set_lr(self, lr: float) -> None:
         for group in self.updater.param_groups:
-            group["lr"] = check_lr(lr)
+            group["lr"] = lr
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """`nn.CrossEntropyLoss(reduction='none')` of the logits `y_hat` (the fit checked the labels once)."""

@@ -30,8 +30,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from linear_nets.checks import one_of
 from linear_nets.choices import SAMPLING
-from linear_nets.errors import ConfigError, DataError
 from linear_nets.threads import chosen_threads, omp_threads, share_of_idle_cores, work_threads
 
 SAMPLING_MODES = SAMPLING
@@ -57,14 +57,10 @@ class ArrayLoader:
         generator: a `torch.Generator` to draw permutations from.
         sampling: with `shuffle=True`, one of `SAMPLING_MODES`: "shuffle" (keep the short last batch),
             "shuffle-drop-last" (drop it), "shuffle-fill" (top it up to `batch_size` with other random examples) or
-            "with-replacement" (every batch drawn with replacement; ceil(n / batch_size) batches per epoch).
+            "with-replacement" (every batch drawn with replacement; ceil(n / batch_size) batches per epoch). A fit
+            checks first that its rows can give them (`checks.check_minibatches`).
         shard: `(rank, world_size)`: yield only this process's share of every batch (see the module docstring);
             the default `(0, 1)` yields whole batches. `batch_size` stays the global batch size.
-
-    Raises:
-        ConfigError: an unknown `sampling`; a mode other than "shuffle" without `shuffle=True`; `drop_last=True` with
-            "shuffle-fill" or "with-replacement"; "shuffle-drop-last" or "shuffle-fill" with `batch_size` larger than
-            the data (no batch at all, or a batch that cannot be filled without repeats).
 
     Example:
         >>> X, y = torch.arange(10.0).reshape(5, 2), torch.arange(5)
@@ -87,26 +83,10 @@ class ArrayLoader:
         sampling: str = "shuffle",
         shard: tuple[int, int] = (0, 1),
     ) -> None:
-        if not tensors:
-            raise ConfigError("tensors: give at least one tensor")
-        n = tensors[0].shape[0]
-        for i, t in enumerate(tensors):
-            if t.shape[0] != n:
-                raise DataError(f"tensors[{i}] has {t.shape[0]} rows but tensors[0] has {n}: they must agree")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if resize is not None and (isinstance(resize, bool) or not isinstance(resize, int) or resize <= 0):
-            raise ConfigError(f"resize must be a positive integer, got {resize!r}")
-        if resize is not None and tensors[0].dim() != 4:
-            raise DataError(f"resize needs images of shape [N, C, H, W], got {list(tensors[0].shape)}")
-        _check_sampling(sampling, shuffle=shuffle, drop_last=drop_last, batch_size=batch_size, n=n)
-        rank, world_size = shard
-        if not (isinstance(world_size, int) and isinstance(rank, int) and 0 <= rank < world_size):
-            raise ConfigError(f"shard must be (rank, world_size) with 0 <= rank < world_size, got {shard!r}")
         self.shard = shard
         self.tensors = tensors
         self.batch_size = batch_size
-        self.sampling = sampling
+        self.sampling = one_of("sampling", sampling, SAMPLING_MODES)
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.resize = resize
@@ -207,24 +187,3 @@ class ArrayLoader:
             )
         return X
 
-
-def _check_sampling(sampling: str, *, shuffle: bool, drop_last: bool, batch_size: int, n: int) -> None:
-    """Raise `ConfigError` unless `sampling` is a known mode that makes sense with the other arguments."""
-    if not isinstance(sampling, str) or sampling not in SAMPLING_MODES:
-        raise ConfigError(f"sampling must be one of {', '.join(SAMPLING_MODES)}, got {sampling!r}")
-    if sampling == "shuffle":
-        return
-    if not shuffle:
-        raise ConfigError(f"sampling={sampling!r} draws the batches at random: it needs shuffle=True")
-    if drop_last and sampling in ("shuffle-fill", "with-replacement"):
-        raise ConfigError(f"drop_last=True contradicts sampling={sampling!r}, whose batches are all full: drop one")
-    if batch_size > n and sampling == "shuffle-drop-last":
-        raise ConfigError(
-            f"sampling='shuffle-drop-last' with batch_size {batch_size} > {n} examples drops every example: "
-            "no batch at all; lower batch_size or use sampling='shuffle'"
-        )
-    if batch_size > n and sampling == "shuffle-fill":
-        raise ConfigError(
-            f"sampling='shuffle-fill' cannot fill a batch of {batch_size} from {n} examples without repeats: "
-            "lower batch_size or use sampling='with-replacement'"
-        )

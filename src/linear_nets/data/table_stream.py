@@ -30,6 +30,7 @@ import pyarrow as pa
 import torch
 from torch import Tensor
 
+from linear_nets.checks import check_design, check_design_end
 from linear_nets.data.table_spec import TableSpec
 from linear_nets.data.tables import Holdout, TablePart, TableSource, check_rows_left
 from linear_nets.errors import DataError
@@ -266,14 +267,19 @@ def stream_least_squares(
         passes[0] += 1
         tally = counts if passes[0] == 1 else RowCounts()  # count the rows once
         selected = _selected_rows(source, spec, parts, drop_missing, holdout, tally, read_rows)
+        largest = None
         for table, row_number, Zt in _read_ahead(_design_chunks(spec, selected, fit_intercept)):
             current[:] = [table, row_number]  # the rows the solver works on now (read-ahead is one further)
+            if passes[0] == 1:
+                largest = check_design(Zt, spec.feature_names, largest)
             yield Zt
+        if passes[0] == 1:
+            check_design_end(largest, spec.feature_names, f"no rows of {source.name} are left to fit (all held out "
+                             "or missing values)", gather)  # fmt: skip
 
     try:
         return fit_least_squares(chunks, spec.feature_names, fit_intercept=fit_intercept, method=method,
-                                 cov_type=cov_type, alpha=alpha, gather=gather,
-                                 no_rows=f"no rows of {source.name} are left to fit (all held out or missing values)")
+                                 cov_type=cov_type, alpha=alpha, gather=gather)  # fmt: skip
     except DataError:
         if current:  # a NaN or ±inf in the rows being folded: name its column and row (else the error stands)
             spec.check_finite(*current)
@@ -285,7 +291,7 @@ def _design_chunks(
 ) -> Iterator[tuple[pa.Table, RowNumber, np.ndarray]]:
     """Each table of rows encoded straight into Zᵀ = [X, 1, y]ᵀ (float64; no row of ones without an intercept), as
     (table, row_number, Zᵀ): every column is converted to float64 as it is copied into its row, the one copy of each
-    value. NaN and ±inf are left for the solver's one check of the whole chunk.
+    value. NaN and ±inf are left for `checks.check_design`, one check of the whole chunk.
 
     Zᵀ is a view of one of two buffers, used in turn and grown only for a longer batch, so memory does not grow
     with the rows: `_read_ahead` fills the next while the caller folds this one, and never runs further ahead.

@@ -41,9 +41,9 @@ import pyarrow.dataset as ds
 import torch
 from torch import Tensor
 
+from linear_nets.checks import check_memory  # the one home of the machine's memory
 from linear_nets.data.table_spec import CODINGS, TableSpec, Task, _check_unique, _is_number, layout_spec
 from linear_nets.errors import ConfigError, DataError
-from linear_nets.memory import check_memory  # the one home of the machine's memory
 
 CSV_BLOCK_BYTES = 1 << 22  # bytes of text per CSV block, and the sample a CSV's types are inferred from
 # Pre-buffering reads ahead every row group of a scan at once: measured on a 2 GB file, it held the whole file in

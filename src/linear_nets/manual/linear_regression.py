@@ -23,9 +23,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from linear_nets.data.synthetic import check_regression_data, load_array
+from linear_nets.data.synthetic import load_array
 from linear_nets.losses import RegressionLoss, get_loss
-from linear_nets.models import check_lr
 from linear_nets.scratch.linear_regression import linreg
 from linear_nets.training import Callback, EpochCallback, train_regression
 
@@ -54,7 +53,7 @@ class GradientDescentStep:
     """
 
     def __init__(self, w: Tensor, b: Tensor, lr: float, loss: RegressionLoss) -> None:
-        self.w, self.b, self.lr, self.loss = w, b, check_lr(lr), loss
+        self.w, self.b, self.lr, self.loss = w, b, lr, loss
 
     def step(self, X: Tensor, y: Tensor, y_hat: Tensor) -> None:
         """Update w and b in place from one minibatch."""
@@ -89,7 +88,7 @@ def fit(
     Returns:
         w `[d]`, b (0-d) and the per-epoch training-set losses.
     """
-    labels = check_regression_data(features, labels)
+    labels = labels.reshape(-1, 1)
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
     w, b = init_params(features.shape[1], generator)

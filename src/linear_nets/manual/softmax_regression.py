@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from linear_nets.models import WeightsAndBias, check_lr, init_params
-from linear_nets.optim import check_weight_decay
-from linear_nets.softmax import check_inputs, stable_cross_entropy, stable_softmax
+from linear_nets.checks import check_inputs
+from linear_nets.models import WeightsAndBias, init_params
+from linear_nets.softmax import stable_cross_entropy, stable_softmax
 
 
 def logit_gradient(logits: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
@@ -99,8 +99,8 @@ class SoftmaxRegression(WeightsAndBias):
         generator: torch.Generator | None = None,
         weight_decay: float = 0.0,
     ) -> None:
-        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, check_lr(lr)
-        self.weight_decay = check_weight_decay(weight_decay)
+        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
+        self.weight_decay = weight_decay
         W, self.b = init_params(num_inputs, num_outputs, init_std=init_std, generator=generator, requires_grad=False)
         # W is [d, q] as in the book, stored column-major (Wᵀ row-major, as nn.Linear keeps its weight): the two
         # products below then run as [q, d] x [d, n] and [q, n] x [n, d], about 3x faster on a CPU than the

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from linear_nets.checks import check_memory
 from linear_nets.choices import (
     COV_TYPES,
     DEVICES,
@@ -40,7 +41,6 @@ from linear_nets.choices import (
     SOLVERS,
 )
 from linear_nets.errors import ConfigError
-from linear_nets.memory import check_memory
 
 MAX_THREADS = 1024
 """Most CPU threads `--threads` takes: a million made torch and pyarrow's thread pools fail (exit 139, malloc)."""

@@ -21,6 +21,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from linear_nets.checks import (
+    check_design,
+    check_design_end,
+    check_labels,
+    check_minibatches,
+    check_regression_data,
+    check_split,
+)
 from linear_nets.concise import softmax_regression as concise
 from linear_nets.data.batches import ArrayLoader
 from linear_nets.errors import ConfigError
@@ -40,7 +48,6 @@ from linear_nets.pipeline.distributed import (
 from linear_nets.pipeline.runs import check_state
 from linear_nets.regularization import FeatureStats, Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
-from linear_nets.softmax import check_labels
 from linear_nets.training import Callback, EpochRecord, History, as_callbacks, evaluate_accuracy, train
 
 SOFTMAX_MODELS = {
@@ -287,9 +294,11 @@ def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, init: 
             check_labels(part[1], data.num_classes, n=len(part[0]))
     if config.val_fraction is not None:
         train_idx, val_idx = train_val_split(y, config.val_fraction, config.seed)
+        check_split(train_idx, val_idx, config.val_fraction)
         (X, y), val = (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
         w = None if w is None else w[train_idx]
     check_rows(world, len(y))
+    check_minibatches(X, config.batch_size, config.sampling, config.resize)
     if w is not None:
         if world.launched:
             raise ConfigError("weights: a data-parallel fit trains on unweighted examples; run it in one process")
@@ -456,6 +465,8 @@ def fit_linreg(
     import warnings as _warnings
 
     validate(config)
+    if not hasattr(data, "least_squares"):  # in memory: the data checked once, here (a stream chunk by chunk)
+        check_regression_data(*data)
     started = time.perf_counter()
     history = History()
     result = None
@@ -492,6 +503,7 @@ def _least_squares(config: LinregConfig, data: Any, names: Sequence[str] | None,
     Zt = design_chunk(X, y, solver["fit_intercept"])
     names = list(names) if names is not None else [f"x{j + 1}" for j in range(X.shape[1])]
     gather = world.gather if world.launched else None
+    check_design_end(check_design(Zt, names), names, gather=gather)
     return fit_least_squares(lambda: [Zt], names, gather=gather, **solver)
 
 
@@ -501,6 +513,7 @@ def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], cal
 
     X, y = data
     check_rows(world, len(X))
+    check_minibatches(X, config.batch_size, config.sampling)
     mean = std = None
     if config.standardize:
         stats = FeatureStats.of(X)

@@ -20,12 +20,11 @@ import torch
 from torch import Tensor
 
 from linear_nets.data.batches import ArrayLoader
-from linear_nets.data.synthetic import check_regression_data, data_iter
+from linear_nets.data.synthetic import data_iter
 from linear_nets.losses import get_loss, squared_loss
-from linear_nets.models import check_lr
 from linear_nets.training import Callback, EpochCallback, train_regression
 
-__all__ = ["check_lr", "fit", "init_params", "linreg", "sgd", "squared_loss"]
+__all__ = ["fit", "init_params", "linreg", "sgd", "squared_loss"]
 
 
 def linreg(X: Tensor, w: Tensor, b: Tensor) -> Tensor:
@@ -107,8 +106,7 @@ def fit(
     Returns:
         w `[d]`, b (0-d) and the per-epoch training-set losses.
     """
-    labels = check_regression_data(features, labels)
-    lr = check_lr(lr)
+    labels = labels.reshape(-1, 1)
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)
     w, b = init_params(features.shape[1], generator)

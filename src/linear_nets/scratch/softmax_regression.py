@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from linear_nets.models import WeightsAndBias, check_lr, init_params
-from linear_nets.optim import check_weight_decay
+from linear_nets.checks import check_inputs
+from linear_nets.models import WeightsAndBias, init_params
 from linear_nets.scratch.linear_regression import sgd
-from linear_nets.softmax import check_inputs, cross_entropy, softmax
+from linear_nets.softmax import cross_entropy, softmax
 
 __all__ = ["SoftmaxRegression", "init_params"]
 
@@ -47,8 +47,8 @@ class SoftmaxRegression(WeightsAndBias):
         generator: torch.Generator | None = None,
         weight_decay: float = 0.0,
     ) -> None:
-        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, check_lr(lr)
-        self.weight_decay = check_weight_decay(weight_decay)
+        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
+        self.weight_decay = weight_decay
         self.W, self.b = init_params(num_inputs, num_outputs, init_std=init_std, generator=generator)
 
     def logits(self, X: Tensor) -> Tensor:
