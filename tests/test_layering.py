@@ -8,8 +8,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import linear_nets
 
 PACKAGE = Path(linear_nets.__file__).parent
@@ -136,7 +134,6 @@ def test_the_math_raises_no_config_or_data_error():
     assert raisers.isdisjoint(f"linear_nets.{name}" for name in math)
 
 
-@pytest.mark.xfail(strict=False, reason="other modules are being cleaned on other branches")
 def test_config_and_data_errors_are_raised_from_at_most_the_12_boundary_modules():
     raisers = {module_name(p) for p in sorted(PACKAGE.rglob("*.py")) if raised_errors(p)}
     assert len(RAISERS) == 12 and "linear_nets.checks" in raisers

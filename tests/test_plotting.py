@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from linear_nets import plotting
+from linear_nets.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)
@@ -119,7 +120,7 @@ def test_save_figure_gives_the_same_svg_bytes_for_the_same_figure(tmp_path):
     [("fig.jpg", r"use a \.png or \.svg file name"), ("missing/fig.png", "does not exist")],
 )
 def test_save_figure_rejects_bad_paths_and_writes_nothing(tmp_path, name, message):
-    with pytest.raises(plotting.ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message):
         plotting.save_figure(_figure(), tmp_path / name)
     assert list(tmp_path.iterdir()) == []
 
@@ -127,7 +128,7 @@ def test_save_figure_rejects_bad_paths_and_writes_nothing(tmp_path, name, messag
 def test_save_figure_rejects_an_unwritable_directory(tmp_path, monkeypatch):
     # Faked: the tests may run as root, for whom chmod does not forbid writing.
     monkeypatch.setattr(plotting.os, "access", lambda path, mode: False)
-    with pytest.raises(plotting.ConfigError, match="is not writable"):
+    with pytest.raises(ConfigError, match="is not writable"):
         plotting.save_figure(_figure(), tmp_path / "fig.svg")
     assert list(tmp_path.iterdir()) == []
 
@@ -176,7 +177,7 @@ def test_animator_throttles_writes_but_always_writes_the_last_epoch_and_on_close
 
 
 def test_animator_rejects_a_bad_save_path_before_training(tmp_path):
-    with pytest.raises(plotting.ConfigError, match=r"use a \.png or \.svg"):
+    with pytest.raises(ConfigError, match=r"use a \.png or \.svg"):
         plotting.Animator(save_to=tmp_path / "curves.pdf")
 
 

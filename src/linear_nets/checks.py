@@ -323,3 +323,28 @@ def check_covariance(cov_type: str, unique: bool, leverage: float = 0.0, row: in
         raise DataError(f"training row {row} has leverage 1 (h = {leverage:.12g}): {cov_type} divides by 1 − h; use "
                         "cov HC0 or HC1, or drop that row (it alone fixes a coefficient, e.g. the only row of a "
                         "category)", "cov")  # fmt: skip
+
+
+def check_output(path: Any, suffixes: Collection[str]) -> None:
+    """Raise `ConfigError`, before any work is done, when `path` cannot be written: a suffix other than `suffixes`
+    (no suffix stands for all of them), or a directory that is missing or not writable.
+
+    Example:
+        >>> check_output("curves.pdf", (".png", ".svg"))
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.ConfigError: cannot save a figure as curves.pdf: use a .png or .svg file name (or no \
+extension for both)
+    """
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix and path.suffix.lower() not in suffixes:
+        raise ConfigError(f"cannot save a figure as {path}: use a {' or '.join(suffixes)} file name (or no extension "
+                          "for both)")  # fmt: skip
+    directory = path.parent
+    if not directory.is_dir():
+        raise ConfigError(f"cannot save {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot save {path}: directory {directory} is not writable")

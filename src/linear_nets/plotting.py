@@ -14,6 +14,7 @@ one of three modes when it is created:
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linear_nets.atomic import atomic_open
-from linear_nets.errors import ConfigError, WriteError
+from linear_nets.errors import WriteError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -217,28 +218,19 @@ def figure_paths(path: str | os.PathLike) -> list[Path]:
         >>> [p.name for p in figure_paths("curves")]
         ['curves.png', 'curves.svg']
     """
+    from linear_nets.checks import check_output
+
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in FIGURE_FORMATS:
-        paths = [path]
-    elif suffix:
-        raise ConfigError(f"cannot save a figure as {path}: use a .png or .svg file name (or no extension for both)")
-    else:
-        paths = [path.with_name(path.name + ext) for ext in FIGURE_FORMATS]
-    directory = path.parent
-    if not directory.is_dir():
-        raise ConfigError(f"cannot save {path}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot save {path}: directory {directory} is not writable")
-    return paths
+    check_output(path, FIGURE_FORMATS)
+    return [path] if path.suffix else [path.with_name(path.name + ext) for ext in FIGURE_FORMATS]
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Path]:
     """Write `fig` to `path` (.png, .svg, or a name without extension for both), atomically; return the paths.
 
     Raises:
-        ConfigError: as `figure_paths`, or the write failed; WriteError: the disk is full or the place read-only.
-            No file is left half-written.
+        ConfigError: as `figure_paths`; WriteError: the write failed (the disk is full, the place read-only). No file
+            is left half-written.
 
     Example:
         >>> import tempfile, pathlib
@@ -259,8 +251,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
                 fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
         except WriteError:  # full disk, read-only: already one line naming the file
             raise
-        except OSError as exc:
-            raise ConfigError(f"cannot save {p}: {exc.strerror or exc}") from exc
+        except OSError as exc:  # the same line for a failure the atomic writer did not name
+            raise WriteError(p, exc.errno or errno.EIO) from exc
     return paths
 
 
