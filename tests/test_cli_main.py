@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -15,6 +16,28 @@ def test_output_into_a_closed_pipe_exits_quietly():
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert first.startswith(b"linreg:") and "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_the_command_ends_at_once_with_its_output_flushed_and_its_exit_status(tmp_path):
+    """`run` ends the process with os._exit (no interpreter teardown): what it printed must still reach a file (fully
+    buffered, not a terminal), its files be whole, and its status be main's; a closed pipe ends quietly."""
+    out = tmp_path / "out.txt"
+    with out.open("w") as stdout:
+        done = subprocess.run([sys.executable, "-m", "linear_nets", "train", "linreg", "--epochs", "2", "--out",
+                               str(tmp_path / "run")], stdout=stdout, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert done.returncode == 0 and done.stderr == ""
+    text = out.read_text()
+    assert text.startswith("linreg:") and text.endswith(f"run directory: {tmp_path / 'run'}\n")
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["epochs"] == 2
+    failed = subprocess.run([sys.executable, "-m", "linear_nets", "train", "linreg", "--epochs", "0"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert failed.returncode == 2 and failed.stderr == "linear-nets: error: --epochs must be an integer >= 1, got 0\n"
+    script = "from linear_nets.cli import run; run()"
+    proc = subprocess.Popen([sys.executable, "-c", script, "train", "linreg", "--epochs", "3"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert "Traceback" not in proc.stderr.read().decode() and proc.wait(timeout=60) in (0, 1)
 
 
 def test_version_and_module_entry_point():

@@ -1,5 +1,5 @@
 """`python -m linear_nets` runs the command-line tool."""
 
-from linear_nets.cli import main
+from linear_nets.cli import run
 
-raise SystemExit(main())
+run()

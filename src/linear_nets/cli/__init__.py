@@ -71,3 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (e.g. `| head`): stop quietly, no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail again
         return 1
+
+
+def run() -> None:
+    """The `linear-nets` command (and `python -m linear_nets`): `main`, its output flushed, then the process ends at
+    once with `os._exit`. The interpreter's own teardown of a process that has imported torch takes about 0.3 s
+    (benchmarks/RESULTS.md, start-up) and frees nothing the operating system does not: every file the command wrote
+    is closed, its threads and processes done. `main` is what tests and other Python code call."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader left (`| head`), or the stream is closed: nothing to keep
+            code = code or 1
+    os._exit(code)
