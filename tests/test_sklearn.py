@@ -447,12 +447,30 @@ def test_any_non_negative_weights_weigh_the_loss(blobs):
     A = np.hstack([X, np.ones((X.shape[0], 1))])
     residual = A @ np.append(reg.coef_, reg.intercept_) - y
     assert np.abs(A.T @ (weights * residual)).max() < 1e-9 * np.abs(A.T @ (weights * y)).max()
-    with pytest.raises(ValueError, match="solver='sgd' trains on whole rows"):
-        LinearRegressor(solver="sgd").fit(X, y, sample_weight=weights)
     with pytest.raises(ValueError, match="Sample weights must contain at least one non-zero number"):
         LinearRegressor().fit(X, y, sample_weight=np.zeros(X.shape[0]))
     with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
         LinearRegressor().fit(X, y, sample_weight=-weights)
+
+
+def test_sgd_linear_regression_weighs_each_rows_loss():
+    """SGD weighs the loss, it does not repeat rows: from the same start, one full-batch step on weights w moves the
+    model exactly as the gradient of sum_i w_i l_i / sum_i w_i says (float32 arithmetic: 1e-5 relative), any
+    weights, whole numbers or not; and at convergence the weighted fit is the weighted least-squares solution."""
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(64, 3)), rng.normal(size=64)
+    weights = rng.uniform(0.1, 3.0, 64)
+    options = {"solver": "sgd", "standardize": False, "batch_size": 64, "epochs": 1, "lr": 0.1, "tol": None}
+    reg = LinearRegressor(**options).fit(X, y, sample_weight=weights)
+    start = LinearRegressor(**options | {"lr": 1e-30}).fit(X, y)  # the same seed: the same initial weights
+    w0, b0 = start.coef_, start.intercept_
+    r = X @ w0 + b0 - y  # squared loss (1/2) r²: its gradient is r x
+    share = weights / weights.sum()
+    np.testing.assert_allclose(reg.coef_, w0 - 0.1 * (share * r) @ X, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(reg.intercept_, b0 - 0.1 * (share * r).sum(), rtol=1e-5, atol=1e-6)
+    many = LinearRegressor(**options | {"epochs": 400, "batch_size": 16}).fit(X, y, sample_weight=weights)
+    exact = LinearRegressor(standardize=False).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(many.coef_, exact.coef_, atol=2e-2)  # SGD's noise at lr 0.1, not rounding
 
 
 def test_predictions_of_a_row_do_not_depend_on_the_rows_scored_with_it(iris):

@@ -2,11 +2,6 @@
 beside the pipeline they wrap (`linear_nets.pipeline.sklearn`). Needs scikit-learn (`pip install
 'linear-nets[sklearn]'`)."""
 
-from linear_nets.pipeline.sklearn import (
-    MAX_REPEAT,
-    LinearRegressor,
-    SoftmaxClassifier,
-    expected_failed_checks,
-)
+from linear_nets.pipeline.sklearn import LinearRegressor, SoftmaxClassifier, expected_failed_checks
 
-__all__ = ["MAX_REPEAT", "LinearRegressor", "SoftmaxClassifier", "expected_failed_checks"]
+__all__ = ["LinearRegressor", "SoftmaxClassifier", "expected_failed_checks"]

@@ -249,7 +249,8 @@ def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Te
 
 
 def _weighted(batch_loss: Tensor, w: Tensor | None) -> Tensor:
-    return batch_loss if w is None else batch_loss * w
+    """w_i l_i, the weights `[n]` shaped as the losses (`[n]`, or a regression's column `[n, 1]`)."""
+    return batch_loss if w is None else batch_loss * w.reshape(batch_loss.shape)
 
 
 def train_epoch(

@@ -439,6 +439,7 @@ def fit_linreg(
     init: tuple[Tensor, Tensor] | None = None,
     world: World = ALONE,
     names: Sequence[str] | None = None,
+    weights: Tensor | None = None,
 ) -> LinregFit:
     """Fit linear regression y ≈ Xw + b as `config` says: minibatch SGD (any implementation, any loss) or least
     squares (`solver` closed-form: QR, refined; normal-equations: the book's formula), on `(X, y)` tensors or on a
@@ -481,7 +482,7 @@ def fit_linreg(
         elif hasattr(data, "least_squares"):  # a streamed table
             w, b = _fit_linreg_streamed(config, data, [*own, *as_callbacks(callbacks)], world)
         else:
-            w, b = _fit_linreg_in_memory(config, data, [*own, *as_callbacks(callbacks)], init, world)
+            w, b = _fit_linreg_in_memory(config, data, [*own, *as_callbacks(callbacks)], init, world, weights)
     messages = [str(c.message) for c in caught]
     w, b = w.to(torch.float64).reshape(-1), b.to(torch.float64).reshape(())
     return LinregFit(config, w, b, history, time.perf_counter() - started, messages, result)
@@ -508,7 +509,10 @@ def _least_squares(config: LinregConfig, data: Any, names: Sequence[str] | None,
 
 
 def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], callbacks: list[Callback],
-                          init: tuple[Tensor, Tensor] | None, world: World) -> tuple[Tensor, Tensor]:  # fmt: skip
+                          init: tuple[Tensor, Tensor] | None, world: World, weights: Tensor | None = None
+                          ) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """SGD on tensors: the implementation's own `fit` (the book's loop, the whole training set's loss after each
+    epoch); weighted rows through the concise model, the loop taking the weighted mean (1/n) sum_i w_i l_i."""
     from importlib import import_module
 
     X, y = data
@@ -516,16 +520,22 @@ def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], cal
     check_minibatches(X, config.batch_size, config.sampling)
     mean = std = None
     if config.standardize:
-        stats = FeatureStats.of(X)
+        stats = FeatureStats.of(X, weights)  # weighted: a row of weight 2 counts as that row twice
         mean, std = stats.mean, stats.scale
         X = stats.standardize(X)
         if init is not None:  # the start in standardised units
             w0 = init[0].to(torch.float64).reshape(-1)
             init = (w0 * std, init[1].to(torch.float64) + (w0 * mean).sum())
+    init32 = None if init is None else (init[0].to(X.dtype), init[1].to(X.dtype))
+    if weights is not None:
+        if config.impl != "concise" or world.launched:
+            raise ConfigError("weights train the concise model in one process: use impl concise", "impl")
+        rows = (X, y.reshape(-1, 1), (weights * (len(weights) / weights.sum())).to(X.dtype))  # weights of mean 1
+        loader = ArrayLoader(rows, config.batch_size, shuffle=True, seed=config.seed, sampling=config.sampling)
+        return _original_units(*_concise_sgd(config, loader, X.shape[1], callbacks, init32), mean, std)
     fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
     delta = config.huber_delta if config.huber_delta is not None else 1.0
     options = {"loss": config.loss, "huber_delta": delta, "lr": config.lr, "num_epochs": config.epochs}
-    init32 = None if init is None else (init[0].to(X.dtype), init[1].to(X.dtype))
     w, b, _ = fit(X, y, **options, batch_size=config.batch_size, seed=config.seed, callbacks=callbacks,
                   init=init32, sampling=config.sampling)  # fmt: skip
     return _original_units(w, b, mean, std)
@@ -541,22 +551,29 @@ def _original_units(w: Tensor, b: Tensor, mean: Tensor | None, std: Tensor | Non
 def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callback],
                          world: World) -> tuple[Tensor, Tensor]:  # fmt: skip
     """SGD epochs over shuffled batches of a streamed table with the concise model (`impl` concise)."""
-    from linear_nets.concise.linear_regression import model
-    from linear_nets.losses import get_loss
     from linear_nets.pipeline.tables import EpochLoader
 
     check_streamable(config)
-    mean = std = None
-    transform = None
+    mean = std = transform = None
     if config.standardize:
         stats = table.feature_stats()
         mean, std, transform = stats.mean, stats.scale, stats.standardize
-    net, trainer = model(table.spec.num_features, config.lr, torch.Generator().manual_seed(config.seed))
+    loader = EpochLoader(table, config.batch_size, transform)
+    return _original_units(*_concise_sgd(config, loader, table.spec.num_features, callbacks), mean, std)
+
+
+def _concise_sgd(config: LinregConfig, loader: Any, num_inputs: int, callbacks: list[Callback],
+                 init: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """The concise model (`concise.linear_regression.model`) trained by the loop over `loader`'s (X, y) or
+    weighted (X, y, w) batches, as `config` says; returns its w and b."""
+    from linear_nets.concise.linear_regression import model
+    from linear_nets.losses import get_loss
+
+    net, trainer = model(num_inputs, config.lr, torch.Generator().manual_seed(config.seed), init)
     delta = config.huber_delta if config.huber_delta is not None else 1.0
     loss = get_loss(config.loss, delta=delta, reduction="none")
-    train(net, EpochLoader(table, config.batch_size, transform), None, loss, config.epochs, trainer, metric=None,
-          callbacks=callbacks)  # fmt: skip
-    return _original_units(net[0].weight.detach().reshape(-1), net[0].bias.detach().reshape(()), mean, std)
+    train(net, loader, None, loss, config.epochs, trainer, metric=None, callbacks=callbacks)
+    return net[0].weight.detach().reshape(-1), net[0].bias.detach().reshape(())
 
 
 class _Collect(Callback):

@@ -13,9 +13,8 @@ sortable values (strings too), encoded as 0..k-1 internally with `classes_` sort
 
 Sample weights weigh rows in the loss, as scikit-learn's own linear models do: the classifier minimises the
 weighted mean sum_i w_i l_i / sum_i w_i (+ the penalty); the closed-form regressor the weighted sum of squares
-sum_i w_i (y_i - x_i w - b)², exactly, so an integer weight is the row repeated and a zero weight drops it.
-Minibatch SGD for linear regression (`solver="sgd"`) trains on whole rows: its weights must be whole numbers, each row
-repeated that many times.
+sum_i w_i (y_i - x_i w - b)², exactly, so an integer weight is the row repeated and a zero weight drops it; minibatch
+SGD for linear regression (`solver="sgd"`) the weighted mean of its loss over each minibatch.
 
 Predictions are computed in float64 from `coef_` and `intercept_` (X @ coef_.T + intercept_), so a row's result
 never depends on the rows scored with it.
@@ -72,14 +71,12 @@ from linear_nets.pipeline.saved import load_linreg, load_softmax, raw_units, syn
 from linear_nets.regularization import power_of_two_scales
 from linear_nets.training import History
 
-MAX_REPEAT = 20
-"""Whole-number sample weights of SGD linear regression may turn n rows into at most `MAX_REPEAT` x n rows."""
 MAX_DENSE_BYTES = 2 << 30
 """A sparse X is densified only when the dense copy takes at most this many bytes."""
 
 _SGD_ORDER = (
-    "minibatch SGD for linear regression repeats a row w_i times, but the check repeats the rows in another order: "
-    "SGD then shuffles other rows into each minibatch, so the two fits agree only to about 1e-2, not to 1e-7"
+    "minibatch SGD for linear regression weighs a row's loss by w_i, but the check repeats the rows instead: SGD then "
+    "shuffles other rows into each minibatch, so the two fits agree only to about 1e-2, not to 1e-7"
 )
 _EQUIVALENCE = ("check_sample_weight_equivalence_on_dense_data", "check_sample_weight_equivalence_on_sparse_data")
 _UNSCALED_SGD = (
@@ -156,21 +153,6 @@ def _check_weights(sample_weight: Any, X: Any) -> np.ndarray | None:
     if not np.any(weights > 0):
         raise ValueError("Sample weights must contain at least one non-zero number.")
     return None if np.all(weights == weights[0]) else weights
-
-
-def _repeat(weights: np.ndarray | None, *arrays: Any) -> list[Any]:
-    """Each array with row i repeated w_i times (dropped at 0): whole-number weights as rows, for SGD."""
-    if weights is None:
-        return list(arrays)
-    counts = np.rint(weights).astype(np.int64)
-    if np.any(counts != weights) or counts.sum() > MAX_REPEAT * weights.shape[0]:
-        raise ValueError(
-            "sample_weight: solver='sgd' trains on whole rows, so its weights must be whole numbers (how often each "
-            f"row counts), at most {MAX_REPEAT} times the rows in all; solver='closed-form' takes any weights"
-        )
-    if sparse.issparse(arrays[0]):
-        return [a[np.repeat(np.arange(counts.shape[0]), counts)] for a in arrays]
-    return [np.repeat(a, counts, axis=0) for a in arrays]
 
 
 def _diverged(estimator: BaseEstimator, exc: TrainingDiverged, hint: str) -> TrainingDiverged:
@@ -689,8 +671,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         Args:
             X: array-like, sparse matrix (densified) or DataFrame.
             y: numeric targets (one output).
-            sample_weight: non-negative weights `[n]` (the closed form: any; SGD: whole numbers, see the module
-                docstring).
+            sample_weight: non-negative weights `[n]`, not all 0: each row's loss counts w_i times.
 
         Returns:
             self, fitted.
@@ -758,14 +739,14 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
 
     def _sgd(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None, warm: bool
              ) -> list[float]:  # fmt: skip
-        """`fit_linreg` by minibatch SGD on the rows, row i repeated w_i times, from coef_ and intercept_ when `warm`;
-        keeps w and b; returns the loss after each epoch."""
-        X, y = _repeat(weights, X, y)
+        """`fit_linreg` by minibatch SGD on the mean loss over the rows, weighted by `weights` (sum_i w_i l_i / sum_i
+        w_i), from coef_ and intercept_ when `warm`; keeps w and b; returns the loss of each epoch."""
         init = None
         if warm:
             init = (torch.from_numpy(self.coef_.copy()), torch.tensor(self.intercept_, dtype=torch.float64))
+        w = None if weights is None else torch.from_numpy(weights)
         result = self._fit_linreg(config, (_as_float32(X), torch.from_numpy(np.array(y, dtype=np.float32))),
-                                  self._convergence(), init=init)  # fmt: skip
+                                  self._convergence(), init=init, weights=w)  # fmt: skip
         self.coef_, self.intercept_ = result.w.numpy().copy(), float(result.b)
         return result.history.column("train_loss")
 
@@ -796,4 +777,4 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         self.coef_, self.intercept_ = w.numpy().copy(), float(b)
 
 
-__all__: Sequence[str] = ["MAX_REPEAT", "LinearRegressor", "SoftmaxClassifier", "expected_failed_checks"]
+__all__: Sequence[str] = ["LinearRegressor", "SoftmaxClassifier", "expected_failed_checks"]
