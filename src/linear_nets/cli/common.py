@@ -8,7 +8,6 @@ import argparse
 import contextlib
 import math
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -274,60 +273,3 @@ def data_parallel() -> Iterator[Any]:
             return
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             yield world
-
-
-def job_run_dir(args: argparse.Namespace, model: str, world: Any) -> tuple[Path | None, str | None]:
-    """(the run directory to resume, or None; the one to create, or None for the default name).
-
-    Under torchrun a run without `--out` is `runs/<model>-<job id>`, so that a group that torchrun restarts
-    (`--max-restarts`) finds it again: it then resumes from its newest checkpoint, or starts over when the first
-    attempt wrote none. Only a directory whose config.json names this job is resumed or replaced.
-    """
-    if getattr(args, "resume", None):
-        return Path(args.resume), None
-    if not world.launched:
-        if args.out is not None:
-            from linear_nets.pipeline.runs import check_new_out
-
-            check_new_out(args.out)  # before the data is read
-        return None, args.out
-    out = Path(args.out or f"runs/{model}-{world.run_id}")
-    if world.restarts == 0:
-        return None, str(out)
-
-    def earlier_attempt() -> bool:
-        from linear_nets.pipeline.runs import Run, read_json
-
-        if not (out / "config.json").exists():
-            return False
-        if read_json(out / "config.json").get("options", {}).get("torchrun_job") != world.run_id:
-            return False  # not ours: creating it fails with the usual message
-        if Run(out, {}).has_checkpoint():
-            return True
-        shutil.rmtree(out)  # this job's attempt died before its first checkpoint: start again
-        return False
-
-    return (out, None) if world.from_leader(earlier_attempt) else (None, str(out))
-
-
-PATH_KEYS = {"path", "dir", "data", "test_data", "data_dir", "file"}
-"""Where the files are: allowed to differ between machines (their contents are compared instead)."""
-
-
-def same_everywhere(world: Any, config: dict, data: dict, options: dict) -> None:
-    """Under torchrun, refuse to start unless every process has the same config (machine fields apart), data
-    fingerprint and run options (see `pipeline.distributed.check_same`)."""
-    if not world.launched:
-        return
-    from linear_nets.pipeline.config import MACHINE_FIELDS
-    from linear_nets.pipeline.distributed import check_same
-
-    def content(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: content(v) for k, v in value.items() if k not in PATH_KEYS}
-        return value
-
-    values = {f"--{k.replace('_', '-')}": v for k, v in config.items() if k not in MACHINE_FIELDS}
-    values |= {f"data {k}": v for k, v in content(data).items()}
-    values |= {f"option {k}": v for k, v in content(options).items()}
-    check_same(world, values)

@@ -51,20 +51,12 @@ def _print_loss(record: Any) -> None:
     print(f"epoch {record.epoch}, loss {loss:f}", flush=True)
 
 
-def _recorded(run_dir: Any) -> tuple[Any, list[Any]]:
-    """The run's recorder (metrics after every epoch, the model and summary at the end: the one softmax runs use)
-    and the fit's callbacks: the printed loss, then the recorder."""
-    from linear_nets.pipeline.recorder import RunRecorder
-
-    recorder = RunRecorder(run_dir, checkpoint_every=0)
-    return recorder, [_print_loss, recorder]
-
-
 def run(args: argparse.Namespace) -> int:
     """Generate the data (or read your table), fit, print the losses and the estimates, and record the run."""
     config = from_args(LinregConfig, standardize_tables(args, sgd=args.solver in (None, "sgd")))
     options = table_options(args)
-    from linear_nets.cli.common import data_parallel, job_run_dir
+    from linear_nets.cli.common import data_parallel
+    from linear_nets.pipeline.recorder import open_run
 
     if args.tensorboard:  # before any work: a missing package is one line, and no run is left
         from linear_nets.cli.common import check_tensorboard
@@ -72,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         check_tensorboard()
 
     with data_parallel() as world:
-        _, out = job_run_dir(args, "linreg", world)
+        _, _, out = open_run("linreg", world, out=args.out)
         if world.launched and world.leader and config.solver == "sgd":
             print("linear-nets: note: under torchrun only the closed form is split; SGD fits the whole data on every "
                   "process", file=sys.stderr)  # fmt: skip
@@ -81,37 +73,25 @@ def run(args: argparse.Namespace) -> int:
         return _run_synthetic(config, args, out, world)
 
 
-def _create_run(world: Any, config: LinregConfig, data: dict, options: dict | None, out: str | None) -> Any:
-    """The run directory, created by rank 0 once every process agrees on what it fits (`same_everywhere`)."""
-    from linear_nets.cli.common import same_everywhere
-    from linear_nets.pipeline.config import to_dict
-    from linear_nets.pipeline.runs import Replica, Run, run_config
-
-    options = dict(options or {}) | ({"torchrun_job": world.run_id} if world.launched else {})
-    same_everywhere(world, to_dict(config), data, options)
-    run_dir = world.from_leader(lambda: Run.create("linreg", run_config(to_dict(config), data, options), out))
-    return run_dir if world.leader else Replica(run_dir.path, run_dir.config)
-
-
 def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | None, world: Any) -> int:
     import torch
 
     from linear_nets.pipeline.config import to_dict
     from linear_nets.pipeline.fit import fit_linreg
+    from linear_nets.pipeline.recorder import start_run
     from linear_nets.pipeline.saved import synthetic_problem
 
     data = from_args(SyntheticData, args)  # checked (its memory too) before anything is drawn
     true_w, features, labels = synthetic_problem(data, config.seed)
-    run_dir = _create_run(world, config, {"synthetic": to_dict(data)}, None, out)
+    recorder = start_run("linreg", config, {"synthetic": to_dict(data)}, {}, out, world)
     n, d = features.shape
     if config.solver in LEAST_SQUARES:
         print(f"linreg: {_method(config)}, {n} examples, {d} features")
     else:
         print(f"linreg: {config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}, "
               f"{n} examples, {d} features")  # fmt: skip
-    recorder, callbacks = _recorded(run_dir)
-    with run_dir.removed_on_error():  # e.g. diverged: no half-recorded run is left behind
-        result = fit_linreg(config, (features, labels), callbacks, world=world)
+    with recorder.removed_on_error():  # e.g. diverged: no half-recorded run is left behind
+        result = fit_linreg(config, (features, labels), [_print_loss, recorder], world=world)
     if not world.leader:  # rank 0 reports and records
         return 0
     for message in result.warnings:  # one plain line, not Python's two-line warning with a source excerpt
@@ -123,9 +103,9 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     print(f"estimated b: {b.item():.6f}")
     print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
     print(f"error in estimating b: {data.true_b - b.item():.6f}")
-    with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
+    with recorder.removed_on_error():  # e.g. the disk is full: no run without its model and summary
         summary = _finish(recorder, result, true_w, data)
-        _tensorboard(args.tensorboard, run_dir, result, summary)
+        _tensorboard(args.tensorboard, recorder.run, result, summary)
     return 0
 
 
@@ -204,6 +184,7 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any, t
     import torch
 
     from linear_nets.pipeline.fit import check_streamable, fit_linreg
+    from linear_nets.pipeline.recorder import start_run
     from linear_nets.pipeline.tables import RegressionScores, StreamedTable, load_in_memory, regression_scores
 
     options = options.coding(config.solver in LEAST_SQUARES and not config.no_intercept)
@@ -224,16 +205,15 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any, t
                   "SGD finds one of many exact fits; the closed form returns the minimum-norm one", file=sys.stderr)
     print(f"linreg on {options.data} (target {options.target}): {_method(config)}, {rows}, "
           f"{spec.num_features} features")  # fmt: skip
-    run_dir = _create_run(world, config, record, {"table": options.to_dict()}, out)
-    recorder, callbacks = _recorded(run_dir)
-    with run_dir.removed_on_error():
-        result = fit_linreg(config, train_data, callbacks, world=world, names=spec.feature_names)
+    recorder = start_run("linreg", config, record, {"table": options.to_dict()}, out, world)
+    with recorder.removed_on_error():
+        result = fit_linreg(config, train_data, [_print_loss, recorder], world=world, names=spec.feature_names)
     if not world.leader:
         return 0
     for message in result.warnings:
         print(f"linear-nets: warning: {message}", file=sys.stderr)
     if options.stream:
-        with run_dir.removed_on_error():  # a bad value in the test rows, read for the first time here
+        with recorder.removed_on_error():  # a bad value in the test rows, read for the first time here
             dtype = torch.float64 if config.solver in LEAST_SQUARES else torch.float32
             # Least squares knows its training rows' mean squared error (SSR / n): no pass over them; and a run
             # without test rows reads nothing more. Each pass over a large file costs about one read of it.
@@ -265,8 +245,8 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any, t
         "train_rows": train_scores.rows,
         "test_rows": test_scores.rows,
     }
-    with run_dir.removed_on_error():  # e.g. the disk is full: no run without its model and summary
+    with recorder.removed_on_error():  # e.g. the disk is full: no run without its model and summary
         summary = _save(recorder, result, summary, spec.feature_names)
-        _tensorboard(tensorboard, run_dir, result, summary)
-    print(f"run directory: {run_dir.path}")
+        _tensorboard(tensorboard, recorder.run, result, summary)
+    print(f"run directory: {recorder.run.path}")
     return 0

@@ -20,7 +20,6 @@ This module parses flags and prints; the fit itself is `linear_nets.pipeline.fit
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import sys
 from typing import Any, TextIO
@@ -99,16 +98,14 @@ class Interrupted(Exception):
     """Ctrl-C during training, after the last completed epoch was saved (or the run removed: none was)."""
 
 
-def _stop(run_dir: Any, recorder: Any, table: Any) -> str:
-    """After Ctrl-C or a closed output during the fit: keep the run resumable from its last completed epoch or, when
-    there is no checkpoint to resume from, remove it. Returns what happened, in words for the user."""
+def _stop(recorder: Any, table: Any) -> str:
+    """After Ctrl-C or a closed output during the fit (`RunRecorder.stop`): what happened, in words for the user."""
     table.close()
-    recorder.save_checkpoint()
-    if run_dir.has_checkpoint():
-        return (f"after epoch {recorder.epochs_done}; saved to {run_dir.path}. "
-                f"Resume with: linear-nets train softmax --resume {run_dir.path}")  # fmt: skip
-    run_dir.remove()  # never a resumed run: it had a checkpoint
-    return f"in epoch {recorder.epochs_done + 1}, before any epoch was saved; removed {run_dir.path}"
+    path = recorder.run.path
+    if recorder.stop():
+        return (f"after epoch {recorder.epochs_done}; saved to {path}. "
+                f"Resume with: linear-nets train softmax --resume {path}")  # fmt: skip
+    return f"in epoch {recorder.epochs_done + 1}, before any epoch was saved; removed {path}"
 
 
 def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
@@ -130,43 +127,28 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
 
 
 def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: Any) -> Any:
-    from linear_nets.cli.common import job_run_dir, same_everywhere
     from linear_nets.cli.progress import EpochTable
     from linear_nets.data.fashion_mnist import FACTS, locate
-    from linear_nets.pipeline.config import to_dict
-    from linear_nets.pipeline.distributed import default_threads, fingerprint
+    from linear_nets.pipeline.distributed import fingerprint
     from linear_nets.pipeline.fit import fashion_mnist, fit_softmax, prepare_machine
-    from linear_nets.pipeline.recorder import RunRecorder
-    from linear_nets.pipeline.runs import Replica, Run, read_json, run_config
+    from linear_nets.pipeline.recorder import open_run, run_options, start_run
     from linear_nets.timing import Timer
 
-    resume_dir, out_dir = job_run_dir(args, "softmax", world)
-    resumed = None
-    if resume_dir is not None:
-        resumed = Run(resume_dir, world.from_leader(lambda: Run.open(resume_dir, model="softmax").config))
+    resumed, summary, out_dir = open_run("softmax", world, args.resume, args.out)
     config = config_from_args(args, resumed)
-    finished, summary = (False, None) if resumed is None else world.from_leader(  # rank 0 reads, once for all
-        lambda: (True, read_json(resumed.path / "summary.json", "run summary")) if resumed.finished else (False, None))
-    if finished:  # nothing to do, and nothing in it may change
-        epochs = summary.get("epochs") if isinstance(summary, dict) else None
+    if summary is not None:  # finished: nothing to do, and nothing in it may change
+        epochs = summary.get("epochs")
         print(f"{resumed.path} already finished ({epochs} epoch{'s' * (epochs != 1)}): nothing to resume", file=out)
         return None
-    chosen = "--threads"
-    if config.threads is None:  # chosen once, recorded in config.json, kept by a resume (the same sums, same weights)
-        threads, chosen = default_threads(world)
-        config = dataclasses.replace(config, threads=threads)
+    given: dict[str, Any] = {"data_dir": args.data_dir}
+    if resumed is None:
+        table = table_options(args)
+        given |= {"checkpoint_every": 1 if args.checkpoint_every is None else args.checkpoint_every,
+                  "table": table and table.to_dict(), "tensorboard": bool(getattr(args, "tensorboard", False))}
+    config, options = run_options(config, given, world, resumed)
     prepare_machine(config, world=world)  # threads set, device checked before anything is read or written
     if getattr(args, "tensorboard", False):
         check_tensorboard()
-    if resumed is None:
-        table = table_options(args)
-        options = {"data_dir": args.data_dir, "checkpoint_every": 1 if args.checkpoint_every is None else
-                   args.checkpoint_every, "table": table.to_dict() if table is not None else None,
-                   "threads": chosen, "tensorboard": bool(getattr(args, "tensorboard", False))}  # fmt: skip
-        if world.launched:
-            options["torchrun_job"] = world.run_id
-    else:
-        options = {**resumed.config.get("options", {}), **({"data_dir": args.data_dir} if args.data_dir else {})}
     if (options.get("table") or {}).get("stream"):  # before the table is read
         from linear_nets.pipeline.fit import check_streamable
 
@@ -197,16 +179,8 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
     )
     identity = record or {"dir": str(locate(options.get("data_dir"))),
                           "sha256": {f.name: f.sha256 for s in FACTS.values() for f in s.files}}  # fmt: skip
-    same_everywhere(world, to_dict(config), {**identity, "sha256 of the training rows": fingerprint(data, world)},
-                    options)  # fmt: skip
-    if resumed is None:
-        run_dir = world.from_leader(lambda: Run.create("softmax", run_config(to_dict(config), identity, options),
-                                                       out_dir))  # fmt: skip
-    else:
-        run_dir = resumed
-    if not world.leader:
-        run_dir = Replica(run_dir.path, run_dir.config)
-    recorder = RunRecorder(run_dir, options.get("checkpoint_every", 1), resume=resumed is not None, world=world)
+    recorder = start_run("softmax", config, identity, options, out_dir, world, resumed, fingerprint(data, world))
+    run_dir = recorder.run
     table = EpochTable(out, scored="val" if config.val_fraction is not None else "test", run=str(run_dir.path))
     callbacks = [recorder, table]
     if world.leader and (options.get("tensorboard") or getattr(args, "tensorboard", False)):
@@ -214,17 +188,14 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
 
         side = None if options.get("table") else config.resize or 28
         callbacks.append(TensorBoardLog(run_dir.path / "tensorboard", list(data.classes or []), side))
-    # a new run that fails (e.g. diverges, or the disk is full) is removed; a resumed one keeps its earlier checkpoints
-    def cleanup() -> Any:
-        return run_dir.removed_on_error() if resumed is None else contextlib.nullcontext()
-
+    cleanup = recorder.removed_on_error  # a new run that fails is removed; a resumed one keeps its checkpoints
     try:
         with cleanup():
             result = fit_softmax(config, data, callbacks, world=world)  # the recorder restores first
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted {_stop(run_dir, recorder, table)}") from None
+        raise Interrupted(f"interrupted {_stop(recorder, table)}") from None
     except BrokenPipeError:  # our reader left (`| head`): stop as after Ctrl-C; main then quiets stdout
-        print(f"linear-nets: output closed {_stop(run_dir, recorder, table)}", file=sys.stderr)
+        print(f"linear-nets: output closed {_stop(recorder, table)}", file=sys.stderr)
         raise
     if not world.leader:
         return SoftmaxRun(result, run_dir, load_seconds)

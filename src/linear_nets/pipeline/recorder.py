@@ -5,29 +5,36 @@
 optimiser's state, the RNG states (torch's global one and the shuffling generators), the history so far and the
 state of every other callback that has some (early stopping). Created with `resume=True`, it loads the newest
 checkpoint before the first epoch (and deletes the temporary files a kill mid-write left) and tells the fit where to
-start. `finish` writes the model and the summary.
+start. `finish` writes the model and the summary. The run's life around it is decided here, for every `train`
+command: `open_run`, `run_options`, `start_run`; `removed_on_error` and `stop`: what a failed or stopped fit leaves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from linear_nets.pipeline.config import MACHINE_FIELDS, to_dict
-from linear_nets.pipeline.distributed import ALONE, World
+from linear_nets.pipeline.distributed import ALONE, World, check_same, default_threads
 from linear_nets.pipeline.runs import (
+    Replica,
     Run,
+    check_new_out,
     check_state,
     load_optimizer_state,
     optimizer_state,
+    read_json,
     refused,
     restore_rng_states,
     rng_states,
+    run_config,
     under_prefix,
     with_prefix,
 )
@@ -139,6 +146,105 @@ class RunRecorder(Callback):
         }
         self.run.write_summary(full)
         return full
+
+    def removed_on_error(self) -> contextlib.AbstractContextManager[Any]:
+        """A block whose `LinearNetsError` (diverged, disk full) removes a new run; a resumed run keeps its own."""
+        return contextlib.nullcontext() if self.resume else self.run.removed_on_error()
+
+    def stop(self) -> bool:
+        """After Ctrl-C or a closed output during the fit: save the last completed epoch and keep the run to resume
+        (True) or, when there is no checkpoint to resume from, remove it (False; never a resumed run: it had one)."""
+        self.save_checkpoint()
+        if self.run.has_checkpoint():
+            return True
+        self.run.remove()
+        return False
+
+
+# --- a run's life: opened to resume, or created once the data has loaded --------------------------------------------
+
+
+def open_run(model: str, world: World = ALONE, resume: str | None = None,
+             out: str | None = None) -> tuple[Run | None, dict[str, Any] | None, str | None]:  # fmt: skip
+    """(the run to resume or None; its summary if it already finished, to be left as it is (`{}` if not a JSON
+    object); the directory to create, None for runs/<model>-<timestamp>). Rank 0 opens the run (`Run.open`) for all.
+
+    Under torchrun a run without `out` is `runs/<model>-<job id>`, so that a group torchrun restarts (`--max-restarts`)
+    finds it again: it resumes from its newest checkpoint, or starts over when the first attempt wrote none. Only a
+    directory whose config.json names this job is resumed or replaced.
+    """
+    if resume is None and world.launched:
+        out = str(Path(out or f"runs/{model}-{world.run_id}"))
+
+        def earlier_attempt() -> bool:  # one not this job's is left alone: creating it fails with the usual message
+            run, config = Run(Path(out), {}), Path(out) / "config.json"
+            ours = config.exists() and read_json(config).get("options", {}).get("torchrun_job") == world.run_id
+            if ours and not run.has_checkpoint():
+                run.remove()  # this job's attempt died before its first checkpoint: start again
+            return ours and run.has_checkpoint()
+
+        if world.restarts and world.from_leader(earlier_attempt):
+            resume, out = out, None
+    elif resume is None and out is not None:
+        check_new_out(out)  # before the data is read
+    if resume is None:
+        return None, None, out
+
+    def read() -> tuple[dict[str, Any], Any]:
+        run = Run.open(resume, model=model)
+        summary = read_json(run.path / "summary.json", "run summary") if run.finished else None
+        return run.config, summary if isinstance(summary, dict) or not run.finished else {}
+
+    config, summary = world.from_leader(read)
+    return Run(Path(resume), config), summary, None
+
+
+def run_options(config: Any, options: Mapping[str, Any], world: World = ALONE,
+                resumed: Run | None = None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """The config and run options a fit records: threads not given are chosen once (`distributed.default_threads`)
+    and kept in the config (a resume then makes the same sums); a new run records `options` and how the threads were
+    chosen, a resumed one its own options but for those given (`data_dir`: the same data, elsewhere).
+
+    Example:
+        >>> from linear_nets.pipeline.config import SoftmaxConfig
+        >>> run_options(SoftmaxConfig(threads=2), {"data_dir": None})[1]
+        {'data_dir': None, 'threads': '--threads'}
+    """
+    chosen = "--threads"
+    if config.threads is None:
+        threads, chosen = default_threads(world)
+        config = dataclasses.replace(config, threads=threads)
+    if resumed is None:
+        return config, {**options, "threads": chosen}
+    return config, {**resumed.config.get("options", {}), **{k: v for k, v in options.items() if v}}
+
+
+def start_run(model: str, config: Any, data: Mapping[str, Any], options: Mapping[str, Any],
+              out: str | Path | None = None, world: World = ALONE, resumed: Run | None = None,
+              fingerprint: str | None = None) -> RunRecorder:  # fmt: skip
+    """The recorder of a fit into `resumed`, or into a new run directory (`out`; None: runs/<model>-<timestamp>) that
+    rank 0 creates (`runs.run_config`); the other processes hold a `runs.Replica`, which writes nothing. Under
+    torchrun every process must first fit the same config (machine fields apart), data (by content and `fingerprint`)
+    and options (`distributed.check_same`), and a new run records the job, for a restarted group to find it.
+
+    Example:
+        >>> import tempfile; from linear_nets.pipeline.config import LinregConfig
+        >>> [p.name for p in start_run("linreg", LinregConfig(), {}, {}, tempfile.mkdtemp() + "/r").run.path.iterdir()]
+        ['config.json']
+    """
+    if world.launched:
+        options = options if resumed else {**options, "torchrun_job": world.run_id}
+
+        def content(value: Any) -> Any:  # where the files lie may differ between machines: their contents may not
+            paths = ("path", "dir", "data", "test_data", "data_dir", "file")
+            return {k: content(v) for k, v in value.items() if k not in paths} if isinstance(value, dict) else value
+
+        agreed = {f"--{k.replace('_', '-')}": v for k, v in to_dict(config).items() if k not in MACHINE_FIELDS}
+        agreed |= {f"data {k}": v for k, v in content({**data, "sha256 of the training rows": fingerprint}).items()}
+        check_same(world, agreed | {f"option {k}": v for k, v in content(dict(options)).items()})
+    run = resumed or world.from_leader(lambda: Run.create(model, run_config(to_dict(config), data, options), out))
+    return RunRecorder(run if world.leader else Replica(run.path, run.config), options.get("checkpoint_every", 1),
+                       resume=resumed is not None, world=world)
 
 
 def _what_decides(config: Any) -> dict[str, Any]:
