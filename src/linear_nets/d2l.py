@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,69 +66,15 @@ from linear_nets.threads import work_threads
 from linear_nets.timing import Timer
 from linear_nets.training import Accumulator, evaluate_accuracy
 
+# What `from linear_nets.d2l import *` gives: the book's names (`plt` comes through `__getattr__`, on first use).
 __all__ = [
-    "BOOK_EXPECTATIONS",
-    "Accumulator",
-    "Animator",
-    "F",
-    "Timer",
-    "abs",
-    "accuracy",
-    "arange",
-    "argmax",
-    "astype",
-    "concat",
-    "cos",
-    "cosh",
-    "data",
-    "evaluate_accuracy",
-    "evaluate_loss",
-    "exp",
-    "eye",
-    "float32",
-    "get_dataloader_workers",
-    "get_fashion_mnist_labels",
-    "int32",
-    "int64",
-    "linreg",
-    "linspace",
-    "load_array",
-    "load_data_fashion_mnist",
-    "log",
-    "matmul",
-    "meshgrid",
-    "nn",
-    "normal",
-    "np",
-    "numpy",
-    "ones",
-    "plot",
-    "predict_ch3",
-    "rand",
-    "randn",
-    "reduce_mean",
-    "reduce_sum",
-    "reshape",
-    "set_axes",
-    "set_figsize",
-    "sgd",
-    "show_images",
-    "sigmoid",
-    "sin",
-    "sinh",
-    "size",
-    "squared_loss",
-    "stack",
-    "synthetic_data",
-    "tanh",
-    "tensor",
-    "to",
-    "torch",
-    "train_ch3",
-    "train_epoch_ch3",
-    "transpose",
-    "use_svg_display",
-    "zeros",
+    "BOOK_EXPECTATIONS", "Accumulator", "Animator", "F", "Timer", "abs", "accuracy", "arange", "argmax", "astype",
+    "concat", "cos", "cosh", "data", "evaluate_accuracy", "evaluate_loss", "exp", "eye", "float32",
+    "get_dataloader_workers", "get_fashion_mnist_labels", "int32", "int64", "linreg", "linspace", "load_array",
+    "load_data_fashion_mnist", "log", "matmul", "meshgrid", "nn", "normal", "np", "numpy", "ones", "plot",
+    "predict_ch3", "rand", "randn", "reduce_mean", "reduce_sum", "reshape", "set_axes", "set_figsize", "sgd",
+    "show_images", "sigmoid", "sin", "sinh", "size", "squared_loss", "stack", "synthetic_data", "tanh", "tensor", "to",
+    "torch", "train_ch3", "train_epoch_ch3", "transpose", "use_svg_display", "zeros"
 ]
 
 BOOK_EXPECTATIONS = {"train_loss": 0.5, "train_acc": 0.7, "test_acc": 0.7}
@@ -350,22 +296,9 @@ def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
 # --- plotting and the book's tensor aliases -----------------------------------------------------------------------
 
 
-def plot(
-    X: Any,
-    Y: Any = None,
-    xlabel: str | None = None,
-    ylabel: str | None = None,
-    legend: Sequence[str] | None = None,
-    xlim: Sequence[float] | None = None,
-    ylim: Sequence[float] | None = None,
-    xscale: str = "linear",
-    yscale: str = "linear",
-    fmts: Sequence[str] = plotting.DEFAULT_FMTS,
-    figsize: tuple[float, float] = (3.5, 2.5),
-    axes: Any = None,
-) -> None:
-    """Plot data points (d2l 2.4); see `linear_nets.plotting.plot`. Returns None, as the book's does."""
-    plotting.plot(X, Y, xlabel, ylabel, legend, xlim, ylim, xscale, yscale, fmts, figsize, axes)
+def plot(*args: Any, **kwargs: Any) -> None:
+    """Plot data points (d2l 2.4): `linear_nets.plotting.plot`, same arguments; returns None, as the book's does."""
+    plotting.plot(*args, **kwargs)
 
 
 # The book's framework-neutral aliases (d2l/torch.py, "Alias defined in config.ini"), for code that writes
@@ -382,35 +315,22 @@ def numpy(x: Tensor, *args: Any, **kwargs: Any) -> np.ndarray:
     return x.detach().numpy(*args, **kwargs)
 
 
-def size(x: Tensor) -> int:
-    """Number of elements of `x`."""
-    return x.numel()
+def _tensor_method(name: str, method: str) -> Callable[..., Any]:
+    """The book's function form of a tensor method: `reduce_sum(x, *args)` calls `x.sum(*args)`."""
+
+    def call(x: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return getattr(x, method)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"`x.{method}(...)`, as the book's `d2l.{name}(x, ...)`."
+    return call
 
 
-def reshape(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.reshape(*args, **kwargs)
-
-
-def to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.to(*args, **kwargs)
-
-
-def reduce_sum(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.sum(*args, **kwargs)
-
-
-def reduce_mean(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.mean(*args, **kwargs)
-
-
-def argmax(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.argmax(*args, **kwargs)
-
-
-def astype(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    """`x.type(dtype)`: `x` converted to `dtype`."""
-    return x.type(*args, **kwargs)
-
-
-def transpose(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.t(*args, **kwargs)
+size = _tensor_method("size", "numel")
+reshape = _tensor_method("reshape", "reshape")
+to = _tensor_method("to", "to")
+reduce_sum = _tensor_method("reduce_sum", "sum")
+reduce_mean = _tensor_method("reduce_mean", "mean")
+argmax = _tensor_method("argmax", "argmax")
+astype = _tensor_method("astype", "type")
+transpose = _tensor_method("transpose", "t")
