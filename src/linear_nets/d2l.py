@@ -4,18 +4,8 @@ Change one line of the book's code, `from d2l import torch as d2l` to `from line
 offline (Fashion-MNIST from the package's finder, no torchvision), fast (in-memory batches, one training loop),
 and outside Jupyter too (figures are saved to PNG files in the working directory, and their paths printed).
 
-Every name delegates to the package's own implementation; nothing here is a second copy of the logic:
-
-| d2l name | implemented by |
-|---|---|
-| use_svg_display, set_figsize, set_axes, show_images, plot | `linear_nets.plotting` |
-| Animator | `linear_nets.plotting.Animator` (+ saves outside Jupyter) |
-| Timer | `linear_nets.timing` |
-| synthetic_data, load_array | `linear_nets.data.synthetic` |
-| linreg, sgd, squared_loss | `linear_nets.scratch.linear_regression`, `linear_nets.losses` |
-| get_fashion_mnist_labels, load_data_fashion_mnist | `linear_nets.data.fashion_mnist` |
-| accuracy, evaluate_accuracy, evaluate_loss, Accumulator | `linear_nets.training` |
-| train_epoch_ch3, train_ch3, predict_ch3 | `linear_nets.training` (+ `Animator`, `plotting.show_predictions`) |
+Every name delegates to the package's own implementation (the imports below say which); nothing here is a second
+copy of the logic.
 
 Where the behaviour differs from the book's (each on purpose):
 - `load_data_fashion_mnist` and `load_array` return in-memory `ArrayLoader`s, not `DataLoader`s: batches are
@@ -42,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -109,13 +100,11 @@ def _next_figure_path(stem: str) -> Path:
 
 
 class Animator(plotting.Animator):
-    """The book's Animator (d2l 3.6): plots points as they are added.
+    """The book's Animator (d2l 3.6), `linear_nets.plotting.Animator` with the book's arguments.
 
-    In Jupyter it redraws the figure in place. Elsewhere (a terminal, an IDE) it also saves the figure to
-    `<name>.png` in the working directory and prints that path once, on the first `add`. The file is rewritten
-    after every `add` (as the book redraws), or at most every `save_interval` seconds and at the last x of `xlim`.
-    Give `save_to=` to choose the file yourself, or None to save nothing (nothing is printed then). The other
-    arguments are the book's, see `linear_nets.plotting.Animator`.
+    Outside Jupyter it also saves the figure to `<name>.png` in the working directory (`save_to=` another file, or
+    None for none) and prints that path once, on the first `add`; the file is rewritten after every `add`, as the
+    book redraws (or at most every `save_interval` seconds, and at the last x of `xlim`).
 
     Example:
         >>> animator = Animator(xlabel="epoch", xlim=[1, 3], legend=["loss"], save_to=None, live=False)
@@ -157,9 +146,7 @@ def _seed_from_torch() -> int:
 
 
 def load_array(data_arrays: Sequence[Tensor], batch_size: int, is_train: bool = True) -> ArrayLoader:
-    """Minibatches of in-memory tensors (d2l 3.3), reshuffled every epoch when `is_train`.
-
-    An `ArrayLoader` instead of the book's `DataLoader`: batches are tuples `(X, y)` of tensor slices.
+    """Minibatches of in-memory tensors (d2l 3.3), reshuffled every epoch when `is_train`: tuples `(X, y)` of slices.
 
     Example:
         >>> X, y = torch.zeros(10, 2), torch.zeros(10, 1)
@@ -264,13 +251,9 @@ def train_ch3(
     """
     # A PNG costs about as much as a fast epoch: write at most once a second; the last epoch (x = num_epochs, the
     # right end of xlim) is always written.
+    legend = ["train loss", "train acc", "test acc"]
     animator = Animator(
-        xlabel="epoch",
-        xlim=[1, num_epochs],
-        ylim=[0.3, 0.9],
-        legend=["train loss", "train acc", "test acc"],
-        name="train_ch3",
-        save_interval=1.0,
+        xlabel="epoch", xlim=[1, num_epochs], ylim=[0.3, 0.9], legend=legend, name="train_ch3", save_interval=1.0
     )
     with work_threads():  # training and drawing with the threads the command line would choose, then the caller's
         history = training.train(net, train_iter, test_iter, loss, num_epochs, updater,
@@ -296,6 +279,7 @@ def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
 # --- plotting and the book's tensor aliases -----------------------------------------------------------------------
 
 
+@functools.wraps(plotting.plot, assigned=())  # the book's signature for help() and IDEs; this docstring
 def plot(*args: Any, **kwargs: Any) -> None:
     """Plot data points (d2l 2.4): `linear_nets.plotting.plot`, same arguments; returns None, as the book's does."""
     plotting.plot(*args, **kwargs)

@@ -83,12 +83,9 @@ class Reliability:
 
 
 def reliability(probabilities: Any, y: Any, bins: int = CALIBRATION_BINS) -> Reliability:
-    """Bin the predictions by confidence (largest probability) and compare each bin's accuracy with its confidence.
-
-    Args:
-        probabilities: `[n, K]`, each row a distribution over the K classes.
-        y: the true classes `[n]`.
-        bins: equal-width bins over [0, 1]; bin b holds confidences in (b/M, (b+1)/M], the first also 0.
+    """Bin the predictions (`probabilities` `[n, K]`, true classes `y` `[n]`) by confidence, their largest
+    probability, and compare each bin's accuracy with its confidence. Of the M = `bins` equal-width bins over [0, 1],
+    bin b holds the confidences in (b/M, (b+1)/M], the first also 0.
 
     Example:
         >>> r = reliability([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6]], [0, 1, 1], bins=2)

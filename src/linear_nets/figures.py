@@ -44,13 +44,11 @@ def losses_figure(delta: float = 1.0, limit: float = 3.0, num: int = 601) -> Fig
     fig, axes = subplots(1, len(LOSS_PANELS), figsize=(10.5, 3.2), layout="constrained")
     for ax, (name, title) in zip(axes, LOSS_PANELS, strict=True):
         loss = get_loss(name, delta=delta, reduction="none")
-        plot(r, [loss.value(r, y), loss.likelihood(r, y), loss.derivative(r, y)], xlabel="r = y_hat - y", axes=ax)
-        for line, label in zip(ax.get_lines(), LOSS_SERIES, strict=True):
-            line.set_label(label)
+        series = [loss.value(r, y), loss.likelihood(r, y), loss.derivative(r, y)]
+        plot(r, series, xlabel="r = y_hat - y", ylim=(-1.5, 3.0), axes=ax)
         ax.set_title(f"{title} (δ={delta:g})" if name == "huber" else title)
-        ax.set_ylim(-1.5, 3.0)
     # One legend for the three panels, below them, where it hides no curve.
-    fig.legend(handles=axes[0].get_lines(), loc="outside lower center", ncol=len(LOSS_SERIES), frameon=False)
+    fig.legend(axes[0].get_lines(), LOSS_SERIES, loc="outside lower center", ncol=len(LOSS_SERIES), frameon=False)
     return fig
 
 

@@ -43,16 +43,11 @@ WRONG_COLOR = "red"
 # --- backend and display ----------------------------------------------------------------------------------------
 
 
-def _has_display() -> bool:
-    """True when a GUI window could open (macOS and Windows always can; X11/Wayland need their variable)."""
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def pyplot() -> Any:
-    """Import pyplot, choosing Agg first when nobody chose a backend and there is no display."""
-    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND") and not _has_display():
+    """Import pyplot, choosing Agg first when nobody chose a backend and there is no display (macOS and Windows
+    always have one; X11 and Wayland set their variable)."""
+    display = sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND") and not display:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -160,10 +155,8 @@ def plot(
     """Plot one or several series (d2l).
 
     `plot(Y)` draws each series of Y against its index; `plot(X, Y)` draws Y against X, where X is one series
-    shared by every Y or one X per Y. Series may be lists, numpy arrays or tensors. A new figure of `figsize` is made
-    unless `axes` is given.
-
-    Returns the axes drawn on (the figure is `axes.figure`).
+    shared by every Y or one X per Y. Series may be lists, numpy arrays or tensors. Draws on a new figure of
+    `figsize` unless `axes` is given, and returns the axes drawn on (the figure is `axes.figure`).
 
     Example:
         >>> import numpy as np
@@ -179,7 +172,7 @@ def plot(
     if _has_one_axis(X):
         X = [X]
     if Y is None:
-        X, Y = [[]] * len(X), X
+        X, Y = [range(len(y)) for y in X], X
     elif _has_one_axis(Y):
         Y = [Y]
     if len(X) == 1 and len(Y) > 1:
@@ -187,10 +180,7 @@ def plot(
     if len(X) != len(Y):
         raise ValueError(f"got {len(X)} x series for {len(Y)} y series: give one x shared by all, or one per y")
     for x, y, fmt in zip(X, Y, itertools.cycle(fmts), strict=False):  # formats repeat (d2l dropped a fifth series)
-        if len(x):
-            axes.plot(_to_numpy(x), _to_numpy(y), fmt)
-        else:
-            axes.plot(_to_numpy(y), fmt)
+        axes.plot(_to_numpy(x), _to_numpy(y), fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
     return axes
 
@@ -202,11 +192,8 @@ def figure_paths(path: str | os.PathLike) -> list[Path]:
     """Check `path` and return the files `save_figure(fig, path)` would write.
 
     `path` itself for .png/.svg; both formats for a name without extension (`runs/curves` -> curves.png and
-    curves.svg). Checked before any work is done, so a bad path fails at once and writes nothing.
-
-    Raises:
-        ConfigError: another extension (the message lists the ones supported), or a directory that is missing
-            or not writable.
+    curves.svg). Call it before any work: a bad path (another extension, a directory that is missing or not
+    writable) raises ConfigError at once and writes nothing.
 
     Example:
         >>> [p.name for p in figure_paths("curves")]
@@ -222,9 +209,8 @@ def figure_paths(path: str | os.PathLike) -> list[Path]:
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Path]:
     """Write `fig` to `path` (.png, .svg, or a name without extension for both), atomically; return the paths.
 
-    Raises:
-        ConfigError: as `figure_paths`; WriteError: the write failed (the disk is full, the place read-only). No file
-            is left half-written.
+    Raises ConfigError as `figure_paths` does, and WriteError when the write fails (a full disk, a read-only place);
+    no file is left half-written.
 
     Example:
         >>> import tempfile, pathlib
@@ -256,16 +242,12 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
 class Animator:
     """Draw data incrementally: live in Jupyter, in an IDE window, or into files from a terminal (d2l 3.6).
 
-    Args:
-        xlabel, ylabel, legend, xlim, ylim, xscale, yscale, fmts: as in `plot`.
-        nrows, ncols, figsize: the subplot grid and its size in inches (data is drawn on the first axes).
-        save_to: a file (.png/.svg) or a stem (both formats), rewritten atomically as points arrive; None to save
-            nothing (call `save(path)` yourself). Writing both formats costs 50-100 ms, as much as a whole fast
-            epoch, so after the first `add` the files are rewritten at most every `save_interval` seconds, and
-            always when x reaches the right end of `xlim` (the last epoch); `close()` (or leaving a `with` block)
-            writes whatever is still pending.
-        save_interval: the least number of seconds between two writes of `save_to` (0: after every `add`).
-        live: force the notebook display on or off; None detects a Jupyter kernel.
+    The axes arguments are `plot`'s; data is drawn on the first of the `nrows` x `ncols` axes. `save_to`, a file
+    (.png/.svg) or a stem (both formats), is rewritten atomically as points arrive (None: call `save(path)`
+    yourself). Writing both formats costs 50-100 ms, as much as a whole fast epoch, so after the first `add` the
+    files are rewritten at most every `save_interval` seconds (0: after every `add`), and always when x reaches the
+    right end of `xlim` (the last epoch); `close()` (or leaving a `with` block) writes whatever is pending. `live`
+    forces the notebook display on or off; None detects a Jupyter kernel.
 
     Example (as the callback of `linear_nets.training.train`):
         >>> animator = epoch_animator(num_epochs=3)
@@ -298,18 +280,15 @@ class Animator:
         self.save_to, self.save_interval, self.xlim = save_to, save_interval, xlim
         self._last_save, self._pending, self._shown = -math.inf, False, False
         self.live = in_notebook() if live is None else live
-        plt = pyplot()
+        plt = pyplot()  # first: it may choose the backend `_interactive_backend` reads
         # A window needs pyplot's figure manager; otherwise a plain Figure keeps pyplot's global list clean and
-        # lets Jupyter's inline backend leave it alone (we display it ourselves).
+        # lets Jupyter's inline backend leave it alone (we display it ourselves). Constrained: labels stay inside.
         self.window = not self.live and _interactive_backend()
-        if self.window:
-            self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
-        else:
-            from matplotlib.figure import Figure
+        from matplotlib.figure import Figure
 
-            self.fig = Figure(figsize=figsize, layout="constrained")  # labels stay inside when saved
-            axes = self.fig.subplots(nrows, ncols, squeeze=False)
-        self.axes = list(axes.flatten())
+        new_figure = plt.figure if self.window else Figure
+        self.fig = new_figure(figsize=figsize, layout="constrained")
+        self.axes = list(self.fig.subplots(nrows, ncols, squeeze=False).flatten())
         self.config_axes: Callable[[], None] = lambda: set_axes(
             self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend
         )
