@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from linear_nets.plotting import _to_numpy, plot, subplots
+from linear_nets.diagnostics import to_numpy
+from linear_nets.plotting import plot, subplots
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -91,7 +92,7 @@ def regression_figure(
         >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         ['data', 'fit: y = 2x + 1']
     """
-    x, y = _to_numpy(features), _to_numpy(labels)
+    x, y = to_numpy(features), to_numpy(labels)
     if x.ndim == 2 and x.shape[1] != 1:
         raise ValueError(f"regression_figure draws one feature, got features of shape {tuple(x.shape)}")
     x, y = x.reshape(-1), y.reshape(-1)

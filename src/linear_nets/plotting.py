@@ -25,7 +25,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from linear_nets.atomic import atomic_open
+from linear_nets.diagnostics import to_numpy
 from linear_nets.errors import WriteError
 
 if TYPE_CHECKING:
@@ -119,15 +122,6 @@ def subplots(
     return fig, axes.flatten()
 
 
-def _to_numpy(x: Any) -> Any:
-    """A numpy array from a tensor (detached, on the CPU) or anything array-like."""
-    import numpy as np
-
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
 # --- plot -------------------------------------------------------------------------------------------------------
 
 
@@ -167,8 +161,8 @@ def plot(
     """
     if axes is None:
         _, (axes,) = subplots(figsize=figsize)
-    X = _to_numpy(X) if hasattr(X, "ndim") else X  # tensors and arrays; lists stay lists of series
-    Y = _to_numpy(Y) if hasattr(Y, "ndim") else Y
+    X = to_numpy(X) if hasattr(X, "ndim") else X  # tensors and arrays; lists stay lists of series
+    Y = to_numpy(Y) if hasattr(Y, "ndim") else Y
     if _has_one_axis(X):
         X = [X]
     if Y is None:
@@ -180,7 +174,7 @@ def plot(
     if len(X) != len(Y):
         raise ValueError(f"got {len(X)} x series for {len(Y)} y series: give one x shared by all, or one per y")
     for x, y, fmt in zip(X, Y, itertools.cycle(fmts), strict=False):  # formats repeat (d2l dropped a fifth series)
-        axes.plot(_to_numpy(x), _to_numpy(y), fmt)
+        axes.plot(to_numpy(x), to_numpy(y), fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
     return axes
 
@@ -410,7 +404,7 @@ def show_images(
         raise ValueError(f"num_rows and num_cols must be positive, got {num_rows} x {num_cols}")
     fig, axes = subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale))
     for i, (ax, img) in enumerate(zip(axes, imgs, strict=False)):
-        img = _to_numpy(img)
+        img = to_numpy(img, dtype=None)  # an RGB image keeps its 0-255 integers
         if img.ndim == 3 and img.shape[0] == 1:  # [1, H, W] channel-first grey image
             img = img[0]
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
@@ -507,9 +501,7 @@ def class_weight_images(W: Any, image_shape: tuple[int, int]) -> Any:
         >>> class_weight_images([[1.0, -1.0], [2.0, 0.0], [3.0, 0.5], [4.0, 0.0]], (2, 2)).shape
         (2, 2, 2)
     """
-    import numpy as np
-
-    weights = np.asarray(_to_numpy(W), dtype=np.float64)
+    weights = to_numpy(W)
     if weights.ndim != 2 or weights.shape[0] != image_shape[0] * image_shape[1]:
         raise ValueError(f"W must be [{image_shape[0]} * {image_shape[1]} inputs, classes], got {list(weights.shape)}")
     return weights.T.reshape(weights.shape[1], *image_shape)
@@ -518,7 +510,7 @@ def class_weight_images(W: Any, image_shape: tuple[int, int]) -> Any:
 def weight_limit(W: Any) -> float:
     """The colour scale's half-width: the largest |weight| (1 when all are 0), shared by every class, so that the
     same colour is the same weight in every panel and white is 0."""
-    weights = _to_numpy(W)
+    weights = to_numpy(W)
     top = float(abs(weights).max()) if weights.size else 0.0
     return top if top > 0 else 1.0
 
@@ -544,9 +536,7 @@ def plot_class_weights(
         >>> len(fig.axes), fig.axes[1].get_title()  # 10 panels and the colour bar
         (11, '1')
     """
-    import numpy as np
-
-    weights = np.asarray(_to_numpy(W), dtype=np.float64)
+    weights = to_numpy(W)
     if weights.ndim != 2 or weights.shape[1] != len(classes):
         raise ValueError(f"W must be [inputs, {len(classes)} classes], got {list(weights.shape)}")
     limit = weight_limit(weights)
@@ -612,8 +602,6 @@ def plot_per_class(scores: Sequence[Any], figsize: tuple[float, float] | None = 
         >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
         ['a (4)', 'b (2)']
     """
-    import numpy as np
-
     y = np.arange(len(scores))
     fig, (ax,) = subplots(figsize=figsize or (5.5, 0.9 + 0.42 * len(scores)), layout="constrained")
     for i, (field, color) in enumerate((("precision", "tab:blue"), ("recall", "tab:orange"), ("f1", "tab:green"))):
@@ -638,8 +626,6 @@ def plot_reliability(reliability: Any, figsize: tuple[float, float] = (4.2, 4.0)
         >>> fig.axes[0].get_title()
         'expected calibration error 0.400'
     """
-    import numpy as np
-
     fig, (ax,) = subplots(figsize=figsize, layout="constrained")
     edges = np.asarray(reliability.edges)
     width = np.diff(edges)
@@ -672,8 +658,6 @@ def plot_regression_diagnostics(diagnostics: Any, max_points: int = 4000) -> Fig
         >>> [ax.get_title() for ax in fig.axes]
         ['residuals vs fitted', 'normal Q-Q of the residuals', 'leverage vs studentised residuals']
     """
-    import numpy as np
-
     d = diagnostics
     n = len(d.residuals)
     shown = np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int))
