@@ -91,10 +91,8 @@ _AUTO: Any = object()
 
 
 def _next_figure_path(stem: str) -> Path:
-    """`stem.png` in the working directory; `stem-2.png`, `stem-3.png`, ... for later figures of this process.
-
-    Numbered per process, not by what is on disk, so running a script again overwrites its own figures.
-    """
+    """`stem.png` in the working directory; `stem-2.png`, `stem-3.png`, ... for later figures of this process
+    (numbered per process, not by what is on disk, so running a script again overwrites its own figures)."""
     count = _figures_saved[stem] = _figures_saved.get(stem, 0) + 1
     return Path.cwd() / (f"{stem}.png" if count == 1 else f"{stem}-{count}.png")
 
@@ -244,10 +242,7 @@ def train_ch3(
 
     Runs `linear_nets.training.train` with an `Animator` as its per-epoch callback: live in Jupyter, saved to
     `train_ch3.png` (path printed) elsewhere. Instead of the book's asserts, a final epoch with train loss >= 0.5 or
-    an accuracy <= 0.7 gives a `UserWarning`.
-
-    Raises:
-        TrainingDiverged: the loss became NaN or infinite (try a smaller learning rate).
+    an accuracy <= 0.7 gives a `UserWarning`; a loss that becomes NaN or infinite raises `TrainingDiverged`.
     """
     # A PNG costs about as much as a fast epoch: write at most once a second; the last epoch (x = num_epochs, the
     # right end of xlim) is always written.

@@ -166,8 +166,7 @@ def regression_diagnostics(X: Any, y: Any, w: Any, b: float) -> RegressionDiagno
     """
     from scipy.stats import norm
 
-    A = to_numpy(X)
-    A = A.reshape(len(A), -1)
+    A = to_numpy(X).reshape(len(X), -1)
     target, weights = to_numpy(y).reshape(-1), to_numpy(w).reshape(-1)
     n, p = len(A), A.shape[1] + 1
     fitted = A @ weights + float(b)

@@ -75,12 +75,7 @@ def normal_figure(params: Sequence[tuple[float, float]] = NORMAL_PARAMS, limit: 
 
 
 def regression_figure(
-    features: Any,
-    labels: Any,
-    w: float,
-    b: float,
-    true_w: float | None = None,
-    true_b: float | None = None,
+    features: Any, labels: Any, w: float, b: float, true_w: float | None = None, true_b: float | None = None
 ) -> Figure:
     """One-feature regression data (`[n]` or `[n, 1]`) as dots, the fitted line y = w x + b, and the true line
     y = true_w x + true_b when given.

@@ -375,10 +375,8 @@ def epoch_animator(
     ylim: Sequence[float] | None = None,
     **kwargs: Any,
 ) -> Animator:
-    """An `Animator` for `train(..., callbacks=[animator.add_epoch])`: x is the epoch 1..num_epochs (d2l 3.6).
-
-    Extra keyword arguments (`save_to=`, `live=`, `figsize=`, ...) go to `Animator`.
-    """
+    """An `Animator` (`kwargs`: its `save_to=`, `live=`, ...) for `train(..., callbacks=[animator.add_epoch])`: x is
+    the epoch 1..num_epochs (d2l 3.6)."""
     return Animator(xlabel="epoch", xlim=[1, num_epochs], ylim=ylim, legend=list(legend), **kwargs)
 
 
@@ -443,10 +441,9 @@ def show_predictions(
         raise ValueError(f"got {len(probabilities)} probabilities for {len(pred_labels)} predictions")
     if num_cols is None:
         num_cols = max(1, -(-len(true_labels) // num_rows))
-    shown = list(pred_labels)
+    titles = [f"{t}\n{p}" for t, p in zip(true_labels, pred_labels, strict=True)]
     if probabilities is not None:
-        shown = [f"{p} {float(q):.0%}" for p, q in zip(pred_labels, probabilities, strict=True)]
-    titles = [f"{t}\n{p}" for t, p in zip(true_labels, shown, strict=True)]
+        titles = [f"{title} {float(q):.0%}" for title, q in zip(titles, probabilities, strict=True)]
     axes = show_images(imgs, num_rows, num_cols, titles=titles, scale=scale)
     for ax, t, p in zip(axes, true_labels, pred_labels, strict=False):
         if t != p:
@@ -510,8 +507,7 @@ def class_weight_images(W: Any, image_shape: tuple[int, int]) -> Any:
 def weight_limit(W: Any) -> float:
     """The colour scale's half-width: the largest |weight| (1 when all are 0), shared by every class, so that the
     same colour is the same weight in every panel and white is 0."""
-    weights = to_numpy(W)
-    top = float(abs(weights).max()) if weights.size else 0.0
+    top = float(np.abs(to_numpy(W)).max(initial=0.0))
     return top if top > 0 else 1.0
 
 
@@ -646,9 +642,8 @@ def plot_regression_diagnostics(diagnostics: Any, max_points: int = 4000) -> Fig
     """A linear regression's three residual plots side by side (`diagnostics`: `diagnostics.regression_diagnostics`):
     residuals against fitted values (a pattern means a missing term), the normal Q-Q plot of the residuals (points
     off the line: not Gaussian noise), and leverage against studentised residuals (points far right and far from 0
-    move the fit; the three largest Cook's distances are labelled with their row).
-
-    At most `max_points` rows are drawn (evenly spaced ones), so a large table still makes a small picture.
+    move the fit; the three largest Cook's distances are labelled with their row). At most `max_points` rows are
+    drawn (evenly spaced ones), so a large table still makes a small picture.
 
     Example:
         >>> import numpy as np
