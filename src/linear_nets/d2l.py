@@ -20,8 +20,7 @@ Where the behaviour differs from the book's (each on purpose):
 - `plot` always draws on a new figure (the book reuses pyplot's current axes) and, like the book, returns None.
 - `synthetic_data` wants `w` as a vector (`torch.tensor([2, -3.4])`, as the book writes it).
 - `get_fashion_mnist_labels` raises `DataError` for a label outside 0..9 (the book's `IndexError`).
-
-`plt` is matplotlib's pyplot, imported on first use: importing this module does not pick a plotting backend.
+- `plt` is matplotlib's pyplot, imported on first use: importing this module does not pick a plotting backend.
 
 Example:
     >>> from linear_nets import d2l
@@ -120,8 +119,7 @@ class Animator(plotting.Animator):
         save_interval: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        explicit = None if save_to is _AUTO else save_to
-        super().__init__(*args, save_to=explicit, save_interval=save_interval, **kwargs)
+        super().__init__(*args, save_to=None if save_to is _AUTO else save_to, save_interval=save_interval, **kwargs)
         self._announce: Path | None = None
         if save_to is _AUTO and not self.live:
             self.save_to = self._announce = _next_figure_path(name)
@@ -182,14 +180,7 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None) -> tuple
 
     Batches are `(X, y)`: X float32 `[batch_size, 1, 28, 28]` in [0, 1] (or `resize` x `resize`), y int64. The
     training batches are reshuffled every epoch, in an order fixed by `torch.manual_seed` when you set one.
-    Where the files are looked for, and how to get them: `linear_nets.data.fashion_mnist`.
-
-    Example:
-        >>> train_iter, test_iter = load_data_fashion_mnist(32, resize=64)  # doctest: +SKIP
-        >>> X, y = next(iter(train_iter))  # doctest: +SKIP
-        >>> X.shape, y.shape  # doctest: +SKIP
-        (torch.Size([32, 1, 64, 64]), torch.Size([32]))
-    """
+    Where the files are looked for, and how to get them: `linear_nets.data.fashion_mnist`."""
     return fashion_mnist.load_data_fashion_mnist(batch_size, resize, seed=_seed_from_torch())
 
 
@@ -258,10 +249,8 @@ def train_ch3(
 
 
 def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
-    """Show the first `n` test images titled with their true and predicted labels (d2l 3.6).
-
-    Wrong predictions have red titles. Outside Jupyter the figure is saved to `predict_ch3.png` (path printed).
-    """
+    """Show the first `n` test images titled with their true and predicted labels, wrong ones in red (d2l 3.6).
+    Outside Jupyter the figure is saved to `predict_ch3.png` (path printed)."""
     with work_threads():
         X, y, y_pred = training.predict(net, test_iter, n)
         fig = plotting.show_predictions(X, get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred))

@@ -121,6 +121,5 @@ def vectorization_figure(seconds: Mapping[str, float]) -> Figure:
     ax.bar_label(bars, labels=[f"{v:.3g} ms" for v in values])
     ax.set(yscale="log", ylabel="time (ms, log scale)", ylim=(min(values) / 3, max(values) * 5))
     if len(values) > 1:
-        fastest, slowest = min(values), max(values)
-        ax.set_title(f"{names[values.index(fastest)]}: {slowest / fastest:.0f}x faster")
+        ax.set_title(f"{names[values.index(min(values))]}: {max(values) / min(values):.0f}x faster")
     return fig

@@ -14,6 +14,7 @@ one of three modes when it is created:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import itertools
@@ -68,9 +69,7 @@ def in_notebook() -> bool:
 
 def _interactive_backend() -> bool:
     """True when pyplot's backend draws in a window (Tk, Qt, macOS, ...), False for Agg, SVG, inline and the like."""
-    import matplotlib
-
-    backend = matplotlib.get_backend().lower()
+    backend = pyplot().get_backend().lower()
     try:
         from matplotlib.backends import BackendFilter, backend_registry
 
@@ -213,15 +212,13 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
         ...     [p.name for p in save_figure(fig, pathlib.Path(tmp) / "line")]
         ['line.png', 'line.svg']
     """
-    import matplotlib
-
     paths = figure_paths(path)
     for p in paths:
         fmt = p.suffix[1:].lower()
         # No timestamp and fixed element ids in SVG files: the same figure gives the same bytes (diffable runs).
         metadata = {"Date": None} if fmt == "svg" else None
         try:
-            with atomic_open(p, "wb") as f, matplotlib.rc_context({"svg.hashsalt": "linear-nets"}):
+            with atomic_open(p, "wb") as f, pyplot().rc_context({"svg.hashsalt": "linear-nets"}):
                 fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
         except WriteError:  # full disk, read-only: already one line naming the file
             raise
@@ -233,7 +230,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
 # --- Animator ---------------------------------------------------------------------------------------------------
 
 
-class Animator:
+class Animator(contextlib.AbstractContextManager):
     """Draw data incrementally: live in Jupyter, in an IDE window, or into files from a terminal (d2l 3.6).
 
     The axes arguments are `plot`'s; data is drawn on the first of the `nrows` x `ncols` axes. `save_to`, a file
@@ -292,10 +289,8 @@ class Animator:
         self.fmts = fmts
 
     def add(self, x: Any, y: Any) -> None:
-        """Append point(s): `y` one value or one per series; `x` one value shared by all, or one per series.
-
-        None in `x` or `y` skips that series for this call (e.g. a test metric not computed).
-        """
+        """Append point(s): `y` one value or one per series; `x` one value shared by all, or one per series. None in
+        `x` or `y` skips that series for this call (e.g. a test metric not computed)."""
         if _is_scalar(y):
             y = [y]
         n = len(y)
@@ -330,9 +325,6 @@ class Animator:
             self._write()
         if self.window:
             pyplot().close(self.fig)
-
-    def __enter__(self) -> Animator:
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -458,10 +450,8 @@ def plot_history(
     figsize: tuple[float, float] = (3.5, 2.5),
 ) -> Figure:
     """Training curves of a finished run (the picture `epoch_animator` drew live): each column of `history` (a
-    `History`, or its rows `history.as_dicts()`) named in `labels` that has values, against the epoch.
-
-    Columns whose values are all None (no metric, no test set) are left out.
-    """
+    `History`, or its rows `history.as_dicts()`) named in `labels`, against the epoch; columns whose values are all
+    None (no metric, no test set) are left out."""
     labels = labels or {
         "train_loss": "train loss",
         "train_accuracy": "train acc",
@@ -536,9 +526,7 @@ def plot_class_weights(
     if weights.ndim != 2 or weights.shape[1] != len(classes):
         raise ValueError(f"W must be [inputs, {len(classes)} classes], got {list(weights.shape)}")
     limit = weight_limit(weights)
-    image = image_shape is not None and feature_names is None and weights.shape[0] == math.prod(image_shape)
-    if image:
-        assert image_shape is not None
+    if image_shape is not None and feature_names is None and weights.shape[0] == math.prod(image_shape):
         rows = -(-len(classes) // ncols)
         fig, axes = subplots(rows, ncols, figsize=(ncols * scale + 0.8, rows * scale * 1.1), layout="constrained")
         pictures = class_weight_images(weights, image_shape)
