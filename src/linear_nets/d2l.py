@@ -263,7 +263,7 @@ def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
 # --- plotting and the book's tensor aliases -----------------------------------------------------------------------
 
 
-@functools.wraps(plotting.plot, assigned=())  # the book's signature for help() and IDEs; this docstring
+@functools.wraps(plotting.plot, assigned=())  # help() and IDEs show plotting.plot's signature, the book's
 def plot(*args: Any, **kwargs: Any) -> None:
     """Plot data points (d2l 2.4): `linear_nets.plotting.plot`, same arguments; returns None, as the book's does."""
     plotting.plot(*args, **kwargs)

@@ -71,8 +71,7 @@ def normal(x: Tensor, mu: float | Tensor, sigma: float) -> Tensor:
 
 
 class GaussianNLL(NamedTuple):
-    """Per-example negative log-likelihood, computed two ways that must agree: -log normal(y; y_hat, σ) straight
-    from the density, and squared_loss(y_hat, y) / σ² + log(2πσ²) / 2, the squared loss scaled plus a constant."""
+    """`gaussian_nll`'s two computations of the per-example negative log-likelihood, which must agree."""
 
     from_density: Tensor
     from_squared_loss: Tensor
