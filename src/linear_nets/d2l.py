@@ -4,18 +4,8 @@ Change one line of the book's code, `from d2l import torch as d2l` to `from line
 offline (Fashion-MNIST from the package's finder, no torchvision), fast (in-memory batches, one training loop),
 and outside Jupyter too (figures are saved to PNG files in the working directory, and their paths printed).
 
-Every name delegates to the package's own implementation; nothing here is a second copy of the logic:
-
-| d2l name | implemented by |
-|---|---|
-| use_svg_display, set_figsize, set_axes, show_images, plot | `linear_nets.plotting` |
-| Animator | `linear_nets.plotting.Animator` (+ saves outside Jupyter) |
-| Timer | `linear_nets.timing` |
-| synthetic_data, load_array | `linear_nets.data.synthetic` |
-| linreg, sgd, squared_loss | `linear_nets.scratch.linear_regression`, `linear_nets.losses` |
-| get_fashion_mnist_labels, load_data_fashion_mnist | `linear_nets.data.fashion_mnist` |
-| accuracy, evaluate_accuracy, evaluate_loss, Accumulator | `linear_nets.training` |
-| train_epoch_ch3, train_ch3, predict_ch3 | `linear_nets.training` (+ `Animator`, `plotting.show_predictions`) |
+Every name delegates to the package's own implementation (the imports below say which); nothing here is a second
+copy of the logic.
 
 Where the behaviour differs from the book's (each on purpose):
 - `load_data_fashion_mnist` and `load_array` return in-memory `ArrayLoader`s, not `DataLoader`s: batches are
@@ -30,8 +20,7 @@ Where the behaviour differs from the book's (each on purpose):
 - `plot` always draws on a new figure (the book reuses pyplot's current axes) and, like the book, returns None.
 - `synthetic_data` wants `w` as a vector (`torch.tensor([2, -3.4])`, as the book writes it).
 - `get_fashion_mnist_labels` raises `DataError` for a label outside 0..9 (the book's `IndexError`).
-
-`plt` is matplotlib's pyplot, imported on first use: importing this module does not pick a plotting backend.
+- `plt` is matplotlib's pyplot, imported on first use: importing this module does not pick a plotting backend.
 
 Example:
     >>> from linear_nets import d2l
@@ -42,9 +31,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,69 +56,15 @@ from linear_nets.threads import work_threads
 from linear_nets.timing import Timer
 from linear_nets.training import Accumulator, evaluate_accuracy
 
+# What `from linear_nets.d2l import *` gives: the book's names (`plt` comes through `__getattr__`, on first use).
 __all__ = [
-    "BOOK_EXPECTATIONS",
-    "Accumulator",
-    "Animator",
-    "F",
-    "Timer",
-    "abs",
-    "accuracy",
-    "arange",
-    "argmax",
-    "astype",
-    "concat",
-    "cos",
-    "cosh",
-    "data",
-    "evaluate_accuracy",
-    "evaluate_loss",
-    "exp",
-    "eye",
-    "float32",
-    "get_dataloader_workers",
-    "get_fashion_mnist_labels",
-    "int32",
-    "int64",
-    "linreg",
-    "linspace",
-    "load_array",
-    "load_data_fashion_mnist",
-    "log",
-    "matmul",
-    "meshgrid",
-    "nn",
-    "normal",
-    "np",
-    "numpy",
-    "ones",
-    "plot",
-    "predict_ch3",
-    "rand",
-    "randn",
-    "reduce_mean",
-    "reduce_sum",
-    "reshape",
-    "set_axes",
-    "set_figsize",
-    "sgd",
-    "show_images",
-    "sigmoid",
-    "sin",
-    "sinh",
-    "size",
-    "squared_loss",
-    "stack",
-    "synthetic_data",
-    "tanh",
-    "tensor",
-    "to",
-    "torch",
-    "train_ch3",
-    "train_epoch_ch3",
-    "transpose",
-    "use_svg_display",
-    "zeros",
+    "BOOK_EXPECTATIONS", "Accumulator", "Animator", "F", "Timer", "abs", "accuracy", "arange", "argmax", "astype",
+    "concat", "cos", "cosh", "data", "evaluate_accuracy", "evaluate_loss", "exp", "eye", "float32",
+    "get_dataloader_workers", "get_fashion_mnist_labels", "int32", "int64", "linreg", "linspace", "load_array",
+    "load_data_fashion_mnist", "log", "matmul", "meshgrid", "nn", "normal", "np", "numpy", "ones", "plot",
+    "predict_ch3", "rand", "randn", "reduce_mean", "reduce_sum", "reshape", "set_axes", "set_figsize", "sgd",
+    "show_images", "sigmoid", "sin", "sinh", "size", "squared_loss", "stack", "synthetic_data", "tanh", "tensor", "to",
+    "torch", "train_ch3", "train_epoch_ch3", "transpose", "use_svg_display", "zeros"
 ]
 
 BOOK_EXPECTATIONS = {"train_loss": 0.5, "train_acc": 0.7, "test_acc": 0.7}
@@ -154,22 +90,18 @@ _AUTO: Any = object()
 
 
 def _next_figure_path(stem: str) -> Path:
-    """`stem.png` in the working directory; `stem-2.png`, `stem-3.png`, ... for later figures of this process.
-
-    Numbered per process, not by what is on disk, so running a script again overwrites its own figures.
-    """
+    """`stem.png` in the working directory; `stem-2.png`, `stem-3.png`, ... for later figures of this process
+    (numbered per process, not by what is on disk, so running a script again overwrites its own figures)."""
     count = _figures_saved[stem] = _figures_saved.get(stem, 0) + 1
     return Path.cwd() / (f"{stem}.png" if count == 1 else f"{stem}-{count}.png")
 
 
 class Animator(plotting.Animator):
-    """The book's Animator (d2l 3.6): plots points as they are added.
+    """The book's Animator (d2l 3.6), `linear_nets.plotting.Animator` with the book's arguments.
 
-    In Jupyter it redraws the figure in place. Elsewhere (a terminal, an IDE) it also saves the figure to
-    `<name>.png` in the working directory and prints that path once, on the first `add`. The file is rewritten
-    after every `add` (as the book redraws), or at most every `save_interval` seconds and at the last x of `xlim`.
-    Give `save_to=` to choose the file yourself, or None to save nothing (nothing is printed then). The other
-    arguments are the book's, see `linear_nets.plotting.Animator`.
+    Outside Jupyter it also saves the figure to `<name>.png` in the working directory (`save_to=` another file, or
+    None for none) and prints that path once, on the first `add`; the file is rewritten after every `add`, as the
+    book redraws (or at most every `save_interval` seconds, and at the last x of `xlim`).
 
     Example:
         >>> animator = Animator(xlabel="epoch", xlim=[1, 3], legend=["loss"], save_to=None, live=False)
@@ -187,8 +119,7 @@ class Animator(plotting.Animator):
         save_interval: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        explicit = None if save_to is _AUTO else save_to
-        super().__init__(*args, save_to=explicit, save_interval=save_interval, **kwargs)
+        super().__init__(*args, save_to=None if save_to is _AUTO else save_to, save_interval=save_interval, **kwargs)
         self._announce: Path | None = None
         if save_to is _AUTO and not self.live:
             self.save_to = self._announce = _next_figure_path(name)
@@ -211,9 +142,7 @@ def _seed_from_torch() -> int:
 
 
 def load_array(data_arrays: Sequence[Tensor], batch_size: int, is_train: bool = True) -> ArrayLoader:
-    """Minibatches of in-memory tensors (d2l 3.3), reshuffled every epoch when `is_train`.
-
-    An `ArrayLoader` instead of the book's `DataLoader`: batches are tuples `(X, y)` of tensor slices.
+    """Minibatches of in-memory tensors (d2l 3.3), reshuffled every epoch when `is_train`: tuples `(X, y)` of slices.
 
     Example:
         >>> X, y = torch.zeros(10, 2), torch.zeros(10, 1)
@@ -251,14 +180,7 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None) -> tuple
 
     Batches are `(X, y)`: X float32 `[batch_size, 1, 28, 28]` in [0, 1] (or `resize` x `resize`), y int64. The
     training batches are reshuffled every epoch, in an order fixed by `torch.manual_seed` when you set one.
-    Where the files are looked for, and how to get them: `linear_nets.data.fashion_mnist`.
-
-    Example:
-        >>> train_iter, test_iter = load_data_fashion_mnist(32, resize=64)  # doctest: +SKIP
-        >>> X, y = next(iter(train_iter))  # doctest: +SKIP
-        >>> X.shape, y.shape  # doctest: +SKIP
-        (torch.Size([32, 1, 64, 64]), torch.Size([32]))
-    """
+    Where the files are looked for, and how to get them: `linear_nets.data.fashion_mnist`."""
     return fashion_mnist.load_data_fashion_mnist(batch_size, resize, seed=_seed_from_torch())
 
 
@@ -311,20 +233,13 @@ def train_ch3(
 
     Runs `linear_nets.training.train` with an `Animator` as its per-epoch callback: live in Jupyter, saved to
     `train_ch3.png` (path printed) elsewhere. Instead of the book's asserts, a final epoch with train loss >= 0.5 or
-    an accuracy <= 0.7 gives a `UserWarning`.
-
-    Raises:
-        TrainingDiverged: the loss became NaN or infinite (try a smaller learning rate).
+    an accuracy <= 0.7 gives a `UserWarning`; a loss that becomes NaN or infinite raises `TrainingDiverged`.
     """
     # A PNG costs about as much as a fast epoch: write at most once a second; the last epoch (x = num_epochs, the
     # right end of xlim) is always written.
+    legend = ["train loss", "train acc", "test acc"]
     animator = Animator(
-        xlabel="epoch",
-        xlim=[1, num_epochs],
-        ylim=[0.3, 0.9],
-        legend=["train loss", "train acc", "test acc"],
-        name="train_ch3",
-        save_interval=1.0,
+        xlabel="epoch", xlim=[1, num_epochs], ylim=[0.3, 0.9], legend=legend, name="train_ch3", save_interval=1.0
     )
     with work_threads():  # training and drawing with the threads the command line would choose, then the caller's
         history = training.train(net, train_iter, test_iter, loss, num_epochs, updater,
@@ -334,10 +249,8 @@ def train_ch3(
 
 
 def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
-    """Show the first `n` test images titled with their true and predicted labels (d2l 3.6).
-
-    Wrong predictions have red titles. Outside Jupyter the figure is saved to `predict_ch3.png` (path printed).
-    """
+    """Show the first `n` test images titled with their true and predicted labels, wrong ones in red (d2l 3.6).
+    Outside Jupyter the figure is saved to `predict_ch3.png` (path printed)."""
     with work_threads():
         X, y, y_pred = training.predict(net, test_iter, n)
         fig = plotting.show_predictions(X, get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred))
@@ -350,22 +263,10 @@ def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
 # --- plotting and the book's tensor aliases -----------------------------------------------------------------------
 
 
-def plot(
-    X: Any,
-    Y: Any = None,
-    xlabel: str | None = None,
-    ylabel: str | None = None,
-    legend: Sequence[str] | None = None,
-    xlim: Sequence[float] | None = None,
-    ylim: Sequence[float] | None = None,
-    xscale: str = "linear",
-    yscale: str = "linear",
-    fmts: Sequence[str] = plotting.DEFAULT_FMTS,
-    figsize: tuple[float, float] = (3.5, 2.5),
-    axes: Any = None,
-) -> None:
-    """Plot data points (d2l 2.4); see `linear_nets.plotting.plot`. Returns None, as the book's does."""
-    plotting.plot(X, Y, xlabel, ylabel, legend, xlim, ylim, xscale, yscale, fmts, figsize, axes)
+@functools.wraps(plotting.plot, assigned=())  # help() and IDEs show plotting.plot's signature, the book's
+def plot(*args: Any, **kwargs: Any) -> None:
+    """Plot data points (d2l 2.4): `linear_nets.plotting.plot`, same arguments; returns None, as the book's does."""
+    plotting.plot(*args, **kwargs)
 
 
 # The book's framework-neutral aliases (d2l/torch.py, "Alias defined in config.ini"), for code that writes
@@ -382,35 +283,22 @@ def numpy(x: Tensor, *args: Any, **kwargs: Any) -> np.ndarray:
     return x.detach().numpy(*args, **kwargs)
 
 
-def size(x: Tensor) -> int:
-    """Number of elements of `x`."""
-    return x.numel()
+def _tensor_method(name: str, method: str) -> Callable[..., Any]:
+    """The book's function form of a tensor method: `reduce_sum(x, *args)` calls `x.sum(*args)`."""
+
+    def call(x: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return getattr(x, method)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"`x.{method}(...)`, as the book's `d2l.{name}(x, ...)`."
+    return call
 
 
-def reshape(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.reshape(*args, **kwargs)
-
-
-def to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.to(*args, **kwargs)
-
-
-def reduce_sum(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.sum(*args, **kwargs)
-
-
-def reduce_mean(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.mean(*args, **kwargs)
-
-
-def argmax(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.argmax(*args, **kwargs)
-
-
-def astype(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    """`x.type(dtype)`: `x` converted to `dtype`."""
-    return x.type(*args, **kwargs)
-
-
-def transpose(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    return x.t(*args, **kwargs)
+size = _tensor_method("size", "numel")
+reshape = _tensor_method("reshape", "reshape")
+to = _tensor_method("to", "to")
+reduce_sum = _tensor_method("reduce_sum", "sum")
+reduce_mean = _tensor_method("reduce_mean", "mean")
+argmax = _tensor_method("argmax", "argmax")
+astype = _tensor_method("astype", "type")
+transpose = _tensor_method("transpose", "t")

@@ -71,12 +71,10 @@ def normal(x: Tensor, mu: float | Tensor, sigma: float) -> Tensor:
 
 
 class GaussianNLL(NamedTuple):
-    """Per-example negative log-likelihood, computed two ways that must agree."""
+    """`gaussian_nll`'s two computations of the per-example negative log-likelihood, which must agree."""
 
     from_density: Tensor
-    """-log normal(y; y_hat, σ): straight from the density."""
     from_squared_loss: Tensor
-    """squared_loss(y_hat, y) / σ² + log(2πσ²) / 2: the squared loss, scaled, plus a constant."""
 
 
 def gaussian_nll(y_hat: Tensor, y: Tensor, sigma: float) -> GaussianNLL:

@@ -32,8 +32,14 @@ CALIBRATION_BINS = 15
 """Bins of the reliability diagram and the expected calibration error (Guo et al. 2017 use 15)."""
 
 
-def _array(x: Any, dtype: Any = np.float64) -> np.ndarray:
-    """A numpy array of `dtype` from a tensor (detached, on the CPU) or anything array-like."""
+def to_numpy(x: Any, dtype: Any = np.float64) -> np.ndarray:
+    """A numpy array of `dtype` (None: the data's own) from a tensor (detached, on the CPU) or anything array-like.
+
+    Example:
+        >>> import torch
+        >>> to_numpy(torch.ones(2, requires_grad=True))
+        array([1., 1.])
+    """
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=dtype)
@@ -60,7 +66,7 @@ def per_class_scores(confusion: Any, classes: list[str]) -> list[ClassScores]:
         >>> [(s.name, s.precision, s.recall, s.support) for s in per_class_scores([[3, 1], [0, 2]], ["a", "b"])]
         [('a', 1.0, 0.75, 4), ('b', 0.6666666666666666, 1.0, 2)]
     """
-    C = _array(confusion)
+    C = to_numpy(confusion)
     tp, support, predicted = np.diag(C), C.sum(axis=1), C.sum(axis=0)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
@@ -83,19 +89,16 @@ class Reliability:
 
 
 def reliability(probabilities: Any, y: Any, bins: int = CALIBRATION_BINS) -> Reliability:
-    """Bin the predictions by confidence (largest probability) and compare each bin's accuracy with its confidence.
-
-    Args:
-        probabilities: `[n, K]`, each row a distribution over the K classes.
-        y: the true classes `[n]`.
-        bins: equal-width bins over [0, 1]; bin b holds confidences in (b/M, (b+1)/M], the first also 0.
+    """Bin the predictions (`probabilities` `[n, K]`, true classes `y` `[n]`) by confidence, their largest
+    probability, and compare each bin's accuracy with its confidence. Of the M = `bins` equal-width bins over [0, 1],
+    bin b holds the confidences in (b/M, (b+1)/M], the first also 0.
 
     Example:
         >>> r = reliability([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6]], [0, 1, 1], bins=2)
         >>> r.counts, round(r.ece, 4)
         ([0, 3], 0.1)
     """
-    P, labels = _array(probabilities), _array(y, np.int64)
+    P, labels = to_numpy(probabilities), to_numpy(y, np.int64)
     confidence, correct = P.max(axis=1), (P.argmax(axis=1) == labels).astype(np.float64)
     which = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
     counts = np.bincount(which, minlength=bins)
@@ -125,7 +128,7 @@ def confident_mistakes(probabilities: Any, y: Any, n: int = 12) -> list[int]:
         >>> confident_mistakes([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]], [1, 1, 1])
         [0, 1]
     """
-    P, labels = _array(probabilities), _array(y, np.int64)
+    P, labels = to_numpy(probabilities), to_numpy(y, np.int64)
     predicted, confidence = P.argmax(axis=1), P.max(axis=1)
     wrong = np.flatnonzero(predicted != labels)
     order = np.argsort(-confidence[wrong], kind="stable")  # ties: the earlier example first
@@ -163,9 +166,8 @@ def regression_diagnostics(X: Any, y: Any, w: Any, b: float) -> RegressionDiagno
     """
     from scipy.stats import norm
 
-    A = _array(X)
-    A = A.reshape(len(A), -1)
-    target, weights = _array(y).reshape(-1), _array(w).reshape(-1)
+    A = to_numpy(X).reshape(len(X), -1)
+    target, weights = to_numpy(y).reshape(-1), to_numpy(w).reshape(-1)
     n, p = len(A), A.shape[1] + 1
     fitted = A @ weights + float(b)
     residuals = target - fitted

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from linear_nets.plotting import _to_numpy, plot, pyplot, use_svg_display
+from linear_nets.diagnostics import to_numpy
+from linear_nets.plotting import plot, subplots
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -22,23 +23,13 @@ NORMAL_PARAMS = ((0.0, 1.0), (0.0, 2.0), (3.0, 1.0))
 """The book's (mu, sigma) pairs in 3.1.3."""
 
 
-def _figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (3.5, 2.5)) -> tuple[Figure, Any]:
-    use_svg_display()
-    fig, axes = pyplot().subplots(nrows, ncols, figsize=figsize, squeeze=False)
-    return fig, axes.flatten()
-
-
 def losses_figure(delta: float = 1.0, limit: float = 3.0, num: int = 601) -> Figure:
     """Squared, absolute and Huber loss, one panel each: the loss l(r), its likelihood exp(-l(r)) and dl/dr.
 
     r = y_hat - y runs over [-limit, limit]. The squared loss grows fast and its derivative grows with r (outliers
     pull hard); the absolute loss's derivative is ±1 (robust, but a kink at 0); Huber is quadratic inside
     [-delta, delta] and linear outside, with a derivative clipped to ±1. The likelihoods are the Gaussian, the
-    Laplace and the in-between density each loss stands for (unnormalised).
-
-    Args:
-        delta: Huber's threshold.
-        limit, num: the residual range and its number of points.
+    Laplace and the in-between density each loss stands for (unnormalised). `num` points are drawn.
 
     Example:
         >>> fig = losses_figure()
@@ -51,17 +42,14 @@ def losses_figure(delta: float = 1.0, limit: float = 3.0, num: int = 601) -> Fig
 
     r = torch.linspace(-limit, limit, num, dtype=torch.float64)
     y = torch.zeros_like(r)
-    fig, axes = _figure(1, len(LOSS_PANELS), figsize=(10.5, 3.2))
+    fig, axes = subplots(1, len(LOSS_PANELS), figsize=(10.5, 3.2), layout="constrained")
     for ax, (name, title) in zip(axes, LOSS_PANELS, strict=True):
         loss = get_loss(name, delta=delta, reduction="none")
-        plot(r, [loss.value(r, y), loss.likelihood(r, y), loss.derivative(r, y)], xlabel="r = y_hat - y", axes=ax)
-        for line, label in zip(ax.get_lines(), LOSS_SERIES, strict=True):
-            line.set_label(label)
+        series = [loss.value(r, y), loss.likelihood(r, y), loss.derivative(r, y)]
+        plot(r, series, xlabel="r = y_hat - y", ylim=(-1.5, 3.0), axes=ax)
         ax.set_title(f"{title} (δ={delta:g})" if name == "huber" else title)
-        ax.set_ylim(-1.5, 3.0)
     # One legend for the three panels, below them, where it hides no curve.
-    fig.legend(handles=axes[0].get_lines(), loc="lower center", ncol=len(LOSS_SERIES), frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(axes[0].get_lines(), LOSS_SERIES, loc="outside lower center", ncol=len(LOSS_SERIES), frameon=False)
     return fig
 
 
@@ -80,26 +68,17 @@ def normal_figure(params: Sequence[tuple[float, float]] = NORMAL_PARAMS, limit: 
     from linear_nets.demonstrations import normal
 
     x = torch.linspace(-limit, limit, 1401, dtype=torch.float64)
-    fig, (ax,) = _figure(figsize=(4.5, 2.5))
+    fig, (ax,) = subplots(figsize=(4.5, 2.5), layout="constrained")
     legend = [f"mean {mu:g}, std {sigma:g}" for mu, sigma in params]
     plot(x, [normal(x, mu, sigma) for mu, sigma in params], xlabel="x", ylabel="p(x)", legend=legend, axes=ax)
-    fig.tight_layout()
     return fig
 
 
 def regression_figure(
-    features: Any,
-    labels: Any,
-    w: float,
-    b: float,
-    true_w: float | None = None,
-    true_b: float | None = None,
+    features: Any, labels: Any, w: float, b: float, true_w: float | None = None, true_b: float | None = None
 ) -> Figure:
-    """One-feature regression data as dots, the fitted line y = w x + b, and the true line when given.
-
-    Args:
-        features: `[n]` or `[n, 1]` inputs; labels: `[n]` or `[n, 1]` targets.
-        w, b: the fitted weight and bias; true_w, true_b: the ones that generated the data (optional).
+    """One-feature regression data (`[n]` or `[n, 1]`) as dots, the fitted line y = w x + b, and the true line
+    y = true_w x + true_b when given.
 
     Example:
         >>> import torch
@@ -108,23 +87,21 @@ def regression_figure(
         >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         ['data', 'fit: y = 2x + 1']
     """
-    x, y = _to_numpy(features), _to_numpy(labels)
+    x, y = to_numpy(features), to_numpy(labels)
     if x.ndim == 2 and x.shape[1] != 1:
         raise ValueError(f"regression_figure draws one feature, got features of shape {tuple(x.shape)}")
     x, y = x.reshape(-1), y.reshape(-1)
     if x.shape != y.shape:
         raise ValueError(f"got {x.shape[0]} features but {y.shape[0]} labels")
-    fig, (ax,) = _figure(figsize=(4.0, 3.0))
+    fig, (ax,) = subplots(figsize=(4.0, 3.0), layout="constrained")
     ax.scatter(x, y, s=6, alpha=0.6, label="data")
     grid = [float(x.min()), float(x.max())]
     ax.plot(grid, [w * g + b for g in grid], "r-", label=f"fit: y = {w:.3g}x + {b:.3g}")
     if true_w is not None and true_b is not None:
         ax.plot(grid, [true_w * g + true_b for g in grid], "k--", label=f"true: y = {true_w:.3g}x + {true_b:.3g}")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
+    ax.set(xlabel="x", ylabel="y")
     ax.legend()
     ax.grid(True)
-    fig.tight_layout()
     return fig
 
 
@@ -138,15 +115,11 @@ def vectorization_figure(seconds: Mapping[str, float]) -> Figure:
     """
     if not seconds or any(not s > 0 for s in seconds.values()):
         raise ValueError(f"need at least one positive time in seconds, got {dict(seconds)}")
-    fig, (ax,) = _figure(figsize=(4.0, 3.0))
+    fig, (ax,) = subplots(figsize=(4.0, 3.0), layout="constrained")
     names, values = list(seconds), [1e3 * s for s in seconds.values()]
     bars = ax.bar(names, values, color=["tab:red", "tab:blue", "tab:green", "tab:orange"][: len(names)])
     ax.bar_label(bars, labels=[f"{v:.3g} ms" for v in values])
-    ax.set_yscale("log")
-    ax.set_ylabel("time (ms, log scale)")
-    ax.set_ylim(min(values) / 3, max(values) * 5)
+    ax.set(yscale="log", ylabel="time (ms, log scale)", ylim=(min(values) / 3, max(values) * 5))
     if len(values) > 1:
-        fastest, slowest = min(values), max(values)
-        ax.set_title(f"{names[values.index(fastest)]}: {slowest / fastest:.0f}x faster")
-    fig.tight_layout()
+        ax.set_title(f"{names[values.index(min(values))]}: {max(values) / min(values):.0f}x faster")
     return fig

@@ -14,8 +14,10 @@ one of three modes when it is created:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
+import itertools
 import math
 import os
 import sys
@@ -24,7 +26,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from linear_nets.atomic import atomic_open
+from linear_nets.diagnostics import to_numpy
 from linear_nets.errors import WriteError
 
 if TYPE_CHECKING:
@@ -42,16 +47,11 @@ WRONG_COLOR = "red"
 # --- backend and display ----------------------------------------------------------------------------------------
 
 
-def _has_display() -> bool:
-    """True when a GUI window could open (macOS and Windows always can; X11/Wayland need their variable)."""
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def pyplot() -> Any:
-    """Import pyplot, choosing Agg first when nobody chose a backend and there is no display."""
-    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND") and not _has_display():
+    """Import pyplot, choosing Agg first when nobody chose a backend and there is no display (macOS and Windows
+    always have one; X11 and Wayland set their variable)."""
+    display = sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND") and not display:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -69,9 +69,7 @@ def in_notebook() -> bool:
 
 def _interactive_backend() -> bool:
     """True when pyplot's backend draws in a window (Tk, Qt, macOS, ...), False for Agg, SVG, inline and the like."""
-    import matplotlib
-
-    backend = matplotlib.get_backend().lower()
+    backend = pyplot().get_backend().lower()
     try:
         from matplotlib.backends import BackendFilter, backend_registry
 
@@ -85,13 +83,10 @@ def _interactive_backend() -> bool:
 
 def use_svg_display() -> None:
     """Draw Jupyter's inline figures as SVG, sharp at any zoom (d2l). Does nothing outside a Jupyter kernel."""
-    if not in_notebook():
-        return
-    try:
-        from matplotlib_inline import backend_inline
-    except ImportError:
-        return
-    backend_inline.set_matplotlib_formats("svg")
+    if in_notebook():
+        from matplotlib_inline import backend_inline  # installed with every Jupyter kernel (ipykernel needs it)
+
+        backend_inline.set_matplotlib_formats("svg")
 
 
 def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
@@ -111,24 +106,19 @@ def set_axes(
     legend: Sequence[str] | None,
 ) -> None:
     """Label, limit and scale `axes`, add the legend (if any) and a grid (d2l)."""
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_xscale(xscale)
-    axes.set_yscale(yscale)
-    axes.set_xlim(xlim)
-    axes.set_ylim(ylim)
+    axes.set(xlabel=xlabel, ylabel=ylabel, xscale=xscale, yscale=yscale, xlim=xlim, ylim=ylim)  # in this order
     if legend:
         axes.legend(legend)
     axes.grid(True)
 
 
-def _to_numpy(x: Any) -> Any:
-    """A numpy array from a tensor (detached, on the CPU) or anything array-like."""
-    import numpy as np
-
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
+def subplots(
+    nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (3.5, 2.5), **kwargs: Any
+) -> tuple[Figure, Any]:
+    """A new figure and its axes as a flat array, `nrows * ncols` long (`kwargs` go to pyplot's `subplots`)."""
+    use_svg_display()
+    fig, axes = pyplot().subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
+    return fig, axes.flatten()
 
 
 # --- plot -------------------------------------------------------------------------------------------------------
@@ -158,10 +148,8 @@ def plot(
     """Plot one or several series (d2l).
 
     `plot(Y)` draws each series of Y against its index; `plot(X, Y)` draws Y against X, where X is one series
-    shared by every Y or one X per Y. Series may be lists, numpy arrays or tensors. A new figure of `figsize` is made
-    unless `axes` is given.
-
-    Returns the axes drawn on (the figure is `axes.figure`).
+    shared by every Y or one X per Y. Series may be lists, numpy arrays or tensors. Draws on a new figure of
+    `figsize` unless `axes` is given, and returns the axes drawn on (the figure is `axes.figure`).
 
     Example:
         >>> import numpy as np
@@ -171,34 +159,23 @@ def plot(
         2
     """
     if axes is None:
-        use_svg_display()
-        _, axes = pyplot().subplots(figsize=figsize)
-    if hasattr(X, "detach") or hasattr(X, "ndim"):
-        X = _to_numpy(X)
-    if Y is not None and (hasattr(Y, "detach") or hasattr(Y, "ndim")):
-        Y = _to_numpy(Y)
+        _, (axes,) = subplots(figsize=figsize)
+    X = to_numpy(X) if hasattr(X, "ndim") else X  # tensors and arrays; lists stay lists of series
+    Y = to_numpy(Y) if hasattr(Y, "ndim") else Y
     if _has_one_axis(X):
         X = [X]
     if Y is None:
-        X, Y = [[]] * len(X), X
+        X, Y = [range(len(y)) for y in X], X
     elif _has_one_axis(Y):
         Y = [Y]
     if len(X) == 1 and len(Y) > 1:
         X = X * len(Y)
     if len(X) != len(Y):
         raise ValueError(f"got {len(X)} x series for {len(Y)} y series: give one x shared by all, or one per y")
-    for x, y, fmt in zip(X, Y, _cycle(fmts, len(Y)), strict=True):
-        if len(x):
-            axes.plot(_to_numpy(x), _to_numpy(y), fmt)
-        else:
-            axes.plot(_to_numpy(y), fmt)
+    for x, y, fmt in zip(X, Y, itertools.cycle(fmts), strict=False):  # formats repeat (d2l dropped a fifth series)
+        axes.plot(to_numpy(x), to_numpy(y), fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
     return axes
-
-
-def _cycle(fmts: Sequence[str], n: int) -> list[str]:
-    """`n` formats, repeating `fmts` (d2l silently dropped series beyond the fourth)."""
-    return [fmts[i % len(fmts)] for i in range(n)]
 
 
 # --- saving -----------------------------------------------------------------------------------------------------
@@ -208,11 +185,8 @@ def figure_paths(path: str | os.PathLike) -> list[Path]:
     """Check `path` and return the files `save_figure(fig, path)` would write.
 
     `path` itself for .png/.svg; both formats for a name without extension (`runs/curves` -> curves.png and
-    curves.svg). Checked before any work is done, so a bad path fails at once and writes nothing.
-
-    Raises:
-        ConfigError: another extension (the message lists the ones supported), or a directory that is missing
-            or not writable.
+    curves.svg). Call it before any work: a bad path (another extension, a directory that is missing or not
+    writable) raises ConfigError at once and writes nothing.
 
     Example:
         >>> [p.name for p in figure_paths("curves")]
@@ -228,9 +202,8 @@ def figure_paths(path: str | os.PathLike) -> list[Path]:
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Path]:
     """Write `fig` to `path` (.png, .svg, or a name without extension for both), atomically; return the paths.
 
-    Raises:
-        ConfigError: as `figure_paths`; WriteError: the write failed (the disk is full, the place read-only). No file
-            is left half-written.
+    Raises ConfigError as `figure_paths` does, and WriteError when the write fails (a full disk, a read-only place);
+    no file is left half-written.
 
     Example:
         >>> import tempfile, pathlib
@@ -239,15 +212,13 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
         ...     [p.name for p in save_figure(fig, pathlib.Path(tmp) / "line")]
         ['line.png', 'line.svg']
     """
-    import matplotlib
-
     paths = figure_paths(path)
     for p in paths:
         fmt = p.suffix[1:].lower()
         # No timestamp and fixed element ids in SVG files: the same figure gives the same bytes (diffable runs).
         metadata = {"Date": None} if fmt == "svg" else None
         try:
-            with atomic_open(p, "wb") as f, matplotlib.rc_context({"svg.hashsalt": "linear-nets"}):
+            with atomic_open(p, "wb") as f, pyplot().rc_context({"svg.hashsalt": "linear-nets"}):
                 fig.savefig(f, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
         except WriteError:  # full disk, read-only: already one line naming the file
             raise
@@ -259,19 +230,15 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 150) -> list[Pa
 # --- Animator ---------------------------------------------------------------------------------------------------
 
 
-class Animator:
+class Animator(contextlib.AbstractContextManager):
     """Draw data incrementally: live in Jupyter, in an IDE window, or into files from a terminal (d2l 3.6).
 
-    Args:
-        xlabel, ylabel, legend, xlim, ylim, xscale, yscale, fmts: as in `plot`.
-        nrows, ncols, figsize: the subplot grid and its size in inches (data is drawn on the first axes).
-        save_to: a file (.png/.svg) or a stem (both formats), rewritten atomically as points arrive; None to save
-            nothing (call `save(path)` yourself). Writing both formats costs 50-100 ms, as much as a whole fast
-            epoch, so after the first `add` the files are rewritten at most every `save_interval` seconds, and
-            always when x reaches the right end of `xlim` (the last epoch); `close()` (or leaving a `with` block)
-            writes whatever is still pending.
-        save_interval: the least number of seconds between two writes of `save_to` (0: after every `add`).
-        live: force the notebook display on or off; None detects a Jupyter kernel.
+    The axes arguments are `plot`'s; data is drawn on the first of the `nrows` x `ncols` axes. `save_to`, a file
+    (.png/.svg) or a stem (both formats), is rewritten atomically as points arrive (None: call `save(path)`
+    yourself). Writing both formats costs 50-100 ms, as much as a whole fast epoch, so after the first `add` the
+    files are rewritten at most every `save_interval` seconds (0: after every `add`), and always when x reaches the
+    right end of `xlim` (the last epoch); `close()` (or leaving a `with` block) writes whatever is pending. `live`
+    forces the notebook display on or off; None detects a Jupyter kernel.
 
     Example (as the callback of `linear_nets.training.train`):
         >>> animator = epoch_animator(num_epochs=3)
@@ -301,23 +268,18 @@ class Animator:
     ) -> None:
         if save_to is not None:
             figure_paths(save_to)  # reject a bad extension now, not after the first epoch
-        self.save_to, self.save_interval = save_to, save_interval
-        self.xlim = xlim
-        self._last_save = -math.inf
-        self._pending = False
+        self.save_to, self.save_interval, self.xlim = save_to, save_interval, xlim
+        self._last_save, self._pending, self._shown = -math.inf, False, False
         self.live = in_notebook() if live is None else live
-        plt = pyplot()
+        plt = pyplot()  # first: it may choose the backend `_interactive_backend` reads
         # A window needs pyplot's figure manager; otherwise a plain Figure keeps pyplot's global list clean and
-        # lets Jupyter's inline backend leave it alone (we display it ourselves).
+        # lets Jupyter's inline backend leave it alone (we display it ourselves). Constrained: labels stay inside.
         self.window = not self.live and _interactive_backend()
-        if self.window:
-            self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
-        else:
-            from matplotlib.figure import Figure
+        from matplotlib.figure import Figure
 
-            self.fig = Figure(figsize=figsize, layout="constrained")  # labels stay inside when saved
-            axes = self.fig.subplots(nrows, ncols, squeeze=False)
-        self.axes = list(axes.flatten())
+        new_figure = plt.figure if self.window else Figure
+        self.fig = new_figure(figsize=figsize, layout="constrained")
+        self.axes = list(self.fig.subplots(nrows, ncols, squeeze=False).flatten())
         self.config_axes: Callable[[], None] = lambda: set_axes(
             self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend
         )
@@ -325,13 +287,10 @@ class Animator:
         self.X: list[list[float]] | None = None
         self.Y: list[list[float]] | None = None
         self.fmts = fmts
-        self._shown = False
 
     def add(self, x: Any, y: Any) -> None:
-        """Append point(s): `y` one value or one per series; `x` one value shared by all, or one per series.
-
-        None in `x` or `y` skips that series for this call (e.g. a test metric not computed).
-        """
+        """Append point(s): `y` one value or one per series; `x` one value shared by all, or one per series. None in
+        `x` or `y` skips that series for this call (e.g. a test metric not computed)."""
         if _is_scalar(y):
             y = [y]
         n = len(y)
@@ -344,7 +303,7 @@ class Animator:
                 self.X[i].append(float(a))
                 self.Y[i].append(float(b))
         self.axes[0].cla()
-        for xs, ys, fmt in zip(self.X, self.Y, _cycle(self.fmts, n), strict=True):
+        for xs, ys, fmt in zip(self.X, self.Y, itertools.cycle(self.fmts), strict=False):
             self.axes[0].plot(xs, ys, fmt)
         self.config_axes()
         self._refresh()
@@ -366,9 +325,6 @@ class Animator:
             self._write()
         if self.window:
             pyplot().close(self.fig)
-
-    def __enter__(self) -> Animator:
-        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -411,10 +367,8 @@ def epoch_animator(
     ylim: Sequence[float] | None = None,
     **kwargs: Any,
 ) -> Animator:
-    """An `Animator` for `train(..., callbacks=[animator.add_epoch])`: x is the epoch 1..num_epochs (d2l 3.6).
-
-    Extra keyword arguments (`save_to=`, `live=`, `figsize=`, ...) go to `Animator`.
-    """
+    """An `Animator` (`kwargs`: its `save_to=`, `live=`, ...) for `train(..., callbacks=[animator.add_epoch])`: x is
+    the epoch 1..num_epochs (d2l 3.6)."""
     return Animator(xlabel="epoch", xlim=[1, num_epochs], ylim=ylim, legend=list(legend), **kwargs)
 
 
@@ -424,17 +378,11 @@ def epoch_animator(
 def show_images(
     imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None, scale: float = 1.5
 ) -> Any:
-    """Draw `imgs` in a `num_rows` x `num_cols` grid, one title above each image (d2l 3.5).
+    """Draw `imgs` in a `num_rows` x `num_cols` grid of `scale`-inch cells, one title above each image (d2l 3.5).
 
-    Args:
-        imgs: a tensor or array `[N, H, W]` or `[N, 1, H, W]`, or a list of `[H, W]` images; the first
-            `num_rows * num_cols` are drawn (fewer leave the last cells empty).
-        num_rows, num_cols: grid shape.
-        titles: one title per image (e.g. text labels), or None.
-        scale: inches per grid cell.
-
-    Returns the numpy array of axes (flattened, `num_rows * num_cols` long), as d2l does; the figure is
-    `axes[0].figure`.
+    `imgs` is a tensor or array `[N, H, W]` or `[N, 1, H, W]`, or a list of `[H, W]` images; the first
+    `num_rows * num_cols` are drawn (fewer leave the last cells empty). Returns the flat array of axes, as d2l does;
+    the figure is `axes[0].figure`.
 
     Example:
         >>> import torch
@@ -444,12 +392,9 @@ def show_images(
     """
     if num_rows <= 0 or num_cols <= 0:
         raise ValueError(f"num_rows and num_cols must be positive, got {num_rows} x {num_cols}")
-    plt = pyplot()
-    figsize = (num_cols * scale, num_rows * scale)
-    fig, axes = plt.subplots(num_rows, num_cols, figsize=figsize, squeeze=False)
-    axes = axes.flatten()
+    fig, axes = subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale))
     for i, (ax, img) in enumerate(zip(axes, imgs, strict=False)):
-        img = _to_numpy(img)
+        img = to_numpy(img, dtype=None)  # an RGB image keeps its 0-255 integers
         if img.ndim == 3 and img.shape[0] == 1:  # [1, H, W] channel-first grey image
             img = img[0]
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
@@ -473,14 +418,8 @@ def show_predictions(
 ) -> Figure:
     """A grid of images titled "true" over "predicted"; wrong predictions get a red title (d2l `predict_ch3`).
 
-    Args:
-        imgs: images as `show_images` takes them.
-        true_labels, pred_labels: text labels, one pair per image (e.g. from `get_fashion_mnist_labels`).
-        num_rows, num_cols: grid shape; `num_cols` defaults to fitting every image in `num_rows` rows.
-        probabilities: the probability the model gave each predicted class, shown after it ("coat 87%"); None to
-            show none.
-
-    Returns the figure.
+    `num_cols` defaults to fitting every image in `num_rows` rows; `probabilities`, the probability the model gave
+    each predicted class, are shown after it ("coat 87%").
 
     Example:
         >>> import torch
@@ -494,10 +433,9 @@ def show_predictions(
         raise ValueError(f"got {len(probabilities)} probabilities for {len(pred_labels)} predictions")
     if num_cols is None:
         num_cols = max(1, -(-len(true_labels) // num_rows))
-    shown = list(pred_labels)
+    titles = [f"{t}\n{p}" for t, p in zip(true_labels, pred_labels, strict=True)]
     if probabilities is not None:
-        shown = [f"{p} {float(q):.0%}" for p, q in zip(pred_labels, probabilities, strict=True)]
-    titles = [f"{t}\n{p}" for t, p in zip(true_labels, shown, strict=True)]
+        titles = [f"{title} {float(q):.0%}" for title, q in zip(titles, probabilities, strict=True)]
     axes = show_images(imgs, num_rows, num_cols, titles=titles, scale=scale)
     for ax, t, p in zip(axes, true_labels, pred_labels, strict=False):
         if t != p:
@@ -511,15 +449,9 @@ def plot_history(
     ylim: Sequence[float] | None = None,
     figsize: tuple[float, float] = (3.5, 2.5),
 ) -> Figure:
-    """Training curves of a finished run: every column of `history` that has values, against the epoch.
-
-    Args:
-        history: a `linear_nets.training.History`, or its rows (`history.as_dicts()`: what a drawing process is sent).
-        labels: legend label per column; default train loss / train acc / test acc. Columns whose values are all
-            None (no metric, no test set) are left out.
-
-    Returns the figure (the same picture `epoch_animator` drew live).
-    """
+    """Training curves of a finished run (the picture `epoch_animator` drew live): each column of `history` (a
+    `History`, or its rows `history.as_dicts()`) named in `labels`, against the epoch; columns whose values are all
+    None (no metric, no test set) are left out."""
     labels = labels or {
         "train_loss": "train loss",
         "train_accuracy": "train acc",
@@ -556,9 +488,7 @@ def class_weight_images(W: Any, image_shape: tuple[int, int]) -> Any:
         >>> class_weight_images([[1.0, -1.0], [2.0, 0.0], [3.0, 0.5], [4.0, 0.0]], (2, 2)).shape
         (2, 2, 2)
     """
-    import numpy as np
-
-    weights = np.asarray(_to_numpy(W), dtype=np.float64)
+    weights = to_numpy(W)
     if weights.ndim != 2 or weights.shape[0] != image_shape[0] * image_shape[1]:
         raise ValueError(f"W must be [{image_shape[0]} * {image_shape[1]} inputs, classes], got {list(weights.shape)}")
     return weights.T.reshape(weights.shape[1], *image_shape)
@@ -567,9 +497,7 @@ def class_weight_images(W: Any, image_shape: tuple[int, int]) -> Any:
 def weight_limit(W: Any) -> float:
     """The colour scale's half-width: the largest |weight| (1 when all are 0), shared by every class, so that the
     same colour is the same weight in every panel and white is 0."""
-    import numpy as np
-
-    top = float(np.abs(_to_numpy(W)).max()) if _to_numpy(W).size else 0.0
+    top = float(np.abs(to_numpy(W)).max(initial=0.0))
     return top if top > 0 else 1.0
 
 
@@ -583,16 +511,10 @@ def plot_class_weights(
 ) -> Figure:
     """What a linear classifier learned: each class's weights, coloured on one diverging scale centred on 0.
 
-    For images (`image_shape` given, and `W` has that many inputs) one panel per class shows the weight of each pixel:
-    red pixels raise the class's score, blue ones lower it (a trouser's two legs, a bag's handle). For a table
-    (`feature_names` given, or inputs that are not an image), one class x feature heat map with the feature names.
-
-    Args:
-        W: the weights `[inputs, classes]` (a softmax model's `W`).
-        classes: one name per class (column of `W`).
-        image_shape: (height, width) of an input image; None for a table.
-        feature_names: one name per input (table runs).
-        ncols, scale: panels per row and inches per panel (images).
+    `W` is `[inputs, classes]` (a softmax model's `W`), `classes` names its columns. For images (`image_shape` given,
+    and `W` has that many inputs) one panel per class, `ncols` to a row, `scale` inches each, shows the weight of
+    each pixel: red pixels raise the class's score, blue ones lower it (a trouser's two legs, a bag's handle). For a
+    table (`feature_names` given, or inputs that are not an image), one class x feature heat map.
 
     Example:
         >>> import torch
@@ -600,21 +522,15 @@ def plot_class_weights(
         >>> len(fig.axes), fig.axes[1].get_title()  # 10 panels and the colour bar
         (11, '1')
     """
-    import numpy as np
-
-    weights = np.asarray(_to_numpy(W), dtype=np.float64)
+    weights = to_numpy(W)
     if weights.ndim != 2 or weights.shape[1] != len(classes):
         raise ValueError(f"W must be [inputs, {len(classes)} classes], got {list(weights.shape)}")
     limit = weight_limit(weights)
-    plt = pyplot()
-    image = image_shape is not None and feature_names is None and weights.shape[0] == math.prod(image_shape)
-    if image:
-        assert image_shape is not None
+    if image_shape is not None and feature_names is None and weights.shape[0] == math.prod(image_shape):
         rows = -(-len(classes) // ncols)
-        fig, axes = plt.subplots(rows, ncols, figsize=(ncols * scale + 0.8, rows * scale * 1.1), squeeze=False,
-                                 layout="constrained")  # fmt: skip
+        fig, axes = subplots(rows, ncols, figsize=(ncols * scale + 0.8, rows * scale * 1.1), layout="constrained")
         pictures = class_weight_images(weights, image_shape)
-        for k, ax in enumerate(axes.flat):
+        for k, ax in enumerate(axes):
             ax.set_axis_off()
             if k < len(classes):
                 shown = ax.imshow(pictures[k], cmap=WEIGHT_CMAP, vmin=-limit, vmax=limit)
@@ -625,7 +541,7 @@ def plot_class_weights(
     if len(names) != weights.shape[0]:
         raise ValueError(f"got {len(names)} feature names for {weights.shape[0]} inputs")
     width = min(16.0, 2.0 + 0.35 * len(names))
-    fig, ax = plt.subplots(figsize=(width, 1.2 + 0.35 * len(classes)), layout="constrained")
+    fig, (ax,) = subplots(figsize=(width, 1.2 + 0.35 * len(classes)), layout="constrained")
     shown = ax.imshow(weights.T, cmap=WEIGHT_CMAP, vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(classes)), list(classes), fontsize=8)
@@ -651,19 +567,13 @@ def show_mistakes(
         >>> fig.axes[0].get_title()
         'true bag\\nshirt 97%'
     """
-    if not len(true_labels) == len(pred_labels) == len(probabilities):
-        raise ValueError(f"got {len(true_labels)} true labels, {len(pred_labels)} predicted, "
-                         f"{len(probabilities)} probabilities")  # fmt: skip
     if not true_labels:
         fig = pyplot().figure(figsize=(4, 0.6))
         fig.text(0.5, 0.5, "no mistakes", ha="center", va="center")
         return fig
     ncols = max(1, min(ncols, len(true_labels)))
-    titles = [f"true {t}\n{p} {q:.0%}" for t, p, q in zip(true_labels, pred_labels, probabilities, strict=True)]
-    axes = show_images(imgs, -(-len(titles) // ncols), ncols, titles=titles, scale=scale)
-    for ax in axes[: len(titles)]:
-        ax.title.set_color(WRONG_COLOR)
-    return axes[0].figure
+    true_labels = [f"true {t}" for t in true_labels]  # never a predicted label: every title is red
+    return show_predictions(imgs, true_labels, pred_labels, -(-len(true_labels) // ncols), ncols, scale, probabilities)
 
 
 def plot_per_class(scores: Sequence[Any], figsize: tuple[float, float] | None = None) -> Figure:
@@ -676,19 +586,14 @@ def plot_per_class(scores: Sequence[Any], figsize: tuple[float, float] | None = 
         >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
         ['a (4)', 'b (2)']
     """
-    import numpy as np
-
-    plt = pyplot()
-    n = len(scores)
-    fig, ax = plt.subplots(figsize=figsize or (5.5, 0.9 + 0.42 * n), layout="constrained")
-    y = np.arange(n)
+    y = np.arange(len(scores))
+    fig, (ax,) = subplots(figsize=figsize or (5.5, 0.9 + 0.42 * len(scores)), layout="constrained")
     for i, (field, color) in enumerate((("precision", "tab:blue"), ("recall", "tab:orange"), ("f1", "tab:green"))):
         ax.barh(y + (i - 1) * 0.27, [getattr(s, field) for s in scores], height=0.27, color=color,
                 label="F1" if field == "f1" else field)  # fmt: skip
     ax.set_yticks(y, [f"{s.name} ({s.support})" for s in scores])
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("score (support in brackets)")
+    ax.set(xlim=(0, 1), xlabel="score (support in brackets)")
     ax.grid(True, axis="x")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
     return fig
@@ -705,10 +610,7 @@ def plot_reliability(reliability: Any, figsize: tuple[float, float] = (4.2, 4.0)
         >>> fig.axes[0].get_title()
         'expected calibration error 0.400'
     """
-    import numpy as np
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    fig, (ax,) = subplots(figsize=figsize, layout="constrained")
     edges = np.asarray(reliability.edges)
     width = np.diff(edges)
     accuracy = np.nan_to_num(np.asarray(reliability.accuracy, dtype=float))
@@ -718,10 +620,7 @@ def plot_reliability(reliability: Any, figsize: tuple[float, float] = (4.2, 4.0)
     ax.bar(edges[:-1], gap, bottom=accuracy, width=width, align="edge", fill=False, edgecolor="tab:red",
            hatch="///", linewidth=0.8, label="gap to mean confidence")  # fmt: skip
     ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (largest probability)")
-    ax.set_ylabel("accuracy")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (largest probability)", ylabel="accuracy")
     ax.set_title(f"expected calibration error {reliability.ece:.3f}")
     ax.legend(loc="upper left", fontsize=8)
     return fig
@@ -731,9 +630,8 @@ def plot_regression_diagnostics(diagnostics: Any, max_points: int = 4000) -> Fig
     """A linear regression's three residual plots side by side (`diagnostics`: `diagnostics.regression_diagnostics`):
     residuals against fitted values (a pattern means a missing term), the normal Q-Q plot of the residuals (points
     off the line: not Gaussian noise), and leverage against studentised residuals (points far right and far from 0
-    move the fit; the three largest Cook's distances are labelled with their row).
-
-    At most `max_points` rows are drawn (evenly spaced ones), so a large table still makes a small picture.
+    move the fit; the three largest Cook's distances are labelled with their row). At most `max_points` rows are
+    drawn (evenly spaced ones), so a large table still makes a small picture.
 
     Example:
         >>> import numpy as np
@@ -743,28 +641,25 @@ def plot_regression_diagnostics(diagnostics: Any, max_points: int = 4000) -> Fig
         >>> [ax.get_title() for ax in fig.axes]
         ['residuals vs fitted', 'normal Q-Q of the residuals', 'leverage vs studentised residuals']
     """
-    import numpy as np
-
     d = diagnostics
     n = len(d.residuals)
     shown = np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int))
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
-    dots = {"s": 9, "alpha": 0.6, "color": "tab:blue", "linewidths": 0}
-    axes[0].scatter(d.fitted[shown], d.residuals[shown], **dots)
+    fig, axes = subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+    panels = [
+        ("residuals vs fitted", "fitted value", "residual", d.fitted, d.residuals),
+        ("normal Q-Q of the residuals", "normal quantile", "residual / s", d.qq_theoretical, d.qq_sample),
+        ("leverage vs studentised residuals", "leverage h", "studentised residual", d.leverage, d.studentized),
+    ]
+    for ax, (title, xlabel, ylabel, x, y) in zip(axes, panels, strict=True):
+        ax.scatter(x[shown], y[shown], s=9, alpha=0.6, color="tab:blue", linewidths=0)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.grid(True)
     axes[0].axhline(0, color="k", linewidth=1)
-    axes[0].set(title="residuals vs fitted", xlabel="fitted value", ylabel="residual")
-    axes[1].scatter(d.qq_theoretical[shown], d.qq_sample[shown], **dots)
     low, high = float(d.qq_theoretical[0]), float(d.qq_theoretical[-1])
     axes[1].plot([low, high], [low, high], "k--", linewidth=1)
-    axes[1].set(title="normal Q-Q of the residuals", xlabel="normal quantile", ylabel="residual / s")
-    axes[2].scatter(d.leverage[shown], d.studentized[shown], **dots)
     axes[2].axhline(0, color="k", linewidth=1)
     for i in np.argsort(-np.nan_to_num(d.cooks_distance))[:3]:
         axes[2].annotate(str(int(i)), (d.leverage[i], d.studentized[i]), fontsize=7, color="tab:red")
-    axes[2].set(title="leverage vs studentised residuals", xlabel="leverage h", ylabel="studentised residual")
-    for ax in axes:
-        ax.grid(True)
     if len(shown) < n:
         fig.suptitle(f"{len(shown)} of {n} rows drawn (evenly spaced)", fontsize=8)
     return fig
