@@ -57,13 +57,8 @@ def _check_unique(names: list[str], where: str) -> None:
 
 
 def _is_number(t: pa.DataType) -> bool:
-    return (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_null(t)
-    )
+    kinds = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal, pa.types.is_null)
+    return any(is_kind(t) for is_kind in kinds)
 
 
 def _is_text(t: pa.DataType) -> bool:
@@ -273,7 +268,7 @@ class TableSpec:
             if c not in names:
                 continue
             t = schema.field(c).type
-            label = c in self.categories or (c == self.target and self.task == "classification")
+            label = c in self.label_columns
             if not (_is_label(t) if label else _is_number(t)):
                 trained = self.column_types.get(c, "categories" if label else "numbers")
                 raise DataError(
@@ -288,11 +283,10 @@ class TableSpec:
         for c in [*self.features, self.target]:
             if c not in table.column_names:
                 continue
-            column = table.column(c)
-            if c in self.categories or (c == self.target and self.task == "classification"):
-                mask |= pc.is_null(column).to_numpy(zero_copy_only=False)
+            if c in self.label_columns:
+                mask |= pc.is_null(table.column(c)).to_numpy(zero_copy_only=False)
             else:
-                mask |= ~np.isfinite(_numbers(column, f"column '{c}'"))
+                mask |= ~np.isfinite(_numbers(table.column(c), f"column '{c}'"))
         return mask
 
     # ----------------------------------------------------------------------------------------------- encoding
@@ -356,20 +350,18 @@ class TableSpec:
         *,
         drop_missing: bool = False,
         first_row: int = 1,
-        rows: np.ndarray | None = None,
         dtype: torch.dtype = torch.float32,
-        contiguous: bool = True,
     ) -> tuple[Tensor, Tensor, np.ndarray]:
-        """`encode`, for callers that select rows: `rows` are the 0-based offsets from `first_row` of the table's
-        rows (default 0, 1, 2, ...); returns X, y and the offsets of the rows kept. `contiguous=False` returns X
-        column-major as it was filled, saving a copy for callers that do not gather rows (sums, Gram matrices)."""
-        table, rows, row_number = self.select_rows(table, drop_missing=drop_missing, first_row=first_row, rows=rows)
-        return *self.encode_selected(table, row_number, dtype, contiguous), rows
+        """`encode`, also returning the 0-based offsets from `first_row` of the rows kept."""
+        table, rows, row_number = self.select_rows(table, drop_missing=drop_missing, first_row=first_row)
+        return *self.encode_selected(table, row_number, dtype), rows
 
     def encode_selected(
         self, table: pa.Table, row_number, dtype: torch.dtype = torch.float32, contiguous: bool = True
     ) -> tuple[Tensor, Tensor]:
-        """X and y of every row of a table from `select_rows`; `row_number(i)` is row i's number, for messages."""
+        """X and y of every row of a table from `select_rows`; `row_number(i)` is row i's number, for messages.
+        `contiguous=False` returns X column-major as it was filled, saving a copy for callers that do not gather rows
+        (sums, Gram matrices)."""
         return self._features(table, row_number, dtype, contiguous), self._target(table, row_number, dtype)
 
     def select_rows(
@@ -380,9 +372,9 @@ class TableSpec:
         first_row: int = 1,
         rows: np.ndarray | None = None,
     ) -> tuple[pa.Table, np.ndarray, Callable[[int], int]]:
-        """The rows to encode, as `encode_rows` takes them: the table (without rows with a missing value when
-        `drop_missing`), the offsets of its rows from `first_row`, and `row_number(i)`, the 1-based number in the
-        file of its row i, for messages. Raises DataError when a column is missing or of the wrong type."""
+        """The rows to encode: the table (without rows with a missing value when `drop_missing`), the offsets of its
+        rows from `first_row` (`rows`: the table's own, default 0, 1, 2, ...), and `row_number(i)`, the 1-based number
+        in the file of its row i, for messages. Raises DataError when a column is missing or of the wrong type."""
         table = _as_table(table)
         self.check_columns(table.schema)
         rows = np.arange(table.num_rows) if rows is None else np.asarray(rows)
@@ -565,10 +557,8 @@ def fit_spec(
     """
     table = _as_table(data) if isinstance(data, pa.Table | pa.RecordBatch) else None
     schema, where = (table.schema, "the table") if table is not None else (data.schema, data.name)
-    if coding not in CODINGS:
-        raise ConfigError(f"coding must be one of {', '.join(CODINGS)}, got {coding!r}")
-    layout = replace(layout_spec(schema, target, task=task, features=features, categorical=categorical, where=where),
-                     coding=coding)  # fmt: skip
+    layout = layout_spec(schema, target, task=task, features=features, categorical=categorical, where=where,
+                         coding=coding)  # fmt: skip
     columns = [*layout.features, target] if drop_missing else layout.label_columns
     if not columns:
         return layout
@@ -584,11 +574,14 @@ def layout_spec(
     features: Sequence[str] | None = None,
     categorical: Sequence[str] = (),
     where: str = "the table",
+    coding: str = "onehot",
 ) -> TableSpec:
     """The training schema's columns and types, checked against `schema`, before any row is read: categories and
     classes are left empty (`fit_spec` fills them in with `with_vocabulary`). Raises as `fit_spec` does."""
     if task not in TASKS:
         raise ConfigError(f"task must be 'regression' or 'classification', got {task!r}")
+    if coding not in CODINGS:
+        raise ConfigError(f"coding must be one of {', '.join(CODINGS)}, got {coding!r}")
     names = schema.names
     _check_unique(names, where)
     features = list(features) if features is not None else None
@@ -656,4 +649,5 @@ def layout_spec(
         class_type=("integer" if pa.types.is_integer(t) else "string") if task == "classification" else None,
         column_types={c: str(schema.field(c).type) for c in [*features, target]},
         ignored=tuple(n for n in names if n not in features and n != target),
+        coding=coding,
     )

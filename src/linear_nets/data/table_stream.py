@@ -59,42 +59,21 @@ class RowCounts:
         return self.rows_read - self.rows_held_out - self.rows_dropped
 
 
-def encoded_chunks(
-    source: TableSource,
-    spec: TableSpec,
-    *,
-    parts: list[TablePart] | None = None,
-    drop_missing: bool = False,
-    holdout: Holdout | None = None,
-    dtype: torch.dtype = torch.float32,
-    counts: RowCounts | None = None,
-    read_rows: int = READ_ROWS,
-    contiguous: bool = True,
-) -> Iterator[tuple[Tensor, Tensor]]:
-    """Every record batch of `parts` (default: all, in file order) encoded as (X, y), in reading order;
-    `contiguous=False` leaves X column-major (see `TableSpec.encode_rows`). The next chunk is read and encoded in
-    a background thread while the caller works on this one (`_read_ahead`).
-
-    Row numbers in error messages are the rows' numbers in the file, whatever the order of the parts.
-    """
-    counts = RowCounts() if counts is None else counts
-    selected = _selected_rows(source, spec, parts, drop_missing, holdout, counts, read_rows)
-    yield from _read_ahead(spec.encode_selected(t, row_number, dtype, contiguous) for t, row_number in selected)
-
-
 def _selected_rows(
     source: TableSource,
     spec: TableSpec,
     parts: list[TablePart] | None,
     drop_missing: bool,
     holdout: Holdout | None,
-    counts: RowCounts,
+    counts: RowCounts | None,
     read_rows: int,
 ) -> Iterator[tuple[pa.Table, RowNumber]]:
     """Each record batch of `parts` (default: all, in file order) without the rows `holdout` holds out and, with
     `drop_missing`, the rows with a missing value, as (table, row_number): row_number(i) is the 1-based number in
-    the file of the table's row i, for messages. Counts the rows; skips batches with no row left."""
+    the file of the table's row i, for messages, whatever the order of the parts. Counts the rows into `counts`;
+    skips batches with no row left."""
     spec.check_columns(source.schema, where=source.name)
+    counts = RowCounts() if counts is None else counts
     columns, types = [*spec.features, spec.target], spec.read_types()
     for part in source.parts() if parts is None else parts:
         offset = part.first_row
@@ -161,7 +140,8 @@ def stream_batches(
         batch_size: rows per batch (> 0).
         seed, epoch: fix the order (>= 0).
         shuffle: shuffle the parts and the rows; shuffle_buffer: rows mixed at once (0 or 1: parts only).
-        drop_missing, holdout, dtype, counts, read_rows: as for `encoded_chunks`.
+        drop_missing: leave out rows with a missing value; holdout: keep only its side of the split.
+        counts: tallies the rows; read_rows: rows per record batch read.
 
     Example:
         >>> import tempfile, pathlib
@@ -179,16 +159,8 @@ def stream_batches(
         rng = np.random.default_rng(np.random.SeedSequence([seed, epoch]))
         parts = [parts[i] for i in rng.permutation(len(parts))]
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
-    chunks = encoded_chunks(
-        source,
-        spec,
-        parts=parts,
-        drop_missing=drop_missing,
-        holdout=holdout,
-        dtype=dtype,
-        counts=counts,
-        read_rows=read_rows,
-    )
+    selected = _selected_rows(source, spec, parts, drop_missing, holdout, counts, read_rows)
+    chunks = _read_ahead(spec.encode_selected(table, row_number, dtype) for table, row_number in selected)
     buffer_rows = shuffle_buffer if shuffle and shuffle_buffer > 1 else 0
     yield from _rebatch(chunks, batch_size, buffer_rows, generator)
 
@@ -202,21 +174,22 @@ def _rebatch(
     for X, y in chunks:
         X_buf = X if X_buf is None else torch.cat([X_buf, X])
         y_buf = y if y_buf is None else torch.cat([y_buf, y])
-        if len(X_buf) < max(buffer_rows, batch_size):
-            continue
-        if buffer_rows:
-            order = torch.randperm(len(X_buf), generator=generator)
-            X_buf, y_buf = X_buf.index_select(0, order), y_buf.index_select(0, order)
-        stop = (len(X_buf) - buffer_rows // 2) // batch_size * batch_size
-        for start in range(0, stop, batch_size):
-            yield X_buf[start : start + batch_size], y_buf[start : start + batch_size]
-        X_buf, y_buf = X_buf[stop:], y_buf[stop:]
+        if len(X_buf) >= max(buffer_rows, batch_size):
+            X_buf, y_buf = yield from _cut(X_buf, y_buf, batch_size, buffer_rows, generator)
     if X_buf is not None and len(X_buf):
-        if buffer_rows:
-            order = torch.randperm(len(X_buf), generator=generator)
-            X_buf, y_buf = X_buf.index_select(0, order), y_buf.index_select(0, order)
-        for start in range(0, len(X_buf), batch_size):
-            yield X_buf[start : start + batch_size], y_buf[start : start + batch_size]
+        yield from _cut(X_buf, y_buf, batch_size, buffer_rows, generator, last=True)
+
+
+def _cut(X: Tensor, y: Tensor, batch_size: int, buffer_rows: int, generator: torch.Generator | None, last=False):
+    """Permute the buffer (when shuffling) and yield its full batches, keeping about `buffer_rows` / 2 rows to mix
+    with the next ones; return those. The `last` time every row goes, the last batch maybe short."""
+    if buffer_rows:
+        order = torch.randperm(len(X), generator=generator)
+        X, y = X.index_select(0, order), y.index_select(0, order)
+    stop = len(X) if last else (len(X) - buffer_rows // 2) // batch_size * batch_size
+    for start in range(0, stop, batch_size):
+        yield X[start : start + batch_size], y[start : start + batch_size]
+    return X[stop:], y[stop:]
 
 
 def stream_least_squares(
@@ -260,7 +233,7 @@ def stream_least_squares(
     """
     from linear_nets.closed_form import fit_least_squares
 
-    counts = RowCounts() if counts is None else counts
+    counts = RowCounts() if counts is None else counts  # filled by the first pass only
     passes, current = [0], []
 
     def chunks() -> Iterator[np.ndarray]:
@@ -338,16 +311,8 @@ def stream_feature_stats(
         ([2.5], 1.118034, 4)
     """
     moments = Moments()
-    for X, _ in encoded_chunks(
-        source,
-        spec,
-        drop_missing=drop_missing,
-        holdout=holdout,
-        dtype=torch.float64,
-        counts=counts,
-        read_rows=read_rows,
-        contiguous=False,
-    ):
-        moments.add(X)
+    selected = _selected_rows(source, spec, None, drop_missing, holdout, counts, read_rows)
+    for X, _ in _read_ahead(spec.encode_selected(t, row_number, torch.float64, False) for t, row_number in selected):
+        moments.add(X)  # X column-major as it was filled (`contiguous=False`): no copy for a sum
     check_rows_left(moments.n, source.name, "compute statistics on")
     return FeatureStats(moments.mean, (moments.m2 / moments.n).sqrt(), moments.n)
