@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,12 +92,7 @@ class TablePart:
 
     first_row: int
     num_rows: int | None
-    read: Callable[[list[str], dict[str, pa.DataType] | None, int], Iterator[pa.RecordBatch]] = field(repr=False)
-
-    def batches(
-        self, columns: list[str], column_types: dict[str, pa.DataType] | None = None, batch_rows: int = 1 << 16
-    ) -> Iterator[pa.RecordBatch]:
-        return self.read(columns, column_types, batch_rows)
+    batches: Callable[[list[str], dict[str, pa.DataType] | None, int], Iterator[pa.RecordBatch]] = field(repr=False)
 
 
 class TableSource:
@@ -116,21 +111,15 @@ class TableSource:
 
     @property
     def num_rows(self) -> int:
+        """The rows (counting a CSV's reads it once)."""
         if self._num_rows is None:
             self._num_rows = self._count_rows()
         return self._num_rows
 
     def info(self) -> TableInfo:
-        """Columns, types, row count, size and schema checksum (counting a CSV's rows reads it once)."""
-        return TableInfo(
-            str(self.path),
-            self.format,
-            self.schema.names,
-            [str(t) for t in self.schema.types],
-            self.num_rows,
-            self.size_bytes,
-            schema_sha256(self.schema),
-        )
+        types = [str(t) for t in self.schema.types]
+        return TableInfo(str(self.path), self.format, self.schema.names, types, self.num_rows, self.size_bytes,
+                         schema_sha256(self.schema))  # fmt: skip
 
     def read(self, columns: list[str] | None = None, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
         """The whole table (or `columns` of it) in memory; CSV columns are parsed as `column_types` when given."""
@@ -146,9 +135,6 @@ class TableSource:
         """Every row as record batches, in file order, reading one part at a time."""
         for part in self.parts():
             yield from part.batches(columns, column_types, batch_rows)
-
-    def _count_rows(self) -> int:
-        raise NotImplementedError
 
     def estimated_rows(self) -> int:
         """The rows, without reading them: Parquet's metadata counts them; a CSV's are its size over the bytes per row
@@ -254,7 +240,8 @@ class ParquetSource(TableSource):
                     )
             self._row_groups = [rg for fragment in fragments for rg in fragment.split_by_row_group()]
         super().__init__(path, self.dataset.schema, sum(f.stat().st_size for f in files))
-        self._check_not_empty(self.num_rows)
+        self._num_rows = sum(rg.row_groups[0].num_rows for rg in self._row_groups)
+        self._check_not_empty(self._num_rows)
 
     def read(self, columns=None, column_types=None) -> pa.Table:
         del column_types  # Parquet is typed: encoding casts
@@ -276,9 +263,6 @@ class ParquetSource(TableSource):
                 yield from row_group.to_batches(columns=columns, batch_size=batch_rows, use_threads=True)
 
         return read
-
-    def _count_rows(self) -> int:
-        return sum(rg.row_groups[0].num_rows for rg in self._row_groups)
 
 
 def open_table(path: str | os.PathLike, na_values: Sequence[str] = ()) -> TableSource:
@@ -604,24 +588,14 @@ def load_table(
     coding: str = "onehot",
     na_values: Sequence[str] = (),
 ) -> LoadedTable:
-    """Read a whole table into tensors in one multithreaded read: fit the training schema on it (or use `spec`,
-    e.g. to evaluate on another file), then encode every row.
+    """Read a whole table into tensors in one multithreaded read of the used columns: fit the training schema on
+    every row (or use `spec`, e.g. to evaluate on another file), then encode every row. Hold out rows afterwards
+    with `LoadedTable.split`, and compute statistics such as means from the training rows only.
 
-    The schema (categories, classes) comes from every row of the file; hold out rows afterwards with
-    `LoadedTable.split` and compute statistics such as means from the training rows only. Only the used columns are
-    read.
-
-    Args:
-        path: a `.csv`, `.csv.gz` or `.parquet` file, or a directory of `.parquet` files.
-        target, task, features, categorical, coding: as for `fit_spec` (ignored when `spec` is given, but for
-            `target`).
-        drop_missing: leave out rows with a missing value (counted in `rows_dropped`) instead of raising.
-        spec: a fitted training schema to encode with instead of fitting one.
-        dtype: of X (and of y for regression): torch.float32, or torch.float64 for the closed form.
-        na_values: CSV texts that are missing values besides an empty cell (see `open_table`).
-
-    Raises:
-        DataError / ConfigError: as `open_table`, `fit_spec` and `TableSpec.encode`.
+    `target`, `task`, `features`, `categorical` and `coding` are as for `fit_spec` (only `target` counts when `spec`
+    is given); `drop_missing` leaves out rows with a missing value (counted in `rows_dropped`) instead of raising;
+    `dtype` is X's (and a regression y's); `na_values` as for `open_table`. Raises as `open_table`, `fit_spec` and
+    `TableSpec.encode` do.
 
     Example:
         >>> import tempfile, pathlib
@@ -636,10 +610,8 @@ def load_table(
     if spec is None:
         if target is None:
             raise ConfigError("no column to predict: give target (its name)", "target")
-        layout = layout_spec(
-            source.schema, target, task=task, features=features, categorical=categorical, where=source.name
-        )
-        layout = replace(layout, coding=coding)
+        layout = layout_spec(source.schema, target, task=task, features=features, categorical=categorical,
+                             where=source.name, coding=coding)  # fmt: skip
     else:
         if target is not None and target != spec.target:
             raise ConfigError(f"target '{target}' differs from the training schema's target '{spec.target}'")
