@@ -92,32 +92,22 @@ class SplitFacts:
         return (self.images, self.labels)
 
 
+# fmt: off  (a table: one file a line pair)
 FACTS: dict[str, SplitFacts] = {
     "train": SplitFacts(
-        FileFacts(
-            "train-images-idx3-ubyte",
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            (60000, 28, 28),
-        ),
-        FileFacts(
-            "train-labels-idx1-ubyte",
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            (60000,),
-        ),
+        FileFacts("train-images-idx3-ubyte",
+                  "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", (60000, 28, 28)),
+        FileFacts("train-labels-idx1-ubyte",
+                  "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", (60000,)),
     ),
     "test": SplitFacts(
-        FileFacts(
-            "t10k-images-idx3-ubyte",
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            (10000, 28, 28),
-        ),
-        FileFacts(
-            "t10k-labels-idx1-ubyte",
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-            (10000,),
-        ),
+        FileFacts("t10k-images-idx3-ubyte",
+                  "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", (10000, 28, 28)),
+        FileFacts("t10k-labels-idx1-ubyte",
+                  "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", (10000,)),
     ),
 }
+# fmt: on
 """The published dataset: split -> its files. 6,000 train and 1,000 test images per class."""
 
 
@@ -151,12 +141,8 @@ def _names(facts: Mapping[str, SplitFacts]) -> list[str]:
     return [f.name for split in facts.values() for f in split.files]
 
 
-def _with_raw(directory: Path) -> list[Path]:
-    return [directory, directory / "FashionMNIST" / "raw"]
-
-
 def _holding(directory: Path, names: list[str]) -> Path | None:
-    for d in _with_raw(directory):
+    for d in (directory, directory / "FashionMNIST" / "raw"):
         if all(data_file(d, name) for name in names):
             return d
     return None
@@ -243,34 +229,18 @@ def _read_memo() -> dict:
     return memo if isinstance(memo, dict) else {}
 
 
+def _remembered(memo: dict, stamp: tuple[str, dict[str, int]], sha256: str) -> bool:
+    """Was the file of this stamp (path, size, mtime) verified to have this checksum?"""
+    return memo.get(stamp[0]) == {**stamp[1], "sha256": sha256}
+
+
 def _remember(stamp: tuple[str, dict[str, int]], sha256: str) -> None:
     """Record a verified file; failing to write (read-only home, full disk) only costs a hash next time."""
-    key, facts = stamp
     memo = _read_memo()
-    memo[key] = {**facts, "sha256": sha256}
+    memo[stamp[0]] = {**stamp[1], "sha256": sha256}
     with contextlib.suppress(OSError):
         _memo_path().parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(_memo_path(), json.dumps(memo, indent=1, sort_keys=True))
-
-
-def check_sha256(path: Path, array: np.ndarray, expected: str, stamp: tuple[str, dict[str, int]]) -> FileCheck:
-    """Check that `array` (read from `path`, whose `stamp` was taken before reading) has the `expected` SHA-256.
-
-    A file remembered with the same path, size, mtime and checksum is not hashed again; a file that matches is
-    remembered (in `verified.json` in `user_cache_dir()`), one that does not never is.
-    """
-    key, facts = stamp
-    if _read_memo().get(key) == {**facts, "sha256": expected}:
-        return FileCheck(path, verified=True, from_cache=True)
-    actual = decompressed_sha256(array)
-    if actual != expected:
-        problem = (
-            f"{path}: SHA-256 of the decompressed data is {actual[:16]}..., expected {expected[:16]}...: "
-            "the file is corrupt or not the published Fashion-MNIST; delete it and get it again"
-        )
-        return FileCheck(path, verified=False, from_cache=False, problem=problem)
-    _remember(stamp, expected)
-    return FileCheck(path, verified=True, from_cache=False)
 
 
 def _check_form(path: Path, facts: FileFacts, dtype: np.dtype, shape: tuple[int, ...]) -> None:
@@ -294,11 +264,23 @@ def read_checked(path: Path, facts: FileFacts) -> np.ndarray:
 
 
 def _check_content(path: Path, array: np.ndarray, facts: FileFacts, stamp: tuple[str, dict[str, int]]) -> FileCheck:
-    """Is this the published file? Its example count, then (unless that differs already) its checksum."""
+    """Is `array` (read from `path`, whose `stamp` was taken before reading) the published file? Its example count,
+    then its SHA-256. A file remembered with the same path, size, mtime and checksum is not hashed again; a file
+    that matches is remembered (in `verified.json` in `user_cache_dir()`), one that does not never is."""
     if array.shape != facts.shape:
         problem = f"{path}: {array.shape[0]} examples, the published file has {facts.shape[0]}"
         return FileCheck(path, verified=False, from_cache=False, problem=problem)
-    return check_sha256(path, array, facts.sha256, stamp)
+    if _remembered(_read_memo(), stamp, facts.sha256):
+        return FileCheck(path, verified=True, from_cache=True)
+    actual = decompressed_sha256(array)
+    if actual != facts.sha256:
+        problem = (
+            f"{path}: SHA-256 of the decompressed data is {actual[:16]}..., expected {facts.sha256[:16]}...: "
+            "the file is corrupt or not the published Fashion-MNIST; delete it and get it again"
+        )
+        return FileCheck(path, verified=False, from_cache=False, problem=problem)
+    _remember(stamp, facts.sha256)
+    return FileCheck(path, verified=True, from_cache=False)
 
 
 def _decompressed_path(facts: FileFacts) -> Path:
@@ -313,12 +295,10 @@ def _read_decompressed(path: Path, facts: FileFacts, stamp: tuple[str, dict[str,
     .gz was verified, and remembered by its own path, size and mtime like the originals) costs a few milliseconds.
     Any doubt (another stamp, a missing or changed copy) falls back to the .gz.
     """
-    copy = _decompressed_path(facts)
-    memo = _read_memo()
-    if path.suffix == ".gz" and memo.get(stamp[0]) == {**stamp[1], "sha256": facts.sha256} and copy.exists():
-        copy_stamp = _stamp(copy)
-        if memo.get(copy_stamp[0]) == {**copy_stamp[1], "sha256": facts.sha256}:
-            return read_checked(copy, facts), True
+    copy, memo = _decompressed_path(facts), _read_memo()
+    verified_gz = path.suffix == ".gz" and _remembered(memo, stamp, facts.sha256)
+    if verified_gz and copy.exists() and _remembered(memo, _stamp(copy), facts.sha256):
+        return read_checked(copy, facts), True
     return read_checked(path, facts), False
 
 
@@ -338,13 +318,8 @@ def read_split(
 ) -> tuple[np.ndarray, np.ndarray, tuple[FileCheck, FileCheck]]:
     """Read and check a split's two files from `directory`: (images [N, 28, 28] uint8, labels [N] uint8, checks).
 
-    Checks: element type and image size, images and labels agree in count, labels are in 0..9; then whether each
-    file is the published one: its example count and the SHA-256 of its decompressed bytes (remembered across runs).
-
-    Raises:
-        ChecksumError: a file is not the published one and `strict` (otherwise `checks` says so and the data is
-            returned).
-        DataError: any other fault, naming the file.
+    Checks: element type and image size, images and labels agree in count, labels are in 0..9 (else DataError);
+    then whether each file is the published one (`_check_content`): if not, `ChecksumError` when `strict`.
     """
     arrays, pending, copied = [], [], []
     for facts in split.files:
@@ -449,24 +424,14 @@ def download(
     deadline: float = DOWNLOAD_DEADLINE,
     facts: Mapping[str, SplitFacts] | None = None,
 ) -> Path:
-    """Download the four files (`<base_url><name>.gz`) into `dest`, skipping those already there and verified.
+    """Download the four files (`<base_url><name>.gz`, default `BASE_URL`) into `dest` (created if needed; default
+    `default_download_dir()`), skipping those already there and verified; return the directory. `timeout` bounds
+    each wait for the server, `deadline` the whole download (seconds).
 
     Each file is streamed into a temporary file in `dest`, verified (SHA-256 of the decompressed bytes, shape),
     then renamed to `<name>.gz`, so an interrupted or corrupt download never leaves a file that looks valid; the
     temporary files a killed download left are removed first. A corrupt uncompressed file it replaces is removed,
-    so it cannot shadow the new one.
-
-    Args:
-        dest: directory to put the files in (created if needed); default `default_download_dir()`.
-        base_url: where the files are, ending in `/`; default `BASE_URL` (upstream, https).
-        timeout: seconds to wait for the server on each connect or read.
-        deadline: seconds the whole download may take (default `DOWNLOAD_DEADLINE`).
-
-    Returns the directory.
-
-    Raises:
-        DataError: the directory cannot be created or a download fails or passes its deadline (the message names
-            the URL).
+    so it cannot shadow the new one. Raises DataError, naming the URL, when a download fails or passes its deadline.
     """
     facts = facts or FACTS
     base_url = base_url or BASE_URL
@@ -491,23 +456,13 @@ def download(
 
 
 class FashionMNIST:
-    """One split of Fashion-MNIST in memory, read once from its IDX files and verified.
+    """One split ("train": 60,000 images, or "test": 10,000) of Fashion-MNIST in memory, read once from its IDX
+    files (found by `locate` from `data_dir`, or downloaded into the user cache when nowhere and `download`) and
+    checked against `facts`. With `strict`, a file that is not the published one raises `ChecksumError`; else
+    `checks` says so.
 
-    Attributes:
-        images: uint8 tensor `[N, 1, 28, 28]`.
-        labels: int64 tensor `[N]`, classes 0..9 (`classes[i]` is the text label).
-        classes: the 10 text labels.
-        root: the directory the files came from.
-        checks: one `FileCheck` per file (verified, from the cache or hashed now).
-        seconds: time taken to read and check the files.
-
-    Args:
-        split: "train" (60,000 images) or "test" (10,000).
-        data_dir: where to look first (see `locate`).
-        download: download into the user cache when the files are nowhere (see `download`).
-        facts: the dataset facts to check against (default `FACTS`; tests pass their own).
-        strict: raise `ChecksumError` when a file is not the published one (checksum or example count); False
-            keeps the data and `checks` says so.
+    `images` is uint8 `[N, 1, 28, 28]`, `labels` int64 `[N]` (`classes[i]` is the text label), `root` the
+    directory, `checks` one `FileCheck` per file, `seconds` the time taken to read and check the files.
 
     Example:
         >>> train = FashionMNIST("train")  # doctest: +SKIP
