@@ -236,9 +236,10 @@ class TableSpec:
     # ----------------------------------------------------------------------------------------------- checking
 
     def read_types(self) -> dict[str, pa.DataType]:
-        """The types to parse a CSV's used columns as: numbers as float64, categories and labels as text."""
-        types = {c: pa.string() if c in self.categories else _number_type(self.column_types.get(c))
-                 for c in self.features}  # fmt: skip
+        """The types to parse a CSV's used columns as: numbers as float64 (booleans as booleans: true/false are 1/0,
+        as in Parquet), categories and labels as text."""
+        types = {c: pa.bool_() if self.column_types.get(c) == "bool" else pa.float64() for c in self.features}
+        types.update((c, pa.string()) for c in self.categories)
         types[self.target] = pa.float64() if self.task == "regression" else pa.string()
         return types
 
@@ -299,18 +300,11 @@ class TableSpec:
         first_row: int = 1,
         dtype: torch.dtype = torch.float32,
     ) -> tuple[Tensor, Tensor]:
-        """Features and target of every row as tensors: X `[n, d]` of `dtype`, y `[n]` (`dtype` for regression,
-        int64 class indices for classification). Columns other than the features and target are ignored.
-
-        Args:
-            table: the rows (a pyarrow Table or RecordBatch).
-            drop_missing: leave out rows with a missing value instead of raising; n = rows in − rows dropped.
-            first_row: the 1-based row number of the table's first row in its file, for messages.
-            dtype: torch.float32, or torch.float64 for the closed form.
-
-        Raises:
-            DataError: a column missing or of the wrong type, a missing value (unless `drop_missing`), a category or
-                class label not seen in training; the message names the column and the row.
+        """Features and target of every row as tensors: X `[n, d]` of `dtype` (float32, or float64 for the closed
+        form), y `[n]` (`dtype` for regression, int64 class indices for classification); other columns are ignored.
+        `drop_missing` leaves out rows with a missing value instead of raising; `first_row` is the table's first
+        row's 1-based number in its file, for messages. Raises DataError, naming the column and the row, for a
+        column missing or of the wrong type, a missing value, or a category or class label not seen in training.
 
         Example:
             >>> table = pa.table({"size": [1.0, 2.0, 3.0], "colour": ["red", "blue", "red"], "price": [10, 20, 35]})
@@ -321,8 +315,8 @@ class TableSpec:
             >>> X.tolist(), y.tolist()
             ([[1.0, 0.0, 1.0], [2.0, 1.0, 0.0], [3.0, 0.0, 1.0]], [10.0, 20.0, 35.0])
         """
-        X, y, _ = self.encode_rows(table, drop_missing=drop_missing, first_row=first_row, dtype=dtype)
-        return X, y
+        table, _, row_number = self.select_rows(table, drop_missing=drop_missing, first_row=first_row)
+        return self.encode_selected(table, row_number, dtype)
 
     def encode_features(
         self, table: pa.Table | pa.RecordBatch, *, first_row: int = 1, dtype: torch.dtype = torch.float32
@@ -343,18 +337,6 @@ class TableSpec:
         table = _as_table(table)
         self.check_columns(table.schema, prediction=True)
         return self._features(table, lambda i: first_row + i, dtype)
-
-    def encode_rows(
-        self,
-        table: pa.Table | pa.RecordBatch,
-        *,
-        drop_missing: bool = False,
-        first_row: int = 1,
-        dtype: torch.dtype = torch.float32,
-    ) -> tuple[Tensor, Tensor, np.ndarray]:
-        """`encode`, also returning the 0-based offsets from `first_row` of the rows kept."""
-        table, rows, row_number = self.select_rows(table, drop_missing=drop_missing, first_row=first_row)
-        return *self.encode_selected(table, row_number, dtype), rows
 
     def encode_selected(
         self, table: pa.Table, row_number, dtype: torch.dtype = torch.float32, contiguous: bool = True
@@ -456,12 +438,6 @@ class TableSpec:
         return torch.tensor(self.target_numbers(table, row_number), dtype=dtype)  # a copy: Arrow's is read-only
 
 
-def _number_type(trained: str | None) -> pa.DataType:
-    """How a numeric column is parsed from CSV: booleans as booleans (true/false are 1/0, as in Parquet), the rest as
-    float64."""
-    return pa.bool_() if trained == "bool" else pa.float64()
-
-
 EXACT_INTEGER = 2**53
 """The largest integer magnitude every float64 holds exactly (and so every one below it)."""
 
@@ -529,13 +505,11 @@ def fit_spec(
     drop_missing: bool = False,
     coding: str = "onehot",
 ) -> TableSpec:
-    """Build the training schema from the training rows: check the columns and their types, then collect the
-    categories of each categorical column and the class labels (one pass; a `TableSource` is streamed, reading only
-    those columns, so memory grows with the number of distinct values, not rows).
+    """Build the training schema from the training rows (a pyarrow Table/RecordBatch, or a source from `open_table`,
+    streamed): check the columns and their types, then collect the categories of each categorical column and the
+    class labels (one pass, reading only those columns: memory grows with the distinct values, not the rows).
 
     Args:
-        data: the training rows: a pyarrow Table/RecordBatch, or a source from `open_table` (streamed).
-        target: the column to predict.
         task: "regression" (numeric target) or "classification" (integer or text labels, at least two).
         features: input columns, in order; default every column but the target (and a pandas index column).
         categorical: features to one-hot encode (required for text columns).
@@ -543,10 +517,9 @@ def fit_spec(
             column of a source, not only the categorical ones).
         coding: "onehot" (a column per category) or "treatment" (none for the first category, the reference).
 
-    Raises:
-        ConfigError: inconsistent arguments (unknown task, the target among the features, ...).
-        DataError: a named column is missing (the message lists the table's columns), a text feature not named in
-            `categorical`, a non-numeric regression target, a single class.
+    Raises ConfigError for inconsistent arguments (the target among the features, ...), DataError for a named
+    column missing (listing the table's columns), a text feature not named in `categorical`, a non-numeric
+    regression target, a single class.
 
     Example:
         >>> species = ["setosa", "versicolor", "virginica", "setosa"]

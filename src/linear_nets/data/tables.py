@@ -628,7 +628,8 @@ def load_table(
     check_table_memory(f"encoding {source.name} ({table.num_rows:,} rows x {spec.num_features:,} features, "
                        f"categories {spec.coding}, {itemsize} bytes each)",
                        2 * itemsize * table.num_rows * spec.num_features)  # fmt: skip
-    X, y, kept = spec.encode_rows(table, drop_missing=drop_missing, dtype=dtype)
+    selected, kept, row_number = spec.select_rows(table, drop_missing=drop_missing)
+    X, y = spec.encode_selected(selected, row_number, dtype)
     if len(kept) == 0:
         raise DataError(
             f"every row of {source.name} has a missing value in a used column: nothing is left; "
