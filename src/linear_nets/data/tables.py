@@ -14,11 +14,9 @@ Three steps, each usable alone:
    indices for classification); `spec.encode_features(table)` does the same at prediction time, without a target.
 
 `load_table(path, target, ...)` does all three in memory. `Holdout` is the one train/test split of a table, in
-memory and streamed: each row is a test row or not by a hash of (seed, its number in the file), so the same seed
-holds out the same rows however the table is read (not stratified by class). Row numbers in messages are 1-based,
-counting data rows in file order (the header is not a row). A CSV's types are inferred from its first block (4 MiB);
-after that every read uses the training schema's types (numbers as float64, categories and class labels as text),
-so the whole-table and streamed reads agree.
+memory and streamed. Row numbers in messages are 1-based, counting data rows in file order (the header is not a
+row). A CSV's types are inferred from its first block (4 MiB); after that every read uses the training schema's
+types (`TableSpec.read_types`), so the whole-table and streamed reads agree.
 """
 
 from __future__ import annotations
@@ -46,6 +44,7 @@ from linear_nets.data.table_spec import CODINGS, TableSpec, Task, _check_unique,
 from linear_nets.errors import ConfigError, DataError
 
 CSV_BLOCK_BYTES = 1 << 22  # bytes of text per CSV block, and the sample a CSV's types are inferred from
+CSV_READ_OPTIONS = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True)
 # Pre-buffering reads ahead every row group of a scan at once: measured on a 2 GB file, it held the whole file in
 # memory (2.1 GB peak against 0.18 GB) and was slower. Without it, streaming memory is about one row group.
 PARQUET_FORMAT = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
@@ -102,21 +101,18 @@ class TableSource:
 
     def __init__(self, path: Path, schema: pa.Schema, size_bytes: int) -> None:
         _check_unique(schema.names, path.name)
-        self.path, self.schema, self.size_bytes = path, schema, size_bytes
+        self.path, self.name = path, path.name
+        self.schema, self.size_bytes = schema, size_bytes
         self._num_rows: int | None = None
 
     @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
     def num_rows(self) -> int:
-        """The rows (counting a CSV's reads it once)."""
         if self._num_rows is None:
             self._num_rows = self._count_rows()
         return self._num_rows
 
     def info(self) -> TableInfo:
+        """What the table holds, for a run's config (counting a CSV's rows reads it once)."""
         types = [str(t) for t in self.schema.types]
         return TableInfo(str(self.path), self.format, self.schema.names, types, self.num_rows, self.size_bytes,
                          schema_sha256(self.schema))  # fmt: skip
@@ -157,7 +153,7 @@ class CsvSource(TableSource):
         self.null_values = ["", *na_values]
         with _arrow_errors(path, "CSV"):
             inferring = pacsv.ConvertOptions(strings_can_be_null=True, null_values=self.null_values)
-            with pacsv.open_csv(self._stream(path), self._read_options(), convert_options=inferring) as reader:
+            with pacsv.open_csv(self._stream(path), CSV_READ_OPTIONS, convert_options=inferring) as reader:
                 try:
                     rows = reader.read_next_batch().num_rows
                 except StopIteration:  # a header and no rows
@@ -169,10 +165,6 @@ class CsvSource(TableSource):
 
     def _stream(self, path: Path | None = None) -> pa.NativeFile:
         return pa.input_stream(str(path or self.path), compression=self.compression, buffer_size=1 << 20)
-
-    @staticmethod
-    def _read_options() -> pacsv.ReadOptions:
-        return pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True)
 
     def _convert(self, columns: list[str] | None = None, column_types=None) -> pacsv.ConvertOptions:
         """Empty cells are missing values; every read uses fixed types (the inferred ones unless given), so all
@@ -186,9 +178,8 @@ class CsvSource(TableSource):
 
     def read(self, columns=None, column_types=None) -> pa.Table:
         with _arrow_errors(self.path, "CSV", self, column_types):
-            table = pacsv.read_csv(
-                self._stream(), self._read_options(), convert_options=self._convert(columns, column_types)
-            )
+            convert = self._convert(columns, column_types)
+            table = pacsv.read_csv(self._stream(), CSV_READ_OPTIONS, convert_options=convert)
         self._check_not_empty(table.num_rows)
         self._num_rows = table.num_rows
         return table
@@ -201,7 +192,7 @@ class CsvSource(TableSource):
         convert = self._convert(columns, column_types)
         with (
             _arrow_errors(self.path, "CSV", self, column_types),
-            pacsv.open_csv(self._stream(), self._read_options(), convert_options=convert) as reader,
+            pacsv.open_csv(self._stream(), CSV_READ_OPTIONS, convert_options=convert) as reader,
         ):
             yield from reader
 
