@@ -150,10 +150,7 @@ def _holding(directory: Path, names: list[str]) -> Path | None:
 
 def locate(data_dir: str | os.PathLike | None = None, *, facts: Mapping[str, SplitFacts] | None = None) -> Path:
     """The directory holding all four Fashion-MNIST files (gzipped or not), searched as the module docstring says.
-
-    Raises:
-        DataError: `data_dir` (or `$LINEAR_NETS_DATA`) does not hold the files, or they are nowhere; the message
-            says how to get them.
+    Raises DataError, saying how to get them, when `data_dir` (or `$LINEAR_NETS_DATA`) lacks them or none holds them.
 
     Example:
         >>> locate()  # doctest: +SKIP
@@ -195,9 +192,8 @@ class FileCheck:
 
 
 def decompressed_sha256(array: np.ndarray) -> str:
-    """SHA-256 of the IDX file `array` was read from, decompressed (its header + big-endian elements).
-
-    The header follows from the array, so hashing needs no second read and no copy for uint8 data.
+    """SHA-256 of the IDX file `array` was read from, decompressed (its header + big-endian elements): the header
+    follows from the array, so hashing needs no second read and no copy for uint8 data.
 
     Example:
         >>> decompressed_sha256(np.zeros(1, np.uint8)) == hashlib.sha256(bytes([0, 0, 8, 1, 0, 0, 0, 1, 0])).hexdigest()
@@ -245,8 +241,7 @@ def _remember(stamp: tuple[str, dict[str, int]], sha256: str) -> None:
 
 def _check_form(path: Path, facts: FileFacts, dtype: np.dtype, shape: tuple[int, ...]) -> None:
     """uint8, the per-example shape, and no more examples than the published file: checked on the header, before the
-    data is read or decompressed (see `read_checked`). Whether the count is the published one is `_check_content`'s
-    question."""
+    data is read or decompressed. Whether the count is the published one is `_check_content`'s question."""
     if dtype != np.uint8 or shape[1:] != facts.shape[1:] or len(shape) != len(facts.shape):
         want = "x".join(map(str, ("N", *facts.shape[1:])))
         got = "x".join(map(str, shape))
@@ -289,12 +284,9 @@ def _decompressed_path(facts: FileFacts) -> Path:
 
 def _read_decompressed(path: Path, facts: FileFacts, stamp: tuple[str, dict[str, int]]) -> tuple[np.ndarray, bool]:
     """`(read_checked(path), False)`, or, for a gzipped file already verified, `(its decompressed copy, True)` from the
-    user cache.
-
-    Decompressing the training images costs about 0.4 s a run; reading the verified copy (written atomically when the
-    .gz was verified, and remembered by its own path, size and mtime like the originals) costs a few milliseconds.
-    Any doubt (another stamp, a missing or changed copy) falls back to the .gz.
-    """
+    user cache. Decompressing the training images costs about 0.4 s a run; reading the verified copy (written
+    atomically when the .gz was verified, and remembered by its own path, size and mtime like the originals) costs a
+    few milliseconds. Any doubt (another stamp, a missing or changed copy) falls back to the .gz."""
     copy, memo = _decompressed_path(facts), _read_memo()
     verified_gz = path.suffix == ".gz" and _remembered(memo, stamp, facts.sha256)
     if verified_gz and copy.exists() and _remembered(memo, _stamp(copy), facts.sha256):
@@ -363,12 +355,9 @@ def _already_there(directory: Path, facts: FileFacts) -> Path | None:
 
 
 def _fetch(url: str, final: Path, facts: FileFacts, timeout: float, deadline: float) -> None:
-    """Stream `url` into a temporary file next to `final`, verify it, then rename it; on failure leave nothing.
-
-    `deadline` is a `time.monotonic()` time: past it the download stops, however slowly the server still sends (each
-    wait for bytes is bounded by `timeout`). The temporary file is locked while it is written, so that a later
-    download can tell a killed one's file from a live one's (`_remove_stale_parts`).
-    """
+    """Stream `url` into a temporary file next to `final`, verify it, then rename it; on failure leave nothing. Past
+    `deadline` (a `time.monotonic()` time) the download stops, however slowly the server still sends. The temporary
+    file is locked while it is written, so that a later download can tell a killed one's file from a live one's."""
     fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
@@ -520,10 +509,7 @@ def _find(data_dir: str | os.PathLike | None, download_missing: bool, facts: Map
 
 
 def get_fashion_mnist_labels(labels: Iterable[int] | Tensor) -> list[str]:
-    """Text labels of numeric labels (d2l 3.5).
-
-    Raises:
-        DataError: a label outside 0..9.
+    """Text labels of numeric labels (d2l 3.5); DataError for a label outside 0..9.
 
     Example:
         >>> get_fashion_mnist_labels([0, 9])
@@ -544,10 +530,9 @@ def load_data_fashion_mnist(
     *,
     download: bool = False,
 ) -> tuple[ArrayLoader, ArrayLoader]:
-    """Fashion-MNIST as `(train_iter, test_iter)` minibatch loaders (d2l 3.5), in memory.
-
-    Batches are `(X, y)`: X float32 `[B, 1, 28, 28]` in [0, 1] (or `resize` x `resize`), y int64 `[B]`. The
-    training loader reshuffles every epoch from a generator seeded by `seed`; the test loader keeps file order.
+    """Fashion-MNIST as `(train_iter, test_iter)` minibatch loaders (d2l 3.5), in memory: batches `(X, y)` of X
+    float32 `[B, 1, 28, 28]` in [0, 1] (or `resize` x `resize`) and y int64 `[B]`. The training loader reshuffles
+    every epoch from a generator seeded by `seed`; the test loader keeps file order.
 
     Example:
         >>> train_iter, test_iter = load_data_fashion_mnist(256, seed=0)  # doctest: +SKIP

@@ -12,10 +12,8 @@ read and encoded in a background thread while the caller works on the current on
   pass refines the solution or a robust covariance needs each row's residual.
 - `stream_feature_stats` computes each encoded feature's mean and standard deviation in float64, in one pass.
 
-A `Holdout` (`data.tables`) keeps the train (or test) rows of the table's one seeded split, decided row by row from
-the row's number in the file, so every function sees the same split as an in-memory read, in any order, without an
-index of the rows. A `RowCounts` passed as `counts=` tells how many rows were read, held out, dropped for missing
-values and used.
+A `Holdout` (`data.tables`) keeps one side of the table's seeded split, the same rows as an in-memory read. A
+`RowCounts` passed as `counts=` tells how many rows were read, held out, dropped for missing values and used.
 """
 
 from __future__ import annotations
@@ -213,12 +211,8 @@ def stream_least_squares(
     residual. Memory: O(d²) for R and two float64 buffers of `read_rows` x (d + 2), whatever the number of rows.
 
     Data-parallel: each process reads `parts` (its share of the row groups) and `gather` collects every process's
-    factor (and second-pass sums) for the one solve.
-
-    `spec` is a regression schema (`task="regression"`).
-
-    Raises:
-        DataError: as `TableSpec.encode` (NaN or ±inf named by column and row), or no rows are left.
+    factor (and second-pass sums) for the one solve. `spec` is a regression schema. Raises DataError as
+    `TableSpec.encode` does (NaN or ±inf named by column and row), or when no rows are left.
 
     Example:
         >>> import tempfile, pathlib
@@ -295,9 +289,8 @@ def stream_feature_stats(
     read_rows: int = READ_ROWS,
 ) -> FeatureStats:
     """Each encoded feature's mean and standard deviation over a streamed table, in one float64 pass: each batch's
-    mean and sum of squared deviations merged into the running ones (`regularization.Moments`, Chan et al.).
-
-    Pass `holdout=Holdout(f, seed)` to standardise with training-row statistics only.
+    mean and sum of squared deviations merged into the running ones (`regularization.Moments`, Chan et al.). Pass
+    `holdout=Holdout(f, seed)` to standardise with training-row statistics only.
 
     Example:
         >>> import tempfile, pathlib
@@ -312,7 +305,7 @@ def stream_feature_stats(
     """
     moments = Moments()
     selected = _selected_rows(source, spec, None, drop_missing, holdout, counts, read_rows)
-    for X, _ in _read_ahead(spec.encode_selected(t, row_number, torch.float64, False) for t, row_number in selected):
-        moments.add(X)  # X column-major as it was filled (`contiguous=False`): no copy for a sum
+    for X, _ in _read_ahead(spec.encode_selected(t, number, torch.float64, contiguous=False) for t, number in selected):
+        moments.add(X)  # X column-major as it was filled: no copy for a sum
     check_rows_left(moments.n, source.name, "compute statistics on")
     return FeatureStats(moments.mean, (moments.m2 / moments.n).sqrt(), moments.n)
