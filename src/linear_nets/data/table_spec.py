@@ -19,9 +19,10 @@ unless `drop_missing=True`, which leaves such rows out (the caller sees how many
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -72,14 +73,11 @@ def _is_label(t: pa.DataType) -> bool:
     return _is_text(t) or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
 
 
-def _sorted_labels(values: Iterable[str], integer: bool) -> tuple[tuple[str, ...], bool]:
+def _sorted_labels(values: set[str], integer: bool) -> tuple[tuple[str, ...], bool]:
     """Sort labels numerically when `integer` and they all parse as integers, else as text; say which."""
-    values = set(values)
     if integer:
-        try:
+        with contextlib.suppress(ValueError):
             return tuple(sorted(values, key=int)), True
-        except ValueError:
-            pass
     return tuple(sorted(values)), False
 
 
@@ -156,20 +154,10 @@ class TableSpec:
     # ----------------------------------------------------------------------------------------- saving, loading
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (lists, strings, None); `feature_names` is there for readers, not needed."""
-        return {
-            "version": SPEC_VERSION,
-            "task": self.task,
-            "target": self.target,
-            "features": list(self.features),
-            "categories": {c: list(v) for c, v in self.categories.items()},
-            "classes": None if self.classes is None else list(self.classes),
-            "class_type": self.class_type,
-            "column_types": dict(self.column_types),
-            "ignored": list(self.ignored),
-            "coding": self.coding,
-            "feature_names": self.feature_names,
-        }
+        """A JSON-serialisable dict (tuples as lists); `feature_names` is there for readers, not needed."""
+        fields = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        fields["categories"] = {c: list(v) for c, v in self.categories.items()}
+        return {"version": SPEC_VERSION, **fields, "feature_names": self.feature_names}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableSpec:
@@ -201,9 +189,8 @@ class TableSpec:
             if spec.coding not in CODINGS:
                 raise ValueError(f"coding {spec.coding!r}")
         except (KeyError, TypeError, AttributeError, ValueError) as e:
-            raise DataError(
-                f"training schema is malformed ({type(e).__name__}: {e}): retrain to write a new one"
-            ) from e
+            problem = f"{type(e).__name__}: {e}"
+            raise DataError(f"training schema is malformed ({problem}): retrain to write a new one") from e
         return spec
 
     def with_vocabulary(self, batches: Iterable[pa.RecordBatch], *, drop_missing: bool = False) -> TableSpec:
@@ -265,9 +252,7 @@ class TableSpec:
                     f"{where} has column {_names(extra)} that the training table did not have: "
                     f"remove it (the model uses {_names(self.features)})"
                 )
-        for c in [*self.features, self.target]:
-            if c not in names:
-                continue
+        for c in [c for c in [*self.features, self.target] if c in names]:
             t = schema.field(c).type
             label = c in self.label_columns
             if not (_is_label(t) if label else _is_number(t)):
@@ -281,9 +266,7 @@ class TableSpec:
         """Boolean mask of the rows with an empty cell, null, NaN or ±inf in a feature or the target (if present)."""
         table = _as_table(table)
         mask = np.zeros(table.num_rows, dtype=bool)
-        for c in [*self.features, self.target]:
-            if c not in table.column_names:
-                continue
+        for c in [c for c in [*self.features, self.target] if c in table.column_names]:
             if c in self.label_columns:
                 mask |= pc.is_null(table.column(c)).to_numpy(zero_copy_only=False)
             else:
