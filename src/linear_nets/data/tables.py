@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -98,24 +99,17 @@ class TableSource:
     """An opened table: `schema`, `info()`, `read()` (all at once) and `parts()` (streamed). Use `open_table`."""
 
     format: str
+    num_rows: int  # a CSV counts them when first asked
 
     def __init__(self, path: Path, schema: pa.Schema, size_bytes: int) -> None:
         _check_unique(schema.names, path.name)
         self.path, self.name = path, path.name
         self.schema, self.size_bytes = schema, size_bytes
-        self._num_rows: int | None = None
-
-    @property
-    def num_rows(self) -> int:
-        if self._num_rows is None:
-            self._num_rows = self._count_rows()
-        return self._num_rows
 
     def info(self) -> TableInfo:
         """What the table holds, for a run's config (counting a CSV's rows reads it once)."""
-        types = [str(t) for t in self.schema.types]
-        return TableInfo(str(self.path), self.format, self.schema.names, types, self.num_rows, self.size_bytes,
-                         schema_sha256(self.schema))  # fmt: skip
+        types, sha256 = [str(t) for t in self.schema.types], schema_sha256(self.schema)
+        return TableInfo(str(self.path), self.format, self.schema.names, types, self.num_rows, self.size_bytes, sha256)
 
     def read(self, columns: list[str] | None = None, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
         """The whole table (or `columns` of it) in memory; CSV columns are parsed as `column_types` when given."""
@@ -161,7 +155,7 @@ class CsvSource(TableSource):
             reader.schema.names  # noqa: B018  (decoded here: a header in latin-1 is one line, not a traceback)
         super().__init__(path, reader.schema, path.stat().st_size)
         self._check_not_empty(rows)
-        self._first_block_rows = rows
+        self._first_block_rows, self._num_rows = rows, None
 
     def _stream(self, path: Path | None = None) -> pa.NativeFile:
         return pa.input_stream(str(path or self.path), compression=self.compression, buffer_size=1 << 20)
@@ -207,11 +201,13 @@ class CsvSource(TableSource):
         # the first block held (about) CSV_BLOCK_BYTES of text, or the whole file: rows in proportion
         return int(size * self._first_block_rows / max(1, min(size, CSV_BLOCK_BYTES))) + 1
 
-    def _count_rows(self) -> int:
-        first = self.schema.names[0]
-        rows = sum(b.num_rows for b in self._read_blocks([first], {first: pa.string()}, 0))
-        self._check_not_empty(rows)
-        return rows
+    @property
+    def num_rows(self) -> int:  # counted by reading the first column, once (a whole read counts them too)
+        if self._num_rows is None:
+            first = self.schema.names[0]
+            self._num_rows = sum(b.num_rows for b in self._read_blocks([first], {first: pa.string()}, 0))
+            self._check_not_empty(self._num_rows)
+        return self._num_rows
 
 
 class ParquetSource(TableSource):
@@ -231,8 +227,8 @@ class ParquetSource(TableSource):
                     )
             self._row_groups = [rg for fragment in fragments for rg in fragment.split_by_row_group()]
         super().__init__(path, self.dataset.schema, sum(f.stat().st_size for f in files))
-        self._num_rows = sum(rg.row_groups[0].num_rows for rg in self._row_groups)
-        self._check_not_empty(self._num_rows)
+        self.num_rows = sum(rg.row_groups[0].num_rows for rg in self._row_groups)
+        self._check_not_empty(self.num_rows)
 
     def read(self, columns=None, column_types=None) -> pa.Table:
         del column_types  # Parquet is typed: encoding casts
@@ -244,16 +240,13 @@ class ParquetSource(TableSource):
         for rg in self._row_groups:
             n = rg.row_groups[0].num_rows
             if n:
-                parts.append(TablePart(first, n, self._reader(rg)))
+                parts.append(TablePart(first, n, functools.partial(self._read_row_group, rg)))
             first += n
         return parts
 
-    def _reader(self, row_group: ds.Fragment):
-        def read(columns, column_types, batch_rows) -> Iterator[pa.RecordBatch]:
-            with _arrow_errors(self.path, "Parquet"):
-                yield from row_group.to_batches(columns=columns, batch_size=batch_rows, use_threads=True)
-
-        return read
+    def _read_row_group(self, row_group: ds.Fragment, columns, column_types, batch_rows) -> Iterator[pa.RecordBatch]:
+        with _arrow_errors(self.path, "Parquet"):
+            yield from row_group.to_batches(columns=columns, batch_size=batch_rows, use_threads=True)
 
 
 def open_table(path: str | os.PathLike, na_values: Sequence[str] = ()) -> TableSource:
