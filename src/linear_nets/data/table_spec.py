@@ -1,15 +1,14 @@
 """The training schema of a table: which column is the target, which are features, and how each becomes numbers.
 
 `fit_spec` builds a `TableSpec` from the training rows; `TableSpec.encode` turns a pyarrow Table or RecordBatch into
-tensors with it, at training time and later (evaluation, prediction), so every table is encoded the same way:
+tensors with it, at training time and later, so every table is encoded the same way:
 
 - a numeric feature (integer, floating, boolean, decimal) is one float column;
 - a categorical feature (named in `categorical`; text, integer or boolean) is one-hot encoded over the categories
   seen in training, sorted (numerically when they are all integers): `colour=blue`, `colour=red`. With
   `coding="treatment"` the first category is the reference and gets no column (`colour=red` only), as R's and
   statsmodels' formulas code it: beside an intercept, the full one-hot columns add up to the ones column, so a
-  least-squares design would be rank deficient. A category not seen in training is an error, not a silent row of
-  zeros;
+  least-squares design would be rank deficient. A category not seen in training is an error, not a row of zeros;
 - the target is a float (regression) or the index of its label in the sorted class labels (classification;
   integer or text labels, stored as text with their original type).
 
@@ -107,10 +106,8 @@ class TableSpec:
     (categorical column -> sorted categories), `classes` (sorted labels, classification only) and their original
     `class_type` ("integer" or "string"), `column_types` (each used column's type in the training file) and
     `ignored` (the training file's other columns, accepted and skipped at prediction time) and `coding` of the
-    categories ("onehot": a column per category; "treatment": none for the first, the reference).
-
-    Build one with `fit_spec`; save it with `to_dict()` and load it with `TableSpec.from_dict`.
-    """
+    categories ("onehot": a column per category; "treatment": none for the first, the reference). Build one with
+    `fit_spec`; save it with `to_dict()` and load it with `TableSpec.from_dict`."""
 
     task: Task
     target: str
@@ -194,12 +191,9 @@ class TableSpec:
         return spec
 
     def with_vocabulary(self, batches: Iterable[pa.RecordBatch], *, drop_missing: bool = False) -> TableSpec:
-        """This spec with the categories and class labels seen in `batches`, sorted. The batches hold the
-        categorical columns and the target (and every feature too with `drop_missing`, whose rows with a missing
-        value are then not counted).
-
-        Raises DataError when classification finds fewer than two classes.
-        """
+        """This spec with the categories and class labels seen in `batches` (the label columns; every used column
+        with `drop_missing`, whose rows with a missing value are not counted), sorted. Raises DataError when
+        classification finds fewer than two classes."""
         seen: dict[str, set[str]] = {c: set() for c in self.label_columns}
         for batch in batches:
             if drop_missing:
@@ -231,10 +225,8 @@ class TableSpec:
         return types
 
     def check_columns(self, schema: pa.Schema, *, prediction: bool = False, where: str = "the table") -> None:
-        """Raise DataError unless `schema` has every feature (and the target, unless `prediction`) with a usable type.
-
-        With `prediction=True` a column the training file did not have is refused too (the target may be present).
-        """
+        """Raise DataError unless `schema` has every feature (and the target, unless `prediction`) with a usable type;
+        with `prediction`, a column the training file did not have is refused too (the target may be present)."""
         names = schema.names
         _check_unique(names, where)
         needed = list(self.features) + ([] if prediction else [self.target])
@@ -354,11 +346,9 @@ class TableSpec:
         return table, rows, row_number
 
     def write_features(self, table: pa.Table, out: np.ndarray, row_number, *, check: bool = True) -> None:
-        """Write X transposed, one row of `out` (`[d, n]`, any float dtype and strides) per encoded feature.
-
-        Categories are checked (a missing or unseen one raises DataError); numbers are checked for NaN and ±inf
-        only with `check`: a caller that checks the whole filled array at once passes False, then calls
-        `check_finite` to name the column and row of the first bad value."""
+        """Write X transposed, one row of `out` (`[d, n]`, any float dtype and strides) per encoded feature. A missing
+        or unseen category raises DataError; numbers are checked for NaN and ±inf only with `check` (a caller that
+        checks the whole array at once passes False, then calls `check_finite` to name the column and row)."""
         j = 0
         for c in self.features:
             if c in self.categories:
@@ -426,11 +416,9 @@ EXACT_INTEGER = 2**53
 
 
 def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = None) -> np.ndarray:
-    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN.
-
-    Integers are converted exactly or not at all: one beyond ±2⁵³ (an int64 or uint64 id, say) would become another
-    number, so it is a DataError naming the column and row (`what`, `row_number(i)`), never a rounded value.
-    """
+    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN. Integers
+    are converted exactly or not at all: one beyond ±2⁵³ (an int64 or uint64 id, say) would become another number,
+    so it is a DataError naming the column and row (`what`, `row_number(i)`), never a rounded value."""
     if not pa.types.is_floating(column.type) or pa.types.is_float16(column.type):
         try:
             column = pc.cast(column, pa.float64())

@@ -2,16 +2,13 @@
 
 Three steps, each usable alone:
 
-1. `open_table(path)` opens `.csv`, `.csv.gz`, `.parquet` or a directory of `.parquet` files (one table, files in
-   sorted order) and reports what it holds (`TableInfo`: columns, types, rows, bytes, a SHA-256 of the schema).
-   A source reads the whole table at once (pyarrow's multithreaded readers) or part by part (`parts()`: one per
-   Parquet row group; a CSV file is one part, read block by block), so data larger than memory can be streamed
-   (`linear_nets.data.table_stream`).
-2. `fit_spec(table_or_source, target, task=...)` builds the *training schema* (`TableSpec`): the target, the
-   feature columns (every other column by default), the categories of each categorical column (one-hot encoded,
-   sorted), and for classification the class labels (sorted). It is JSON-serialisable, for a run's config.
-3. `spec.encode(table)` turns rows into `X` float32 `[n, d]` and `y` (float32 `[n]` for regression, int64 class
-   indices for classification); `spec.encode_features(table)` does the same at prediction time, without a target.
+1. `open_table(path)` opens `.csv`, `.csv.gz`, `.parquet` or a directory of `.parquet` files and reports what it
+   holds (`TableInfo`). A source reads the whole table at once (pyarrow's multithreaded readers) or part by part
+   (`parts()`: one per Parquet row group; a CSV file is one part, read block by block), so data larger than memory
+   can be streamed (`linear_nets.data.table_stream`).
+2. `fit_spec(table_or_source, target, task=...)` builds the JSON-serialisable *training schema* (`TableSpec`).
+3. `spec.encode(table)` turns rows into `X` `[n, d]` and `y`; `spec.encode_features(table)` does the same at
+   prediction time, without a target.
 
 `load_table(path, target, ...)` does all three in memory. `Holdout` is the one train/test split of a table, in
 memory and streamed. Row numbers in messages are 1-based, counting data rows in file order (the header is not a
@@ -127,8 +124,7 @@ class TableSource:
             yield from part.batches(columns, column_types, batch_rows)
 
     def estimated_rows(self) -> int:
-        """The rows, without reading them: Parquet's metadata counts them; a CSV's are its size over the bytes per row
-        of its first block (of a .csv.gz, the uncompressed size its gzip trailer records, at least the file's)."""
+        """The rows, without reading them (Parquet's metadata counts them; a CSV estimates them)."""
         return self.num_rows
 
     def _check_not_empty(self, num_rows: int) -> None:
@@ -161,8 +157,7 @@ class CsvSource(TableSource):
         return pa.input_stream(str(path or self.path), compression=self.compression, buffer_size=1 << 20)
 
     def _convert(self, columns: list[str] | None = None, column_types=None) -> pacsv.ConvertOptions:
-        """Empty cells are missing values; every read uses fixed types (the inferred ones unless given), so all
-        blocks parse alike whichever reader reads them."""
+        """Every read uses fixed types (the inferred ones unless given): all blocks parse alike, whichever reader."""
         types = {f.name: f.type for f in self.schema if not pa.types.is_null(f.type)}
         types.update(column_types or {})
         if columns is not None:
@@ -191,6 +186,8 @@ class CsvSource(TableSource):
             yield from reader
 
     def estimated_rows(self) -> int:
+        """The file's size over the bytes per row of its first block (of a .csv.gz, the uncompressed size its gzip
+        trailer records, at least the file's)."""
         if self._num_rows is not None:
             return self._num_rows
         size = self.path.stat().st_size
@@ -387,17 +384,12 @@ def recorded_file(given: str, recorded: Any, what: str = "training table") -> st
 
 
 def _parquet_files(directory: Path) -> list[Path]:
-    files = sorted(
-        p
-        for p in directory.rglob("*")
-        if p.is_file()
-        and p.name.lower().endswith(".parquet")
-        and not any(part.startswith((".", "_")) for part in p.relative_to(directory).parts)
-    )
+    """The directory's Parquet files, sorted, less those whose path has a part starting with . or _ (hidden)."""
+    parquet = (p for p in directory.rglob("*") if p.is_file() and p.name.lower().endswith(".parquet"))
+    files = sorted(p for p in parquet if not any(s.startswith((".", "_")) for s in p.relative_to(directory).parts))
     if not files:
-        raise DataError(
-            f"directory {directory} holds no .parquet files: give a CSV or Parquet file or such a directory"
-        )
+        fix = "give a CSV or Parquet file or such a directory"
+        raise DataError(f"directory {directory} holds no .parquet files: {fix}")
     return files
 
 
@@ -473,8 +465,7 @@ def _first_failing_cast(texts: pa.Array, to: pa.DataType) -> int | None:
 
 
 def check_table_options(test_fraction: float, categorical_coding: str = "auto") -> None:
-    """Raise `ConfigError`, naming the field, unless 0 <= test_fraction < 1 and the coding is one `fit_spec` knows
-    (or "auto").
+    """Raise `ConfigError`, naming the field, unless 0 <= test_fraction < 1 and the coding is "auto" or a `CODINGS`.
 
     Example:
         >>> check_table_options(0.2, "onehot")  # fine: nothing to say
@@ -644,9 +635,8 @@ def load_features(
     """X `[n, d]` of every row of a table to predict on, encoded with the training schema `spec`; the target
     column may be there or not. One prediction per row: nothing is dropped.
 
-    Raises:
-        DataError: as `open_table`; a feature missing, a column the training file did not have, a wrong type, a
-            missing value or a category not seen in training (naming the column, and the row).
+    Raises DataError as `open_table` does, and for a feature missing, a column the training file did not have, a
+    wrong type, a missing value or a category not seen in training (naming the column, and the row).
 
     Example:
         >>> import tempfile, pathlib
