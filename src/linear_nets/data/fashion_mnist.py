@@ -313,29 +313,26 @@ def read_split(
     Checks: element type and image size, images and labels agree in count, labels are in 0..9 (else DataError);
     then whether each file is the published one (`_check_content`): if not, `ChecksumError` when `strict`.
     """
-    arrays, pending, copied = [], [], []
+    arrays, checks = [], []
     for facts in split.files:
         path = data_file(directory, facts.name)
         if path is None:
             raise DataError(f"{directory / facts.name}(.gz) is missing; {HOW_TO_GET}")
         stamp = _stamp(path)  # before reading: a file changed while it is read then fails the next check
         array, from_copy = _read_decompressed(path, facts, stamp)
+        checks.append(_check_content(path, array, facts, stamp))
+        if checks[-1].verified and path.suffix == ".gz" and not from_copy:
+            _keep_decompressed(array, facts)
         arrays.append(array)
-        pending.append((path, array, facts, stamp))
-        copied.append(from_copy)
     images, labels = arrays
     if len(images) != len(labels):
         raise DataError(f"{directory}: {len(images)} images but {len(labels)} labels; they must agree")
     if labels.size and labels.max() >= len(CLASSES):
-        raise DataError(f"{pending[1][0]}: label {labels.max()} out of range: classes are 0..{len(CLASSES) - 1}")
-    results = tuple(_check_content(*item) for item in pending)
-    for (path, array, facts, _), check, from_copy in zip(pending, results, copied, strict=True):
-        if check.verified and path.suffix == ".gz" and not from_copy:
-            _keep_decompressed(array, facts)
-    failed = [c for c in results if not c.verified]
+        raise DataError(f"{checks[1].path}: label {labels.max()} out of range: classes are 0..{len(CLASSES) - 1}")
+    failed = [c for c in checks if not c.verified]
     if strict and failed:
         raise ChecksumError(failed[0].problem)
-    return images, labels, results
+    return images, labels, tuple(checks)
 
 
 # --- download -----------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ size, so a gzip bomb costs no more than the data the caller accepted.
 
 from __future__ import annotations
 
-import gzip
+import gzip as gz  # as gz: `write_idx`'s flag is called gzip
 import os
 import struct
 import zlib
@@ -124,13 +124,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, gzip: bool = False) ->
     array = np.asarray(array)  # also takes torch tensors (on the CPU) and nested lists
     data = idx_header(array) + idx_payload(array).tobytes()
     if gzip:
-        data = _gzip_compress(data)
+        data = gz.compress(data, mtime=0)
     with atomic_open(path, "wb") as f:
         f.write(data)
-
-
-def _gzip_compress(data: bytes) -> bytes:  # a function: inside write_idx, `gzip` is the flag
-    return gzip.compress(data, mtime=0)
 
 
 def _type_code(dtype: np.dtype) -> int:
@@ -189,7 +185,7 @@ def _read_gzip(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
     compressed_size = os.fstat(f.fileno()).st_size
     f.seek(0)
     try:
-        with gzip.GzipFile(fileobj=f, mode="rb") as z:
+        with gz.GzipFile(fileobj=f, mode="rb") as z:
             dtype, shape, _, expected = _parse_header(path, z.read, accept)
             if expected > compressed_size * _MAX_GZIP_RATIO:
                 raise DataError(
@@ -197,7 +193,7 @@ def _read_gzip(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
                     f"more than a {compressed_size}-byte gzip file can hold"
                 )
             payload = _read_at_most(z, expected + 1)  # one byte more than promised reveals trailing data
-    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
+    except (gz.BadGzipFile, zlib.error, EOFError) as exc:
         raise DataError(f"{path}: corrupt gzip data: {exc}") from exc
     if len(payload) < expected:
         raise DataError(f"{path}: truncated: the header promises {expected} data bytes, the file holds {len(payload)}")
