@@ -131,21 +131,13 @@ def default_download_dir() -> Path:
 
 def data_file(directory: Path, name: str) -> Path | None:
     """The file `name` (plain, preferred: it loads without decompressing) or `name.gz` in `directory`, or None."""
-    for candidate in (directory / name, directory / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _names(facts: Mapping[str, SplitFacts]) -> list[str]:
-    return [f.name for split in facts.values() for f in split.files]
+    return next((file for file in (directory / name, directory / f"{name}.gz") if file.is_file()), None)
 
 
 def _holding(directory: Path, names: list[str]) -> Path | None:
-    for d in (directory, directory / "FashionMNIST" / "raw"):
-        if all(data_file(d, name) for name in names):
-            return d
-    return None
+    """`directory`, or its torchvision-style `FashionMNIST/raw`, if it holds every file."""
+    places = (directory, directory / "FashionMNIST" / "raw")
+    return next((d for d in places if all(data_file(d, name) for name in names)), None)
 
 
 def locate(data_dir: str | os.PathLike | None = None, *, facts: Mapping[str, SplitFacts] | None = None) -> Path:
@@ -156,7 +148,7 @@ def locate(data_dir: str | os.PathLike | None = None, *, facts: Mapping[str, Spl
         >>> locate()  # doctest: +SKIP
         PosixPath('/usr/share/datasets/fashion-mnist')
     """
-    names = _names(facts or FACTS)
+    names = [f.name for split in (facts or FACTS).values() for f in split.files]
     explicit = [("data_dir", data_dir)] if data_dir is not None else []
     if not explicit and os.environ.get(ENV_VAR):
         explicit = [(ENV_VAR, os.environ[ENV_VAR])]

@@ -60,10 +60,9 @@ def load_array(
     generator: torch.Generator | None = None,
     sampling: str = "shuffle",
 ) -> ArrayLoader:
-    """Minibatches over in-memory tensors, the concise way (d2l 3.3's `load_array`, on `ArrayLoader`).
-
-    Re-iterable (one epoch per pass); shuffled afresh every pass when `is_train`; the last partial batch is
-    kept (or, with another `sampling` of `ArrayLoader`, dropped, filled up, or every batch drawn with replacement).
+    """Minibatches over in-memory tensors, the concise way (d2l 3.3's `load_array`, on `ArrayLoader`): re-iterable,
+    shuffled afresh every pass when `is_train`; the last partial batch is kept (or, with another `sampling` of
+    `ArrayLoader`, dropped, filled up, or every batch drawn with replacement).
 
     Example:
         >>> X, y = torch.zeros(5, 2), torch.zeros(5, 1)

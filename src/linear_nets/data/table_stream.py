@@ -131,15 +131,9 @@ def stream_batches(
     `shuffle_buffer` rows it is permuted, full batches are emitted from its front, and about `shuffle_buffer` / 2
     rows stay to mix with the next rows read. The order depends only on (seed, epoch): the same pair gives the same
     batches, another epoch another order; every row (kept by `holdout`, not dropped) comes exactly once per epoch.
-    Without `shuffle` the rows come in file order. Memory: about `shuffle_buffer` + `read_rows` rows.
-
-    Args:
-        source, spec: the table (`open_table`) and its training schema (`fit_spec`).
-        batch_size: rows per batch (> 0).
-        seed, epoch: fix the order (>= 0).
-        shuffle: shuffle the parts and the rows; shuffle_buffer: rows mixed at once (0 or 1: parts only).
-        drop_missing: leave out rows with a missing value; holdout: keep only its side of the split.
-        counts: tallies the rows; read_rows: rows per record batch read.
+    Without `shuffle` the rows come in file order. Memory: about `shuffle_buffer` + `read_rows` rows (a buffer of
+    0 or 1 shuffles the parts only). `drop_missing` leaves out rows with a missing value, `holdout` keeps only its
+    side of the split, `counts` tallies the rows.
 
     Example:
         >>> import tempfile, pathlib
@@ -258,11 +252,9 @@ def _design_chunks(
 ) -> Iterator[tuple[pa.Table, RowNumber, np.ndarray]]:
     """Each table of rows encoded straight into Zᵀ = [X, 1, y]ᵀ (float64; no row of ones without an intercept), as
     (table, row_number, Zᵀ): every column is converted to float64 as it is copied into its row, the one copy of each
-    value. NaN and ±inf are left for `checks.check_design`, one check of the whole chunk.
-
-    Zᵀ is a view of one of two buffers, used in turn and grown only for a longer batch, so memory does not grow
-    with the rows: `_read_ahead` fills the next while the caller folds this one, and never runs further ahead.
-    """
+    value. NaN and ±inf are left for `checks.check_design`, one check of the whole chunk. Zᵀ is a view of one of two
+    buffers, used in turn and grown only for a longer batch: `_read_ahead` fills the next while the caller folds
+    this one, and never runs further ahead."""
     d = spec.num_features
     buffers: list[np.ndarray | None] = [None, None]
     for k, (table, row_number) in enumerate(selected):

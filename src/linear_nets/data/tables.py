@@ -18,6 +18,7 @@ types (`TableSpec.read_types`), so the whole-table and streamed reads agree.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import functools
@@ -452,13 +453,9 @@ def _first_failing_cast(texts: pa.Array, to: pa.DataType) -> int | None:
         except pa.ArrowInvalid:
             return True
 
-    if not fails(len(texts)):
-        return None
-    low, high = 0, len(texts)  # the prefix [0, high) fails, [0, low) does not
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if fails(middle) else (middle, high)
-    return low
+    # Bisect on the prefixes: once one fails, every longer one does, and the shortest ends with the bad value.
+    first = bisect.bisect_left(range(1, len(texts) + 1), True, key=fails)
+    return first if first < len(texts) else None
 
 
 # ------------------------------------------------------------------------------------------ in memory, and splits
