@@ -6,12 +6,12 @@ memory (and, measured, a gather of uint8 rows plus the conversion is no slower t
 
 How a shuffled epoch is cut into minibatches is the loader's `sampling` (one of `SAMPLING_MODES`):
 
-- `shuffle` (the default, the book's): ceil(n / B) batches of a fresh permutation; the last one is short when B does
+- `shuffle` (the default, the book's): ceil(n / B) batches of a fresh permutation, the last one short when B does
   not divide n. Every example exactly once per epoch.
-- `shuffle-drop-last`: floor(n / B) batches; the short rest of the permutation is dropped (`drop_last=True`), a
-  different rest each epoch.
-- `shuffle-fill`: ceil(n / B) batches, all full: the short last batch is topped up with examples drawn at random,
-  without repeats, from those not already in it. Every example once, a few of them twice.
+- `shuffle-drop-last`: floor(n / B) batches; the short rest of the permutation (a different one each epoch) is
+  dropped (`drop_last=True`).
+- `shuffle-fill`: ceil(n / B) full batches: the short last one is topped up with examples drawn at random, without
+  repeats, from those not already in it. Every example once, a few of them twice.
 - `with-replacement`: ceil(n / B) full batches, each example drawn uniformly with replacement; an epoch never sees
   about 1/e ≈ 37% of the examples, and sees others several times.
 

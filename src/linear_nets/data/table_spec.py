@@ -480,13 +480,11 @@ def fit_spec(
     streamed): check the columns and their types, then collect the categories of each categorical column and the
     class labels (one pass, reading only those columns: memory grows with the distinct values, not the rows).
 
-    Args:
-        task: "regression" (numeric target) or "classification" (integer or text labels, at least two).
-        features: input columns, in order; default every column but the target (and a pandas index column).
-        categorical: features to one-hot encode (required for text columns).
-        drop_missing: ignore rows with a missing value, as encoding with `drop_missing=True` will (reads every used
-            column of a source, not only the categorical ones).
-        coding: "onehot" (a column per category) or "treatment" (none for the first category, the reference).
+    `task` is "regression" (numeric target) or "classification" (integer or text labels, at least two); `features`
+    the input columns, in order (default every column but the target and a pandas index column); `categorical` the
+    features to one-hot encode (text columns must be); `coding` "onehot" (a column per category) or "treatment" (none
+    for the first category, the reference). `drop_missing` ignores rows with a missing value, as encoding with it
+    will (reading every used column of a source, not only the categorical ones).
 
     Raises ConfigError for inconsistent arguments (the target among the features, ...), DataError for a named
     column missing (listing the table's columns), a text feature not named in `categorical`, a non-numeric

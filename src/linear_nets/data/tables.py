@@ -82,11 +82,9 @@ def schema_sha256(schema: pa.Schema) -> str:
 
 @dataclass(frozen=True)
 class TablePart:
-    """A piece of a table that is read as a stream of record batches: a Parquet row group, or a whole CSV file.
-
-    `first_row` is the 0-based index of its first row in file order; `num_rows` is None for CSV (unknown until
-    read). `batches(columns, column_types, batch_rows)` reads it.
-    """
+    """A piece of a table that is read as a stream of record batches (`batches(columns, column_types, batch_rows)`):
+    a Parquet row group, or a whole CSV file. `first_row` is the 0-based index of its first row in file order;
+    `num_rows` is None for CSV (unknown until read)."""
 
     first_row: int
     num_rows: int | None
@@ -145,11 +143,9 @@ class CsvSource(TableSource):
         with _arrow_errors(path, "CSV"):
             inferring = pacsv.ConvertOptions(strings_can_be_null=True, null_values=self.null_values)
             with pacsv.open_csv(self._stream(path), CSV_READ_OPTIONS, convert_options=inferring) as reader:
-                try:
-                    rows = reader.read_next_batch().num_rows
-                except StopIteration:  # a header and no rows
-                    rows = 0
+                first = next(iter(reader), None)  # None: a header and no rows
             reader.schema.names  # noqa: B018  (decoded here: a header in latin-1 is one line, not a traceback)
+        rows = 0 if first is None else first.num_rows
         super().__init__(path, reader.schema, path.stat().st_size)
         self._check_not_empty(rows)
         self._first_block_rows, self._num_rows = rows, None
