@@ -205,10 +205,7 @@ def _read_gzip(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
 def _read_at_most(stream: IO[bytes], limit: int) -> bytearray:
     """Read until end of stream or `limit` bytes, in chunks: memory follows the data, not the header's claim."""
     chunks, total = [], 0
-    while total < limit:
-        chunk = stream.read(min(_CHUNK, limit - total))
-        if not chunk:
-            break
+    while total < limit and (chunk := stream.read(min(_CHUNK, limit - total))):
         chunks.append(chunk)
         total += len(chunk)
     return bytearray().join(chunks)

@@ -319,7 +319,11 @@ class TableSpec:
         """X and y of every row of a table from `select_rows`; `row_number(i)` is row i's number, for messages.
         `contiguous=False` returns X column-major as it was filled, saving a copy for callers that do not gather rows
         (sums, Gram matrices)."""
-        return self._features(table, row_number, dtype, contiguous), self._target(table, row_number, dtype)
+        X = self._features(table, row_number, dtype, contiguous)
+        if self.task == "classification":
+            codes = _codes(table.column(self.target), self.classes, self.target, "label", row_number)
+            return X, torch.from_numpy(codes.astype(np.int64))
+        return X, torch.tensor(self.target_numbers(table, row_number), dtype=dtype)  # a copy: Arrow's is read-only
 
     def select_rows(
         self,
@@ -403,12 +407,6 @@ class TableSpec:
         self.write_features(table, X.T, row_number)
         X = torch.from_numpy(X)
         return X.contiguous() if contiguous else X
-
-    def _target(self, table: pa.Table, row_number, dtype: torch.dtype) -> Tensor:
-        if self.task == "classification":
-            column = table.column(self.target)
-            return torch.from_numpy(_codes(column, self.classes, self.target, "label", row_number).astype(np.int64))
-        return torch.tensor(self.target_numbers(table, row_number), dtype=dtype)  # a copy: Arrow's is read-only
 
 
 EXACT_INTEGER = 2**53

@@ -245,10 +245,8 @@ class ParquetSource(TableSource):
 
 def open_table(path: str | os.PathLike, na_values: Sequence[str] = ()) -> TableSource:
     """Open a table by its name: `.csv`, `.csv.gz`, `.parquet`, or a directory of `.parquet` files. In a CSV only an
-    empty cell is a missing value, and each text of `na_values` (`--na-values NA,n/a`) besides.
-
-    Raises:
-        DataError: missing or unreadable, empty, no rows, not CSV/Parquet (by name or content), duplicate columns.
+    empty cell is a missing value, and each text of `na_values` (`--na-values NA,n/a`) besides. Raises DataError
+    for a file missing or unreadable, empty, without rows, not CSV/Parquet (by name or content), duplicate columns.
 
     Example:
         >>> import tempfile, pathlib
