@@ -38,8 +38,8 @@ try:
 except ImportError:  # elsewhere stale temporary files stay behind (they are never read)
     fcntl = None
 
-from linear_nets.atomic import atomic_open, atomic_write_text
-from linear_nets.data.idx import idx_header, idx_payload, read_idx
+from linear_nets.atomic import atomic_write_text
+from linear_nets.data.idx import idx_header, idx_payload, read_idx, write_idx
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.timing import Timer
 
@@ -291,9 +291,7 @@ def _keep_decompressed(array: np.ndarray, facts: FileFacts) -> None:
     copy = _decompressed_path(facts)
     with contextlib.suppress(OSError):
         copy.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_open(copy, "wb") as f:
-            f.write(idx_header(array))
-            f.write(idx_payload(array))
+        write_idx(copy, array)
         _remember(_stamp(copy), facts.sha256)
 
 
@@ -301,7 +299,6 @@ def read_split(
     directory: Path, split: SplitFacts, *, strict: bool = True
 ) -> tuple[np.ndarray, np.ndarray, tuple[FileCheck, FileCheck]]:
     """Read and check a split's two files from `directory`: (images [N, 28, 28] uint8, labels [N] uint8, checks).
-
     Checks: element type and image size, images and labels agree in count, labels are in 0..9 (else DataError);
     then whether each file is the published one (`_check_content`): if not, `ChecksumError` when `strict`.
     """
@@ -434,13 +431,11 @@ def download(
 
 
 class FashionMNIST:
-    """One split ("train": 60,000 images, or "test": 10,000) of Fashion-MNIST in memory, read once from its IDX
-    files (found by `locate` from `data_dir`, or downloaded into the user cache when nowhere and `download`) and
-    checked against `facts`. With `strict`, a file that is not the published one raises `ChecksumError`; else
-    `checks` says so.
-
-    `images` is uint8 `[N, 1, 28, 28]`, `labels` int64 `[N]` (`classes[i]` is the text label), `root` the
-    directory, `checks` one `FileCheck` per file, `seconds` the time taken to read and check the files.
+    """One split ("train": 60,000 images, or "test": 10,000) of Fashion-MNIST in memory, read once from its IDX files
+    (found by `locate` from `data_dir`, or downloaded into the user cache when nowhere and `download`) and checked
+    against `facts`. With `strict`, a file that is not the published one raises `ChecksumError`; else `checks` says so.
+    `images` is uint8 `[N, 1, 28, 28]`, `labels` int64 `[N]` (`classes[i]` is the text label), `root` the directory,
+    `checks` one `FileCheck` per file, `seconds` the time taken to read and check the files.
 
     Example:
         >>> train = FashionMNIST("train")  # doctest: +SKIP

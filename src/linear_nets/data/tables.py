@@ -554,14 +554,12 @@ def load_table(
     coding: str = "onehot",
     na_values: Sequence[str] = (),
 ) -> LoadedTable:
-    """Read a whole table into tensors in one multithreaded read of the used columns: fit the training schema on
-    every row (or use `spec`, e.g. to evaluate on another file), then encode every row. Hold out rows afterwards
-    with `LoadedTable.split`, and compute statistics such as means from the training rows only.
-
-    `target`, `task`, `features`, `categorical` and `coding` are as for `fit_spec` (only `target` counts when `spec`
-    is given); `drop_missing` leaves out rows with a missing value (counted in `rows_dropped`) instead of raising;
-    `dtype` is X's (and a regression y's); `na_values` as for `open_table`. Raises as `open_table`, `fit_spec` and
-    `TableSpec.encode` do.
+    """Read a whole table into tensors in one multithreaded read of the used columns: fit the training schema on every
+    row (or use `spec`, e.g. to evaluate on another file), then encode every row. Hold out rows afterwards with
+    `LoadedTable.split`, and compute statistics such as means from the training rows only. `target`, `task`, `features`,
+    `categorical` and `coding` are as for `fit_spec` (only `target` counts when `spec` is given); `drop_missing` leaves
+    out rows with a missing value (counted in `rows_dropped`) instead of raising; `dtype` is X's (and a regression y's);
+    `na_values` as for `open_table`. Raises as `open_table`, `fit_spec` and `TableSpec.encode` do.
 
     Example:
         >>> import tempfile, pathlib
@@ -623,11 +621,10 @@ def check_table_memory(what: str, need: int, streamed: bool = False) -> None:
 def load_features(
     path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtype = torch.float32, na_values: Sequence[str] = ()
 ) -> Tensor:
-    """X `[n, d]` of every row of a table to predict on, encoded with the training schema `spec`; the target
-    column may be there or not. One prediction per row: nothing is dropped.
-
-    Raises DataError as `open_table` does, and for a feature missing, a column the training file did not have, a
-    wrong type, a missing value or a category not seen in training (naming the column, and the row).
+    """X `[n, d]` of every row of a table to predict on, encoded with the training schema `spec`; the target column may
+    be there or not. One prediction per row: nothing is dropped. Raises DataError as `open_table` does, and for a
+    feature missing, a column the training file did not have, a wrong type, a missing value or a category not seen in
+    training (naming the column, and the row).
 
     Example:
         >>> import tempfile, pathlib
