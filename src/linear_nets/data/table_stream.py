@@ -2,15 +2,11 @@
 
 Everything here reads a `TableSource` (from `open_table`) part by part and encodes each record batch with a fitted
 `TableSpec`, so memory depends on the batch, buffer and part sizes, never on the number of rows. The next batch is
-read and encoded in a background thread while the caller works on the current one:
+read and encoded in a background thread while the caller works on the current one.
 
-- `stream_batches` yields (X, y) minibatches for one epoch. Shuffling has two levels, both seeded by (seed, epoch):
-  the order of the parts (Parquet row groups, across every file of a directory) is permuted, and rows are mixed
-  in a shuffle buffer of `shuffle_buffer` rows. A CSV file is one stream of blocks, so only the buffer mixes it.
-- `stream_least_squares` folds each batch into the triangular factor of [X, 1, y] (TSQR, `closed_form`), each
-  batch encoded straight into a reused float64 buffer Zᵀ = [X, 1, y]ᵀ, and reads the table again where a second
-  pass refines the solution or a robust covariance needs each row's residual.
-- `stream_feature_stats` computes each encoded feature's mean and standard deviation in float64, in one pass.
+`stream_batches` yields (X, y) minibatches for one epoch, shuffled at two levels (the parts' order, and a shuffle
+buffer: a CSV file is one stream of blocks, so only the buffer mixes it); `stream_least_squares` folds each batch into
+the triangular factor of [X, 1, y] (TSQR); `stream_feature_stats` computes each feature's mean and deviation.
 
 A `Holdout` (`data.tables`) keeps one side of the table's seeded split, the same rows as an in-memory read. A
 `RowCounts` passed as `counts=` tells how many rows were read, held out, dropped for missing values and used.

@@ -1,14 +1,9 @@
 """Your own table as training data: open a CSV or Parquet file, fit a training schema, encode rows as tensors.
 
-Three steps, each usable alone:
-
-1. `open_table(path)` opens `.csv`, `.csv.gz`, `.parquet` or a directory of `.parquet` files and reports what it
-   holds (`TableInfo`). A source reads the whole table at once (pyarrow's multithreaded readers) or part by part
-   (`parts()`: one per Parquet row group; a CSV file is one part, read block by block), so data larger than memory
-   can be streamed (`linear_nets.data.table_stream`).
-2. `fit_spec(table_or_source, target, task=...)` builds the JSON-serialisable *training schema* (`TableSpec`).
-3. `spec.encode(table)` turns rows into `X` `[n, d]` and `y`; `spec.encode_features(table)` does the same at
-   prediction time, without a target.
+Three steps, each usable alone: `open_table(path)` opens the file and reports what it holds (`TableInfo`); a source
+reads the whole table at once (pyarrow's multithreaded readers) or part by part (`parts()`: one per Parquet row
+group; a CSV file is one part, read block by block), so data larger than memory can be streamed (`table_stream`).
+`fit_spec` builds the *training schema* (`TableSpec`), and `spec.encode(table)` turns rows into `X` and `y`.
 
 `load_table(path, target, ...)` does all three in memory. `Holdout` is the one train/test split of a table, in
 memory and streamed. Row numbers in messages are 1-based, counting data rows in file order (the header is not a
