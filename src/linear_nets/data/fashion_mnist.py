@@ -327,17 +327,16 @@ def read_split(
 # --- download -----------------------------------------------------------------------------------------------------
 
 
-def _already_there(directory: Path, facts: FileFacts) -> Path | None:
-    """An existing file in `directory` that passes every check, else None."""
+def _already_there(directory: Path, facts: FileFacts) -> bool:
+    """Does `directory` hold this file, passing every check?"""
     path = data_file(directory, facts.name)
     if path is None:
-        return None
+        return False
     try:
-        stamp = _stamp(path)
-        array = read_checked(path, facts)
+        stamp = _stamp(path)  # before reading, as always
+        return _check_content(path, read_checked(path, facts), facts, stamp).verified
     except DataError:
-        return None
-    return path if _check_content(path, array, facts, stamp).verified else None
+        return False
 
 
 def _fetch(url: str, final: Path, facts: FileFacts, timeout: float, deadline: float) -> None:
@@ -419,7 +418,7 @@ def download(
     for file_facts in (f for split in facts.values() for f in split.files):
         final = directory / f"{file_facts.name}.gz"
         _remove_stale_parts(final)
-        if _already_there(directory, file_facts) is not None:
+        if _already_there(directory, file_facts):
             continue
         _fetch(f"{base_url}{file_facts.name}.gz", final, file_facts, timeout, end)
         with contextlib.suppress(FileNotFoundError):

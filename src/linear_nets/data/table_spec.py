@@ -524,6 +524,7 @@ def layout_spec(
         raise ConfigError(f"coding must be one of {', '.join(CODINGS)}, got {coding!r}")
     names = schema.names
     _check_unique(names, where)
+    type_of = {name: schema.field(name).type for name in names}
     features = list(features) if features is not None else None
     categorical = list(categorical)
     for name, given in (("features", features or []), ("categorical", categorical)):
@@ -554,24 +555,23 @@ def layout_spec(
             "categorical",
         )
     present = [c for c in features if c in names]
-    not_labels = [c for c in present if c in categorical and not _is_label(schema.field(c).type)]
+    not_labels = [c for c in present if c in categorical and not _is_label(type_of[c])]
     if not_labels:
-        types = ", ".join(f"'{c}' {schema.field(c).type}" for c in not_labels)
+        types = ", ".join(f"'{c}' {type_of[c]}" for c in not_labels)
         problems.append(f"column {_names(not_labels)} has a type that cannot hold categories ({types}): leave it out "
                         "of categorical (it is used as a number) or convert it to text")  # fmt: skip
-    text = [c for c in present if c not in categorical and _is_text(schema.field(c).type)]
+    text = [c for c in present if c not in categorical and _is_text(type_of[c])]
     if text:
         it = "it" if len(text) == 1 else "them"
-        problems.append(f"column {_names(text)} holds text (type {schema.field(text[0]).type}): pass categorical "
+        problems.append(f"column {_names(text)} holds text (type {type_of[text[0]]}): pass categorical "
                         f"{','.join(text)} to one-hot encode {it}, leave {it} out of features, or if a text such "
                         "as NA marks missing numbers pass na_values NA")  # fmt: skip
-    other = [c for c in present if c not in categorical and not _is_text(schema.field(c).type)
-             and not _is_number(schema.field(c).type)]  # fmt: skip
+    other = [c for c in present if c not in categorical and not _is_text(type_of[c]) and not _is_number(type_of[c])]
     if other:
-        types = ", ".join(f"'{c}' {schema.field(c).type}" for c in other)
+        types = ", ".join(f"'{c}' {type_of[c]}" for c in other)
         problems.append(f"column {_names(other)} has a type that is not a number ({types}): leave it out of "
                         "features or convert it to numbers")  # fmt: skip
-    t = schema.field(target).type if target in names else None
+    t = type_of.get(target)
     if t is not None and task == "regression" and not _is_number(t):
         problems.append(f"target '{target}' is not numeric (type {t}): regression needs a number to predict; "
                         "for class labels train a classifier (softmax)")  # fmt: skip
@@ -587,7 +587,7 @@ def layout_spec(
         categories={c: () for c in features if c in categorical},
         classes=() if task == "classification" else None,
         class_type=("integer" if pa.types.is_integer(t) else "string") if task == "classification" else None,
-        column_types={c: str(schema.field(c).type) for c in [*features, target]},
+        column_types={c: str(type_of[c]) for c in [*features, target]},
         ignored=tuple(n for n in names if n not in features and n != target),
         coding=coding,
     )
