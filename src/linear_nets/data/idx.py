@@ -74,10 +74,9 @@ def read_idx(path: str | os.PathLike, accept: Accept | None = None) -> np.ndarra
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            if f.read(2) == GZIP_MAGIC:
-                return _read_gzip(path, f, accept)
+            gzipped = f.read(2) == GZIP_MAGIC
             f.seek(0)
-            return _read_plain(path, f, accept)
+            return _read_gzip(path, f, accept) if gzipped else _read_plain(path, f, accept)
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
@@ -183,7 +182,6 @@ def _read_plain(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
 
 def _read_gzip(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
     compressed_size = os.fstat(f.fileno()).st_size
-    f.seek(0)
     try:
         with gz.GzipFile(fileobj=f, mode="rb") as z:
             dtype, shape, _, expected = _parse_header(path, z.read, accept)

@@ -360,16 +360,15 @@ def recorded_file(given: str, recorded: Any, what: str = "training table") -> st
         >>> recorded_file(str(path), file_identity(path)) == str(path)
         True
     """
+    fix = "pass --data FILE to score a table"
     if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
-        raise DataError(f"the run did not record the identity of its {what} (an older run): pass --data FILE to "
-                        "score a table")  # fmt: skip
+        raise DataError(f"the run did not record the identity of its {what} (an older run): {fix}")
     path = given if Path(given).exists() else str(recorded.get("path", given))
     if not Path(path).exists():
-        raise DataError(f"the run's {what} {given} is not there (nor {recorded.get('path')}): pass --data FILE to "
-                        "score a table")  # fmt: skip
+        raise DataError(f"the run's {what} {given} is not there (nor {recorded.get('path')}): {fix}")
     if file_identity(path)["sha256"] != recorded["sha256"]:
         raise DataError(f"{path} has changed since the run was trained (its SHA-256 differs): its held-out rows "
-                        "cannot be found again; pass --data FILE to score a table")  # fmt: skip
+                        f"cannot be found again; {fix}")  # fmt: skip
     return path
 
 
@@ -390,8 +389,6 @@ def _arrow_errors(
     """Turn pyarrow's exceptions into one-line `DataError`s; locate a CSV value that does not parse."""
     try:
         yield
-    except DataError:
-        raise
     except UnicodeDecodeError as exc:
         raise DataError(f"{path.name} is not UTF-8 text (byte {exc.object[exc.start]:#x} in a column name): save it "
                         "as UTF-8") from None  # fmt: skip
@@ -411,11 +408,12 @@ def _arrow_errors(
 
 def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
     """Find the first value of the column named in Arrow's conversion error that does not parse, with its row."""
+    unparsed = DataError(f"cannot read {source.name}: {message}: fix that value")  # when it cannot be found
     try:
         index = int(message.split("column #", 1)[1].split(":", 1)[0])
         name = source.schema.names[index]
     except (IndexError, ValueError):
-        return DataError(f"cannot read {source.name}: {message}: fix that value")
+        return unparsed
     wanted = (column_types or {}).get(name, source.schema.field(name).type)
     row = 0
     for batch in source._read_blocks([name], {name: pa.string()}, 0):
@@ -431,7 +429,7 @@ def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
                 "categorical",
             )
         row += len(texts)
-    return DataError(f"cannot read {source.name}: {message}: fix that value")
+    return unparsed
 
 
 def _first_failing_cast(texts: pa.Array, to: pa.DataType) -> int | None:
