@@ -77,14 +77,12 @@ def _selected_rows(
                 keep = holdout.keep(np.arange(offset, offset + n))
                 batch, rows = batch.filter(keep), np.flatnonzero(keep)
                 counts.rows_held_out += n - batch.num_rows
-            table, kept, row_number = spec.select_rows(
-                batch, drop_missing=drop_missing, first_row=offset + 1, rows=rows
-            )
+            table, kept, number = spec.select_rows(batch, drop_missing=drop_missing, first_row=offset + 1, rows=rows)
             counts.rows_read += n
             counts.rows_dropped += batch.num_rows - len(kept)
             offset += n
             if len(kept):
-                yield table, row_number
+                yield table, number
 
 
 _END = object()
@@ -157,8 +155,7 @@ def _rebatch(
     chunks: Iterator[tuple[Tensor, Tensor]], batch_size: int, buffer_rows: int, generator: torch.Generator | None
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Cut chunks into batches of `batch_size`; with `buffer_rows` > 0, through a shuffle buffer of that many rows."""
-    X_buf: Tensor | None = None
-    y_buf: Tensor | None = None
+    X_buf, y_buf = None, None
     for X, y in chunks:
         X_buf = X if X_buf is None else torch.cat([X_buf, X])
         y_buf = y if y_buf is None else torch.cat([y_buf, y])
@@ -217,12 +214,11 @@ def stream_least_squares(
     """
     from linear_nets.closed_form import fit_least_squares
 
-    counts = RowCounts() if counts is None else counts  # filled by the first pass only
     passes, current = [0], []
 
     def chunks() -> Iterator[np.ndarray]:
         passes[0] += 1
-        tally = counts if passes[0] == 1 else RowCounts()  # count the rows once
+        tally = counts if passes[0] == 1 else None  # count the rows once, in the first pass
         selected = _selected_rows(source, spec, parts, drop_missing, holdout, tally, read_rows)
         largest = None
         for table, row_number, Zt in _read_ahead(_design_chunks(spec, selected, fit_intercept)):

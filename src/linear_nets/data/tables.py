@@ -87,7 +87,8 @@ class TablePart:
 
 
 class TableSource:
-    """An opened table: `schema`, `info()`, `read()` (all at once) and `parts()` (streamed). Use `open_table`."""
+    """An opened table (use `open_table`): `schema`, `info()`, `read(columns, column_types)` (the whole table, or those
+    columns, in memory; a CSV's parsed as `column_types` when given) and `parts()` (the pieces to stream, in order)."""
 
     format: str
     num_rows: int  # a CSV counts them when first asked
@@ -101,14 +102,6 @@ class TableSource:
         """What the table holds, for a run's config (counting a CSV's rows reads it once)."""
         types, sha256 = [str(t) for t in self.schema.types], schema_sha256(self.schema)
         return TableInfo(str(self.path), self.format, self.schema.names, types, self.num_rows, self.size_bytes, sha256)
-
-    def read(self, columns: list[str] | None = None, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
-        """The whole table (or `columns` of it) in memory; CSV columns are parsed as `column_types` when given."""
-        raise NotImplementedError
-
-    def parts(self) -> list[TablePart]:
-        """The pieces to stream, in file order."""
-        raise NotImplementedError
 
     def batches(
         self, columns: list[str], column_types: dict[str, pa.DataType] | None = None, batch_rows: int = 1 << 16
@@ -157,7 +150,7 @@ class CsvSource(TableSource):
         return pacsv.ConvertOptions(include_columns=columns, strings_can_be_null=True, column_types=types,
                                     null_values=self.null_values)  # fmt: skip
 
-    def read(self, columns=None, column_types=None) -> pa.Table:
+    def read(self, columns: list[str] | None = None, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
         with _arrow_errors(self.path, "CSV", self, column_types):
             convert = self._convert(columns, column_types)
             table = pacsv.read_csv(self._stream(), CSV_READ_OPTIONS, convert_options=convert)
@@ -219,7 +212,7 @@ class ParquetSource(TableSource):
         self.num_rows = sum(rg.row_groups[0].num_rows for rg in self._row_groups)
         self._check_not_empty(self.num_rows)
 
-    def read(self, columns=None, column_types=None) -> pa.Table:
+    def read(self, columns: list[str] | None = None, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
         del column_types  # Parquet is typed: encoding casts
         with _arrow_errors(self.path, "Parquet"):
             return self.dataset.to_table(columns=columns, use_threads=True)
@@ -504,8 +497,7 @@ def check_rows_left(rows: int, name: str, what: str = "fit") -> None:
 @dataclass(frozen=True)
 class LoadedTable:
     """`load_table`'s result. Unpacks as `X, y, spec, info = load_table(...)`; `rows_dropped` counts the rows left
-    out for missing values (`drop_missing=True`), for the caller to report; `rows` holds each row's 0-based number
-    in the file (rows dropped leave gaps)."""
+    out for missing values (`drop_missing=True`); `rows` holds each row's 0-based number in the file (with gaps)."""
 
     X: Tensor
     y: Tensor
