@@ -224,6 +224,11 @@ def test_table_options_and_a_split_with_no_training_row_are_refused(tmp_path):
         TableOptions("t.csv", "y", categorical_coding="dummy").check()
     path = tmp_path / "t.csv"
     path.write_text("x,y\n1,2\n")
+    # the coding is checked where the schema's layout is made, by fit_spec and load_table alike
+    with pytest.raises(ConfigError, match=r"^coding must be one of onehot, treatment, got 'dummy'$"):
+        fit_spec(pa.table({"x": [1.0], "y": [2.0]}), "y", coding="dummy")
+    with pytest.raises(ConfigError, match=r"^coding must be one of onehot, treatment, got 'dummy'$"):
+        load_table(path, "y", coding="dummy")
     held_out = [bool(Holdout(0.5, seed, part="test").keep([0])[0]) for seed in range(10)]
     with pytest.raises(DataError, match=r"^no rows of t.csv are left to fit \(all held out or missing values\)$"):
         load_table(path, "y").split(0.5, seed=held_out.index(True))  # the one row held out

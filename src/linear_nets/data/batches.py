@@ -6,12 +6,12 @@ memory (and, measured, a gather of uint8 rows plus the conversion is no slower t
 
 How a shuffled epoch is cut into minibatches is the loader's `sampling` (one of `SAMPLING_MODES`):
 
-- `shuffle` (the default, the book's): ceil(n / B) batches of a fresh permutation; the last one is short when B does
+- `shuffle` (the default, the book's): ceil(n / B) batches of a fresh permutation, the last one short when B does
   not divide n. Every example exactly once per epoch.
-- `shuffle-drop-last`: floor(n / B) batches; the short rest of the permutation is dropped (`drop_last=True`), a
-  different rest each epoch.
-- `shuffle-fill`: ceil(n / B) batches, all full: the short last batch is topped up with examples drawn at random,
-  without repeats, from those not already in it. Every example once, a few of them twice.
+- `shuffle-drop-last`: floor(n / B) batches; the short rest of the permutation (a different one each epoch) is
+  dropped (`drop_last=True`).
+- `shuffle-fill`: ceil(n / B) full batches: the short last one is topped up with examples drawn at random, without
+  repeats, from those not already in it. Every example once, a few of them twice.
 - `with-replacement`: ceil(n / B) full batches, each example drawn uniformly with replacement; an epoch never sees
   about 1/e ≈ 37% of the examples, and sees others several times.
 
@@ -41,26 +41,14 @@ SAMPLING_MODES = SAMPLING
 class ArrayLoader:
     """Re-iterable minibatch loader over tensors that share their first dimension, like a `DataLoader`.
 
-    Each iteration is one epoch. With `shuffle=True` the order is a fresh permutation per epoch drawn from
-    `generator` (seeded by `seed`), so the same seed gives the same batches; `sampling` chooses what happens to the
-    short last batch, or draws with replacement instead (see `SAMPLING_MODES` and the module docstring). A uint8
-    first tensor (images) is converted to float32 and divided by 255 per batch; with `resize=N` it is also resized
-    bilinearly to N x N (like d2l's `resize=`).
-
-    Args:
-        tensors: the arrays, e.g. `(images, labels)`; all of the same length.
-        batch_size: examples per batch (> 0).
-        shuffle: reshuffle every epoch.
-        drop_last: drop the last batch when it is smaller than `batch_size`.
-        resize: side length to resize `[N, C, H, W]` images to, or None.
-        seed: seed of the shuffling generator (ignored when `generator` is given).
-        generator: a `torch.Generator` to draw permutations from.
-        sampling: with `shuffle=True`, one of `SAMPLING_MODES`: "shuffle" (keep the short last batch),
-            "shuffle-drop-last" (drop it), "shuffle-fill" (top it up to `batch_size` with other random examples) or
-            "with-replacement" (every batch drawn with replacement; ceil(n / batch_size) batches per epoch). A fit
-            checks first that its rows can give them (`checks.check_minibatches`).
-        shard: `(rank, world_size)`: yield only this process's share of every batch (see the module docstring);
-            the default `(0, 1)` yields whole batches. `batch_size` stays the global batch size.
+    Each iteration is one epoch over `tensors` (e.g. `(images, labels)`, all of the same length). With
+    `shuffle=True` the order is a fresh permutation per epoch drawn from `generator` (else one seeded by `seed`),
+    so the same seed gives the same batches; `sampling` (one of `SAMPLING_MODES`, see the module docstring) chooses
+    what happens to the short last batch, or draws with replacement instead; a fit checks first that its rows can
+    give them (`checks.check_minibatches`). `drop_last` drops a short last batch in file order too. A uint8 first
+    tensor (images `[N, C, H, W]`) is converted to float32 and divided by 255 per batch; with `resize=N` it is also
+    resized bilinearly to N x N (like d2l's `resize=`). `shard=(rank, world_size)` yields only this process's share
+    of every batch (see the module docstring); `batch_size` stays the global batch size.
 
     Example:
         >>> X, y = torch.arange(10.0).reshape(5, 2), torch.arange(5)
@@ -83,13 +71,10 @@ class ArrayLoader:
         sampling: str = "shuffle",
         shard: tuple[int, int] = (0, 1),
     ) -> None:
-        self.shard = shard
-        self.tensors = tensors
-        self.batch_size = batch_size
+        self.tensors, self.batch_size = tensors, batch_size
+        self.shuffle, self.drop_last = shuffle, drop_last
         self.sampling = one_of("sampling", sampling, SAMPLING_MODES)
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.resize = resize
+        self.resize, self.shard = resize, shard
         if generator is None:
             generator = torch.Generator()
             # Generator.seed() draws a fresh seed for this generator only; torch.seed() would reseed the global RNG.
@@ -182,8 +167,6 @@ class ArrayLoader:
         if X.dtype == torch.uint8:
             X = X.to(torch.float32).div_(255.0)
         if self.resize is not None:
-            X = torch.nn.functional.interpolate(
-                X, size=(self.resize, self.resize), mode="bilinear", align_corners=False
-            )
+            X = torch.nn.functional.interpolate(X, size=(self.resize, self.resize), mode="bilinear")
         return X
 

@@ -38,8 +38,8 @@ try:
 except ImportError:  # elsewhere stale temporary files stay behind (they are never read)
     fcntl = None
 
-from linear_nets.atomic import atomic_open, atomic_write_text
-from linear_nets.data.idx import idx_header, idx_payload, read_idx
+from linear_nets.atomic import atomic_write_text
+from linear_nets.data.idx import idx_header, idx_payload, read_idx, write_idx
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.timing import Timer
 
@@ -92,32 +92,22 @@ class SplitFacts:
         return (self.images, self.labels)
 
 
+# fmt: off  (a table: one file a line pair)
 FACTS: dict[str, SplitFacts] = {
     "train": SplitFacts(
-        FileFacts(
-            "train-images-idx3-ubyte",
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            (60000, 28, 28),
-        ),
-        FileFacts(
-            "train-labels-idx1-ubyte",
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            (60000,),
-        ),
+        FileFacts("train-images-idx3-ubyte",
+                  "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", (60000, 28, 28)),
+        FileFacts("train-labels-idx1-ubyte",
+                  "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", (60000,)),
     ),
     "test": SplitFacts(
-        FileFacts(
-            "t10k-images-idx3-ubyte",
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            (10000, 28, 28),
-        ),
-        FileFacts(
-            "t10k-labels-idx1-ubyte",
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-            (10000,),
-        ),
+        FileFacts("t10k-images-idx3-ubyte",
+                  "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", (10000, 28, 28)),
+        FileFacts("t10k-labels-idx1-ubyte",
+                  "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", (10000,)),
     ),
 }
+# fmt: on
 """The published dataset: split -> its files. 6,000 train and 1,000 test images per class."""
 
 
@@ -141,39 +131,24 @@ def default_download_dir() -> Path:
 
 def data_file(directory: Path, name: str) -> Path | None:
     """The file `name` (plain, preferred: it loads without decompressing) or `name.gz` in `directory`, or None."""
-    for candidate in (directory / name, directory / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _names(facts: Mapping[str, SplitFacts]) -> list[str]:
-    return [f.name for split in facts.values() for f in split.files]
-
-
-def _with_raw(directory: Path) -> list[Path]:
-    return [directory, directory / "FashionMNIST" / "raw"]
+    return next((file for file in (directory / name, directory / f"{name}.gz") if file.is_file()), None)
 
 
 def _holding(directory: Path, names: list[str]) -> Path | None:
-    for d in _with_raw(directory):
-        if all(data_file(d, name) for name in names):
-            return d
-    return None
+    """`directory`, or its torchvision-style `FashionMNIST/raw`, if it holds every file."""
+    places = (directory, directory / "FashionMNIST" / "raw")
+    return next((d for d in places if all(data_file(d, name) for name in names)), None)
 
 
 def locate(data_dir: str | os.PathLike | None = None, *, facts: Mapping[str, SplitFacts] | None = None) -> Path:
     """The directory holding all four Fashion-MNIST files (gzipped or not), searched as the module docstring says.
-
-    Raises:
-        DataError: `data_dir` (or `$LINEAR_NETS_DATA`) does not hold the files, or they are nowhere; the message
-            says how to get them.
+    Raises DataError, saying how to get them, when `data_dir` (or `$LINEAR_NETS_DATA`) lacks them or none holds them.
 
     Example:
         >>> locate()  # doctest: +SKIP
         PosixPath('/usr/share/datasets/fashion-mnist')
     """
-    names = _names(facts or FACTS)
+    names = [f.name for split in (facts or FACTS).values() for f in split.files]
     explicit = [("data_dir", data_dir)] if data_dir is not None else []
     if not explicit and os.environ.get(ENV_VAR):
         explicit = [(ENV_VAR, os.environ[ENV_VAR])]
@@ -209,9 +184,8 @@ class FileCheck:
 
 
 def decompressed_sha256(array: np.ndarray) -> str:
-    """SHA-256 of the IDX file `array` was read from, decompressed (its header + big-endian elements).
-
-    The header follows from the array, so hashing needs no second read and no copy for uint8 data.
+    """SHA-256 of the IDX file `array` was read from, decompressed (its header + big-endian elements): the header
+    follows from the array, so hashing needs no second read and no copy for uint8 data.
 
     Example:
         >>> decompressed_sha256(np.zeros(1, np.uint8)) == hashlib.sha256(bytes([0, 0, 8, 1, 0, 0, 0, 1, 0])).hexdigest()
@@ -243,40 +217,23 @@ def _read_memo() -> dict:
     return memo if isinstance(memo, dict) else {}
 
 
+def _remembered(memo: dict, stamp: tuple[str, dict[str, int]], sha256: str) -> bool:
+    """Was the file of this stamp (path, size, mtime) verified to have this checksum?"""
+    return memo.get(stamp[0]) == {**stamp[1], "sha256": sha256}
+
+
 def _remember(stamp: tuple[str, dict[str, int]], sha256: str) -> None:
     """Record a verified file; failing to write (read-only home, full disk) only costs a hash next time."""
-    key, facts = stamp
     memo = _read_memo()
-    memo[key] = {**facts, "sha256": sha256}
+    memo[stamp[0]] = {**stamp[1], "sha256": sha256}
     with contextlib.suppress(OSError):
         _memo_path().parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(_memo_path(), json.dumps(memo, indent=1, sort_keys=True))
 
 
-def check_sha256(path: Path, array: np.ndarray, expected: str, stamp: tuple[str, dict[str, int]]) -> FileCheck:
-    """Check that `array` (read from `path`, whose `stamp` was taken before reading) has the `expected` SHA-256.
-
-    A file remembered with the same path, size, mtime and checksum is not hashed again; a file that matches is
-    remembered (in `verified.json` in `user_cache_dir()`), one that does not never is.
-    """
-    key, facts = stamp
-    if _read_memo().get(key) == {**facts, "sha256": expected}:
-        return FileCheck(path, verified=True, from_cache=True)
-    actual = decompressed_sha256(array)
-    if actual != expected:
-        problem = (
-            f"{path}: SHA-256 of the decompressed data is {actual[:16]}..., expected {expected[:16]}...: "
-            "the file is corrupt or not the published Fashion-MNIST; delete it and get it again"
-        )
-        return FileCheck(path, verified=False, from_cache=False, problem=problem)
-    _remember(stamp, expected)
-    return FileCheck(path, verified=True, from_cache=False)
-
-
 def _check_form(path: Path, facts: FileFacts, dtype: np.dtype, shape: tuple[int, ...]) -> None:
     """uint8, the per-example shape, and no more examples than the published file: checked on the header, before the
-    data is read or decompressed (see `read_checked`). Whether the count is the published one is `_check_content`'s
-    question."""
+    data is read or decompressed. Whether the count is the published one is `_check_content`'s question."""
     if dtype != np.uint8 or shape[1:] != facts.shape[1:] or len(shape) != len(facts.shape):
         want = "x".join(map(str, ("N", *facts.shape[1:])))
         got = "x".join(map(str, shape))
@@ -294,11 +251,23 @@ def read_checked(path: Path, facts: FileFacts) -> np.ndarray:
 
 
 def _check_content(path: Path, array: np.ndarray, facts: FileFacts, stamp: tuple[str, dict[str, int]]) -> FileCheck:
-    """Is this the published file? Its example count, then (unless that differs already) its checksum."""
+    """Is `array` (read from `path`, whose `stamp` was taken before reading) the published file? Its example count,
+    then its SHA-256. A file remembered with the same path, size, mtime and checksum is not hashed again; a file
+    that matches is remembered (in `verified.json` in `user_cache_dir()`), one that does not never is."""
     if array.shape != facts.shape:
         problem = f"{path}: {array.shape[0]} examples, the published file has {facts.shape[0]}"
         return FileCheck(path, verified=False, from_cache=False, problem=problem)
-    return check_sha256(path, array, facts.sha256, stamp)
+    if _remembered(_read_memo(), stamp, facts.sha256):
+        return FileCheck(path, verified=True, from_cache=True)
+    actual = decompressed_sha256(array)
+    if actual != facts.sha256:
+        problem = (
+            f"{path}: SHA-256 of the decompressed data is {actual[:16]}..., expected {facts.sha256[:16]}...: "
+            "the file is corrupt or not the published Fashion-MNIST; delete it and get it again"
+        )
+        return FileCheck(path, verified=False, from_cache=False, problem=problem)
+    _remember(stamp, facts.sha256)
+    return FileCheck(path, verified=True, from_cache=False)
 
 
 def _decompressed_path(facts: FileFacts) -> Path:
@@ -307,18 +276,13 @@ def _decompressed_path(facts: FileFacts) -> Path:
 
 def _read_decompressed(path: Path, facts: FileFacts, stamp: tuple[str, dict[str, int]]) -> tuple[np.ndarray, bool]:
     """`(read_checked(path), False)`, or, for a gzipped file already verified, `(its decompressed copy, True)` from the
-    user cache.
-
-    Decompressing the training images costs about 0.4 s a run; reading the verified copy (written atomically when the
-    .gz was verified, and remembered by its own path, size and mtime like the originals) costs a few milliseconds.
-    Any doubt (another stamp, a missing or changed copy) falls back to the .gz.
-    """
-    copy = _decompressed_path(facts)
-    memo = _read_memo()
-    if path.suffix == ".gz" and memo.get(stamp[0]) == {**stamp[1], "sha256": facts.sha256} and copy.exists():
-        copy_stamp = _stamp(copy)
-        if memo.get(copy_stamp[0]) == {**copy_stamp[1], "sha256": facts.sha256}:
-            return read_checked(copy, facts), True
+    user cache. Decompressing the training images costs about 0.4 s a run; reading the verified copy (written
+    atomically when the .gz was verified, and remembered by its own path, size and mtime like the originals) costs a
+    few milliseconds. Any doubt (another stamp, a missing or changed copy) falls back to the .gz."""
+    copy, memo = _decompressed_path(facts), _read_memo()
+    verified_gz = path.suffix == ".gz" and _remembered(memo, stamp, facts.sha256)
+    if verified_gz and copy.exists() and _remembered(memo, _stamp(copy), facts.sha256):
+        return read_checked(copy, facts), True
     return read_checked(path, facts), False
 
 
@@ -327,9 +291,7 @@ def _keep_decompressed(array: np.ndarray, facts: FileFacts) -> None:
     copy = _decompressed_path(facts)
     with contextlib.suppress(OSError):
         copy.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_open(copy, "wb") as f:
-            f.write(idx_header(array))
-            f.write(idx_payload(array))
+        write_idx(copy, array)
         _remember(_stamp(copy), facts.sha256)
 
 
@@ -337,63 +299,50 @@ def read_split(
     directory: Path, split: SplitFacts, *, strict: bool = True
 ) -> tuple[np.ndarray, np.ndarray, tuple[FileCheck, FileCheck]]:
     """Read and check a split's two files from `directory`: (images [N, 28, 28] uint8, labels [N] uint8, checks).
-
-    Checks: element type and image size, images and labels agree in count, labels are in 0..9; then whether each
-    file is the published one: its example count and the SHA-256 of its decompressed bytes (remembered across runs).
-
-    Raises:
-        ChecksumError: a file is not the published one and `strict` (otherwise `checks` says so and the data is
-            returned).
-        DataError: any other fault, naming the file.
+    Checks: element type and image size, images and labels agree in count, labels are in 0..9 (else DataError);
+    then whether each file is the published one (`_check_content`): if not, `ChecksumError` when `strict`.
     """
-    arrays, pending, copied = [], [], []
+    arrays, checks = [], []
     for facts in split.files:
         path = data_file(directory, facts.name)
         if path is None:
             raise DataError(f"{directory / facts.name}(.gz) is missing; {HOW_TO_GET}")
         stamp = _stamp(path)  # before reading: a file changed while it is read then fails the next check
         array, from_copy = _read_decompressed(path, facts, stamp)
+        checks.append(_check_content(path, array, facts, stamp))
+        if checks[-1].verified and path.suffix == ".gz" and not from_copy:
+            _keep_decompressed(array, facts)
         arrays.append(array)
-        pending.append((path, array, facts, stamp))
-        copied.append(from_copy)
     images, labels = arrays
     if len(images) != len(labels):
         raise DataError(f"{directory}: {len(images)} images but {len(labels)} labels; they must agree")
     if labels.size and labels.max() >= len(CLASSES):
-        raise DataError(f"{pending[1][0]}: label {labels.max()} out of range: classes are 0..{len(CLASSES) - 1}")
-    results = tuple(_check_content(*item) for item in pending)
-    for (path, array, facts, _), check, from_copy in zip(pending, results, copied, strict=True):
-        if check.verified and path.suffix == ".gz" and not from_copy:
-            _keep_decompressed(array, facts)
-    failed = [c for c in results if not c.verified]
+        raise DataError(f"{checks[1].path}: label {labels.max()} out of range: classes are 0..{len(CLASSES) - 1}")
+    failed = [c for c in checks if not c.verified]
     if strict and failed:
         raise ChecksumError(failed[0].problem)
-    return images, labels, results
+    return images, labels, tuple(checks)
 
 
 # --- download -----------------------------------------------------------------------------------------------------
 
 
-def _already_there(directory: Path, facts: FileFacts) -> Path | None:
-    """An existing file in `directory` that passes every check, else None."""
+def _already_there(directory: Path, facts: FileFacts) -> bool:
+    """Does `directory` hold this file, passing every check?"""
     path = data_file(directory, facts.name)
     if path is None:
-        return None
+        return False
     try:
-        stamp = _stamp(path)
-        array = read_checked(path, facts)
+        stamp = _stamp(path)  # before reading, as always
+        return _check_content(path, read_checked(path, facts), facts, stamp).verified
     except DataError:
-        return None
-    return path if _check_content(path, array, facts, stamp).verified else None
+        return False
 
 
 def _fetch(url: str, final: Path, facts: FileFacts, timeout: float, deadline: float) -> None:
-    """Stream `url` into a temporary file next to `final`, verify it, then rename it; on failure leave nothing.
-
-    `deadline` is a `time.monotonic()` time: past it the download stops, however slowly the server still sends (each
-    wait for bytes is bounded by `timeout`). The temporary file is locked while it is written, so that a later
-    download can tell a killed one's file from a live one's (`_remove_stale_parts`).
-    """
+    """Stream `url` into a temporary file next to `final`, verify it, then rename it; on failure leave nothing. Past
+    `deadline` (a `time.monotonic()` time) the download stops, however slowly the server still sends. The temporary
+    file is locked while it is written, so that a later download can tell a killed one's file from a live one's."""
     fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
@@ -449,24 +398,14 @@ def download(
     deadline: float = DOWNLOAD_DEADLINE,
     facts: Mapping[str, SplitFacts] | None = None,
 ) -> Path:
-    """Download the four files (`<base_url><name>.gz`) into `dest`, skipping those already there and verified.
+    """Download the four files (`<base_url><name>.gz`, default `BASE_URL`) into `dest` (created if needed; default
+    `default_download_dir()`), skipping those already there and verified; return the directory. `timeout` bounds
+    each wait for the server, `deadline` the whole download (seconds).
 
     Each file is streamed into a temporary file in `dest`, verified (SHA-256 of the decompressed bytes, shape),
     then renamed to `<name>.gz`, so an interrupted or corrupt download never leaves a file that looks valid; the
     temporary files a killed download left are removed first. A corrupt uncompressed file it replaces is removed,
-    so it cannot shadow the new one.
-
-    Args:
-        dest: directory to put the files in (created if needed); default `default_download_dir()`.
-        base_url: where the files are, ending in `/`; default `BASE_URL` (upstream, https).
-        timeout: seconds to wait for the server on each connect or read.
-        deadline: seconds the whole download may take (default `DOWNLOAD_DEADLINE`).
-
-    Returns the directory.
-
-    Raises:
-        DataError: the directory cannot be created or a download fails or passes its deadline (the message names
-            the URL).
+    so it cannot shadow the new one. Raises DataError, naming the URL, when a download fails or passes its deadline.
     """
     facts = facts or FACTS
     base_url = base_url or BASE_URL
@@ -479,7 +418,7 @@ def download(
     for file_facts in (f for split in facts.values() for f in split.files):
         final = directory / f"{file_facts.name}.gz"
         _remove_stale_parts(final)
-        if _already_there(directory, file_facts) is not None:
+        if _already_there(directory, file_facts):
             continue
         _fetch(f"{base_url}{file_facts.name}.gz", final, file_facts, timeout, end)
         with contextlib.suppress(FileNotFoundError):
@@ -491,23 +430,11 @@ def download(
 
 
 class FashionMNIST:
-    """One split of Fashion-MNIST in memory, read once from its IDX files and verified.
-
-    Attributes:
-        images: uint8 tensor `[N, 1, 28, 28]`.
-        labels: int64 tensor `[N]`, classes 0..9 (`classes[i]` is the text label).
-        classes: the 10 text labels.
-        root: the directory the files came from.
-        checks: one `FileCheck` per file (verified, from the cache or hashed now).
-        seconds: time taken to read and check the files.
-
-    Args:
-        split: "train" (60,000 images) or "test" (10,000).
-        data_dir: where to look first (see `locate`).
-        download: download into the user cache when the files are nowhere (see `download`).
-        facts: the dataset facts to check against (default `FACTS`; tests pass their own).
-        strict: raise `ChecksumError` when a file is not the published one (checksum or example count); False
-            keeps the data and `checks` says so.
+    """One split ("train": 60,000 images, or "test": 10,000) of Fashion-MNIST in memory, read once from its IDX files
+    (found by `locate` from `data_dir`, or downloaded into the user cache when nowhere and `download`) and checked
+    against `facts`. With `strict`, a file that is not the published one raises `ChecksumError`; else `checks` says so.
+    `images` is uint8 `[N, 1, 28, 28]`, `labels` int64 `[N]` (`classes[i]` is the text label), `root` the directory,
+    `checks` one `FileCheck` per file, `seconds` the time taken to read and check the files.
 
     Example:
         >>> train = FashionMNIST("train")  # doctest: +SKIP
@@ -565,10 +492,7 @@ def _find(data_dir: str | os.PathLike | None, download_missing: bool, facts: Map
 
 
 def get_fashion_mnist_labels(labels: Iterable[int] | Tensor) -> list[str]:
-    """Text labels of numeric labels (d2l 3.5).
-
-    Raises:
-        DataError: a label outside 0..9.
+    """Text labels of numeric labels (d2l 3.5); DataError for a label outside 0..9.
 
     Example:
         >>> get_fashion_mnist_labels([0, 9])
@@ -589,10 +513,9 @@ def load_data_fashion_mnist(
     *,
     download: bool = False,
 ) -> tuple[ArrayLoader, ArrayLoader]:
-    """Fashion-MNIST as `(train_iter, test_iter)` minibatch loaders (d2l 3.5), in memory.
-
-    Batches are `(X, y)`: X float32 `[B, 1, 28, 28]` in [0, 1] (or `resize` x `resize`), y int64 `[B]`. The
-    training loader reshuffles every epoch from a generator seeded by `seed`; the test loader keeps file order.
+    """Fashion-MNIST as `(train_iter, test_iter)` minibatch loaders (d2l 3.5), in memory: batches `(X, y)` of X
+    float32 `[B, 1, 28, 28]` in [0, 1] (or `resize` x `resize`) and y int64 `[B]`. The training loader reshuffles
+    every epoch from a generator seeded by `seed`; the test loader keeps file order.
 
     Example:
         >>> train_iter, test_iter = load_data_fashion_mnist(256, seed=0)  # doctest: +SKIP

@@ -17,7 +17,7 @@ size, so a gzip bomb costs no more than the data the caller accepted.
 
 from __future__ import annotations
 
-import gzip
+import gzip as gz  # as gz: `write_idx`'s flag is called gzip
 import os
 import struct
 import zlib
@@ -56,18 +56,12 @@ Accept = Callable[[np.dtype, tuple[int, ...]], None]
 
 
 def read_idx(path: str | os.PathLike, accept: Accept | None = None) -> np.ndarray:
-    """Read an IDX file (gzipped or not: detected by its first two bytes, 1f 8b) into a numpy array.
+    """Read an IDX file (gzipped or not: detected by its first two bytes, 1f 8b) into a numpy array in native byte
+    order (writable, C-contiguous) with the header's shape and element type.
 
-    Returns an array in native byte order (writable, C-contiguous) with the header's shape and element type.
-
-    Args:
-        path: the file.
-        accept: called with the header's (dtype, shape) before any data is read or decompressed; it raises
-            `DataError` to refuse the file (a caller that knows what the file must hold bounds what it reads).
-
-    Raises:
-        DataError: the file is missing or unreadable, or any fault listed in the module docstring, or `accept`
-            refused it; the message names the file and the fault.
+    `accept`, when given, is called with the header's (dtype, shape) before any data is read or decompressed, and
+    raises `DataError` to refuse the file. Raises DataError, naming the file and the fault, for a missing or
+    unreadable file and every fault the module docstring lists.
 
     Example:
         >>> import tempfile, pathlib
@@ -80,10 +74,9 @@ def read_idx(path: str | os.PathLike, accept: Accept | None = None) -> np.ndarra
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            if f.read(2) == GZIP_MAGIC:
-                return _read_gzip(path, f, accept)
+            gzipped = f.read(2) == GZIP_MAGIC
             f.seek(0)
-            return _read_plain(path, f, accept)
+            return _read_gzip(path, f, accept) if gzipped else _read_plain(path, f, accept)
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
@@ -96,15 +89,10 @@ def read_idx_tensor(path: str | os.PathLike) -> Tensor:
 
 
 def idx_header(array: np.ndarray) -> bytes:
-    """The IDX header of `array`: magic, type code, dimension count and sizes.
-
-    A header is fully determined by the array, so `idx_header(a) + <a as big-endian bytes>` are exactly the bytes
-    of the file `write_idx` writes (and of any valid IDX file `read_idx` returned `a` for).
-
-    Raises:
-        DataError: the dtype has no IDX type code, or the array has 0 or more than `MAX_DIMS` dimensions, or a
-            dimension does not fit in 32 bits.
-    """
+    """The IDX header of `array`: magic, type code, dimension count and sizes. It follows from the array, so
+    `idx_header(a) + idx_payload(a)` are exactly the bytes of the file `write_idx` writes (and of any valid IDX file
+    `read_idx` returned `a` for). Raises DataError when the array cannot be stored as IDX (its type, its number of
+    dimensions, a dimension of 2**32 or more)."""
     code = _type_code(array.dtype)
     if not 1 <= array.ndim <= MAX_DIMS:
         raise DataError(f"cannot write a {array.ndim}-dimensional array as IDX: 1 to {MAX_DIMS} dimensions")
@@ -120,16 +108,10 @@ def idx_payload(array: np.ndarray) -> memoryview:
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, gzip: bool = False) -> None:
-    """Write `array` to `path` as an IDX file (gzip-compressed when `gzip=True`), atomically.
-
-    Args:
-        path: the file to write; its directory must exist.
-        array: uint8, int8, int16, int32, float32 or float64 (any byte order), 1 to `MAX_DIMS` dimensions; a
-            numpy array or anything `np.asarray` takes, such as a CPU tensor.
-        gzip: compress with gzip (header mtime 0, so the same array always gives the same bytes).
-
-    Raises:
-        DataError: the array cannot be stored as IDX (see `idx_header`); nothing is written.
+    """Write `array` (uint8, int8, int16, int32, float32 or float64, 1 to `MAX_DIMS` dimensions; anything
+    `np.asarray` takes, such as a CPU tensor) to `path` as an IDX file, atomically; with `gzip`, compressed (header
+    mtime 0: the same array always gives the same bytes). Raises DataError, writing nothing, when the array cannot
+    be stored as IDX (see `idx_header`).
 
     Example:
         >>> import tempfile, pathlib
@@ -141,13 +123,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, gzip: bool = False) ->
     array = np.asarray(array)  # also takes torch tensors (on the CPU) and nested lists
     data = idx_header(array) + idx_payload(array).tobytes()
     if gzip:
-        data = _gzip_compress(data)
+        data = gz.compress(data, mtime=0)
     with atomic_open(path, "wb") as f:
         f.write(data)
-
-
-def _gzip_compress(data: bytes) -> bytes:  # a function: inside write_idx, `gzip` is the flag
-    return gzip.compress(data, mtime=0)
 
 
 def _type_code(dtype: np.dtype) -> int:
@@ -158,8 +136,11 @@ def _type_code(dtype: np.dtype) -> int:
     raise DataError(f"IDX cannot store elements of type {dtype}: use one of {names}")
 
 
-def _parse_header(path: Path, read: Callable[[int], bytes]) -> tuple[np.dtype, tuple[int, ...], int]:
-    """Read and check the header with `read(n)`; return (dtype, shape, header length in bytes)."""
+def _parse_header(
+    path: Path, read: Callable[[int], bytes], accept: Accept | None
+) -> tuple[np.dtype, tuple[int, ...], int, int]:
+    """Read and check the header with `read(n)`, then let `accept` refuse it; return (dtype, shape, header length,
+    data length), both in bytes."""
     head = read(4)
     if len(head) < 4:
         raise DataError(f"{path}: truncated IDX header: {len(head)} bytes, need at least 4")
@@ -174,11 +155,10 @@ def _parse_header(path: Path, read: Callable[[int], bytes]) -> tuple[np.dtype, t
     sizes = read(4 * ndim)
     if len(sizes) < 4 * ndim:
         raise DataError(f"{path}: truncated IDX header: {ndim} dimensions need {4 * ndim} size bytes")
-    return ELEMENT_TYPES[code], struct.unpack(f">{ndim}I", sizes), 4 + 4 * ndim
-
-
-def _payload_size(dtype: np.dtype, shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=object)) * dtype.itemsize  # object: exact, never overflows
+    dtype, shape = ELEMENT_TYPES[code], struct.unpack(f">{ndim}I", sizes)
+    if accept is not None:
+        accept(dtype, shape)
+    return dtype, shape, 4 + 4 * ndim, int(np.prod(shape, dtype=object)) * dtype.itemsize  # object: exact
 
 
 def _to_array(payload: bytearray, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
@@ -188,10 +168,7 @@ def _to_array(payload: bytearray, dtype: np.dtype, shape: tuple[int, ...]) -> np
 
 
 def _read_plain(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
-    dtype, shape, header = _parse_header(path, f.read)
-    if accept is not None:
-        accept(dtype, shape)
-    expected = _payload_size(dtype, shape)
+    dtype, shape, header, expected = _parse_header(path, f.read, accept)
     available = os.fstat(f.fileno()).st_size - header
     if available < expected:
         raise DataError(f"{path}: truncated: the header promises {expected} data bytes, the file holds {available}")
@@ -205,20 +182,16 @@ def _read_plain(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
 
 def _read_gzip(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
     compressed_size = os.fstat(f.fileno()).st_size
-    f.seek(0)
     try:
-        with gzip.GzipFile(fileobj=f, mode="rb") as z:
-            dtype, shape, _ = _parse_header(path, z.read)
-            if accept is not None:
-                accept(dtype, shape)
-            expected = _payload_size(dtype, shape)
+        with gz.GzipFile(fileobj=f, mode="rb") as z:
+            dtype, shape, _, expected = _parse_header(path, z.read, accept)
             if expected > compressed_size * _MAX_GZIP_RATIO:
                 raise DataError(
                     f"{path}: truncated: the header promises {expected} data bytes, "
                     f"more than a {compressed_size}-byte gzip file can hold"
                 )
             payload = _read_at_most(z, expected + 1)  # one byte more than promised reveals trailing data
-    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
+    except (gz.BadGzipFile, zlib.error, EOFError) as exc:
         raise DataError(f"{path}: corrupt gzip data: {exc}") from exc
     if len(payload) < expected:
         raise DataError(f"{path}: truncated: the header promises {expected} data bytes, the file holds {len(payload)}")
@@ -230,10 +203,7 @@ def _read_gzip(path: Path, f: IO[bytes], accept: Accept | None) -> np.ndarray:
 def _read_at_most(stream: IO[bytes], limit: int) -> bytearray:
     """Read until end of stream or `limit` bytes, in chunks: memory follows the data, not the header's claim."""
     chunks, total = [], 0
-    while total < limit:
-        chunk = stream.read(min(_CHUNK, limit - total))
-        if not chunk:
-            break
+    while total < limit and (chunk := stream.read(min(_CHUNK, limit - total))):
         chunks.append(chunk)
         total += len(chunk)
     return bytearray().join(chunks)

@@ -17,17 +17,8 @@ def synthetic_data(
     noise: float = 0.01,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Generate y = Xw + b + ε with X ~ N(0, 1) and ε ~ N(0, noise²) (d2l 3.2).
-
-    Args:
-        w: true weights, shape `[d]`.
-        b: true bias.
-        num_examples: n, number of rows (> 0).
-        noise: standard deviation of ε (>= 0).
-        generator: a seeded `torch.Generator` for reproducible data.
-
-    Returns:
-        features `[n, d]` and labels `[n, 1]`, float32.
+    """Generate y = Xw + b + ε with X ~ N(0, 1) and ε ~ N(0, noise²) (d2l 3.2): features `[n, d]` and labels
+    `[n, 1]`, float32, for true weights `w` `[d]`, n = `num_examples`; a seeded `generator` makes them reproducible.
 
     Example:
         >>> X, y = synthetic_data([2, -3.4], 4.2, 1000, generator=torch.Generator().manual_seed(0))
@@ -46,14 +37,9 @@ def data_iter(
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """The book's from-scratch minibatch generator (d2l 3.2): shuffle the indices, yield slices of them.
 
-    One pass over the data in random order. The last batch is kept even when it is smaller than
-    `batch_size` (1000 examples with batch size 64 give 15 batches of 64 and one of 40). A generator is
-    used up after one pass: call `data_iter` again for the next epoch.
-
-    Args:
-        batch_size: examples per batch (> 0).
-        features: `[n, d]`; labels: `[n, ...]`, rows matching.
-        generator: a seeded `torch.Generator` for a reproducible order.
+    One pass over `features` `[n, d]` and `labels` `[n, ...]` in random order (drawn from `generator`). The last
+    batch is kept even when it is smaller than `batch_size` (1000 examples with batch size 64 give 15 batches of 64
+    and one of 40). A generator is used up after one pass: call `data_iter` again for the next epoch.
 
     Example:
         >>> X, y = torch.arange(10.0).reshape(5, 2), torch.arange(5.0)
@@ -74,10 +60,9 @@ def load_array(
     generator: torch.Generator | None = None,
     sampling: str = "shuffle",
 ) -> ArrayLoader:
-    """Minibatches over in-memory tensors, the concise way (d2l 3.3's `load_array`, on `ArrayLoader`).
-
-    Re-iterable (one epoch per pass); shuffled afresh every pass when `is_train`; the last partial batch is
-    kept (or, with another `sampling` of `ArrayLoader`, dropped, filled up, or every batch drawn with replacement).
+    """Minibatches over in-memory tensors, the concise way (d2l 3.3's `load_array`, on `ArrayLoader`): re-iterable,
+    shuffled afresh every pass when `is_train`; the last partial batch is kept (or, with another `sampling` of
+    `ArrayLoader`, dropped, filled up, or every batch drawn with replacement).
 
     Example:
         >>> X, y = torch.zeros(5, 2), torch.zeros(5, 1)

@@ -1,15 +1,14 @@
 """The training schema of a table: which column is the target, which are features, and how each becomes numbers.
 
 `fit_spec` builds a `TableSpec` from the training rows; `TableSpec.encode` turns a pyarrow Table or RecordBatch into
-tensors with it, at training time and later (evaluation, prediction), so every table is encoded the same way:
+tensors with it, at training time and later, so every table is encoded the same way:
 
 - a numeric feature (integer, floating, boolean, decimal) is one float column;
 - a categorical feature (named in `categorical`; text, integer or boolean) is one-hot encoded over the categories
   seen in training, sorted (numerically when they are all integers): `colour=blue`, `colour=red`. With
   `coding="treatment"` the first category is the reference and gets no column (`colour=red` only), as R's and
   statsmodels' formulas code it: beside an intercept, the full one-hot columns add up to the ones column, so a
-  least-squares design would be rank deficient. A category not seen in training is an error, not a silent row of
-  zeros;
+  least-squares design would be rank deficient. A category not seen in training is an error, not a row of zeros;
 - the target is a float (regression) or the index of its label in the sorted class labels (classification;
   integer or text labels, stored as text with their original type).
 
@@ -19,9 +18,10 @@ unless `drop_missing=True`, which leaves such rows out (the caller sees how many
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -57,13 +57,8 @@ def _check_unique(names: list[str], where: str) -> None:
 
 
 def _is_number(t: pa.DataType) -> bool:
-    return (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_null(t)
-    )
+    kinds = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal, pa.types.is_null)
+    return any(is_kind(t) for is_kind in kinds)
 
 
 def _is_text(t: pa.DataType) -> bool:
@@ -77,14 +72,11 @@ def _is_label(t: pa.DataType) -> bool:
     return _is_text(t) or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
 
 
-def _sorted_labels(values: Iterable[str], integer: bool) -> tuple[tuple[str, ...], bool]:
+def _sorted_labels(values: set[str], integer: bool) -> tuple[tuple[str, ...], bool]:
     """Sort labels numerically when `integer` and they all parse as integers, else as text; say which."""
-    values = set(values)
     if integer:
-        try:
+        with contextlib.suppress(ValueError):
             return tuple(sorted(values, key=int)), True
-        except ValueError:
-            pass
     return tuple(sorted(values)), False
 
 
@@ -114,10 +106,8 @@ class TableSpec:
     (categorical column -> sorted categories), `classes` (sorted labels, classification only) and their original
     `class_type` ("integer" or "string"), `column_types` (each used column's type in the training file) and
     `ignored` (the training file's other columns, accepted and skipped at prediction time) and `coding` of the
-    categories ("onehot": a column per category; "treatment": none for the first, the reference).
-
-    Build one with `fit_spec`; save it with `to_dict()` and load it with `TableSpec.from_dict`.
-    """
+    categories ("onehot": a column per category; "treatment": none for the first, the reference). Build one with
+    `fit_spec`; save it with `to_dict()` and load it with `TableSpec.from_dict`."""
 
     task: Task
     target: str
@@ -161,20 +151,10 @@ class TableSpec:
     # ----------------------------------------------------------------------------------------- saving, loading
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (lists, strings, None); `feature_names` is there for readers, not needed."""
-        return {
-            "version": SPEC_VERSION,
-            "task": self.task,
-            "target": self.target,
-            "features": list(self.features),
-            "categories": {c: list(v) for c, v in self.categories.items()},
-            "classes": None if self.classes is None else list(self.classes),
-            "class_type": self.class_type,
-            "column_types": dict(self.column_types),
-            "ignored": list(self.ignored),
-            "coding": self.coding,
-            "feature_names": self.feature_names,
-        }
+        """A JSON-serialisable dict (tuples as lists); `feature_names` is there for readers, not needed."""
+        fields = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        fields["categories"] = {c: list(v) for c, v in self.categories.items()}
+        return {"version": SPEC_VERSION, **fields, "feature_names": self.feature_names}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableSpec:
@@ -206,18 +186,14 @@ class TableSpec:
             if spec.coding not in CODINGS:
                 raise ValueError(f"coding {spec.coding!r}")
         except (KeyError, TypeError, AttributeError, ValueError) as e:
-            raise DataError(
-                f"training schema is malformed ({type(e).__name__}: {e}): retrain to write a new one"
-            ) from e
+            problem = f"{type(e).__name__}: {e}"
+            raise DataError(f"training schema is malformed ({problem}): retrain to write a new one") from e
         return spec
 
     def with_vocabulary(self, batches: Iterable[pa.RecordBatch], *, drop_missing: bool = False) -> TableSpec:
-        """This spec with the categories and class labels seen in `batches`, sorted. The batches hold the
-        categorical columns and the target (and every feature too with `drop_missing`, whose rows with a missing
-        value are then not counted).
-
-        Raises DataError when classification finds fewer than two classes.
-        """
+        """This spec with the categories and class labels seen in `batches` (the label columns; every used column
+        with `drop_missing`, whose rows with a missing value are not counted), sorted. Raises DataError when
+        classification finds fewer than two classes."""
         seen: dict[str, set[str]] = {c: set() for c in self.label_columns}
         for batch in batches:
             if drop_missing:
@@ -241,17 +217,16 @@ class TableSpec:
     # ----------------------------------------------------------------------------------------------- checking
 
     def read_types(self) -> dict[str, pa.DataType]:
-        """The types to parse a CSV's used columns as: numbers as float64, categories and labels as text."""
-        types = {c: pa.string() if c in self.categories else _number_type(self.column_types.get(c))
-                 for c in self.features}  # fmt: skip
+        """The types to parse a CSV's used columns as: numbers as float64 (booleans as booleans: true/false are 1/0,
+        as in Parquet), categories and labels as text."""
+        types = {c: pa.bool_() if self.column_types.get(c) == "bool" else pa.float64() for c in self.features}
+        types.update((c, pa.string()) for c in self.categories)
         types[self.target] = pa.float64() if self.task == "regression" else pa.string()
         return types
 
     def check_columns(self, schema: pa.Schema, *, prediction: bool = False, where: str = "the table") -> None:
-        """Raise DataError unless `schema` has every feature (and the target, unless `prediction`) with a usable type.
-
-        With `prediction=True` a column the training file did not have is refused too (the target may be present).
-        """
+        """Raise DataError unless `schema` has every feature (and the target, unless `prediction`) with a usable type;
+        with `prediction`, a column the training file did not have is refused too (the target may be present)."""
         names = schema.names
         _check_unique(names, where)
         needed = list(self.features) + ([] if prediction else [self.target])
@@ -269,11 +244,9 @@ class TableSpec:
                     f"{where} has column {_names(extra)} that the training table did not have: "
                     f"remove it (the model uses {_names(self.features)})"
                 )
-        for c in [*self.features, self.target]:
-            if c not in names:
-                continue
+        for c in [c for c in [*self.features, self.target] if c in names]:
             t = schema.field(c).type
-            label = c in self.categories or (c == self.target and self.task == "classification")
+            label = c in self.label_columns
             if not (_is_label(t) if label else _is_number(t)):
                 trained = self.column_types.get(c, "categories" if label else "numbers")
                 raise DataError(
@@ -285,14 +258,11 @@ class TableSpec:
         """Boolean mask of the rows with an empty cell, null, NaN or ±inf in a feature or the target (if present)."""
         table = _as_table(table)
         mask = np.zeros(table.num_rows, dtype=bool)
-        for c in [*self.features, self.target]:
-            if c not in table.column_names:
-                continue
-            column = table.column(c)
-            if c in self.categories or (c == self.target and self.task == "classification"):
-                mask |= pc.is_null(column).to_numpy(zero_copy_only=False)
+        for c in [c for c in [*self.features, self.target] if c in table.column_names]:
+            if c in self.label_columns:
+                mask |= pc.is_null(table.column(c)).to_numpy(zero_copy_only=False)
             else:
-                mask |= ~np.isfinite(_numbers(column, f"column '{c}'"))
+                mask |= ~np.isfinite(_numbers(table.column(c), f"column '{c}'"))
         return mask
 
     # ----------------------------------------------------------------------------------------------- encoding
@@ -305,18 +275,11 @@ class TableSpec:
         first_row: int = 1,
         dtype: torch.dtype = torch.float32,
     ) -> tuple[Tensor, Tensor]:
-        """Features and target of every row as tensors: X `[n, d]` of `dtype`, y `[n]` (`dtype` for regression,
-        int64 class indices for classification). Columns other than the features and target are ignored.
-
-        Args:
-            table: the rows (a pyarrow Table or RecordBatch).
-            drop_missing: leave out rows with a missing value instead of raising; n = rows in − rows dropped.
-            first_row: the 1-based row number of the table's first row in its file, for messages.
-            dtype: torch.float32, or torch.float64 for the closed form.
-
-        Raises:
-            DataError: a column missing or of the wrong type, a missing value (unless `drop_missing`), a category or
-                class label not seen in training; the message names the column and the row.
+        """Features and target of every row as tensors: X `[n, d]` of `dtype` (float32, or float64 for the closed
+        form), y `[n]` (`dtype` for regression, int64 class indices for classification); other columns are ignored.
+        `drop_missing` leaves out rows with a missing value instead of raising; `first_row` is the table's first
+        row's 1-based number in its file, for messages. Raises DataError, naming the column and the row, for a
+        column missing or of the wrong type, a missing value, or a category or class label not seen in training.
 
         Example:
             >>> table = pa.table({"size": [1.0, 2.0, 3.0], "colour": ["red", "blue", "red"], "price": [10, 20, 35]})
@@ -327,8 +290,8 @@ class TableSpec:
             >>> X.tolist(), y.tolist()
             ([[1.0, 0.0, 1.0], [2.0, 1.0, 0.0], [3.0, 0.0, 1.0]], [10.0, 20.0, 35.0])
         """
-        X, y, _ = self.encode_rows(table, drop_missing=drop_missing, first_row=first_row, dtype=dtype)
-        return X, y
+        table, _, row_number = self.select_rows(table, drop_missing=drop_missing, first_row=first_row)
+        return self.encode_selected(table, row_number, dtype)
 
     def encode_features(
         self, table: pa.Table | pa.RecordBatch, *, first_row: int = 1, dtype: torch.dtype = torch.float32
@@ -350,27 +313,17 @@ class TableSpec:
         self.check_columns(table.schema, prediction=True)
         return self._features(table, lambda i: first_row + i, dtype)
 
-    def encode_rows(
-        self,
-        table: pa.Table | pa.RecordBatch,
-        *,
-        drop_missing: bool = False,
-        first_row: int = 1,
-        rows: np.ndarray | None = None,
-        dtype: torch.dtype = torch.float32,
-        contiguous: bool = True,
-    ) -> tuple[Tensor, Tensor, np.ndarray]:
-        """`encode`, for callers that select rows: `rows` are the 0-based offsets from `first_row` of the table's
-        rows (default 0, 1, 2, ...); returns X, y and the offsets of the rows kept. `contiguous=False` returns X
-        column-major as it was filled, saving a copy for callers that do not gather rows (sums, Gram matrices)."""
-        table, rows, row_number = self.select_rows(table, drop_missing=drop_missing, first_row=first_row, rows=rows)
-        return *self.encode_selected(table, row_number, dtype, contiguous), rows
-
     def encode_selected(
         self, table: pa.Table, row_number, dtype: torch.dtype = torch.float32, contiguous: bool = True
     ) -> tuple[Tensor, Tensor]:
-        """X and y of every row of a table from `select_rows`; `row_number(i)` is row i's number, for messages."""
-        return self._features(table, row_number, dtype, contiguous), self._target(table, row_number, dtype)
+        """X and y of every row of a table from `select_rows`; `row_number(i)` is row i's number, for messages.
+        `contiguous=False` returns X column-major as it was filled, saving a copy for callers that do not gather rows
+        (sums, Gram matrices)."""
+        X = self._features(table, row_number, dtype, contiguous)
+        if self.task == "classification":
+            codes = _codes(table.column(self.target), self.classes, self.target, "label", row_number)
+            return X, torch.from_numpy(codes.astype(np.int64))
+        return X, torch.tensor(self.target_numbers(table, row_number), dtype=dtype)  # a copy: Arrow's is read-only
 
     def select_rows(
         self,
@@ -380,9 +333,9 @@ class TableSpec:
         first_row: int = 1,
         rows: np.ndarray | None = None,
     ) -> tuple[pa.Table, np.ndarray, Callable[[int], int]]:
-        """The rows to encode, as `encode_rows` takes them: the table (without rows with a missing value when
-        `drop_missing`), the offsets of its rows from `first_row`, and `row_number(i)`, the 1-based number in the
-        file of its row i, for messages. Raises DataError when a column is missing or of the wrong type."""
+        """The rows to encode: the table (without rows with a missing value when `drop_missing`), the offsets of its
+        rows from `first_row` (`rows`: the table's own, default 0, 1, 2, ...), and `row_number(i)`, the 1-based number
+        in the file of its row i, for messages. Raises DataError when a column is missing or of the wrong type."""
         table = _as_table(table)
         self.check_columns(table.schema)
         rows = np.arange(table.num_rows) if rows is None else np.asarray(rows)
@@ -397,11 +350,9 @@ class TableSpec:
         return table, rows, row_number
 
     def write_features(self, table: pa.Table, out: np.ndarray, row_number, *, check: bool = True) -> None:
-        """Write X transposed, one row of `out` (`[d, n]`, any float dtype and strides) per encoded feature.
-
-        Categories are checked (a missing or unseen one raises DataError); numbers are checked for NaN and ±inf
-        only with `check`: a caller that checks the whole filled array at once passes False, then calls
-        `check_finite` to name the column and row of the first bad value."""
+        """Write X transposed, one row of `out` (`[d, n]`, any float dtype and strides) per encoded feature. A missing
+        or unseen category raises DataError; numbers are checked for NaN and ±inf only with `check` (a caller that
+        checks the whole array at once passes False, then calls `check_finite` to name the column and row)."""
         j = 0
         for c in self.features:
             if c in self.categories:
@@ -457,29 +408,15 @@ class TableSpec:
         X = torch.from_numpy(X)
         return X.contiguous() if contiguous else X
 
-    def _target(self, table: pa.Table, row_number, dtype: torch.dtype) -> Tensor:
-        if self.task == "classification":
-            column = table.column(self.target)
-            return torch.from_numpy(_codes(column, self.classes, self.target, "label", row_number).astype(np.int64))
-        return torch.tensor(self.target_numbers(table, row_number), dtype=dtype)  # a copy: Arrow's is read-only
-
-
-def _number_type(trained: str | None) -> pa.DataType:
-    """How a numeric column is parsed from CSV: booleans as booleans (true/false are 1/0, as in Parquet), the rest as
-    float64."""
-    return pa.bool_() if trained == "bool" else pa.float64()
-
 
 EXACT_INTEGER = 2**53
 """The largest integer magnitude every float64 holds exactly (and so every one below it)."""
 
 
 def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = None) -> np.ndarray:
-    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN.
-
-    Integers are converted exactly or not at all: one beyond ±2⁵³ (an int64 or uint64 id, say) would become another
-    number, so it is a DataError naming the column and row (`what`, `row_number(i)`), never a rounded value.
-    """
+    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN. Integers
+    are converted exactly or not at all: one beyond ±2⁵³ (an int64 or uint64 id, say) would become another number,
+    so it is a DataError naming the column and row (`what`, `row_number(i)`), never a rounded value."""
     if not pa.types.is_floating(column.type) or pa.types.is_float16(column.type):
         try:
             column = pc.cast(column, pa.float64())
@@ -537,24 +474,19 @@ def fit_spec(
     drop_missing: bool = False,
     coding: str = "onehot",
 ) -> TableSpec:
-    """Build the training schema from the training rows: check the columns and their types, then collect the
-    categories of each categorical column and the class labels (one pass; a `TableSource` is streamed, reading only
-    those columns, so memory grows with the number of distinct values, not rows).
+    """Build the training schema from the training rows (a pyarrow Table/RecordBatch, or a source from `open_table`,
+    streamed): check the columns and their types, then collect the categories of each categorical column and the
+    class labels (one pass, reading only those columns: memory grows with the distinct values, not the rows).
 
-    Args:
-        data: the training rows: a pyarrow Table/RecordBatch, or a source from `open_table` (streamed).
-        target: the column to predict.
-        task: "regression" (numeric target) or "classification" (integer or text labels, at least two).
-        features: input columns, in order; default every column but the target (and a pandas index column).
-        categorical: features to one-hot encode (required for text columns).
-        drop_missing: ignore rows with a missing value, as encoding with `drop_missing=True` will (reads every used
-            column of a source, not only the categorical ones).
-        coding: "onehot" (a column per category) or "treatment" (none for the first category, the reference).
+    `task` is "regression" (numeric target) or "classification" (integer or text labels, at least two); `features`
+    the input columns, in order (default every column but the target and a pandas index column); `categorical` the
+    features to one-hot encode (text columns must be); `coding` "onehot" (a column per category) or "treatment" (none
+    for the first category, the reference). `drop_missing` ignores rows with a missing value, as encoding with it
+    will (reading every used column of a source, not only the categorical ones).
 
-    Raises:
-        ConfigError: inconsistent arguments (unknown task, the target among the features, ...).
-        DataError: a named column is missing (the message lists the table's columns), a text feature not named in
-            `categorical`, a non-numeric regression target, a single class.
+    Raises ConfigError for inconsistent arguments (the target among the features, ...), DataError for a named
+    column missing (listing the table's columns), a text feature not named in `categorical`, a non-numeric
+    regression target, a single class.
 
     Example:
         >>> species = ["setosa", "versicolor", "virginica", "setosa"]
@@ -565,10 +497,8 @@ def fit_spec(
     """
     table = _as_table(data) if isinstance(data, pa.Table | pa.RecordBatch) else None
     schema, where = (table.schema, "the table") if table is not None else (data.schema, data.name)
-    if coding not in CODINGS:
-        raise ConfigError(f"coding must be one of {', '.join(CODINGS)}, got {coding!r}")
-    layout = replace(layout_spec(schema, target, task=task, features=features, categorical=categorical, where=where),
-                     coding=coding)  # fmt: skip
+    layout = layout_spec(schema, target, task=task, features=features, categorical=categorical, where=where,
+                         coding=coding)  # fmt: skip
     columns = [*layout.features, target] if drop_missing else layout.label_columns
     if not columns:
         return layout
@@ -584,13 +514,17 @@ def layout_spec(
     features: Sequence[str] | None = None,
     categorical: Sequence[str] = (),
     where: str = "the table",
+    coding: str = "onehot",
 ) -> TableSpec:
     """The training schema's columns and types, checked against `schema`, before any row is read: categories and
     classes are left empty (`fit_spec` fills them in with `with_vocabulary`). Raises as `fit_spec` does."""
     if task not in TASKS:
         raise ConfigError(f"task must be 'regression' or 'classification', got {task!r}")
+    if coding not in CODINGS:
+        raise ConfigError(f"coding must be one of {', '.join(CODINGS)}, got {coding!r}")
     names = schema.names
     _check_unique(names, where)
+    type_of = {name: schema.field(name).type for name in names}
     features = list(features) if features is not None else None
     categorical = list(categorical)
     for name, given in (("features", features or []), ("categorical", categorical)):
@@ -621,24 +555,23 @@ def layout_spec(
             "categorical",
         )
     present = [c for c in features if c in names]
-    not_labels = [c for c in present if c in categorical and not _is_label(schema.field(c).type)]
+    not_labels = [c for c in present if c in categorical and not _is_label(type_of[c])]
     if not_labels:
-        types = ", ".join(f"'{c}' {schema.field(c).type}" for c in not_labels)
+        types = ", ".join(f"'{c}' {type_of[c]}" for c in not_labels)
         problems.append(f"column {_names(not_labels)} has a type that cannot hold categories ({types}): leave it out "
                         "of categorical (it is used as a number) or convert it to text")  # fmt: skip
-    text = [c for c in present if c not in categorical and _is_text(schema.field(c).type)]
+    text = [c for c in present if c not in categorical and _is_text(type_of[c])]
     if text:
         it = "it" if len(text) == 1 else "them"
-        problems.append(f"column {_names(text)} holds text (type {schema.field(text[0]).type}): pass categorical "
+        problems.append(f"column {_names(text)} holds text (type {type_of[text[0]]}): pass categorical "
                         f"{','.join(text)} to one-hot encode {it}, leave {it} out of features, or if a text such "
                         "as NA marks missing numbers pass na_values NA")  # fmt: skip
-    other = [c for c in present if c not in categorical and not _is_text(schema.field(c).type)
-             and not _is_number(schema.field(c).type)]  # fmt: skip
+    other = [c for c in present if c not in categorical and not _is_text(type_of[c]) and not _is_number(type_of[c])]
     if other:
-        types = ", ".join(f"'{c}' {schema.field(c).type}" for c in other)
+        types = ", ".join(f"'{c}' {type_of[c]}" for c in other)
         problems.append(f"column {_names(other)} has a type that is not a number ({types}): leave it out of "
                         "features or convert it to numbers")  # fmt: skip
-    t = schema.field(target).type if target in names else None
+    t = type_of.get(target)
     if t is not None and task == "regression" and not _is_number(t):
         problems.append(f"target '{target}' is not numeric (type {t}): regression needs a number to predict; "
                         "for class labels train a classifier (softmax)")  # fmt: skip
@@ -654,6 +587,7 @@ def layout_spec(
         categories={c: () for c in features if c in categorical},
         classes=() if task == "classification" else None,
         class_type=("integer" if pa.types.is_integer(t) else "string") if task == "classification" else None,
-        column_types={c: str(schema.field(c).type) for c in [*features, target]},
+        column_types={c: str(type_of[c]) for c in [*features, target]},
         ignored=tuple(n for n in names if n not in features and n != target),
+        coding=coding,
     )

@@ -2,20 +2,14 @@
 
 Everything here reads a `TableSource` (from `open_table`) part by part and encodes each record batch with a fitted
 `TableSpec`, so memory depends on the batch, buffer and part sizes, never on the number of rows. The next batch is
-read and encoded in a background thread while the caller works on the current one:
+read and encoded in a background thread while the caller works on the current one.
 
-- `stream_batches` yields (X, y) minibatches for one epoch. Shuffling has two levels, both seeded by (seed, epoch):
-  the order of the parts (Parquet row groups, across every file of a directory) is permuted, and rows are mixed
-  in a shuffle buffer of `shuffle_buffer` rows. A CSV file is one stream of blocks, so only the buffer mixes it.
-- `stream_least_squares` folds each batch into the triangular factor of [X, 1, y] (TSQR, `closed_form`), each
-  batch encoded straight into a reused float64 buffer Zᵀ = [X, 1, y]ᵀ, and reads the table again where a second
-  pass refines the solution or a robust covariance needs each row's residual.
-- `stream_feature_stats` computes each encoded feature's mean and standard deviation in float64, in one pass.
+`stream_batches` yields (X, y) minibatches for one epoch, shuffled at two levels (the parts' order, and a shuffle
+buffer: a CSV file is one stream of blocks, so only the buffer mixes it); `stream_least_squares` folds each batch into
+the triangular factor of [X, 1, y] (TSQR); `stream_feature_stats` computes each feature's mean and deviation.
 
-A `Holdout` (`data.tables`) keeps the train (or test) rows of the table's one seeded split, decided row by row from
-the row's number in the file, so every function sees the same split as an in-memory read, in any order, without an
-index of the rows. A `RowCounts` passed as `counts=` tells how many rows were read, held out, dropped for missing
-values and used.
+A `Holdout` (`data.tables`) keeps one side of the table's seeded split, the same rows as an in-memory read. A
+`RowCounts` passed as `counts=` tells how many rows were read, held out, dropped for missing values and used.
 """
 
 from __future__ import annotations
@@ -59,42 +53,21 @@ class RowCounts:
         return self.rows_read - self.rows_held_out - self.rows_dropped
 
 
-def encoded_chunks(
-    source: TableSource,
-    spec: TableSpec,
-    *,
-    parts: list[TablePart] | None = None,
-    drop_missing: bool = False,
-    holdout: Holdout | None = None,
-    dtype: torch.dtype = torch.float32,
-    counts: RowCounts | None = None,
-    read_rows: int = READ_ROWS,
-    contiguous: bool = True,
-) -> Iterator[tuple[Tensor, Tensor]]:
-    """Every record batch of `parts` (default: all, in file order) encoded as (X, y), in reading order;
-    `contiguous=False` leaves X column-major (see `TableSpec.encode_rows`). The next chunk is read and encoded in
-    a background thread while the caller works on this one (`_read_ahead`).
-
-    Row numbers in error messages are the rows' numbers in the file, whatever the order of the parts.
-    """
-    counts = RowCounts() if counts is None else counts
-    selected = _selected_rows(source, spec, parts, drop_missing, holdout, counts, read_rows)
-    yield from _read_ahead(spec.encode_selected(t, row_number, dtype, contiguous) for t, row_number in selected)
-
-
 def _selected_rows(
     source: TableSource,
     spec: TableSpec,
     parts: list[TablePart] | None,
     drop_missing: bool,
     holdout: Holdout | None,
-    counts: RowCounts,
+    counts: RowCounts | None,
     read_rows: int,
 ) -> Iterator[tuple[pa.Table, RowNumber]]:
     """Each record batch of `parts` (default: all, in file order) without the rows `holdout` holds out and, with
     `drop_missing`, the rows with a missing value, as (table, row_number): row_number(i) is the 1-based number in
-    the file of the table's row i, for messages. Counts the rows; skips batches with no row left."""
+    the file of the table's row i, for messages, whatever the order of the parts. Counts the rows into `counts`;
+    skips batches with no row left."""
     spec.check_columns(source.schema, where=source.name)
+    counts = RowCounts() if counts is None else counts
     columns, types = [*spec.features, spec.target], spec.read_types()
     for part in source.parts() if parts is None else parts:
         offset = part.first_row
@@ -104,14 +77,12 @@ def _selected_rows(
                 keep = holdout.keep(np.arange(offset, offset + n))
                 batch, rows = batch.filter(keep), np.flatnonzero(keep)
                 counts.rows_held_out += n - batch.num_rows
-            table, kept, row_number = spec.select_rows(
-                batch, drop_missing=drop_missing, first_row=offset + 1, rows=rows
-            )
+            table, kept, number = spec.select_rows(batch, drop_missing=drop_missing, first_row=offset + 1, rows=rows)
             counts.rows_read += n
             counts.rows_dropped += batch.num_rows - len(kept)
             offset += n
             if len(kept):
-                yield table, row_number
+                yield table, number
 
 
 _END = object()
@@ -154,14 +125,9 @@ def stream_batches(
     `shuffle_buffer` rows it is permuted, full batches are emitted from its front, and about `shuffle_buffer` / 2
     rows stay to mix with the next rows read. The order depends only on (seed, epoch): the same pair gives the same
     batches, another epoch another order; every row (kept by `holdout`, not dropped) comes exactly once per epoch.
-    Without `shuffle` the rows come in file order. Memory: about `shuffle_buffer` + `read_rows` rows.
-
-    Args:
-        source, spec: the table (`open_table`) and its training schema (`fit_spec`).
-        batch_size: rows per batch (> 0).
-        seed, epoch: fix the order (>= 0).
-        shuffle: shuffle the parts and the rows; shuffle_buffer: rows mixed at once (0 or 1: parts only).
-        drop_missing, holdout, dtype, counts, read_rows: as for `encoded_chunks`.
+    Without `shuffle` the rows come in file order. Memory: about `shuffle_buffer` + `read_rows` rows (a buffer of
+    0 or 1 shuffles the parts only). `drop_missing` leaves out rows with a missing value, `holdout` keeps only its
+    side of the split, `counts` tallies the rows.
 
     Example:
         >>> import tempfile, pathlib
@@ -179,16 +145,8 @@ def stream_batches(
         rng = np.random.default_rng(np.random.SeedSequence([seed, epoch]))
         parts = [parts[i] for i in rng.permutation(len(parts))]
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
-    chunks = encoded_chunks(
-        source,
-        spec,
-        parts=parts,
-        drop_missing=drop_missing,
-        holdout=holdout,
-        dtype=dtype,
-        counts=counts,
-        read_rows=read_rows,
-    )
+    selected = _selected_rows(source, spec, parts, drop_missing, holdout, counts, read_rows)
+    chunks = _read_ahead(spec.encode_selected(table, row_number, dtype) for table, row_number in selected)
     buffer_rows = shuffle_buffer if shuffle and shuffle_buffer > 1 else 0
     yield from _rebatch(chunks, batch_size, buffer_rows, generator)
 
@@ -197,26 +155,26 @@ def _rebatch(
     chunks: Iterator[tuple[Tensor, Tensor]], batch_size: int, buffer_rows: int, generator: torch.Generator | None
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Cut chunks into batches of `batch_size`; with `buffer_rows` > 0, through a shuffle buffer of that many rows."""
-    X_buf: Tensor | None = None
-    y_buf: Tensor | None = None
+    X_buf, y_buf = None, None
     for X, y in chunks:
         X_buf = X if X_buf is None else torch.cat([X_buf, X])
         y_buf = y if y_buf is None else torch.cat([y_buf, y])
-        if len(X_buf) < max(buffer_rows, batch_size):
-            continue
-        if buffer_rows:
-            order = torch.randperm(len(X_buf), generator=generator)
-            X_buf, y_buf = X_buf.index_select(0, order), y_buf.index_select(0, order)
-        stop = (len(X_buf) - buffer_rows // 2) // batch_size * batch_size
-        for start in range(0, stop, batch_size):
-            yield X_buf[start : start + batch_size], y_buf[start : start + batch_size]
-        X_buf, y_buf = X_buf[stop:], y_buf[stop:]
+        if len(X_buf) >= max(buffer_rows, batch_size):
+            X_buf, y_buf = yield from _cut(X_buf, y_buf, batch_size, buffer_rows, generator)
     if X_buf is not None and len(X_buf):
-        if buffer_rows:
-            order = torch.randperm(len(X_buf), generator=generator)
-            X_buf, y_buf = X_buf.index_select(0, order), y_buf.index_select(0, order)
-        for start in range(0, len(X_buf), batch_size):
-            yield X_buf[start : start + batch_size], y_buf[start : start + batch_size]
+        yield from _cut(X_buf, y_buf, batch_size, buffer_rows, generator, last=True)
+
+
+def _cut(X: Tensor, y: Tensor, batch_size: int, buffer_rows: int, generator: torch.Generator | None, last=False):
+    """Permute the buffer (when shuffling) and yield its full batches, keeping about `buffer_rows` / 2 rows to mix
+    with the next ones; return those. The `last` time every row goes, the last batch maybe short."""
+    if buffer_rows:
+        order = torch.randperm(len(X), generator=generator)
+        X, y = X.index_select(0, order), y.index_select(0, order)
+    stop = len(X) if last else (len(X) - buffer_rows // 2) // batch_size * batch_size
+    for start in range(0, stop, batch_size):
+        yield X[start : start + batch_size], y[start : start + batch_size]
+    return X[stop:], y[stop:]
 
 
 def stream_least_squares(
@@ -240,12 +198,8 @@ def stream_least_squares(
     residual. Memory: O(d²) for R and two float64 buffers of `read_rows` x (d + 2), whatever the number of rows.
 
     Data-parallel: each process reads `parts` (its share of the row groups) and `gather` collects every process's
-    factor (and second-pass sums) for the one solve.
-
-    `spec` is a regression schema (`task="regression"`).
-
-    Raises:
-        DataError: as `TableSpec.encode` (NaN or ±inf named by column and row), or no rows are left.
+    factor (and second-pass sums) for the one solve. `spec` is a regression schema. Raises DataError as
+    `TableSpec.encode` does (NaN or ±inf named by column and row), or when no rows are left.
 
     Example:
         >>> import tempfile, pathlib
@@ -260,12 +214,11 @@ def stream_least_squares(
     """
     from linear_nets.closed_form import fit_least_squares
 
-    counts = RowCounts() if counts is None else counts
     passes, current = [0], []
 
     def chunks() -> Iterator[np.ndarray]:
         passes[0] += 1
-        tally = counts if passes[0] == 1 else RowCounts()  # count the rows once
+        tally = counts if passes[0] == 1 else None  # count the rows once, in the first pass
         selected = _selected_rows(source, spec, parts, drop_missing, holdout, tally, read_rows)
         largest = None
         for table, row_number, Zt in _read_ahead(_design_chunks(spec, selected, fit_intercept)):
@@ -291,11 +244,9 @@ def _design_chunks(
 ) -> Iterator[tuple[pa.Table, RowNumber, np.ndarray]]:
     """Each table of rows encoded straight into Zᵀ = [X, 1, y]ᵀ (float64; no row of ones without an intercept), as
     (table, row_number, Zᵀ): every column is converted to float64 as it is copied into its row, the one copy of each
-    value. NaN and ±inf are left for `checks.check_design`, one check of the whole chunk.
-
-    Zᵀ is a view of one of two buffers, used in turn and grown only for a longer batch, so memory does not grow
-    with the rows: `_read_ahead` fills the next while the caller folds this one, and never runs further ahead.
-    """
+    value. NaN and ±inf are left for `checks.check_design`, one check of the whole chunk. Zᵀ is a view of one of two
+    buffers, used in turn and grown only for a longer batch: `_read_ahead` fills the next while the caller folds
+    this one, and never runs further ahead."""
     d = spec.num_features
     buffers: list[np.ndarray | None] = [None, None]
     for k, (table, row_number) in enumerate(selected):
@@ -322,9 +273,8 @@ def stream_feature_stats(
     read_rows: int = READ_ROWS,
 ) -> FeatureStats:
     """Each encoded feature's mean and standard deviation over a streamed table, in one float64 pass: each batch's
-    mean and sum of squared deviations merged into the running ones (`regularization.Moments`, Chan et al.).
-
-    Pass `holdout=Holdout(f, seed)` to standardise with training-row statistics only.
+    mean and sum of squared deviations merged into the running ones (`regularization.Moments`, Chan et al.). Pass
+    `holdout=Holdout(f, seed)` to standardise with training-row statistics only.
 
     Example:
         >>> import tempfile, pathlib
@@ -338,16 +288,8 @@ def stream_feature_stats(
         ([2.5], 1.118034, 4)
     """
     moments = Moments()
-    for X, _ in encoded_chunks(
-        source,
-        spec,
-        drop_missing=drop_missing,
-        holdout=holdout,
-        dtype=torch.float64,
-        counts=counts,
-        read_rows=read_rows,
-        contiguous=False,
-    ):
-        moments.add(X)
+    selected = _selected_rows(source, spec, None, drop_missing, holdout, counts, read_rows)
+    for X, _ in _read_ahead(spec.encode_selected(t, number, torch.float64, contiguous=False) for t, number in selected):
+        moments.add(X)  # X column-major as it was filled: no copy for a sum
     check_rows_left(moments.n, source.name, "compute statistics on")
     return FeatureStats(moments.mean, (moments.m2 / moments.n).sqrt(), moments.n)

@@ -1,35 +1,27 @@
 """Your own table as training data: open a CSV or Parquet file, fit a training schema, encode rows as tensors.
 
-Three steps, each usable alone:
-
-1. `open_table(path)` opens `.csv`, `.csv.gz`, `.parquet` or a directory of `.parquet` files (one table, files in
-   sorted order) and reports what it holds (`TableInfo`: columns, types, rows, bytes, a SHA-256 of the schema).
-   A source reads the whole table at once (pyarrow's multithreaded readers) or part by part (`parts()`: one per
-   Parquet row group; a CSV file is one part, read block by block), so data larger than memory can be streamed
-   (`linear_nets.data.table_stream`).
-2. `fit_spec(table_or_source, target, task=...)` builds the *training schema* (`TableSpec`): the target, the
-   feature columns (every other column by default), the categories of each categorical column (one-hot encoded,
-   sorted), and for classification the class labels (sorted). It is JSON-serialisable, for a run's config.
-3. `spec.encode(table)` turns rows into `X` float32 `[n, d]` and `y` (float32 `[n]` for regression, int64 class
-   indices for classification); `spec.encode_features(table)` does the same at prediction time, without a target.
+Three steps, each usable alone: `open_table(path)` opens the file and reports what it holds (`TableInfo`); a source
+reads the whole table at once (pyarrow's multithreaded readers) or part by part (`parts()`: one per Parquet row
+group; a CSV file is one part, read block by block), so data larger than memory can be streamed (`table_stream`).
+`fit_spec` builds the *training schema* (`TableSpec`), and `spec.encode(table)` turns rows into `X` and `y`.
 
 `load_table(path, target, ...)` does all three in memory. `Holdout` is the one train/test split of a table, in
-memory and streamed: each row is a test row or not by a hash of (seed, its number in the file), so the same seed
-holds out the same rows however the table is read (not stratified by class). Row numbers in messages are 1-based,
-counting data rows in file order (the header is not a row). A CSV's types are inferred from its first block (4 MiB);
-after that every read uses the training schema's types (numbers as float64, categories and class labels as text),
-so the whole-table and streamed reads agree.
+memory and streamed. Row numbers in messages are 1-based, counting data rows in file order (the header is not a
+row). A CSV's types are inferred from its first block (4 MiB); after that every read uses the training schema's
+types (`TableSpec.read_types`), so the whole-table and streamed reads agree.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +38,7 @@ from linear_nets.data.table_spec import CODINGS, TableSpec, Task, _check_unique,
 from linear_nets.errors import ConfigError, DataError
 
 CSV_BLOCK_BYTES = 1 << 22  # bytes of text per CSV block, and the sample a CSV's types are inferred from
+CSV_READ_OPTIONS = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True)
 # Pre-buffering reads ahead every row group of a scan at once: measured on a 2 GB file, it held the whole file in
 # memory (2.1 GB peak against 0.18 GB) and was slower. Without it, streaming memory is about one row group.
 PARQUET_FORMAT = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
@@ -84,61 +77,31 @@ def schema_sha256(schema: pa.Schema) -> str:
 
 @dataclass(frozen=True)
 class TablePart:
-    """A piece of a table that is read as a stream of record batches: a Parquet row group, or a whole CSV file.
-
-    `first_row` is the 0-based index of its first row in file order; `num_rows` is None for CSV (unknown until
-    read). `batches(columns, column_types, batch_rows)` reads it.
-    """
+    """A piece of a table that is read as a stream of record batches (`batches(columns, column_types, batch_rows)`):
+    a Parquet row group, or a whole CSV file. `first_row` is the 0-based index of its first row in file order;
+    `num_rows` is None for CSV (unknown until read)."""
 
     first_row: int
     num_rows: int | None
-    read: Callable[[list[str], dict[str, pa.DataType] | None, int], Iterator[pa.RecordBatch]] = field(repr=False)
-
-    def batches(
-        self, columns: list[str], column_types: dict[str, pa.DataType] | None = None, batch_rows: int = 1 << 16
-    ) -> Iterator[pa.RecordBatch]:
-        return self.read(columns, column_types, batch_rows)
+    batches: Callable[[list[str], dict[str, pa.DataType] | None, int], Iterator[pa.RecordBatch]] = field(repr=False)
 
 
 class TableSource:
-    """An opened table: `schema`, `info()`, `read()` (all at once) and `parts()` (streamed). Use `open_table`."""
+    """An opened table (use `open_table`): `schema`, `info()`, `read(columns, column_types)` (the whole table, or those
+    columns, in memory; a CSV's parsed as `column_types` when given) and `parts()` (the pieces to stream, in order)."""
 
     format: str
+    num_rows: int  # a CSV counts them when first asked
 
     def __init__(self, path: Path, schema: pa.Schema, size_bytes: int) -> None:
         _check_unique(schema.names, path.name)
-        self.path, self.schema, self.size_bytes = path, schema, size_bytes
-        self._num_rows: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def num_rows(self) -> int:
-        if self._num_rows is None:
-            self._num_rows = self._count_rows()
-        return self._num_rows
+        self.path, self.name = path, path.name
+        self.schema, self.size_bytes = schema, size_bytes
 
     def info(self) -> TableInfo:
-        """Columns, types, row count, size and schema checksum (counting a CSV's rows reads it once)."""
-        return TableInfo(
-            str(self.path),
-            self.format,
-            self.schema.names,
-            [str(t) for t in self.schema.types],
-            self.num_rows,
-            self.size_bytes,
-            schema_sha256(self.schema),
-        )
-
-    def read(self, columns: list[str] | None = None, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
-        """The whole table (or `columns` of it) in memory; CSV columns are parsed as `column_types` when given."""
-        raise NotImplementedError
-
-    def parts(self) -> list[TablePart]:
-        """The pieces to stream, in file order."""
-        raise NotImplementedError
+        """What the table holds, for a run's config (counting a CSV's rows reads it once)."""
+        types, sha256 = [str(t) for t in self.schema.types], schema_sha256(self.schema)
+        return TableInfo(str(self.path), self.format, self.schema.names, types, self.num_rows, self.size_bytes, sha256)
 
     def batches(
         self, columns: list[str], column_types: dict[str, pa.DataType] | None = None, batch_rows: int = 1 << 16
@@ -147,12 +110,8 @@ class TableSource:
         for part in self.parts():
             yield from part.batches(columns, column_types, batch_rows)
 
-    def _count_rows(self) -> int:
-        raise NotImplementedError
-
     def estimated_rows(self) -> int:
-        """The rows, without reading them: Parquet's metadata counts them; a CSV's are its size over the bytes per row
-        of its first block (of a .csv.gz, the uncompressed size its gzip trailer records, at least the file's)."""
+        """The rows, without reading them (Parquet's metadata counts them; a CSV estimates them)."""
         return self.num_rows
 
     def _check_not_empty(self, num_rows: int) -> None:
@@ -171,26 +130,19 @@ class CsvSource(TableSource):
         self.null_values = ["", *na_values]
         with _arrow_errors(path, "CSV"):
             inferring = pacsv.ConvertOptions(strings_can_be_null=True, null_values=self.null_values)
-            with pacsv.open_csv(self._stream(path), self._read_options(), convert_options=inferring) as reader:
-                try:
-                    rows = reader.read_next_batch().num_rows
-                except StopIteration:  # a header and no rows
-                    rows = 0
+            with pacsv.open_csv(self._stream(path), CSV_READ_OPTIONS, convert_options=inferring) as reader:
+                first = next(iter(reader), None)  # None: a header and no rows
             reader.schema.names  # noqa: B018  (decoded here: a header in latin-1 is one line, not a traceback)
+        rows = 0 if first is None else first.num_rows
         super().__init__(path, reader.schema, path.stat().st_size)
         self._check_not_empty(rows)
-        self._first_block_rows = rows
+        self._first_block_rows, self._num_rows = rows, None
 
     def _stream(self, path: Path | None = None) -> pa.NativeFile:
         return pa.input_stream(str(path or self.path), compression=self.compression, buffer_size=1 << 20)
 
-    @staticmethod
-    def _read_options() -> pacsv.ReadOptions:
-        return pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True)
-
     def _convert(self, columns: list[str] | None = None, column_types=None) -> pacsv.ConvertOptions:
-        """Empty cells are missing values; every read uses fixed types (the inferred ones unless given), so all
-        blocks parse alike whichever reader reads them."""
+        """Every read uses fixed types (the inferred ones unless given): all blocks parse alike, whichever reader."""
         types = {f.name: f.type for f in self.schema if not pa.types.is_null(f.type)}
         types.update(column_types or {})
         if columns is not None:
@@ -198,11 +150,10 @@ class CsvSource(TableSource):
         return pacsv.ConvertOptions(include_columns=columns, strings_can_be_null=True, column_types=types,
                                     null_values=self.null_values)  # fmt: skip
 
-    def read(self, columns=None, column_types=None) -> pa.Table:
+    def read(self, columns: list[str] | None = None, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
         with _arrow_errors(self.path, "CSV", self, column_types):
-            table = pacsv.read_csv(
-                self._stream(), self._read_options(), convert_options=self._convert(columns, column_types)
-            )
+            convert = self._convert(columns, column_types)
+            table = pacsv.read_csv(self._stream(), CSV_READ_OPTIONS, convert_options=convert)
         self._check_not_empty(table.num_rows)
         self._num_rows = table.num_rows
         return table
@@ -215,11 +166,13 @@ class CsvSource(TableSource):
         convert = self._convert(columns, column_types)
         with (
             _arrow_errors(self.path, "CSV", self, column_types),
-            pacsv.open_csv(self._stream(), self._read_options(), convert_options=convert) as reader,
+            pacsv.open_csv(self._stream(), CSV_READ_OPTIONS, convert_options=convert) as reader,
         ):
             yield from reader
 
     def estimated_rows(self) -> int:
+        """The file's size over the bytes per row of its first block (of a .csv.gz, the uncompressed size its gzip
+        trailer records, at least the file's)."""
         if self._num_rows is not None:
             return self._num_rows
         size = self.path.stat().st_size
@@ -230,11 +183,13 @@ class CsvSource(TableSource):
         # the first block held (about) CSV_BLOCK_BYTES of text, or the whole file: rows in proportion
         return int(size * self._first_block_rows / max(1, min(size, CSV_BLOCK_BYTES))) + 1
 
-    def _count_rows(self) -> int:
-        first = self.schema.names[0]
-        rows = sum(b.num_rows for b in self._read_blocks([first], {first: pa.string()}, 0))
-        self._check_not_empty(rows)
-        return rows
+    @property
+    def num_rows(self) -> int:  # counted by reading the first column, once (a whole read counts them too)
+        if self._num_rows is None:
+            first = self.schema.names[0]
+            self._num_rows = sum(b.num_rows for b in self._read_blocks([first], {first: pa.string()}, 0))
+            self._check_not_empty(self._num_rows)
+        return self._num_rows
 
 
 class ParquetSource(TableSource):
@@ -254,9 +209,10 @@ class ParquetSource(TableSource):
                     )
             self._row_groups = [rg for fragment in fragments for rg in fragment.split_by_row_group()]
         super().__init__(path, self.dataset.schema, sum(f.stat().st_size for f in files))
+        self.num_rows = sum(rg.row_groups[0].num_rows for rg in self._row_groups)
         self._check_not_empty(self.num_rows)
 
-    def read(self, columns=None, column_types=None) -> pa.Table:
+    def read(self, columns: list[str] | None = None, column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
         del column_types  # Parquet is typed: encoding casts
         with _arrow_errors(self.path, "Parquet"):
             return self.dataset.to_table(columns=columns, use_threads=True)
@@ -266,27 +222,19 @@ class ParquetSource(TableSource):
         for rg in self._row_groups:
             n = rg.row_groups[0].num_rows
             if n:
-                parts.append(TablePart(first, n, self._reader(rg)))
+                parts.append(TablePart(first, n, functools.partial(self._read_row_group, rg)))
             first += n
         return parts
 
-    def _reader(self, row_group: ds.Fragment):
-        def read(columns, column_types, batch_rows) -> Iterator[pa.RecordBatch]:
-            with _arrow_errors(self.path, "Parquet"):
-                yield from row_group.to_batches(columns=columns, batch_size=batch_rows, use_threads=True)
-
-        return read
-
-    def _count_rows(self) -> int:
-        return sum(rg.row_groups[0].num_rows for rg in self._row_groups)
+    def _read_row_group(self, row_group: ds.Fragment, columns, column_types, batch_rows) -> Iterator[pa.RecordBatch]:
+        with _arrow_errors(self.path, "Parquet"):
+            yield from row_group.to_batches(columns=columns, batch_size=batch_rows, use_threads=True)
 
 
 def open_table(path: str | os.PathLike, na_values: Sequence[str] = ()) -> TableSource:
     """Open a table by its name: `.csv`, `.csv.gz`, `.parquet`, or a directory of `.parquet` files. In a CSV only an
-    empty cell is a missing value, and each text of `na_values` (`--na-values NA,n/a`) besides.
-
-    Raises:
-        DataError: missing or unreadable, empty, no rows, not CSV/Parquet (by name or content), duplicate columns.
+    empty cell is a missing value, and each text of `na_values` (`--na-values NA,n/a`) besides. Raises DataError
+    for a file missing or unreadable, empty, without rows, not CSV/Parquet (by name or content), duplicate columns.
 
     Example:
         >>> import tempfile, pathlib
@@ -405,31 +353,25 @@ def recorded_file(given: str, recorded: Any, what: str = "training table") -> st
         >>> recorded_file(str(path), file_identity(path)) == str(path)
         True
     """
+    fix = "pass --data FILE to score a table"
     if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
-        raise DataError(f"the run did not record the identity of its {what} (an older run): pass --data FILE to "
-                        "score a table")  # fmt: skip
+        raise DataError(f"the run did not record the identity of its {what} (an older run): {fix}")
     path = given if Path(given).exists() else str(recorded.get("path", given))
     if not Path(path).exists():
-        raise DataError(f"the run's {what} {given} is not there (nor {recorded.get('path')}): pass --data FILE to "
-                        "score a table")  # fmt: skip
+        raise DataError(f"the run's {what} {given} is not there (nor {recorded.get('path')}): {fix}")
     if file_identity(path)["sha256"] != recorded["sha256"]:
         raise DataError(f"{path} has changed since the run was trained (its SHA-256 differs): its held-out rows "
-                        "cannot be found again; pass --data FILE to score a table")  # fmt: skip
+                        f"cannot be found again; {fix}")  # fmt: skip
     return path
 
 
 def _parquet_files(directory: Path) -> list[Path]:
-    files = sorted(
-        p
-        for p in directory.rglob("*")
-        if p.is_file()
-        and p.name.lower().endswith(".parquet")
-        and not any(part.startswith((".", "_")) for part in p.relative_to(directory).parts)
-    )
+    """The directory's Parquet files, sorted, less those whose path has a part starting with . or _ (hidden)."""
+    parquet = (p for p in directory.rglob("*") if p.is_file() and p.name.lower().endswith(".parquet"))
+    files = sorted(p for p in parquet if not any(s.startswith((".", "_")) for s in p.relative_to(directory).parts))
     if not files:
-        raise DataError(
-            f"directory {directory} holds no .parquet files: give a CSV or Parquet file or such a directory"
-        )
+        fix = "give a CSV or Parquet file or such a directory"
+        raise DataError(f"directory {directory} holds no .parquet files: {fix}")
     return files
 
 
@@ -440,8 +382,6 @@ def _arrow_errors(
     """Turn pyarrow's exceptions into one-line `DataError`s; locate a CSV value that does not parse."""
     try:
         yield
-    except DataError:
-        raise
     except UnicodeDecodeError as exc:
         raise DataError(f"{path.name} is not UTF-8 text (byte {exc.object[exc.start]:#x} in a column name): save it "
                         "as UTF-8") from None  # fmt: skip
@@ -461,11 +401,12 @@ def _arrow_errors(
 
 def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
     """Find the first value of the column named in Arrow's conversion error that does not parse, with its row."""
+    unparsed = DataError(f"cannot read {source.name}: {message}: fix that value")  # when it cannot be found
     try:
         index = int(message.split("column #", 1)[1].split(":", 1)[0])
         name = source.schema.names[index]
     except (IndexError, ValueError):
-        return DataError(f"cannot read {source.name}: {message}: fix that value")
+        return unparsed
     wanted = (column_types or {}).get(name, source.schema.field(name).type)
     row = 0
     for batch in source._read_blocks([name], {name: pa.string()}, 0):
@@ -481,7 +422,7 @@ def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
                 "categorical",
             )
         row += len(texts)
-    return DataError(f"cannot read {source.name}: {message}: fix that value")
+    return unparsed
 
 
 def _first_failing_cast(texts: pa.Array, to: pa.DataType) -> int | None:
@@ -492,21 +433,16 @@ def _first_failing_cast(texts: pa.Array, to: pa.DataType) -> int | None:
         except pa.ArrowInvalid:
             return True
 
-    if not fails(len(texts)):
-        return None
-    low, high = 0, len(texts)  # the prefix [0, high) fails, [0, low) does not
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if fails(middle) else (middle, high)
-    return low
+    # Bisect on the prefixes: once one fails, every longer one does, and the shortest ends with the bad value.
+    first = bisect.bisect_left(range(1, len(texts) + 1), True, key=fails)
+    return first if first < len(texts) else None
 
 
 # ------------------------------------------------------------------------------------------ in memory, and splits
 
 
 def check_table_options(test_fraction: float, categorical_coding: str = "auto") -> None:
-    """Raise `ConfigError`, naming the field, unless 0 <= test_fraction < 1 and the coding is one `fit_spec` knows
-    (or "auto").
+    """Raise `ConfigError`, naming the field, unless 0 <= test_fraction < 1 and the coding is "auto" or a `CODINGS`.
 
     Example:
         >>> check_table_options(0.2, "onehot")  # fine: nothing to say
@@ -561,8 +497,7 @@ def check_rows_left(rows: int, name: str, what: str = "fit") -> None:
 @dataclass(frozen=True)
 class LoadedTable:
     """`load_table`'s result. Unpacks as `X, y, spec, info = load_table(...)`; `rows_dropped` counts the rows left
-    out for missing values (`drop_missing=True`), for the caller to report; `rows` holds each row's 0-based number
-    in the file (rows dropped leave gaps)."""
+    out for missing values (`drop_missing=True`); `rows` holds each row's 0-based number in the file (with gaps)."""
 
     X: Tensor
     y: Tensor
@@ -604,24 +539,12 @@ def load_table(
     coding: str = "onehot",
     na_values: Sequence[str] = (),
 ) -> LoadedTable:
-    """Read a whole table into tensors in one multithreaded read: fit the training schema on it (or use `spec`,
-    e.g. to evaluate on another file), then encode every row.
-
-    The schema (categories, classes) comes from every row of the file; hold out rows afterwards with
-    `LoadedTable.split` and compute statistics such as means from the training rows only. Only the used columns are
-    read.
-
-    Args:
-        path: a `.csv`, `.csv.gz` or `.parquet` file, or a directory of `.parquet` files.
-        target, task, features, categorical, coding: as for `fit_spec` (ignored when `spec` is given, but for
-            `target`).
-        drop_missing: leave out rows with a missing value (counted in `rows_dropped`) instead of raising.
-        spec: a fitted training schema to encode with instead of fitting one.
-        dtype: of X (and of y for regression): torch.float32, or torch.float64 for the closed form.
-        na_values: CSV texts that are missing values besides an empty cell (see `open_table`).
-
-    Raises:
-        DataError / ConfigError: as `open_table`, `fit_spec` and `TableSpec.encode`.
+    """Read a whole table into tensors in one multithreaded read of the used columns: fit the training schema on every
+    row (or use `spec`, e.g. to evaluate on another file), then encode every row. Hold out rows afterwards with
+    `LoadedTable.split`, and compute statistics such as means from the training rows only. `target`, `task`, `features`,
+    `categorical` and `coding` are as for `fit_spec` (only `target` counts when `spec` is given); `drop_missing` leaves
+    out rows with a missing value (counted in `rows_dropped`) instead of raising; `dtype` is X's (and a regression y's);
+    `na_values` as for `open_table`. Raises as `open_table`, `fit_spec` and `TableSpec.encode` do.
 
     Example:
         >>> import tempfile, pathlib
@@ -636,10 +559,8 @@ def load_table(
     if spec is None:
         if target is None:
             raise ConfigError("no column to predict: give target (its name)", "target")
-        layout = layout_spec(
-            source.schema, target, task=task, features=features, categorical=categorical, where=source.name
-        )
-        layout = replace(layout, coding=coding)
+        layout = layout_spec(source.schema, target, task=task, features=features, categorical=categorical,
+                             where=source.name, coding=coding)  # fmt: skip
     else:
         if target is not None and target != spec.target:
             raise ConfigError(f"target '{target}' differs from the training schema's target '{spec.target}'")
@@ -656,7 +577,8 @@ def load_table(
     check_table_memory(f"encoding {source.name} ({table.num_rows:,} rows x {spec.num_features:,} features, "
                        f"categories {spec.coding}, {itemsize} bytes each)",
                        2 * itemsize * table.num_rows * spec.num_features)  # fmt: skip
-    X, y, kept = spec.encode_rows(table, drop_missing=drop_missing, dtype=dtype)
+    selected, kept, row_number = spec.select_rows(table, drop_missing=drop_missing)
+    X, y = spec.encode_selected(selected, row_number, dtype)
     if len(kept) == 0:
         raise DataError(
             f"every row of {source.name} has a missing value in a used column: nothing is left; "
@@ -684,12 +606,10 @@ def check_table_memory(what: str, need: int, streamed: bool = False) -> None:
 def load_features(
     path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtype = torch.float32, na_values: Sequence[str] = ()
 ) -> Tensor:
-    """X `[n, d]` of every row of a table to predict on, encoded with the training schema `spec`; the target
-    column may be there or not. One prediction per row: nothing is dropped.
-
-    Raises:
-        DataError: as `open_table`; a feature missing, a column the training file did not have, a wrong type, a
-            missing value or a category not seen in training (naming the column, and the row).
+    """X `[n, d]` of every row of a table to predict on, encoded with the training schema `spec`; the target column may
+    be there or not. One prediction per row: nothing is dropped. Raises DataError as `open_table` does, and for a
+    feature missing, a column the training file did not have, a wrong type, a missing value or a category not seen in
+    training (naming the column, and the row).
 
     Example:
         >>> import tempfile, pathlib
