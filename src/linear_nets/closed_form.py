@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -304,10 +304,8 @@ class Residuals:
                 self.max_leverage = float(leverage.max())
                 self.max_leverage_row = self.rows + int(leverage.argmax()) + 1
             weight = np.asarray(r, dtype=np.float64) ** 2
-            if self.cov_type == "HC2":
-                weight = weight / (1 - leverage)
-            elif self.cov_type == "HC3":
-                weight = weight / (1 - leverage) ** 2
+            if self.cov_type in ("HC2", "HC3"):
+                weight = weight / (1 - leverage) ** (2 if self.cov_type == "HC3" else 1)
             self.meat += (Q * weight) @ Q.T
         self.rows += Zt.shape[1]
 
@@ -331,9 +329,7 @@ def refine(solution: Solution, residuals: Residuals) -> Solution:
     g = residuals.g.astype(np.float64)
     delta = solution.inverse @ (solution.inverse.T @ g)
     ssr = float(residuals.rr - (residuals.g * delta.astype(np.longdouble)).sum())
-    return Solution(solution.theta + delta, solution.inverse, solution.rank, solution.dependent,
-                    solution.condition_number, solution.scaled_condition_number, max(ssr, 0.0),
-                    solution.y_norm2, refined=True)  # fmt: skip
+    return replace(solution, theta=solution.theta + delta, ssr=max(ssr, 0.0), refined=True)
 
 
 # --- the whole fit ------------------------------------------------------------------------------------------------
@@ -352,23 +348,12 @@ def fit_least_squares(
 ) -> Any:
     """Least squares over every chunk `chunks()` yields (see `Chunks`), with its statistics: an `ols.OLSResult`.
 
-    Args:
-        chunks: the rows; called once, or twice when a second pass refines θ or a robust covariance needs residuals.
-        names: the feature names, one per row of Zᵀ before the ones (the intercept is named "intercept").
-        fit_intercept: whether Zᵀ holds a row of ones (the intercept) before y.
-        method: "qr" (TSQR, refined by a second pass where it matters) or "normal-equations" (the book's formula).
-        cov_type: "nonrobust", "HC0", "HC1", "HC2" or "HC3" (statsmodels' names).
-        alpha: the intervals are at confidence 1 − alpha.
-        gather: for a data-parallel fit, the processes' values of an object (`World.gather`); each process's
-            `chunks` yields its share of the rows.
-        refine_with_second_pass: None decides by `needs_refinement`; True or False forces it (QR only).
-
-    Raises:
-        DataError: the normal equations have no answer, or a robust covariance cannot be computed
-            (`checks.check_covariance`).
-
-    Warns:
-        RankDeficientWarning: the design has dependent columns; the warning names them.
+    `chunks` is called once, or twice when a second pass refines θ (`refine_with_second_pass`: None decides by
+    `needs_refinement`, a bool forces it, QR only) or a robust covariance (`cov_type`, statsmodels' names) needs
+    residuals. `names` name the rows of Zᵀ before the ones ("intercept"); the intervals are at 1 − alpha; `gather`
+    (`World.gather`) joins the processes of a data-parallel fit, each of whose `chunks` yields its share of the rows.
+    Raises `DataError` where the normal equations have no answer or a robust covariance cannot be computed, and
+    warns `RankDeficientWarning`, naming the dependent columns.
 
     Example:
         >>> Zt = np.array([[0.0, 1.0, 2.0, 3.0], [1.0, 1.0, 1.0, 1.0], [1.0, 3.2, 4.8, 7.1]])
@@ -452,17 +437,9 @@ def ols(
 
 
 def least_squares(X: Tensor, y: Tensor, *, fit_intercept: bool = True) -> tuple[Tensor, Tensor]:
-    """Least-squares w and b for y ≈ Xw + b, in float64 (QR, refined: see the module's docstring).
-
-    Args:
-        X: features `[n, d]`; y: targets `[n]` or `[n, 1]`.
-        fit_intercept: False fits y ≈ Xw through the origin (b is then 0).
-
-    Returns:
-        w `[d]` and b (0-d), float64.
-
-    Warns:
-        RankDeficientWarning: the design is rank deficient; the minimum-norm solution is returned.
+    """Least-squares w `[d]` and b (0-d) for y ≈ Xw + b, in float64 (QR, refined: see the module's docstring), from
+    X `[n, d]` and y `[n]` or `[n, 1]`; `fit_intercept=False` fits through the origin (b = 0). Warns
+    `RankDeficientWarning` for a rank-deficient design, whose minimum-norm solution it returns.
 
     Example:
         >>> X = torch.tensor([[0.0], [1.0], [2.0]])

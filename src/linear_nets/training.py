@@ -75,13 +75,8 @@ class Accumulator:
 
 
 def accuracy(y_hat: Tensor, y: Tensor) -> Tensor:
-    """Number of correct predictions: sum_i [argmax_j y_hat_ij == y_i] (d2l 3.6).
-
-    Args:
-        y_hat: scores `[n, q]` (or already predicted classes `[n]`).
-        y: true classes `[n]`.
-
-    Returns a 0-d tensor (not a Python float, so callers decide when to synchronise).
+    """Number of correct predictions: sum_i [argmax_j y_hat_ij == y_i] (d2l 3.6), of scores `[n, q]` (or predicted
+    classes `[n]`) against classes `[n]`; a 0-d tensor, not a Python float, so callers decide when to synchronise.
 
     Example:
         >>> accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1])).item()
@@ -265,11 +260,8 @@ def train_epoch(
 ) -> tuple[float, float | None]:
     """Train one epoch; return (mean train loss, mean train metric or None), over every process with `reduce`.
 
-    Losses and metric are summed in chunks and read once per epoch (`.item()`), not once per batch.
-
-    Raises:
-        TrainingDiverged: the mean loss of the epoch is NaN or infinite (reports the epoch's last step), or a step
-            overflowed (reports that step).
+    Losses and metric are summed in chunks and read once per epoch (`.item()`), not once per batch. Raises
+    `TrainingDiverged` when the epoch's mean loss is NaN or infinite (at its last step) or a step overflowed (at it).
     """
     if isinstance(net, torch.nn.Module):
         net.train()
@@ -395,25 +387,14 @@ def train(
 ) -> History:
     """Train `net` for `num_epochs`, evaluating `metric` on `test_iter` after each epoch (d2l `train_ch3`).
 
-    Args:
-        net: maps a batch `X` to predictions.
-        train_iter, test_iter: re-iterable batch loaders (`test_iter` may be None).
-        loss: per-example loss `loss(y_hat, y) -> [n]`.
-        num_epochs: passes over `train_iter` (> 0).
-        updater: an Optimizer, the book's `updater(batch_size)`, or a `GradientStep` (see module docstring).
-        metric: per-batch metric sum (default: number correct); None for regression.
-        val_iter: a validation loader, scored after each epoch into `val_accuracy`.
-        callbacks: `Callback`s, or plain functions of each `EpochRecord` (an Animator's `add_epoch` hangs here);
-            one returning True stops training after this epoch (early stopping).
-        start_epoch: the first epoch to train, > 1 when resuming from a checkpoint of epoch `start_epoch - 1`.
-        history: append the records to this history (e.g. one restored from a checkpoint) before the callbacks
-            see them; default a new one.
-        reduce: in a data-parallel fit, where each process trains and scores its share of every batch, sums the
-            loop's totals over the processes (see `Reduce`); the gradients are the updater's business.
-        threads: torch threads while training; None chooses them as the command line does (`OMP_NUM_THREADS`, else
-            the cores no other process is using: `linear_nets.threads`). The caller's number is restored after.
-
-    Returns the history: the epochs trained by this call appended to `history`.
+    `loss` gives one value per example; `updater` is an Optimizer, the book's `updater(batch_size)` or a
+    `GradientStep` (see the module's docstring); `metric` is a per-batch sum (None for regression), also scored on
+    `val_iter`. `callbacks` are `Callback`s or plain functions of each `EpochRecord` (an Animator's `add_epoch`); one
+    returning True stops training (early stopping). A resumed run starts at `start_epoch` and appends to the
+    `history` restored from its checkpoint (before the callbacks see each record). `reduce` sums the loop's totals
+    over the processes of a data-parallel fit (the gradients are the updater's business). `threads`: torch threads
+    while training, None as the command line chooses them (`linear_nets.threads`); the caller's are restored after.
+    Returns `history` (a new one by default) with this call's epochs appended.
 
     Example:
         >>> from linear_nets.data.batches import ArrayLoader
@@ -425,42 +406,32 @@ def train(
         >>> h.epochs[-1].test_accuracy > 0.9
         True
     """
-    with work_threads(threads):
-        return _train(net, train_iter, test_iter, loss, num_epochs, updater, metric, val_iter, as_callbacks(callbacks),
-                      start_epoch, history if history is not None else History(), reduce)  # fmt: skip
-
-
-def _train(net: Net, train_iter: Iterable, test_iter: Iterable | None, loss: Loss, num_epochs: int, updater: Updater,
-           metric: Metric | None, val_iter: Iterable | None, callbacks: list[Callback], start_epoch: int,
-           history: History, reduce: Reduce | None) -> History:  # fmt: skip
-    """`train`'s loop, its arguments checked and its threads chosen."""
+    callbacks = as_callbacks(callbacks)
+    history = history if history is not None else History()
     batch_hooks = [c.on_batch_end for c in callbacks if c.on_batch_end is not None]
-    for epoch in range(start_epoch, num_epochs + 1):
-        for callback in callbacks:
-            callback.on_epoch_begin(epoch)
-        timer = Timer()
-        train_loss, train_accuracy = train_epoch(
-            net, _with_hooks(train_iter, batch_hooks), loss, updater, metric, epoch=epoch, reduce=reduce
-        )
-        scored = {}
-        if metric is not None:
-            for name, loader in (("val_accuracy", val_iter), ("test_accuracy", test_iter)):
-                if loader is not None:
-                    scored[name] = evaluate_accuracy(net, loader, metric, reduce)
-        record = EpochRecord(epoch, train_loss, train_accuracy, **scored, seconds=timer.stop())
-        history.epochs.append(record)
-        stops = [callback.on_epoch_end(record) for callback in callbacks]
-        if any(stops):
-            break
+    batches = _Hooked(train_iter, batch_hooks) if batch_hooks else train_iter  # no cost per batch without hooks
+    with work_threads(threads):
+        for epoch in range(start_epoch, num_epochs + 1):
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch)
+            timer = Timer()
+            train_loss, train_accuracy = train_epoch(net, batches, loss, updater, metric, epoch=epoch, reduce=reduce)
+            scored = {}
+            if metric is not None:
+                for name, loader in (("val_accuracy", val_iter), ("test_accuracy", test_iter)):
+                    if loader is not None:
+                        scored[name] = evaluate_accuracy(net, loader, metric, reduce)
+            record = EpochRecord(epoch, train_loss, train_accuracy, **scored, seconds=timer.stop())
+            history.epochs.append(record)
+            stops = [callback.on_epoch_end(record) for callback in callbacks]
+            if any(stops):
+                break
     return history
 
 
-def _with_hooks(loader: Iterable, hooks: list[Callable[[], None]]) -> Iterable:
-    """The loader itself without per-batch hooks (no cost per batch), else a view that calls them after each batch."""
-    return loader if not hooks else _Hooked(loader, hooks)
-
-
 class _Hooked:
+    """A view of a loader that calls the per-batch hooks after each batch."""
+
     def __init__(self, loader: Iterable, hooks: list[Callable[[], None]]) -> None:
         self.loader, self.hooks = loader, hooks
 
@@ -489,13 +460,8 @@ def train_regression(
 
     That is what the book prints in 3.2 (`epoch 1, loss 0.000219`): each `EpochRecord` carries it as
     `train_set_loss` beside the loop's `train_loss` before `callbacks` see it. Shared by the scratch, manual and
-    concise implementations of linear regression.
-
-    Returns:
-        the mean loss over the whole training set after each epoch.
-
-    Raises:
-        TrainingDiverged: that loss is NaN or infinite (the parameters blew up), so NaN weights never come back.
+    concise implementations of linear regression. Returns that loss after each epoch; raises `TrainingDiverged`
+    when it is NaN or infinite (the parameters blew up), so NaN weights never come back.
     """
     steps = len(train_iter) if hasattr(train_iter, "__len__") else 0
     losses: list[float] = []
