@@ -70,22 +70,6 @@ def huber_loss(y_hat: Tensor, y: Tensor, delta: float = 1.0) -> Tensor:
     return torch.where(r.abs() > delta, r.abs() - delta / 2, r**2 / (2 * delta))
 
 
-def squared_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
-    """d/dy_hat of `squared_loss` per example: y_hat - y."""
-    return _residual(y_hat, y)
-
-
-def absolute_loss_derivative(y_hat: Tensor, y: Tensor) -> Tensor:
-    """d/dy_hat of `absolute_loss` per example: sign(y_hat - y), taking the subgradient 0 at y_hat = y."""
-    return torch.sign(_residual(y_hat, y))
-
-
-def huber_loss_derivative(y_hat: Tensor, y: Tensor, delta: float = 1.0) -> Tensor:
-    """d/dy_hat of `huber_loss` per example: r / δ if abs(r) <= δ, else sign(r)."""
-    r = _residual(y_hat, y)
-    return torch.where(r.abs() > delta, torch.sign(r), r / delta)
-
-
 def likelihood(loss_values: Tensor) -> Tensor:
     """The (unnormalised) likelihood a loss stands for: exp(-loss), per example.
 
@@ -108,12 +92,8 @@ def _reduce(values: Tensor, reduction: str) -> Tensor:
 
 
 class RegressionLoss(nn.Module):
-    """A regression loss as a torch module (used like `nn.MSELoss`), with its derivative and likelihood.
-
-    Subclasses set `value(y_hat, y)` and `derivative(y_hat, y)`, both per example.
-
-    Args:
-        reduction: 'none' (one value per example), 'mean' or 'sum', as in `torch.nn`.
+    """A regression loss as a torch module (used like `nn.MSELoss`, `reduction` 'none', 'mean' or 'sum'), with its
+    derivative and likelihood. Subclasses set `value(y_hat, y)` and `derivative(y_hat, y)`, both per example.
     """
 
     def __init__(self, reduction: str = "mean") -> None:
@@ -155,7 +135,8 @@ class SquaredLoss(RegressionLoss):
         return squared_loss(y_hat, y)
 
     def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        return squared_loss_derivative(y_hat, y)
+        """y_hat - y."""
+        return _residual(y_hat, y)
 
 
 class AbsoluteLoss(RegressionLoss):
@@ -170,7 +151,8 @@ class AbsoluteLoss(RegressionLoss):
         return absolute_loss(y_hat, y)
 
     def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        return absolute_loss_derivative(y_hat, y)
+        """sign(y_hat - y), taking the subgradient 0 at y_hat = y."""
+        return torch.sign(_residual(y_hat, y))
 
 
 class HuberLoss(RegressionLoss):
@@ -189,7 +171,9 @@ class HuberLoss(RegressionLoss):
         return huber_loss(y_hat, y, self.delta)
 
     def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        return huber_loss_derivative(y_hat, y, self.delta)
+        """r / δ if abs(r) <= δ, else sign(r)."""
+        r = _residual(y_hat, y)
+        return torch.where(r.abs() > self.delta, torch.sign(r), r / self.delta)
 
     def extra_repr(self) -> str:
         return f"delta={self.delta}, reduction={self.reduction!r}"
@@ -209,9 +193,7 @@ def get_loss(name: str, *, delta: float = 1.0, reduction: str = "mean") -> Regre
         >>> get_loss("huber", delta=0.5, reduction="none")
         HuberLoss(delta=0.5, reduction='none')
     """
-    if one_of("loss", name, LOSSES) == "huber":
-        return HuberLoss(delta, reduction)
-    return LOSSES[name](reduction)
+    return HuberLoss(delta, reduction) if one_of("loss", name, LOSSES) == "huber" else LOSSES[name](reduction)
 
 
 def evaluate_loss(net: Callable[[Tensor], Tensor], features: Tensor, labels: Tensor, loss: RegressionLoss) -> float:

@@ -99,6 +99,11 @@ class SoftmaxModel:
 class WeightsAndBias(SoftmaxModel):
     """A model holding plain tensors W `[d, q]` and b `[q]` and a learning rate `lr` (scratch and manual).
 
+    Built from `num_inputs` values per example (784 for 28 x 28 images), `num_outputs` classes q, the SGD step's
+    `lr` (> 0), the initial weights' `init_std` and seeded `generator` (`init_params`: one seed, one start for every
+    implementation) and `weight_decay` wd >= 0, an L2 penalty on W (not b): the mean loss gains (wd / 2) ||W||².
+    Autograd tracks W and b where the subclass's `requires_grad` says so.
+
     Example:
         >>> from linear_nets.manual.softmax_regression import SoftmaxRegression
         >>> model, other = SoftmaxRegression(4, 3), SoftmaxRegression(4, 3)
@@ -110,6 +115,23 @@ class WeightsAndBias(SoftmaxModel):
     W: Tensor
     b: Tensor
     lr: float
+    requires_grad = True
+
+    def __init__(
+        self,
+        num_inputs: int = 784,
+        num_outputs: int = 10,
+        *,
+        lr: float = 0.1,
+        init_std: float = 0.01,
+        generator: torch.Generator | None = None,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
+        self.weight_decay = weight_decay
+        self.W, self.b = init_params(
+            num_inputs, num_outputs, init_std=init_std, generator=generator, requires_grad=self.requires_grad
+        )
 
     def parameters(self) -> list[Tensor]:
         return [self.W, self.b]

@@ -46,10 +46,6 @@ def stable_softmax(logits: Tensor) -> Tensor:
 def cross_entropy(y_hat: Tensor, y: Tensor) -> Tensor:
     """The book's cross-entropy of probabilities: l_i = -log y_hat[i, y_i]. A rounded-to-0 probability gives inf.
 
-    Args:
-        y_hat: predicted probabilities `[n, q]` (e.g. `softmax(O)`).
-        y: true classes `[n]`, integers in `0..q-1`.
-
     Example:
         >>> cross_entropy(torch.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]]), torch.tensor([0, 2]))
         tensor([2.3026, 0.6931])
@@ -63,16 +59,11 @@ def stable_cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     Equals `-log(softmax(O)[i, y_i])` in exact arithmetic and `torch.nn.functional.cross_entropy(O, y,
     reduction='none')` in floating point; finite for any finite logits.
 
-    Args:
-        logits: `O = XW + b`, shape `[n, q]`.
-        y: true classes `[n]`, integers in `0..q-1`.
-
     Example:
         >>> stable_cross_entropy(torch.tensor([[1000.0, 0.0], [0.0, 1000.0]]), torch.tensor([0, 0]))
         tensor([   0., 1000.])
     """
-    shifted, _, partition = _shifted_exps(logits)
-    return partition.log().squeeze(1) - shifted.gather(1, y.unsqueeze(1)).squeeze(1)
+    return _cross_entropy_and_exps(logits, y)[0]
 
 
 def stable_cross_entropy_and_softmax(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -85,14 +76,14 @@ def stable_cross_entropy_and_softmax(logits: Tensor, y: Tensor) -> tuple[Tensor,
         >>> loss, probs
         (tensor([0.6931]), tensor([[0.5000, 0.5000]]))
     """
-    shifted, exps, partition = _shifted_exps(logits)
-    loss = partition.log().squeeze(1) - shifted.gather(1, y.unsqueeze(1)).squeeze(1)
+    loss, exps, partition = _cross_entropy_and_exps(logits, y)
     return loss, exps / partition
 
 
-def _shifted_exps(logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(O - m, exp(O - m), sum_k exp(o_k - m)) with m the row maxima. The shifted logits are <= 0 with a 0 in every
-    row, so the partition lies in [1, q]: no overflow, and no log(0)."""
+def _cross_entropy_and_exps(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(the cross-entropy, exp(O - m), sum_k exp(o_k - m)) with m the row maxima. The shifted logits are <= 0 with a 0
+    in every row, so the partition lies in [1, q]: no overflow, and no log(0)."""
     shifted = logits - logits.amax(dim=1, keepdim=True)
     exps = shifted.exp()
-    return shifted, exps, exps.sum(dim=1, keepdim=True)
+    partition = exps.sum(dim=1, keepdim=True)
+    return partition.log().squeeze(1) - shifted.gather(1, y.unsqueeze(1)).squeeze(1), exps, partition

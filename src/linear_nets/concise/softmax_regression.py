@@ -17,17 +17,10 @@ from linear_nets.optim import make_optimizer
 class SoftmaxRegression(SoftmaxModel):
     """`nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_outputs))` trained with SGD.
 
-    Use as `train(model.net, ..., model.loss, num_epochs, model.updater)`.
-
-    Args:
-        num_inputs: values per example (784 for 28 x 28 images).
-        num_outputs: number of classes q.
-        lr: learning rate of `torch.optim.SGD` (> 0).
-        init_std: standard deviation of the initial weights (the book: `nn.init.normal_(m.weight, std=0.01)`).
-        generator: a seeded `torch.Generator` for the initial weights.
-        weight_decay: L2 penalty wd >= 0 on the weight (not the bias), torch.optim's `weight_decay`.
-        optimizer: "sgd" (the book's), "momentum", "adam" or "lbfgs" (see `linear_nets.optim`; L-BFGS is full-batch
-            and trained by `linear_nets.pipeline.tuning.fit_softmax`, not by `training.train`).
+    Use as `train(model.net, ..., model.loss, num_epochs, model.updater)`. Built from the arguments of the other
+    implementations (`models.WeightsAndBias`; `init_std` is the book's `nn.init.normal_(m.weight, std=0.01)`, the
+    weight decay torch.optim's), and the `optimizer`: "sgd" (the book's), "momentum", "adam" or "lbfgs" (see
+    `linear_nets.optim`; L-BFGS is full-batch and trained by `linear_nets.pipeline.tuning.fit_softmax`).
 
     Example:
         >>> model = SoftmaxRegression()

@@ -11,21 +11,19 @@ Weight decay wd adds (wd / 2) ||W||² to l, hence wd W to dl/dW: the step become
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from linear_nets.checks import check_inputs
-from linear_nets.models import WeightsAndBias, init_params
+from linear_nets.models import WeightsAndBias
 from linear_nets.softmax import stable_cross_entropy, stable_softmax
 
 
 def logit_gradient(logits: Tensor, y: Tensor, weights: Tensor | None = None) -> Tensor:
-    """G = dl/dO = (softmax(O) - onehot(y)) / n: the gradient of the mean cross-entropy with respect to the logits.
-
-    Args:
-        logits: `O`, `[n, q]`.
-        y: true classes `[n]`.
-        weights: w `[n]` for the weighted loss (1/n) sum_i w_i l_i, whose gradient has row i times w_i; None: all 1.
+    """G = dl/dO = (softmax(O) - onehot(y)) / n: the gradient of the mean cross-entropy with respect to the logits
+    O `[n, q]`, for classes y `[n]`. With weights w `[n]` (the loss (1/n) sum_i w_i l_i), row i is times w_i.
 
     Example:
         >>> logit_gradient(torch.zeros(2, 2), torch.tensor([0, 1]))
@@ -41,14 +39,9 @@ def gradients(
     X: Tensor, y: Tensor, logits: Tensor, weights: Tensor | None = None, *, W: Tensor | None = None,
     weight_decay: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
-    """Gradients of the mean cross-entropy of softmax(XW + b) with respect to W and b, by hand.
-
-    Args:
-        X: inputs `[n, d]`.
-        y: true classes `[n]`.
-        logits: `O = XW + b`, `[n, q]`.
-        weights: per-example weights w `[n]` of the loss (1/n) sum_i w_i l_i; None: every example 1.
-        W, weight_decay: the weights `[d, q]` and wd >= 0, when the loss also holds (wd / 2) ||W||².
+    """Gradients of the mean cross-entropy of softmax(XW + b) with respect to W and b, by hand, for inputs X `[n, d]`,
+    classes y `[n]`, logits O = XW + b `[n, q]` and per-example `weights` (see `logit_gradient`); with `W` `[d, q]`
+    and `weight_decay` wd the loss also holds (wd / 2) ||W||².
 
     Returns `(dl/dW [d, q], dl/db [q])`: `Xᵀ G (+ wd W)` and the column sums of G, with G = `logit_gradient(O, y)`.
 
@@ -70,14 +63,7 @@ class SoftmaxRegression(WeightsAndBias):
     W `[num_inputs, num_outputs]` ~ N(0, init_std²) and b = 0, drawn from `generator` exactly as the scratch model
     draws them, so one seed gives both the same start. `net` returns the logits O (not probabilities): the loss is
     the stable cross-entropy, and the class with the largest logit is the class with the largest probability.
-
-    Args:
-        num_inputs: values per example (784 for 28 x 28 images).
-        num_outputs: number of classes q.
-        lr: learning rate of the SGD step (> 0).
-        init_std: standard deviation of the initial weights.
-        generator: a seeded `torch.Generator` for the initial weights.
-        weight_decay: L2 penalty wd >= 0 on W (not b): the mean loss gains (wd / 2) ||W||².
+    Built from the arguments of every `WeightsAndBias`.
 
     Example:
         >>> model = SoftmaxRegression(num_inputs=4, num_outputs=3, lr=0.1)
@@ -89,23 +75,14 @@ class SoftmaxRegression(WeightsAndBias):
         True
     """
 
-    def __init__(
-        self,
-        num_inputs: int = 784,
-        num_outputs: int = 10,
-        *,
-        lr: float = 0.1,
-        init_std: float = 0.01,
-        generator: torch.Generator | None = None,
-        weight_decay: float = 0.0,
-    ) -> None:
-        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
-        self.weight_decay = weight_decay
-        W, self.b = init_params(num_inputs, num_outputs, init_std=init_std, generator=generator, requires_grad=False)
+    requires_grad = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         # W is [d, q] as in the book, stored column-major (Wᵀ row-major, as nn.Linear keeps its weight): the two
         # products below then run as [q, d] x [d, n] and [q, n] x [n, d], about 3x faster on a CPU than the
         # same products in the other layout (benchmarks/RESULTS.md).
-        self.W = W.T.contiguous().T
+        self.W = self.W.T.contiguous().T
 
     def net(self, X: Tensor) -> Tensor:
         """Logits O = XW + b `[n, q]` of a batch `X` `[n, ...]` flattened to `[n, num_inputs]`.

@@ -22,13 +22,7 @@ __all__ = ["SoftmaxRegression", "init_params"]
 class SoftmaxRegression(WeightsAndBias):
     """softmax(XW + b) from scratch: `train(model.net, ..., model.loss, num_epochs, model.updater)`.
 
-    Args:
-        num_inputs: values per example (784 for 28 x 28 images).
-        num_outputs: number of classes q.
-        lr: learning rate of `sgd` (> 0).
-        init_std: standard deviation of the initial weights.
-        generator: a seeded `torch.Generator` for the initial weights.
-        weight_decay: L2 penalty wd >= 0 on W (not b): the mean loss gains (wd / 2) ||W||².
+    Built as every `WeightsAndBias` is (W and b requiring gradients; `lr` is `sgd`'s).
 
     Example:
         >>> model = SoftmaxRegression(num_inputs=4, num_outputs=3)
@@ -36,20 +30,6 @@ class SoftmaxRegression(WeightsAndBias):
         >>> y_hat.shape, torch.allclose(y_hat.sum(dim=1), torch.ones(2))
         (torch.Size([2, 3]), True)
     """
-
-    def __init__(
-        self,
-        num_inputs: int = 784,
-        num_outputs: int = 10,
-        *,
-        lr: float = 0.1,
-        init_std: float = 0.01,
-        generator: torch.Generator | None = None,
-        weight_decay: float = 0.0,
-    ) -> None:
-        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
-        self.weight_decay = weight_decay
-        self.W, self.b = init_params(num_inputs, num_outputs, init_std=init_std, generator=generator)
 
     def logits(self, X: Tensor) -> Tensor:
         """O = XW + b `[n, q]` of a batch `X` `[n, ...]` flattened to `[n, num_inputs]`."""
