@@ -28,14 +28,10 @@ TEMPORARY_SUFFIX = ".tmp"
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file that replaces `path` only if the `with` block succeeds.
+    """Open a temporary file that replaces `path` (in a directory that exists) only if the `with` block succeeds.
 
-    Args:
-        path: the final file name; its directory must exist.
-        mode: "wb" or "w" (text, UTF-8).
-
-    Raises:
-        WriteError: the disk is full or the directory is read-only or not writable (nothing is left behind).
+    `mode` is "wb" or "w" (text, UTF-8). Raises `WriteError` when the disk is full or the directory is read-only or
+    not writable (nothing is left behind).
 
     Example:
         >>> import tempfile, pathlib

@@ -336,7 +336,6 @@ def check_output(path: Any, suffixes: Collection[str]) -> None:
         linear_nets.errors.ConfigError: cannot save a figure as curves.pdf: use a .png or .svg file name (or no \
 extension for both)
     """
-    import os
     from pathlib import Path
 
     path = Path(path)

@@ -69,13 +69,8 @@ class FullBatchLBFGS(torch.optim.LBFGS):
 
 
 def lr_at(schedule: str, lr: float, epoch: int, epochs: int) -> float:
-    """The learning rate of epoch `epoch` (1-based) of `epochs` under `schedule`: a pure function of the epoch.
-
-    - constant: lr;
-    - step: lr x 0.1 for each milestone passed, milestones after 1/2 and 3/4 of the epochs;
-    - cosine: lr (1 + cos(pi t / T)) / 2 with t = epoch - 1 epochs done of T = `epochs`.
-
-    A resumed run recomputes its rate from the epoch: nothing to save, nothing to replay.
+    """The learning rate of epoch `epoch` (1-based) of `epochs` under `schedule` (see the module's docstring; cosine's
+    t = epoch - 1 epochs are done): a resumed run recomputes its rate from the epoch, nothing to save or replay.
 
     Example:
         >>> [round(lr_at("cosine", 1.0, e, 4), 3) for e in range(1, 5)]

@@ -29,12 +29,7 @@ def train_val_split(labels: Tensor, val_fraction: float = 0.1, seed: int = 0) ->
 
     Every class keeps its share in both parts (6,000 per class in Fashion-MNIST: 600 to validation at 0.1); the
     two index sets are disjoint, cover every example, and are sorted (so a split of the data keeps file order).
-
-    Args:
-        labels: class of each example `[n]`.
-        val_fraction: share of each class held out, 0 < val_fraction < 1.
-        seed: which examples are held out.
-
+    `labels` `[n]` are the classes, `val_fraction` (between 0 and 1) each one's share held out, `seed` picks which.
     A small class or a fraction near 0 or 1 may leave a part empty: the fit refuses that (`checks.check_split`).
 
     Example:
@@ -139,7 +134,7 @@ class Standardized(SoftmaxModel):
 
     def __init__(self, model: object, standardizer: Standardizer) -> None:
         self.model, self.standardizer = model, standardizer
-        self.loss = model.loss
+        self.loss, self.num_inputs, self.num_outputs = model.loss, model.num_inputs, model.num_outputs
         updater = model.updater
         # An Optimizer also has a `step` (so it passes the GradientStep check): it never sees X, leave it as it is.
         hand_derived = isinstance(updater, GradientStep) and not isinstance(updater, torch.optim.Optimizer)
@@ -152,14 +147,6 @@ class Standardized(SoftmaxModel):
     def logits(self, X: Tensor) -> Tensor:
         """The wrapped model's logits of the standardised `X`."""
         return self.model.logits(self.standardizer(X))
-
-    @property
-    def num_inputs(self) -> int:
-        return self.model.num_inputs
-
-    @property
-    def num_outputs(self) -> int:
-        return self.model.num_outputs
 
     def parameters(self) -> list[Tensor]:
         return self.model.parameters()
@@ -288,6 +275,5 @@ class FeatureStats:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureStats:
-        return cls(
-            torch.tensor(d["mean"], dtype=torch.float64), torch.tensor(d["std"], dtype=torch.float64), int(d["count"])
-        )
+        mean, std = (torch.tensor(d[key], dtype=torch.float64) for key in ("mean", "std"))
+        return cls(mean, std, int(d["count"]))

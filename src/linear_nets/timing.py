@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 
@@ -39,8 +40,4 @@ class Timer:
 
     def cumsum(self) -> list[float]:
         """Running totals of the recorded times."""
-        totals, running = [], 0.0
-        for t in self.times:
-            running += t
-            totals.append(running)
-        return totals
+        return list(itertools.accumulate(self.times))

@@ -119,10 +119,7 @@ class _Totals:
     def __init__(self, metric: Metric | None) -> None:
         self.metric = metric
         self.loss_sum, self.metric_sum, self.count = torch.zeros((), dtype=torch.float64), torch.zeros(()), 0
-        self._losses: list[Tensor] = []
-        self._y_hats: list[Tensor] = []
-        self._ys: list[Tensor] = []
-        self._pending = 0
+        self._losses, self._y_hats, self._ys, self._pending = [], [], [], 0  # the batches not yet reduced
 
     def add(self, y_hat: Tensor, y: Tensor, loss: Tensor | None = None) -> None:
         if loss is not None:
@@ -284,18 +281,12 @@ def train_epoch(
 
 @dataclass
 class EpochRecord:
-    """What one epoch measured. Accuracies are None where there is no such set (or no metric, for regression).
+    """What one epoch (1-based) measured. Accuracies are None where there is no such set (or no metric: regression).
 
-    Attributes:
-        epoch: 1-based epoch number.
-        train_loss: mean per-example loss over the epoch's minibatches, each taken as the step saw it (before its
-            update); for full-batch L-BFGS, the loss at the start of the epoch's step.
-        train_accuracy: mean metric (accuracy) over those minibatches.
-        val_accuracy: metric on the validation set after the epoch.
-        test_accuracy: metric on the test set after the epoch.
-        seconds: wall time of the epoch, evaluation included.
-        train_set_loss: mean loss over the whole training set after the epoch (what the book prints for linear
-            regression, `train_regression`); None where the fit does not measure it.
+    `train_loss` and `train_accuracy` are means over the epoch's minibatches, each taken as the step saw it (before
+    its update; full-batch L-BFGS: at the start of the epoch's step); `val_accuracy` and `test_accuracy` are scored
+    after the epoch; `seconds` is its wall time, evaluation included; `train_set_loss` is the mean loss over the whole
+    training set after it (what the book prints for linear regression, `train_regression`), None where not measured.
     """
 
     epoch: int
