@@ -51,7 +51,6 @@ from torch import Tensor
 from linear_nets.checks import MAGNITUDE_LIMIT, check_covariance, check_normal_equations  # noqa: F401 (sklearn adapter)
 from linear_nets.regularization import Moments
 
-METHODS = ("qr", "normal-equations")
 EPS = float(np.finfo(np.float64).eps)
 REFINE_ABOVE_CONDITION = 1e3  # κ of the column-scaled design above which the second pass refines θ
 REFINE_BELOW_RESIDUAL = 0.1  # ... or a residual norm below this share of ‖y‖ (ρ² would then lose digits)

@@ -61,11 +61,8 @@ def fit(
     init: tuple[Tensor, Tensor] | None = None,
     sampling: str = "shuffle",
 ) -> tuple[Tensor, Tensor, list[float]]:
-    """Fit `nn.Linear` with `torch.optim.SGD` (same arguments and results as the scratch `fit`).
-
-    Returns:
-        w `[d]`, b (0-d) and the per-epoch training-set losses.
-    """
+    """Fit `nn.Linear` with `torch.optim.SGD` (same arguments and results as the scratch `fit`): w `[d]`, b (0-d) and
+    the per-epoch training-set losses."""
     labels = labels.reshape(-1, 1)
     # The shared loop wants one loss per example and takes the mean itself before backward().
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")

@@ -30,11 +30,8 @@ from linear_nets.training import Callback, EpochCallback, train_regression
 
 
 def linreg_grad(X: Tensor, y: Tensor, y_hat: Tensor, loss: RegressionLoss) -> tuple[Tensor, Tensor]:
-    """Gradients of the mean minibatch loss with respect to w `[d, 1]` and b `[1]`: (Xᵀg, Σ g), g = l'(r)/n.
-
-    Args:
-        X: the batch `[n, d]`; y: targets `[n, 1]`; y_hat: predictions Xw + b `[n, 1]`.
-        loss: supplies the per-example derivative l'.
+    """Gradients of the mean minibatch loss with respect to w `[d, 1]` and b `[1]`: (Xᵀg, Σ g), g = l'(r)/n, for a
+    batch X `[n, d]`, targets y `[n, 1]` and predictions y_hat = Xw + b `[n, 1]`; `loss` supplies l'.
 
     Example:
         >>> from linear_nets.losses import SquaredLoss
@@ -83,11 +80,8 @@ def fit(
     init: tuple[Tensor, Tensor] | None = None,
     sampling: str = "shuffle",
 ) -> tuple[Tensor, Tensor, list[float]]:
-    """Fit linear regression with hand-derived gradients (same arguments and results as the scratch `fit`).
-
-    Returns:
-        w `[d]`, b (0-d) and the per-epoch training-set losses.
-    """
+    """Fit linear regression with hand-derived gradients (same arguments and results as the scratch `fit`): w `[d]`,
+    b (0-d) and the per-epoch training-set losses."""
     labels = labels.reshape(-1, 1)
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
     generator = torch.Generator().manual_seed(seed)

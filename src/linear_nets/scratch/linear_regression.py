@@ -92,19 +92,13 @@ def fit(
 ) -> tuple[Tensor, Tensor, list[float]]:
     """Fit linear regression from scratch: `linreg`, the chosen loss, `data_iter` and `sgd` (d2l 3.2).
 
-    Args:
-        features: X `[n, d]`; labels: y `[n, 1]` (or `[n]`).
-        loss: 'squared', 'l1' or 'huber' (threshold `huber_delta`).
-        lr, num_epochs, batch_size: the SGD recipe (book: 0.03, 3, 10).
-        seed: fixes the initialisation and the shuffling.
-        on_epoch_end: called with (epoch, loss over the whole training set).
-        callbacks: `training.Callback`s, given each epoch's record (its `train_set_loss` is that loss).
-        init: start from these (w [d], b) instead of the book's random initialisation (a warm start).
-        sampling: how each epoch is cut into minibatches (`data.batches.SAMPLING_MODES`); "shuffle" is the book's
-            `data_iter`, the others an `ArrayLoader` drawing from the same generator.
-
-    Returns:
-        w `[d]`, b (0-d) and the per-epoch training-set losses.
+    Fits X `[n, d]` to y `[n, 1]` (or `[n]`) with `loss` 'squared', 'l1' or 'huber' (threshold `huber_delta`) and
+    the SGD recipe `lr`, `num_epochs`, `batch_size` (book: 0.03, 3, 10); `seed` fixes the initialisation and the
+    shuffling, `init` = (w [d], b) replaces the initialisation (a warm start). `on_epoch_end(epoch, loss)` and
+    `callbacks` (`training.Callback`s; the record's `train_set_loss`) see the loss over the whole training set after
+    each epoch. `sampling` cuts each epoch into minibatches (`data.batches.SAMPLING_MODES`): "shuffle" is the book's
+    `data_iter`, the others an `ArrayLoader` drawing from the same generator.
+    Returns w `[d]`, b (0-d) and the per-epoch training-set losses.
     """
     labels = labels.reshape(-1, 1)
     loss_fn = get_loss(loss, delta=huber_delta, reduction="none")
