@@ -270,26 +270,17 @@ def exact_residuals(Zt: np.ndarray, theta: np.ndarray) -> np.ndarray:
     return total.astype(np.longdouble) + error
 
 
-@dataclass
 class Residuals:
     """Pass 2 over the rows for a θ: g = Aᵀr and ‖r‖² in extended precision (the refinement), and with a robust
     covariance the "meat" Σ wᵢ qᵢqᵢᵀ in the coordinates q = R₁₁⁻ᵀa of each row (its leverage is hᵢ = ‖qᵢ‖²), with
     wᵢ = rᵢ² (HC0, HC1), rᵢ²/(1 − hᵢ) (HC2) or rᵢ²/(1 − hᵢ)² (HC3)."""
 
-    theta: np.ndarray
-    inverse: np.ndarray  # R₁₁⁻¹
-    cov_type: str = "nonrobust"
-    g: np.ndarray = field(init=False)
-    rr: np.longdouble = field(init=False)
-    meat: np.ndarray | None = field(init=False)
-    max_leverage: float = 0.0
-    max_leverage_row: int = 0  # 1-based, among the rows of this pass
-    rows: int = 0
-
-    def __post_init__(self) -> None:
-        p = len(self.theta)
+    def __init__(self, theta: np.ndarray, inverse: np.ndarray, cov_type: str = "nonrobust") -> None:
+        p = len(theta)
+        self.theta, self.inverse, self.cov_type = theta, inverse, cov_type  # inverse: R₁₁⁻¹
         self.g, self.rr = np.zeros(p, dtype=np.longdouble), np.longdouble(0)
-        self.meat = None if self.cov_type == "nonrobust" else np.zeros((p, p))
+        self.meat = None if cov_type == "nonrobust" else np.zeros((p, p))
+        self.max_leverage, self.max_leverage_row, self.rows = 0.0, 0, 0  # the row 1-based, among this pass's rows
 
     def add(self, Zt: np.ndarray) -> None:
         r = exact_residuals(Zt, self.theta)

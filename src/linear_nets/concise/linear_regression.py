@@ -1,11 +1,9 @@
 """Concise linear regression with `torch.nn` and `torch.optim` (d2l 3.3).
 
 `nn.Linear(d, 1)` is the model, `torch.optim.SGD` the optimiser and `load_array` the data pipeline. The loss
-is one of the `nn.Module` losses from `linear_nets.losses` (`SquaredLoss`, `AbsoluteLoss`, `HuberLoss`),
-used exactly like `nn.MSELoss`. They are used instead of torch's own `nn.MSELoss` / `nn.HuberLoss` because
-those differ from the chapter's definitions by a factor (MSE lacks the 1/2; `nn.HuberLoss(delta=σ)` is σ times
-the chapter's Huber), which would double the effective learning rate and make the printed losses disagree
-with the from-scratch implementation. The tests check each against `torch.nn.functional`.
+is one of the `nn.Module` losses from `linear_nets.losses`, used exactly like `nn.MSELoss`: torch's own differ from
+the chapter's definitions by a factor (see `linear_nets.losses`), which would double the effective learning rate
+and make the printed losses disagree with the from-scratch implementation.
 
 Example (the 3.3 recipe):
     >>> from linear_nets.data.synthetic import synthetic_data
