@@ -128,15 +128,12 @@ class OLSResult:
         t = np.abs(self.tvalues)
         return 2 * (stats.t.sf(t, self.df_resid) if self.use_t else stats.norm.sf(t))
 
-    def quantile(self) -> float:
-        """The 1 − α/2 quantile the intervals use (Student's t with df_resid, or normal)."""
+    def conf_int(self) -> np.ndarray:
+        """`[p, 2]`: θ ∓ q · se, q the 1 − α/2 quantile of Student's t with df_resid (or, robust, the normal)."""
         from scipy import stats
 
-        return float(stats.t.isf(self.alpha / 2, self.df_resid) if self.use_t else stats.norm.isf(self.alpha / 2))
-
-    def conf_int(self) -> np.ndarray:
-        """`[p, 2]`: θ ∓ q · se, q the 1 − α/2 quantile."""
-        half = self.quantile() * self.bse
+        q = stats.t.isf(self.alpha / 2, self.df_resid) if self.use_t else stats.norm.isf(self.alpha / 2)
+        half = float(q) * self.bse
         return np.column_stack([self.params - half, self.params + half])
 
     # --- the model -------------------------------------------------------------------------------------------------
