@@ -127,8 +127,7 @@ class WeightsAndBias(SoftmaxModel):
         generator: torch.Generator | None = None,
         weight_decay: float = 0.0,
     ) -> None:
-        self.num_inputs, self.num_outputs, self.lr = num_inputs, num_outputs, lr
-        self.weight_decay = weight_decay
+        self.num_inputs, self.num_outputs, self.lr, self.weight_decay = num_inputs, num_outputs, lr, weight_decay
         self.W, self.b = init_params(
             num_inputs, num_outputs, init_std=init_std, generator=generator, requires_grad=self.requires_grad
         )

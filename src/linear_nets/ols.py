@@ -32,16 +32,11 @@ LARGE_CONDITION = 1000.0  # statsmodels' summary warns above this condition numb
 class OLSResult:
     """An ordinary-least-squares fit and its statistics, named as statsmodels' `RegressionResults` names them.
 
-    Attributes:
-        names: the columns of the design, the features then "intercept" (when there is one).
-        params: θ, one per name. `w` and `b` split it into weights and intercept (0 without one).
-        cov_params: the covariance matrix of θ (`cov_type`).
-        nobs, df_model, df_resid, rank: rows; p − k; n − rank; the design's rank.
-        ssr, total_ss: the residual and the total sum of squares (centred with an intercept).
-        condition_number, scaled_condition_number: κ of the design, and of its columns scaled to unit norm.
-        cov_type, alpha, use_t: the covariance, the intervals' 1 − alpha, whether t (else normal) quantiles.
-        refined: whether a second pass over the rows refined θ; method: "qr" or "normal-equations".
-        warnings: lines a reader must see beside the numbers (rank, condition number, undefined statistics).
+    `params` holds θ, one per column `names` (the features, then "intercept" when there is one; `w` and `b` split
+    it), `cov_params` its covariance (`cov_type`). `df_model` is p − k, `df_resid` n − rank; `total_ss` is centred
+    with an intercept; `scaled_condition_number` is κ of the columns scaled to unit norm. `refined` says whether a
+    second pass refined θ; `warnings` are lines a reader must see beside the numbers (rank, condition number,
+    undefined statistics).
     """
 
     names: list[str]
