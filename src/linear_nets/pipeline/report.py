@@ -23,7 +23,6 @@ import base64
 import datetime
 import html
 import io
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -99,11 +98,7 @@ def number(value: Any, digits: int = 4) -> str:
         return "-"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return esc(value)
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    return f"{value:.{digits}g}"
+    return str(value) if isinstance(value, int) else f"{value:.{digits}g}"  # nan and inf as str writes them
 
 
 # --- figures inside the page ------------------------------------------------------------------------------------
@@ -148,11 +143,8 @@ def _cell(content: str) -> str:
 
 
 def key_values(values: dict[str, Any], cls: str) -> str:
-    """A two-column table of a JSON object's fields (nested objects flattened as `a.b`)."""
-    rows = []
-    for name, value in _flatten(values):
-        rows.append((esc(name), number(value) if isinstance(value, int | float) else esc(_json_text(value))))
-    return table(("field", "value"), rows, cls)
+    """A two-column table of a JSON object's fields (nested objects flattened as `a.b`, long lists shortened)."""
+    return table(("field", "value"), [(esc(name), number(_shortened(value))) for name, value in _flatten(values)], cls)
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -166,12 +158,10 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def _json_text(value: Any) -> str:
-    if value is None:
-        return "-"
+def _shortened(value: Any) -> Any:
     if isinstance(value, list) and len(value) > 12:
         return f"[{', '.join(map(str, value[:12]))}, ... ({len(value)} values)]"
-    return str(value)
+    return value
 
 
 # --- curves -----------------------------------------------------------------------------------------------------
@@ -214,7 +204,7 @@ def curves(series: Sequence[tuple[str, list[dict[str, Any]]]], model: str) -> st
 def softmax_section(report: Report, record: RunRecord, data_dir: str | None = None) -> None:
     """What a softmax run learned: weights, mistakes, per-class scores, calibration, confusion (needs its model and
     its test data; what is missing is said in a line)."""
-    from linear_nets.pipeline.evaluation import evaluate_classifier
+    from linear_nets.pipeline.evaluation import evaluate_classifier, weights_figure
     from linear_nets.pipeline.saved import load_softmax, table_spec
 
     run = record.run
@@ -227,18 +217,12 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
         report.lack(f"the model cannot be loaded: {exc}")
         return
     table_options = (run.config.get("options") or {}).get("table")
-    on_a_table = (run.config.get("data") or {}).get("spec") is not None  # a table file, or a scikit-learn estimator's X
-    feature_names = table_spec(run).feature_names if on_a_table else None
     report.add("<h2>What each class's weights look for</h2>")
-    weights = model.state_tensors()["W"].detach().cpu().double()
-    if feature_names is None:
-        report.add(weight_pictures(weights, classes, config.resize or 28))
-    else:
-        from linear_nets.plotting import plot_class_weights
-
-        report.add(svg(plot_class_weights(weights, classes, image_shape=None, feature_names=feature_names),
-                       "weights"))  # fmt: skip
-    if on_a_table and not table_options:
+    if run.spec is None:
+        report.add(weight_pictures(model.state_tensors()["W"].detach().cpu().double(), classes, config.resize or 28))
+    else:  # a table file, or a scikit-learn estimator's X
+        report.add(svg(weights_figure(model, classes, None, table_spec(run).feature_names), "weights"))
+    if run.spec is not None and not table_options:
         report.lack("a scikit-learn estimator's run records no test rows: the scores per class, calibration and "
                     "confusion matrix are left out (`linear-nets evaluate RUN --data FILE` scores one)")  # fmt: skip
         return
@@ -313,11 +297,11 @@ def weight_pictures(W: Any, classes: Sequence[str], side: int) -> str:
     return f'<div class="grid" id="weights">{"".join(figures)}</div>{legend}'
 
 
-def mistake_pictures(evaluation: Any, images: Any, n: int = 18) -> str:
-    """The `n` most confident mistakes as pictures, each with its true class, the predicted one and its probability."""
+def mistake_pictures(evaluation: Any, images: Any) -> str:
+    """The most confident mistakes as pictures, each with its true class, the predicted one and its probability."""
     P, classes = evaluation.probabilities, evaluation.classes
     figures = []
-    for i in evaluation.mistakes(n):
+    for i in evaluation.mistakes():
         image = images[i].float().reshape(images.shape[-2], images.shape[-1]).numpy()
         image = image / 255 if images.dtype.is_floating_point is False else image
         true, predicted = classes[int(evaluation.labels[i])], classes[int(P[i].argmax())]
