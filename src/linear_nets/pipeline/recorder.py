@@ -135,12 +135,8 @@ class RunRecorder(Callback):
     def finish(self, model_tensors: Mapping[str, Tensor], summary: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
         """Write the final model and `summary.json` (with the wall time); return the summary written."""
         self.run.save_model(model_tensors, meta)
-        full = {
-            **summary,
-            "epochs": self.epochs_done,
-            "final": self._rows[-1] if self._rows else None,
-            "wall_seconds": round(time.perf_counter() - self.started, 3),
-        }
+        full = {**summary, "epochs": self.epochs_done, "final": self._rows[-1] if self._rows else None,
+                "wall_seconds": round(time.perf_counter() - self.started, 3)}
         self.run.write_summary(full)
         return full
 

@@ -322,16 +322,14 @@ def per_class_table(evaluation: Any) -> str:
 def confusion_table(matrix: list[list[int]], classes: Sequence[str]) -> str:
     """Rows: true class; columns: predicted; each cell shaded by its share of the row."""
     header = ["true \\ predicted", *(esc(c) for c in classes)]
-    rows = []
-    for name, row in zip(classes, matrix, strict=True):
-        total = max(sum(row), 1)
-        cells = [esc(name)]
-        for value in row:
-            alpha = value / total
-            cells.append(f'<span style="display:block;background:rgba(31,119,180,{alpha:.2f});'
-                         f'color:{"#fff" if alpha > 0.5 else "#000"}">{value}</span>')  # fmt: skip
-        rows.append(cells)
+    rows = [[esc(name), *(_shaded(value, value / max(sum(row), 1)) for value in row)]
+            for name, row in zip(classes, matrix, strict=True)]  # fmt: skip
     return table(header, rows, "confusion")
+
+
+def _shaded(value: int, share: float) -> str:
+    return (f'<span style="display:block;background:rgba(31,119,180,{share:.2f});'
+            f'color:{"#fff" if share > 0.5 else "#000"}">{value}</span>')  # fmt: skip
 
 
 # --- one linear-regression run ----------------------------------------------------------------------------------
@@ -470,7 +468,6 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
     """The config fields that differ between runs of one model, their metrics, and their curves overlaid."""
     model = records[0].model
     report = Report(f"{len(records)} {model} runs compared")
-    names = [r.path.name for r in records]
     fields = sorted({k for r in records for k in r.config})
     differ = [k for k in fields if len({repr(r.config.get(k)) for r in records}) > 1]
     data_differ = len({r.data for r in records}) > 1
@@ -479,8 +476,8 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
         _lookup(r.summary, key) is not None for r in records))  # fmt: skip
     header = ["run", "state", *(["data"] if data_differ else []), *differ, *(label for _, label in metrics)]
     rows = []
-    for r, name in zip(records, names, strict=True):
-        rows.append([esc(name), esc(r.state_text()), *([esc(r.data)] if data_differ else []),
+    for r in records:
+        rows.append([esc(r.path.name), esc(r.state_text()), *([esc(r.data)] if data_differ else []),
                      *(number(r.config.get(k)) for k in differ),
                      *(number(_lookup(r.summary, key)) for key, _ in metrics)])  # fmt: skip
     same = {k: records[0].config.get(k) for k in fields if k not in differ}
@@ -493,7 +490,7 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
         if r.summary is None:
             report.lack(f"{r.path.name} is {r.state_text()}: no final metrics, its curve so far")
     report.add("<h2>Curves</h2>")
-    series = [(name, r.metrics) for name, r in zip(names, records, strict=True) if r.metrics]
+    series = [(r.path.name, r.metrics) for r in records if r.metrics]
     if series:
         report.add(curves(series, model))
     else:

@@ -633,12 +633,8 @@ class Run:
         return complete[-1] if complete else None
 
     def _checkpoints(self) -> list[Path]:
-        found = []
-        for p in self.path.glob("checkpoint-*.safetensors"):
-            epoch = p.stem.removeprefix("checkpoint-")
-            if epoch.isdigit():
-                found.append((int(epoch), p))
-        return [p for _, p in sorted(found)]
+        numbered = [(p.stem.removeprefix("checkpoint-"), p) for p in self.path.glob("checkpoint-*.safetensors")]
+        return [p for _, p in sorted((int(epoch), p) for epoch, p in numbered if epoch.isdigit())]
 
     def save_model(self, tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
         """Write the trained model as `model.safetensors` + `model.json`."""
