@@ -29,15 +29,6 @@ class ClassifierEvaluation:
     per_class: list[ClassScores]
     reliability: Reliability
 
-    @property
-    def probabilities(self) -> Tensor:
-        """`[n, classes]`, float64."""
-        return self.scores.probabilities
-
-    @property
-    def labels(self) -> Tensor:
-        return self.scores.labels
-
     def record(self) -> dict[str, Any]:
         """What evaluation.json gets besides loss, accuracy and confusion: `per_class` (name -> precision, recall,
         f1, support), `expected_calibration_error` and the reliability bins (`calibration`; an empty bin's NaN mean
@@ -51,7 +42,7 @@ class ClassifierEvaluation:
 
     def mistakes(self, n: int = MISTAKES_SHOWN) -> list[int]:
         """Indices of the `n` most confident wrong predictions."""
-        return confident_mistakes(self.probabilities, self.labels, n)
+        return confident_mistakes(self.scores.probabilities, self.scores.labels, n)
 
 
 def format_per_class(evaluation: ClassifierEvaluation) -> str:
@@ -69,8 +60,8 @@ def evaluate_classifier(model: SoftmaxModel, batches: Any, classes: list[str]) -
     """Mean cross-entropy (stable, from the logits), accuracy, confusion matrix, per-class scores and calibration of
     `model` over `(X, y)` batches."""
     scores = score_classifier(model, batches, len(classes))
-    P, y = scores.probabilities, scores.labels
-    return ClassifierEvaluation(scores, classes, per_class_scores(scores.confusion, classes), reliability(P, y))
+    calibration = reliability(scores.probabilities, scores.labels)
+    return ClassifierEvaluation(scores, classes, per_class_scores(scores.confusion, classes), calibration)
 
 
 def weights_figure(model: SoftmaxModel, classes: list[str], image_side: int | None,
@@ -88,10 +79,10 @@ def mistakes_figure(evaluation: ClassifierEvaluation, images: Tensor, n: int = M
     from linear_nets.plotting import show_mistakes
 
     chosen = evaluation.mistakes(n)
-    P, classes = evaluation.probabilities, evaluation.classes
+    P, y, classes = evaluation.scores.probabilities, evaluation.scores.labels, evaluation.classes
     shown = images[chosen]
     shown = shown.float() / 255 if shown.dtype == torch.uint8 else shown
-    true = [classes[int(evaluation.labels[i])] for i in chosen]
+    true = [classes[int(y[i])] for i in chosen]
     predicted = [classes[int(P[i].argmax())] for i in chosen]
     return show_mistakes(shown, true, predicted, [float(P[i].max()) for i in chosen])
 

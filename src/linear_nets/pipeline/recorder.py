@@ -56,10 +56,6 @@ class RunRecorder(Callback):
         self._snapshot: tuple[dict[str, Tensor], dict[str, Any]] | None = None  # last epoch's state, unwritten
 
     @property
-    def history(self) -> History:
-        return History.from_dicts(self._rows)
-
-    @property
     def epochs_done(self) -> int:
         """Number of epochs recorded (including those before a resume)."""
         return len(self._rows)

@@ -299,12 +299,12 @@ def weight_pictures(W: Any, classes: Sequence[str], side: int) -> str:
 
 def mistake_pictures(evaluation: Any, images: Any) -> str:
     """The most confident mistakes as pictures, each with its true class, the predicted one and its probability."""
-    P, classes = evaluation.probabilities, evaluation.classes
+    P, y, classes = evaluation.scores.probabilities, evaluation.scores.labels, evaluation.classes
     figures = []
     for i in evaluation.mistakes():
         image = images[i].float().reshape(images.shape[-2], images.shape[-1]).numpy()
         image = image / 255 if images.dtype.is_floating_point is False else image
-        true, predicted = classes[int(evaluation.labels[i])], classes[int(P[i].argmax())]
+        true, predicted = classes[int(y[i])], classes[int(P[i].argmax())]
         figures.append(f'<figure class="mistake"><img alt="test image {i}" src="{png_uri(image, "gray", 0, 1)}">'
                        f"<figcaption>true {esc(true)}<br>{esc(predicted)} {float(P[i].max()):.0%}</figcaption>"
                        "</figure>")  # fmt: skip
@@ -434,8 +434,6 @@ def linreg_diagnostics(record: RunRecord) -> Any:
 
 def run_header(report: Report, record: RunRecord) -> None:
     """The run's identity and state, its config and summary, its curves."""
-    run = record.run
-    assert run is not None
     impl = record.config.get("impl", "")
     report.add(f"<p><b>{esc(record.model)}</b> ({esc(impl)}) on {esc(record.data)}, started "
                f"{esc(record.started or '?')}: <b>{esc(record.state_text())}</b>.</p>")  # fmt: skip
