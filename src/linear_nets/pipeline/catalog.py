@@ -25,17 +25,11 @@ RUNNING_WINDOW = 120.0
 
 @dataclasses.dataclass
 class RunRecord:
-    """One run directory as `runs` lists it and `report` starts from it.
-
-    Attributes:
-        path: the directory.
-        run: the opened run (config checked), or None when it could not be opened (`problem` says why).
-        metrics: the per-epoch rows of metrics.jsonl (empty when there are none).
-        summary: summary.json, or None when the run did not finish.
-        state: "finished", "stopped early", "interrupted" or "running" (None when the run could not be opened).
-        saved_epoch: the newest checkpoint's epoch (interrupted runs resume after it), or None.
-        problems: what could not be read, one line each (the run is still described as far as it could be).
-    """
+    """One run directory (`path`) as `runs` lists it and `report` starts from it: the opened `run` (config checked;
+    None when it could not be opened), the per-epoch `metrics` rows, `summary` (None: the run did not finish), its
+    `state` ("finished", "stopped early", "interrupted" or "running"), the newest checkpoint's epoch `saved_epoch`
+    (interrupted runs resume after it), and `problems`: what could not be read, one line each (the run is still
+    described as far as it could be)."""
 
     path: Path
     run: Run | None = None

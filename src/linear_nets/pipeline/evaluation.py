@@ -29,28 +29,20 @@ class ClassifierEvaluation:
     per_class: list[ClassScores]
     reliability: Reliability
 
-    @property
-    def probabilities(self) -> Tensor:
-        """`[n, classes]`, float64."""
-        return self.scores.probabilities
-
-    @property
-    def labels(self) -> Tensor:
-        return self.scores.labels
-
     def record(self) -> dict[str, Any]:
         """What evaluation.json gets besides loss, accuracy and confusion: `per_class` (name -> precision, recall,
-        f1, support), `expected_calibration_error` and the reliability bins (`calibration`)."""
+        f1, support), `expected_calibration_error` and the reliability bins (`calibration`; an empty bin's NaN mean
+        is written as null, as every NaN of a run's JSON: `runs.json_safe`)."""
         per_class = {s.name: {"precision": round(s.precision, 6), "recall": round(s.recall, 6), "f1": round(s.f1, 6),
                               "support": s.support} for s in self.per_class}  # fmt: skip
         bins = self.reliability
-        calibration = {"edges": bins.edges, "counts": bins.counts, "confidence": [_finite(c) for c in bins.confidence],
-                       "accuracy": [_finite(a) for a in bins.accuracy]}  # fmt: skip
+        calibration = {"edges": bins.edges, "counts": bins.counts, "confidence": [round(c, 6) for c in bins.confidence],
+                       "accuracy": [round(a, 6) for a in bins.accuracy]}  # fmt: skip
         return {"per_class": per_class, "expected_calibration_error": round(bins.ece, 6), "calibration": calibration}
 
     def mistakes(self, n: int = MISTAKES_SHOWN) -> list[int]:
         """Indices of the `n` most confident wrong predictions."""
-        return confident_mistakes(self.probabilities, self.labels, n)
+        return confident_mistakes(self.scores.probabilities, self.scores.labels, n)
 
 
 def format_per_class(evaluation: ClassifierEvaluation) -> str:
@@ -64,17 +56,12 @@ def format_per_class(evaluation: ClassifierEvaluation) -> str:
     return "\n".join(lines)
 
 
-def _finite(x: float) -> float | None:
-    """JSON has no NaN: an empty bin's mean is null."""
-    return None if x != x else round(x, 6)
-
-
 def evaluate_classifier(model: SoftmaxModel, batches: Any, classes: list[str]) -> ClassifierEvaluation:
     """Mean cross-entropy (stable, from the logits), accuracy, confusion matrix, per-class scores and calibration of
     `model` over `(X, y)` batches."""
     scores = score_classifier(model, batches, len(classes))
-    P, y = scores.probabilities, scores.labels
-    return ClassifierEvaluation(scores, classes, per_class_scores(scores.confusion, classes), reliability(P, y))
+    calibration = reliability(scores.probabilities, scores.labels)
+    return ClassifierEvaluation(scores, classes, per_class_scores(scores.confusion, classes), calibration)
 
 
 def weights_figure(model: SoftmaxModel, classes: list[str], image_side: int | None,
@@ -92,26 +79,20 @@ def mistakes_figure(evaluation: ClassifierEvaluation, images: Tensor, n: int = M
     from linear_nets.plotting import show_mistakes
 
     chosen = evaluation.mistakes(n)
-    P, classes = evaluation.probabilities, evaluation.classes
+    P, y, classes = evaluation.scores.probabilities, evaluation.scores.labels, evaluation.classes
     shown = images[chosen]
     shown = shown.float() / 255 if shown.dtype == torch.uint8 else shown
-    true = [classes[int(evaluation.labels[i])] for i in chosen]
+    true = [classes[int(y[i])] for i in chosen]
     predicted = [classes[int(P[i].argmax())] for i in chosen]
     return show_mistakes(shown, true, predicted, [float(P[i].max()) for i in chosen])
 
 
-def evaluation_figures(
-    evaluation: ClassifierEvaluation,
-    model: SoftmaxModel,
-    *,
-    images: Tensor | None = None,
-    image_side: int | None = None,
-    feature_names: list[str] | None = None,
-) -> dict[str, Any]:
-    """The pictures of item 1, by file stem: weights, mistakes (images only), per_class, reliability."""
+def evaluation_figures(evaluation: ClassifierEvaluation, model: SoftmaxModel, *, images: Tensor | None = None,
+                       image_side: int | None = None) -> dict[str, Any]:
+    """The pictures `evaluate` saves, by file stem: weights, mistakes (images only), per_class, reliability."""
     from linear_nets.plotting import plot_per_class, plot_reliability
 
-    figures = {"weights": weights_figure(model, evaluation.classes, image_side, feature_names)}
+    figures = {"weights": weights_figure(model, evaluation.classes, image_side)}
     if images is not None:
         figures["mistakes"] = mistakes_figure(evaluation, images)
     figures["per_class"] = plot_per_class(evaluation.per_class)

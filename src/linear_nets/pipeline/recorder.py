@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from linear_nets.atomic import stale_temporaries
 from linear_nets.pipeline.config import MACHINE_FIELDS, to_dict
 from linear_nets.pipeline.distributed import ALONE, World, check_same, default_threads
 from linear_nets.pipeline.runs import (
@@ -42,15 +43,10 @@ from linear_nets.training import Callback, EpochRecord, History
 
 
 class RunRecorder(Callback):
-    """Writes metrics and checkpoints of a fit while it runs; resumes one from its newest checkpoint.
-
-    Args:
-        run: the run directory.
-        checkpoint_every: write a checkpoint every N epochs (0: never; `save_checkpoint` still saves on demand).
-        resume: load the newest checkpoint in `on_fit_begin` and continue after it.
-        world: in a data-parallel fit, rank 0 reads the checkpoint and sends it to every process (the others hold a
-            `runs.Replica`, which writes nothing).
-    """
+    """Writes metrics of a fit into `run` while it runs, and a checkpoint every `checkpoint_every` epochs (0: never;
+    `save_checkpoint` still saves on demand); with `resume`, loads the newest checkpoint in `on_fit_begin` and goes
+    on after it. In a data-parallel fit (`world`) rank 0 reads the checkpoint and sends it to every process (the
+    others hold a `runs.Replica`, which writes nothing)."""
 
     def __init__(self, run: Run, checkpoint_every: int = 1, *, resume: bool = False, world: World = ALONE) -> None:
         self.run, self.checkpoint_every, self.resume, self.world = run, checkpoint_every, resume, world
@@ -58,10 +54,6 @@ class RunRecorder(Callback):
         self.fit: Any = None
         self._rows: list[dict[str, Any]] = []  # the history as dicts, grown by one row per epoch (not rebuilt)
         self._snapshot: tuple[dict[str, Tensor], dict[str, Any]] | None = None  # last epoch's state, unwritten
-
-    @property
-    def history(self) -> History:
-        return History.from_dicts(self._rows)
 
     @property
     def epochs_done(self) -> int:
@@ -131,19 +123,16 @@ class RunRecorder(Callback):
             self._rows = [dict(row) for row in state["history"]]
             for name, callback in self._stateful().items():
                 callback.load_state_tensors(under_prefix(f"extra.{name}", tensors))
-        if self.world.leader:
-            self.run.remove_stale_temporaries()  # left by a kill mid-write; this process is now the run's one writer
+        if self.world.leader:  # this process is now the run's one writer: what a kill mid-write left goes
+            for stale in stale_temporaries(self.run.path):
+                stale.unlink(missing_ok=True)
         return self.epochs_done + 1
 
     def finish(self, model_tensors: Mapping[str, Tensor], summary: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
         """Write the final model and `summary.json` (with the wall time); return the summary written."""
         self.run.save_model(model_tensors, meta)
-        full = {
-            **summary,
-            "epochs": self.epochs_done,
-            "final": self._rows[-1] if self._rows else None,
-            "wall_seconds": round(time.perf_counter() - self.started, 3),
-        }
+        full = {**summary, "epochs": self.epochs_done, "final": self._rows[-1] if self._rows else None,
+                "wall_seconds": round(time.perf_counter() - self.started, 3)}
         self.run.write_summary(full)
         return full
 
@@ -155,7 +144,7 @@ class RunRecorder(Callback):
         """After Ctrl-C or a closed output during the fit: save the last completed epoch and keep the run to resume
         (True) or, when there is no checkpoint to resume from, remove it (False; never a resumed run: it had one)."""
         self.save_checkpoint()
-        if self.run.has_checkpoint():
+        if self.run.newest_checkpoint() is not None:
             return True
         self.run.remove()
         return False
@@ -179,9 +168,9 @@ def open_run(model: str, world: World = ALONE, resume: str | None = None,
         def earlier_attempt() -> bool:  # one not this job's is left alone: creating it fails with the usual message
             run, config = Run(Path(out), {}), Path(out) / "config.json"
             ours = config.exists() and read_json(config).get("options", {}).get("torchrun_job") == world.run_id
-            if ours and not run.has_checkpoint():
+            if ours and run.newest_checkpoint() is None:
                 run.remove()  # this job's attempt died before its first checkpoint: start again
-            return ours and run.has_checkpoint()
+            return ours and run.newest_checkpoint() is not None
 
         if world.restarts and world.from_leader(earlier_attempt):
             resume, out = out, None
@@ -239,7 +228,7 @@ def start_run(model: str, config: Any, data: Mapping[str, Any], options: Mapping
             paths = ("path", "dir", "data", "test_data", "data_dir", "file")
             return {k: content(v) for k, v in value.items() if k not in paths} if isinstance(value, dict) else value
 
-        agreed = {f"--{k.replace('_', '-')}": v for k, v in to_dict(config).items() if k not in MACHINE_FIELDS}
+        agreed = {f"--{k.replace('_', '-')}": v for k, v in _what_decides(config).items()}
         agreed |= {f"data {k}": v for k, v in content({**data, "sha256 of the training rows": fingerprint}).items()}
         check_same(world, agreed | {f"option {k}": v for k, v in content(dict(options)).items()})
     run = resumed or world.from_leader(lambda: Run.create(model, run_config(to_dict(config), data, options), out))

@@ -23,7 +23,6 @@ import base64
 import datetime
 import html
 import io
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -99,11 +98,7 @@ def number(value: Any, digits: int = 4) -> str:
         return "-"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return esc(value)
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    return f"{value:.{digits}g}"
+    return str(value) if isinstance(value, int) else f"{value:.{digits}g}"  # nan and inf as str writes them
 
 
 # --- figures inside the page ------------------------------------------------------------------------------------
@@ -148,11 +143,8 @@ def _cell(content: str) -> str:
 
 
 def key_values(values: dict[str, Any], cls: str) -> str:
-    """A two-column table of a JSON object's fields (nested objects flattened as `a.b`)."""
-    rows = []
-    for name, value in _flatten(values):
-        rows.append((esc(name), number(value) if isinstance(value, int | float) else esc(_json_text(value))))
-    return table(("field", "value"), rows, cls)
+    """A two-column table of a JSON object's fields (nested objects flattened as `a.b`, long lists shortened)."""
+    return table(("field", "value"), [(esc(name), number(_shortened(value))) for name, value in _flatten(values)], cls)
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -166,12 +158,10 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def _json_text(value: Any) -> str:
-    if value is None:
-        return "-"
+def _shortened(value: Any) -> Any:
     if isinstance(value, list) and len(value) > 12:
         return f"[{', '.join(map(str, value[:12]))}, ... ({len(value)} values)]"
-    return str(value)
+    return value
 
 
 # --- curves -----------------------------------------------------------------------------------------------------
@@ -214,7 +204,7 @@ def curves(series: Sequence[tuple[str, list[dict[str, Any]]]], model: str) -> st
 def softmax_section(report: Report, record: RunRecord, data_dir: str | None = None) -> None:
     """What a softmax run learned: weights, mistakes, per-class scores, calibration, confusion (needs its model and
     its test data; what is missing is said in a line)."""
-    from linear_nets.pipeline.evaluation import evaluate_classifier
+    from linear_nets.pipeline.evaluation import evaluate_classifier, weights_figure
     from linear_nets.pipeline.saved import load_softmax, table_spec
 
     run = record.run
@@ -227,18 +217,12 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
         report.lack(f"the model cannot be loaded: {exc}")
         return
     table_options = (run.config.get("options") or {}).get("table")
-    on_a_table = (run.config.get("data") or {}).get("spec") is not None  # a table file, or a scikit-learn estimator's X
-    feature_names = table_spec(run).feature_names if on_a_table else None
     report.add("<h2>What each class's weights look for</h2>")
-    weights = model.state_tensors()["W"].detach().cpu().double()
-    if feature_names is None:
-        report.add(weight_pictures(weights, classes, config.resize or 28))
-    else:
-        from linear_nets.plotting import plot_class_weights
-
-        report.add(svg(plot_class_weights(weights, classes, image_shape=None, feature_names=feature_names),
-                       "weights"))  # fmt: skip
-    if on_a_table and not table_options:
+    if run.spec is None:
+        report.add(weight_pictures(model.state_tensors()["W"].detach().cpu().double(), classes, config.resize or 28))
+    else:  # a table file, or a scikit-learn estimator's X
+        report.add(svg(weights_figure(model, classes, None, table_spec(run).feature_names), "weights"))
+    if run.spec is not None and not table_options:
         report.lack("a scikit-learn estimator's run records no test rows: the scores per class, calibration and "
                     "confusion matrix are left out (`linear-nets evaluate RUN --data FILE` scores one)")  # fmt: skip
         return
@@ -313,14 +297,14 @@ def weight_pictures(W: Any, classes: Sequence[str], side: int) -> str:
     return f'<div class="grid" id="weights">{"".join(figures)}</div>{legend}'
 
 
-def mistake_pictures(evaluation: Any, images: Any, n: int = 18) -> str:
-    """The `n` most confident mistakes as pictures, each with its true class, the predicted one and its probability."""
-    P, classes = evaluation.probabilities, evaluation.classes
+def mistake_pictures(evaluation: Any, images: Any) -> str:
+    """The most confident mistakes as pictures, each with its true class, the predicted one and its probability."""
+    P, y, classes = evaluation.scores.probabilities, evaluation.scores.labels, evaluation.classes
     figures = []
-    for i in evaluation.mistakes(n):
+    for i in evaluation.mistakes():
         image = images[i].float().reshape(images.shape[-2], images.shape[-1]).numpy()
         image = image / 255 if images.dtype.is_floating_point is False else image
-        true, predicted = classes[int(evaluation.labels[i])], classes[int(P[i].argmax())]
+        true, predicted = classes[int(y[i])], classes[int(P[i].argmax())]
         figures.append(f'<figure class="mistake"><img alt="test image {i}" src="{png_uri(image, "gray", 0, 1)}">'
                        f"<figcaption>true {esc(true)}<br>{esc(predicted)} {float(P[i].max()):.0%}</figcaption>"
                        "</figure>")  # fmt: skip
@@ -338,16 +322,14 @@ def per_class_table(evaluation: Any) -> str:
 def confusion_table(matrix: list[list[int]], classes: Sequence[str]) -> str:
     """Rows: true class; columns: predicted; each cell shaded by its share of the row."""
     header = ["true \\ predicted", *(esc(c) for c in classes)]
-    rows = []
-    for name, row in zip(classes, matrix, strict=True):
-        total = max(sum(row), 1)
-        cells = [esc(name)]
-        for value in row:
-            alpha = value / total
-            cells.append(f'<span style="display:block;background:rgba(31,119,180,{alpha:.2f});'
-                         f'color:{"#fff" if alpha > 0.5 else "#000"}">{value}</span>')  # fmt: skip
-        rows.append(cells)
+    rows = [[esc(name), *(_shaded(value, value / max(sum(row), 1)) for value in row)]
+            for name, row in zip(classes, matrix, strict=True)]  # fmt: skip
     return table(header, rows, "confusion")
+
+
+def _shaded(value: int, share: float) -> str:
+    return (f'<span style="display:block;background:rgba(31,119,180,{share:.2f});'
+            f'color:{"#fff" if share > 0.5 else "#000"}">{value}</span>')  # fmt: skip
 
 
 # --- one linear-regression run ----------------------------------------------------------------------------------
@@ -452,8 +434,6 @@ def linreg_diagnostics(record: RunRecord) -> Any:
 
 def run_header(report: Report, record: RunRecord) -> None:
     """The run's identity and state, its config and summary, its curves."""
-    run = record.run
-    assert run is not None
     impl = record.config.get("impl", "")
     report.add(f"<p><b>{esc(record.model)}</b> ({esc(impl)}) on {esc(record.data)}, started "
                f"{esc(record.started or '?')}: <b>{esc(record.state_text())}</b>.</p>")  # fmt: skip
@@ -486,7 +466,6 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
     """The config fields that differ between runs of one model, their metrics, and their curves overlaid."""
     model = records[0].model
     report = Report(f"{len(records)} {model} runs compared")
-    names = [r.path.name for r in records]
     fields = sorted({k for r in records for k in r.config})
     differ = [k for k in fields if len({repr(r.config.get(k)) for r in records}) > 1]
     data_differ = len({r.data for r in records}) > 1
@@ -495,8 +474,8 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
         _lookup(r.summary, key) is not None for r in records))  # fmt: skip
     header = ["run", "state", *(["data"] if data_differ else []), *differ, *(label for _, label in metrics)]
     rows = []
-    for r, name in zip(records, names, strict=True):
-        rows.append([esc(name), esc(r.state_text()), *([esc(r.data)] if data_differ else []),
+    for r in records:
+        rows.append([esc(r.path.name), esc(r.state_text()), *([esc(r.data)] if data_differ else []),
                      *(number(r.config.get(k)) for k in differ),
                      *(number(_lookup(r.summary, key)) for key, _ in metrics)])  # fmt: skip
     same = {k: records[0].config.get(k) for k in fields if k not in differ}
@@ -509,7 +488,7 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
         if r.summary is None:
             report.lack(f"{r.path.name} is {r.state_text()}: no final metrics, its curve so far")
     report.add("<h2>Curves</h2>")
-    series = [(name, r.metrics) for name, r in zip(names, records, strict=True) if r.metrics]
+    series = [(r.path.name, r.metrics) for r in records if r.metrics]
     if series:
         report.add(curves(series, model))
     else:

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from linear_nets import __version__
-from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask, stale_temporaries
+from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask
 from linear_nets.errors import ConfigError, DataError, LinearNetsError, WriteError
 from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, SyntheticData
 
@@ -63,17 +63,9 @@ def new_run_dir(
     The directory is built under a temporary name beside its final one, then renamed into place. The rename is
     atomic and fails when the final name holds anything, so two runs started at once never share a directory: the
     later rename finds the earlier run's files (hence give at least one file; `Run.create` gives config.json).
-
-    Args:
-        model: model name, used in the default name `<root>/<model>-<YYYYmmdd-HHMMSS>`, or `...-2`, `-3`, ... when
-            another run took that name first.
-        out: an explicit directory; it must not exist yet or be empty (then it is replaced), so an earlier run is
-            never overwritten. A symbolic link stands for the directory it points to.
-        root: parent of the default name.
-        files: what the directory holds from the start.
-
-    Raises:
-        ConfigError: `out` holds files already, or the directory cannot be created.
+    The default name is `<root>/<model>-<YYYYmmdd-HHMMSS>` (`-2`, `-3`, ... when another run took it first); an
+    explicit `out` (a symbolic link stands for its target) must not exist yet or be empty, so an earlier run is never
+    overwritten: `ConfigError` otherwise, or when the directory cannot be created.
 
     Example:
         >>> import tempfile
@@ -229,11 +221,9 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_file_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
-    """The bytes of `path`, which must be a regular file of at most `limit` bytes (checked before reading).
-
-    Raises:
-        DataError: naming `what` and `path`: missing, unreadable, not a regular file (a FIFO, a device, a
-            directory), or larger than `limit`.
+    """The bytes of `path`, which must be a regular file of at most `limit` bytes (checked before reading); a
+    `DataError` naming `what` and `path` when it is missing, unreadable, not a regular file (a FIFO, a device, a
+    directory), or larger.
 
     Example:
         >>> read_file_bytes("/dev/zero", "image", 100)
@@ -344,29 +334,17 @@ def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, A
     """
     data = safetensors.torch.save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
     atomic_write_bytes(path, data)
-    write_json(
-        path.with_suffix(".json"),
-        {
-            "format": FORMAT,
-            "file": path.name,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "tensors": {
-                k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")} for k, v in tensors.items()
-            },
-            "meta": dict(meta or {}),
-        },
-    )
+    described = {k: {"shape": list(v.shape), "dtype": _dtype_name(v.dtype)} for k, v in tensors.items()}
+    sha256 = hashlib.sha256(data).hexdigest()
+    write_json(path.with_suffix(".json"),
+               {"format": FORMAT, "file": path.name, "sha256": sha256, "tensors": described, "meta": dict(meta or {})})
 
 
 def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Load tensors saved by `save_tensors`, verified against the sidecar; return (tensors, meta).
 
     The sidecar is checked first (its fields and their types), then the file (its size, its SHA-256), then the
-    tensors it holds against the sidecar's names, shapes and dtypes.
-
-    Raises:
-        DataError: the file or sidecar is missing, not a regular file, too large, truncated, tampered with (SHA-256
-            differs), not ours, or holds other tensors than its description says.
+    tensors it holds against the sidecar's names, shapes and dtypes: any of them wrong is a `DataError`.
     """
     description = path.with_suffix(".json")
     sidecar = read_json(description, "tensor description")
@@ -379,7 +357,7 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     if set(tensors) != set(described):
         raise DataError(f"{path} holds tensors {sorted(tensors)}, but {description.name} lists {sorted(described)}")
     for name, tensor in tensors.items():
-        held = (list(tensor.shape), str(tensor.dtype).removeprefix("torch."))
+        held = (list(tensor.shape), _dtype_name(tensor.dtype))
         if held != described[name]:
             raise DataError(f"{path}: tensor {name!r} is {held[1]} of shape {held[0]}, but {description.name} says "
                             f"{described[name][1]} of shape {described[name][0]}")  # fmt: skip
@@ -409,6 +387,11 @@ def _described_tensors(sidecar: Any, description: Path) -> dict[str, tuple[list[
     return described
 
 
+def _dtype_name(dtype: torch.dtype) -> str:
+    """As a description names it: "float32", not "torch.float32"."""
+    return str(dtype).removeprefix("torch.")
+
+
 def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: Path | str) -> None:
     """Refuse tensors whose names, shapes or dtypes differ from the model's (a checkpoint of another model or size,
     or edited), or whose values are not all finite (NaN or inf weights predict nothing)."""
@@ -419,8 +402,8 @@ def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], s
             raise DataError(f"{source}: tensor {name!r} has shape {list(tensor.shape)}, but this model needs "
                             f"{list(expected[name].shape)}")  # fmt: skip
         if tensor.dtype != expected[name].dtype:
-            raise DataError(f"{source}: tensor {name!r} is {str(tensor.dtype).removeprefix('torch.')}, but this "
-                            f"model needs {str(expected[name].dtype).removeprefix('torch.')}")  # fmt: skip
+            raise DataError(f"{source}: tensor {name!r} is {_dtype_name(tensor.dtype)}, but this model needs "
+                            f"{_dtype_name(expected[name].dtype)}")  # fmt: skip
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise DataError(f"{source}: tensor {name!r} holds NaN or infinite values")
 
@@ -516,11 +499,8 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str,
 
 
 class Run:
-    """A run directory as `linear-nets train` writes it, and as `evaluate`, `predict` and `--resume` read it.
-
-    Args:
-        path: the directory.
-        config: what `config.json` holds: at least `model` and `args` (the command's arguments).
+    """A run directory (`path`) as `linear-nets train` writes it, and as `evaluate`, `predict` and `--resume` read
+    it; `config` is what its `config.json` holds (at least `model`).
 
     Example:
         >>> import tempfile
@@ -550,14 +530,6 @@ class Run:
     def finished(self) -> bool:
         """Whether training ended and its results were written (`summary.json` is the last file a run writes)."""
         return (self.path / "summary.json").is_file()
-
-    def remove_stale_temporaries(self) -> list[Path]:
-        """Delete what writes killed midway left here (`atomic.stale_temporaries`); return it. Only for the run's
-        one writer: the process resuming it."""
-        stale = stale_temporaries(self.path)
-        for path in stale:
-            path.unlink(missing_ok=True)
-        return stale
 
     @classmethod
     def create(cls, model: str, config: Mapping[str, Any], out: str | Path | None = None) -> Run:
@@ -619,10 +591,6 @@ class Run:
                 old.with_suffix(".json").unlink(missing_ok=True)
         return path
 
-    def has_checkpoint(self) -> bool:
-        """Whether a complete checkpoint is there to resume from."""
-        return self.newest_checkpoint() is not None
-
     def load_checkpoint(self, config: Mapping[str, Any] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`).
 
@@ -665,12 +633,8 @@ class Run:
         return complete[-1] if complete else None
 
     def _checkpoints(self) -> list[Path]:
-        found = []
-        for p in self.path.glob("checkpoint-*.safetensors"):
-            epoch = p.stem.removeprefix("checkpoint-")
-            if epoch.isdigit():
-                found.append((int(epoch), p))
-        return [p for _, p in sorted(found)]
+        numbered = [(p.stem.removeprefix("checkpoint-"), p) for p in self.path.glob("checkpoint-*.safetensors")]
+        return [p for _, p in sorted((int(epoch), p) for epoch, p in numbered if epoch.isdigit())]
 
     def save_model(self, tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
         """Write the trained model as `model.safetensors` + `model.json`."""

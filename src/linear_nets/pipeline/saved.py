@@ -202,10 +202,8 @@ def read_image(path: str | Path, side: int) -> Any:
 
     Only a regular file of at most `MAX_IMAGE_BYTES` is read, and its width and height, read from its header, must
     not exceed `MAX_IMAGE_PIXELS` together before any pixel is decoded (a small PNG can declare 20000 x 20000).
-    Fashion-MNIST shows light garments on a black background; photos on white should be inverted first.
-
-    Raises:
-        DataError: the file is missing, not a regular file, too large, too many pixels, or not an image.
+    Fashion-MNIST shows light garments on a black background; photos on white should be inverted first. A
+    `DataError` says when the file is missing, not a regular file, too large, too many pixels, or not an image.
     """
     import io
 
@@ -326,7 +324,11 @@ def _kept_columns(source: Any, keep: list[str], model: str, spec: Any) -> Any:
         raise DataError("; and ".join(problems))
     if not source.format.startswith("csv"):
         return source.read(list(names))
-    return source.read(list(names), {c: _as_text(source.schema.field(c).type) for c in names})
+    import pyarrow as pa
+
+    # a CSV column kept as read: an id's digits and leading zeros stay as they were (`007` is not 7.0)
+    types = {c: source.schema.field(c).type for c in names}
+    return source.read(list(names), {c: t if pa.types.is_null(t) else pa.string() for c, t in types.items()})
 
 
 # --- a run from Python --------------------------------------------------------------------------------------------
@@ -351,13 +353,9 @@ def _rows(spec: Any, table: Any, dtype: torch.dtype = torch.float32, na_values: 
 
 @dataclasses.dataclass
 class LinearRegressionRun:
-    """A linear-regression run trained on a table, as `linear_nets.load` returns it: ŷ = Xw + b in the original
-    units of the columns named in `spec` (its training schema).
-
-    Attributes:
-        spec: the training schema (target, feature columns, categories of each categorical column).
-        w, b: the weights `[d]` (one per encoded feature) and the intercept, float64.
-    """
+    """A linear-regression run trained on a table, as `linear_nets.load` returns it: ŷ = Xw + b (float64 weights
+    `w` `[d]`, one per encoded feature, and intercept `b`) in the original units of the columns named in `spec`, its
+    training schema (target, feature columns, categories of each categorical column)."""
 
     spec: Any
     w: Tensor
@@ -381,13 +379,9 @@ class LinearRegressionRun:
 
 @dataclasses.dataclass
 class SoftmaxRun:
-    """A softmax run, as `linear_nets.load` returns it: class probabilities softmax(XW + b) of each row.
-
-    Attributes:
-        model: the trained model (`logits`, `predict_proba`, `predict` on tensors).
-        classes: class names, in the order of the probability columns.
-        spec: the training schema of a table run (None for Fashion-MNIST: `predict` then takes image tensors).
-    """
+    """A softmax run, as `linear_nets.load` returns it: class probabilities softmax(XW + b) of each row, from the
+    trained `model` (`logits`, `predict_proba`, `predict` on tensors), in the order of `classes`; `spec` is a table
+    run's training schema (None for Fashion-MNIST: `predict` then takes image tensors)."""
 
     model: SoftmaxModel
     classes: list[str]
@@ -442,11 +436,8 @@ def raw_units(state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
 def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
     """The fitted model of a run directory, with its training schema: `predict(table)` (and `predict_proba` for
     softmax) take a pandas DataFrame, a pyarrow Table or a table file's path, whose text columns are encoded as they
-    were in training; `coefficients` names each weight.
-
-    Raises:
-        ConfigError / DataError: not a run directory, its files tampered with, or a linear regression trained on
-            synthetic data (it has no columns to predict from).
+    were in training; `coefficients` names each weight. A `ConfigError` or `DataError` says when `run_dir` is not a
+    run directory, its files were tampered with, or it is a linear regression on synthetic data (no columns).
 
     Example:
         >>> import contextlib, io, pathlib, tempfile
@@ -471,13 +462,6 @@ def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
                           "from (its estimates are in summary.json)")  # fmt: skip
     spec = table_spec(run)
     return LinearRegressionRun(spec, *load_linreg(run, spec.num_features), table_na_values(run))
-
-
-def _as_text(t: Any) -> Any:
-    """A CSV column kept as read: an id's digits and leading zeros stay as they were (`007` is not 7.0)."""
-    import pyarrow as pa
-
-    return pa.string() if not pa.types.is_null(t) else t
 
 
 def check_table_path(target: Path, source: str | os.PathLike | None = None, overwrite: bool = True) -> Path:

@@ -23,13 +23,8 @@ SCALARS = (("train_loss", "loss/train"), ("train_accuracy", "accuracy/train"), (
 
 
 class TensorBoardLog(Callback):
-    """Write a fit's epochs, weight pictures and config as TensorBoard events into `directory`.
-
-    Args:
-        directory: where the event files go (created).
-        classes: the class names (one weight picture each).
-        image_side: the side of the input images (weights drawn as pictures), or None for a table.
-    """
+    """Write a fit's epochs, weight pictures (one per class of `classes`, for images of side `image_side`; None
+    for a table: no pictures) and config as TensorBoard events into `directory` (created)."""
 
     name = "tensorboard"
 
