@@ -45,10 +45,14 @@ def _format(values: Any) -> str:
     return "[" + ", ".join(f"{v:.6f}" for v in values.tolist()) + "]"
 
 
+def _book_loss(record: Any) -> float:
+    """An epoch's loss over the whole training set where the fit measured it (in memory), else its minibatch mean."""
+    return record.train_set_loss if record.train_set_loss is not None else record.train_loss
+
+
 def _print_loss(record: Any) -> None:
-    """The book's `epoch 1, loss 0.000219`: the loss over the whole training set where the fit measured it."""
-    loss = record.train_set_loss if record.train_set_loss is not None else record.train_loss
-    print(f"epoch {record.epoch}, loss {loss:f}", flush=True)
+    """The book's `epoch 1, loss 0.000219`."""
+    print(f"epoch {record.epoch}, loss {_book_loss(record):f}", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,11 +89,7 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     true_w, features, labels = synthetic_problem(data, config.seed)
     recorder = start_run("linreg", config, {"synthetic": to_dict(data)}, {}, out, world)
     n, d = features.shape
-    if config.solver in LEAST_SQUARES:
-        print(f"linreg: {_method(config)}, {n} examples, {d} features")
-    else:
-        print(f"linreg: {config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}, "
-              f"{n} examples, {d} features")  # fmt: skip
+    print(f"linreg: {_method(config)}, {n} examples, {d} features")
     with recorder.removed_on_error():  # e.g. diverged: no half-recorded run is left behind
         result = fit_linreg(config, (features, labels), [_print_loss, recorder], world=world)
     if not world.leader:  # rank 0 reports and records
@@ -125,8 +125,8 @@ def _finish(recorder: Any, result: Any, true_w: Any, data: SyntheticData) -> dic
     if history.epochs:
         from linear_nets.plotting import plot, pyplot, save_figure
 
-        axes = plot(history.column("epoch"), [_book_losses(history)], xlabel="epoch", ylabel=f"{config.loss} loss",
-                    yscale="log")  # fmt: skip
+        losses = [_book_loss(record) for record in history.epochs]
+        axes = plot(history.column("epoch"), [losses], xlabel="epoch", ylabel=f"{config.loss} loss", yscale="log")
         save_figure(axes.figure, run_dir.path / "curves")
         pyplot().close(axes.figure)
     residual = true_w.to(torch.float64) - result.w
@@ -137,16 +137,11 @@ def _finish(recorder: Any, result: Any, true_w: Any, data: SyntheticData) -> dic
     return summary
 
 
-def _book_losses(history: Any) -> list[float]:
-    """Each epoch's loss over the whole training set where measured (in memory), else its minibatch mean."""
-    return [r.train_set_loss if r.train_set_loss is not None else r.train_loss for r in history.epochs]
-
-
 def _save(recorder: Any, result: Any, summary: dict[str, Any], features: list[str] | None = None) -> dict[str, Any]:
     """The model and summary.json through the run's recorder: `summary` with the loss, epochs and wall time the
     recorder adds and the least-squares statistics (`ols.OLSResult.to_json`); NaN written as null."""
-    losses = _book_losses(result.history)
-    summary = summary | {"final_train_loss": losses[-1] if losses else None}
+    epochs = result.history.epochs
+    summary = summary | {"final_train_loss": _book_loss(epochs[-1]) if epochs else None}
     summary |= {} if result.ols is None else result.ols.to_json()
     summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}
     tensors, meta = _model(result, features)

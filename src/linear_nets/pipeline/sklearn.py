@@ -228,12 +228,8 @@ class _PipelineEstimator(BaseEstimator):
         """Write the fitted estimator as a new run directory `path` (see the module docstring); return its path.
 
         Written as `linear-nets train` writes a run, atomically: config.json appears with the directory, and a
-        failure part way (a full disk, a read-only place) removes the directory again.
-
-        Raises:
-            NotFittedError: before `fit`.
-            ConfigError: `path` exists and is not an empty directory (a run is never overwritten), or cannot be made.
-            WriteError: a file could not be written.
+        failure part way (a full disk, a read-only place) removes the directory again. A NotFittedError before `fit`;
+        a ConfigError when `path` exists and is not an empty directory (a run is never overwritten).
         """
         from linear_nets.data.table_spec import TableSpec
 
@@ -270,12 +266,8 @@ class _PipelineEstimator(BaseEstimator):
     def load(cls, path: str | Path) -> Any:
         """The fitted estimator a run directory holds: one `save` wrote (the same parameters and predictions), or
         one `linear-nets train` wrote (its config; a table run's encoded feature names become `feature_names_in_`).
-        Every file is verified (SHA-256, shapes, the config's ranges); no code is run.
-
-        Raises:
-            ConfigError: `path` does not exist.
-            DataError: not a run directory of this estimator's model, a file missing, truncated or edited, or a
-                model file of the format `save` wrote before run directories (no longer read).
+        Every file is verified (SHA-256, shapes, the config's ranges); no code is run. A ConfigError when `path` does
+        not exist; a DataError when it is not a run directory of this model, or a file is missing, truncated or edited.
         """
         path = Path(path)
         if path.is_file():
@@ -427,16 +419,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     # --- training -----------------------------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxClassifier:
-        """Train on `X` `[n, d]` and the labels `y` `[n]` (any sortable values; at least two classes).
-
-        Args:
-            X: array-like, sparse matrix (densified) or DataFrame.
-            y: class labels.
-            sample_weight: non-negative weights `[n]`: the loss is the weighted mean sum_i w_i l_i / sum_i w_i.
-
-        Returns:
-            self, fitted.
-        """
+        """Train on `X` `[n, d]` (array-like, sparse matrix or DataFrame) and the labels `y` `[n]` (any sortable
+        values; at least two classes); with `sample_weight` the loss is sum_i w_i l_i / sum_i w_i. Returns self."""
         config = self._config()
         X, y = self._check_inputs(X, y, reset=True)
         check_classification_targets(y)
@@ -460,10 +444,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         The first call needs `classes` (every label that will ever occur); with `standardize`, the statistics are
         fitted on the first call's rows and kept. The optimiser's state (momentum, L-BFGS history) does not carry
         over between calls; `val_fraction`, `early_stopping` and `schedule` are ignored (one epoch each; with
-        `optimizer="lbfgs"` an epoch is 10 L-BFGS iterations on these rows).
-
-        Returns:
-            self.
+        `optimizer="lbfgs"` an epoch is 10 L-BFGS iterations on these rows). Returns self.
         """
         config = self._config(epochs=1, val_fraction=None, early_stopping=None, schedule="constant")
         first = not hasattr(self, "_state")
@@ -666,16 +647,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         return fails
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
-        """Fit on `X` `[n, d]` and the targets `y` `[n]`.
-
-        Args:
-            X: array-like, sparse matrix (densified) or DataFrame.
-            y: numeric targets (one output).
-            sample_weight: non-negative weights `[n]`, not all 0: each row's loss counts w_i times.
-
-        Returns:
-            self, fitted.
-        """
+        """Fit on `X` `[n, d]` (array-like, sparse matrix or DataFrame) and the numeric targets `y` `[n]`; each row's
+        loss counts `sample_weight` w_i >= 0 times. Returns self."""
         config = self._config()
         X, y = self._check_inputs(X, y, reset=True, y_numeric=True)
         weights = _check_weights(sample_weight, X)
@@ -694,10 +667,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         """One SGD epoch over the given rows, starting from the current w and b (random ones on the first call).
 
         With `standardize`, each call standardises with its own rows' statistics; w and b are kept in the original
-        units, so the calls continue one another.
-
-        Returns:
-            self.
+        units, so the calls continue one another. Returns self.
         """
         first = not hasattr(self, "coef_")
         calls = 0 if first else self.n_iter_
