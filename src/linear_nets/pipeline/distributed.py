@@ -57,13 +57,10 @@ class PeerLost(LinearNetsError):
 class World:
     """The processes of a data-parallel fit, as this one sees them; `World()` is one process on its own.
 
-    Attributes:
-        rank: this process's number, 0 to size − 1; rank 0 prints and writes the run directory.
-        size: the number of processes (over every machine).
-        local_rank, local_size: the same on this machine (`--nproc-per-node`).
-        restarts: how many times torchrun has restarted the group (`--max-restarts`); > 0 means resume.
-        run_id: torchrun's id of the job (`--rdzv-id`, or a fresh one with `--standalone`).
-        launched: started by torchrun (then the process group is used even for one process).
+    `rank` is this process's number, 0 to `size` − 1 (over every machine; rank 0 prints and writes the run
+    directory), `local_rank` and `local_size` the same on this machine (`--nproc-per-node`); `restarts` counts
+    torchrun's restarts of the group (> 0 means resume), `run_id` is its job id (`--rdzv-id`), and `launched` says
+    torchrun started it (then the process group is used even for one process).
 
     Example:
         >>> World().sum(torch.ones(2))  # one process: the sum over processes is the tensor itself
@@ -89,11 +86,8 @@ class World:
         return self.rank, self.size
 
     def sum(self, tensor: Tensor) -> Tensor:
-        """Σ over the processes of `tensor` (an all-reduce, in place); return it.
-
-        Raises:
-            PeerLost: another process died or did not answer within `TIMEOUT_SECONDS`.
-        """
+        """Σ over the processes of `tensor` (an all-reduce, in place); return it. `PeerLost` when another process
+        died or did not answer within `TIMEOUT_SECONDS`."""
         if self.launched:
             with _collective("adding up"):
                 torch.distributed.all_reduce(tensor)
@@ -276,10 +270,8 @@ def _collective(doing: str) -> Iterator[None]:
 def check_same(world: World, values: Mapping[str, Any]) -> None:
     """Refuse to start unless every process was given the same `values` (options, and the data's fingerprint).
 
-    Every process compares all of them, so every process exits with the same one line naming the first difference.
-
-    Raises:
-        ConfigError: a value differs between processes.
+    Every process compares all of them, so every process exits with the same one line (a `ConfigError`) naming the
+    first difference.
     """
     everyone = world.gather(dict(values))
     for rank, theirs in enumerate(everyone):
