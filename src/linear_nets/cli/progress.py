@@ -12,12 +12,8 @@ class EpochTable(Callback):
     """Prints `epoch, train loss, train acc, test (or val) acc, seconds` after each epoch.
 
     With stderr a terminal it also draws a tqdm bar over the batches (then `on_batch_end` advances it; without a
-    terminal there is no per-batch call at all).
-
-    Args:
-        out: where the rows go.
-        scored: "test" or "val": which accuracy the last column shows.
-        run: the run directory's name, for the line that says a run resumes.
+    terminal there is no per-batch call at all). `scored` ("test" or "val") is the accuracy the last column shows;
+    `run` names the run directory in the line that says a run resumes.
     """
 
     def __init__(self, out: TextIO, scored: str = "test", run: str = "") -> None:
