@@ -27,9 +27,7 @@ from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SyntheticDa
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `linreg` to the `train` group."""
     parser = subparsers.add_parser(
-        "linreg",
-        help="linear regression on synthetic data (d2l 3.2, 3.3)",
-        description=__doc__.split("\n\n")[1],
+        "linreg", help="linear regression on synthetic data (d2l 3.2, 3.3)", description=__doc__.split("\n\n")[1]
     )
     add_arguments(parser, LinregConfig)
     add_arguments(parser.add_argument_group("synthetic data (d2l 3.2)"), SyntheticData)
@@ -97,55 +95,45 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     for message in result.warnings:  # one plain line, not Python's two-line warning with a source excerpt
         print(f"linear-nets: warning: {message}", file=sys.stderr)
     w, b = result.w, result.b
+    residual = true_w.to(torch.float64) - w
     if result.ols is not None:
         print(result.ols.summary())
     print(f"estimated w: {_format(w)}")
     print(f"estimated b: {b.item():.6f}")
-    print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
+    print(f"error in estimating w: {_format(residual)}")
     print(f"error in estimating b: {data.true_b - b.item():.6f}")
-    with recorder.removed_on_error():  # e.g. the disk is full: no run without its model and summary
-        summary = _finish(recorder, result, true_w, data)
-        _tensorboard(args.tensorboard, recorder.run, result, summary)
+    summary = {"estimated_w": w.tolist(), "estimated_b": b.item(), "error_w": residual.tolist(),
+               "error_b": data.true_b - b.item()}  # fmt: skip
+    _finish(recorder, result, summary, args.tensorboard, curves=True)
     return 0
 
 
-def _tensorboard(wanted: bool, run_dir: Any, result: Any, summary: dict[str, Any]) -> None:
-    """`--tensorboard`: the fit's events into the run directory (`pipeline.tensorboard.log_linreg`)."""
-    if wanted:
-        from linear_nets.pipeline.tensorboard import log_linreg
-
-        log_linreg(run_dir.path / "tensorboard", result, summary)
-
-
-def _finish(recorder: Any, result: Any, true_w: Any, data: SyntheticData) -> dict[str, Any]:
-    """Write the model, the loss curve (SGD only) and the summary; print where they are; return the summary."""
-    import torch
-
+def _finish(
+    recorder: Any, result: Any, summary: dict, tensorboard: bool, names: list[str] | None = None, curves: bool = False
+) -> None:
+    """Write the loss curve (`curves`, when SGD ran epochs), the model (its feature `names`) and summary.json through
+    the run's recorder, and with `--tensorboard` the fit's events (`pipeline.tensorboard.log_linreg`); print where
+    they are. The summary gets the loss, epochs and wall time the recorder adds and the least-squares statistics
+    (`ols.OLSResult.to_json`); NaN is written as null."""
     config, history, run_dir = result.config, result.history, recorder.run
-    if history.epochs:
-        from linear_nets.plotting import plot, pyplot, save_figure
+    with recorder.removed_on_error():  # e.g. the disk is full: no run without its model and summary
+        if curves and history.epochs:
+            from linear_nets.plotting import plot, pyplot, save_figure
 
-        losses = [_book_loss(record) for record in history.epochs]
-        axes = plot(history.column("epoch"), [losses], xlabel="epoch", ylabel=f"{config.loss} loss", yscale="log")
-        save_figure(axes.figure, run_dir.path / "curves")
-        pyplot().close(axes.figure)
-    residual = true_w.to(torch.float64) - result.w
-    summary = {"estimated_w": result.w.tolist(), "estimated_b": result.b.item(), "error_w": residual.tolist(),
-               "error_b": data.true_b - result.b.item()}  # fmt: skip
-    summary = _save(recorder, result, summary)
+            losses = [_book_loss(record) for record in history.epochs]
+            axes = plot(history.column("epoch"), [losses], xlabel="epoch", ylabel=f"{config.loss} loss", yscale="log")
+            save_figure(axes.figure, run_dir.path / "curves")
+            pyplot().close(axes.figure)
+        summary = summary | {"final_train_loss": _book_loss(history.epochs[-1]) if history.epochs else None}
+        summary |= {} if result.ols is None else result.ols.to_json()
+        summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}
+        tensors, meta = _model(result, names)
+        summary = recorder.finish(tensors, summary, meta)
+        if tensorboard:
+            from linear_nets.pipeline.tensorboard import log_linreg
+
+            log_linreg(run_dir.path / "tensorboard", result, summary)
     print(f"run directory: {run_dir.path}")
-    return summary
-
-
-def _save(recorder: Any, result: Any, summary: dict[str, Any], features: list[str] | None = None) -> dict[str, Any]:
-    """The model and summary.json through the run's recorder: `summary` with the loss, epochs and wall time the
-    recorder adds and the least-squares statistics (`ols.OLSResult.to_json`); NaN written as null."""
-    epochs = result.history.epochs
-    summary = summary | {"final_train_loss": _book_loss(epochs[-1]) if epochs else None}
-    summary |= {} if result.ols is None else result.ols.to_json()
-    summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}
-    tensors, meta = _model(result, features)
-    return recorder.finish(tensors, summary, meta)
 
 
 def _method(config: LinregConfig) -> str:
@@ -240,8 +228,5 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any, t
         "train_rows": train_scores.rows,
         "test_rows": test_scores.rows,
     }
-    with recorder.removed_on_error():  # e.g. the disk is full: no run without its model and summary
-        summary = _save(recorder, result, summary, spec.feature_names)
-        _tensorboard(tensorboard, recorder.run, result, summary)
-    print(f"run directory: {recorder.run.path}")
+    _finish(recorder, result, summary, tensorboard, spec.feature_names)
     return 0

@@ -45,9 +45,7 @@ from linear_nets.pipeline.config import (
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `softmax` to the `train` group."""
     parser = subparsers.add_parser(
-        "softmax",
-        help="softmax regression on Fashion-MNIST (d2l 3.6, 3.7)",
-        description=__doc__.split("\n\n")[1],
+        "softmax", help="softmax regression on Fashion-MNIST (d2l 3.6, 3.7)", description=__doc__.split("\n\n")[1]
     )
     add_arguments(parser, SoftmaxConfig)
     parser.add_argument("--preset", default=None, choices=tuple(SOFTMAX_PRESETS),

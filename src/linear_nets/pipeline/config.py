@@ -9,10 +9,9 @@ three things, so they cannot drift apart:
 - `add_arguments(parser, cls)` adds one flag per field (`batch_size` <-> `--batch-size`);
 - `from_args(cls, namespace)` builds the config back from the parsed flags.
 
-Sizes whose memory is known before anything is allocated (`--resize` with `--batch-size`, the synthetic data's
-`--samples`) are checked by `validate` too: each config lists what its flags would allocate (`footprint`), and
-`check_memory` compares that with the memory this machine has available, so a size that cannot fit is one line
-before any work instead of an allocator's traceback (or the whole machine swapping) later.
+Sizes whose memory is known before anything is allocated (`--resize` with `--batch-size`, `--samples`) are checked
+by `validate` too: what a config's flags would allocate (`footprint`) against the memory available (`check_memory`),
+so a size that cannot fit is one line before any work, not an allocator's traceback (or a swapping machine) later.
 
 Presets are configs (`SOFTMAX_PRESETS`). This module imports nothing heavy (no torch), so `linear-nets --help`
 stays fast.

@@ -353,20 +353,6 @@ class _BatchCount:
     count = 0
 
 
-def data_parallel_net(model: Any, world: World) -> torch.nn.Module:
-    """The concise model's network wrapped in `DistributedDataParallel`, whose gradient exchange is a sum of
-    summed gradients divided by the whole batch's size (see the module docstring). The optimiser keeps working on
-    the same parameters."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    batch = _BatchCount()
-    model.net.register_forward_pre_hook(lambda _module, args: setattr(batch, "count", args[0].shape[0]))
-    device = next(model.net.parameters()).device
-    ddp = DistributedDataParallel(model.net, device_ids=[device.index] if device.type == "cuda" else None)
-    ddp.register_comm_hook(batch, _sum_over_processes)
-    return ddp
-
-
 def _sum_over_processes(batch: _BatchCount, bucket):  # unannotated: DDP refuses string annotations here
     """DDP communication hook: each process holds the mean gradient of its n_p examples; send n_p times it and n_p,
     and divide the sums: (Σ_p n_p g_p) / Σ_p n_p, the mean gradient of the whole batch."""
@@ -390,8 +376,15 @@ def data_parallel(model: Any, world: World) -> tuple[Any, Any]:
     net, updater = model.net, model.updater
     if not world.launched:
         return net, updater
-    if isinstance(updater, torch.optim.Optimizer):
-        return data_parallel_net(model, world), updater
+    if isinstance(updater, torch.optim.Optimizer):  # DDP, exchanging summed gradients (`_sum_over_processes`)
+        from torch.nn.parallel import DistributedDataParallel
+
+        batch = _BatchCount()
+        net.register_forward_pre_hook(lambda _module, args: setattr(batch, "count", args[0].shape[0]))
+        device = next(net.parameters()).device
+        ddp = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        ddp.register_comm_hook(batch, _sum_over_processes)
+        return ddp, updater  # the optimiser keeps working on the same parameters
     if isinstance(updater, GradientStep):
         return net, SummedGradientStep(model, world)
     return net, summed_gradient_updater(model, world)

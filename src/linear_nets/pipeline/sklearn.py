@@ -332,16 +332,13 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     inputs already standardised; tests/test_sklearn.py checks it to float32 precision); with `standardize=True` the
     penalty applies to the weights of the standardised inputs.
 
-    Defaults, and why they differ from the book's (`SoftmaxConfig()`) and the `best` preset: a table of any size
-    and scale must train well without tuning. Full-batch L-BFGS (`optimizer="lbfgs"`, scikit-learn's solver for
-    this model) converges on 10 rows and on 60,000 alike, needs no learning rate (`lr=1.0` is the first trial step
-    of its line search) and is deterministic; an epoch is 10 L-BFGS iterations, so `epochs=10` is
-    LogisticRegression's `max_iter=100`. The best preset's minibatch recipe (momentum, lr 0.01, 8 epochs of batch
-    256) is tuned for Fashion-MNIST's 60,000 images: on a table of 150 rows it makes 8 steps and underfits.
-    `standardize=True` because tables mix units; `weight_decay=1e-4` keeps the optimum finite on separable data
-    (L-BFGS would otherwise grow the weights without bound); no validation split unless asked for
-    (`val_fraction`, with `early_stopping`), so that tiny data sets train on every row. `random_state=0` rather than
-    None: as everywhere in linear-nets, the same data and parameters give the same model.
+    The defaults differ from the book's (`SoftmaxConfig()`) and the `best` preset's (tuned for Fashion-MNIST's 60,000
+    images, it makes 8 steps on a table of 150 rows and underfits): a table of any size and scale must train well
+    without tuning. Full-batch L-BFGS (scikit-learn's solver for this model) converges on 10 rows and on 60,000
+    alike, needs no learning rate (`lr=1.0` is its line search's first trial step) and is deterministic; an epoch is
+    10 iterations, so `epochs=10` is LogisticRegression's `max_iter=100`. `standardize=True` because tables mix
+    units; `weight_decay=1e-4` keeps the optimum finite on separable data; no validation split unless asked for, so
+    that tiny data sets train on every row; `random_state=0`: the same data and parameters give the same model.
 
     Parameters (the others as `SoftmaxConfig`'s fields; optimizers but sgd need impl concise):
         lr: for lbfgs, the line search's first step; with sgd / momentum / adam choose ~0.01-0.1.
