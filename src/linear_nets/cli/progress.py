@@ -21,7 +21,7 @@ class EpochTable(Callback):
         self.bar: Any = None
         self.started = False
         if sys.stderr.isatty():
-            self.on_batch_end = self._advance
+            self.on_batch_end = lambda: self.bar.update()
 
     def on_fit_begin(self, fit: Any) -> None:
         if self.on_batch_end is not None:
@@ -31,9 +31,6 @@ class EpochTable(Callback):
             self.bar = tqdm(total=max(0, epochs) * fit.num_batches, unit="batch", leave=False)
         if fit.start_epoch > 1:
             self._write(f"resuming {self.run} after epoch {fit.start_epoch - 1}")
-
-    def _advance(self) -> None:
-        self.bar.update()
 
     def _write(self, line: str) -> None:
         if self.bar is None:

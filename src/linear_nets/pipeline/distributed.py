@@ -13,12 +13,9 @@ weight is ever sent. Every process draws the same order of examples from the see
 (`ArrayLoader(shard=...)`), so the shares add up to exactly the batches one process would see, and the result equals a
 one-process run with the same (global) batch size, up to the order of float additions.
 
-- scratch: autograd fills W.grad and b.grad with the share's summed gradient; `summed_gradient_updater` all-reduces
-  them with the count, then calls the book's `sgd` with the whole batch's size;
-- manual: `SummedGradientStep` all-reduces the hand-derived Xᵀ(softmax(O) − Y) and its column sums with the count;
-- concise: `DistributedDataParallel`, whose communication hook (`_sum_over_processes`) turns each process's mean
-  gradient back into a sum, adds sums and counts, and divides once (DDP's own averaging would weigh a short share of
-  the last batch like a full one).
+Each implementation sends its summed gradient with the count its own way (`data_parallel`): scratch through
+`summed_gradient_updater`, manual through `SummedGradientStep`, concise through `DistributedDataParallel` with a hook
+that sums (`_sum_over_processes`: DDP's own averaging would weigh a short share of the last batch like a full one).
 
 Losses and accuracies are sums over every process too (`World.sum` as the training loop's `reduce`). Least squares
 needs one all-reduce in all: each process adds up AᵀA and Aᵀy over its rows (`closed_form.StreamingLeastSquares`).
