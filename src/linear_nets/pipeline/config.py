@@ -420,8 +420,7 @@ def to_dict(config: Config) -> dict[str, Any]:
 
 def from_dict(cls: type[Config], values: Mapping[str, Any]) -> Config:
     """The config saved by `to_dict` (unknown keys refused; missing keys take today's defaults), validated."""
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
     lists = {p.name for p in cls.PARAMS if p.kind is tuple}  # JSON has no tuples
