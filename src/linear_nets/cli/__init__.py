@@ -35,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command group registered. Imports no torch (command modules import
     what they need inside their handlers), so `--help` and `data path` start fast."""
     parser = ArgumentParser(
-        prog="linear-nets",
-        description="Linear regression and softmax regression (d2l chapter 3), offline and fast.",
+        prog="linear-nets", description="Linear regression and softmax regression (d2l chapter 3), offline and fast."
     )
     parser.add_argument("--version", action="version", version=f"linear-nets {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

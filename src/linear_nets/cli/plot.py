@@ -89,9 +89,6 @@ def _vectorization(n: int, repeats: int = 5):
     from linear_nets.figures import vectorization_figure
 
     runs = [time_vector_addition(n) for _ in range(repeats)]
-    return vectorization_figure(
-        {
-            "for loop": statistics.median(r.loop_seconds for r in runs),
-            "vectorised": statistics.median(r.vectorized_seconds for r in runs),
-        }
-    )
+    loop, vectorised = (statistics.median(r.loop_seconds for r in runs),
+                        statistics.median(r.vectorized_seconds for r in runs))
+    return vectorization_figure({"for loop": loop, "vectorised": vectorised})

@@ -12,12 +12,8 @@ class EpochTable(Callback):
     """Prints `epoch, train loss, train acc, test (or val) acc, seconds` after each epoch.
 
     With stderr a terminal it also draws a tqdm bar over the batches (then `on_batch_end` advances it; without a
-    terminal there is no per-batch call at all).
-
-    Args:
-        out: where the rows go.
-        scored: "test" or "val": which accuracy the last column shows.
-        run: the run directory's name, for the line that says a run resumes.
+    terminal there is no per-batch call at all). `scored` ("test" or "val") is the accuracy the last column shows;
+    `run` names the run directory in the line that says a run resumes.
     """
 
     def __init__(self, out: TextIO, scored: str = "test", run: str = "") -> None:
@@ -25,7 +21,7 @@ class EpochTable(Callback):
         self.bar: Any = None
         self.started = False
         if sys.stderr.isatty():
-            self.on_batch_end = self._advance
+            self.on_batch_end = lambda: self.bar.update()
 
     def on_fit_begin(self, fit: Any) -> None:
         if self.on_batch_end is not None:
@@ -35,9 +31,6 @@ class EpochTable(Callback):
             self.bar = tqdm(total=max(0, epochs) * fit.num_batches, unit="batch", leave=False)
         if fit.start_epoch > 1:
             self._write(f"resuming {self.run} after epoch {fit.start_epoch - 1}")
-
-    def _advance(self) -> None:
-        self.bar.update()
 
     def _write(self, line: str) -> None:
         if self.bar is None:

@@ -27,9 +27,7 @@ from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SyntheticDa
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `linreg` to the `train` group."""
     parser = subparsers.add_parser(
-        "linreg",
-        help="linear regression on synthetic data (d2l 3.2, 3.3)",
-        description=__doc__.split("\n\n")[1],
+        "linreg", help="linear regression on synthetic data (d2l 3.2, 3.3)", description=__doc__.split("\n\n")[1]
     )
     add_arguments(parser, LinregConfig)
     add_arguments(parser.add_argument_group("synthetic data (d2l 3.2)"), SyntheticData)
@@ -45,10 +43,14 @@ def _format(values: Any) -> str:
     return "[" + ", ".join(f"{v:.6f}" for v in values.tolist()) + "]"
 
 
+def _book_loss(record: Any) -> float:
+    """An epoch's loss over the whole training set where the fit measured it (in memory), else its minibatch mean."""
+    return record.train_set_loss if record.train_set_loss is not None else record.train_loss
+
+
 def _print_loss(record: Any) -> None:
-    """The book's `epoch 1, loss 0.000219`: the loss over the whole training set where the fit measured it."""
-    loss = record.train_set_loss if record.train_set_loss is not None else record.train_loss
-    print(f"epoch {record.epoch}, loss {loss:f}", flush=True)
+    """The book's `epoch 1, loss 0.000219`."""
+    print(f"epoch {record.epoch}, loss {_book_loss(record):f}", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,11 +87,7 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     true_w, features, labels = synthetic_problem(data, config.seed)
     recorder = start_run("linreg", config, {"synthetic": to_dict(data)}, {}, out, world)
     n, d = features.shape
-    if config.solver in LEAST_SQUARES:
-        print(f"linreg: {_method(config)}, {n} examples, {d} features")
-    else:
-        print(f"linreg: {config.impl}, {config.loss} loss, SGD lr {config.lr} batch {config.batch_size}, "
-              f"{n} examples, {d} features")  # fmt: skip
+    print(f"linreg: {_method(config)}, {n} examples, {d} features")
     with recorder.removed_on_error():  # e.g. diverged: no half-recorded run is left behind
         result = fit_linreg(config, (features, labels), [_print_loss, recorder], world=world)
     if not world.leader:  # rank 0 reports and records
@@ -97,60 +95,45 @@ def _run_synthetic(config: LinregConfig, args: argparse.Namespace, out: str | No
     for message in result.warnings:  # one plain line, not Python's two-line warning with a source excerpt
         print(f"linear-nets: warning: {message}", file=sys.stderr)
     w, b = result.w, result.b
+    residual = true_w.to(torch.float64) - w
     if result.ols is not None:
         print(result.ols.summary())
     print(f"estimated w: {_format(w)}")
     print(f"estimated b: {b.item():.6f}")
-    print(f"error in estimating w: {_format(true_w.to(torch.float64) - w)}")
+    print(f"error in estimating w: {_format(residual)}")
     print(f"error in estimating b: {data.true_b - b.item():.6f}")
-    with recorder.removed_on_error():  # e.g. the disk is full: no run without its model and summary
-        summary = _finish(recorder, result, true_w, data)
-        _tensorboard(args.tensorboard, recorder.run, result, summary)
+    summary = {"estimated_w": w.tolist(), "estimated_b": b.item(), "error_w": residual.tolist(),
+               "error_b": data.true_b - b.item()}  # fmt: skip
+    _finish(recorder, result, summary, args.tensorboard, curves=True)
     return 0
 
 
-def _tensorboard(wanted: bool, run_dir: Any, result: Any, summary: dict[str, Any]) -> None:
-    """`--tensorboard`: the fit's events into the run directory (`pipeline.tensorboard.log_linreg`)."""
-    if wanted:
-        from linear_nets.pipeline.tensorboard import log_linreg
-
-        log_linreg(run_dir.path / "tensorboard", result, summary)
-
-
-def _finish(recorder: Any, result: Any, true_w: Any, data: SyntheticData) -> dict[str, Any]:
-    """Write the model, the loss curve (SGD only) and the summary; print where they are; return the summary."""
-    import torch
-
+def _finish(
+    recorder: Any, result: Any, summary: dict, tensorboard: bool, names: list[str] | None = None, curves: bool = False
+) -> None:
+    """Write the loss curve (`curves`, when SGD ran epochs), the model (its feature `names`) and summary.json through
+    the run's recorder, and with `--tensorboard` the fit's events (`pipeline.tensorboard.log_linreg`); print where
+    they are. The summary gets the loss, epochs and wall time the recorder adds and the least-squares statistics
+    (`ols.OLSResult.to_json`); NaN is written as null."""
     config, history, run_dir = result.config, result.history, recorder.run
-    if history.epochs:
-        from linear_nets.plotting import plot, pyplot, save_figure
+    with recorder.removed_on_error():  # e.g. the disk is full: no run without its model and summary
+        if curves and history.epochs:
+            from linear_nets.plotting import plot, pyplot, save_figure
 
-        axes = plot(history.column("epoch"), [_book_losses(history)], xlabel="epoch", ylabel=f"{config.loss} loss",
-                    yscale="log")  # fmt: skip
-        save_figure(axes.figure, run_dir.path / "curves")
-        pyplot().close(axes.figure)
-    residual = true_w.to(torch.float64) - result.w
-    summary = {"estimated_w": result.w.tolist(), "estimated_b": result.b.item(), "error_w": residual.tolist(),
-               "error_b": data.true_b - result.b.item()}  # fmt: skip
-    summary = _save(recorder, result, summary)
+            losses = [_book_loss(record) for record in history.epochs]
+            axes = plot(history.column("epoch"), [losses], xlabel="epoch", ylabel=f"{config.loss} loss", yscale="log")
+            save_figure(axes.figure, run_dir.path / "curves")
+            pyplot().close(axes.figure)
+        summary = summary | {"final_train_loss": _book_loss(history.epochs[-1]) if history.epochs else None}
+        summary |= {} if result.ols is None else result.ols.to_json()
+        summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}
+        tensors, meta = _model(result, names)
+        summary = recorder.finish(tensors, summary, meta)
+        if tensorboard:
+            from linear_nets.pipeline.tensorboard import log_linreg
+
+            log_linreg(run_dir.path / "tensorboard", result, summary)
     print(f"run directory: {run_dir.path}")
-    return summary
-
-
-def _book_losses(history: Any) -> list[float]:
-    """Each epoch's loss over the whole training set where measured (in memory), else its minibatch mean."""
-    return [r.train_set_loss if r.train_set_loss is not None else r.train_loss for r in history.epochs]
-
-
-def _save(recorder: Any, result: Any, summary: dict[str, Any], features: list[str] | None = None) -> dict[str, Any]:
-    """The model and summary.json through the run's recorder: `summary` with the loss, epochs and wall time the
-    recorder adds and the least-squares statistics (`ols.OLSResult.to_json`); NaN written as null."""
-    losses = _book_losses(result.history)
-    summary = summary | {"final_train_loss": losses[-1] if losses else None}
-    summary |= {} if result.ols is None else result.ols.to_json()
-    summary = {k: (None if isinstance(v, float) and v != v else v) for k, v in summary.items()}
-    tensors, meta = _model(result, features)
-    return recorder.finish(tensors, summary, meta)
 
 
 def _method(config: LinregConfig) -> str:
@@ -245,8 +228,5 @@ def run_table(config: LinregConfig, options: Any, out: str | None, world: Any, t
         "train_rows": train_scores.rows,
         "test_rows": test_scores.rows,
     }
-    with recorder.removed_on_error():  # e.g. the disk is full: no run without its model and summary
-        summary = _save(recorder, result, summary, spec.feature_names)
-        _tensorboard(tensorboard, recorder.run, result, summary)
-    print(f"run directory: {recorder.run.path}")
+    _finish(recorder, result, summary, tensorboard, spec.feature_names)
     return 0

@@ -45,9 +45,7 @@ from linear_nets.pipeline.config import (
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `softmax` to the `train` group."""
     parser = subparsers.add_parser(
-        "softmax",
-        help="softmax regression on Fashion-MNIST (d2l 3.6, 3.7)",
-        description=__doc__.split("\n\n")[1],
+        "softmax", help="softmax regression on Fashion-MNIST (d2l 3.6, 3.7)", description=__doc__.split("\n\n")[1]
     )
     add_arguments(parser, SoftmaxConfig)
     parser.add_argument("--preset", default=None, choices=tuple(SOFTMAX_PRESETS),
@@ -162,8 +160,7 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
     if not hasattr(data, "batches"):  # in memory: the largest batch `--resize` makes is known now, before any is made
         validate(config, examples=len(data.train[1]))
     inputs = config.resize**2 if config.resize else data.num_inputs
-    source = options["table"]["data"] if options.get("table") else "Fashion-MNIST"
-    what = "rows" if options.get("table") else "images"
+    source, what = (options["table"]["data"], "rows") if options.get("table") else ("Fashion-MNIST", "images")
     if hasattr(data, "batches"):  # streamed: the rows are counted as they pass
         tested = (f"{data.options.test_data} to test on" if data.options.test_data else
                   f"{data.options.test_fraction:g} held out for testing")  # fmt: skip

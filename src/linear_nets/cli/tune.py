@@ -26,12 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     softmax = models.add_parser(
         "softmax", help="softmax regression on Fashion-MNIST", description=__doc__.split("\n\n")[1]
     )
-    softmax.add_argument("--lr", type=float_list, default=GRID["lr"], metavar="LIST",
-                         help=f"learning rates (default: {joined(GRID['lr'])})")  # fmt: skip
-    softmax.add_argument("--weight-decay", type=float_list, default=GRID["weight_decay"], metavar="LIST",
-                         help=f"weight decays (default: {joined(GRID['weight_decay'])})")  # fmt: skip
-    softmax.add_argument("--batch-size", type=float_list, default=GRID["batch_size"], metavar="LIST",
-                         help=f"batch sizes (default: {joined(GRID['batch_size'])})")  # fmt: skip
+    for name, values in (("lr", "learning rates"), ("weight_decay", "weight decays"), ("batch_size", "batch sizes")):
+        softmax.add_argument("--" + name.replace("_", "-"), type=float_list, default=GRID[name], metavar="LIST",
+                             help=f"{values} (default: {joined(GRID[name])})")
     softmax.add_argument("--preset", choices=tuple(SOFTMAX_PRESETS), default="best",
                          help="the other settings (default: best)")  # fmt: skip
     softmax.add_argument("--epochs", type=int, default=None, help="maximum epochs per fit (default: the preset's)")

@@ -42,13 +42,8 @@ class EarlyStopping(Callback):
     """Stop after `patience` epochs without a better validation accuracy; `restore()` puts the best epoch back.
 
     Reads each record's `val_accuracy` (a fit with early stopping has a validation split: the config's rule). After
-    each new best it copies `params`.
-
-    Args:
-        params: the tensors to snapshot and restore (`model.parameters()`).
-        patience: epochs without improvement before stopping (>= 1, the config's `early_stopping`); None never stops
-            early but still restores.
-        min_delta: an improvement smaller than this does not count.
+    each new best it copies `params` (`model.parameters()`). `patience` None never stops early but still restores;
+    an improvement smaller than `min_delta` does not count.
 
     Example:
         >>> w = torch.zeros(1)

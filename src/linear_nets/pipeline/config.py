@@ -9,10 +9,9 @@ three things, so they cannot drift apart:
 - `add_arguments(parser, cls)` adds one flag per field (`batch_size` <-> `--batch-size`);
 - `from_args(cls, namespace)` builds the config back from the parsed flags.
 
-Sizes whose memory is known before anything is allocated (`--resize` with `--batch-size`, the synthetic data's
-`--samples`) are checked by `validate` too: each config lists what its flags would allocate (`footprint`), and
-`check_memory` compares that with the memory this machine has available, so a size that cannot fit is one line
-before any work instead of an allocator's traceback (or the whole machine swapping) later.
+Sizes whose memory is known before anything is allocated (`--resize` with `--batch-size`, `--samples`) are checked
+by `validate` too: what a config's flags would allocate (`footprint`) against the memory available (`check_memory`),
+so a size that cannot fit is one line before any work, not an allocator's traceback (or a swapping machine) later.
 
 Presets are configs (`SOFTMAX_PRESETS`). This module imports nothing heavy (no torch), so `linear-nets --help`
 stays fast.
@@ -52,18 +51,11 @@ IMAGE_CLASSES = 10
 
 @dataclass(frozen=True)
 class Param:
-    """One field of a config: its type, the values it may take, and the help its flag shows.
-
-    Attributes:
-        name: the field (`batch_size`); its flag is `--batch-size`.
-        kind: `int`, `float`, `str`, `bool` (an on/off flag) or `tuple` (a non-empty list of finite numbers, given
-            as `2,-3.4` on the command line).
-        help: one line for `--help`.
-        choices: the allowed strings, for a `str` field.
-        low, high: bounds of a number; `low_open` / `high_open` exclude the bound itself.
-        optional: None is allowed (meaning "off" or "the default elsewhere").
-        machine: where and how fast, not what: may differ when a run is resumed (device, threads).
-    """
+    """One field of a config (`name`; its flag `--batch-size` for `batch_size`): its `kind` (`int`, `float`, `str`,
+    `bool`, an on/off flag, or `tuple`, a non-empty list of finite numbers given as `2,-3.4`), the `choices` of a
+    `str`, the bounds `low` / `high` of a number (`low_open` / `high_open` exclude them), whether None is allowed
+    (`optional`: "off" or "the default elsewhere"), the `help` line, and `machine`: where and how fast, not what, so
+    it may differ when a run is resumed (device, threads)."""
 
     name: str
     kind: type
@@ -161,6 +153,11 @@ def _seed(help: str, **kw: Any) -> Any:
     return option(0, int, help, low=0, high=MAX_SEED, **kw)
 
 
+def _sampling() -> Any:
+    return option("shuffle", str, "minibatches per epoch: shuffle (last short batch kept), shuffle-drop-last, "
+                  "shuffle-fill (last batch filled up at random), with-replacement", choices=SAMPLING)
+
+
 def joined(values: Any) -> str:
     """Numbers as the command line writes a list of them: `2,-3.4`."""
     return ",".join(f"{v:g}" for v in values)
@@ -192,9 +189,7 @@ class SoftmaxConfig:
     epochs: int = _positive_int(10, "passes over the training set (at most, with early stopping)")
     schedule: str = option("constant", str, "learning rate per epoch: constant, step (x0.1 at 1/2 and 3/4) or cosine",
                            choices=SCHEDULES)
-    sampling: str = option("shuffle", str, "minibatches per epoch: shuffle (last short batch kept), "
-                           "shuffle-drop-last, shuffle-fill (last batch filled up at random), with-replacement",
-                           choices=SAMPLING)
+    sampling: str = _sampling()
     standardize: bool = option(False, bool, "standardise each input with the training split's mean and std")
     val_fraction: float | None = option(None, float, "hold out this share of each class for validation", low=0,
                                         high=1, low_open=True, high_open=True, optional=True)
@@ -261,9 +256,7 @@ class LinregConfig:
     lr: float = option(0.03, float, "learning rate", low=0, low_open=True)
     epochs: int = _positive_int(3, "passes over the data")
     batch_size: int = _positive_int(10, "examples per minibatch")
-    sampling: str = option("shuffle", str, "minibatches per epoch: shuffle (last short batch kept), "
-                           "shuffle-drop-last, shuffle-fill (last batch filled up at random), with-replacement",
-                           choices=SAMPLING)
+    sampling: str = _sampling()
     standardize: bool = option(False, bool, "fit on standardised features (training rows' mean and std); "
                                "coefficients are reported in the original units")
     no_intercept: bool = option(False, bool, "fit through the origin, y ≈ Xw (least squares only; R² is then "
@@ -427,8 +420,7 @@ def to_dict(config: Config) -> dict[str, Any]:
 
 def from_dict(cls: type[Config], values: Mapping[str, Any]) -> Config:
     """The config saved by `to_dict` (unknown keys refused; missing keys take today's defaults), validated."""
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
     lists = {p.name for p in cls.PARAMS if p.kind is tuple}  # JSON has no tuples

@@ -13,12 +13,9 @@ weight is ever sent. Every process draws the same order of examples from the see
 (`ArrayLoader(shard=...)`), so the shares add up to exactly the batches one process would see, and the result equals a
 one-process run with the same (global) batch size, up to the order of float additions.
 
-- scratch: autograd fills W.grad and b.grad with the share's summed gradient; `summed_gradient_updater` all-reduces
-  them with the count, then calls the book's `sgd` with the whole batch's size;
-- manual: `SummedGradientStep` all-reduces the hand-derived Xᵀ(softmax(O) − Y) and its column sums with the count;
-- concise: `DistributedDataParallel`, whose communication hook (`_sum_over_processes`) turns each process's mean
-  gradient back into a sum, adds sums and counts, and divides once (DDP's own averaging would weigh a short share of
-  the last batch like a full one).
+Each implementation sends its summed gradient with the count its own way (`data_parallel`): scratch through
+`summed_gradient_updater`, manual through `SummedGradientStep`, concise through `DistributedDataParallel` with a hook
+that sums (`_sum_over_processes`: DDP's own averaging would weigh a short share of the last batch like a full one).
 
 Losses and accuracies are sums over every process too (`World.sum` as the training loop's `reduce`). Least squares
 needs one all-reduce in all: each process adds up AᵀA and Aᵀy over its rows (`closed_form.StreamingLeastSquares`).
@@ -57,13 +54,10 @@ class PeerLost(LinearNetsError):
 class World:
     """The processes of a data-parallel fit, as this one sees them; `World()` is one process on its own.
 
-    Attributes:
-        rank: this process's number, 0 to size − 1; rank 0 prints and writes the run directory.
-        size: the number of processes (over every machine).
-        local_rank, local_size: the same on this machine (`--nproc-per-node`).
-        restarts: how many times torchrun has restarted the group (`--max-restarts`); > 0 means resume.
-        run_id: torchrun's id of the job (`--rdzv-id`, or a fresh one with `--standalone`).
-        launched: started by torchrun (then the process group is used even for one process).
+    `rank` is this process's number, 0 to `size` − 1 (over every machine; rank 0 prints and writes the run
+    directory), `local_rank` and `local_size` the same on this machine (`--nproc-per-node`); `restarts` counts
+    torchrun's restarts of the group (> 0 means resume), `run_id` is its job id (`--rdzv-id`), and `launched` says
+    torchrun started it (then the process group is used even for one process).
 
     Example:
         >>> World().sum(torch.ones(2))  # one process: the sum over processes is the tensor itself
@@ -89,11 +83,8 @@ class World:
         return self.rank, self.size
 
     def sum(self, tensor: Tensor) -> Tensor:
-        """Σ over the processes of `tensor` (an all-reduce, in place); return it.
-
-        Raises:
-            PeerLost: another process died or did not answer within `TIMEOUT_SECONDS`.
-        """
+        """Σ over the processes of `tensor` (an all-reduce, in place); return it. `PeerLost` when another process
+        died or did not answer within `TIMEOUT_SECONDS`."""
         if self.launched:
             with _collective("adding up"):
                 torch.distributed.all_reduce(tensor)
@@ -276,10 +267,8 @@ def _collective(doing: str) -> Iterator[None]:
 def check_same(world: World, values: Mapping[str, Any]) -> None:
     """Refuse to start unless every process was given the same `values` (options, and the data's fingerprint).
 
-    Every process compares all of them, so every process exits with the same one line naming the first difference.
-
-    Raises:
-        ConfigError: a value differs between processes.
+    Every process compares all of them, so every process exits with the same one line (a `ConfigError`) naming the
+    first difference.
     """
     everyone = world.gather(dict(values))
     for rank, theirs in enumerate(everyone):
@@ -361,20 +350,6 @@ class _BatchCount:
     count = 0
 
 
-def data_parallel_net(model: Any, world: World) -> torch.nn.Module:
-    """The concise model's network wrapped in `DistributedDataParallel`, whose gradient exchange is a sum of
-    summed gradients divided by the whole batch's size (see the module docstring). The optimiser keeps working on
-    the same parameters."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    batch = _BatchCount()
-    model.net.register_forward_pre_hook(lambda _module, args: setattr(batch, "count", args[0].shape[0]))
-    device = next(model.net.parameters()).device
-    ddp = DistributedDataParallel(model.net, device_ids=[device.index] if device.type == "cuda" else None)
-    ddp.register_comm_hook(batch, _sum_over_processes)
-    return ddp
-
-
 def _sum_over_processes(batch: _BatchCount, bucket):  # unannotated: DDP refuses string annotations here
     """DDP communication hook: each process holds the mean gradient of its n_p examples; send n_p times it and n_p,
     and divide the sums: (Σ_p n_p g_p) / Σ_p n_p, the mean gradient of the whole batch."""
@@ -398,8 +373,15 @@ def data_parallel(model: Any, world: World) -> tuple[Any, Any]:
     net, updater = model.net, model.updater
     if not world.launched:
         return net, updater
-    if isinstance(updater, torch.optim.Optimizer):
-        return data_parallel_net(model, world), updater
+    if isinstance(updater, torch.optim.Optimizer):  # DDP, exchanging summed gradients (`_sum_over_processes`)
+        from torch.nn.parallel import DistributedDataParallel
+
+        batch = _BatchCount()
+        net.register_forward_pre_hook(lambda _module, args: setattr(batch, "count", args[0].shape[0]))
+        device = next(net.parameters()).device
+        ddp = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        ddp.register_comm_hook(batch, _sum_over_processes)
+        return ddp, updater  # the optimiser keeps working on the same parameters
     if isinstance(updater, GradientStep):
         return net, SummedGradientStep(model, world)
     return net, summed_gradient_updater(model, world)

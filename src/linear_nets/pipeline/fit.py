@@ -48,7 +48,7 @@ from linear_nets.pipeline.distributed import (
 from linear_nets.pipeline.runs import check_state
 from linear_nets.regularization import FeatureStats, Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
-from linear_nets.training import Callback, EpochRecord, History, as_callbacks, evaluate_accuracy, train
+from linear_nets.training import Callback, EpochEnd, History, as_callbacks, evaluate_accuracy, train
 
 SOFTMAX_MODELS = {
     "scratch": scratch.SoftmaxRegression,
@@ -107,18 +107,10 @@ class Fit:
 
 @dataclass
 class SoftmaxFit:
-    """What `fit_softmax` returns.
-
-    Attributes:
-        config: the configuration trained.
-        model: the trained model (a `Standardized` wrapper under `standardize`), at its best epoch.
-        history: every epoch's record (those before a resume included).
-        best_epoch: the epoch whose weights the model holds.
-        val_accuracy: validation accuracy of those weights (None without a validation split).
-        test_accuracy: test accuracy of those weights (None without test data or when not asked for).
-        seconds: wall time of the fit (standardisation, training, per-epoch scoring), not of the final test.
-        classes: class names.
-    """
+    """What `fit_softmax` returns: the trained model (a `Standardized` wrapper under `standardize`) at `best_epoch`,
+    every epoch's record (those before a resume included), the validation and test accuracy of those weights (None
+    without a split, or without test data or when not asked for), and the wall time of the fit (standardisation,
+    training, per-epoch scoring; not the final test)."""
 
     config: SoftmaxConfig
     model: SoftmaxModel
@@ -199,20 +191,15 @@ def fit_softmax(
     init: dict[str, Tensor] | None = None,
     world: World = ALONE,
 ) -> SoftmaxFit:
-    """Train softmax regression as `config` says on `data.train`; report on `data.test` once, at the end.
+    """Train softmax regression as `config` says (validated first) on `data.train`; report on `data.test` once, at
+    the end (unless `evaluate_test` is False: a tuner must not look at it).
 
-    Args:
-        config: what to train (validated first: a `ConfigError` names the field).
-        data: the examples: a `Dataset` in memory, or a `pipeline.tables.StreamedTable` read batch by batch. With
-            `config.val_fraction`, a stratified validation split is carved out of `data.train` and scored after every
-            epoch (the test set is then scored once, at the end); without one, the test set of data in memory is
-            scored after every epoch, as in the book.
-        callbacks: the caller's callbacks, run after the schedule and early stopping.
-        evaluate_test: score the test set at the end (a tuner must not look at it).
-        init: start from these tensors (a model's `state_tensors()`: W, b, and mean/std when standardised) instead
-            of the random initialisation: a warm start. The standardisation statistics are then kept, not refitted.
-        world: the processes of a data-parallel fit (`pipeline.distributed`): each trains and scores its share of
-            every batch, gradients and metrics are summed over all of them; the default is this process alone.
+    `data` is a `Dataset` in memory or a `pipeline.tables.StreamedTable` read batch by batch. With
+    `config.val_fraction`, a stratified validation split is carved out of `data.train` and scored after every epoch;
+    without one, the test set of data in memory is scored after every epoch, as in the book. The caller's
+    `callbacks` run after the schedule and early stopping. `init` (a model's `state_tensors()`) is a warm start: the
+    standardisation statistics are then kept, not refitted. In a data-parallel fit (`world`) each process trains and
+    scores its share of every batch, and gradients and metrics are summed over all of them.
 
     Both kinds of data go through the same steps: `_in_memory` / `_streamed` prepare the loaders (the only place
     they differ), then one model, one loop (L-BFGS included: its batch is the whole training set), one scoring.
@@ -473,7 +460,7 @@ def fit_linreg(
     result = None
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
-        own = [_Collect(history), DivergenceGuard(divergence_hint(config.standardize))]
+        own = [EpochEnd(history.epochs.append), DivergenceGuard(divergence_hint(config.standardize))]
         if config.solver in LEAST_SQUARES:
             result = _least_squares(config, data, names, world)
             from linear_nets.closed_form import as_tensors  # here: scipy is no part of a softmax run's start-up
@@ -534,10 +521,9 @@ def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], cal
         loader = ArrayLoader(rows, config.batch_size, shuffle=True, seed=config.seed, sampling=config.sampling)
         return _original_units(*_concise_sgd(config, loader, X.shape[1], callbacks, init32), mean, std)
     fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
-    delta = config.huber_delta if config.huber_delta is not None else 1.0
-    options = {"loss": config.loss, "huber_delta": delta, "lr": config.lr, "num_epochs": config.epochs}
-    w, b, _ = fit(X, y, **options, batch_size=config.batch_size, seed=config.seed, callbacks=callbacks,
-                  init=init32, sampling=config.sampling)  # fmt: skip
+    w, b, _ = fit(X, y, loss=config.loss, huber_delta=config.huber_delta or 1.0, lr=config.lr, num_epochs=config.epochs,
+                  batch_size=config.batch_size, seed=config.seed, callbacks=callbacks, init=init32,
+                  sampling=config.sampling)  # fmt: skip
     return _original_units(w, b, mean, std)
 
 
@@ -570,15 +556,6 @@ def _concise_sgd(config: LinregConfig, loader: Any, num_inputs: int, callbacks: 
     from linear_nets.losses import get_loss
 
     net, trainer = model(num_inputs, config.lr, torch.Generator().manual_seed(config.seed), init)
-    delta = config.huber_delta if config.huber_delta is not None else 1.0
-    loss = get_loss(config.loss, delta=delta, reduction="none")
+    loss = get_loss(config.loss, delta=config.huber_delta or 1.0, reduction="none")  # None: the default δ = 1
     train(net, loader, None, loss, config.epochs, trainer, metric=None, callbacks=callbacks)
     return net[0].weight.detach().reshape(-1), net[0].bias.detach().reshape(())
-
-
-class _Collect(Callback):
-    def __init__(self, history: History) -> None:
-        self.history = history
-
-    def on_epoch_end(self, record: EpochRecord) -> None:
-        self.history.epochs.append(record)

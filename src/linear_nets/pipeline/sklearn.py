@@ -6,18 +6,12 @@
 Each estimator's parameters are the config's fields (the CLI's flags without the dashes), with `random_state` in
 place of `seed`, plus `warm_start`. They are stored unchanged by `__init__`, as scikit-learn requires; `fit` builds
 the config and validates it (`linear_nets.pipeline.config.validate`), so a bad value raises a `ConfigError` (a
-`ValueError`) whose message names the parameter. Inputs are checked the scikit-learn way (`validate_data`: its
-messages for NaN/inf, a 1-D X, empty data, a wrong number of features); numpy arrays, scipy sparse matrices
-(densified) and DataFrames (their column names become `feature_names_in_`) are accepted; class labels may be any
-sortable values (strings too), encoded as 0..k-1 internally with `classes_` sorted.
-
-Sample weights weigh rows in the loss, as scikit-learn's own linear models do: the classifier minimises the
-weighted mean sum_i w_i l_i / sum_i w_i (+ the penalty); the closed-form regressor the weighted sum of squares
-sum_i w_i (y_i - x_i w - b)², exactly, so an integer weight is the row repeated and a zero weight drops it; minibatch
-SGD for linear regression (`solver="sgd"`) the weighted mean of its loss over each minibatch.
-
-Predictions are computed in float64 from `coef_` and `intercept_` (X @ coef_.T + intercept_), so a row's result
-never depends on the rows scored with it.
+`ValueError`) whose message names the parameter. Inputs are checked the scikit-learn way (`validate_data`); numpy
+arrays, scipy sparse matrices (densified) and DataFrames (their column names become `feature_names_in_`) are
+accepted; class labels may be any sortable values, encoded as 0..k-1 internally with `classes_` sorted. Sample
+weights weigh rows in the loss, as scikit-learn's own linear models do (the closed form exactly: an integer weight
+is the row repeated, a zero weight drops it). Predictions are computed in float64 from `coef_` and `intercept_`, so
+a row's result never depends on the rows scored with it.
 
 `save(path)` writes a run directory, the one on-disk format (`linear_nets.pipeline.runs`): config.json (the config,
 the inputs as a table schema, and in `options.estimator` the parameters a config does not hold and the class labels),
@@ -175,14 +169,13 @@ class _PipelineEstimator(BaseEstimator):
     def _config(self, **overrides: Any) -> Any:
         """The config the parameters describe (`random_state` drawn into `seed` unless `overrides` give one,
         scikit-learn's `fit_intercept` into `no_intercept`), validated."""
-        if not isinstance(_plain(self.warm_start), bool):
-            raise ValueError(f"warm_start must be true or false, got {self.warm_start!r}")
+        for name in ("warm_start", "fit_intercept"):
+            if hasattr(self, name) and not isinstance(_plain(getattr(self, name)), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         values = {name: _plain(getattr(self, name)) for name in self._config_fields} | overrides
         if "seed" not in values:
             values["seed"] = _seed(self.random_state)
         if hasattr(self, "fit_intercept"):
-            if not isinstance(_plain(self.fit_intercept), bool):
-                raise ValueError(f"fit_intercept must be true or false, got {self.fit_intercept!r}")
             values["no_intercept"] = not _plain(self.fit_intercept)
         try:
             return validate(self._config_class(**values))
@@ -228,12 +221,8 @@ class _PipelineEstimator(BaseEstimator):
         """Write the fitted estimator as a new run directory `path` (see the module docstring); return its path.
 
         Written as `linear-nets train` writes a run, atomically: config.json appears with the directory, and a
-        failure part way (a full disk, a read-only place) removes the directory again.
-
-        Raises:
-            NotFittedError: before `fit`.
-            ConfigError: `path` exists and is not an empty directory (a run is never overwritten), or cannot be made.
-            WriteError: a file could not be written.
+        failure part way (a full disk, a read-only place) removes the directory again. A NotFittedError before `fit`;
+        a ConfigError when `path` exists and is not an empty directory (a run is never overwritten).
         """
         from linear_nets.data.table_spec import TableSpec
 
@@ -270,12 +259,8 @@ class _PipelineEstimator(BaseEstimator):
     def load(cls, path: str | Path) -> Any:
         """The fitted estimator a run directory holds: one `save` wrote (the same parameters and predictions), or
         one `linear-nets train` wrote (its config; a table run's encoded feature names become `feature_names_in_`).
-        Every file is verified (SHA-256, shapes, the config's ranges); no code is run.
-
-        Raises:
-            ConfigError: `path` does not exist.
-            DataError: not a run directory of this estimator's model, a file missing, truncated or edited, or a
-                model file of the format `save` wrote before run directories (no longer read).
+        Every file is verified (SHA-256, shapes, the config's ranges); no code is run. A ConfigError when `path` does
+        not exist; a DataError when it is not a run directory of this model, or a file is missing, truncated or edited.
         """
         path = Path(path)
         if path.is_file():
@@ -347,47 +332,29 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     inputs already standardised; tests/test_sklearn.py checks it to float32 precision); with `standardize=True` the
     penalty applies to the weights of the standardised inputs.
 
-    Defaults, and why they differ from the book's (`SoftmaxConfig()`) and the `best` preset: a table of any size
-    and scale must train well without tuning. Full-batch L-BFGS (`optimizer="lbfgs"`, scikit-learn's solver for
-    this model) converges on 10 rows and on 60,000 alike, needs no learning rate (`lr=1.0` is the first trial step
-    of its line search) and is deterministic; an epoch is 10 L-BFGS iterations, so `epochs=10` is
-    LogisticRegression's `max_iter=100`. The best preset's minibatch recipe (momentum, lr 0.01, 8 epochs of batch
-    256) is tuned for Fashion-MNIST's 60,000 images: on a table of 150 rows it makes 8 steps and underfits.
-    `standardize=True` because tables mix units; `weight_decay=1e-4` keeps the optimum finite on separable data
-    (L-BFGS would otherwise grow the weights without bound); no validation split unless asked for
-    (`val_fraction`, with `early_stopping`), so that tiny data sets train on every row. `random_state=0` rather than
-    None: as everywhere in linear-nets, the same data and parameters give the same model.
+    The defaults differ from the book's (`SoftmaxConfig()`) and the `best` preset's (tuned for Fashion-MNIST's 60,000
+    images, it makes 8 steps on a table of 150 rows and underfits): a table of any size and scale must train well
+    without tuning. Full-batch L-BFGS (scikit-learn's solver for this model) converges on 10 rows and on 60,000
+    alike, needs no learning rate (`lr=1.0` is its line search's first trial step) and is deterministic; an epoch is
+    10 iterations, so `epochs=10` is LogisticRegression's `max_iter=100`. `standardize=True` because tables mix
+    units; `weight_decay=1e-4` keeps the optimum finite on separable data; no validation split unless asked for, so
+    that tiny data sets train on every row; `random_state=0`: the same data and parameters give the same model.
 
-    Parameters:
-        impl: "concise" (torch.nn), "scratch" (autograd) or "manual" (hand-derived gradients).
-        optimizer: "lbfgs" (full batch), "sgd" (the book's), "momentum" or "adam"; all but sgd need impl concise.
-        lr: learning rate (for lbfgs, the line search's first step); with sgd / momentum / adam choose ~0.01-0.1.
-        weight_decay: wd >= 0 in (wd / 2) ||W||² (see `C` above).
-        batch_size: examples per minibatch (ignored by lbfgs); larger than the data means one batch.
-        epochs: passes over the data (lbfgs: rounds of 10 iterations); at most this many with early stopping.
-        schedule: "constant", "step" or "cosine" learning rate per epoch (lbfgs: constant).
-        standardize: standardise each input with the training rows' mean and std (std floored at 0.01).
-        val_fraction: hold out this share of each class, scored after every epoch (None: no split).
-        early_stopping: stop after this many epochs without a better validation accuracy and restore the best
-            epoch's weights (needs `val_fraction`).
-        device: "cpu", "cuda" or "auto".
-        threads: torch's CPU threads while fitting (None: leave torch's setting); restored when `fit` returns. One
-            (the config's default too) is fastest for small tables, on a busy machine, and in each worker of a
-            parallel `GridSearchCV`.
+    Parameters (the others as `SoftmaxConfig`'s fields; optimizers but sgd need impl concise):
+        lr: for lbfgs, the line search's first step; with sgd / momentum / adam choose ~0.01-0.1.
+        epochs: for lbfgs, rounds of 10 iterations; at most this many with `early_stopping` or `tol`.
+        threads: torch's CPU threads while fitting (None: torch's setting), restored when `fit` returns; one (the
+            default) is fastest for small tables, on a busy machine, and in each worker of a parallel `GridSearchCV`.
         tol: stop once the training loss has not fallen more than `tol` below its best for 5 epochs in a row
-            (scikit-learn's `tol` and `n_iter_no_change`), so `epochs` is an upper bound; None: run every epoch.
-        random_state: int (the pipeline's `seed`: initial weights, shuffling, validation split), None (a fresh
-            seed per fit) or a numpy RandomState (a seed drawn from it).
-        warm_start: `fit` starts from the previous fit's weights (and keeps its standardisation statistics) instead
-            of random ones; the classes and the number of features must not change.
+            (scikit-learn's `tol` and `n_iter_no_change`); None: run every epoch.
+        random_state: int (the pipeline's `seed`), None (a fresh seed per fit) or a numpy RandomState (a seed drawn).
+        warm_start: `fit` starts from the previous fit's weights and standardisation (same classes and features).
 
     Attributes:
-        classes_: the class labels, sorted `[k]`.
-        coef_: `[k, d]` (`[1, d]` for two classes), in raw-input units. intercept_: `[k]` (`[1]`).
-        n_features_in_, feature_names_in_: the inputs seen by `fit` (names only from a DataFrame).
-        n_iter_: epochs run by the last `fit`, plus one per `partial_fit` call since.
-        loss_curve_: mean training cross-entropy of each of those epochs (no penalty term).
-        validation_scores_: validation accuracy after each epoch (None without `val_fraction`).
+        classes_: the sorted labels `[k]`. n_features_in_, feature_names_in_ (from a DataFrame): the inputs.
+        coef_ `[k, d]` and intercept_ `[k]` (`[1, d]` and `[1]` for two classes): in raw-input units.
+        n_iter_: epochs run by the last `fit`, plus one per `partial_fit` call since; loss_curve_: the mean training
+            cross-entropy of each (no penalty); validation_scores_: the validation accuracy after each, or None.
         best_epoch_: the epoch whose weights the model holds (the last, without early stopping).
 
     Example:
@@ -427,16 +394,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     # --- training -----------------------------------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxClassifier:
-        """Train on `X` `[n, d]` and the labels `y` `[n]` (any sortable values; at least two classes).
-
-        Args:
-            X: array-like, sparse matrix (densified) or DataFrame.
-            y: class labels.
-            sample_weight: non-negative weights `[n]`: the loss is the weighted mean sum_i w_i l_i / sum_i w_i.
-
-        Returns:
-            self, fitted.
-        """
+        """Train on `X` `[n, d]` (array-like, sparse matrix or DataFrame) and the labels `y` `[n]` (any sortable
+        values; at least two classes); with `sample_weight` the loss is sum_i w_i l_i / sum_i w_i. Returns self."""
         config = self._config()
         X, y = self._check_inputs(X, y, reset=True)
         check_classification_targets(y)
@@ -460,10 +419,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         The first call needs `classes` (every label that will ever occur); with `standardize`, the statistics are
         fitted on the first call's rows and kept. The optimiser's state (momentum, L-BFGS history) does not carry
         over between calls; `val_fraction`, `early_stopping` and `schedule` are ignored (one epoch each; with
-        `optimizer="lbfgs"` an epoch is 10 L-BFGS iterations on these rows).
-
-        Returns:
-            self.
+        `optimizer="lbfgs"` an epoch is 10 L-BFGS iterations on these rows). Returns self.
         """
         config = self._config(epochs=1, val_fraction=None, early_stopping=None, schedule="constant")
         first = not hasattr(self, "_state")
@@ -602,25 +558,18 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
     nothing but rounding); the SGD parameters keep the book's recipe (lr 0.03, 3 epochs, batch 10) for when
     `solver="sgd"` is chosen. `random_state=0`: the same data and parameters give the same model.
 
-    Parameters:
-        impl: "concise" (torch.nn), "scratch" (autograd) or "manual" (hand-derived gradients); SGD only.
-        loss: "squared", "l1" or "huber" (SGD only: the closed form is least squares).
-        huber_delta: δ of the Huber loss (None: 1).
-        solver: "closed-form" (QR), "normal-equations" (the book's formula) or "sgd".
+    Parameters (the others as `LinregConfig`'s fields; `impl`, `loss`, `huber_delta`, `lr`, `epochs` and `batch_size`
+    apply to SGD only):
         fit_intercept: False fits y ≈ x w through the origin (least-squares solvers only; intercept_ is then 0).
-        lr, epochs, batch_size: the SGD recipe.
-        standardize: fit on standardised inputs; coef_ and intercept_ are in the original units all the same.
         tol: SGD stops once the training loss has not fallen more than `tol` below its best for 5 epochs in a row
-            (scikit-learn's `tol`, `n_iter_no_change`), so `epochs` is an upper bound; None: every epoch.
+            (scikit-learn's `tol` and `n_iter_no_change`); None: every epoch.
         random_state: int (the pipeline's `seed`), None (a fresh seed per fit) or a numpy RandomState.
         warm_start: SGD starts from the previous fit's w and b (the closed form needs no start).
 
     Attributes:
-        coef_: w `[d]` (float64). intercept_: b.
-        n_features_in_, feature_names_in_: the inputs seen by `fit` (names only from a DataFrame).
-        n_iter_: SGD epochs run by the last `fit` (1 for the closed form), plus one per `partial_fit` call since.
-        loss_curve_: the mean loss over the training rows after each of those epochs (the closed form: of its
-            solution).
+        coef_: w `[d]` (float64). intercept_: b. n_features_in_, feature_names_in_ (from a DataFrame): the inputs.
+        n_iter_: SGD epochs run by the last `fit` (1 for the closed form), plus one per `partial_fit` call since;
+            loss_curve_: the mean loss over the training rows after each (the closed form: of its solution).
 
     `partial_fit` exists with `solver="sgd"` only (`hasattr` is False otherwise); for the closed form over data
     that arrives in chunks, see `linear_nets.closed_form.least_squares_streaming` (or `fit_least_squares`).
@@ -666,16 +615,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         return fails
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
-        """Fit on `X` `[n, d]` and the targets `y` `[n]`.
-
-        Args:
-            X: array-like, sparse matrix (densified) or DataFrame.
-            y: numeric targets (one output).
-            sample_weight: non-negative weights `[n]`, not all 0: each row's loss counts w_i times.
-
-        Returns:
-            self, fitted.
-        """
+        """Fit on `X` `[n, d]` (array-like, sparse matrix or DataFrame) and the numeric targets `y` `[n]`; each row's
+        loss counts `sample_weight` w_i >= 0 times. Returns self."""
         config = self._config()
         X, y = self._check_inputs(X, y, reset=True, y_numeric=True)
         weights = _check_weights(sample_weight, X)
@@ -694,10 +635,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         """One SGD epoch over the given rows, starting from the current w and b (random ones on the first call).
 
         With `standardize`, each call standardises with its own rows' statistics; w and b are kept in the original
-        units, so the calls continue one another.
-
-        Returns:
-            self.
+        units, so the calls continue one another. Returns self.
         """
         first = not hasattr(self, "coef_")
         calls = 0 if first else self.n_iter_

@@ -44,19 +44,14 @@ from linear_nets.pipeline.distributed import ALONE, World
 class TableOptions:
     """Where a table fit's data comes from (the `--data ...` flags of `train linreg` and `train softmax`).
 
-    Attributes:
-        data: a `.csv`, `.csv.gz` or `.parquet` file, or a directory of Parquet files.
-        target: the column to predict.
-        features: the input columns (None: every other column).
-        categorical: string columns to one-hot encode with the categories seen in training.
-        test_data: a second table to test on, instead of holding out `test_fraction` of `data`.
-        test_fraction: the share of rows held out for testing, about (`Holdout`: row by row, seeded, the same rows
-            in memory and streamed; not stratified by class).
-        drop_missing: drop rows with a missing, NaN or infinite value (and say how many) instead of refusing them.
-        stream: read batch by batch instead of into memory (for tables larger than memory).
-        categorical_coding: "onehot" (a column per category), "treatment" (none for the first category, the
-            reference) or "auto": treatment for a least-squares fit with an intercept, one-hot otherwise.
-        na_values: CSV texts that mark a missing value besides an empty cell (`--na-values NA,n/a`).
+    `data` is a `.csv`, `.csv.gz` or `.parquet` file, or a directory of Parquet files; `target` the column to
+    predict from `features` (None: every other column), of which the strings in `categorical` are encoded with the
+    categories seen in training, by `categorical_coding`: "onehot" (a column per category), "treatment" (none for
+    the first, the reference) or "auto" (treatment for a least-squares fit with an intercept, one-hot otherwise).
+    The test rows are `test_data`'s, or about `test_fraction` of `data`'s (`Holdout`: row by row, seeded, the same
+    in memory and streamed; not stratified). `drop_missing` drops rows with a missing, NaN or infinite value (and
+    says how many) instead of refusing them; `na_values` are CSV texts that mark a missing value besides an empty
+    cell; `stream` reads batch by batch instead of into memory.
     """
 
     data: str
@@ -246,11 +241,8 @@ def _regression_column(batches: Iterator, task: str) -> Iterator:
 
 class EpochLoader:
     """A re-iterable loader over a streamed table for the one training loop: epoch k draws the k-th order, so a
-    resumed fit (`epoch` set to the epochs done) reads exactly the batches an uninterrupted one would.
-
-    Args:
-        part: "train" (shuffled) or "test" (file order).
-        transform: applied to each X (standardisation).
+    resumed fit (`epoch` set to the epochs done) reads exactly the batches an uninterrupted one would. `part` is
+    "train" (shuffled) or "test" (file order); `transform` applies to each X (standardisation).
     """
 
     def __init__(self, table: StreamedTable, batch_size: int, transform: Any = None, part: str = "train") -> None:
@@ -259,9 +251,9 @@ class EpochLoader:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         self.epoch += 1
         shuffle = self.part == "train"
-        for X, y in self.table.batches(self.part, self.batch_size, self.epoch if shuffle else 0, shuffle=shuffle):
-            X = self.transform(X) if self.transform is not None else X
-            yield X, (y.reshape(-1, 1) if self.table.task == "regression" else y)
+        batches = self.table.batches(self.part, self.batch_size, self.epoch if shuffle else 0, shuffle=shuffle)
+        for X, y in _regression_column(batches, self.table.task):
+            yield (self.transform(X) if self.transform is not None else X), y
 
 
 @dataclass

@@ -32,10 +32,8 @@ def tune_softmax(
 ) -> list[Trial]:
     """Fit every configuration of `grid` around `base`; return the trials, best validation accuracy first.
 
-    The test set is never scored. Ties in validation accuracy go to the faster fit.
-
-    Raises:
-        ConfigError: `base` has no validation split, or a bad grid (`config.grid_configs`, before any training).
+    The test set is never scored. Ties in validation accuracy go to the faster fit. A `base` without a validation
+    split or a bad grid is a `ConfigError` before any training (`config.grid_configs`).
 
     Example:
         >>> import torch
