@@ -117,11 +117,11 @@ def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
     from linear_nets.cli.figure_process import Figures
 
     figures = Figures.start()  # first: it imports matplotlib on the other core while this process imports torch
-    try:
-        with data_parallel() as world:
+    with data_parallel() as world:
+        try:
             return _train_softmax(args, sys.stdout if out is None else out, world, figures)
-    finally:
-        figures.close()
+        finally:
+            figures.close()  # inside the group's handling of torchrun's SIGTERM (`distributed.started`)
 
 
 def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: Any) -> Any:
