@@ -65,10 +65,11 @@ NOTES = """Where the time goes (profiled with `torch.profiler`, and the per-batc
   (the ablation row), on uint8 rows converted per batch (no faster with a float copy of the dataset, 4x larger).
 - The fixed cost of a step (one-example batches): the manual model pays about what the bare loop pays; concise and
   scratch pay about twice that: `nn.Module` calls, autograd's graph and engine and, in concise, `torch.optim.SGD`'s
-  `zero_grad` and `step`. Two changes trimmed it: the loop hands backward the mean's gradient 1/n directly
-  (`l.backward(seed)`, no mean node), and the optimisers update the two tensors one by one (`foreach=False`; batching
-  them into foreach kernels costs more than it saves). The validation at the door (input shape, label range) stays;
-  the last concise row shows its price.
+  `zero_grad` and `step`. The optimisers update the two tensors one by one (`foreach=False`; batching them into
+  foreach kernels costs more than it saves). Handing backward the mean's gradient 1/n directly (the removed
+  `LossSeed`: no mean node) was a trick of about 1% of an epoch (issue 25): the loop now takes `l.mean().backward()`,
+  as the book does, and the row measures the trick. The labels are checked once per fit, on the whole tensor; the
+  input's shape at the door of each forward (no device sync) stays, and the last concise row shows its price.
 - So concise, with twice the bare loop's fixed cost per step, is faster than it because its products run in the
   fast layouts and its gather is `index_select`.
 - Summing the loss and the metric per batch is ~10 small torch calls per batch; the loop keeps the batch outputs
@@ -228,7 +229,7 @@ class SharedSoftmaxManual(ManualSoftmaxRegression):
         self.apply_gradients((G.T @ X.reshape(-1, self.num_inputs)).T, G.sum(dim=0))
 
 
-def per_batch_dispatch_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1):
+def per_batch_dispatch_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1, reduce=None):
     """Our loop before the speed work: the kind of updater decided per batch (isinstance on a Protocol)."""
     loss_sum, metric_sum, count = torch.zeros(()), torch.zeros(()), 0
     for X, y in train_iter:
@@ -252,7 +253,7 @@ def per_batch_dispatch_train_epoch(net, train_iter, loss, updater, metric=accura
     return loss_sum.item() / count, metric_sum.item() / count
 
 
-def seeded_backward_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1):
+def seeded_backward_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1, reduce=None):
     """Our loop with the removed `LossSeed` trick: `l.backward(1/n)` with a cached seed instead of
     `l.mean().backward()` (no mean and no backward node for it per batch)."""
     totals, seeds = training._Totals(metric), {}
@@ -289,7 +290,7 @@ class UncheckedConcise(ConciseSoftmaxRegression):
         return self.cross_entropy(y_hat, y)
 
 
-def d2l_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1):
+def d2l_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1, reduce=None):
     """d2l's `train_epoch_ch3`: an `Accumulator` of Python floats, so three `.item()` reads per batch."""
     totals = Accumulator(3)
     for X, y in train_iter:
@@ -317,7 +318,9 @@ def ablation_run(
     training.train_epoch = epoch_fn or original  # train() looks train_epoch up in its module at each call
     try:
         test = as_one_batch(test_set.images, test_set.labels, None) if one_test_batch else test_iter
-        history = training.train(model.net, train_iter, test, model.loss, EPOCHS, model.updater)
+        # every row with the bench's threads: left to the load (threads=None), rows drew 1 or 2 threads by chance
+        history = training.train(model.net, train_iter, test, model.loss, EPOCHS, model.updater,
+                                 threads=torch.get_num_threads())
     finally:
         training.train_epoch = original
     return history.epochs[-1].test_accuracy
