@@ -68,8 +68,8 @@ NOTES = """Where the time goes (profiled with `torch.profiler`, and the per-batc
   `zero_grad` and `step`. The optimisers update the two tensors one by one (`foreach=False`; batching them into
   foreach kernels costs more than it saves). Handing backward the mean's gradient 1/n directly (the removed
   `LossSeed`: no mean node) was a trick of about 1% of an epoch (issue 25): the loop now takes `l.mean().backward()`,
-  as the book does, and the row measures the trick. The labels are checked once per fit, on the whole tensor; the
-  input's shape at the door of each forward (no device sync) stays, and the last concise row shows its price.
+  as the book does, and the row measures the trick. The data are checked once per fit, on whole tensors (labels,
+  shapes); a model checks its inputs at its door, `predict` and `predict_proba`, not in each training forward.
 - So concise, with twice the bare loop's fixed cost per step, is faster than it because its products run in the
   fast layouts and its gather is `index_select`.
 - Summing the loss and the metric per batch is ~10 small torch calls per batch; the loop keeps the batch outputs
@@ -279,17 +279,6 @@ class ForeachConcise(ConciseSoftmaxRegression):
             group["foreach"] = None
 
 
-class UncheckedConcise(ConciseSoftmaxRegression):
-    """No input-shape hook and no label check per batch: what the validation at the door costs (kept)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.net._forward_pre_hooks.clear()
-
-    def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.cross_entropy(y_hat, y)
-
-
 def d2l_train_epoch(net, train_iter, loss, updater, metric=accuracy, *, epoch=1, reduce=None):
     """d2l's `train_epoch_ch3`: an `Accumulator` of Python floats, so three `.item()` reads per batch."""
     totals = Accumulator(3)
@@ -342,7 +331,6 @@ def ablation_table(train_set: FashionMNIST, test_set: FashionMNIST, seeds: range
         ("concise", "`l.backward(1/n)` with a cached seed (the removed `LossSeed`)",
          {"epoch_fn": seeded_backward_train_epoch}),
         ("concise", "`torch.optim.SGD` with torch's default foreach kernels", {"model_class": ForeachConcise}),
-        ("concise", "no input and label checks per batch (for comparison; kept)", {"model_class": UncheckedConcise}),
     ]
     timings = {what: Timing() for _, what, _ in variants}
     for seed in seeds:  # interleaved, so a slow phase of the machine spreads over every row

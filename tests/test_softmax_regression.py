@@ -155,12 +155,14 @@ def test_labels_outside_0_to_9_are_refused_by_the_fit_before_any_step(impl, monk
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-def test_images_of_the_wrong_shape_raise_data_error(impl):
+def test_images_of_the_wrong_shape_raise_data_error_at_the_models_door(impl):
+    """predict and predict_proba check their inputs; the training forward (`net`) trusts the fit's data."""
     model = make_model(impl)
-    with pytest.raises(DataError, match=r"\[4, 1, 32, 32\] have 1024 values per example but the model takes 784"):
-        model.net(torch.rand(4, 1, 32, 32))
-    with pytest.raises(DataError, match="floating point"):
-        model.net(torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
+    for door in (model.predict, model.predict_proba):
+        with pytest.raises(DataError, match=r"\[4, 1, 32, 32\] have 1024 values per example but the model takes 784"):
+            door(torch.rand(4, 1, 32, 32))
+        with pytest.raises(DataError, match="floating point"):
+            door(torch.zeros(4, 1, 28, 28, dtype=torch.uint8))
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from linear_nets.checks import check_inputs
 from linear_nets.softmax import stable_softmax
 
 
@@ -66,12 +67,15 @@ class SoftmaxModel:
         raise NotImplementedError
 
     def predict_proba(self, X: Tensor) -> Tensor:
-        """Class probabilities softmax(O) `[n, q]` (no gradient)."""
+        """Class probabilities softmax(O) `[n, q]` (no gradient). The model's door: inputs of the wrong shape or dtype
+        are a `DataError` here (`checks.check_inputs`); training checks its data once per fit, not per batch."""
+        check_inputs(X, self.num_inputs)
         with torch.no_grad():
             return stable_softmax(self.logits(X))
 
     def predict(self, X: Tensor) -> Tensor:
-        """The most probable class of each example `[n]` (no gradient)."""
+        """The most probable class of each example `[n]` (no gradient), its inputs checked as `predict_proba`'s."""
+        check_inputs(X, self.num_inputs)
         with torch.no_grad():
             return self.logits(X).argmax(dim=1)
 

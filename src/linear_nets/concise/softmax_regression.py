@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from linear_nets.checks import check_inputs
 from linear_nets.models import SoftmaxModel, init_params
 from linear_nets.optim import make_optimizer
 
@@ -47,8 +46,6 @@ class SoftmaxRegression(SoftmaxModel):
         with torch.no_grad():
             self.net[1].weight.copy_(W.T)
             self.net[1].bias.copy_(b)
-        # Checked at the door, so a wrong shape is a DataError rather than a matmul error deep inside.
-        self.net.register_forward_pre_hook(lambda _module, args: check_inputs(args[0], num_inputs))
         self.cross_entropy = nn.CrossEntropyLoss(reduction="none")
         self.updater = make_optimizer(self.net[1], optimizer, lr, weight_decay)
 
