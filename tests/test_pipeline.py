@@ -104,3 +104,22 @@ def test_a_table_is_standardised_like_scikit_learn_and_images_keep_their_floor()
     model = fit_softmax(SoftmaxConfig(impl="manual", standardize=True, epochs=1),
                         Dataset((images, torch.arange(10) % 2))).model  # fmt: skip
     assert torch.equal(model.std, torch.full((4,), 0.01))
+
+
+def test_a_stream_moves_to_the_device_batch_by_batch_and_a_scored_split_at_once():
+    """A streamed table on a device is moved as it is read: nothing is read until the fit iterates, and every epoch
+    reads afresh (gathering it into a list would hold the whole table in memory and fix one epoch's order)."""
+    from linear_nets.pipeline.fit import _to
+
+    reads = []
+
+    class Stream:
+        def __iter__(self):
+            reads.append(1)
+            yield torch.zeros(2, 3), torch.zeros(2)
+
+    moved = _to(Stream(), torch.device("cpu"))
+    assert reads == []
+    assert [X.shape for X, _ in moved] == [X.shape for X, _ in moved] == [(2, 3)] and reads == [1, 1]
+    split = [(torch.ones(4, 3), torch.ones(4))]
+    assert isinstance(_to(split, torch.device("cpu")), list) and _to(None, torch.device("cpu")) is None

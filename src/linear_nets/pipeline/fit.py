@@ -289,7 +289,7 @@ def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, init: 
     if w is not None:
         if world.launched:
             raise ConfigError("weights: a data-parallel fit trains on unweighted examples; run it in one process")
-        w = (w * (w.shape[0] / w.sum())).to(torch.float64 if X.dtype == torch.float64 else torch.float32)  # mean 1
+        w = _mean_one(w, torch.float64 if X.dtype == torch.float64 else torch.float32)
     standardizer = None
     if config.standardize and init is not None and "mean" in init:  # a warm start keeps its statistics
         standardizer = Standardizer(init["mean"], init["std"])
@@ -393,11 +393,30 @@ def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
 
 
 def _to(loader: Any, device: torch.device) -> Any:
-    if loader is None:
-        return None
-    if isinstance(loader, ArrayLoader):
-        return loader.to(device)
-    return [tuple(t.to(device) for t in batch) for batch in loader]
+    """`loader` on `device`: an `ArrayLoader` moves its tensors once, a list of batches (a scored split) is moved
+    now, and a stream is moved batch by batch as it is read (never gathered: it may not fit in memory)."""
+    if loader is None or isinstance(loader, ArrayLoader):
+        return loader if loader is None else loader.to(device)
+    if isinstance(loader, list):
+        return [tuple(t.to(device) for t in batch) for batch in loader]
+    return _OnDevice(loader, device)
+
+
+def _mean_one(weights: Tensor, dtype: torch.dtype) -> Tensor:
+    """Per-example weights scaled to mean 1, in `dtype`: the loop's mean (1/n) sum_i w_i l_i is then the weighted
+    mean sum_i w_i l_i / sum_i w_i."""
+    return (weights * (weights.shape[0] / weights.sum())).to(dtype)
+
+
+class _OnDevice:
+    """A re-iterable stream of batches, each moved to `device` as it is read."""
+
+    def __init__(self, loader: Any, device: torch.device) -> None:
+        self.loader, self.device = loader, device
+
+    def __iter__(self) -> Any:
+        for batch in self.loader:
+            yield tuple(t.to(self.device) for t in batch)
 
 
 # --- linear regression ----------------------------------------------------------------------------------------------
@@ -517,7 +536,7 @@ def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], cal
     if weights is not None:
         if config.impl != "concise" or world.launched:
             raise ConfigError("weights train the concise model in one process: use impl concise", "impl")
-        rows = (X, y.reshape(-1, 1), (weights * (len(weights) / weights.sum())).to(X.dtype))  # weights of mean 1
+        rows = (X, y.reshape(-1, 1), _mean_one(weights, X.dtype))
         loader = ArrayLoader(rows, config.batch_size, shuffle=True, seed=config.seed, sampling=config.sampling)
         return _original_units(*_concise_sgd(config, loader, X.shape[1], callbacks, init32), mean, std)
     fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
