@@ -31,6 +31,11 @@ class LinearNetsError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
+def flag(field: str) -> str:
+    """The command line's flag for a config or data field: `batch_size` -> `--batch-size`."""
+    return "--" + field.replace("_", "-")
+
+
 def flag_message(error: LinearNetsError) -> str:
     """The error's message with each field it names written as the command line's flag (`batch_size` ->
     `--batch-size`). Only the word itself: not a flag already written, nor part of a path, a file name or a quoted
@@ -47,7 +52,7 @@ def flag_message(error: LinearNetsError) -> str:
     message = str(error)
     for name in error.fields:
         word = rf"(?<![\w/.'\"-]){re.escape(name)}(?![\w/'\"-]|\.\w)"
-        message = re.sub(word, "--" + name.replace("_", "-"), message)
+        message = re.sub(word, flag(name), message)
     return message
 
 

@@ -14,6 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from linear_nets.cli.common import float_list
+from linear_nets.errors import flag
 from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags, grid_configs, joined, validate
 from linear_nets.pipeline.config import TUNING_GRID as GRID
 
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "softmax", help="softmax regression on Fashion-MNIST", description=__doc__.split("\n\n")[1]
     )
     for name, values in (("lr", "learning rates"), ("weight_decay", "weight decays"), ("batch_size", "batch sizes")):
-        softmax.add_argument("--" + name.replace("_", "-"), type=float_list, default=GRID[name], metavar="LIST",
+        softmax.add_argument(flag(name), type=float_list, default=GRID[name], metavar="LIST",
                              help=f"{values} (default: {joined(GRID[name])})")
     softmax.add_argument("--preset", choices=tuple(SOFTMAX_PRESETS), default="best",
                          help="the other settings (default: best)")  # fmt: skip

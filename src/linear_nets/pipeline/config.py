@@ -39,7 +39,7 @@ from linear_nets.choices import (
     SCHEDULES,
     SOLVERS,
 )
-from linear_nets.errors import ConfigError
+from linear_nets.errors import ConfigError, flag
 
 MAX_THREADS = 1024
 """Most CPU threads `--threads` takes: a million made torch and pyarrow's thread pools fail (exit 139, malloc)."""
@@ -70,7 +70,7 @@ class Param:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return flag(self.name)
 
     def describe(self) -> str:
         """The allowed values in words, for an error message.
