@@ -70,3 +70,36 @@ def test_no_second_process_where_matplotlib_is_loaded_or_for_ranks_other_than_0(
     monkeypatch.setitem(os.environ, "RANK", "1")
     monkeypatch.delitem(sys.modules, "matplotlib")
     assert Figures.start().process is None
+
+
+def kept_jobs(figures, folder):
+    """predictions.png drawn in two steps as `train softmax` draws it: the images first (`keep`), titled at the end."""
+    from linear_nets.cli.figure_process import Kept
+
+    images = np.random.default_rng(1).random((4, 28, 28), dtype=np.float32)
+    figures.keep("grid", "show_images", images, 2, 2)
+    return [("title_predictions", (Kept("grid"), list("abcd"), list("abce")), {"probabilities": [0.5] * 4},
+             folder / "predictions.png")]  # fmt: skip
+
+
+def test_what_keep_drew_early_is_titled_at_the_end_as_show_predictions_would_draw_it(tmp_path):
+    from linear_nets import plotting
+
+    here, there = Figures(), drawing_process()
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    [a] = here.draw(kept_jobs(here, tmp_path / "a"))
+    [b] = there.draw(kept_jobs(there, tmp_path / "b"))
+    assert a.read_bytes() == b.read_bytes()
+    images = np.random.default_rng(1).random((4, 28, 28), dtype=np.float32)
+    whole = plotting.show_predictions(images, list("abcd"), list("abce"), num_rows=2, probabilities=[0.5] * 4)
+    plotting.save_figure(whole, tmp_path / "whole.png")
+    assert (tmp_path / "whole.png").read_bytes() == a.read_bytes()  # one figure, whichever way it was drawn
+
+
+def test_a_drawing_process_that_died_after_keep_leaves_the_whole_drawing_to_this_one(tmp_path):
+    figures = drawing_process()
+    jobs_ = kept_jobs(figures, tmp_path)
+    figures.process.kill()
+    figures.process.wait()
+    assert [p.name for p in figures.draw(jobs_)] == ["predictions.png"]
+    assert figures.process is None

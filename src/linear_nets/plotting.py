@@ -433,13 +433,30 @@ def show_predictions(
         raise ValueError(f"got {len(probabilities)} probabilities for {len(pred_labels)} predictions")
     if num_cols is None:
         num_cols = max(1, -(-len(true_labels) // num_rows))
+    axes = show_images(imgs, num_rows, num_cols, scale=scale)
+    return title_predictions(axes, true_labels, pred_labels, probabilities)
+
+
+def title_predictions(
+    axes: Any, true_labels: Sequence[str], pred_labels: Sequence[str], probabilities: Sequence[float] | None = None
+) -> Figure:
+    """Title the images `show_images` drew (its `axes`) as `show_predictions` does; return their figure. Apart so that
+    the images can be drawn before the model that predicts them has finished training (`cli.figure_process`).
+
+    Example:
+        >>> import torch
+        >>> fig = title_predictions(show_images(torch.rand(2, 28, 28), 1, 2), ["bag", "coat"], ["bag", "bag"])
+        >>> fig.axes[1].get_title(), fig.axes[1].title.get_color() == WRONG_COLOR
+        ('coat\\nbag', True)
+    """
     titles = [f"{t}\n{p}" for t, p in zip(true_labels, pred_labels, strict=True)]
     if probabilities is not None:
         titles = [f"{title} {float(q):.0%}" for title, q in zip(titles, probabilities, strict=True)]
-    axes = show_images(imgs, num_rows, num_cols, titles=titles, scale=scale)
-    for ax, t, p in zip(axes, true_labels, pred_labels, strict=False):
+    for ax, title, t, p in zip(axes, titles, true_labels, pred_labels, strict=False):
+        ax.set_title(title, fontsize=9)
         if t != p:
             ax.title.set_color(WRONG_COLOR)
+    axes[0].figure.tight_layout()
     return axes[0].figure
 
 

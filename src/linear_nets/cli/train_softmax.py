@@ -178,6 +178,7 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
                           "sha256": {f.name: f.sha256 for s in FACTS.values() for f in s.files}}  # fmt: skip
     recorder = start_run("softmax", config, identity, options, out_dir, world, resumed, fingerprint(data, world))
     run_dir = recorder.run
+    samples = _first_test_images(data, config, figures) if record is None and world.leader else None
     table = EpochTable(out, scored="val" if config.val_fraction is not None else "test", run=str(run_dir.path))
     callbacks = [recorder, table]
     if world.leader and (options.get("tensorboard") or getattr(args, "tensorboard", False)):
@@ -206,7 +207,7 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
         summary |= {"val_accuracy": round(result.val_accuracy, 6), "best_epoch": result.best_epoch}
     meta = {"model": "softmax", "impl": config.impl, "num_inputs": inputs, "classes": result.classes}
     with cleanup():
-        figures.draw(_figure_jobs(run_dir.path, result, data, images=record is None))
+        figures.draw(_figure_jobs(run_dir.path, result, samples))
         summary = recorder.finish(result.model.state_tensors(), summary, meta)
     _print_summary(out, summary, run_dir.path)
     return SoftmaxRun(result, run_dir, load_seconds)
@@ -237,22 +238,34 @@ def _table_data(table: dict, seed: int) -> tuple[Any, dict]:
     return Dataset(loaded.train, loaded.test, list(loaded.spec.classes)), loaded.record()
 
 
-def _figure_jobs(path: Any, result: Any, data: Any, images: bool = True) -> list[Any]:
-    """What to draw (`cli.figure_process.Job`s): curves.png/.svg from the history and, for images, predictions.png
-    of the first 18 test images (each titled with the probability of the predicted class)."""
+def _first_test_images(data: Any, config: SoftmaxConfig, figures: Any) -> tuple[Any, list[int]] | None:
+    """The first 18 test images as the fit sees them, and their classes (None without a test set); their grid for
+    predictions.png is drawn now, while the model trains (`Figures.keep`)."""
     from linear_nets.pipeline.fit import as_one_batch
 
+    if data.test is None:
+        return None
+    [(X, labels)] = as_one_batch(data.test[0][:18], data.test[1][:18], config.resize)
+    figures.keep("test images", "show_images", X.numpy(), 2, -(-len(labels) // 2))
+    return X, labels.tolist()
+
+
+def _figure_jobs(path: Any, result: Any, samples: tuple[Any, list[int]] | None) -> list[Any]:
+    """What to draw (`cli.figure_process.Job`s): curves.png/.svg from the history and, for images, predictions.png
+    of the `samples` (each titled with the probability of the predicted class)."""
+    from linear_nets.cli.figure_process import Kept
+
     rows = result.history.as_dicts()
-    jobs = [("plot_history", (rows,), {"ylim": _whole(rows, (0.3, 0.9) if images else (0.0, 1.0))}, path / "curves")]
-    if not images or data.test is None:
+    jobs = [("plot_history", (rows,), {"ylim": _whole(rows, (0.3, 0.9) if samples else (0.0, 1.0))}, path / "curves")]
+    if samples is None:
         return jobs
-    [(X, labels)] = as_one_batch(data.test[0][:18], data.test[1][:18], result.config.resize)  # as the fit saw them
+    X, labels = samples
     probabilities = result.model.predict_proba(X.to(next(iter(result.model.parameters())).device)).cpu()
     confidence, predicted = probabilities.max(dim=1)
     names = result.classes
-    options = {"num_rows": 2, "probabilities": confidence.tolist()}
-    return [*jobs, ("show_predictions", (X.numpy(), [names[i] for i in labels], [names[i] for i in predicted]),
-                    options, path / "predictions.png")]  # fmt: skip
+    titles = ([names[i] for i in labels], [names[i] for i in predicted])
+    return [*jobs, ("title_predictions", (Kept("test images"), *titles), {"probabilities": confidence.tolist()},
+                    path / "predictions.png")]  # fmt: skip
 
 
 def _whole(rows: list[dict[str, Any]], usual: tuple[float, float]) -> tuple[float, float]:
