@@ -345,7 +345,7 @@ class TableSpec:
 
     def write_features(self, table: pa.Table, out: np.ndarray, row_number, *, check: bool = True) -> None:
         """Write Xᵀ into `out` (`[d, n]`, any float dtype and strides). Numbers are checked for NaN and ±inf only with
-        `check`: a caller that checks the whole array at once calls `check_finite` to name the column and row."""
+        `check`: a caller that checks the whole array at once encodes it again to name the column and row."""
         j = 0
         for c in self.features:
             if c in self.categories:
@@ -372,7 +372,11 @@ class TableSpec:
         """A numeric column as floats; NaN and ±inf refused when `check`. A CSV's integers, parsed as float64, are
         refused from 2^53 on, where the file's value may already be rounded (`_numbers` checks Parquet's exactly)."""
         column = table.column(name)
-        values = _finite_numbers(column, what, row_number) if check else _numbers(column, what, row_number)
+        values = _numbers(column, what, row_number)
+        if check and not np.isfinite(values).all():
+            i = _first_true(~np.isfinite(values))
+            value = "a missing value (empty cell or null)" if not column[i].is_valid else f"the value {values[i]}"
+            raise DataError(f"{what} has {value} at row {row_number(i)}: {MISSING_HINT}", "drop_missing")
         if _is_integer_name(self.column_types.get(name, "")) and pa.types.is_floating(column.type):
             large = np.abs(values) >= EXACT_INTEGER  # NaN compares False: left to the finiteness check
             if large.any():
@@ -381,14 +385,6 @@ class TableSpec:
                                 f"{EXACT_INTEGER}: float64 cannot hold every integer there, so the file's value may "
                                 "already be rounded; leave the column out (an id?) or scale it")  # fmt: skip
         return values
-
-    def check_finite(self, table: pa.Table, row_number) -> None:
-        """Raise DataError naming the first numeric column holding a missing value, NaN or ±inf, and its row."""
-        for c in self.features:
-            if c not in self.categories:
-                _finite_numbers(table.column(c), f"column '{c}'", row_number)
-        if self.task == "regression":
-            self.target_numbers(table, row_number)
 
     def _features(self, table: pa.Table, row_number, dtype: torch.dtype, contiguous: bool = True) -> Tensor:
         if dtype not in NUMPY_DTYPES:
@@ -419,16 +415,6 @@ def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = 
             raise DataError(f"{what} has the integer {values[i]}{where}, beyond 2^53 = {EXACT_INTEGER}: float64 cannot "
                             "hold it exactly; leave the column out (an id?) or scale it") from None  # fmt: skip
     return column.to_numpy()
-
-
-def _finite_numbers(column: pa.ChunkedArray, what: str, row_number) -> np.ndarray:
-    values = _numbers(column, what, row_number)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = _first_true(bad)
-        value = "a missing value (empty cell or null)" if not column[i].is_valid else f"the value {values[i]}"
-        raise DataError(f"{what} has {value} at row {row_number(i)}: {MISSING_HINT}", "drop_missing")
-    return values
 
 
 def _codes(column: pa.ChunkedArray, known: Sequence[str], name: str, kind: str, row_number) -> np.ndarray:

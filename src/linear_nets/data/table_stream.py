@@ -212,8 +212,8 @@ def stream_least_squares(
         return fit_least_squares(chunks, spec.feature_names, fit_intercept=fit_intercept, method=method,
                                  cov_type=cov_type, alpha=alpha, gather=gather)  # fmt: skip
     except DataError:
-        if current:  # a NaN or ±inf in the rows being folded: name its column and row (else the error stands)
-            spec.check_finite(*current)
+        if current:  # a NaN or ±inf in the rows being folded: encoding them again names its column and row
+            spec.encode_selected(*current, torch.float64)
         raise
 
 

@@ -565,10 +565,9 @@ def load_table(
     table = source.read(columns, layout.read_types())
     if spec is None:
         spec = layout.with_vocabulary(table.to_batches(), drop_missing=drop_missing)
-    itemsize = torch.empty((), dtype=dtype).element_size()
     check_table_memory(f"encoding {source.name} ({table.num_rows:,} rows x {spec.num_features:,} features, "
-                       f"categories {spec.coding}, {itemsize} bytes each)",
-                       2 * itemsize * table.num_rows * spec.num_features)  # fmt: skip
+                       f"categories {spec.coding}, {dtype.itemsize} bytes each)",
+                       2 * dtype.itemsize * table.num_rows * spec.num_features)  # fmt: skip
     selected, kept, row_number = spec.select_rows(table, drop_missing=drop_missing)
     X, y = spec.encode_selected(selected, row_number, dtype)
     if len(kept) == 0:
@@ -614,7 +613,7 @@ def load_features(
     """
     source = open_table(path, na_values)
     spec.check_columns(source.schema, prediction=True, where=source.name)
-    rows, itemsize = source.estimated_rows(), torch.empty((), dtype=dtype).element_size()
+    rows, itemsize = source.estimated_rows(), dtype.itemsize
     check_table_memory(f"predicting {source.name} (about {rows:,} rows x {spec.num_features:,} features)",
                        (8 * len(spec.features) + 2 * itemsize * spec.num_features) * rows)
     table = source.read(list(spec.features), spec.read_types())
