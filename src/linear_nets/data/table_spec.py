@@ -1,19 +1,15 @@
-"""The training schema of a table: which column is the target, which are features, and how each becomes numbers.
-
-`fit_spec` builds a `TableSpec` from the training rows; `TableSpec.encode` turns a pyarrow Table or RecordBatch into
-tensors with it, at training time and later, so every table is encoded the same way:
+"""The training schema of a table (`TableSpec`, from `fit_spec`): the target, the features, and how each becomes
+numbers, the same at training time and later:
 
 - a numeric feature (integer, floating, boolean, decimal) is one float column;
-- a categorical feature (named in `categorical`; text, integer or boolean) is one-hot encoded over the categories
-  seen in training, sorted (numerically when they are all integers): `colour=blue`, `colour=red`. With
-  `coding="treatment"` the first category is the reference and gets no column (`colour=red` only), as R's and
-  statsmodels' formulas code it: beside an intercept, the full one-hot columns add up to the ones column, so a
-  least-squares design would be rank deficient. A category not seen in training is an error, not a row of zeros;
-- the target is a float (regression) or the index of its label in the sorted class labels (classification;
-  integer or text labels, stored as text with their original type).
+- a categorical feature (text, integer or boolean) is one-hot encoded over the categories seen in training, sorted
+  (numerically when all are integers): `colour=blue`, `colour=red`. With `coding="treatment"` the first is the
+  reference and gets no column, as R and statsmodels code it: beside an intercept the full one-hot columns add up to
+  the ones column. A category not seen in training is an error, not a row of zeros;
+- the target is a float (regression) or the index of its label in the sorted class labels (classification).
 
-Missing values (empty cells, nulls, NaN, ±inf) in a used column are an error naming the column and the 1-based row,
-unless `drop_missing=True`, which leaves such rows out (the caller sees how many: rows in − rows out).
+A missing value (empty cell, null, NaN, ±inf) in a used column is an error naming the column and the 1-based row,
+unless `drop_missing=True`, which leaves such rows out.
 """
 
 from __future__ import annotations
@@ -316,9 +312,8 @@ class TableSpec:
     def encode_selected(
         self, table: pa.Table, row_number, dtype: torch.dtype = torch.float32, contiguous: bool = True
     ) -> tuple[Tensor, Tensor]:
-        """X and y of every row of a table from `select_rows`; `row_number(i)` is row i's number, for messages.
-        `contiguous=False` returns X column-major as it was filled, saving a copy for callers that do not gather rows
-        (sums, Gram matrices)."""
+        """X and y of a table from `select_rows`; `contiguous=False` leaves X column-major as it was filled (no copy,
+        for sums)."""
         X = self._features(table, row_number, dtype, contiguous)
         if self.task == "classification":
             codes = _codes(table.column(self.target), self.classes, self.target, "label", row_number)
@@ -333,9 +328,8 @@ class TableSpec:
         first_row: int = 1,
         rows: np.ndarray | None = None,
     ) -> tuple[pa.Table, np.ndarray, Callable[[int], int]]:
-        """The rows to encode: the table (without rows with a missing value when `drop_missing`), the offsets of its
-        rows from `first_row` (`rows`: the table's own, default 0, 1, 2, ...), and `row_number(i)`, the 1-based number
-        in the file of its row i, for messages. Raises DataError when a column is missing or of the wrong type."""
+        """The rows to encode (with `drop_missing`, those with no missing value), their offsets from `first_row`
+        (given as `rows`, or 0, 1, 2, ...) and `row_number(i)`: row i's 1-based number in the file, for messages."""
         table = _as_table(table)
         self.check_columns(table.schema)
         rows = np.arange(table.num_rows) if rows is None else np.asarray(rows)
@@ -350,9 +344,8 @@ class TableSpec:
         return table, rows, row_number
 
     def write_features(self, table: pa.Table, out: np.ndarray, row_number, *, check: bool = True) -> None:
-        """Write X transposed, one row of `out` (`[d, n]`, any float dtype and strides) per encoded feature. A missing
-        or unseen category raises DataError; numbers are checked for NaN and ±inf only with `check` (a caller that
-        checks the whole array at once passes False, then calls `check_finite` to name the column and row)."""
+        """Write Xᵀ into `out` (`[d, n]`, any float dtype and strides). Numbers are checked for NaN and ±inf only with
+        `check`: a caller that checks the whole array at once encodes it again to name the column and row."""
         j = 0
         for c in self.features:
             if c in self.categories:
@@ -371,16 +364,19 @@ class TableSpec:
                 j += 1
 
     def target_numbers(self, table: pa.Table, row_number, *, check: bool = True) -> np.ndarray:
-        """A regression target as a float numpy array (read-only: it may share Arrow's buffer); NaN and ±inf raise
-        DataError when `check`."""
+        """A regression target as a read-only float array (it may share Arrow's buffer); NaN and ±inf refused when
+        `check`."""
         return self._column_numbers(table, self.target, f"target '{self.target}'", row_number, check)
 
     def _column_numbers(self, table: pa.Table, name: str, what: str, row_number, check: bool) -> np.ndarray:
-        """A numeric column as floats; NaN and ±inf refused when `check`. An integer column that arrives as floats
-        (a CSV's, parsed as float64) is refused from 2^53 on: there float64 holds only some integers, so the file's
-        value may already have become another one (a Parquet integer column is checked exactly by `_numbers`)."""
+        """A numeric column as floats; NaN and ±inf refused when `check`. A CSV's integers, parsed as float64, are
+        refused from 2^53 on, where the file's value may already be rounded (`_numbers` checks Parquet's exactly)."""
         column = table.column(name)
-        values = _finite_numbers(column, what, row_number) if check else _numbers(column, what, row_number)
+        values = _numbers(column, what, row_number)
+        if check and not np.isfinite(values).all():
+            i = _first_true(~np.isfinite(values))
+            value = "a missing value (empty cell or null)" if not column[i].is_valid else f"the value {values[i]}"
+            raise DataError(f"{what} has {value} at row {row_number(i)}: {MISSING_HINT}", "drop_missing")
         if _is_integer_name(self.column_types.get(name, "")) and pa.types.is_floating(column.type):
             large = np.abs(values) >= EXACT_INTEGER  # NaN compares False: left to the finiteness check
             if large.any():
@@ -389,15 +385,6 @@ class TableSpec:
                                 f"{EXACT_INTEGER}: float64 cannot hold every integer there, so the file's value may "
                                 "already be rounded; leave the column out (an id?) or scale it")  # fmt: skip
         return values
-
-    def check_finite(self, table: pa.Table, row_number) -> None:
-        """Raise DataError naming the first numeric feature (in order), or else the regression target, that holds
-        a missing value, NaN or ±inf, and its row."""
-        for c in self.features:
-            if c not in self.categories:
-                _finite_numbers(table.column(c), f"column '{c}'", row_number)
-        if self.task == "regression":
-            self.target_numbers(table, row_number)
 
     def _features(self, table: pa.Table, row_number, dtype: torch.dtype, contiguous: bool = True) -> Tensor:
         if dtype not in NUMPY_DTYPES:
@@ -414,9 +401,8 @@ EXACT_INTEGER = 2**53
 
 
 def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = None) -> np.ndarray:
-    """A numeric column as a float numpy array (zero-copy for float columns without nulls), nulls as NaN. Integers
-    are converted exactly or not at all: one beyond ±2⁵³ (an int64 or uint64 id, say) would become another number,
-    so it is a DataError naming the column and row (`what`, `row_number(i)`), never a rounded value."""
+    """A numeric column as floats (zero-copy for float columns without nulls), nulls as NaN. An integer beyond ±2⁵³
+    (an int64 id, say) would become another number: a DataError naming the column and row, never a rounded value."""
     if not pa.types.is_floating(column.type) or pa.types.is_float16(column.type):
         try:
             column = pc.cast(column, pa.float64())
@@ -429,16 +415,6 @@ def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = 
             raise DataError(f"{what} has the integer {values[i]}{where}, beyond 2^53 = {EXACT_INTEGER}: float64 cannot "
                             "hold it exactly; leave the column out (an id?) or scale it") from None  # fmt: skip
     return column.to_numpy()
-
-
-def _finite_numbers(column: pa.ChunkedArray, what: str, row_number) -> np.ndarray:
-    values = _numbers(column, what, row_number)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = _first_true(bad)
-        value = "a missing value (empty cell or null)" if not column[i].is_valid else f"the value {values[i]}"
-        raise DataError(f"{what} has {value} at row {row_number(i)}: {MISSING_HINT}", "drop_missing")
-    return values
 
 
 def _codes(column: pa.ChunkedArray, known: Sequence[str], name: str, kind: str, row_number) -> np.ndarray:

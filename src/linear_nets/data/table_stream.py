@@ -1,19 +1,12 @@
-"""Tables larger than memory: shuffled minibatches for SGD, and one-pass closed form and feature statistics.
+"""Tables larger than memory: shuffled minibatches for SGD, the one-pass closed form, and feature statistics.
 
-Everything here reads a `TableSource` (from `open_table`) part by part and encodes each record batch with a fitted
-`TableSpec`, so memory depends on the batch, buffer and part sizes, never on the number of rows. The next batch is
-read and encoded in a background thread while the caller works on the current one.
-
-`stream_batches` yields (X, y) minibatches for one epoch, shuffled at two levels (the parts' order, and a shuffle
-buffer: a CSV file is one stream of blocks, so only the buffer mixes it); `stream_least_squares` folds each batch into
-the triangular factor of [X, 1, y] (TSQR); `stream_feature_stats` computes each feature's mean and deviation.
-
-A `Holdout` (`data.tables`) keeps one side of the table's seeded split, the same rows as an in-memory read. A
-`RowCounts` passed as `counts=` tells how many rows were read, held out, dropped for missing values and used.
+Each reads a `TableSource` part by part and encodes each record batch with a fitted `TableSpec`, the next batch in a
+background thread, so memory depends on the batch, buffer and part sizes, never on the number of rows.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,10 +55,8 @@ def _selected_rows(
     counts: RowCounts | None,
     read_rows: int,
 ) -> Iterator[tuple[pa.Table, RowNumber]]:
-    """Each record batch of `parts` (default: all, in file order) without the rows `holdout` holds out and, with
-    `drop_missing`, the rows with a missing value, as (table, row_number): row_number(i) is the 1-based number in
-    the file of the table's row i, for messages, whatever the order of the parts. Counts the rows into `counts`;
-    skips batches with no row left."""
+    """Each record batch of `parts` (default: all) as (table, row_number) without the rows `holdout` holds out or,
+    with `drop_missing`, that miss a value; batches with no row left are skipped."""
     spec.check_columns(source.schema, where=source.name)
     counts = RowCounts() if counts is None else counts
     columns, types = [*spec.features, spec.target], spec.read_types()
@@ -89,10 +80,9 @@ _END = object()
 
 
 def _read_ahead(items: Iterator[T]) -> Iterator[T]:
-    """The items of the generator `items`, each produced in a background thread while the caller works on the one
-    before, and never more than one ahead (`_design_chunks` relies on it). Why: pyarrow decodes, numpy converts and
-    torch multiplies with the GIL released, so on two cores reading and encoding the next batch overlaps with
-    summing this one (measured in benchmarks/RESULTS-tables.md). Memory: one more batch."""
+    """The items of `items`, each produced in a background thread while the caller works on the one before, never
+    more than one ahead (`_design_chunks` relies on it): pyarrow, numpy and torch release the GIL, so reading the
+    next batch overlaps with summing this one (benchmarks/RESULTS-tables.md)."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="table-read-ahead")
     try:
         pending = pool.submit(next, items, _END)
@@ -148,33 +138,21 @@ def stream_batches(
     selected = _selected_rows(source, spec, parts, drop_missing, holdout, counts, read_rows)
     chunks = _read_ahead(spec.encode_selected(table, row_number, dtype) for table, row_number in selected)
     buffer_rows = shuffle_buffer if shuffle and shuffle_buffer > 1 else 0
-    yield from _rebatch(chunks, batch_size, buffer_rows, generator)
-
-
-def _rebatch(
-    chunks: Iterator[tuple[Tensor, Tensor]], batch_size: int, buffer_rows: int, generator: torch.Generator | None
-) -> Iterator[tuple[Tensor, Tensor]]:
-    """Cut chunks into batches of `batch_size`; with `buffer_rows` > 0, through a shuffle buffer of that many rows."""
-    X_buf, y_buf = None, None
-    for X, y in chunks:
-        X_buf = X if X_buf is None else torch.cat([X_buf, X])
-        y_buf = y if y_buf is None else torch.cat([y_buf, y])
-        if len(X_buf) >= max(buffer_rows, batch_size):
-            X_buf, y_buf = yield from _cut(X_buf, y_buf, batch_size, buffer_rows, generator)
-    if X_buf is not None and len(X_buf):
-        yield from _cut(X_buf, y_buf, batch_size, buffer_rows, generator, last=True)
-
-
-def _cut(X: Tensor, y: Tensor, batch_size: int, buffer_rows: int, generator: torch.Generator | None, last=False):
-    """Permute the buffer (when shuffling) and yield its full batches, keeping about `buffer_rows` / 2 rows to mix
-    with the next ones; return those. The `last` time every row goes, the last batch maybe short."""
-    if buffer_rows:
-        order = torch.randperm(len(X), generator=generator)
-        X, y = X.index_select(0, order), y.index_select(0, order)
-    stop = len(X) if last else (len(X) - buffer_rows // 2) // batch_size * batch_size
-    for start in range(0, stop, batch_size):
-        yield X[start : start + batch_size], y[start : start + batch_size]
-    return X[stop:], y[stop:]
+    X_buf = y_buf = None
+    for X, y in itertools.chain(chunks, [(None, None)]):  # (None, None): the end, where every row goes
+        if X is not None:
+            X_buf, y_buf = (X, y) if X_buf is None else (torch.cat([X_buf, X]), torch.cat([y_buf, y]))
+            if len(X_buf) < max(buffer_rows, batch_size):
+                continue
+        elif X_buf is None:
+            return
+        if buffer_rows:
+            order = torch.randperm(len(X_buf), generator=generator)
+            X_buf, y_buf = X_buf.index_select(0, order), y_buf.index_select(0, order)
+        stop = len(X_buf) if X is None else (len(X_buf) - buffer_rows // 2) // batch_size * batch_size
+        for start in range(0, stop, batch_size):
+            yield X_buf[start : start + batch_size], y_buf[start : start + batch_size]
+        X_buf, y_buf = X_buf[stop:], y_buf[stop:]  # about buffer_rows / 2 stay, to mix with the next rows read
 
 
 def stream_least_squares(
@@ -234,27 +212,23 @@ def stream_least_squares(
         return fit_least_squares(chunks, spec.feature_names, fit_intercept=fit_intercept, method=method,
                                  cov_type=cov_type, alpha=alpha, gather=gather)  # fmt: skip
     except DataError:
-        if current:  # a NaN or ±inf in the rows being folded: name its column and row (else the error stands)
-            spec.check_finite(*current)
+        if current:  # a NaN or ±inf in the rows being folded: encoding them again names its column and row
+            spec.encode_selected(*current, torch.float64)
         raise
 
 
 def _design_chunks(
     spec: TableSpec, selected: Iterator[tuple[pa.Table, RowNumber]], fit_intercept: bool = True
 ) -> Iterator[tuple[pa.Table, RowNumber, np.ndarray]]:
-    """Each table of rows encoded straight into Zᵀ = [X, 1, y]ᵀ (float64; no row of ones without an intercept), as
-    (table, row_number, Zᵀ): every column is converted to float64 as it is copied into its row, the one copy of each
-    value. NaN and ±inf are left for `checks.check_design`, one check of the whole chunk. Zᵀ is a view of one of two
-    buffers, used in turn and grown only for a longer batch: `_read_ahead` fills the next while the caller folds
-    this one, and never runs further ahead."""
+    """Each table with Zᵀ = [X, 1, y]ᵀ (float64, each value copied once; NaN and ±inf left for `check_design`), a view
+    of one of two buffers used in turn: `_read_ahead` fills one while the caller folds the other."""
     d = spec.num_features
     buffers: list[np.ndarray | None] = [None, None]
     for k, (table, row_number) in enumerate(selected):
         n, i = table.num_rows, k % 2
         buffer = buffers[i]
         if buffer is None or buffer.shape[1] < n:
-            # numpy asks Linux for transparent huge pages for large arrays: first writing a 29 MB buffer took 24 ms
-            # in 4 KiB pages, 3 ms in huge ones (measured).
+            # grown only for a longer batch; numpy's transparent huge pages make the first write cheap (measured)
             buffer = buffers[i] = np.empty((d + 1 + fit_intercept, n))
             buffer[d : d + fit_intercept] = 1
         Zt = buffer[:, :n]

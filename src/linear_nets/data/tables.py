@@ -1,14 +1,8 @@
-"""Your own table as training data: open a CSV or Parquet file, fit a training schema, encode rows as tensors.
+"""Your own table: open a CSV or Parquet file (`open_table`), read it whole into tensors (`load_table`) or part by
+part (a source's `parts()`, for `table_stream`), and split it (`Holdout`: the same rows in memory and streamed).
 
-Three steps, each usable alone: `open_table(path)` opens the file and reports what it holds (`TableInfo`); a source
-reads the whole table at once (pyarrow's multithreaded readers) or part by part (`parts()`: one per Parquet row
-group; a CSV file is one part, read block by block), so data larger than memory can be streamed (`table_stream`).
-`fit_spec` builds the *training schema* (`TableSpec`), and `spec.encode(table)` turns rows into `X` and `y`.
-
-`load_table(path, target, ...)` does all three in memory. `Holdout` is the one train/test split of a table, in
-memory and streamed. Row numbers in messages are 1-based, counting data rows in file order (the header is not a
-row). A CSV's types are inferred from its first block (4 MiB); after that every read uses the training schema's
-types (`TableSpec.read_types`), so the whole-table and streamed reads agree.
+Row numbers in messages are 1-based, counting data rows in file order. A CSV's types are inferred from its first
+block (4 MiB); every read then uses the training schema's types (`TableSpec.read_types`), so all reads agree.
 """
 
 from __future__ import annotations
@@ -77,9 +71,8 @@ def schema_sha256(schema: pa.Schema) -> str:
 
 @dataclass(frozen=True)
 class TablePart:
-    """A piece of a table that is read as a stream of record batches (`batches(columns, column_types, batch_rows)`):
-    a Parquet row group, or a whole CSV file. `first_row` is the 0-based index of its first row in file order;
-    `num_rows` is None for CSV (unknown until read)."""
+    """A Parquet row group or a whole CSV file, read as record batches (`batches(columns, column_types, batch_rows)`);
+    `first_row` is its first row's 0-based index in the file, `num_rows` None for a CSV (unknown until read)."""
 
     first_row: int
     num_rows: int | None
@@ -325,8 +318,7 @@ def file_identity(path: str | os.PathLike) -> dict[str, str]:
                     while chunk := f.read(1 << 20):
                         digest.update(chunk)
                     continue
-                # A large file is sampled: its size, and 64 KiB at 256 evenly spaced places, first and last byte
-                # included. Hashing all 3.3 GB of a 10^7-row table took 2.4 s of a 4.5 s streamed fit; an edit that
+                # Sampled: hashing all 3.3 GB of a 10^7-row table took 2.4 s of a 4.5 s streamed fit; an edit that
                 # keeps the size and misses every sample is what this gives up.
                 digest.update(size.to_bytes(8, "little"))
                 for k in range(256):
@@ -573,10 +565,9 @@ def load_table(
     table = source.read(columns, layout.read_types())
     if spec is None:
         spec = layout.with_vocabulary(table.to_batches(), drop_missing=drop_missing)
-    itemsize = torch.empty((), dtype=dtype).element_size()
     check_table_memory(f"encoding {source.name} ({table.num_rows:,} rows x {spec.num_features:,} features, "
-                       f"categories {spec.coding}, {itemsize} bytes each)",
-                       2 * itemsize * table.num_rows * spec.num_features)  # fmt: skip
+                       f"categories {spec.coding}, {dtype.itemsize} bytes each)",
+                       2 * dtype.itemsize * table.num_rows * spec.num_features)  # fmt: skip
     selected, kept, row_number = spec.select_rows(table, drop_missing=drop_missing)
     X, y = spec.encode_selected(selected, row_number, dtype)
     if len(kept) == 0:
@@ -622,7 +613,7 @@ def load_features(
     """
     source = open_table(path, na_values)
     spec.check_columns(source.schema, prediction=True, where=source.name)
-    rows, itemsize = source.estimated_rows(), torch.empty((), dtype=dtype).element_size()
+    rows, itemsize = source.estimated_rows(), dtype.itemsize
     check_table_memory(f"predicting {source.name} (about {rows:,} rows x {spec.num_features:,} features)",
                        (8 * len(spec.features) + 2 * itemsize * spec.num_features) * rows)
     table = source.read(list(spec.features), spec.read_types())

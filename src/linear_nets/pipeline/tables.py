@@ -1,16 +1,10 @@
-"""Your own table through the one pipeline: the data flags, in memory or streamed, and the metrics of a table fit.
-
-`TableOptions` holds the flags that say where the data is (`--data`, `--target`, `--features`, `--categorical`,
-`--test-data` or `--test-fraction`, `--drop-missing`, `--stream`); they describe data, not the fit, so they sit
-beside the config rather than in it. `load_in_memory` reads the table once into tensors (the Fashion-MNIST fast
-path); `StreamedTable` reads it batch by batch, for tables larger than memory: least squares from XᵀX and Xᵀy
-accumulated in float64, and SGD epochs of shuffled row groups through a seeded shuffle buffer. Both hold out the
-same seeded test rows (`Holdout`).
+"""Your own table through the one pipeline: the data flags (`TableOptions`: they describe data, not the fit, so they
+sit beside the config), the table in memory (`load_in_memory`) or streamed (`StreamedTable`), both holding out the
+same seeded test rows, and the metrics of a table fit.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -132,11 +126,8 @@ def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dty
 
 
 class StreamedTable:
-    """A table read batch by batch: the training rows are those `Holdout` keeps, the rest test it.
-
-    The training schema (categories, classes) is fitted in one streamed pass over the target and categorical columns.
-    `task` is "regression" or "classification".
-    """
+    """A table read batch by batch, for `task` "regression" or "classification": the training rows are those
+    `Holdout` keeps, the rest test it; the training schema is fitted in one streamed pass (or given as `spec`)."""
 
     def __init__(self, options: TableOptions, seed: int, task: str = "regression", spec: TableSpec | None = None
                  ) -> None:  # fmt: skip
@@ -167,10 +158,8 @@ class StreamedTable:
         return self.test_source is not None or self.options.test_fraction > 0
 
     def holdout(self, part: str) -> Holdout | None:
-        if self.test_source is not None:
+        if self.test_source is not None or (part == "train" and self.options.test_fraction == 0):
             return None
-        if self.options.test_fraction == 0:
-            return None if part == "train" else Holdout(0.0, self.seed, part="test")
         return Holdout(self.options.test_fraction, self.seed, part=part)
 
     def least_squares(self, world: World = ALONE, **solver: Any) -> Any:
@@ -206,11 +195,9 @@ class StreamedTable:
 
 def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict[str, Any],
                   dtype: torch.dtype = torch.float32) -> tuple[Iterator | list, str]:  # fmt: skip
-    """The test rows a table run held out, as (X, y) batches, and where they come from in words: `test_data`'s
-    file, or the rows of `data` that the run's seed and `test_fraction` held out (`Holdout`, as in training, in
-    memory or streamed, with the run's schema). `files` is what the run recorded of the files (`file`, `test_file`:
-    absolute path and SHA-256); a file that changed since is a `DataError` (`recorded_file`), not a silently
-    different test set. With `test_fraction` 0 there are none.
+    """The test rows a table run held out, as (X, y) batches, and where they come from in words: `test_data`'s file,
+    or the rows of `data` that the run's seed and `test_fraction` held out (none for 0), as in training. `files` is
+    what the run recorded of them (`file`, `test_file`); one that changed since is a `DataError` (`recorded_file`).
     """
     task = spec.task
     if options.test_data is not None:
@@ -226,7 +213,7 @@ def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict
     path = recorded_file(options.data, files.get("file"))
     where = f"the {options.test_fraction:g} of {path} held out by seed {seed}"
     if options.stream:
-        table = StreamedTable(dataclasses.replace(options, data=path), seed, task, spec=spec)
+        table = StreamedTable(replace(options, data=path), seed, task, spec=spec)
         return _regression_column(table.batches("test", 1 << 16, shuffle=False, dtype=dtype), task), where
     loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
                         na_values=options.na_values)  # fmt: skip
