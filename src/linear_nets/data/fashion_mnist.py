@@ -9,7 +9,6 @@ and checking files (`linear-nets data path`) answers in a tenth of a second.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import http.client
 import json
@@ -216,21 +215,21 @@ def _remember(stamp: tuple[str, dict[str, int]], sha256: str) -> None:
         atomic_write_text(_memo_path(), json.dumps(memo, indent=1, sort_keys=True))
 
 
-def _check_form(path: Path, facts: FileFacts, dtype: np.dtype, shape: tuple[int, ...]) -> None:
-    """Refuse a header that is not uint8 of the per-example shape, or declares more examples than published."""
-    if dtype != np.uint8 or shape[1:] != facts.shape[1:] or len(shape) != len(facts.shape):
-        want = "x".join(map(str, ("N", *facts.shape[1:])))
-        got = "x".join(map(str, shape))
-        native = dtype.newbyteorder("=")  # the header's big-endian type, named as the array would be
-        raise DataError(f"{path}: expected uint8 data of shape {want}, got {native} of shape {got}")
-    if shape[0] > facts.shape[0]:
-        raise DataError(f"{path}: the header declares {shape[0]} examples, more than the {facts.shape[0]} of the "
-                        "published file; nothing was read")  # fmt: skip
-
-
 def read_checked(path: Path, facts: FileFacts) -> np.ndarray:
-    """`read_idx(path)`, refused before its data is read or decompressed unless the header fits `facts`."""
-    return read_idx(path, accept=functools.partial(_check_form, path, facts))
+    """`read_idx(path)`, refused before its data is read or decompressed unless the header declares uint8 data of the
+    per-example shape of `facts` and no more examples than the published file."""
+
+    def check_form(dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        if dtype != np.uint8 or shape[1:] != facts.shape[1:] or len(shape) != len(facts.shape):
+            want = "x".join(map(str, ("N", *facts.shape[1:])))
+            got = "x".join(map(str, shape))
+            native = dtype.newbyteorder("=")  # the header's big-endian type, named as the array would be
+            raise DataError(f"{path}: expected uint8 data of shape {want}, got {native} of shape {got}")
+        if shape[0] > facts.shape[0]:
+            raise DataError(f"{path}: the header declares {shape[0]} examples, more than the {facts.shape[0]} of "
+                            "the published file; nothing was read")  # fmt: skip
+
+    return read_idx(path, accept=check_form)
 
 
 def _decompressed_path(facts: FileFacts) -> Path:
