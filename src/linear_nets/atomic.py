@@ -1,10 +1,6 @@
-"""Atomic file writes: a result file is either complete or absent, never half-written.
-
-Write to a temporary file in the destination's directory (same filesystem), flush it, then `os.replace` it onto
-the final name; on any error the temporary file is removed and the destination is left as it was.
-
-A write the place refuses (a full disk, a read-only file system, no permission) raises `WriteError`, whose one-line
-message names the file: the command line prints it and exits with status 2, like any error a user can fix.
+"""Atomic file writes: a temporary file in the destination's directory, flushed, then `os.replace`d onto the final
+name, so a result file is either complete or absent. A write the place refuses (a full disk, a read-only file
+system, no permission) raises `WriteError`, whose one-line message names the file.
 """
 
 from __future__ import annotations

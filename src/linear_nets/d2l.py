@@ -1,26 +1,10 @@
 """The book's `d2l` names for chapter 3 (PyTorch edition), on this package's engine.
 
 Change one line of the book's code, `from d2l import torch as d2l` to `from linear_nets import d2l`, and it runs
-offline (Fashion-MNIST from the package's finder, no torchvision), fast (in-memory batches, one training loop),
-and outside Jupyter too (figures are saved to PNG files in the working directory, and their paths printed).
-
-Every name delegates to the package's own implementation (the imports below say which); nothing here is a second
-copy of the logic.
-
-Where the behaviour differs from the book's (each on purpose):
-- `load_data_fashion_mnist` and `load_array` return in-memory `ArrayLoader`s, not `DataLoader`s: batches are
-  tuples `(X, y)` rather than lists, and `get_dataloader_workers()` (4, as in the book) is accepted but unused.
-  Shuffling still follows `torch.manual_seed`, as the book's loaders do. `resize=` resizes each batch bilinearly.
-- `train_ch3` has no asserts: a run that ends below the book's expectations (train loss < 0.5, train and test
-  accuracy > 0.7) gives a warning instead, so a learner trying other learning rates keeps their figure. A loss that
-  becomes NaN or infinite stops training with `TrainingDiverged`, which the book's loop never noticed.
-- `Animator`, `train_ch3` and `predict_ch3` draw live in Jupyter; elsewhere they save PNGs (`train_ch3.png`,
-  `predict_ch3.png`, `animator.png`, numbered `-2`, `-3`, ... within one process) and print where, once.
-- `predict_ch3` colours wrong predictions red and takes `n` images from as many batches as needed.
-- `plot` always draws on a new figure (the book reuses pyplot's current axes) and, like the book, returns None.
-- `synthetic_data` wants `w` as a vector (`torch.tensor([2, -3.4])`, as the book writes it).
-- `get_fashion_mnist_labels` raises `DataError` for a label outside 0..9 (the book's `IndexError`).
-- `plt` is matplotlib's pyplot, imported on first use: importing this module does not pick a plotting backend.
+offline (no torchvision), fast (in-memory batches, one training loop) and outside Jupyter too (figures saved to PNG
+files in the working directory, their paths printed). Every name delegates to the package's own implementation;
+where one behaves differently from the book's, on purpose, the README's *Using the book's code* says how and why.
+`plt` is matplotlib's pyplot, imported on first use: importing this module does not pick a plotting backend.
 
 Example:
     >>> from linear_nets import d2l
@@ -179,8 +163,7 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None) -> tuple
     """Fashion-MNIST as `(train_iter, test_iter)` (d2l 3.5), offline from the package's finder, in memory.
 
     Batches are `(X, y)`: X float32 `[batch_size, 1, 28, 28]` in [0, 1] (or `resize` x `resize`), y int64. The
-    training batches are reshuffled every epoch, in an order fixed by `torch.manual_seed` when you set one.
-    Where the files are looked for, and how to get them: `linear_nets.data.fashion_mnist`."""
+    training batches are reshuffled every epoch, in an order fixed by `torch.manual_seed` when you set one."""
     return fashion_mnist.load_data_fashion_mnist(batch_size, resize, seed=_seed_from_torch())
 
 
@@ -235,8 +218,7 @@ def train_ch3(
     `train_ch3.png` (path printed) elsewhere. Instead of the book's asserts, a final epoch with train loss >= 0.5 or
     an accuracy <= 0.7 gives a `UserWarning`; a loss that becomes NaN or infinite raises `TrainingDiverged`.
     """
-    # A PNG costs about as much as a fast epoch: write at most once a second; the last epoch (x = num_epochs, the
-    # right end of xlim) is always written.
+    # A PNG costs about as much as a fast epoch: written at most once a second, and after the last epoch.
     legend = ["train loss", "train acc", "test acc"]
     animator = Animator(
         xlabel="epoch", xlim=[1, num_epochs], ylim=[0.3, 0.9], legend=legend, name="train_ch3", save_interval=1.0

@@ -1,20 +1,9 @@
 """Torch's thread count for the library's own work, chosen as the command line chooses it.
 
 A linear model's products are small, so torch splits each into short parallel regions whose threads wait for each
-other; when another process holds a core, a thread there waits for its time slice and every region with it (with
-one core busy, the book's 3.7 training through `d2l` was 5.1x slower with torch's default two threads than with one,
-and one epoch of `load_data_fashion_mnist(256)` batches 40-100x). So the loaders, the training loop and the `d2l`
-facade compute with `OMP_NUM_THREADS` threads where it is set, else with the cores no other process is using (at
-least one), and give the caller's setting back when they return: `with work_threads(): ...`.
-
-Example:
-    >>> import torch
-    >>> before = torch.get_num_threads()
-    >>> with work_threads(1) as n:
-    ...     n, torch.get_num_threads()
-    (1, 1)
-    >>> torch.get_num_threads() == before
-    True
+other; when another process holds a core, every region waits for it (with one core busy, the book's 3.7 training
+was 5.1x slower with torch's default two threads than with one). So the loaders, the training loop and the `d2l`
+facade compute with `OMP_NUM_THREADS` threads where it is set, else with the cores no other process is using.
 """
 
 from __future__ import annotations
@@ -27,18 +16,15 @@ import torch
 
 _chosen: int | None = None
 """The threads an enclosing `work_threads` block chose: inner blocks keep them (and ask the machine nothing)."""
-
-
 _recent: tuple[float, int] | None = None
 """(when, runnable tasks) of the last reading of /proc/loadavg, reused for `REUSE_SECONDS`."""
 REUSE_SECONDS = 1.0  # the loaders ask once per epoch: 10 ms of sampling was 40% of a 26 ms epoch of batches
 
 
 def busy_cores(own_processes: int = 1, samples: int = 3) -> int:
-    """How many cores other processes keep busy right now: the runnable tasks of the whole machine (the 4th field of
-    /proc/loadavg, a count at this instant, unlike the load averages) less this machine's own processes, the median
-    of `samples` readings 1 ms apart (the last second's reading, when there is one); 0 where /proc/loadavg is
-    missing."""
+    """How many cores other processes keep busy right now: the runnable tasks (4th field of /proc/loadavg, a count at
+    this instant) less our own `own_processes`, median of `samples` readings 1 ms apart, reused for `REUSE_SECONDS`;
+    0 where /proc/loadavg is missing."""
     import statistics
     import time
 
@@ -84,7 +70,16 @@ def omp_threads(environ: Mapping[str, str] = os.environ) -> int | None:
 @contextlib.contextmanager
 def work_threads(threads: int | None = None) -> Iterator[int]:
     """Compute with `threads` torch threads inside the block (None: `OMP_NUM_THREADS`, else the idle cores; inside
-    another `work_threads` block, the outer choice), and restore the caller's number after it."""
+    another `work_threads` block, the outer choice), and restore the caller's number after it.
+
+    Example:
+        >>> before = torch.get_num_threads()
+        >>> with work_threads(1) as n:
+        ...     n, torch.get_num_threads()
+        (1, 1)
+        >>> torch.get_num_threads() == before
+        True
+    """
     global _chosen
     if threads is None:
         threads = _chosen if _chosen is not None else omp_threads() or share_of_idle_cores()

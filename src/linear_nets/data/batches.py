@@ -1,26 +1,18 @@
-"""Minibatches over in-memory tensors.
+"""Minibatches over in-memory tensors: one `randperm` per epoch, then one gather (`index_select`) per batch.
 
-A batch is a slice of a tensor, never a list of per-sample objects: one `randperm` per epoch, then one gather
-(`index_select`) per batch. uint8 images become float32 in [0, 1] per batch, so the dataset stays 4x smaller in
-memory (and, measured, a gather of uint8 rows plus the conversion is no slower than gathering float rows).
+uint8 images become float32 in [0, 1] per batch, so the dataset stays 4x smaller in memory (measured: a gather of
+uint8 rows plus the conversion is no slower than gathering float rows).
 
-How a shuffled epoch is cut into minibatches is the loader's `sampling` (one of `SAMPLING_MODES`):
-
-- `shuffle` (the default, the book's): ceil(n / B) batches of a fresh permutation, the last one short when B does
-  not divide n. Every example exactly once per epoch.
-- `shuffle-drop-last`: floor(n / B) batches; the short rest of the permutation (a different one each epoch) is
-  dropped (`drop_last=True`).
+How a shuffled epoch of n examples is cut into batches of B is the loader's `sampling` (one of `SAMPLING_MODES`):
+- `shuffle` (the book's): ceil(n / B) batches of a fresh permutation, the last one short when B does not divide n.
+- `shuffle-drop-last`: floor(n / B) batches; the short rest of the permutation is dropped (`drop_last=True`).
 - `shuffle-fill`: ceil(n / B) full batches: the short last one is topped up with examples drawn at random, without
-  repeats, from those not already in it. Every example once, a few of them twice.
-- `with-replacement`: ceil(n / B) full batches, each example drawn uniformly with replacement; an epoch never sees
-  about 1/e ≈ 37% of the examples, and sees others several times.
-
-Every draw comes from the loader's `generator`, one call per epoch (or two, for `shuffle-fill`), so the same seed
-gives the same batches and a saved and restored generator state resumes exactly.
-
-Data-parallel training (`shard=(rank, world_size)`): every process draws the same order from the same seed and keeps
-its share of every batch, `index.tensor_split(world_size)[rank]` (sizes differ by at most one), so the processes'
-shares together are exactly the batches one process would train on.
+  repeats, from those not already in it.
+- `with-replacement`: ceil(n / B) full batches of examples drawn uniformly with replacement (about 1/e of the
+  examples go unseen in an epoch).
+Every draw comes from the loader's `generator`, so the same seed gives the same batches and a restored generator
+state resumes exactly. With `shard=(rank, world_size)` every process draws the same order and keeps its share of
+every batch, `index.tensor_split(world_size)[rank]`: the shares together are the batches one process would train on.
 """
 
 from __future__ import annotations
@@ -44,11 +36,10 @@ class ArrayLoader:
     Each iteration is one epoch over `tensors` (e.g. `(images, labels)`, all of the same length). With
     `shuffle=True` the order is a fresh permutation per epoch drawn from `generator` (else one seeded by `seed`),
     so the same seed gives the same batches; `sampling` (one of `SAMPLING_MODES`, see the module docstring) chooses
-    what happens to the short last batch, or draws with replacement instead; a fit checks first that its rows can
-    give them (`checks.check_minibatches`). `drop_last` drops a short last batch in file order too. A uint8 first
+    what happens to the short last batch. `drop_last` drops a short last batch in file order too. A uint8 first
     tensor (images `[N, C, H, W]`) is converted to float32 and divided by 255 per batch; with `resize=N` it is also
     resized bilinearly to N x N (like d2l's `resize=`). `shard=(rank, world_size)` yields only this process's share
-    of every batch (see the module docstring); `batch_size` stays the global batch size.
+    of every batch; `batch_size` stays the global batch size.
 
     Example:
         >>> X, y = torch.arange(10.0).reshape(5, 2), torch.arange(5)
@@ -111,30 +102,20 @@ class ArrayLoader:
 
     def _batches(self) -> Iterator[tuple[Tensor, ...]]:
         n, bs = self.num_examples, self.batch_size
-        if not self.shuffle:
-            stop = n - n % bs if self.drop_last else n
-            for start in range(0, stop, bs):
-                if self.shard[1] == 1:
-                    yield self._batch(tuple(t[start : start + bs] for t in self.tensors))
-                else:
-                    yield self._gather(torch.arange(start, min(start + bs, stop), device=self.tensors[0].device))
-            return
-        order = self._epoch_order()
+        rank, world_size = self.shard
+        order = self._epoch_order() if self.shuffle else torch.arange(n, device=self.tensors[0].device)
         stop = n - n % bs if self._drops_rest() else len(order)
         for start in range(0, stop, bs):
-            yield self._gather(order[start : start + bs])
-
-    def _gather(self, index: Tensor) -> tuple[Tensor, ...]:
-        """The batch of rows `index`, or this process's share of it (`shard`)."""
-        rank, world_size = self.shard
-        if world_size > 1:
-            index = index.tensor_split(world_size)[rank]
-        # index_select: ~2x faster than t[index] (advanced indexing) for a batch of rows (benchmarks/)
-        return self._batch(tuple(t.index_select(0, index) for t in self.tensors))
+            if self.shuffle or world_size > 1:
+                index = order[start : start + bs].tensor_split(world_size)[rank]
+                # index_select: ~2x faster than t[index] (advanced indexing) for a batch of rows (benchmarks/)
+                batch = tuple(t.index_select(0, index) for t in self.tensors)
+            else:  # file order on one process: slices, no copy
+                batch = tuple(t[start : start + bs] for t in self.tensors)
+            yield (self._prepare(batch[0]), *batch[1:])
 
     def _epoch_order(self) -> Tensor:
-        """The epoch's example indices, batch after batch, drawn on the CPU generator (reproducible anywhere) and
-        moved to where the data lives."""
+        """The epoch's example indices, drawn on the CPU generator (reproducible anywhere), where the data lives."""
         n, bs = self.num_examples, self.batch_size
         if self.sampling == "with-replacement":
             # max(n, 1): randint needs a non-empty range even when an empty data set asks for no draws at all
@@ -148,9 +129,6 @@ class ArrayLoader:
                 pick = torch.randperm(n - rest, generator=self.generator)[: bs - rest]
                 order = torch.cat([order, order[pick]])
         return order.to(self.tensors[0].device)
-
-    def _batch(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        return (self._prepare(batch[0]), *batch[1:])
 
     def to(self, device: torch.device | str) -> ArrayLoader:
         """Move the data to `device` (e.g. "cuda") in place, like `nn.Module.to`; return the loader.

@@ -1,30 +1,20 @@
 """Fashion-MNIST (d2l 3.5): find the four IDX files, verify them, download them on request, load them into memory.
 
-The dataset's facts (file names, SHA-256 of the decompressed bytes, shapes, class names, upstream URL) are data,
-in `FACTS` and `CLASSES`. Every function that checks files takes a `facts=` table, so tests can use small fixture
-datasets with their own checksums.
-
-Where the files are looked for, first match wins (each directory also as a torchvision-style `<dir>/FashionMNIST/raw`):
-1. the `data_dir` argument (an error if the files are not there: an explicit choice never falls through),
-2. the environment variable `LINEAR_NETS_DATA` (likewise),
-3. the user cache, `$XDG_CACHE_HOME/linear-nets/fashion-mnist` (default `~/.cache/...`), where `download` puts them,
-4. `/usr/share/datasets/fashion-mnist`, where Debian's `dataset-fashion-mnist` package installs them.
-
-A verified file is remembered by (resolved path, size, mtime) in `verified.json` in the user cache, so later loads
-skip the hash; any change to the file makes it verified again.
+The dataset's facts are data (`FACTS`, `CLASSES`); every function that checks files takes a `facts=` table, so tests
+can use small fixture datasets. A verified file is remembered by (resolved path, size, mtime) in `verified.json` in
+the user cache, so later loads skip the hash. torch is imported only by the functions that make tensors, so finding
+and checking files (`linear-nets data path`) answers in a tenth of a second.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import http.client
 import json
 import os
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -48,15 +38,11 @@ if TYPE_CHECKING:
 
     from linear_nets.data.batches import ArrayLoader
 
-# torch (1.1 s, 220 MB to import) is imported by the functions that make tensors, not here: finding and checking
-# files needs only numpy, so `linear-nets data path` (scripts/setup.sh runs it) answers in a tenth of a second.
-
 CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
 """Text labels of the classes 0..9, as d2l's `get_fashion_mnist_labels` names them."""
 
 BASE_URL = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
-"""Zalando Research's repository, over https; file `<name>.gz` lives at `BASE_URL + name + ".gz"`. (Their S3 mirror,
-http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/, serves the same files over plain http only.)"""
+"""Zalando Research's repository, over https (their S3 mirror serves plain http only); file `<name>.gz` is there."""
 
 SYSTEM_DIRS = [Path("/usr/share/datasets/fashion-mnist")]
 """Directories a system package installs the data into (Debian's `dataset-fashion-mnist`)."""
@@ -141,18 +127,17 @@ def _holding(directory: Path, names: list[str]) -> Path | None:
 
 
 def locate(data_dir: str | os.PathLike | None = None, *, facts: Mapping[str, SplitFacts] | None = None) -> Path:
-    """The directory holding all four Fashion-MNIST files (gzipped or not), searched as the module docstring says.
-    Raises DataError, saying how to get them, when `data_dir` (or `$LINEAR_NETS_DATA`) lacks them or none holds them.
+    """The directory holding all four Fashion-MNIST files (gzipped or not), or its torchvision-style `FashionMNIST/raw`.
+    First match wins: `data_dir`, `$LINEAR_NETS_DATA` (either, when given, must hold them: no falling through), then
+    `default_download_dir()` and `SYSTEM_DIRS`. Raises DataError, saying how to get them, when none holds them.
 
     Example:
         >>> locate()  # doctest: +SKIP
         PosixPath('/usr/share/datasets/fashion-mnist')
     """
     names = [f.name for split in (facts or FACTS).values() for f in split.files]
-    explicit = [("data_dir", data_dir)] if data_dir is not None else []
-    if not explicit and os.environ.get(ENV_VAR):
-        explicit = [(ENV_VAR, os.environ[ENV_VAR])]
-    for what, given in explicit:
+    what, given = ("data_dir", data_dir) if data_dir is not None else (ENV_VAR, os.environ.get(ENV_VAR) or None)
+    if given is not None:
         directory = Path(given).expanduser()
         found = _holding(directory, names)
         if found is None:
@@ -164,8 +149,7 @@ def locate(data_dir: str | os.PathLike | None = None, *, facts: Mapping[str, Spl
         return found
     searched = [default_download_dir(), *SYSTEM_DIRS]
     for directory in searched:
-        found = _holding(directory, names)
-        if found is not None:
+        if found := _holding(directory, names):
             return found
     raise DataError(f"Fashion-MNIST not found (looked in {', '.join(map(str, searched))}); {HOW_TO_GET}")
 
@@ -231,68 +215,58 @@ def _remember(stamp: tuple[str, dict[str, int]], sha256: str) -> None:
         atomic_write_text(_memo_path(), json.dumps(memo, indent=1, sort_keys=True))
 
 
-def _check_form(path: Path, facts: FileFacts, dtype: np.dtype, shape: tuple[int, ...]) -> None:
-    """uint8, the per-example shape, and no more examples than the published file: checked on the header, before the
-    data is read or decompressed. Whether the count is the published one is `_check_content`'s question."""
-    if dtype != np.uint8 or shape[1:] != facts.shape[1:] or len(shape) != len(facts.shape):
-        want = "x".join(map(str, ("N", *facts.shape[1:])))
-        got = "x".join(map(str, shape))
-        native = dtype.newbyteorder("=")  # the header's big-endian type, named as the array would be
-        raise DataError(f"{path}: expected uint8 data of shape {want}, got {native} of shape {got}")
-    if shape[0] > facts.shape[0]:
-        raise DataError(f"{path}: the header declares {shape[0]} examples, more than the {facts.shape[0]} of the "
-                        "published file; nothing was read")  # fmt: skip
-
-
 def read_checked(path: Path, facts: FileFacts) -> np.ndarray:
-    """`read_idx(path)`, refused before its data is read or decompressed unless the header's type and shape fit
-    `facts` (`_check_form`): a sparse file or a gzip bomb declaring a huge shape costs nothing."""
-    return read_idx(path, accept=functools.partial(_check_form, path, facts))
+    """`read_idx(path)`, refused before its data is read or decompressed unless the header declares uint8 data of the
+    per-example shape of `facts` and no more examples than the published file."""
 
+    def check_form(dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        if dtype != np.uint8 or shape[1:] != facts.shape[1:] or len(shape) != len(facts.shape):
+            want = "x".join(map(str, ("N", *facts.shape[1:])))
+            got = "x".join(map(str, shape))
+            native = dtype.newbyteorder("=")  # the header's big-endian type, named as the array would be
+            raise DataError(f"{path}: expected uint8 data of shape {want}, got {native} of shape {got}")
+        if shape[0] > facts.shape[0]:
+            raise DataError(f"{path}: the header declares {shape[0]} examples, more than the {facts.shape[0]} of "
+                            "the published file; nothing was read")  # fmt: skip
 
-def _check_content(path: Path, array: np.ndarray, facts: FileFacts, stamp: tuple[str, dict[str, int]]) -> FileCheck:
-    """Is `array` (read from `path`, whose `stamp` was taken before reading) the published file? Its example count,
-    then its SHA-256. A file remembered with the same path, size, mtime and checksum is not hashed again; a file
-    that matches is remembered (in `verified.json` in `user_cache_dir()`), one that does not never is."""
-    if array.shape != facts.shape:
-        problem = f"{path}: {array.shape[0]} examples, the published file has {facts.shape[0]}"
-        return FileCheck(path, verified=False, from_cache=False, problem=problem)
-    if _remembered(_read_memo(), stamp, facts.sha256):
-        return FileCheck(path, verified=True, from_cache=True)
-    actual = decompressed_sha256(array)
-    if actual != facts.sha256:
-        problem = (
-            f"{path}: SHA-256 of the decompressed data is {actual[:16]}..., expected {facts.sha256[:16]}...: "
-            "the file is corrupt or not the published Fashion-MNIST; delete it and get it again"
-        )
-        return FileCheck(path, verified=False, from_cache=False, problem=problem)
-    _remember(stamp, facts.sha256)
-    return FileCheck(path, verified=True, from_cache=False)
+    return read_idx(path, accept=check_form)
 
 
 def _decompressed_path(facts: FileFacts) -> Path:
     return user_cache_dir() / "decompressed" / f"{facts.name}-{facts.sha256[:16]}"
 
 
-def _read_decompressed(path: Path, facts: FileFacts, stamp: tuple[str, dict[str, int]]) -> tuple[np.ndarray, bool]:
-    """`(read_checked(path), False)`, or, for a gzipped file already verified, `(its decompressed copy, True)` from the
-    user cache. Decompressing the training images costs about 0.4 s a run; reading the verified copy (written
-    atomically when the .gz was verified, and remembered by its own path, size and mtime like the originals) costs a
-    few milliseconds. Any doubt (another stamp, a missing or changed copy) falls back to the .gz."""
+def _read_file(directory: Path, facts: FileFacts) -> tuple[np.ndarray, FileCheck]:
+    """Read one file and check that it is the published one: its example count, then its SHA-256, unless remembered
+    (a match is remembered, a mismatch never is). A verified .gz is read from its decompressed copy in the user cache,
+    remembered like the originals (a few ms instead of 0.4 s for the training images)."""
+    path = data_file(directory, facts.name)
+    if path is None:
+        raise DataError(f"{directory / facts.name}(.gz) is missing; {HOW_TO_GET}")
+    stamp = _stamp(path)  # before reading: a file changed while it is read then fails the next check
     copy, memo = _decompressed_path(facts), _read_memo()
-    verified_gz = path.suffix == ".gz" and _remembered(memo, stamp, facts.sha256)
-    if verified_gz and copy.exists() and _remembered(memo, _stamp(copy), facts.sha256):
-        return read_checked(copy, facts), True
-    return read_checked(path, facts), False
-
-
-def _keep_decompressed(array: np.ndarray, facts: FileFacts) -> None:
-    """Write a verified file's decompressed copy to the user cache (failing to write only costs the .gz next time)."""
-    copy = _decompressed_path(facts)
-    with contextlib.suppress(OSError):
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        write_idx(copy, array)
-        _remember(_stamp(copy), facts.sha256)
+    remembered = _remembered(memo, stamp, facts.sha256)
+    if remembered and path.suffix == ".gz" and copy.exists() and _remembered(memo, _stamp(copy), facts.sha256):
+        return read_checked(copy, facts), FileCheck(path, verified=True, from_cache=True)
+    array = read_checked(path, facts)
+    if array.shape != facts.shape:
+        problem = f"{path}: {array.shape[0]} examples, the published file has {facts.shape[0]}"
+        return array, FileCheck(path, verified=False, from_cache=False, problem=problem)
+    if not remembered:
+        actual = decompressed_sha256(array)
+        if actual != facts.sha256:
+            problem = (
+                f"{path}: SHA-256 of the decompressed data is {actual[:16]}..., expected {facts.sha256[:16]}...: "
+                "the file is corrupt or not the published Fashion-MNIST; delete it and get it again"
+            )
+            return array, FileCheck(path, verified=False, from_cache=False, problem=problem)
+        _remember(stamp, facts.sha256)
+    if path.suffix == ".gz":
+        with contextlib.suppress(OSError):  # failing to write the copy only costs the .gz next time
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            write_idx(copy, array)
+            _remember(_stamp(copy), facts.sha256)
+    return array, FileCheck(path, verified=True, from_cache=remembered)
 
 
 def read_split(
@@ -300,20 +274,10 @@ def read_split(
 ) -> tuple[np.ndarray, np.ndarray, tuple[FileCheck, FileCheck]]:
     """Read and check a split's two files from `directory`: (images [N, 28, 28] uint8, labels [N] uint8, checks).
     Checks: element type and image size, images and labels agree in count, labels are in 0..9 (else DataError);
-    then whether each file is the published one (`_check_content`): if not, `ChecksumError` when `strict`.
+    then whether each file is the published one: if not, `ChecksumError` when `strict`.
     """
-    arrays, checks = [], []
-    for facts in split.files:
-        path = data_file(directory, facts.name)
-        if path is None:
-            raise DataError(f"{directory / facts.name}(.gz) is missing; {HOW_TO_GET}")
-        stamp = _stamp(path)  # before reading: a file changed while it is read then fails the next check
-        array, from_copy = _read_decompressed(path, facts, stamp)
-        checks.append(_check_content(path, array, facts, stamp))
-        if checks[-1].verified and path.suffix == ".gz" and not from_copy:
-            _keep_decompressed(array, facts)
-        arrays.append(array)
-    images, labels = arrays
+    (images, image_check), (labels, label_check) = (_read_file(directory, facts) for facts in split.files)
+    checks = (image_check, label_check)
     if len(images) != len(labels):
         raise DataError(f"{directory}: {len(images)} images but {len(labels)} labels; they must agree")
     if labels.size and labels.max() >= len(CLASSES):
@@ -321,28 +285,15 @@ def read_split(
     failed = [c for c in checks if not c.verified]
     if strict and failed:
         raise ChecksumError(failed[0].problem)
-    return images, labels, tuple(checks)
+    return images, labels, checks
 
 
 # --- download -----------------------------------------------------------------------------------------------------
 
 
-def _already_there(directory: Path, facts: FileFacts) -> bool:
-    """Does `directory` hold this file, passing every check?"""
-    path = data_file(directory, facts.name)
-    if path is None:
-        return False
-    try:
-        stamp = _stamp(path)  # before reading, as always
-        return _check_content(path, read_checked(path, facts), facts, stamp).verified
-    except DataError:
-        return False
-
-
 def _fetch(url: str, final: Path, facts: FileFacts, timeout: float, deadline: float) -> None:
-    """Stream `url` into a temporary file next to `final`, verify it, then rename it; on failure leave nothing. Past
-    `deadline` (a `time.monotonic()` time) the download stops, however slowly the server still sends. The temporary
-    file is locked while it is written, so that a later download can tell a killed one's file from a live one's."""
+    """Stream `url` into a temporary file next to `final` (locked while written: see `_remove_stale_parts`), verify
+    it, then rename it; on failure, or past `deadline` (a `time.monotonic()` time), leave nothing."""
     fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
@@ -379,8 +330,7 @@ def _fetch(url: str, final: Path, facts: FileFacts, timeout: float, deadline: fl
 
 
 def _remove_stale_parts(final: Path) -> None:
-    """Remove the temporary files of `final` that killed downloads left (`.<name>.*.part`): those no live download
-    holds locked. (A SIGKILL cannot be caught, so the next download cleans up.)"""
+    """Remove the `.<name>.*.part` files that killed downloads left (a SIGKILL cannot be caught): those not locked."""
     if fcntl is None:
         return
     for part in final.parent.glob(f".{final.name}.*.part"):
@@ -402,10 +352,9 @@ def download(
     `default_download_dir()`), skipping those already there and verified; return the directory. `timeout` bounds
     each wait for the server, `deadline` the whole download (seconds).
 
-    Each file is streamed into a temporary file in `dest`, verified (SHA-256 of the decompressed bytes, shape),
-    then renamed to `<name>.gz`, so an interrupted or corrupt download never leaves a file that looks valid; the
-    temporary files a killed download left are removed first. A corrupt uncompressed file it replaces is removed,
-    so it cannot shadow the new one. Raises DataError, naming the URL, when a download fails or passes its deadline.
+    Each file is verified (SHA-256 of the decompressed bytes, shape) before it is renamed to `<name>.gz`, so no
+    download leaves a file that looks valid and is not; a plain file it replaces is removed, lest it shadow the new
+    one. Raises DataError, naming the URL, when a download fails or passes its deadline.
     """
     facts = facts or FACTS
     base_url = base_url or BASE_URL
@@ -418,8 +367,9 @@ def download(
     for file_facts in (f for split in facts.values() for f in split.files):
         final = directory / f"{file_facts.name}.gz"
         _remove_stale_parts(final)
-        if _already_there(directory, file_facts):
-            continue
+        with contextlib.suppress(DataError):
+            if _read_file(directory, file_facts)[1].verified:
+                continue
         _fetch(f"{base_url}{file_facts.name}.gz", final, file_facts, timeout, end)
         with contextlib.suppress(FileNotFoundError):
             (directory / file_facts.name).unlink()  # an unverified plain file would shadow the new .gz

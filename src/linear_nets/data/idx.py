@@ -9,10 +9,9 @@ An IDX file is a header followed by the array's elements, big-endian, in C order
     then       prod(sizes) elements
 
 The reader is strict: every fault (wrong magic, unknown type, bad dimension count, truncated data, trailing bytes,
-corrupt gzip) raises `DataError` naming the file and the fault. The header is checked against what the file can
-hold *before* the payload is read, so a header claiming gigabytes costs nothing; a caller that knows the shape to
-expect (`fashion_mnist` does) checks it there too (`accept`), and decompression stops one byte past the declared
-size, so a gzip bomb costs no more than the data the caller accepted.
+corrupt gzip) raises `DataError` naming the file and the fault. The header is checked (by the caller too, `accept`)
+before the payload is read, and decompression stops one byte past the declared size: a header claiming gigabytes,
+or a gzip bomb, costs no more than the data the caller accepted.
 """
 
 from __future__ import annotations
@@ -89,10 +88,8 @@ def read_idx_tensor(path: str | os.PathLike) -> Tensor:
 
 
 def idx_header(array: np.ndarray) -> bytes:
-    """The IDX header of `array`: magic, type code, dimension count and sizes. It follows from the array, so
-    `idx_header(a) + idx_payload(a)` are exactly the bytes of the file `write_idx` writes (and of any valid IDX file
-    `read_idx` returned `a` for). Raises DataError when the array cannot be stored as IDX (its type, its number of
-    dimensions, a dimension of 2**32 or more)."""
+    """The IDX header of `array`: `idx_header(a) + idx_payload(a)` are exactly the bytes of the file `write_idx`
+    writes (and of any IDX file `read_idx` returned `a` for). Raises DataError when `array` cannot be stored as IDX."""
     code = _type_code(array.dtype)
     if not 1 <= array.ndim <= MAX_DIMS:
         raise DataError(f"cannot write a {array.ndim}-dimensional array as IDX: 1 to {MAX_DIMS} dimensions")
@@ -139,8 +136,7 @@ def _type_code(dtype: np.dtype) -> int:
 def _parse_header(
     path: Path, read: Callable[[int], bytes], accept: Accept | None
 ) -> tuple[np.dtype, tuple[int, ...], int, int]:
-    """Read and check the header with `read(n)`, then let `accept` refuse it; return (dtype, shape, header length,
-    data length), both in bytes."""
+    """Read and check the header with `read(n)`, then let `accept` refuse it: (dtype, shape, header and data bytes)."""
     head = read(4)
     if len(head) < 4:
         raise DataError(f"{path}: truncated IDX header: {len(head)} bytes, need at least 4")

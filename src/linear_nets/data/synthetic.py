@@ -35,11 +35,9 @@ def synthetic_data(
 def data_iter(
     batch_size: int, features: Tensor, labels: Tensor, generator: torch.Generator | None = None
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """The book's from-scratch minibatch generator (d2l 3.2): shuffle the indices, yield slices of them.
-
-    One pass over `features` `[n, d]` and `labels` `[n, ...]` in random order (drawn from `generator`). The last
-    batch is kept even when it is smaller than `batch_size` (1000 examples with batch size 64 give 15 batches of 64
-    and one of 40). A generator is used up after one pass: call `data_iter` again for the next epoch.
+    """The book's from-scratch minibatch generator (d2l 3.2): one pass over `features` `[n, d]` and `labels`
+    `[n, ...]` in random order (drawn from `generator`), the last batch kept even when short. A generator is used up
+    after one pass: call `data_iter` again for the next epoch.
 
     Example:
         >>> X, y = torch.arange(10.0).reshape(5, 2), torch.arange(5.0)
