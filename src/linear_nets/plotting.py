@@ -301,11 +301,10 @@ class Animator(contextlib.AbstractContextManager):
         self.config_axes()
         self._refresh()
         if self.save_to is not None:
+            self._pending = True
             last = self.xlim is not None and all(a is None or a >= self.xlim[1] for a in x)
             if last or time.monotonic() - self._last_save >= self.save_interval:
                 self._write()
-            else:
-                self._pending = True
 
     def _write(self) -> None:
         if self.save_to is not None:
