@@ -281,8 +281,9 @@ def weight_pictures(W: Any, classes: Sequence[str], side: int) -> str:
     pictures = [(f"weights of class {esc(name)}", png_uri(picture, WEIGHT_CMAP, -limit, limit), esc(name))
                 for name, picture in zip(classes, class_weight_images(W, (side, side)), strict=True)]  # fmt: skip
     ramp = png_uri(np.linspace(-limit, limit, 256)[None, :], WEIGHT_CMAP, -limit, limit)
-    return _grid("weight", pictures) + (f'<p class="legend">weight {-limit:.3g} <img alt="colour scale" src="{ramp}"> '
-                                        f"{limit:.3g}: red pixels raise the class's score, blue ones lower it.</p>")
+    legend = (f'<p class="legend">weight {-limit:.3g} <img alt="colour scale" src="{ramp}"> {limit:.3g}: red pixels '
+              "raise the class's score, blue ones lower it.</p>")  # fmt: skip
+    return _grid("weight", pictures) + legend
 
 
 def mistake_pictures(evaluation: Any, images: Any) -> str:
