@@ -33,11 +33,10 @@ import torch
 from bench_data import machine, replace_section  # benchmarks/ is on sys.path when run as a script
 
 from linear_nets.atomic import atomic_write_text
-from linear_nets.pipeline.callbacks import TestCurve
 from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags
 from linear_nets.pipeline.fit import Dataset, SoftmaxFit, as_one_batch, fashion_mnist, fit_softmax
 from linear_nets.plotting import plot, save_figure
-from linear_nets.training import evaluate_accuracy
+from linear_nets.training import Callback, evaluate_accuracy
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 FIGURE = Path(__file__).with_name("best_curves.png")
@@ -136,15 +135,21 @@ def sweep_rows(data: Dataset) -> list[tuple[SoftmaxConfig, float, float, int, fl
     return out
 
 
-class FittedTestCurve(TestCurve):
-    """`TestCurve` on the model `fit_softmax` builds, taken in `on_fit_begin`: under `standardize` that is the
-    `Standardized` wrapper, whose `logits` take the raw test images."""
+class TestCurve(Callback):
+    """Score the test set after every epoch into `accuracies`, for curves only (never used to choose anything), with
+    the model `fit_softmax` builds, taken in `on_fit_begin`: under `standardize` that is the `Standardized` wrapper,
+    whose `logits` take the raw test images. `seconds` is the time spent scoring, to leave out of the fit's time."""
 
     def __init__(self, test_iter) -> None:
-        super().__init__(None, test_iter)
+        self.model, self.test_iter, self.accuracies, self.seconds = None, test_iter, [], 0.0
 
     def on_fit_begin(self, fit) -> None:
         self.model = fit.model
+
+    def on_epoch_end(self, record) -> None:
+        start = time.perf_counter()
+        self.accuracies.append(evaluate_accuracy(self.model.logits, self.test_iter))
+        self.seconds += time.perf_counter() - start
 
 
 def curves(data: Dataset, epochs: int) -> tuple[list[str], Path]:
@@ -161,7 +166,7 @@ def curves(data: Dataset, epochs: int) -> tuple[list[str], Path]:
 
     fig, fig_axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     for ax, (title, config) in zip(fig_axes, runs.items(), strict=True):
-        test_curve = FittedTestCurve(test_iter)
+        test_curve = TestCurve(test_iter)
         r = fit_softmax(config, data, [test_curve])
         r.seconds -= test_curve.seconds  # the curve's test scoring is not part of the fit
         epochs_axis = r.history.column("epoch")

@@ -1,11 +1,6 @@
-"""The claims of d2l section 3.1, as functions a test (or a learner) can run.
-
-- Vectorisation is faster: adding two 10,000-element vectors one element at a time in Python versus one
-  vectorised `a + b` (`time_vector_addition`).
-- The normal distribution p(x) = exp(-(x - μ)² / (2σ²)) / sqrt(2πσ²) (`normal`).
-- Gaussian noise makes the squared loss the maximum-likelihood loss: the negative log-likelihood of y under
-  N(y_hat, σ²) is squared_loss(y_hat, y) / σ² + log(2πσ²) / 2, i.e. the squared loss up to a scale and a
-  constant that do not depend on the model (`gaussian_nll`).
+"""The claims of d2l section 3.1, as functions a test (or a learner) can run: vectorisation is faster
+(`time_vector_addition`), the normal density (`normal`), and Gaussian noise makes the squared loss the
+maximum-likelihood loss (`gaussian_nll`: the same up to a scale and a constant that do not depend on the model).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""The figures of the chapter's notes (d2l 3.1), each a function returning a matplotlib Figure.
-
-The numbers come from the package (losses from `linear_nets.losses`, the normal density from
-`linear_nets.demonstrations`); this module only draws. Save a figure with `plotting.save_figure(fig, "x.png")`,
-or from a terminal with `linear-nets plot losses|normal|regression|vectorization --out FILE`.
+"""The figures of the chapter's notes (d2l 3.1), each a function returning a matplotlib Figure: the numbers come from
+the package, this module only draws (`linear-nets plot losses|normal|regression|vectorization` saves them).
 """
 
 from __future__ import annotations

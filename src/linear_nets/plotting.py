@@ -1,15 +1,8 @@
 """Plots that work everywhere: live in Jupyter, in an IDE window, or saved to PNG/SVG from a terminal (d2l 3.1-3.7).
 
-matplotlib's pyplot is imported lazily, at the first plot, never when `linear_nets` is imported: importing pyplot
-picks a GUI backend, which is slow and fails on machines without a display. `pyplot()` decides the backend once:
-whatever the user or Jupyter chose, else Agg when there is no display.
-
-The book's `Animator` only works inside Jupyter; elsewhere it prints "<Figure size 350x250 with 1 Axes>". Ours picks
-one of three modes when it is created:
-- notebook (an IPython kernel is running): redraw the figure in place as SVG after every `add` (the first one
-  clears what the same cell printed before it, as in d2l);
-- window (an interactive backend, e.g. an IDE or a desktop session): update a window without blocking;
-- file (no display): draw nothing on screen; `save_to=` keeps PNG and SVG files up to date as points arrive.
+pyplot is imported at the first plot, never with `linear_nets`: importing it picks a GUI backend, which is slow and
+fails without a display (`pyplot()` then picks Agg). The book's `Animator` only works inside Jupyter; ours redraws
+in place in a notebook, updates a window under an interactive backend, and keeps `save_to=` files up to date.
 """
 
 from __future__ import annotations
@@ -22,7 +15,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +35,8 @@ DEFAULT_FMTS = ("-", "m--", "g-.", "r:")
 """d2l's line formats: solid, magenta dashed, green dash-dot, red dotted."""
 FIGURE_FORMATS = (".png", ".svg")
 WRONG_COLOR = "red"
+HISTORY_LABELS = {"train_loss": "train loss", "train_accuracy": "train acc", "val_accuracy": "val acc",
+                  "test_accuracy": "test acc"}  # fmt: skip
 
 
 # --- backend and display ----------------------------------------------------------------------------------------
@@ -280,9 +275,7 @@ class Animator(contextlib.AbstractContextManager):
         new_figure = plt.figure if self.window else Figure
         self.fig = new_figure(figsize=figsize, layout="constrained")
         self.axes = list(self.fig.subplots(nrows, ncols, squeeze=False).flatten())
-        self.config_axes: Callable[[], None] = lambda: set_axes(
-            self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend
-        )
+        self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
         self.config_axes()
         self.X: list[list[float]] | None = None
         self.Y: list[list[float]] | None = None
@@ -308,11 +301,10 @@ class Animator(contextlib.AbstractContextManager):
         self.config_axes()
         self._refresh()
         if self.save_to is not None:
+            self._pending = True
             last = self.xlim is not None and all(a is None or a >= self.xlim[1] for a in x)
             if last or time.monotonic() - self._last_save >= self.save_interval:
                 self._write()
-            else:
-                self._pending = True
 
     def _write(self) -> None:
         if self.save_to is not None:
@@ -343,9 +335,8 @@ class Animator(contextlib.AbstractContextManager):
 
             buffer = io.StringIO()
             self.fig.savefig(buffer, format="svg", bbox_inches="tight")
-            # wait=True: the old picture goes only when the new one arrives, so the output never flickers. Clearing
-            # before (not after, as d2l does) displaying leaves nothing pending, so what the cell prints after
-            # training stays visible instead of wiping the final figure.
+            # wait=True: no flicker. Cleared before displaying (d2l: after), so what the cell prints after training
+            # does not wipe the final figure.
             display.clear_output(wait=True)
             display.display(display.SVG(buffer.getvalue()))
         elif self.window:
@@ -469,12 +460,7 @@ def plot_history(
     """Training curves of a finished run (the picture `epoch_animator` drew live): each column of `history` (a
     `History`, or its rows `history.as_dicts()`) named in `labels`, against the epoch; columns whose values are all
     None (no metric, no test set) are left out."""
-    labels = labels or {
-        "train_loss": "train loss",
-        "train_accuracy": "train acc",
-        "val_accuracy": "val acc",
-        "test_accuracy": "test acc",
-    }
+    labels = labels or HISTORY_LABELS
     rows = history.as_dicts() if hasattr(history, "as_dicts") else history
     epochs = [row["epoch"] for row in rows]
     series = {name: [row.get(name) for row in rows] for name in labels}

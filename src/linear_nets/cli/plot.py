@@ -1,8 +1,7 @@
 """`linear-nets plot FIGURE --out FILE`: the notes' figures as PNG or SVG files, for terminal users.
 
-The output path is checked before any work (extension .png or .svg, or none for both; an existing, writable
-directory), and so are the sizes and the seed, with the rules of `linear_nets.pipeline.config` (`SyntheticData`,
-`VECTOR_LENGTH`, `SEED`), so a bad argument costs nothing and writes nothing.
+The output path, the sizes and the seed are checked before any work (`pipeline.config`'s rules), so a bad argument
+costs nothing and writes nothing.
 """
 
 from __future__ import annotations
@@ -55,40 +54,27 @@ def run(args: argparse.Namespace) -> int:
         fig = figures.losses_figure(delta=args.huber_delta)
     elif args.figure == "normal":
         fig = figures.normal_figure(mu_sigma_pairs(args.mu_sigma) if args.mu_sigma else figures.NORMAL_PARAMS)
-    elif args.figure == "regression":
+    elif args.figure == "regression":  # one-feature synthetic data, fitted in closed form
+        import torch
+
+        from linear_nets.closed_form import least_squares
+        from linear_nets.data.synthetic import synthetic_data
+
         SEED.check(args.seed)
         data = validate(SyntheticData((2.0,), 4.2, args.samples, args.noise))  # its memory too
-        fig = _regression(data, args.seed)
+        generator = torch.Generator().manual_seed(args.seed)
+        X, y = synthetic_data(data.true_w, data.true_b, data.samples, noise=data.noise, generator=generator)
+        w, b = least_squares(X, y)
+        fig = figures.regression_figure(X, y, float(w[0]), float(b), data.true_w[0], data.true_b)
     else:
+        import statistics
+
+        from linear_nets.demonstrations import time_vector_addition
+
         VECTOR_LENGTH.check(args.n)
-        fig = _vectorization(args.n)
+        runs = [time_vector_addition(args.n) for _ in range(5)]  # the median: one timing alone is mostly noise
+        fig = figures.vectorization_figure({"for loop": statistics.median(r.loop_seconds for r in runs),
+                                            "vectorised": statistics.median(r.vectorized_seconds for r in runs)})
     for path in plotting.save_figure(fig, target):
         print(path)
     return 0
-
-
-def _regression(data: SyntheticData, seed: int):
-    """The one-feature synthetic data, fitted in closed form."""
-    import torch
-
-    from linear_nets.closed_form import least_squares
-    from linear_nets.data.synthetic import synthetic_data
-    from linear_nets.figures import regression_figure
-
-    generator = torch.Generator().manual_seed(seed)
-    X, y = synthetic_data(data.true_w, data.true_b, data.samples, noise=data.noise, generator=generator)
-    w, b = least_squares(X, y)
-    return regression_figure(X, y, float(w[0]), float(b), data.true_w[0], data.true_b)
-
-
-def _vectorization(n: int, repeats: int = 5):
-    """Median of `repeats` timings of each way: one run of a microsecond operation is mostly noise."""
-    import statistics
-
-    from linear_nets.demonstrations import time_vector_addition
-    from linear_nets.figures import vectorization_figure
-
-    runs = [time_vector_addition(n) for _ in range(repeats)]
-    loop, vectorised = (statistics.median(r.loop_seconds for r in runs),
-                        statistics.median(r.vectorized_seconds for r in runs))
-    return vectorization_figure({"for loop": loop, "vectorised": vectorised})

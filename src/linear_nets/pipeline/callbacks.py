@@ -1,4 +1,4 @@
-"""The callbacks a fit runs beside the loop: the learning-rate schedule, early stopping, a test-accuracy curve.
+"""The callbacks a fit runs beside the loop: the learning-rate schedule, early stopping, divergence and convergence.
 
 Each is a `linear_nets.training.Callback`; `fit_softmax` puts the first two in its list from the config, and a caller
 adds its own (a progress table, a run recorder: `linear_nets.pipeline.recorder.RunRecorder`).
@@ -7,7 +7,7 @@ adds its own (a progress table, a run recorder: `linear_nets.pipeline.recorder.R
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -15,7 +15,7 @@ from torch import Tensor
 
 from linear_nets.errors import DIVERGENCE_FACTOR, TrainingDiverged
 from linear_nets.optim import lr_at
-from linear_nets.training import Callback, EpochRecord, evaluate_accuracy
+from linear_nets.training import Callback, EpochRecord
 
 
 class LearningRateSchedule(Callback):
@@ -87,10 +87,8 @@ class EarlyStopping(Callback):
         """Continue from `state_tensors()` of an earlier run (resume)."""
         self.best_metric, self.best_epoch = tensors["best_metric"].item(), int(tensors["best_epoch"])
         self.stopped = bool(tensors["stopped"]) if "stopped" in tensors else False  # absent in older checkpoints
-        if "best.0" in tensors:  # absent when no epoch had been scored yet
-            self._best = [tensors[f"best.{i}"].to(p.device, p.dtype) for i, p in enumerate(self.params)]
-        else:
-            self._best = []
+        scored = "best.0" in tensors  # absent when no epoch had been scored yet
+        self._best = [tensors[f"best.{i}"].to(p.device, p.dtype) for i, p in enumerate(self.params)] if scored else []
 
     def restore(self) -> None:
         """Put the best epoch's weights back (in place, so optimisers and wrappers keep pointing at them)."""
@@ -160,23 +158,3 @@ def divergence_hint(standardize: bool) -> str:
     return ("standardise the inputs (--standardize; a table's are unless --no-standardize is given) or lower the "
             "learning rate (--lr)")
 
-
-class TestCurve(Callback):
-    """Score the test set after every epoch into `accuracies`, for curves only (never used to choose anything).
-
-    `seconds` is the time spent scoring, so a caller can leave it out of the fit's time.
-    """
-
-    __test__ = False  # not a pytest test class
-
-    def __init__(self, model: Any, test_iter: Iterable) -> None:
-        self.model, self.test_iter = model, test_iter
-        self.accuracies: list[float] = []
-        self.seconds = 0.0
-
-    def on_epoch_end(self, record: EpochRecord) -> None:
-        import time
-
-        start = time.perf_counter()
-        self.accuracies.append(evaluate_accuracy(self.model.logits, self.test_iter))
-        self.seconds += time.perf_counter() - start

@@ -1,19 +1,8 @@
-"""`linear-nets report`: one self-contained HTML page about one run or several, to open in a browser or attach to a
-message.
+"""`linear-nets report`: one self-contained HTML page about one run, or comparing several runs of one model.
 
-Everything is inside the file: figures are inline SVG (matplotlib's, whose images are PNG data URIs) or `<img>`s
-with PNG data URIs, and the style is one `<style>` element; no script, no font, nothing fetched. What a page shows:
-- a softmax run: its config, curves and summary; each class's weights as a picture (a heat map of class x feature
-  for a table); its most confident mistakes; precision, recall, F1 and support per class; the reliability diagram
-  with the expected calibration error; the confusion matrix (scored again on the run's test data);
-- a linear-regression run: its config and summary, the coefficient table (with standard errors, t, p-values and
-  intervals where summary.json has them), residuals against fitted values, the normal Q-Q plot of the residuals and
-  leverage against studentised residuals, computed on the rows it was fitted to (the recorded table read again, or
-  the synthetic data regenerated from its seed);
-- several runs of one model: a table of the config fields that differ with their metrics, and their curves overlaid.
-
-What cannot be shown (a run still running or interrupted has no model yet; data that cannot be read) is one line in
-the page saying so (`Report.missing`), never a failed report. The numbers come from `linear_nets.diagnostics` and
+Everything is inside the file: inline SVG figures, PNG data URIs, one `<style>`; no script, no font, nothing fetched.
+What cannot be shown (a run still running has no model yet; data that cannot be read) is one line in the page
+(`Report.missing`), never a failed report. The numbers come from `linear_nets.diagnostics` and
 `linear_nets.pipeline.evaluation`, the pictures from `linear_nets.plotting`.
 """
 
@@ -144,24 +133,20 @@ def _cell(content: str) -> str:
 
 def key_values(values: dict[str, Any], cls: str) -> str:
     """A two-column table of a JSON object's fields (nested objects flattened as `a.b`, long lists shortened)."""
-    return table(("field", "value"), [(esc(name), number(_shortened(value))) for name, value in _flatten(values)], cls)
+    return table(("field", "value"), _field_rows(values, ""), cls)
 
 
-def _flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
+def _field_rows(values: dict[str, Any], prefix: str) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
     for name in sorted(values):
         value = values[name]
         if isinstance(value, dict) and value and len(value) <= 20:
-            out += _flatten(value, f"{prefix}{name}.")
-        else:
-            out.append((prefix + name, value))
-    return out
-
-
-def _shortened(value: Any) -> Any:
-    if isinstance(value, list) and len(value) > 12:
-        return f"[{', '.join(map(str, value[:12]))}, ... ({len(value)} values)]"
-    return value
+            rows += _field_rows(value, f"{prefix}{name}.")
+            continue
+        if isinstance(value, list) and len(value) > 12:
+            value = f"[{', '.join(map(str, value[:12]))}, ... ({len(value)} values)]"
+        rows.append((esc(prefix + name), number(value)))
+    return rows
 
 
 # --- curves -----------------------------------------------------------------------------------------------------
@@ -172,13 +157,17 @@ SOFTMAX_CURVES = (("train_loss", "train loss"), ("train_accuracy", "train accura
 LINREG_CURVES = (("train_loss", "train loss"),)
 
 
-def curves(series: Sequence[tuple[str, list[dict[str, Any]]]], model: str) -> str:
-    """One panel per column a run of `model` records (e.g. train loss, test accuracy) with one line per run (label,
-    metrics rows), as inline SVG; a regression's loss on a log scale."""
+def curves(report: Report, series: Sequence[tuple[str, list[dict[str, Any]]]], model: str, missing: str) -> None:
+    """The "Curves" section: one panel per column a run of `model` records (e.g. train loss, test accuracy) with one
+    line per run (label, metrics rows), as inline SVG, a regression's loss on a log scale; `missing` without series."""
     from matplotlib.ticker import MaxNLocator
 
     from linear_nets.plotting import pyplot
 
+    report.add("<h2>Curves</h2>")
+    if not series:
+        report.lack(missing)
+        return
     columns = SOFTMAX_CURVES if model == "softmax" else LINREG_CURVES
     shown = [(key, label) for key, label in columns if any(r.get(key) is not None for _, rows in series for r in rows)]
     fig, axes = pyplot().subplots(1, max(1, len(shown)), figsize=(5.2 * max(1, len(shown)), 3.4), squeeze=False,
@@ -195,7 +184,7 @@ def curves(series: Sequence[tuple[str, list[dict[str, Any]]]], model: str) -> st
         ax.grid(True)
     if len(series) > 1 and shown:
         axes[0][0].legend(fontsize=7)
-    return svg(fig, "curves")
+    report.add(svg(fig, "curves"))
 
 
 # --- one softmax run --------------------------------------------------------------------------------------------
@@ -206,6 +195,7 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
     its test data; what is missing is said in a line)."""
     from linear_nets.pipeline.evaluation import evaluate_classifier, weights_figure
     from linear_nets.pipeline.saved import load_softmax, table_spec
+    from linear_nets.plotting import plot_per_class, plot_reliability
 
     run = record.run
     assert run is not None
@@ -236,10 +226,11 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
                f"{evaluation.reliability.ece:.4f}.</p>")  # fmt: skip
     if images is not None:
         report.add("<h2>Its most confident mistakes</h2>", mistake_pictures(evaluation, images))
-    report.add("<h2>Scores per class</h2>", per_class_table(evaluation))
-    from linear_nets.plotting import plot_per_class, plot_reliability
-
-    report.add(svg(plot_per_class(evaluation.per_class), "per-class"))
+    per_class = [(esc(s.name), f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}", str(s.support))
+                 for s in evaluation.per_class]  # fmt: skip
+    report.add("<h2>Scores per class</h2>",
+               table(("class", "precision", "recall (its accuracy)", "F1", "support"), per_class, "per-class"),
+               svg(plot_per_class(evaluation.per_class), "per-class"))  # fmt: skip
     report.add("<h2>Calibration</h2>", "<p>Each bar: the accuracy of the predictions made with that confidence; "
                "on the diagonal, a probability of 0.8 is right 80% of the time.</p>",
                svg(plot_reliability(evaluation.reliability), "reliability"))  # fmt: skip
@@ -287,36 +278,31 @@ def weight_pictures(W: Any, classes: Sequence[str], side: int) -> str:
     from linear_nets.plotting import WEIGHT_CMAP, class_weight_images, weight_limit
 
     limit = weight_limit(W)
-    pictures = class_weight_images(W, (side, side))
-    figures = [f'<figure class="weight"><img alt="weights of class {esc(name)}" '
-               f'src="{png_uri(picture, WEIGHT_CMAP, -limit, limit)}"><figcaption>{esc(name)}</figcaption></figure>'
-               for name, picture in zip(classes, pictures, strict=True)]  # fmt: skip
+    pictures = [(f"weights of class {esc(name)}", png_uri(picture, WEIGHT_CMAP, -limit, limit), esc(name))
+                for name, picture in zip(classes, class_weight_images(W, (side, side)), strict=True)]  # fmt: skip
     ramp = png_uri(np.linspace(-limit, limit, 256)[None, :], WEIGHT_CMAP, -limit, limit)
     legend = (f'<p class="legend">weight {-limit:.3g} <img alt="colour scale" src="{ramp}"> {limit:.3g}: red pixels '
               "raise the class's score, blue ones lower it.</p>")  # fmt: skip
-    return f'<div class="grid" id="weights">{"".join(figures)}</div>{legend}'
+    return _grid("weight", pictures) + legend
 
 
 def mistake_pictures(evaluation: Any, images: Any) -> str:
     """The most confident mistakes as pictures, each with its true class, the predicted one and its probability."""
     P, y, classes = evaluation.scores.probabilities, evaluation.scores.labels, evaluation.classes
-    figures = []
+    pictures = []
     for i in evaluation.mistakes():
         image = images[i].float().reshape(images.shape[-2], images.shape[-1]).numpy()
         image = image / 255 if images.dtype.is_floating_point is False else image
-        true, predicted = classes[int(y[i])], classes[int(P[i].argmax())]
-        figures.append(f'<figure class="mistake"><img alt="test image {i}" src="{png_uri(image, "gray", 0, 1)}">'
-                       f"<figcaption>true {esc(true)}<br>{esc(predicted)} {float(P[i].max()):.0%}</figcaption>"
-                       "</figure>")  # fmt: skip
-    if not figures:
-        return "<p>No mistakes.</p>"
-    return f'<div class="grid" id="mistakes">{"".join(figures)}</div>'
+        caption = f"true {esc(classes[int(y[i])])}<br>{esc(classes[int(P[i].argmax())])} {float(P[i].max()):.0%}"
+        pictures.append((f"test image {i}", png_uri(image, "gray", 0, 1), caption))
+    return _grid("mistake", pictures) if pictures else "<p>No mistakes.</p>"
 
 
-def per_class_table(evaluation: Any) -> str:
-    rows = [(esc(s.name), f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}", str(s.support))
-            for s in evaluation.per_class]  # fmt: skip
-    return table(("class", "precision", "recall (its accuracy)", "F1", "support"), rows, "per-class")
+def _grid(kind: str, pictures: list[tuple[str, str, str]]) -> str:
+    """`<div class="grid" id="{kind}s">` of `<figure class="{kind}">`s, one per (alt text, image URI, caption)."""
+    figures = "".join(f'<figure class="{kind}"><img alt="{alt}" src="{uri}"><figcaption>{caption}</figcaption></figure>'
+                      for alt, uri, caption in pictures)  # fmt: skip
+    return f'<div class="grid" id="{kind}s">{figures}</div>'
 
 
 def confusion_table(matrix: list[list[int]], classes: Sequence[str]) -> str:
@@ -344,18 +330,17 @@ def coefficient_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]
             coefficients["intercept"] = summary["intercept"]
         maps = {"coefficients": coefficients}
         maps |= {key: summary[key] for key, _ in COEFFICIENT_COLUMNS[1:] if isinstance(summary.get(key), dict)}
-        names = list(coefficients)
-        header = ["", *(label for key, label in COEFFICIENT_COLUMNS if key in maps)]
-        if summary.get("cov_type", "nonrobust") != "nonrobust":  # a robust covariance's tests are normal: z
-            header = [label.replace("t", "z") if label in ("t", "P>|t|") else label for label in header]
-        rows = [[esc(name), *(number(maps[key].get(name), 6) for key, _ in COEFFICIENT_COLUMNS if key in maps)]
-                for name in names]  # fmt: skip
+        columns = [(key, label) for key, label in COEFFICIENT_COLUMNS if key in maps]
+        robust = summary.get("cov_type", "nonrobust") != "nonrobust"  # a robust covariance's tests are normal: z
+        header = ["", *(label.replace("t", "z") if robust and label in ("t", "P>|t|") else label
+                        for _, label in columns)]  # fmt: skip
+        rows = [[esc(name), *(number(maps[key].get(name), 6) for key, _ in columns)] for name in coefficients]
         intervals = summary.get("conf_int")
         if isinstance(intervals, dict):
             level = summary.get("conf_level", 0.95)
             low = (1 - level) / 2 if isinstance(level, int | float) else None
-            header += [f"[{low:g}" if low is not None else "[low", f"{1 - low:g}]" if low is not None else "high]"]
-            for name, row in zip(names, rows, strict=True):
+            header += [f"[{low:g}", f"{1 - low:g}]"] if low is not None else ["[low", "high]"]
+            for name, row in zip(coefficients, rows, strict=True):
                 pair = intervals.get(name)
                 ok = isinstance(pair, list) and len(pair) == 2
                 row += [number(pair[0], 6), number(pair[1], 6)] if ok else ["-", "-"]
@@ -432,8 +417,9 @@ def linreg_diagnostics(record: RunRecord) -> Any:
 # --- pages ------------------------------------------------------------------------------------------------------
 
 
-def run_header(report: Report, record: RunRecord) -> None:
-    """The run's identity and state, its config and summary, its curves."""
+def single_run_page(record: RunRecord, data_dir: str | None = None) -> Report:
+    """The run's identity and state, its config and summary, its curves, and what its model learned."""
+    report = Report(f"Run {record.path.name}")
     impl = record.config.get("impl", "")
     report.add(f"<p><b>{esc(record.model)}</b> ({esc(impl)}) on {esc(record.data)}, started "
                f"{esc(record.started or '?')}: <b>{esc(record.state_text())}</b>.</p>")  # fmt: skip
@@ -445,16 +431,8 @@ def run_header(report: Report, record: RunRecord) -> None:
     if record.summary is not None and record.model == "softmax":  # a regression's numbers get their own tables
         shown = {k: v for k, v in record.summary.items() if k == "final" or not (k == "classes" or isinstance(v, dict))}
         report.add("<h2>Summary</h2>", key_values(shown, "summary"))
-    report.add("<h2>Curves</h2>")
-    if record.metrics:
-        report.add(curves([(record.path.name, record.metrics)], record.model))
-    else:
-        report.lack("no metrics.jsonl: no epoch was recorded (a closed-form fit has no curve)")
-
-
-def single_run_page(record: RunRecord, data_dir: str | None = None) -> Report:
-    report = Report(f"Run {record.path.name}")
-    run_header(report, record)
+    curves(report, [(record.path.name, record.metrics)] if record.metrics else [], record.model,
+           "no metrics.jsonl: no epoch was recorded (a closed-form fit has no curve)")  # fmt: skip
     if record.model == "softmax":
         softmax_section(report, record, data_dir)
     else:
@@ -473,11 +451,9 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
     metrics = tuple((key, label) for key, label in metrics if key not in differ and any(
         _lookup(r.summary, key) is not None for r in records))  # fmt: skip
     header = ["run", "state", *(["data"] if data_differ else []), *differ, *(label for _, label in metrics)]
-    rows = []
-    for r in records:
-        rows.append([esc(r.path.name), esc(r.state_text()), *([esc(r.data)] if data_differ else []),
-                     *(number(r.config.get(k)) for k in differ),
-                     *(number(_lookup(r.summary, key)) for key, _ in metrics)])  # fmt: skip
+    rows = [[esc(r.path.name), esc(r.state_text()), *([esc(r.data)] if data_differ else []),
+             *(number(r.config.get(k)) for k in differ), *(number(_lookup(r.summary, key)) for key, _ in metrics)]
+            for r in records]  # fmt: skip
     same = {k: records[0].config.get(k) for k in fields if k not in differ}
     report.add("<h2>What differs, and the results</h2>", table([esc(h) for h in header], rows, "comparison"))
     report.add('<p class="meta">The same in every run: ' + esc(", ".join(f"{k} {v}" for k, v in same.items()))
@@ -487,12 +463,8 @@ def comparison_page(records: Sequence[RunRecord]) -> Report:
             report.lack(f"{r.path.name}: {problem}")
         if r.summary is None:
             report.lack(f"{r.path.name} is {r.state_text()}: no final metrics, its curve so far")
-    report.add("<h2>Curves</h2>")
-    series = [(r.path.name, r.metrics) for r in records if r.metrics]
-    if series:
-        report.add(curves(series, model))
-    else:
-        report.lack("none of these runs recorded epochs: no curves to overlay")
+    curves(report, [(r.path.name, r.metrics) for r in records if r.metrics], model,
+           "none of these runs recorded epochs: no curves to overlay")
     return report
 
 
