@@ -56,11 +56,8 @@ EVAL_BATCH_BYTES = 256 << 20  # evaluation needs no gradient: the 10,000 test im
 
 @dataclass
 class Dataset:
-    """Labelled examples in memory: `train` and optionally `test`, each `(X [n, ...], y [n])`, and class names.
-
-    Images may stay uint8 (read as x / 255 per batch). `classes[k]` names class k. `weights` `[n]` (>= 0, not all
-    0), when given, weigh the training examples in the loss: the fit minimises sum_i w_i l_i / sum_i w_i.
-    """
+    """Labelled examples in memory: `train` and optionally `test`, each `(X [n, ...], y [n])` (images may stay uint8),
+    `classes[k]` naming class k, and `weights` `[n]`: the fit then minimises sum_i w_i l_i / sum_i w_i."""
 
     train: tuple[Tensor, Tensor]
     test: tuple[Tensor, Tensor] | None = None
@@ -145,14 +142,10 @@ def resolve_device(name: str) -> torch.device:
         >>> resolve_device("cpu").type
         'cpu'
     """
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
+    if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device cuda: this torch ({torch.__version__}) sees no CUDA devices; use device cpu",
                           "device")  # fmt: skip
-    return torch.device("cuda")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
 
 
 def prepare_machine(config: SoftmaxConfig, *, world: World = ALONE) -> torch.device:
@@ -179,17 +172,14 @@ def fit_softmax(
     init: dict[str, Tensor] | None = None,
     world: World = ALONE,
 ) -> SoftmaxFit:
-    """Train softmax regression as `config` says (validated first) on `data.train`; report on `data.test` once, at
-    the end (unless `evaluate_test` is False: a tuner must not look at it).
+    """Train softmax regression as `config` says (validated first) on `data.train`, a `Dataset` in memory or a
+    `pipeline.tables.StreamedTable`; report on `data.test` once, at the end (unless `evaluate_test` is False).
 
-    `data` is a `Dataset` in memory or a `pipeline.tables.StreamedTable` read batch by batch (`_in_memory` /
-    `_streamed` prepare the loaders; then one model, one loop, L-BFGS's batch being the whole training set). With
-    `config.val_fraction`, a stratified validation split is carved out of `data.train` and scored after every epoch
-    (early stopping restores its best epoch); without one, the test set of data in memory is, as in the book. The
-    caller's `callbacks` run after the divergence guard, the schedule and early stopping. `init` (a model's
-    `state_tensors()`) is a warm start: the standardisation statistics are then kept, not refitted. In a
-    data-parallel fit (`world`) each process trains and scores its share of every batch, and gradients and metrics
-    are summed over all of them.
+    With `config.val_fraction`, a stratified validation split is carved out of `data.train` and scored after every
+    epoch (early stopping restores its best epoch); without one, the test set of data in memory is, as in the book.
+    The caller's `callbacks` run after the divergence guard, the schedule and early stopping. `init` (a model's
+    `state_tensors()`) is a warm start, its standardisation kept. In a data-parallel fit (`world`) each process
+    trains and scores its share of every batch, and gradients and metrics are summed over all of them.
 
     Example:
         >>> X = torch.randn(200, 2); y = (X[:, 0] > 0).long()
@@ -338,8 +328,7 @@ def _streamed(config: SoftmaxConfig, table: Any, evaluate_test: bool, init: dict
 
 
 def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
-    """Raise `ConfigError` naming the flags a streamed fit (`--stream`) cannot take; the command line asks before
-    the table is read, the fits again.
+    """Raise `ConfigError` naming the flags a streamed fit (`--stream`) cannot take (the command line asks first).
 
     Example:
         >>> check_streamable(LinregConfig(impl="scratch"))
@@ -362,8 +351,7 @@ def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
 
 
 def _to(loader: Any, device: torch.device) -> Any:
-    """`loader` on `device`: an `ArrayLoader` moves its tensors once, a list of batches (a scored split) is moved
-    now, and a stream is moved batch by batch as it is read (never gathered: it may not fit in memory)."""
+    """`loader` on `device`: an `ArrayLoader` or a list of batches (a scored split) now, a stream as it is read."""
     if loader is None or isinstance(loader, ArrayLoader):
         return loader if loader is None else loader.to(device)
     if isinstance(loader, list):
@@ -393,9 +381,8 @@ class _EachBatch:
 
 @dataclass
 class LinregFit:
-    """What `fit_linreg` returns: the estimates w `[d]` and b (0-d, float64), the history (empty for least squares),
-    the least-squares statistics `ols` (an `ols.OLSResult`: standard errors, tests, R², ...; None for SGD) and the
-    lines of what the fit warned about (a rank-deficient design, a large condition number)."""
+    """What `fit_linreg` returns: w `[d]` and b (0-d, float64), the history (empty for least squares), the OLS
+    statistics (`ols.OLSResult`; None for SGD) and what the fit warned about (a rank-deficient design, ...)."""
 
     config: LinregConfig
     w: Tensor
@@ -416,20 +403,16 @@ def fit_linreg(
     names: Sequence[str] | None = None,
     weights: Tensor | None = None,
 ) -> LinregFit:
-    """Fit linear regression y ≈ Xw + b as `config` says: minibatch SGD (any implementation, any loss) or least
-    squares (`solver` closed-form: QR, refined; normal-equations: the book's formula), on `(X, y)` tensors or on a
-    `pipeline.tables.StreamedTable`. Least squares computes in float64 from the values it is given (a table is read
-    as float64 for it) and returns the OLS statistics in `ols`; `names` names the features there (default x1, ...).
+    """Fit linear regression y ≈ Xw + b as `config` says, on `(X, y)` tensors or a `pipeline.tables.StreamedTable`:
+    minibatch SGD (any implementation, any loss; `weights` `[n]` weigh the rows' losses) or least squares (`solver`
+    closed-form: QR, refined; normal-equations: the book's formula), in float64, with the OLS statistics in `ols`
+    (`names` names the features there; default x1, ...).
 
     Each SGD record's `train_loss` is the epoch's mean minibatch loss; in memory, `train_set_loss` is the loss over
-    the whole training set after the epoch (what the book prints). Under `standardize`, SGD sees
-    z = (x − mean) / std with the training rows' statistics and the estimates come back in the original units:
-    w = w_z / std, b = b_z − Σ_j w_z,j mean_j / std_j (least squares scales its columns itself: `standardize`
-    changes nothing there). `init=(w, b)` starts SGD from those estimates.
-
-    In a data-parallel fit (`world`), least squares folds each process's share of the rows (a slice in memory, every
-    `world.size`-th row group of a stream) into its triangular factor and combines the factors; SGD is not split:
-    every process fits the whole data (the same result on each, from the same seed).
+    the whole training set after the epoch (what the book prints). Under `standardize`, SGD sees z = (x − mean) / std
+    (the training rows' statistics) and the estimates come back in the original units: w = w_z / std,
+    b = b_z − Σ_j w_z,j mean_j / std_j. `init=(w, b)` starts SGD from those estimates. In a data-parallel fit
+    (`world`), least squares combines the triangular factors of each process's share of the rows; SGD is not split.
 
     Example:
         >>> from linear_nets.data.synthetic import synthetic_data

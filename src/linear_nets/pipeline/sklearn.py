@@ -214,10 +214,9 @@ class _PipelineEstimator(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        """The fitted estimator a run directory holds: one `save` wrote (the same parameters and predictions), or
-        one `linear-nets train` wrote (its config; a table run's encoded feature names become `feature_names_in_`).
-        Every file is verified (SHA-256, shapes, the config's ranges); no code is run. A ConfigError when `path` does
-        not exist; a DataError when it is not a run directory of this model, or a file is missing, truncated or edited.
+        """The fitted estimator a run directory holds, one `save` or `linear-nets train` wrote (a table run's encoded
+        feature names become `feature_names_in_`). Every file is verified; no code is run. A ConfigError when `path`
+        does not exist; a DataError when it is not a run of this model, or a file is missing, truncated or edited.
         """
         path = Path(path)
         if path.is_file():
@@ -275,17 +274,14 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         O = x W + b  (W [d, k], b [k]);   P(y = j | x) = softmax(O)_j = exp(O_j) / sum_l exp(O_l)
         minimise  (1 / n) sum_i -log softmax(O_i)_{y_i}  +  (weight_decay / 2) ||W||²    (b is not penalised)
 
-    with x standardised first when `standardize` (the statistics of the training rows are kept with the model).
-    `coef_` and `intercept_` are expressed in the units of the raw inputs, so that
-    `decision_function(X) = X @ coef_.T + intercept_`; for two classes they are the log-odds of `classes_[1]`
-    (O_1 - O_0, one row, as scikit-learn's binary classifiers have).
+    with x standardised first when `standardize` (the training rows' statistics are kept with the model). `coef_`
+    and `intercept_` are in raw-input units: `decision_function(X) = X @ coef_.T + intercept_`; for two classes they
+    are the log-odds of `classes_[1]` (O_1 - O_0, one row, as scikit-learn's binary classifiers have).
 
-    scikit-learn's `C`: `LogisticRegression` minimises sum_i CE_i + ||W||² / (2 C). Multiplying ours by n gives the
-    same objective when weight_decay = 1 / (C n) for k >= 3 classes, and weight_decay = 2 / (C n) for two classes
-    (LogisticRegression then fits one vector w = W_1 - W_0, and the softmax optimum has W_0 = -W_1, so
-    ||W||² = ||w||² / 2). With sample weights, n is their sum. The optima coincide with `standardize=False` (or
-    inputs already standardised; tests/test_sklearn.py checks it to float32 precision); with `standardize=True` the
-    penalty applies to the weights of the standardised inputs.
+    scikit-learn's `C`: `LogisticRegression` minimises sum_i CE_i + ||W||² / (2 C), ours times n when weight_decay =
+    1 / (C n) for k >= 3 classes and 2 / (C n) for two (it fits one w = W_1 - W_0, and the softmax optimum has
+    W_0 = -W_1, so ||W||² = ||w||² / 2); n is the sum of the sample weights, if any. With `standardize=True` the
+    penalty applies to the weights of the standardised inputs instead.
 
     The defaults suit a table of any size and scale without tuning: full-batch L-BFGS (scikit-learn's solver for
     this model; an epoch is 10 iterations, so `epochs=10` is LogisticRegression's `max_iter=100`), `standardize=True`
@@ -294,8 +290,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     Parameters (the others as `SoftmaxConfig`'s fields; optimizers but sgd need impl concise):
         lr: for lbfgs, the line search's first step; with sgd / momentum / adam choose ~0.01-0.1.
         epochs: for lbfgs, rounds of 10 iterations; at most this many with `early_stopping` or `tol`.
-        threads: torch's CPU threads while fitting (None: torch's setting), restored when `fit` returns; one (the
-            default) is fastest for small tables, on a busy machine, and in each worker of a parallel `GridSearchCV`.
+        threads: torch's CPU threads while fitting (None: torch's setting); one is fastest for small tables, on a
+            busy machine, and in each worker of a parallel `GridSearchCV`.
         tol: stop once the training loss has not fallen more than `tol` below its best for 5 epochs in a row
             (scikit-learn's `tol` and `n_iter_no_change`); None: run every epoch.
         random_state: int (the pipeline's `seed`), None (a fresh seed per fit) or a numpy RandomState (a seed drawn).
@@ -365,12 +361,10 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> SoftmaxClassifier:
-        """One epoch over the given rows, starting from the current weights (random ones on the first call).
+        """One epoch over the given rows, from the current weights (random ones on the first call). Returns self.
 
-        The first call needs `classes` (every label that will ever occur); with `standardize`, the statistics are
-        fitted on the first call's rows and kept. The optimiser's state (momentum, L-BFGS history) does not carry
-        over between calls; `val_fraction`, `early_stopping` and `schedule` are ignored (one epoch each; with
-        `optimizer="lbfgs"` an epoch is 10 L-BFGS iterations on these rows). Returns self.
+        The first call needs `classes` (every label that will ever occur) and fits the standardisation. The optimiser's
+        state does not carry over between calls; `val_fraction`, `early_stopping` and `schedule` are ignored.
         """
         first = not hasattr(self, "_state")
         config = self._partial_config(first, val_fraction=None, early_stopping=None, schedule="constant")
@@ -394,8 +388,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
 
     def _train(self, config: SoftmaxConfig, X: Any, y_encoded: np.ndarray, classes: np.ndarray,
                weights: np.ndarray | None, warm: bool) -> History:  # fmt: skip
-        """One `fit_softmax` on the encoded rows (from the current weights when `warm`); keeps the classes and the
-        model's tensors (numpy); returns the history."""
+        """One `fit_softmax` on the encoded rows (from the current weights when `warm`); returns its history."""
         init = None
         if warm:
             if not np.array_equal(classes, self.classes_) or X.shape[1] != self._state["W"].shape[0]:
@@ -511,8 +504,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         n_iter_: SGD epochs run by the last `fit` (1 for the closed form), plus one per `partial_fit` call since;
             loss_curve_: the mean loss over the training rows after each (the closed form: of its solution).
 
-    `partial_fit` exists with `solver="sgd"` only (`hasattr` is False otherwise); for the closed form over data
-    that arrives in chunks, see `linear_nets.closed_form.least_squares_streaming` (or `fit_least_squares`).
+    `partial_fit` exists with `solver="sgd"` only; for the closed form over data that arrives in chunks, see
+    `linear_nets.closed_form.least_squares_streaming`.
 
     Example:
         >>> from sklearn.datasets import load_diabetes
@@ -563,11 +556,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
 
     @available_if(_has_sgd)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
-        """One SGD epoch over the given rows, starting from the current w and b (random ones on the first call).
-
-        With `standardize`, each call standardises with its own rows' statistics; w and b are kept in the original
-        units, so the calls continue one another. Returns self.
-        """
+        """One SGD epoch over the given rows, from the current w and b (random ones on the first call); with
+        `standardize`, on each call's own statistics (w and b are kept in the original units). Returns self."""
         first = not hasattr(self, "coef_")
         config = self._partial_config(first)
         X, y = self._check_inputs(X, y, reset=first, y_numeric=True)
@@ -604,8 +594,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
 
     def _sgd(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None, warm: bool
              ) -> list[float]:  # fmt: skip
-        """`fit_linreg` by minibatch SGD on the mean loss over the rows, weighted by `weights` (sum_i w_i l_i / sum_i
-        w_i), from coef_ and intercept_ when `warm`; keeps w and b; returns the loss of each epoch."""
+        """`fit_linreg` by minibatch SGD (from coef_ and intercept_ when `warm`); returns the loss of each epoch."""
         largest = float(abs(X).max()) if sparse.issparse(X) else float(np.abs(X).max(initial=0.0))
         if largest > float(np.finfo(np.float32).max):  # not infinities reported later as "NaN or inf in the data"
             raise ValueError(f"X holds values up to {largest:.3g}, beyond float32's range (about 3.4e38), in which SGD "
