@@ -68,12 +68,9 @@ class Param:
         """
         if self.choices is not None:
             return "one of " + ", ".join(self.choices)
-        if self.kind is bool:
-            return "true or false"
-        if self.kind is tuple:
-            return "a non-empty list of finite numbers"
-        if self.kind is str:
-            return "a string"
+        words = {bool: "true or false", tuple: "a non-empty list of finite numbers", str: "a string"}
+        if self.kind in words:
+            return words[self.kind]
         noun = "an integer" if self.kind is int else "a finite number"
         shown = (lambda v: f"{v}") if self.kind is int else (lambda v: f"{v:g}")  # 2**63 - 1 exactly, not 9.2e18
         parts = []

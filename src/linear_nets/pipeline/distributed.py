@@ -140,13 +140,11 @@ def detect(environ: Mapping[str, str] = os.environ) -> World:
     if not all(name in environ for name in ENVIRONMENT):
         return World()
     try:
-        numbers = {name: int(environ[name]) for name in ENVIRONMENT[:4]}
+        rank, size, local_rank, local_size = (int(environ[name]) for name in ENVIRONMENT[:4])
         restarts = int(environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
     except ValueError:
         numbers = {n: environ[n] for n in ENVIRONMENT[:4]}
         raise ConfigError(f"torchrun's environment is not numbers: {numbers}") from None
-    rank, size = numbers["RANK"], numbers["WORLD_SIZE"]
-    local_rank, local_size = numbers["LOCAL_RANK"], numbers["LOCAL_WORLD_SIZE"]
     if not (0 <= rank < size and 0 <= local_rank < local_size <= size):
         raise ConfigError(f"torchrun's environment is inconsistent: RANK {rank}, WORLD_SIZE {size}, "
                           f"LOCAL_RANK {local_rank}, LOCAL_WORLD_SIZE {local_size}")  # fmt: skip

@@ -171,8 +171,6 @@ class _PipelineEstimator(BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
-    # --- save / load: a run directory ----------------------------------------------------------------------------
-
     def save(self, path: str | Path) -> Path:
         """Write the fitted estimator as a new run directory `path`; return its path.
 
@@ -338,8 +336,6 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     ) -> None:
         vars(self).update({k: v for k, v in locals().items() if k != "self"})  # stored as given: see _config
 
-    # --- training -----------------------------------------------------------------------------------------------
-
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxClassifier:
         """Train on `X` `[n, d]` (array-like, sparse matrix or DataFrame) and the labels `y` `[n]` (any sortable
         values; at least two classes); with `sample_weight` the loss is sum_i w_i l_i / sum_i w_i. Returns self."""
@@ -425,8 +421,6 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         else:
             self.coef_, self.intercept_ = np.ascontiguousarray(W.T), b
 
-    # --- prediction ---------------------------------------------------------------------------------------------
-
     def _logits(self, X: Any) -> np.ndarray:
         """O = X W + b `[n, k]` in float64 from `coef_` and `intercept_` (for two classes O = [0, X @ coef_.T +
         intercept_]: softmax and argmax see only O_1 - O_0)."""
@@ -452,8 +446,6 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         """The most probable class of each row: `classes_[argmax_j O_j]` `[n]`."""
         logits = self._logits(X)  # first: unfitted is a NotFittedError, not a missing classes_
         return self.classes_[np.argmax(logits, axis=1)]
-
-    # --- save / load --------------------------------------------------------------------------------------------
 
     def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         return self._state, {"best_epoch": self.best_epoch_}
