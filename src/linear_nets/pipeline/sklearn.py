@@ -281,13 +281,11 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     W_0 = -W_1, so ||W||² = ||w||² / 2); n is the sum of the sample weights, if any. With `standardize=True` the
     penalty applies to the weights of the standardised inputs instead.
 
-    The defaults suit a table of any size and scale without tuning: full-batch L-BFGS (scikit-learn's solver for
-    this model; an epoch is 10 iterations, so `epochs=10` is LogisticRegression's `max_iter=100`), `standardize=True`
-    (tables mix units), `weight_decay=1e-4` (a finite optimum on separable data), no validation split.
-
-    Parameters (the others as `SoftmaxConfig`'s fields; optimizers but sgd need impl concise):
+    Parameters (the others as `SoftmaxConfig`'s fields, with defaults for tables of any size and scale; optimizers but
+    sgd need impl concise):
         lr: for lbfgs, the line search's first step; with sgd / momentum / adam choose ~0.01-0.1.
-        epochs: for lbfgs, rounds of 10 iterations; at most this many with `early_stopping` or `tol`.
+        epochs: for lbfgs (scikit-learn's solver), rounds of 10 iterations (`epochs=10` is LogisticRegression's
+            `max_iter=100`); at most this many with `early_stopping` or `tol`.
         threads: torch's CPU threads while fitting (None: torch's setting); one is fastest for small tables, on a
             busy machine, and in each worker of a parallel `GridSearchCV`.
         tol: stop once the training loss has not fallen more than `tol` below its best for 5 epochs in a row
