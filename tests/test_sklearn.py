@@ -8,7 +8,6 @@ times slower.
 
 from __future__ import annotations
 
-import inspect
 import json
 import pickle
 import subprocess
@@ -69,9 +68,6 @@ def test_check_estimator_passes_every_check_but_the_declared_ones(estimator):
     assert all(reason for reason in expected.values())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if "expected_failed_checks" not in inspect.signature(check_estimator).parameters:
-            check_estimator(estimator)  # scikit-learn < 1.6: raises on a failure; reads the xfails from _more_tags
-            return
         results = check_estimator(estimator, expected_failed_checks=expected, on_fail=None)
     status = {r["check_name"]: r["status"] for r in results}
     failed = {r["check_name"]: repr(r["exception"]) for r in results if r["status"] == "failed"}

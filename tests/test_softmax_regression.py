@@ -145,7 +145,7 @@ def test_labels_outside_0_to_9_are_refused_by_the_fit_before_any_step(impl, monk
     from linear_nets.pipeline.config import SoftmaxConfig
 
     built = []
-    monkeypatch.setattr(fit_module, "_model_to_fit", lambda *args, **kwargs: built.append(1))
+    monkeypatch.setattr(fit_module, "build_model", lambda *args, **kwargs: built.append(1))
     images, y = toy_images(32)
     y[5] = 10
     data = fit_module.Dataset((images, y), classes=[str(k) for k in range(10)])

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-from typing import Any, TextIO
+from typing import Any
 
 from linear_nets.cli.common import float_list
 from linear_nets.errors import flag
-from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, as_flags, grid_configs, joined, validate
+from linear_nets.pipeline.config import SOFTMAX_PRESETS, as_flags, grid_configs, joined, validate
 from linear_nets.pipeline.config import TUNING_GRID as GRID
 
 
@@ -40,64 +39,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     softmax.set_defaults(func=run)
 
 
-def base_config(args: argparse.Namespace) -> SoftmaxConfig:
-    """The preset with the flags that apply to every trial (seed, epochs, validation split, threads), validated."""
-    base = SOFTMAX_PRESETS[args.preset]
+def run(args: argparse.Namespace) -> int:
+    """The `tune softmax` handler: every configuration checked before the data is read, a row per fit, the choice."""
+    from linear_nets.pipeline.fit import fashion_mnist
+    from linear_nets.pipeline.tuning import Trial, tune_softmax
+
     changes: dict[str, Any] = {"seed": args.seed, "val_fraction": args.val_fraction, "threads": args.threads}
     if args.epochs is not None:
         changes["epochs"] = args.epochs
-    return validate(dataclasses.replace(base, **changes))
-
-
-def grid_from_args(args: argparse.Namespace) -> dict[str, list]:
-    """The search grid the flags ask for (each value is checked when the grid's configs are built)."""
+    base = validate(dataclasses.replace(SOFTMAX_PRESETS[args.preset], **changes))
     sizes = [int(b) if float(b).is_integer() else b for b in args.batch_size]
-    return {"lr": args.lr, "weight_decay": args.weight_decay, "batch_size": sizes}
-
-
-HEADER = f"{'lr':>8}  {'wd':>8}  {'batch':>5}  {'best epoch':>10}  {'val acc':>7}  {'seconds':>7}"
-
-
-def row(trial: Any) -> str:
-    """One line of the table."""
-    c = trial.config
-    return (
-        f"{c.lr:>8g}  {c.weight_decay:>8g}  {c.batch_size:>5}  {trial.best_epoch:>10}  "
-        f"{trial.val_accuracy:>7.4f}  {trial.seconds:>7.2f}"
-    )
-
-
-def tune(args: argparse.Namespace, out: TextIO | None = None) -> list:
-    """Run the search the flags describe, printing the table and the choice to `out` (default stdout)."""
-    from linear_nets.pipeline.fit import fashion_mnist
-    from linear_nets.pipeline.tuning import tune_softmax
-
-    out = sys.stdout if out is None else out
-    base = base_config(args)
-    grid = grid_from_args(args)
-    grid_configs(base, grid)  # every configuration checked before the data is read
+    grid = {"lr": args.lr, "weight_decay": args.weight_decay, "batch_size": sizes}
+    grid_configs(base, grid)
     data = fashion_mnist(args.data_dir)
     print(
         f"tuning softmax regression ({base.impl}, {base.optimizer}, {base.schedule} schedule"
         f"{', standardized' if base.standardize else ''}) on {len(data.train[1])} training images, "
         f"{base.val_fraction:g} of each class held out for validation, up to {base.epochs} epochs per fit, "
-        f"seed {args.seed}",
-        file=out,
+        f"seed {args.seed}"
     )
-    print(HEADER, file=out, flush=True)
-    trials = tune_softmax(data, base, grid, on_trial=lambda t: print(row(t), file=out, flush=True))
-    best = trials[0]
+    print(f"{'lr':>8}  {'wd':>8}  {'batch':>5}  {'best epoch':>10}  {'val acc':>7}  {'seconds':>7}", flush=True)
+
+    def row(trial: Trial) -> None:
+        c = trial.config
+        print(
+            f"{c.lr:>8g}  {c.weight_decay:>8g}  {c.batch_size:>5}  {trial.best_epoch:>10}  "
+            f"{trial.val_accuracy:>7.4f}  {trial.seconds:>7.2f}",
+            flush=True,
+        )
+
+    best = tune_softmax(data, base, grid, on_trial=row)[0]
     c = best.config
     print(
         f"chosen: lr {c.lr:g}, weight decay {c.weight_decay:g}, batch {c.batch_size} (best epoch {best.best_epoch}): "
-        f"validation accuracy {best.val_accuracy:.4f}",
-        file=out,
+        f"validation accuracy {best.val_accuracy:.4f}"
     )
-    print(f"train it: linear-nets train softmax {as_flags(best.config)}", file=out)
-    return trials
-
-
-def run(args: argparse.Namespace) -> int:
-    """The `tune softmax` handler."""
-    tune(args)
+    print(f"train it: linear-nets train softmax {as_flags(c)}")
     return 0

@@ -1,20 +1,9 @@
 """One vocabulary per model family: a config dataclass whose fields are the CLI's flags and the estimators' parameters.
 
-Every field is declared once: its default and its `Param` (type, range or choices, help) in one `option(...)`, in
-the spirit of scikit-learn's parameter constraints; `declared` collects them into the class's `PARAMS`. They drive
-three things, so they cannot drift apart:
-
-- `validate(config)` checks every field, then the rules between fields; a message names the fields it is about
-  (`batch_size`), and the command line writes each as its flag (`--batch-size`, `errors.flag_message`);
-- `add_arguments(parser, cls)` adds one flag per field (`batch_size` <-> `--batch-size`);
-- `from_args(cls, namespace)` builds the config back from the parsed flags.
-
-Sizes whose memory is known before anything is allocated (`--resize` with `--batch-size`, `--samples`) are checked
-by `validate` too: what a config's flags would allocate (`footprint`) against the memory available (`check_memory`),
-so a size that cannot fit is one line before any work, not an allocator's traceback (or a swapping machine) later.
-
-Presets are configs (`SOFTMAX_PRESETS`). This module imports nothing heavy (no torch), so `linear-nets --help`
-stays fast.
+Every field is declared once, its default and its `Param` (type, range or choices, help) in one `option(...)`, and
+that drives `validate` (every field, then the rules between fields, then the memory the sizes need: `footprint`),
+`add_arguments` (one flag per field, `batch_size` <-> `--batch-size`) and `from_args`, so they cannot drift apart.
+This module imports nothing heavy (no torch), so `linear-nets --help` stays fast.
 """
 
 from __future__ import annotations
@@ -51,11 +40,9 @@ IMAGE_CLASSES = 10
 
 @dataclass(frozen=True)
 class Param:
-    """One field of a config (`name`; its flag `--batch-size` for `batch_size`): its `kind` (`int`, `float`, `str`,
-    `bool`, an on/off flag, or `tuple`, a non-empty list of finite numbers given as `2,-3.4`), the `choices` of a
-    `str`, the bounds `low` / `high` of a number (`low_open` / `high_open` exclude them), whether None is allowed
-    (`optional`: "off" or "the default elsewhere"), the `help` line, and `machine`: where and how fast, not what, so
-    it may differ when a run is resumed (device, threads)."""
+    """One field of a config: its `kind` (`int`, `float`, `str`, `bool` (an on/off flag) or `tuple` (finite numbers
+    given as `2,-3.4`)), the `choices` of a `str`, the bounds of a number (`low_open` / `high_open` exclude them),
+    whether None is allowed, and `machine`: where and how fast, not what, so it may change on resume."""
 
     name: str
     kind: type
@@ -81,12 +68,9 @@ class Param:
         """
         if self.choices is not None:
             return "one of " + ", ".join(self.choices)
-        if self.kind is bool:
-            return "true or false"
-        if self.kind is tuple:
-            return "a non-empty list of finite numbers"
-        if self.kind is str:
-            return "a string"
+        words = {bool: "true or false", tuple: "a non-empty list of finite numbers", str: "a string"}
+        if self.kind in words:
+            return words[self.kind]
         noun = "an integer" if self.kind is int else "a finite number"
         shown = (lambda v: f"{v}") if self.kind is int else (lambda v: f"{v:g}")  # 2**63 - 1 exactly, not 9.2e18
         parts = []
@@ -97,19 +81,15 @@ class Param:
         return f"{noun} {' and '.join(parts)}".rstrip()
 
     def check(self, value: Any) -> None:
-        """Raise `ConfigError` naming the field unless `value` is allowed: a value of the field's kind is shown as the
+        """Raise `ConfigError` naming the field unless `value` is allowed; a value of the field's kind is shown as the
         command line takes it (`2,-3.4`, `fast`), another as Python writes it (`'0.3'`)."""
         if value is None and self.optional:
             return
-        ok = _has_kind(value, self.kind)
-        if ok and self.choices is not None:
-            ok = value in self.choices
+        ok = _has_kind(value, self.kind) and (self.choices is None or value in self.choices)
         if ok and self.kind in (int, float):
-            ok = math.isfinite(value)
-            if ok and self.low is not None:
-                ok = value > self.low if self.low_open else value >= self.low
-            if ok and self.high is not None:
-                ok = value < self.high if self.high_open else value <= self.high
+            above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+            below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+            ok = math.isfinite(value) and above and below
         if not ok:
             shown = joined(value) if _is_numbers(value) else f"{value}" if _has_kind(value, self.kind) else repr(value)
             raise ConfigError(f"{self.name} must be {self.describe()}, got {shown}", self.name)
@@ -122,20 +102,13 @@ def _is_numbers(value: Any) -> bool:
 def _has_kind(value: Any, kind: type) -> bool:
     if kind is tuple:
         return _is_numbers(value) and len(value) > 0 and all(math.isfinite(v) for v in value)
-    if kind is bool:
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if kind is float:
-        return isinstance(value, int | float)
-    if kind is int:
-        return isinstance(value, int)
-    return isinstance(value, kind)
+    if kind is bool or isinstance(value, bool):  # True is an int to Python, not to a config
+        return kind is bool and isinstance(value, bool)
+    return isinstance(value, int | float if kind is float else kind)
 
 
 def option(default: Any, kind: type, help: str, **constraints: Any) -> Any:
-    """A config field declared once: its default, and the `Param` its flag and checks come from (the field's name
-    is the Param's), as `dataclasses.field` metadata that `declared` collects into the class's `PARAMS`."""
+    """A config field: its default, and its `Param`'s attributes as metadata that `declared` collects."""
     return dataclasses.field(default=default, metadata={"param": {"kind": kind, "help": help, **constraints}})
 
 
@@ -147,10 +120,6 @@ def declared(cls: type) -> type:
 
 def _positive_int(default: int | None, help: str, **kw: Any) -> Any:
     return option(default, int, help, low=1, **kw)
-
-
-def _seed(help: str, **kw: Any) -> Any:
-    return option(0, int, help, low=0, high=MAX_SEED, **kw)
 
 
 def _sampling() -> Any:
@@ -196,7 +165,7 @@ class SoftmaxConfig:
     early_stopping: int | None = _positive_int(None, "stop after this many epochs without a better validation "
                                                "accuracy", optional=True)
     resize: int | None = _positive_int(None, "resize images to N x N", optional=True)
-    seed: int = _seed("fixes initialisation, shuffling and the validation split")
+    seed: int = option(0, int, "fixes initialisation, shuffling and the validation split", low=0, high=MAX_SEED)
     device: str = option("cpu", str, "cpu, cuda, or auto (cuda when there is one)", choices=DEVICES, machine=True)
     threads: int | None = _positive_int(None, "torch CPU threads; default: the cores no other process is using at "
                                         "the start, shared between this machine's processes (recorded in "
@@ -220,12 +189,8 @@ class SoftmaxConfig:
                               "schedule")  # fmt: skip
 
     def footprint(self, examples: int | None = None) -> list[tuple[str, int]]:
-        """What the fields alone make the fit allocate, in bytes, by the fields that size it (`validate` checks it).
-
-        With `resize`, every batch is resized to float32 `resize` x `resize` images and the weights have `resize`²
-        rows: a batch of `batch_size` images (at most the `examples` of the training set; one image when that is not
-        known yet) and the weights with their gradient. Without it, the data already in memory bounds every batch.
-        """
+        """What the fields make the fit allocate, in bytes, by the fields that size it: with `resize`, a float32 batch
+        of `batch_size` (at most `examples`) resized images, and the weights and their gradient (`resize`² rows)."""
         if self.resize is None:
             return []
         batch = 1 if examples is None else min(self.batch_size, examples)
@@ -265,7 +230,7 @@ class LinregConfig:
                       "HC1, HC2, HC3 (least squares only; robust ones read a streamed table twice)", choices=COV_TYPES)
     alpha: float = option(0.05, float, "the intervals are at confidence 1 - alpha (least squares only)", low=0,
                           high=1, low_open=True, high_open=True)
-    seed: int = _seed("fixes initialisation and shuffling (and the synthetic data)")
+    seed: int = option(0, int, "fixes initialisation and shuffling (and the synthetic data)", low=0, high=MAX_SEED)
 
     PARAMS: ClassVar[tuple[Param, ...]]  # from the fields (`declared`)
 
@@ -322,8 +287,7 @@ Config = SoftmaxConfig | LinregConfig | SyntheticData
 SEED = Param("seed", int, "fixes the random draws", low=0, high=MAX_SEED)
 """The seed of commands without a config (`plot regression`, `data show`): the same range as the configs' seeds."""
 VECTOR_LENGTH = Param("n", int, "vector length", low=1, high=1_000_000)
-"""`plot vectorization --n`: a stated limit rather than memory (12 MB at the limit): the Python loop it times takes
-about 2 s per 100,000 elements, and the figure times it 5 times, so the limit costs about a minute and a half."""
+"""`plot vectorization --n`: a limit in time, not memory: the Python loop it times 5 times takes 2 s per 100,000."""
 
 
 def validate(config: Config, *, examples: int | None = None) -> Config:
@@ -369,10 +333,8 @@ MACHINE_FIELDS = frozenset(p.name for cls in (SoftmaxConfig, LinregConfig) for p
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type[Config]) -> None:
-    """One flag per field of `cls`, defaulting to None ("not given"), so `from_args` can tell given from default.
-
-    argparse converts the type (a non-number is its error); ranges and choices are checked by `validate`, so every
-    range error reads the same from the command line and from Python.
+    """One flag per field of `cls`, defaulting to None ("not given"), so `from_args` can tell given from default;
+    ranges and choices are left to `validate`, so every range error reads the same from the command line and Python.
     """
     defaults = cls()
     for p in cls.PARAMS:

@@ -8,17 +8,10 @@ B = B_1 ∪ ... ∪ B_P, and the same g is
     g = (Σ_p Σ_{i∈B_p} ∇l_i) / (Σ_p |B_p|)
 
 so each process sums the gradients of its share and counts its examples, one all-reduce adds both up over the
-processes, and every process divides and takes the same step. The weights start equal (one seed) and stay equal: no
-weight is ever sent. Every process draws the same order of examples from the seed and keeps its share of every batch
-(`ArrayLoader(shard=...)`), so the shares add up to exactly the batches one process would see, and the result equals a
-one-process run with the same (global) batch size, up to the order of float additions.
-
-Each implementation sends its summed gradient with the count its own way (`data_parallel`): scratch through
-`summed_gradient_updater`, manual through `SummedGradientStep`, concise through `DistributedDataParallel` with a hook
-that sums (`_sum_over_processes`: DDP's own averaging would weigh a short share of the last batch like a full one).
-
-Losses and accuracies are sums over every process too (`World.sum` as the training loop's `reduce`). Least squares
-needs one all-reduce in all: each process adds up AᵀA and Aᵀy over its rows (`closed_form.StreamingLeastSquares`).
+processes, and every process divides and takes the same step (each implementation its own way: `data_parallel`).
+The weights start equal (one seed) and stay equal: no weight is ever sent. Every process draws the same order of
+examples and keeps its share of every batch (`ArrayLoader(shard=...)`), so the result equals a one-process run with
+the same (global) batch size, up to the order of float additions. Losses and accuracies are summed too (`World.sum`).
 Only rank 0 prints and writes the run directory; a resume reads the checkpoint there and sends it to the others.
 """
 
@@ -30,6 +23,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -54,10 +48,9 @@ class PeerLost(LinearNetsError):
 class World:
     """The processes of a data-parallel fit, as this one sees them; `World()` is one process on its own.
 
-    `rank` is this process's number, 0 to `size` − 1 (over every machine; rank 0 prints and writes the run
-    directory), `local_rank` and `local_size` the same on this machine (`--nproc-per-node`); `restarts` counts
-    torchrun's restarts of the group (> 0 means resume), `run_id` is its job id (`--rdzv-id`), and `launched` says
-    torchrun started it (then the process group is used even for one process).
+    `rank` is 0 to `size` − 1 over every machine, `local_rank` and `local_size` on this one (`--nproc-per-node`);
+    `restarts` counts torchrun's restarts of the group (> 0 means resume), `run_id` is its job id (`--rdzv-id`), and
+    `launched` says torchrun started it (then the process group is used even for one process).
 
     Example:
         >>> World().sum(torch.ones(2))  # one process: the sum over processes is the tensor itself
@@ -147,13 +140,11 @@ def detect(environ: Mapping[str, str] = os.environ) -> World:
     if not all(name in environ for name in ENVIRONMENT):
         return World()
     try:
-        numbers = {name: int(environ[name]) for name in ENVIRONMENT[:4]}
+        rank, size, local_rank, local_size = (int(environ[name]) for name in ENVIRONMENT[:4])
         restarts = int(environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
     except ValueError:
         numbers = {n: environ[n] for n in ENVIRONMENT[:4]}
         raise ConfigError(f"torchrun's environment is not numbers: {numbers}") from None
-    rank, size = numbers["RANK"], numbers["WORLD_SIZE"]
-    local_rank, local_size = numbers["LOCAL_RANK"], numbers["LOCAL_WORLD_SIZE"]
     if not (0 <= rank < size and 0 <= local_rank < local_size <= size):
         raise ConfigError(f"torchrun's environment is inconsistent: RANK {rank}, WORLD_SIZE {size}, "
                           f"LOCAL_RANK {local_rank}, LOCAL_WORLD_SIZE {local_size}")  # fmt: skip
@@ -163,11 +154,9 @@ def detect(environ: Mapping[str, str] = os.environ) -> World:
 
 def choose_threads(world: World = ALONE, cores: int | None = None, busy: int | None = None) -> int:
     """Torch threads for each of the `world.local_size` processes on this machine: the cores that no other process
-    is using (`busy_cores`), shared out, at least one; so processes x threads never exceeds the cores.
-
-    Why: a linear model's products are small, so each one splits into short parallel regions whose threads wait for
-    each other; when another process holds a core, a thread there waits for its time slice and every region with it
-    (2 threads beside one busy core: 16.4 s against 8.2 s for 1; benchmarks/RESULTS.md).
+    is using (`busy_cores`), shared out, at least one. Why: a linear model's products split into short parallel
+    regions whose threads wait for each other, and a thread beside a busy core waits for its time slice (2 threads
+    beside one busy core: 16.4 s against 8.2 s for 1; benchmarks/RESULTS.md).
 
     Example:
         >>> choose_threads(World(local_size=2), cores=16, busy=0), choose_threads(cores=2, busy=1)
@@ -192,11 +181,8 @@ def default_threads(world: World = ALONE, environ: Mapping[str, str] = os.enviro
 
 @contextlib.contextmanager
 def started(world: World) -> Iterator[World]:
-    """Join the process group for the fit (gloo on CPUs, NCCL on GPUs, one GPU per process) and leave it after.
-
-    Also turns the launcher's SIGTERM (torchrun stops the others when one process fails) into `PeerLost`, so every
-    process ends with one line rather than a traceback.
-    """
+    """Join the process group for the fit (gloo on CPUs, NCCL on GPUs, one GPU per process) and leave it after;
+    the launcher's SIGTERM (torchrun stops the others when one process fails) becomes `PeerLost`, one line."""
     if not world.launched:
         yield world
         return
@@ -226,11 +212,8 @@ def started(world: World) -> Iterator[World]:
 
 
 def _attempt_store(world: World, timeout: datetime.timedelta) -> Any:
-    """torchrun's key-value store, with keys of their own for this attempt of this job.
-
-    After a restart (`--max-restarts`), joining through torchrun's shared store sometimes read the addresses the
-    dead attempt had published, and connecting failed (pytorch/pytorch#135712; 2 of 5 restarts here, while 8 of 8
-    succeeded with a prefix per attempt).
+    """torchrun's key-value store, with keys of their own for this attempt of this job: after a restart, the shared
+    store sometimes gave the dead attempt's addresses (pytorch/pytorch#135712; 2 of 5 restarts, 0 of 8 with a prefix).
     """
     import torch.distributed as dist
 
@@ -267,11 +250,8 @@ def _collective(doing: str) -> Iterator[None]:
 
 
 def check_same(world: World, values: Mapping[str, Any]) -> None:
-    """Refuse to start unless every process was given the same `values` (options, and the data's fingerprint).
-
-    Every process compares all of them, so every process exits with the same one line (a `ConfigError`) naming the
-    first difference.
-    """
+    """Refuse to start unless every process was given the same `values` (options, and the data's fingerprint):
+    every process compares all of them, so every process exits with the same `ConfigError` naming the difference."""
     everyone = world.gather(dict(values))
     for rank, theirs in enumerate(everyone):
         for name in sorted(set(values) | set(theirs)):
@@ -346,13 +326,7 @@ def summed_gradient_updater(model: Any, world: World) -> Callable[[int], None]:
     return updater
 
 
-class _BatchCount:
-    """The number of examples in this process's share of the current batch, for the DDP hook."""
-
-    count = 0
-
-
-def _sum_over_processes(batch: _BatchCount, bucket):  # unannotated: DDP refuses string annotations here
+def _sum_over_processes(batch: Any, bucket):  # unannotated: DDP refuses string annotations here
     """DDP communication hook: each process holds the mean gradient of its n_p examples; send n_p times it and n_p,
     and divide the sums: (Σ_p n_p g_p) / Σ_p n_p, the mean gradient of the whole batch."""
     mean = bucket.buffer()
@@ -378,7 +352,7 @@ def data_parallel(model: Any, world: World) -> tuple[Any, Any]:
     if isinstance(updater, torch.optim.Optimizer):  # DDP, exchanging summed gradients (`_sum_over_processes`)
         from torch.nn.parallel import DistributedDataParallel
 
-        batch = _BatchCount()
+        batch = SimpleNamespace(count=0)  # the examples of this process's share of the current batch
         net.register_forward_pre_hook(lambda _module, args: setattr(batch, "count", args[0].shape[0]))
         device = next(net.parameters()).device
         ddp = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
@@ -387,17 +361,6 @@ def data_parallel(model: Any, world: World) -> tuple[Any, Any]:
     if isinstance(updater, GradientStep):
         return net, SummedGradientStep(model, world)
     return net, summed_gradient_updater(model, world)
-
-
-class ShareOfEachBatch:
-    """A loader's batches cut to this process's share (for a stream every process reads whole, batch by batch)."""
-
-    def __init__(self, loader: Any, world: World) -> None:
-        self.loader, self.world = loader, world
-
-    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
-        for batch in self.loader:
-            yield share(self.world, tuple(batch))
 
 
 def fingerprint(data: Any, world: World) -> str | None:

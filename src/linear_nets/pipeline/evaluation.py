@@ -1,7 +1,5 @@
-"""What `linear-nets evaluate` and `linear-nets report` show of a trained classifier: its scores on labelled data,
-per class and calibrated, and the pictures of what it learned (`linear_nets.diagnostics` computes the numbers,
-`linear_nets.plotting` draws them; this module puts them together for a run).
-"""
+"""What `linear-nets evaluate` and `report` show of a trained classifier: its scores on labelled data, per class and
+calibrated, and the pictures of what it learned (computed by `linear_nets.diagnostics`, drawn by `plotting`)."""
 
 from __future__ import annotations
 
@@ -21,8 +19,7 @@ MISTAKES_SHOWN = 18
 
 @dataclasses.dataclass
 class ClassifierEvaluation:
-    """A classifier's scores on labelled data (with each example's probabilities and true class), its scores per
-    class and its calibration."""
+    """A classifier's scores on labelled data (each example's probabilities and class), per class and calibrated."""
 
     scores: Scores
     classes: list[str]
@@ -31,8 +28,7 @@ class ClassifierEvaluation:
 
     def record(self) -> dict[str, Any]:
         """What evaluation.json gets besides loss, accuracy and confusion: `per_class` (name -> precision, recall,
-        f1, support), `expected_calibration_error` and the reliability bins (`calibration`; an empty bin's NaN mean
-        is written as null, as every NaN of a run's JSON: `runs.json_safe`)."""
+        f1, support), `expected_calibration_error` and the reliability bins (`calibration`; NaN written as null)."""
         per_class = {s.name: {"precision": round(s.precision, 6), "recall": round(s.recall, 6), "f1": round(s.f1, 6),
                               "support": s.support} for s in self.per_class}  # fmt: skip
         bins = self.reliability

@@ -2,20 +2,17 @@
 
     fit_softmax(config, data, callbacks) -> SoftmaxFit        fit_linreg(config, data, callbacks) -> LinregFit
 
-Every way of training goes through these two functions: the command line, the tuner, the benchmarks. The steps
-of a softmax fit, in order: validate the config; carve the validation split (`val_fraction`, stratified, seeded);
-standardise with the training split's statistics (`standardize`); build the model (`impl`, `optimizer`, `lr`,
-`weight_decay`, weights drawn from `seed`); move it and the data to `device`; run the one training loop (or
-full-batch L-BFGS) with the callbacks: the schedule and early stopping from the config first, then the caller's (a
-progress table, a run recorder); restore the best epoch; score the test set once.
+Every way of training goes through these two functions: the command line, the tuner, the scikit-learn estimators
+and the benchmarks.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import torch
@@ -38,7 +35,6 @@ from linear_nets.pipeline.callbacks import DivergenceGuard, EarlyStopping, Learn
 from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SoftmaxConfig, validate
 from linear_nets.pipeline.distributed import (
     ALONE,
-    ShareOfEachBatch,
     World,
     check_rows,
     data_parallel,
@@ -60,11 +56,8 @@ EVAL_BATCH_BYTES = 256 << 20  # evaluation needs no gradient: the 10,000 test im
 
 @dataclass
 class Dataset:
-    """Labelled examples in memory: `train` and optionally `test`, each `(X [n, ...], y [n])`, and class names.
-
-    Images may stay uint8 (read as x / 255 per batch). `classes[k]` names class k. `weights` `[n]` (>= 0, not all
-    0), when given, weigh the training examples in the loss: the fit minimises sum_i w_i l_i / sum_i w_i.
-    """
+    """Labelled examples in memory: `train` and optionally `test`, each `(X [n, ...], y [n])` (images may stay uint8),
+    `classes[k]` naming class k, and `weights` `[n]`: the fit then minimises sum_i w_i l_i / sum_i w_i."""
 
     train: tuple[Tensor, Tensor]
     test: tuple[Tensor, Tensor] | None = None
@@ -90,11 +83,9 @@ def fashion_mnist(data_dir: str | None = None) -> Dataset:
 
 @dataclass
 class Fit:
-    """A fit in progress, as callbacks see it in `on_fit_begin` / `on_fit_end`.
-
-    A callback may change `start_epoch` and `history` before training starts (a run recorder resuming from a
-    checkpoint restores the model, the optimiser, `generators` and the other callbacks' state, then sets them).
-    """
+    """A fit in progress, as callbacks see it in `on_fit_begin` / `on_fit_end`: a run recorder resuming from a
+    checkpoint restores the model, the optimiser, `generators` and the other callbacks, then sets `start_epoch` and
+    `history`."""
 
     config: SoftmaxConfig
     model: SoftmaxModel
@@ -107,10 +98,9 @@ class Fit:
 
 @dataclass
 class SoftmaxFit:
-    """What `fit_softmax` returns: the trained model (a `Standardized` wrapper under `standardize`) at `best_epoch`,
-    every epoch's record (those before a resume included), the validation and test accuracy of those weights (None
-    without a split, or without test data or when not asked for), and the wall time of the fit (standardisation,
-    training, per-epoch scoring; not the final test)."""
+    """What `fit_softmax` returns: the trained model (`Standardized` under `standardize`) at `best_epoch`, every
+    epoch's record (those before a resume included), the validation and test accuracy of those weights (None when
+    not scored), and the wall time of the fit (the final test not included)."""
 
     config: SoftmaxConfig
     model: SoftmaxModel
@@ -125,9 +115,8 @@ class SoftmaxFit:
 def build_model(
     config: SoftmaxConfig, num_inputs: int, num_classes: int, standardizer: Standardizer | None = None
 ) -> SoftmaxModel:
-    """The model `config` describes, weights drawn from `config.seed`; wrapped in `Standardized` when given one.
-
-    Also rebuilds a saved model before its tensors are loaded (`standardizer` then holds placeholders).
+    """The model `config` describes, weights drawn from `config.seed`, wrapped in `Standardized` under `standardize`
+    (with placeholder statistics when no `standardizer` is given: a saved model's are loaded next).
 
     Example:
         >>> model = build_model(SoftmaxConfig(impl="manual"), num_inputs=4, num_classes=3)
@@ -153,29 +142,21 @@ def resolve_device(name: str) -> torch.device:
         >>> resolve_device("cpu").type
         'cpu'
     """
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
+    if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device cuda: this torch ({torch.__version__}) sees no CUDA devices; use device cpu",
                           "device")  # fmt: skip
-    return torch.device("cuda")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
 
 
 def prepare_machine(config: SoftmaxConfig, *, world: World = ALONE) -> torch.device:
-    """Apply the config's machine fields: torch's CPU threads (`threads`; by default `distributed.default_threads`:
-    OMP_NUM_THREADS, else the cores no other process is using, shared between this machine's processes); return the
-    `device`."""
+    """Set torch's CPU threads (`threads`, else `distributed.default_threads`); return the `device`."""
     torch.set_num_threads(config.threads if config.threads is not None else default_threads(world)[0])
     return resolve_device(config.device)
 
 
 def as_one_batch(X: Tensor, y: Tensor, resize: int | None, max_bytes: int = EVAL_BATCH_BYTES) -> Any:
-    """An evaluation loader over `(X, y)`: one float batch when it fits in `max_bytes`, else batches that each do.
-
-    Scored after every epoch, the test set as one batch is one product instead of 40 conversions and products.
-    """
+    """An evaluation loader over `(X, y)`: one float batch when it fits in `max_bytes` (scored after every epoch, one
+    product instead of 40), else batches that each do."""
     per_example = math.prod(X.shape[1:-2]) * resize * resize if resize is not None else math.prod(X.shape[1:])
     if X.shape[0] * per_example * 4 > max_bytes:  # (a fixed 4,096 images resized to 1000 x 1000 would be 16 GB)
         return ArrayLoader((X, y), max(1, max_bytes // (per_example * 4)), resize=resize)
@@ -191,18 +172,14 @@ def fit_softmax(
     init: dict[str, Tensor] | None = None,
     world: World = ALONE,
 ) -> SoftmaxFit:
-    """Train softmax regression as `config` says (validated first) on `data.train`; report on `data.test` once, at
-    the end (unless `evaluate_test` is False: a tuner must not look at it).
+    """Train softmax regression as `config` says (validated first) on `data.train`, a `Dataset` in memory or a
+    `pipeline.tables.StreamedTable`; report on `data.test` once, at the end (unless `evaluate_test` is False).
 
-    `data` is a `Dataset` in memory or a `pipeline.tables.StreamedTable` read batch by batch. With
-    `config.val_fraction`, a stratified validation split is carved out of `data.train` and scored after every epoch;
-    without one, the test set of data in memory is scored after every epoch, as in the book. The caller's
-    `callbacks` run after the schedule and early stopping. `init` (a model's `state_tensors()`) is a warm start: the
-    standardisation statistics are then kept, not refitted. In a data-parallel fit (`world`) each process trains and
-    scores its share of every batch, and gradients and metrics are summed over all of them.
-
-    Both kinds of data go through the same steps: `_in_memory` / `_streamed` prepare the loaders (the only place
-    they differ), then one model, one loop (L-BFGS included: its batch is the whole training set), one scoring.
+    With `config.val_fraction`, a stratified validation split is carved out of `data.train` and scored after every
+    epoch (early stopping restores its best epoch); without one, the test set of data in memory is, as in the book.
+    The caller's `callbacks` run after the divergence guard, the schedule and early stopping. `init` (a model's
+    `state_tensors()`) is a warm start, its standardisation kept. In a data-parallel fit (`world`) each process
+    trains and scores its share of every batch, and gradients and metrics are summed over all of them.
 
     Example:
         >>> X = torch.randn(200, 2); y = (X[:, 0] > 0).long()
@@ -217,13 +194,20 @@ def fit_softmax(
     started = time.perf_counter()
     device = prepare_machine(config, world=world)
     prepared = (_streamed if streamed else _in_memory)(config, data, evaluate_test, init, world)
-    model, trained = _model_to_fit(config, prepared.num_inputs, len(prepared.classes), prepared.standardizer, init,
-                                   prepared.dtype)  # fmt: skip
+    model = build_model(config, prepared.num_inputs, len(prepared.classes), prepared.standardizer)
+    if prepared.dtype == torch.float64:  # the scikit-learn estimators' float64 data train a float64 model
+        model.to(torch.float64)
+    if init is not None:
+        check_state(init, model.state_tensors(), "init")
+        model.load_state_tensors(init)
+    trained = model.model if prepared.standardizer is not None else model  # the loop's inputs are standardised
     train_loader, val_iter, test_iter = prepared.train, prepared.val, prepared.test
     if device.type != "cpu":
         model.to(device)
         train_loader, val_iter, test_iter = (_to(loader, device) for loader in (train_loader, val_iter, test_iter))
-    own = _own_callbacks(config, trained)
+    own: list[Callback] = [DivergenceGuard(divergence_hint(config.standardize))]
+    if config.schedule != "constant":
+        own.append(LearningRateSchedule(trained, config.schedule, config.lr, config.epochs))
     stopper = EarlyStopping(model.parameters(), config.early_stopping) if val_iter is not None else None
     if stopper is not None:
         own.append(stopper)
@@ -255,9 +239,8 @@ def fit_softmax(
 
 @dataclass
 class _Prepared:
-    """What the one fit needs of its data, in memory or streamed: sizes, the standardiser fitted on the training rows
-    (None without `standardize`), the loaders (`train`; `val` and `test`, scored after each epoch, or None),
-    `final_test()` -> the test rows for the final score or None, and `resume_at(epoch)` to position a resumed fit."""
+    """What the one fit needs of its data: sizes, the standardiser (None without `standardize`), the loaders (`val`
+    and `test` scored after each epoch, or None), the final test's rows, and how to position a resumed fit."""
 
     num_inputs: int
     classes: list[str]
@@ -319,58 +302,33 @@ def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, init: 
 
 def _streamed(config: SoftmaxConfig, table: Any, evaluate_test: bool, init: dict[str, Tensor] | None,
               world: World) -> _Prepared:  # fmt: skip
-    """A table read in shuffled batches (memory independent of its rows): standardisation statistics from one
-    streamed pass over the training rows; each batch standardised as it is read. In a data-parallel fit every
-    process reads every batch and trains on its share of it."""
+    """A table read in shuffled batches, each standardised as it is read (the statistics from one streamed pass). In
+    a data-parallel fit every process reads every batch and trains on its share of it."""
     from linear_nets.pipeline.tables import EpochLoader
 
     check_streamable(config)
     standardizer = None
-    if config.standardize:
-        if init is not None and "mean" in init:
-            standardizer = Standardizer(init["mean"], init["std"])
-        else:
-            stats = table.feature_stats()
-            standardizer = Standardizer(stats.mean.float(), stats.scale.float())
+    if config.standardize and init is not None and "mean" in init:  # a warm start keeps its statistics
+        standardizer = Standardizer(init["mean"], init["std"])
+    elif config.standardize:
+        stats = table.feature_stats()
+        standardizer = Standardizer(stats.mean.float(), stats.scale.float())
     train_loader = EpochLoader(table, config.batch_size, standardizer)
 
     def resume_at(epoch: int) -> None:
         train_loader.epoch = epoch - 1  # the order of each epoch follows from its number
 
-    def final_test() -> Any:
-        return ShareOfEachBatch(EpochLoader(table, 1 << 14, part="test"), world) if table.has_test else None
+    mine = partial(share, world)  # every process reads every batch and takes its share
 
-    return _Prepared(table.spec.num_features, table.classes, standardizer, ShareOfEachBatch(train_loader, world),
+    def final_test() -> Any:
+        return _EachBatch(EpochLoader(table, 1 << 14, part="test"), mine) if table.has_test else None
+
+    return _Prepared(table.spec.num_features, table.classes, standardizer, _EachBatch(train_loader, mine),
                      None, None, final_test, resume_at=resume_at)  # fmt: skip
 
 
-def _model_to_fit(config: SoftmaxConfig, num_inputs: int, num_classes: int, standardizer: Standardizer | None,
-                  init: dict[str, Tensor] | None, dtype: torch.dtype = torch.float32,
-                  ) -> tuple[SoftmaxModel, SoftmaxModel]:  # fmt: skip
-    """The model `config` describes, warm-started from `init` if given, and the part the loop trains: the inner
-    model under `standardize` (its inputs are standardised before they reach the loop). float64 data (the
-    scikit-learn estimators') train a float64 model; everything else float32."""
-    model = build_model(config, num_inputs, num_classes, standardizer)
-    if dtype == torch.float64:
-        model.to(torch.float64)
-    if init is not None:
-        check_state(init, model.state_tensors(), "init")
-        model.load_state_tensors(init)
-    return model, (model.model if standardizer is not None else model)
-
-
-def _own_callbacks(config: SoftmaxConfig, trained: SoftmaxModel) -> list[Callback]:
-    """The fit's own callbacks before the caller's: the divergence guard, and the learning-rate schedule if the
-    config has one."""
-    guard = DivergenceGuard(divergence_hint(config.standardize))
-    if config.schedule == "constant":
-        return [guard]
-    return [guard, LearningRateSchedule(trained, config.schedule, config.lr, config.epochs)]
-
-
 def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
-    """Raise `ConfigError` naming the flags a streamed fit (`--stream`) cannot take; the command line asks before
-    the table is read, the fits again.
+    """Raise `ConfigError` naming the flags a streamed fit (`--stream`) cannot take (the command line asks first).
 
     Example:
         >>> check_streamable(LinregConfig(impl="scratch"))
@@ -393,13 +351,12 @@ def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
 
 
 def _to(loader: Any, device: torch.device) -> Any:
-    """`loader` on `device`: an `ArrayLoader` moves its tensors once, a list of batches (a scored split) is moved
-    now, and a stream is moved batch by batch as it is read (never gathered: it may not fit in memory)."""
+    """`loader` on `device`: an `ArrayLoader` or a list of batches (a scored split) now, a stream as it is read."""
     if loader is None or isinstance(loader, ArrayLoader):
         return loader if loader is None else loader.to(device)
     if isinstance(loader, list):
         return [tuple(t.to(device) for t in batch) for batch in loader]
-    return _OnDevice(loader, device)
+    return _EachBatch(loader, lambda batch: tuple(t.to(device) for t in batch))
 
 
 def _mean_one(weights: Tensor, dtype: torch.dtype) -> Tensor:
@@ -408,15 +365,15 @@ def _mean_one(weights: Tensor, dtype: torch.dtype) -> Tensor:
     return (weights * (weights.shape[0] / weights.sum())).to(dtype)
 
 
-class _OnDevice:
-    """A re-iterable stream of batches, each moved to `device` as it is read."""
+class _EachBatch:
+    """A re-iterable loader whose batches go through `change` as they are read (a stream is never gathered)."""
 
-    def __init__(self, loader: Any, device: torch.device) -> None:
-        self.loader, self.device = loader, device
+    def __init__(self, loader: Any, change: Callable[[tuple[Tensor, ...]], tuple[Tensor, ...]]) -> None:
+        self.loader, self.change = loader, change
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         for batch in self.loader:
-            yield tuple(t.to(self.device) for t in batch)
+            yield self.change(tuple(batch))
 
 
 # --- linear regression ----------------------------------------------------------------------------------------------
@@ -424,9 +381,8 @@ class _OnDevice:
 
 @dataclass
 class LinregFit:
-    """What `fit_linreg` returns: the estimates w `[d]` and b (0-d, float64), the history (empty for least squares),
-    the least-squares statistics `ols` (an `ols.OLSResult`: standard errors, tests, R², ...; None for SGD) and the
-    lines of what the fit warned about (a rank-deficient design, a large condition number)."""
+    """What `fit_linreg` returns: w `[d]` and b (0-d, float64), the history (empty for least squares), the OLS
+    statistics (`ols.OLSResult`; None for SGD) and what the fit warned about (a rank-deficient design, ...)."""
 
     config: LinregConfig
     w: Tensor
@@ -447,20 +403,16 @@ def fit_linreg(
     names: Sequence[str] | None = None,
     weights: Tensor | None = None,
 ) -> LinregFit:
-    """Fit linear regression y ≈ Xw + b as `config` says: minibatch SGD (any implementation, any loss) or least
-    squares (`solver` closed-form: QR, refined; normal-equations: the book's formula), on `(X, y)` tensors or on a
-    `pipeline.tables.StreamedTable`. Least squares computes in float64 from the values it is given (a table is read
-    as float64 for it) and returns the OLS statistics in `ols`; `names` names the features there (default x1, ...).
+    """Fit linear regression y ≈ Xw + b as `config` says, on `(X, y)` tensors or a `pipeline.tables.StreamedTable`:
+    minibatch SGD (any implementation, any loss; `weights` `[n]` weigh the rows' losses) or least squares (`solver`
+    closed-form: QR, refined; normal-equations: the book's formula), in float64, with the OLS statistics in `ols`
+    (`names` names the features there; default x1, ...).
 
     Each SGD record's `train_loss` is the epoch's mean minibatch loss; in memory, `train_set_loss` is the loss over
-    the whole training set after the epoch (what the book prints). Under `standardize`, SGD sees
-    z = (x − mean) / std with the training rows' statistics and the estimates come back in the original units:
-    w = w_z / std, b = b_z − Σ_j w_z,j mean_j / std_j (least squares scales its columns itself: `standardize`
-    changes nothing there). `init=(w, b)` starts SGD from those estimates.
-
-    In a data-parallel fit (`world`), least squares folds each process's share of the rows (a slice in memory, every
-    `world.size`-th row group of a stream) into its triangular factor and combines the factors; SGD is not split:
-    every process fits the whole data (the same result on each, from the same seed).
+    the whole training set after the epoch (what the book prints). Under `standardize`, SGD sees z = (x − mean) / std
+    (the training rows' statistics) and the estimates come back in the original units: w = w_z / std,
+    b = b_z − Σ_j w_z,j mean_j / std_j. `init=(w, b)` starts SGD from those estimates. In a data-parallel fit
+    (`world`), least squares combines the triangular factors of each process's share of the rows; SGD is not split.
 
     Example:
         >>> from linear_nets.data.synthetic import synthetic_data
@@ -479,18 +431,15 @@ def fit_linreg(
     result = None
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
-        own = [EpochEnd(history.epochs.append), DivergenceGuard(divergence_hint(config.standardize))]
         if config.solver in LEAST_SQUARES:
-            result = _least_squares(config, data, names, world)
             from linear_nets.closed_form import as_tensors  # here: scipy is no part of a softmax run's start-up
 
+            result = _least_squares(config, data, names, world)
             w, b = as_tensors(result)
-        elif hasattr(data, "least_squares"):  # a streamed table
-            w, b = _fit_linreg_streamed(config, data, [*own, *as_callbacks(callbacks)], world)
         else:
-            w, b = _fit_linreg_in_memory(config, data, [*own, *as_callbacks(callbacks)], init, world, weights)
+            own = [EpochEnd(history.epochs.append), DivergenceGuard(divergence_hint(config.standardize))]
+            w, b = _fit_linreg_sgd(config, data, [*own, *as_callbacks(callbacks)], init, world, weights)
     messages = [str(c.message) for c in caught]
-    w, b = w.to(torch.float64).reshape(-1), b.to(torch.float64).reshape(())
     return LinregFit(config, w, b, history, time.perf_counter() - started, messages, result)
 
 
@@ -514,57 +463,46 @@ def _least_squares(config: LinregConfig, data: Any, names: Sequence[str] | None,
     return fit_least_squares(lambda: [Zt], names, gather=gather, **solver)
 
 
-def _fit_linreg_in_memory(config: LinregConfig, data: tuple[Tensor, Tensor], callbacks: list[Callback],
-                          init: tuple[Tensor, Tensor] | None, world: World, weights: Tensor | None = None
-                          ) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """SGD on tensors: the implementation's own `fit` (the book's loop, the whole training set's loss after each
-    epoch); weighted rows through the concise model, the loop taking the weighted mean (1/n) sum_i w_i l_i."""
+def _fit_linreg_sgd(config: LinregConfig, data: Any, callbacks: list[Callback], init: tuple[Tensor, Tensor] | None,
+                    world: World, weights: Tensor | None) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Minibatch SGD, on z = (x − mean) / std under `standardize` (w and b returned in x's units): on tensors, the
+    implementation's own `fit` (the book's loop; the whole training set's loss after each epoch); on a stream, or on
+    weighted rows (the loop's mean (1/n) sum_i w_i l_i), the concise model in the one loop (`_concise_sgd`)."""
     from importlib import import_module
 
-    X, y = data
-    check_rows(world, len(X))
-    check_minibatches(X, config.batch_size, config.sampling)
-    mean = std = None
-    if config.standardize:
-        stats = FeatureStats.of(X, weights)  # weighted: a row of weight 2 counts as that row twice
-        mean, std = stats.mean, stats.scale
-        X = stats.standardize(X)
-        if init is not None:  # the start in standardised units
-            w0 = init[0].to(torch.float64).reshape(-1)
-            init = (w0 * std, init[1].to(torch.float64) + (w0 * mean).sum())
-    init32 = None if init is None else (init[0].to(X.dtype), init[1].to(X.dtype))
-    if weights is not None:
-        if config.impl != "concise" or world.launched:
-            raise ConfigError("weights train the concise model in one process: use impl concise", "impl")
-        rows = (X, y.reshape(-1, 1), _mean_one(weights, X.dtype))
-        loader = ArrayLoader(rows, config.batch_size, shuffle=True, seed=config.seed, sampling=config.sampling)
-        return _original_units(*_concise_sgd(config, loader, X.shape[1], callbacks, init32), mean, std)
-    fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
-    w, b, _ = fit(X, y, loss=config.loss, huber_delta=config.huber_delta or 1.0, lr=config.lr, num_epochs=config.epochs,
-                  batch_size=config.batch_size, seed=config.seed, callbacks=callbacks, init=init32,
-                  sampling=config.sampling)  # fmt: skip
-    return _original_units(w, b, mean, std)
+    if hasattr(data, "least_squares"):  # a streamed table
+        from linear_nets.pipeline.tables import EpochLoader
 
-
-def _original_units(w: Tensor, b: Tensor, mean: Tensor | None, std: Tensor | None) -> tuple[Tensor, Tensor]:
+        check_streamable(config)
+        stats = data.feature_stats() if config.standardize else None
+        loader = EpochLoader(data, config.batch_size, None if stats is None else stats.standardize)
+        w, b = _concise_sgd(config, loader, data.spec.num_features, callbacks)
+    else:
+        X, y = data
+        check_rows(world, len(X))
+        check_minibatches(X, config.batch_size, config.sampling)
+        stats = FeatureStats.of(X, weights) if config.standardize else None  # a row of weight 2 counts twice
+        if stats is not None:
+            X = stats.standardize(X)
+            if init is not None:  # the start in standardised units
+                w0 = init[0].to(torch.float64).reshape(-1)
+                init = (w0 * stats.scale, init[1].to(torch.float64) + (w0 * stats.mean).sum())
+        init = None if init is None else (init[0].to(X.dtype), init[1].to(X.dtype))
+        if weights is not None:
+            if config.impl != "concise" or world.launched:
+                raise ConfigError("weights train the concise model in one process: use impl concise", "impl")
+            rows = (X, y.reshape(-1, 1), _mean_one(weights, X.dtype))
+            loader = ArrayLoader(rows, config.batch_size, shuffle=True, seed=config.seed, sampling=config.sampling)
+            w, b = _concise_sgd(config, loader, X.shape[1], callbacks, init)
+        else:
+            fit = import_module(f"linear_nets.{config.impl}.linear_regression").fit
+            w, b, _ = fit(X, y, loss=config.loss, huber_delta=config.huber_delta or 1.0, lr=config.lr,
+                          num_epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
+                          callbacks=callbacks, init=init, sampling=config.sampling)  # fmt: skip
     w, b = w.to(torch.float64).reshape(-1), b.to(torch.float64).reshape(())
-    if mean is None:
+    if stats is None:
         return w, b
-    return w / std, b - (w * mean / std).sum()
-
-
-def _fit_linreg_streamed(config: LinregConfig, table: Any, callbacks: list[Callback],
-                         world: World) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """SGD epochs over shuffled batches of a streamed table with the concise model (`impl` concise)."""
-    from linear_nets.pipeline.tables import EpochLoader
-
-    check_streamable(config)
-    mean = std = transform = None
-    if config.standardize:
-        stats = table.feature_stats()
-        mean, std, transform = stats.mean, stats.scale, stats.standardize
-    loader = EpochLoader(table, config.batch_size, transform)
-    return _original_units(*_concise_sgd(config, loader, table.spec.num_features, callbacks), mean, std)
+    return w / stats.scale, b - (w * stats.mean / stats.scale).sum()
 
 
 def _concise_sgd(config: LinregConfig, loader: Any, num_inputs: int, callbacks: list[Callback],

@@ -3,23 +3,11 @@
     SoftmaxClassifier(**SoftmaxConfig fields)   -> fit_softmax(config, Dataset((X, y), weights=...), init=...)
     LinearRegressor(**LinregConfig fields)      -> fit_linreg(config, (X, y), init=...)
 
-Each estimator's parameters are the config's fields (the CLI's flags without the dashes), with `random_state` in
-place of `seed`, plus `warm_start`. They are stored unchanged by `__init__`, as scikit-learn requires; `fit` builds
-the config and validates it (`linear_nets.pipeline.config.validate`), so a bad value raises a `ConfigError` (a
-`ValueError`) whose message names the parameter. Inputs are checked the scikit-learn way (`validate_data`); numpy
-arrays, scipy sparse matrices (densified) and DataFrames (their column names become `feature_names_in_`) are
-accepted; class labels may be any sortable values, encoded as 0..k-1 internally with `classes_` sorted. Sample
-weights weigh rows in the loss, as scikit-learn's own linear models do (the closed form exactly: an integer weight
-is the row repeated, a zero weight drops it). Predictions are computed in float64 from `coef_` and `intercept_`, so
-a row's result never depends on the rows scored with it.
-
-`save(path)` writes a run directory, the one on-disk format (`linear_nets.pipeline.runs`): config.json (the config,
-the inputs as a table schema, and in `options.estimator` the parameters a config does not hold and the class labels),
-metrics.jsonl (`loss_curve_`), model.safetensors + model.json (float64) and summary.json. So `load(path)`,
-`linear_nets.load(path)` and `linear-nets evaluate/predict/report path` all read it, and `load` reads a run directory
-`linear-nets train` wrote too. No code is run from the files. Pickling (joblib, cross-validation workers) works too.
-
-This module needs scikit-learn (`pip install 'linear-nets[sklearn]'`); `import linear_nets` does not import it.
+The parameters are the config's fields (`random_state` for `seed`, plus `warm_start` and `tol`), stored unchanged by
+`__init__`; `fit` builds the config and validates it, so a bad value is a `ConfigError` naming the parameter. Inputs
+are checked by scikit-learn's `validate_data` (sparse X densified); sample weights weigh rows in the loss. `save`
+writes a run directory (`linear_nets.pipeline.runs`), which `load`, `linear_nets.load` and the CLI read. Needs
+scikit-learn (`pip install 'linear-nets[sklearn]'`); `import linear_nets` does not import it.
 """
 
 from __future__ import annotations
@@ -35,19 +23,11 @@ try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, unique_labels
-    from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without scikit-learn
     raise ImportError(
         "linear_nets.sklearn needs scikit-learn, which is not installed: pip install 'linear-nets[sklearn]'"
     ) from exc
-
-try:  # scikit-learn >= 1.6
-    from sklearn.utils.validation import validate_data as _validate_data
-except ImportError:  # pragma: no cover - scikit-learn 1.4 and 1.5
-
-    def _validate_data(estimator: Any, *args: Any, **kwargs: Any) -> Any:
-        return estimator._validate_data(*args, **kwargs)
-
 
 import numpy as np
 import torch
@@ -116,35 +96,12 @@ def _dense(X: Any, dtype: type = np.float32) -> np.ndarray:
     return np.array(X, dtype=dtype, order="C")  # np.array copies: never a read-only view of the caller's data
 
 
-def _as_float32(X: Any) -> torch.Tensor:
-    """Validated X as a fresh float32 tensor `[n, d]`: what SGD trains on. Values beyond float32's range (about
-    3.4e38) are a ValueError saying so, not infinities reported later as "NaN or inf in the data"."""
-    largest = float(abs(X).max()) if sparse.issparse(X) else float(np.abs(np.asarray(X, dtype=np.float64)).max(
-        initial=0.0))  # fmt: skip
-    if largest > float(np.finfo(np.float32).max):
-        raise ValueError(f"X holds values up to {largest:.3g}, beyond float32's range (about 3.4e38), in which SGD "
-                         "trains: scale X, or use solver='closed-form' (float64)")  # fmt: skip
-    return torch.from_numpy(_dense(X, np.float32))
-
-
-def _power_of_two_scales(X: np.ndarray) -> np.ndarray | None:
-    """`regularization.power_of_two_scales` of X's columns when one lies beyond least squares' `MAGNITUDE_LIMIT`
-    (their squares leave float64's range), else None: least squares on X * scales gives coefficients that are
-    exactly coef * scales, so the columns least squares alone would refuse fit."""
-    largest = np.abs(X).max(axis=0, initial=0.0)
-    if not ((largest > MAGNITUDE_LIMIT) | ((largest > 0) & (largest < 1 / MAGNITUDE_LIMIT))).any():
-        return None
-    return power_of_two_scales(torch.from_numpy(largest)).numpy()
-
-
 def _check_weights(sample_weight: Any, X: Any) -> np.ndarray | None:
     """Validated weights `[n]` (float64, >= 0, not all 0), or None when every row counts once."""
     if sample_weight is None:
         return None
-    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    if np.any(weights < 0):  # scikit-learn's own words; its keyword for this check was renamed in 1.6
-        raise ValueError("Negative values in data passed to `sample_weight`.")
-    if not np.any(weights > 0):
+    weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if not np.any(weights > 0):  # scikit-learn 1.6 lets all zeros through
         raise ValueError("Sample weights must contain at least one non-zero number.")
     return None if np.all(weights == weights[0]) else weights
 
@@ -193,36 +150,34 @@ class _PipelineEstimator(BaseEstimator):
             raise ValueError(f"tol must be a finite number >= 0 or None, got {self.tol!r}")
         return [Converged(float(tol))]
 
+    def _partial_config(self, first: bool, **overrides: Any) -> Any:
+        """The config of one `partial_fit` call: one epoch, shuffled with another seed each call."""
+        config = self._config(epochs=1, **overrides)
+        return replace(config, seed=config.seed + (0 if first else self.n_iter_))
+
+    def _add_epoch(self, first: bool, losses: list[float]) -> None:
+        """Count one `partial_fit` call in `n_iter_` and append its `losses` to `loss_curve_`."""
+        self.n_iter_ = 1 if first else self.n_iter_ + 1
+        self.loss_curve_ = [*([] if first else self.loss_curve_), *losses]
+
     def _check_inputs(self, X: Any, y: Any = "no_validation", *, reset: bool = False, **checks: Any) -> Any:
         """X (and y) checked by scikit-learn's `validate_data`: sparse X kept as CSR/CSC, numbers as float."""
-        return _validate_data(self, X, y, reset=reset, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32],
-                              **checks)  # fmt: skip
+        return validate_data(self, X, y, reset=reset, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32],
+                             **checks)  # fmt: skip
 
     def __sklearn_tags__(self) -> Any:
-        """scikit-learn's tags: sparse input accepted (densified); NaN refused. The checks these estimators are
-        expected to fail are `expected_failed_checks(estimator)`, with their reasons."""
+        """Sparse input accepted (densified); NaN refused."""
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
 
-    def _more_tags(self) -> dict[str, Any]:  # pragma: no cover - scikit-learn < 1.6 reads these instead
-        fails = self._expected_failed_checks()
-        if "check_sample_weight_equivalence_on_dense_data" in fails:  # the same check's name before 1.6
-            fails["check_sample_weights_invariance"] = fails["check_sample_weight_equivalence_on_dense_data"]
-        return {"_xfail_checks": fails}
-
-    def _expected_failed_checks(self) -> dict[str, str]:
-        """The `check_estimator` checks this estimator, with these parameters, is expected to fail: {name: reason}."""
-        return {}
-
-    # --- save / load: a run directory ----------------------------------------------------------------------------
-
     def save(self, path: str | Path) -> Path:
-        """Write the fitted estimator as a new run directory `path` (see the module docstring); return its path.
+        """Write the fitted estimator as a new run directory `path`; return its path.
 
-        Written as `linear-nets train` writes a run, atomically: config.json appears with the directory, and a
-        failure part way (a full disk, a read-only place) removes the directory again. A NotFittedError before `fit`;
-        a ConfigError when `path` exists and is not an empty directory (a run is never overwritten).
+        Written as `linear-nets train` writes a run, atomically: config.json (the config, the inputs as a table
+        schema, and in `options.estimator` the other parameters and the class labels), metrics.jsonl
+        (`loss_curve_`), model.safetensors + model.json (float64) and summary.json. A NotFittedError before `fit`; a
+        ConfigError when `path` exists and is not an empty directory (a run is never overwritten).
         """
         from linear_nets.data.table_spec import TableSpec
 
@@ -257,10 +212,9 @@ class _PipelineEstimator(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        """The fitted estimator a run directory holds: one `save` wrote (the same parameters and predictions), or
-        one `linear-nets train` wrote (its config; a table run's encoded feature names become `feature_names_in_`).
-        Every file is verified (SHA-256, shapes, the config's ranges); no code is run. A ConfigError when `path` does
-        not exist; a DataError when it is not a run directory of this model, or a file is missing, truncated or edited.
+        """The fitted estimator a run directory holds, one `save` or `linear-nets train` wrote (a table run's encoded
+        feature names become `feature_names_in_`). Every file is verified; no code is run. A ConfigError when `path`
+        does not exist; a DataError when it is not a run of this model, or a file is missing, truncated or edited.
         """
         path = Path(path)
         if path.is_file():
@@ -288,14 +242,6 @@ class _PipelineEstimator(BaseEstimator):
                             f"({type(exc).__name__}: {exc}); fit and save it again") from None  # fmt: skip
         return estimator
 
-    def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """The tensors model.safetensors holds, and what summary.json says of them."""
-        raise NotImplementedError
-
-    def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
-        """Set the fitted attributes from the run's model (and `section`, what `save` recorded beside it)."""
-        raise NotImplementedError
-
 
 def expected_failed_checks(estimator: BaseEstimator) -> dict[str, str]:
     """The `check_estimator` checks `estimator` is expected to fail, each with its reason: pass it on as
@@ -306,7 +252,13 @@ def expected_failed_checks(estimator: BaseEstimator) -> dict[str, str]:
         >>> sorted(expected_failed_checks(LinearRegressor()))
         []
     """
-    return estimator._expected_failed_checks() if isinstance(estimator, _PipelineEstimator) else {}
+    if not isinstance(estimator, LinearRegressor) or estimator.solver != "sgd":
+        return {}
+    fails = dict.fromkeys(_EQUIVALENCE, _SGD_ORDER)
+    if not estimator.standardize:
+        fails.update(dict.fromkeys(("check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in"),
+                                   _UNSCALED_SGD))  # fmt: skip
+    return fails
 
 
 # --- softmax regression -----------------------------------------------------------------------------------------
@@ -320,31 +272,22 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         O = x W + b  (W [d, k], b [k]);   P(y = j | x) = softmax(O)_j = exp(O_j) / sum_l exp(O_l)
         minimise  (1 / n) sum_i -log softmax(O_i)_{y_i}  +  (weight_decay / 2) ||W||²    (b is not penalised)
 
-    with x standardised first when `standardize` (the statistics of the training rows are kept with the model).
-    `coef_` and `intercept_` are expressed in the units of the raw inputs, so that
-    `decision_function(X) = X @ coef_.T + intercept_`; for two classes they are the log-odds of `classes_[1]`
-    (O_1 - O_0, one row, as scikit-learn's binary classifiers have).
+    with x standardised first when `standardize` (the training rows' statistics are kept with the model). `coef_`
+    and `intercept_` are in raw-input units: `decision_function(X) = X @ coef_.T + intercept_`; for two classes they
+    are the log-odds of `classes_[1]` (O_1 - O_0, one row, as scikit-learn's binary classifiers have).
 
-    scikit-learn's `C`: `LogisticRegression` minimises sum_i CE_i + ||W||² / (2 C). Multiplying ours by n gives the
-    same objective when weight_decay = 1 / (C n) for k >= 3 classes, and weight_decay = 2 / (C n) for two classes
-    (LogisticRegression then fits one vector w = W_1 - W_0, and the softmax optimum has W_0 = -W_1, so
-    ||W||² = ||w||² / 2). With sample weights, n is their sum. The optima coincide with `standardize=False` (or
-    inputs already standardised; tests/test_sklearn.py checks it to float32 precision); with `standardize=True` the
-    penalty applies to the weights of the standardised inputs.
+    scikit-learn's `C`: `LogisticRegression` minimises sum_i CE_i + ||W||² / (2 C), ours times n when weight_decay =
+    1 / (C n) for k >= 3 classes and 2 / (C n) for two (it fits one w = W_1 - W_0, and the softmax optimum has
+    W_0 = -W_1, so ||W||² = ||w||² / 2); n is the sum of the sample weights, if any. With `standardize=True` the
+    penalty applies to the weights of the standardised inputs instead.
 
-    The defaults differ from the book's (`SoftmaxConfig()`) and the `best` preset's (tuned for Fashion-MNIST's 60,000
-    images, it makes 8 steps on a table of 150 rows and underfits): a table of any size and scale must train well
-    without tuning. Full-batch L-BFGS (scikit-learn's solver for this model) converges on 10 rows and on 60,000
-    alike, needs no learning rate (`lr=1.0` is its line search's first trial step) and is deterministic; an epoch is
-    10 iterations, so `epochs=10` is LogisticRegression's `max_iter=100`. `standardize=True` because tables mix
-    units; `weight_decay=1e-4` keeps the optimum finite on separable data; no validation split unless asked for, so
-    that tiny data sets train on every row; `random_state=0`: the same data and parameters give the same model.
-
-    Parameters (the others as `SoftmaxConfig`'s fields; optimizers but sgd need impl concise):
+    Parameters (the others as `SoftmaxConfig`'s fields, with defaults for tables of any size and scale; optimizers but
+    sgd need impl concise):
         lr: for lbfgs, the line search's first step; with sgd / momentum / adam choose ~0.01-0.1.
-        epochs: for lbfgs, rounds of 10 iterations; at most this many with `early_stopping` or `tol`.
-        threads: torch's CPU threads while fitting (None: torch's setting), restored when `fit` returns; one (the
-            default) is fastest for small tables, on a busy machine, and in each worker of a parallel `GridSearchCV`.
+        epochs: for lbfgs (scikit-learn's solver), rounds of 10 iterations (`epochs=10` is LogisticRegression's
+            `max_iter=100`); at most this many with `early_stopping` or `tol`.
+        threads: torch's CPU threads while fitting (None: torch's setting); one is fastest for small tables, on a
+            busy machine, and in each worker of a parallel `GridSearchCV`.
         tol: stop once the training loss has not fallen more than `tol` below its best for 5 epochs in a row
             (scikit-learn's `tol` and `n_iter_no_change`); None: run every epoch.
         random_state: int (the pipeline's `seed`), None (a fresh seed per fit) or a numpy RandomState (a seed drawn).
@@ -391,8 +334,6 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     ) -> None:
         vars(self).update({k: v for k, v in locals().items() if k != "self"})  # stored as given: see _config
 
-    # --- training -----------------------------------------------------------------------------------------------
-
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxClassifier:
         """Train on `X` `[n, d]` (array-like, sparse matrix or DataFrame) and the labels `y` `[n]` (any sortable
         values; at least two classes); with `sample_weight` the loss is sum_i w_i l_i / sum_i w_i. Returns self."""
@@ -414,15 +355,13 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> SoftmaxClassifier:
-        """One epoch over the given rows, starting from the current weights (random ones on the first call).
+        """One epoch over the given rows, from the current weights (random ones on the first call). Returns self.
 
-        The first call needs `classes` (every label that will ever occur); with `standardize`, the statistics are
-        fitted on the first call's rows and kept. The optimiser's state (momentum, L-BFGS history) does not carry
-        over between calls; `val_fraction`, `early_stopping` and `schedule` are ignored (one epoch each; with
-        `optimizer="lbfgs"` an epoch is 10 L-BFGS iterations on these rows). Returns self.
+        The first call needs `classes` (every label that will ever occur) and fits the standardisation. The optimiser's
+        state does not carry over between calls; `val_fraction`, `early_stopping` and `schedule` are ignored.
         """
-        config = self._config(epochs=1, val_fraction=None, early_stopping=None, schedule="constant")
         first = not hasattr(self, "_state")
+        config = self._partial_config(first, val_fraction=None, early_stopping=None, schedule="constant")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         all_classes = unique_labels(classes) if first else self.classes_
@@ -431,23 +370,19 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         if not first and classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
             raise ValueError(f"classes={classes!r} is not the same as on the last call to partial_fit or fit, was: "
                              f"{self.classes_!r}")  # fmt: skip
-        calls = 0 if first else self.n_iter_
-        config = replace(config, seed=config.seed + calls)  # another shuffle each call
         X, y = self._check_inputs(X, y, reset=first)
         unknown = np.setdiff1d(np.unique(y), all_classes)
         if unknown.size:
             raise ValueError(f"y holds labels {unknown.tolist()!r} that are not in classes {all_classes.tolist()!r}")
         history = self._train(config, X, np.searchsorted(all_classes, y), all_classes,
                               _check_weights(sample_weight, X), warm=not first)  # fmt: skip
-        self.n_iter_ = calls + 1
-        self.loss_curve_ = [*([] if first else self.loss_curve_), *history.column("train_loss")]
+        self._add_epoch(first, history.column("train_loss"))
         self.validation_scores_ = None
         return self
 
     def _train(self, config: SoftmaxConfig, X: Any, y_encoded: np.ndarray, classes: np.ndarray,
                weights: np.ndarray | None, warm: bool) -> History:  # fmt: skip
-        """One `fit_softmax` on the encoded rows (from the current weights when `warm`); keeps the classes and the
-        model's tensors (numpy); returns the history."""
+        """One `fit_softmax` on the encoded rows (from the current weights when `warm`); returns its history."""
         init = None
         if warm:
             if not np.array_equal(classes, self.classes_) or X.shape[1] != self._state["W"].shape[0]:
@@ -484,8 +419,6 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         else:
             self.coef_, self.intercept_ = np.ascontiguousarray(W.T), b
 
-    # --- prediction ---------------------------------------------------------------------------------------------
-
     def _logits(self, X: Any) -> np.ndarray:
         """O = X W + b `[n, k]` in float64 from `coef_` and `intercept_` (for two classes O = [0, X @ coef_.T +
         intercept_]: softmax and argmax see only O_1 - O_0)."""
@@ -511,8 +444,6 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         """The most probable class of each row: `classes_[argmax_j O_j]` `[n]`."""
         logits = self._logits(X)  # first: unfitted is a NotFittedError, not a missing classes_
         return self.classes_[np.argmax(logits, axis=1)]
-
-    # --- save / load --------------------------------------------------------------------------------------------
 
     def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         return self._state, {"best_epoch": self.best_epoch_}
@@ -549,21 +480,13 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
     `LinearRegression` to rounding error whenever [X, 1] has full column rank (otherwise the minimum-norm solution,
     with a `RankDeficientWarning`). `solver="sgd"` runs minibatch SGD on the mean of the chosen `loss` over the
     rows (squared: (1/2)(y - ŷ)²; l1: |y - ŷ|; huber with threshold δ: (1/2)(y - ŷ)² inside [-δ, δ], linear
-    outside), as d2l 3.2-3.3 do. With `standardize` either solver fits on z = (x - mean) / std (the training rows'
-    statistics) and reports w and b in the original units; y is used as given, so for SGD on large targets scale y
-    too (`TransformedTargetRegressor`).
-
-    Defaults: the closed form, because it is exact, has nothing to tune and takes one pass; `standardize=True`,
-    because minibatch SGD at a fixed learning rate diverges on unscaled tables (for the closed form it changes
-    nothing but rounding); the SGD parameters keep the book's recipe (lr 0.03, 3 epochs, batch 10) for when
-    `solver="sgd"` is chosen. `random_state=0`: the same data and parameters give the same model.
+    outside), as d2l 3.2-3.3 do, with the book's recipe (lr 0.03, 3 epochs, batch 10). With `standardize`, SGD fits
+    on z = (x - mean) / std (the training rows' statistics; at a fixed learning rate it diverges on unscaled tables)
+    and reports w and b in the original units; y is used as given (scale it with `TransformedTargetRegressor`).
 
     Parameters (the others as `LinregConfig`'s fields; `impl`, `loss`, `huber_delta`, `lr`, `epochs` and `batch_size`
-    apply to SGD only):
+    apply to SGD only; `tol` and `random_state` as `SoftmaxClassifier`'s):
         fit_intercept: False fits y ≈ x w through the origin (least-squares solvers only; intercept_ is then 0).
-        tol: SGD stops once the training loss has not fallen more than `tol` below its best for 5 epochs in a row
-            (scikit-learn's `tol` and `n_iter_no_change`); None: every epoch.
-        random_state: int (the pipeline's `seed`), None (a fresh seed per fit) or a numpy RandomState.
         warm_start: SGD starts from the previous fit's w and b (the closed form needs no start).
 
     Attributes:
@@ -571,8 +494,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         n_iter_: SGD epochs run by the last `fit` (1 for the closed form), plus one per `partial_fit` call since;
             loss_curve_: the mean loss over the training rows after each (the closed form: of its solution).
 
-    `partial_fit` exists with `solver="sgd"` only (`hasattr` is False otherwise); for the closed form over data
-    that arrives in chunks, see `linear_nets.closed_form.least_squares_streaming` (or `fit_least_squares`).
+    `partial_fit` exists with `solver="sgd"` only; for the closed form over data that arrives in chunks, see
+    `linear_nets.closed_form.least_squares_streaming`.
 
     Example:
         >>> from sklearn.datasets import load_diabetes
@@ -605,15 +528,6 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
     ) -> None:
         vars(self).update({k: v for k, v in locals().items() if k != "self"})  # stored as given: see _config
 
-    def _expected_failed_checks(self) -> dict[str, str]:
-        if self.solver != "sgd":
-            return {}
-        fails = dict.fromkeys(_EQUIVALENCE, _SGD_ORDER)
-        if not self.standardize:
-            fails.update(dict.fromkeys(("check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in"),
-                                       _UNSCALED_SGD))  # fmt: skip
-        return fails
-
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
         """Fit on `X` `[n, d]` (array-like, sparse matrix or DataFrame) and the numeric targets `y` `[n]`; each row's
         loss counts `sample_weight` w_i >= 0 times. Returns self."""
@@ -632,34 +546,27 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
 
     @available_if(_has_sgd)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegressor:
-        """One SGD epoch over the given rows, starting from the current w and b (random ones on the first call).
-
-        With `standardize`, each call standardises with its own rows' statistics; w and b are kept in the original
-        units, so the calls continue one another. Returns self.
-        """
+        """One SGD epoch over the given rows, from the current w and b (random ones on the first call); with
+        `standardize`, on each call's own statistics (w and b are kept in the original units). Returns self."""
         first = not hasattr(self, "coef_")
-        calls = 0 if first else self.n_iter_
-        config = self._config(epochs=1)
-        config = replace(config, seed=config.seed + calls)  # another shuffle each call
+        config = self._partial_config(first)
         X, y = self._check_inputs(X, y, reset=first, y_numeric=True)
-        losses = self._sgd(config, X, y, _check_weights(sample_weight, X), warm=not first)
-        self.n_iter_ = calls + 1
-        self.loss_curve_ = [*([] if first else self.loss_curve_), *losses]
+        self._add_epoch(first, self._sgd(config, X, y, _check_weights(sample_weight, X), warm=not first))
         return self
 
     def _least_squares(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None
                        ) -> LinearRegressor:  # fmt: skip
-        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)² (every w_i = 1 without weights), exactly, through `fit_linreg`.
-
-        Least squares through the origin (`no_intercept`) on the rows s_i [x_i, 1] and the targets s_i y_i, with
-        s_i = sqrt(w_i), is the weighted problem (the intercept's column is s). Columns beyond least squares' range
-        are scaled by powers of two first and their coefficients scaled back, exactly (`_power_of_two_scales`).
-        (`standardize` does not apply: least squares scales its columns itself, and a rank-deficient design's
-        minimum-norm solution is the one in the original units.)
+        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)² (every w_i = 1 without weights), exactly, through `fit_linreg`:
+        least squares through the origin on the rows s_i [x_i, 1] and the targets s_i y_i, s_i = sqrt(w_i). Columns
+        beyond least squares' `MAGNITUDE_LIMIT` are scaled by powers of two and their coefficients back, exactly.
+        (`standardize` does not apply: a rank-deficient design's minimum-norm solution is the one in X's units.)
         """
         X64, y64 = _dense(X, np.float64), np.array(y, dtype=np.float64)
-        scales = _power_of_two_scales(X64)
-        design = X64 * scales if scales is not None else X64
+        largest = np.abs(X64).max(axis=0, initial=0.0)
+        scales = np.ones_like(largest)
+        if ((largest > MAGNITUDE_LIMIT) | ((largest > 0) & (largest < 1 / MAGNITUDE_LIMIT))).any():
+            scales = power_of_two_scales(torch.from_numpy(largest)).numpy()
+        design = X64 * scales
         names = [str(n) for n in getattr(self, "feature_names_in_", [f"x{j + 1}" for j in range(X64.shape[1])])]
         if not config.no_intercept:
             design, names = np.hstack([design, np.ones((design.shape[0], 1))]), [*names, "intercept"]
@@ -669,7 +576,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
                                   torch.from_numpy(targets)), names=names)  # fmt: skip
         w = result.w.numpy()
         coef = w[:-1] if not config.no_intercept else w
-        self.coef_ = coef * scales if scales is not None else coef.copy()  # back to X's own units, exactly
+        self.coef_ = coef * scales  # back to X's own units, exactly
         self.intercept_ = float(w[-1]) if not config.no_intercept else 0.0
         residual = X64 @ self.coef_ + self.intercept_ - y64
         self.loss_curve_, self.n_iter_ = [float(0.5 * np.average(residual**2, weights=weights))], 1
@@ -677,14 +584,17 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
 
     def _sgd(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None, warm: bool
              ) -> list[float]:  # fmt: skip
-        """`fit_linreg` by minibatch SGD on the mean loss over the rows, weighted by `weights` (sum_i w_i l_i / sum_i
-        w_i), from coef_ and intercept_ when `warm`; keeps w and b; returns the loss of each epoch."""
+        """`fit_linreg` by minibatch SGD (from coef_ and intercept_ when `warm`); returns the loss of each epoch."""
+        largest = float(abs(X).max()) if sparse.issparse(X) else float(np.abs(X).max(initial=0.0))
+        if largest > float(np.finfo(np.float32).max):  # not infinities reported later as "NaN or inf in the data"
+            raise ValueError(f"X holds values up to {largest:.3g}, beyond float32's range (about 3.4e38), in which SGD "
+                             "trains: scale X, or use solver='closed-form' (float64)")  # fmt: skip
         init = None
         if warm:
             init = (torch.from_numpy(self.coef_.copy()), torch.tensor(self.intercept_, dtype=torch.float64))
         w = None if weights is None else torch.from_numpy(weights)
-        result = self._fit_linreg(config, (_as_float32(X), torch.from_numpy(np.array(y, dtype=np.float32))),
-                                  self._convergence(), init=init, weights=w)  # fmt: skip
+        data = (torch.from_numpy(_dense(X, np.float32)), torch.from_numpy(np.array(y, dtype=np.float32)))
+        result = self._fit_linreg(config, data, self._convergence(), init=init, weights=w)
         self.coef_, self.intercept_ = result.w.numpy().copy(), float(result.b)
         return result.history.column("train_loss")
 

@@ -1,9 +1,5 @@
-"""A small seeded search for the best softmax regression, judged on a validation split only.
-
-`tune_softmax(data, base, grid)` runs `fit_softmax` over every combination of the grid's values (learning rate,
-weight decay, batch size, or any other config field) around `base`, and ranks them by *validation* accuracy; the
-test set is never scored. `SOFTMAX_PRESETS["best"]` (linear_nets.pipeline.config) is what this search chose.
-"""
+"""A small seeded search for the best softmax regression, judged on a validation split only: `tune_softmax`.
+`SOFTMAX_PRESETS["best"]` (linear_nets.pipeline.config) is what this search chose."""
 
 from __future__ import annotations
 
@@ -30,10 +26,9 @@ def tune_softmax(
     grid: dict[str, Sequence] | None = None,
     on_trial: Callable[[Trial], None] | None = None,
 ) -> list[Trial]:
-    """Fit every configuration of `grid` around `base`; return the trials, best validation accuracy first.
-
-    The test set is never scored. Ties in validation accuracy go to the faster fit. A `base` without a validation
-    split or a bad grid is a `ConfigError` before any training (`config.grid_configs`).
+    """Fit every combination of `grid`'s values (config field -> values) around `base`; return the trials, best
+    validation accuracy first (ties to the faster fit). The test set is never scored. A `base` without a validation
+    split or a bad grid is a `ConfigError` before any training.
 
     Example:
         >>> import torch
@@ -42,9 +37,8 @@ def tune_softmax(
         >>> [t.config.lr for t in tune_softmax(Dataset((X, y)), base, {"lr": [1e-4, 0.5]})]
         [0.5, 0.0001]
     """
-    configs = grid_configs(base, TUNING_GRID if grid is None else grid)
     trials = []
-    for config in configs:
+    for config in grid_configs(base, TUNING_GRID if grid is None else grid):
         result = fit_softmax(config, data, evaluate_test=False)
         trials.append(Trial(config, result.val_accuracy, result.best_epoch, result.seconds))
         if on_trial is not None:
