@@ -125,7 +125,7 @@ def cli_run(impl: str, seed: int, extra: tuple[str, ...] = ()) -> tuple[float, f
         args.out = tempfile.mkdtemp(prefix=f"{impl}-{seed}-", dir=SCRATCH.name)  # empty: the CLI accepts it
     run = train_softmax(args, out=io.StringIO())
     LOAD_SECONDS.append(run.load_seconds)
-    return run.train_seconds, run.test_accuracy
+    return run.fit.seconds, run.fit.test_accuracy
 
 
 # --- the baselines --------------------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
-"""Argument types shared by the command groups, and the checks of what only the command line gives (a flag that
-needs another, the runs a command names, an optional package a flag needs): each refuses with a message naming the
-flag, before any work."""
+"""Argument types and flags shared by the command groups, and the checks of what only the command line gives: each
+refuses with a message naming the flag, before any work."""
 
 from __future__ import annotations
 
@@ -13,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from linear_nets.choices import DEVICES
-from linear_nets.errors import ConfigError
+from linear_nets.errors import ConfigError, flag
 
 MAX_SHOW = 200
 """Most images one figure shows (`data show --n`, `predict --n`): more make an unreadable grid and a slow figure."""
 
 
 def check_show_count(n: int, available: int | None = None, of: str = "") -> int:
-    """Return `n`, or raise `ConfigError` naming `--n` when it is above `MAX_SHOW` (checked before any work) or above
-    the `available` images `of` a split."""
+    """Return `n`, or raise `ConfigError` naming `--n` above `MAX_SHOW` or the `available` images `of` a split."""
     if n > MAX_SHOW:
         raise ConfigError(f"--n must be at most {MAX_SHOW}, got {n}")
     if available is not None and n > available:
@@ -40,8 +38,7 @@ def mu_sigma_pairs(values: list[list[float]]) -> list[tuple[float, float]]:
 
 
 def check_table_flags_need_data(args: argparse.Namespace) -> None:
-    """`predict`'s flags about the predictions of a table (`--keep`, `--keep-all`, `--overwrite`, `--interval`) are
-    refused without `--data`, naming the first given."""
+    """Refuse `predict`'s flags about the predictions of a table without `--data`, naming the first given."""
     given = [flag for flag, value in (("--keep", args.keep), ("--keep-all", args.keep_all),
                                       ("--overwrite", args.overwrite), ("--interval", args.interval is not None))
              if value]  # fmt: skip
@@ -117,28 +114,6 @@ def float_list(text: str) -> list[float]:
     return values
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, *, resumable: bool) -> None:
-    """The run-directory options every `train` command shares (`--out`; with checkpoints also `--resume`)."""
-    parser.add_argument(
-        "--out", default=None, metavar="DIR", help="run directory to create (default: runs/<model>-<timestamp>)"
-    )
-    if resumable:
-        parser.add_argument(
-            "--checkpoint-every",
-            type=non_negative_int,
-            default=None,  # None: not given (1 for a new run; a resumed run keeps its own)
-            metavar="N",
-            help="write a checkpoint every N epochs, 0 for none (default: 1); Ctrl-C always saves the last epoch",
-        )
-        parser.add_argument(
-            "--resume",
-            default=None,
-            metavar="RUN_DIR",
-            help="continue an interrupted run from its newest checkpoint, with the options in its config.json "
-            "(only --data-dir, --threads and --device may differ; a finished run is left as it is)",
-        )
-
-
 def name_list(text: str) -> list[str]:
     """argparse type: comma-separated column names, e.g. `area,rooms`."""
     names = [part.strip() for part in text.split(",")]
@@ -147,8 +122,10 @@ def name_list(text: str) -> list[str]:
     return names
 
 
-def add_table_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags that train on your own table instead of the built-in data (see `pipeline.tables.TableOptions`)."""
+def add_train_arguments(parser: argparse.ArgumentParser, run: Callable, *, resumable: bool, tensorboard: str) -> None:
+    """The flags every `train` command takes after its model's own: your own table instead of the built-in data (see
+    `pipeline.tables.TableOptions`), the run directory (`--out`; with checkpoints also `--resume`) and
+    `--tensorboard` (`tensorboard`: what its help says it writes). `run` handles the command."""
     group = parser.add_argument_group("your own table (CSV, CSV.gz, Parquet, or a directory of Parquet files)")
     group.add_argument("--data", default=None, metavar="FILE", help="the table to train on")
     group.add_argument("--target", default=None, metavar="COLUMN", help="the column to predict")
@@ -169,12 +146,32 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
                             "'NA' is text, as in Parquet")  # fmt: skip
     group.add_argument("--no-standardize", dest="standardize", action="store_const", const=False,
                        help="fit on the raw features (SGD on a table standardises them by default)")  # fmt: skip
+    parser.add_argument(
+        "--out", default=None, metavar="DIR", help="run directory to create (default: runs/<model>-<timestamp>)"
+    )
+    if resumable:
+        parser.add_argument(
+            "--checkpoint-every",
+            type=non_negative_int,
+            default=None,  # None: not given (1 for a new run; a resumed run keeps its own)
+            metavar="N",
+            help="write a checkpoint every N epochs, 0 for none (default: 1); Ctrl-C always saves the last epoch",
+        )
+        parser.add_argument(
+            "--resume",
+            default=None,
+            metavar="RUN_DIR",
+            help="continue an interrupted run from its newest checkpoint, with the options in its config.json "
+            "(only --data-dir, --threads and --device may differ; a finished run is left as it is)",
+        )
+    parser.add_argument("--tensorboard", action="store_true",
+                        help=f"{tensorboard}; needs pip install 'linear-nets[tensorboard]'")  # fmt: skip
+    parser.set_defaults(func=run)
 
 
 def standardize_tables(args: argparse.Namespace, sgd: bool = True) -> argparse.Namespace:
-    """`--standardize` unless `--no-standardize` was given, for SGD on a table (`--data`): features on raw scales
-    (wine's proline in the thousands beside hue near 1) make any one learning rate diverge on some of them and crawl
-    on others. Coefficients are still reported in the original units. Images and the closed form are left as asked.
+    """`--standardize` unless `--no-standardize` was given, for SGD on a table (`--data`): on raw scales (wine's
+    proline in the thousands beside hue near 1) any one learning rate diverges on some features and crawls on others.
 
     Example:
         >>> standardize_tables(argparse.Namespace(data="t.csv", standardize=None)).standardize
@@ -190,7 +187,7 @@ def table_options(args: argparse.Namespace) -> Any:
     given = given_table_fields(args)
     if args.data is None:
         if given:
-            raise ConfigError(f"--{next(iter(given)).replace('_', '-')} needs --data FILE (your own table)")
+            raise ConfigError(f"{flag(next(iter(given)))} needs --data FILE (your own table)")
         return None
     if args.target is None:
         raise ConfigError("--data needs --target COLUMN: the column to predict")
@@ -199,13 +196,25 @@ def table_options(args: argparse.Namespace) -> Any:
     return TableOptions(**given).check()
 
 
-TABLE_FLAGS = ("data", "target", "features", "categorical", "test_data", "test_fraction", "drop_missing", "stream",
-               "categorical_coding", "na_values")
-"""The table flags, by their `TableOptions` field."""
+def read_table(options: Any, task: str, config: Any, dtype: Any = None) -> Any:
+    """Your table for a fit of `config`: a `StreamedTable` (once `config` is found to stream), or read into memory
+    (`TableData` of `dtype`, float32 by default), saying how many rows `--drop-missing` dropped."""
+    import torch
+
+    from linear_nets.pipeline.fit import check_streamable
+    from linear_nets.pipeline.tables import StreamedTable, load_in_memory
+
+    if options.stream:
+        check_streamable(config)  # before the table is read
+        return StreamedTable(options, config.seed, task)
+    data = load_in_memory(options, task, config.seed, dtype or torch.float32)
+    if data.rows_dropped:
+        print(f"dropped {data.rows_dropped} rows with a missing value (--drop-missing)")
+    return data
 
 
 def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The table flags given on the command line (those not given are None, False or empty), by field.
+    """The table flags given on the command line (those not given are None, False or empty), by `TableOptions` field.
 
     Example:
         >>> given_table_fields(argparse.Namespace(data="t.csv", target="y", features=None, categorical=[],
@@ -213,17 +222,18 @@ def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
         ...                                       categorical_coding=None, na_values=[]))
         {'data': 't.csv', 'target': 'y', 'test_fraction': 0.0}
     """
-    values = {name: getattr(args, name, None) for name in TABLE_FLAGS}
+    names = ("data", "target", "features", "categorical", "test_data", "test_fraction", "drop_missing", "stream",
+             "categorical_coding", "na_values")
+    values = {name: getattr(args, name, None) for name in names}
     return {name: v for name, v in values.items() if v is not None and v is not False and v != []}
 
 
 def refuse_changes(args: argparse.Namespace, run: Any, saved: Any, preset: Any = None) -> None:
     """Raise `ConfigError` naming every flag given beside `--resume` whose value differs from the run's own.
 
-    A resumed run ends where the uninterrupted run would, so it continues with what it started with: its config
-    (a `--preset` counts as giving each of its fields), data (the table flags), `--checkpoint-every` and directory
-    (`--out`). Only `--data-dir`, `--threads` and `--device` may differ: where the same data lies, and how fast.
-    Typing the run's own values again is no change. `saved`: the run's config; `preset`: the `--preset` given.
+    A resumed run ends where the uninterrupted run would, so its config (a `--preset` gives each of its fields), data
+    (the table flags), `--checkpoint-every` and `--out` stay; only where the same data lies and how fast may differ.
+    `saved`: the run's config; `preset`: the `--preset` given.
     """
     from linear_nets.pipeline.config import given_fields
 
@@ -238,7 +248,7 @@ def refuse_changes(args: argparse.Namespace, run: Any, saved: Any, preset: Any =
             value = getattr(preset, p.name)
             typed.append((f"{p.flag} {value} from --preset {args.preset}", value, getattr(saved, p.name)))
     for name, value in given_table_fields(args).items():
-        typed.append((f"--{name.replace('_', '-')} {value}", value, table.get(name)))
+        typed.append((f"{flag(name)} {value}", value, table.get(name)))
     if args.checkpoint_every is not None:
         typed.append((f"--checkpoint-every {args.checkpoint_every}", args.checkpoint_every,
                       options.get("checkpoint_every", 1)))  # fmt: skip
@@ -255,9 +265,6 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", choices=DEVICES, default=None, help="where to compute: cpu (default), cuda, or auto (cuda if any)"
     )
-
-
-# --- under torchrun ---------------------------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager

@@ -5,14 +5,10 @@ with torch.nn (concise), and prints a row per epoch: mean train loss, train accu
 accuracy and seconds. The seed fixes the initial weights, the shuffling and the validation split, so the same
 command prints the same numbers.
 
-Every run writes a run directory (`--out`, default `runs/softmax-<timestamp>`): config.json, metrics.csv/.jsonl,
-a checkpoint after every epoch, and at the end model.safetensors, curves.png/.svg, predictions.png and
-summary.json. `--resume RUN_DIR` continues from the newest checkpoint and ends exactly where an uninterrupted run
-would; Ctrl-C (or a closed output pipe) saves the last completed epoch and says how to resume, or, before the first
-epoch has ended, removes the run.
-
-Under torchrun (`torchrun --nproc-per-node=N -m linear_nets train softmax ...`) the same command trains data-parallel:
-see `linear_nets.pipeline.distributed`; rank 0 prints and writes the run directory.
+Every run writes a run directory (`--out`, default `runs/softmax-<timestamp>`) with a checkpoint after every epoch.
+`--resume RUN_DIR` ends exactly where an uninterrupted run would; Ctrl-C (or a closed output pipe) saves the last
+completed epoch and says how to resume, or, before the first epoch has ended, removes the run. Under torchrun the
+same command trains data-parallel (`pipeline.distributed`); rank 0 prints and writes the run directory.
 
 This module parses flags and prints; the fit itself is `linear_nets.pipeline.fit.fit_softmax`.
 """
@@ -25,9 +21,9 @@ import sys
 from typing import Any, TextIO
 
 from linear_nets.cli.common import (
-    add_run_arguments,
-    add_table_arguments,
+    add_train_arguments,
     check_tensorboard,
+    read_table,
     refuse_changes,
     standardize_tables,
     table_options,
@@ -52,12 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start from a named configuration (book: d2l 3.7; best: the tuned one); "
                              "flags given beside it still apply")  # fmt: skip
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="directory holding the four IDX files")
-    add_table_arguments(parser)
-    add_run_arguments(parser, resumable=True)
-    parser.add_argument("--tensorboard", action="store_true",
-                        help="also write TensorBoard event files into the run directory (scalars per epoch, the "
-                             "weight pictures, the config); needs pip install 'linear-nets[tensorboard]'")  # fmt: skip
-    parser.set_defaults(func=run)
+    add_train_arguments(parser, run, resumable=True, tensorboard="also write TensorBoard event files into the run "
+                        "directory (scalars per epoch, the weight pictures, the config)")  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxConfig:
@@ -82,14 +74,6 @@ class SoftmaxRun:
     fit: Any
     run_dir: Any
     load_seconds: float
-
-    @property
-    def test_accuracy(self) -> float:
-        return self.fit.test_accuracy
-
-    @property
-    def train_seconds(self) -> float:
-        return self.fit.seconds
 
 
 class Interrupted(Exception):
@@ -128,7 +112,7 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
     from linear_nets.cli.progress import EpochTable
     from linear_nets.data.fashion_mnist import FACTS, locate
     from linear_nets.pipeline.distributed import fingerprint
-    from linear_nets.pipeline.fit import fashion_mnist, fit_softmax, prepare_machine
+    from linear_nets.pipeline.fit import Dataset, fashion_mnist, fit_softmax, prepare_machine
     from linear_nets.pipeline.recorder import open_run, run_options, start_run
     from linear_nets.timing import Timer
 
@@ -142,31 +126,31 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
     if resumed is None:
         table = table_options(args)
         given |= {"checkpoint_every": 1 if args.checkpoint_every is None else args.checkpoint_every,
-                  "table": table and table.to_dict(), "tensorboard": bool(getattr(args, "tensorboard", False))}
+                  "table": table and table.to_dict(), "tensorboard": args.tensorboard}
     config, options = run_options(config, given, world, resumed)
     prepare_machine(config, world=world)  # threads set, device checked before anything is read or written
-    if getattr(args, "tensorboard", False):
+    if args.tensorboard:
         check_tensorboard()
-    if (options.get("table") or {}).get("stream"):  # before the table is read
-        from linear_nets.pipeline.fit import check_streamable
-
-        check_streamable(config)
     load_timer = Timer()
     if options.get("table"):
-        data, record = _table_data(options["table"], config.seed)
+        from linear_nets.pipeline.tables import TableOptions
+
+        data = read_table(TableOptions(**options["table"]), "classification", config)
+        record = data.record()
+        if not hasattr(data, "batches"):  # in memory: class names from the training schema
+            data = Dataset(data.train, data.test, list(data.spec.classes))
     else:
         data, record = fashion_mnist(options.get("data_dir")), None
     load_seconds = load_timer.stop()
-    if not hasattr(data, "batches"):  # in memory: the largest batch `--resize` makes is known now, before any is made
-        validate(config, examples=len(data.train[1]))
-    inputs = config.resize**2 if config.resize else data.num_inputs
-    source, what = (options["table"]["data"], "rows") if options.get("table") else ("Fashion-MNIST", "images")
+    source, what = ("Fashion-MNIST", "images") if record is None else (options["table"]["data"], "rows")
     if hasattr(data, "batches"):  # streamed: the rows are counted as they pass
         tested = (f"{data.options.test_data} to test on" if data.options.test_data else
                   f"{data.options.test_fraction:g} held out for testing")  # fmt: skip
         rows = f"{data.info.num_rows} {what} streamed, {tested}"
-    else:
+    else:  # in memory: the largest batch `--resize` makes is known now, before any is made
+        validate(config, examples=len(data.train[1]))
         rows = f"{len(data.train[1])} train / {0 if data.test is None else len(data.test[1])} test {what}"
+    inputs = config.resize**2 if config.resize else data.num_inputs
     if config.val_fraction:
         rows += f" ({config.val_fraction:g} of each class held out for validation)"
     print(
@@ -181,10 +165,10 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
     samples = _first_test_images(data, config, figures) if record is None and world.leader else None
     table = EpochTable(out, scored="val" if config.val_fraction is not None else "test", run=str(run_dir.path))
     callbacks = [recorder, table]
-    if world.leader and (options.get("tensorboard") or getattr(args, "tensorboard", False)):
+    if world.leader and (options.get("tensorboard") or args.tensorboard):
         from linear_nets.pipeline.tensorboard import TensorBoardLog
 
-        side = None if options.get("table") else config.resize or 28
+        side = config.resize or 28 if record is None else None
         callbacks.append(TensorBoardLog(run_dir.path / "tensorboard", list(data.classes or []), side))
     cleanup = recorder.removed_on_error  # a new run that fails is removed; a resumed one keeps its checkpoints
     try:
@@ -219,23 +203,6 @@ def _threads(config: SoftmaxConfig, world: Any) -> str:
     threads = torch.get_num_threads()
     where = f", {threads} thread{'s' * (threads > 1)}" if config.device == "cpu" else f", device {config.device}"
     return where + (f" x {world.size} processes (data-parallel)" if world.launched else "")
-
-
-def _table_data(table: dict, seed: int) -> tuple[Any, dict]:
-    """Your table as the pipeline's `Dataset` (class names from the training schema) and what config.json records."""
-    from linear_nets.pipeline.fit import Dataset
-    from linear_nets.pipeline.tables import TableOptions, load_in_memory
-
-    options = TableOptions(**table)
-    if options.stream:
-        from linear_nets.pipeline.tables import StreamedTable
-
-        streamed = StreamedTable(options, seed, task="classification")
-        return streamed, streamed.record()
-    loaded = load_in_memory(options, "classification", seed)
-    if loaded.rows_dropped:
-        print(f"dropped {loaded.rows_dropped} rows with a missing value (--drop-missing)")
-    return Dataset(loaded.train, loaded.test, list(loaded.spec.classes)), loaded.record()
 
 
 def _first_test_images(data: Any, config: SoftmaxConfig, figures: Any) -> tuple[Any, list[int]] | None:
