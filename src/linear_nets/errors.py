@@ -1,12 +1,10 @@
-"""Exceptions a user can cause.
-
-Each one carries a one-line message that says what happened and what to do about it; the CLI prints that
-line to stderr and exits with status 2 (no traceback).
-"""
+"""Exceptions a user can cause: each carries a one-line message that says what happened and what to do about it; the
+CLI prints that line to stderr and exits with status 2 (no traceback)."""
 
 from __future__ import annotations
 
 import os
+from functools import partial
 
 DIVERGENCE_FACTOR = 10.0
 """A training loss above this many times the first epoch's ends a fit as diverged (`pipeline.callbacks`)."""
@@ -75,9 +73,6 @@ class WriteError(LinearNetsError, OSError):
         super().__init__(f"cannot write {path}: {os.strerror(errno)}")
         self.errno, self.strerror, self.filename = errno, os.strerror(errno), str(path)
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
     def __reduce__(self) -> tuple:  # pickled as it was made (e.g. from a worker process), not from its message
         return type(self), (self.filename, self.errno)
 
@@ -89,7 +84,7 @@ class TrainingDiverged(LinearNetsError):
     def __init__(
         self, epoch: int, step: int, loss: float, *, start: float | None = None, hint: str | None = None
     ) -> None:
-        self.epoch, self.step, self.loss, self.start = epoch, step, loss, start
+        self.epoch, self.step, self.loss, self.start, self.hint = epoch, step, loss, start, hint
         hint = hint or "lower the learning rate (--lr) and try again"
         if start is None:
             message = f"training diverged: loss became {loss} at epoch {epoch}, step {step}; {hint}"
@@ -99,16 +94,10 @@ class TrainingDiverged(LinearNetsError):
         super().__init__(message)
 
     def __reduce__(self) -> tuple:  # pickled as it was made (a worker process's error), not from its message
-        return _diverged, (self.epoch, self.step, self.loss, self.start, self.args[0])
+        return partial(TrainingDiverged, start=self.start, hint=self.hint), (self.epoch, self.step, self.loss)
 
     @staticmethod
     def is_overflow(exc: BaseException) -> bool:
         """Whether torch refused a step because a number in it (learning rate, weight decay) does not fit the
         parameters' dtype: a divergence that comes before any NaN (`--lr 1e300` on float32 weights)."""
         return isinstance(exc, RuntimeError) and "without overflow" in str(exc)
-
-
-def _diverged(epoch: int, step: int, loss: float, start: float | None, message: str) -> TrainingDiverged:
-    error = TrainingDiverged(epoch, step, loss, start=start)
-    error.args = (message,)
-    return error

@@ -1,9 +1,5 @@
-"""The `linear-nets` command line.
-
-Each command group lives in its own module with a `register(subparsers)` function that adds its parser and
-sets `func` (the handler, taking the parsed args and returning an exit status). Errors a user can cause
-(`LinearNetsError`) are printed as one line to stderr with exit status 2, never as a traceback.
-"""
+"""The `linear-nets` command line. Each command group's module has a `register(subparsers)` that adds its parser and
+sets `func`, the handler (parsed args -> exit status)."""
 
 from __future__ import annotations
 
@@ -20,10 +16,7 @@ COMMAND_MODULES = ["data", "train", "saved_runs", "runs", "report", "plot", "tun
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, whose errors are one short usage line and the error (not the whole usage block).
-
-    Subcommand parsers are of the same class (argparse creates them with the parent's class).
-    """
+    """argparse's parser (its subcommands' too), whose errors are one short usage line and the error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"usage: {self.prog} [options] (see {self.prog} --help)", file=sys.stderr)
@@ -45,13 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _rank_prefix() -> str:
-    """"[rank N] " in a process torchrun started other than rank 0, whose lines would otherwise be indistinguishable
-    from rank 0's; nothing otherwise."""
-    rank = os.environ.get("RANK", "0") if "TORCHELASTIC_RUN_ID" in os.environ else "0"
-    return "" if rank == "0" else f"[rank {rank}] "
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 2 a user error, 130 interrupted)."""
     parser = build_parser()
@@ -59,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LinearNetsError as exc:
-        # One write of the whole line: under torchrun every process shares the terminal, and print's separate
-        # writes of the text and its newline let two processes' lines run into one another.
-        sys.stderr.write(f"{_rank_prefix()}linear-nets: error: {flag_message(exc)}\n")
+        # One write of the whole line, "[rank N] " first in a process torchrun started other than rank 0: every
+        # process shares the terminal, and print's separate writes of the text and its newline let lines run together.
+        rank = os.environ.get("RANK", "0") if "TORCHELASTIC_RUN_ID" in os.environ else "0"
+        sys.stderr.write(f"{'' if rank == '0' else f'[rank {rank}] '}linear-nets: error: {flag_message(exc)}\n")
         sys.stderr.flush()
         return 2
     except KeyboardInterrupt:
@@ -73,10 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The `linear-nets` command (and `python -m linear_nets`): `main`, its output flushed, then the process ends at
-    once with `os._exit`. The interpreter's own teardown of a process that has imported torch takes about 0.3 s
-    (benchmarks/RESULTS.md, start-up) and frees nothing the operating system does not: every file the command wrote
-    is closed, its threads and processes done. `main` is what tests and other Python code call."""
+    """The `linear-nets` command (and `python -m linear_nets`): `main`, its output flushed, then `os._exit`: the
+    interpreter's teardown after torch takes about 0.3 s (benchmarks/RESULTS.md) and frees nothing the operating
+    system does not (every file written is closed). `main` is what tests and other Python code call."""
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

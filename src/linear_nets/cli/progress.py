@@ -9,12 +9,9 @@ from linear_nets.training import Callback, EpochRecord
 
 
 class EpochTable(Callback):
-    """Prints `epoch, train loss, train acc, test (or val) acc, seconds` after each epoch.
-
-    With stderr a terminal it also draws a tqdm bar over the batches (then `on_batch_end` advances it; without a
-    terminal there is no per-batch call at all). `scored` ("test" or "val") is the accuracy the last column shows;
-    `run` names the run directory in the line that says a run resumes.
-    """
+    """Prints `epoch, train loss, train acc, test (or val) acc, seconds` after each epoch, under a tqdm bar over the
+    batches when stderr is a terminal (else no per-batch call at all). `scored` ("test" or "val") is the accuracy
+    the last column shows; `run` names the run directory in the line that says a run resumes."""
 
     def __init__(self, out: TextIO, scored: str = "test", run: str = "") -> None:
         self.out, self.scored, self.run = out, scored, run
