@@ -63,11 +63,9 @@ class ConfigError(LinearNetsError, ValueError):
 
 
 class WriteError(LinearNetsError, OSError):
-    """A file could not be written: the disk is full, or the place is read-only or not ours to write.
-
-    The message names the file; `errno` is the operating system's. Also an `OSError`, so code that treats a failed
-    write as harmless (a cache) keeps catching it as one.
-    """
+    """A file could not be written (the disk is full, or the place is read-only or not ours): the message names the
+    file, `errno` is the operating system's. Also an `OSError`, so code that treats a failed write as harmless (a
+    cache) keeps catching it as one."""
 
     def __init__(self, path: object, errno: int) -> None:
         super().__init__(f"cannot write {path}: {os.strerror(errno)}")
