@@ -4,6 +4,7 @@ CLI prints that line to stderr and exits with status 2 (no traceback)."""
 from __future__ import annotations
 
 import os
+import re
 from functools import partial
 
 DIVERGENCE_FACTOR = 10.0
@@ -45,8 +46,6 @@ def flag_message(error: LinearNetsError) -> str:
         >>> flag_message(DataError("/srv/data/t.csv and column 'data' hold no data.", "data"))
         "/srv/data/t.csv and column 'data' hold no --data."
     """
-    import re
-
     message = str(error)
     for name in error.fields:
         word = rf"(?<![\w/.'\"-]){re.escape(name)}(?![\w/'\"-]|\.\w)"
