@@ -1,11 +1,6 @@
-"""What a run directory holds, read without training or loading a model: its config, its metrics so far, its
-summary, and its state (finished, stopped early, interrupted with its last saved epoch, running). `linear-nets runs`
-lists runs with it and `linear-nets report` starts from it.
-
-A run writes summary.json last, so a run without one did not finish. Whether it is still running is not recorded
-(a killed process leaves no trace), so it is read from the clock: a run whose files changed within
-`RUNNING_WINDOW` seconds, or within three of its longest epochs, is taken as running; one quiet for longer is
-interrupted, resumable from its newest checkpoint.
+"""What a run directory holds, read without loading a model: config, metrics, summary and state, for `linear-nets
+runs` and `linear-nets report`. A run without summary.json (written last) did not finish; a killed one leaves no
+trace, so one whose files changed within `RUNNING_WINDOW` seconds, or three of its longest epochs, is running.
 """
 
 from __future__ import annotations
@@ -16,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from linear_nets.errors import DataError, LinearNetsError
-from linear_nets.pipeline.runs import Run, read_json, read_metrics, run_directories
+from linear_nets.errors import ConfigError, DataError, LinearNetsError
+from linear_nets.pipeline.runs import Run, read_json, read_metrics
 
 RUNNING_WINDOW = 120.0
 """Seconds since a run's files last changed within which a run without summary.json counts as running."""
@@ -25,11 +20,9 @@ RUNNING_WINDOW = 120.0
 
 @dataclasses.dataclass
 class RunRecord:
-    """One run directory (`path`) as `runs` lists it and `report` starts from it: the opened `run` (config checked;
-    None when it could not be opened), the per-epoch `metrics` rows, `summary` (None: the run did not finish), its
-    `state` ("finished", "stopped early", "interrupted" or "running"), the newest checkpoint's epoch `saved_epoch`
-    (interrupted runs resume after it), and `problems`: what could not be read, one line each (the run is still
-    described as far as it could be)."""
+    """One run directory: the opened `run` (None when it could not be), the per-epoch `metrics`, `summary` (None: not
+    finished), `state` ("finished", "stopped early", "interrupted" or "running"), the newest checkpoint's epoch
+    `saved_epoch`, and `problems`: what could not be read, one line each."""
 
     path: Path
     run: Run | None = None
@@ -156,15 +149,18 @@ def _last_change(path: Path) -> float:
 
 
 def list_runs(root: str | Path = "runs") -> list[RunRecord]:
-    """Every run directory under `root`, newest first (by config.json's `created`, then by when config.json was
-    written: a run's creation, to the nanosecond).
+    """Every run directory under `root` (hidden ones, runs being created, left out), newest first (by config.json's
+    `created`, then by its modification time, to the nanosecond).
 
     Example:
         >>> import tempfile
         >>> list_runs(tempfile.mkdtemp())
         []
     """
-    records = [read_record(path) for path in run_directories(root)]
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory")
+    records = [read_record(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
 
     def newest(record: RunRecord) -> tuple[str, float]:
         try:
