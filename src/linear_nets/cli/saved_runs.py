@@ -89,11 +89,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"test accuracy {scores.accuracy:.4f}")
     print(_format_confusion(scores.confusion, classes))
     print(format_per_class(evaluation))
-    result = {"test_loss": scores.loss, "test_accuracy": scores.accuracy, "n": scores.n}
-    _save_evaluation(run.path, {**result, "confusion": scores.confusion.tolist(), "classes": classes,
-                                **evaluation.record()}, (scores.confusion, classes),
-                     lambda: evaluation_figures(evaluation, model, images=test_iter.tensors[0].cpu(),
-                                                image_side=config.resize or 28))  # fmt: skip
+    result = {"test_loss": scores.loss, "test_accuracy": scores.accuracy, "n": scores.n,
+              "confusion": scores.confusion.tolist(), "classes": classes, **evaluation.record()}
+    _save_evaluation(run.path, result, (scores.confusion, classes), lambda: evaluation_figures(
+        evaluation, model, images=test_iter.tensors[0].cpu(), image_side=config.resize or 28))
     return 0
 
 
@@ -139,16 +138,7 @@ def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[st
 
 
 def _format_confusion(matrix: Any, classes: list[str]) -> str:
-    """The confusion matrix as text, every class name whole (longer than 12 characters: numbered in the header).
-
-    Example:
-        >>> import torch
-        >>> print(_format_confusion(torch.tensor([[5, 1], [0, 7]]), ["t-shirt", "ankle boot"]))
-        confusion matrix (rows: true class, columns: predicted)
-                    t-shirt ankle boot
-           t-shirt        5          1
-        ankle boot        0          7
-    """
+    """The confusion matrix as text, every class name whole (longer than 12 characters: numbered in the header)."""
     numbered = max(len(c) for c in classes) > 12
     heads = [str(k) for k in range(len(classes))] if numbered else classes
     names = [f"{k} {c}" for k, c in enumerate(classes)] if numbered else classes
@@ -234,8 +224,8 @@ def run_predict(args: argparse.Namespace) -> int:
     for i, (t, p) in enumerate(zip(true_text, pred_text, strict=True)):
         mark = "" if t == p else "   <- wrong"
         print(f"test image {i:>3}: true {t:<11} predicted {p:<11} ({probs[i, y_pred[i]].item():.1%}){mark}")
-    rows = max(1, math.ceil(len(y) / 9))
-    confidence = probs.max(dim=1).values.tolist()
-    written = save_figure(show_predictions(X, true_text, pred_text, num_rows=rows, probabilities=confidence), out)
+    figure = show_predictions(X, true_text, pred_text, num_rows=max(1, math.ceil(len(y) / 9)),
+                              probabilities=probs.max(dim=1).values.tolist())
+    written = save_figure(figure, out)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -32,8 +32,6 @@ from linear_nets.pipeline.runs import (
     restore_rng_states,
     rng_states,
     run_config,
-    under_prefix,
-    with_prefix,
 )
 from linear_nets.training import Callback, EpochRecord, History
 
@@ -75,13 +73,13 @@ class RunRecorder(Callback):
 
     def _take_snapshot(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         model = self.fit.model
-        tensors = with_prefix("model", model.state_tensors()) | rng_states(*self.fit.generators)
+        tensors = _with_prefix("model", model.state_tensors()) | rng_states(*self.fit.generators)
         state: dict[str, Any] = {"history": list(self._rows), "config": _what_decides(self.fit.config)}
         if isinstance(model.updater, torch.optim.Optimizer):
             optim_tensors, state["optimizer"] = optimizer_state(model.updater)
             tensors |= optim_tensors
         for name, callback in self._stateful().items():
-            tensors |= with_prefix(f"extra.{name}", callback.state_tensors())
+            tensors |= _with_prefix(f"extra.{name}", callback.state_tensors())
         # copies: training goes on updating the live tensors before the snapshot is written
         return {k: v.clone() for k, v in tensors.items()}, state
 
@@ -100,7 +98,7 @@ class RunRecorder(Callback):
         decides = _what_decides(self.fit.config)  # a checkpoint of other values is refused as it is read
         tensors, state = self.world.from_leader(lambda: self.run.load_checkpoint(decides))
         model = self.fit.model
-        model_tensors = under_prefix("model", tensors)
+        model_tensors = _under_prefix("model", tensors)
         check_state(model_tensors, model.state_tensors(), self.run.newest_checkpoint())
         with refused(f"{self.run.newest_checkpoint()} does not fit this model: ", KeyError, TypeError, ValueError,
                      RuntimeError, AttributeError):  # fmt: skip
@@ -112,7 +110,7 @@ class RunRecorder(Callback):
             self.fit.history.epochs[:] = History.from_dicts(state["history"]).epochs
             self._rows = [dict(row) for row in state["history"]]
             for name, callback in self._stateful().items():
-                callback.load_state_tensors(under_prefix(f"extra.{name}", tensors))
+                callback.load_state_tensors(_under_prefix(f"extra.{name}", tensors))
         if self.world.leader:  # this process is now the run's one writer: what a kill mid-write left goes
             for stale in stale_temporaries(self.run.path):
                 stale.unlink(missing_ok=True)
@@ -222,6 +220,16 @@ def start_run(model: str, config: Any, data: Mapping[str, Any], options: Mapping
     run = resumed or world.from_leader(lambda: Run.create(model, run_config(to_dict(config), data, options), out))
     return RunRecorder(run if world.leader else Replica(run.path, run.config), options.get("checkpoint_every", 1),
                        resume=resumed is not None, world=world)
+
+
+def _with_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Each tensor named `prefix.name`, so that several parts' tensors share one checkpoint file."""
+    return {f"{prefix}.{name}": t for name, t in tensors.items()}
+
+
+def _under_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Inverse of `_with_prefix`: the tensors named `prefix.*`, with `prefix.` removed."""
+    return {name.removeprefix(f"{prefix}."): t for name, t in tensors.items() if name.startswith(f"{prefix}.")}
 
 
 def _what_decides(config: Any) -> dict[str, Any]:

@@ -370,27 +370,6 @@ def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], s
             raise DataError(f"{source}: tensor {name!r} holds NaN or infinite values")
 
 
-def with_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Name each tensor `prefix.name`, so that several parts' tensors share one checkpoint file.
-
-    Example:
-        >>> with_prefix("model", {"W": torch.zeros(1)})
-        {'model.W': tensor([0.])}
-    """
-    return {f"{prefix}.{name}": t for name, t in tensors.items()}
-
-
-def under_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Inverse of `with_prefix`: the tensors named `prefix.*`, with `prefix.` removed.
-
-    Example:
-        >>> under_prefix("model", {"model.W": torch.zeros(1), "rng.torch": torch.zeros(1)})
-        {'W': tensor([0.])}
-    """
-    start = f"{prefix}."
-    return {name.removeprefix(start): t for name, t in tensors.items() if name.startswith(start)}
-
-
 def rng_states(*generators: torch.Generator) -> dict[str, Tensor]:
     """The global torch RNG state and each generator's state, as tensors for a checkpoint."""
     states = {"rng.torch": torch.get_rng_state()}
@@ -434,26 +413,21 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor]
 def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str, Tensor], rest: Mapping) -> None:
     """Inverse of `optimizer_state`; `ValueError` when the saved parameter groups differ from the optimizer's own in
     number, keys or the JSON type of a value (an edited checkpoint: torch would fail only later, inside `step`)."""
-    own = json.loads(json.dumps(optimizer.state_dict()["param_groups"]))  # as a checkpoint holds them
-    saved = rest["param_groups"]
-    if len(saved) != len(own) or any(
-        not isinstance(group, dict) or group.keys() != mine.keys() or any(type(group[k]) is not type(v)
-                                                                          for k, v in mine.items())
-        for group, mine in zip(saved, own, strict=False)
-    ):  # fmt: skip
+    def kinds(groups: list) -> list:  # each group's keys and the JSON type of each value
+        return [{k: type(v) for k, v in group.items()} if isinstance(group, dict) else None for group in groups]
+
+    if kinds(rest["param_groups"]) != kinds(json.loads(json.dumps(optimizer.state_dict()["param_groups"]))):
         raise ValueError("its optimizer's param_groups are not those of this optimizer")
     state: dict[int, dict[str, Any]] = {}
-    lists = {(int(pid), key): n["tensor_list"] for pid, entries in rest["scalars"].items()
-             for key, n in entries.items() if isinstance(n, dict) and "tensor_list" in n}  # fmt: skip
-    for (param_id, key), n in lists.items():
-        state.setdefault(param_id, {})[key] = [tensors.get(f"optimizer.{param_id}.{key}.{i}") for i in range(n)]
+    for param_id, entries in rest["scalars"].items():
+        for key, value in entries.items():
+            if isinstance(value, dict) and "tensor_list" in value:  # numbered tensors, None where one was
+                value = [tensors.get(f"optimizer.{param_id}.{key}.{i}") for i in range(value["tensor_list"])]
+            state.setdefault(int(param_id), {})[key] = value
     for name, value in tensors.items():
         _, param_id, key = name.split(".", 2)
-        if (int(param_id), key.rsplit(".", 1)[0]) not in lists:
+        if not isinstance(state.get(int(param_id), {}).get(key.rsplit(".", 1)[0]), list):  # not a list's element
             state.setdefault(int(param_id), {})[key] = value
-    for param_id, entries in rest["scalars"].items():
-        plain = {k: v for k, v in entries.items() if (int(param_id), k) not in lists}
-        state.setdefault(int(param_id), {}).update(plain)
     optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
 
 
