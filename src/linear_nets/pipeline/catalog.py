@@ -108,22 +108,18 @@ def read_record(path: str | Path, now: float | None = None) -> RunRecord:
         record.metrics = read_metrics(record.path)
     except DataError as exc:
         record.problems.append(str(exc))
-    if (record.path / "summary.json").exists():
+    summary = record.path / "summary.json"
+    if summary.exists():
         try:
-            summary = read_json(record.path / "summary.json", "run summary")
+            record.summary = read_json(summary, "run summary")
+            if not isinstance(record.summary, dict):
+                record.summary = None
+                raise DataError(f"run summary {summary} is not a JSON object")
         except DataError as exc:
             record.problems.append(str(exc))
-        else:
-            if isinstance(summary, dict):
-                record.summary = summary
-            else:
-                record.problems.append(f"run summary {record.path / 'summary.json'} is not a JSON object")
-    try:
+    with contextlib.suppress(OSError):  # a directory that cannot be listed: no checkpoint known
         checkpoint = record.run.newest_checkpoint()
-    except OSError:
-        checkpoint = None
-    if checkpoint is not None:
-        record.saved_epoch = int(checkpoint.stem.removeprefix("checkpoint-"))
+        record.saved_epoch = None if checkpoint is None else int(checkpoint.stem.removeprefix("checkpoint-"))
     record.state = _state(record, time.time() if now is None else now)
     return record
 
@@ -171,5 +167,3 @@ def list_runs(root: str | Path = "runs") -> list[RunRecord]:
 
     return sorted(records, key=newest, reverse=True)
 
-
-__all__ = ["RunRecord", "list_runs", "read_record"]

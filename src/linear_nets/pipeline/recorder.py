@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.atomic import stale_temporaries
+from linear_nets.errors import flag
 from linear_nets.pipeline.config import MACHINE_FIELDS, to_dict
 from linear_nets.pipeline.distributed import ALONE, World, check_same, default_threads
 from linear_nets.pipeline.runs import (
@@ -214,7 +215,7 @@ def start_run(model: str, config: Any, data: Mapping[str, Any], options: Mapping
             paths = ("path", "dir", "data", "test_data", "data_dir", "file")
             return {k: content(v) for k, v in value.items() if k not in paths} if isinstance(value, dict) else value
 
-        agreed = {f"--{k.replace('_', '-')}": v for k, v in _what_decides(config).items()}
+        agreed = {flag(k): v for k, v in _what_decides(config).items()}
         agreed |= {f"data {k}": v for k, v in content({**data, "sha256 of the training rows": fingerprint}).items()}
         check_same(world, agreed | {f"option {k}": v for k, v in content(dict(options)).items()})
     run = resumed or world.from_leader(lambda: Run.create(model, run_config(to_dict(config), data, options), out))
