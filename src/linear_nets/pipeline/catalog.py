@@ -90,8 +90,7 @@ class RunRecord:
 
 
 def read_record(path: str | Path, now: float | None = None) -> RunRecord:
-    """Describe the run directory `path`; never raises for what is in it (a corrupt or foreign directory is a
-    record with `run` None and the reason in `problems`).
+    """Describe the run directory `path`; a corrupt or foreign one is a record with `run` None and why in `problems`.
 
     Example:
         >>> import tempfile

@@ -170,8 +170,7 @@ def _abandoned(path: Path) -> bool:
 
 
 def json_safe(obj: Any) -> Any:
-    """`obj` with every NaN and ±inf float as None: JSON has no such numbers, and Python's bare `NaN` is refused by
-    most readers (a constant target's R² is undefined: null, as summary.json always wrote it).
+    """`obj` with every NaN and ±inf float as None (null): JSON has no such numbers (a constant target's R², say).
 
     Example:
         >>> json_safe({"r2": float("nan"), "rows": [1.5, float("inf")]})
@@ -201,9 +200,8 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_file_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
-    """The bytes of `path`, which must be a regular file of at most `limit` bytes (checked before reading); a
-    `DataError` naming `what` and `path` when it is missing, unreadable, not a regular file (a FIFO, a device, a
-    directory), or larger.
+    """The bytes of `path`, a regular file of at most `limit` bytes (checked before reading); a `DataError` naming
+    `what` and `path` when it is missing, unreadable, not a regular file (a FIFO, a device), or larger.
 
     Example:
         >>> read_file_bytes("/dev/zero", "image", 100)
@@ -213,21 +211,18 @@ def read_file_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: opening a FIFO must not wait for a writer
+        info = os.fstat(fd)  # of what was opened: a file swapped after a check of its name cannot slip through
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise DataError(f"{what} {path} is not a regular file")
+        with open(fd, "rb") as f:
+            if info.st_size > limit:
+                raise DataError(f"{what} {path} is {info.st_size} bytes, more than the {limit} this package reads")
+            data = f.read(limit + 1)  # never more than the limit, even from a file that grows while it is read
     except FileNotFoundError:
         raise DataError(f"{what} {path} is missing") from None
     except OSError as exc:
         raise DataError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
-    info = os.fstat(fd)  # of what was opened: a file swapped after a check of its name cannot slip through
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise DataError(f"{what} {path} is not a regular file")
-    with open(fd, "rb") as f:
-        if info.st_size > limit:
-            raise DataError(f"{what} {path} is {info.st_size} bytes, more than the {limit} this package reads")
-        try:
-            data = f.read(limit + 1)  # never more than the limit, even from a file that grows while it is read
-        except OSError as exc:
-            raise DataError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
     if len(data) > limit:
         raise DataError(f"{what} {path} grew past {limit} bytes while it was read")
     return data
@@ -385,10 +380,8 @@ def restore_rng_states(states: Mapping[str, Tensor], *generators: torch.Generato
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Split `optimizer.state_dict()` into tensors (for safetensors) and the JSON-able rest.
-
-    A list of tensors (L-BFGS keeps its recent directions and steps so; unused slots are None) becomes numbered
-    tensors `key.0`, `key.1`, ..., and its length is recorded with the rest.
+    """Split `optimizer.state_dict()` into tensors (for safetensors) and the JSON-able rest; a list of tensors
+    (L-BFGS's recent directions and steps; unused slots None) becomes tensors `key.0`, `key.1`, ... and its length.
 
     Example:
         >>> p = torch.nn.Parameter(torch.zeros(2))
@@ -432,8 +425,8 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str,
 
 
 class Run:
-    """A run directory (`path`) as `linear-nets train` writes it, and as `evaluate`, `predict` and `--resume` read
-    it; `config` is what its `config.json` holds (at least `model`).
+    """A run directory (`path`) as `train` writes it and `evaluate`, `predict` and `--resume` read it; `config` is
+    what its `config.json` holds (at least `model`).
 
     Example:
         >>> import tempfile
@@ -644,14 +637,12 @@ TABLE_OPTIONS = (
     Param("drop_missing", bool, "drop rows with a missing value"),
     Param("stream", bool, "read in batches"),
 )
-"""What config.json records besides the fit's config, with the rules of the flags it came from (`--checkpoint-every`,
-`--data ...`): checked by `check_run_config`, as synthetic data is with `SyntheticData`'s own."""
+"""What config.json records besides the fit's config, with the rules of the flags it came from."""
 
 
 def check_run_config(run: Run) -> None:
-    """Check every section of a run's config.json: `config` (the fit's config: `validate`, as the flags), `options`
-    (data directory, checkpoints, your table), `data` (a table's training schema, synthetic data's flags);
-    `DataError` naming the file and the field."""
+    """Check every section of a run's config.json (`config`, `options`, `data`) with the rules of the flags that wrote
+    it; `DataError` naming the file and the field."""
     where = run.path / "config.json"
     for section in ("config", "data", "options", "args"):
         if run.config.get(section) is not None:

@@ -177,8 +177,7 @@ MAX_IMAGE_BYTES = 64 << 20
 
 
 def image_classifier(run: Run) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
-    """`load_softmax` for a run trained on Fashion-MNIST images, the one kind of run that predicts images; a
-    `ConfigError` says what to do with a table run or a linear regression instead."""
+    """`load_softmax` for a run trained on images; a `ConfigError` says what to do with any other run."""
     if run.spec is not None:
         raise ConfigError(f"{run.path} was trained on a table: pass --data FILE to predict its rows")
     if run.model == "linreg":
@@ -267,9 +266,8 @@ def table_na_values(run: Run) -> list[str]:
 
 def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None = None,
                       interval: float | None = None) -> Any:  # fmt: skip
-    """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class; for a
-    least-squares run with `interval`, the 4 interval columns of `prediction_intervals`), after the input columns
-    named in `keep` (an id to join the predictions back on), copied as they are."""
+    """A pyarrow table of a prediction per row of `path` (softmax: and a probability per class; with `interval`: the
+    columns of `prediction_intervals`), after the input columns named in `keep` (an id), copied as they are."""
     import pyarrow as pa
 
     from linear_nets.data.tables import load_features, open_table
@@ -420,10 +418,9 @@ def raw_units(state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
 
 
 def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
-    """The fitted model of a run directory, with its training schema: `predict(table)` (and `predict_proba` for
-    softmax) take a pandas DataFrame, a pyarrow Table or a table file's path, whose text columns are encoded as they
-    were in training; `coefficients` names each weight. A `ConfigError` or `DataError` says when `run_dir` is not a
-    run directory, its files were tampered with, or it is a linear regression on synthetic data (no columns).
+    """The fitted model of a run directory: `predict(table)` (and `predict_proba` for softmax) take a DataFrame, a
+    pyarrow Table or a table file's path, encoded with the training schema; `coefficients` names each weight. A
+    `ConfigError` or `DataError` when `run_dir` is not a run, was tampered with, or is linreg on synthetic data.
 
     Example:
         >>> import contextlib, io, pathlib, tempfile
