@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from linear_nets.errors import ConfigError, DataError, LinearNetsError
-from linear_nets.pipeline.runs import Run, read_json, read_metrics
+from linear_nets.errors import DataError, LinearNetsError
+from linear_nets.pipeline.runs import Run, read_json, read_metrics, run_directories
 
 RUNNING_WINDOW = 120.0
 """Seconds since a run's files last changed within which a run without summary.json counts as running."""
@@ -107,15 +107,16 @@ def read_record(path: str | Path, now: float | None = None) -> RunRecord:
         record.metrics = read_metrics(record.path)
     except DataError as exc:
         record.problems.append(str(exc))
-    summary = record.path / "summary.json"
-    if summary.exists():
+    if (record.path / "summary.json").exists():
         try:
-            record.summary = read_json(summary, "run summary")
-            if not isinstance(record.summary, dict):
-                record.summary = None
-                raise DataError(f"run summary {summary} is not a JSON object")
+            summary = read_json(record.path / "summary.json", "run summary")
         except DataError as exc:
             record.problems.append(str(exc))
+        else:
+            if isinstance(summary, dict):
+                record.summary = summary
+            else:
+                record.problems.append(f"run summary {record.path / 'summary.json'} is not a JSON object")
     with contextlib.suppress(OSError):  # a directory that cannot be listed: no checkpoint known
         checkpoint = record.run.newest_checkpoint()
         record.saved_epoch = None if checkpoint is None else int(checkpoint.stem.removeprefix("checkpoint-"))
@@ -144,18 +145,15 @@ def _last_change(path: Path) -> float:
 
 
 def list_runs(root: str | Path = "runs") -> list[RunRecord]:
-    """Every run directory under `root` (hidden ones, runs being created, left out), newest first (by config.json's
-    `created`, then by its modification time, to the nanosecond).
+    """Every run directory under `root`, newest first (by config.json's `created`, then by its modification time, to
+    the nanosecond).
 
     Example:
         >>> import tempfile
         >>> list_runs(tempfile.mkdtemp())
         []
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"{root} is not a directory")
-    records = [read_record(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    records = [read_record(path) for path in run_directories(root)]
 
     def newest(record: RunRecord) -> tuple[str, float]:
         try:

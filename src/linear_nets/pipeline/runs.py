@@ -289,6 +289,14 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def run_directories(root: str | Path) -> Iterator[Path]:
+    """The directories directly under `root` (hidden ones, such as runs being created, left out)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory")
+    yield from sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
+
+
 def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None) -> None:
     """Save tensors to `path` (safetensors), then the sidecar `path.with_suffix('.json')`: each tensor's shape and
     dtype, the file's SHA-256 and `meta` (JSON-able). Written second, a sidecar always describes a complete file."""
