@@ -1,6 +1,5 @@
-"""`linear-nets runs [DIR]`: one line per run directory under runs/ (or DIR), newest first; `--json` for programs.
-
-Flags and printing only: reading a run directory is `linear_nets.pipeline.catalog`.
+"""`linear-nets runs [DIR]`: one line per run directory, newest first (`--json` for programs); flags and printing
+only: reading a run directory is `linear_nets.pipeline.catalog`.
 """
 
 from __future__ import annotations
@@ -24,10 +23,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_list)
 
 
-ALWAYS_SHOWN = ("lr", "batch_size", "epochs")
-"""Config fields every line shows; the others only where they differ from the defaults."""
-
-
 def key_fields(record: Any) -> str:
     """The flags of the run's config: lr, batch size and epochs, and every other flag that is not the default (the
     implementation and the machine fields have their own columns or do not change the result), e.g.
@@ -39,7 +34,7 @@ def key_fields(record: Any) -> str:
         config = saved_config(record.run, record.run.CONFIGS[record.model])
     except LinearNetsError:  # the run opened, so this is rare; the line shows no flags rather than failing
         return ""
-    always = dict.fromkeys(ALWAYS_SHOWN)  # None: unlike any value, so always written
+    always = dict.fromkeys(("lr", "batch_size", "epochs"))  # None: unlike any value, so always written
     return as_flags(config, dataclasses.replace(type(config)(), impl=config.impl, **always))
 
 
@@ -77,7 +72,7 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [("NAME", "MODEL", "DATA", "IMPL", "TEST", "STATE", "STARTED", "CONFIG")]
     for r in records:
         if r.run is None:
-            rows.append((r.path.name, "-", "-", "-", "-", "unreadable: " + r.problems[0], "-", ""))
+            rows.append((r.path.name, "unreadable: " + r.problems[0]))
             continue
         metric = r.test_metric()
         shown = "-" if metric is None else f"{METRIC_LABELS[metric[0]]} {metric[1]:.4g}"
@@ -85,10 +80,10 @@ def run_list(args: argparse.Namespace) -> int:
         started = (r.started or "-").replace("T", " ")[:16]
         rows.append((r.path.name, r.model or "-", r.data, r.config.get("impl", "-"), shown, state, started,
                      key_fields(r)))  # fmt: skip
-    widths = [max(len(row[i]) for row in rows if not row[5].startswith("unreadable") or i == 0) for i in range(7)]
+    widths = [max(len(row[i]) for row in rows if len(row) == 8 or i == 0) for i in range(7)]
     for row in rows:
-        if row[5].startswith("unreadable"):
-            print(f"{row[0]:<{widths[0]}}  {row[5]}")
-            continue
-        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row[:7], widths, strict=True)) + "  " + row[7])
+        if len(row) == 2:  # an unreadable run: its name and why
+            print(f"{row[0]:<{widths[0]}}  {row[1]}")
+        else:
+            print("  ".join(f"{cell:<{w}}" for cell, w in zip(row[:7], widths, strict=True)) + "  " + row[7])
     return 0

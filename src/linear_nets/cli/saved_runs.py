@@ -1,10 +1,5 @@
-"""`linear-nets evaluate RUN_DIR` and `linear-nets predict RUN_DIR`: use a trained model from its run directory.
-
-Flags and printing only: loading the model and computing scores and predictions is `linear_nets.pipeline.saved`.
-
-The model is rebuilt from the run's config.json and loaded from model.safetensors (verified against model.json;
-nothing in a run directory can execute code). Softmax runs are evaluated on the Fashion-MNIST test set, with a
-confusion matrix; linear-regression runs on their synthetic data, regenerated from the recorded seed.
+"""`linear-nets evaluate RUN_DIR` and `linear-nets predict RUN_DIR`: flags and printing only; loading the model and
+computing scores and predictions is `linear_nets.pipeline.saved`.
 """
 
 from __future__ import annotations
@@ -94,11 +89,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"test accuracy {scores.accuracy:.4f}")
     print(_format_confusion(scores.confusion, classes))
     print(format_per_class(evaluation))
-    result = {"test_loss": scores.loss, "test_accuracy": scores.accuracy, "n": scores.n}
-    _save_evaluation(run.path, {**result, "confusion": scores.confusion.tolist(), "classes": classes,
-                                **evaluation.record()}, (scores.confusion, classes),
-                     lambda: evaluation_figures(evaluation, model, images=test_iter.tensors[0].cpu(),
-                                                image_side=config.resize or 28))  # fmt: skip
+    result = {"test_loss": scores.loss, "test_accuracy": scores.accuracy, "n": scores.n,
+              "confusion": scores.confusion.tolist(), "classes": classes, **evaluation.record()}
+    _save_evaluation(run.path, result, (scores.confusion, classes), lambda: evaluation_figures(
+        evaluation, model, images=test_iter.tensors[0].cpu(), image_side=config.resize or 28))
     return 0
 
 
@@ -124,9 +118,8 @@ def _evaluate_table(run: Any, path: str | None) -> int:
 
 def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[str]] | None,
                      figures: Any = None) -> None:  # fmt: skip
-    """Write confusion.png (when given a matrix and its classes) and the `figures()` (name -> figure: weights,
-    mistakes, per_class, reliability), then evaluation.json, and say so; when the run directory cannot take them
-    (read-only, full disk), say that they were not saved: the results are printed."""
+    """Write confusion.png (given a matrix and its classes), the `figures()` (name -> figure), then evaluation.json;
+    a run directory that cannot take them (read-only, full disk) is a warning: the results were printed."""
     from linear_nets.errors import WriteError
     from linear_nets.pipeline.evaluation import save_evaluation_figures
     from linear_nets.pipeline.runs import write_json
@@ -144,23 +137,9 @@ def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[st
     print("wrote " + ", ".join(str(p) for p in written))
 
 
-LONG_CLASS_NAME = 12
-"""Class names up to this long head the confusion table's columns whole; longer ones are numbered, the rows' names
-(shown whole) saying which number is which."""
-
-
 def _format_confusion(matrix: Any, classes: list[str]) -> str:
-    """The confusion matrix as text, every class name whole.
-
-    Example:
-        >>> import torch
-        >>> print(_format_confusion(torch.tensor([[5, 1], [0, 7]]), ["t-shirt", "ankle boot"]))
-        confusion matrix (rows: true class, columns: predicted)
-                    t-shirt ankle boot
-           t-shirt        5          1
-        ankle boot        0          7
-    """
-    numbered = max(len(c) for c in classes) > LONG_CLASS_NAME
+    """The confusion matrix as text, every class name whole (longer than 12 characters: numbered in the header)."""
+    numbered = max(len(c) for c in classes) > 12
     heads = [str(k) for k in range(len(classes))] if numbered else classes
     names = [f"{k} {c}" for k, c in enumerate(classes)] if numbered else classes
     width = max(len(c) for c in names)
@@ -191,8 +170,7 @@ def _confusion_figure(matrix: Any, classes: list[str]) -> Any:
 
 
 def _predict_images(model: Any, classes: list[str], paths: list[str], side: int) -> int:
-    """Print each image's class; an image that cannot be read is one line on stderr and the others are still
-    predicted. Returns 0, or 2 when any image was refused."""
+    """Print each image's class; one that cannot be read is a line on stderr (exit status 2), the others predicted."""
     import torch
 
     from linear_nets.pipeline.saved import read_image
@@ -246,8 +224,8 @@ def run_predict(args: argparse.Namespace) -> int:
     for i, (t, p) in enumerate(zip(true_text, pred_text, strict=True)):
         mark = "" if t == p else "   <- wrong"
         print(f"test image {i:>3}: true {t:<11} predicted {p:<11} ({probs[i, y_pred[i]].item():.1%}){mark}")
-    rows = max(1, math.ceil(len(y) / 9))
-    confidence = probs.max(dim=1).values.tolist()
-    written = save_figure(show_predictions(X, true_text, pred_text, num_rows=rows, probabilities=confidence), out)
+    figure = show_predictions(X, true_text, pred_text, num_rows=max(1, math.ceil(len(y) / 9)),
+                              probabilities=probs.max(dim=1).values.tolist())
+    written = save_figure(figure, out)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -1,11 +1,6 @@
-"""What a run directory holds, read without training or loading a model: its config, its metrics so far, its
-summary, and its state (finished, stopped early, interrupted with its last saved epoch, running). `linear-nets runs`
-lists runs with it and `linear-nets report` starts from it.
-
-A run writes summary.json last, so a run without one did not finish. Whether it is still running is not recorded
-(a killed process leaves no trace), so it is read from the clock: a run whose files changed within
-`RUNNING_WINDOW` seconds, or within three of its longest epochs, is taken as running; one quiet for longer is
-interrupted, resumable from its newest checkpoint.
+"""What a run directory holds, read without loading a model: config, metrics, summary and state, for `linear-nets
+runs` and `linear-nets report`. A run without summary.json (written last) did not finish; a killed one leaves no
+trace, so one whose files changed within `RUNNING_WINDOW` seconds, or three of its longest epochs, is running.
 """
 
 from __future__ import annotations
@@ -25,11 +20,9 @@ RUNNING_WINDOW = 120.0
 
 @dataclasses.dataclass
 class RunRecord:
-    """One run directory (`path`) as `runs` lists it and `report` starts from it: the opened `run` (config checked;
-    None when it could not be opened), the per-epoch `metrics` rows, `summary` (None: the run did not finish), its
-    `state` ("finished", "stopped early", "interrupted" or "running"), the newest checkpoint's epoch `saved_epoch`
-    (interrupted runs resume after it), and `problems`: what could not be read, one line each (the run is still
-    described as far as it could be)."""
+    """One run directory: the opened `run` (None when it could not be), the per-epoch `metrics`, `summary` (None: not
+    finished), `state` ("finished", "stopped early", "interrupted" or "running"), the newest checkpoint's epoch
+    `saved_epoch`, and `problems`: what could not be read, one line each."""
 
     path: Path
     run: Run | None = None
@@ -97,8 +90,7 @@ class RunRecord:
 
 
 def read_record(path: str | Path, now: float | None = None) -> RunRecord:
-    """Describe the run directory `path`; never raises for what is in it (a corrupt or foreign directory is a
-    record with `run` None and the reason in `problems`).
+    """Describe the run directory `path`; a corrupt or foreign one is a record with `run` None and why in `problems`.
 
     Example:
         >>> import tempfile
@@ -125,12 +117,9 @@ def read_record(path: str | Path, now: float | None = None) -> RunRecord:
                 record.summary = summary
             else:
                 record.problems.append(f"run summary {record.path / 'summary.json'} is not a JSON object")
-    try:
+    with contextlib.suppress(OSError):  # a directory that cannot be listed: no checkpoint known
         checkpoint = record.run.newest_checkpoint()
-    except OSError:
-        checkpoint = None
-    if checkpoint is not None:
-        record.saved_epoch = int(checkpoint.stem.removeprefix("checkpoint-"))
+        record.saved_epoch = None if checkpoint is None else int(checkpoint.stem.removeprefix("checkpoint-"))
     record.state = _state(record, time.time() if now is None else now)
     return record
 
@@ -156,8 +145,8 @@ def _last_change(path: Path) -> float:
 
 
 def list_runs(root: str | Path = "runs") -> list[RunRecord]:
-    """Every run directory under `root`, newest first (by config.json's `created`, then by when config.json was
-    written: a run's creation, to the nanosecond).
+    """Every run directory under `root`, newest first (by config.json's `created`, then by its modification time, to
+    the nanosecond).
 
     Example:
         >>> import tempfile
@@ -175,5 +164,3 @@ def list_runs(root: str | Path = "runs") -> list[RunRecord]:
 
     return sorted(records, key=newest, reverse=True)
 
-
-__all__ = ["RunRecord", "list_runs", "read_record"]

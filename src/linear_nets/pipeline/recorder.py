@@ -1,12 +1,8 @@
-"""Record a fit into its run directory as it goes (see `linear_nets.pipeline.runs` for the files).
+"""Record a fit into its run directory as it goes (`RunRecorder`, a callback of the fit), and the run's life around
+it for every `train` command: `open_run`, `run_options`, `start_run`; `removed_on_error` and `stop`.
 
-`RunRecorder` is a callback of the pipeline's fit. After every epoch it rewrites the metrics files and, every
-`checkpoint_every` epochs, writes a checkpoint holding everything an exact resume needs: the parameters, the
-optimiser's state, the RNG states (torch's global one and the shuffling generators), the history so far and the
-state of every other callback that has some (early stopping). Created with `resume=True`, it loads the newest
-checkpoint before the first epoch (and deletes the temporary files a kill mid-write left) and tells the fit where to
-start. `finish` writes the model and the summary. The run's life around it is decided here, for every `train`
-command: `open_run`, `run_options`, `start_run`; `removed_on_error` and `stop`: what a failed or stopped fit leaves.
+A checkpoint holds everything an exact resume needs: the parameters, the optimiser's state, the RNG states (torch's
+global one and the shuffling generators), the history so far and the state of stateful callbacks (early stopping).
 """
 
 from __future__ import annotations
@@ -22,6 +18,7 @@ import torch
 from torch import Tensor
 
 from linear_nets.atomic import stale_temporaries
+from linear_nets.errors import flag
 from linear_nets.pipeline.config import MACHINE_FIELDS, to_dict
 from linear_nets.pipeline.distributed import ALONE, World, check_same, default_threads
 from linear_nets.pipeline.runs import (
@@ -36,17 +33,13 @@ from linear_nets.pipeline.runs import (
     restore_rng_states,
     rng_states,
     run_config,
-    under_prefix,
-    with_prefix,
 )
 from linear_nets.training import Callback, EpochRecord, History
 
 
 class RunRecorder(Callback):
-    """Writes metrics of a fit into `run` while it runs, and a checkpoint every `checkpoint_every` epochs (0: never;
-    `save_checkpoint` still saves on demand); with `resume`, loads the newest checkpoint in `on_fit_begin` and goes
-    on after it. In a data-parallel fit (`world`) rank 0 reads the checkpoint and sends it to every process (the
-    others hold a `runs.Replica`, which writes nothing)."""
+    """Writes a fit's metrics into `run` after every epoch, and a checkpoint every `checkpoint_every` (0: only on
+    demand); with `resume`, loads the newest checkpoint in `on_fit_begin` (rank 0 reads it for the `world`)."""
 
     def __init__(self, run: Run, checkpoint_every: int = 1, *, resume: bool = False, world: World = ALONE) -> None:
         self.run, self.checkpoint_every, self.resume, self.world = run, checkpoint_every, resume, world
@@ -72,9 +65,8 @@ class RunRecorder(Callback):
     def on_epoch_end(self, record: EpochRecord) -> None:
         """Record one epoch (already in the fit's history): metrics always, a checkpoint every `checkpoint_every`."""
         self._rows.append(dataclasses.asdict(record))
-        # Kept in memory every epoch (a few hundred KB), so an interrupt mid-epoch can still save the last one; taken
-        # before the metrics are written, so an interrupt once they show this epoch finds it to save. A fit that
-        # does not announce itself (`on_fit_begin`: linear regression) is recorded without checkpoints.
+        # Kept in memory, so an interrupt mid-epoch can still save the last one, from before the metrics show it. A
+        # fit that does not announce itself (`on_fit_begin`: linear regression) is recorded without checkpoints.
         self._snapshot = self._take_snapshot() if self.fit is not None else None
         self.run.write_metrics(self._rows)
         if self.checkpoint_every and record.epoch % self.checkpoint_every == 0:
@@ -82,21 +74,18 @@ class RunRecorder(Callback):
 
     def _take_snapshot(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         model = self.fit.model
-        tensors = with_prefix("model", model.state_tensors()) | rng_states(*self.fit.generators)
+        tensors = _with_prefix("model", model.state_tensors()) | rng_states(*self.fit.generators)
         state: dict[str, Any] = {"history": list(self._rows), "config": _what_decides(self.fit.config)}
         if isinstance(model.updater, torch.optim.Optimizer):
             optim_tensors, state["optimizer"] = optimizer_state(model.updater)
             tensors |= optim_tensors
         for name, callback in self._stateful().items():
-            tensors |= with_prefix(f"extra.{name}", callback.state_tensors())
+            tensors |= _with_prefix(f"extra.{name}", callback.state_tensors())
         # copies: training goes on updating the live tensors before the snapshot is written
         return {k: v.clone() for k, v in tensors.items()}, state
 
     def save_checkpoint(self) -> bool:
-        """Write the state after the last completed epoch, unless already written; return whether it wrote.
-
-        Safe to call from an interrupt handler mid-epoch: it writes the snapshot taken at the end of the epoch.
-        """
+        """Write the state after the last completed epoch unless written (safe mid-epoch); return whether it wrote."""
         if self._snapshot is None:
             return False
         tensors, state = self._snapshot
@@ -110,7 +99,7 @@ class RunRecorder(Callback):
         decides = _what_decides(self.fit.config)  # a checkpoint of other values is refused as it is read
         tensors, state = self.world.from_leader(lambda: self.run.load_checkpoint(decides))
         model = self.fit.model
-        model_tensors = under_prefix("model", tensors)
+        model_tensors = _under_prefix("model", tensors)
         check_state(model_tensors, model.state_tensors(), self.run.newest_checkpoint())
         with refused(f"{self.run.newest_checkpoint()} does not fit this model: ", KeyError, TypeError, ValueError,
                      RuntimeError, AttributeError):  # fmt: skip
@@ -122,7 +111,7 @@ class RunRecorder(Callback):
             self.fit.history.epochs[:] = History.from_dicts(state["history"]).epochs
             self._rows = [dict(row) for row in state["history"]]
             for name, callback in self._stateful().items():
-                callback.load_state_tensors(under_prefix(f"extra.{name}", tensors))
+                callback.load_state_tensors(_under_prefix(f"extra.{name}", tensors))
         if self.world.leader:  # this process is now the run's one writer: what a kill mid-write left goes
             for stale in stale_temporaries(self.run.path):
                 stale.unlink(missing_ok=True)
@@ -155,12 +144,11 @@ class RunRecorder(Callback):
 
 def open_run(model: str, world: World = ALONE, resume: str | None = None,
              out: str | None = None) -> tuple[Run | None, dict[str, Any] | None, str | None]:  # fmt: skip
-    """(the run to resume or None; its summary if it already finished, to be left as it is (`{}` if not a JSON
-    object); the directory to create, None for runs/<model>-<timestamp>). Rank 0 opens the run (`Run.open`) for all.
+    """(the run to resume or None; its summary if it already finished (`{}` if not a JSON object); the directory to
+    create, None for runs/<model>-<timestamp>). Rank 0 opens the run (`Run.open`) for all.
 
-    Under torchrun a run without `out` is `runs/<model>-<job id>`, so that a group torchrun restarts (`--max-restarts`)
-    finds it again: it resumes from its newest checkpoint, or starts over when the first attempt wrote none. Only a
-    directory whose config.json names this job is resumed or replaced.
+    Under torchrun a run without `out` is `runs/<model>-<job id>`, so that a restarted group resumes it from its
+    newest checkpoint, or starts over when the first attempt wrote none (only a directory of this job).
     """
     if resume is None and world.launched:
         out = str(Path(out or f"runs/{model}-{world.run_id}"))
@@ -190,9 +178,9 @@ def open_run(model: str, world: World = ALONE, resume: str | None = None,
 
 def run_options(config: Any, options: Mapping[str, Any], world: World = ALONE,
                 resumed: Run | None = None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    """The config and run options a fit records: threads not given are chosen once (`distributed.default_threads`)
-    and kept in the config (a resume then makes the same sums); a new run records `options` and how the threads were
-    chosen, a resumed one its own options but for those given (`data_dir`: the same data, elsewhere).
+    """The config and run options a fit records: threads not given are chosen once and kept in the config (a resume
+    makes the same sums); a new run records `options` and how the threads were chosen, a resumed one its own
+    options but for those given (`data_dir`: the same data, elsewhere).
 
     Example:
         >>> from linear_nets.pipeline.config import SoftmaxConfig
@@ -212,9 +200,8 @@ def start_run(model: str, config: Any, data: Mapping[str, Any], options: Mapping
               out: str | Path | None = None, world: World = ALONE, resumed: Run | None = None,
               fingerprint: str | None = None) -> RunRecorder:  # fmt: skip
     """The recorder of a fit into `resumed`, or into a new run directory (`out`; None: runs/<model>-<timestamp>) that
-    rank 0 creates (`runs.run_config`); the other processes hold a `runs.Replica`, which writes nothing. Under
-    torchrun every process must first fit the same config (machine fields apart), data (by content and `fingerprint`)
-    and options (`distributed.check_same`), and a new run records the job, for a restarted group to find it.
+    rank 0 creates (the others hold a `runs.Replica`, which writes nothing). Under torchrun every process must fit the
+    same config, data (by content and `fingerprint`) and options, and a new run records the job.
 
     Example:
         >>> import tempfile; from linear_nets.pipeline.config import LinregConfig
@@ -228,12 +215,22 @@ def start_run(model: str, config: Any, data: Mapping[str, Any], options: Mapping
             paths = ("path", "dir", "data", "test_data", "data_dir", "file")
             return {k: content(v) for k, v in value.items() if k not in paths} if isinstance(value, dict) else value
 
-        agreed = {f"--{k.replace('_', '-')}": v for k, v in _what_decides(config).items()}
+        agreed = {flag(k): v for k, v in _what_decides(config).items()}
         agreed |= {f"data {k}": v for k, v in content({**data, "sha256 of the training rows": fingerprint}).items()}
         check_same(world, agreed | {f"option {k}": v for k, v in content(dict(options)).items()})
     run = resumed or world.from_leader(lambda: Run.create(model, run_config(to_dict(config), data, options), out))
     return RunRecorder(run if world.leader else Replica(run.path, run.config), options.get("checkpoint_every", 1),
                        resume=resumed is not None, world=world)
+
+
+def _with_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Each tensor named `prefix.name`, so that several parts' tensors share one checkpoint file."""
+    return {f"{prefix}.{name}": t for name, t in tensors.items()}
+
+
+def _under_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Inverse of `_with_prefix`: the tensors named `prefix.*`, with `prefix.` removed."""
+    return {name.removeprefix(f"{prefix}."): t for name, t in tensors.items() if name.startswith(f"{prefix}.")}
 
 
 def _what_decides(config: Any) -> dict[str, Any]:

@@ -1,18 +1,10 @@
-"""Run directories and checkpoints: results that outlive the terminal.
+"""Run directories: `config.json`, `metrics.csv` + `metrics.jsonl` (a row per epoch), figures, `model.safetensors`
++ `model.json`, `summary.json` and, while training, `checkpoint-<epoch>.safetensors` + its JSON; written atomically.
 
-A run directory holds `config.json`, `metrics.csv` + `metrics.jsonl` (a row per epoch), figures,
-`model.safetensors` + `model.json` and `summary.json`; while training, `checkpoint.json` points at the latest
-`checkpoint-<epoch>.safetensors`. Every file is written atomically.
-
-Loading never executes code from a file: tensors come from safetensors, everything else from JSON. Each
-safetensors file is listed in its JSON sidecar with its SHA-256, so a truncated or tampered file is refused
-with a `DataError` instead of being loaded.
-
-Every file of a run directory is untrusted input, read through one path: `read_file_bytes` opens only regular
-files of a bounded size (a FIFO or /dev/zero in place of a file is refused at once), `read_json` parses what it
-returns, `load_tensors` checks the description, then the tensors against it (names, shapes, dtypes), and
-`check_state` checks them against the model (also their dtypes, and that they are finite); `Run.open` checks
-config.json's sections and options with the same rules (`Param`s) as the command line's flags.
+Every file is untrusted input and nothing read executes code: `read_file_bytes` opens only regular files of a bounded
+size, `read_json` parses them, `load_tensors` checks tensors against their JSON sidecar (SHA-256, names, shapes,
+dtypes), `check_state` against the model (and that they are finite), and `Run.open` checks config.json with the
+command line's rules (`Param`s).
 """
 
 from __future__ import annotations
@@ -58,14 +50,12 @@ DTYPES = {"float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16",
 def new_run_dir(
     model: str, out: str | Path | None = None, root: str | Path = "runs", files: Mapping[str, str] | None = None
 ) -> Path:
-    """Create a fresh run directory holding `files` (name -> text) and return it.
+    """Create a fresh run directory holding `files` (name -> text, at least one) and return it.
 
-    The directory is built under a temporary name beside its final one, then renamed into place. The rename is
-    atomic and fails when the final name holds anything, so two runs started at once never share a directory: the
-    later rename finds the earlier run's files (hence give at least one file; `Run.create` gives config.json).
-    The default name is `<root>/<model>-<YYYYmmdd-HHMMSS>` (`-2`, `-3`, ... when another run took it first); an
-    explicit `out` (a symbolic link stands for its target) must not exist yet or be empty, so an earlier run is never
-    overwritten: `ConfigError` otherwise, or when the directory cannot be created.
+    It is built beside its final name and renamed into place, atomically: the rename fails when that name holds
+    anything, so two runs never share a directory. The default name is `<root>/<model>-<YYYYmmdd-HHMMSS>` (`-2`,
+    `-3`, ... when taken); an explicit `out` (a symbolic link stands for its target) must not exist or be empty:
+    `ConfigError` otherwise, or when the directory cannot be created.
 
     Example:
         >>> import tempfile
@@ -93,7 +83,7 @@ def new_run_dir(
 
 def check_new_out(out: str | Path) -> None:
     """Refuse `--out` before any work (reading a table can take minutes) when `new_run_dir` would: it holds files,
-    is not a directory, or its parent cannot be written. `new_run_dir` still decides, atomically, at creation.
+    is not a directory, or its parent cannot be written.
 
     Example:
         >>> import tempfile
@@ -137,9 +127,8 @@ _HELD: dict[int, Path] = {}  # lock -> run directory, for the runs this process 
 
 
 def _hold(config: Path, final: Path) -> None:
-    """Lock a new run's config.json while this process lives (the kernel drops the lock when it dies), so that
-    another process can tell a run still starting (reading a large table, say) from one killed before it wrote
-    anything but config.json. Locks of runs that have written more since are let go here: those are not mistaken."""
+    """Lock a new run's config.json while this process lives, so that a run still starting is not taken for one
+    killed before its first epoch (`_abandoned`); locks of runs that have written more since are let go."""
     import fcntl
 
     for fd, directory in list(_HELD.items()):
@@ -156,15 +145,8 @@ def _hold(config: Path, final: Path) -> None:
 
 
 def _abandoned(path: Path) -> bool:
-    """Whether `path` is a run directory killed before its first epoch ended (SIGKILL, power cut): it holds only
-    config.json and stale temporaries, and no living process holds its lock. Such a directory has nothing to
-    resume, so `new_run_dir` may replace it: the same command, run again, starts over.
-
-    Example:
-        >>> import tempfile
-        >>> _abandoned(Path(tempfile.mkdtemp()))  # empty: not a run at all
-        False
-    """
+    """Whether `path` is a run killed before its first epoch ended: only config.json (and stale temporaries), and no
+    living process holds its lock; nothing to resume, so `new_run_dir` may replace it."""
     import fcntl
 
     try:
@@ -188,8 +170,7 @@ def _abandoned(path: Path) -> bool:
 
 
 def json_safe(obj: Any) -> Any:
-    """`obj` with every NaN and ±inf float as None: JSON has no such numbers, and Python's bare `NaN` is refused by
-    most readers (a constant target's R² is undefined: null, as summary.json always wrote it).
+    """`obj` with every NaN and ±inf float as None (null): JSON has no such numbers (a constant target's R², say).
 
     Example:
         >>> json_safe({"r2": float("nan"), "rows": [1.5, float("inf")]})
@@ -205,13 +186,11 @@ def json_safe(obj: Any) -> Any:
 
 
 def _json_text(obj: Any) -> str:
-    """`obj` as indented JSON text; larger than the readers' `MAX_JSON_BYTES` is one line here, so that no run is
-    written that `evaluate` or `--resume` would then refuse."""
+    """`obj` as indented JSON text, refused above `MAX_JSON_BYTES` (which `evaluate` and `--resume` would refuse)."""
     text = json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
     if len(text) > MAX_JSON_BYTES:
-        limit = MAX_JSON_BYTES >> 20
-        raise DataError(f"this run's JSON would be {len(text) / 1e6:.0f} MB, above the {limit} MiB a run directory's "
-                        "files may hold: use fewer or shorter category names (--categorical)")  # fmt: skip
+        raise DataError(f"this run's JSON would be {len(text) / 1e6:.0f} MB, above the {MAX_JSON_BYTES >> 20} MiB "
+                        "a run directory's files may hold: use fewer or shorter category names (--categorical)")
     return text
 
 
@@ -221,9 +200,8 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_file_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
-    """The bytes of `path`, which must be a regular file of at most `limit` bytes (checked before reading); a
-    `DataError` naming `what` and `path` when it is missing, unreadable, not a regular file (a FIFO, a device, a
-    directory), or larger.
+    """The bytes of `path`, a regular file of at most `limit` bytes (checked before reading); a `DataError` naming
+    `what` and `path` when it is missing, unreadable, not a regular file (a FIFO, a device), or larger.
 
     Example:
         >>> read_file_bytes("/dev/zero", "image", 100)
@@ -233,29 +211,25 @@ def read_file_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: opening a FIFO must not wait for a writer
+        info = os.fstat(fd)  # of what was opened: a file swapped after a check of its name cannot slip through
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise DataError(f"{what} {path} is not a regular file")
+        with open(fd, "rb") as f:
+            if info.st_size > limit:
+                raise DataError(f"{what} {path} is {info.st_size} bytes, more than the {limit} this package reads")
+            data = f.read(limit + 1)  # never more than the limit, even from a file that grows while it is read
     except FileNotFoundError:
         raise DataError(f"{what} {path} is missing") from None
     except OSError as exc:
         raise DataError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
-    info = os.fstat(fd)  # of what was opened: a file swapped after a check of its name cannot slip through
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise DataError(f"{what} {path} is not a regular file")
-    with open(fd, "rb") as f:
-        if info.st_size > limit:
-            raise DataError(f"{what} {path} is {info.st_size} bytes, more than the {limit} this package reads")
-        try:
-            data = f.read(limit + 1)  # never more than the limit, even from a file that grows while it is read
-        except OSError as exc:
-            raise DataError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
     if len(data) > limit:
         raise DataError(f"{what} {path} grew past {limit} bytes while it was read")
     return data
 
 
 def read_json(path: Path, what: str = "file") -> Any:
-    """Read JSON (a regular file of at most `MAX_JSON_BYTES`), turning a missing or corrupt file into a `DataError`
-    that names it."""
+    """Read JSON (at most `MAX_JSON_BYTES`); a missing or corrupt file is a `DataError` that names it."""
     data = read_file_bytes(path, what, MAX_JSON_BYTES)
     try:
         return json.loads(data.decode("utf-8"))
@@ -306,10 +280,9 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
+        row = None
+        with contextlib.suppress(json.JSONDecodeError):
             row = json.loads(line)
-        except json.JSONDecodeError:
-            row = None
         if not isinstance(row, dict):
             raise DataError(f"metrics {where} is corrupt at line {number}: not a JSON object")
         rows.append(row)
@@ -321,17 +294,12 @@ def run_directories(root: str | Path) -> Iterator[Path]:
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory")
-    for path in sorted(root.iterdir()):
-        if path.is_dir() and not path.name.startswith("."):
-            yield path
+    yield from sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
 
 
 def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None) -> None:
-    """Save tensors to `path` (safetensors) and a sidecar `path.with_suffix('.json')` describing them.
-
-    The sidecar holds each tensor's shape and dtype, the file's SHA-256 and `meta` (JSON-able), and is written
-    after the tensors, so a sidecar always describes a complete file.
-    """
+    """Save tensors to `path` (safetensors), then the sidecar `path.with_suffix('.json')`: each tensor's shape and
+    dtype, the file's SHA-256 and `meta` (JSON-able). Written second, a sidecar always describes a complete file."""
     data = safetensors.torch.save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
     atomic_write_bytes(path, data)
     described = {k: {"shape": list(v.shape), "dtype": _dtype_name(v.dtype)} for k, v in tensors.items()}
@@ -341,11 +309,8 @@ def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, A
 
 
 def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Load tensors saved by `save_tensors`, verified against the sidecar; return (tensors, meta).
-
-    The sidecar is checked first (its fields and their types), then the file (its size, its SHA-256), then the
-    tensors it holds against the sidecar's names, shapes and dtypes: any of them wrong is a `DataError`.
-    """
+    """(tensors, meta) saved by `save_tensors`: the sidecar's fields, then the file's size and SHA-256, then its
+    tensors' names, shapes and dtypes are checked; any of them wrong is a `DataError`."""
     description = path.with_suffix(".json")
     sidecar = read_json(description, "tensor description")
     described = _described_tensors(sidecar, description)
@@ -408,27 +373,6 @@ def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], s
             raise DataError(f"{source}: tensor {name!r} holds NaN or infinite values")
 
 
-def with_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Name each tensor `prefix.name`, so that several parts' tensors share one checkpoint file.
-
-    Example:
-        >>> with_prefix("model", {"W": torch.zeros(1)})
-        {'model.W': tensor([0.])}
-    """
-    return {f"{prefix}.{name}": t for name, t in tensors.items()}
-
-
-def under_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Inverse of `with_prefix`: the tensors named `prefix.*`, with `prefix.` removed.
-
-    Example:
-        >>> under_prefix("model", {"model.W": torch.zeros(1), "rng.torch": torch.zeros(1)})
-        {'W': tensor([0.])}
-    """
-    start = f"{prefix}."
-    return {name.removeprefix(start): t for name, t in tensors.items() if name.startswith(start)}
-
-
 def rng_states(*generators: torch.Generator) -> dict[str, Tensor]:
     """The global torch RNG state and each generator's state, as tensors for a checkpoint."""
     states = {"rng.torch": torch.get_rng_state()}
@@ -444,10 +388,8 @@ def restore_rng_states(states: Mapping[str, Tensor], *generators: torch.Generato
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Split `optimizer.state_dict()` into tensors (for safetensors) and the JSON-able rest.
-
-    A list of tensors (L-BFGS keeps its recent directions and steps so; unused slots are None) becomes numbered
-    tensors `key.0`, `key.1`, ..., and its length is recorded with the rest.
+    """Split `optimizer.state_dict()` into tensors (for safetensors) and the JSON-able rest; a list of tensors
+    (L-BFGS's recent directions and steps; unused slots None) becomes tensors `key.0`, `key.1`, ... and its length.
 
     Example:
         >>> p = torch.nn.Parameter(torch.zeros(2))
@@ -470,37 +412,29 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor]
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str, Tensor], rest: Mapping) -> None:
-    """Inverse of `optimizer_state`.
+    """Inverse of `optimizer_state`; `ValueError` when the saved parameter groups differ from the optimizer's own in
+    number, keys or the JSON type of a value (an edited checkpoint: torch would fail only later, inside `step`)."""
+    def kinds(groups: list) -> list:  # each group's keys and the JSON type of each value
+        return [{k: type(v) for k, v in group.items()} if isinstance(group, dict) else None for group in groups]
 
-    Raises `ValueError` when the saved parameter groups differ from the optimizer's own in number, keys or the JSON
-    type of a value (an edited checkpoint: torch would fail only later, inside `step`).
-    """
-    own = json.loads(json.dumps(optimizer.state_dict()["param_groups"]))  # as a checkpoint holds them
-    saved = rest["param_groups"]
-    if len(saved) != len(own) or any(
-        not isinstance(group, dict) or group.keys() != mine.keys() or any(type(group[k]) is not type(v)
-                                                                          for k, v in mine.items())
-        for group, mine in zip(saved, own, strict=False)
-    ):  # fmt: skip
+    if kinds(rest["param_groups"]) != kinds(json.loads(json.dumps(optimizer.state_dict()["param_groups"]))):
         raise ValueError("its optimizer's param_groups are not those of this optimizer")
     state: dict[int, dict[str, Any]] = {}
-    lists = {(int(pid), key): n["tensor_list"] for pid, entries in rest["scalars"].items()
-             for key, n in entries.items() if isinstance(n, dict) and "tensor_list" in n}  # fmt: skip
-    for (param_id, key), n in lists.items():
-        state.setdefault(param_id, {})[key] = [tensors.get(f"optimizer.{param_id}.{key}.{i}") for i in range(n)]
+    for param_id, entries in rest["scalars"].items():
+        for key, value in entries.items():
+            if isinstance(value, dict) and "tensor_list" in value:  # numbered tensors, None where one was
+                value = [tensors.get(f"optimizer.{param_id}.{key}.{i}") for i in range(value["tensor_list"])]
+            state.setdefault(int(param_id), {})[key] = value
     for name, value in tensors.items():
         _, param_id, key = name.split(".", 2)
-        if (int(param_id), key.rsplit(".", 1)[0]) not in lists:
+        if not isinstance(state.get(int(param_id), {}).get(key.rsplit(".", 1)[0]), list):  # not a list's element
             state.setdefault(int(param_id), {})[key] = value
-    for param_id, entries in rest["scalars"].items():
-        plain = {k: v for k, v in entries.items() if (int(param_id), k) not in lists}
-        state.setdefault(int(param_id), {}).update(plain)
     optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
 
 
 class Run:
-    """A run directory (`path`) as `linear-nets train` writes it, and as `evaluate`, `predict` and `--resume` read
-    it; `config` is what its `config.json` holds (at least `model`).
+    """A run directory (`path`) as `train` writes it and `evaluate`, `predict` and `--resume` read it; `config` is
+    what its `config.json` holds (at least `model`).
 
     Example:
         >>> import tempfile
@@ -579,10 +513,8 @@ class Run:
         write_metrics(self.path, rows)
 
     def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
-        """Write `checkpoint-<epoch>.safetensors` (+ its JSON) and then remove older checkpoints.
-
-        A new name per epoch means a kill at any moment leaves at least one complete, verifiable checkpoint.
-        """
+        """Write `checkpoint-<epoch>.safetensors` (+ its JSON), then remove older ones: a kill at any moment leaves a
+        complete checkpoint."""
         path = self.path / f"checkpoint-{epoch}.safetensors"
         save_tensors(path, tensors, {"epoch": epoch, **state})
         for old in self._checkpoints():
@@ -592,11 +524,8 @@ class Run:
         return path
 
     def load_checkpoint(self, config: Mapping[str, Any] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`).
-
-        With `config` (the fields of the resuming fit's config that decide its result), a checkpoint written under
-        other values (the run's config.json edited since) is refused: resuming it would end where no uninterrupted
-        run ends."""
+        """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`); with
+        `config` (the fields that decide the result), one written under other values (config.json edited) is refused."""
         path = self.newest_checkpoint()
         if path is None:
             if _abandoned(self.path):
@@ -652,8 +581,7 @@ class Run:
 
 
 class Replica(Run):
-    """The run directory as a process other than rank 0 of a data-parallel fit sees it: the same path and config,
-    and every write skipped (rank 0 writes the directory; the others compute the same thing)."""
+    """The run directory as a process other than rank 0 of a data-parallel fit sees it: every write skipped."""
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
         pass
@@ -669,10 +597,6 @@ class Replica(Run):
 
     def remove(self) -> None:
         pass
-
-    @contextlib.contextmanager
-    def removed_on_error(self) -> Iterator[Run]:
-        yield self
 
 
 def run_config(
@@ -690,10 +614,8 @@ def run_config(
 
 
 def saved_config(run: Run, cls: type) -> Any:
-    """The config a run was trained with (runs from before configs existed: the matching fields of their args).
-
-    Raises `DataError` when config.json does not describe a valid config of `cls`.
-    """
+    """The config a run was trained with (runs of 0.1: the matching fields of their args); `DataError` when
+    config.json does not describe a valid config of `cls`."""
     from linear_nets.pipeline.config import field_names, from_dict
 
     values = run.config.get("config")
@@ -723,25 +645,21 @@ TABLE_OPTIONS = (
     Param("drop_missing", bool, "drop rows with a missing value"),
     Param("stream", bool, "read in batches"),
 )
-"""What config.json records besides the fit's config, with the rules of the flags it came from (`--checkpoint-every`,
-`--data ...`): checked by `check_run_config`, as synthetic data is with `SyntheticData`'s own."""
+"""What config.json records besides the fit's config, with the rules of the flags it came from."""
 
 
 def check_run_config(run: Run) -> None:
-    """Check every section of a run's config.json: `config` (the fit's config: `validate`, as the flags), `options`
-    (data directory, checkpoints, your table), `data` (a table's training schema, synthetic data's flags);
-    `DataError` naming the file and the field."""
+    """Check every section of a run's config.json (`config`, `options`, `data`) with the rules of the flags that wrote
+    it; `DataError` naming the file and the field."""
     where = run.path / "config.json"
     for section in ("config", "data", "options", "args"):
-        if run.config.get(section) is not None and not isinstance(run.config[section], dict):
-            raise DataError(f"{where}: {section} must be a JSON object, got {type(run.config[section]).__name__}")
+        if run.config.get(section) is not None:
+            _check_fields((), run.config[section], where, section)
     saved_config(run, Run.CONFIGS[run.model])
     options = run.config.get("options") or {}
     _check_fields(RUN_OPTIONS, options, where, "options")
     table = options.get("table")
     if table is not None:
-        if not isinstance(table, dict):
-            raise DataError(f"{where}: options.table must be a JSON object, got {type(table).__name__}")
         _check_fields(TABLE_OPTIONS, table, where, "options.table")
         for name in ("features", "categorical", "na_values"):
             names = table.get(name)
@@ -761,13 +679,13 @@ def check_run_config(run: Run) -> None:
             TableSpec.from_dict(spec)
     synthetic = (run.config.get("data") or {}).get("synthetic")
     if synthetic is not None:
-        if not isinstance(synthetic, dict):
-            raise DataError(f"{where}: data.synthetic must be a JSON object, got {type(synthetic).__name__}")
         _check_fields(SyntheticData.PARAMS, synthetic, where, "data.synthetic", required=True)
 
 
-def _check_fields(params: Sequence[Param], values: Mapping[str, Any], where: Path, section: str,
-                  required: bool = False) -> None:  # fmt: skip
+def _check_fields(params: Sequence[Param], values: Any, where: Path, section: str, required: bool = False) -> None:
+    """Refuse `values` unless a JSON object whose fields pass `params`' checks (and, if `required`, are all there)."""
+    if not isinstance(values, dict):
+        raise DataError(f"{where}: {section} must be a JSON object, got {type(values).__name__}")
     for param in params:
         if param.name not in values:
             if required:

@@ -1,9 +1,5 @@
-"""A trained model from its run directory, and what `evaluate` and `predict` compute with it (from the run's
-data, a table, or image files).
-
-The model is rebuilt from the run's config and loaded from model.safetensors (verified against model.json; nothing
-in a run directory can execute code), then used only through its interface (`logits`, `predict_proba`, `predict`):
-nothing here asks which implementation trained it.
+"""A trained model from its run directory (rebuilt from its config, loaded from the verified model.safetensors), and
+what `evaluate` and `predict` compute with it, through its interface only, on the run's data, a table or images.
 """
 
 from __future__ import annotations
@@ -27,12 +23,9 @@ from linear_nets.softmax import stable_cross_entropy
 
 def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch.float32
                  ) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:  # fmt: skip
-    """The trained model of a softmax run (any implementation, standardised or not), its config and class names. The
-    model computes in `dtype`; its file holds float32 weights, or float64 ones (a scikit-learn estimator's).
-
-    model.json's `num_inputs` and `classes` must be those of the data the config describes (`(resize or 28)²` pixels
-    and Fashion-MNIST's classes, or the training table's features and classes), and its tensors those of that model.
-    """
+    """The trained model of a softmax run (any implementation), computing in `dtype`, its config and class names.
+    model.json's `num_inputs` and `classes`, and its tensors, must be those of the run's data (`(resize or 28)²`
+    pixels and Fashion-MNIST's classes, or the training table's features and classes)."""
     from linear_nets.data.fashion_mnist import CLASSES
 
     config = saved_config(run, SoftmaxConfig)
@@ -179,16 +172,12 @@ def linreg_on_its_data(run: Run) -> dict[str, Any]:
 
 # --- image files to classify ----------------------------------------------------------------------------------------
 
-MAX_IMAGE_PIXELS = 4096 * 4096
-"""Largest image `predict` decodes (16.8 megapixels: about 200 MB while it is converted); checked on the file's
-header, before any pixel is decoded."""
+MAX_IMAGE_PIXELS = 4096 * 4096  # about 200 MB while it is converted
 MAX_IMAGE_BYTES = 64 << 20
-"""Largest image file `predict` reads."""
 
 
 def image_classifier(run: Run) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
-    """`load_softmax` for a run trained on Fashion-MNIST images, the one kind of run that predicts images; a
-    `ConfigError` says what to do with a table run or a linear regression instead."""
+    """`load_softmax` for a run trained on images; a `ConfigError` says what to do with any other run."""
     if run.spec is not None:
         raise ConfigError(f"{run.path} was trained on a table: pass --data FILE to predict its rows")
     if run.model == "linreg":
@@ -198,13 +187,10 @@ def image_classifier(run: Run) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
 
 
 def read_image(path: str | Path, side: int) -> Any:
-    """An image file as a `[1, side, side]` float tensor in [0, 1]: grey (mean of RGB), resized with antialiasing.
-
-    Only a regular file of at most `MAX_IMAGE_BYTES` is read, and its width and height, read from its header, must
-    not exceed `MAX_IMAGE_PIXELS` together before any pixel is decoded (a small PNG can declare 20000 x 20000).
-    Fashion-MNIST shows light garments on a black background; photos on white should be inverted first. A
-    `DataError` says when the file is missing, not a regular file, too large, too many pixels, or not an image.
-    """
+    """An image file as a `[1, side, side]` float tensor in [0, 1]: grey (mean of RGB), resized with antialiasing
+    (Fashion-MNIST shows light garments on black: invert photos on white first). A `DataError` when the file is
+    missing, not a regular file, above `MAX_IMAGE_BYTES`, declares more than `MAX_IMAGE_PIXELS` (read from its header
+    before any pixel is decoded), or is not an image."""
     import io
 
     import numpy as np
@@ -280,9 +266,8 @@ def table_na_values(run: Run) -> list[str]:
 
 def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None = None,
                       interval: float | None = None) -> Any:  # fmt: skip
-    """A pyarrow table of one prediction per row of `path` (and, for softmax, a probability per class; for a
-    least-squares run with `interval`, the 4 interval columns of `prediction_intervals`), after the input columns
-    named in `keep` (an id to join the predictions back on), copied as they are."""
+    """A pyarrow table of a prediction per row of `path` (softmax: and a probability per class; with `interval`: the
+    columns of `prediction_intervals`), after the input columns named in `keep` (an id), copied as they are."""
     import pyarrow as pa
 
     from linear_nets.data.tables import load_features, open_table
@@ -308,8 +293,8 @@ def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None 
 
 
 def _kept_columns(source: Any, keep: list[str], model: str, spec: Any) -> Any:
-    """The input columns `keep` names (every one when it is ["*"]): Parquet's with their types, CSV's as the text
-    the file holds; every name that is missing or that the predictions would repeat is named in one `DataError`."""
+    """The input columns `keep` names (["*"]: all), CSV's as their text; one `DataError` names every missing or
+    clashing one."""
     names = source.schema.names if keep == ["*"] else keep
     missing = [c for c in names if c not in source.schema.names]
     written = ["prediction"] if model == "linreg" else [f"predicted_{spec.target}",
@@ -335,8 +320,7 @@ def _kept_columns(source: Any, keep: list[str], model: str, spec: Any) -> Any:
 
 
 def _rows(spec: Any, table: Any, dtype: torch.dtype = torch.float32, na_values: Sequence[str] = ()) -> Tensor:
-    """X of a table to predict on, encoded with the training schema: a pandas DataFrame, a pyarrow Table or
-    RecordBatch, or a path to a table file; text columns become the categories they were in training."""
+    """X of a DataFrame, pyarrow Table or RecordBatch, or a table file, encoded with the training schema."""
     import pyarrow as pa
 
     from linear_nets.data.tables import load_features
@@ -434,10 +418,9 @@ def raw_units(state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
 
 
 def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
-    """The fitted model of a run directory, with its training schema: `predict(table)` (and `predict_proba` for
-    softmax) take a pandas DataFrame, a pyarrow Table or a table file's path, whose text columns are encoded as they
-    were in training; `coefficients` names each weight. A `ConfigError` or `DataError` says when `run_dir` is not a
-    run directory, its files were tampered with, or it is a linear regression on synthetic data (no columns).
+    """The fitted model of a run directory: `predict(table)` (and `predict_proba` for softmax) take a DataFrame, a
+    pyarrow Table or a table file's path, encoded with the training schema; `coefficients` names each weight. A
+    `ConfigError` or `DataError` when `run_dir` is not a run, was tampered with, or is linreg on synthetic data.
 
     Example:
         >>> import contextlib, io, pathlib, tempfile
@@ -465,9 +448,8 @@ def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
 
 
 def check_table_path(target: Path, source: str | os.PathLike | None = None, overwrite: bool = True) -> Path:
-    """Return `target`, or raise `DataError` (checked before any work) unless it names a .csv or .parquet file (in
-    any case: `X.CSV`) in a directory that exists and can be written, that is not the table `source` read from, and,
-    unless `overwrite`, that does not exist yet."""
+    """`target`, checked before any work: a .csv or .parquet file (any case) in a writable directory, not the table
+    `source` and, unless `overwrite`, new; `DataError` otherwise."""
     if target.suffix.lower() not in (".csv", ".parquet"):
         raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
     if target.is_dir():
@@ -497,9 +479,8 @@ def write_table(table: Any, target: Path) -> None:
 
 
 def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """A table run's scores: MSE and R² (linreg), or accuracy, loss and confusion (softmax), on the labelled table
-    `path`, or without one on the run's own held-out test rows (`pipeline.tables.held_out_rows`: the same rows, and
-    so the same figures, as training reported). `where` says which rows were scored."""
+    """A table run's scores (linreg: MSE and R²; softmax: accuracy, loss and confusion) on the labelled table `path`,
+    or on the run's own held-out test rows (the figures training reported); `where` says which rows."""
     from linear_nets.data.tables import load_table
     from linear_nets.pipeline.tables import TableOptions, held_out_rows, regression_scores
 
