@@ -82,20 +82,13 @@ def likelihood(loss_values: Tensor) -> Tensor:
 
 class RegressionLoss(nn.Module):
     """A regression loss as a torch module (used like `nn.MSELoss`, `reduction` 'none', 'mean' or 'sum'), with its
-    derivative and likelihood. Subclasses set `value(y_hat, y)` and `derivative(y_hat, y)`, both per example.
+    derivative and likelihood. Subclasses define `value(y_hat, y)`, the loss, and `derivative(y_hat, y)`, dl/dy_hat,
+    both per example.
     """
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = one_of("reduction", reduction, REDUCTIONS)
-
-    def value(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """The loss per example."""
-        raise NotImplementedError
-
-    def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """dl/dy_hat per example."""
-        raise NotImplementedError
 
     def forward(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """The loss, reduced as `self.reduction` says."""

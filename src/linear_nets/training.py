@@ -357,16 +357,15 @@ def train(
     reduce: Reduce | None = None,
     threads: int | None = None,
 ) -> History:
-    """Train `net` for `num_epochs`, evaluating `metric` on `test_iter` after each epoch (d2l `train_ch3`).
+    """Train `net` for `num_epochs`, scoring `metric` (None for regression) on `val_iter` and `test_iter` after each
+    epoch (d2l `train_ch3`); `updater` is one of the three kinds of the module's docstring.
 
-    `loss` gives one value per example; `updater` is an Optimizer, the book's `updater(batch_size)` or a
-    `GradientStep` (see the module's docstring); `metric` is a per-batch sum (None for regression), also scored on
-    `val_iter`. `callbacks` are `Callback`s or plain functions of each `EpochRecord` (an Animator's `add_epoch`); one
-    returning True stops training (early stopping). A resumed run starts at `start_epoch` and appends to the
-    `history` restored from its checkpoint (before the callbacks see each record). `reduce` sums the loop's totals
-    over the processes of a data-parallel fit (the gradients are the updater's business). `threads`: torch threads
-    while training, None as the command line chooses them (`linear_nets.threads`); the caller's are restored after.
-    Returns `history` (a new one by default) with this call's epochs appended.
+    `callbacks` are `Callback`s or plain functions of each `EpochRecord` (an Animator's `add_epoch`); one returning
+    True stops training. A resumed run starts at `start_epoch` and appends to the `history` restored from its
+    checkpoint (before the callbacks see each record). `reduce` sums the loop's totals over the processes of a
+    data-parallel fit (the gradients are the updater's business); `threads`: torch threads while training, None as
+    the command line chooses them (`linear_nets.threads`), the caller's restored after. Returns `history` (a new
+    one by default) with this call's epochs appended.
 
     Example:
         >>> from linear_nets.data.batches import ArrayLoader
@@ -424,7 +423,7 @@ def train_regression(
     set after each epoch, what the book prints in 3.2 (`epoch 1, loss 0.000219`); each `EpochRecord` carries it as
     `train_set_loss` before `callbacks` see it. `TrainingDiverged` when it is NaN or infinite: NaN weights never return.
     """
-    steps = len(train_iter) if hasattr(train_iter, "__len__") else 0
+    steps = len(train_iter)
     losses: list[float] = []
 
     def whole_set_loss(record: EpochRecord) -> None:
