@@ -58,9 +58,7 @@ REFINE_BELOW_RESIDUAL = 0.1  # ... or a residual norm below this share of â€–yâ€
 
 class RankDeficientWarning(UserWarning):
     """The design has dependent columns: the least-squares solution is not unique, the minimum-norm one is returned.
-
-    Silence it with `warnings.simplefilter("ignore", RankDeficientWarning)`, or remove the columns it names.
-    """
+    Silence it with `warnings.simplefilter("ignore", RankDeficientWarning)`, or remove the columns it names."""
 
 
 Chunks = Callable[[], Iterable[np.ndarray]]
