@@ -1,17 +1,10 @@
 """The one validation boundary for data and the machine: checks on whole tensors, and memory and size limits.
 
-A config is validated by its field table (`pipeline.config`); what only the data can tell is checked here, once per
-fit on whole tensors (once per chunk of a streamed table), never per batch: labels in range, NaN or ±inf, a
-least-squares column whose squares leave float64's range, a split or a batch the rows cannot give. The chapter's
-math trusts its arguments, as the book's does, and lets torch's or numpy's own error through.
-
-The machine's memory is asked here too, before a size is allocated: a size that cannot fit is one line, not a
-swapping machine or an allocator's traceback. The configs (`--samples`, `--resize`) and the table readers (rows x
-columns, categories) ask here; nothing else reads /proc/meminfo.
-
-Messages name fields by their Python names and pass them as the error's fields; the command line writes each as its
-flag (`errors.flag_message`). torch is imported where a check needs it: the configs read this module, and
-`linear-nets --help` starts without torch.
+A config's values are checked by its field table (`pipeline.config`); what only the data can tell is checked here,
+once per fit on whole tensors (once per chunk of a streamed table), never per batch. The chapter's math trusts its
+arguments, as the book's does. A size is checked against the machine's memory before it is allocated: one line, not
+a swapping machine. Messages name fields by their Python names (the command line writes each as its flag,
+`errors.flag_message`); torch is imported where a check needs it, so that `linear-nets --help` starts without it.
 """
 
 from __future__ import annotations
@@ -107,9 +100,7 @@ def one_of(field: str, value: Any, choices: Collection[str]) -> Any:
 
 def check_labels(y: Tensor, num_classes: int, *, n: int | None = None) -> None:
     """Raise `DataError` unless `y` is a 1-D integer tensor (of length `n`, if given) with values in 0..num_classes-1.
-
-    The fit calls it once on whole tensors (`pipeline.fit.fit_softmax`); the losses trust their labels, as the
-    book's do: reading the smallest and largest label per batch would be a device sync per batch on a GPU.
+    The fit asks once, on whole tensors: per batch, reading the extreme labels would sync a GPU every batch.
 
     Example:
         >>> import torch

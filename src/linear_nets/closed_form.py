@@ -58,9 +58,7 @@ REFINE_BELOW_RESIDUAL = 0.1  # ... or a residual norm below this share of ‖y�
 
 class RankDeficientWarning(UserWarning):
     """The design has dependent columns: the least-squares solution is not unique, the minimum-norm one is returned.
-
-    Silence it with `warnings.simplefilter("ignore", RankDeficientWarning)`, or remove the columns it names.
-    """
+    Silence it with `warnings.simplefilter("ignore", RankDeficientWarning)`, or remove the columns it names."""
 
 
 Chunks = Callable[[], Iterable[np.ndarray]]
@@ -220,14 +218,6 @@ def solve(R: np.ndarray, n: int) -> Solution:
     return Solution(theta, inverse, rank, dependent, kappa, scaled_kappa, ssr, y_norm2)
 
 
-def needs_refinement(solution: Solution) -> bool:
-    """Whether the second pass can change a printed digit (see the module's docstring, point 3)."""
-    if solution.rank < len(solution.theta):
-        return False  # no unique θ to refine
-    small_residual = solution.ssr < (REFINE_BELOW_RESIDUAL**2) * solution.y_norm2
-    return solution.scaled_condition_number > REFINE_ABOVE_CONDITION or small_residual
-
-
 # --- pass 2: exact residuals, refinement, leverage --------------------------------------------------------------
 
 _SPLIT = 134217729.0  # 2^27 + 1: splits a double into two halves of 26 bits whose products are exact
@@ -338,10 +328,11 @@ def fit_least_squares(
 ) -> Any:
     """Least squares over every chunk `chunks()` yields (see `Chunks`), with its statistics: an `ols.OLSResult`.
 
-    `chunks` is called once, or twice when a second pass refines θ (`refine_with_second_pass`: None decides by
-    `needs_refinement`, a bool forces it, QR only) or a robust covariance (`cov_type`, statsmodels' names) needs
-    residuals. `names` name the rows of Zᵀ before the ones ("intercept"); the intervals are at 1 − alpha; `gather`
-    (`World.gather`) joins the processes of a data-parallel fit, each of whose `chunks` yields its share of the rows.
+    `chunks` is called once, or twice when a second pass refines θ (`refine_with_second_pass`: None when it can change
+    a printed digit, see the module's docstring; a bool forces it; QR only) or a robust covariance (`cov_type`,
+    statsmodels' names) needs residuals. `names` name the rows of Zᵀ before the ones ("intercept"); the intervals are
+    at 1 − alpha; `gather` (`World.gather`) joins the processes of a data-parallel fit, each of whose `chunks` yields
+    its share of the rows.
     Raises `DataError` where the normal equations have no answer or a robust covariance cannot be computed, and
     warns `RankDeficientWarning`, naming the dependent columns.
 
@@ -372,8 +363,10 @@ def fit_least_squares(
             RankDeficientWarning,
             stacklevel=2,
         )
-    second = refine_with_second_pass if refine_with_second_pass is not None else needs_refinement(solution)
-    second = method == "qr" and solution.rank == p and (second or cov_type != "nonrobust")
+    if refine_with_second_pass is None:  # the module's docstring, point 3
+        small_residual = solution.ssr < (REFINE_BELOW_RESIDUAL**2) * solution.y_norm2
+        refine_with_second_pass = solution.scaled_condition_number > REFINE_ABOVE_CONDITION or small_residual
+    second = method == "qr" and solution.rank == p and (refine_with_second_pass or cov_type != "nonrobust")
     check_covariance(cov_type, unique=second)  # a robust covariance is computed in the second pass only
     meat = None
     if second:

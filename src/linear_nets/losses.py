@@ -14,10 +14,8 @@ distribution's.
 
 Relations to `torch.nn.functional` (checked by the tests): `squared_loss = mse_loss / 2`, `absolute_loss =
 l1_loss`, `huber_loss(delta) = smooth_l1_loss(beta=delta)` (and `= torch huber_loss(delta=delta) / delta`).
-
-This module is the one home of the loss concept: the functions are the formulas (used from scratch), and the
-`nn.Module` classes wrap them with a `reduction` like `nn.MSELoss`, plus the derivative for hand-derived
-gradients. Every implementation (scratch, manual, concise) takes its loss from here.
+The functions are the formulas; the `nn.Module` classes add a `reduction` like `nn.MSELoss`'s, and the derivative
+for hand-derived gradients. Every implementation (scratch, manual, concise) takes its loss from here.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from linear_nets.checks import one_of
+from linear_nets.choices import LOSSES
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -71,10 +70,8 @@ def huber_loss(y_hat: Tensor, y: Tensor, delta: float = 1.0) -> Tensor:
 
 
 def likelihood(loss_values: Tensor) -> Tensor:
-    """The (unnormalised) likelihood a loss stands for: exp(-loss), per example.
-
-    The likelihood of a whole data set is the product, exp(-sum of losses), so minimising the summed loss
-    maximises it.
+    """The (unnormalised) likelihood a loss stands for, exp(-loss) per example; a data set's is the product,
+    exp(-sum of losses), so minimising the summed loss maximises it.
 
     Example:
         >>> likelihood(squared_loss(torch.tensor([1.0]), torch.tensor([1.0])))
@@ -83,34 +80,22 @@ def likelihood(loss_values: Tensor) -> Tensor:
     return torch.exp(-loss_values)
 
 
-def _reduce(values: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return values.mean()
-    if reduction == "sum":
-        return values.sum()
-    return values
-
-
 class RegressionLoss(nn.Module):
     """A regression loss as a torch module (used like `nn.MSELoss`, `reduction` 'none', 'mean' or 'sum'), with its
-    derivative and likelihood. Subclasses set `value(y_hat, y)` and `derivative(y_hat, y)`, both per example.
+    derivative and likelihood. Subclasses define `value(y_hat, y)`, the loss, and `derivative(y_hat, y)`, dl/dy_hat,
+    both per example.
     """
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = one_of("reduction", reduction, REDUCTIONS)
 
-    def value(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """The loss per example."""
-        raise NotImplementedError
-
-    def derivative(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """dl/dy_hat per example."""
-        raise NotImplementedError
-
     def forward(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """The loss, reduced as `self.reduction` says."""
-        return _reduce(self.value(y_hat, y), self.reduction)
+        values = self.value(y_hat, y)
+        if self.reduction == "none":
+            return values
+        return values.mean() if self.reduction == "mean" else values.sum()
 
     def gradient(self, y_hat: Tensor, y: Tensor) -> Tensor:
         """d forward(y_hat, y) / d y_hat (summed over examples when reduction='none'): the derivative,
@@ -179,13 +164,6 @@ class HuberLoss(RegressionLoss):
         return f"delta={self.delta}, reduction={self.reduction!r}"
 
 
-LOSSES: dict[str, Callable[..., RegressionLoss]] = {
-    "squared": SquaredLoss,
-    "l1": AbsoluteLoss,
-    "huber": HuberLoss,
-}
-
-
 def get_loss(name: str, *, delta: float = 1.0, reduction: str = "mean") -> RegressionLoss:
     """The loss called `name` ('squared', 'l1' or 'huber'; `delta` is Huber's threshold).
 
@@ -193,7 +171,9 @@ def get_loss(name: str, *, delta: float = 1.0, reduction: str = "mean") -> Regre
         >>> get_loss("huber", delta=0.5, reduction="none")
         HuberLoss(delta=0.5, reduction='none')
     """
-    return HuberLoss(delta, reduction) if one_of("loss", name, LOSSES) == "huber" else LOSSES[name](reduction)
+    if one_of("loss", name, LOSSES) == "huber":
+        return HuberLoss(delta, reduction)
+    return SquaredLoss(reduction) if name == "squared" else AbsoluteLoss(reduction)
 
 
 def evaluate_loss(net: Callable[[Tensor], Tensor], features: Tensor, labels: Tensor, loss: RegressionLoss) -> float:

@@ -6,11 +6,8 @@ A `SoftmaxModel` answers three questions about a batch `X` `[n, ...]`:
     predict_proba(X) = softmax(O) (stable: O minus its row max first)   [n, q]
     predict(X)       = argmax_j O_j                    [n]
 
-and saves and loads its parameters as named tensors (`state_tensors`, `load_state_tensors`: W `[d, q]` and b `[q]`
-whichever implementation trained them). For training it also offers the book's trio `net`, `loss`, `updater`
-(`train(model.net, ..., model.loss, epochs, model.updater)`) and `set_lr` for schedules. The from-scratch
-`net` ends in the book's softmax, the others return logits: code that uses a trained model calls `logits`,
-`predict_proba` or `predict`, never `net`, and never asks which class it holds.
+The from-scratch `net` ends in the book's softmax, the others return logits: code that uses a trained model calls
+`logits`, `predict_proba` or `predict`, never `net`, and never asks which class it holds.
 """
 
 from __future__ import annotations
@@ -47,24 +44,21 @@ def init_params(
 
 
 class SoftmaxModel:
-    """Base of every softmax-regression model: `predict_proba` and `predict` follow from `logits`.
+    """Base of every softmax-regression model: `predict_proba` and `predict` follow from `logits`. Subclasses define
 
-    Subclasses define `logits`, `net`, `loss`, `updater`, `parameters`, `set_lr`, `state_tensors`,
-    `load_state_tensors` and `to`.
+    - `logits(X)`: O = XW + b `[n, q]` of a batch `X` `[n, ...]`;
+    - the book's trio for `train(model.net, ..., model.loss, epochs, model.updater)`: `net(X)`, `loss(y_hat, y)` (the
+      per-example cross-entropy of `y_hat = net(X)`) and `updater`; `set_lr(lr)`, the rate from the next step on
+      (a schedule calls it once per epoch); `parameters()`, the trainable tensors (early stopping snapshots them);
+    - `state_tensors()`, the parameters detached, {"W": [d, q], "b": [q]} whichever implementation trained them
+      (plus what a wrapper adds), and `load_state_tensors(tensors)`, which copies them in place (shapes must match:
+      see `runs.check_state`); `to(device)` moves the parameters and returns the model.
     """
 
     num_inputs: int
     num_outputs: int
     net: Any
     updater: Any
-
-    def logits(self, X: Tensor) -> Tensor:
-        """O = XW + b `[n, q]` of a batch `X` `[n, ...]`."""
-        raise NotImplementedError
-
-    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        """Per-example cross-entropy of `y_hat = net(X)` against the classes `y`."""
-        raise NotImplementedError
 
     def predict_proba(self, X: Tensor) -> Tensor:
         """Class probabilities softmax(O) `[n, q]` (no gradient). The model's door: inputs of the wrong shape or dtype
@@ -78,26 +72,6 @@ class SoftmaxModel:
         check_inputs(X, self.num_inputs)
         with torch.no_grad():
             return self.logits(X).argmax(dim=1)
-
-    def parameters(self) -> list[Tensor]:
-        """The trainable tensors (what early stopping snapshots and restores)."""
-        raise NotImplementedError
-
-    def set_lr(self, lr: float) -> None:
-        """Use learning rate `lr` from the next step on (a schedule calls it once per epoch)."""
-        raise NotImplementedError
-
-    def state_tensors(self) -> dict[str, Tensor]:
-        """The parameters, detached: {"W": [d, q], "b": [q]} (plus what a wrapper adds)."""
-        raise NotImplementedError
-
-    def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
-        """Copy saved tensors in place (shapes must match: see `runs.check_state`)."""
-        raise NotImplementedError
-
-    def to(self, device: torch.device | str) -> SoftmaxModel:
-        """Move the parameters to `device`; return the model."""
-        raise NotImplementedError
 
 
 class WeightsAndBias(SoftmaxModel):

@@ -64,18 +64,15 @@ class OLSResult:
         k = 1 if fit_intercept else 0
         df_resid = nobs - solution.rank
         notes: list[str] = []
-        if df_resid > 0:
-            scale = solution.ssr / df_resid
-        else:
-            scale = math.nan
+        if df_resid <= 0:
             notes.append(f"{nobs} rows for rank {solution.rank}: no residual degrees of freedom, so standard errors, "
                          "t, p-values, intervals and F are not defined (null in summary.json)")  # fmt: skip
-        if df_resid > 0 and solution.ssr == 0:
+        elif solution.ssr == 0:
             notes.append("the fit is exact (residual sum of squares 0): standard errors are 0, t and F infinite "
                          "(null in summary.json)")  # fmt: skip
         inverse = solution.inverse
         if meat is None:
-            cov = scale * (inverse @ inverse.T)
+            cov = (solution.ssr / df_resid if df_resid > 0 else math.nan) * (inverse @ inverse.T)
         else:
             cov = inverse @ meat @ inverse.T
             if cov_type == "HC1":

@@ -1,13 +1,9 @@
-"""What keeps a classifier honest (d2l exercise 3.7.2): a validation split, early stopping, standardisation.
+"""What keeps a classifier honest (d2l exercise 3.7.2): a validation split and standardisation.
 
-- `train_val_split` carves a stratified, seeded validation set out of the training set, so hyperparameters and the
-  stopping epoch are chosen without looking at the test set (which is then used once, for the final report).
-- Early stopping (watch the validation accuracy, keep the best epoch) is a callback of the training pipeline:
-  `linear_nets.pipeline.callbacks.EarlyStopping`.
-- `FeatureStats` holds a table's per-column mean and std (float64), with scikit-learn's rule for constant columns.
-- `Standardizer` rescales each pixel to mean 0 and standard deviation 1 with statistics fitted on the training split
-  only; `Standardized` wraps a model so that training, evaluation and prediction all see standardised inputs, and
-  keeps `mean` and `std` with the model.
+`train_val_split` holds out a stratified, seeded validation set, so hyperparameters and the stopping epoch
+(`linear_nets.pipeline.callbacks.EarlyStopping`) are chosen without looking at the test set. `Standardizer` rescales
+each pixel to mean 0 and standard deviation 1 with statistics of the training split only; `Standardized` wraps a
+model so that training, evaluation and prediction all see standardised inputs. `FeatureStats` does it for tables.
 """
 
 from __future__ import annotations
@@ -79,24 +75,18 @@ class Standardizer(nn.Module):
 
     @classmethod
     def fit_transform(cls, X: Tensor, eps: float = EPS, weights: Tensor | None = None) -> tuple[Standardizer, Tensor]:
-        """Fit on training inputs `X` `[n, ...]` and return it standardised too: `(standardizer, Z [n, d])`.
-
-        Two passes in float32, in place on one float copy of `X`: the mean, then the (population) standard deviation
-        of the centred values (centring first keeps E[x²] - E[x]² from cancelling). Fitting and transforming
-        together costs about a third of fitting and then calling the standardizer.
+        """Fit on training inputs `X` `[n, ...]` and return it standardised too: `(standardizer, Z [n, d])`, in place
+        on one float32 copy of `X` (float64 stays float64: the scikit-learn estimators), about a third of the cost
+        of fitting and then calling the standardizer.
 
         `eps` floors each std (pixels: a faint pixel must not be blown up); `eps=0` floors nothing and gives a
         constant column std 1 instead, as scikit-learn's StandardScaler does (tables, whose units are the user's).
         With `weights` w `[n]`, the mean and the variance are weighted means (sum_i w_i x_i / sum_i w_i): a row of
         weight 2 counts as that row twice.
         """
-        # float64 inputs stay float64 (a float64 fit: the scikit-learn estimators); everything else is float32
         Z = X.reshape(X.shape[0], -1).to(torch.float64 if X.dtype == torch.float64 else torch.float32)
         Z = Z.div_(255.0) if X.dtype == torch.uint8 else Z.clone()
-        share = None if weights is None else (weights / weights.sum()).to(Z.dtype).unsqueeze(1)
-        mean = Z.mean(dim=0) if share is None else (share * Z).sum(dim=0)
-        Z.sub_(mean)
-        std = _std(Z, share)
+        mean, std = _mean_std(Z, weights)
         std = std.clamp_min_(eps) if eps > 0 else torch.where(std > 0, std, torch.ones_like(std))
         return cls(mean, std), Z.div_(std)
 
@@ -225,16 +215,19 @@ def power_of_two_scales(peak: Tensor) -> Tensor:
     return torch.ldexp(torch.ones_like(peak), -exponent)
 
 
-def _std(centred: Tensor, share: Tensor | None) -> Tensor:
-    """The (weighted, `share` summing to 1) root mean square of centred columns, its squares taken on the columns
-    scaled by `power_of_two_scales` when they could overflow (inputs near 1e200 in float64, 1e19 in float32); the
-    common case costs one max."""
-    peak = centred.abs().amax(dim=0) if centred.numel() else centred.new_zeros(centred.shape[1:])
-    large = centred.numel() and float(peak.max()) > math.sqrt(torch.finfo(centred.dtype).max / len(centred))
+def _mean_std(Z: Tensor, weights: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(Weighted) column means and population standard deviations of Z `[n, d]`, which is centred in place first
+    (so E[x²] − E[x]² cannot cancel); the squares are taken on columns scaled by `power_of_two_scales` where they
+    could overflow (inputs near 1e200 in float64, 1e19 in float32)."""
+    share = None if weights is None else (weights / weights.sum()).to(Z.dtype).unsqueeze(1)
+    mean = Z.mean(dim=0) if share is None else (share * Z).sum(dim=0)
+    Z.sub_(mean)
+    peak = Z.abs().amax(dim=0) if Z.numel() else Z.new_zeros(Z.shape[1:])
+    large = Z.numel() and float(peak.max()) > math.sqrt(torch.finfo(Z.dtype).max / len(Z))
     unit = power_of_two_scales(peak) if large else None
-    U = centred if unit is None else centred * unit
+    U = Z if unit is None else Z * unit
     std = (U.square().mean(dim=0) if share is None else (share * U.square()).sum(dim=0)).sqrt()
-    return std if unit is None else std / unit
+    return mean, std if unit is None else std / unit
 
 
 @dataclass(frozen=True)
@@ -258,10 +251,7 @@ class FeatureStats:
     def of(cls, X: Tensor, weights: Tensor | None = None) -> FeatureStats:
         """Statistics of in-memory rows X `[n, d]` (e.g. the training split); with `weights` w `[n]`, weighted means
         (row i counted w_i times)."""
-        X = X.to(torch.float64)
-        share = None if weights is None else (weights / weights.sum()).to(torch.float64).unsqueeze(1)
-        mean = X.mean(0) if share is None else (share * X).sum(0)
-        return cls(mean, _std(X - mean, share), X.shape[0])
+        return cls(*_mean_std(X.to(torch.float64, copy=True), weights), X.shape[0])
 
     @property
     def scale(self) -> Tensor:

@@ -7,8 +7,7 @@ The loop does not care how a model computes its gradient. The `updater` decides:
 
 A batch is `(X, y)`, or `(X, y, w)` with per-example weights w: the loss of example i then counts w_i times, and
 with weights of mean 1 over the data an epoch's train loss is the weighted mean sum_i w_i l_i / sum_i w_i.
-Losses and metrics are summed in chunks of batches and read once per epoch, so there is no per-batch
-synchronisation and no per-batch reduction. A NaN or infinite loss raises `TrainingDiverged`.
+Totals are read once per epoch, never per batch. A NaN or infinite loss raises `TrainingDiverged`.
 """
 
 from __future__ import annotations
@@ -34,8 +33,7 @@ Metric = Callable[[Tensor, Tensor], Tensor]
 EpochCallback = Callable[[int, float], None]
 """Called after each epoch with (epoch, mean loss over the whole training set)."""
 Reduce = Callable[[Tensor], Tensor]
-"""Sums a tensor over the processes of a data-parallel fit (an all-reduce, `pipeline.distributed`); the loop applies
-it to its totals (loss sum, metric sum, count) before dividing, so every process reports the whole data's means."""
+"""Sums the loop's totals over the processes of a data-parallel fit (an all-reduce), so each reports the whole data."""
 
 
 @runtime_checkable
@@ -107,12 +105,8 @@ def evaluate_accuracy(net: Net, data_iter: Iterable, metric: Metric = accuracy, 
 
 
 class _Totals:
-    """Sums of per-example losses and of `metric` over an epoch, reduced in chunks rather than per batch.
-
-    `add` only keeps references to the batch's outputs; every `CHUNK` examples they are concatenated and reduced
-    at once, and the result is read (`.item()`) once, at the end. Summing per batch costs ~10 small torch calls
-    per batch, whose dispatch costs more than their arithmetic (benchmarks/RESULTS.md).
-    """
+    """Sums of per-example losses and of `metric`, reduced every `CHUNK` examples and read once: per batch, the
+    dispatch of ~10 small torch calls costs more than their arithmetic (benchmarks/RESULTS.md)."""
 
     CHUNK = 16384
 
@@ -152,11 +146,8 @@ class _Totals:
 
 
 def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, Tensor]:
-    """The first `n` examples of `data_iter` with their true and predicted classes (d2l `predict_ch3`).
-
-    Returns `(X, y, y_pred)`: inputs `[n, ...]`, true classes `[n]`, and `argmax_j net(X)_j` `[n]`, taken from
-    the first batches (fewer than `n` when the data has fewer). Pass the labels to `get_fashion_mnist_labels`
-    for their names, and all three to the plotting module to show them.
+    """The first `n` examples of `data_iter` with their true and predicted classes (d2l `predict_ch3`): `(X, y,
+    y_pred)`, inputs `[n, ...]`, true classes `[n]` and `argmax_j net(X)_j` `[n]` (fewer when the data has fewer).
 
     Example:
         >>> from linear_nets.data.batches import ArrayLoader
@@ -180,13 +171,9 @@ def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, 
 
 
 def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Tensor, Tensor]]:
-    """One training step `step(X, y[, w]) -> (y_hat, per-example loss)`, both detached, for this kind of updater.
-
-    With weights w (a batch `(X, y, w)`), the loss of example i counts w_i times: the step follows the gradient of
-    (1/n) sum_i w_i l_i and returns w_i l_i. Chosen once per epoch rather than per batch: `isinstance` on a Protocol
-    costs microseconds, per batch. L-BFGS (`optim.FullBatchLBFGS`) evaluates the loss several times per step, through
-    a closure; the step returns the loss and predictions of its first evaluation, before the update, as SGD does.
-    """
+    """`step(X, y[, w]) -> (y_hat, w_i l_i)`, both detached, following the gradient of (1/n) sum_i w_i l_i; chosen
+    once per epoch (`isinstance` on a Protocol costs microseconds). L-BFGS evaluates the loss several times per step:
+    the step returns its first evaluation, before the update, as SGD does."""
     if isinstance(updater, torch.optim.LBFGS):
 
         def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -256,8 +243,6 @@ def train_epoch(
     reduce: Reduce | None = None,
 ) -> tuple[float, float | None]:
     """Train one epoch; return (mean train loss, mean train metric or None), over every process with `reduce`.
-
-    Losses and metric are summed in chunks and read once per epoch (`.item()`), not once per batch. Raises
     `TrainingDiverged` when the epoch's mean loss is NaN or infinite (at its last step) or a step overflowed (at it).
     """
     if isinstance(net, torch.nn.Module):
@@ -319,14 +304,10 @@ class History:
 
 
 class Callback:
-    """Something that runs beside the loop: a progress bar, a schedule, early stopping, a run recorder.
-
-    Override what you need. `train` calls `on_epoch_begin(epoch)` before each epoch, `on_batch_end()` after each
-    step (only when a subclass defines it: the loop pays nothing per batch otherwise) and `on_epoch_end(record)`
-    after each epoch; returning True there stops training after that epoch (every callback still sees the record).
-    A pipeline that owns the whole fit (`linear_nets.pipeline.fit`) also calls `on_fit_begin(fit)` and
-    `on_fit_end(fit)`. A callback with training state (early stopping) offers `state_tensors` /
-    `load_state_tensors` so that a checkpoint can keep it.
+    """Something that runs beside the loop (a progress bar, a schedule, early stopping, a run recorder): override what
+    you need. `on_batch_end()` runs after each step only where a subclass defines it (otherwise the loop pays nothing
+    per batch); a pipeline that owns the whole fit (`linear_nets.pipeline.fit`) calls `on_fit_begin` and `on_fit_end`.
+    A callback with training state offers `state_tensors` / `load_state_tensors`, so that a checkpoint keeps it.
     """
 
     on_batch_end: Callable[[], None] | None = None
@@ -338,7 +319,7 @@ class Callback:
         """Before epoch `epoch` (1-based)."""
 
     def on_epoch_end(self, record: EpochRecord) -> bool | None:
-        """After each epoch; True stops training."""
+        """After each epoch; True stops training (after every callback has seen the record)."""
         return None
 
     def on_fit_end(self, fit: Any) -> None:
@@ -376,16 +357,15 @@ def train(
     reduce: Reduce | None = None,
     threads: int | None = None,
 ) -> History:
-    """Train `net` for `num_epochs`, evaluating `metric` on `test_iter` after each epoch (d2l `train_ch3`).
+    """Train `net` for `num_epochs`, scoring `metric` (None for regression) on `val_iter` and `test_iter` after each
+    epoch (d2l `train_ch3`); `updater` is one of the three kinds of the module's docstring.
 
-    `loss` gives one value per example; `updater` is an Optimizer, the book's `updater(batch_size)` or a
-    `GradientStep` (see the module's docstring); `metric` is a per-batch sum (None for regression), also scored on
-    `val_iter`. `callbacks` are `Callback`s or plain functions of each `EpochRecord` (an Animator's `add_epoch`); one
-    returning True stops training (early stopping). A resumed run starts at `start_epoch` and appends to the
-    `history` restored from its checkpoint (before the callbacks see each record). `reduce` sums the loop's totals
-    over the processes of a data-parallel fit (the gradients are the updater's business). `threads`: torch threads
-    while training, None as the command line chooses them (`linear_nets.threads`); the caller's are restored after.
-    Returns `history` (a new one by default) with this call's epochs appended.
+    `callbacks` are `Callback`s or plain functions of each `EpochRecord` (an Animator's `add_epoch`); one returning
+    True stops training. A resumed run starts at `start_epoch` and appends to the `history` restored from its
+    checkpoint (before the callbacks see each record). `reduce` sums the loop's totals over the processes of a
+    data-parallel fit (the gradients are the updater's business); `threads`: torch threads while training, None as
+    the command line chooses them (`linear_nets.threads`), the caller's restored after. Returns `history` (a new
+    one by default) with this call's epochs appended.
 
     Example:
         >>> from linear_nets.data.batches import ArrayLoader
@@ -400,12 +380,12 @@ def train(
     callbacks = as_callbacks(callbacks)
     history = history if history is not None else History()
     batch_hooks = [c.on_batch_end for c in callbacks if c.on_batch_end is not None]
-    batches = _Hooked(train_iter, batch_hooks) if batch_hooks else train_iter  # no cost per batch without hooks
     with work_threads(threads):
         for epoch in range(start_epoch, num_epochs + 1):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
             timer = Timer()
+            batches = _hooked(train_iter, batch_hooks) if batch_hooks else train_iter  # no hooks, no cost per batch
             train_loss, train_accuracy = train_epoch(net, batches, loss, updater, metric, epoch=epoch, reduce=reduce)
             scored = {}
             if metric is not None:
@@ -420,20 +400,12 @@ def train(
     return history
 
 
-class _Hooked:
-    """A view of a loader that calls the per-batch hooks after each batch."""
-
-    def __init__(self, loader: Iterable, hooks: list[Callable[[], None]]) -> None:
-        self.loader, self.hooks = loader, hooks
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator:
-        for batch in self.loader:
-            yield batch
-            for hook in self.hooks:
-                hook()
+def _hooked(loader: Iterable, hooks: list[Callable[[], None]]) -> Iterator:
+    """One epoch of the loader's batches, calling the per-batch hooks after each."""
+    for batch in loader:
+        yield batch
+        for hook in hooks:
+            hook()
 
 
 def train_regression(
@@ -447,14 +419,11 @@ def train_regression(
     on_epoch_end: EpochCallback | None = None,
     callbacks: Sequence[Callback] = (),
 ) -> list[float]:
-    """Train a regression model in the loop; after each epoch, measure the loss on the whole training set.
-
-    That is what the book prints in 3.2 (`epoch 1, loss 0.000219`): each `EpochRecord` carries it as
-    `train_set_loss` beside the loop's `train_loss` before `callbacks` see it. Shared by the scratch, manual and
-    concise implementations of linear regression. Returns that loss after each epoch; raises `TrainingDiverged`
-    when it is NaN or infinite (the parameters blew up), so NaN weights never come back.
+    """Train linear regression (scratch, manual or concise) in the loop and return the loss over the whole training
+    set after each epoch, what the book prints in 3.2 (`epoch 1, loss 0.000219`); each `EpochRecord` carries it as
+    `train_set_loss` before `callbacks` see it. `TrainingDiverged` when it is NaN or infinite: NaN weights never return.
     """
-    steps = len(train_iter) if hasattr(train_iter, "__len__") else 0
+    steps = len(train_iter)
     losses: list[float] = []
 
     def whole_set_loss(record: EpochRecord) -> None:

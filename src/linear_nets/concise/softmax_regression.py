@@ -19,7 +19,7 @@ class SoftmaxRegression(SoftmaxModel):
     Use as `train(model.net, ..., model.loss, num_epochs, model.updater)`. Built from the arguments of the other
     implementations (`models.WeightsAndBias`; `init_std` is the book's `nn.init.normal_(m.weight, std=0.01)`, the
     weight decay torch.optim's), and the `optimizer`: "sgd" (the book's), "momentum", "adam" or "lbfgs" (see
-    `linear_nets.optim`; L-BFGS is full-batch and trained by `linear_nets.pipeline.tuning.fit_softmax`).
+    `linear_nets.optim`; L-BFGS is full-batch and trained by `linear_nets.pipeline.fit.fit_softmax`).
 
     Example:
         >>> model = SoftmaxRegression()
@@ -43,9 +43,7 @@ class SoftmaxRegression(SoftmaxModel):
         # Drawn as the scratch model draws W [inputs, outputs], then stored transposed as nn.Linear keeps it
         # ([outputs, inputs]): one seed gives all three implementations the same start.
         W, b = init_params(num_inputs, num_outputs, init_std=init_std, generator=generator, requires_grad=False)
-        with torch.no_grad():
-            self.net[1].weight.copy_(W.T)
-            self.net[1].bias.copy_(b)
+        self.load_state_tensors({"W": W, "b": b})
         self.cross_entropy = nn.CrossEntropyLoss(reduction="none")
         self.updater = make_optimizer(self.net[1], optimizer, lr, weight_decay)
 
@@ -70,7 +68,6 @@ class SoftmaxRegression(SoftmaxModel):
         return {"W": linear.weight.detach().T, "b": linear.bias.detach()}
 
     def load_state_tensors(self, tensors: dict[str, Tensor]) -> None:
-        """Copy saved parameters in place (shapes must match: see `runs.check_state`)."""
         with torch.no_grad():
             self.net[1].weight.copy_(tensors["W"].T)
             self.net[1].bias.copy_(tensors["b"])

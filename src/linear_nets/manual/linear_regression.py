@@ -44,10 +44,8 @@ def linreg_grad(X: Tensor, y: Tensor, y_hat: Tensor, loss: RegressionLoss) -> tu
 
 
 class GradientDescentStep:
-    """Minibatch SGD with the hand-derived gradient: (w, b) <- (w, b) - lr * (∂L/∂w, ∂L/∂b).
-
-    A `linear_nets.training.GradientStep`: the shared loop calls `step(X, y, y_hat)` once per minibatch.
-    """
+    """Minibatch SGD with the hand-derived gradient, (w, b) <- (w, b) - lr * (∂L/∂w, ∂L/∂b): a `training.GradientStep`,
+    whose `step(X, y, y_hat)` the shared loop calls once per minibatch."""
 
     def __init__(self, w: Tensor, b: Tensor, lr: float, loss: RegressionLoss) -> None:
         self.w, self.b, self.lr, self.loss = w, b, lr, loss

@@ -62,11 +62,10 @@ def init_params(num_inputs: int, generator: torch.Generator | None = None) -> tu
 
 
 class _EveryEpoch:
-    """Make the book's one-pass `data_iter` re-iterable: each pass (epoch) calls it afresh."""
+    """The book's one-pass `data_iter`, called afresh for each pass (epoch)."""
 
     def __init__(self, batch_size: int, features: Tensor, labels: Tensor, generator: torch.Generator) -> None:
         self.args = (batch_size, features, labels, generator)
-        data_iter(*self.args)  # validate the arguments now, not at the first epoch
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         return data_iter(*self.args)
