@@ -116,7 +116,7 @@ def _draw(jobs: list[Job], kept: dict[str, Any]) -> list[Path]:
 
 def _draw_beside(jobs: list[Job], kept: dict[str, Any]) -> list[Path]:
     """`_draw`, with the first job drawn by a forked child: the command's process waits idle meanwhile, so a second
-    core is free (predictions.png and the curves together: 0.21 s instead of 0.30, benchmarks/RESULTS.md). Raises
+    core is free (the default run's figures after the fit: 0.18 s instead of 0.27 s, benchmarks/RESULTS.md). Raises
     the first job's failure before the others', as `_draw` does."""
     if len(jobs) < 2 or not hasattr(os, "fork"):
         return _draw(jobs, kept)
