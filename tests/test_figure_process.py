@@ -103,3 +103,14 @@ def test_a_drawing_process_that_died_after_keep_leaves_the_whole_drawing_to_this
     figures.process.wait()
     assert [p.name for p in figures.draw(jobs_)] == ["predictions.png"]
     assert figures.process is None
+
+
+def test_a_kept_drawing_that_fails_is_raised_by_draw_here_as_there(tmp_path):
+    """A `keep` that fails in the drawing process fails the `draw` that needs it, with the error it raised there."""
+    from linear_nets.cli.figure_process import Kept
+
+    for figures in (Figures(), drawing_process()):
+        figures.keep("grid", "show_images", np.zeros((2, 4, 4), dtype=np.float32), 0, 2)  # no rows: a ValueError
+        with pytest.raises(ValueError, match="num_rows and num_cols must be positive"):
+            figures.draw([("title_predictions", (Kept("grid"), ["a"], ["a"]), {}, tmp_path / "p.png")])
+        assert not (tmp_path / "p.png").exists()
