@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from linear_nets import training
+from linear_nets import checks, training
 from linear_nets.cli import main
 from linear_nets.data import fashion_mnist as fm
 from linear_nets.pipeline.recorder import RunRecorder
@@ -326,13 +326,11 @@ def test_a_run_killed_before_its_first_epoch_is_started_again_by_the_same_comman
 
 
 def test_training_never_writes_a_config_its_readers_would_refuse(capsys, monkeypatch):
-    from linear_nets.pipeline import runs
-
     Path("t.csv").write_text("x,city,y\n" + "".join(f"{i},{'c' * 300}{i % 50},{i}\n" for i in range(200)))
     argv = ["train", "linreg", "--data", "t.csv", "--target", "y", "--categorical", "city", "--solver",
             "closed-form", "--out", "run"]  # fmt: skip
     with monkeypatch.context() as patch:
-        patch.setattr(runs, "MAX_JSON_BYTES", 10_000)  # 50 names of 300 characters: about 40 kB of config.json
+        patch.setattr(checks, "MAX_JSON_BYTES", 10_000)  # 50 names of 300 characters: about 40 kB of config.json
         assert main(argv) == 2
     err = capsys.readouterr().err
     assert "above the 0 MiB a run directory's files may hold" in err and not Path("run").exists()

@@ -1,4 +1,5 @@
-"""The one validation boundary for data and the machine: checks on whole tensors, and memory and size limits.
+"""The one validation boundary for data and the machine: checks on whole tensors, memory and size limits, and the
+reading of untrusted files (`read_file_bytes`: regular files of a bounded size).
 
 A config's values are checked by its field table (`pipeline.config`); what only the data can tell is checked here,
 once per fit on whole tensors (once per chunk of a streamed table), never per batch. The chapter's math trusts its
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import stat
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,53 @@ if TYPE_CHECKING:
 MAGNITUDE_LIMIT = 1e150
 """Least squares refuses a column beyond it (or nonzero but below its inverse): its squares leave float64's range."""
 NO_ROWS = "no rows to fit: least squares needs at least one row"
+
+# --- untrusted files: what is read, and how much ----------------------------------------------------------------
+
+MAX_JSON_BYTES = 256 << 20  # a table of 1,000 long category names made an 18 MB config.json; written files are checked
+"""Largest JSON file of a run read (a checkpoint's history grows by about 150 bytes an epoch)."""
+MAX_METRICS_BYTES = 64 << 20
+"""Largest metrics.jsonl read (about 150 bytes an epoch)."""
+MAX_TENSOR_FILE_BYTES = 2 << 30
+"""Largest safetensors file read: far above any model here (Fashion-MNIST's is 31 KB, with --resize 280 3 MB)."""
+MAX_IMAGE_BYTES = 64 << 20
+"""Largest image file `predict` reads."""
+MAX_IMAGE_PIXELS = 4096 * 4096  # about 200 MB while it is converted
+"""Most pixels an image to predict may declare (read from its header before it is decoded)."""
+MAX_DENSE_BYTES = 2 << 30
+"""Largest dense copy the scikit-learn estimators make of a sparse input."""
+MAX_DOWNLOAD_BYTES = 64 << 20  # the largest file is 26 MB gzipped; more means a wrong or hostile server
+"""Most bytes one Fashion-MNIST download may send."""
+
+
+def read_file_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
+    """The bytes of `path`, a regular file of at most `limit` bytes (checked before reading); a `DataError` naming
+    `what` and `path` when it is missing, unreadable, not a regular file (a FIFO, a device), or larger.
+
+    Example:
+        >>> read_file_bytes("/dev/zero", "image", 100)
+        Traceback (most recent call last):
+        ...
+        linear_nets.errors.DataError: image /dev/zero is not a regular file
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: opening a FIFO must not wait for a writer
+        info = os.fstat(fd)  # of what was opened: a file swapped after a check of its name cannot slip through
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise DataError(f"{what} {path} is not a regular file")
+        with open(fd, "rb") as f:
+            if info.st_size > limit:
+                raise DataError(f"{what} {path} is {info.st_size} bytes, more than the {limit} this package reads")
+            data = f.read(limit + 1)  # never more than the limit, even from a file that grows while it is read
+    except FileNotFoundError:
+        raise DataError(f"{what} {path} is missing") from None
+    except OSError as exc:
+        raise DataError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise DataError(f"{what} {path} grew past {limit} bytes while it was read")
+    return data
+
 
 # --- the machine's memory ------------------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ try:
 except ImportError:  # elsewhere stale temporary files stay behind (they are never read)
     fcntl = None
 
+from linear_nets import checks
 from linear_nets.atomic import atomic_write_text
 from linear_nets.data.idx import idx_header, idx_payload, read_idx, write_idx
 from linear_nets.errors import ConfigError, DataError
@@ -48,7 +49,6 @@ SYSTEM_DIRS = [Path("/usr/share/datasets/fashion-mnist")]
 """Directories a system package installs the data into (Debian's `dataset-fashion-mnist`)."""
 
 ENV_VAR = "LINEAR_NETS_DATA"
-MAX_DOWNLOAD_BYTES = 64 << 20  # the largest file is 26 MB gzipped; more means a wrong or hostile server
 DOWNLOAD_DEADLINE = 600.0
 """Seconds a whole `download` may take (30 MB at 50 KB/s), however slowly a server keeps sending."""
 HOW_TO_GET = (
@@ -303,8 +303,8 @@ def _fetch(url: str, final: Path, facts: FileFacts, timeout: float, deadline: fl
             total = 0
             while chunk := response.read1(1 << 20):  # what has arrived: a trickle cannot hold one read forever
                 total += len(chunk)
-                if total > MAX_DOWNLOAD_BYTES:
-                    raise DataError(f"the server sent more than {MAX_DOWNLOAD_BYTES} bytes")
+                if total > checks.MAX_DOWNLOAD_BYTES:
+                    raise DataError(f"the server sent more than {checks.MAX_DOWNLOAD_BYTES} bytes")
                 if time.monotonic() > deadline:
                     raise DataError(f"the deadline passed after {total} bytes (a slow server: try again, or give "
                                     "`data download` a longer --deadline)")  # fmt: skip

@@ -1,10 +1,10 @@
 """Run directories: `config.json`, `metrics.csv` + `metrics.jsonl` (a row per epoch), figures, `model.safetensors`
 + `model.json`, `summary.json` and, while training, `checkpoint-<epoch>.safetensors` + its JSON; written atomically.
 
-Every file is untrusted input and nothing read executes code: `read_file_bytes` opens only regular files of a bounded
-size, `read_json` parses them, `load_tensors` checks tensors against their JSON sidecar (SHA-256, names, shapes,
-dtypes), `check_state` against the model (and that they are finite), and `Run.open` checks config.json with the
-command line's rules (`Param`s).
+Every file is untrusted input and nothing read executes code: `checks.read_file_bytes` opens only regular files of a
+bounded size (the limits live in `checks` too), `read_json` parses them, `load_tensors` checks tensors against their
+JSON sidecar (SHA-256, names, shapes, dtypes), `check_state` against the model (and that they are finite), and
+`Run.open` checks config.json with the command line's rules (`Param`s).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import shutil
-import stat
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,19 +29,13 @@ import safetensors.torch
 import torch
 from torch import Tensor
 
-from linear_nets import __version__
+from linear_nets import __version__, checks
 from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask
 from linear_nets.errors import ConfigError, DataError, LinearNetsError, WriteError
 from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, SyntheticData
 
 FORMAT = "linear-nets/1"
 
-MAX_JSON_BYTES = 256 << 20  # a table of 1,000 long category names made an 18 MB config.json; written files are checked
-"""Largest JSON file of a run read (a checkpoint's history grows by about 150 bytes an epoch)."""
-MAX_METRICS_BYTES = 64 << 20
-"""Largest metrics.jsonl read (about 150 bytes an epoch)."""
-MAX_TENSOR_FILE_BYTES = 2 << 30
-"""Largest safetensors file read: far above any model here (Fashion-MNIST's is 31 KB, with --resize 280 3 MB)."""
 DTYPES = {"float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool"}
 """The dtypes a tensor description may name (what `str(tensor.dtype)` gives, without `torch.`)."""
 
@@ -186,10 +179,10 @@ def json_safe(obj: Any) -> Any:
 
 
 def _json_text(obj: Any) -> str:
-    """`obj` as indented JSON text, refused above `MAX_JSON_BYTES` (which `evaluate` and `--resume` would refuse)."""
+    """`obj` as indented JSON text, refused above `checks.MAX_JSON_BYTES` (which `evaluate` and `--resume` refuse)."""
     text = json.dumps(json_safe(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    if len(text) > MAX_JSON_BYTES:
-        raise DataError(f"this run's JSON would be {len(text) / 1e6:.0f} MB, above the {MAX_JSON_BYTES >> 20} MiB "
+    if len(text) > (limit := checks.MAX_JSON_BYTES):
+        raise DataError(f"this run's JSON would be {len(text) / 1e6:.0f} MB, above the {limit >> 20} MiB "
                         "a run directory's files may hold: use fewer or shorter category names (--categorical)")
     return text
 
@@ -199,38 +192,9 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, _json_text(obj))
 
 
-def read_file_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
-    """The bytes of `path`, a regular file of at most `limit` bytes (checked before reading); a `DataError` naming
-    `what` and `path` when it is missing, unreadable, not a regular file (a FIFO, a device), or larger.
-
-    Example:
-        >>> read_file_bytes("/dev/zero", "image", 100)
-        Traceback (most recent call last):
-        ...
-        linear_nets.errors.DataError: image /dev/zero is not a regular file
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: opening a FIFO must not wait for a writer
-        info = os.fstat(fd)  # of what was opened: a file swapped after a check of its name cannot slip through
-        if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            raise DataError(f"{what} {path} is not a regular file")
-        with open(fd, "rb") as f:
-            if info.st_size > limit:
-                raise DataError(f"{what} {path} is {info.st_size} bytes, more than the {limit} this package reads")
-            data = f.read(limit + 1)  # never more than the limit, even from a file that grows while it is read
-    except FileNotFoundError:
-        raise DataError(f"{what} {path} is missing") from None
-    except OSError as exc:
-        raise DataError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
-    if len(data) > limit:
-        raise DataError(f"{what} {path} grew past {limit} bytes while it was read")
-    return data
-
-
 def read_json(path: Path, what: str = "file") -> Any:
-    """Read JSON (at most `MAX_JSON_BYTES`); a missing or corrupt file is a `DataError` that names it."""
-    data = read_file_bytes(path, what, MAX_JSON_BYTES)
+    """Read JSON (at most `checks.MAX_JSON_BYTES`); a missing or corrupt file is a `DataError` that names it."""
+    data = checks.read_file_bytes(path, what, checks.MAX_JSON_BYTES)
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -276,7 +240,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     if not where.exists():
         return []
     rows = []
-    text = read_file_bytes(where, "metrics", MAX_METRICS_BYTES).decode("utf-8", errors="replace")
+    text = checks.read_file_bytes(where, "metrics", checks.MAX_METRICS_BYTES).decode("utf-8", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -314,7 +278,7 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     description = path.with_suffix(".json")
     sidecar = read_json(description, "tensor description")
     described = _described_tensors(sidecar, description)
-    data = read_file_bytes(path, "tensor file", MAX_TENSOR_FILE_BYTES)
+    data = checks.read_file_bytes(path, "tensor file", checks.MAX_TENSOR_FILE_BYTES)
     if hashlib.sha256(data).hexdigest() != sidecar["sha256"]:
         raise DataError(f"{path} is truncated or was modified (SHA-256 differs from {path.name}'s description)")
     with refused(f"{path} is not a valid safetensors file: ", Exception):  # its own error type for every malformed one

@@ -13,11 +13,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from linear_nets import checks
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, SyntheticData, field_names, from_dict
 from linear_nets.pipeline.fit import build_model, resolve_device
-from linear_nets.pipeline.runs import Run, check_state, read_file_bytes, refused, saved_config
+from linear_nets.pipeline.runs import Run, check_state, refused, saved_config
 from linear_nets.softmax import stable_cross_entropy
 
 
@@ -172,8 +173,6 @@ def linreg_on_its_data(run: Run) -> dict[str, Any]:
 
 # --- image files to classify ----------------------------------------------------------------------------------------
 
-MAX_IMAGE_PIXELS = 4096 * 4096  # about 200 MB while it is converted
-MAX_IMAGE_BYTES = 64 << 20
 
 
 def image_classifier(run: Run) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
@@ -199,7 +198,7 @@ def read_image(path: str | Path, side: int) -> Any:
 
     if not Path(path).exists():
         raise DataError(f"image {path} does not exist")
-    data = read_file_bytes(path, "image", MAX_IMAGE_BYTES)
+    data = checks.read_file_bytes(path, "image", checks.MAX_IMAGE_BYTES)
     try:
         pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # PIL's own, higher limit: ours speaks
         try:
@@ -207,8 +206,8 @@ def read_image(path: str | Path, side: int) -> Any:
                 width, height = header.size
         finally:
             Image.MAX_IMAGE_PIXELS = pil_limit
-        if width * height > MAX_IMAGE_PIXELS:
-            raise DataError(f"image {path} is {width} x {height} pixels, more than the {MAX_IMAGE_PIXELS:,} "
+        if width * height > checks.MAX_IMAGE_PIXELS:
+            raise DataError(f"image {path} is {width} x {height} pixels, more than the {checks.MAX_IMAGE_PIXELS:,} "
                             f"(4096 x 4096) predict decodes: shrink it first")  # fmt: skip
         # decoded as matplotlib reads the file itself (its extension chooses the reader), from the bytes checked
         raw = mpimg.imread(io.BytesIO(data), format=Path(path).suffix.lower()[1:] or None)

@@ -34,6 +34,7 @@ import torch
 from scipy import sparse
 from scipy.special import log_softmax
 
+from linear_nets import checks
 from linear_nets.closed_form import MAGNITUDE_LIMIT, RankDeficientWarning
 from linear_nets.errors import ConfigError, DataError, TrainingDiverged
 from linear_nets.pipeline.callbacks import Converged
@@ -45,7 +46,6 @@ from linear_nets.pipeline.saved import load_linreg, load_softmax, raw_units, syn
 from linear_nets.regularization import power_of_two_scales
 from linear_nets.training import History
 
-MAX_DENSE_BYTES = 2 << 30
 """A sparse X is densified only when the dense copy takes at most this many bytes."""
 
 _SGD_ORDER = (
@@ -85,10 +85,10 @@ def _dense(X: Any, dtype: type = np.float32) -> np.ndarray:
     """Validated X (dense, or sparse densified) as a fresh C-contiguous array of `dtype`."""
     if sparse.issparse(X):
         dense_bytes = X.shape[0] * X.shape[1] * np.dtype(dtype).itemsize
-        if dense_bytes > MAX_DENSE_BYTES:
+        if dense_bytes > (limit := checks.MAX_DENSE_BYTES):
             raise ValueError(
                 f"sparse X of shape {X.shape} would take {dense_bytes / 2**30:.1f} GiB dense (more than "
-                f"{MAX_DENSE_BYTES / 2**30:g} GiB); these estimators densify sparse input: reduce its dimension first"
+                f"{limit / 2**30:g} GiB); these estimators densify sparse input: reduce its dimension first"
             )
         # In the target dtype before densifying, and no second copy: the dense array is the only one made (a
         # 5000 x 100000 float32 matrix peaked at 6-8 GB through a float64 toarray() and a copy of it).
