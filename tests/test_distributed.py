@@ -268,3 +268,29 @@ def test_each_process_takes_its_share_of_the_same_batches(sampling):
     for k, (X_batch, y_batch) in enumerate(whole):
         assert torch.equal(torch.cat([shares[0][k][1], shares[1][k][1]]), y_batch)
         assert torch.equal(torch.cat([shares[0][k][0], shares[1][k][0]]), X_batch)
+
+
+def test_a_failed_fit_does_not_leave_the_group_and_ignores_the_launchers_sigterm(monkeypatch):
+    """Leaving a group after a lost peer can wait forever (it did once in CI, until torchrun's SIGKILL, before the
+    process wrote its line): the group is left only after a fit that succeeded; after a failure the process, which is
+    ending with its own line, ignores torchrun's SIGTERM. The group's calls are stood in for: the policy is tested."""
+    import torch.distributed as dist
+
+    from linear_nets.pipeline import distributed
+
+    group = {"joined": False, "left": 0}
+    monkeypatch.setattr(dist, "is_initialized", lambda: group["joined"])
+    monkeypatch.setattr(dist, "init_process_group", lambda *args, **kwargs: group.update(joined=True))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: group.update(joined=False, left=group["left"] + 1))
+    monkeypatch.setattr(distributed, "_attempt_store", lambda world, timeout: None)
+    world, before = distributed.World(launched=True), signal.getsignal(signal.SIGTERM)
+    try:
+        with distributed.started(world):
+            assert signal.getsignal(signal.SIGTERM) is distributed._stopped_by_launcher
+        assert group == {"joined": False, "left": 1} and signal.getsignal(signal.SIGTERM) is before
+        with pytest.raises(distributed.PeerLost), distributed.started(world):
+            raise distributed.PeerLost("lost the other processes while adding up")
+        assert group == {"joined": True, "left": 1}
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)

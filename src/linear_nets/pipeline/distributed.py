@@ -181,8 +181,10 @@ def default_threads(world: World = ALONE, environ: Mapping[str, str] = os.enviro
 
 @contextlib.contextmanager
 def started(world: World) -> Iterator[World]:
-    """Join the process group for the fit (gloo on CPUs, NCCL on GPUs, one GPU per process) and leave it after;
-    the launcher's SIGTERM (torchrun stops the others when one process fails) becomes `PeerLost`, one line."""
+    """Join the process group for the fit (gloo on CPUs, NCCL on GPUs, one GPU per process) and leave it after a
+    fit that succeeded; the launcher's SIGTERM (torchrun stops the others when one process fails) becomes `PeerLost`,
+    one line. After a failure the group is not left and SIGTERM is ignored: the process is ending (the command line's
+    only use)."""
     if not world.launched:
         yield world
         return
@@ -202,13 +204,17 @@ def started(world: World) -> Iterator[World]:
                 dist.init_process_group(backend, store=_attempt_store(world, timeout), rank=world.rank,
                                         world_size=world.size, timeout=timeout)  # fmt: skip
         yield world
-    finally:
-        # The group is left before the launcher's SIGTERM gets its default meaning back: a failing process must not
-        # be killed between the two, before it has written its one line (as one was, under load, in the tests).
-        if joined and dist.is_initialized():
-            with contextlib.suppress(Exception):  # the group may already be broken: leaving it must not raise
-                dist.destroy_process_group()
-        signal.signal(signal.SIGTERM, previous)
+    except BaseException:
+        # A failed fit does not leave the group: leaving it while a peer is lost, or still inside a collective, can
+        # wait forever (in CI torchrun killed the survivor 30 s later, before its one line; pytorch/torchtitan#1342
+        # leaves only after success for the same reason). The process is ending with its own line: torchrun's
+        # SIGTERM must not cut it short either, so it is ignored from here on.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise
+    if joined and dist.is_initialized():
+        with contextlib.suppress(Exception):
+            dist.destroy_process_group()
+    signal.signal(signal.SIGTERM, previous)  # after leaving the group: a process is not killed halfway out of it
 
 
 def _attempt_store(world: World, timeout: datetime.timedelta) -> Any:
