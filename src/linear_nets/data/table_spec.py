@@ -1,15 +1,9 @@
-"""The training schema of a table (`TableSpec`, from `fit_spec`): the target, the features, and how each becomes
-numbers, the same at training time and later:
-
-- a numeric feature (integer, floating, boolean, decimal) is one float column;
-- a categorical feature (text, integer or boolean) is one-hot encoded over the categories seen in training, sorted
-  (numerically when all are integers): `colour=blue`, `colour=red`. With `coding="treatment"` the first is the
-  reference and gets no column, as R and statsmodels code it: beside an intercept the full one-hot columns add up to
-  the ones column. A category not seen in training is an error, not a row of zeros;
-- the target is a float (regression) or the index of its label in the sorted class labels (classification).
-
-A missing value (empty cell, null, NaN, ±inf) in a used column is an error naming the column and the 1-based row,
-unless `drop_missing=True`, which leaves such rows out.
+"""The training schema of a table (`TableSpec`, from `fit_spec`): how each column becomes numbers, at training time
+and later. A numeric feature is one float column; a categorical one is one-hot encoded over the categories seen in
+training, sorted (numerically when all are integers), and under `coding="treatment"` the first, the reference, gets
+no column (as R and statsmodels code it); the target is a float, or the index of its label in the sorted classes.
+An unseen category, or a missing value (empty cell, null, NaN, ±inf) without `drop_missing`, is an error naming the
+column and the 1-based row.
 """
 
 from __future__ import annotations
@@ -92,18 +86,12 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
 
 
-def _first_true(mask: np.ndarray) -> int:
-    return int(np.argmax(mask))
-
-
 @dataclass(frozen=True)
 class TableSpec:
-    """How a table becomes tensors: `task`, `target`, `features` (input columns, in order), `categories`
-    (categorical column -> sorted categories), `classes` (sorted labels, classification only) and their original
-    `class_type` ("integer" or "string"), `column_types` (each used column's type in the training file) and
-    `ignored` (the training file's other columns, accepted and skipped at prediction time) and `coding` of the
-    categories ("onehot": a column per category; "treatment": none for the first, the reference). Build one with
-    `fit_spec`; save it with `to_dict()` and load it with `TableSpec.from_dict`."""
+    """How a table becomes tensors: `features` (in order), `categories` (categorical column -> sorted categories),
+    `classes` (sorted labels, classification only; `class_type` "integer" or "string"), `column_types` (in the
+    training file), `ignored` (its other columns, skipped at prediction time). Build one with `fit_spec`; save it
+    with `to_dict()`, load it with `TableSpec.from_dict`."""
 
     task: Task
     target: str
@@ -271,11 +259,9 @@ class TableSpec:
         first_row: int = 1,
         dtype: torch.dtype = torch.float32,
     ) -> tuple[Tensor, Tensor]:
-        """Features and target of every row as tensors: X `[n, d]` of `dtype` (float32, or float64 for the closed
-        form), y `[n]` (`dtype` for regression, int64 class indices for classification); other columns are ignored.
-        `drop_missing` leaves out rows with a missing value instead of raising; `first_row` is the table's first
-        row's 1-based number in its file, for messages. Raises DataError, naming the column and the row, for a
-        column missing or of the wrong type, a missing value, or a category or class label not seen in training.
+        """X `[n, d]` of `dtype` and y `[n]` (`dtype`, or int64 class indices) of every row. `drop_missing` leaves out
+        rows with a missing value; `first_row` numbers the rows in messages. Raises DataError, naming the column and
+        the row, for a column missing or mistyped, a missing value, or a category or label not seen in training.
 
         Example:
             >>> table = pa.table({"size": [1.0, 2.0, 3.0], "colour": ["red", "blue", "red"], "price": [10, 20, 35]})
@@ -292,8 +278,7 @@ class TableSpec:
     def encode_features(
         self, table: pa.Table | pa.RecordBatch, *, first_row: int = 1, dtype: torch.dtype = torch.float32
     ) -> Tensor:
-        """X for prediction: like `encode`, but the target may be absent, and a column the training file did not
-        have, a missing value or an unseen category is an error (a prediction per input row, none skipped).
+        """X for prediction: like `encode`, but the target may be absent and a column training did not have is an error.
 
         Example:
             >>> spec = fit_spec(pa.table({"x": [1, 2], "colour": ["red", "blue"], "y": [0.5, 1.5]}), "y",
@@ -364,23 +349,21 @@ class TableSpec:
                 j += 1
 
     def target_numbers(self, table: pa.Table, row_number, *, check: bool = True) -> np.ndarray:
-        """A regression target as a read-only float array (it may share Arrow's buffer); NaN and ±inf refused when
-        `check`."""
+        """A regression target as a read-only float array; NaN and ±inf refused when `check`."""
         return self._column_numbers(table, self.target, f"target '{self.target}'", row_number, check)
 
     def _column_numbers(self, table: pa.Table, name: str, what: str, row_number, check: bool) -> np.ndarray:
-        """A numeric column as floats; NaN and ±inf refused when `check`. A CSV's integers, parsed as float64, are
-        refused from 2^53 on, where the file's value may already be rounded (`_numbers` checks Parquet's exactly)."""
+        """A numeric column as floats; NaN, ±inf (when `check`) and a CSV's integers from 2^53 on refused."""
         column = table.column(name)
         values = _numbers(column, what, row_number)
         if check and not np.isfinite(values).all():
-            i = _first_true(~np.isfinite(values))
+            i = int(np.argmax(~np.isfinite(values)))
             value = "a missing value (empty cell or null)" if not column[i].is_valid else f"the value {values[i]}"
             raise DataError(f"{what} has {value} at row {row_number(i)}: {MISSING_HINT}", "drop_missing")
         if _is_integer_name(self.column_types.get(name, "")) and pa.types.is_floating(column.type):
             large = np.abs(values) >= EXACT_INTEGER  # NaN compares False: left to the finiteness check
             if large.any():
-                i = _first_true(large)
+                i = int(np.argmax(large))
                 raise DataError(f"{what} has the integer {values[i]:.0f} at row {row_number(i)}, at or beyond 2^53 = "
                                 f"{EXACT_INTEGER}: float64 cannot hold every integer there, so the file's value may "
                                 "already be rounded; leave the column out (an id?) or scale it")  # fmt: skip
@@ -410,7 +393,7 @@ def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = 
             if not pa.types.is_integer(column.type):
                 raise
             values = column.to_numpy(zero_copy_only=False)
-            i = _first_true(np.abs(values.astype(np.float64)) > EXACT_INTEGER)
+            i = int(np.argmax(np.abs(values.astype(np.float64)) > EXACT_INTEGER))
             where = f" at row {row_number(i)}" if row_number is not None else ""
             raise DataError(f"{what} has the integer {values[i]}{where}, beyond 2^53 = {EXACT_INTEGER}: float64 cannot "
                             "hold it exactly; leave the column out (an id?) or scale it") from None  # fmt: skip
@@ -423,11 +406,12 @@ def _codes(column: pa.ChunkedArray, known: Sequence[str], name: str, kind: str, 
     missing = pc.is_null(texts).to_numpy(zero_copy_only=False)
     what = f"target '{name}'" if kind == "label" else f"column '{name}'"
     if missing.any():
-        raise DataError(f"{what} has a missing value (empty cell or null) at row {row_number(_first_true(missing))}: "
-                        f"{MISSING_HINT}", "drop_missing")  # fmt: skip
+        i = int(np.argmax(missing))
+        raise DataError(f"{what} has a missing value (empty cell or null) at row {row_number(i)}: {MISSING_HINT}",
+                        "drop_missing")  # fmt: skip
     codes = pc.index_in(texts, value_set=pa.array(known, pa.string()))
     if codes.null_count:
-        i = _first_true(pc.is_null(codes).to_numpy(zero_copy_only=False))
+        i = int(np.argmax(pc.is_null(codes).to_numpy(zero_copy_only=False)))
         plural = "categories" if kind == "category" else "classes"
         raise DataError(
             f"{what} has the {kind} {texts[i].as_py()!r} at row {row_number(i)}, which was not seen in "
@@ -450,19 +434,11 @@ def fit_spec(
     drop_missing: bool = False,
     coding: str = "onehot",
 ) -> TableSpec:
-    """Build the training schema from the training rows (a pyarrow Table/RecordBatch, or a source from `open_table`,
-    streamed): check the columns and their types, then collect the categories of each categorical column and the
-    class labels (one pass, reading only those columns: memory grows with the distinct values, not the rows).
-
-    `task` is "regression" (numeric target) or "classification" (integer or text labels, at least two); `features`
-    the input columns, in order (default every column but the target and a pandas index column); `categorical` the
-    features to one-hot encode (text columns must be); `coding` "onehot" (a column per category) or "treatment" (none
-    for the first category, the reference). `drop_missing` ignores rows with a missing value, as encoding with it
-    will (reading every used column of a source, not only the categorical ones).
-
-    Raises ConfigError for inconsistent arguments (the target among the features, ...), DataError for a named
-    column missing (listing the table's columns), a text feature not named in `categorical`, a non-numeric
-    regression target, a single class.
+    """The training schema of the training rows (a pyarrow Table/RecordBatch, or a source from `open_table`, streamed
+    in one pass over the label columns). `task` is "regression" or "classification"; `features` the input columns
+    (default every column but the target and a pandas index); `categorical` the features to encode (text columns
+    must be) by `coding`, "onehot" or "treatment"; `drop_missing` ignores rows with a missing value. Raises
+    ConfigError for inconsistent arguments, DataError for a column missing or of the wrong type, or a single class.
 
     Example:
         >>> species = ["setosa", "versicolor", "virginica", "setosa"]
@@ -492,8 +468,7 @@ def layout_spec(
     where: str = "the table",
     coding: str = "onehot",
 ) -> TableSpec:
-    """The training schema's columns and types, checked against `schema`, before any row is read: categories and
-    classes are left empty (`fit_spec` fills them in with `with_vocabulary`). Raises as `fit_spec` does."""
+    """`fit_spec`'s checks and schema before any row is read: categories and classes empty (`with_vocabulary`)."""
     if task not in TASKS:
         raise ConfigError(f"task must be 'regression' or 'classification', got {task!r}")
     if coding not in CODINGS:

@@ -1,7 +1,5 @@
-"""Tables larger than memory: shuffled minibatches for SGD, the one-pass closed form, and feature statistics.
-
-Each reads a `TableSource` part by part and encodes each record batch with a fitted `TableSpec`, the next batch in a
-background thread, so memory depends on the batch, buffer and part sizes, never on the number of rows.
+"""Tables larger than memory: shuffled minibatches for SGD, the one-pass closed form, and feature statistics, each
+read part by part and encoded with a fitted `TableSpec` (the next batch in a background thread).
 """
 
 from __future__ import annotations
@@ -24,9 +22,7 @@ from linear_nets.errors import DataError
 from linear_nets.regularization import FeatureStats, Moments
 
 READ_ROWS = 1 << 16  # rows per record batch read from a Parquet row group
-# The closed form keeps no rows, so it reads larger batches, a whole row group of our benchmark's files (2^17 rows):
-# fewer, longer calls into pyarrow and BLAS (benchmarks/RESULTS-tables.md). Memory: two float64 buffers of this many
-# rows (38 MB each for 32 features), whatever the number of rows.
+# The closed form keeps no rows: larger batches, fewer calls into pyarrow and BLAS (benchmarks/RESULTS-tables.md).
 LEAST_SQUARES_READ_ROWS = 1 << 17
 
 T = TypeVar("T")
@@ -55,8 +51,7 @@ def _selected_rows(
     counts: RowCounts | None,
     read_rows: int,
 ) -> Iterator[tuple[pa.Table, RowNumber]]:
-    """Each record batch of `parts` (default: all) as (table, row_number) without the rows `holdout` holds out or,
-    with `drop_missing`, that miss a value; batches with no row left are skipped."""
+    """Each record batch of `parts` (default: all) as (table, row_number), less held-out and (maybe) missing rows."""
     spec.check_columns(source.schema, where=source.name)
     counts = RowCounts() if counts is None else counts
     columns, types = [*spec.features, spec.target], spec.read_types()
@@ -81,8 +76,7 @@ _END = object()
 
 def _read_ahead(items: Iterator[T]) -> Iterator[T]:
     """The items of `items`, each produced in a background thread while the caller works on the one before, never
-    more than one ahead (`_design_chunks` relies on it): pyarrow, numpy and torch release the GIL, so reading the
-    next batch overlaps with summing this one (benchmarks/RESULTS-tables.md)."""
+    more than one ahead (`_design_chunks` relies on it)."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="table-read-ahead")
     try:
         pending = pool.submit(next, items, _END)
@@ -112,12 +106,9 @@ def stream_batches(
     """One epoch of (X, y) minibatches of `batch_size` rows (the last may be smaller), streamed from `source`.
 
     With `shuffle` the parts are read in a random order and rows pass through a shuffle buffer: once it holds
-    `shuffle_buffer` rows it is permuted, full batches are emitted from its front, and about `shuffle_buffer` / 2
-    rows stay to mix with the next rows read. The order depends only on (seed, epoch): the same pair gives the same
-    batches, another epoch another order; every row (kept by `holdout`, not dropped) comes exactly once per epoch.
-    Without `shuffle` the rows come in file order. Memory: about `shuffle_buffer` + `read_rows` rows (a buffer of
-    0 or 1 shuffles the parts only). `drop_missing` leaves out rows with a missing value, `holdout` keeps only its
-    side of the split, `counts` tallies the rows.
+    `shuffle_buffer` rows it is permuted, full batches leave from its front, and about half stays to mix with the
+    next rows. The order depends only on (seed, epoch); every row comes once per epoch. Without `shuffle`: file
+    order. `holdout` keeps only its side of the split, `counts` tallies the rows.
 
     Example:
         >>> import tempfile, pathlib
@@ -171,13 +162,9 @@ def stream_least_squares(
     alpha: float = 0.05,
 ) -> Any:
     """Least squares y ≈ Xw + b over a streamed table with its OLS statistics (`closed_form.fit_least_squares`, an
-    `ols.OLSResult`): each batch is encoded straight into Zᵀ = [X, 1, y]ᵀ in float64 and folded into the triangular
-    factor R (TSQR); a second pass reads the table again where it refines θ or a robust covariance needs each row's
-    residual. Memory: O(d²) for R and two float64 buffers of `read_rows` x (d + 2), whatever the number of rows.
-
-    Data-parallel: each process reads `parts` (its share of the row groups) and `gather` collects every process's
-    factor (and second-pass sums) for the one solve. `spec` is a regression schema. Raises DataError as
-    `TableSpec.encode` does (NaN or ±inf named by column and row), or when no rows are left.
+    `ols.OLSResult`): each batch encoded into Zᵀ = [X, 1, y]ᵀ in float64 and folded into R (TSQR), in O(d²) memory.
+    Data-parallel: each process reads `parts` and `gather` collects every process's factor. Raises DataError as
+    `TableSpec.encode` does, or when no rows are left.
 
     Example:
         >>> import tempfile, pathlib
@@ -220,15 +207,14 @@ def stream_least_squares(
 def _design_chunks(
     spec: TableSpec, selected: Iterator[tuple[pa.Table, RowNumber]], fit_intercept: bool = True
 ) -> Iterator[tuple[pa.Table, RowNumber, np.ndarray]]:
-    """Each table with Zᵀ = [X, 1, y]ᵀ (float64, each value copied once; NaN and ±inf left for `check_design`), a view
-    of one of two buffers used in turn: `_read_ahead` fills one while the caller folds the other."""
+    """Each table with Zᵀ = [X, 1, y]ᵀ in float64 (NaN and ±inf left for `check_design`), a view of one of two buffers
+    used in turn: `_read_ahead` fills one while the caller folds the other."""
     d = spec.num_features
     buffers: list[np.ndarray | None] = [None, None]
     for k, (table, row_number) in enumerate(selected):
         n, i = table.num_rows, k % 2
         buffer = buffers[i]
         if buffer is None or buffer.shape[1] < n:
-            # grown only for a longer batch; numpy's transparent huge pages make the first write cheap (measured)
             buffer = buffers[i] = np.empty((d + 1 + fit_intercept, n))
             buffer[d : d + fit_intercept] = 1
         Zt = buffer[:, :n]
@@ -246,9 +232,8 @@ def stream_feature_stats(
     counts: RowCounts | None = None,
     read_rows: int = READ_ROWS,
 ) -> FeatureStats:
-    """Each encoded feature's mean and standard deviation over a streamed table, in one float64 pass: each batch's
-    mean and sum of squared deviations merged into the running ones (`regularization.Moments`, Chan et al.). Pass
-    `holdout=Holdout(f, seed)` to standardise with training-row statistics only.
+    """Each encoded feature's mean and standard deviation over a streamed table, in one float64 pass (batches merged
+    by `regularization.Moments`). Pass `holdout=Holdout(f, seed)` for the training rows' statistics only.
 
     Example:
         >>> import tempfile, pathlib

@@ -33,8 +33,7 @@ from linear_nets.errors import ConfigError, DataError
 
 CSV_BLOCK_BYTES = 1 << 22  # bytes of text per CSV block, and the sample a CSV's types are inferred from
 CSV_READ_OPTIONS = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True)
-# Pre-buffering reads ahead every row group of a scan at once: measured on a 2 GB file, it held the whole file in
-# memory (2.1 GB peak against 0.18 GB) and was slower. Without it, streaming memory is about one row group.
+# Pre-buffering held a whole 2 GB file in memory (2.1 GB peak against 0.18 GB), and was slower: off.
 PARQUET_FORMAT = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
 
 
@@ -118,8 +117,7 @@ class CsvSource(TableSource):
     def __init__(self, path: Path, na_values: Sequence[str] = ()) -> None:
         self.compression = "gzip" if path.name.lower().endswith(".gz") else None
         self.format = "csv.gz" if self.compression else "csv"
-        # Only an empty cell is missing unless told: pyarrow's default also nulls "NA", "N/A", "null", "NaN", "None"
-        # in text columns, and NA is Namibia's country code. A numeric column reads "NaN" as NaN either way.
+        # Only an empty cell is missing unless told: pyarrow's default nulls "NA" too, Namibia's country code.
         self.null_values = ["", *na_values]
         with _arrow_errors(path, "CSV"):
             inferring = pacsv.ConvertOptions(strings_can_be_null=True, null_values=self.null_values)
@@ -164,8 +162,7 @@ class CsvSource(TableSource):
             yield from reader
 
     def estimated_rows(self) -> int:
-        """The file's size over the bytes per row of its first block (of a .csv.gz, the uncompressed size its gzip
-        trailer records, at least the file's)."""
+        """The (uncompressed) size over the bytes per row of the first block."""
         if self._num_rows is not None:
             return self._num_rows
         size = self.path.stat().st_size
@@ -225,9 +222,8 @@ class ParquetSource(TableSource):
 
 
 def open_table(path: str | os.PathLike, na_values: Sequence[str] = ()) -> TableSource:
-    """Open a table by its name: `.csv`, `.csv.gz`, `.parquet`, or a directory of `.parquet` files. In a CSV only an
-    empty cell is a missing value, and each text of `na_values` (`--na-values NA,n/a`) besides. Raises DataError
-    for a file missing or unreadable, empty, without rows, not CSV/Parquet (by name or content), duplicate columns.
+    """Open a `.csv`, `.csv.gz` or `.parquet` file, or a directory of `.parquet` files. In a CSV an empty cell, and
+    each text of `na_values`, is a missing value. Raises DataError for a file missing, unreadable, empty or not a table.
 
     Example:
         >>> import tempfile, pathlib
@@ -294,9 +290,8 @@ def read_table_info(path: str | os.PathLike) -> TableInfo:
 
 
 def file_identity(path: str | os.PathLike) -> dict[str, str]:
-    """Where a table is (absolute path) and a SHA-256 of its bytes (of a directory: each Parquet file's relative
-    name and bytes, in sorted order), for a run to find the same rows again and to notice that they changed. A file
-    larger than `WHOLE_HASH_BYTES` (256 MiB) is hashed by its size and 256 samples of 64 KiB, not whole.
+    """A table's absolute path and the SHA-256 of its bytes (of a directory: each Parquet file's name and bytes), for
+    a run to find its rows again. A file over `WHOLE_HASH_BYTES` is hashed by its size and 256 samples of 64 KiB.
 
     Example:
         >>> import tempfile, pathlib
@@ -334,9 +329,8 @@ SAMPLE_BYTES = 64 << 10
 
 
 def recorded_file(given: str, recorded: Any, what: str = "training table") -> str:
-    """The file a run was trained with: `given` if it is there, else the absolute path the run recorded
-    (`file_identity`'s record), checked against the recorded SHA-256, so that a changed file is a `DataError`, not
-    silently other rows. `what` names the file in messages.
+    """The file a run was trained with: `given` if it is there, else the path `file_identity` recorded; a DataError
+    when its SHA-256 differs from the recorded one. `what` names the file in messages.
 
     Example:
         >>> import tempfile, pathlib
@@ -448,11 +442,9 @@ def check_table_options(test_fraction: float, categorical_coding: str = "auto") 
 
 @dataclass(frozen=True)
 class Holdout:
-    """The seeded train/test split of a table, row by row: row i (0-based, in file order, counting rows later
-    dropped for missing values) is a test row when hash(seed, i) / 2⁶⁴ < test_fraction (SplitMix64). So about that
-    share of rows is held out, whatever the order, batching or rows dropped, and the same seed holds out the same
-    rows in memory (`LoadedTable.split`) and streamed (`table_stream`). Not stratified: a class's share of the test
-    rows varies by chance. `part` says which side `keep` keeps; 0 <= test_fraction < 1 (`check_table_options`).
+    """The seeded train/test split, row by row: row i (0-based, in the file) is a test row when hash(seed, i) / 2⁶⁴ <
+    test_fraction (SplitMix64), so the same rows are held out in memory and streamed, whatever the batching. Not
+    stratified. `part` says which side `keep` keeps.
 
     Example:
         >>> train, test = Holdout(0.25, seed=1), Holdout(0.25, seed=1, part="test")
@@ -502,8 +494,7 @@ class LoadedTable:
         return iter((self.X, self.y, self.spec, self.info))
 
     def split(self, test_fraction: float, seed: int) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
-        """The (X, y) training and test rows of the split `Holdout(test_fraction, seed)`, in file order: the rows
-        a streamed read of the same file holds out. Raises `DataError` when no training row is left.
+        """The (X, y) training and test rows of `Holdout(test_fraction, seed)`; DataError when no training row is left.
 
         Example:
             >>> import tempfile, pathlib
@@ -531,12 +522,9 @@ def load_table(
     coding: str = "onehot",
     na_values: Sequence[str] = (),
 ) -> LoadedTable:
-    """Read a whole table into tensors in one multithreaded read of the used columns: fit the training schema on every
-    row (or use `spec`, e.g. to evaluate on another file), then encode every row. Hold out rows afterwards with
-    `LoadedTable.split`, and compute statistics such as means from the training rows only. `target`, `task`, `features`,
-    `categorical` and `coding` are as for `fit_spec` (only `target` counts when `spec` is given); `drop_missing` leaves
-    out rows with a missing value (counted in `rows_dropped`) instead of raising; `dtype` is X's (and a regression y's);
-    `na_values` as for `open_table`. Raises as `open_table`, `fit_spec` and `TableSpec.encode` do.
+    """Read a whole table into tensors, with the training schema fitted on every row (or `spec`, to read another file
+    as training did). `target`, `task`, `features`, `categorical`, `coding` as for `fit_spec`; `drop_missing` leaves
+    out rows with a missing value instead of raising. Raises as `open_table`, `fit_spec` and `TableSpec.encode` do.
 
     Example:
         >>> import tempfile, pathlib
@@ -580,8 +568,7 @@ def load_table(
 
 
 def check_table_memory(what: str, need: int, streamed: bool = False) -> None:
-    """Refuse, with the figures, to allocate more than this machine has available: one line, not a swapping machine
-    or numpy's traceback (a 200,000-level categorical one-hot encoded asks for hundreds of GB).
+    """Raise DataError, with the figures, when `need` bytes are more than this machine has available.
 
     Example:
         >>> check_table_memory("a small table", 1000)  # fits: nothing to say
@@ -597,10 +584,8 @@ def check_table_memory(what: str, need: int, streamed: bool = False) -> None:
 def load_features(
     path: str | os.PathLike, spec: TableSpec, *, dtype: torch.dtype = torch.float32, na_values: Sequence[str] = ()
 ) -> Tensor:
-    """X `[n, d]` of every row of a table to predict on, encoded with the training schema `spec`; the target column may
-    be there or not. One prediction per row: nothing is dropped. Raises DataError as `open_table` does, and for a
-    feature missing, a column the training file did not have, a wrong type, a missing value or a category not seen in
-    training (naming the column, and the row).
+    """X `[n, d]` of every row of a table to predict on, encoded with `spec` (the target column may be there or not).
+    Raises DataError as `open_table` and `TableSpec.encode_features` do.
 
     Example:
         >>> import tempfile, pathlib

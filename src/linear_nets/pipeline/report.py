@@ -1,9 +1,6 @@
-"""`linear-nets report`: one self-contained HTML page about one run, or comparing several runs of one model.
-
-Everything is inside the file: inline SVG figures, PNG data URIs, one `<style>`; no script, no font, nothing fetched.
-What cannot be shown (a run still running has no model yet; data that cannot be read) is one line in the page
-(`Report.missing`), never a failed report. The numbers come from `linear_nets.diagnostics` and
-`linear_nets.pipeline.evaluation`, the pictures from `linear_nets.plotting`.
+"""`linear-nets report`: one self-contained HTML page (inline SVG, PNG data URIs, one `<style>`, no script) about one
+run, or comparing several runs of one model. What cannot be shown is one line in the page (`Report.missing`), never
+a failed report.
 """
 
 from __future__ import annotations
@@ -21,12 +18,8 @@ from linear_nets import __version__
 from linear_nets.errors import LinearNetsError
 from linear_nets.pipeline.catalog import RunRecord
 
-COEFFICIENT_COLUMNS = (
-    ("coefficients", "coefficient"),
-    ("standard_errors", "std error"),
-    ("t_values", "t"),
-    ("p_values", "P>|t|"),
-)
+COEFFICIENT_COLUMNS = (("coefficients", "coefficient"), ("standard_errors", "std error"), ("t_values", "t"),
+                       ("p_values", "P>|t|"))  # fmt: skip
 """summary.json's name -> value maps shown as columns of the coefficient table, in order (those present)."""
 REGRESSION_SCALARS = ("residual_std", "train_r2", "adj_r2", "test_r2", "train_mse", "test_mse", "f_statistic",
                       "f_pvalue", "log_likelihood", "aic", "bic", "df_model", "df_resid", "condition_number",

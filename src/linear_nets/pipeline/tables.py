@@ -36,16 +36,10 @@ from linear_nets.pipeline.distributed import ALONE, World
 
 @dataclass(frozen=True)
 class TableOptions:
-    """Where a table fit's data comes from (the `--data ...` flags of `train linreg` and `train softmax`).
-
-    `data` is a `.csv`, `.csv.gz` or `.parquet` file, or a directory of Parquet files; `target` the column to
-    predict from `features` (None: every other column), of which the strings in `categorical` are encoded with the
-    categories seen in training, by `categorical_coding`: "onehot" (a column per category), "treatment" (none for
-    the first, the reference) or "auto" (treatment for a least-squares fit with an intercept, one-hot otherwise).
-    The test rows are `test_data`'s, or about `test_fraction` of `data`'s (`Holdout`: row by row, seeded, the same
-    in memory and streamed; not stratified). `drop_missing` drops rows with a missing, NaN or infinite value (and
-    says how many) instead of refusing them; `na_values` are CSV texts that mark a missing value besides an empty
-    cell; `stream` reads batch by batch instead of into memory.
+    """Where a table fit's data comes from (the `--data ...` flags of `train linreg` and `train softmax`): `data` and
+    `target` as for `load_table` (`features` None: every other column); `categorical_coding` "onehot", "treatment"
+    or "auto" (`coding`); the test rows are `test_data`'s, or about `test_fraction` of `data`'s (`Holdout`);
+    `na_values` as for `open_table`; `stream` reads batch by batch instead of into memory.
     """
 
     data: str
@@ -87,8 +81,7 @@ class TableData:
     test_info: TableInfo | None = None
 
     def record(self) -> dict[str, Any]:
-        """What a run's config.json records of the data: file, size, rows, schema checksum, the schema, and each
-        file's identity (absolute path, SHA-256: what `evaluate RUN` needs to score the same held-out rows)."""
+        """What a run's config.json records of the data: the table, its schema, rows, and each file's identity."""
         test_rows = 0 if self.test is None else len(self.test[1])
         record = {"table": self.info.to_dict(), "spec": self.spec.to_dict(), "rows_dropped": self.rows_dropped,
                   "train_rows": len(self.train[1]), "test_rows": test_rows, "file": file_identity(self.info.path)}
@@ -98,8 +91,7 @@ class TableData:
 
 
 def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dtype = torch.float32) -> TableData:
-    """Read the table (and `test_data`) into tensors once; hold out the seeded test rows (`LoadedTable.split`: the
-    rows a `StreamedTable` holds out).
+    """Read the table (and `test_data`) into tensors once; hold out the seeded test rows (`LoadedTable.split`).
 
     Example:
         >>> import tempfile, pathlib
@@ -126,8 +118,8 @@ def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dty
 
 
 class StreamedTable:
-    """A table read batch by batch, for `task` "regression" or "classification": the training rows are those
-    `Holdout` keeps, the rest test it; the training schema is fitted in one streamed pass (or given as `spec`)."""
+    """A table read batch by batch: the training rows are those `Holdout` keeps, the rest (or `test_data`) test it;
+    the training schema is fitted in one streamed pass (or given as `spec`)."""
 
     def __init__(self, options: TableOptions, seed: int, task: str = "regression", spec: TableSpec | None = None
                  ) -> None:  # fmt: skip
@@ -147,7 +139,7 @@ class StreamedTable:
         self.info = self.source.info()
         self.classes = list(self.spec.classes) if task == "classification" else None
         self.num_inputs = self.spec.num_features
-        self.test_source = None  # `--test-data`, streamed too: every row of it tests, every row of `data` trains
+        self.test_source = None  # `--test-data`: every row of it tests, every row of `data` trains
         if options.test_data is not None:
             self.test_source = open_table(options.test_data, options.na_values)
             spec.check_columns(self.test_source.schema, where=self.test_source.name)
@@ -163,9 +155,8 @@ class StreamedTable:
         return Holdout(self.options.test_fraction, self.seed, part=part)
 
     def least_squares(self, world: World = ALONE, **solver: Any) -> Any:
-        """The least-squares fit over the training rows with its statistics (an `ols.OLSResult`), memory independent
-        of their number; in a data-parallel fit each process reads every `world.size`-th part (Parquet row group) and
-        the triangular factors are combined. `solver`: fit_intercept, method, cov_type, alpha."""
+        """The least-squares fit over the training rows (an `ols.OLSResult`); in a data-parallel fit each process reads
+        every `world.size`-th part. `solver`: fit_intercept, method, cov_type, alpha."""
         parts = self.source.parts()[world.rank :: world.size] if world.launched else None
         return stream_least_squares(self.source, self.spec, drop_missing=self.options.drop_missing,
                                     holdout=self.holdout("train"), parts=parts,
@@ -195,10 +186,8 @@ class StreamedTable:
 
 def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict[str, Any],
                   dtype: torch.dtype = torch.float32) -> tuple[Iterator | list, str]:  # fmt: skip
-    """The test rows a table run held out, as (X, y) batches, and where they come from in words: `test_data`'s file,
-    or the rows of `data` that the run's seed and `test_fraction` held out (none for 0), as in training. `files` is
-    what the run recorded of them (`file`, `test_file`); one that changed since is a `DataError` (`recorded_file`).
-    """
+    """The test rows a table run held out, as (X, y) batches, and where they come from in words. `files` is what the
+    run recorded of its files (`file`, `test_file`); one that changed since is a `DataError` (`recorded_file`)."""
     task = spec.task
     if options.test_data is not None:
         path = recorded_file(options.test_data, files.get("test_file"), "test table")
@@ -227,10 +216,8 @@ def _regression_column(batches: Iterator, task: str) -> Iterator:
 
 
 class EpochLoader:
-    """A re-iterable loader over a streamed table for the one training loop: epoch k draws the k-th order, so a
-    resumed fit (`epoch` set to the epochs done) reads exactly the batches an uninterrupted one would. `part` is
-    "train" (shuffled) or "test" (file order); `transform` applies to each X (standardisation).
-    """
+    """A re-iterable loader over a streamed table: epoch k draws the k-th order (a resumed fit sets `epoch`). `part`
+    is "train" (shuffled) or "test" (file order); `transform` applies to each X (standardisation)."""
 
     def __init__(self, table: StreamedTable, batch_size: int, transform: Any = None, part: str = "train") -> None:
         self.table, self.batch_size, self.transform, self.part, self.epoch = table, batch_size, transform, part, 0
