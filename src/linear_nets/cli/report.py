@@ -22,8 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """The `report` handler: write the page (atomically: a failure leaves no file, or the previous one, in place),
-    say where, and repeat on stderr what it could not show."""
+    """The `report` handler: write the page atomically, say where, and repeat on stderr what it could not show."""
     from linear_nets.atomic import atomic_write_text
     from linear_nets.cli.common import report_records
     from linear_nets.pipeline.report import build_report

@@ -175,9 +175,8 @@ class TableSpec:
         return spec
 
     def with_vocabulary(self, batches: Iterable[pa.RecordBatch], *, drop_missing: bool = False) -> TableSpec:
-        """This spec with the categories and class labels seen in `batches` (the label columns; every used column
-        with `drop_missing`, whose rows with a missing value are not counted), sorted. Raises DataError when
-        classification finds fewer than two classes."""
+        """This spec with the categories and class labels seen in `batches` (less rows with a missing value under
+        `drop_missing`), sorted. Raises DataError when classification finds fewer than two classes."""
         seen: dict[str, set[str]] = {c: set() for c in self.label_columns}
         for batch in batches:
             if drop_missing:
@@ -297,8 +296,7 @@ class TableSpec:
     def encode_selected(
         self, table: pa.Table, row_number, dtype: torch.dtype = torch.float32, contiguous: bool = True
     ) -> tuple[Tensor, Tensor]:
-        """X and y of a table from `select_rows`; `contiguous=False` leaves X column-major as it was filled (no copy,
-        for sums)."""
+        """X and y of a table from `select_rows`; `contiguous=False` leaves X column-major as it was filled."""
         X = self._features(table, row_number, dtype, contiguous)
         if self.task == "classification":
             codes = _codes(table.column(self.target), self.classes, self.target, "label", row_number)
@@ -329,8 +327,7 @@ class TableSpec:
         return table, rows, row_number
 
     def write_features(self, table: pa.Table, out: np.ndarray, row_number, *, check: bool = True) -> None:
-        """Write Xᵀ into `out` (`[d, n]`, any float dtype and strides). Numbers are checked for NaN and ±inf only with
-        `check`: a caller that checks the whole array at once encodes it again to name the column and row."""
+        """Write Xᵀ into `out` (`[d, n]`, any float dtype and strides); NaN and ±inf refused only with `check`."""
         j = 0
         for c in self.features:
             if c in self.categories:
@@ -384,8 +381,8 @@ EXACT_INTEGER = 2**53
 
 
 def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = None) -> np.ndarray:
-    """A numeric column as floats (zero-copy for float columns without nulls), nulls as NaN. An integer beyond ±2⁵³
-    (an int64 id, say) would become another number: a DataError naming the column and row, never a rounded value."""
+    """A numeric column as floats (zero-copy for float columns without nulls), nulls as NaN; DataError for an integer
+    beyond ±2⁵³, which float64 would round."""
     if not pa.types.is_floating(column.type) or pa.types.is_float16(column.type):
         try:
             column = pc.cast(column, pa.float64())

@@ -87,8 +87,7 @@ def number(value: Any, digits: int = 4) -> str:
 
 
 def svg(fig: Any, name: str) -> str:
-    """A matplotlib figure as inline SVG (closed afterwards). Element ids are salted with `name`, so two figures
-    of one page never share an id; the XML prologue, the DOCTYPE and the metadata (which names URLs) are dropped."""
+    """A matplotlib figure as inline SVG (closed afterwards), ids salted with `name`, metadata dropped."""
     import matplotlib
 
     from linear_nets.plotting import pyplot
@@ -151,8 +150,7 @@ LINREG_CURVES = (("train_loss", "train loss"),)
 
 
 def curves(report: Report, series: Sequence[tuple[str, list[dict[str, Any]]]], model: str, missing: str) -> None:
-    """The "Curves" section: one panel per column a run of `model` records (e.g. train loss, test accuracy) with one
-    line per run (label, metrics rows), as inline SVG, a regression's loss on a log scale; `missing` without series."""
+    """The "Curves" section: one panel per metric of `model`, one line per (label, metrics rows); `missing` if none."""
     from matplotlib.ticker import MaxNLocator
 
     from linear_nets.plotting import pyplot
@@ -184,8 +182,7 @@ def curves(report: Report, series: Sequence[tuple[str, list[dict[str, Any]]]], m
 
 
 def softmax_section(report: Report, record: RunRecord, data_dir: str | None = None) -> None:
-    """What a softmax run learned: weights, mistakes, per-class scores, calibration, confusion (needs its model and
-    its test data; what is missing is said in a line)."""
+    """What a softmax run learned: weights, mistakes, per-class scores, calibration, confusion (as far as it can)."""
     from linear_nets.pipeline.evaluation import evaluate_classifier, weights_figure
     from linear_nets.pipeline.saved import load_softmax, table_spec
     from linear_nets.plotting import plot_per_class, plot_reliability
@@ -470,6 +467,5 @@ def _lookup(summary: dict[str, Any] | None, key: str) -> Any:
 
 
 def build_report(records: Sequence[RunRecord], data_dir: str | None = None) -> Report:
-    """The page about the runs `records` describe (`catalog.read_record`): one run's page, or the comparison of
-    several runs of one model (the command line checks that they are, `cli.common.report_records`)."""
+    """One run's page, or the comparison of several runs of one model (`cli.common.report_records` checks that)."""
     return single_run_page(records[0], data_dir) if len(records) == 1 else comparison_page(records)

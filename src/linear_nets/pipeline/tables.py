@@ -62,8 +62,7 @@ class TableOptions:
         return asdict(self)
 
     def coding(self, least_squares_with_intercept: bool) -> TableOptions:
-        """These options with `categorical_coding` decided: "auto" is treatment coding for a least-squares fit with
-        an intercept (the full one-hot columns would add up to the intercept's), one-hot otherwise."""
+        """These options with "auto" decided: treatment coding for least squares with an intercept, else one-hot."""
         if self.categorical_coding != "auto":
             return self
         return replace(self, categorical_coding="treatment" if least_squares_with_intercept else "onehot")
