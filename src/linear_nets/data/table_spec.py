@@ -148,8 +148,6 @@ class TableSpec:
             >>> spec = TableSpec("regression", "price", ("area", "colour"), {"colour": ("blue", "red")})
             >>> TableSpec.from_dict(spec.to_dict()) == spec
             True
-            >>> spec.feature_names
-            ['area', 'colour=blue', 'colour=red']
         """
         try:
             if d.get("version", SPEC_VERSION) != SPEC_VERSION:
@@ -451,7 +449,10 @@ def fit_spec(
     columns = [*layout.features, target] if drop_missing else layout.label_columns
     if not columns:
         return layout
-    batches = table.select(columns).to_batches() if table is not None else data.batches(columns, layout.read_types())
+    if table is not None:
+        return layout.with_vocabulary(table.select(columns).to_batches(), drop_missing=drop_missing)
+    types = layout.read_types()
+    batches = (batch for part in data.parts() for batch in part.batches(columns, types, 1 << 16))
     return layout.with_vocabulary(batches, drop_missing=drop_missing)
 
 

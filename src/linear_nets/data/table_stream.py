@@ -75,8 +75,7 @@ _END = object()
 
 
 def _read_ahead(items: Iterator[T]) -> Iterator[T]:
-    """The items of `items`, each produced in a background thread while the caller works on the one before, never
-    more than one ahead (`_design_chunks` relies on it)."""
+    """The items of `items`, each made in a background thread while the caller works on the one before (one ahead)."""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="table-read-ahead")
     try:
         pending = pool.submit(next, items, _END)
@@ -207,8 +206,7 @@ def stream_least_squares(
 def _design_chunks(
     spec: TableSpec, selected: Iterator[tuple[pa.Table, RowNumber]], fit_intercept: bool = True
 ) -> Iterator[tuple[pa.Table, RowNumber, np.ndarray]]:
-    """Each table with Zᵀ = [X, 1, y]ᵀ in float64 (NaN and ±inf left for `check_design`), a view of one of two buffers
-    used in turn: `_read_ahead` fills one while the caller folds the other."""
+    """Each table with Zᵀ = [X, 1, y]ᵀ in float64, in two buffers used in turn (`_read_ahead` fills the other)."""
     d = spec.num_features
     buffers: list[np.ndarray | None] = [None, None]
     for k, (table, row_number) in enumerate(selected):

@@ -1,8 +1,6 @@
 """Your own table: open a CSV or Parquet file (`open_table`), read it whole into tensors (`load_table`) or part by
-part (a source's `parts()`, for `table_stream`), and split it (`Holdout`: the same rows in memory and streamed).
-
-Row numbers in messages are 1-based, counting data rows in file order. A CSV's types are inferred from its first
-block (4 MiB); every read then uses the training schema's types (`TableSpec.read_types`), so all reads agree.
+part (a source's `parts()`, for `table_stream`), and split it (`Holdout`). Row numbers in messages are 1-based, in
+file order; every read of a CSV uses the training schema's types (`TableSpec.read_types`), so all reads agree.
 """
 
 from __future__ import annotations
@@ -94,13 +92,6 @@ class TableSource:
         """What the table holds, for a run's config (counting a CSV's rows reads it once)."""
         types, sha256 = [str(t) for t in self.schema.types], schema_sha256(self.schema)
         return TableInfo(str(self.path), self.format, self.schema.names, types, self.num_rows, self.size_bytes, sha256)
-
-    def batches(
-        self, columns: list[str], column_types: dict[str, pa.DataType] | None = None, batch_rows: int = 1 << 16
-    ) -> Iterator[pa.RecordBatch]:
-        """Every row as record batches, in file order, reading one part at a time."""
-        for part in self.parts():
-            yield from part.batches(columns, column_types, batch_rows)
 
     def estimated_rows(self) -> int:
         """The rows, without reading them (Parquet's metadata counts them; a CSV estimates them)."""

@@ -312,8 +312,7 @@ def _shaded(value: int, share: float) -> str:
 
 
 def coefficient_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """The coefficient table from summary.json: one row per feature and the intercept; columns for whichever of
-    `COEFFICIENT_COLUMNS` and `conf_int` it holds (a synthetic run: its estimated w and b, with the errors)."""
+    """The coefficient table of summary.json's columns present (a synthetic run: its estimated w and b, with errors)."""
     if isinstance(summary.get("coefficients"), dict):
         coefficients = dict(summary["coefficients"])
         if "intercept" not in coefficients and isinstance(summary.get("intercept"), int | float):
