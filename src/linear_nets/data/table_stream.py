@@ -106,8 +106,8 @@ def stream_batches(
 
     With `shuffle` the parts are read in a random order and rows pass through a shuffle buffer: once it holds
     `shuffle_buffer` rows it is permuted, full batches leave from its front, and about half stays to mix with the
-    next rows. The order depends only on (seed, epoch); every row comes once per epoch. Without `shuffle`: file
-    order. `holdout` keeps only its side of the split, `counts` tallies the rows.
+    next rows (a buffer of 0 or 1 shuffles the parts only). The order depends only on (seed, epoch); every row comes
+    once per epoch. Without `shuffle`: file order. `holdout` keeps only its side of the split, `counts` tallies rows.
 
     Example:
         >>> import tempfile, pathlib
