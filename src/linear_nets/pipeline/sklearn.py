@@ -1,13 +1,7 @@
-"""scikit-learn estimators over the one pipeline: `SoftmaxClassifier` and `LinearRegressor`.
+"""scikit-learn estimators over the one pipeline: `SoftmaxClassifier` (`fit_softmax`), `LinearRegressor` (`fit_linreg`).
 
-    SoftmaxClassifier(**SoftmaxConfig fields)   -> fit_softmax(config, Dataset((X, y), weights=...), init=...)
-    LinearRegressor(**LinregConfig fields)      -> fit_linreg(config, (X, y), init=...)
-
-The parameters are the config's fields (`random_state` for `seed`, plus `warm_start` and `tol`), stored unchanged by
-`__init__`; `fit` builds the config and validates it, so a bad value is a `ConfigError` naming the parameter. Inputs
-are checked by scikit-learn's `validate_data` (sparse X densified); sample weights weigh rows in the loss. `save`
-writes a run directory (`linear_nets.pipeline.runs`), which `load`, `linear_nets.load` and the CLI read. Needs
-scikit-learn (`pip install 'linear-nets[sklearn]'`); `import linear_nets` does not import it.
+`__init__` stores the parameters (the config's fields) unchanged; `fit` builds and validates the config, so a bad
+value is a `ConfigError` naming the parameter. Needs scikit-learn; `import linear_nets` does not import it.
 """
 
 from __future__ import annotations
@@ -45,8 +39,6 @@ from linear_nets.pipeline.runs import Run, read_json, run_config, saved_config
 from linear_nets.pipeline.saved import load_linreg, load_softmax, raw_units, synthetic_options, table_spec
 from linear_nets.regularization import power_of_two_scales
 from linear_nets.training import History
-
-"""A sparse X is densified only when the dense copy takes at most this many bytes."""
 
 _SGD_ORDER = (
     "minibatch SGD for linear regression weighs a row's loss by w_i, but the check repeats the rows instead: SGD then "
@@ -172,13 +164,8 @@ class _PipelineEstimator(BaseEstimator):
         return tags
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted estimator as a new run directory `path`; return its path.
-
-        Written as `linear-nets train` writes a run, atomically: config.json (the config, the inputs as a table
-        schema, and in `options.estimator` the other parameters and the class labels), metrics.jsonl
-        (`loss_curve_`), model.safetensors + model.json (float64) and summary.json. A NotFittedError before `fit`; a
-        ConfigError when `path` exists and is not an empty directory (a run is never overwritten).
-        """
+        """Write the fitted estimator as a new run directory `path`, as `linear-nets train` writes one; return its
+        path. A NotFittedError before `fit`; a ConfigError when `path` exists and is not an empty directory."""
         from linear_nets.data.table_spec import TableSpec
 
         check_is_fitted(self)
@@ -212,10 +199,8 @@ class _PipelineEstimator(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        """The fitted estimator a run directory holds, one `save` or `linear-nets train` wrote (a table run's encoded
-        feature names become `feature_names_in_`). Every file is verified; no code is run. A ConfigError when `path`
-        does not exist; a DataError when it is not a run of this model, or a file is missing, truncated or edited.
-        """
+        """The fitted estimator in a run directory that `save` or `linear-nets train` wrote, every file verified. A
+        ConfigError when `path` does not exist; a DataError when it is not a run of this model or a file is bad."""
         path = Path(path)
         if path.is_file():
             raise DataError(f"{path} is a file, not a run directory: the model file and .json sidecar that save() "
@@ -276,10 +261,8 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     and `intercept_` are in raw-input units: `decision_function(X) = X @ coef_.T + intercept_`; for two classes they
     are the log-odds of `classes_[1]` (O_1 - O_0, one row, as scikit-learn's binary classifiers have).
 
-    scikit-learn's `C`: `LogisticRegression` minimises sum_i CE_i + ||W||² / (2 C), ours times n when weight_decay =
-    1 / (C n) for k >= 3 classes and 2 / (C n) for two (it fits one w = W_1 - W_0, and the softmax optimum has
-    W_0 = -W_1, so ||W||² = ||w||² / 2); n is the sum of the sample weights, if any. With `standardize=True` the
-    penalty applies to the weights of the standardised inputs instead.
+    scikit-learn's `C` is weight_decay = 1 / (C n) for k >= 3 classes and 2 / (C n) for two (n: the sum of the sample
+    weights, if any); with `standardize=True` the penalty is on the standardised inputs' weights.
 
     Parameters (the others as `SoftmaxConfig`'s fields, with defaults for tables of any size and scale; optimizers but
     sgd need impl concise):
@@ -395,8 +378,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         data = Dataset((torch.from_numpy(_dense(X, np.float64)), torch.from_numpy(np.asarray(y_encoded, np.int64))),
                        classes=[str(c) for c in classes],
                        weights=None if weights is None else torch.from_numpy(weights))  # fmt: skip
-        threads = torch.get_num_threads()
-        hint = "scale the inputs (standardize=True, or a StandardScaler before it)"
+        threads, hint = torch.get_num_threads(), "scale the inputs (standardize=True, or a StandardScaler before it)"
         try:
             result = fit_softmax(config, data, self._convergence(), evaluate_test=False, init=init)
         except TrainingDiverged as exc:
@@ -475,14 +457,10 @@ def _has_sgd(estimator: LinearRegressor) -> bool:
 class LinearRegressor(RegressorMixin, _PipelineEstimator):
     """Linear regression y ≈ x w + b trained by `linear_nets.pipeline.fit.fit_linreg`.
 
-    `solver="closed-form"` (the default) returns the least-squares solution argmin_{w,b} sum_i (y_i - x_i w - b)²,
-    computed in float64 from the factorisation of [X, 1] (`linear_nets.closed_form.least_squares`): scikit-learn's
-    `LinearRegression` to rounding error whenever [X, 1] has full column rank (otherwise the minimum-norm solution,
-    with a `RankDeficientWarning`). `solver="sgd"` runs minibatch SGD on the mean of the chosen `loss` over the
-    rows (squared: (1/2)(y - ŷ)²; l1: |y - ŷ|; huber with threshold δ: (1/2)(y - ŷ)² inside [-δ, δ], linear
-    outside), as d2l 3.2-3.3 do, with the book's recipe (lr 0.03, 3 epochs, batch 10). With `standardize`, SGD fits
-    on z = (x - mean) / std (the training rows' statistics; at a fixed learning rate it diverges on unscaled tables)
-    and reports w and b in the original units; y is used as given (scale it with `TransformedTargetRegressor`).
+    `solver="closed-form"` (the default) returns argmin_{w,b} sum_i (y_i - x_i w - b)² in float64: scikit-learn's
+    `LinearRegression` to rounding error when [X, 1] has full column rank, else the minimum-norm solution with a
+    `RankDeficientWarning`. `solver="sgd"` runs the book's minibatch SGD (d2l 3.2-3.3) on the mean `loss` over the
+    rows; with `standardize` on z = (x - mean) / std, w and b reported in the original units (y is used as given).
 
     Parameters (the others as `LinregConfig`'s fields; `impl`, `loss`, `huber_delta`, `lr`, `epochs` and `batch_size`
     apply to SGD only; `tol` and `random_state` as `SoftmaxClassifier`'s):
@@ -556,11 +534,9 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
 
     def _least_squares(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None
                        ) -> LinearRegressor:  # fmt: skip
-        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)² (every w_i = 1 without weights), exactly, through `fit_linreg`:
-        least squares through the origin on the rows s_i [x_i, 1] and the targets s_i y_i, s_i = sqrt(w_i). Columns
-        beyond least squares' `MAGNITUDE_LIMIT` are scaled by powers of two and their coefficients back, exactly.
-        (`standardize` does not apply: a rank-deficient design's minimum-norm solution is the one in X's units.)
-        """
+        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)²: least squares through the origin on the rows sqrt(w_i) [x_i, 1],
+        columns beyond `MAGNITUDE_LIMIT` scaled by powers of two (exactly). No `standardize`: the minimum-norm
+        solution of a rank-deficient design is the one in X's units."""
         X64, y64 = _dense(X, np.float64), np.array(y, dtype=np.float64)
         largest = np.abs(X64).max(axis=0, initial=0.0)
         scales = np.ones_like(largest)
@@ -575,9 +551,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         result = self._fit_linreg(replace(config, no_intercept=True), (torch.from_numpy(rows),
                                   torch.from_numpy(targets)), names=names)  # fmt: skip
         w = result.w.numpy()
-        coef = w[:-1] if not config.no_intercept else w
-        self.coef_ = coef * scales  # back to X's own units, exactly
-        self.intercept_ = float(w[-1]) if not config.no_intercept else 0.0
+        self.coef_ = (w if config.no_intercept else w[:-1]) * scales  # back to X's own units, exactly
+        self.intercept_ = 0.0 if config.no_intercept else float(w[-1])
         residual = X64 @ self.coef_ + self.intercept_ - y64
         self.loss_curve_, self.n_iter_ = [float(0.5 * np.average(residual**2, weights=weights))], 1
         return self
