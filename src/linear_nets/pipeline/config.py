@@ -138,9 +138,6 @@ class SoftmaxConfig:
     """Everything that decides a softmax-regression fit: the flags of `linear-nets train softmax`.
 
     Example:
-        >>> config = SoftmaxConfig(lr=0.3, epochs=5)
-        >>> validate(config).lr
-        0.3
         >>> validate(SoftmaxConfig(batch_size=0))
         Traceback (most recent call last):
         ...

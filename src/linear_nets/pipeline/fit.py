@@ -34,14 +34,7 @@ from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.callbacks import DivergenceGuard, EarlyStopping, LearningRateSchedule, divergence_hint
 from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SoftmaxConfig, validate
-from linear_nets.pipeline.distributed import (
-    ALONE,
-    World,
-    check_rows,
-    data_parallel,
-    default_threads,
-    share,
-)
+from linear_nets.pipeline.distributed import ALONE, World, check_rows, data_parallel, default_threads, share
 from linear_nets.pipeline.runs import check_state
 from linear_nets.regularization import FeatureStats, Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch

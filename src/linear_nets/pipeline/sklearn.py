@@ -229,9 +229,8 @@ class _PipelineEstimator(BaseEstimator):
 
 
 def expected_failed_checks(estimator: BaseEstimator) -> dict[str, str]:
-    """The `check_estimator` checks `estimator` is expected to fail, each with its reason: pass it on as
-    `check_estimator(estimator, expected_failed_checks=expected_failed_checks(estimator))` (or the callable itself
-    to `parametrize_with_checks`).
+    """The `check_estimator` checks `estimator` is expected to fail, with their reasons: `check_estimator`'s
+    `expected_failed_checks` (or, the callable itself, `parametrize_with_checks`').
 
     Example:
         >>> sorted(expected_failed_checks(LinearRegressor()))
@@ -257,9 +256,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         O = x W + b  (W [d, k], b [k]);   P(y = j | x) = softmax(O)_j = exp(O_j) / sum_l exp(O_l)
         minimise  (1 / n) sum_i -log softmax(O_i)_{y_i}  +  (weight_decay / 2) ||W||²    (b is not penalised)
 
-    with x standardised first when `standardize` (the training rows' statistics are kept with the model). `coef_`
-    and `intercept_` are in raw-input units: `decision_function(X) = X @ coef_.T + intercept_`; for two classes they
-    are the log-odds of `classes_[1]` (O_1 - O_0, one row, as scikit-learn's binary classifiers have).
+    with x standardised first when `standardize` (the training rows' statistics are kept with the model).
 
     scikit-learn's `C` is weight_decay = 1 / (C n) for k >= 3 classes and 2 / (C n) for two (n: the sum of the sample
     weights, if any); with `standardize=True` the penalty is on the standardised inputs' weights.
