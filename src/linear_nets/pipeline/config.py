@@ -326,9 +326,6 @@ TUNING_GRID: dict[str, list] = {"lr": [0.003, 0.01, 0.03], "weight_decay": [0.0,
 MACHINE_FIELDS = frozenset(p.name for cls in (SoftmaxConfig, LinregConfig) for p in cls.PARAMS if p.machine)
 
 
-# --- argparse <-> config --------------------------------------------------------------------------------------------
-
-
 def add_arguments(parser: argparse.ArgumentParser, cls: type[Config]) -> None:
     """One flag per field of `cls`, defaulting to None ("not given"), so `from_args` can tell given from default;
     ranges and choices are left to `validate`, so every range error reads the same from the command line and Python.

@@ -363,9 +363,6 @@ class _EachBatch:
             yield self.change(tuple(batch))
 
 
-# --- linear regression ----------------------------------------------------------------------------------------------
-
-
 @dataclass
 class LinregFit:
     """What `fit_linreg` returns: w `[d]` and b (float64), the history (empty for least squares), the OLS statistics

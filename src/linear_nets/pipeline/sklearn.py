@@ -51,9 +51,6 @@ _UNSCALED_SGD = (
 )
 
 
-# --- shared -----------------------------------------------------------------------------------------------------
-
-
 def _plain(value: Any) -> Any:
     """numpy scalars (from a parameter grid) as Python scalars, so the config's type checks accept them."""
     return value.item() if isinstance(value, np.generic) else value
@@ -82,8 +79,7 @@ def _dense(X: Any, dtype: type = np.float32) -> np.ndarray:
                 f"sparse X of shape {X.shape} would take {dense_bytes / 2**30:.1f} GiB dense (more than "
                 f"{limit / 2**30:g} GiB); these estimators densify sparse input: reduce its dimension first"
             )
-        # In the target dtype before densifying, and no second copy: the dense array is the only one made (a
-        # 5000 x 100000 float32 matrix peaked at 6-8 GB through a float64 toarray() and a copy of it).
+        # in the target dtype, one copy: a float64 toarray() and a copy peaked at 6-8 GB for 5000 x 100000 float32
         return np.ascontiguousarray(X.astype(dtype).toarray())
     return np.array(X, dtype=dtype, order="C")  # np.array copies: never a read-only view of the caller's data
 
@@ -243,9 +239,6 @@ def expected_failed_checks(estimator: BaseEstimator) -> dict[str, str]:
         fails.update(dict.fromkeys(("check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in"),
                                    _UNSCALED_SGD))  # fmt: skip
     return fails
-
-
-# --- softmax regression -----------------------------------------------------------------------------------------
 
 
 class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
@@ -442,9 +435,6 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         self._set_coef()
 
 
-# --- linear regression ------------------------------------------------------------------------------------------
-
-
 def _has_sgd(estimator: LinearRegressor) -> bool:
     if estimator.solver != "sgd":
         raise AttributeError(f"partial_fit needs solver='sgd', not {estimator.solver!r}")
@@ -561,9 +551,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         if largest > float(np.finfo(np.float32).max):  # not infinities reported later as "NaN or inf in the data"
             raise ValueError(f"X holds values up to {largest:.3g}, beyond float32's range (about 3.4e38), in which SGD "
                              "trains: scale X, or use solver='closed-form' (float64)")  # fmt: skip
-        init = None
-        if warm:
-            init = (torch.from_numpy(self.coef_.copy()), torch.tensor(self.intercept_, dtype=torch.float64))
+        init = (torch.tensor(self.coef_), torch.tensor(self.intercept_, dtype=torch.float64)) if warm else None
         w = None if weights is None else torch.from_numpy(weights)
         data = (torch.from_numpy(_dense(X, np.float32)), torch.from_numpy(np.array(y, dtype=np.float32)))
         result = self._fit_linreg(config, data, self._convergence(), init=init, weights=w)
