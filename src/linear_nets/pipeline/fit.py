@@ -1,10 +1,5 @@
-"""One fit per model family: a config and data in, a fitted model and its history out.
-
-    fit_softmax(config, data, callbacks) -> SoftmaxFit        fit_linreg(config, data, callbacks) -> LinregFit
-
-Every way of training goes through these two functions: the command line, the tuner, the scikit-learn estimators
-and the benchmarks.
-"""
+"""One fit per model family, `fit_softmax` and `fit_linreg`: a config and data in, a fitted model and its history out.
+The command line, the tuner, the scikit-learn estimators and the benchmarks all train through them."""
 
 from __future__ import annotations
 

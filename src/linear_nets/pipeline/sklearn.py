@@ -328,11 +328,9 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> SoftmaxClassifier:
-        """One epoch over the given rows, from the current weights (random ones on the first call). Returns self.
-
-        The first call needs `classes` (every label that will ever occur) and fits the standardisation. The optimiser's
-        state does not carry over between calls; `val_fraction`, `early_stopping` and `schedule` are ignored.
-        """
+        """One epoch over the given rows, from the current weights (random ones on the first call, which needs
+        `classes`, every label that will occur, and fits the standardisation); the optimiser's state is not carried
+        over, and `val_fraction`, `early_stopping` and `schedule` are ignored. Returns self."""
         first = not hasattr(self, "_state")
         config = self._partial_config(first, val_fraction=None, early_stopping=None, schedule="constant")
         if first and classes is None:
@@ -392,8 +390,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
             self.coef_, self.intercept_ = np.ascontiguousarray(W.T), b
 
     def _logits(self, X: Any) -> np.ndarray:
-        """O = X W + b `[n, k]` in float64 from `coef_` and `intercept_` (for two classes O = [0, X @ coef_.T +
-        intercept_]: softmax and argmax see only O_1 - O_0)."""
+        """O = X W + b `[n, k]` in float64 (two classes: O = [0, X @ coef_.T + intercept_], as O_1 - O_0 decides)."""
         check_is_fitted(self)
         scores = _dense(self._check_inputs(X), np.float64) @ self.coef_.T + self.intercept_
         return np.hstack([np.zeros_like(scores), scores]) if self.classes_.shape[0] == 2 else scores
