@@ -1,9 +1,7 @@
 """One vocabulary per model family: a config dataclass whose fields are the CLI's flags and the estimators' parameters.
 
-Every field is declared once, its default and its `Param` (type, range or choices, help) in one `option(...)`, and
-that drives `validate` (every field, then the rules between fields, then the memory the sizes need: `footprint`),
-`add_arguments` (one flag per field, `batch_size` <-> `--batch-size`) and `from_args`, so they cannot drift apart.
-This module imports nothing heavy (no torch), so `linear-nets --help` stays fast.
+Every field is declared once, its default and `Param` (type, range or choices, help) in one `option(...)` that drives
+`validate`, `add_arguments` and `from_args`, so they cannot drift apart. No torch here: `--help` stays fast.
 """
 
 from __future__ import annotations
