@@ -47,8 +47,8 @@ def check_table_flags_need_data(args: argparse.Namespace) -> None:
 
 
 def report_records(paths: Sequence[str], out: str) -> list[Any]:
-    """The runs `report` names, read (`catalog.read_record`), once `--out` is found to name an HTML file in a
-    directory that exists; refused unless each opens, none is named twice, and all are of one model."""
+    """The runs `report` names, read once `--out` names an HTML file in a directory that exists; refused unless each
+    opens, none is named twice, and all are of one model."""
     from linear_nets.pipeline.catalog import read_record
 
     target = Path(out)
@@ -123,9 +123,8 @@ def name_list(text: str) -> list[str]:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, run: Callable, *, resumable: bool, tensorboard: str) -> None:
-    """The flags every `train` command takes after its model's own: your own table instead of the built-in data (see
-    `pipeline.tables.TableOptions`), the run directory (`--out`; with checkpoints also `--resume`) and
-    `--tensorboard` (`tensorboard`: what its help says it writes). `run` handles the command."""
+    """The flags every `train` command takes after its model's own: your table, `--out` (and `--resume` when
+    `resumable`), `--tensorboard` (whose help says it writes `tensorboard`). `run` handles the command."""
     group = parser.add_argument_group("your own table (CSV, CSV.gz, Parquet, or a directory of Parquet files)")
     group.add_argument("--data", default=None, metavar="FILE", help="the table to train on")
     group.add_argument("--target", default=None, metavar="COLUMN", help="the column to predict")
@@ -170,8 +169,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, run: Callable, *, resum
 
 
 def standardize_tables(args: argparse.Namespace, sgd: bool = True) -> argparse.Namespace:
-    """`--standardize` unless `--no-standardize` was given, for SGD on a table (`--data`): on raw scales (wine's
-    proline in the thousands beside hue near 1) any one learning rate diverges on some features and crawls on others.
+    """`--standardize` unless `--no-standardize` was given, for SGD on a table (`--data`): on raw scales any one
+    learning rate diverges on some features and crawls on others.
 
     Example:
         >>> standardize_tables(argparse.Namespace(data="t.csv", standardize=None)).standardize
@@ -229,12 +228,8 @@ def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def refuse_changes(args: argparse.Namespace, run: Any, saved: Any, preset: Any = None) -> None:
-    """Raise `ConfigError` naming every flag given beside `--resume` whose value differs from the run's own.
-
-    A resumed run ends where the uninterrupted run would, so its config (a `--preset` gives each of its fields), data
-    (the table flags), `--checkpoint-every` and `--out` stay; only where the same data lies and how fast may differ.
-    `saved`: the run's config; `preset`: the `--preset` given.
-    """
+    """Raise `ConfigError` naming every flag given beside `--resume` (each field of a `preset`, the table flags,
+    `--checkpoint-every`, `--out`) whose value differs from the run's own (`saved`: its config)."""
     from linear_nets.pipeline.config import given_fields
 
     options = run.config.get("options", {})

@@ -8,10 +8,7 @@ seed fixes the data, the initialisation and the shuffling, so the same command p
 writes a run directory (`--out`, default `runs/linreg-<timestamp>`): config.json, metrics.csv/.jsonl,
 curves.png/.svg (SGD), model.safetensors and summary.json with the estimates and their errors.
 
-Under torchrun least squares is data-parallel (each process folds its share of the rows into a triangular factor;
-the factors are combined); SGD runs whole on every process. Rank 0 prints and writes the run directory.
-
-This module parses flags and prints; the fit itself is `linear_nets.pipeline.fit.fit_linreg`.
+This module parses flags and prints; the fit itself (data-parallel least squares included) is `fit.fit_linreg`.
 """
 
 from __future__ import annotations
@@ -125,8 +122,7 @@ def _scores(result: Any, options: Any, table: Any, dtype: Any, recorder: Any) ->
 
     if options.stream:
         with recorder.removed_on_error():  # a bad value in the test rows, read for the first time here
-            # Least squares knows its training rows' mean squared error (SSR / n): no pass over them; and a run
-            # without test rows reads nothing more. Each pass over a large file costs about one read of it.
+            # Least squares knows its training MSE (SSR / n): no pass over a large file for it, nor without test rows
             train_scores = (RegressionScores(result.ols.ssr / result.ols.nobs, result.ols.rsquared, result.ols.nobs)
                             if result.ols is not None else
                             regression_scores(table.batches("train", 1 << 16, shuffle=False, dtype=dtype), result.w,
@@ -152,9 +148,8 @@ def _scores(result: Any, options: Any, table: Any, dtype: Any, recorder: Any) ->
 
 
 def _finish(recorder: Any, result: Any, summary: dict, tensorboard: bool, names: list[str] | None) -> None:
-    """Write the loss curve (SGD on synthetic data), model.safetensors (w, b, the feature `names` and, for least
-    squares, the covariance of (w, b) that prediction intervals need), summary.json (with the loss and the
-    least-squares statistics; NaN as null) and with `--tensorboard` the fit's events; print where they are."""
+    """Write the loss curve (SGD on synthetic data), the model (for least squares with the covariance prediction
+    intervals need), summary.json (NaN as null) and with `--tensorboard` the events; print where they are."""
     import torch
 
     config, history, run_dir = result.config, result.history, recorder.run

@@ -5,12 +5,7 @@ with torch.nn (concise), and prints a row per epoch: mean train loss, train accu
 accuracy and seconds. The seed fixes the initial weights, the shuffling and the validation split, so the same
 command prints the same numbers.
 
-Every run writes a run directory (`--out`, default `runs/softmax-<timestamp>`) with a checkpoint after every epoch.
-`--resume RUN_DIR` ends exactly where an uninterrupted run would; Ctrl-C (or a closed output pipe) saves the last
-completed epoch and says how to resume, or, before the first epoch has ended, removes the run. Under torchrun the
-same command trains data-parallel (`pipeline.distributed`); rank 0 prints and writes the run directory.
-
-This module parses flags and prints; the fit itself is `linear_nets.pipeline.fit.fit_softmax`.
+This module parses flags and prints; the fit is `pipeline.fit.fit_softmax`, the run directory `pipeline.recorder`.
 """
 
 from __future__ import annotations
@@ -53,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxConfig:
-    """The config the flags ask for: the preset (or the defaults) with the given flags on top; when resuming, the
-    run's own config, of which only the machine fields (device, threads) may differ (see `refuse_changes`)."""
+    """The preset (or the defaults) with the given flags on top; when resuming, the run's own config, of which only
+    the machine fields may differ."""
     if resumed is None:
         base = SOFTMAX_PRESETS[args.preset] if args.preset else SoftmaxConfig()
         return from_args(SoftmaxConfig, standardize_tables(args), base)
@@ -91,12 +86,8 @@ def _stop(recorder: Any, table: Any) -> str:
 
 
 def train_softmax(args: argparse.Namespace, out: TextIO | None = None) -> Any:
-    """Load Fashion-MNIST, fit the configuration the flags describe, print the per-epoch table, record the run.
-
-    Returns a `SoftmaxRun` (None when `--resume` names a run that already finished: it is left untouched). The run
-    directory is created only once the config is valid and the data has loaded, so a bad argument or missing data
-    leaves nothing behind. Under torchrun, every process runs this (see `cli.common.data_parallel`).
-    """
+    """Load the data, fit the configuration the flags describe, print the per-epoch table, record the run; return a
+    `SoftmaxRun` (None when `--resume` names a finished run). Under torchrun every process runs this."""
     from linear_nets.cli.common import data_parallel
     from linear_nets.cli.figure_process import Figures
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
 
 from linear_nets.cli.common import float_list
 from linear_nets.errors import flag
@@ -44,10 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from linear_nets.pipeline.fit import fashion_mnist
     from linear_nets.pipeline.tuning import Trial, tune_softmax
 
-    changes: dict[str, Any] = {"seed": args.seed, "val_fraction": args.val_fraction, "threads": args.threads}
-    if args.epochs is not None:
-        changes["epochs"] = args.epochs
-    base = validate(dataclasses.replace(SOFTMAX_PRESETS[args.preset], **changes))
+    preset = SOFTMAX_PRESETS[args.preset]
+    base = validate(dataclasses.replace(preset, seed=args.seed, val_fraction=args.val_fraction, threads=args.threads,
+                                        epochs=preset.epochs if args.epochs is None else args.epochs))  # fmt: skip
     sizes = [int(b) if float(b).is_integer() else b for b in args.batch_size]
     grid = {"lr": args.lr, "weight_decay": args.weight_decay, "batch_size": sizes}
     grid_configs(base, grid)

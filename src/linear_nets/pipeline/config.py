@@ -1,9 +1,7 @@
 """One vocabulary per model family: a config dataclass whose fields are the CLI's flags and the estimators' parameters.
 
-Every field is declared once, its default and its `Param` (type, range or choices, help) in one `option(...)`, and
-that drives `validate` (every field, then the rules between fields, then the memory the sizes need: `footprint`),
-`add_arguments` (one flag per field, `batch_size` <-> `--batch-size`) and `from_args`, so they cannot drift apart.
-This module imports nothing heavy (no torch), so `linear-nets --help` stays fast.
+Every field is declared once, its default and `Param` (type, range or choices, help) in one `option(...)` that drives
+`validate`, `add_arguments` and `from_args`, so they cannot drift apart. No torch here: `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -138,9 +136,6 @@ class SoftmaxConfig:
     """Everything that decides a softmax-regression fit: the flags of `linear-nets train softmax`.
 
     Example:
-        >>> config = SoftmaxConfig(lr=0.3, epochs=5)
-        >>> validate(config).lr
-        0.3
         >>> validate(SoftmaxConfig(batch_size=0))
         Traceback (most recent call last):
         ...
@@ -327,9 +322,6 @@ TUNING_GRID: dict[str, list] = {"lr": [0.003, 0.01, 0.03], "weight_decay": [0.0,
 """The search `linear-nets tune softmax` runs by default around the best preset: 9 fits."""
 
 MACHINE_FIELDS = frozenset(p.name for cls in (SoftmaxConfig, LinregConfig) for p in cls.PARAMS if p.machine)
-
-
-# --- argparse <-> config --------------------------------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type[Config]) -> None:

@@ -1,15 +1,11 @@
-"""One fit per model family: a config and data in, a fitted model and its history out.
-
-    fit_softmax(config, data, callbacks) -> SoftmaxFit        fit_linreg(config, data, callbacks) -> LinregFit
-
-Every way of training goes through these two functions: the command line, the tuner, the scikit-learn estimators
-and the benchmarks.
-"""
+"""One fit per model family, `fit_softmax` and `fit_linreg`: a config and data in, a fitted model and its history out.
+The command line, the tuner, the scikit-learn estimators and the benchmarks all train through them."""
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,14 +29,7 @@ from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
 from linear_nets.pipeline.callbacks import DivergenceGuard, EarlyStopping, LearningRateSchedule, divergence_hint
 from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SoftmaxConfig, validate
-from linear_nets.pipeline.distributed import (
-    ALONE,
-    World,
-    check_rows,
-    data_parallel,
-    default_threads,
-    share,
-)
+from linear_nets.pipeline.distributed import ALONE, World, check_rows, data_parallel, default_threads, share
 from linear_nets.pipeline.runs import check_state
 from linear_nets.regularization import FeatureStats, Standardized, Standardizer, train_val_split
 from linear_nets.scratch import softmax_regression as scratch
@@ -83,9 +72,8 @@ def fashion_mnist(data_dir: str | None = None) -> Dataset:
 
 @dataclass
 class Fit:
-    """A fit in progress, as callbacks see it in `on_fit_begin` / `on_fit_end`: a run recorder resuming from a
-    checkpoint restores the model, the optimiser, `generators` and the other callbacks, then sets `start_epoch` and
-    `history`."""
+    """A fit in progress, as callbacks see it in `on_fit_begin` / `on_fit_end` (a resuming recorder restores the
+    model, optimiser, `generators` and callbacks, then sets `start_epoch` and `history`)."""
 
     config: SoftmaxConfig
     model: SoftmaxModel
@@ -98,9 +86,8 @@ class Fit:
 
 @dataclass
 class SoftmaxFit:
-    """What `fit_softmax` returns: the trained model (`Standardized` under `standardize`) at `best_epoch`, every
-    epoch's record (those before a resume included), the validation and test accuracy of those weights (None when
-    not scored), and the wall time of the fit (the final test not included)."""
+    """What `fit_softmax` returns: the model at `best_epoch`, every epoch's record, the validation and test accuracy of
+    those weights (None when not scored) and the fit's wall time (the final test not included)."""
 
     config: SoftmaxConfig
     model: SoftmaxModel
@@ -172,14 +159,12 @@ def fit_softmax(
     init: dict[str, Tensor] | None = None,
     world: World = ALONE,
 ) -> SoftmaxFit:
-    """Train softmax regression as `config` says (validated first) on `data.train`, a `Dataset` in memory or a
-    `pipeline.tables.StreamedTable`; report on `data.test` once, at the end (unless `evaluate_test` is False).
+    """Train softmax regression as `config` says (validated first; else a `ConfigError`) on `data.train`, a `Dataset`
+    or a `pipeline.tables.StreamedTable`; score `data.test` once, at the end, unless `evaluate_test` is False.
 
-    With `config.val_fraction`, a stratified validation split is carved out of `data.train` and scored after every
-    epoch (early stopping restores its best epoch); without one, the test set of data in memory is, as in the book.
-    The caller's `callbacks` run after the divergence guard, the schedule and early stopping. `init` (a model's
-    `state_tensors()`) is a warm start, its standardisation kept. In a data-parallel fit (`world`) each process
-    trains and scores its share of every batch, and gradients and metrics are summed over all of them.
+    With `val_fraction`, a stratified validation split is scored after every epoch (early stopping restores its best);
+    without one, the test set in memory is. `callbacks` run after the fit's own. `init` (a model's `state_tensors()`)
+    is a warm start, its standardisation kept. Under `world`, each process trains on its share of every batch.
 
     Example:
         >>> X = torch.randn(200, 2); y = (X[:, 0] > 0).long()
@@ -239,8 +224,7 @@ def fit_softmax(
 
 @dataclass
 class _Prepared:
-    """What the one fit needs of its data: sizes, the standardiser (None without `standardize`), the loaders (`val`
-    and `test` scored after each epoch, or None), the final test's rows, and how to position a resumed fit."""
+    """What the fit needs of its data: sizes, the standardiser, the loaders, the final test's rows, where to resume."""
 
     num_inputs: int
     classes: list[str]
@@ -256,8 +240,7 @@ class _Prepared:
 
 def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, init: dict[str, Tensor] | None,
                world: World) -> _Prepared:  # fmt: skip
-    """Examples in tensors: the labels checked once on whole tensors, the seeded validation split, weights of mean 1,
-    the inputs standardised once (the model's wrapper standardises whatever it is given later), one loader."""
+    """Examples in tensors: labels checked, the seeded validation split, weights of mean 1, inputs standardised once."""
     (X, y), val, w = data.train, None, data.weights
     for part in (data.train, data.test if evaluate_test else None):  # the test set's only if it is scored
         if part is not None:
@@ -302,8 +285,7 @@ def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, init: 
 
 def _streamed(config: SoftmaxConfig, table: Any, evaluate_test: bool, init: dict[str, Tensor] | None,
               world: World) -> _Prepared:  # fmt: skip
-    """A table read in shuffled batches, each standardised as it is read (the statistics from one streamed pass). In
-    a data-parallel fit every process reads every batch and trains on its share of it."""
+    """A table read in shuffled batches, each standardised as it is read (the statistics from one streamed pass)."""
     from linear_nets.pipeline.tables import EpochLoader
 
     check_streamable(config)
@@ -376,13 +358,10 @@ class _EachBatch:
             yield self.change(tuple(batch))
 
 
-# --- linear regression ----------------------------------------------------------------------------------------------
-
-
 @dataclass
 class LinregFit:
-    """What `fit_linreg` returns: w `[d]` and b (0-d, float64), the history (empty for least squares), the OLS
-    statistics (`ols.OLSResult`; None for SGD) and what the fit warned about (a rank-deficient design, ...)."""
+    """What `fit_linreg` returns: w `[d]` and b (float64), the history (empty for least squares), the OLS statistics
+    (None for SGD) and the warnings the fit raised."""
 
     config: LinregConfig
     w: Tensor
@@ -403,16 +382,11 @@ def fit_linreg(
     names: Sequence[str] | None = None,
     weights: Tensor | None = None,
 ) -> LinregFit:
-    """Fit linear regression y ≈ Xw + b as `config` says, on `(X, y)` tensors or a `pipeline.tables.StreamedTable`:
-    minibatch SGD (any implementation, any loss; `weights` `[n]` weigh the rows' losses) or least squares (`solver`
-    closed-form: QR, refined; normal-equations: the book's formula), in float64, with the OLS statistics in `ols`
-    (`names` names the features there; default x1, ...).
-
-    Each SGD record's `train_loss` is the epoch's mean minibatch loss; in memory, `train_set_loss` is the loss over
-    the whole training set after the epoch (what the book prints). Under `standardize`, SGD sees z = (x − mean) / std
-    (the training rows' statistics) and the estimates come back in the original units: w = w_z / std,
-    b = b_z − Σ_j w_z,j mean_j / std_j. `init=(w, b)` starts SGD from those estimates. In a data-parallel fit
-    (`world`), least squares combines the triangular factors of each process's share of the rows; SGD is not split.
+    """Fit linear regression y ≈ Xw + b as `config` says (validated first; else a `ConfigError`), on `(X, y)` tensors
+    or a `pipeline.tables.StreamedTable`: minibatch SGD (`weights` `[n]` weigh the rows' losses; `init=(w, b)` a
+    start) or least squares in float64 with the OLS statistics in `ols` (`names` the features there; default x1, ...).
+    Under `standardize`, SGD fits z = (x − mean) / std and returns w and b in x's units. Under `world`, least squares
+    combines each process's triangular factor; SGD is not split.
 
     Example:
         >>> from linear_nets.data.synthetic import synthetic_data
@@ -421,16 +395,14 @@ def fit_linreg(
         >>> [round(v, 2) for v in result.w.tolist()], round(result.b.item(), 2), result.ols.df_resid
         ([2.0, -3.4], 4.2, 997)
     """
-    import warnings as _warnings
-
     validate(config)
     if not hasattr(data, "least_squares"):  # in memory: the data checked once, here (a stream chunk by chunk)
         check_regression_data(*data)
     started = time.perf_counter()
     history = History()
     result = None
-    with _warnings.catch_warnings(record=True) as caught:
-        _warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         if config.solver in LEAST_SQUARES:
             from linear_nets.closed_form import as_tensors  # here: scipy is no part of a softmax run's start-up
 
@@ -465,9 +437,8 @@ def _least_squares(config: LinregConfig, data: Any, names: Sequence[str] | None,
 
 def _fit_linreg_sgd(config: LinregConfig, data: Any, callbacks: list[Callback], init: tuple[Tensor, Tensor] | None,
                     world: World, weights: Tensor | None) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """Minibatch SGD, on z = (x − mean) / std under `standardize` (w and b returned in x's units): on tensors, the
-    implementation's own `fit` (the book's loop; the whole training set's loss after each epoch); on a stream, or on
-    weighted rows (the loop's mean (1/n) sum_i w_i l_i), the concise model in the one loop (`_concise_sgd`)."""
+    """Minibatch SGD (w and b in x's units): the implementation's own `fit` on tensors, else (a stream, weighted rows)
+    the concise model in the one loop."""
     from importlib import import_module
 
     if hasattr(data, "least_squares"):  # a streamed table
@@ -507,8 +478,7 @@ def _fit_linreg_sgd(config: LinregConfig, data: Any, callbacks: list[Callback], 
 
 def _concise_sgd(config: LinregConfig, loader: Any, num_inputs: int, callbacks: list[Callback],
                  init: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """The concise model (`concise.linear_regression.model`) trained by the loop over `loader`'s (X, y) or
-    weighted (X, y, w) batches, as `config` says; returns its w and b."""
+    """The concise model trained by the loop over `loader`'s (X, y) or (X, y, w) batches; returns its w and b."""
     from linear_nets.concise.linear_regression import model
     from linear_nets.losses import get_loss
 

@@ -1,13 +1,7 @@
-"""scikit-learn estimators over the one pipeline: `SoftmaxClassifier` and `LinearRegressor`.
+"""scikit-learn estimators over the one pipeline: `SoftmaxClassifier` (`fit_softmax`), `LinearRegressor` (`fit_linreg`).
 
-    SoftmaxClassifier(**SoftmaxConfig fields)   -> fit_softmax(config, Dataset((X, y), weights=...), init=...)
-    LinearRegressor(**LinregConfig fields)      -> fit_linreg(config, (X, y), init=...)
-
-The parameters are the config's fields (`random_state` for `seed`, plus `warm_start` and `tol`), stored unchanged by
-`__init__`; `fit` builds the config and validates it, so a bad value is a `ConfigError` naming the parameter. Inputs
-are checked by scikit-learn's `validate_data` (sparse X densified); sample weights weigh rows in the loss. `save`
-writes a run directory (`linear_nets.pipeline.runs`), which `load`, `linear_nets.load` and the CLI read. Needs
-scikit-learn (`pip install 'linear-nets[sklearn]'`); `import linear_nets` does not import it.
+`__init__` stores the parameters (the config's fields) unchanged; `fit` builds and validates the config, so a bad
+value is a `ConfigError` naming the parameter. Needs scikit-learn; `import linear_nets` does not import it.
 """
 
 from __future__ import annotations
@@ -46,8 +40,6 @@ from linear_nets.pipeline.saved import load_linreg, load_softmax, raw_units, syn
 from linear_nets.regularization import power_of_two_scales
 from linear_nets.training import History
 
-"""A sparse X is densified only when the dense copy takes at most this many bytes."""
-
 _SGD_ORDER = (
     "minibatch SGD for linear regression weighs a row's loss by w_i, but the check repeats the rows instead: SGD then "
     "shuffles other rows into each minibatch, so the two fits agree only to about 1e-2, not to 1e-7"
@@ -57,9 +49,6 @@ _UNSCALED_SGD = (
     "solver='sgd' with standardize=False diverges on this check's inputs, drawn around 100: minibatch SGD at a fixed "
     "learning rate needs scaled inputs"
 )
-
-
-# --- shared -----------------------------------------------------------------------------------------------------
 
 
 def _plain(value: Any) -> Any:
@@ -90,8 +79,7 @@ def _dense(X: Any, dtype: type = np.float32) -> np.ndarray:
                 f"sparse X of shape {X.shape} would take {dense_bytes / 2**30:.1f} GiB dense (more than "
                 f"{limit / 2**30:g} GiB); these estimators densify sparse input: reduce its dimension first"
             )
-        # In the target dtype before densifying, and no second copy: the dense array is the only one made (a
-        # 5000 x 100000 float32 matrix peaked at 6-8 GB through a float64 toarray() and a copy of it).
+        # in the target dtype, one copy: a float64 toarray() and a copy peaked at 6-8 GB for 5000 x 100000 float32
         return np.ascontiguousarray(X.astype(dtype).toarray())
     return np.array(X, dtype=dtype, order="C")  # np.array copies: never a read-only view of the caller's data
 
@@ -172,13 +160,8 @@ class _PipelineEstimator(BaseEstimator):
         return tags
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted estimator as a new run directory `path`; return its path.
-
-        Written as `linear-nets train` writes a run, atomically: config.json (the config, the inputs as a table
-        schema, and in `options.estimator` the other parameters and the class labels), metrics.jsonl
-        (`loss_curve_`), model.safetensors + model.json (float64) and summary.json. A NotFittedError before `fit`; a
-        ConfigError when `path` exists and is not an empty directory (a run is never overwritten).
-        """
+        """Write the fitted estimator as a new run directory `path`, as `linear-nets train` writes one; return its
+        path. A NotFittedError before `fit`; a ConfigError when `path` exists and is not an empty directory."""
         from linear_nets.data.table_spec import TableSpec
 
         check_is_fitted(self)
@@ -212,10 +195,8 @@ class _PipelineEstimator(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        """The fitted estimator a run directory holds, one `save` or `linear-nets train` wrote (a table run's encoded
-        feature names become `feature_names_in_`). Every file is verified; no code is run. A ConfigError when `path`
-        does not exist; a DataError when it is not a run of this model, or a file is missing, truncated or edited.
-        """
+        """The fitted estimator in a run directory that `save` or `linear-nets train` wrote, every file verified. A
+        ConfigError when `path` does not exist; a DataError when it is not a run of this model or a file is bad."""
         path = Path(path)
         if path.is_file():
             raise DataError(f"{path} is a file, not a run directory: the model file and .json sidecar that save() "
@@ -244,9 +225,8 @@ class _PipelineEstimator(BaseEstimator):
 
 
 def expected_failed_checks(estimator: BaseEstimator) -> dict[str, str]:
-    """The `check_estimator` checks `estimator` is expected to fail, each with its reason: pass it on as
-    `check_estimator(estimator, expected_failed_checks=expected_failed_checks(estimator))` (or the callable itself
-    to `parametrize_with_checks`).
+    """The `check_estimator` checks `estimator` is expected to fail, with their reasons: `check_estimator`'s
+    `expected_failed_checks` (or, the callable itself, `parametrize_with_checks`').
 
     Example:
         >>> sorted(expected_failed_checks(LinearRegressor()))
@@ -261,9 +241,6 @@ def expected_failed_checks(estimator: BaseEstimator) -> dict[str, str]:
     return fails
 
 
-# --- softmax regression -----------------------------------------------------------------------------------------
-
-
 class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     """Softmax regression (multinomial logistic regression) trained by `linear_nets.pipeline.fit.fit_softmax`.
 
@@ -272,14 +249,10 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         O = x W + b  (W [d, k], b [k]);   P(y = j | x) = softmax(O)_j = exp(O_j) / sum_l exp(O_l)
         minimise  (1 / n) sum_i -log softmax(O_i)_{y_i}  +  (weight_decay / 2) ||W||²    (b is not penalised)
 
-    with x standardised first when `standardize` (the training rows' statistics are kept with the model). `coef_`
-    and `intercept_` are in raw-input units: `decision_function(X) = X @ coef_.T + intercept_`; for two classes they
-    are the log-odds of `classes_[1]` (O_1 - O_0, one row, as scikit-learn's binary classifiers have).
+    with x standardised first when `standardize` (the training rows' statistics are kept with the model).
 
-    scikit-learn's `C`: `LogisticRegression` minimises sum_i CE_i + ||W||² / (2 C), ours times n when weight_decay =
-    1 / (C n) for k >= 3 classes and 2 / (C n) for two (it fits one w = W_1 - W_0, and the softmax optimum has
-    W_0 = -W_1, so ||W||² = ||w||² / 2); n is the sum of the sample weights, if any. With `standardize=True` the
-    penalty applies to the weights of the standardised inputs instead.
+    scikit-learn's `C` is weight_decay = 1 / (C n) for k >= 3 classes and 2 / (C n) for two (n: the sum of the sample
+    weights, if any); with `standardize=True` the penalty is on the standardised inputs' weights.
 
     Parameters (the others as `SoftmaxConfig`'s fields, with defaults for tables of any size and scale; optimizers but
     sgd need impl concise):
@@ -355,11 +328,9 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> SoftmaxClassifier:
-        """One epoch over the given rows, from the current weights (random ones on the first call). Returns self.
-
-        The first call needs `classes` (every label that will ever occur) and fits the standardisation. The optimiser's
-        state does not carry over between calls; `val_fraction`, `early_stopping` and `schedule` are ignored.
-        """
+        """One epoch over the given rows, from the current weights (random ones on the first call, which needs
+        `classes`, every label that will occur, and fits the standardisation); the optimiser's state is not carried
+        over, and `val_fraction`, `early_stopping` and `schedule` are ignored. Returns self."""
         first = not hasattr(self, "_state")
         config = self._partial_config(first, val_fraction=None, early_stopping=None, schedule="constant")
         if first and classes is None:
@@ -395,8 +366,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         data = Dataset((torch.from_numpy(_dense(X, np.float64)), torch.from_numpy(np.asarray(y_encoded, np.int64))),
                        classes=[str(c) for c in classes],
                        weights=None if weights is None else torch.from_numpy(weights))  # fmt: skip
-        threads = torch.get_num_threads()
-        hint = "scale the inputs (standardize=True, or a StandardScaler before it)"
+        threads, hint = torch.get_num_threads(), "scale the inputs (standardize=True, or a StandardScaler before it)"
         try:
             result = fit_softmax(config, data, self._convergence(), evaluate_test=False, init=init)
         except TrainingDiverged as exc:
@@ -420,8 +390,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
             self.coef_, self.intercept_ = np.ascontiguousarray(W.T), b
 
     def _logits(self, X: Any) -> np.ndarray:
-        """O = X W + b `[n, k]` in float64 from `coef_` and `intercept_` (for two classes O = [0, X @ coef_.T +
-        intercept_]: softmax and argmax see only O_1 - O_0)."""
+        """O = X W + b `[n, k]` in float64 (two classes: O = [0, X @ coef_.T + intercept_], as O_1 - O_0 decides)."""
         check_is_fitted(self)
         scores = _dense(self._check_inputs(X), np.float64) @ self.coef_.T + self.intercept_
         return np.hstack([np.zeros_like(scores), scores]) if self.classes_.shape[0] == 2 else scores
@@ -463,9 +432,6 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
         self._set_coef()
 
 
-# --- linear regression ------------------------------------------------------------------------------------------
-
-
 def _has_sgd(estimator: LinearRegressor) -> bool:
     if estimator.solver != "sgd":
         raise AttributeError(f"partial_fit needs solver='sgd', not {estimator.solver!r}")
@@ -475,14 +441,10 @@ def _has_sgd(estimator: LinearRegressor) -> bool:
 class LinearRegressor(RegressorMixin, _PipelineEstimator):
     """Linear regression y ≈ x w + b trained by `linear_nets.pipeline.fit.fit_linreg`.
 
-    `solver="closed-form"` (the default) returns the least-squares solution argmin_{w,b} sum_i (y_i - x_i w - b)²,
-    computed in float64 from the factorisation of [X, 1] (`linear_nets.closed_form.least_squares`): scikit-learn's
-    `LinearRegression` to rounding error whenever [X, 1] has full column rank (otherwise the minimum-norm solution,
-    with a `RankDeficientWarning`). `solver="sgd"` runs minibatch SGD on the mean of the chosen `loss` over the
-    rows (squared: (1/2)(y - ŷ)²; l1: |y - ŷ|; huber with threshold δ: (1/2)(y - ŷ)² inside [-δ, δ], linear
-    outside), as d2l 3.2-3.3 do, with the book's recipe (lr 0.03, 3 epochs, batch 10). With `standardize`, SGD fits
-    on z = (x - mean) / std (the training rows' statistics; at a fixed learning rate it diverges on unscaled tables)
-    and reports w and b in the original units; y is used as given (scale it with `TransformedTargetRegressor`).
+    `solver="closed-form"` (the default) returns argmin_{w,b} sum_i (y_i - x_i w - b)² in float64: scikit-learn's
+    `LinearRegression` to rounding error when [X, 1] has full column rank, else the minimum-norm solution with a
+    `RankDeficientWarning`. `solver="sgd"` runs the book's minibatch SGD (d2l 3.2-3.3) on the mean `loss` over the
+    rows; with `standardize` on z = (x - mean) / std, w and b reported in the original units (y is used as given).
 
     Parameters (the others as `LinregConfig`'s fields; `impl`, `loss`, `huber_delta`, `lr`, `epochs` and `batch_size`
     apply to SGD only; `tol` and `random_state` as `SoftmaxClassifier`'s):
@@ -556,11 +518,9 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
 
     def _least_squares(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None
                        ) -> LinearRegressor:  # fmt: skip
-        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)² (every w_i = 1 without weights), exactly, through `fit_linreg`:
-        least squares through the origin on the rows s_i [x_i, 1] and the targets s_i y_i, s_i = sqrt(w_i). Columns
-        beyond least squares' `MAGNITUDE_LIMIT` are scaled by powers of two and their coefficients back, exactly.
-        (`standardize` does not apply: a rank-deficient design's minimum-norm solution is the one in X's units.)
-        """
+        """argmin_{w,b} sum_i w_i (y_i - x_i w - b)²: least squares through the origin on the rows sqrt(w_i) [x_i, 1],
+        columns beyond `MAGNITUDE_LIMIT` scaled by powers of two (exactly). No `standardize`: the minimum-norm
+        solution of a rank-deficient design is the one in X's units."""
         X64, y64 = _dense(X, np.float64), np.array(y, dtype=np.float64)
         largest = np.abs(X64).max(axis=0, initial=0.0)
         scales = np.ones_like(largest)
@@ -575,9 +535,8 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         result = self._fit_linreg(replace(config, no_intercept=True), (torch.from_numpy(rows),
                                   torch.from_numpy(targets)), names=names)  # fmt: skip
         w = result.w.numpy()
-        coef = w[:-1] if not config.no_intercept else w
-        self.coef_ = coef * scales  # back to X's own units, exactly
-        self.intercept_ = float(w[-1]) if not config.no_intercept else 0.0
+        self.coef_ = (w if config.no_intercept else w[:-1]) * scales  # back to X's own units, exactly
+        self.intercept_ = 0.0 if config.no_intercept else float(w[-1])
         residual = X64 @ self.coef_ + self.intercept_ - y64
         self.loss_curve_, self.n_iter_ = [float(0.5 * np.average(residual**2, weights=weights))], 1
         return self
@@ -589,9 +548,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         if largest > float(np.finfo(np.float32).max):  # not infinities reported later as "NaN or inf in the data"
             raise ValueError(f"X holds values up to {largest:.3g}, beyond float32's range (about 3.4e38), in which SGD "
                              "trains: scale X, or use solver='closed-form' (float64)")  # fmt: skip
-        init = None
-        if warm:
-            init = (torch.from_numpy(self.coef_.copy()), torch.tensor(self.intercept_, dtype=torch.float64))
+        init = (torch.tensor(self.coef_), torch.tensor(self.intercept_, dtype=torch.float64)) if warm else None
         w = None if weights is None else torch.from_numpy(weights)
         data = (torch.from_numpy(_dense(X, np.float32)), torch.from_numpy(np.array(y, dtype=np.float32)))
         result = self._fit_linreg(config, data, self._convergence(), init=init, weights=w)
