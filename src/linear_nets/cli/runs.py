@@ -1,6 +1,4 @@
-"""`linear-nets runs [DIR]`: one line per run directory, newest first (`--json` for programs); flags and printing
-only: reading a run directory is `linear_nets.pipeline.catalog`.
-"""
+"""`linear-nets runs [DIR]`: one line per run directory, newest first; reading one is `pipeline.catalog`'s."""
 
 from __future__ import annotations
 
@@ -24,8 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def key_fields(record: Any) -> str:
-    """The flags of the run's config: lr, batch size and epochs, and every other flag that is not the default (the
-    implementation and the machine fields have their own columns or do not change the result), e.g.
+    """The run's lr, batch size, epochs and every other flag not at its default (but the implementation), e.g.
     `--lr 0.1 --batch-size 256 --epochs 10 --optimizer adam`."""
     from linear_nets.pipeline.config import as_flags
     from linear_nets.pipeline.runs import saved_config

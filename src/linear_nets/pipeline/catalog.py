@@ -1,7 +1,4 @@
-"""What a run directory holds, read without loading a model: config, metrics, summary and state, for `linear-nets
-runs` and `linear-nets report`. A run without summary.json (written last) did not finish; a killed one leaves no
-trace, so one whose files changed within `RUNNING_WINDOW` seconds, or three of its longest epochs, is running.
-"""
+"""What a run directory holds, read without loading a model (for `linear-nets runs` and `report`)."""
 
 from __future__ import annotations
 
@@ -20,9 +17,8 @@ RUNNING_WINDOW = 120.0
 
 @dataclasses.dataclass
 class RunRecord:
-    """One run directory: the opened `run` (None when it could not be), the per-epoch `metrics`, `summary` (None: not
-    finished), `state` ("finished", "stopped early", "interrupted" or "running"), the newest checkpoint's epoch
-    `saved_epoch`, and `problems`: what could not be read, one line each."""
+    """One run directory: the opened `run` (None if it could not be), `metrics`, `summary` (None: not finished),
+    `state`, the newest checkpoint's `saved_epoch`, and `problems` (what could not be read, a line each)."""
 
     path: Path
     run: Run | None = None
@@ -72,8 +68,7 @@ class RunRecord:
         return None
 
     def state_text(self) -> str:
-        """The state in words: "finished", "stopped early at epoch 7 of 20", "interrupted after epoch 3 (resume
-        with --resume)", "running (epoch 4 of 10 done)", or why the run could not be read."""
+        """The state in words: "finished", "stopped early at epoch 7 of 20", "running (4 of 10 epochs done)", ..."""
         if self.run is None:
             return "unreadable"
         epochs = self.config.get("epochs")
@@ -109,14 +104,12 @@ def read_record(path: str | Path, now: float | None = None) -> RunRecord:
         record.problems.append(str(exc))
     if (record.path / "summary.json").exists():
         try:
-            summary = read_json(record.path / "summary.json", "run summary")
+            record.summary = read_json(record.path / "summary.json", "run summary")
+            if not isinstance(record.summary, dict):
+                record.summary = None
+                raise DataError(f"run summary {record.path / 'summary.json'} is not a JSON object")
         except DataError as exc:
             record.problems.append(str(exc))
-        else:
-            if isinstance(summary, dict):
-                record.summary = summary
-            else:
-                record.problems.append(f"run summary {record.path / 'summary.json'} is not a JSON object")
     with contextlib.suppress(OSError):  # a directory that cannot be listed: no checkpoint known
         checkpoint = record.run.newest_checkpoint()
         record.saved_epoch = None if checkpoint is None else int(checkpoint.stem.removeprefix("checkpoint-"))
@@ -125,6 +118,8 @@ def read_record(path: str | Path, now: float | None = None) -> RunRecord:
 
 
 def _state(record: RunRecord, now: float) -> str:
+    """A run without summary.json (written last) whose files changed within `RUNNING_WINDOW` seconds, or three of its
+    longest epochs, is running (a killed one leaves no trace)."""
     if record.summary is not None:
         epochs, planned = record.summary.get("epochs"), record.config.get("epochs")
         solver = record.config.get("solver")
@@ -132,21 +127,15 @@ def _state(record: RunRecord, now: float) -> str:
         return "stopped early" if early else "finished"
     longest = max((r.get("seconds") or 0 for r in record.metrics if isinstance(r, dict)), default=0)
     window = max(RUNNING_WINDOW, 3 * float(longest) if isinstance(longest, int | float) else 0)
-    return "running" if now - _last_change(record.path) < window else "interrupted"
-
-
-def _last_change(path: Path) -> float:
-    """The newest modification time of the directory and its files (0 when none can be read)."""
     times = []
-    for p in [path, *path.iterdir()]:
+    for p in [record.path, *record.path.iterdir()]:
         with contextlib.suppress(OSError):  # a file removed meanwhile
             times.append(p.stat().st_mtime)
-    return max(times, default=0.0)
+    return "running" if now - max(times, default=0.0) < window else "interrupted"
 
 
 def list_runs(root: str | Path = "runs") -> list[RunRecord]:
-    """Every run directory under `root`, newest first (by config.json's `created`, then by its modification time, to
-    the nanosecond).
+    """Every run directory under `root`, newest first (by config.json's `created`, then its modification time).
 
     Example:
         >>> import tempfile
