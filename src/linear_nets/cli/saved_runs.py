@@ -116,8 +116,7 @@ def _evaluate_table(run: Any, path: str | None) -> int:
 
 def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[str]] | None,
                      figures: Any = None) -> None:  # fmt: skip
-    """Write confusion.png (given a matrix and its classes), the `figures()` (name -> figure), then evaluation.json;
-    a run directory that cannot take them (read-only, full disk) is a warning: the results were printed."""
+    """Write confusion.png, the `figures()` and evaluation.json; a directory that cannot take them is a warning."""
     from linear_nets.errors import WriteError
     from linear_nets.pipeline.runs import write_json
     from linear_nets.plotting import figure_paths, pyplot, save_figure

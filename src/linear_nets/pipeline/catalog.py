@@ -118,8 +118,7 @@ def read_record(path: str | Path, now: float | None = None) -> RunRecord:
 
 
 def _state(record: RunRecord, now: float) -> str:
-    """A run without summary.json (written last) whose files changed within `RUNNING_WINDOW` seconds, or three of its
-    longest epochs, is running (a killed one leaves no trace)."""
+    """Unfinished runs whose files changed within `RUNNING_WINDOW` s or three longest epochs are running, else not."""
     if record.summary is not None:
         epochs, planned = record.summary.get("epochs"), record.config.get("epochs")
         solver = record.config.get("solver")
@@ -145,11 +144,9 @@ def list_runs(root: str | Path = "runs") -> list[RunRecord]:
     records = [read_record(path) for path in run_directories(root)]
 
     def newest(record: RunRecord) -> tuple[str, float]:
-        try:
-            written = (record.path / "config.json").stat().st_mtime_ns
-        except OSError:
-            written = 0
-        return (record.started or "", written)
+        with contextlib.suppress(OSError):
+            return record.started or "", (record.path / "config.json").stat().st_mtime_ns
+        return record.started or "", 0
 
     return sorted(records, key=newest, reverse=True)
 

@@ -1,5 +1,4 @@
-"""What `linear-nets evaluate` and `report` show of a trained classifier: its scores on labelled data, per class and
-calibrated, and the pictures of what it learned (computed by `linear_nets.diagnostics`, drawn by `plotting`)."""
+"""What `linear-nets evaluate` and `report` show of a trained classifier: scores per class, calibration, pictures."""
 
 from __future__ import annotations
 
@@ -27,8 +26,7 @@ class ClassifierEvaluation:
     reliability: Reliability
 
     def record(self) -> dict[str, Any]:
-        """What evaluation.json gets besides loss, accuracy and confusion: `per_class`, `expected_calibration_error`
-        and the reliability bins (`calibration`)."""
+        """What evaluation.json gets besides loss, accuracy and confusion: per-class scores and calibration."""
         per_class = {s.name: {"precision": round(s.precision, 6), "recall": round(s.recall, 6), "f1": round(s.f1, 6),
                               "support": s.support} for s in self.per_class}  # fmt: skip
         bins = self.reliability

@@ -124,8 +124,7 @@ class RunRecorder(Callback):
         return contextlib.nullcontext() if self.resume else self.run.removed_on_error()
 
     def stop(self) -> bool:
-        """After Ctrl-C or a closed output: save the last epoch and keep the run (True), or remove it when it has no
-        checkpoint to resume from (False)."""
+        """After Ctrl-C or a closed output: save the last epoch; keep the run (True) unless it has no checkpoint."""
         self.save_checkpoint()
         if self.run.newest_checkpoint() is not None:
             return True
@@ -169,8 +168,7 @@ def open_run(model: str, world: World = ALONE, resume: str | None = None,
 
 def run_options(config: Any, options: Mapping[str, Any], world: World = ALONE,
                 resumed: Run | None = None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    """The config and run options a fit records: threads chosen once and kept; a resumed run keeps its own options
-    but for those given.
+    """The config and run options a fit records: threads chosen once; a resumed run's own options but those given.
 
     Example:
         >>> from linear_nets.pipeline.config import SoftmaxConfig

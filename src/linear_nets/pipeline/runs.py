@@ -1,7 +1,5 @@
-"""Run directories (`config.json`, metrics, figures, the model, `summary.json`, checkpoints), written atomically.
-
-Every file is untrusted input and nothing read executes code: sizes are bounded (`checks`), tensors are checked
-against their JSON sidecar (`load_tensors`) and the model (`check_state`), config.json with the flags' rules.
+"""Run directories (`config.json`, metrics, figures, the model, `summary.json`, checkpoints), written atomically; every
+file read is untrusted: sizes bounded (`checks`), tensors checked (`load_tensors`, `check_state`), nothing executed.
 """
 
 from __future__ import annotations
@@ -67,8 +65,7 @@ def new_run_dir(
 
 
 def check_new_out(out: str | Path) -> None:
-    """Refuse `--out` before any work (reading a table can take minutes) when `new_run_dir` would: it holds files,
-    is not a directory, or its parent cannot be written.
+    """Refuse `--out` before any work when `new_run_dir` would (it holds files, or its parent cannot be written).
 
     Example:
         >>> import tempfile
@@ -576,7 +573,6 @@ TABLE_OPTIONS = (
     Param("drop_missing", bool, "drop rows with a missing value"),
     Param("stream", bool, "read in batches"),
 )
-"""What config.json records besides the fit's config, with the rules of the flags it came from."""
 
 
 def check_run_config(run: Run) -> None:

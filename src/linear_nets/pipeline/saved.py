@@ -22,8 +22,7 @@ from linear_nets.softmax import stable_cross_entropy
 
 def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch.float32
                  ) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:  # fmt: skip
-    """The trained model of a softmax run, computing in `dtype`, its config and class names; `DataError` when
-    model.json or its tensors do not match the run's data (inputs and classes)."""
+    """A softmax run's model (computing in `dtype`), config and classes; `DataError` unless they fit the run's data."""
     from linear_nets.data.fashion_mnist import CLASSES
 
     config = saved_config(run, SoftmaxConfig)
@@ -234,8 +233,7 @@ def table_spec(run: Run) -> Any:
 
 def linreg_predictions(w: Tensor, b: Tensor, X: Tensor, cov: Tensor | None = None, meta: dict | None = None,
                        interval: float | None = None) -> dict[str, Tensor]:  # fmt: skip
-    """`prediction` ŷ = Xw + b (float64) and, with `interval`, the columns of `prediction_intervals` (least squares
-    only: `DataError` without `cov` and `meta`)."""
+    """`prediction` ŷ = Xw + b (float64), and with `interval` `prediction_intervals`' (`DataError` without `cov`)."""
     columns = {"prediction": X.to(torch.float64) @ w + b}
     if interval is not None:
         if cov is None or meta is None:
@@ -253,8 +251,7 @@ def table_na_values(run: Run) -> list[str]:
 
 def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None = None,
                       interval: float | None = None) -> Any:  # fmt: skip
-    """A pyarrow table of a prediction per row of `path` (softmax: and each class's probability), after the input
-    columns named in `keep`."""
+    """A pyarrow table: the columns `keep` names, then a prediction per row of `path` (softmax: and probabilities)."""
     import pyarrow as pa
 
     from linear_nets.data.tables import load_features, open_table
@@ -372,8 +369,7 @@ class SoftmaxRun:
 
     @property
     def coefficients(self) -> dict[str, dict[str, float]]:
-        """Each class's weight of each encoded feature by name, in the raw inputs' units (standardisation folded
-        in: W / std), as {class: {feature: weight}}."""
+        """Each class's weight of each encoded feature, in the raw inputs' units (W / std): {class: {feature: w}}."""
         W, _ = raw_units(self.model.state_tensors())
         names = self.spec.feature_names if self.spec is not None else [f"x{i}" for i in range(W.shape[0])]
         return {c: dict(zip(names, W[:, k].tolist(), strict=True)) for k, c in enumerate(self.classes)}
@@ -431,8 +427,7 @@ def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
 
 
 def check_table_path(target: Path, source: str | os.PathLike | None = None, overwrite: bool = True) -> Path:
-    """`target` if a .csv or .parquet file in a writable directory, not `source` and (unless `overwrite`) new;
-    `DataError` otherwise."""
+    """`target` if a .csv or .parquet file in a writable folder, not `source`, new or `overwrite`; else `DataError`."""
     if target.suffix.lower() not in (".csv", ".parquet"):
         raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
     if target.is_dir():

@@ -14,8 +14,7 @@ SCALARS = (("train_loss", "loss/train"), ("train_accuracy", "accuracy/train"), (
 
 
 class TensorBoardLog(Callback):
-    """Write a fit's epochs (`SCALARS`), each class's weights as a picture (images of side `image_side`; None: no
-    pictures) and its config as hyperparameters into `directory`."""
+    """Write a fit's `SCALARS`, class weights as pictures (images of side `image_side`) and config to `directory`."""
 
     name = "tensorboard"
 
