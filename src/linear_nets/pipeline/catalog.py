@@ -104,12 +104,14 @@ def read_record(path: str | Path, now: float | None = None) -> RunRecord:
         record.problems.append(str(exc))
     if (record.path / "summary.json").exists():
         try:
-            record.summary = read_json(record.path / "summary.json", "run summary")
-            if not isinstance(record.summary, dict):
-                record.summary = None
-                raise DataError(f"run summary {record.path / 'summary.json'} is not a JSON object")
+            summary = read_json(record.path / "summary.json", "run summary")
         except DataError as exc:
             record.problems.append(str(exc))
+        else:
+            if isinstance(summary, dict):
+                record.summary = summary
+            else:
+                record.problems.append(f"run summary {record.path / 'summary.json'} is not a JSON object")
     with contextlib.suppress(OSError):  # a directory that cannot be listed: no checkpoint known
         checkpoint = record.run.newest_checkpoint()
         record.saved_epoch = None if checkpoint is None else int(checkpoint.stem.removeprefix("checkpoint-"))

@@ -300,7 +300,6 @@ def _described_tensors(sidecar: Any, description: Path) -> dict[str, tuple[list[
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
-    """As a description names it: "float32", not "torch.float32"."""
     return str(dtype).removeprefix("torch.")
 
 

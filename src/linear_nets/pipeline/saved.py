@@ -56,8 +56,7 @@ def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch
 
 def load_linreg(run: Run, num_features: int) -> tuple[Tensor, Tensor]:
     """A linear-regression run's weights `w` `[num_features]` and bias `b` `[]` (float64, finite), checked."""
-    w, b, _, _ = load_linreg_model(run, num_features)
-    return w, b
+    return load_linreg_model(run, num_features)[:2]
 
 
 def load_linreg_model(run: Run, num_features: int) -> tuple[Tensor, Tensor, Tensor | None, dict[str, Any]]:
