@@ -95,11 +95,10 @@ def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
             _hold(building / "config.json", final)  # before it is visible: no moment at which it looks abandoned
         os.rename(building, final)  # replaces an empty directory; refuses anything else
         return True
-    except WriteError as exc:  # a full disk or a read-only place: named as the file the run would have had
-        shutil.rmtree(building, ignore_errors=True)
-        raise WriteError(final / Path(exc.filename).name, exc.errno) from None
     except OSError as exc:
         shutil.rmtree(building, ignore_errors=True)
+        if isinstance(exc, WriteError):  # a full disk or a read-only place: named as the file the run would have had
+            raise WriteError(final / Path(exc.filename).name, exc.errno) from None
         if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
             return False
         raise ConfigError(f"{label}: cannot create the run directory ({exc.strerror or exc})") from None
@@ -612,9 +611,8 @@ def _check_fields(params: Sequence[Param], values: Any, where: Path, section: st
     if not isinstance(values, dict):
         raise DataError(f"{where}: {section} must be a JSON object, got {type(values).__name__}")
     for param in params:
-        if param.name not in values:
-            if required:
-                raise DataError(f"{where}: {section}.{param.name} is missing")
-            continue
-        with refused(f"{where}: {section}.", ConfigError):
-            param.check(values[param.name])
+        if required and param.name not in values:
+            raise DataError(f"{where}: {section}.{param.name} is missing")
+        if param.name in values:
+            with refused(f"{where}: {section}.", ConfigError):
+                param.check(values[param.name])
