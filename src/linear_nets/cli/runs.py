@@ -74,9 +74,8 @@ def run_list(args: argparse.Namespace) -> int:
         metric = r.test_metric()
         shown = "-" if metric is None else f"{METRIC_LABELS[metric[0]]} {metric[1]:.4g}"
         state = r.state_text() + (f" ({r.problems[0]})" if r.problems else "")
-        started = (r.started or "-").replace("T", " ")[:16]
-        rows.append((r.path.name, r.model or "-", r.data, r.config.get("impl", "-"), shown, state, started,
-                     key_fields(r)))  # fmt: skip
+        rows.append((r.path.name, r.model or "-", r.data, r.config.get("impl", "-"), shown, state,
+                     (r.started or "-").replace("T", " ")[:16], key_fields(r)))  # fmt: skip
     widths = [max(len(row[i]) for row in rows if len(row) == 8 or i == 0) for i in range(7)]
     for row in rows:
         if len(row) == 2:  # an unreadable run: its name and why

@@ -225,6 +225,5 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"test image {i:>3}: true {t:<11} predicted {p:<11} ({probs[i, y_pred[i]].item():.1%}){mark}")
     figure = show_predictions(X, true_text, pred_text, num_rows=max(1, math.ceil(len(y) / 9)),
                               probabilities=probs.max(dim=1).values.tolist())
-    written = save_figure(figure, out)
-    print("wrote " + ", ".join(str(p) for p in written))
+    print("wrote " + ", ".join(str(p) for p in save_figure(figure, out)))
     return 0

@@ -319,9 +319,8 @@ def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], s
 
 def rng_states(*generators: torch.Generator) -> dict[str, Tensor]:
     """The global torch RNG state and each generator's state, as tensors for a checkpoint."""
-    states = {"rng.torch": torch.get_rng_state()}
-    states.update({f"rng.generator.{i}": g.get_state() for i, g in enumerate(generators)})
-    return states
+    states = {f"rng.generator.{i}": g.get_state() for i, g in enumerate(generators)}
+    return {"rng.torch": torch.get_rng_state(), **states}
 
 
 def restore_rng_states(states: Mapping[str, Tensor], *generators: torch.Generator) -> None:

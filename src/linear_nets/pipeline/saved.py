@@ -264,8 +264,7 @@ def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None 
         w, b, cov, meta = load_linreg_model(run, spec.num_features)
         columns = {k: v.numpy() for k, v in linreg_predictions(w, b, X, cov, meta, interval).items()}
     else:
-        model, _, _ = load_softmax(run)
-        proba = model.predict_proba(X)
+        proba = load_softmax(run)[0].predict_proba(X)
         columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}
         columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
     predicted = pa.table(columns)
@@ -480,7 +479,6 @@ def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, An
     if run.model == "linreg":
         scores = regression_scores(batches, *load_linreg(run, spec.num_features))
         return {"where": where, "mse": scores.mse, "r2": scores.r2, "n": scores.rows}
-    model, _, _ = load_softmax(run)
-    scores = score_classifier(model, batches, len(spec.classes))
+    scores = score_classifier(load_softmax(run)[0], batches, len(spec.classes))
     return {"where": where, "accuracy": scores.accuracy, "loss": scores.loss, "n": scores.n,
             "confusion": scores.confusion.tolist(), "classes": list(spec.classes)}  # fmt: skip
