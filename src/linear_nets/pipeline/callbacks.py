@@ -88,8 +88,7 @@ class EarlyStopping(Callback):
 
 
 class DivergenceGuard(Callback):
-    """End a fit as diverged (`TrainingDiverged`, with `hint`) when an epoch's training loss rises above
-    `DIVERGENCE_FACTOR` (10) times the first epoch's, long before it overflows.
+    """End a fit with `TrainingDiverged` (advice: `hint`) once its training loss exceeds 10x the first epoch's.
 
     Example:
         >>> guard = DivergenceGuard("lower --lr")

@@ -71,8 +71,7 @@ class RunRecord:
         """The state in words: "finished", "stopped early at epoch 7 of 20", "running (4 of 10 epochs done)", ..."""
         if self.run is None:
             return "unreadable"
-        epochs = self.config.get("epochs")
-        done = len(self.metrics)
+        epochs, done = self.config.get("epochs"), len(self.metrics)
         if self.state == "stopped early":
             return f"stopped early at epoch {(self.summary or {}).get('epochs', done)} of {epochs}"
         if self.state == "interrupted":

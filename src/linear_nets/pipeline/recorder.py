@@ -138,8 +138,7 @@ class RunRecorder(Callback):
 def open_run(model: str, world: World = ALONE, resume: str | None = None,
              out: str | None = None) -> tuple[Run | None, dict[str, Any] | None, str | None]:  # fmt: skip
     """(the run to resume or None; its summary if it finished; the directory to create, None for the default).
-    Under torchrun a run without `out` is `runs/<model>-<job id>`, which a restarted group resumes.
-    """
+    Under torchrun a run without `out` is `runs/<model>-<job id>`, which a restarted group resumes."""
     if resume is None and world.launched:
         out = str(Path(out or f"runs/{model}-{world.run_id}"))
 

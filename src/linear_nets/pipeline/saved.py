@@ -318,8 +318,7 @@ def _rows(spec: Any, table: Any, dtype: torch.dtype = torch.float32, na_values: 
 
 @dataclasses.dataclass
 class LinearRegressionRun:
-    """A linear-regression run trained on a table, as `linear_nets.load` returns it: ŷ = Xw + b in the columns' units,
-    with `spec` its training schema."""
+    """A table's linear-regression run, as `linear_nets.load` returns it: ŷ = Xw + b; `spec` is its training schema."""
 
     spec: Any
     w: Tensor

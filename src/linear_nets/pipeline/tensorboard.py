@@ -1,5 +1,4 @@
-"""`train --tensorboard`: TensorBoard event files in `<run>/tensorboard/` (needs the optional `tensorboard` package).
-"""
+"""`train --tensorboard`: TensorBoard event files in `<run>/tensorboard/` (needs the optional `tensorboard` package)."""
 
 from __future__ import annotations
 
