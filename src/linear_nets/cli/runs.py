@@ -1,6 +1,4 @@
-"""`linear-nets runs [DIR]`: one line per run directory, newest first (`--json` for programs); flags and printing
-only: reading a run directory is `linear_nets.pipeline.catalog`.
-"""
+"""`linear-nets runs [DIR]`: one line per run directory, newest first; reading one is `pipeline.catalog`'s."""
 
 from __future__ import annotations
 
@@ -24,8 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def key_fields(record: Any) -> str:
-    """The flags of the run's config: lr, batch size and epochs, and every other flag that is not the default (the
-    implementation and the machine fields have their own columns or do not change the result), e.g.
+    """The run's lr, batch size, epochs and every other flag not at its default (but the implementation), e.g.
     `--lr 0.1 --batch-size 256 --epochs 10 --optimizer adam`."""
     from linear_nets.pipeline.config import as_flags
     from linear_nets.pipeline.runs import saved_config
@@ -77,9 +74,8 @@ def run_list(args: argparse.Namespace) -> int:
         metric = r.test_metric()
         shown = "-" if metric is None else f"{METRIC_LABELS[metric[0]]} {metric[1]:.4g}"
         state = r.state_text() + (f" ({r.problems[0]})" if r.problems else "")
-        started = (r.started or "-").replace("T", " ")[:16]
-        rows.append((r.path.name, r.model or "-", r.data, r.config.get("impl", "-"), shown, state, started,
-                     key_fields(r)))  # fmt: skip
+        rows.append((r.path.name, r.model or "-", r.data, r.config.get("impl", "-"), shown, state,
+                     (r.started or "-").replace("T", " ")[:16], key_fields(r)))  # fmt: skip
     widths = [max(len(row[i]) for row in rows if len(row) == 8 or i == 0) for i in range(7)]
     for row in rows:
         if len(row) == 2:  # an unreadable run: its name and why

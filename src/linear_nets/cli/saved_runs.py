@@ -1,6 +1,4 @@
-"""`linear-nets evaluate RUN_DIR` and `linear-nets predict RUN_DIR`: flags and printing only; loading the model and
-computing scores and predictions is `linear_nets.pipeline.saved`.
-"""
+"""`linear-nets evaluate RUN_DIR` and `predict RUN_DIR`: flags and printing; the work is `pipeline.saved`'s."""
 
 from __future__ import annotations
 
@@ -118,19 +116,20 @@ def _evaluate_table(run: Any, path: str | None) -> int:
 
 def _save_evaluation(run_path: Path, result: dict, confusion: tuple[Any, list[str]] | None,
                      figures: Any = None) -> None:  # fmt: skip
-    """Write confusion.png (given a matrix and its classes), the `figures()` (name -> figure), then evaluation.json;
-    a run directory that cannot take them (read-only, full disk) is a warning: the results were printed."""
+    """Write confusion.png, the `figures()` and evaluation.json; a directory that cannot take them is a warning."""
     from linear_nets.errors import WriteError
-    from linear_nets.pipeline.evaluation import save_evaluation_figures
     from linear_nets.pipeline.runs import write_json
-    from linear_nets.plotting import figure_paths
+    from linear_nets.plotting import figure_paths, pyplot, save_figure
 
     try:
         figure_paths(run_path / "confusion.png")  # a directory that cannot take them costs no drawing
         drawn = {"confusion": _confusion_figure(*confusion)} if confusion else {}
-        drawn |= figures() if figures else {}
-        written = [*save_evaluation_figures(drawn, run_path), run_path / "evaluation.json"]
-        write_json(written[-1], result)  # last: an evaluation.json never describes another evaluation's figure
+        written = []
+        for name, fig in (drawn | (figures() if figures else {})).items():
+            written += save_figure(fig, run_path / f"{name}.png")
+            pyplot().close(fig)
+        write_json(run_path / "evaluation.json", result)  # last: it never describes another evaluation's figure
+        written.append(run_path / "evaluation.json")
     except (WriteError, ConfigError) as exc:  # ConfigError: save_figure's check of a directory it cannot write
         print(f"linear-nets: warning: the evaluation files were not saved ({exc})", file=sys.stderr)
         return
@@ -226,6 +225,5 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"test image {i:>3}: true {t:<11} predicted {p:<11} ({probs[i, y_pred[i]].item():.1%}){mark}")
     figure = show_predictions(X, true_text, pred_text, num_rows=max(1, math.ceil(len(y) / 9)),
                               probabilities=probs.max(dim=1).values.tolist())
-    written = save_figure(figure, out)
-    print("wrote " + ", ".join(str(p) for p in written))
+    print("wrote " + ", ".join(str(p) for p in save_figure(figure, out)))
     return 0

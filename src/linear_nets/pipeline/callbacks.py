@@ -1,8 +1,4 @@
-"""The callbacks a fit runs beside the loop: the learning-rate schedule, early stopping, divergence and convergence.
-
-Each is a `linear_nets.training.Callback`; `fit_softmax` puts the first two in its list from the config, and a caller
-adds its own (a progress table, a run recorder: `linear_nets.pipeline.recorder.RunRecorder`).
-"""
+"""The callbacks a fit runs beside the loop: the learning-rate schedule, early stopping, divergence and convergence."""
 
 from __future__ import annotations
 
@@ -19,9 +15,7 @@ from linear_nets.training import Callback, EpochRecord
 
 
 class LearningRateSchedule(Callback):
-    """Set the model's learning rate before each epoch to `lr_at(schedule, lr, epoch, epochs)`.
-
-    A pure function of the epoch (as nanoGPT's `get_lr`): a resumed run needs no saved state to continue it.
+    """Set the model's learning rate before each epoch to `lr_at(schedule, lr, epoch, epochs)` (no state to resume).
 
     Example:
         >>> from linear_nets.manual.softmax_regression import SoftmaxRegression
@@ -39,11 +33,8 @@ class LearningRateSchedule(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop after `patience` epochs without a better validation accuracy; `restore()` puts the best epoch back.
-
-    Reads each record's `val_accuracy` (a fit with early stopping has a validation split: the config's rule). After
-    each new best it copies `params` (`model.parameters()`). `patience` None never stops early but still restores;
-    an improvement smaller than `min_delta` does not count.
+    """Stop after `patience` epochs (None: never) without a `val_accuracy` better by more than `min_delta`;
+    `restore()` puts the best epoch's `params` back.
 
     Example:
         >>> w = torch.zeros(1)
@@ -74,8 +65,7 @@ class EarlyStopping(Callback):
         return self.stopped
 
     def state_tensors(self) -> dict[str, Tensor]:
-        """The best epoch, its metric, whether it stopped training and the best weights as named tensors (for a
-        checkpoint)."""
+        """The best epoch, its metric, whether it stopped and the best weights, as tensors for a checkpoint."""
         tensors = {
             "best_metric": torch.tensor(self.best_metric, dtype=torch.float64),
             "best_epoch": torch.tensor(self.best_epoch, dtype=torch.int64),
@@ -98,12 +88,7 @@ class EarlyStopping(Callback):
 
 
 class DivergenceGuard(Callback):
-    """End a fit as diverged when an epoch's training loss rises above `DIVERGENCE_FACTOR` (10) times the first
-    epoch's: a learning rate too large for the inputs' scale swings the loss up by orders of magnitude (3.4 -> 20517
-    on the wine table's raw features) long before it overflows, and the run would otherwise end at chance, silently.
-
-    The first epoch is read from the fit's history, so a resumed fit keeps the same reference. `hint` is the advice
-    the error gives.
+    """End a fit with `TrainingDiverged` (advice: `hint`) once its training loss exceeds 10x the first epoch's.
 
     Example:
         >>> guard = DivergenceGuard("lower --lr")
@@ -131,8 +116,7 @@ epoch 3, more than 10x where it started; lower --lr
 
 class Converged(Callback):
     """Stop a fit once its training loss has not fallen more than `tol` below its best for `patience` epochs in a
-    row, as scikit-learn's SGD estimators stop (`tol`, `n_iter_no_change`): `epochs` is then an upper bound, not a
-    promise of that many passes.
+    row, as scikit-learn's SGD estimators stop (`tol`, `n_iter_no_change`).
 
     Example:
         >>> stop = Converged(tol=0.01, patience=2)

@@ -1,7 +1,4 @@
-"""What a run directory holds, read without loading a model: config, metrics, summary and state, for `linear-nets
-runs` and `linear-nets report`. A run without summary.json (written last) did not finish; a killed one leaves no
-trace, so one whose files changed within `RUNNING_WINDOW` seconds, or three of its longest epochs, is running.
-"""
+"""What a run directory holds, read without loading a model (for `linear-nets runs` and `report`)."""
 
 from __future__ import annotations
 
@@ -20,9 +17,8 @@ RUNNING_WINDOW = 120.0
 
 @dataclasses.dataclass
 class RunRecord:
-    """One run directory: the opened `run` (None when it could not be), the per-epoch `metrics`, `summary` (None: not
-    finished), `state` ("finished", "stopped early", "interrupted" or "running"), the newest checkpoint's epoch
-    `saved_epoch`, and `problems`: what could not be read, one line each."""
+    """One run directory: the opened `run` (None if it could not be), `metrics`, `summary` (None: not finished),
+    `state`, the newest checkpoint's `saved_epoch`, and `problems` (what could not be read, a line each)."""
 
     path: Path
     run: Run | None = None
@@ -72,12 +68,10 @@ class RunRecord:
         return None
 
     def state_text(self) -> str:
-        """The state in words: "finished", "stopped early at epoch 7 of 20", "interrupted after epoch 3 (resume
-        with --resume)", "running (epoch 4 of 10 done)", or why the run could not be read."""
+        """The state in words: "finished", "stopped early at epoch 7 of 20", "running (4 of 10 epochs done)", ..."""
         if self.run is None:
             return "unreadable"
-        epochs = self.config.get("epochs")
-        done = len(self.metrics)
+        epochs, done = self.config.get("epochs"), len(self.metrics)
         if self.state == "stopped early":
             return f"stopped early at epoch {(self.summary or {}).get('epochs', done)} of {epochs}"
         if self.state == "interrupted":
@@ -125,6 +119,7 @@ def read_record(path: str | Path, now: float | None = None) -> RunRecord:
 
 
 def _state(record: RunRecord, now: float) -> str:
+    """Unfinished runs whose files changed within `RUNNING_WINDOW` s or three longest epochs are running, else not."""
     if record.summary is not None:
         epochs, planned = record.summary.get("epochs"), record.config.get("epochs")
         solver = record.config.get("solver")
@@ -132,21 +127,15 @@ def _state(record: RunRecord, now: float) -> str:
         return "stopped early" if early else "finished"
     longest = max((r.get("seconds") or 0 for r in record.metrics if isinstance(r, dict)), default=0)
     window = max(RUNNING_WINDOW, 3 * float(longest) if isinstance(longest, int | float) else 0)
-    return "running" if now - _last_change(record.path) < window else "interrupted"
-
-
-def _last_change(path: Path) -> float:
-    """The newest modification time of the directory and its files (0 when none can be read)."""
     times = []
-    for p in [path, *path.iterdir()]:
+    for p in [record.path, *record.path.iterdir()]:
         with contextlib.suppress(OSError):  # a file removed meanwhile
             times.append(p.stat().st_mtime)
-    return max(times, default=0.0)
+    return "running" if now - max(times, default=0.0) < window else "interrupted"
 
 
 def list_runs(root: str | Path = "runs") -> list[RunRecord]:
-    """Every run directory under `root`, newest first (by config.json's `created`, then by its modification time, to
-    the nanosecond).
+    """Every run directory under `root`, newest first (by config.json's `created`, then its modification time).
 
     Example:
         >>> import tempfile
@@ -156,11 +145,9 @@ def list_runs(root: str | Path = "runs") -> list[RunRecord]:
     records = [read_record(path) for path in run_directories(root)]
 
     def newest(record: RunRecord) -> tuple[str, float]:
-        try:
-            written = (record.path / "config.json").stat().st_mtime_ns
-        except OSError:
-            written = 0
-        return (record.started or "", written)
+        with contextlib.suppress(OSError):
+            return record.started or "", (record.path / "config.json").stat().st_mtime_ns
+        return record.started or "", 0
 
     return sorted(records, key=newest, reverse=True)
 

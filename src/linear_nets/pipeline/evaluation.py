@@ -1,5 +1,4 @@
-"""What `linear-nets evaluate` and `report` show of a trained classifier: its scores on labelled data, per class and
-calibrated, and the pictures of what it learned (computed by `linear_nets.diagnostics`, drawn by `plotting`)."""
+"""What `linear-nets evaluate` and `report` show of a trained classifier: scores per class, calibration, pictures."""
 
 from __future__ import annotations
 
@@ -27,8 +26,7 @@ class ClassifierEvaluation:
     reliability: Reliability
 
     def record(self) -> dict[str, Any]:
-        """What evaluation.json gets besides loss, accuracy and confusion: `per_class` (name -> precision, recall,
-        f1, support), `expected_calibration_error` and the reliability bins (`calibration`; NaN written as null)."""
+        """What evaluation.json gets besides loss, accuracy and confusion: per-class scores and calibration."""
         per_class = {s.name: {"precision": round(s.precision, 6), "recall": round(s.recall, 6), "f1": round(s.f1, 6),
                               "support": s.support} for s in self.per_class}  # fmt: skip
         bins = self.reliability
@@ -53,8 +51,7 @@ def format_per_class(evaluation: ClassifierEvaluation) -> str:
 
 
 def evaluate_classifier(model: SoftmaxModel, batches: Any, classes: list[str]) -> ClassifierEvaluation:
-    """Mean cross-entropy (stable, from the logits), accuracy, confusion matrix, per-class scores and calibration of
-    `model` over `(X, y)` batches."""
+    """`model`'s scores over `(X, y)` batches: `score_classifier`'s, per class and calibrated."""
     scores = score_classifier(model, batches, len(classes))
     calibration = reliability(scores.probabilities, scores.labels)
     return ClassifierEvaluation(scores, classes, per_class_scores(scores.confusion, classes), calibration)
@@ -94,14 +91,3 @@ def evaluation_figures(evaluation: ClassifierEvaluation, model: SoftmaxModel, *,
     figures["per_class"] = plot_per_class(evaluation.per_class)
     figures["reliability"] = plot_reliability(evaluation.reliability)
     return figures
-
-
-def save_evaluation_figures(figures: dict[str, Any], directory: Any) -> list[Any]:
-    """Write each figure as `<stem>.png` in `directory` (atomically) and close it; return the paths."""
-    from linear_nets.plotting import pyplot, save_figure
-
-    written = []
-    for name, fig in figures.items():
-        written += save_figure(fig, directory / f"{name}.png")
-        pyplot().close(fig)
-    return written

@@ -1,8 +1,6 @@
-"""Record a fit into its run directory as it goes (`RunRecorder`, a callback of the fit), and the run's life around
-it for every `train` command: `open_run`, `run_options`, `start_run`; `removed_on_error` and `stop`.
-
-A checkpoint holds everything an exact resume needs: the parameters, the optimiser's state, the RNG states (torch's
-global one and the shuffling generators), the history so far and the state of stateful callbacks (early stopping).
+"""Record a fit into its run directory as it goes (`RunRecorder`), and the run's life around it: `open_run`,
+`run_options`, `start_run`. A checkpoint holds what an exact resume needs: parameters, optimiser, RNG states, history
+and the state of stateful callbacks (early stopping).
 """
 
 from __future__ import annotations
@@ -54,7 +52,6 @@ class RunRecorder(Callback):
         return len(self._rows)
 
     def _stateful(self) -> dict[str, Any]:
-        """The other callbacks that carry training state, by name."""
         return {c.name: c for c in self.fit.callbacks if c is not self and hasattr(c, "state_tensors")}
 
     def on_fit_begin(self, fit: Any) -> None:
@@ -65,8 +62,7 @@ class RunRecorder(Callback):
     def on_epoch_end(self, record: EpochRecord) -> None:
         """Record one epoch (already in the fit's history): metrics always, a checkpoint every `checkpoint_every`."""
         self._rows.append(dataclasses.asdict(record))
-        # Kept in memory, so an interrupt mid-epoch can still save the last one, from before the metrics show it. A
-        # fit that does not announce itself (`on_fit_begin`: linear regression) is recorded without checkpoints.
+        # kept, so an interrupt mid-epoch can still save it; a fit without `on_fit_begin` (linreg) has no checkpoints
         self._snapshot = self._take_snapshot() if self.fit is not None else None
         self.run.write_metrics(self._rows)
         if self.checkpoint_every and record.epoch % self.checkpoint_every == 0:
@@ -81,8 +77,7 @@ class RunRecorder(Callback):
             tensors |= optim_tensors
         for name, callback in self._stateful().items():
             tensors |= _with_prefix(f"extra.{name}", callback.state_tensors())
-        # copies: training goes on updating the live tensors before the snapshot is written
-        return {k: v.clone() for k, v in tensors.items()}, state
+        return {k: v.clone() for k, v in tensors.items()}, state  # copies: training goes on updating the tensors
 
     def save_checkpoint(self) -> bool:
         """Write the state after the last completed epoch unless written (safe mid-epoch); return whether it wrote."""
@@ -94,8 +89,7 @@ class RunRecorder(Callback):
         return True
 
     def restore(self) -> int:
-        """Load the newest checkpoint into the model, optimiser, generators, history and stateful callbacks; return
-        the next epoch to train."""
+        """Load the newest checkpoint into the fit and its stateful callbacks; return the next epoch to train."""
         decides = _what_decides(self.fit.config)  # a checkpoint of other values is refused as it is read
         tensors, state = self.world.from_leader(lambda: self.run.load_checkpoint(decides))
         model = self.fit.model
@@ -130,8 +124,7 @@ class RunRecorder(Callback):
         return contextlib.nullcontext() if self.resume else self.run.removed_on_error()
 
     def stop(self) -> bool:
-        """After Ctrl-C or a closed output during the fit: save the last completed epoch and keep the run to resume
-        (True) or, when there is no checkpoint to resume from, remove it (False; never a resumed run: it had one)."""
+        """After Ctrl-C or a closed output: save the last epoch; keep the run (True) unless it has no checkpoint."""
         self.save_checkpoint()
         if self.run.newest_checkpoint() is not None:
             return True
@@ -144,12 +137,8 @@ class RunRecorder(Callback):
 
 def open_run(model: str, world: World = ALONE, resume: str | None = None,
              out: str | None = None) -> tuple[Run | None, dict[str, Any] | None, str | None]:  # fmt: skip
-    """(the run to resume or None; its summary if it already finished (`{}` if not a JSON object); the directory to
-    create, None for runs/<model>-<timestamp>). Rank 0 opens the run (`Run.open`) for all.
-
-    Under torchrun a run without `out` is `runs/<model>-<job id>`, so that a restarted group resumes it from its
-    newest checkpoint, or starts over when the first attempt wrote none (only a directory of this job).
-    """
+    """(the run to resume or None; its summary if it finished; the directory to create, None for the default).
+    Under torchrun a run without `out` is `runs/<model>-<job id>`, which a restarted group resumes."""
     if resume is None and world.launched:
         out = str(Path(out or f"runs/{model}-{world.run_id}"))
 
@@ -178,9 +167,7 @@ def open_run(model: str, world: World = ALONE, resume: str | None = None,
 
 def run_options(config: Any, options: Mapping[str, Any], world: World = ALONE,
                 resumed: Run | None = None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    """The config and run options a fit records: threads not given are chosen once and kept in the config (a resume
-    makes the same sums); a new run records `options` and how the threads were chosen, a resumed one its own
-    options but for those given (`data_dir`: the same data, elsewhere).
+    """The config and run options a fit records: threads chosen once; a resumed run's own options but those given.
 
     Example:
         >>> from linear_nets.pipeline.config import SoftmaxConfig
@@ -199,9 +186,8 @@ def run_options(config: Any, options: Mapping[str, Any], world: World = ALONE,
 def start_run(model: str, config: Any, data: Mapping[str, Any], options: Mapping[str, Any],
               out: str | Path | None = None, world: World = ALONE, resumed: Run | None = None,
               fingerprint: str | None = None) -> RunRecorder:  # fmt: skip
-    """The recorder of a fit into `resumed`, or into a new run directory (`out`; None: runs/<model>-<timestamp>) that
-    rank 0 creates (the others hold a `runs.Replica`, which writes nothing). Under torchrun every process must fit the
-    same config, data (by content and `fingerprint`) and options, and a new run records the job.
+    """The recorder of a fit into `resumed`, or into a new run directory (`out`) that rank 0 creates; under torchrun
+    every process must fit the same config, data (`fingerprint`) and options.
 
     Example:
         >>> import tempfile; from linear_nets.pipeline.config import LinregConfig
@@ -224,12 +210,10 @@ def start_run(model: str, config: Any, data: Mapping[str, Any], options: Mapping
 
 
 def _with_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Each tensor named `prefix.name`, so that several parts' tensors share one checkpoint file."""
     return {f"{prefix}.{name}": t for name, t in tensors.items()}
 
 
 def _under_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Inverse of `_with_prefix`: the tensors named `prefix.*`, with `prefix.` removed."""
     return {name.removeprefix(f"{prefix}."): t for name, t in tensors.items() if name.startswith(f"{prefix}.")}
 
 

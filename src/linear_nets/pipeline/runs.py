@@ -1,10 +1,5 @@
-"""Run directories: `config.json`, `metrics.csv` + `metrics.jsonl` (a row per epoch), figures, `model.safetensors`
-+ `model.json`, `summary.json` and, while training, `checkpoint-<epoch>.safetensors` + its JSON; written atomically.
-
-Every file is untrusted input and nothing read executes code: `checks.read_file_bytes` opens only regular files of a
-bounded size (the limits live in `checks` too), `read_json` parses them, `load_tensors` checks tensors against their
-JSON sidecar (SHA-256, names, shapes, dtypes), `check_state` against the model (and that they are finite), and
-`Run.open` checks config.json with the command line's rules (`Param`s).
+"""Run directories (`config.json`, metrics, figures, the model, `summary.json`, checkpoints), written atomically; every
+file read is untrusted: sizes bounded (`checks`), tensors checked (`load_tensors`, `check_state`), nothing executed.
 """
 
 from __future__ import annotations
@@ -43,12 +38,9 @@ DTYPES = {"float16", "bfloat16", "float32", "float64", "uint8", "int8", "int16",
 def new_run_dir(
     model: str, out: str | Path | None = None, root: str | Path = "runs", files: Mapping[str, str] | None = None
 ) -> Path:
-    """Create a fresh run directory holding `files` (name -> text, at least one) and return it.
-
-    It is built beside its final name and renamed into place, atomically: the rename fails when that name holds
-    anything, so two runs never share a directory. The default name is `<root>/<model>-<YYYYmmdd-HHMMSS>` (`-2`,
-    `-3`, ... when taken); an explicit `out` (a symbolic link stands for its target) must not exist or be empty:
-    `ConfigError` otherwise, or when the directory cannot be created.
+    """Create a fresh run directory holding `files` (name -> text), built beside its name and renamed into place (so
+    two runs never share one), and return it: `<root>/<model>-<YYYYmmdd-HHMMSS>` (`-2`, ... when taken) or `out`,
+    which must not exist or be empty: `ConfigError` otherwise, or when it cannot be created.
 
     Example:
         >>> import tempfile
@@ -59,11 +51,9 @@ def new_run_dir(
     if out is not None:
         out = Path(out)
         target = out.resolve() if out.is_symlink() else out
-        placed = _move_into_place(target, files, f"--out {out}")
-        if not placed and _abandoned(target):  # a run killed before its first epoch ended: nothing to keep
+        if _abandoned(target):  # a run killed before its first epoch ended: nothing to keep
             shutil.rmtree(target, ignore_errors=True)
-            placed = _move_into_place(target, files, f"--out {out}")
-        if not placed:
+        if not _move_into_place(target, files, f"--out {out}"):
             raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one")
         return out
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -75,8 +65,7 @@ def new_run_dir(
 
 
 def check_new_out(out: str | Path) -> None:
-    """Refuse `--out` before any work (reading a table can take minutes) when `new_run_dir` would: it holds files,
-    is not a directory, or its parent cannot be written.
+    """Refuse `--out` before any work when `new_run_dir` would (it holds files, or its parent cannot be written).
 
     Example:
         >>> import tempfile
@@ -106,11 +95,10 @@ def _move_into_place(final: Path, files: Mapping[str, str], label: str) -> bool:
             _hold(building / "config.json", final)  # before it is visible: no moment at which it looks abandoned
         os.rename(building, final)  # replaces an empty directory; refuses anything else
         return True
-    except WriteError as exc:  # a full disk or a read-only place: named as the file the run would have had
-        shutil.rmtree(building, ignore_errors=True)
-        raise WriteError(final / Path(exc.filename).name, exc.errno) from None
     except OSError as exc:
         shutil.rmtree(building, ignore_errors=True)
+        if isinstance(exc, WriteError):  # a full disk or a read-only place: named as the file the run would have had
+            raise WriteError(final / Path(exc.filename).name, exc.errno) from None
         if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
             return False
         raise ConfigError(f"{label}: cannot create the run directory ({exc.strerror or exc})") from None
@@ -120,8 +108,7 @@ _HELD: dict[int, Path] = {}  # lock -> run directory, for the runs this process 
 
 
 def _hold(config: Path, final: Path) -> None:
-    """Lock a new run's config.json while this process lives, so that a run still starting is not taken for one
-    killed before its first epoch (`_abandoned`); locks of runs that have written more since are let go."""
+    """Lock a new run's config.json while this process lives (not `_abandoned`); let go of runs that wrote more."""
     import fcntl
 
     for fd, directory in list(_HELD.items()):
@@ -138,8 +125,7 @@ def _hold(config: Path, final: Path) -> None:
 
 
 def _abandoned(path: Path) -> bool:
-    """Whether `path` is a run killed before its first epoch ended: only config.json (and stale temporaries), and no
-    living process holds its lock; nothing to resume, so `new_run_dir` may replace it."""
+    """Whether `path` is a run killed before its first epoch: only config.json (and temporaries), lock not held."""
     import fcntl
 
     try:
@@ -193,7 +179,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path, what: str = "file") -> Any:
-    """Read JSON (at most `checks.MAX_JSON_BYTES`); a missing or corrupt file is a `DataError` that names it."""
+    """Read JSON (size bounded); a missing or corrupt file is a `DataError` that names it."""
     data = checks.read_file_bytes(path, what, checks.MAX_JSON_BYTES)
     try:
         return json.loads(data.decode("utf-8"))
@@ -204,8 +190,7 @@ def read_json(path: Path, what: str = "file") -> Any:
 
 @contextlib.contextmanager
 def refused(prefix: str, *errors: type[Exception]) -> Iterator[None]:
-    """Raise any of `errors` the block raises as a `DataError` reading `prefix` and its message: a file's field is
-    named by its place in the file (`options.threads`), not as the flag it came from.
+    """Raise any of `errors` the block raises as a `DataError` reading `prefix` and its message.
 
     Example:
         >>> with refused("config.json: options.", ConfigError):
@@ -234,8 +219,7 @@ def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The rows of `run_dir/metrics.jsonl` (none when it is missing); `DataError` naming the file and line when one
-    is not a JSON object."""
+    """The rows of `run_dir/metrics.jsonl` (none when missing); `DataError` naming a line that is not an object."""
     where = run_dir / "metrics.jsonl"
     if not where.exists():
         return []
@@ -262,8 +246,7 @@ def run_directories(root: str | Path) -> Iterator[Path]:
 
 
 def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, Any] | None = None) -> None:
-    """Save tensors to `path` (safetensors), then the sidecar `path.with_suffix('.json')`: each tensor's shape and
-    dtype, the file's SHA-256 and `meta` (JSON-able). Written second, a sidecar always describes a complete file."""
+    """Save tensors to `path` (safetensors), then its sidecar `.json` (shapes, dtypes, SHA-256 and `meta`)."""
     data = safetensors.torch.save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
     atomic_write_bytes(path, data)
     described = {k: {"shape": list(v.shape), "dtype": _dtype_name(v.dtype)} for k, v in tensors.items()}
@@ -273,8 +256,7 @@ def save_tensors(path: Path, tensors: Mapping[str, Tensor], meta: Mapping[str, A
 
 
 def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """(tensors, meta) saved by `save_tensors`: the sidecar's fields, then the file's size and SHA-256, then its
-    tensors' names, shapes and dtypes are checked; any of them wrong is a `DataError`."""
+    """(tensors, meta) saved by `save_tensors`, checked against the sidecar; `DataError` when anything differs."""
     description = path.with_suffix(".json")
     sidecar = read_json(description, "tensor description")
     described = _described_tensors(sidecar, description)
@@ -317,13 +299,11 @@ def _described_tensors(sidecar: Any, description: Path) -> dict[str, tuple[list[
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
-    """As a description names it: "float32", not "torch.float32"."""
     return str(dtype).removeprefix("torch.")
 
 
 def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], source: Path | str) -> None:
-    """Refuse tensors whose names, shapes or dtypes differ from the model's (a checkpoint of another model or size,
-    or edited), or whose values are not all finite (NaN or inf weights predict nothing)."""
+    """`DataError` when `tensors` differ from the model's `expected` in names, shapes or dtypes, or are not finite."""
     if set(tensors) != set(expected):
         raise DataError(f"{source} holds tensors {sorted(tensors)}, but this model has {sorted(expected)}")
     for name, tensor in tensors.items():
@@ -339,9 +319,8 @@ def check_state(tensors: Mapping[str, Tensor], expected: Mapping[str, Tensor], s
 
 def rng_states(*generators: torch.Generator) -> dict[str, Tensor]:
     """The global torch RNG state and each generator's state, as tensors for a checkpoint."""
-    states = {"rng.torch": torch.get_rng_state()}
-    states.update({f"rng.generator.{i}": g.get_state() for i, g in enumerate(generators)})
-    return states
+    states = {f"rng.generator.{i}": g.get_state() for i, g in enumerate(generators)}
+    return {"rng.torch": torch.get_rng_state(), **states}
 
 
 def restore_rng_states(states: Mapping[str, Tensor], *generators: torch.Generator) -> None:
@@ -352,8 +331,7 @@ def restore_rng_states(states: Mapping[str, Tensor], *generators: torch.Generato
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Split `optimizer.state_dict()` into tensors (for safetensors) and the JSON-able rest; a list of tensors
-    (L-BFGS's recent directions and steps; unused slots None) becomes tensors `key.0`, `key.1`, ... and its length.
+    """Split `optimizer.state_dict()` into tensors (a list of them, as L-BFGS keeps: `key.0`, ...) and the JSON rest.
 
     Example:
         >>> p = torch.nn.Parameter(torch.zeros(2))
@@ -376,8 +354,7 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor]
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str, Tensor], rest: Mapping) -> None:
-    """Inverse of `optimizer_state`; `ValueError` when the saved parameter groups differ from the optimizer's own in
-    number, keys or the JSON type of a value (an edited checkpoint: torch would fail only later, inside `step`)."""
+    """Inverse of `optimizer_state`; `ValueError` when the saved parameter groups differ from the optimizer's."""
     def kinds(groups: list) -> list:  # each group's keys and the JSON type of each value
         return [{k: type(v) for k, v in group.items()} if isinstance(group, dict) else None for group in groups]
 
@@ -397,8 +374,7 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: Mapping[str,
 
 
 class Run:
-    """A run directory (`path`) as `train` writes it and `evaluate`, `predict` and `--resume` read it; `config` is
-    what its `config.json` holds (at least `model`).
+    """A run directory (`path`) and what its `config.json` holds (`config`, at least `model`).
 
     Example:
         >>> import tempfile
@@ -437,8 +413,7 @@ class Run:
 
     @classmethod
     def open(cls, path: str | Path, model: str | None = None) -> Run:
-        """Open an existing run directory, refusing one that is missing, not ours, or of another model, and one whose
-        config.json has a field out of range (see `check_run_config`)."""
+        """Open an existing run directory; `ConfigError` or `DataError` if missing, not ours, or its config is bad."""
         path = Path(path)
         if not path.is_dir():
             raise ConfigError(f"run directory {path} does not exist")
@@ -456,8 +431,7 @@ class Run:
 
     @contextlib.contextmanager
     def removed_on_error(self) -> Iterator[Run]:
-        """Remove this run directory if the block raises a `LinearNetsError` (a diverged run, or one whose files the
-        disk could not take, keeps no results)."""
+        """Remove this run directory if the block raises a `LinearNetsError` (diverged, disk full)."""
         from linear_nets.pipeline.distributed import PeerLost
 
         try:
@@ -477,8 +451,7 @@ class Run:
         write_metrics(self.path, rows)
 
     def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
-        """Write `checkpoint-<epoch>.safetensors` (+ its JSON), then remove older ones: a kill at any moment leaves a
-        complete checkpoint."""
+        """Write `checkpoint-<epoch>.safetensors` (+ its JSON), then remove older ones."""
         path = self.path / f"checkpoint-{epoch}.safetensors"
         save_tensors(path, tensors, {"epoch": epoch, **state})
         for old in self._checkpoints():
@@ -488,8 +461,7 @@ class Run:
         return path
 
     def load_checkpoint(self, config: Mapping[str, Any] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        """The newest complete checkpoint: (tensors, state with `epoch`, `history` and, if any, `optimizer`); with
-        `config` (the fields that decide the result), one written under other values (config.json edited) is refused."""
+        """The newest checkpoint: (tensors, state); `DataError` if none, malformed or of another `config`."""
         path = self.newest_checkpoint()
         if path is None:
             if _abandoned(self.path):
@@ -507,12 +479,10 @@ class Run:
                 and isinstance(optimizer.get("scalars", {}), dict)):  # fmt: skip
             raise DataError(f"{where}: meta.optimizer must be an object with a list param_groups and an object "
                             "scalars")  # fmt: skip
-        saved = state.get("config")
-        if config is None or saved is None:  # None: written before checkpoints recorded their config
-            return tensors, state
-        if not isinstance(saved, dict):
+        saved = state.get("config")  # None: written before checkpoints recorded their config
+        if config is not None and saved is not None and not isinstance(saved, dict):
             raise DataError(f"{path}: its description's config is not a JSON object")
-        changed = [name for name in config if saved.get(name) != config[name]]
+        changed = [name for name in config or () if saved is not None and saved.get(name) != config[name]]
         if changed:
             was = ", ".join(f"{name} {saved.get(name)}" for name in changed)
             asked = ", ".join(f"{name} {config[name]}" for name in changed)
@@ -547,27 +517,19 @@ class Run:
 class Replica(Run):
     """The run directory as a process other than rank 0 of a data-parallel fit sees it: every write skipped."""
 
-    def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _skipped(self, *args: Any) -> None:
         pass
+
+    write_metrics = save_model = write_summary = remove = _skipped
 
     def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
         return self.path / f"checkpoint-{epoch}.safetensors"
-
-    def save_model(self, tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> None:
-        pass
-
-    def write_summary(self, summary: Mapping[str, Any]) -> None:
-        pass
-
-    def remove(self) -> None:
-        pass
 
 
 def run_config(
     config: Mapping[str, Any], data: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """What every run's config.json holds besides the model's name: the config's fields, the data's identity, the
-    run options (where the data came from, checkpoints), and the versions that produced it."""
+    """What a run's config.json holds besides the model's name: config, data identity, run options and versions."""
     return {
         "config": dict(config),
         "data": dict(data or {}),
@@ -578,8 +540,7 @@ def run_config(
 
 
 def saved_config(run: Run, cls: type) -> Any:
-    """The config a run was trained with (runs of 0.1: the matching fields of their args); `DataError` when
-    config.json does not describe a valid config of `cls`."""
+    """The `cls` config a run was trained with (older runs: from their args); `DataError` when not a valid one."""
     from linear_nets.pipeline.config import field_names, from_dict
 
     values = run.config.get("config")
@@ -609,12 +570,10 @@ TABLE_OPTIONS = (
     Param("drop_missing", bool, "drop rows with a missing value"),
     Param("stream", bool, "read in batches"),
 )
-"""What config.json records besides the fit's config, with the rules of the flags it came from."""
 
 
 def check_run_config(run: Run) -> None:
-    """Check every section of a run's config.json (`config`, `options`, `data`) with the rules of the flags that wrote
-    it; `DataError` naming the file and the field."""
+    """Check a run's config.json with the rules of the flags that wrote it; `DataError` naming the field."""
     where = run.path / "config.json"
     for section in ("config", "data", "options", "args"):
         if run.config.get(section) is not None:
@@ -651,9 +610,8 @@ def _check_fields(params: Sequence[Param], values: Any, where: Path, section: st
     if not isinstance(values, dict):
         raise DataError(f"{where}: {section} must be a JSON object, got {type(values).__name__}")
     for param in params:
-        if param.name not in values:
-            if required:
-                raise DataError(f"{where}: {section}.{param.name} is missing")
-            continue
-        with refused(f"{where}: {section}.", ConfigError):
-            param.check(values[param.name])
+        if required and param.name not in values:
+            raise DataError(f"{where}: {section}.{param.name} is missing")
+        if param.name in values:
+            with refused(f"{where}: {section}.", ConfigError):
+                param.check(values[param.name])

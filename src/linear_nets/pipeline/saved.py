@@ -1,6 +1,4 @@
-"""A trained model from its run directory (rebuilt from its config, loaded from the verified model.safetensors), and
-what `evaluate` and `predict` compute with it, through its interface only, on the run's data, a table or images.
-"""
+"""A trained model from its run directory, and what `evaluate` and `predict` compute with it."""
 
 from __future__ import annotations
 
@@ -24,9 +22,7 @@ from linear_nets.softmax import stable_cross_entropy
 
 def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch.float32
                  ) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:  # fmt: skip
-    """The trained model of a softmax run (any implementation), computing in `dtype`, its config and class names.
-    model.json's `num_inputs` and `classes`, and its tensors, must be those of the run's data (`(resize or 28)²`
-    pixels and Fashion-MNIST's classes, or the training table's features and classes)."""
+    """A softmax run's model (computing in `dtype`), config and classes; `DataError` unless they fit the run's data."""
     from linear_nets.data.fashion_mnist import CLASSES
 
     config = saved_config(run, SoftmaxConfig)
@@ -60,13 +56,11 @@ def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch
 
 def load_linreg(run: Run, num_features: int) -> tuple[Tensor, Tensor]:
     """A linear-regression run's weights `w` `[num_features]` and bias `b` `[]` (float64, finite), checked."""
-    w, b, _, _ = load_linreg_model(run, num_features)
-    return w, b
+    return load_linreg_model(run, num_features)[:2]
 
 
 def load_linreg_model(run: Run, num_features: int) -> tuple[Tensor, Tensor, Tensor | None, dict[str, Any]]:
-    """w, b, the covariance of the coefficients (least-squares runs: `[p, p]` over (w, b), or over w alone without
-    an intercept; None for SGD) and the model's description, checked."""
+    """w, b, the coefficients' covariance (least squares: `[p, p]`; SGD: None) and the model's description, checked."""
     tensors, meta = run.load_model()
     expected = {"w": torch.zeros(num_features, dtype=torch.float64), "b": torch.zeros((), dtype=torch.float64)}
     if "cov" in tensors:
@@ -78,11 +72,9 @@ def load_linreg_model(run: Run, num_features: int) -> tuple[Tensor, Tensor, Tens
 
 def prediction_intervals(X: Tensor, w: Tensor, b: Tensor, cov: Tensor, meta: dict[str, Any], level: float
                          ) -> dict[str, Tensor]:  # fmt: skip
-    """Intervals around each prediction ŷ = xw + b at confidence `level`, as statsmodels'
-    `get_prediction().summary_frame()` names them: the mean's, ŷ ∓ q·√(a C aᵀ) with a = (x, 1) and C the
-    coefficients' covariance, and a new observation's, ŷ ∓ q·√(a C aᵀ + σ̂²); q is Student's t quantile with the
-    fit's residual degrees of freedom (the normal one after a robust covariance, as statsmodels does).
-    """
+    """Intervals around each prediction ŷ = xw + b at confidence `level`, named as statsmodels' `summary_frame`:
+    the mean's, ŷ ∓ q·√(a C aᵀ) with a = (x, 1) and C the coefficients' covariance, and a new observation's,
+    ŷ ∓ q·√(a C aᵀ + σ̂²); q is Student's t quantile on the residual degrees of freedom (normal after a robust one)."""
     from scipy import stats
 
     A = torch.cat([X, torch.ones(len(X), 1, dtype=X.dtype)], dim=1) if meta.get("fit_intercept", True) else X
@@ -108,8 +100,7 @@ def confusion_matrix(y: Tensor, y_pred: Tensor, num_classes: int) -> Tensor:
 
 @dataclasses.dataclass
 class Scores:
-    """A classifier's scores on labelled data: mean cross-entropy, accuracy, confusion matrix; and each example's
-    class probabilities `[n, K]` (float64) and true class `[n]`, for the scores per class and the calibration."""
+    """A classifier's mean cross-entropy, accuracy, confusion matrix, and each example's probabilities and class."""
 
     loss: float
     accuracy: float
@@ -174,7 +165,6 @@ def linreg_on_its_data(run: Run) -> dict[str, Any]:
 # --- image files to classify ----------------------------------------------------------------------------------------
 
 
-
 def image_classifier(run: Run) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
     """`load_softmax` for a run trained on images; a `ConfigError` says what to do with any other run."""
     if run.spec is not None:
@@ -186,10 +176,8 @@ def image_classifier(run: Run) -> tuple[SoftmaxModel, SoftmaxConfig, list[str]]:
 
 
 def read_image(path: str | Path, side: int) -> Any:
-    """An image file as a `[1, side, side]` float tensor in [0, 1]: grey (mean of RGB), resized with antialiasing
-    (Fashion-MNIST shows light garments on black: invert photos on white first). A `DataError` when the file is
-    missing, not a regular file, above `MAX_IMAGE_BYTES`, declares more than `MAX_IMAGE_PIXELS` (read from its header
-    before any pixel is decoded), or is not an image."""
+    """An image file as a `[1, side, side]` float tensor in [0, 1], grey and resized with antialiasing; `DataError`
+    when it is missing, too large (bytes, or pixels by its header) or not an image."""
     import io
 
     import numpy as np
@@ -209,7 +197,6 @@ def read_image(path: str | Path, side: int) -> Any:
         if width * height > checks.MAX_IMAGE_PIXELS:
             raise DataError(f"image {path} is {width} x {height} pixels, more than the {checks.MAX_IMAGE_PIXELS:,} "
                             f"(4096 x 4096) predict decodes: shrink it first")  # fmt: skip
-        # decoded as matplotlib reads the file itself (its extension chooses the reader), from the bytes checked
         raw = mpimg.imread(io.BytesIO(data), format=Path(path).suffix.lower()[1:] or None)
     except DataError:
         raise
@@ -245,9 +232,7 @@ def table_spec(run: Run) -> Any:
 
 def linreg_predictions(w: Tensor, b: Tensor, X: Tensor, cov: Tensor | None = None, meta: dict | None = None,
                        interval: float | None = None) -> dict[str, Tensor]:  # fmt: skip
-    """The columns a linear-regression run predicts for the rows X: `prediction` ŷ = Xw + b (float64), and with
-    `interval` the 4 columns of `prediction_intervals` (least-squares runs only: they need the coefficients'
-    covariance `cov` and the fit's `meta`)."""
+    """`prediction` ŷ = Xw + b (float64), and with `interval` `prediction_intervals`' (`DataError` without `cov`)."""
     columns = {"prediction": X.to(torch.float64) @ w + b}
     if interval is not None:
         if cov is None or meta is None:
@@ -265,8 +250,7 @@ def table_na_values(run: Run) -> list[str]:
 
 def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None = None,
                       interval: float | None = None) -> Any:  # fmt: skip
-    """A pyarrow table of a prediction per row of `path` (softmax: and a probability per class; with `interval`: the
-    columns of `prediction_intervals`), after the input columns named in `keep` (an id), copied as they are."""
+    """A pyarrow table: the columns `keep` names, then a prediction per row of `path` (softmax: and probabilities)."""
     import pyarrow as pa
 
     from linear_nets.data.tables import load_features, open_table
@@ -280,8 +264,7 @@ def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None 
         w, b, cov, meta = load_linreg_model(run, spec.num_features)
         columns = {k: v.numpy() for k, v in linreg_predictions(w, b, X, cov, meta, interval).items()}
     else:
-        model, _, _ = load_softmax(run)
-        proba = model.predict_proba(X)
+        proba = load_softmax(run)[0].predict_proba(X)
         columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}
         columns |= {f"probability_{name}": proba[:, k].tolist() for k, name in enumerate(spec.classes)}
     predicted = pa.table(columns)
@@ -292,8 +275,7 @@ def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None 
 
 
 def _kept_columns(source: Any, keep: list[str], model: str, spec: Any) -> Any:
-    """The input columns `keep` names (["*"]: all), CSV's as their text; one `DataError` names every missing or
-    clashing one."""
+    """The input columns `keep` names (["*"]: all), CSV's as text; one `DataError` names every bad one."""
     names = source.schema.names if keep == ["*"] else keep
     missing = [c for c in names if c not in source.schema.names]
     written = ["prediction"] if model == "linreg" else [f"predicted_{spec.target}",
@@ -336,9 +318,7 @@ def _rows(spec: Any, table: Any, dtype: torch.dtype = torch.float32, na_values: 
 
 @dataclasses.dataclass
 class LinearRegressionRun:
-    """A linear-regression run trained on a table, as `linear_nets.load` returns it: ŷ = Xw + b (float64 weights
-    `w` `[d]`, one per encoded feature, and intercept `b`) in the original units of the columns named in `spec`, its
-    training schema (target, feature columns, categories of each categorical column)."""
+    """A table's linear-regression run, as `linear_nets.load` returns it: ŷ = Xw + b; `spec` is its training schema."""
 
     spec: Any
     w: Tensor
@@ -362,8 +342,7 @@ class LinearRegressionRun:
 
 @dataclasses.dataclass
 class SoftmaxRun:
-    """A softmax run, as `linear_nets.load` returns it: class probabilities softmax(XW + b) of each row, from the
-    trained `model` (`logits`, `predict_proba`, `predict` on tensors), in the order of `classes`; `spec` is a table
+    """A softmax run, as `linear_nets.load` returns it: softmax(XW + b) of each row over `classes`; `spec` is a table
     run's training schema (None for Fashion-MNIST: `predict` then takes image tensors)."""
 
     model: SoftmaxModel
@@ -387,8 +366,7 @@ class SoftmaxRun:
 
     @property
     def coefficients(self) -> dict[str, dict[str, float]]:
-        """Each class's weight of each encoded feature by name, in the raw inputs' units (standardisation folded
-        in: W / std), as {class: {feature: weight}}."""
+        """Each class's weight of each encoded feature, in the raw inputs' units (W / std): {class: {feature: w}}."""
         W, _ = raw_units(self.model.state_tensors())
         names = self.spec.feature_names if self.spec is not None else [f"x{i}" for i in range(W.shape[0])]
         return {c: dict(zip(names, W[:, k].tolist(), strict=True)) for k, c in enumerate(self.classes)}
@@ -417,9 +395,8 @@ def raw_units(state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
 
 
 def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
-    """The fitted model of a run directory: `predict(table)` (and `predict_proba` for softmax) take a DataFrame, a
-    pyarrow Table or a table file's path, encoded with the training schema; `coefficients` names each weight. A
-    `ConfigError` or `DataError` when `run_dir` is not a run, was tampered with, or is linreg on synthetic data.
+    """The fitted model of a run directory (`predict`, `coefficients`); `ConfigError` or `DataError` when `run_dir` is
+    not a run, was tampered with, or is linreg on synthetic data.
 
     Example:
         >>> import contextlib, io, pathlib, tempfile
@@ -447,8 +424,7 @@ def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
 
 
 def check_table_path(target: Path, source: str | os.PathLike | None = None, overwrite: bool = True) -> Path:
-    """`target`, checked before any work: a .csv or .parquet file (any case) in a writable directory, not the table
-    `source` and, unless `overwrite`, new; `DataError` otherwise."""
+    """`target` if a .csv or .parquet file in a writable folder, not `source`, new or `overwrite`; else `DataError`."""
     if target.suffix.lower() not in (".csv", ".parquet"):
         raise DataError(f"--out {target}: write predictions to a .csv or .parquet file")
     if target.is_dir():
@@ -478,8 +454,7 @@ def write_table(table: Any, target: Path) -> None:
 
 
 def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """A table run's scores (linreg: MSE and R²; softmax: accuracy, loss and confusion) on the labelled table `path`,
-    or on the run's own held-out test rows (the figures training reported); `where` says which rows."""
+    """A table run's scores on the labelled table `path`, or on its own held-out test rows; `where` says which."""
     from linear_nets.data.tables import load_table
     from linear_nets.pipeline.tables import TableOptions, held_out_rows, regression_scores
 
@@ -503,7 +478,6 @@ def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, An
     if run.model == "linreg":
         scores = regression_scores(batches, *load_linreg(run, spec.num_features))
         return {"where": where, "mse": scores.mse, "r2": scores.r2, "n": scores.rows}
-    model, _, _ = load_softmax(run)
-    scores = score_classifier(model, batches, len(spec.classes))
+    scores = score_classifier(load_softmax(run)[0], batches, len(spec.classes))
     return {"where": where, "accuracy": scores.accuracy, "loss": scores.loss, "n": scores.n,
             "confusion": scores.confusion.tolist(), "classes": list(spec.classes)}  # fmt: skip

@@ -1,10 +1,4 @@
-"""`train --tensorboard`: TensorBoard event files in `<run>/tensorboard/`; view with `tensorboard --logdir runs/`.
-
-Needs the optional `tensorboard` package (`pip install 'linear-nets[tensorboard]'`, checked before any work by
-`cli.common.check_tensorboard`). A softmax fit writes its scalars after every epoch (`SCALARS`) and, for image data,
-each class's weights as a picture (`weights/<class>`, coloured as `plotting.plot_class_weights` colours them); every
-fit ends with its config as hyperparameters and its final numbers as their metrics.
-"""
+"""`train --tensorboard`: TensorBoard event files in `<run>/tensorboard/` (needs the optional `tensorboard` package)."""
 
 from __future__ import annotations
 
@@ -19,8 +13,7 @@ SCALARS = (("train_loss", "loss/train"), ("train_accuracy", "accuracy/train"), (
 
 
 class TensorBoardLog(Callback):
-    """Write a fit's epochs, weight pictures (one per class of `classes`, for images of side `image_side`; None
-    for a table: no pictures) and config as TensorBoard events into `directory` (created)."""
+    """Write a fit's `SCALARS`, class weights as pictures (images of side `image_side`) and config to `directory`."""
 
     name = "tensorboard"
 
@@ -60,9 +53,8 @@ class TensorBoardLog(Callback):
 
 
 def log_linreg(directory: str | Path, result: Any, summary: dict[str, Any]) -> None:
-    """`train linreg --tensorboard`: a linear-regression fit's events, written once it is done (it takes seconds):
-    `loss/train` per SGD epoch, each coefficient as `coefficients/<name>` (and `std_errors/<name>` for least
-    squares), and the config as hyperparameters with the summary's numbers (MSE, R²) as their metrics."""
+    """`train linreg --tensorboard`, once the fit is done: `loss/train` per epoch, `coefficients/<name>`,
+    `std_errors/<name>` (least squares), and the config as hyperparameters with the summary's MSE and R²."""
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(log_dir=str(directory))
