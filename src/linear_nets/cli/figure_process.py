@@ -54,14 +54,14 @@ class Figures:
         """Have the drawing process call `plotting.<function>(*args, **kwargs)` now, while this one goes on, and keep
         the result for a later job's `Kept(name)`. Without a drawing process it is drawn at `draw`."""
         self.kept[name] = (function, args, kwargs)
-        if self.process is not None and not self._send(("keep", name, self.kept[name])):
+        if self.process is not None and not _send(self.process, ("keep", name, self.kept[name])):
             self.process = None
 
     def draw(self, jobs: list[Job]) -> list[Path]:
         """Draw and save every job; return the files written. A failure raises what `save_figure` raised (a
         `WriteError` for a full disk), whichever process drew."""
         process, self.process = self.process, None
-        if process is None or not self._send(("draw", jobs), process):
+        if process is None or not _send(process, ("draw", jobs)):
             return self._draw_here(jobs)
         stdout, _ = process.communicate()
         if not stdout:  # it died (killed, out of memory): draw here, as without it
@@ -75,24 +75,24 @@ class Figures:
         used = {a.name for _, args, _, _ in jobs for a in args if isinstance(a, Kept)}
         return _draw(jobs, {name: _call(*self.kept[name]) for name in used})
 
-    def _send(self, message: tuple, process: subprocess.Popen | None = None) -> bool:
-        """Write one message to the drawing process; False when it has died (it is then reaped)."""
-        process = process or self.process
-        try:
-            pickle.dump(message, process.stdin)
-            process.stdin.flush()
-            return True
-        except (BrokenPipeError, OSError):
-            process.kill()
-            process.wait()
-            return False
-
     def close(self) -> None:
         """Stop a drawing process that will not be needed (the command failed or was interrupted)."""
         if self.process is not None:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+
+def _send(process: subprocess.Popen, message: tuple) -> bool:
+    """Write one message to the drawing process; False when it has died (it is then reaped)."""
+    try:
+        pickle.dump(message, process.stdin)
+        process.stdin.flush()
+        return True
+    except OSError:  # BrokenPipeError among them
+        process.kill()
+        process.wait()
+        return False
 
 
 def _call(function: str, args: tuple, kwargs: dict, kept: dict[str, Any] | None = None) -> Any:

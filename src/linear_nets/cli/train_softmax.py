@@ -159,7 +159,7 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
     if world.leader and (options.get("tensorboard") or args.tensorboard):
         from linear_nets.pipeline.tensorboard import TensorBoardLog
 
-        side = config.resize or 28 if record is None else None
+        side = (config.resize or 28) if record is None else None  # images: the side of their weight pictures
         callbacks.append(TensorBoardLog(run_dir.path / "tensorboard", list(data.classes or []), side))
     cleanup = recorder.removed_on_error  # a new run that fails is removed; a resumed one keeps its checkpoints
     try:

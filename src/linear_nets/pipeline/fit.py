@@ -334,11 +334,14 @@ def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
 
 def _to(loader: Any, device: torch.device) -> Any:
     """`loader` on `device`: an `ArrayLoader` or a list of batches (a scored split) now, a stream as it is read."""
+    def moved(batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        return tuple(t.to(device) for t in batch)
+
     if loader is None or isinstance(loader, ArrayLoader):
-        return loader if loader is None else loader.to(device)
+        return None if loader is None else loader.to(device)
     if isinstance(loader, list):
-        return [tuple(t.to(device) for t in batch) for batch in loader]
-    return _EachBatch(loader, lambda batch: tuple(t.to(device) for t in batch))
+        return [moved(batch) for batch in loader]
+    return _EachBatch(loader, moved)
 
 
 def _mean_one(weights: Tensor, dtype: torch.dtype) -> Tensor:
