@@ -479,10 +479,12 @@ class Run:
                 and isinstance(optimizer.get("scalars", {}), dict)):  # fmt: skip
             raise DataError(f"{where}: meta.optimizer must be an object with a list param_groups and an object "
                             "scalars")  # fmt: skip
-        saved = state.get("config")  # None: written before checkpoints recorded their config
-        if config is not None and saved is not None and not isinstance(saved, dict):
+        saved = state.get("config")
+        if config is None or saved is None:  # None: written before checkpoints recorded their config
+            return tensors, state
+        if not isinstance(saved, dict):
             raise DataError(f"{path}: its description's config is not a JSON object")
-        changed = [name for name in config or () if saved is not None and saved.get(name) != config[name]]
+        changed = [name for name in config if saved.get(name) != config[name]]
         if changed:
             was = ", ".join(f"{name} {saved.get(name)}" for name in changed)
             asked = ", ".join(f"{name} {config[name]}" for name in changed)
