@@ -86,6 +86,11 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
 
 
+def _first_true(mask: np.ndarray) -> int:
+    """The index of the first True in `mask` (which holds one)."""
+    return int(np.argmax(mask))
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """How a table becomes tensors: `features` (in order), `categories` (categorical column -> sorted categories),
@@ -352,13 +357,13 @@ class TableSpec:
         column = table.column(name)
         values = _numbers(column, what, row_number)
         if check and not np.isfinite(values).all():
-            i = int(np.argmax(~np.isfinite(values)))
+            i = _first_true(~np.isfinite(values))
             value = "a missing value (empty cell or null)" if not column[i].is_valid else f"the value {values[i]}"
             raise DataError(f"{what} has {value} at row {row_number(i)}: {MISSING_HINT}", "drop_missing")
         if _is_integer_name(self.column_types.get(name, "")) and pa.types.is_floating(column.type):
             large = np.abs(values) >= EXACT_INTEGER  # NaN compares False: left to the finiteness check
             if large.any():
-                i = int(np.argmax(large))
+                i = _first_true(large)
                 raise DataError(f"{what} has the integer {values[i]:.0f} at row {row_number(i)}, at or beyond 2^53 = "
                                 f"{EXACT_INTEGER}: float64 cannot hold every integer there, so the file's value may "
                                 "already be rounded; leave the column out (an id?) or scale it")  # fmt: skip
@@ -388,7 +393,7 @@ def _numbers(column: pa.ChunkedArray, what: str = "a column", row_number: Any = 
             if not pa.types.is_integer(column.type):
                 raise
             values = column.to_numpy(zero_copy_only=False)
-            i = int(np.argmax(np.abs(values.astype(np.float64)) > EXACT_INTEGER))
+            i = _first_true(np.abs(values.astype(np.float64)) > EXACT_INTEGER)
             where = f" at row {row_number(i)}" if row_number is not None else ""
             raise DataError(f"{what} has the integer {values[i]}{where}, beyond 2^53 = {EXACT_INTEGER}: float64 cannot "
                             "hold it exactly; leave the column out (an id?) or scale it") from None  # fmt: skip
@@ -401,12 +406,12 @@ def _codes(column: pa.ChunkedArray, known: Sequence[str], name: str, kind: str, 
     missing = pc.is_null(texts).to_numpy(zero_copy_only=False)
     what = f"target '{name}'" if kind == "label" else f"column '{name}'"
     if missing.any():
-        i = int(np.argmax(missing))
+        i = _first_true(missing)
         raise DataError(f"{what} has a missing value (empty cell or null) at row {row_number(i)}: {MISSING_HINT}",
                         "drop_missing")  # fmt: skip
     codes = pc.index_in(texts, value_set=pa.array(known, pa.string()))
     if codes.null_count:
-        i = int(np.argmax(pc.is_null(codes).to_numpy(zero_copy_only=False)))
+        i = _first_true(pc.is_null(codes).to_numpy(zero_copy_only=False))
         plural = "categories" if kind == "category" else "classes"
         raise DataError(
             f"{what} has the {kind} {texts[i].as_py()!r} at row {row_number(i)}, which was not seen in "
