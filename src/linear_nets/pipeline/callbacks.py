@@ -1,9 +1,9 @@
-"""The callbacks a fit runs beside the loop: the learning-rate schedule, early stopping, divergence and convergence."""
+"""The callbacks a fit runs beside the loop: the learning-rate schedule, early stopping (or convergence), divergence."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -33,8 +33,9 @@ class LearningRateSchedule(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop after `patience` epochs (None: never) without a `val_accuracy` better by more than `min_delta`;
-    `restore()` puts the best epoch's `params` back.
+    """Stop after `patience` epochs (None: never) without a `metric` of the epoch's record (default its
+    `val_accuracy`) better by more than `min_delta`; `restore()` puts the best epoch's `params` back. With the
+    negated training loss and `min_delta` tol it stops as scikit-learn's SGD estimators do (`tol`, `n_iter_no_change`).
 
     Example:
         >>> w = torch.zeros(1)
@@ -45,20 +46,24 @@ class EarlyStopping(Callback):
         ...         break
         >>> stop.best_epoch, epoch, stop.restore(), w
         (2, 4, None, tensor([2.]))
+        >>> converged = EarlyStopping([], patience=2, min_delta=0.01, metric=lambda record: -record.train_loss)
+        >>> [converged.on_epoch_end(EpochRecord(e, loss)) for e, loss in enumerate([1.0, 0.5, 0.499, 0.498], 1)]
+        [False, False, False, True]
     """
 
     name = "early_stopping"
 
-    def __init__(self, params: Sequence[Tensor], patience: int | None = 5, min_delta: float = 0.0) -> None:
-        self.params, self.patience, self.min_delta = list(params), patience, min_delta
+    def __init__(self, params: Sequence[Tensor], patience: int | None = 5, min_delta: float = 0.0,
+                 metric: Callable[[EpochRecord], float] = lambda record: record.val_accuracy) -> None:  # fmt: skip
+        self.params, self.patience, self.min_delta, self.metric = list(params), patience, min_delta, metric
         self.best_metric, self.best_epoch = -math.inf, 0
         self.stopped = False  # it has ended training: kept in checkpoints, so a resumed fit trains no further
         self._best: list[Tensor] = []
 
     def on_epoch_end(self, record: EpochRecord) -> bool:
         """Record the epoch; True when training should stop."""
-        if record.val_accuracy > self.best_metric + self.min_delta:
-            self.best_metric, self.best_epoch = record.val_accuracy, record.epoch
+        if self.metric(record) > self.best_metric + self.min_delta:
+            self.best_metric, self.best_epoch = self.metric(record), record.epoch
             with torch.no_grad():
                 self._best = [p.detach().clone() for p in self.params]
         self.stopped = self.patience is not None and record.epoch - self.best_epoch >= self.patience
@@ -112,27 +117,6 @@ epoch 3, more than 10x where it started; lower --lr
             self.start = record.train_loss
         elif record.train_loss > DIVERGENCE_FACTOR * self.start:
             raise TrainingDiverged(record.epoch, 0, record.train_loss, start=self.start, hint=self.hint)
-
-
-class Converged(Callback):
-    """Stop a fit once its training loss has not fallen more than `tol` below its best for `patience` epochs in a
-    row, as scikit-learn's SGD estimators stop (`tol`, `n_iter_no_change`).
-
-    Example:
-        >>> stop = Converged(tol=0.01, patience=2)
-        >>> [stop.on_epoch_end(EpochRecord(e, loss)) for e, loss in enumerate([1.0, 0.5, 0.499, 0.498], 1)]
-        [False, False, False, True]
-    """
-
-    def __init__(self, tol: float, patience: int = 5) -> None:
-        self.tol, self.patience, self.best, self.stale = tol, patience, math.inf, 0
-
-    def on_epoch_end(self, record: EpochRecord) -> bool:
-        if record.train_loss < self.best - self.tol:
-            self.best, self.stale = record.train_loss, 0
-            return False
-        self.stale += 1
-        return self.stale >= self.patience
 
 
 def divergence_hint(standardize: bool) -> str:

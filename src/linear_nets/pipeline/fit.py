@@ -178,8 +178,13 @@ def fit_softmax(
         raise ConfigError("--optimizer lbfgs takes full-batch steps: it is not data-parallel; run it in one process")
     started = time.perf_counter()
     device = prepare_machine(config, world=world)
-    prepared = (_streamed if streamed else _in_memory)(config, data, evaluate_test, init, world)
-    model = build_model(config, prepared.num_inputs, len(prepared.classes), prepared.standardizer)
+    standardizer = None
+    if config.standardize and init is not None and "mean" in init:  # a warm start keeps its statistics
+        standardizer = Standardizer(init["mean"], init["std"])
+    prepared = (_streamed if streamed else _in_memory)(config, data, evaluate_test, standardizer, world)
+    classes = data.classes or [str(k) for k in range(data.num_classes)]
+    num_inputs = config.resize**2 if config.resize is not None else data.num_inputs
+    model = build_model(config, num_inputs, len(classes), prepared.standardizer)
     if prepared.dtype == torch.float64:  # the scikit-learn estimators' float64 data train a float64 model
         model.to(torch.float64)
     if init is not None:
@@ -219,15 +224,13 @@ def fit_softmax(
         test_accuracy = evaluate_accuracy(model.logits, _to(test_part, device), reduce=reduce)
     for callback in fit.callbacks:
         callback.on_fit_end(fit)
-    return SoftmaxFit(config, model, fit.history, best_epoch, val_accuracy, test_accuracy, seconds, prepared.classes)
+    return SoftmaxFit(config, model, fit.history, best_epoch, val_accuracy, test_accuracy, seconds, classes)
 
 
 @dataclass
 class _Prepared:
-    """What the fit needs of its data: sizes, the standardiser, the loaders, the final test's rows, where to resume."""
+    """What the fit needs of its data: the standardiser, the loaders, the final test's rows, where to resume."""
 
-    num_inputs: int
-    classes: list[str]
     standardizer: Standardizer | None
     train: Any
     val: Any
@@ -238,7 +241,7 @@ class _Prepared:
     resume_at: Callable[[int], None] = lambda epoch: None
 
 
-def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, init: dict[str, Tensor] | None,
+def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, standardizer: Standardizer | None,
                world: World) -> _Prepared:  # fmt: skip
     """Examples in tensors: labels checked, the seeded validation split, weights of mean 1, inputs standardised once."""
     (X, y), val, w = data.train, None, data.weights
@@ -256,9 +259,7 @@ def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, init: 
         if world.launched:
             raise ConfigError("weights: a data-parallel fit trains on unweighted examples; run it in one process")
         w = _mean_one(w, torch.float64 if X.dtype == torch.float64 else torch.float32)
-    standardizer = None
-    if config.standardize and init is not None and "mean" in init:  # a warm start keeps its statistics
-        standardizer = Standardizer(init["mean"], init["std"])
+    if standardizer is not None:  # a warm start's
         X = standardizer(X)
     elif config.standardize:
         images = X.dtype == torch.uint8 or X.dim() > 2  # pixels get a floored std; a table's columns are their own
@@ -277,22 +278,17 @@ def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, init: 
     def final_test() -> Any:
         return None if data.test is None else as_one_batch(*share(world, data.test), config.resize)
 
-    num_inputs = config.resize**2 if config.resize is not None else math.prod(X.shape[1:])
-    classes = data.classes or [str(k) for k in range(data.num_classes)]
-    return _Prepared(num_inputs, classes, standardizer, train_loader, scored(val),
-                     scored(data.test) if val is None else None, final_test, len(train_loader), X.dtype)  # fmt: skip
+    return _Prepared(standardizer, train_loader, scored(val), scored(data.test) if val is None else None, final_test,
+                     len(train_loader), X.dtype)  # fmt: skip
 
 
-def _streamed(config: SoftmaxConfig, table: Any, evaluate_test: bool, init: dict[str, Tensor] | None,
+def _streamed(config: SoftmaxConfig, table: Any, evaluate_test: bool, standardizer: Standardizer | None,
               world: World) -> _Prepared:  # fmt: skip
     """A table read in shuffled batches, each standardised as it is read (the statistics from one streamed pass)."""
     from linear_nets.pipeline.tables import EpochLoader
 
     check_streamable(config)
-    standardizer = None
-    if config.standardize and init is not None and "mean" in init:  # a warm start keeps its statistics
-        standardizer = Standardizer(init["mean"], init["std"])
-    elif config.standardize:
+    if config.standardize and standardizer is None:
         stats = table.feature_stats()
         standardizer = Standardizer(stats.mean.float(), stats.scale.float())
     train_loader = EpochLoader(table, config.batch_size, standardizer)
@@ -305,8 +301,7 @@ def _streamed(config: SoftmaxConfig, table: Any, evaluate_test: bool, init: dict
     def final_test() -> Any:
         return _EachBatch(EpochLoader(table, 1 << 14, part="test"), mine) if table.has_test else None
 
-    return _Prepared(table.spec.num_features, table.classes, standardizer, _EachBatch(train_loader, mine),
-                     None, None, final_test, resume_at=resume_at)  # fmt: skip
+    return _Prepared(standardizer, _EachBatch(train_loader, mine), None, None, final_test, resume_at=resume_at)
 
 
 def check_streamable(config: SoftmaxConfig | LinregConfig) -> None:
@@ -401,6 +396,7 @@ def fit_linreg(
     validate(config)
     if not hasattr(data, "least_squares"):  # in memory: the data checked once, here (a stream chunk by chunk)
         check_regression_data(*data)
+        check_rows(world, len(data[0]))
     started = time.perf_counter()
     history = History()
     result = None
@@ -427,10 +423,7 @@ def _least_squares(config: LinregConfig, data: Any, names: Sequence[str] | None,
               "alpha": config.alpha}  # fmt: skip
     if hasattr(data, "least_squares"):  # a streamed table
         return data.least_squares(world, **solver)
-    X, y = data
-    check_rows(world, len(X))
-    if world.launched:
-        X, y = share(world, (X, y))
+    X, y = share(world, data)
     Zt = design_chunk(X, y, solver["fit_intercept"])
     names = list(names) if names is not None else [f"x{j + 1}" for j in range(X.shape[1])]
     gather = world.gather if world.launched else None
@@ -453,7 +446,6 @@ def _fit_linreg_sgd(config: LinregConfig, data: Any, callbacks: list[Callback], 
         w, b = _concise_sgd(config, loader, data.spec.num_features, callbacks)
     else:
         X, y = data
-        check_rows(world, len(X))
         check_minibatches(X, config.batch_size, config.sampling)
         stats = FeatureStats.of(X, weights) if config.standardize else None  # a row of weight 2 counts twice
         if stats is not None:

@@ -31,7 +31,7 @@ from scipy.special import log_softmax
 from linear_nets import checks
 from linear_nets.closed_form import MAGNITUDE_LIMIT, RankDeficientWarning
 from linear_nets.errors import ConfigError, DataError, TrainingDiverged
-from linear_nets.pipeline.callbacks import Converged
+from linear_nets.pipeline.callbacks import EarlyStopping
 from linear_nets.pipeline.catalog import read_metrics
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, to_dict, validate
 from linear_nets.pipeline.fit import Dataset, LinregFit, fit_linreg, fit_softmax
@@ -136,7 +136,7 @@ class _PipelineEstimator(BaseEstimator):
             return []
         if isinstance(tol, bool) or not isinstance(tol, int | float) or not (math.isfinite(tol) and tol >= 0):
             raise ValueError(f"tol must be a finite number >= 0 or None, got {self.tol!r}")
-        return [Converged(float(tol))]
+        return [EarlyStopping([], 5, float(tol), metric=lambda record: -record.train_loss)]  # scikit-learn's stop
 
     def _partial_config(self, first: bool, **overrides: Any) -> Any:
         """The config of one `partial_fit` call: one epoch, shuffled with another seed each call."""
