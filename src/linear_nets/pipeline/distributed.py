@@ -70,11 +70,6 @@ class World:
         """Rank 0: the process that prints and writes."""
         return self.rank == 0
 
-    @property
-    def shard(self) -> tuple[int, int]:
-        """`(rank, size)`, for `ArrayLoader(shard=...)`."""
-        return self.rank, self.size
-
     def sum(self, tensor: Tensor) -> Tensor:
         """Σ over the processes of `tensor` (an all-reduce, in place); return it. `PeerLost` when another process
         died or did not answer within `TIMEOUT_SECONDS`."""
@@ -311,10 +306,8 @@ class SummedGradientStep:
 
         share = y.shape[0]  # the share's mean gradient times its size: its summed gradient
         grad_W, grad_b = gradients(X.flatten(1), y, y_hat)  # flatten: a share may be empty
-        d, q = grad_W.shape
-        total = self.world.sum(torch.cat([grad_W.reshape(-1) * share, grad_b * share, grad_b.new_tensor([share])]))
-        n = total[-1]
-        self.model.apply_gradients(total[: d * q].view(d, q).div_(n), total[d * q : -1].div_(n))
+        grad_W, grad_b, n = _summed(self.world, grad_W * share, grad_b * share, share)
+        self.model.apply_gradients(grad_W.div_(n), grad_b.div_(n))
 
 
 def summed_gradient_updater(model: Any, world: World) -> Callable[[int], None]:
@@ -323,13 +316,18 @@ def summed_gradient_updater(model: Any, world: World) -> Callable[[int], None]:
     take the book's `sgd` step with the whole batch's size."""
 
     def updater(batch_size: int) -> None:
-        W, b = model.W, model.b
-        total = world.sum(torch.cat([W.grad.reshape(-1), b.grad, W.grad.new_tensor([batch_size])]))
-        W.grad.copy_(total[: W.numel()].view_as(W))
-        b.grad.copy_(total[W.numel() : -1])
-        model.updater(int(total[-1].item()))
+        grad_W, grad_b, n = _summed(world, model.W.grad, model.b.grad, batch_size)
+        model.W.grad.copy_(grad_W)
+        model.b.grad.copy_(grad_b)
+        model.updater(int(n.item()))
 
     return updater
+
+
+def _summed(world: World, grad_W: Tensor, grad_b: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Σ_p of the processes' summed gradients and example counts, in one all-reduce of [vec(grad_W), grad_b, count]."""
+    total = world.sum(torch.cat([grad_W.reshape(-1), grad_b, grad_b.new_tensor([count])]))
+    return total[: grad_W.numel()].view_as(grad_W), total[grad_W.numel() : -1], total[-1]
 
 
 def _sum_over_processes(batch: Any, bucket):  # unannotated: DDP refuses string annotations here

@@ -267,7 +267,7 @@ def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, standa
     full_batch = config.optimizer == "lbfgs"  # L-BFGS steps on the whole training set
     train_loader = ArrayLoader((X, y) if w is None else (X, y, w), len(y) if full_batch else config.batch_size,
                                shuffle=not full_batch, seed=config.seed, resize=config.resize,
-                               sampling=config.sampling, shard=world.shard)  # fmt: skip
+                               sampling=config.sampling, shard=(world.rank, world.size))  # fmt: skip
 
     def scored(part: tuple[Tensor, Tensor] | None) -> Any:  # as the trained model sees it: standardised once
         if part is None:
