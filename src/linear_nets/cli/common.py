@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -227,14 +228,17 @@ def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {name: v for name, v in values.items() if v is not None and v is not False and v != []}
 
 
-def refuse_changes(args: argparse.Namespace, run: Any, saved: Any, preset: Any = None) -> None:
-    """Raise `ConfigError` naming every flag given beside `--resume` (each field of a `preset`, the table flags,
-    `--checkpoint-every`, `--out`) whose value differs from the run's own (`saved`: its config)."""
-    from linear_nets.pipeline.config import given_fields
+def resumed_config(args: argparse.Namespace, run: Any, cls: type, preset: Any = None) -> Any:
+    """The `cls` config `run` was trained with, the machine flags given beside `--resume` applied; `ConfigError`
+    naming every other flag given (each field of a `preset`, the table flags, `--checkpoint-every`, `--out`) whose
+    value differs from the run's own."""
+    from linear_nets.pipeline.config import given_fields, validate
+    from linear_nets.pipeline.runs import saved_config
 
+    saved = saved_config(run, cls)
     options = run.config.get("options", {})
     table = options.get("table") or {}
-    given = given_fields(args, type(saved))
+    given = given_fields(args, cls)
     typed: list[tuple[str, Any, Any]] = []  # (flag and value as given, the value given, the run's value)
     for p in saved.PARAMS:
         if p.name in given and not p.machine:
@@ -253,6 +257,8 @@ def refuse_changes(args: argparse.Namespace, run: Any, saved: Any, preset: Any =
     if changed:
         raise ConfigError(f"{', '.join(changed)} cannot change when resuming; only --data-dir, --threads and "
                           "--device may differ")  # fmt: skip
+    machine = {p.name: given[p.name] for p in saved.PARAMS if p.machine and p.name in given}
+    return validate(dataclasses.replace(saved, **machine))
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

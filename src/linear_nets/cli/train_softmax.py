@@ -19,18 +19,11 @@ from linear_nets.cli.common import (
     add_train_arguments,
     check_tensorboard,
     read_table,
-    refuse_changes,
+    resumed_config,
     standardize_tables,
     table_options,
 )
-from linear_nets.pipeline.config import (
-    MACHINE_FIELDS,
-    SOFTMAX_PRESETS,
-    SoftmaxConfig,
-    add_arguments,
-    from_args,
-    validate,
-)
+from linear_nets.pipeline.config import SOFTMAX_PRESETS, SoftmaxConfig, add_arguments, from_args, validate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,16 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxConfig:
     """The preset (or the defaults) with the given flags on top; when resuming, the run's own config, of which only
     the machine fields may differ."""
+    preset = SOFTMAX_PRESETS[args.preset] if args.preset else None
     if resumed is None:
-        base = SOFTMAX_PRESETS[args.preset] if args.preset else SoftmaxConfig()
-        return from_args(SoftmaxConfig, standardize_tables(args), base)
-    from linear_nets.pipeline.config import given_fields
-    from linear_nets.pipeline.runs import saved_config
-
-    saved = saved_config(resumed, SoftmaxConfig)
-    refuse_changes(args, resumed, saved, SOFTMAX_PRESETS[args.preset] if args.preset else None)
-    machine = {k: v for k, v in given_fields(args, SoftmaxConfig).items() if k in MACHINE_FIELDS}
-    return from_args(SoftmaxConfig, argparse.Namespace(**machine), saved)
+        return from_args(SoftmaxConfig, standardize_tables(args), preset)
+    return resumed_config(args, resumed, SoftmaxConfig, preset)
 
 
 @dataclasses.dataclass

@@ -414,9 +414,3 @@ def as_flags(config: Config, base: Config | None = None) -> str:
             continue
         parts.append(p.flag if value is True else f"{p.flag} {joined(value) if p.kind is tuple else value}")
     return " ".join(parts)
-
-
-def field_names(cls: type[Config]) -> list[str]:
-    """The field names of `cls`, in table order."""
-    return [p.name for p in cls.PARAMS]
-

@@ -543,12 +543,12 @@ def run_config(
 
 def saved_config(run: Run, cls: type) -> Any:
     """The `cls` config a run was trained with (older runs: from their args); `DataError` when not a valid one."""
-    from linear_nets.pipeline.config import field_names, from_dict
+    from linear_nets.pipeline.config import from_dict
 
     values = run.config.get("config")
     if values is None:  # written by linear-nets 0.1 before one config: its argparse arguments
         args = run.config.get("args", {})
-        values = {k: v for k, v in args.items() if k in field_names(cls) and v is not None}
+        values = {p.name: args[p.name] for p in cls.PARAMS if args.get(p.name) is not None}
         if "huber_sigma" in args and args["huber_sigma"] is not None:
             values["huber_delta"] = args["huber_sigma"]
     with refused(f"{run.path}/config.json does not describe a {cls.__name__}: ", ConfigError, TypeError):

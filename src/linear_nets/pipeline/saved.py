@@ -14,7 +14,7 @@ from torch import Tensor
 from linear_nets import checks
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.models import SoftmaxModel
-from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, SyntheticData, field_names, from_dict
+from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, SyntheticData, from_dict
 from linear_nets.pipeline.fit import build_model, resolve_device
 from linear_nets.pipeline.runs import Run, check_state, refused, saved_config
 from linear_nets.softmax import stable_cross_entropy
@@ -142,7 +142,7 @@ def synthetic_options(run: Run) -> SyntheticData:
     if not isinstance(options, dict) or not options:
         raise DataError(f"{run.path / 'config.json'}: data.synthetic is missing: the run's data cannot be regenerated")
     with refused(f"{run.path / 'config.json'}: data.synthetic: ", ConfigError):
-        return from_dict(SyntheticData, {k: v for k, v in options.items() if k in field_names(SyntheticData)})
+        return from_dict(SyntheticData, {p.name: options[p.name] for p in SyntheticData.PARAMS if p.name in options})
 
 
 def linreg_on_its_data(run: Run) -> dict[str, Any]:
