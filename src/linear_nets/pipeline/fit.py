@@ -71,32 +71,24 @@ def fashion_mnist(data_dir: str | None = None) -> Dataset:
 
 
 @dataclass
-class Fit:
-    """A fit in progress, as callbacks see it in `on_fit_begin` / `on_fit_end` (a resuming recorder restores the
-    model, optimiser, `generators` and callbacks, then sets `start_epoch` and `history`)."""
+class SoftmaxFit:
+    """A fit as callbacks see it in `on_fit_begin` / `on_fit_end` (a resuming recorder restores the model, optimiser,
+    `generators` and callbacks, then sets `start_epoch` and `history`) and as `fit_softmax` returns it: the model at
+    `best_epoch`, every epoch's record, the validation and test accuracy of those weights (None when not scored) and
+    the fit's wall time (the final test not included)."""
 
     config: SoftmaxConfig
     model: SoftmaxModel
     callbacks: list[Callback]
     generators: list[torch.Generator]
     num_batches: int
+    classes: list[str]
     history: History = field(default_factory=History)
     start_epoch: int = 1
-
-
-@dataclass
-class SoftmaxFit:
-    """What `fit_softmax` returns: the model at `best_epoch`, every epoch's record, the validation and test accuracy of
-    those weights (None when not scored) and the fit's wall time (the final test not included)."""
-
-    config: SoftmaxConfig
-    model: SoftmaxModel
-    history: History
-    best_epoch: int
-    val_accuracy: float | None
-    test_accuracy: float | None
-    seconds: float
-    classes: list[str] | None = None
+    best_epoch: int = 0
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    seconds: float = 0.0
 
 
 def build_model(
@@ -202,7 +194,7 @@ def fit_softmax(
     if stopper is not None:
         own.append(stopper)
     generators = [train_loader.generator] if isinstance(train_loader, ArrayLoader) else []
-    fit = Fit(config, model, [*own, *as_callbacks(callbacks)], generators, prepared.num_batches)
+    fit = SoftmaxFit(config, model, [*own, *as_callbacks(callbacks)], generators, prepared.num_batches, classes)
     for callback in fit.callbacks:
         callback.on_fit_begin(fit)
     prepared.resume_at(fit.start_epoch)
@@ -212,19 +204,17 @@ def fit_softmax(
         train(net, train_loader, test_iter, trained.loss, config.epochs, updater, val_iter=val_iter,
               callbacks=fit.callbacks, start_epoch=fit.start_epoch, history=fit.history, reduce=reduce,
               threads=torch.get_num_threads())  # fmt: skip  # (as `prepare_machine` set them from the config)
-    best_epoch = fit.history.epochs[-1].epoch if fit.history.epochs else 0
-    val_accuracy = None
+    fit.best_epoch = fit.history.epochs[-1].epoch if fit.history.epochs else 0
     if stopper is not None:
         stopper.restore()
-        best_epoch, val_accuracy = stopper.best_epoch, stopper.best_metric
-    seconds = time.perf_counter() - started
-    test_accuracy = None
+        fit.best_epoch, fit.val_accuracy = stopper.best_epoch, stopper.best_metric
+    fit.seconds = time.perf_counter() - started
     test_part = prepared.final_test() if evaluate_test else None
     if test_part is not None:  # raw test rows through the model's public interface
-        test_accuracy = evaluate_accuracy(model.logits, _to(test_part, device), reduce=reduce)
+        fit.test_accuracy = evaluate_accuracy(model.logits, _to(test_part, device), reduce=reduce)
     for callback in fit.callbacks:
         callback.on_fit_end(fit)
-    return SoftmaxFit(config, model, fit.history, best_epoch, val_accuracy, test_accuracy, seconds, classes)
+    return fit
 
 
 @dataclass
