@@ -78,27 +78,21 @@ class World:
                 torch.distributed.all_reduce(tensor)
         return tensor
 
-    def broadcast(self, obj: Any) -> Any:
-        """Rank 0's `obj` on every process (pickled over the process group, never read from a file)."""
-        if not self.launched:
-            return obj
-        box = [obj]
-        with _collective("receiving rank 0's state"):
-            torch.distributed.broadcast_object_list(box, src=0)
-        return box[0]
-
     def from_leader(self, compute: Callable[[], Any]) -> Any:
         """`compute()` run on rank 0 alone (opening or creating the run directory, reading a checkpoint); its result,
-        or the one-line error it raised, on every process."""
-        outcome: tuple[str, Any] | None = None
+        or the one-line error it raised, on every process (pickled over the process group, never read from a file)."""
+        box: list[tuple[str, Any] | None] = [None]
         if self.leader:
             try:
-                outcome = ("done", compute())
+                box[0] = ("done", compute())
             except LinearNetsError as exc:
                 if not self.launched:
                     raise
-                outcome = ("failed", (type(exc), str(exc)))
-        kind, value = self.broadcast(outcome)
+                box[0] = ("failed", (type(exc), str(exc)))
+        if self.launched:
+            with _collective("receiving rank 0's state"):
+                torch.distributed.broadcast_object_list(box, src=0)
+        kind, value = box[0]
         if kind == "failed":
             cls, message = value
             try:
