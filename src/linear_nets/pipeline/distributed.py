@@ -121,8 +121,8 @@ def detect(environ: Mapping[str, str] = os.environ) -> World:
 
     Example:
         >>> detect({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2",
-        ...         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}).shard
-        (1, 2)
+        ...         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}).local_rank
+        1
         >>> detect({}).launched
         False
     """
