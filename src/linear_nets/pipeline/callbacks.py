@@ -93,20 +93,24 @@ class EarlyStopping(Callback):
 
 
 class DivergenceGuard(Callback):
-    """End a fit with `TrainingDiverged` (advice: `hint`) once its training loss exceeds 10x the first epoch's.
+    """End a fit with `TrainingDiverged` once its training loss exceeds 10x the first epoch's; the advice is to
+    standardise inputs that are not (`standardize` False), else to lower the learning rate.
 
     Example:
-        >>> guard = DivergenceGuard("lower --lr")
+        >>> guard = DivergenceGuard(standardize=True)
         >>> guard.on_epoch_end(EpochRecord(1, 0.7)); guard.on_epoch_end(EpochRecord(2, 6.9))
         >>> guard.on_epoch_end(EpochRecord(3, 7.5))
         Traceback (most recent call last):
         ...
         linear_nets.errors.TrainingDiverged: training diverged: the training loss rose from 0.7 (epoch 1) to 7.5 at \
-epoch 3, more than 10x where it started; lower --lr
+epoch 3, more than 10x where it started; lower the learning rate (--lr)
     """
 
-    def __init__(self, hint: str) -> None:
-        self.hint, self.start = hint, None
+    def __init__(self, standardize: bool) -> None:
+        self.start, self.hint = None, "lower the learning rate (--lr)"
+        if not standardize:
+            self.hint = ("standardise the inputs (--standardize; a table's are unless --no-standardize is given) or "
+                         "lower the learning rate (--lr)")  # fmt: skip
 
     def on_fit_begin(self, fit: Any) -> None:
         if fit.history.epochs:  # resumed: the reference is the run's first epoch
@@ -117,12 +121,4 @@ epoch 3, more than 10x where it started; lower --lr
             self.start = record.train_loss
         elif record.train_loss > DIVERGENCE_FACTOR * self.start:
             raise TrainingDiverged(record.epoch, 0, record.train_loss, start=self.start, hint=self.hint)
-
-
-def divergence_hint(standardize: bool) -> str:
-    """What to do about a diverged fit: standardise unscaled inputs first, else lower the learning rate."""
-    if standardize:
-        return "lower the learning rate (--lr)"
-    return ("standardise the inputs (--standardize; a table's are unless --no-standardize is given) or lower the "
-            "learning rate (--lr)")
 

@@ -27,7 +27,7 @@ from linear_nets.data.batches import ArrayLoader
 from linear_nets.errors import ConfigError
 from linear_nets.manual import softmax_regression as manual
 from linear_nets.models import SoftmaxModel
-from linear_nets.pipeline.callbacks import DivergenceGuard, EarlyStopping, LearningRateSchedule, divergence_hint
+from linear_nets.pipeline.callbacks import DivergenceGuard, EarlyStopping, LearningRateSchedule
 from linear_nets.pipeline.config import LEAST_SQUARES, LinregConfig, SoftmaxConfig, validate
 from linear_nets.pipeline.distributed import ALONE, World, check_rows, data_parallel, default_threads, share
 from linear_nets.pipeline.runs import check_state
@@ -187,7 +187,7 @@ def fit_softmax(
     if device.type != "cpu":
         model.to(device)
         train_loader, val_iter, test_iter = (_to(loader, device) for loader in (train_loader, val_iter, test_iter))
-    own: list[Callback] = [DivergenceGuard(divergence_hint(config.standardize))]
+    own: list[Callback] = [DivergenceGuard(config.standardize)]
     if config.schedule != "constant":
         own.append(LearningRateSchedule(trained, config.schedule, config.lr, config.epochs))
     stopper = EarlyStopping(model.parameters(), config.early_stopping) if val_iter is not None else None
@@ -398,7 +398,7 @@ def fit_linreg(
             result = _least_squares(config, data, names, world)
             w, b = as_tensors(result)
         else:
-            own = [EpochEnd(history.epochs.append), DivergenceGuard(divergence_hint(config.standardize))]
+            own = [EpochEnd(history.epochs.append), DivergenceGuard(config.standardize)]
             w, b = _fit_linreg_sgd(config, data, [*own, *as_callbacks(callbacks)], init, world, weights)
     messages = [str(c.message) for c in caught]
     return LinregFit(config, w, b, history, time.perf_counter() - started, messages, result)
