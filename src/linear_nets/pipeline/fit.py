@@ -209,7 +209,7 @@ def fit_softmax(
         stopper.restore()
         fit.best_epoch, fit.val_accuracy = stopper.best_epoch, stopper.best_metric
     fit.seconds = time.perf_counter() - started
-    test_part = prepared.final_test() if evaluate_test else None
+    test_part = prepared.final_test() if evaluate_test and prepared.final_test is not None else None
     if test_part is not None:  # raw test rows through the model's public interface
         fit.test_accuracy = evaluate_accuracy(model.logits, _to(test_part, device), reduce=reduce)
     for callback in fit.callbacks:
@@ -225,7 +225,7 @@ class _Prepared:
     train: Any
     val: Any
     test: Any
-    final_test: Callable[[], Any]
+    final_test: Callable[[], Any] | None  # the rows scored once, at the end: built then
     num_batches: int = 0
     dtype: torch.dtype = torch.float32
     resume_at: Callable[[int], None] = lambda epoch: None
@@ -265,9 +265,7 @@ def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, standa
         X_part, y_part = share(world, part)  # each process scores its share; the loop sums them
         return as_one_batch(standardizer(X_part) if standardizer else X_part, y_part, config.resize)
 
-    def final_test() -> Any:
-        return None if data.test is None else as_one_batch(*share(world, data.test), config.resize)
-
+    final_test = None if data.test is None else partial(as_one_batch, *share(world, data.test), config.resize)
     return _Prepared(standardizer, train_loader, scored(val), scored(data.test) if val is None else None, final_test,
                      len(train_loader), X.dtype)  # fmt: skip
 
@@ -287,10 +285,7 @@ def _streamed(config: SoftmaxConfig, table: Any, evaluate_test: bool, standardiz
         train_loader.epoch = epoch - 1  # the order of each epoch follows from its number
 
     mine = partial(share, world)  # every process reads every batch and takes its share
-
-    def final_test() -> Any:
-        return _EachBatch(EpochLoader(table, 1 << 14, part="test"), mine) if table.has_test else None
-
+    final_test = partial(_EachBatch, EpochLoader(table, 1 << 14, part="test"), mine) if table.has_test else None
     return _Prepared(standardizer, _EachBatch(train_loader, mine), None, None, final_test, resume_at=resume_at)
 
 
