@@ -106,11 +106,10 @@ confidence_level = _number(float, lambda v: 0 < v < 1, "a confidence level betwe
 
 def float_list(text: str) -> list[float]:
     """argparse type: comma-separated finite floats, e.g. `2,-3.4`."""
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 2,-3.4, got {text!r}") from None
-    if any(v != v or v in (float("inf"), float("-inf")) for v in values):
+    from linear_nets.pipeline.config import number_list
+
+    values = list(number_list(text))
+    if not all(math.isfinite(v) for v in values):
         raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
     return values
 

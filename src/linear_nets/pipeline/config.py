@@ -335,14 +335,14 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type[Config]) -> None:
         if p.kind is bool:
             parser.add_argument(p.flag, action="store_const", const=True, default=None, help=p.help)
         elif p.kind is tuple:
-            parser.add_argument(p.flag, type=_number_list, default=None, metavar="X1,X2,...",
+            parser.add_argument(p.flag, type=number_list, default=None, metavar="X1,X2,...",
                                 help=f"{p.help} (default: {joined(default)})")  # fmt: skip
         else:
             metavar = "{" + ",".join(p.choices) + "}" if p.choices else p.name.upper()
             parser.add_argument(p.flag, type=p.kind, default=None, metavar=metavar, help=p.help + shown)
 
 
-def _number_list(text: str) -> tuple[float, ...]:
+def number_list(text: str) -> tuple[float, ...]:
     """argparse type of a `tuple` field: comma-separated numbers (their range is `validate`'s question)."""
     try:
         return tuple(float(part) for part in text.split(","))
