@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from linear_nets.choices import DEVICES
 from linear_nets.errors import ConfigError, flag
 
 MAX_SHOW = 200
@@ -258,13 +257,6 @@ def resumed_config(args: argparse.Namespace, run: Any, cls: type, preset: Any = 
                           "--device may differ")  # fmt: skip
     machine = {p.name: given[p.name] for p in saved.PARAMS if p.machine and p.name in given}
     return validate(dataclasses.replace(saved, **machine))
-
-
-def add_device_argument(parser: argparse.ArgumentParser) -> None:
-    """`--device cpu|cuda|auto` (default: cpu)."""
-    parser.add_argument(
-        "--device", choices=DEVICES, default=None, help="where to compute: cpu (default), cuda, or auto (cuda if any)"
-    )
 
 
 @contextlib.contextmanager

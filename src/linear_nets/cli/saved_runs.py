@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from linear_nets.choices import DEVICES
 from linear_nets.cli.common import (
     MAX_SHOW,
-    add_device_argument,
     check_show_count,
     check_table_flags_need_data,
     confidence_level,
@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--data-dir", default=None, metavar="DIR", help="Fashion-MNIST directory (softmax runs)")
     evaluate.add_argument("--data", default=None, metavar="FILE",
                           help="a labelled table to score (columns matched to the training table by name)")  # fmt: skip
-    add_device_argument(evaluate)
+    evaluate.add_argument("--device", choices=DEVICES, default=None,
+                          help="where to compute: cpu (default), cuda, or auto (cuda if any)")  # fmt: skip
     evaluate.set_defaults(func=run_evaluate)
 
     predict = subparsers.add_parser("predict", help="predict with a run's model (images, or the rows of a table)")
