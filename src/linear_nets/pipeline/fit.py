@@ -177,8 +177,8 @@ def fit_softmax(
     classes = data.classes or [str(k) for k in range(data.num_classes)]
     num_inputs = config.resize**2 if config.resize is not None else data.num_inputs
     model = build_model(config, num_inputs, len(classes), prepared.standardizer)
-    if prepared.dtype == torch.float64:  # the scikit-learn estimators' float64 data train a float64 model
-        model.to(torch.float64)
+    if not streamed and prepared.train.tensors[0].dtype == torch.float64:  # scikit-learn's float64 data
+        model.to(torch.float64)  # train a float64 model
     if init is not None:
         check_state(init, model.state_tensors(), "init")
         model.load_state_tensors(init)
@@ -193,8 +193,8 @@ def fit_softmax(
     stopper = EarlyStopping(model.parameters(), config.early_stopping) if val_iter is not None else None
     if stopper is not None:
         own.append(stopper)
-    generators = [train_loader.generator] if isinstance(train_loader, ArrayLoader) else []
-    fit = SoftmaxFit(config, model, [*own, *as_callbacks(callbacks)], generators, prepared.num_batches, classes)
+    generators, num_batches = ([], 0) if streamed else ([train_loader.generator], len(train_loader))
+    fit = SoftmaxFit(config, model, [*own, *as_callbacks(callbacks)], generators, num_batches, classes)
     for callback in fit.callbacks:
         callback.on_fit_begin(fit)
     prepared.resume_at(fit.start_epoch)
@@ -226,8 +226,6 @@ class _Prepared:
     val: Any
     test: Any
     final_test: Callable[[], Any] | None  # the rows scored once, at the end: built then
-    num_batches: int = 0
-    dtype: torch.dtype = torch.float32
     resume_at: Callable[[int], None] = lambda epoch: None
 
 
@@ -266,8 +264,7 @@ def _in_memory(config: SoftmaxConfig, data: Dataset, evaluate_test: bool, standa
         return as_one_batch(standardizer(X_part) if standardizer else X_part, y_part, config.resize)
 
     final_test = None if data.test is None else partial(as_one_batch, *share(world, data.test), config.resize)
-    return _Prepared(standardizer, train_loader, scored(val), scored(data.test) if val is None else None, final_test,
-                     len(train_loader), X.dtype)  # fmt: skip
+    return _Prepared(standardizer, train_loader, scored(val), scored(data.test) if val is None else None, final_test)
 
 
 def _streamed(config: SoftmaxConfig, table: Any, evaluate_test: bool, standardizer: Standardizer | None,
