@@ -40,15 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "directory (scalars per epoch, the weight pictures, the config)")  # fmt: skip
 
 
-def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxConfig:
-    """The preset (or the defaults) with the given flags on top; when resuming, the run's own config, of which only
-    the machine fields may differ."""
-    preset = SOFTMAX_PRESETS[args.preset] if args.preset else None
-    if resumed is None:
-        return from_args(SoftmaxConfig, standardize_tables(args), preset)
-    return resumed_config(args, resumed, SoftmaxConfig, preset)
-
-
 @dataclasses.dataclass
 class SoftmaxRun:
     """What `train_softmax` returns: the fit, its run directory, and the seconds spent reading the data."""
@@ -95,16 +86,19 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
     from linear_nets.timing import Timer
 
     resumed, summary, out_dir = open_run("softmax", world, args.resume, args.out)
-    config = config_from_args(args, resumed)
+    preset = SOFTMAX_PRESETS[args.preset] if args.preset else None
+    given: dict[str, Any] = {"data_dir": args.data_dir}
+    if resumed is None:  # the preset (or the defaults) with the given flags on top
+        config = from_args(SoftmaxConfig, standardize_tables(args), preset)
+        table = table_options(args)
+        given |= {"checkpoint_every": 1 if args.checkpoint_every is None else args.checkpoint_every,
+                  "table": table and table.to_dict(), "tensorboard": args.tensorboard}
+    else:  # the run's own config, of which only the machine fields may differ
+        config = resumed_config(args, resumed, SoftmaxConfig, preset)
     if summary is not None:  # finished: nothing to do, and nothing in it may change
         epochs = summary.get("epochs")
         print(f"{resumed.path} already finished ({epochs} epoch{'s' * (epochs != 1)}): nothing to resume", file=out)
         return None
-    given: dict[str, Any] = {"data_dir": args.data_dir}
-    if resumed is None:
-        table = table_options(args)
-        given |= {"checkpoint_every": 1 if args.checkpoint_every is None else args.checkpoint_every,
-                  "table": table and table.to_dict(), "tensorboard": args.tensorboard}
     config, options = run_options(config, given, world, resumed)
     prepare_machine(config, world=world)  # threads set, device checked before anything is read or written
     if args.tensorboard:
