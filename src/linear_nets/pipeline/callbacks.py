@@ -121,4 +121,3 @@ epoch 3, more than 10x where it started; lower the learning rate (--lr)
             self.start = record.train_loss
         elif record.train_loss > DIVERGENCE_FACTOR * self.start:
             raise TrainingDiverged(record.epoch, 0, record.train_loss, start=self.start, hint=self.hint)
-
