@@ -29,7 +29,7 @@ from scipy import sparse
 from scipy.special import log_softmax
 
 from linear_nets import checks
-from linear_nets.closed_form import MAGNITUDE_LIMIT, RankDeficientWarning
+from linear_nets.closed_form import RankDeficientWarning
 from linear_nets.errors import ConfigError, DataError, TrainingDiverged
 from linear_nets.pipeline.callbacks import Converged
 from linear_nets.pipeline.catalog import read_metrics
@@ -519,12 +519,12 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
     def _least_squares(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None
                        ) -> LinearRegressor:  # fmt: skip
         """argmin_{w,b} sum_i w_i (y_i - x_i w - b)²: least squares through the origin on the rows sqrt(w_i) [x_i, 1],
-        columns beyond `MAGNITUDE_LIMIT` scaled by powers of two (exactly). No `standardize`: the minimum-norm
+        columns beyond `checks.MAGNITUDE_LIMIT` scaled by powers of two (exactly). No `standardize`: the minimum-norm
         solution of a rank-deficient design is the one in X's units."""
         X64, y64 = _dense(X, np.float64), np.array(y, dtype=np.float64)
         largest = np.abs(X64).max(axis=0, initial=0.0)
         scales = np.ones_like(largest)
-        if ((largest > MAGNITUDE_LIMIT) | ((largest > 0) & (largest < 1 / MAGNITUDE_LIMIT))).any():
+        if ((largest > checks.MAGNITUDE_LIMIT) | ((largest > 0) & (largest < 1 / checks.MAGNITUDE_LIMIT))).any():
             scales = power_of_two_scales(torch.from_numpy(largest)).numpy()
         design = X64 * scales
         names = [str(n) for n in getattr(self, "feature_names_in_", [f"x{j + 1}" for j in range(X64.shape[1])])]
