@@ -115,6 +115,7 @@ class Standardized(SoftmaxModel):
     def __init__(self, model: object, standardizer: Standardizer) -> None:
         self.model, self.standardizer = model, standardizer
         self.loss, self.num_inputs, self.num_outputs = model.loss, model.num_inputs, model.num_outputs
+        self.parameters, self.set_lr = model.parameters, model.set_lr  # the wrapped model's, as they are
         updater = model.updater
         # A hand-derived step sees X: the wrapper stands in for it (`step`). An Optimizer also has a `step` (so it
         # passes the GradientStep check): it never sees X, leave it as it is.
@@ -132,12 +133,6 @@ class Standardized(SoftmaxModel):
     def step(self, X: Tensor, y: Tensor, y_hat: Tensor, *weights: Tensor) -> None:
         """The wrapped model's hand-derived step (its `updater`) on the standardised `X` it was trained on."""
         self.model.updater.step(self.standardizer(X), y, y_hat, *weights)
-
-    def parameters(self) -> list[Tensor]:
-        return self.model.parameters()
-
-    def set_lr(self, lr: float) -> None:
-        self.model.set_lr(lr)
 
     @property
     def mean(self) -> Tensor:
