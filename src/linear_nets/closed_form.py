@@ -143,19 +143,11 @@ def fold(R: np.ndarray | None, Zt: np.ndarray) -> np.ndarray:
         >>> np.allclose(R.T @ R, Z.T @ Z)
         True
     """
-    m, n = Zt.shape
-    top = 0 if R is None else m
-    stacked = np.empty((m, top + n))  # C order, so its transpose is the Fortran-ordered matrix LAPACK factors
-    if R is not None:
-        stacked[:, :m] = R.T
-    stacked[:, top:] = Zt
+    stacked = Zt if R is None else np.hstack([R.T, Zt])  # [R; Z]ᵀ: its transpose is the matrix LAPACK factors
     # torch's LAPACK, not scipy's: it runs on the threads torch is given (the CLI's choice for a busy machine);
     # scipy's OpenBLAS starts a thread per core, which under load took 0.2-0.8 s per 2^17 rows instead of 0.1 s.
-    factor = torch.linalg.qr(torch.from_numpy(stacked).T, mode="r")[1].numpy()
-    out = np.zeros((m, m))
-    rows = min(m, factor.shape[0])
-    out[:rows] = factor[:rows]
-    return out
+    factor = torch.linalg.qr(torch.from_numpy(stacked).T, mode="r")[1].numpy()  # min(rows, m) x m
+    return np.pad(factor, ((0, len(Zt) - len(factor)), (0, 0)))
 
 
 # --- the solution from R -------------------------------------------------------------------------------------------
