@@ -123,12 +123,8 @@ def _cell(content: str) -> str:
     return f'<td class="num">{content}</td>' if numeric else f"<td>{content}</td>"
 
 
-def key_values(values: dict[str, Any], cls: str) -> str:
-    """A two-column table of a JSON object's fields (nested objects flattened as `a.b`, long lists shortened)."""
-    return table(("field", "value"), _field_rows(values, ""), cls)
-
-
-def _field_rows(values: dict[str, Any], prefix: str) -> list[tuple[str, str]]:
+def _field_rows(values: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """The rows of a JSON object's field table (nested objects flattened as `a.b`, long lists shortened)."""
     rows: list[tuple[str, str]] = []
     for name in sorted(values):
         value = values[name]
@@ -153,7 +149,7 @@ def curves(report: Report, series: Sequence[tuple[str, list[dict[str, Any]]]], m
     """The "Curves" section: one panel per metric of `model`, one line per (label, metrics rows); `missing` if none."""
     from matplotlib.ticker import MaxNLocator
 
-    from linear_nets.plotting import pyplot
+    from linear_nets.plotting import subplots
 
     report.add("<h2>Curves</h2>")
     if not series:
@@ -161,9 +157,8 @@ def curves(report: Report, series: Sequence[tuple[str, list[dict[str, Any]]]], m
         return
     columns = SOFTMAX_CURVES if model == "softmax" else LINREG_CURVES
     shown = [(key, label) for key, label in columns if any(r.get(key) is not None for _, rows in series for r in rows)]
-    fig, axes = pyplot().subplots(1, max(1, len(shown)), figsize=(5.2 * max(1, len(shown)), 3.4), squeeze=False,
-                                  layout="constrained")  # fmt: skip
-    for ax, (key, label) in zip(axes[0], shown, strict=False):
+    fig, axes = subplots(1, max(1, len(shown)), figsize=(5.2 * max(1, len(shown)), 3.4), layout="constrained")
+    for ax, (key, label) in zip(axes, shown, strict=False):
         for name, rows in series:
             points = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None and r.get("epoch") is not None]
             if points:
@@ -174,7 +169,7 @@ def curves(report: Report, series: Sequence[tuple[str, list[dict[str, Any]]]], m
             ax.set_yscale("log")
         ax.grid(True)
     if len(series) > 1 and shown:
-        axes[0][0].legend(fontsize=7)
+        axes[0].legend(fontsize=7)
     report.add(svg(fig, "curves"))
 
 
@@ -416,10 +411,10 @@ def single_run_page(record: RunRecord, data_dir: str | None = None) -> Report:
         report.lack(problem)
     if record.state in ("running", "interrupted"):
         report.lack(f"this run is {record.state_text()}: it has no summary yet, only its curves so far")
-    report.add("<h2>Config</h2>", key_values(record.config, "config"))
+    report.add("<h2>Config</h2>", table(("field", "value"), _field_rows(record.config), "config"))
     if record.summary is not None and record.model == "softmax":  # a regression's numbers get their own tables
         shown = {k: v for k, v in record.summary.items() if k == "final" or not (k == "classes" or isinstance(v, dict))}
-        report.add("<h2>Summary</h2>", key_values(shown, "summary"))
+        report.add("<h2>Summary</h2>", table(("field", "value"), _field_rows(shown), "summary"))
     curves(report, [(record.path.name, record.metrics)] if record.metrics else [], record.model,
            "no metrics.jsonl: no epoch was recorded (a closed-form fit has no curve)")  # fmt: skip
     if record.model == "softmax":
