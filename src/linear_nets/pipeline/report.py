@@ -182,9 +182,7 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
     from linear_nets.pipeline.saved import load_softmax, table_spec
     from linear_nets.plotting import plot_per_class, plot_reliability
 
-    run = record.run
-    assert run is not None
-    if not _has_model(report, record, "its weights, mistakes, scores and calibration"):
+    if (run := _trained_run(report, record, "its weights, mistakes, scores and calibration")) is None:
         return
     try:
         model, config, classes = load_softmax(run)
@@ -222,12 +220,12 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
     report.add("<h2>Confusion matrix</h2>", confusion_table(scores.confusion.tolist(), classes))
 
 
-def _has_model(report: Report, record: RunRecord, what: str) -> bool:
-    """Whether the run has its trained model; if not, a line says that `what` is shown once it finishes."""
+def _trained_run(report: Report, record: RunRecord, what: str) -> Any:
+    """The record's run if it has its trained model; if not None, and a line says that `what` is shown once it is."""
     if (record.path / "model.safetensors").exists():
-        return True
+        return record.run
     report.lack(f"{record.path} has no trained model yet ({record.state_text()}): {what} are shown once it finishes")
-    return False
+    return None
 
 
 def _test_data(report: Report, run: Any, config: Any, table_options: Any, data_dir: str | None) -> tuple[Any, Any]:
@@ -354,10 +352,10 @@ def linreg_section(report: Report, record: RunRecord) -> None:
     if scalars:
         report.add(table(("", "value"), scalars, "regression-summary"))
     report.add("<h2>Residuals</h2>")
-    if not _has_model(report, record, "its residual plots"):
+    if (run := _trained_run(report, record, "its residual plots")) is None:
         return
     try:
-        diagnostics = linreg_diagnostics(record)
+        diagnostics = linreg_diagnostics(run)
     except LinearNetsError as exc:
         report.lack(f"the residual plots are left out: {exc}")
         return
@@ -372,7 +370,7 @@ def linreg_section(report: Report, record: RunRecord) -> None:
     report.add(svg(plot_regression_diagnostics(diagnostics), "residuals"))
 
 
-def linreg_diagnostics(record: RunRecord) -> Any:
+def linreg_diagnostics(run: Any) -> Any:
     """The residual diagnostics of a linreg run on its training rows (None for a streamed table)."""
     import torch
 
@@ -381,8 +379,6 @@ def linreg_diagnostics(record: RunRecord) -> Any:
     from linear_nets.pipeline.runs import saved_config
     from linear_nets.pipeline.saved import load_linreg, synthetic_options, synthetic_problem
 
-    run = record.run
-    assert run is not None
     config = saved_config(run, LinregConfig)
     table_options = (run.config.get("options") or {}).get("table")
     if table_options:
