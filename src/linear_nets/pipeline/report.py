@@ -189,17 +189,12 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
     except LinearNetsError as exc:
         report.lack(f"the model cannot be loaded: {exc}")
         return
-    table_options = (run.config.get("options") or {}).get("table")
     report.add("<h2>What each class's weights look for</h2>")
     if run.spec is None:
         report.add(weight_pictures(model.state_tensors()["W"].detach().cpu().double(), classes, config.resize or 28))
     else:  # a table file, or a scikit-learn estimator's X
         report.add(svg(weights_figure(model, classes, None, table_spec(run).feature_names), "weights"))
-    if run.spec is not None and not table_options:
-        report.lack("a scikit-learn estimator's run records no test rows: the scores per class, calibration and "
-                    "confusion matrix are left out (`linear-nets evaluate RUN --data FILE` scores one)")  # fmt: skip
-        return
-    batches, images = _test_data(report, run, config, table_options, data_dir)
+    batches, images = _test_data(report, run, config, data_dir)
     if batches is None:
         return
     evaluation = evaluate_classifier(model, batches, classes)
@@ -228,25 +223,29 @@ def _trained_run(report: Report, record: RunRecord, what: str) -> Any:
     return None
 
 
-def _test_data(report: Report, run: Any, config: Any, table_options: Any, data_dir: str | None) -> tuple[Any, Any]:
+def _test_data(report: Report, run: Any, config: Any, data_dir: str | None) -> tuple[Any, Any]:
     """(batches of the run's test data, its images or None), or (None, None) with a line saying why not."""
+    options = run.config.get("options") or {}
+    if run.spec is not None and not options.get("table"):
+        report.lack("a scikit-learn estimator's run records no test rows: the scores per class, calibration and "
+                    "confusion matrix are left out (`linear-nets evaluate RUN --data FILE` scores one)")  # fmt: skip
+        return None, None
     try:
-        if table_options:
+        if options.get("table"):
             from linear_nets.pipeline.tables import TableOptions, load_in_memory
 
-            options = TableOptions(**table_options)
-            if options.stream:
+            table = TableOptions(**options["table"])
+            if table.stream:
                 report.lack("the table was streamed (--stream): the report does not read it again, so the scores "
                             "per class, the calibration and the confusion matrix are left out")  # fmt: skip
                 return None, None
-            data = load_in_memory(options, "classification", config.seed)
+            data = load_in_memory(table, "classification", config.seed)
             if data.test is None:
                 report.lack("the run held out no test rows: nothing to score")
                 return None, None
             return [data.test], None
         from linear_nets.data.fashion_mnist import load_data_fashion_mnist
 
-        options = run.config.get("options") or {}
         _, test_iter = load_data_fashion_mnist(4096, config.resize, data_dir or options.get("data_dir"))
         return test_iter, test_iter.tensors[0]
     except LinearNetsError as exc:
