@@ -81,8 +81,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically."""
-    with atomic_open(path, "w") as f:
-        f.write(text)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def stale_temporaries(directory: str | os.PathLike) -> list[Path]:

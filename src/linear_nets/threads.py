@@ -82,7 +82,7 @@ def work_threads(threads: int | None = None) -> Iterator[int]:
     """
     global _chosen
     if threads is None:
-        threads = _chosen if _chosen is not None else omp_threads() or share_of_idle_cores()
+        threads = chosen_threads()
     before, outer = torch.get_num_threads(), _chosen
     if threads != before:
         torch.set_num_threads(threads)
@@ -95,6 +95,6 @@ def work_threads(threads: int | None = None) -> Iterator[int]:
             torch.set_num_threads(before)
 
 
-def chosen_threads() -> int | None:
-    """The threads an enclosing `work_threads` block chose, or None outside one."""
-    return _chosen
+def chosen_threads() -> int:
+    """The threads `work_threads()` uses here: an enclosing block's choice, else `OMP_NUM_THREADS`, else idle cores."""
+    return _chosen or omp_threads() or share_of_idle_cores()
