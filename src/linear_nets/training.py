@@ -330,10 +330,7 @@ class EpochEnd(Callback):
     """A plain function `f(record) -> bool | None` as a callback (an Animator's `add_epoch`, a list's append)."""
 
     def __init__(self, function: Callable[[EpochRecord], bool | None]) -> None:
-        self.function = function
-
-    def on_epoch_end(self, record: EpochRecord) -> bool | None:
-        return self.function(record)
+        self.on_epoch_end = function
 
 
 def as_callbacks(callbacks: Iterable[Callback | Callable[[EpochRecord], bool | None]] | None) -> list[Callback]:
@@ -387,15 +384,11 @@ def train(
             timer = Timer()
             batches = _hooked(train_iter, batch_hooks) if batch_hooks else train_iter  # no hooks, no cost per batch
             train_loss, train_accuracy = train_epoch(net, batches, loss, updater, metric, epoch=epoch, reduce=reduce)
-            scored = {}
-            if metric is not None:
-                for name, loader in (("val_accuracy", val_iter), ("test_accuracy", test_iter)):
-                    if loader is not None:
-                        scored[name] = evaluate_accuracy(net, loader, metric, reduce)
+            loaders = {"val_accuracy": val_iter, "test_accuracy": test_iter} if metric is not None else {}
+            scored = {k: evaluate_accuracy(net, it, metric, reduce) for k, it in loaders.items() if it is not None}
             record = EpochRecord(epoch, train_loss, train_accuracy, **scored, seconds=timer.stop())
             history.epochs.append(record)
-            stops = [callback.on_epoch_end(record) for callback in callbacks]
-            if any(stops):
+            if any([callback.on_epoch_end(record) for callback in callbacks]):  # a list: every callback sees it
                 break
     return history
 
@@ -423,17 +416,15 @@ def train_regression(
     set after each epoch, what the book prints in 3.2 (`epoch 1, loss 0.000219`); each `EpochRecord` carries it as
     `train_set_loss` before `callbacks` see it. `TrainingDiverged` when it is NaN or infinite: NaN weights never return.
     """
-    steps = len(train_iter)
-    losses: list[float] = []
 
     def whole_set_loss(record: EpochRecord) -> None:
         train_l = evaluate_loss(net, features, labels, loss)
         if not math.isfinite(train_l):
-            raise TrainingDiverged(epoch=record.epoch, step=steps, loss=train_l)
-        losses.append(train_l)
+            raise TrainingDiverged(epoch=record.epoch, step=len(train_iter), loss=train_l)
         record.train_set_loss = train_l
         if on_epoch_end is not None:
             on_epoch_end(record.epoch, train_l)
 
-    train(net, train_iter, None, loss, num_epochs, updater, metric=None, callbacks=[whole_set_loss, *callbacks])
-    return losses
+    callbacks = [whole_set_loss, *callbacks]
+    history = train(net, train_iter, None, loss, num_epochs, updater, metric=None, callbacks=callbacks)
+    return history.column("train_set_loss")
