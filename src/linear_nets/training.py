@@ -157,17 +157,15 @@ def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, 
     """
     if isinstance(net, torch.nn.Module):
         net.eval()
-    images, labels, predictions, count = [], [], [], 0
+    images, labels = [], []
+    for X, y in data_iter:
+        images.append(X)
+        labels.append(y)
+        if sum(map(len, labels)) >= n:
+            break
+    X, y = torch.cat(images)[:n], torch.cat(labels)[:n]
     with torch.no_grad():
-        for X, y in data_iter:
-            X, y = X[: n - count], y[: n - count]
-            images.append(X)
-            labels.append(y)
-            predictions.append(net(X).argmax(dim=1))
-            count += y.shape[0]
-            if count >= n:
-                break
-    return torch.cat(images), torch.cat(labels), torch.cat(predictions)
+        return X, y, net(X).argmax(dim=1)
 
 
 def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Tensor, Tensor]]:
@@ -255,7 +253,9 @@ def train_epoch(
             totals.add(y_hat, batch[1], batch_loss)
             steps += 1
     except (RuntimeError, FloatingPointError) as exc:
-        if isinstance(exc, RuntimeError) and not TrainingDiverged.is_overflow(exc):
+        # torch refuses a step whose number (learning rate, weight decay) does not fit the parameters' dtype "without
+        # overflow": a divergence that comes before any NaN (`--lr 1e300` on float32 weights)
+        if isinstance(exc, RuntimeError) and "without overflow" not in str(exc):
             raise
         raise TrainingDiverged(epoch=epoch, step=steps + 1, loss=math.inf) from None
     mean_loss, mean_metric = totals.means(reduce)
