@@ -191,36 +191,31 @@ def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Te
             updater.step(objective)
             return first[0]
 
-    elif isinstance(updater, torch.optim.Optimizer):
+        return step
 
-        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
-            y_hat = net(X)
-            batch_loss = _weighted(loss(y_hat, y), w)
-            updater.zero_grad(set_to_none=True)
-            batch_loss.mean().backward()
-            updater.step()
-            return y_hat.detach(), batch_loss.detach()
+    optimizer = isinstance(updater, torch.optim.Optimizer)
+    by_hand = not optimizer and isinstance(updater, GradientStep)  # (an optimizer has a `step` too)
 
-    elif isinstance(updater, GradientStep):
-
-        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if by_hand:  # the hand-derived gradient, no autograd
             with torch.no_grad():
                 y_hat = net(X)
-                batch_loss = loss(y_hat, y)
+                batch_loss = _weighted(loss(y_hat, y), w)
                 if w is None:
                     updater.step(X, y, y_hat)
                 else:
                     updater.step(X, y, y_hat, w)
-            return y_hat, _weighted(batch_loss, w)
-
-    else:  # the book's updater(batch_size), after the summed loss's backward
-
-        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
-            y_hat = net(X)
-            batch_loss = _weighted(loss(y_hat, y), w)
+            return y_hat, batch_loss
+        y_hat = net(X)
+        batch_loss = _weighted(loss(y_hat, y), w)
+        if optimizer:
+            updater.zero_grad(set_to_none=True)
+            batch_loss.mean().backward()
+            updater.step()
+        else:  # the book's updater(batch_size), after the summed loss's backward
             batch_loss.sum().backward()
             updater(X.shape[0])
-            return y_hat.detach(), batch_loss.detach()
+        return y_hat.detach(), batch_loss.detach()
 
     return step
 
