@@ -139,8 +139,7 @@ def locate(data_dir: str | os.PathLike | None = None, *, facts: Mapping[str, Spl
     what, given = ("data_dir", data_dir) if data_dir is not None else (ENV_VAR, os.environ.get(ENV_VAR) or None)
     if given is not None:
         directory = Path(given).expanduser()
-        found = _holding(directory, names)
-        if found is None:
+        if (found := _holding(directory, names)) is None:
             missing = [n for n in names if not data_file(directory, n)]
             raise DataError(
                 f"{what} {directory} does not hold Fashion-MNIST (missing {', '.join(missing)}, gzipped or not, "
@@ -217,7 +216,7 @@ def read_checked(path: Path, facts: FileFacts) -> np.ndarray:
     per-example shape of `facts` and no more examples than the published file."""
 
     def check_form(dtype: np.dtype, shape: tuple[int, ...]) -> None:
-        if dtype != np.uint8 or shape[1:] != facts.shape[1:] or len(shape) != len(facts.shape):
+        if dtype != np.uint8 or shape[1:] != facts.shape[1:]:  # (tuples of different lengths differ)
             want = "x".join(map(str, ("N", *facts.shape[1:])))
             got = "x".join(map(str, shape))
             native = dtype.newbyteorder("=")  # the header's big-endian type, named as the array would be
