@@ -30,17 +30,16 @@ def busy_cores(own_processes: int = 1, samples: int = 3) -> int:
 
     global _recent
     now = time.monotonic()
-    if _recent is not None and now - _recent[0] < REUSE_SECONDS:
-        return max(0, _recent[1] - own_processes)
-    counts = []
-    for _ in range(samples):
-        try:
-            with open("/proc/loadavg") as file:
-                counts.append(int(file.read().split()[3].split("/")[0]))
-        except (OSError, IndexError, ValueError):
-            return 0
-        time.sleep(0.001)
-    _recent = (now, statistics.median_low(counts))
+    if _recent is None or now - _recent[0] >= REUSE_SECONDS:
+        counts = []
+        for _ in range(samples):
+            try:
+                with open("/proc/loadavg") as file:
+                    counts.append(int(file.read().split()[3].split("/")[0]))
+            except (OSError, IndexError, ValueError):
+                return 0
+            time.sleep(0.001)
+        _recent = (now, statistics.median_low(counts))
     return max(0, _recent[1] - own_processes)
 
 
