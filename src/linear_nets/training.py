@@ -164,7 +164,7 @@ def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, 
         if sum(map(len, labels)) >= n:
             break
     X, y = torch.cat(images)[:n], torch.cat(labels)[:n]
-    with torch.no_grad():
+    with torch.no_grad(), work_threads():
         return X, y, net(X).argmax(dim=1)
 
 
