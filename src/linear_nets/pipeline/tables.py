@@ -187,7 +187,8 @@ def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict
         where = f"the {options.test_fraction:g} of {path} held out by seed {seed}"
         holdout = Holdout(options.test_fraction, seed, part="test")
     if options.stream:  # as large as the training file, perhaps: streamed, in file order
-        source = open_table(path, options.check().na_values)
+        options.check()  # a recorded test_fraction out of range: a ConfigError, as StreamedTable raises it
+        source = open_table(path, options.na_values)
         spec.check_columns(source.schema, where=source.name)
         rows = stream_batches(source, spec, 1 << 16, shuffle=False, drop_missing=options.drop_missing,
                               holdout=holdout, dtype=dtype)  # fmt: skip
