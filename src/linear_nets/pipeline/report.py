@@ -399,7 +399,7 @@ def linreg_diagnostics(record: RunRecord) -> Any:
         X, y = load_in_memory(options, "regression", config.seed, dtype=torch.float64).train
     else:
         _, X, y = synthetic_problem(synthetic_options(run), config.seed)
-    w, b = load_linreg(run, X.shape[1])
+    w, b, _, _ = load_linreg(run)
     return regression_diagnostics(X.double(), y.double().reshape(-1), w, float(b))
 
 
