@@ -205,19 +205,6 @@ def refused(prefix: str, *errors: type[Exception]) -> Iterator[None]:
         raise DataError(prefix + str(exc)) from None
 
 
-def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write the per-epoch rows as `metrics.csv` and `metrics.jsonl` (whole files, atomically)."""
-    if not rows:
-        return
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
-    lines = (json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows)
-    atomic_write_text(run_dir / "metrics.jsonl", "".join(lines))
-
-
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """The rows of `run_dir/metrics.jsonl` (none when missing); `DataError` naming a line that is not an object."""
     where = run_dir / "metrics.jsonl"
@@ -447,8 +434,16 @@ class Run:
         shutil.rmtree(self.path.resolve(), ignore_errors=True)
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Rewrite `metrics.csv` and `metrics.jsonl` with every epoch so far."""
-        write_metrics(self.path, rows)
+        """Rewrite the per-epoch rows as `metrics.csv` and `metrics.jsonl` (whole files, atomically)."""
+        if not rows:
+            return
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path / "metrics.csv", buffer.getvalue())
+        lines = (json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows)
+        atomic_write_text(self.path / "metrics.jsonl", "".join(lines))
 
     def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
         """Write `checkpoint-<epoch>.safetensors` (+ its JSON), then remove older ones."""
@@ -514,18 +509,6 @@ class Run:
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         """Write `summary.json` (final metrics, wall time)."""
         write_json(self.path / "summary.json", dict(summary))
-
-
-class Replica(Run):
-    """The run directory as a process other than rank 0 of a data-parallel fit sees it: every write skipped."""
-
-    def _skipped(self, *args: Any) -> None:
-        pass
-
-    write_metrics = save_model = write_summary = remove = _skipped
-
-    def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
-        return self.path / f"checkpoint-{epoch}.safetensors"
 
 
 def run_config(
