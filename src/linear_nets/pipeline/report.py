@@ -382,13 +382,11 @@ def linreg_diagnostics(record: RunRecord) -> Any:
     import torch
 
     from linear_nets.diagnostics import regression_diagnostics
-    from linear_nets.pipeline.config import LinregConfig
-    from linear_nets.pipeline.runs import saved_config
     from linear_nets.pipeline.saved import load_linreg, synthetic_options, synthetic_problem
 
     run = record.run
     assert run is not None
-    config = saved_config(run, LinregConfig)
+    config = run.fit_config
     table_options = (run.config.get("options") or {}).get("table")
     if table_options:
         from linear_nets.pipeline.tables import TableOptions, load_in_memory

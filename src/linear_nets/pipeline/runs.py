@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -27,7 +28,7 @@ from torch import Tensor
 from linear_nets import __version__, checks
 from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask
 from linear_nets.errors import ConfigError, DataError, LinearNetsError, WriteError
-from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, SyntheticData
+from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, SyntheticData, field_names, from_dict
 
 FORMAT = "linear-nets/1"
 
@@ -387,6 +388,19 @@ class Run:
         """The training schema a table run recorded (config.json's `data.spec`), or None (images, synthetic data)."""
         return (self.config.get("data") or {}).get("spec")
 
+    @functools.cached_property
+    def fit_config(self) -> Any:
+        """The config the run was trained with (older runs: from their args); `DataError` when not a valid one."""
+        cls = self.CONFIGS[self.model]
+        values = self.config.get("config")
+        if values is None:  # written by linear-nets 0.1 before one config: its argparse arguments
+            args = self.config.get("args", {})
+            values = {k: v for k, v in args.items() if k in field_names(cls) and v is not None}
+            if "huber_sigma" in args and args["huber_sigma"] is not None:
+                values["huber_delta"] = args["huber_sigma"]
+        with refused(f"{self.path}/config.json does not describe a {cls.__name__}: ", ConfigError, TypeError):
+            return from_dict(cls, values)
+
     @property
     def finished(self) -> bool:
         """Whether training ended and its results were written (`summary.json` is the last file a run writes)."""
@@ -524,20 +538,6 @@ def run_config(
     }
 
 
-def saved_config(run: Run, cls: type) -> Any:
-    """The `cls` config a run was trained with (older runs: from their args); `DataError` when not a valid one."""
-    from linear_nets.pipeline.config import field_names, from_dict
-
-    values = run.config.get("config")
-    if values is None:  # written by linear-nets 0.1 before one config: its argparse arguments
-        args = run.config.get("args", {})
-        values = {k: v for k, v in args.items() if k in field_names(cls) and v is not None}
-        if "huber_sigma" in args and args["huber_sigma"] is not None:
-            values["huber_delta"] = args["huber_sigma"]
-    with refused(f"{run.path}/config.json does not describe a {cls.__name__}: ", ConfigError, TypeError):
-        return from_dict(cls, values)
-
-
 # --- what config.json may hold besides the config: checked with the rules of the flags that wrote it -----------------
 
 RUN_OPTIONS = (
@@ -563,7 +563,7 @@ def check_run_config(run: Run) -> None:
     for section in ("config", "data", "options", "args"):
         if run.config.get(section) is not None:
             _check_fields((), run.config[section], where, section)
-    saved_config(run, Run.CONFIGS[run.model])
+    run.fit_config  # noqa: B018 - read, so checked
     options = run.config.get("options") or {}
     _check_fields(RUN_OPTIONS, options, where, "options")
     table = options.get("table")

@@ -14,9 +14,9 @@ from torch import Tensor
 from linear_nets import checks
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.models import SoftmaxModel
-from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, SyntheticData, field_names, from_dict
+from linear_nets.pipeline.config import SoftmaxConfig, SyntheticData, field_names, from_dict
 from linear_nets.pipeline.fit import build_model, resolve_device
-from linear_nets.pipeline.runs import Run, check_state, refused, saved_config
+from linear_nets.pipeline.runs import Run, check_state, refused
 from linear_nets.softmax import stable_cross_entropy
 
 
@@ -25,7 +25,7 @@ def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch
     """A softmax run's model (computing in `dtype`), config and classes; `DataError` unless they fit the run's data."""
     from linear_nets.data.fashion_mnist import CLASSES
 
-    config = saved_config(run, SoftmaxConfig)
+    config = run.fit_config
     if device is not None:
         config = dataclasses.replace(config, device=device)
     tensors, meta = run.load_model()
@@ -146,7 +146,7 @@ def linreg_on_its_data(run: Run) -> dict[str, Any]:
     """A synthetic-data linreg run's mean squared loss on its regenerated data and its estimation errors."""
     from linear_nets.losses import squared_loss
 
-    config, synthetic = saved_config(run, LinregConfig), synthetic_options(run)
+    config, synthetic = run.fit_config, synthetic_options(run)
     w, b, _, _ = load_linreg(run)
     true_w, X, y = synthetic_problem(synthetic, config.seed)
     return {

@@ -35,7 +35,7 @@ from linear_nets.pipeline.callbacks import Converged
 from linear_nets.pipeline.catalog import read_metrics
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, to_dict, validate
 from linear_nets.pipeline.fit import Dataset, LinregFit, fit_linreg, fit_softmax
-from linear_nets.pipeline.runs import Run, read_json, run_config, saved_config
+from linear_nets.pipeline.runs import Run, read_json, run_config
 from linear_nets.pipeline.saved import load_linreg, load_softmax, raw_units, table_spec
 from linear_nets.regularization import power_of_two_scales
 from linear_nets.training import History
@@ -203,7 +203,7 @@ class _PipelineEstimator(BaseEstimator):
                             "wrote before linear-nets saved estimators as run directories are no longer read; fit "
                             "the estimator again and save it")  # fmt: skip
         run = Run.open(path, model=cls._model)
-        config = saved_config(run, cls._config_class)
+        config = run.fit_config
         section = (run.config.get("options") or {}).get("estimator") or {}  # none in a run `linear-nets train` wrote
         params = {name: getattr(config, name) for name in cls._config_fields} | {"random_state": config.seed}
         if "fit_intercept" in cls._get_param_names():
