@@ -459,7 +459,7 @@ class Run:
         lines = (json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows)
         atomic_write_text(self.path / "metrics.jsonl", "".join(lines))
 
-    def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
+    def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> None:
         """Write `checkpoint-<epoch>.safetensors` (+ its JSON), then remove older ones."""
         path = self.path / f"checkpoint-{epoch}.safetensors"
         save_tensors(path, tensors, {"epoch": epoch, **state})
@@ -467,7 +467,6 @@ class Run:
             if old != path:
                 old.unlink(missing_ok=True)
                 old.with_suffix(".json").unlink(missing_ok=True)
-        return path
 
     def load_checkpoint(self, config: Mapping[str, Any] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """The newest checkpoint: (tensors, state); `DataError` if none, malformed or of another `config`."""
