@@ -54,9 +54,8 @@ def config_from_args(args: argparse.Namespace, resumed: Any = None) -> SoftmaxCo
         base = SOFTMAX_PRESETS[args.preset] if args.preset else SoftmaxConfig()
         return from_args(SoftmaxConfig, standardize_tables(args), base)
     from linear_nets.pipeline.config import given_fields
-    from linear_nets.pipeline.runs import saved_config
 
-    saved = saved_config(resumed, SoftmaxConfig)
+    saved = resumed.fit_config
     refuse_changes(args, resumed, saved, SOFTMAX_PRESETS[args.preset] if args.preset else None)
     machine = {k: v for k, v in given_fields(args, SoftmaxConfig).items() if k in MACHINE_FIELDS}
     return from_args(SoftmaxConfig, argparse.Namespace(**machine), saved)

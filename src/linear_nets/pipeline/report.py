@@ -374,11 +374,9 @@ def linreg_diagnostics(run: Any) -> Any:
     import torch
 
     from linear_nets.diagnostics import regression_diagnostics
-    from linear_nets.pipeline.config import LinregConfig
-    from linear_nets.pipeline.runs import saved_config
     from linear_nets.pipeline.saved import load_linreg, synthetic_options, synthetic_problem
 
-    config = saved_config(run, LinregConfig)
+    config = run.fit_config
     table_options = (run.config.get("options") or {}).get("table")
     if table_options:
         from linear_nets.pipeline.tables import TableOptions, load_in_memory
@@ -389,7 +387,7 @@ def linreg_diagnostics(run: Any) -> Any:
         X, y = load_in_memory(options, "regression", config.seed, dtype=torch.float64).train
     else:
         _, X, y = synthetic_problem(synthetic_options(run), config.seed)
-    w, b = load_linreg(run, X.shape[1])
+    w, b, _, _ = load_linreg(run)
     return regression_diagnostics(X.double(), y.double().reshape(-1), w, float(b))
 
 
