@@ -18,7 +18,6 @@ from linear_nets.pipeline.runs import (
     restore_rng_states,
     rng_states,
     save_tensors,
-    write_metrics,
 )
 
 
@@ -95,7 +94,7 @@ def test_check_state_refuses_other_models(tmp_path):
 
 def test_accuracys_files_agree(tmp_path):
     rows = [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}]
-    write_metrics(tmp_path, rows)
+    Run(tmp_path, {}).write_metrics(rows)
     assert (tmp_path / "metrics.csv").read_text().splitlines() == ["epoch,loss", "1,0.5", "2,0.25"]
     assert [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == rows
 

@@ -53,17 +53,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        if _refused(exc, path, tmp):
+        # the place refusing our write: an `UNWRITABLE` error from creating the temporary file, or from writing,
+        # syncing or renaming it (not from another file the `with` block happened to read)
+        unwritable = isinstance(exc, OSError) and not isinstance(exc, WriteError) and exc.errno in UNWRITABLE
+        if unwritable and (tmp is None or exc.filename in (None, tmp, str(path))):
             raise WriteError(path, exc.errno) from None
         raise
-
-
-def _refused(exc: BaseException, path: Path, tmp: str | None) -> bool:
-    """Whether `exc` is the place refusing our write: an `UNWRITABLE` error from creating the temporary file, or
-    from writing, syncing or renaming it (not from another file the `with` block happened to read)."""
-    if not isinstance(exc, OSError) or isinstance(exc, WriteError) or exc.errno not in UNWRITABLE:
-        return False
-    return tmp is None or exc.filename in (None, tmp, str(path))
 
 
 def current_umask() -> int:
@@ -81,8 +76,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` (UTF-8) to `path` atomically."""
-    with atomic_open(path, "w") as f:
-        f.write(text)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def stale_temporaries(directory: str | os.PathLike) -> list[Path]:

@@ -103,13 +103,8 @@ def available_memory() -> int | None:
     return available
 
 
-def format_bytes(n: float) -> str:
-    """A size in decimal units, one decimal.
-
-    Example:
-        >>> format_bytes(80e9), format_bytes(3.9e9), format_bytes(28_800_000)
-        ('80.0 GB', '3.9 GB', '28.8 MB')
-    """
+def _format_bytes(n: float) -> str:
+    """A size in decimal units, one decimal: 80.0 GB, 3.9 GB, 28.8 MB."""
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
         if n >= size:
             return f"{n / size:.1f} {unit}"
@@ -121,7 +116,7 @@ def check_memory(what: str, need: int) -> None:
     when `need` bytes are more than this machine has available."""
     available = available_memory()
     if available is not None and need > available:
-        raise ConfigError(f"{what} needs {format_bytes(need)}, this machine has {format_bytes(available)} available")
+        raise ConfigError(f"{what} needs {_format_bytes(need)}, this machine has {_format_bytes(available)} available")
 
 
 # --- choices a library caller names -----------------------------------------------------------------------------

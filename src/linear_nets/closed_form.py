@@ -48,7 +48,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from linear_nets.checks import MAGNITUDE_LIMIT, check_covariance, check_normal_equations  # noqa: F401 (sklearn adapter)
+from linear_nets.checks import check_covariance, check_normal_equations
 from linear_nets.regularization import Moments
 
 EPS = float(np.finfo(np.float64).eps)
@@ -65,8 +65,6 @@ Chunks = Callable[[], Iterable[np.ndarray]]
 """A source of rows: each call starts a pass and yields chunks Zᵀ = [X, 1, y]ᵀ (float64 `[p + 1, n]`, a row per
 column of the design: the features, the ones when there is an intercept, then y). A pass may be run twice. The
 chunks are trusted: their source checks them (`checks.check_design`: NaN, ±inf, magnitudes, no rows at all)."""
-Gather = Callable[[Any], list[Any]]
-"""Every process's value of an object, in rank order (`World.gather`); one process: `lambda x: [x]`."""
 
 
 # --- pass 1: the triangular factor -------------------------------------------------------------------------------
@@ -75,7 +73,7 @@ Gather = Callable[[Any], list[Any]]
 @dataclass
 class Factor:
     """Pass 1 over the rows: the triangular factor R of Z = [A, y] (`fold`), or for the normal equations the sums
-    ZᵀZ; and y's moments. `add` takes one chunk Zᵀ, `merge` the factors of other processes."""
+    ZᵀZ; and y's moments. `add` takes one chunk Zᵀ, `combine` the factors of every process."""
 
     method: str = "qr"
     matrix: np.ndarray | None = None  # R (qr) or ZᵀZ (normal equations), (p + 1) x (p + 1)
@@ -145,19 +143,11 @@ def fold(R: np.ndarray | None, Zt: np.ndarray) -> np.ndarray:
         >>> np.allclose(R.T @ R, Z.T @ Z)
         True
     """
-    m, n = Zt.shape
-    top = 0 if R is None else m
-    stacked = np.empty((m, top + n))  # C order, so its transpose is the Fortran-ordered matrix LAPACK factors
-    if R is not None:
-        stacked[:, :m] = R.T
-    stacked[:, top:] = Zt
+    stacked = Zt if R is None else np.hstack([R.T, Zt])  # [R; Z]ᵀ: its transpose is the matrix LAPACK factors
     # torch's LAPACK, not scipy's: it runs on the threads torch is given (the CLI's choice for a busy machine);
     # scipy's OpenBLAS starts a thread per core, which under load took 0.2-0.8 s per 2^17 rows instead of 0.1 s.
-    factor = torch.linalg.qr(torch.from_numpy(stacked).T, mode="r")[1].numpy()
-    out = np.zeros((m, m))
-    rows = min(m, factor.shape[0])
-    out[:rows] = factor[:rows]
-    return out
+    factor = torch.linalg.qr(torch.from_numpy(stacked).T, mode="r")[1].numpy()  # min(rows, m) x m
+    return np.pad(factor, ((0, len(Zt) - len(factor)), (0, 0)))
 
 
 # --- the solution from R -------------------------------------------------------------------------------------------
@@ -317,22 +307,22 @@ def refine(solution: Solution, residuals: Residuals) -> Solution:
 
 def fit_least_squares(
     chunks: Chunks,
-    names: Sequence[str],
+    names: Sequence[str] | None,
     *,
     fit_intercept: bool = True,
     method: str = "qr",
     cov_type: str = "nonrobust",
     alpha: float = 0.05,
-    gather: Gather | None = None,
+    gather: Callable[[Any], list[Any]] | None = None,
     refine_with_second_pass: bool | None = None,
 ) -> Any:
     """Least squares over every chunk `chunks()` yields (see `Chunks`), with its statistics: an `ols.OLSResult`.
 
     `chunks` is called once, or twice when a second pass refines θ (`refine_with_second_pass`: None when it can change
     a printed digit, see the module's docstring; a bool forces it; QR only) or a robust covariance (`cov_type`,
-    statsmodels' names) needs residuals. `names` name the rows of Zᵀ before the ones ("intercept"); the intervals are
-    at 1 − alpha; `gather` (`World.gather`) joins the processes of a data-parallel fit, each of whose `chunks` yields
-    its share of the rows.
+    statsmodels' names) needs residuals. `names` name the rows of Zᵀ before the ones ("intercept"; None: x1, x2, ...);
+    the intervals are at 1 − alpha; `gather` (`World.gather`: every process's value, in rank order) joins the
+    processes of a data-parallel fit, each of whose `chunks` yields its share of the rows.
     Raises `DataError` where the normal equations have no answer or a robust covariance cannot be computed, and
     warns `RankDeficientWarning`, naming the dependent columns.
 
@@ -351,9 +341,10 @@ def fit_least_squares(
     factor = Factor.combine(gather(factor))
     n = factor.y.n
     R = factor.triangular() if method == "qr" else check_normal_equations(factor.triangular())
-    columns = [*names, *(["intercept"] if fit_intercept else [])]
     solution = solve(R, n)
     p = len(solution.theta)
+    names = names if names is not None else [f"x{j + 1}" for j in range(p - fit_intercept)]
+    columns = [*names, *(["intercept"] if fit_intercept else [])]
     if solution.dependent:
         warnings.warn(
             f"the design has rank {solution.rank} < {p} columns: "
@@ -389,9 +380,8 @@ def design_chunk(X: Tensor | np.ndarray, y: Tensor | np.ndarray, fit_intercept: 
         >>> design_chunk(np.array([[2.0], [3.0]]), np.array([5.0, 7.0])).tolist()
         [[2.0, 3.0], [1.0, 1.0], [5.0, 7.0]]
     """
-    X = np.asarray(X.detach().cpu() if isinstance(X, Tensor) else X, dtype=np.float64)
-    y = np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y, dtype=np.float64).reshape(-1)
-    rows = [X.T, *([np.ones((1, len(y)))] if fit_intercept else []), y[None, :]]
+    X, y = (np.asarray(v.detach().cpu() if isinstance(v, Tensor) else v, dtype=np.float64) for v in (X, y))
+    rows = [X.T, *([np.ones((1, len(y)))] if fit_intercept else []), y.reshape(1, -1)]
     return np.ascontiguousarray(np.vstack(rows))
 
 
@@ -414,7 +404,6 @@ def ols(
         (1.94, 0.090554, 2)
     """
     Zt = design_chunk(X, y, fit_intercept)
-    names = list(names) if names is not None else [f"x{j + 1}" for j in range(Zt.shape[0] - 1 - fit_intercept)]
     return fit_least_squares(lambda: [Zt], names, fit_intercept=fit_intercept, method=method, cov_type=cov_type,
                              alpha=alpha)  # fmt: skip
 
@@ -445,8 +434,7 @@ def least_squares_streaming(chunks: Iterable[tuple[Tensor, Tensor]], *, fit_inte
         ([1.0, 2.0], 3.0)
     """
     parts = [design_chunk(X, y, fit_intercept) for X, y in chunks]
-    d = parts[0].shape[0] - 1 - fit_intercept
-    return as_tensors(fit_least_squares(lambda: parts, [f"x{j + 1}" for j in range(d)], fit_intercept=fit_intercept))
+    return as_tensors(fit_least_squares(lambda: parts, None, fit_intercept=fit_intercept))
 
 
 def as_tensors(result: Any) -> tuple[Tensor, Tensor]:

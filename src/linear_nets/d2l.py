@@ -36,7 +36,6 @@ from linear_nets.data.synthetic import synthetic_data
 from linear_nets.losses import squared_loss
 from linear_nets.plotting import set_axes, set_figsize, show_images, use_svg_display
 from linear_nets.scratch.linear_regression import linreg, sgd
-from linear_nets.threads import work_threads
 from linear_nets.timing import Timer
 from linear_nets.training import Accumulator, evaluate_accuracy
 
@@ -223,9 +222,7 @@ def train_ch3(
     animator = Animator(
         xlabel="epoch", xlim=[1, num_epochs], ylim=[0.3, 0.9], legend=legend, name="train_ch3", save_interval=1.0
     )
-    with work_threads():  # training and drawing with the threads the command line would choose, then the caller's
-        history = training.train(net, train_iter, test_iter, loss, num_epochs, updater,
-                                 callbacks=[animator.add_epoch])  # fmt: skip
+    history = training.train(net, train_iter, test_iter, loss, num_epochs, updater, callbacks=[animator.add_epoch])
     if history.epochs:
         _warn_below_expectations(history.epochs[-1])
 
@@ -233,13 +230,12 @@ def train_ch3(
 def predict_ch3(net: training.Net, test_iter: Iterable, n: int = 6) -> None:
     """Show the first `n` test images titled with their true and predicted labels, wrong ones in red (d2l 3.6).
     Outside Jupyter the figure is saved to `predict_ch3.png` (path printed)."""
-    with work_threads():
-        X, y, y_pred = training.predict(net, test_iter, n)
-        fig = plotting.show_predictions(X, get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred))
-        if not plotting.in_notebook():
-            path = _next_figure_path("predict_ch3")
-            plotting.save_figure(fig, path)
-            print(f"figure saved to {path}")
+    X, y, y_pred = training.predict(net, test_iter, n)
+    fig = plotting.show_predictions(X, get_fashion_mnist_labels(y), get_fashion_mnist_labels(y_pred))
+    if not plotting.in_notebook():
+        path = _next_figure_path("predict_ch3")
+        plotting.save_figure(fig, path)
+        print(f"figure saved to {path}")
 
 
 # --- plotting and the book's tensor aliases -----------------------------------------------------------------------

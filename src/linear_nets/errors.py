@@ -92,9 +92,3 @@ class TrainingDiverged(LinearNetsError):
 
     def __reduce__(self) -> tuple:  # pickled as it was made (a worker process's error), not from its message
         return partial(TrainingDiverged, start=self.start, hint=self.hint), (self.epoch, self.step, self.loss)
-
-    @staticmethod
-    def is_overflow(exc: BaseException) -> bool:
-        """Whether torch refused a step because a number in it (learning rate, weight decay) does not fit the
-        parameters' dtype: a divergence that comes before any NaN (`--lr 1e300` on float32 weights)."""
-        return isinstance(exc, RuntimeError) and "without overflow" in str(exc)

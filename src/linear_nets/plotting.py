@@ -296,8 +296,7 @@ class Animator(contextlib.AbstractContextManager):
                 self.X[i].append(float(a))
                 self.Y[i].append(float(b))
         self.axes[0].cla()
-        for xs, ys, fmt in zip(self.X, self.Y, itertools.cycle(self.fmts), strict=False):
-            self.axes[0].plot(xs, ys, fmt)
+        plot(self.X, self.Y, fmts=self.fmts, axes=self.axes[0])
         self.config_axes()
         self._refresh()
         if self.save_to is not None:
@@ -307,8 +306,7 @@ class Animator(contextlib.AbstractContextManager):
                 self._write()
 
     def _write(self) -> None:
-        if self.save_to is not None:
-            self.save(self.save_to)
+        self.save(self.save_to)
         self._last_save, self._pending = time.monotonic(), False
 
     def close(self) -> None:

@@ -98,16 +98,6 @@ class Standardizer(nn.Module):
         return (X.reshape(X.shape[0], -1) - self.mean) / self.std
 
 
-class _StandardizedStep:
-    """A `GradientStep` that hands the model's own step the standardised inputs it was trained on."""
-
-    def __init__(self, step: GradientStep, standardizer: Standardizer) -> None:
-        self.inner, self.standardizer = step, standardizer
-
-    def step(self, X: Tensor, y: Tensor, y_hat: Tensor, *weights: Tensor) -> None:
-        self.inner.step(self.standardizer(X), y, y_hat, *weights)
-
-
 class Standardized(SoftmaxModel):
     """A softmax model whose inputs are standardised first: `net(X) = model.net(standardizer(X))`.
 
@@ -125,10 +115,12 @@ class Standardized(SoftmaxModel):
     def __init__(self, model: object, standardizer: Standardizer) -> None:
         self.model, self.standardizer = model, standardizer
         self.loss, self.num_inputs, self.num_outputs = model.loss, model.num_inputs, model.num_outputs
+        self.parameters, self.set_lr = model.parameters, model.set_lr  # the wrapped model's, as they are
         updater = model.updater
-        # An Optimizer also has a `step` (so it passes the GradientStep check): it never sees X, leave it as it is.
+        # A hand-derived step sees X: the wrapper stands in for it (`step`). An Optimizer also has a `step` (so it
+        # passes the GradientStep check): it never sees X, leave it as it is.
         hand_derived = isinstance(updater, GradientStep) and not isinstance(updater, torch.optim.Optimizer)
-        self.updater = _StandardizedStep(updater, standardizer) if hand_derived else updater
+        self.updater = self if hand_derived else updater
 
     def net(self, X: Tensor) -> Tensor:
         """The wrapped model's `net` on the standardised `X`."""
@@ -138,11 +130,9 @@ class Standardized(SoftmaxModel):
         """The wrapped model's logits of the standardised `X`."""
         return self.model.logits(self.standardizer(X))
 
-    def parameters(self) -> list[Tensor]:
-        return self.model.parameters()
-
-    def set_lr(self, lr: float) -> None:
-        self.model.set_lr(lr)
+    def step(self, X: Tensor, y: Tensor, y_hat: Tensor, *weights: Tensor) -> None:
+        """The wrapped model's hand-derived step (its `updater`) on the standardised `X` it was trained on."""
+        self.model.updater.step(self.standardizer(X), y, y_hat, *weights)
 
     @property
     def mean(self) -> Tensor:
@@ -259,11 +249,3 @@ class FeatureStats:
 
     def standardize(self, X: Tensor) -> Tensor:
         return ((X.to(torch.float64) - self.mean) / self.scale).to(X.dtype)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "count": self.count}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FeatureStats:
-        mean, std = (torch.tensor(d[key], dtype=torch.float64) for key in ("mean", "std"))
-        return cls(mean, std, int(d["count"]))

@@ -30,17 +30,16 @@ def busy_cores(own_processes: int = 1, samples: int = 3) -> int:
 
     global _recent
     now = time.monotonic()
-    if _recent is not None and now - _recent[0] < REUSE_SECONDS:
-        return max(0, _recent[1] - own_processes)
-    counts = []
-    for _ in range(samples):
-        try:
-            with open("/proc/loadavg") as file:
-                counts.append(int(file.read().split()[3].split("/")[0]))
-        except (OSError, IndexError, ValueError):
-            return 0
-        time.sleep(0.001)
-    _recent = (now, statistics.median_low(counts))
+    if _recent is None or now - _recent[0] >= REUSE_SECONDS:
+        counts = []
+        for _ in range(samples):
+            try:
+                with open("/proc/loadavg") as file:
+                    counts.append(int(file.read().split()[3].split("/")[0]))
+            except (OSError, IndexError, ValueError):
+                return 0
+            time.sleep(0.001)
+        _recent = (now, statistics.median_low(counts))
     return max(0, _recent[1] - own_processes)
 
 
@@ -82,7 +81,7 @@ def work_threads(threads: int | None = None) -> Iterator[int]:
     """
     global _chosen
     if threads is None:
-        threads = _chosen if _chosen is not None else omp_threads() or share_of_idle_cores()
+        threads = chosen_threads()
     before, outer = torch.get_num_threads(), _chosen
     if threads != before:
         torch.set_num_threads(threads)
@@ -95,6 +94,6 @@ def work_threads(threads: int | None = None) -> Iterator[int]:
             torch.set_num_threads(before)
 
 
-def chosen_threads() -> int | None:
-    """The threads an enclosing `work_threads` block chose, or None outside one."""
-    return _chosen
+def chosen_threads() -> int:
+    """The threads `work_threads()` uses here: an enclosing block's choice, else `OMP_NUM_THREADS`, else idle cores."""
+    return _chosen or omp_threads() or share_of_idle_cores()

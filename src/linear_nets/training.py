@@ -157,17 +157,15 @@ def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, 
     """
     if isinstance(net, torch.nn.Module):
         net.eval()
-    images, labels, predictions, count = [], [], [], 0
-    with torch.no_grad():
-        for X, y in data_iter:
-            X, y = X[: n - count], y[: n - count]
-            images.append(X)
-            labels.append(y)
-            predictions.append(net(X).argmax(dim=1))
-            count += y.shape[0]
-            if count >= n:
-                break
-    return torch.cat(images), torch.cat(labels), torch.cat(predictions)
+    images, labels = [], []
+    for X, y in data_iter:
+        images.append(X)
+        labels.append(y)
+        if sum(map(len, labels)) >= n:
+            break
+    X, y = torch.cat(images)[:n], torch.cat(labels)[:n]
+    with torch.no_grad(), work_threads():
+        return X, y, net(X).argmax(dim=1)
 
 
 def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Tensor, Tensor]]:
@@ -193,36 +191,31 @@ def _make_step(net: Net, loss: Loss, updater: Updater) -> Callable[..., tuple[Te
             updater.step(objective)
             return first[0]
 
-    elif isinstance(updater, torch.optim.Optimizer):
+        return step
 
-        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
-            y_hat = net(X)
-            batch_loss = _weighted(loss(y_hat, y), w)
-            updater.zero_grad(set_to_none=True)
-            batch_loss.mean().backward()
-            updater.step()
-            return y_hat.detach(), batch_loss.detach()
+    optimizer = isinstance(updater, torch.optim.Optimizer)
+    by_hand = not optimizer and isinstance(updater, GradientStep)  # (an optimizer has a `step` too)
 
-    elif isinstance(updater, GradientStep):
-
-        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if by_hand:  # the hand-derived gradient, no autograd
             with torch.no_grad():
                 y_hat = net(X)
-                batch_loss = loss(y_hat, y)
+                batch_loss = _weighted(loss(y_hat, y), w)
                 if w is None:
                     updater.step(X, y, y_hat)
                 else:
                     updater.step(X, y, y_hat, w)
-            return y_hat, _weighted(batch_loss, w)
-
-    else:  # the book's updater(batch_size), after the summed loss's backward
-
-        def step(X: Tensor, y: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
-            y_hat = net(X)
-            batch_loss = _weighted(loss(y_hat, y), w)
+            return y_hat, batch_loss
+        y_hat = net(X)
+        batch_loss = _weighted(loss(y_hat, y), w)
+        if optimizer:
+            updater.zero_grad(set_to_none=True)
+            batch_loss.mean().backward()
+            updater.step()
+        else:  # the book's updater(batch_size), after the summed loss's backward
             batch_loss.sum().backward()
             updater(X.shape[0])
-            return y_hat.detach(), batch_loss.detach()
+        return y_hat.detach(), batch_loss.detach()
 
     return step
 
@@ -255,7 +248,9 @@ def train_epoch(
             totals.add(y_hat, batch[1], batch_loss)
             steps += 1
     except (RuntimeError, FloatingPointError) as exc:
-        if isinstance(exc, RuntimeError) and not TrainingDiverged.is_overflow(exc):
+        # torch refuses a step whose number (learning rate, weight decay) does not fit the parameters' dtype "without
+        # overflow": a divergence that comes before any NaN (`--lr 1e300` on float32 weights)
+        if isinstance(exc, RuntimeError) and "without overflow" not in str(exc):
             raise
         raise TrainingDiverged(epoch=epoch, step=steps + 1, loss=math.inf) from None
     mean_loss, mean_metric = totals.means(reduce)
@@ -330,10 +325,7 @@ class EpochEnd(Callback):
     """A plain function `f(record) -> bool | None` as a callback (an Animator's `add_epoch`, a list's append)."""
 
     def __init__(self, function: Callable[[EpochRecord], bool | None]) -> None:
-        self.function = function
-
-    def on_epoch_end(self, record: EpochRecord) -> bool | None:
-        return self.function(record)
+        self.on_epoch_end = function
 
 
 def as_callbacks(callbacks: Iterable[Callback | Callable[[EpochRecord], bool | None]] | None) -> list[Callback]:
@@ -387,15 +379,11 @@ def train(
             timer = Timer()
             batches = _hooked(train_iter, batch_hooks) if batch_hooks else train_iter  # no hooks, no cost per batch
             train_loss, train_accuracy = train_epoch(net, batches, loss, updater, metric, epoch=epoch, reduce=reduce)
-            scored = {}
-            if metric is not None:
-                for name, loader in (("val_accuracy", val_iter), ("test_accuracy", test_iter)):
-                    if loader is not None:
-                        scored[name] = evaluate_accuracy(net, loader, metric, reduce)
+            loaders = {"val_accuracy": val_iter, "test_accuracy": test_iter} if metric is not None else {}
+            scored = {k: evaluate_accuracy(net, it, metric, reduce) for k, it in loaders.items() if it is not None}
             record = EpochRecord(epoch, train_loss, train_accuracy, **scored, seconds=timer.stop())
             history.epochs.append(record)
-            stops = [callback.on_epoch_end(record) for callback in callbacks]
-            if any(stops):
+            if any([callback.on_epoch_end(record) for callback in callbacks]):  # a list: every callback sees it
                 break
     return history
 
@@ -423,17 +411,15 @@ def train_regression(
     set after each epoch, what the book prints in 3.2 (`epoch 1, loss 0.000219`); each `EpochRecord` carries it as
     `train_set_loss` before `callbacks` see it. `TrainingDiverged` when it is NaN or infinite: NaN weights never return.
     """
-    steps = len(train_iter)
-    losses: list[float] = []
 
     def whole_set_loss(record: EpochRecord) -> None:
         train_l = evaluate_loss(net, features, labels, loss)
         if not math.isfinite(train_l):
-            raise TrainingDiverged(epoch=record.epoch, step=steps, loss=train_l)
-        losses.append(train_l)
+            raise TrainingDiverged(epoch=record.epoch, step=len(train_iter), loss=train_l)
         record.train_set_loss = train_l
         if on_epoch_end is not None:
             on_epoch_end(record.epoch, train_l)
 
-    train(net, train_iter, None, loss, num_epochs, updater, metric=None, callbacks=[whole_set_loss, *callbacks])
-    return losses
+    callbacks = [whole_set_loss, *callbacks]
+    history = train(net, train_iter, None, loss, num_epochs, updater, metric=None, callbacks=callbacks)
+    return history.column("train_set_loss")

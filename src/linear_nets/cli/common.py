@@ -226,17 +226,16 @@ def given_table_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {name: v for name, v in values.items() if v is not None and v is not False and v != []}
 
 
-def resumed_config(args: argparse.Namespace, run: Any, cls: type, preset: Any = None) -> Any:
-    """The `cls` config `run` was trained with, the machine flags given beside `--resume` applied; `ConfigError`
-    naming every other flag given (each field of a `preset`, the table flags, `--checkpoint-every`, `--out`) whose
-    value differs from the run's own."""
+def resumed_config(args: argparse.Namespace, run: Any, preset: Any = None) -> Any:
+    """The config `run` was trained with, the machine flags given beside `--resume` applied; `ConfigError` naming
+    every other flag given (each field of a `preset`, the table flags, `--checkpoint-every`, `--out`) whose value
+    differs from the run's own."""
     from linear_nets.pipeline.config import given_fields, validate
-    from linear_nets.pipeline.runs import saved_config
 
-    saved = saved_config(run, cls)
+    saved = run.fit_config
     options = run.config.get("options", {})
     table = options.get("table") or {}
-    given = given_fields(args, cls)
+    given = given_fields(args, type(saved))
     typed: list[tuple[str, Any, Any]] = []  # (flag and value as given, the value given, the run's value)
     for p in saved.PARAMS:
         if p.name in given and not p.machine:

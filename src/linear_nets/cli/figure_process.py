@@ -61,19 +61,14 @@ class Figures:
         """Draw and save every job; return the files written. A failure raises what `save_figure` raised (a
         `WriteError` for a full disk), whichever process drew."""
         process, self.process = self.process, None
-        if process is None or not _send(process, ("draw", jobs)):
-            return self._draw_here(jobs)
-        stdout, _ = process.communicate()
-        if not stdout:  # it died (killed, out of memory): draw here, as without it
-            return self._draw_here(jobs)
-        outcome = pickle.loads(stdout)
+        answer = process.communicate()[0] if process is not None and _send(process, ("draw", jobs)) else b""
+        if not answer:  # no drawing process, or it died (killed, out of memory): drawn here
+            used = {a.name for _, args, _, _ in jobs for a in args if isinstance(a, Kept)}
+            return _draw(jobs, {name: _call(*self.kept[name]) for name in used})
+        outcome = pickle.loads(answer)
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
-
-    def _draw_here(self, jobs: list[Job]) -> list[Path]:
-        used = {a.name for _, args, _, _ in jobs for a in args if isinstance(a, Kept)}
-        return _draw(jobs, {name: _call(*self.kept[name]) for name in used})
 
     def close(self) -> None:
         """Stop a drawing process that will not be needed (the command failed or was interrupted)."""

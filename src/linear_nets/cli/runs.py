@@ -25,10 +25,9 @@ def key_fields(record: Any) -> str:
     """The run's lr, batch size, epochs and every other flag not at its default (but the implementation), e.g.
     `--lr 0.1 --batch-size 256 --epochs 10 --optimizer adam`."""
     from linear_nets.pipeline.config import as_flags
-    from linear_nets.pipeline.runs import saved_config
 
     try:
-        config = saved_config(record.run, record.run.CONFIGS[record.model])
+        config = record.run.fit_config
     except LinearNetsError:  # the run opened, so this is rare; the line shows no flags rather than failing
         return ""
     always = dict.fromkeys(("lr", "batch_size", "epochs"))  # None: unlike any value, so always written

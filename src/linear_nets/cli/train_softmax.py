@@ -94,7 +94,7 @@ def _train_softmax(args: argparse.Namespace, out: TextIO, world: Any, figures: A
         given |= {"checkpoint_every": 1 if args.checkpoint_every is None else args.checkpoint_every,
                   "table": table and table.to_dict(), "tensorboard": args.tensorboard}
     else:  # the run's own config, of which only the machine fields may differ
-        config = resumed_config(args, resumed, SoftmaxConfig, preset)
+        config = resumed_config(args, resumed, preset)
     if summary is not None:  # finished: nothing to do, and nothing in it may change
         epochs = summary.get("epochs")
         print(f"{resumed.path} already finished ({epochs} epoch{'s' * (epochs != 1)}): nothing to resume", file=out)

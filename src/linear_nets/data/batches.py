@@ -24,7 +24,7 @@ from torch import Tensor
 
 from linear_nets.checks import one_of
 from linear_nets.choices import SAMPLING
-from linear_nets.threads import chosen_threads, omp_threads, share_of_idle_cores, work_threads
+from linear_nets.threads import chosen_threads, work_threads
 
 SAMPLING_MODES = SAMPLING
 """How a shuffled epoch is cut into minibatches (see the module docstring); `shuffle` is the book's."""
@@ -91,7 +91,7 @@ class ArrayLoader:
         """One epoch of batches, each gathered and converted with the threads the command line would choose
         (`linear_nets.threads`: on a busy machine, torch's default made an epoch 40-100x slower); the caller's loop
         runs with its own setting between batches."""
-        threads = chosen_threads() or omp_threads() or share_of_idle_cores()  # once an epoch: asking costs ~10 ms
+        threads = chosen_threads()  # once an epoch: asking the machine costs ~10 ms
         batches = self._batches()
         while True:
             with work_threads(threads):

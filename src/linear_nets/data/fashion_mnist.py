@@ -139,8 +139,7 @@ def locate(data_dir: str | os.PathLike | None = None, *, facts: Mapping[str, Spl
     what, given = ("data_dir", data_dir) if data_dir is not None else (ENV_VAR, os.environ.get(ENV_VAR) or None)
     if given is not None:
         directory = Path(given).expanduser()
-        found = _holding(directory, names)
-        if found is None:
+        if (found := _holding(directory, names)) is None:
             missing = [n for n in names if not data_file(directory, n)]
             raise DataError(
                 f"{what} {directory} does not hold Fashion-MNIST (missing {', '.join(missing)}, gzipped or not, "
@@ -184,12 +183,14 @@ def _memo_path() -> Path:
     return user_cache_dir() / "verified.json"
 
 
-def _stamp(path: Path) -> tuple[str, dict[str, int]]:
+def _stamp(path: Path, sha256: str) -> tuple[str, dict]:
+    """What `verified.json` keeps of a file verified to have `sha256`: (resolved path, {size, mtime, sha256}); a
+    file is remembered when its stamp is among the memo's items."""
     try:
         st = path.stat()
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return str(path.resolve()), {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return str(path.resolve()), {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
 
 
 def _read_memo() -> dict:
@@ -201,15 +202,10 @@ def _read_memo() -> dict:
     return memo if isinstance(memo, dict) else {}
 
 
-def _remembered(memo: dict, stamp: tuple[str, dict[str, int]], sha256: str) -> bool:
-    """Was the file of this stamp (path, size, mtime) verified to have this checksum?"""
-    return memo.get(stamp[0]) == {**stamp[1], "sha256": sha256}
-
-
-def _remember(stamp: tuple[str, dict[str, int]], sha256: str) -> None:
+def _remember(stamp: tuple[str, dict]) -> None:
     """Record a verified file; failing to write (read-only home, full disk) only costs a hash next time."""
     memo = _read_memo()
-    memo[stamp[0]] = {**stamp[1], "sha256": sha256}
+    memo[stamp[0]] = stamp[1]
     with contextlib.suppress(OSError):
         _memo_path().parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(_memo_path(), json.dumps(memo, indent=1, sort_keys=True))
@@ -220,7 +216,7 @@ def read_checked(path: Path, facts: FileFacts) -> np.ndarray:
     per-example shape of `facts` and no more examples than the published file."""
 
     def check_form(dtype: np.dtype, shape: tuple[int, ...]) -> None:
-        if dtype != np.uint8 or shape[1:] != facts.shape[1:] or len(shape) != len(facts.shape):
+        if dtype != np.uint8 or shape[1:] != facts.shape[1:]:  # (tuples of different lengths differ)
             want = "x".join(map(str, ("N", *facts.shape[1:])))
             got = "x".join(map(str, shape))
             native = dtype.newbyteorder("=")  # the header's big-endian type, named as the array would be
@@ -243,10 +239,10 @@ def _read_file(directory: Path, facts: FileFacts) -> tuple[np.ndarray, FileCheck
     path = data_file(directory, facts.name)
     if path is None:
         raise DataError(f"{directory / facts.name}(.gz) is missing; {HOW_TO_GET}")
-    stamp = _stamp(path)  # before reading: a file changed while it is read then fails the next check
+    stamp = _stamp(path, facts.sha256)  # before reading: a file changed while it is read then fails the next check
     copy, memo = _decompressed_path(facts), _read_memo()
-    remembered = _remembered(memo, stamp, facts.sha256)
-    if remembered and path.suffix == ".gz" and copy.exists() and _remembered(memo, _stamp(copy), facts.sha256):
+    remembered = stamp in memo.items()
+    if remembered and path.suffix == ".gz" and copy.exists() and _stamp(copy, facts.sha256) in memo.items():
         return read_checked(copy, facts), FileCheck(path, verified=True, from_cache=True)
     array = read_checked(path, facts)
     if array.shape != facts.shape:
@@ -260,32 +256,13 @@ def _read_file(directory: Path, facts: FileFacts) -> tuple[np.ndarray, FileCheck
                 "the file is corrupt or not the published Fashion-MNIST; delete it and get it again"
             )
             return array, FileCheck(path, verified=False, from_cache=False, problem=problem)
-        _remember(stamp, facts.sha256)
+        _remember(stamp)
     if path.suffix == ".gz":
         with contextlib.suppress(OSError):  # failing to write the copy only costs the .gz next time
             copy.parent.mkdir(parents=True, exist_ok=True)
             write_idx(copy, array)
-            _remember(_stamp(copy), facts.sha256)
+            _remember(_stamp(copy, facts.sha256))
     return array, FileCheck(path, verified=True, from_cache=remembered)
-
-
-def read_split(
-    directory: Path, split: SplitFacts, *, strict: bool = True
-) -> tuple[np.ndarray, np.ndarray, tuple[FileCheck, FileCheck]]:
-    """Read and check a split's two files from `directory`: (images [N, 28, 28] uint8, labels [N] uint8, checks).
-    Checks: element type and image size, images and labels agree in count, labels are in 0..9 (else DataError);
-    then whether each file is the published one: if not, `ChecksumError` when `strict`.
-    """
-    (images, image_check), (labels, label_check) = (_read_file(directory, facts) for facts in split.files)
-    checks = (image_check, label_check)
-    if len(images) != len(labels):
-        raise DataError(f"{directory}: {len(images)} images but {len(labels)} labels; they must agree")
-    if labels.size and labels.max() >= len(CLASSES):
-        raise DataError(f"{checks[1].path}: label {labels.max()} out of range: classes are 0..{len(CLASSES) - 1}")
-    failed = [c for c in checks if not c.verified]
-    if strict and failed:
-        raise ChecksumError(failed[0].problem)
-    return images, labels, checks
 
 
 # --- download -----------------------------------------------------------------------------------------------------
@@ -326,7 +303,7 @@ def _fetch(url: str, final: Path, facts: FileFacts, timeout: float, deadline: fl
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    _remember(_stamp(final), facts.sha256)  # just verified: the first load pays nothing
+    _remember(_stamp(final, facts.sha256))  # just verified: the first load pays nothing
 
 
 def _remove_stale_parts(final: Path) -> None:
@@ -382,7 +359,8 @@ def download(
 class FashionMNIST:
     """One split ("train": 60,000 images, or "test": 10,000) of Fashion-MNIST in memory, read once from its IDX files
     (found by `locate` from `data_dir`, or downloaded into the user cache when nowhere and `download`) and checked
-    against `facts`. With `strict`, a file that is not the published one raises `ChecksumError`; else `checks` says so.
+    against `facts`: a wrong form, images and labels that disagree in count, or a label outside 0..9 raise DataError;
+    with `strict`, a file that is not the published one raises `ChecksumError`, else `checks` says so.
     `images` is uint8 `[N, 1, 28, 28]`, `labels` int64 `[N]` (`classes[i]` is the text label), `root` the directory,
     `checks` one `FileCheck` per file, `seconds` the time taken to read and check the files.
 
@@ -410,7 +388,14 @@ class FashionMNIST:
         timer = Timer()
         self.split = split
         self.root = _find(data_dir, download, facts)
-        images, labels, self.checks = read_split(self.root, facts[split], strict=strict)
+        (images, image_check), (labels, label_check) = (_read_file(self.root, f) for f in facts[split].files)
+        self.checks = (image_check, label_check)
+        if len(images) != len(labels):
+            raise DataError(f"{self.root}: {len(images)} images but {len(labels)} labels; they must agree")
+        if labels.size and labels.max() >= len(CLASSES):
+            raise DataError(f"{label_check.path}: label {labels.max()} out of range: classes are 0..{len(CLASSES) - 1}")
+        if strict and not self.verified:
+            raise ChecksumError(next(c.problem for c in self.checks if not c.verified))
         self.images = torch.from_numpy(images).unsqueeze(1)
         self.labels = torch.from_numpy(labels.astype(np.int64))
         self.classes = list(CLASSES)

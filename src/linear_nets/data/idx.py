@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from linear_nets.atomic import atomic_open
+from linear_nets.atomic import atomic_write_bytes
 from linear_nets.errors import DataError
 
 if TYPE_CHECKING:
@@ -121,8 +121,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, gzip: bool = False) ->
     data = idx_header(array) + idx_payload(array).tobytes()
     if gzip:
         data = gz.compress(data, mtime=0)
-    with atomic_open(path, "wb") as f:
-        f.write(data)
+    atomic_write_bytes(path, data)
 
 
 def _type_code(dtype: np.dtype) -> int:

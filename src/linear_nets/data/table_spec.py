@@ -133,10 +133,6 @@ class TableSpec:
         """The columns whose values are compared as text: the categorical features, and a classification target."""
         return [*self.categories, *([self.target] if self.task == "classification" else [])]
 
-    @property
-    def num_classes(self) -> int | None:
-        return None if self.classes is None else len(self.classes)
-
     # ----------------------------------------------------------------------------------------- saving, loading
 
     def to_dict(self) -> dict[str, Any]:
@@ -304,7 +300,7 @@ class TableSpec:
         if self.task == "classification":
             codes = _codes(table.column(self.target), self.classes, self.target, "label", row_number)
             return X, torch.from_numpy(codes.astype(np.int64))
-        return X, torch.tensor(self.target_numbers(table, row_number), dtype=dtype)  # a copy: Arrow's is read-only
+        return X, torch.tensor(self.numbers(table, self.target, row_number), dtype=dtype)  # copy: Arrow's is read-only
 
     def select_rows(
         self,
@@ -345,16 +341,12 @@ class TableSpec:
                     block[codes, np.arange(len(codes))] = 1
                 j += width
             else:
-                out[j] = self._column_numbers(table, c, f"column '{c}'", row_number, check)
+                out[j] = self.numbers(table, c, row_number, check=check)
                 j += 1
 
-    def target_numbers(self, table: pa.Table, row_number, *, check: bool = True) -> np.ndarray:
-        """A regression target as a read-only float array; NaN and ±inf refused when `check`."""
-        return self._column_numbers(table, self.target, f"target '{self.target}'", row_number, check)
-
-    def _column_numbers(self, table: pa.Table, name: str, what: str, row_number, check: bool) -> np.ndarray:
-        """A numeric column as floats; NaN, ±inf (when `check`) and a CSV's integers from 2^53 on refused."""
-        column = table.column(name)
+    def numbers(self, table: pa.Table, name: str, row_number, *, check: bool = True) -> np.ndarray:
+        """A feature or regression target as read-only floats; NaN, ±inf (if `check`), integers ≥ 2^53 refused."""
+        what, column = f"target '{name}'" if name == self.target else f"column '{name}'", table.column(name)
         values = _numbers(column, what, row_number)
         if check and not np.isfinite(values).all():
             i = _first_true(~np.isfinite(values))

@@ -217,7 +217,7 @@ def _design_chunks(
             buffer[d : d + fit_intercept] = 1
         Zt = buffer[:, :n]
         spec.write_features(table, Zt[:d], row_number, check=False)
-        Zt[-1] = spec.target_numbers(table, row_number, check=False)
+        Zt[-1] = spec.numbers(table, spec.target, row_number, check=False)
         yield table, row_number, Zt
 
 

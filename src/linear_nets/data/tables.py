@@ -385,11 +385,20 @@ def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
     except (IndexError, ValueError):
         return unparsed
     wanted = (column_types or {}).get(name, source.schema.field(name).type)
+
+    def fails(texts: pa.Array, stop: int) -> bool:
+        try:
+            pc.cast(texts.slice(0, stop), wanted)
+            return False
+        except pa.ArrowInvalid:
+            return True
+
     row = 0
     for batch in source._read_blocks([name], {name: pa.string()}, 0):
         texts = batch.column(0)
-        bad = _first_failing_cast(texts, wanted)
-        if bad is not None:
+        # Bisect on the prefixes: once one fails, every longer one does, and the shortest ends with the bad value.
+        bad = bisect.bisect_left(range(1, len(texts) + 1), True, key=functools.partial(fails, texts))
+        if bad < len(texts):
             return DataError(
                 f"column '{name}' of {source.name} has the value {texts[bad].as_py()!r} at row {row + bad + 1}, "
                 f"which is not a {'number' if _is_number(wanted) else wanted}: fix it, pass na_values "
@@ -400,19 +409,6 @@ def _bad_csv_value(source: CsvSource, message: str, column_types) -> DataError:
             )
         row += len(texts)
     return unparsed
-
-
-def _first_failing_cast(texts: pa.Array, to: pa.DataType) -> int | None:
-    def fails(stop: int) -> bool:
-        try:
-            pc.cast(texts.slice(0, stop), to)
-            return False
-        except pa.ArrowInvalid:
-            return True
-
-    # Bisect on the prefixes: once one fails, every longer one does, and the shortest ends with the bad value.
-    first = bisect.bisect_left(range(1, len(texts) + 1), True, key=fails)
-    return first if first < len(texts) else None
 
 
 # ------------------------------------------------------------------------------------------ in memory, and splits

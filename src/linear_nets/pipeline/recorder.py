@@ -20,7 +20,6 @@ from linear_nets.errors import flag
 from linear_nets.pipeline.config import MACHINE_FIELDS, to_dict
 from linear_nets.pipeline.distributed import ALONE, World, check_same, default_threads
 from linear_nets.pipeline.runs import (
-    Replica,
     Run,
     check_new_out,
     check_state,
@@ -37,7 +36,8 @@ from linear_nets.training import Callback, EpochRecord, History
 
 class RunRecorder(Callback):
     """Writes a fit's metrics into `run` after every epoch, and a checkpoint every `checkpoint_every` (0: only on
-    demand); with `resume`, loads the newest checkpoint in `on_fit_begin` (rank 0 reads it for the `world`)."""
+    demand); with `resume`, loads the newest checkpoint in `on_fit_begin`. Rank 0 of the `world` alone reads and
+    writes the files."""
 
     def __init__(self, run: Run, checkpoint_every: int = 1, *, resume: bool = False, world: World = ALONE) -> None:
         self.run, self.checkpoint_every, self.resume, self.world = run, checkpoint_every, resume, world
@@ -64,7 +64,8 @@ class RunRecorder(Callback):
         self._rows.append(dataclasses.asdict(record))
         # kept, so an interrupt mid-epoch can still save it; a fit without `on_fit_begin` (linreg) has no checkpoints
         self._snapshot = self._take_snapshot() if self.fit is not None else None
-        self.run.write_metrics(self._rows)
+        if self.world.leader:
+            self.run.write_metrics(self._rows)
         if self.checkpoint_every and record.epoch % self.checkpoint_every == 0:
             self.save_checkpoint()
 
@@ -83,8 +84,8 @@ class RunRecorder(Callback):
         """Write the state after the last completed epoch unless written (safe mid-epoch); return whether it wrote."""
         if self._snapshot is None:
             return False
-        tensors, state = self._snapshot
-        self.run.save_checkpoint(self.epochs_done, tensors, state)
+        if self.world.leader:
+            self.run.save_checkpoint(self.epochs_done, *self._snapshot)
         self._snapshot = None
         return True
 
@@ -113,22 +114,25 @@ class RunRecorder(Callback):
 
     def finish(self, model_tensors: Mapping[str, Tensor], summary: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
         """Write the final model and `summary.json` (with the wall time); return the summary written."""
-        self.run.save_model(model_tensors, meta)
+        if self.world.leader:
+            self.run.save_model(model_tensors, meta)
         full = {**summary, "epochs": self.epochs_done, "final": self._rows[-1] if self._rows else None,
                 "wall_seconds": round(time.perf_counter() - self.started, 3)}
-        self.run.write_summary(full)
+        if self.world.leader:
+            self.run.write_summary(full)
         return full
 
     def removed_on_error(self) -> contextlib.AbstractContextManager[Any]:
         """A block whose `LinearNetsError` (diverged, disk full) removes a new run; a resumed run keeps its own."""
-        return contextlib.nullcontext() if self.resume else self.run.removed_on_error()
+        return contextlib.nullcontext() if self.resume or not self.world.leader else self.run.removed_on_error()
 
     def stop(self) -> bool:
         """After Ctrl-C or a closed output: save the last epoch; keep the run (True) unless it has no checkpoint."""
         self.save_checkpoint()
         if self.run.newest_checkpoint() is not None:
             return True
-        self.run.remove()
+        if self.world.leader:
+            self.run.remove()
         return False
 
 
@@ -205,8 +209,7 @@ def start_run(model: str, config: Any, data: Mapping[str, Any], options: Mapping
         agreed |= {f"data {k}": v for k, v in content({**data, "sha256 of the training rows": fingerprint}).items()}
         check_same(world, agreed | {f"option {k}": v for k, v in content(dict(options)).items()})
     run = resumed or world.from_leader(lambda: Run.create(model, run_config(to_dict(config), data, options), out))
-    return RunRecorder(run if world.leader else Replica(run.path, run.config), options.get("checkpoint_every", 1),
-                       resume=resumed is not None, world=world)
+    return RunRecorder(run, options.get("checkpoint_every", 1), resume=resumed is not None, world=world)
 
 
 def _with_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:

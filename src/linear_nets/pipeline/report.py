@@ -123,12 +123,8 @@ def _cell(content: str) -> str:
     return f'<td class="num">{content}</td>' if numeric else f"<td>{content}</td>"
 
 
-def key_values(values: dict[str, Any], cls: str) -> str:
-    """A two-column table of a JSON object's fields (nested objects flattened as `a.b`, long lists shortened)."""
-    return table(("field", "value"), _field_rows(values, ""), cls)
-
-
-def _field_rows(values: dict[str, Any], prefix: str) -> list[tuple[str, str]]:
+def _field_rows(values: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """The rows of a JSON object's field table (nested objects flattened as `a.b`, long lists shortened)."""
     rows: list[tuple[str, str]] = []
     for name in sorted(values):
         value = values[name]
@@ -153,7 +149,7 @@ def curves(report: Report, series: Sequence[tuple[str, list[dict[str, Any]]]], m
     """The "Curves" section: one panel per metric of `model`, one line per (label, metrics rows); `missing` if none."""
     from matplotlib.ticker import MaxNLocator
 
-    from linear_nets.plotting import pyplot
+    from linear_nets.plotting import subplots
 
     report.add("<h2>Curves</h2>")
     if not series:
@@ -161,9 +157,8 @@ def curves(report: Report, series: Sequence[tuple[str, list[dict[str, Any]]]], m
         return
     columns = SOFTMAX_CURVES if model == "softmax" else LINREG_CURVES
     shown = [(key, label) for key, label in columns if any(r.get(key) is not None for _, rows in series for r in rows)]
-    fig, axes = pyplot().subplots(1, max(1, len(shown)), figsize=(5.2 * max(1, len(shown)), 3.4), squeeze=False,
-                                  layout="constrained")  # fmt: skip
-    for ax, (key, label) in zip(axes[0], shown, strict=False):
+    fig, axes = subplots(1, max(1, len(shown)), figsize=(5.2 * max(1, len(shown)), 3.4), layout="constrained")
+    for ax, (key, label) in zip(axes, shown, strict=False):
         for name, rows in series:
             points = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None and r.get("epoch") is not None]
             if points:
@@ -174,7 +169,7 @@ def curves(report: Report, series: Sequence[tuple[str, list[dict[str, Any]]]], m
             ax.set_yscale("log")
         ax.grid(True)
     if len(series) > 1 and shown:
-        axes[0][0].legend(fontsize=7)
+        axes[0].legend(fontsize=7)
     report.add(svg(fig, "curves"))
 
 
@@ -187,26 +182,19 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
     from linear_nets.pipeline.saved import load_softmax, table_spec
     from linear_nets.plotting import plot_per_class, plot_reliability
 
-    run = record.run
-    assert run is not None
-    if not _has_model(report, record, "its weights, mistakes, scores and calibration"):
+    if (run := _trained_run(report, record, "its weights, mistakes, scores and calibration")) is None:
         return
     try:
         model, config, classes = load_softmax(run)
     except LinearNetsError as exc:
         report.lack(f"the model cannot be loaded: {exc}")
         return
-    table_options = (run.config.get("options") or {}).get("table")
     report.add("<h2>What each class's weights look for</h2>")
     if run.spec is None:
         report.add(weight_pictures(model.state_tensors()["W"].detach().cpu().double(), classes, config.resize or 28))
     else:  # a table file, or a scikit-learn estimator's X
         report.add(svg(weights_figure(model, classes, None, table_spec(run).feature_names), "weights"))
-    if run.spec is not None and not table_options:
-        report.lack("a scikit-learn estimator's run records no test rows: the scores per class, calibration and "
-                    "confusion matrix are left out (`linear-nets evaluate RUN --data FILE` scores one)")  # fmt: skip
-        return
-    batches, images = _test_data(report, run, config, table_options, data_dir)
+    batches, images = _test_data(report, run, config, data_dir)
     if batches is None:
         return
     evaluation = evaluate_classifier(model, batches, classes)
@@ -227,33 +215,37 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
     report.add("<h2>Confusion matrix</h2>", confusion_table(scores.confusion.tolist(), classes))
 
 
-def _has_model(report: Report, record: RunRecord, what: str) -> bool:
-    """Whether the run has its trained model; if not, a line says that `what` is shown once it finishes."""
+def _trained_run(report: Report, record: RunRecord, what: str) -> Any:
+    """The record's run if it has its trained model; if not None, and a line says that `what` is shown once it is."""
     if (record.path / "model.safetensors").exists():
-        return True
+        return record.run
     report.lack(f"{record.path} has no trained model yet ({record.state_text()}): {what} are shown once it finishes")
-    return False
+    return None
 
 
-def _test_data(report: Report, run: Any, config: Any, table_options: Any, data_dir: str | None) -> tuple[Any, Any]:
+def _test_data(report: Report, run: Any, config: Any, data_dir: str | None) -> tuple[Any, Any]:
     """(batches of the run's test data, its images or None), or (None, None) with a line saying why not."""
+    options = run.config.get("options") or {}
+    if run.spec is not None and not options.get("table"):
+        report.lack("a scikit-learn estimator's run records no test rows: the scores per class, calibration and "
+                    "confusion matrix are left out (`linear-nets evaluate RUN --data FILE` scores one)")  # fmt: skip
+        return None, None
     try:
-        if table_options:
+        if options.get("table"):
             from linear_nets.pipeline.tables import TableOptions, load_in_memory
 
-            options = TableOptions(**table_options)
-            if options.stream:
+            table = TableOptions(**options["table"])
+            if table.stream:
                 report.lack("the table was streamed (--stream): the report does not read it again, so the scores "
                             "per class, the calibration and the confusion matrix are left out")  # fmt: skip
                 return None, None
-            data = load_in_memory(options, "classification", config.seed)
+            data = load_in_memory(table, "classification", config.seed)
             if data.test is None:
                 report.lack("the run held out no test rows: nothing to score")
                 return None, None
             return [data.test], None
         from linear_nets.data.fashion_mnist import load_data_fashion_mnist
 
-        options = run.config.get("options") or {}
         _, test_iter = load_data_fashion_mnist(4096, config.resize, data_dir or options.get("data_dir"))
         return test_iter, test_iter.tensors[0]
     except LinearNetsError as exc:
@@ -359,10 +351,10 @@ def linreg_section(report: Report, record: RunRecord) -> None:
     if scalars:
         report.add(table(("", "value"), scalars, "regression-summary"))
     report.add("<h2>Residuals</h2>")
-    if not _has_model(report, record, "its residual plots"):
+    if (run := _trained_run(report, record, "its residual plots")) is None:
         return
     try:
-        diagnostics = linreg_diagnostics(record)
+        diagnostics = linreg_diagnostics(run)
     except LinearNetsError as exc:
         report.lack(f"the residual plots are left out: {exc}")
         return
@@ -377,18 +369,14 @@ def linreg_section(report: Report, record: RunRecord) -> None:
     report.add(svg(plot_regression_diagnostics(diagnostics), "residuals"))
 
 
-def linreg_diagnostics(record: RunRecord) -> Any:
+def linreg_diagnostics(run: Any) -> Any:
     """The residual diagnostics of a linreg run on its training rows (None for a streamed table)."""
     import torch
 
     from linear_nets.diagnostics import regression_diagnostics
-    from linear_nets.pipeline.config import LinregConfig
-    from linear_nets.pipeline.runs import saved_config
     from linear_nets.pipeline.saved import load_linreg, synthetic_options, synthetic_problem
 
-    run = record.run
-    assert run is not None
-    config = saved_config(run, LinregConfig)
+    config = run.fit_config
     table_options = (run.config.get("options") or {}).get("table")
     if table_options:
         from linear_nets.pipeline.tables import TableOptions, load_in_memory
@@ -399,7 +387,7 @@ def linreg_diagnostics(record: RunRecord) -> Any:
         X, y = load_in_memory(options, "regression", config.seed, dtype=torch.float64).train
     else:
         _, X, y = synthetic_problem(synthetic_options(run), config.seed)
-    w, b = load_linreg(run, X.shape[1])
+    w, b, _, _ = load_linreg(run)
     return regression_diagnostics(X.double(), y.double().reshape(-1), w, float(b))
 
 
@@ -416,10 +404,10 @@ def single_run_page(record: RunRecord, data_dir: str | None = None) -> Report:
         report.lack(problem)
     if record.state in ("running", "interrupted"):
         report.lack(f"this run is {record.state_text()}: it has no summary yet, only its curves so far")
-    report.add("<h2>Config</h2>", key_values(record.config, "config"))
+    report.add("<h2>Config</h2>", table(("field", "value"), _field_rows(record.config), "config"))
     if record.summary is not None and record.model == "softmax":  # a regression's numbers get their own tables
         shown = {k: v for k, v in record.summary.items() if k == "final" or not (k == "classes" or isinstance(v, dict))}
-        report.add("<h2>Summary</h2>", key_values(shown, "summary"))
+        report.add("<h2>Summary</h2>", table(("field", "value"), _field_rows(shown), "summary"))
     curves(report, [(record.path.name, record.metrics)] if record.metrics else [], record.model,
            "no metrics.jsonl: no epoch was recorded (a closed-form fit has no curve)")  # fmt: skip
     if record.model == "softmax":

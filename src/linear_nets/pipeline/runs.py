@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -27,7 +28,7 @@ from torch import Tensor
 from linear_nets import __version__, checks
 from linear_nets.atomic import atomic_write_bytes, atomic_write_text, current_umask
 from linear_nets.errors import ConfigError, DataError, LinearNetsError, WriteError
-from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, SyntheticData
+from linear_nets.pipeline.config import LinregConfig, Param, SoftmaxConfig, SyntheticData, from_dict
 
 FORMAT = "linear-nets/1"
 
@@ -203,19 +204,6 @@ def refused(prefix: str, *errors: type[Exception]) -> Iterator[None]:
         yield
     except errors as exc:
         raise DataError(prefix + str(exc)) from None
-
-
-def write_metrics(run_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write the per-epoch rows as `metrics.csv` and `metrics.jsonl` (whole files, atomically)."""
-    if not rows:
-        return
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
-    lines = (json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows)
-    atomic_write_text(run_dir / "metrics.jsonl", "".join(lines))
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -400,6 +388,19 @@ class Run:
         """The training schema a table run recorded (config.json's `data.spec`), or None (images, synthetic data)."""
         return (self.config.get("data") or {}).get("spec")
 
+    @functools.cached_property
+    def fit_config(self) -> Any:
+        """The config the run was trained with (older runs: from their args); `DataError` when not a valid one."""
+        cls = self.CONFIGS[self.model]
+        values = self.config.get("config")
+        if values is None:  # written by linear-nets 0.1 before one config: its argparse arguments
+            args = self.config.get("args", {})
+            values = {p.name: args[p.name] for p in cls.PARAMS if args.get(p.name) is not None}
+            if "huber_sigma" in args and args["huber_sigma"] is not None:
+                values["huber_delta"] = args["huber_sigma"]
+        with refused(f"{self.path}/config.json does not describe a {cls.__name__}: ", ConfigError, TypeError):
+            return from_dict(cls, values)
+
     @property
     def finished(self) -> bool:
         """Whether training ended and its results were written (`summary.json` is the last file a run writes)."""
@@ -447,10 +448,18 @@ class Run:
         shutil.rmtree(self.path.resolve(), ignore_errors=True)
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Rewrite `metrics.csv` and `metrics.jsonl` with every epoch so far."""
-        write_metrics(self.path, rows)
+        """Rewrite the per-epoch rows as `metrics.csv` and `metrics.jsonl` (whole files, atomically)."""
+        if not rows:
+            return
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path / "metrics.csv", buffer.getvalue())
+        lines = (json.dumps(json_safe(dict(r)), allow_nan=False) + "\n" for r in rows)
+        atomic_write_text(self.path / "metrics.jsonl", "".join(lines))
 
-    def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
+    def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> None:
         """Write `checkpoint-<epoch>.safetensors` (+ its JSON), then remove older ones."""
         path = self.path / f"checkpoint-{epoch}.safetensors"
         save_tensors(path, tensors, {"epoch": epoch, **state})
@@ -458,7 +467,6 @@ class Run:
             if old != path:
                 old.unlink(missing_ok=True)
                 old.with_suffix(".json").unlink(missing_ok=True)
-        return path
 
     def load_checkpoint(self, config: Mapping[str, Any] | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """The newest checkpoint: (tensors, state); `DataError` if none, malformed or of another `config`."""
@@ -516,18 +524,6 @@ class Run:
         write_json(self.path / "summary.json", dict(summary))
 
 
-class Replica(Run):
-    """The run directory as a process other than rank 0 of a data-parallel fit sees it: every write skipped."""
-
-    def _skipped(self, *args: Any) -> None:
-        pass
-
-    write_metrics = save_model = write_summary = remove = _skipped
-
-    def save_checkpoint(self, epoch: int, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> Path:
-        return self.path / f"checkpoint-{epoch}.safetensors"
-
-
 def run_config(
     config: Mapping[str, Any], data: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -539,20 +535,6 @@ def run_config(
         "versions": {"linear_nets": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-
-
-def saved_config(run: Run, cls: type) -> Any:
-    """The `cls` config a run was trained with (older runs: from their args); `DataError` when not a valid one."""
-    from linear_nets.pipeline.config import from_dict
-
-    values = run.config.get("config")
-    if values is None:  # written by linear-nets 0.1 before one config: its argparse arguments
-        args = run.config.get("args", {})
-        values = {p.name: args[p.name] for p in cls.PARAMS if args.get(p.name) is not None}
-        if "huber_sigma" in args and args["huber_sigma"] is not None:
-            values["huber_delta"] = args["huber_sigma"]
-    with refused(f"{run.path}/config.json does not describe a {cls.__name__}: ", ConfigError, TypeError):
-        return from_dict(cls, values)
 
 
 # --- what config.json may hold besides the config: checked with the rules of the flags that wrote it -----------------
@@ -580,7 +562,7 @@ def check_run_config(run: Run) -> None:
     for section in ("config", "data", "options", "args"):
         if run.config.get(section) is not None:
             _check_fields((), run.config[section], where, section)
-    saved_config(run, Run.CONFIGS[run.model])
+    run.fit_config  # noqa: B018 - read, so checked
     options = run.config.get("options") or {}
     _check_fields(RUN_OPTIONS, options, where, "options")
     table = options.get("table")

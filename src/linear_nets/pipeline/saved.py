@@ -14,9 +14,9 @@ from torch import Tensor
 from linear_nets import checks
 from linear_nets.errors import ConfigError, DataError
 from linear_nets.models import SoftmaxModel
-from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, SyntheticData, from_dict
+from linear_nets.pipeline.config import SoftmaxConfig, SyntheticData, from_dict
 from linear_nets.pipeline.fit import build_model, resolve_device
-from linear_nets.pipeline.runs import Run, check_state, refused, saved_config
+from linear_nets.pipeline.runs import Run, check_state, refused
 from linear_nets.softmax import stable_cross_entropy
 
 
@@ -25,7 +25,7 @@ def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch
     """A softmax run's model (computing in `dtype`), config and classes; `DataError` unless they fit the run's data."""
     from linear_nets.data.fashion_mnist import CLASSES
 
-    config = saved_config(run, SoftmaxConfig)
+    config = run.fit_config
     if device is not None:
         config = dataclasses.replace(config, device=device)
     tensors, meta = run.load_model()
@@ -54,13 +54,10 @@ def load_softmax(run: Run, device: str | None = None, dtype: torch.dtype = torch
     return model, config, classes
 
 
-def load_linreg(run: Run, num_features: int) -> tuple[Tensor, Tensor]:
-    """A linear-regression run's weights `w` `[num_features]` and bias `b` `[]` (float64, finite), checked."""
-    return load_linreg_model(run, num_features)[:2]
-
-
-def load_linreg_model(run: Run, num_features: int) -> tuple[Tensor, Tensor, Tensor | None, dict[str, Any]]:
-    """w, b, the coefficients' covariance (least squares: `[p, p]`; SGD: None) and the model's description, checked."""
+def load_linreg(run: Run) -> tuple[Tensor, Tensor, Tensor | None, dict[str, Any]]:
+    """A linear-regression run's weights `w` `[features]` and bias `b` `[]` (float64, finite), the coefficients'
+    covariance (least squares: `[p, p]`; SGD: None) and the model's description, checked against the run's data."""
+    num_features = table_spec(run).num_features if run.spec is not None else len(synthetic_options(run).true_w)
     tensors, meta = run.load_model()
     expected = {"w": torch.zeros(num_features, dtype=torch.float64), "b": torch.zeros((), dtype=torch.float64)}
     if "cov" in tensors:
@@ -149,9 +146,8 @@ def linreg_on_its_data(run: Run) -> dict[str, Any]:
     """A synthetic-data linreg run's mean squared loss on its regenerated data and its estimation errors."""
     from linear_nets.losses import squared_loss
 
-    config = saved_config(run, LinregConfig)
-    synthetic = synthetic_options(run)
-    w, b = load_linreg(run, len(synthetic.true_w))
+    config, synthetic = run.fit_config, synthetic_options(run)
+    w, b, _, _ = load_linreg(run)
     true_w, X, y = synthetic_problem(synthetic, config.seed)
     return {
         "n": len(y),
@@ -230,7 +226,7 @@ def table_spec(run: Run) -> Any:
     return TableSpec.from_dict(run.spec)  # checked when the run was opened (`runs.check_run_config`)
 
 
-def linreg_predictions(w: Tensor, b: Tensor, X: Tensor, cov: Tensor | None = None, meta: dict | None = None,
+def linreg_predictions(X: Tensor, w: Tensor, b: Tensor, cov: Tensor | None = None, meta: dict | None = None,
                        interval: float | None = None) -> dict[str, Tensor]:  # fmt: skip
     """`prediction` ŷ = Xw + b (float64), and with `interval` `prediction_intervals`' (`DataError` without `cov`)."""
     columns = {"prediction": X.to(torch.float64) @ w + b}
@@ -261,8 +257,7 @@ def table_predictions(run: Run, path: str | os.PathLike, keep: list[str] | None 
     kept = _kept_columns(open_table(path, na_values), keep, run.model, spec) if keep else None
     X = load_features(path, spec, dtype=torch.float64 if run.model == "linreg" else torch.float32, na_values=na_values)
     if run.model == "linreg":
-        w, b, cov, meta = load_linreg_model(run, spec.num_features)
-        columns = {k: v.numpy() for k, v in linreg_predictions(w, b, X, cov, meta, interval).items()}
+        columns = {k: v.numpy() for k, v in linreg_predictions(X, *load_linreg(run), interval).items()}
     else:
         proba = load_softmax(run)[0].predict_proba(X)
         columns = {f"predicted_{spec.target}": [spec.classes[i] for i in proba.argmax(dim=1).tolist()]}
@@ -337,7 +332,7 @@ class LinearRegressionRun:
     def predict(self, table: Any) -> Any:
         """ŷ for each row of `table` (a DataFrame, a pyarrow Table or a file's path), as a float64 numpy array."""
         X = _rows(self.spec, table, torch.float64, self.na_values)  # float32 would round the inputs to 7 digits
-        return linreg_predictions(self.w, self.b, X)["prediction"].numpy()
+        return linreg_predictions(X, self.w, self.b)["prediction"].numpy()
 
 
 @dataclasses.dataclass
@@ -419,8 +414,7 @@ def load(run_dir: str | os.PathLike) -> LinearRegressionRun | SoftmaxRun:
     if run.spec is None:
         raise ConfigError(f"{run.path} is a linear regression on synthetic data: it has no table columns to predict "
                           "from (its estimates are in summary.json)")  # fmt: skip
-    spec = table_spec(run)
-    return LinearRegressionRun(spec, *load_linreg(run, spec.num_features), table_na_values(run))
+    return LinearRegressionRun(table_spec(run), *load_linreg(run)[:2], table_na_values(run))
 
 
 def check_table_path(target: Path, source: str | os.PathLike | None = None, overwrite: bool = True) -> Path:
@@ -476,7 +470,7 @@ def score_table(run: Run, path: str | os.PathLike | None = None) -> dict[str, An
         seed = run.config.get("config", {}).get("seed", 0)
         batches, where = held_out_rows(options, spec, seed, run.config.get("data", {}), dtype)
     if run.model == "linreg":
-        scores = regression_scores(batches, *load_linreg(run, spec.num_features))
+        scores = regression_scores(batches, *load_linreg(run)[:2])
         return {"where": where, "mse": scores.mse, "r2": scores.r2, "n": scores.rows}
     scores = score_classifier(load_softmax(run)[0], batches, len(spec.classes))
     return {"where": where, "accuracy": scores.accuracy, "loss": scores.loss, "n": scores.n,

@@ -29,14 +29,14 @@ from scipy import sparse
 from scipy.special import log_softmax
 
 from linear_nets import checks
-from linear_nets.closed_form import MAGNITUDE_LIMIT, RankDeficientWarning
+from linear_nets.closed_form import RankDeficientWarning
 from linear_nets.errors import ConfigError, DataError, TrainingDiverged
 from linear_nets.pipeline.callbacks import EarlyStopping
 from linear_nets.pipeline.catalog import read_metrics
 from linear_nets.pipeline.config import LinregConfig, SoftmaxConfig, to_dict, validate
 from linear_nets.pipeline.fit import Dataset, LinregFit, fit_linreg, fit_softmax
-from linear_nets.pipeline.runs import Run, read_json, run_config, saved_config
-from linear_nets.pipeline.saved import load_linreg, load_softmax, raw_units, synthetic_options, table_spec
+from linear_nets.pipeline.runs import Run, read_json, run_config
+from linear_nets.pipeline.saved import load_linreg, load_softmax, raw_units, table_spec
 from linear_nets.regularization import power_of_two_scales
 from linear_nets.training import History
 
@@ -203,21 +203,20 @@ class _PipelineEstimator(BaseEstimator):
                             "wrote before linear-nets saved estimators as run directories are no longer read; fit "
                             "the estimator again and save it")  # fmt: skip
         run = Run.open(path, model=cls._model)
-        config = saved_config(run, cls._config_class)
+        config = run.fit_config
         section = (run.config.get("options") or {}).get("estimator") or {}  # none in a run `linear-nets train` wrote
         params = {name: getattr(config, name) for name in cls._config_fields} | {"random_state": config.seed}
         if "fit_intercept" in cls._get_param_names():
             params["fit_intercept"] = not config.no_intercept
-        spec = table_spec(run) if (run.config.get("data") or {}).get("spec") is not None else None
         rows = read_metrics(run.path)
         try:
             estimator = cls(**params | section.get("params", {}))
             estimator._config()  # every parameter in range, as fit would check it
             estimator.loss_curve_ = [float(row["train_loss"]) for row in rows]
             estimator.n_iter_ = max(len(rows), 1)  # a least-squares run records no epoch: it is one pass
-            if spec is not None and section.get("named_features", True):
-                estimator.feature_names_in_ = np.asarray(spec.feature_names, dtype=object)
-            estimator._restore(run, section, rows, spec)
+            if run.spec is not None and section.get("named_features", True):
+                estimator.feature_names_in_ = np.asarray(table_spec(run).feature_names, dtype=object)
+            estimator._restore(run, section, rows)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:  # an edited config.json or metrics
             raise DataError(f"{path}: does not describe a {cls.__name__} this version can load "
                             f"({type(exc).__name__}: {exc}); fit and save it again") from None  # fmt: skip
@@ -417,7 +416,7 @@ class SoftmaxClassifier(ClassifierMixin, _PipelineEstimator):
     def _model_file(self, names: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         return self._state, {"best_epoch": self.best_epoch_}
 
-    def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
+    def _restore(self, run: Run, section: dict[str, Any], rows: list[dict]) -> None:
         model, _, classes = load_softmax(run, "cpu", torch.float64)  # checked against the run's data and config
         self._state = {k: v.clone() for k, v in model.state_tensors().items()}
         labels = section.get("classes", classes)  # the labels as fit saw them (numbers stay numbers)
@@ -519,12 +518,12 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
     def _least_squares(self, config: LinregConfig, X: Any, y: np.ndarray, weights: np.ndarray | None
                        ) -> LinearRegressor:  # fmt: skip
         """argmin_{w,b} sum_i w_i (y_i - x_i w - b)²: least squares through the origin on the rows sqrt(w_i) [x_i, 1],
-        columns beyond `MAGNITUDE_LIMIT` scaled by powers of two (exactly). No `standardize`: the minimum-norm
+        columns beyond `checks.MAGNITUDE_LIMIT` scaled by powers of two (exactly). No `standardize`: the minimum-norm
         solution of a rank-deficient design is the one in X's units."""
         X64, y64 = _dense(X, np.float64), np.array(y, dtype=np.float64)
         largest = np.abs(X64).max(axis=0, initial=0.0)
         scales = np.ones_like(largest)
-        if ((largest > MAGNITUDE_LIMIT) | ((largest > 0) & (largest < 1 / MAGNITUDE_LIMIT))).any():
+        if ((largest > checks.MAGNITUDE_LIMIT) | ((largest > 0) & (largest < 1 / checks.MAGNITUDE_LIMIT))).any():
             scales = power_of_two_scales(torch.from_numpy(largest)).numpy()
         design = X64 * scales
         names = [str(n) for n in getattr(self, "feature_names_in_", [f"x{j + 1}" for j in range(X64.shape[1])])]
@@ -576,10 +575,9 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         coefficients = dict(zip(names, self.coef_.tolist(), strict=True))
         return tensors, {"coefficients": coefficients, "intercept": self.intercept_}
 
-    def _restore(self, run: Run, section: dict[str, Any], rows: list[dict], spec: Any) -> None:
-        self.n_features_in_ = spec.num_features if spec is not None else len(synthetic_options(run).true_w)
-        w, b = load_linreg(run, self.n_features_in_)  # checked: names, shapes, dtypes, finite
-        self.coef_, self.intercept_ = w.numpy().copy(), float(b)
+    def _restore(self, run: Run, section: dict[str, Any], rows: list[dict]) -> None:
+        w, b, _, _ = load_linreg(run)  # checked against the run's data: names, shapes, dtypes, finite
+        self.coef_, self.intercept_, self.n_features_in_ = w.numpy().copy(), float(b), len(w)
 
 
 __all__: Sequence[str] = ["LinearRegressor", "SoftmaxClassifier", "expected_failed_checks"]

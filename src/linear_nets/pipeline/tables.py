@@ -100,44 +100,36 @@ def load_in_memory(options: TableOptions, task: str, seed: int, dtype: torch.dty
         >>> len(data.train[1]), len(data.test[1]), data.spec.feature_names
         (7, 3, ['x'])
     """
-    options.check()
-    coding = "onehot" if options.categorical_coding == "auto" else options.categorical_coding
+    coding = options.check().coding(False).categorical_coding
     loaded = load_table(options.data, options.target, task=task, features=options.features,
                         categorical=options.categorical, drop_missing=options.drop_missing, dtype=dtype,
                         coding=coding, na_values=options.na_values)  # fmt: skip
+    train, test, test_info, dropped = (loaded.X, loaded.y), None, None, loaded.rows_dropped
     if options.test_data is not None:
-        test = load_table(options.test_data, options.target, spec=loaded.spec, drop_missing=options.drop_missing,
-                          dtype=dtype, na_values=options.na_values)  # fmt: skip
-        return TableData((loaded.X, loaded.y), (test.X, test.y), loaded.spec, loaded.info,
-                         loaded.rows_dropped + test.rows_dropped, test.info)  # fmt: skip
-    if options.test_fraction == 0:
-        return TableData((loaded.X, loaded.y), None, loaded.spec, loaded.info, loaded.rows_dropped)
-    train, test = loaded.split(options.test_fraction, seed)  # a tiny table may hold out no row: then no test set
-    return TableData(train, test if len(test[1]) else None, loaded.spec, loaded.info, loaded.rows_dropped)
+        other = load_table(options.test_data, options.target, spec=loaded.spec, drop_missing=options.drop_missing,
+                           dtype=dtype, na_values=options.na_values)  # fmt: skip
+        test, test_info, dropped = (other.X, other.y), other.info, dropped + other.rows_dropped
+    elif options.test_fraction > 0:
+        train, test = loaded.split(options.test_fraction, seed)
+        test = test if len(test[1]) else None  # a tiny table may hold out no row: then no test set
+    return TableData(train, test, loaded.spec, loaded.info, dropped, test_info)
 
 
 class StreamedTable:
     """A table read batch by batch: the training rows are those `Holdout` keeps, the rest (or `test_data`) test it;
-    the training schema is fitted in one streamed pass (or given as `spec`)."""
+    the training schema is fitted in one streamed pass."""
 
-    def __init__(self, options: TableOptions, seed: int, task: str = "regression", spec: TableSpec | None = None
-                 ) -> None:  # fmt: skip
-        options.check()
-        self.options, self.seed, self.task = options, seed, task
+    def __init__(self, options: TableOptions, seed: int, task: str = "regression") -> None:
+        self.options, self.seed, self.task = options.check(), seed, task
         self.source = open_table(options.data, options.na_values)
-        if spec is not None:  # a trained run's schema: its held-out rows again
-            spec.check_columns(self.source.schema, where=self.source.name)
-        else:
-            coding = "onehot" if options.categorical_coding == "auto" else options.categorical_coding
-            spec = fit_spec(self.source, options.target, task=task, features=options.features,
-                            categorical=options.categorical, drop_missing=options.drop_missing,
-                            coding=coding)  # fmt: skip
-        self.spec = spec
+        self.spec = spec = fit_spec(self.source, options.target, task=task, features=options.features,
+                                    categorical=options.categorical, drop_missing=options.drop_missing,
+                                    coding=options.coding(False).categorical_coding)  # fmt: skip
         check_table_memory(f"streaming {self.source.name} ({READ_ROWS:,} rows at a time x {spec.num_features:,} "
                            "features, 8 bytes each)", 2 * 8 * READ_ROWS * spec.num_features, streamed=True)  # fmt: skip
         self.info = self.source.info()
-        self.classes = list(self.spec.classes) if task == "classification" else None
-        self.num_inputs = self.spec.num_features
+        self.classes = list(spec.classes) if task == "classification" else None
+        self.num_inputs = spec.num_features
         self.test_source = None  # `--test-data`: every row of it tests, every row of `data` trains
         if options.test_data is not None:
             self.test_source = open_table(options.test_data, options.na_values)
@@ -187,25 +179,23 @@ def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict
                   dtype: torch.dtype = torch.float32) -> tuple[Iterator | list, str]:  # fmt: skip
     """The test rows a table run held out, as (X, y) batches, and where they come from in words. `files` is what the
     run recorded of its files (`file`, `test_file`); one that changed since is a `DataError` (`recorded_file`)."""
-    task = spec.task
-    if options.test_data is not None:
+    if options.test_data is not None:  # every row of it tests
         path = recorded_file(options.test_data, files.get("test_file"), "test table")
-        if options.stream:  # as large as the training file, perhaps: streamed, in file order
-            source = open_table(path, options.na_values)
-            spec.check_columns(source.schema, where=source.name)
-            rows = stream_batches(source, spec, 1 << 16, shuffle=False, drop_missing=options.drop_missing, dtype=dtype)
-            return _regression_column(rows, task), f"its test table {path}"
-        loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
-                            na_values=options.na_values)  # fmt: skip
-        return [(loaded.X, loaded.y)], f"its test table {path}"
-    path = recorded_file(options.data, files.get("file"))
-    where = f"the {options.test_fraction:g} of {path} held out by seed {seed}"
-    if options.stream:
-        table = StreamedTable(replace(options, data=path), seed, task, spec=spec)
-        return _regression_column(table.batches("test", 1 << 16, shuffle=False, dtype=dtype), task), where
+        where, holdout = f"its test table {path}", None
+    else:
+        path = recorded_file(options.data, files.get("file"))
+        where = f"the {options.test_fraction:g} of {path} held out by seed {seed}"
+        holdout = Holdout(options.test_fraction, seed, part="test")
+    if options.stream:  # as large as the training file, perhaps: streamed, in file order
+        options.check()  # a recorded test_fraction out of range: a ConfigError, as StreamedTable raises it
+        source = open_table(path, options.na_values)
+        spec.check_columns(source.schema, where=source.name)
+        rows = stream_batches(source, spec, 1 << 16, shuffle=False, drop_missing=options.drop_missing,
+                              holdout=holdout, dtype=dtype)  # fmt: skip
+        return _regression_column(rows, spec.task), where
     loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
                         na_values=options.na_values)  # fmt: skip
-    return [loaded.split(options.test_fraction, seed)[1]], where
+    return [(loaded.X, loaded.y) if holdout is None else loaded.split(options.test_fraction, seed)[1]], where
 
 
 def _regression_column(batches: Iterator, task: str) -> Iterator:
