@@ -275,8 +275,9 @@ class Animator(contextlib.AbstractContextManager):
         new_figure = plt.figure if self.window else Figure
         self.fig = new_figure(figsize=figsize, layout="constrained")
         self.axes = list(self.fig.subplots(nrows, ncols, squeeze=False).flatten())
-        self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
-        self.config_axes()
+        self.axis_settings = {"xlabel": xlabel, "ylabel": ylabel, "legend": legend, "xlim": xlim, "ylim": ylim,
+                              "xscale": xscale, "yscale": yscale}  # fmt: skip
+        set_axes(self.axes[0], **self.axis_settings)
         self.X: list[list[float]] | None = None
         self.Y: list[list[float]] | None = None
         self.fmts = fmts
@@ -296,8 +297,7 @@ class Animator(contextlib.AbstractContextManager):
                 self.X[i].append(float(a))
                 self.Y[i].append(float(b))
         self.axes[0].cla()
-        plot(self.X, self.Y, fmts=self.fmts, axes=self.axes[0])
-        self.config_axes()
+        plot(self.X, self.Y, fmts=self.fmts, axes=self.axes[0], **self.axis_settings)  # its set_axes: the settings
         self._refresh()
         if self.save_to is not None:
             self._pending = True
