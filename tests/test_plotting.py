@@ -191,6 +191,20 @@ def test_animator_add_takes_one_x_per_series():
     assert _series(single) == [([1.0], [0.5])]
 
 
+def test_animator_on_a_log_axis_is_scaled_once_with_its_own_settings():
+    # Its axes are set from its own settings at each point, never first from `plot`'s linear defaults: going
+    # through those set a log axis from a linear autoscale (a "non-positive ylim" warning, no margins)
+    import warnings
+
+    animator = plotting.Animator(ylabel="loss", yscale="log", live=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for epoch in (1, 2, 3):
+            animator.add(epoch, 10.0**-epoch)
+    low, high = animator.axes[0].get_ylim()
+    assert animator.axes[0].get_yscale() == "log" and low < 1e-3 and high > 1e-1  # autoscale's margins kept
+
+
 def test_animator_is_a_train_callback():
     from linear_nets.data.batches import ArrayLoader
     from linear_nets.training import train
