@@ -157,13 +157,14 @@ def predict(net: Net, data_iter: Iterable, n: int = 6) -> tuple[Tensor, Tensor, 
     """
     if isinstance(net, torch.nn.Module):
         net.eval()
-    images, labels = [], []
-    for X, y in data_iter:
-        images.append(X)
-        labels.append(y)
-        if sum(map(len, labels)) >= n:
+    images, labels, count = [], [], 0
+    for X, y in data_iter:  # each batch cut to what is still missing: a test set in one batch is not copied whole
+        images.append(X[: n - count])
+        labels.append(y[: n - count])
+        count += len(labels[-1])
+        if count >= n:
             break
-    X, y = torch.cat(images)[:n], torch.cat(labels)[:n]
+    X, y = torch.cat(images), torch.cat(labels)
     with torch.no_grad(), work_threads():
         return X, y, net(X).argmax(dim=1)
 
