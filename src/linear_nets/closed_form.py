@@ -305,6 +305,16 @@ def refine(solution: Solution, residuals: Residuals) -> Solution:
 # --- the whole fit ------------------------------------------------------------------------------------------------
 
 
+def default_names(count: int) -> list[str]:
+    """The names of `count` unnamed features in a least-squares summary, as statsmodels names them.
+
+    Example:
+        >>> default_names(3)
+        ['x1', 'x2', 'x3']
+    """
+    return [f"x{j + 1}" for j in range(count)]
+
+
 def fit_least_squares(
     chunks: Chunks,
     names: Sequence[str] | None,
@@ -343,7 +353,7 @@ def fit_least_squares(
     R = factor.triangular() if method == "qr" else check_normal_equations(factor.triangular())
     solution = solve(R, n)
     p = len(solution.theta)
-    names = names if names is not None else [f"x{j + 1}" for j in range(p - fit_intercept)]
+    names = names if names is not None else default_names(p - fit_intercept)
     columns = [*names, *(["intercept"] if fit_intercept else [])]
     if solution.dependent:
         warnings.warn(

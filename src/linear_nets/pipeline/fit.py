@@ -398,7 +398,7 @@ def fit_linreg(
 
 def _least_squares(config: LinregConfig, data: Any, names: Sequence[str] | None, world: World) -> Any:
     """The least-squares fit with its statistics, over a streamed table or (X, y) in memory (one chunk)."""
-    from linear_nets.closed_form import design_chunk, fit_least_squares
+    from linear_nets.closed_form import default_names, design_chunk, fit_least_squares
 
     method = "qr" if config.solver == "closed-form" else "normal-equations"
     solver = {"fit_intercept": not config.no_intercept, "method": method, "cov_type": config.cov,
@@ -407,7 +407,7 @@ def _least_squares(config: LinregConfig, data: Any, names: Sequence[str] | None,
         return data.least_squares(world, **solver)
     X, y = share(world, data)
     Zt = design_chunk(X, y, solver["fit_intercept"])
-    names = list(names) if names is not None else [f"x{j + 1}" for j in range(X.shape[1])]
+    names = list(names) if names is not None else default_names(X.shape[1])
     gather = world.gather if world.launched else None
     check_design_end(check_design(Zt, names), names, gather=gather)
     return fit_least_squares(lambda: [Zt], names, gather=gather, **solver)

@@ -29,7 +29,7 @@ from scipy import sparse
 from scipy.special import log_softmax
 
 from linear_nets import checks
-from linear_nets.closed_form import RankDeficientWarning
+from linear_nets.closed_form import RankDeficientWarning, default_names
 from linear_nets.errors import ConfigError, DataError, TrainingDiverged
 from linear_nets.pipeline.callbacks import EarlyStopping
 from linear_nets.pipeline.catalog import read_metrics
@@ -526,7 +526,7 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         if ((largest > checks.MAGNITUDE_LIMIT) | ((largest > 0) & (largest < 1 / checks.MAGNITUDE_LIMIT))).any():
             scales = power_of_two_scales(torch.from_numpy(largest)).numpy()
         design = X64 * scales
-        names = [str(n) for n in getattr(self, "feature_names_in_", [f"x{j + 1}" for j in range(X64.shape[1])])]
+        names = [str(n) for n in getattr(self, "feature_names_in_", default_names(X64.shape[1]))]
         if not config.no_intercept:
             design, names = np.hstack([design, np.ones((design.shape[0], 1))]), [*names, "intercept"]
         s = None if weights is None else np.sqrt(weights)
