@@ -79,13 +79,15 @@ def test_fit_linreg_sgd_and_warm_start(impl):
     assert first.history.column("epoch") == [1]
 
 
-def test_help_and_data_path_do_not_import_torch():
+def test_help_and_data_path_do_not_import_torch(tmp_path):
     code = (
         "import sys\nfrom linear_nets.cli import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         "print('torch' in sys.modules)"
     )
-    for argv in (["--help"], ["data", "path"], ["train", "softmax", "--help"]):
+    refused = [["plot", "regression", "--seed", "-1", "--out", str(tmp_path / "r.png")],  # bad arguments cost nothing
+               ["plot", "vectorization", "--n", "0", "--out", str(tmp_path / "v.png")]]  # fmt: skip
+    for argv in (["--help"], ["data", "path"], ["train", "softmax", "--help"], *refused):
         result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
         assert result.stdout.strip().splitlines()[-1] == "False", argv
 

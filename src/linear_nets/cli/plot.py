@@ -55,23 +55,23 @@ def run(args: argparse.Namespace) -> int:
     elif args.figure == "normal":
         fig = figures.normal_figure(mu_sigma_pairs(args.mu_sigma) if args.mu_sigma else figures.NORMAL_PARAMS)
     elif args.figure == "regression":  # one-feature synthetic data, fitted in closed form
+        SEED.check(args.seed)  # checked before torch's import: a bad argument costs nothing
+        data = validate(SyntheticData((2.0,), 4.2, args.samples, args.noise))  # its memory too
         import torch
 
         from linear_nets.closed_form import least_squares
         from linear_nets.data.synthetic import synthetic_data
 
-        SEED.check(args.seed)
-        data = validate(SyntheticData((2.0,), 4.2, args.samples, args.noise))  # its memory too
         generator = torch.Generator().manual_seed(args.seed)
         X, y = synthetic_data(data.true_w, data.true_b, data.samples, noise=data.noise, generator=generator)
         w, b = least_squares(X, y)
         fig = figures.regression_figure(X, y, float(w[0]), float(b), data.true_w[0], data.true_b)
     else:
+        VECTOR_LENGTH.check(args.n)
         import statistics
 
         from linear_nets.demonstrations import time_vector_addition
 
-        VECTOR_LENGTH.check(args.n)
         runs = [time_vector_addition(args.n) for _ in range(5)]  # the median: one timing alone is mostly noise
         fig = figures.vectorization_figure({"for loop": statistics.median(r.loop_seconds for r in runs),
                                             "vectorised": statistics.median(r.vectorized_seconds for r in runs)})
