@@ -252,6 +252,7 @@ def test_animator_in_jupyter_redraws_in_place_as_svg(monkeypatch):
     fake_display = _FakeDisplay()
     fake_ipython = types.ModuleType("IPython")
     fake_ipython.get_ipython = lambda: types.SimpleNamespace(kernel=object())  # a kernel-backed shell
+    fake_ipython.version_info = (9, 0)  # read by matplotlib at the first canvas of a process
     fake_ipython.display = fake_display
     monkeypatch.setitem(sys.modules, "IPython", fake_ipython)
     monkeypatch.setitem(sys.modules, "IPython.display", fake_display)
