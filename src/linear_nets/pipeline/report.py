@@ -232,18 +232,20 @@ def _test_data(report: Report, run: Any, config: Any, data_dir: str | None) -> t
         return None, None
     try:
         if options.get("table"):
-            from linear_nets.pipeline.tables import TableOptions, load_in_memory
+            from linear_nets.pipeline.saved import table_spec
+            from linear_nets.pipeline.tables import TableOptions, held_out_rows
 
             table = TableOptions(**options["table"])
             if table.stream:
                 report.lack("the table was streamed (--stream): the report does not read it again, so the scores "
                             "per class, the calibration and the confusion matrix are left out")  # fmt: skip
                 return None, None
-            data = load_in_memory(table, "classification", config.seed)
-            if data.test is None:
+            # the rows it held out, found again in the file it recorded and encoded by its own schema
+            batches, _ = held_out_rows(table, table_spec(run), config.seed, run.config.get("data", {}))
+            if not len(batches[0][1]):
                 report.lack("the run held out no test rows: nothing to score")
                 return None, None
-            return [data.test], None
+            return batches, None
         from linear_nets.data.fashion_mnist import load_data_fashion_mnist
 
         _, test_iter = load_data_fashion_mnist(4096, config.resize, data_dir or options.get("data_dir"))
@@ -374,17 +376,19 @@ def linreg_diagnostics(run: Any) -> Any:
     import torch
 
     from linear_nets.diagnostics import regression_diagnostics
-    from linear_nets.pipeline.saved import load_linreg, synthetic_options, synthetic_problem
+    from linear_nets.pipeline.saved import load_linreg, synthetic_options, synthetic_problem, table_spec
 
     config = run.fit_config
     table_options = (run.config.get("options") or {}).get("table")
     if table_options:
-        from linear_nets.pipeline.tables import TableOptions, load_in_memory
+        from linear_nets.pipeline.tables import TableOptions, held_out_rows
 
         options = TableOptions(**table_options)
         if options.stream:
             return None
-        X, y = load_in_memory(options, "regression", config.seed, dtype=torch.float64).train
+        # the rows it trained on, found again in the file it recorded and encoded by its own schema
+        [(X, y)], _ = held_out_rows(options, table_spec(run), config.seed, run.config.get("data", {}), torch.float64,
+                                    part="train")  # fmt: skip
     else:
         _, X, y = synthetic_problem(synthetic_options(run), config.seed)
     w, b, _, _ = load_linreg(run)

@@ -176,16 +176,21 @@ class StreamedTable:
 
 
 def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict[str, Any],
-                  dtype: torch.dtype = torch.float32) -> tuple[Iterator | list, str]:  # fmt: skip
-    """The test rows a table run held out, as (X, y) batches, and where they come from in words. `files` is what the
-    run recorded of its files (`file`, `test_file`); one that changed since is a `DataError` (`recorded_file`)."""
-    if options.test_data is not None:  # every row of it tests
+                  dtype: torch.dtype = torch.float32, part: str = "test") -> tuple[Iterator | list, str]:  # fmt: skip
+    """The test rows a table run held out (`part` "train": the rows it trained on instead), as (X, y) batches encoded
+    by the run's `spec`, and where they come from in words. `files` is what the run recorded of its files (`file`,
+    `test_file`); one that changed since is a `DataError` (`recorded_file`)."""
+    if options.test_data is not None and part == "test":  # every row of it tests
         path = recorded_file(options.test_data, files.get("test_file"), "test table")
         where, holdout = f"its test table {path}", None
+    elif options.test_data is not None:  # every row of the training table trains
+        path = recorded_file(options.data, files.get("file"))
+        where, holdout = str(path), None
     else:
         path = recorded_file(options.data, files.get("file"))
-        where = f"the {options.test_fraction:g} of {path} held out by seed {seed}"
-        holdout = Holdout(options.test_fraction, seed, part="test")
+        side = "held out" if part == "test" else "not held out"
+        where = f"the {options.test_fraction:g} of {path} {side} by seed {seed}"
+        holdout = Holdout(options.test_fraction, seed, part=part)
     if options.stream:  # as large as the training file, perhaps: streamed, in file order
         options.check()  # a recorded test_fraction out of range: a ConfigError, as StreamedTable raises it
         source = open_table(path, options.na_values)
@@ -195,7 +200,10 @@ def held_out_rows(options: TableOptions, spec: TableSpec, seed: int, files: dict
         return _regression_column(rows, spec.task), where
     loaded = load_table(path, spec.target, spec=spec, drop_missing=options.drop_missing, dtype=dtype,
                         na_values=options.na_values)  # fmt: skip
-    return [(loaded.X, loaded.y) if holdout is None else loaded.split(options.test_fraction, seed)[1]], where
+    if holdout is None:
+        return [(loaded.X, loaded.y)], where
+    train, test = loaded.split(options.test_fraction, seed)
+    return [test if part == "test" else train], where
 
 
 def _regression_column(batches: Iterator, task: str) -> Iterator:
