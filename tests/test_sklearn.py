@@ -136,6 +136,19 @@ def test_parameters_are_stored_unchanged_and_validated_in_fit_naming_the_paramet
         SoftmaxClassifier(random_state="seven").fit(X, y)
 
 
+def test_a_diverged_fit_s_error_keeps_its_python_wording_through_pickle():
+    # cross_val_score(n_jobs=2) and other process pools hand the error back pickled: it must still name `lr`
+    from linear_nets.errors import TrainingDiverged
+    from linear_nets.pipeline.sklearn import _diverged
+
+    error = _diverged(LinearRegressor(lr=10.0), TrainingDiverged(1, 3, float("inf")), "scale X and y")
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) and "lower lr (now 10.0)" in str(again) and "--lr" not in str(again)
+    assert (again.epoch, again.step, again.loss) == (1, 3, float("inf"))
+    plain = TrainingDiverged(2, 0, 7.5, start=0.7, hint="standardise")
+    assert str(pickle.loads(pickle.dumps(plain))) == str(plain) and pickle.loads(pickle.dumps(plain)).start == 0.7
+
+
 def test_pickle_round_trip_predicts_the_same(iris):
     X, y = iris
     clf = SoftmaxClassifier().fit(X, y)

@@ -90,5 +90,8 @@ class TrainingDiverged(LinearNetsError):
                        f"{epoch}, more than {DIVERGENCE_FACTOR:g}x where it started; {hint}")  # fmt: skip
         super().__init__(message)
 
-    def __reduce__(self) -> tuple:  # pickled as it was made (a worker process's error), not from its message
-        return partial(TrainingDiverged, start=self.start, hint=self.hint), (self.epoch, self.step, self.loss)
+    def __reduce__(self) -> tuple:
+        # Pickled as it was made (a worker process's error), then given its message as it is: a caller may have
+        # reworded it (the scikit-learn estimators name `lr`, not `--lr`)
+        made = partial(TrainingDiverged, start=self.start, hint=self.hint)
+        return made, (self.epoch, self.step, self.loss), {"args": self.args}
