@@ -523,9 +523,10 @@ class LinearRegressor(RegressorMixin, _PipelineEstimator):
         X64, y64 = _dense(X, np.float64), np.array(y, dtype=np.float64)
         largest = np.abs(X64).max(axis=0, initial=0.0)
         scales = np.ones_like(largest)
+        design = X64  # not copied unless a column needs scaling
         if ((largest > checks.MAGNITUDE_LIMIT) | ((largest > 0) & (largest < 1 / checks.MAGNITUDE_LIMIT))).any():
             scales = power_of_two_scales(torch.from_numpy(largest)).numpy()
-        design = X64 * scales
+            design = X64 * scales
         names = [str(n) for n in getattr(self, "feature_names_in_", default_names(X64.shape[1]))]
         if not config.no_intercept:
             design, names = np.hstack([design, np.ones((design.shape[0], 1))]), [*names, "intercept"]
