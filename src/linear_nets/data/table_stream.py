@@ -198,8 +198,11 @@ def stream_least_squares(
         return fit_least_squares(chunks, spec.feature_names, fit_intercept=fit_intercept, method=method,
                                  cov_type=cov_type, alpha=alpha, gather=gather)  # fmt: skip
     except DataError:
-        if current:  # a NaN or ±inf in the rows being folded: encoding them again names its column and row
-            spec.encode_selected(*current, torch.float64)
+        if current:  # a NaN or ±inf in the rows being folded: read again column by column, it is named with its row
+            table, row_number = current
+            for name in [*spec.features, spec.target]:  # (a category that is not one was refused when read)
+                if name not in spec.categories:
+                    spec.numbers(table, name, row_number)
         raise
 
 
