@@ -4,8 +4,7 @@ read part by part and encoded with a fitted `TableSpec` (the next batch in a bac
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -129,20 +128,25 @@ def stream_batches(
     chunks = _read_ahead(spec.encode_selected(table, row_number, dtype) for table, row_number in selected)
     buffer_rows = shuffle_buffer if shuffle and shuffle_buffer > 1 else 0
     X_buf = y_buf = None
-    for X, y in itertools.chain(chunks, [(None, None)]):  # (None, None): the end, where every row goes
-        if X is not None:
-            X_buf, y_buf = (X, y) if X_buf is None else (torch.cat([X_buf, X]), torch.cat([y_buf, y]))
-            if len(X_buf) < max(buffer_rows, batch_size):
-                continue
-        elif X_buf is None:
-            return
-        if buffer_rows:
-            order = torch.randperm(len(X_buf), generator=generator)
-            X_buf, y_buf = X_buf.index_select(0, order), y_buf.index_select(0, order)
-        stop = len(X_buf) if X is None else (len(X_buf) - buffer_rows // 2) // batch_size * batch_size
-        for start in range(0, stop, batch_size):
-            yield X_buf[start : start + batch_size], y_buf[start : start + batch_size]
-        X_buf, y_buf = X_buf[stop:], y_buf[stop:]  # about buffer_rows / 2 stay, to mix with the next rows read
+    for X, y in chunks:
+        X_buf, y_buf = (X, y) if X_buf is None else (torch.cat([X_buf, X]), torch.cat([y_buf, y]))
+        if len(X_buf) >= max(buffer_rows, batch_size):
+            X_buf, y_buf = yield from _cut(X_buf, y_buf, batch_size, buffer_rows, generator)
+    if X_buf is not None and len(X_buf):
+        yield from _cut(X_buf, y_buf, batch_size, buffer_rows, generator, last=True)
+
+
+def _cut(X: Tensor, y: Tensor, batch_size: int, buffer_rows: int, generator: torch.Generator | None,
+         last: bool = False) -> Generator[tuple[Tensor, Tensor], None, tuple[Tensor, Tensor]]:  # fmt: skip
+    """Permute the buffer (when shuffling) and yield its full batches, keeping about `buffer_rows` / 2 rows to mix
+    with the next ones read; return those. The `last` time every row goes, the last batch perhaps short."""
+    if buffer_rows:
+        order = torch.randperm(len(X), generator=generator)
+        X, y = X.index_select(0, order), y.index_select(0, order)
+    stop = len(X) if last else (len(X) - buffer_rows // 2) // batch_size * batch_size
+    for start in range(0, stop, batch_size):
+        yield X[start : start + batch_size], y[start : start + batch_size]
+    return X[stop:], y[stop:]
 
 
 def stream_least_squares(
