@@ -62,8 +62,8 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, record: EpochRecord) -> bool:
         """Record the epoch; True when training should stop."""
-        if self.metric(record) > self.best_metric + self.min_delta:
-            self.best_metric, self.best_epoch = self.metric(record), record.epoch
+        if (value := self.metric(record)) > self.best_metric + self.min_delta:
+            self.best_metric, self.best_epoch = value, record.epoch
             with torch.no_grad():
                 self._best = [p.detach().clone() for p in self.params]
         self.stopped = self.patience is not None and record.epoch - self.best_epoch >= self.patience
