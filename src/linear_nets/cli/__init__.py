@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         # One write of the whole line, "[rank N] " first in a process torchrun started other than rank 0: every
         # process shares the terminal, and print's separate writes of the text and its newline let lines run together.
         rank = os.environ.get("RANK", "0") if "TORCHELASTIC_RUN_ID" in os.environ else "0"
-        sys.stderr.write(f"{'' if rank == '0' else f'[rank {rank}] '}linear-nets: error: {flag_message(exc)}\n")
+        prefix = "" if rank == "0" else f"[rank {rank}] "
+        sys.stderr.write(f"{prefix}linear-nets: error: {flag_message(exc)}\n")
         sys.stderr.flush()
         return 2
     except KeyboardInterrupt:
