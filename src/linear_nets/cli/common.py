@@ -39,7 +39,7 @@ def mu_sigma_pairs(values: list[list[float]]) -> list[tuple[float, float]]:
 
 def check_table_flags_need_data(args: argparse.Namespace) -> None:
     """Refuse `predict`'s flags about the predictions of a table without `--data`, naming the first given."""
-    given = [flag for flag, value in (("--keep", args.keep), ("--keep-all", args.keep_all),
+    given = [name for name, value in (("--keep", args.keep), ("--keep-all", args.keep_all),
                                       ("--overwrite", args.overwrite), ("--interval", args.interval is not None))
              if value]  # fmt: skip
     if args.data is None and given:
@@ -121,9 +121,10 @@ def name_list(text: str) -> list[str]:
     return names
 
 
-def add_train_arguments(parser: argparse.ArgumentParser, run: Callable, *, resumable: bool, tensorboard: str) -> None:
+def add_train_arguments(parser: argparse.ArgumentParser, run: Callable, *, resumable: bool,
+                        tensorboard_help: str) -> None:  # fmt: skip
     """The flags every `train` command takes after its model's own: your table, `--out` (and `--resume` when
-    `resumable`), `--tensorboard` (whose help says it writes `tensorboard`). `run` handles the command."""
+    `resumable`), `--tensorboard` (whose help says it writes `tensorboard_help`). `run` handles the command."""
     group = parser.add_argument_group("your own table (CSV, CSV.gz, Parquet, or a directory of Parquet files)")
     group.add_argument("--data", default=None, metavar="FILE", help="the table to train on")
     group.add_argument("--target", default=None, metavar="COLUMN", help="the column to predict")
@@ -163,7 +164,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, run: Callable, *, resum
             "(only --data-dir, --threads and --device may differ; a finished run is left as it is)",
         )
     parser.add_argument("--tensorboard", action="store_true",
-                        help=f"{tensorboard}; needs pip install 'linear-nets[tensorboard]'")  # fmt: skip
+                        help=f"{tensorboard_help}; needs pip install 'linear-nets[tensorboard]'")  # fmt: skip
     parser.set_defaults(func=run)
 
 

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_arguments(parser, LinregConfig)
     add_arguments(parser.add_argument_group("synthetic data (d2l 3.2)"), SyntheticData)
-    add_train_arguments(parser, run, resumable=False, tensorboard="also write TensorBoard events into the run "
+    add_train_arguments(parser, run, resumable=False, tensorboard_help="also write TensorBoard events into the run "
                         "directory (the loss per epoch, the coefficients, the config)")  # fmt: skip
 
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             summary = _estimates(result, data, true_w)
         else:
             summary = _scores(result, options, table, dtype, recorder)
-        _finish(recorder, result, summary, args.tensorboard, names)
+        _finish(recorder, result, summary, args.tensorboard, names, curves=options is None)
     return 0
 
 
@@ -147,14 +147,16 @@ def _scores(result: Any, options: Any, table: Any, dtype: Any, recorder: Any) ->
             "test_rows": test_scores.rows}  # fmt: skip
 
 
-def _finish(recorder: Any, result: Any, summary: dict, tensorboard: bool, names: list[str] | None) -> None:
-    """Write the loss curve (SGD on synthetic data), the model (for least squares with the covariance prediction
-    intervals need), summary.json (NaN as null) and with `--tensorboard` the events; print where they are."""
+def _finish(recorder: Any, result: Any, summary: dict, tensorboard: bool, names: list[str] | None, *,
+            curves: bool) -> None:  # fmt: skip
+    """Write the loss curve (`curves`: synthetic data, when SGD ran epochs), the model (for least squares with the
+    covariance prediction intervals need), summary.json (NaN as null) and with `--tensorboard` the events; print where
+    they are."""
     import torch
 
     config, history, run_dir = result.config, result.history, recorder.run
     with recorder.removed_on_error():  # e.g. the disk is full: no run without its model and summary
-        if names is None and history.epochs:
+        if curves and history.epochs:
             from linear_nets.plotting import plot, pyplot, save_figure
 
             losses = [_book_loss(record) for record in history.epochs]

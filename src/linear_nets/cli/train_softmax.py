@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start from a named configuration (book: d2l 3.7; best: the tuned one); "
                              "flags given beside it still apply")  # fmt: skip
     parser.add_argument("--data-dir", default=None, metavar="DIR", help="directory holding the four IDX files")
-    add_train_arguments(parser, run, resumable=True, tensorboard="also write TensorBoard event files into the run "
+    add_train_arguments(parser, run, resumable=True, tensorboard_help="also write TensorBoard event files into the run "
                         "directory (scalars per epoch, the weight pictures, the config)")  # fmt: skip
 
 
