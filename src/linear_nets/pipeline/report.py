@@ -216,7 +216,7 @@ def softmax_section(report: Report, record: RunRecord, data_dir: str | None = No
 
 
 def _trained_run(report: Report, record: RunRecord, what: str) -> Any:
-    """The record's run if it has its trained model; if not None, and a line says that `what` is shown once it is."""
+    """The record's run if it has its trained model; else None, with a line saying `what` is shown once it finishes."""
     if (record.path / "model.safetensors").exists():
         return record.run
     report.lack(f"{record.path} has no trained model yet ({record.state_text()}): {what} are shown once it finishes")
