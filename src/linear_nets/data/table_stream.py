@@ -22,6 +22,8 @@ from linear_nets.regularization import FeatureStats, Moments
 
 READ_ROWS = 1 << 16  # rows per record batch read from a Parquet row group
 # The closed form keeps no rows: larger batches, fewer calls into pyarrow and BLAS (benchmarks/RESULTS-tables.md).
+# Memory: two float64 buffers of this many rows (38 MB each for 32 features), whatever the number of rows; the
+# memory check of a streamed table (`pipeline.tables.StreamedTable`) counts READ_ROWS, half of that.
 LEAST_SQUARES_READ_ROWS = 1 << 17
 
 T = TypeVar("T")
